@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+/**
+ * The `lading` executable. Commands live one per file in src/cli/commands/, listed in
+ * ./commands.ts; each registers itself on the commander program. Errors end here: a
+ * LadingError prints one line `lading: <message>` and exits 1 (2 for usage errors);
+ * anything else is a bug, printed with its stack under --debug or LADING_DEBUG=1.
+ */
+import { Command, CommanderError } from 'commander'
+import { LadingError } from '../errors.js'
+import { commands } from './commands.js'
+
+const debug = process.argv.includes('--debug') || process.env.LADING_DEBUG === '1'
+
+function fail(e: unknown): never {
+  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2)
+  if (e instanceof LadingError) {
+    process.stderr.write(`lading: ${e.message}\n`)
+    if (debug && e.stack) process.stderr.write(e.stack + '\n')
+    process.exit(e.code === 'USAGE' ? 2 : 1)
+  }
+  const err = e as NodeJS.ErrnoException
+  // System errors (ENOENT, EACCES, ...) are the user's environment, not our bug: one line.
+  if (err && typeof err.code === 'string' && typeof err.syscall === 'string') {
+    process.stderr.write(`lading: ${err.syscall} ${err.path ?? ''}: ${err.code}: ${err.message.replace(/^[A-Z]+: /, '')}\n`)
+  } else {
+    process.stderr.write(`lading: internal error: ${err?.message ?? String(e)}\n`)
+  }
+  if (debug && err?.stack) process.stderr.write(err.stack + '\n')
+  process.exit(1)
+}
+
+async function main(): Promise<void> {
+  const program = new Command('lading')
+    .description('OCI container image toolkit: layouts, bundles, archives and registries')
+    .version(process.env.npm_package_version ?? '0.1.0')
+    .option('--debug', 'print stack traces for errors')
+    .exitOverride()
+    .showHelpAfterError('(run lading --help for usage)')
+    .configureOutput({ outputError: (str, write) => write(str) })
+  for (const register of commands) register(program)
+  program.commands.forEach((c) => c.exitOverride().showHelpAfterError(`(run lading ${c.name()} --help for usage)`))
+  await program.parseAsync(process.argv)
+}
+
+process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); fail(e) })
+process.on('unhandledRejection', fail)
+main().catch(fail)

@@ -1,0 +1,52 @@
+/**
+ * Shared CLI plumbing. Only src/cli reads argv or writes to stdout/stderr.
+ * Command modules must stay light to import: heavy modules (undici, zstd-napi, the tar
+ * reader) are loaded with `await import()` inside actions, so `lading ls` starts fast.
+ */
+import { LadingError } from '../errors.js'
+
+export function usage(message: string): LadingError {
+  return new LadingError('USAGE', message)
+}
+
+/**
+ * Parse umoci's image argument `DIR[:TAG]` (or `DIR@DIGEST`). The tag is after the last
+ * colon that follows the last slash, so `./a:b/c:latest` is dir `./a:b/c`, tag `latest`.
+ */
+export function parseImageArg(arg: string, defaultTag: string | undefined = 'latest'): { dir: string; tag?: string; digest?: string } {
+  if (!arg) throw usage('--image is required (DIR[:TAG])')
+  const at = arg.lastIndexOf('@')
+  if (at > 0 && /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:/.test(arg.slice(at + 1))) {
+    return { dir: arg.slice(0, at), digest: arg.slice(at + 1) }
+  }
+  const slash = arg.lastIndexOf('/')
+  const colon = arg.lastIndexOf(':')
+  if (colon > slash && colon > 0) {
+    const tag = arg.slice(colon + 1)
+    if (!tag) throw usage(`invalid image ${JSON.stringify(arg)}: empty tag after ':'`)
+    return { dir: arg.slice(0, colon), tag }
+  }
+  return defaultTag === undefined ? { dir: arg } : { dir: arg, tag: defaultTag }
+}
+
+/** Collect a repeatable option into an array (commander's custom-parser form). */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value]
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n')
+}
+
+/** Write to stdout, honouring back-pressure and a closed pipe (e.g. `| head`). */
+export async function writeOut(text: string): Promise<void> {
+  if (!process.stdout.write(text)) await new Promise<void>((resolve) => process.stdout.once('drain', resolve))
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB']
+  let v = n
+  let i = 0
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++ }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`
+}

@@ -1,0 +1,83 @@
+/**
+ * File helpers with the atomicity contract the whole project relies on: a file written
+ * through these is either absent, the old version, or the complete new version; never partial.
+ * Temp files are named `.<name>.tmp-<pid>-<random>` in the same directory (same filesystem, so
+ * rename(2) is atomic) and are what gc sweeps after a crash.
+ */
+import { randomBytes } from 'node:crypto'
+import { constants, promises as fsp } from 'node:fs'
+import path from 'node:path'
+import { isErrno } from '../errors.js'
+
+export const TEMP_MARKER = '.tmp-'
+
+export function tempPathFor(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}${TEMP_MARKER}${process.pid}-${randomBytes(6).toString('hex')}`)
+}
+
+/** True for names our atomic writers create as temporaries. */
+export function isTempName(name: string): boolean {
+  return name.startsWith('.') && name.includes(TEMP_MARKER)
+}
+
+/** The pid embedded in a temp name, to tell a live writer's file from a crashed one's. */
+export function tempNamePid(name: string): number | undefined {
+  const m = /\.tmp-(\d+)-[0-9a-f]+$/.exec(name)
+  return m ? Number(m[1]) : undefined
+}
+
+/** fsync a directory so a rename or unlink inside it is durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh
+  try {
+    fh = await fsp.open(dir, constants.O_RDONLY | constants.O_DIRECTORY)
+    await fh.sync()
+  } catch (e) {
+    // Some filesystems refuse fsync on directories (EINVAL); durability is best effort there.
+    if (!isErrno(e, 'EINVAL') && !isErrno(e, 'EISDIR')) throw e
+  } finally {
+    await fh?.close()
+  }
+}
+
+/** Write `data` to `target` atomically: temp file, fsync, rename, fsync dir. */
+export async function atomicWriteFile(target: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
+  const tmp = tempPathFor(target)
+  const fh = await fsp.open(tmp, 'wx', mode)
+  try {
+    await fh.writeFile(data)
+    await fh.sync()
+  } catch (e) {
+    await fh.close().catch(() => {})
+    await fsp.rm(tmp, { force: true })
+    throw e
+  }
+  await fh.close()
+  try {
+    await fsp.rename(tmp, target)
+  } catch (e) {
+    await fsp.rm(tmp, { force: true })
+    throw e
+  }
+  await fsyncDir(path.dirname(target))
+}
+
+/** Is a process with this pid alive (on this machine)? */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return isErrno(e, 'EPERM')
+  }
+}
+
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await fsp.lstat(p)
+    return true
+  } catch (e) {
+    if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) return false
+    throw e
+  }
+}

@@ -1,0 +1,56 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { Writable } from 'node:stream'
+import { parseDigest, digestOf } from '../src/digest/digest.js'
+import { VerifyingStream } from '../src/digest/verify.js'
+import { isLadingError } from '../src/errors.js'
+
+const EMPTY = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+
+test('parseDigest accepts sha256 and sha512', () => {
+  assert.equal(parseDigest(EMPTY), EMPTY)
+  assert.equal(digestOf(''), EMPTY)
+  const s512 = digestOf('', 'sha512')
+  assert.equal(parseDigest(s512), s512)
+})
+
+test('parseDigest rejects upper-case hex, wrong length, unknown algorithm, bad grammar', () => {
+  for (const [bad, why] of [
+    [EMPTY.toUpperCase().replace('SHA256', 'sha256'), /lowercase hex/],
+    [EMPTY.slice(0, -1), /64 hex characters, got 63/],
+    ['md5:d41d8cd98f00b204e9800998ecf8427e', /unsupported algorithm "md5"/],
+    ['sha256', /not of the form/],
+    ['SHA256:' + EMPTY.slice(7), /not of the form/],
+  ] as const) {
+    assert.throws(() => parseDigest(bad), (e: unknown) => isLadingError(e, 'DIGEST_INVALID') && why.test((e as Error).message), bad)
+  }
+})
+
+async function run(data: Buffer, expected: ConstructorParameters<typeof VerifyingStream>[0]): Promise<{ ended: boolean }> {
+  let ended = false
+  const sink = new Writable({ write(_c, _e, cb) { cb() }, final(cb) { ended = true; cb() } })
+  await pipeline(Readable.from([data.subarray(0, 3), data.subarray(3)]), new VerifyingStream(expected), sink)
+  return { ended }
+}
+
+test('VerifyingStream passes matching bytes and reports result', async () => {
+  const data = Buffer.from('hello world')
+  const v = new VerifyingStream({ digest: digestOf(data), size: data.length })
+  await pipeline(Readable.from([data]), v, new Writable({ write(_c, _e, cb) { cb() } }))
+  assert.deepEqual(v.result, { digest: digestOf(data), size: 11 })
+})
+
+test('VerifyingStream fails before end on digest mismatch, naming expected and actual', async () => {
+  const data = Buffer.from('hello world')
+  const wrong = digestOf('other')
+  await assert.rejects(run(data, { digest: wrong, size: data.length, name: 'layer' }), (e: unknown) =>
+    isLadingError(e, 'DIGEST_MISMATCH') && (e as Error).message.includes(wrong) && (e as Error).message.includes(digestOf(data)))
+})
+
+test('VerifyingStream fails as soon as the size is exceeded, and on short input', async () => {
+  const data = Buffer.from('hello world')
+  await assert.rejects(run(data, { size: 5 }), (e: unknown) => isLadingError(e, 'SIZE_MISMATCH'))
+  await assert.rejects(run(data, { size: 50 }), (e: unknown) => isLadingError(e, 'SIZE_MISMATCH') && /got 11/.test((e as Error).message))
+})

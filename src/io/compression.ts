@@ -1,0 +1,216 @@
+/**
+ * Layer compression: detection by magic bytes, decoding to plain tar, deterministic encoding.
+ *
+ * image-spec layer.md §gzip Media Types / §zstd Media Types: a `+gzip` layer is RFC 1952 and a
+ * `+zstd` layer is RFC 8878; a plain `.tar` layer is uncompressed. The descriptor's media type says
+ * what a blob should be; the bytes say what it is. We trust neither alone: decompress() peeks the
+ * first bytes and refuses a disagreement (COMPRESSION_MISMATCH naming both), so a gzip blob that a
+ * registry labelled `tar` is an error rather than garbage fed to the tar reader.
+ *
+ * Corrupt or truncated compressed data, and non-zero trailing garbage, are INVALID_TAR errors
+ * naming the blob; none of them can hang (zlib and zstd consume input or fail).
+ */
+import { PassThrough, Readable, Transform, pipeline } from 'node:stream'
+import zlib from 'node:zlib'
+import { createRequire } from 'node:module'
+import { LadingError } from '../errors.js'
+import type { Compression } from '../spec/media-types.js'
+import { ParallelGzip } from './gzip-parallel.js'
+
+export type { Compression }
+
+const GZIP_MAGIC = [0x1f, 0x8b] as const
+/** RFC 8878 §3.1.1: frame magic 0xFD2FB528, little-endian. */
+const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd] as const
+/** Skippable frames (RFC 8878 §3.1.2): magic 0x184D2A5? little-endian; a zstd stream may start with one. */
+function isZstdSkippable(h: Uint8Array): boolean {
+  return h.length >= 4 && (h[0]! & 0xf0) === 0x50 && h[1] === 0x2a && h[2] === 0x4d && h[3] === 0x18
+}
+/** ustar magic at offset 257 (POSIX "ustar\0" or GNU "ustar "). */
+const TAR_MAGIC_OFFSET = 257
+const TAR_BLOCK = 512
+/** How many bytes detection wants to see: a whole first tar header. */
+export const DETECT_BYTES = TAR_BLOCK
+
+/**
+ * Compression of a stream from its first bytes (pass at least DETECT_BYTES when available).
+ * 'none' for something that looks like tar (ustar magic at 257), an empty stream, or an all-zero
+ * first block (an empty tar archive is just end-of-archive zero blocks). undefined if unknown.
+ */
+export function detectCompression(head: Uint8Array): Compression | undefined {
+  if (head.length === 0) return 'none'
+  if (head.length >= 2 && head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1]) return 'gzip'
+  if (head.length >= 4 && ZSTD_MAGIC.every((b, i) => head[i] === b)) return 'zstd'
+  if (isZstdSkippable(head)) return 'zstd'
+  if (head.length >= TAR_MAGIC_OFFSET + 5) {
+    const m = Buffer.from(head.buffer, head.byteOffset + TAR_MAGIC_OFFSET, 5).toString('latin1')
+    if (m === 'ustar') return 'none'
+  }
+  // An empty archive (only zero blocks), or a stream shorter than a block that is all zeros.
+  const n = Math.min(head.length, TAR_BLOCK)
+  let zero = true
+  for (let i = 0; i < n; i++) if (head[i] !== 0) { zero = false; break }
+  if (zero && (n === TAR_BLOCK || n === head.length)) return 'none'
+  return undefined
+}
+
+/**
+ * Read up to `n` bytes from the front of `input` without losing them: resolves with the bytes
+ * and whether the stream ended; if it has not ended, the bytes are put back (unshift) and the
+ * stream is left paused.
+ */
+function peek(input: Readable, n: number): Promise<{ head: Buffer; ended: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let len = 0
+    const cleanup = (): void => {
+      input.off('data', onData)
+      input.off('end', onEnd)
+      input.off('error', onError)
+    }
+    const onData = (c: Buffer | string): void => {
+      const b = typeof c === 'string' ? Buffer.from(c) : c
+      chunks.push(b)
+      len += b.length
+      if (len >= n) {
+        input.pause()
+        cleanup()
+        const head = Buffer.concat(chunks, len)
+        input.unshift(head)
+        resolve({ head, ended: false })
+      }
+    }
+    const onEnd = (): void => {
+      cleanup()
+      resolve({ head: Buffer.concat(chunks, len), ended: true })
+    }
+    const onError = (e: Error): void => {
+      cleanup()
+      reject(e)
+    }
+    input.on('data', onData)
+    input.on('end', onEnd)
+    input.on('error', onError)
+  })
+}
+
+type ZstdModule = typeof import('zstd-napi')
+let zstdModule: ZstdModule | undefined
+/** zstd-napi is a CommonJS native addon; load it only when a zstd stream is actually met. */
+function zstdNapi(): ZstdModule {
+  zstdModule ??= createRequire(import.meta.url)('zstd-napi') as ZstdModule
+  return zstdModule
+}
+
+/** Node's own zstd (in zlib from Node 22.15/23.8) when this runtime has it; feature-detected. */
+interface NativeZstd {
+  createZstdDecompress?: (opts?: object) => Transform
+  createZstdCompress?: (opts?: { params?: Record<number, number> }) => Transform
+  constants: Record<string, number>
+}
+const nativeZstd = zlib as unknown as NativeZstd
+
+function zstdDecoder(): Transform {
+  if (typeof nativeZstd.createZstdDecompress === 'function') return nativeZstd.createZstdDecompress({ chunkSize: 256 * 1024 })
+  return new (zstdNapi().DecompressStream)()
+}
+
+function describe(name: string | undefined): string {
+  return name ? `${name}: ` : ''
+}
+
+function wrapDecodeError(e: unknown, c: Compression, name: string | undefined): Error {
+  if (e instanceof LadingError) return e
+  const msg = e instanceof Error ? e.message : String(e)
+  return new LadingError('INVALID_TAR', `${describe(name)}corrupt ${c} data: ${msg}`, { cause: e })
+}
+
+/**
+ * Peek the first bytes of `input`, check them against `expected` (the descriptor's compression;
+ * COMPRESSION_MISMATCH naming both if they disagree), and return a stream of plain tar bytes.
+ * Errors of `input` (e.g. a VerifyingStream's digest mismatch) propagate to the returned stream.
+ * Unknown leading bytes with no expectation are passed through as 'none' for the tar reader to judge.
+ */
+export async function decompress(input: Readable, expected?: Compression, name?: string): Promise<Readable> {
+  const { head, ended } = await peek(input, DETECT_BYTES)
+  const found = detectCompression(head)
+  if (expected !== undefined && found !== expected) {
+    // A plain tar without ustar magic (v7 tar) cannot be recognised; accept it when 'none' is expected.
+    if (!(expected === 'none' && found === undefined)) {
+      input.destroy()
+      throw new LadingError('COMPRESSION_MISMATCH', `${describe(name)}media type says ${expected} but the data is ${found === undefined ? 'not recognised (neither gzip, zstd nor tar)' : found}`)
+    }
+  }
+  const c: Compression = found ?? 'none'
+  const source: Readable = ended ? Readable.from(head.length > 0 ? [head] : [], { objectMode: false }) : input
+  if (c === 'none') {
+    if (ended) return source
+    const out = new PassThrough({ highWaterMark: 256 * 1024 })
+    pipeline(source, out, () => {})
+    return out
+  }
+  const decoder = c === 'gzip' ? zlib.createGunzip({ chunkSize: 256 * 1024 }) : zstdDecoder()
+  const out = new DecodeErrorMapper(c, name)
+  pipeline(source, decoder, out, () => {})
+  return out
+}
+
+/** Passes bytes through; rewrites a decoder error reaching it into a LadingError naming the blob. */
+class DecodeErrorMapper extends PassThrough {
+  readonly #c: Compression
+  readonly #name: string | undefined
+  constructor(c: Compression, name: string | undefined) {
+    super({ highWaterMark: 256 * 1024 })
+    this.#c = c
+    this.#name = name
+  }
+  override _destroy(error: Error | null, cb: (error?: Error | null) => void): void {
+    cb(error ? wrapDecodeError(error, this.#c, this.#name) : error)
+  }
+}
+
+/**
+ * Deterministic encoder: the same bytes in with the same options give the same bytes out
+ * (for a given Node/zlib/zstd build). gzip compresses blocks in parallel on libuv's pool
+ * (see gzip-parallel.ts); zstd uses one zstd stream at `level` (default 3) with no content-size
+ * or dictionary-id fields so nothing but the data shapes the frame; none passes through.
+ */
+export function compress(input: Readable, c: Compression, opts: { level?: number } = {}): Readable {
+  let encoder: Transform
+  switch (c) {
+    case 'none':
+      encoder = new PassThrough({ highWaterMark: 256 * 1024 })
+      break
+    case 'gzip':
+      if (opts.level !== undefined && (!Number.isInteger(opts.level) || opts.level < 0 || opts.level > 9)) throw new LadingError('USAGE', `gzip level must be an integer from 0 to 9, got ${opts.level}`)
+      encoder = opts.level === undefined ? new ParallelGzip() : new ParallelGzip({ level: opts.level })
+      break
+    case 'zstd':
+      encoder = zstdEncoder(opts.level ?? 3)
+      break
+    default:
+      throw new LadingError('UNSUPPORTED', `unknown compression ${JSON.stringify(c as string)}`)
+  }
+  pipeline(input, encoder, () => {})
+  return encoder
+}
+
+function zstdEncoder(level: number): Transform {
+  if (!Number.isInteger(level) || level < -7 || level > 22) throw new LadingError('USAGE', `zstd level must be an integer from -7 to 22, got ${level}`)
+  // zstd-napi always (Node 20). A native zlib zstd would produce a different (equally valid) frame
+  // layout, so encoding stays on zstd-napi for byte-stable output across runtimes.
+  return new (zstdNapi().CompressStream)({ compressionLevel: level, checksumFlag: true, contentSizeFlag: false, dictIDFlag: false })
+}
+
+/** Compression named by a command-line word; USAGE error otherwise. */
+export function parseCompression(s: string): Compression {
+  if (s === 'gzip' || s === 'zstd' || s === 'none') return s
+  throw new LadingError('USAGE', `unknown compression ${JSON.stringify(s)}: expected gzip, zstd or none`)
+}
+
+/** Exposed for tests and benchmarks: a gzip stream made with one zlib stream on one thread. */
+export function gzipSingleThread(input: Readable, level = 6): Readable {
+  const z = zlib.createGzip({ level })
+  pipeline(input, z, () => {})
+  return z
+}

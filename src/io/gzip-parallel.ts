@@ -1,0 +1,122 @@
+/**
+ * A deterministic gzip encoder that uses every core libuv gives it, in the manner of pigz.
+ *
+ * The input is cut into fixed-size blocks (BLOCK_SIZE, independent of the number of threads, so
+ * the output is the same bytes on any machine with the same zlib). Each block is deflated on
+ * libuv's thread pool with `zlib.deflateRaw`, primed with the previous 32 KiB of input as a preset
+ * dictionary (so matches reach back across block boundaries and the ratio stays close to a single
+ * stream), and ended with Z_SYNC_FLUSH, which leaves the raw deflate output byte-aligned and
+ * without a final-block bit. Concatenated, the blocks form one valid deflate stream (RFC 1951
+ * §3.2.3: blocks are a sequence; only the last has BFINAL set); we end it with an empty final
+ * block, wrap it in ONE gzip member (RFC 1952 §2.3: fixed 10-byte header with MTIME 0, no name,
+ * fixed OS byte) and a trailer of CRC-32 and ISIZE. Any gzip reader (GNU gzip, Go's
+ * compress/gzip, Node's zlib) sees an ordinary single-member file.
+ *
+ * Memory is bounded: at most MAX_IN_FLIGHT blocks are being deflated or waiting to be emitted;
+ * beyond that the transform applies backpressure to its writer.
+ *
+ * Determinism caveat: bytes are identical for the same input, level and zlib build. A different
+ * Node release may ship a different zlib whose encoder makes other (equally valid) choices.
+ */
+import { Transform, type TransformCallback } from 'node:stream'
+import zlib from 'node:zlib'
+
+/** Input bytes per independently compressed block. Fixed: changing it changes the output bytes. */
+export const GZIP_BLOCK_SIZE = 1024 * 1024
+/** Deflate's window: the most a match can reach back, so all of a dictionary that can be used. */
+const DICTIONARY_SIZE = 32 * 1024
+/** Blocks in flight (compressing or waiting for their turn to be emitted). Threads are libuv's (default 4). */
+const MAX_IN_FLIGHT = 4
+
+/** RFC 1952 §2.3: ID1 ID2 CM=8 (deflate) FLG=0 MTIME=0 XFL=0 OS=255 (unknown, so no host leaks in). */
+const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff])
+/** An empty final block with fixed Huffman codes: BFINAL=1, BTYPE=01, end-of-block (RFC 1951 §3.2.6). */
+const FINAL_EMPTY_BLOCK = Buffer.from([0x03, 0x00])
+
+export interface ParallelGzipOptions {
+  /** zlib level 0-9; default 6 (zlib's and GNU gzip's default). */
+  level?: number
+}
+
+function deflateBlock(data: Buffer, dictionary: Buffer | undefined, level: number): Promise<Buffer> {
+  const opts: zlib.ZlibOptions = { level, finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: Math.max(64 * 1024, data.length + (data.length >>> 3) + 1024) }
+  if (dictionary) opts.dictionary = dictionary
+  return new Promise((resolve, reject) => {
+    zlib.deflateRaw(data, opts, (err, out) => (err ? reject(err) : resolve(out)))
+  })
+}
+
+/** A Transform from plain bytes to one gzip member, compressing blocks in parallel. */
+export class ParallelGzip extends Transform {
+  readonly #level: number
+  /** Input gathered for the block being filled. */
+  #pending: Buffer[] = []
+  #pendingBytes = 0
+  /** Last DICTIONARY_SIZE bytes of the previous block's input. */
+  #dictionary: Buffer | undefined
+  /** Blocks dispatched, in input order; emitted strictly in that order. */
+  readonly #queue: Array<Promise<Buffer>> = []
+  #crc = 0
+  #isize = 0
+  #headerWritten = false
+
+  constructor(opts: ParallelGzipOptions = {}) {
+    super({ highWaterMark: GZIP_BLOCK_SIZE, readableHighWaterMark: GZIP_BLOCK_SIZE })
+    const level = opts.level ?? 6
+    if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`gzip level must be an integer 0-9, got ${level}`)
+    this.#level = level
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (!this.#headerWritten) {
+      this.push(GZIP_HEADER)
+      this.#headerWritten = true
+    }
+    this.#crc = zlib.crc32(chunk, this.#crc)
+    this.#isize = (this.#isize + chunk.length) >>> 0
+    let off = 0
+    while (off < chunk.length) {
+      const take = Math.min(GZIP_BLOCK_SIZE - this.#pendingBytes, chunk.length - off)
+      this.#pending.push(off === 0 && take === chunk.length ? chunk : chunk.subarray(off, off + take))
+      this.#pendingBytes += take
+      off += take
+      if (this.#pendingBytes === GZIP_BLOCK_SIZE) this.#dispatch()
+    }
+    this.#drain(MAX_IN_FLIGHT - 1).then(() => cb(), cb)
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (!this.#headerWritten) {
+      this.push(GZIP_HEADER)
+      this.#headerWritten = true
+    }
+    if (this.#pendingBytes > 0) this.#dispatch()
+    this.#drain(0).then(() => {
+      const trailer = Buffer.alloc(8)
+      trailer.writeUInt32LE(this.#crc >>> 0, 0)
+      trailer.writeUInt32LE(this.#isize, 4)
+      this.push(FINAL_EMPTY_BLOCK)
+      this.push(trailer)
+      cb()
+    }, cb)
+  }
+
+  #dispatch(): void {
+    const block = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes)
+    this.#pending = []
+    this.#pendingBytes = 0
+    const p = deflateBlock(block, this.#dictionary, this.#level)
+    // Avoid an unhandled rejection while the promise waits its turn; #drain observes the error.
+    p.catch(() => {})
+    this.#queue.push(p)
+    this.#dictionary = block.length >= DICTIONARY_SIZE ? block.subarray(block.length - DICTIONARY_SIZE) : Buffer.concat([this.#dictionary ?? Buffer.alloc(0), block]).subarray(-DICTIONARY_SIZE)
+  }
+
+  /** Emit finished blocks in order until at most `keep` remain in flight. */
+  async #drain(keep: number): Promise<void> {
+    while (this.#queue.length > keep) {
+      const out = await this.#queue.shift()!
+      this.push(out)
+    }
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Garbage collection of an OCI layout: mark from index.json, sweep the rest.
+ *
+ * Mark: every descriptor in index.json, and through indexes (OCI index, Docker manifest list)
+ * and manifests their children: config, layers, subject (image-spec manifest.md §subject,
+ * image-index.md). Then referrers: an otherwise unreachable manifest whose `subject` is a
+ * marked blob is kept with everything it references (image-spec manifest.md §subject: the
+ * referrers relationship is only discoverable from the referrer, so we look at every small
+ * unmarked blob). Repeat until nothing new is marked (a referrer of a referrer).
+ *
+ * Safety: a reachable manifest or index that is missing or unparseable aborts gc, since its
+ * children cannot be known and would otherwise be deleted. gc runs under the index.json lock,
+ * so no tag can be added mid-mark. Temp files are removed only when their writer (the pid in
+ * the name, src/io/fs.ts) is dead, or the file has not been written to for a day (pid reuse);
+ * a blob that another process is writing right now is therefore never removed.
+ *
+ * Not covered: a blob put by another process that has not tagged it *yet* is unreferenced and
+ * will be removed unless `minAgeMs` keeps recent blobs (the CLI's --keep-recent).
+ */
+import { promises as fsp } from 'node:fs'
+import { isDigest, type Digest } from '../digest/digest.js'
+import { LadingError, isErrno } from '../errors.js'
+import { processAlive, tempNamePid } from '../io/fs.js'
+import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
+import { isIndexMediaType, isManifestMediaType } from '../spec/media-types.js'
+import { manifestMediaType, parseIndex, parseManifest } from '../spec/parse.js'
+import type { Descriptor } from '../spec/types.js'
+import type { GcOptions, GcResult, Layout } from './layout.js'
+
+/** A live writer's temp file untouched this long is taken to belong to a reused pid. */
+export const TEMP_MAX_IDLE_MS = 24 * 60 * 60 * 1000
+
+/** Mark everything reachable from index.json (including referrers). Exposed for tests and validate. */
+export async function markReachable(layout: Layout): Promise<Set<string>> {
+  const marked = new Set<string>()
+  const index = await layout.readIndex()
+  const roots: Descriptor[] = [...index.manifests]
+  if (index.subject) roots.push(index.subject)
+  for (const d of roots) await walk(layout, d, marked, true, 0)
+
+  // Referrers: candidates are unmarked blobs small enough to be documents and carrying a subject.
+  const candidates: Array<{ digest: Digest; subject: string; mediaType: string }> = []
+  for await (const blob of layout.listBlobs()) {
+    if (marked.has(blob.digest) || blob.size > DEFAULT_MAX_DOCUMENT_BYTES || blob.size < 2) continue
+    const found = await referrerInfo(layout, blob.digest, blob.size)
+    if (found) candidates.push({ digest: blob.digest, ...found })
+  }
+  for (let changed = true; changed;) {
+    changed = false
+    for (const c of candidates) {
+      if (marked.has(c.digest) || !marked.has(c.subject)) continue
+      await walk(layout, { digest: c.digest, mediaType: c.mediaType, size: -1 } as Descriptor, marked, false, 0)
+      changed = true
+    }
+  }
+  return marked
+}
+
+export async function collectGarbage(layout: Layout, opts: GcOptions = {}): Promise<GcResult> {
+  const minAgeMs = opts.minAgeMs ?? 0
+  return layout.withIndexLock(async () => {
+    const marked = await markReachable(layout)
+    const removed: Array<{ digest: Digest; size: number }> = []
+    const now = Date.now()
+    for await (const blob of layout.listBlobs()) {
+      if (marked.has(blob.digest)) continue
+      if (minAgeMs > 0) {
+        const st = await fsp.lstat(layout.blobPath(blob.digest)).catch(() => undefined)
+        if (!st || now - st.mtimeMs < minAgeMs) continue
+      }
+      await layout.deleteBlob(blob.digest)
+      removed.push(blob)
+    }
+
+    let tempFilesRemoved = 0
+    let tempBytesRemoved = 0
+    for (const t of await layout.listTempFiles()) {
+      const pid = tempNamePid(t.name)
+      const idle = now - t.mtimeMs
+      const writerAlive = pid !== undefined && processAlive(pid)
+      if (writerAlive && idle < TEMP_MAX_IDLE_MS) continue
+      // A temp-looking name without our pid pattern is someone else's; leave it an hour.
+      if (pid === undefined && idle < 60 * 60 * 1000) continue
+      try {
+        await fsp.rm(t.path)
+        tempFilesRemoved++
+        tempBytesRemoved += t.size
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) throw e
+      }
+    }
+    return { removed, tempFilesRemoved, tempBytesRemoved }
+  })
+}
+
+const MAX_DEPTH = 16
+
+async function walk(layout: Layout, desc: Descriptor, marked: Set<string>, strict: boolean, depth: number): Promise<void> {
+  if (marked.has(desc.digest)) return
+  marked.add(desc.digest)
+  const mt = desc.mediaType
+  if (!isIndexMediaType(mt) && !isManifestMediaType(mt)) return
+  if (depth > MAX_DEPTH) throw new LadingError('INVALID_INDEX', `gc: indexes nested deeper than ${MAX_DEPTH} at blob ${desc.digest}`)
+  const source = `blob ${desc.digest}`
+  let children: Descriptor[]
+  let subject: Descriptor | undefined
+  try {
+    const bytes = await layout.readBlob(desc.size >= 0 ? desc : { digest: desc.digest })
+    if (isIndexMediaType(mt)) {
+      const index = parseIndex(bytes, source, mt)
+      children = index.manifests
+      subject = index.subject
+    } else {
+      const m = parseManifest(bytes, source, mt)
+      children = [m.config, ...m.layers]
+      subject = m.subject
+    }
+  } catch (e) {
+    if (!strict) return
+    const why = e instanceof Error ? e.message : String(e)
+    const code = e instanceof LadingError ? e.code : 'INVALID_LAYOUT'
+    throw new LadingError(code, `gc aborted, nothing removed: reachable ${mt} ${desc.digest} cannot be read: ${why}`, { cause: e })
+  }
+  for (const c of children) await walk(layout, c, marked, strict, depth + 1)
+  // A subject need not be in this layout (image-spec manifest.md §subject); keep it if it is,
+  // but do not abort over it.
+  if (subject) await walk(layout, subject, marked, false, depth + 1)
+}
+
+/** If the blob is a JSON document with a `subject`, its subject digest and media type. */
+async function referrerInfo(layout: Layout, digest: Digest, size: number): Promise<{ subject: string; mediaType: string } | undefined> {
+  let bytes: Buffer
+  try {
+    bytes = await layout.readBlob({ digest, size })
+  } catch {
+    return undefined // corrupt or vanished: not a referrer we can honour
+  }
+  let i = 0
+  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09)) i++
+  if (bytes[i] !== 0x7b /* { */) return undefined
+  let doc: unknown
+  try {
+    doc = JSON.parse(bytes.toString('utf8'))
+  } catch {
+    return undefined
+  }
+  const subject = (doc as { subject?: { digest?: unknown } } | null)?.subject?.digest
+  if (!isDigest(subject)) return undefined
+  try {
+    return { subject, mediaType: manifestMediaType(bytes, `blob ${digest}`) }
+  } catch {
+    return undefined
+  }
+}

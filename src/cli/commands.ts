@@ -8,6 +8,7 @@ import { register as configCmd } from './commands/config.js'
 import { register as statCmd } from './commands/stat.js'
 import { register as inspectCmd } from './commands/inspect.js'
 import { register as catCmd } from './commands/cat.js'
+import { register as validateCmd } from './commands/validate.js'
 
 export type Register = (program: Command) => void
 
@@ -17,4 +18,5 @@ export const commands: Register[] = [
   statCmd,
   inspectCmd,
   catCmd,
+  validateCmd,
 ]

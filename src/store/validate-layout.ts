@@ -1,0 +1,476 @@
+/**
+ * Whole-layout validation for `lading validate`: everything image-layout.md asks of a layout,
+ * and everything the referenced documents ask of their content.
+ *
+ * Walk: `oci-layout` -> `index.json` -> every reachable index, manifest, config and layer, and
+ * every `subject`. For each reachable blob: it exists as a regular file (not a symlink, FIFO or
+ * directory) at blobs/<alg>/<encoded> (image-layout.md §Blobs), its size equals the
+ * descriptor's, and its content hashes to the digest (streamed through the one VerifyingStream,
+ * two blobs at a time with 1 MiB reads, so the walk runs at hashing speed). Every document is
+ * checked structurally and semantically by src/spec/validate.ts.
+ *
+ * Contract: never throws for anything found in the layout; every finding is a Problem, in
+ * the order the walk met it. Reads only (never writes), with raw fs calls so that it does not
+ * trust the code it is checking.
+ */
+import { constants, promises as fsp } from 'node:fs'
+import path from 'node:path'
+import { Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { digestAlgorithm, digestHex, digestOf, isDigest, VerifyingStream, type Digest } from '../digest/index.js'
+import { isErrno, isLadingError, type ErrorCode } from '../errors.js'
+import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
+import { pointerJoin } from '../spec/json-pointer.js'
+import {
+  Annotation, MediaType, isConfigMediaType, isIndexMediaType, isManifestMediaType, layerInfo,
+} from '../spec/media-types.js'
+import { parseJson } from '../spec/parse.js'
+import { platformMatches } from '../spec/platform.js'
+import type { Descriptor, ImageConfig, Manifest, Platform } from '../spec/types.js'
+import {
+  checkConfig, checkImage, checkIndex, checkLayoutFile, checkManifest, checkPlatformAgrees, type Problem,
+} from '../spec/validate.js'
+
+export interface ValidateLayoutOptions {
+  /** Validate only the image(s) tagged `tag` (a ref.name in index.json). */
+  tag?: string
+  /** Validate only the manifest or index with this digest. */
+  digest?: string
+  /** Below the selected root, follow only index entries for this platform. */
+  platform?: Platform
+  /** Blobs hashed at the same time (default 2: this machine class has 2 cores). */
+  concurrency?: number
+  /** Cap for JSON documents (default 4 MiB). */
+  maxDocumentBytes?: number
+}
+
+export interface ValidateLayoutResult {
+  problems: Problem[]
+  checked: { blobs: number; bytes: number }
+}
+
+export type DocumentType = 'manifest' | 'index' | 'config' | 'layout'
+
+const READ_CHUNK = 1024 * 1024
+/** O_NONBLOCK keeps a FIFO planted as a blob from hanging the open; O_NOFOLLOW refuses symlinks. */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
+
+type Kind = 'index' | 'manifest' | 'config' | 'layer' | 'blob'
+
+interface Ref {
+  desc: Descriptor
+  /** Document that references the blob, and the pointer to the descriptor inside it. */
+  from: string
+  pointer: string
+  kind: Kind
+  /** Platform an index claimed for this manifest, to compare with its config. */
+  platform?: Platform
+}
+
+/** A problem collector that keeps the walk's order even though blobs are hashed concurrently. */
+class Findings {
+  readonly #slots: Problem[][] = []
+  slot(): Problem[] {
+    const s: Problem[] = []
+    this.#slots.push(s)
+    return s
+  }
+  all(): Problem[] { return this.#slots.flat() }
+}
+
+function problem(source: string, pointer: string, code: ErrorCode, message: string): Problem {
+  return { source, pointer, code, message }
+}
+
+function blobSource(d: string, kind: Kind): string {
+  return `blob ${d} (${kind})`
+}
+
+function kindOf(mediaType: string): Kind {
+  if (isIndexMediaType(mediaType)) return 'index'
+  if (isManifestMediaType(mediaType)) return 'manifest'
+  if (isConfigMediaType(mediaType)) return 'config'
+  if (layerInfo(mediaType)) return 'layer'
+  return 'blob'
+}
+
+/** Run at most `n` tasks at a time. */
+class Pool {
+  readonly #n: number
+  #running = 0
+  readonly #waiting: Array<() => void> = []
+  readonly #all: Promise<void>[] = []
+  constructor(n: number) { this.#n = Math.max(1, n) }
+  add(task: () => Promise<void>): void {
+    const run = async (): Promise<void> => {
+      if (this.#running >= this.#n) await new Promise<void>((resolve) => this.#waiting.push(resolve))
+      this.#running++
+      try { await task() } finally {
+        this.#running--
+        this.#waiting.shift()?.()
+      }
+    }
+    this.#all.push(run())
+  }
+  /** Wait for every task, including tasks added by running tasks. */
+  async drain(): Promise<void> {
+    for (let i = 0; i < this.#all.length; i++) await this.#all[i]
+  }
+}
+
+type Opened = { fh: fsp.FileHandle; size: number } | { problem: string; code: ErrorCode }
+
+/** Open a blob file, refusing anything that is not a regular file. */
+async function openBlob(file: string): Promise<Opened> {
+  let fh: fsp.FileHandle
+  try {
+    fh = await fsp.open(file, OPEN_FLAGS)
+  } catch (e) {
+    if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) return { problem: 'is missing', code: 'BLOB_UNKNOWN' }
+    if (isErrno(e, 'ELOOP')) return { problem: 'is a symbolic link; blobs must be regular files', code: 'INVALID_LAYOUT' }
+    return { problem: `cannot be opened: ${(e as Error).message}`, code: 'INVALID_LAYOUT' }
+  }
+  const st = await fh.stat()
+  if (!st.isFile()) {
+    await fh.close()
+    const what = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'not a regular file'
+    return { problem: `is ${what}; blobs must be regular files`, code: 'INVALID_LAYOUT' }
+  }
+  return { fh, size: st.size }
+}
+
+/** Read a small file whole, refusing it before reading when larger than `max`. */
+async function readSmall(fh: fsp.FileHandle, size: number, max: number): Promise<Buffer | undefined> {
+  if (size > max) return undefined
+  const buf = Buffer.allocUnsafe(size)
+  let off = 0
+  while (off < size) {
+    const { bytesRead } = await fh.read(buf, off, size - off, off)
+    if (bytesRead === 0) break
+    off += bytesRead
+  }
+  return off === size ? buf : buf.subarray(0, off)
+}
+
+/** Hash a blob through VerifyingStream; the stream's own error carries the expected/actual values. */
+async function hashBlob(fh: fsp.FileHandle, expected: Digest): Promise<{ digest: Digest; bytes: number }> {
+  const verify = new VerifyingStream({}, digestAlgorithm(expected))
+  let bytes = 0
+  const sink = new Writable({ highWaterMark: READ_CHUNK, write(chunk: Buffer, _e, cb) { bytes += chunk.length; cb() } })
+  await pipeline(fh.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false, start: 0 }), verify, sink)
+  return { digest: verify.result!.digest, bytes }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** Is this descriptor usable for a blob lookup (valid digest, sane size)? Structural checks report the rest. */
+function usable(d: unknown): d is Descriptor {
+  return isObject(d) && isDigest(d.digest) && typeof d.mediaType === 'string' &&
+    typeof d.size === 'number' && Number.isSafeInteger(d.size) && d.size >= 0
+}
+
+class Walker {
+  readonly #dir: string
+  readonly #opts: ValidateLayoutOptions
+  readonly #max: number
+  readonly #findings = new Findings()
+  readonly #pool: Pool
+  readonly #seen = new Set<string>()
+  #blobs = 0
+  #bytes = 0
+
+  constructor(dir: string, opts: ValidateLayoutOptions) {
+    this.#dir = dir
+    this.#opts = opts
+    this.#max = opts.maxDocumentBytes ?? DEFAULT_MAX_DOCUMENT_BYTES
+    this.#pool = new Pool(opts.concurrency ?? 2)
+  }
+
+  async run(): Promise<ValidateLayoutResult> {
+    await this.#checkLayoutFile()
+    const index = await this.#readIndexJson()
+    if (index !== undefined) this.#selectRoots(index)
+    await this.#pool.drain()
+    return { problems: this.#findings.all(), checked: { blobs: this.#blobs, bytes: this.#bytes } }
+  }
+
+  #blobPath(d: Digest): string {
+    return path.join(this.#dir, 'blobs', digestAlgorithm(d), digestHex(d))
+  }
+
+  /** image-layout.md §oci-layout file: REQUIRED, imageLayoutVersion "1.0.0". */
+  async #checkLayoutFile(): Promise<void> {
+    const out = this.#findings.slot()
+    const doc = await this.#readTopFile('oci-layout', out, 'INVALID_LAYOUT')
+    if (doc !== undefined) out.push(...checkLayoutFile(doc, 'oci-layout'))
+  }
+
+  /** image-layout.md §index.json file: REQUIRED, an image index. */
+  async #readIndexJson(): Promise<Record<string, unknown> | undefined> {
+    const out = this.#findings.slot()
+    const doc = await this.#readTopFile('index.json', out, 'INVALID_INDEX')
+    if (doc === undefined) return undefined
+    const problems = checkIndex(doc, 'index.json')
+    out.push(...problems)
+    return isObject(doc) ? doc : undefined
+  }
+
+  async #readTopFile(name: string, out: Problem[], code: ErrorCode): Promise<unknown> {
+    const opened = await openBlob(path.join(this.#dir, name))
+    if ('problem' in opened) {
+      out.push(problem(name, '', opened.code === 'BLOB_UNKNOWN' ? code : opened.code,
+        opened.code === 'BLOB_UNKNOWN' ? `is missing: ${this.#dir} is not an OCI image layout (image-layout.md)` : opened.problem))
+      return undefined
+    }
+    try {
+      const bytes = await readSmall(opened.fh, opened.size, this.#max)
+      if (bytes === undefined) {
+        out.push(problem(name, '', 'SIZE_LIMIT', `is ${opened.size} bytes, larger than the limit of ${this.#max} bytes`))
+        return undefined
+      }
+      return parseJson(bytes, name, this.#max)
+    } catch (e) {
+      if (isLadingError(e)) out.push(problem(name, '', e.code, stripSource(e.message, name)))
+      else throw e
+      return undefined
+    } finally {
+      await opened.fh.close()
+    }
+  }
+
+  /** Roots: all of index.json, or the entries selected by tag or digest. */
+  #selectRoots(index: Record<string, unknown>): void {
+    const entries = Array.isArray(index.manifests) ? index.manifests : []
+    const { tag, digest } = this.#opts
+    let n = 0
+    entries.forEach((d, i) => {
+      if (!usable(d)) return
+      if (tag !== undefined && d.annotations?.[Annotation.RefName] !== tag) return
+      if (digest !== undefined && d.digest !== digest) return
+      n++
+      this.#visit({ desc: d, from: 'index.json', pointer: pointerJoin('/manifests', i), kind: kindOf(d.mediaType) })
+    })
+    if (n > 0 || (tag === undefined && digest === undefined)) return
+    if (tag !== undefined) {
+      this.#findings.slot().push(problem('index.json', '/manifests', 'NOT_FOUND', `no entry has the tag ${JSON.stringify(tag)} (annotation ${Annotation.RefName})`))
+      return
+    }
+    // A digest not listed in index.json may still name a stored manifest or index.
+    if (!isDigest(digest)) {
+      this.#findings.slot().push(problem('index.json', '/manifests', 'DIGEST_INVALID', `invalid digest ${JSON.stringify(digest)}`))
+      return
+    }
+    this.#visitByDigest(digest)
+  }
+
+  #visitByDigest(digest: Digest): void {
+    const out = this.#findings.slot()
+    this.#pool.add(async () => {
+      const opened = await openBlob(this.#blobPath(digest))
+      if ('problem' in opened) { out.push(problem('index.json', '/manifests', 'NOT_FOUND', `no manifest or index with digest ${digest}: blob ${opened.problem}`)); return }
+      let mediaType: string = MediaType.OciManifest
+      try {
+        const bytes = await readSmall(opened.fh, opened.size, this.#max)
+        const v = bytes && parseJson(bytes, digest, this.#max)
+        if (isObject(v) && typeof v.mediaType === 'string') mediaType = v.mediaType
+        else if (isObject(v) && 'manifests' in v) mediaType = MediaType.OciIndex
+      } catch {
+        // The visit below reports why the document is unreadable.
+      } finally {
+        await opened.fh.close()
+      }
+      this.#visit({ desc: { mediaType, digest, size: opened.size }, from: 'command line', pointer: '', kind: kindOf(mediaType) })
+    })
+  }
+
+  /** Schedule the check of one referenced blob (once per digest). */
+  #visit(ref: Ref): void {
+    const d = ref.desc
+    if (this.#seen.has(d.digest)) return
+    this.#seen.add(d.digest)
+    const out = this.#findings.slot()
+    this.#pool.add(() => this.#check(ref, out).catch((e: unknown) => {
+      // An I/O error (EIO, EACCES) on one blob is a finding about that blob, not the end of the walk.
+      out.push(problem(ref.from, ref.pointer, isLadingError(e) ? e.code : 'INVALID_LAYOUT', `${ref.kind} blob ${d.digest} cannot be checked: ${(e as Error).message}`))
+    }))
+  }
+
+  async #check(ref: Ref, out: Problem[]): Promise<void> {
+    const d = ref.desc
+    const file = this.#blobPath(d.digest)
+    const opened = await openBlob(file)
+    if ('problem' in opened) {
+      // layer.md §Non-distributable layers: such blobs may legitimately be absent when urls say where they live.
+      const foreign = layerInfo(d.mediaType)?.nondistributable === true && Array.isArray(d.urls) && d.urls.length > 0
+      if (opened.code === 'BLOB_UNKNOWN' && foreign) return
+      out.push(problem(ref.from, ref.pointer, opened.code, `${ref.kind} blob ${d.digest} ${opened.problem} (${path.join('blobs', digestAlgorithm(d.digest), digestHex(d.digest))})`))
+      return
+    }
+    this.#blobs++
+    try {
+      if (opened.size !== d.size) {
+        // A size mismatch already proves the content differs; hashing it would add nothing.
+        out.push(problem(ref.from, pointerJoin(ref.pointer, 'size'), 'SIZE_MISMATCH',
+          `descriptor says ${d.size} bytes but blob ${d.digest} has ${opened.size} bytes`))
+        return
+      }
+      if (ref.kind === 'layer' || ref.kind === 'blob') {
+        const { digest, bytes } = await hashBlob(opened.fh, d.digest)
+        this.#bytes += bytes
+        if (digest !== d.digest) {
+          out.push(problem(ref.from, pointerJoin(ref.pointer, 'digest'), 'DIGEST_MISMATCH', `${ref.kind} blob ${d.digest}: content hashes to ${digest}`))
+        }
+        return
+      }
+      const bytes = await readSmall(opened.fh, opened.size, this.#max)
+      const source = blobSource(d.digest, ref.kind)
+      if (bytes === undefined) {
+        out.push(problem(source, '', 'SIZE_LIMIT', `document is ${opened.size} bytes, larger than the limit of ${this.#max} bytes`))
+        return
+      }
+      this.#bytes += bytes.length
+      const actual = digestOf(bytes, digestAlgorithm(d.digest))
+      if (actual !== d.digest) {
+        out.push(problem(ref.from, pointerJoin(ref.pointer, 'digest'), 'DIGEST_MISMATCH', `${ref.kind} blob ${d.digest}: content hashes to ${actual}`))
+      }
+      let value: unknown
+      try {
+        value = parseJson(bytes, source, this.#max)
+      } catch (e) {
+        if (!isLadingError(e)) throw e
+        out.push(problem(source, '', e.code, stripSource(e.message, source)))
+        return
+      }
+      if (ref.kind === 'index') this.#checkIndexDoc(value, source, d, out)
+      else if (ref.kind === 'manifest') await this.#checkManifestDoc(value, source, ref, out)
+    } finally {
+      await opened.fh.close()
+    }
+  }
+
+  #checkIndexDoc(value: unknown, source: string, d: Descriptor, out: Problem[]): void {
+    out.push(...checkIndex(value, source, d.mediaType))
+    if (!isObject(value) || !Array.isArray(value.manifests)) return
+    const want = this.#opts.platform
+    let matched = 0
+    value.manifests.forEach((m, i) => {
+      if (!usable(m)) return
+      const kind = kindOf(m.mediaType)
+      // Platform selection applies to image manifests; nested indexes are always descended.
+      if (want && kind === 'manifest' && !platformMatches(want, m.platform)) return
+      if (kind === 'manifest') matched++
+      const ref: Ref = { desc: m, from: source, pointer: pointerJoin('/manifests', i), kind }
+      if (m.platform) ref.platform = m.platform
+      this.#visit(ref)
+    })
+    if (want && matched === 0 && value.manifests.some((m) => usable(m) && kindOf(m.mediaType) === 'manifest')) {
+      out.push(problem(source, '/manifests', 'PLATFORM_NOT_FOUND', `no manifest for platform ${want.os}/${want.architecture}${want.variant ? '/' + want.variant : ''}`))
+    }
+    if (isObject(value.subject) && usable(value.subject)) {
+      this.#visit({ desc: value.subject, from: source, pointer: '/subject', kind: kindOf(value.subject.mediaType) })
+    }
+  }
+
+  async #checkManifestDoc(value: unknown, source: string, ref: Ref, out: Problem[]): Promise<void> {
+    out.push(...checkManifest(value, source, ref.desc.mediaType))
+    if (!isObject(value)) return
+    const layers = Array.isArray(value.layers) ? value.layers : []
+    layers.forEach((l, i) => {
+      if (usable(l)) this.#visit({ desc: l, from: source, pointer: pointerJoin('/layers', i), kind: 'layer' })
+    })
+    if (isObject(value.subject) && usable(value.subject)) {
+      this.#visit({ desc: value.subject, from: source, pointer: '/subject', kind: kindOf(value.subject.mediaType) })
+    }
+    const c = value.config
+    if (!usable(c)) return
+    if (!isConfigMediaType(c.mediaType)) {
+      // manifest.md §config: an unknown config type is opaque data; only its bytes are checked.
+      this.#visit({ desc: c, from: source, pointer: '/config', kind: 'blob' })
+      return
+    }
+    if (this.#seen.has(c.digest)) return
+    this.#seen.add(c.digest)
+    // The config is read here, not scheduled, because checkImage needs it beside the manifest.
+    const cout = this.#findings.slot()
+    const opened = await openBlob(this.#blobPath(c.digest))
+    if ('problem' in opened) {
+      cout.push(problem(source, '/config', opened.code, `config blob ${c.digest} ${opened.problem} (${path.join('blobs', digestAlgorithm(c.digest), digestHex(c.digest))})`))
+      return
+    }
+    this.#blobs++
+    let bytes: Buffer | undefined
+    try {
+      if (opened.size !== c.size) {
+        cout.push(problem(source, '/config/size', 'SIZE_MISMATCH', `descriptor says ${c.size} bytes but blob ${c.digest} has ${opened.size} bytes`))
+        return
+      }
+      bytes = await readSmall(opened.fh, opened.size, this.#max)
+    } finally {
+      await opened.fh.close()
+    }
+    const csource = blobSource(c.digest, 'config')
+    if (bytes === undefined) {
+      cout.push(problem(csource, '', 'SIZE_LIMIT', `document is ${opened.size} bytes, larger than the limit of ${this.#max} bytes`))
+      return
+    }
+    this.#bytes += bytes.length
+    const actual = digestOf(bytes, digestAlgorithm(c.digest))
+    if (actual !== c.digest) cout.push(problem(source, '/config/digest', 'DIGEST_MISMATCH', `config blob ${c.digest}: content hashes to ${actual}`))
+    let config: unknown
+    try {
+      config = parseJson(bytes, csource, this.#max)
+    } catch (e) {
+      if (!isLadingError(e)) throw e
+      cout.push(problem(csource, '', e.code, stripSource(e.message, csource)))
+      return
+    }
+    const structural = checkConfig(config, csource)
+    cout.push(...structural)
+    if (!isObject(config)) return
+    const cfg = config as unknown as ImageConfig
+    if (Array.isArray(value.layers)) cout.push(...checkImage(value as unknown as Manifest, cfg, csource))
+    if (ref.platform && typeof cfg.os === 'string' && typeof cfg.architecture === 'string') {
+      cout.push(...checkPlatformAgrees(ref.platform, cfg, ref.from, ref.pointer))
+    }
+  }
+}
+
+/** parse.ts messages start with `${source}: ${pointer}: `; a Problem carries those separately. */
+function stripSource(message: string, source: string): string {
+  const prefix = `${source}: /: `
+  return message.startsWith(prefix) ? message.slice(prefix.length) : message
+}
+
+/** Validate an OCI image layout (or the images selected by tag/digest/platform). */
+export async function validateLayout(dir: string, opts: ValidateLayoutOptions = {}): Promise<ValidateLayoutResult> {
+  return new Walker(dir, opts).run()
+}
+
+/** Validate one document on its own (`lading validate --type`); a missing file throws NOT_FOUND. */
+export async function validateDocument(file: string, type: DocumentType, maxBytes = DEFAULT_MAX_DOCUMENT_BYTES): Promise<Problem[]> {
+  const source = file
+  const opened = await openBlob(file)
+  if ('problem' in opened) {
+    if (opened.code === 'BLOB_UNKNOWN') return [problem(source, '', 'NOT_FOUND', 'file does not exist')]
+    return [problem(source, '', opened.code, opened.problem.replace('blobs must be', 'documents must be'))]
+  }
+  let value: unknown
+  try {
+    const bytes = await readSmall(opened.fh, opened.size, maxBytes)
+    if (bytes === undefined) return [problem(source, '', 'SIZE_LIMIT', `document is ${opened.size} bytes, larger than the limit of ${maxBytes} bytes`)]
+    value = parseJson(bytes, source, maxBytes)
+  } catch (e) {
+    if (!isLadingError(e)) throw e
+    return [problem(source, '', e.code, stripSource(e.message, source))]
+  } finally {
+    await opened.fh.close()
+  }
+  switch (type) {
+    case 'manifest': return checkManifest(value, source)
+    case 'index': return checkIndex(value, source)
+    case 'config': return checkConfig(value, source)
+    case 'layout': return checkLayoutFile(value, source)
+  }
+}

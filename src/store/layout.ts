@@ -16,7 +16,7 @@
  *
  * This module is imported by `lading ls`; keep its imports light (gc is loaded on demand).
  */
-import { constants, promises as fsp, type Stats } from 'node:fs'
+import { constants, createWriteStream, promises as fsp, type Stats } from 'node:fs'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -150,14 +150,10 @@ export class Layout {
 
     const tmp = tempPathFor(expected.digest ? this.blobPath(expected.digest) : path.join(algDir, 'upload'))
     const verifier = new VerifyingStream({ ...expected, name: expected.name ?? expected.digest }, alg)
-    let fh
     try {
-      fh = await fsp.open(tmp, 'wx', 0o644)
-      const out = fh.createWriteStream({ highWaterMark: FILE_CHUNK, autoClose: false })
+      // flush: fsync before close, so the rename below never exposes unwritten data after a crash.
+      const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: FILE_CHUNK, flush: true })
       await pipeline(body, verifier, out)
-      await fh.sync()
-      await fh.close()
-      fh = undefined
       const result = verifier.result
       if (!result) throw new Error('verifying stream ended without a result')
       await fsp.rename(tmp, this.blobPath(result.digest))
@@ -165,7 +161,6 @@ export class Layout {
       return result
     } catch (e) {
       body.destroy()
-      await fh?.close().catch(() => {})
       await fsp.rm(tmp, { force: true })
       throw e
     }
@@ -390,12 +385,16 @@ export class Layout {
     return st
   }
 
-  /** Open a blob for reading without following symlinks; BLOB_UNKNOWN when absent; early SIZE_MISMATCH. */
+  /**
+   * Open a blob for reading without following symlinks; BLOB_UNKNOWN when absent; early
+   * SIZE_MISMATCH. O_NONBLOCK so that a FIFO planted as a blob cannot block the open (it is then
+   * refused as not a regular file); it has no effect on regular files.
+   */
   async #openBlob(desc: { digest: Digest; size?: number | undefined }) {
     await this.#blobDir(digestAlgorithm(desc.digest), false)
     let fh
     try {
-      fh = await fsp.open(this.blobPath(desc.digest), constants.O_RDONLY | constants.O_NOFOLLOW)
+      fh = await fsp.open(this.blobPath(desc.digest), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
     } catch (e) {
       if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) {
         throw new LadingError('BLOB_UNKNOWN', `blob ${desc.digest} not found in layout ${this.#name()}`, { cause: e })
@@ -476,7 +475,7 @@ function notRegular(rel: string, st: Stats, layout: string): LadingError {
 
 /** Read a small regular file without following a symlink, failing with SIZE_LIMIT above `max`. */
 async function readRegularFile(file: string, max: number, source: string): Promise<Buffer> {
-  const fh = await fsp.open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch((e: unknown) => {
+  const fh = await fsp.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((e: unknown) => {
     if (isErrno(e, 'ELOOP')) throw new LadingError('INVALID_LAYOUT', `${source}: is a symbolic link; refusing to follow it`, { cause: e })
     throw e
   })

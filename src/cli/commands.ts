@@ -8,7 +8,16 @@ import { register as configCmd } from './commands/config.js'
 import { register as statCmd } from './commands/stat.js'
 import { register as inspectCmd } from './commands/inspect.js'
 import { register as catCmd } from './commands/cat.js'
+import { register as initCmd } from './commands/init.js'
+import { register as lsCmd } from './commands/ls.js'
+import { register as tagCmd } from './commands/tag.js'
+import { register as rmCmd } from './commands/rm.js'
+import { register as gcCmd } from './commands/gc.js'
 import { register as validateCmd } from './commands/validate.js'
+import { register as unpackCmd } from './commands/unpack.js'
+import { register as repackCmd } from './commands/repack.js'
+import { register as insertCmd } from './commands/insert.js'
+import { register as rawCmd } from './commands/raw.js'
 
 export type Register = (program: Command) => void
 
@@ -18,5 +27,14 @@ export const commands: Register[] = [
   statCmd,
   inspectCmd,
   catCmd,
+  initCmd,
+  lsCmd,
+  tagCmd,
+  rmCmd,
+  gcCmd,
   validateCmd,
+  unpackCmd,
+  repackCmd,
+  insertCmd,
+  rawCmd,
 ]

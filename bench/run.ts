@@ -1,0 +1,245 @@
+/**
+ * `npm run bench`: Lading and its peer tools (umoci, skopeo, GNU tar, sha256sum) side by side in ONE
+ * run, interleaved (lading, peer, lading, peer, ...), on tmpfs (/dev/shm) and on disk (/var/tmp).
+ * Prints a table: medians, the median of the per-pair ratios (lading/peer, so drift of this noisy,
+ * rate-limited machine hits both sides of a pair alike), peak RSS, the target and whether it is met.
+ *
+ * Options: --quick (2 repetitions), --reps N (default 5), --only REGEX (scenario names),
+ * --medium shm|disk, --cpu-prof (one extra profiled lading run per scenario, hot functions printed),
+ * --json FILE (also write the results there; results are never committed).
+ *
+ * A scenario whose lading command is not in `lading --help` prints "not available"; nothing is faked.
+ * The fixtures come from scripts/fixtures.sh (built on first use; needs root).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { measure, median, max, run, CommandFailed, type Measurement } from './lib/measure.js'
+import { summarizeProfile } from './lib/cpu-profile.js'
+import { scenarios, type Scenario, type Target, type Medium, type Fixtures, type Side } from './scenarios.js'
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+const CLI = path.join(repo, 'build', 'src', 'cli', 'main.js')
+
+interface Options { reps: number; only?: RegExp; media: Array<Medium['name']>; cpuProf: boolean; json?: string; quick: boolean }
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { reps: 5, media: ['shm', 'disk'], cpuProf: false, quick: false }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const value = (): string => {
+      const v = argv[++i]
+      if (v === undefined) usage(`${a} needs a value`)
+      return v
+    }
+    if (a === '--quick') { o.quick = true; o.reps = 2 }
+    else if (a === '--reps') o.reps = Number.parseInt(value(), 10)
+    else if (a === '--only') o.only = new RegExp(value(), 'i')
+    else if (a === '--medium') o.media = [value() as Medium['name']]
+    else if (a === '--cpu-prof') o.cpuProf = true
+    else if (a === '--json') o.json = value()
+    else usage(`unknown argument ${a}`)
+  }
+  if (!(o.reps >= 1)) usage('--reps must be a positive integer')
+  for (const m of o.media) if (m !== 'shm' && m !== 'disk') usage(`--medium must be shm or disk, not ${m}`)
+  return o
+}
+
+function usage(why: string): never {
+  process.stderr.write(`bench: ${why}\nusage: node build/bench/run.js [--quick] [--reps N] [--only REGEX] [--medium shm|disk] [--cpu-prof] [--json FILE]\n`)
+  process.exit(2)
+}
+
+function fixtures(): Fixtures {
+  const r = spawnSync('bash', [path.join(repo, 'scripts', 'fixtures.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  if (r.status !== 0) {
+    process.stderr.write('bench: scripts/fixtures.sh failed; the benchmarks need its Debian image\n')
+    process.exit(1)
+  }
+  const kv = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)))
+  return { layout: kv.LAYOUT, rootfsTar: kv.ROOTFS_TAR }
+}
+
+/** Command names listed under "Commands:" in `lading --help`. */
+function ladingCommands(): Set<string> {
+  const r = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' })
+  const names = new Set<string>()
+  let inCommands = false
+  for (const line of (r.stdout ?? '').split('\n')) {
+    if (/^Commands:/.test(line)) { inCommands = true; continue }
+    if (inCommands) {
+      const m = /^ {2}([a-z][\w-]*)/.exec(line)
+      if (m) names.add(m[1])
+      else if (line.trim() && !line.startsWith(' ')) inCommands = false
+    }
+  }
+  return names
+}
+
+interface Row {
+  scenario: string
+  medium: string
+  lading: string
+  peer: string
+  ladingMs?: number
+  peerMs?: number
+  ratio?: number
+  ladingRssMiB?: number
+  peerRssMiB?: number
+  target: string
+  met: string
+  note?: string
+}
+
+function targetText(t: Target | undefined, memMaxMiB: number | undefined): string {
+  const parts: string[] = []
+  if (t?.kind === 'ratio') parts.push(`${t.strict ? '<' : '<='} ${t.max}x`)
+  if (t?.kind === 'ms') parts.push(`< ${t.max} ms`)
+  if (memMaxMiB) parts.push(`RSS < ${memMaxMiB} MB`)
+  return parts.join(', ') || '-'
+}
+
+function judge(t: Target | undefined, memMaxMiB: number | undefined, ladingMs: number, ratio: number, rss: number | undefined): string {
+  const misses: string[] = []
+  if (t?.kind === 'ratio' && (t.strict ? ratio >= t.max : ratio > t.max)) misses.push('time')
+  if (t?.kind === 'ms' && ladingMs >= t.max) misses.push('time')
+  if (memMaxMiB && rss !== undefined && rss >= memMaxMiB) misses.push('memory')
+  if (!t && !memMaxMiB) return '-'
+  return misses.length ? `NO (${misses.join(', ')})` : 'yes'
+}
+
+function syncDisk(medium: Medium): void {
+  // Flush what setup wrote (and what the last run wrote) so one run's writeback is not billed to the next.
+  if (medium.name === 'disk') run(['sync'])
+}
+
+async function timed(side: Side, medium: Medium): Promise<Measurement> {
+  await side.setup?.()
+  syncDisk(medium)
+  return measure(side.argv())
+}
+
+function profileArgv(env: string[], args: string[], dir: string): string[] {
+  return [env[0], '--cpu-prof', '--cpu-prof-dir', dir, ...env.slice(1), ...args]
+}
+
+async function runScenario(s: Scenario, opts: Options, available: Set<string>, ladingArgv: string[]): Promise<Row[]> {
+  const base = (peer: string, target: Target | undefined): Row => ({
+    scenario: s.name, medium: s.medium.name, lading: s.lading.label, peer, target: targetText(target, s.memMaxMiB), met: '-',
+  })
+  const needs = [s.lading, ...s.comparisons.map((c) => c.peer)].flatMap((side) => side.needs ?? [])
+  const missing = [...new Set(needs)].filter((c) => !available.has(c))
+  if (missing.length) {
+    return s.comparisons.map((c) => ({ ...base(c.peer.label, c.target), met: 'not available', note: `lading ${missing.join(', ')} not in lading --help` }))
+  }
+  const lad: Measurement[] = []
+  const peers: Measurement[][] = s.comparisons.map(() => [])
+  try {
+    await s.prepare?.()
+    for (let i = 0; i < opts.reps; i++) {
+      lad.push(await timed(s.lading, s.medium))
+      if (i === 0) s.check?.()
+      for (let j = 0; j < s.comparisons.length; j++) peers[j].push(await timed(s.comparisons[j].peer, s.medium))
+    }
+    if (opts.cpuProf) {
+      const dir = mkdtempSync(path.join(s.medium.dir, 'cpuprof-'))
+      await s.lading.setup?.()
+      await measure(profileArgv(ladingArgv, s.lading.args(), dir))
+      for (const f of readdirSync(dir).filter((n) => n.endsWith('.cpuprofile'))) {
+        const { totalMs, spots } = summarizeProfile(path.join(dir, f), 10)
+        process.stdout.write(`\n  cpu profile of ${s.lading.label} (${s.name}, ${s.medium.name}): ${totalMs.toFixed(0)} ms sampled on the main thread\n`)
+        for (const h of spots) process.stdout.write(`    ${(h.share * 100).toFixed(1).padStart(5)}%  ${h.selfMs.toFixed(0).padStart(6)} ms  ${h.name}\n`)
+      }
+      rmSync(dir, { recursive: true, force: true })
+    }
+  } catch (e) {
+    const why = e instanceof CommandFailed ? e.message : (e as Error).message
+    return s.comparisons.map((c) => ({ ...base(c.peer.label, c.target), met: 'FAILED', note: why }))
+  } finally {
+    await s.cleanup?.()
+  }
+  return s.comparisons.map((c, j) => {
+    const ratios = lad.map((m, i) => m.ms / peers[j][i].ms)
+    const ladingMs = median(lad.map((m) => m.ms))
+    const ratio = median(ratios)
+    const ladingRssMiB = max(lad.map((m) => m.rssMiB))
+    return {
+      ...base(c.peer.label, c.target),
+      ladingMs,
+      peerMs: median(peers[j].map((m) => m.ms)),
+      ratio,
+      ladingRssMiB,
+      peerRssMiB: max(peers[j].map((m) => m.rssMiB)),
+      met: judge(c.target, s.memMaxMiB, ladingMs, ratio, ladingRssMiB),
+    }
+  })
+}
+
+function fmtMs(ms: number | undefined): string {
+  if (ms === undefined) return '-'
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`
+}
+
+function printTable(rows: Row[]): void {
+  const head = ['scenario', 'medium', 'lading', 'lading median', 'peer', 'peer median', 'ratio', 'lading RSS', 'peer RSS', 'target', 'met']
+  const cells = rows.map((r) => [
+    r.scenario, r.medium, r.lading, fmtMs(r.ladingMs), r.peer, fmtMs(r.peerMs),
+    r.ratio === undefined ? '-' : `${r.ratio.toFixed(2)}x`,
+    r.ladingRssMiB === undefined ? '-' : `${r.ladingRssMiB.toFixed(0)} MB`,
+    r.peerRssMiB === undefined ? '-' : `${r.peerRssMiB.toFixed(0)} MB`,
+    r.target, r.met,
+  ])
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)))
+  const line = (c: string[]): string => c.map((x, i) => x.padEnd(widths[i])).join(' | ').trimEnd()
+  process.stdout.write('\n' + line(head) + '\n' + widths.map((w) => '-'.repeat(w)).join('-|-') + '\n')
+  for (const c of cells) process.stdout.write(line(c) + '\n')
+  const notes = rows.filter((r) => r.note)
+  if (notes.length) {
+    process.stdout.write('\n')
+    for (const r of notes) process.stdout.write(`${r.scenario} [${r.medium}] vs ${r.peer}: ${r.met}: ${r.note}\n`)
+  }
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2))
+  const started = Date.now()
+  const fx = fixtures()
+  const available = ladingCommands()
+  const ladingArgv = [process.execPath, CLI]
+  process.stdout.write(`lading commands available: ${[...available].sort().join(' ') || '(none)'}\n`)
+  process.stdout.write(`repetitions: ${opts.reps}, interleaved; ratio = median over pairs of lading/peer wall time\n`)
+  const rows: Row[] = []
+  const workDirs: string[] = []
+  const cleanupAll = (): void => { for (const d of workDirs) rmSync(d, { recursive: true, force: true }) }
+  process.on('SIGINT', () => { cleanupAll(); process.exit(130) })
+  try {
+    for (const name of opts.media) {
+      const parent = name === 'shm' ? '/dev/shm' : '/var/tmp'
+      mkdirSync(parent, { recursive: true })
+      const medium: Medium = { name, dir: mkdtempSync(path.join(parent, 'lading-bench-')) }
+      workDirs.push(medium.dir)
+      for (const s of scenarios({ lading: ladingArgv, fixtures: fx }, medium)) {
+        if (opts.only && !opts.only.test(s.name)) continue
+        const t0 = Date.now()
+        const got = await runScenario(s, opts, available, ladingArgv)
+        rows.push(...got)
+        for (const r of got) {
+          process.stdout.write(`[${r.medium}] ${r.scenario}: ${fmtMs(r.ladingMs)} vs ${r.peer} ${fmtMs(r.peerMs)}` +
+            `${r.ratio === undefined ? '' : ` = ${r.ratio.toFixed(2)}x`} -> ${r.met}${r.note ? ` (${r.note})` : ''} [${((Date.now() - t0) / 1000).toFixed(0)} s]\n`)
+        }
+      }
+      rmSync(medium.dir, { recursive: true, force: true })
+    }
+  } finally {
+    cleanupAll()
+  }
+  printTable(rows)
+  process.stdout.write(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s\n`)
+  if (opts.json) writeFileSync(opts.json, JSON.stringify({ reps: opts.reps, rows }, null, 2) + '\n')
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${(e as Error).stack ?? String(e)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,363 @@
+/**
+ * The tar writer for layers: POSIX ustar headers, with a pax extended header ('x') in front of an
+ * entry only when ustar cannot say something (IEEE Std 1003.1 pax §pax Interchange Format):
+ *  - a path that does not fit ustar's name (100 bytes) / prefix (155 bytes) split,
+ *  - a link name longer than 100 bytes,
+ *  - a size of 8 GiB or more, a uid/gid above 2097151 (7 octal digits), an mtime outside the
+ *    11-digit octal range (including before 1970),
+ *  - sub-second mtimes (only when asked: they make layers less reproducible),
+ *  - extended attributes, as `SCHILY.xattr.<name>` (the keys GNU tar, star, Go and umoci use).
+ * Ownership is numeric only (uname/gname are left empty) so a layer never depends on the
+ * builder's /etc/passwd. mtimes are clamped to `mtimeClamp` (SOURCE_DATE_EPOCH semantics:
+ * nothing newer than the clamp) for reproducible layers.
+ *
+ * Hand-written rather than tar-stream because tar-stream's pack() cannot take SCHILY.xattr.* pax
+ * records with binary values (it writes pax only for long names and its own fields), fills in
+ * uname/gname defaults, and stamps its pax headers with the current time, so its output is
+ * neither complete for layers nor byte-for-byte reproducible.
+ *
+ * Header encoding is pure (encodeEntryHeader); writeTar() streams entries and file contents in
+ * the order given, reading each file exactly once and refusing a file whose size changed since
+ * it was recorded (the header already promised a size).
+ */
+import { constants as fsc, promises as fsp } from 'node:fs'
+import fs from 'node:fs'
+import { Readable } from 'node:stream'
+import { LadingError } from '../errors.js'
+import { BLOCK_SIZE, Header, MAX_OCTAL_ID, MAX_OCTAL_SIZE, PaxKey, TypeFlag, USTAR_MAGIC, USTAR_VERSION } from './tar-constants.js'
+
+export type TarEntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'directory' | 'fifo'
+
+export interface TarEntry {
+  /** Relative, '/'-separated, without a leading '/' or './'; directories without the trailing '/' (added here). */
+  path: string
+  type: TarEntryType
+  /** Permission bits including setuid, setgid and sticky (0o7777). */
+  mode: number
+  uid: number
+  gid: number
+  /** Content length; regular files only (0 for everything else). */
+  size?: number
+  /** Modification time in nanoseconds since the epoch. */
+  mtimeNs: bigint
+  /** Symlink target, or for a hardlink the path of the earlier entry (same form as `path`). */
+  linkname?: string
+  devmajor?: number
+  devminor?: number
+  /** Extended attributes, written as SCHILY.xattr.* pax records in name order. */
+  xattrs?: Record<string, Buffer>
+}
+
+export interface TarWriteOptions {
+  /** No mtime later than this (ns since epoch). From SOURCE_DATE_EPOCH or --mtime. */
+  mtimeClampNs?: bigint
+  /** Keep sub-second mtimes (as pax records). Off by default: whole seconds reproduce better. */
+  subsecondMtimes?: boolean
+}
+
+const TYPE_FLAGS: Record<TarEntryType, string> = {
+  file: TypeFlag.File,
+  hardlink: TypeFlag.Hardlink,
+  symlink: TypeFlag.Symlink,
+  char: TypeFlag.CharDevice,
+  block: TypeFlag.BlockDevice,
+  directory: TypeFlag.Directory,
+  fifo: TypeFlag.Fifo,
+}
+
+const NS = 1_000_000_000n
+export const END_OF_ARCHIVE = Buffer.alloc(BLOCK_SIZE * 2)
+
+/** SOURCE_DATE_EPOCH (reproducible-builds.org: decimal seconds) as a clamp in ns, if set. */
+export function sourceDateEpochNs(env: NodeJS.ProcessEnv = process.env): bigint | undefined {
+  const v = env['SOURCE_DATE_EPOCH']
+  if (v === undefined || v === '') return undefined
+  if (!/^\d+$/.test(v)) throw new LadingError('USAGE', `SOURCE_DATE_EPOCH must be a non-negative integer number of seconds, got ${JSON.stringify(v)}`)
+  return BigInt(v) * NS
+}
+
+/** The clamp to use: an explicit Date wins, else SOURCE_DATE_EPOCH, else none. */
+export function resolveMtimeClamp(clamp: Date | undefined): bigint | undefined {
+  if (clamp !== undefined) {
+    const ms = clamp.getTime()
+    if (!Number.isFinite(ms)) throw new LadingError('USAGE', 'invalid mtime clamp date')
+    return BigInt(Math.floor(ms)) * 1_000_000n
+  }
+  return sourceDateEpochNs()
+}
+
+function checkName(what: string, s: string, entryPath: string): void {
+  if (s.includes('\0')) throw new LadingError('UNSAFE_PATH', `tar entry ${JSON.stringify(entryPath)}: ${what} contains a NUL byte`)
+}
+
+/** Paths we write must be relative and free of `..` so no reader could be led outside its root. */
+function checkPath(p: string): void {
+  checkName('path', p, p)
+  if (p === '' || p.startsWith('/') || p.split('/').some((c) => c === '..' || c === '')) {
+    throw new LadingError('UNSAFE_PATH', `refusing to write tar entry ${JSON.stringify(p)}: not a clean relative path`)
+  }
+}
+
+function writeOctal(buf: Buffer, field: { offset: number; length: number }, value: number | bigint): void {
+  const s = value.toString(8).padStart(field.length - 1, '0')
+  buf.write(s, field.offset, field.length - 1, 'latin1')
+  buf[field.offset + field.length - 1] = 0
+}
+
+/** GNU base-256: high bit of the first byte set, the rest a big-endian two's complement number. */
+function writeBase256(buf: Buffer, field: { offset: number; length: number }, value: number): void {
+  let v = BigInt(value)
+  for (let i = field.length - 1; i >= 1; i--) {
+    buf[field.offset + i] = Number(v & 0xffn)
+    v >>= 8n
+  }
+  buf[field.offset] = 0x80
+}
+
+function paxRecord(key: string, value: Buffer): Buffer {
+  // "%d %s=%s\n" where %d counts the whole record including its own digits.
+  const rest = Buffer.byteLength(key) + value.length + 3 // ' ' '=' '\n'
+  const digits = String(rest).length
+  let len = rest + digits
+  if (String(len).length > digits) len = rest + digits + 1
+  const head = Buffer.from(`${len} ${key}=`, 'utf8')
+  return Buffer.concat([head, value, Buffer.from('\n')])
+}
+
+/** Split `name` into ustar (prefix, name) fields, or undefined if it cannot fit. */
+function splitUstarName(name: Buffer): { prefix: Buffer; name: Buffer } | undefined {
+  if (name.length <= 100) return { prefix: Buffer.alloc(0), name }
+  const max = Math.min(155, name.length - 2)
+  for (let i = max; i >= 0; i--) {
+    if (name[i] !== 0x2f) continue
+    const rest = name.length - i - 1
+    if (rest > 100) return undefined
+    if (rest === 0) continue
+    return { prefix: name.subarray(0, i), name: name.subarray(i + 1) }
+  }
+  return undefined
+}
+
+function ustarHeader(f: {
+  name: Buffer; prefix: Buffer; mode: number; uid: number; gid: number; size: number | bigint; mtime: number | bigint
+  typeflag: string; linkname: Buffer; devmajor: number; devminor: number
+}): Buffer {
+  const h = Buffer.alloc(BLOCK_SIZE)
+  f.name.copy(h, Header.name.offset, 0, Header.name.length)
+  writeOctal(h, Header.mode, f.mode)
+  writeOctal(h, Header.uid, f.uid)
+  writeOctal(h, Header.gid, f.gid)
+  writeOctal(h, Header.size, f.size)
+  writeOctal(h, Header.mtime, f.mtime)
+  h.write(f.typeflag, Header.typeflag.offset, 1, 'latin1')
+  f.linkname.copy(h, Header.linkname.offset, 0, Header.linkname.length)
+  h.write(USTAR_MAGIC, Header.magic.offset, 6, 'latin1')
+  h.write(USTAR_VERSION, Header.version.offset, 2, 'latin1')
+  if (f.devmajor > MAX_OCTAL_ID) writeBase256(h, Header.devmajor, f.devmajor)
+  else writeOctal(h, Header.devmajor, f.devmajor)
+  if (f.devminor > MAX_OCTAL_ID) writeBase256(h, Header.devminor, f.devminor)
+  else writeOctal(h, Header.devminor, f.devminor)
+  f.prefix.copy(h, Header.prefix.offset, 0, Header.prefix.length)
+  // Checksum: sum of all bytes with the checksum field read as spaces; 6 octal digits, NUL, space.
+  h.fill(0x20, Header.checksum.offset, Header.checksum.offset + Header.checksum.length)
+  let sum = 0
+  for (let i = 0; i < BLOCK_SIZE; i++) sum += h[i]!
+  h.write(sum.toString(8).padStart(6, '0'), Header.checksum.offset, 6, 'latin1')
+  h[Header.checksum.offset + 6] = 0
+  h[Header.checksum.offset + 7] = 0x20
+  return h
+}
+
+function padTo(n: number): number {
+  const r = n % BLOCK_SIZE
+  return r === 0 ? 0 : BLOCK_SIZE - r
+}
+
+/** Effective mtime of an entry after clamping and (unless asked) truncation to whole seconds. */
+export function effectiveMtimeNs(mtimeNs: bigint, opts: TarWriteOptions = {}): bigint {
+  let t = mtimeNs
+  if (opts.mtimeClampNs !== undefined && t > opts.mtimeClampNs) t = opts.mtimeClampNs
+  if (!opts.subsecondMtimes) t = floorDiv(t, NS) * NS
+  return t
+}
+
+function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b
+  return a % b !== 0n && (a < 0n) !== (b < 0n) ? q - 1n : q
+}
+
+/**
+ * The header block(s) for one entry: a pax 'x' header (with its data) if needed, then the ustar
+ * header. The caller writes `size` bytes of content and padTo(size) zero bytes after it.
+ */
+export function encodeEntryHeader(e: TarEntry, opts: TarWriteOptions = {}): Buffer {
+  checkPath(e.path)
+  const isDir = e.type === 'directory'
+  const pathStr = isDir ? `${e.path}/` : e.path
+  const nameBytes = Buffer.from(pathStr, 'utf8')
+  const pax: Buffer[] = []
+  let split = splitUstarName(nameBytes)
+  if (!split) {
+    pax.push(paxRecord(PaxKey.Path, nameBytes))
+    // The ustar name field gets a truncated stand-in (readers that honour pax ignore it).
+    split = { prefix: Buffer.alloc(0), name: nameBytes.subarray(nameBytes.length - 100) }
+  }
+  let linkBytes = Buffer.alloc(0)
+  if (e.type === 'symlink' || e.type === 'hardlink') {
+    if (e.linkname === undefined) throw new LadingError('INVALID_TAR', `tar entry ${JSON.stringify(e.path)}: ${e.type} without a link name`)
+    checkName('link name', e.linkname, e.path)
+    if (e.type === 'hardlink') checkPath(e.linkname)
+    linkBytes = Buffer.from(e.linkname, 'utf8')
+    if (linkBytes.length > 100) {
+      pax.push(paxRecord(PaxKey.LinkPath, linkBytes))
+      linkBytes = linkBytes.subarray(0, 100)
+    }
+  }
+  const size = e.type === 'file' ? (e.size ?? 0) : 0
+  if (!Number.isSafeInteger(size) || size < 0) throw new LadingError('INVALID_TAR', `tar entry ${JSON.stringify(e.path)}: invalid size ${size}`)
+  let ustarSize = size
+  if (size > MAX_OCTAL_SIZE) {
+    pax.push(paxRecord(PaxKey.Size, Buffer.from(String(size))))
+    ustarSize = 0
+  }
+  let uid = e.uid
+  let gid = e.gid
+  if (!Number.isSafeInteger(uid) || uid < 0 || !Number.isSafeInteger(gid) || gid < 0) throw new LadingError('INVALID_TAR', `tar entry ${JSON.stringify(e.path)}: invalid uid/gid ${uid}/${gid}`)
+  if (uid > MAX_OCTAL_ID) {
+    pax.push(paxRecord(PaxKey.Uid, Buffer.from(String(uid))))
+    uid = 0
+  }
+  if (gid > MAX_OCTAL_ID) {
+    pax.push(paxRecord(PaxKey.Gid, Buffer.from(String(gid))))
+    gid = 0
+  }
+  const t = effectiveMtimeNs(e.mtimeNs, opts)
+  const sec = floorDiv(t, NS)
+  const nsec = t - sec * NS
+  let ustarMtime: bigint = sec
+  if (nsec !== 0n) {
+    pax.push(paxRecord(PaxKey.Mtime, Buffer.from(`${sec}.${nsec.toString().padStart(9, '0').replace(/0+$/, '')}`)))
+  } else if (sec < 0n || sec > BigInt(MAX_OCTAL_SIZE)) {
+    pax.push(paxRecord(PaxKey.Mtime, Buffer.from(String(sec))))
+  }
+  if (sec < 0n || sec > BigInt(MAX_OCTAL_SIZE)) ustarMtime = 0n
+  if (e.xattrs) {
+    for (const k of Object.keys(e.xattrs).sort()) {
+      if (k.includes('=') || k.includes('\0') || k === '') throw new LadingError('INVALID_TAR', `tar entry ${JSON.stringify(e.path)}: cannot encode xattr name ${JSON.stringify(k)}`)
+      pax.push(paxRecord(PaxKey.XattrPrefix + k, e.xattrs[k]!))
+    }
+  }
+  const header = ustarHeader({
+    name: split.name, prefix: split.prefix, mode: e.mode & 0o7777, uid, gid, size: ustarSize, mtime: ustarMtime,
+    typeflag: TYPE_FLAGS[e.type], linkname: linkBytes, devmajor: e.devmajor ?? 0, devminor: e.devminor ?? 0,
+  })
+  if (pax.length === 0) return header
+  const paxData = Buffer.concat(pax)
+  // A fixed, content-derived name for the pax header keeps output reproducible (GNU uses
+  // %d/PaxHeaders/%f with the pid; we leave the pid out).
+  const base = Buffer.from(`PaxHeaders/${pathStr.replace(/\/$/, '').split('/').pop()!}`, 'utf8').subarray(0, 100)
+  const paxHeader = ustarHeader({
+    name: base, prefix: Buffer.alloc(0), mode: 0o644, uid: 0, gid: 0, size: paxData.length, mtime: 0,
+    typeflag: TypeFlag.PaxHeader, linkname: Buffer.alloc(0), devmajor: 0, devminor: 0,
+  })
+  return Buffer.concat([paxHeader, paxData, Buffer.alloc(padTo(paxData.length)), header])
+}
+
+/** Where an entry's content comes from. */
+export type TarContent = { file: string } | { data: Buffer }
+
+export interface TarSource {
+  entry: TarEntry
+  /** Required for type 'file' with size > 0. */
+  content?: TarContent
+}
+
+/** Output is handed on in batches of about this many bytes (fewer, larger chunks downstream). */
+const BATCH = 256 * 1024
+/** Files up to this size are read whole with one synchronous read; larger ones stream. */
+const SMALL_FILE = 1024 * 1024
+const READ_CHUNK = 1024 * 1024
+
+function changedError(file: string, want: number, what: string): LadingError {
+  return new LadingError('CONFLICT', `${file}: file ${what} while it was being archived (expected ${want} bytes)`)
+}
+
+/** Read a small file whole, without following a symlink swapped in, checking its size. */
+function readSmallFile(file: string, size: number): Buffer {
+  const fd = fs.openSync(file, fsc.O_RDONLY | fsc.O_NOFOLLOW)
+  try {
+    const buf = Buffer.allocUnsafe(size + 1)
+    let got = 0
+    while (got < size + 1) {
+      const n = fs.readSync(fd, buf, got, size + 1 - got, null)
+      if (n === 0) break
+      got += n
+    }
+    if (got < size) throw changedError(file, size, 'shrank')
+    if (got > size) throw changedError(file, size, 'grew')
+    return buf.subarray(0, size)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+async function* readLargeFile(file: string, size: number): AsyncGenerator<Buffer> {
+  const fh = await fsp.open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW)
+  try {
+    let left = size
+    while (left > 0) {
+      const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, left))
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null)
+      if (bytesRead === 0) throw changedError(file, size, 'shrank')
+      left -= bytesRead
+      yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)
+    }
+    const { bytesRead } = await fh.read(Buffer.alloc(1), 0, 1, null)
+    if (bytesRead !== 0) throw changedError(file, size, 'grew')
+  } finally {
+    await fh.close()
+  }
+}
+
+/**
+ * Stream a tar archive of `sources`, in the order given, ended by two zero blocks.
+ * Pulls sources lazily; never holds more than one large-file chunk plus one batch in memory.
+ */
+export function writeTar(sources: Iterable<TarSource> | AsyncIterable<TarSource>, opts: TarWriteOptions = {}): Readable {
+  async function* generate(): AsyncGenerator<Buffer> {
+    let batch: Buffer[] = []
+    let batchBytes = 0
+    const add = (b: Buffer): void => {
+      batch.push(b)
+      batchBytes += b.length
+    }
+    const take = (): Buffer => {
+      const out = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batchBytes)
+      batch = []
+      batchBytes = 0
+      return out
+    }
+    for await (const { entry, content } of sources) {
+      add(encodeEntryHeader(entry, opts))
+      const size = entry.type === 'file' ? (entry.size ?? 0) : 0
+      if (size > 0) {
+        if (!content) throw new LadingError('INVALID_TAR', `tar entry ${JSON.stringify(entry.path)}: no content for a ${size}-byte file`)
+        if ('data' in content) {
+          if (content.data.length !== size) throw new LadingError('INVALID_TAR', `tar entry ${JSON.stringify(entry.path)}: content is ${content.data.length} bytes, header says ${size}`)
+          add(content.data)
+        } else if (size <= SMALL_FILE) {
+          add(readSmallFile(content.file, size))
+        } else {
+          if (batchBytes > 0) yield take()
+          for await (const chunk of readLargeFile(content.file, size)) yield chunk
+        }
+        const pad = padTo(size)
+        if (pad > 0) add(Buffer.alloc(pad))
+      }
+      if (batchBytes >= BATCH) yield take()
+    }
+    add(END_OF_ARCHIVE)
+    yield take()
+  }
+  return Readable.from(generate(), { objectMode: false, highWaterMark: BATCH })
+}

@@ -1,0 +1,93 @@
+/**
+ * Bundle -> image: the changes made in BUNDLE/rootfs since unpack (or the last --refresh-bundle)
+ * become one new layer on top of the image the bundle came from (image-spec layer.md
+ * §Change Types and §Whiteouts: added, modified, removed, with `.wh.` entries for removals).
+ * diffLayer compares the rootfs to the saved snapshot by metadata, so unchanged files are not
+ * read. The base is the manifest recorded in lading.json, not whatever the tag points at now,
+ * so a repack never drops layers added to the tag by someone else in between silently: the tag
+ * is moved to base + the new layer, like umoci.
+ */
+import path from 'node:path'
+import { parseDigest } from '../digest/digest.js'
+import { LadingError } from '../errors.js'
+import { diffLayer, type Change } from '../layer/diff.js'
+import { loadSnapshot, saveSnapshot } from '../layer/snapshot.js'
+import type { Compression } from '../spec/media-types.js'
+import type { Descriptor, History } from '../spec/types.js'
+import { Layout } from '../store/layout.js'
+import { resolveImage } from '../store/resolve.js'
+import { appendLayer } from './append-layer.js'
+import { ROOTFS_DIR, readBundleState, writeBundleState } from './state.js'
+
+export interface RepackOptions {
+  /** The layout (must be the one the bundle came from) and the tag to move. */
+  image: { dir: string; tag?: string }
+  compression?: Compression
+  level?: number
+  /** The history entry for the layer; undefined = a default one (created now, "lading repack"); false = none. */
+  history?: History | false
+  /** Container paths left out of the layer (and their contents). */
+  maskPaths?: string[]
+  /** Clamp mtimes in the layer to this (SOURCE_DATE_EPOCH) for reproducible layers. */
+  mtimeClamp?: Date
+  /** After committing, make the bundle's base the new image (further repacks diff from here). */
+  refreshBundle?: boolean
+}
+
+export interface RepackResult {
+  /** The new manifest; undefined when nothing changed (no layer, tag untouched). */
+  manifest?: Descriptor
+  layer?: Descriptor
+  changes: Change[]
+  historyMismatch?: boolean
+}
+
+function samePath(a: string, b: string): boolean {
+  return path.resolve(a) === path.resolve(b)
+}
+
+export async function repackBundle(bundle: string, opts: RepackOptions): Promise<RepackResult> {
+  const dir = path.resolve(bundle)
+  const state = await readBundleState(dir)
+  if (!samePath(state.layout, opts.image.dir)) {
+    // The bundle's base manifest and its blobs live in the layout it was unpacked from.
+    throw new LadingError('USAGE', `bundle ${dir} was unpacked from ${state.layout}, not ${path.resolve(opts.image.dir)}: repack into the same layout`)
+  }
+  const layout = await Layout.open(opts.image.dir)
+  const base = await resolveImage(layout, { digest: parseDigest(state.manifest.digest) }, 'any')
+  const snapshotFile = path.join(dir, state.snapshot)
+  const before = await loadSnapshot(snapshotFile)
+  const rootfs = path.join(dir, ROOTFS_DIR)
+
+  const diffOpts: Parameters<typeof diffLayer>[2] = {}
+  if (opts.maskPaths && opts.maskPaths.length > 0) diffOpts.maskPaths = opts.maskPaths
+  if (opts.mtimeClamp) diffOpts.mtimeClamp = opts.mtimeClamp
+  const { stream, changes, snapshot } = diffLayer(rootfs, before, diffOpts)
+  // Keep a rejection of these from being unhandled while the stream is consumed.
+  changes.catch(() => {})
+  snapshot.catch(() => {})
+
+  const history = opts.history === false ? undefined : (opts.history ?? { created: new Date().toISOString(), created_by: 'lading repack' })
+  const appendOpts: Parameters<typeof appendLayer>[3] = { compression: opts.compression ?? 'gzip' }
+  if (opts.level !== undefined) appendOpts.level = opts.level
+  if (history) appendOpts.history = history
+  if (opts.image.tag !== undefined) appendOpts.tag = opts.image.tag
+  const added = await appendLayer(layout, base, stream, appendOpts)
+  const list = await changes
+
+  if (!added.manifest) return { changes: list }
+
+  if (opts.refreshBundle) {
+    // State first, then the snapshot: a crash in between leaves the new base with the old
+    // snapshot, whose next repack re-adds this change (harmless), never one that loses changes.
+    // The tree as the diff saw it: what the new layer was made from.
+    const snap = await snapshot
+    const m = added.manifest
+    await writeBundleState(dir, { ...state, manifest: { mediaType: m.mediaType, digest: m.digest, size: m.size }, ...(opts.image.tag !== undefined ? { tag: opts.image.tag } : {}) })
+    await saveSnapshot(snap, snapshotFile)
+  }
+  const result: RepackResult = { manifest: added.manifest, changes: list }
+  if (added.layer) result.layer = added.layer
+  if (added.historyMismatch) result.historyMismatch = true
+  return result
+}

@@ -1,0 +1,201 @@
+/**
+ * Image -> runtime bundle (runtime-spec bundle.md): BUNDLE/rootfs from the layers applied in
+ * order (image-spec layer.md §Applying Changesets), BUNDLE/config.json from the image config
+ * (image-spec conversion.md, see runtime-config.ts), and BUNDLE/lading.json + lading.snapshot,
+ * the state `lading repack` diffs against.
+ *
+ * Contract: all or nothing. The bundle directory must be absent or empty; on any failure
+ * everything this call created is removed again (the directory itself too if we made it).
+ * Each layer is streamed blob -> verify (size + digest, in getBlob) -> decompress -> apply:
+ * decompression runs on libuv's thread pool while the main thread writes files, so the two
+ * overlap; no layer is held in memory.
+ */
+import { promises as fsp } from 'node:fs'
+import path from 'node:path'
+import type { Readable } from 'node:stream'
+import { finished } from 'node:stream/promises'
+import { parseDigest } from '../digest/digest.js'
+import { LadingError } from '../errors.js'
+import { atomicWriteFile } from '../io/fs.js'
+import { decompress } from '../io/compression.js'
+import { applyLayer, type ApplyStats, type IdMapping } from '../layer/apply.js'
+import { saveSnapshot, takeSnapshot } from '../layer/snapshot.js'
+import { layerInfo } from '../spec/media-types.js'
+import type { Platform } from '../spec/types.js'
+import { Layout } from '../store/layout.js'
+import { resolveImage, type ResolvedImage } from '../store/resolve.js'
+import { isEmptyOrAbsent, removeTree } from './cleanup.js'
+import { rootFileReader } from './root-file.js'
+import { runtimeConfig } from './runtime-config.js'
+import type { RuntimeSpec } from './runtime-types.js'
+import { CONFIG_FILE, ROOTFS_DIR, SNAPSHOT_FILE, writeBundleState, type BundleState } from './state.js'
+
+export interface ImageRef { dir: string; tag?: string; digest?: string }
+
+export interface UnpackOptions {
+  image: ImageRef
+  platform?: Platform | 'any'
+  rootless?: boolean
+  uidMap?: IdMapping[]
+  gidMap?: IdMapping[]
+  /** Cap on the bytes extracted (passed to applyLayer). */
+  maxBytes?: number
+  onWarning?: (msg: string) => void
+}
+
+export interface UnpackResult {
+  image: ResolvedImage
+  layers: number
+  stats: ApplyStats
+}
+
+/** Open the layout and resolve DIR[:TAG] or DIR@DIGEST to one image manifest. */
+export async function openImage(ref: ImageRef, platform?: Platform | 'any'): Promise<ResolvedImage> {
+  const layout = await Layout.open(ref.dir)
+  const r: { tag?: string; digest?: ReturnType<typeof parseDigest> } = {}
+  if (ref.digest !== undefined) r.digest = parseDigest(ref.digest)
+  else if (ref.tag !== undefined) r.tag = ref.tag
+  return resolveImage(layout, r, platform)
+}
+
+/**
+ * Apply the image's layers, in manifest order, to `rootfs` (which must exist). Layer media types
+ * are checked: a non-layer blob (an artifact) is refused rather than fed to the tar reader.
+ */
+export async function applyImageLayers(image: ResolvedImage, rootfs: string, opts: Omit<UnpackOptions, 'image' | 'platform'> = {}): Promise<ApplyStats> {
+  const total: ApplyStats = { entries: 0, bytes: 0, whiteouts: 0 }
+  const layers = image.manifest.layers
+  for (let i = 0; i < layers.length; i++) {
+    const desc = layers[i]!
+    const info = layerInfo(desc.mediaType)
+    const name = `layer ${i} (${desc.digest})`
+    if (!info) throw new LadingError('UNSUPPORTED', `${name}: media type ${JSON.stringify(desc.mediaType)} is not a filesystem layer`)
+    const blob = await image.layout.getBlob(desc)
+    let tar
+    try {
+      tar = await decompress(blob, info.compression, name)
+    } catch (e) {
+      blob.destroy()
+      throw e
+    }
+    const applyOpts: Parameters<typeof applyLayer>[2] = {}
+    if (opts.rootless !== undefined) applyOpts.rootless = opts.rootless
+    if (opts.uidMap) applyOpts.uidMap = opts.uidMap
+    if (opts.gidMap) applyOpts.gidMap = opts.gidMap
+    if (opts.maxBytes !== undefined) applyOpts.maxBytes = opts.maxBytes - total.bytes
+    if (opts.onWarning) applyOpts.onWarning = opts.onWarning
+    let stats: ApplyStats
+    try {
+      stats = await applyLayer(rootfs, tar, applyOpts)
+      // Read what follows the end-of-archive blocks too: the blob's size and digest are checked
+      // when it ends, and a mismatch must fail the unpack even if the tar looked complete.
+      await drain(tar)
+    } catch (e) {
+      blob.destroy()
+      tar.destroy()
+      if (e instanceof LadingError && !e.message.includes(desc.digest)) {
+        throw new LadingError(e.code, `${name}: ${e.message}`, { cause: e })
+      }
+      throw e
+    }
+    total.entries += stats.entries
+    total.bytes += stats.bytes
+    total.whiteouts += stats.whiteouts
+  }
+  return total
+}
+
+/** Consume a readable to its end; rejects on its error (e.g. the blob's digest mismatch). */
+async function drain(r: Readable): Promise<void> {
+  if (r.readableEnded) return
+  r.resume()
+  await finished(r)
+}
+
+/** Write `config.json` for `image` into `dir`, reading users from `rootfs` if given. */
+export async function writeRuntimeConfig(image: ResolvedImage, file: string, opts: { rootfs?: string; rootless?: boolean; uidMap?: IdMapping[]; gidMap?: IdMapping[] } = {}): Promise<RuntimeSpec> {
+  const cfgOpts: Parameters<typeof runtimeConfig>[1] = { rootless: opts.rootless ?? false }
+  if (opts.rootfs !== undefined) cfgOpts.readRootFile = rootFileReader(opts.rootfs)
+  if (opts.uidMap) cfgOpts.uidMap = opts.uidMap
+  if (opts.gidMap) cfgOpts.gidMap = opts.gidMap
+  const spec = await runtimeConfig(image.config, cfgOpts)
+  await atomicWriteFile(file, JSON.stringify(spec, null, '\t') + '\n', 0o644)
+  return spec
+}
+
+/**
+ * Do `fn` inside `dir`, which must be absent or empty; on failure remove what was made
+ * (the directory too when this call created it).
+ */
+async function intoFreshDir<T>(dir: string, what: string, fn: (created: string[]) => Promise<T>): Promise<T> {
+  let st
+  try { st = await fsp.lstat(dir) } catch { st = undefined }
+  if (st && !st.isDirectory()) throw new LadingError('EXISTS', `${what} ${dir}: exists and is not a directory`)
+  if (!(await isEmptyOrAbsent(dir))) throw new LadingError('EXISTS', `${what} ${dir}: directory is not empty (refusing to unpack over existing files)`)
+  const madeDir = st === undefined
+  if (madeDir) await fsp.mkdir(dir, { recursive: true, mode: 0o755 })
+  const created: string[] = []
+  try {
+    return await fn(created)
+  } catch (e) {
+    if (madeDir) await removeTree(dir).catch(() => {})
+    else for (const p of created.reverse()) await removeTree(p).catch(() => {})
+    throw e
+  }
+}
+
+/** `lading unpack`: image -> BUNDLE/{rootfs,config.json,lading.json,lading.snapshot}. */
+export async function unpackBundle(bundle: string, opts: UnpackOptions): Promise<UnpackResult> {
+  const dir = path.resolve(bundle)
+  const image = await openImage(opts.image, opts.platform)
+  return intoFreshDir(dir, 'bundle', async (created) => {
+    const rootfs = path.join(dir, ROOTFS_DIR)
+    created.push(rootfs)
+    await fsp.mkdir(rootfs, { mode: 0o755 })
+    const stats = await applyImageLayers(image, rootfs, opts)
+
+    const configFile = path.join(dir, CONFIG_FILE)
+    created.push(configFile)
+    const cfg: Parameters<typeof writeRuntimeConfig>[2] = { rootfs, rootless: opts.rootless ?? false }
+    if (opts.uidMap) cfg.uidMap = opts.uidMap
+    if (opts.gidMap) cfg.gidMap = opts.gidMap
+    await writeRuntimeConfig(image, configFile, cfg)
+
+    const snapFile = path.join(dir, SNAPSHOT_FILE)
+    created.push(snapFile)
+    await saveSnapshot(await takeSnapshot(rootfs), snapFile)
+
+    const m = image.manifestDescriptor
+    const state: BundleState = {
+      version: 1,
+      layout: path.resolve(image.layout.dir),
+      manifest: { mediaType: m.mediaType, digest: m.digest, size: m.size },
+      platform: { architecture: image.config.architecture, os: image.config.os, ...(image.config.variant ? { variant: image.config.variant } : {}) },
+      snapshot: SNAPSHOT_FILE,
+      rootless: opts.rootless ?? false,
+    }
+    if (opts.image.tag !== undefined) state.tag = opts.image.tag
+    if (opts.uidMap) state.uidMap = opts.uidMap
+    if (opts.gidMap) state.gidMap = opts.gidMap
+    created.push(path.join(dir, 'lading.json'))
+    await writeBundleState(dir, state)
+    return { image, layers: image.manifest.layers.length, stats }
+  })
+}
+
+/** `lading raw unpack`: the rootfs alone, into an absent or empty directory. */
+export async function unpackRootfs(rootfs: string, opts: UnpackOptions): Promise<UnpackResult> {
+  const dir = path.resolve(rootfs)
+  const image = await openImage(opts.image, opts.platform)
+  return intoFreshDir(dir, 'rootfs', async (created) => {
+    // Everything inside dir is ours (it was empty): on failure clear its contents.
+    void created
+    try {
+      const stats = await applyImageLayers(image, dir, opts)
+      return { image, layers: image.manifest.layers.length, stats }
+    } catch (e) {
+      for (const n of await fsp.readdir(dir).catch(() => [] as string[])) await removeTree(path.join(dir, n)).catch(() => {})
+      throw e
+    }
+  })
+}

@@ -1,0 +1,45 @@
+import type { Command } from 'commander'
+import { collect, parseImageArg, usage } from '../util.js'
+
+/** umoci's `--uid-map` syntax: `container:host:size` (all non-negative integers, size >= 1). */
+export function parseIdMap(s: string, flag: string): { containerId: number; hostId: number; size: number } {
+  const m = /^(\d{1,10}):(\d{1,10}):(\d{1,10})$/.exec(s)
+  if (!m) throw usage(`${flag} ${JSON.stringify(s)}: expected CONTAINER:HOST:SIZE (e.g. 0:1000:1)`)
+  const [containerId, hostId, size] = [Number(m[1]), Number(m[2]), Number(m[3])]
+  if (size < 1 || containerId + size > 2 ** 32 || hostId + size > 2 ** 32) throw usage(`${flag} ${JSON.stringify(s)}: range outside 0..2^32-1 or empty`)
+  return { containerId, hostId, size }
+}
+
+export interface UnpackCliOpts { image: string; platform?: string; rootless?: boolean; uidMap?: string[]; gidMap?: string[] }
+
+/** The shared part of `unpack` and `raw unpack`: image, platform, rootless and id mappings. */
+export async function unpackOptions(opts: UnpackCliOpts) {
+  const { parsePlatform } = await import('../../spec/platform.js')
+  const image = parseImageArg(opts.image)
+  const o: import('../../bundle/unpack.js').UnpackOptions = {
+    image,
+    onWarning: (msg: string) => { process.stderr.write(`lading: warning: ${msg}\n`) },
+  }
+  if (opts.platform !== undefined) o.platform = opts.platform === 'any' ? 'any' : parsePlatform(opts.platform)
+  if (opts.rootless) o.rootless = true
+  if (opts.uidMap?.length) o.uidMap = opts.uidMap.map((s) => parseIdMap(s, '--uid-map'))
+  if (opts.gidMap?.length) o.gidMap = opts.gidMap.map((s) => parseIdMap(s, '--gid-map'))
+  return o
+}
+
+export function register(program: Command): void {
+  program
+    .command('unpack')
+    .description('unpack an image into a runtime bundle: BUNDLE/rootfs, BUNDLE/config.json (like umoci unpack)')
+    .requiredOption('--image <dir[:tag]>', 'the image, DIR[:TAG] or DIR@DIGEST (tag defaults to latest)')
+    .argument('<bundle>', 'bundle directory to create (must be absent or empty)')
+    .option('--platform <os/arch[/variant]>', 'image to pick from an index (default: this machine; "any": the first)')
+    .option('--rootless', 'unpack as an unprivileged user: no chown, no devices; config.json with a user namespace')
+    .option('--uid-map <c:h:s>', 'map container uids to host uids, umoci syntax (repeatable)', collect)
+    .option('--gid-map <c:h:s>', 'map container gids to host gids, umoci syntax (repeatable)', collect)
+    .action(async (bundle: string, opts: UnpackCliOpts) => {
+      const { unpackBundle } = await import('../../bundle/unpack.js')
+      const r = await unpackBundle(bundle, await unpackOptions(opts))
+      process.stdout.write(`unpacked ${r.image.manifestDescriptor.digest} (${r.layers} layer${r.layers === 1 ? '' : 's'}, ${r.stats.entries} entries) into ${bundle}\n`)
+    })
+}

@@ -88,7 +88,8 @@ function blobSource(d: string, kind: Kind): string {
 
 function kindOf(mediaType: string): Kind {
   if (isIndexMediaType(mediaType)) return 'index'
-  if (isManifestMediaType(mediaType)) return 'manifest'
+  // Schema 1 is read as a manifest so that checkManifest refuses it by name (UNSUPPORTED).
+  if (isManifestMediaType(mediaType) || mediaType === MediaType.DockerManifestV1 || mediaType === MediaType.DockerManifestV1Signed) return 'manifest'
   if (isConfigMediaType(mediaType)) return 'config'
   if (layerInfo(mediaType)) return 'layer'
   return 'blob'
@@ -250,7 +251,9 @@ class Walker {
       if (tag !== undefined && d.annotations?.[Annotation.RefName] !== tag) return
       if (digest !== undefined && d.digest !== digest) return
       n++
-      this.#visit({ desc: d, from: 'index.json', pointer: pointerJoin('/manifests', i), kind: kindOf(d.mediaType) })
+      const ref: Ref = { desc: d, from: 'index.json', pointer: pointerJoin('/manifests', i), kind: kindOf(d.mediaType) }
+      if (d.platform) ref.platform = d.platform
+      this.#visit(ref)
     })
     if (n > 0 || (tag === undefined && digest === undefined)) return
     if (tag !== undefined) {

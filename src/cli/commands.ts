@@ -18,6 +18,10 @@ import { register as unpackCmd } from './commands/unpack.js'
 import { register as repackCmd } from './commands/repack.js'
 import { register as insertCmd } from './commands/insert.js'
 import { register as rawCmd } from './commands/raw.js'
+import { register as loginCmd } from './commands/login.js'
+import { register as logoutCmd } from './commands/logout.js'
+import { register as listTagsCmd } from './commands/list-tags.js'
+import { register as deleteCmd } from './commands/delete.js'
 
 export type Register = (program: Command) => void
 
@@ -37,4 +41,8 @@ export const commands: Register[] = [
   repackCmd,
   insertCmd,
   rawCmd,
+  loginCmd,
+  logoutCmd,
+  listTagsCmd,
+  deleteCmd,
 ]

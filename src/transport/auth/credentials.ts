@@ -1,0 +1,54 @@
+/**
+ * Where a registry's credentials come from, in order:
+ *   1. explicit credentials (--creds USER:PASS),
+ *   2. each auth file of authFileSearchPath(): its `credHelpers[registry]` helper, its `auths`
+ *      entry, then its `credsStore` helper (docker's precedence within one file),
+ *   3. none: anonymous.
+ * The first source that knows the registry wins, as in containers/image.
+ */
+import { LadingError } from '../../errors.js'
+import { authFileSearchPath, entryCredentials, findAuthEntry, readAuthFile, type AuthEnv, type Credentials } from './auth-file.js'
+import { helperGet } from './credential-helper.js'
+import { DOCKER_HUB } from '../registry/names.js'
+
+export interface CredentialSource extends AuthEnv {
+  creds?: Credentials
+  authFile?: string
+}
+
+/** Parse `USER[:PASS]` as skopeo's --creds does. */
+export function parseCredsOption(s: string): Credentials {
+  if (!s) throw new LadingError('USAGE', '--creds: expected USER[:PASS]')
+  const i = s.indexOf(':')
+  if (i === 0) throw new LadingError('USAGE', '--creds: the username is empty')
+  return i < 0 ? { username: s, password: '' } : { username: s.slice(0, i), password: s.slice(i + 1) }
+}
+
+/** The server string helpers are asked about (docker stores Hub credentials under its v1 URL). */
+function helperServer(registry: string): string {
+  return registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry
+}
+
+export async function resolveCredentials(registry: string, src: CredentialSource = {}): Promise<Credentials | undefined> {
+  if (src.creds) return src.creds
+  for (const file of authFileSearchPath(src.authFile, src)) {
+    const f = await readAuthFile(file)
+    if (!f) continue
+    const helper = f.credHelpers?.[registry]
+    if (helper) {
+      const c = await helperGet(helper, helperServer(registry), { env: src.env })
+      if (c) return c
+      continue
+    }
+    const found = findAuthEntry(f, registry)
+    if (found) {
+      const c = entryCredentials(found.entry, `auth file ${file}: /auths/${found.key}`)
+      if (c) return c
+    }
+    if (f.credsStore) {
+      const c = await helperGet(f.credsStore, helperServer(registry), { env: src.env })
+      if (c) return c
+    }
+  }
+  return undefined
+}

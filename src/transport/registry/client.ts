@@ -1,0 +1,906 @@
+/**
+ * The distribution-spec v1.1 client: one registry, any of its repositories. Built on undici's
+ * Agent (keep-alive, bounded connections per origin, TLS options from the cert dir).
+ *
+ * Contracts:
+ * - Every manifest returned is verified: against the digest it was asked for, or against the
+ *   registry's Docker-Content-Digest when fetched by tag (spec §Pulling manifests), and capped
+ *   at 4 MiB before parsing.
+ * - Every blob stream is a VerifyingStream: it errors before it ends unless size and digest
+ *   match; an interrupted body is resumed with a Range request from the bytes received, into
+ *   the same VerifyingStream (spec §Pulling blobs: registries SHOULD support Range).
+ * - Uploads send the final `PUT ?digest=` only after the whole stream verified, so a blob that
+ *   fails verification is never committed; the upload session is cancelled.
+ * - Transient failures (connection errors, 5xx, 429 + Retry-After) are retried with capped
+ *   exponential backoff whenever the request can be replayed (bodies are Buffers, never streams).
+ * - Registry error bodies (spec §Error Codes) become one LadingError line.
+ */
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { Agent, request, type Dispatcher } from 'undici'
+import { LadingError, isLadingError } from '../../errors.js'
+import { VerifyingStream, digestAlgorithm, digestHex, digestOf, isDigest, parseDigest, verifyBytes, type Digest } from '../../digest/index.js'
+import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
+import { MediaType } from '../../spec/media-types.js'
+import type { Descriptor, RawManifest } from '../../spec/types.js'
+import { parseChallenges, type Challenge } from '../auth/challenge.js'
+import { resolveCredentials, type CredentialSource } from '../auth/credentials.js'
+import type { Credentials } from '../auth/auth-file.js'
+import { displayRepository, isLoopbackRegistry, registryEndpointHost } from './names.js'
+import { registryError, sanitize } from './registry-error.js'
+import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, retryPolicy, sleep, type RetryOptions, type RetryPolicy } from './retry.js'
+import { loadTlsMaterial } from './tls.js'
+
+export interface RegistryOptions {
+  /** Verify TLS certificates (default true). false also allows plain HTTP (tried after HTTPS; loopback goes straight to HTTP). */
+  tlsVerify?: boolean
+  /** Directory with `*.crt` CAs and a `*.cert`/`*.key` client pair. */
+  certDir?: string
+  /** Explicit credentials; otherwise auth files and credential helpers are consulted. */
+  creds?: Credentials
+  /** Auth file to read first (else $REGISTRY_AUTH_FILE, containers auth.json, docker config). */
+  authFile?: string
+  retry?: RetryOptions
+  /** Upload chunk size in bytes (default 16 MiB); blobs up to this size go in one PUT. */
+  chunkSize?: number
+  /** Connections per origin (default 6). */
+  maxConnections?: number
+  /** Environment for credential lookup (HOME, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, DOCKER_CONFIG). */
+  env?: NodeJS.ProcessEnv
+  userAgent?: string
+}
+
+export interface RegistryClientOptions extends RegistryOptions {
+  /** Registry name as in references (`docker.io`, `host:5000`). */
+  registry: string
+}
+
+/** Manifest types we accept, in preference order (content-negotiation.md: multi-platform first). */
+export const MANIFEST_ACCEPT = [
+  MediaType.OciIndex,
+  MediaType.DockerManifestList,
+  MediaType.OciManifest,
+  MediaType.DockerManifest,
+] as const
+
+const DEFAULT_CHUNK = 16 * 1024 * 1024
+const MAX_ERROR_BODY = 64 * 1024
+const MAX_TOKEN_BODY = 1024 * 1024
+const MAX_REDIRECTS = 10
+const MAX_TAG_PAGES = 10_000
+
+type Headers = Record<string, string | string[] | undefined>
+type Response = Dispatcher.ResponseData
+
+interface SendRequest {
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+  /** Absolute URL, or a path starting with `/v2/` (resolved against the registry endpoint). */
+  url: string
+  headers?: Record<string, string>
+  body?: Buffer
+  /** Token scopes the request needs (`repository:NAME:pull,push`). */
+  scopes: string[]
+  /** For messages: `docker://host/repo: GET manifest latest`. */
+  what: string
+  /** Statuses handed back to the caller; anything else becomes a LadingError. */
+  ok: number[]
+  followRedirects?: boolean
+}
+
+interface Token { value: string; expiresAt: number }
+
+/** Merge scopes so each resource appears once with the union of its actions (pull,push order kept). */
+export function mergeScopes(scopes: string[]): string[] {
+  const byResource = new Map<string, string[]>()
+  for (const s of scopes) {
+    const i = s.lastIndexOf(':')
+    if (i < 0) continue
+    const resource = s.slice(0, i)
+    const actions = byResource.get(resource) ?? []
+    for (const a of s.slice(i + 1).split(',')) if (a && !actions.includes(a)) actions.push(a)
+    byResource.set(resource, actions)
+  }
+  return [...byResource].map(([r, a]) => `${r}:${a.join(',')}`).sort()
+}
+
+export function pullScope(repo: string): string { return `repository:${repo}:pull` }
+export function pushScope(repo: string): string { return `repository:${repo}:pull,push` }
+export function deleteScope(repo: string): string { return `repository:${repo}:delete` }
+
+function header(h: Headers, name: string): string | undefined {
+  const v = h[name]
+  return Array.isArray(v) ? v[0] : v
+}
+
+function baseMediaType(ct: string | undefined): string | undefined {
+  if (!ct) return undefined
+  return ct.split(';')[0]!.trim().toLowerCase() || undefined
+}
+
+/** Read a small response body with a hard cap (Content-Length checked first). */
+async function readBody(res: Response, max: number, what: string): Promise<Buffer> {
+  const cl = header(res.headers, 'content-length')
+  if (cl !== undefined && Number(cl) > max) {
+    res.body.destroy()
+    throw new LadingError('SIZE_LIMIT', `${what}: ${cl} bytes is larger than the limit of ${max} bytes`)
+  }
+  const chunks: Buffer[] = []
+  let n = 0
+  for await (const c of res.body) {
+    const b = c as Buffer
+    n += b.length
+    if (n > max) {
+      res.body.destroy()
+      throw new LadingError('SIZE_LIMIT', `${what}: larger than the limit of ${max} bytes`)
+    }
+    chunks.push(b)
+  }
+  return Buffer.concat(chunks, n)
+}
+
+async function drain(res: Response): Promise<void> {
+  try { await res.body.dump({ limit: 256 * 1024 }) } catch { /* the connection is dropped instead */ }
+}
+
+/** Media type of a manifest document from its `mediaType` field, else from its shape. */
+export function sniffManifestMediaType(bytes: Uint8Array, what: string): string {
+  let v: unknown
+  try { v = JSON.parse(Buffer.from(bytes).toString('utf8')) } catch (e) {
+    throw new LadingError('INVALID_JSON', `${what}: manifest is not valid JSON`, { cause: e })
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new LadingError('INVALID_MANIFEST', `${what}: manifest is not a JSON object`)
+  const o = v as { mediaType?: unknown; manifests?: unknown; config?: unknown; schemaVersion?: unknown }
+  if (typeof o.mediaType === 'string' && o.mediaType) return o.mediaType
+  if (o.schemaVersion === 1) return MediaType.DockerManifestV1Signed
+  if (Array.isArray(o.manifests)) return MediaType.OciIndex
+  if (o.config !== undefined) return MediaType.OciManifest
+  throw new LadingError('INVALID_MANIFEST', `${what}: cannot tell the manifest type (no mediaType, config or manifests)`)
+}
+
+/** Parse an RFC 8288 Link header and return the `rel="next"` target, if any. */
+export function nextLink(link: string | undefined): string | undefined {
+  if (!link) return undefined
+  for (const part of link.split(/,(?=\s*<)/)) {
+    const m = /^\s*<([^>]*)>\s*(.*)$/.exec(part)
+    if (m && /(?:^|;)\s*rel="?next"?\s*(?:;|$)/i.test(m[2]!)) return m[1]
+  }
+  return undefined
+}
+
+export interface UploadResult { digest: Digest; size: number }
+
+export class RegistryClient {
+  readonly registry: string
+  readonly #opts: RegistryClientOptions
+  readonly #policy: RetryPolicy
+  readonly #chunkSize: number
+  #agent: Agent | undefined
+  #agentReady: Promise<Agent> | undefined
+  #base: Promise<string> | undefined
+  /** undefined: not yet asked; null: the registry let us in anonymously. */
+  #challenge: Challenge | null | undefined
+  #pinged: Promise<void> | undefined
+  #creds: Promise<Credentials | undefined> | undefined
+  readonly #tokens = new Map<string, Token>()
+  #closed = false
+
+  constructor(opts: RegistryClientOptions) {
+    this.registry = opts.registry
+    this.#opts = opts
+    this.#policy = retryPolicy(opts.retry)
+    this.#chunkSize = Math.max(1, Math.floor(opts.chunkSize ?? DEFAULT_CHUNK))
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  async #dispatcher(): Promise<Agent> {
+    if (this.#closed) throw new LadingError('USAGE', `registry client for ${this.registry} is closed`)
+    this.#agentReady ??= (async () => {
+      const material = await loadTlsMaterial(this.registry, this.#opts.certDir)
+      this.#agent = new Agent({
+        connections: this.#opts.maxConnections ?? 6,
+        keepAliveTimeout: 30_000,
+        connect: {
+          rejectUnauthorized: this.#opts.tlsVerify !== false,
+          ...(material.ca ? { ca: material.ca } : {}),
+          ...(material.cert ? { cert: material.cert, key: material.key } : {}),
+        },
+      })
+      return this.#agent
+    })()
+    return this.#agentReady
+  }
+
+  /**
+   * The endpoint base URL. HTTPS unless TLS verification is off: then loopback registries use
+   * HTTP directly and others try HTTPS first and fall back to HTTP when it fails (skopeo's rule
+   * for insecure registries).
+   */
+  #baseUrl(): Promise<string> {
+    this.#base ??= (async () => {
+      const host = registryEndpointHost(this.registry)
+      if (this.#opts.tlsVerify !== false) return `https://${host}`
+      if (isLoopbackRegistry(this.registry)) return `http://${host}`
+      try {
+        const res = await this.#exchange('GET', `https://${host}/v2/`, {}, undefined, false)
+        await drain(res)
+        return `https://${host}`
+      } catch (e) {
+        if (isLadingError(e) && e.code !== 'NETWORK') throw e
+        return `http://${host}`
+      }
+    })()
+    return this.#base
+  }
+
+  async #resolve(url: string): Promise<string> {
+    return /^https?:\/\//i.test(url) ? url : new URL(url, await this.#baseUrl()).toString()
+  }
+
+  #userAgent(): string { return this.#opts.userAgent ?? 'lading/0.1' }
+
+  /**
+   * One request with retries on network errors and transient statuses (when `replayable`).
+   * Returns the response for any status it does not retry.
+   */
+  async #exchange(method: string, url: string, headers: Record<string, string>, body: Buffer | undefined, replayable: boolean, what?: string): Promise<Response> {
+    const agent = await this.#dispatcher()
+    for (let attempt = 1; ; attempt++) {
+      let res: Response
+      try {
+        res = await request(url, {
+          dispatcher: agent,
+          method: method as Dispatcher.HttpMethod,
+          headers: { 'user-agent': this.#userAgent(), ...headers },
+          body,
+        })
+      } catch (e) {
+        if (replayable && attempt < this.#policy.attempts && isRetryableError(e)) {
+          await sleep(backoffDelay(this.#policy, attempt))
+          continue
+        }
+        throw new LadingError('NETWORK', `${what ?? `${method} ${url}`}: ${describeNetworkError(e)}`, { cause: e })
+      }
+      if (replayable && attempt < this.#policy.attempts && isRetryableStatus(res.statusCode)) {
+        const retryAfter = res.statusCode === 429 || res.statusCode === 503 ? parseRetryAfter(res.headers['retry-after']) : undefined
+        await drain(res)
+        await sleep(backoffDelay(this.#policy, attempt, retryAfter))
+        continue
+      }
+      return res
+    }
+  }
+
+  #credentials(): Promise<Credentials | undefined> {
+    const src: CredentialSource = {}
+    if (this.#opts.creds) src.creds = this.#opts.creds
+    if (this.#opts.authFile) src.authFile = this.#opts.authFile
+    if (this.#opts.env) src.env = this.#opts.env
+    this.#creds ??= resolveCredentials(this.registry, src)
+    return this.#creds
+  }
+
+  /** distribution-spec §Determining Support: GET /v2/ tells whether and how to authenticate. */
+  async #ping(): Promise<void> {
+    this.#pinged ??= (async () => {
+      const url = await this.#resolve('/v2/')
+      const res = await this.#exchange('GET', url, {}, undefined, true, `${this.#display()}: GET /v2/`)
+      await drain(res)
+      if (res.statusCode === 401) this.#challenge = pickChallenge(parseChallenges(res.headers['www-authenticate'])) ?? null
+      else this.#challenge = null
+    })()
+    try {
+      await this.#pinged
+    } catch (e) {
+      this.#pinged = undefined
+      throw e
+    }
+  }
+
+  /** The Authorization header for these scopes under the current challenge (fetching a token if needed). */
+  async #authorization(scopes: string[], forceRefresh: boolean): Promise<{ value?: string; basic: boolean }> {
+    if (this.#challenge === undefined) await this.#ping()
+    const ch = this.#challenge
+    if (!ch) return { basic: false }
+    const creds = await this.#credentials()
+    if (ch.scheme === 'basic') {
+      if (!creds) return { basic: false }
+      return { value: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`, basic: true }
+    }
+    if (ch.scheme === 'bearer') {
+      const merged = mergeScopes(scopes)
+      const key = merged.join(' ')
+      const cached = this.#tokens.get(key)
+      if (cached && !forceRefresh && cached.expiresAt > Date.now()) return { value: `Bearer ${cached.value}`, basic: false }
+      const token = await this.#fetchToken(ch, merged, creds)
+      this.#tokens.set(key, token)
+      return { value: `Bearer ${token.value}`, basic: false }
+    }
+    throw new LadingError('UNSUPPORTED', `${this.#display()}: unsupported authentication scheme ${JSON.stringify(sanitize(ch.scheme, 40))}`)
+  }
+
+  /** Docker token protocol: GET realm?service=&scope=... with basic credentials when we have them. */
+  async #fetchToken(ch: Challenge, scopes: string[], creds: Credentials | undefined): Promise<Token> {
+    const realm = ch.params.realm
+    if (!realm || !/^https?:\/\//i.test(realm)) throw new LadingError('REGISTRY_ERROR', `${this.#display()}: bearer challenge without a usable realm`)
+    const url = new URL(realm)
+    if (ch.params.service) url.searchParams.set('service', ch.params.service)
+    for (const s of scopes) url.searchParams.append('scope', s)
+    const headers: Record<string, string> = {}
+    if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`
+    const what = `${this.#display()}: token from ${url.origin}${url.pathname}`
+    const res = await this.#exchange('GET', url.toString(), headers, undefined, true, what)
+    if (res.statusCode === 401 || res.statusCode === 403) {
+      const body = await readBody(res, MAX_ERROR_BODY, what).catch(() => Buffer.alloc(0))
+      if (creds) throw new LadingError('UNAUTHORIZED', `${this.#display()}: UNAUTHORIZED: wrong username or password`)
+      throw registryError(what, res.statusCode, body)
+    }
+    if (res.statusCode !== 200) throw registryError(what, res.statusCode, await readBody(res, MAX_ERROR_BODY, what).catch(() => Buffer.alloc(0)))
+    const body = await readBody(res, MAX_TOKEN_BODY, what)
+    let v: { token?: unknown; access_token?: unknown; expires_in?: unknown }
+    try { v = JSON.parse(body.toString('utf8')) } catch (e) {
+      throw new LadingError('INVALID_JSON', `${what}: response is not JSON`, { cause: e })
+    }
+    const value = typeof v.token === 'string' && v.token ? v.token : typeof v.access_token === 'string' ? v.access_token : ''
+    if (!value) throw new LadingError('REGISTRY_ERROR', `${what}: response has no token`)
+    // Docker token spec: expires_in defaults to 60 s. Refresh a little early.
+    const ttl = typeof v.expires_in === 'number' && v.expires_in > 0 ? v.expires_in : 60
+    return { value, expiresAt: Date.now() + Math.max(1, ttl - 5) * 1000 }
+  }
+
+  #display(repo?: string): string {
+    return repo ? displayRepository(this.registry, repo) : `docker://${this.registry}`
+  }
+
+  /**
+   * A request with authentication (a 401 learns the challenge, refreshes an expired token and
+   * tries once more), redirects (Authorization dropped when the host changes) and retries.
+   */
+  async #send(req: SendRequest): Promise<Response> {
+    let url = await this.#resolve(req.url)
+    const origin = new URL(url).origin
+    let reauthed = false
+    let redirects = 0
+    let scopes = req.scopes
+    for (;;) {
+      const sameOrigin = new URL(url).origin === origin
+      const auth = sameOrigin ? await this.#authorization(scopes, false) : { basic: false }
+      const headers: Record<string, string> = { ...req.headers }
+      if (auth.value) headers.authorization = auth.value
+      const res = await this.#exchange(req.method, url, headers, req.body, true, req.what)
+      const status = res.statusCode
+      if (status === 401 && sameOrigin && !reauthed) {
+        const challenge = pickChallenge(parseChallenges(res.headers['www-authenticate']))
+        const body = await readBody(res, MAX_ERROR_BODY, req.what).catch(() => Buffer.alloc(0))
+        if (auth.basic || !challenge) throw registryError(req.what, status, body, { basicCredentials: auth.basic })
+        reauthed = true
+        this.#challenge = challenge
+        // The challenge may name the scope it wants (insufficient_scope): ask for it too.
+        if (challenge.params.scope) scopes = [...scopes, ...challenge.params.scope.split(' ')]
+        await this.#authorization(scopes, true)
+        continue
+      }
+      if (req.followRedirects && (status === 301 || status === 302 || status === 303 || status === 307 || status === 308)) {
+        const location = header(res.headers, 'location')
+        await drain(res)
+        if (!location) throw new LadingError('REGISTRY_ERROR', `${req.what}: redirect ${status} without Location`)
+        if (++redirects > MAX_REDIRECTS) throw new LadingError('REGISTRY_ERROR', `${req.what}: more than ${MAX_REDIRECTS} redirects`)
+        const next = new URL(location, url)
+        if (next.protocol !== 'https:' && next.protocol !== 'http:') throw new LadingError('REGISTRY_ERROR', `${req.what}: redirect to unsupported URL scheme ${next.protocol}`)
+        url = next.toString()
+        continue
+      }
+      if (req.ok.includes(status)) return res
+      const body = await readBody(res, MAX_ERROR_BODY, req.what).catch(() => Buffer.alloc(0))
+      throw registryError(req.what, status, body, { basicCredentials: auth.basic && status === 401 })
+    }
+  }
+
+  // ---------------------------------------------------------------- API
+
+  /**
+   * Check that we can talk to the registry with our credentials (the `lading login` test):
+   * GET /v2/ authenticated; for token auth, a token for `registry:catalog:*`-free empty scope.
+   */
+  async checkLogin(): Promise<void> {
+    await this.#ping()
+    const ch = this.#challenge
+    if (ch === null) {
+      // No authentication demanded: the credentials cannot be checked, but they are not wrong.
+      return
+    }
+    const creds = await this.#credentials()
+    if (!creds) throw new LadingError('UNAUTHORIZED', `${this.#display()}: authentication required and no credentials given`)
+    if (ch?.scheme === 'bearer') {
+      await this.#fetchToken(ch, [], creds)
+      return
+    }
+    const res = await this.#send({ method: 'GET', url: '/v2/', scopes: [], what: `${this.#display()}: GET /v2/`, ok: [200] })
+    await drain(res)
+  }
+
+  /** GET a manifest or index by tag or digest, verified (see class comment). */
+  async getManifest(repo: string, reference: string): Promise<RawManifest> {
+    const what = `${this.#display(repo)}: GET manifest ${reference}`
+    const res = await this.#send({
+      method: 'GET',
+      url: `/v2/${repo}/manifests/${encodeURIComponent(reference)}`,
+      headers: { accept: MANIFEST_ACCEPT.join(', ') },
+      scopes: [pullScope(repo)],
+      what,
+      ok: [200],
+    })
+    const bytes = await readBody(res, DEFAULT_MAX_DOCUMENT_BYTES, what)
+    const name = `manifest ${reference} of ${this.#display(repo)}`
+    let digest: Digest
+    if (isDigest(reference)) {
+      digest = verifyBytes(bytes, { digest: reference, name })
+    } else {
+      const dcd = header(res.headers, 'docker-content-digest')
+      if (dcd !== undefined) {
+        const claimed = parseDigestHeader(dcd, what)
+        digest = verifyBytes(bytes, { digest: claimed, name })
+      } else {
+        digest = digestOf(bytes)
+      }
+    }
+    const bodyType = sniffManifestMediaType(bytes, name)
+    const ct = baseMediaType(header(res.headers, 'content-type'))
+    // §Pulling manifests: reject when the body's mediaType field disagrees with Content-Type.
+    if (ct && ct !== 'application/json' && ct !== 'application/octet-stream' && ct !== 'text/plain' && ct !== bodyType) {
+      throw new LadingError('INVALID_MANIFEST', `${name}: Content-Type ${ct} does not match the document's mediaType ${bodyType}`)
+    }
+    if (bodyType === MediaType.DockerManifestV1 || bodyType === MediaType.DockerManifestV1Signed) {
+      throw new LadingError('UNSUPPORTED', `${name}: Docker schema 1 manifests are not supported`)
+    }
+    return { bytes, mediaType: bodyType, digest }
+  }
+
+  /** HEAD a manifest: its descriptor, or undefined when the registry does not have it. */
+  async headManifest(repo: string, reference: string): Promise<{ digest: Digest; size?: number; mediaType?: string } | undefined> {
+    const what = `${this.#display(repo)}: HEAD manifest ${reference}`
+    const res = await this.#send({
+      method: 'HEAD',
+      url: `/v2/${repo}/manifests/${encodeURIComponent(reference)}`,
+      headers: { accept: MANIFEST_ACCEPT.join(', ') },
+      scopes: [pullScope(repo)],
+      what,
+      ok: [200, 404],
+    })
+    await drain(res)
+    if (res.statusCode === 404) return undefined
+    const dcd = header(res.headers, 'docker-content-digest')
+    let digest: Digest
+    if (dcd !== undefined) digest = parseDigestHeader(dcd, what)
+    else if (isDigest(reference)) digest = reference
+    else return this.#descOf(await this.getManifest(repo, reference)) // no digest header: fetch and hash
+    if (isDigest(reference) && digest !== reference) throw new LadingError('DIGEST_MISMATCH', `${what}: registry reports ${digest}`)
+    const cl = header(res.headers, 'content-length')
+    const mediaType = baseMediaType(header(res.headers, 'content-type'))
+    return { digest, ...(cl !== undefined ? { size: Number(cl) } : {}), ...(mediaType ? { mediaType } : {}) }
+  }
+
+  #descOf(raw: RawManifest): { digest: Digest; size: number; mediaType: string } {
+    return { digest: raw.digest, size: raw.bytes.length, mediaType: raw.mediaType }
+  }
+
+  /**
+   * PUT a manifest under a tag or its digest with Content-Type set to its media type
+   * (§Pushing Manifests). When it has a `subject` and the registry did not answer with
+   * OCI-Subject, the referrers tag schema index is updated (§Pushing Manifests with Subject).
+   */
+  async putManifest(repo: string, reference: string, raw: RawManifest): Promise<Descriptor> {
+    const what = `${this.#display(repo)}: PUT manifest ${reference}`
+    verifyBytes(raw.bytes, { digest: raw.digest, name: what })
+    if (isDigest(reference) && reference !== raw.digest) throw new LadingError('DIGEST_MISMATCH', `${what}: the manifest's digest is ${raw.digest}`)
+    const res = await this.#send({
+      method: 'PUT',
+      url: `/v2/${repo}/manifests/${encodeURIComponent(reference)}`,
+      headers: { 'content-type': raw.mediaType },
+      body: raw.bytes,
+      scopes: [pushScope(repo)],
+      what,
+      ok: [200, 201, 202],
+    })
+    await drain(res)
+    const dcd = header(res.headers, 'docker-content-digest')
+    if (dcd !== undefined && dcd !== raw.digest && digestAlgorithm(parseDigestHeader(dcd, what)) === digestAlgorithm(raw.digest)) {
+      throw new LadingError('DIGEST_MISMATCH', `${what}: registry stored ${dcd}, expected ${raw.digest}`)
+    }
+    const desc: Descriptor = { mediaType: raw.mediaType, digest: raw.digest, size: raw.bytes.length }
+    const subject = subjectOf(raw)
+    if (subject && header(res.headers, 'oci-subject') === undefined) await this.#addToReferrersTag(repo, subject, raw, desc)
+    return desc
+  }
+
+  async #addToReferrersTag(repo: string, subject: Digest, raw: RawManifest, desc: Descriptor): Promise<void> {
+    const tag = referrersTag(subject)
+    const index = await this.#readReferrersTag(repo, tag, true)
+    if (index.manifests.some((m) => m.digest === desc.digest)) return
+    const doc = JSON.parse(raw.bytes.toString('utf8')) as { artifactType?: string; config?: { mediaType?: string }; annotations?: Record<string, string>; manifests?: unknown }
+    const entry: Descriptor = { ...desc }
+    const artifactType = doc.artifactType || (Array.isArray(doc.manifests) ? undefined : doc.config?.mediaType)
+    if (artifactType) entry.artifactType = artifactType
+    if (doc.annotations && Object.keys(doc.annotations).length) entry.annotations = doc.annotations
+    const next = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [...index.manifests, entry] }
+    const bytes = Buffer.from(JSON.stringify(next))
+    await this.putManifest(repo, tag, { bytes, mediaType: MediaType.OciIndex, digest: digestOf(bytes) })
+  }
+
+  /** The referrers tag schema index; `strict` refuses a tag that holds something else. */
+  async #readReferrersTag(repo: string, tag: string, strict: boolean): Promise<{ manifests: Descriptor[] }> {
+    let raw: RawManifest
+    try {
+      raw = await this.getManifest(repo, tag)
+    } catch (e) {
+      if (isLadingError(e, 'MANIFEST_UNKNOWN') || isLadingError(e, 'NOT_FOUND') || isLadingError(e, 'NAME_UNKNOWN')) return { manifests: [] }
+      if (!strict && isLadingError(e)) return { manifests: [] }
+      throw e
+    }
+    const parsed = parseReferrersIndex(raw.bytes)
+    if (!parsed || raw.mediaType !== MediaType.OciIndex) {
+      if (strict) throw new LadingError('CONFLICT', `${this.#display(repo)}: tag ${tag} (referrers tag schema) holds ${raw.mediaType}, not an OCI index`)
+      return { manifests: [] }
+    }
+    return parsed
+  }
+
+  /** DELETE a manifest by digest (§Deleting Manifests) or a tag (§Deleting tags). */
+  async deleteManifest(repo: string, reference: string): Promise<void> {
+    const kind = isDigest(reference) ? 'manifest' : 'tag'
+    const res = await this.#send({
+      method: 'DELETE',
+      url: `/v2/${repo}/manifests/${encodeURIComponent(reference)}`,
+      scopes: [pullScope(repo), deleteScope(repo)],
+      what: `${this.#display(repo)}: DELETE ${kind} ${reference}`,
+      ok: [200, 202],
+    })
+    await drain(res)
+  }
+
+  /** HEAD a blob: its size when present, undefined when absent (§Checking if content exists). */
+  async blobSize(repo: string, digest: Digest): Promise<number | undefined> {
+    const res = await this.#send({
+      method: 'HEAD',
+      url: `/v2/${repo}/blobs/${digest}`,
+      scopes: [pullScope(repo)],
+      what: `${this.#display(repo)}: HEAD blob ${digest}`,
+      ok: [200, 404],
+      followRedirects: true,
+    })
+    await drain(res)
+    if (res.statusCode === 404) return undefined
+    const cl = header(res.headers, 'content-length')
+    return cl === undefined ? -1 : Number(cl)
+  }
+
+  /** GET a blob from `offset`, following redirects; checks a 206 starts where asked. */
+  async #openBlob(repo: string, desc: { digest: Digest; size?: number }, offset: number): Promise<{ res: Response; skip: number }> {
+    const what = `${this.#display(repo)}: GET blob ${desc.digest}`
+    const res = await this.#send({
+      method: 'GET',
+      url: `/v2/${repo}/blobs/${desc.digest}`,
+      headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+      scopes: [pullScope(repo)],
+      what,
+      ok: offset > 0 ? [200, 206] : [200],
+      followRedirects: true,
+    })
+    const cl = header(res.headers, 'content-length')
+    if (res.statusCode === 206) {
+      const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(header(res.headers, 'content-range') ?? '')
+      if (!m || Number(m[1]) !== offset) {
+        await drain(res)
+        throw new LadingError('REGISTRY_ERROR', `${what}: resumed at byte ${offset} but the registry answered Content-Range ${JSON.stringify(header(res.headers, 'content-range') ?? '')}`)
+      }
+      return { res, skip: 0 }
+    }
+    if (desc.size !== undefined && cl !== undefined && Number(cl) !== desc.size) {
+      res.body.destroy()
+      throw new LadingError('SIZE_MISMATCH', `blob ${desc.digest} of ${this.#display(repo)}: size mismatch: expected ${desc.size} bytes, registry sends ${cl}`)
+    }
+    // 200 to a Range request: the registry ignored it; skip what we already have.
+    return { res, skip: offset }
+  }
+
+  /**
+   * A verifying stream of a blob. A body interrupted by a network error is resumed with
+   * `Range: bytes=<received>-` (up to the retry budget); the bytes flow into the same
+   * VerifyingStream, so the digest covers the whole blob exactly once.
+   */
+  async getBlob(repo: string, desc: { digest: Digest; size?: number }): Promise<Readable> {
+    const verify = new VerifyingStream({ digest: desc.digest, size: desc.size, name: `blob ${desc.digest} of ${this.#display(repo)}` })
+    const first = await this.#openBlob(repo, desc, 0)
+    const policy = this.#policy
+    const open = (offset: number): Promise<{ res: Response; skip: number }> => this.#openBlob(repo, desc, offset)
+    const what = `${this.#display(repo)}: GET blob ${desc.digest}`
+    async function* body(): AsyncGenerator<Buffer> {
+      let current = first
+      let received = 0
+      let resumes = 0
+      for (;;) {
+        let skip = current.skip
+        try {
+          for await (const c of current.res.body) {
+            let b = c as Buffer
+            if (skip > 0) {
+              if (b.length <= skip) { skip -= b.length; continue }
+              b = b.subarray(skip)
+              skip = 0
+            }
+            received += b.length
+            yield b
+          }
+          return
+        } catch (e) {
+          current.res.body.destroy()
+          const complete = desc.size !== undefined && received >= desc.size
+          if (complete || !isRetryableError(e) || resumes + 1 >= policy.attempts) {
+            throw new LadingError('NETWORK', `${what}: download failed after ${received} bytes: ${describeNetworkError(e)}`, { cause: e })
+          }
+          resumes++
+          await sleep(backoffDelay(policy, resumes))
+          current = await open(received)
+        }
+      }
+    }
+    pipeline(Readable.from(body(), { objectMode: false }), verify).catch(() => { /* surfaced on `verify` */ })
+    return verify
+  }
+
+  /**
+   * Start an upload session (§Pushing a blob monolithically: POST then PUT): the Location and
+   * the registry's OCI-Chunk-Min-Length (§Pushing a blob in chunks), if any.
+   */
+  async #startUpload(repo: string): Promise<{ location: string; minChunk: number }> {
+    const what = `${this.#display(repo)}: POST blob upload`
+    const res = await this.#send({
+      method: 'POST',
+      url: `/v2/${repo}/blobs/uploads/`,
+      headers: { 'content-length': '0' },
+      scopes: [pushScope(repo)],
+      what,
+      ok: [202],
+    })
+    await drain(res)
+    const location = header(res.headers, 'location')
+    if (!location) throw new LadingError('REGISTRY_ERROR', `${what}: 202 without Location`)
+    const min = Number(header(res.headers, 'oci-chunk-min-length') ?? 0)
+    return { location: new URL(location, await this.#resolve(`/v2/${repo}/blobs/uploads/`)).toString(), minChunk: Number.isFinite(min) && min > 0 ? min : 0 }
+  }
+
+  async #cancelUpload(repo: string, location: string): Promise<void> {
+    try {
+      const res = await this.#send({ method: 'DELETE', url: location, scopes: [pushScope(repo)], what: `${this.#display(repo)}: cancel upload`, ok: [200, 202, 204, 404] })
+      await drain(res)
+    } catch { /* best effort: the registry expires abandoned sessions */ }
+  }
+
+  /**
+   * PATCH one chunk (§Pushing a blob in chunks). When a retried PATCH is refused with 416
+   * because the first attempt did arrive, the upload status (GET <location>) tells us so.
+   */
+  async #patchChunk(repo: string, location: string, chunk: Buffer, offset: number): Promise<string> {
+    const what = `${this.#display(repo)}: PATCH blob chunk ${offset}-${offset + chunk.length - 1}`
+    const res = await this.#send({
+      method: 'PATCH',
+      url: location,
+      headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + chunk.length - 1}`, 'content-length': String(chunk.length) },
+      body: chunk,
+      scopes: [pushScope(repo)],
+      what,
+      ok: [202, 416],
+    })
+    await drain(res)
+    const next = header(res.headers, 'location')
+    if (res.statusCode === 202) {
+      if (!next) throw new LadingError('REGISTRY_ERROR', `${what}: 202 without Location`)
+      return new URL(next, location).toString()
+    }
+    const status = await this.#send({ method: 'GET', url: location, scopes: [pushScope(repo)], what: `${this.#display(repo)}: GET upload status`, ok: [204] })
+    await drain(status)
+    const m = /^(?:bytes=)?0-(\d+)$/.exec(header(status.headers, 'range') ?? '')
+    const loc = header(status.headers, 'location')
+    if (m && Number(m[1]) + 1 === offset + chunk.length && loc) return new URL(loc, location).toString()
+    throw new LadingError('REGISTRY_ERROR', `${what}: 416 Range Not Satisfiable; the registry holds ${m ? Number(m[1]) + 1 : 'an unknown number of'} bytes`)
+  }
+
+  /**
+   * Upload a blob. The stream is verified against `expected` as it is read; chunks of
+   * `chunkSize` (at least OCI-Chunk-Min-Length) are PATCHed, the rest goes in the closing
+   * `PUT ?digest=`, sent only once the whole stream verified. A blob no larger than one chunk
+   * is a monolithic POST + PUT. On any failure the session is cancelled and nothing is stored.
+   */
+  async putBlob(repo: string, body: Readable, expected: { digest?: Digest; size?: number; name?: string } = {}): Promise<UploadResult> {
+    const verify = new VerifyingStream({ digest: expected.digest, size: expected.size, name: expected.name ?? (expected.digest ? `blob ${expected.digest}` : 'blob') })
+    const piping = pipeline(body, verify)
+    piping.catch(() => { /* surfaced by iterating `verify` */ })
+    let session: { location: string; minChunk: number }
+    try {
+      session = await this.#startUpload(repo)
+    } catch (e) {
+      verify.destroy()
+      body.destroy()
+      throw e
+    }
+    let location = session.location
+    const chunkSize = Math.max(this.#chunkSize, session.minChunk)
+    let offset = 0
+    let pending: Buffer[] = []
+    let pendingLen = 0
+    try {
+      for await (const c of verify) {
+        const b = c as Buffer
+        pending.push(b)
+        pendingLen += b.length
+        // Strictly more than a chunk: a blob of exactly chunkSize bytes still goes in one PUT.
+        while (pendingLen > chunkSize) {
+          const all = Buffer.concat(pending, pendingLen)
+          const chunk = all.subarray(0, chunkSize)
+          const rest = all.subarray(chunkSize)
+          location = await this.#patchChunk(repo, location, Buffer.from(chunk), offset)
+          offset += chunk.length
+          pending = rest.length ? [Buffer.from(rest)] : []
+          pendingLen = rest.length
+        }
+      }
+      await piping
+      const result = verify.result
+      if (!result) throw new LadingError('REGISTRY_ERROR', `${this.#display(repo)}: upload stream ended without a result`)
+      const last = Buffer.concat(pending, pendingLen)
+      const url = new URL(location)
+      url.searchParams.set('digest', result.digest)
+      const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'content-length': String(last.length) }
+      if (last.length > 0 && offset > 0) headers['content-range'] = `${offset}-${offset + last.length - 1}`
+      const what = `${this.#display(repo)}: PUT blob ${result.digest}`
+      const res = await this.#send({ method: 'PUT', url: url.toString(), headers, body: last, scopes: [pushScope(repo)], what, ok: [201, 204] })
+      await drain(res)
+      const dcd = header(res.headers, 'docker-content-digest')
+      if (dcd !== undefined && dcd !== result.digest) throw new LadingError('DIGEST_MISMATCH', `${what}: registry stored ${sanitize(dcd, 140)}`)
+      return result
+    } catch (e) {
+      verify.destroy()
+      body.destroy()
+      await this.#cancelUpload(repo, location)
+      throw e
+    }
+  }
+
+  /**
+   * Cross-repository mount (§Mounting a blob from another repository). true when mounted
+   * (201); false when the registry started an upload instead (202), which we cancel.
+   */
+  async mountBlob(repo: string, digest: Digest, from: string): Promise<boolean> {
+    const what = `${this.#display(repo)}: mount blob ${digest} from ${from}`
+    const res = await this.#send({
+      method: 'POST',
+      url: `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
+      headers: { 'content-length': '0' },
+      scopes: [pushScope(repo), pullScope(from)],
+      what,
+      ok: [201, 202],
+    })
+    await drain(res)
+    if (res.statusCode === 201) return true
+    const location = header(res.headers, 'location')
+    if (location) await this.#cancelUpload(repo, new URL(location, await this.#resolve(`/v2/${repo}/blobs/uploads/`)).toString())
+    return false
+  }
+
+  /**
+   * All tags (§Listing Tags), following `Link: <...>; rel="next"`; with `pageSize`, asks for
+   * `n` per page and, when a registry gives no Link, continues with `last=` until a short page.
+   */
+  async listTags(repo: string, opts: { pageSize?: number } = {}): Promise<string[]> {
+    const tags: string[] = []
+    const seen = new Set<string>()
+    let url = `/v2/${repo}/tags/list${opts.pageSize ? `?n=${opts.pageSize}` : ''}`
+    for (let page = 0; page < MAX_TAG_PAGES; page++) {
+      const what = `${this.#display(repo)}: GET tags list`
+      const res = await this.#send({ method: 'GET', url, scopes: [pullScope(repo)], what, ok: [200] })
+      const bytes = await readBody(res, DEFAULT_MAX_DOCUMENT_BYTES, what)
+      let v: { tags?: unknown }
+      try { v = JSON.parse(bytes.toString('utf8')) } catch (e) {
+        throw new LadingError('INVALID_JSON', `${what}: response is not JSON`, { cause: e })
+      }
+      const pageTags = v.tags ?? []
+      if (!Array.isArray(pageTags) || !pageTags.every((t) => typeof t === 'string')) throw new LadingError('INVALID_DOCUMENT', `${what}: /tags: expected an array of strings`)
+      let added = 0
+      for (const t of pageTags as string[]) if (!seen.has(t)) { seen.add(t); tags.push(t); added++ }
+      const link = nextLink(header(res.headers, 'link'))
+      if (link) {
+        const next = new URL(link, await this.#resolve(url)).toString()
+        if (added === 0 && pageTags.length > 0) break // a registry looping on the same page
+        url = next
+        continue
+      }
+      if (opts.pageSize && pageTags.length >= opts.pageSize && added > 0) {
+        url = `/v2/${repo}/tags/list?n=${opts.pageSize}&last=${encodeURIComponent(tags[tags.length - 1]!)}`
+        continue
+      }
+      return tags
+    }
+    return tags
+  }
+
+  /**
+   * Manifests that refer to `digest` (§Listing Referrers), following Link pages; when the
+   * registry lacks the API (404), the referrers tag schema (§Referrers Tag Schema), and no
+   * referrers when that tag is absent or not an index.
+   */
+  async listReferrers(repo: string, digest: Digest, artifactType?: string): Promise<Descriptor[]> {
+    const what = `${this.#display(repo)}: GET referrers ${digest}`
+    let url = `/v2/${repo}/referrers/${digest}${artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : ''}`
+    const out: Descriptor[] = []
+    for (let page = 0; page < MAX_TAG_PAGES; page++) {
+      const res = await this.#send({ method: 'GET', url, headers: { accept: MediaType.OciIndex }, scopes: [pullScope(repo)], what, ok: [200, 404] })
+      if (res.statusCode === 404) {
+        await drain(res)
+        if (page > 0) break
+        const index = await this.#readReferrersTag(repo, referrersTag(digest), false)
+        return artifactType ? index.manifests.filter((m) => m.artifactType === artifactType) : index.manifests
+      }
+      const parsed = parseReferrersIndex(await readBody(res, DEFAULT_MAX_DOCUMENT_BYTES, what))
+      if (!parsed) throw new LadingError('INVALID_INDEX', `${what}: response is not an image index`)
+      out.push(...parsed.manifests)
+      const link = nextLink(header(res.headers, 'link'))
+      if (!link) break
+      url = new URL(link, await this.#resolve(url)).toString()
+    }
+    return artifactType ? out.filter((m) => m.artifactType === artifactType) : out
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#agent?.close()
+  }
+}
+
+/** distribution-spec §Referrers Tag Schema: `<alg>-<ref>`, the encoded part cut to 64 characters. */
+export function referrersTag(d: Digest): string {
+  return `${digestAlgorithm(d)}-${digestHex(d).slice(0, 64)}`
+}
+
+function parseDigestHeader(v: string, what: string): Digest {
+  try { return parseDigest(v.trim()) } catch (e) {
+    throw new LadingError('REGISTRY_ERROR', `${what}: invalid Docker-Content-Digest ${JSON.stringify(sanitize(v, 140))}`, { cause: e })
+  }
+}
+
+function pickChallenge(cs: Challenge[]): Challenge | undefined {
+  return cs.find((c) => c.scheme === 'bearer') ?? cs.find((c) => c.scheme === 'basic') ?? cs[0]
+}
+
+function subjectOf(raw: RawManifest): Digest | undefined {
+  try {
+    const v = JSON.parse(raw.bytes.toString('utf8')) as { subject?: { digest?: unknown } }
+    return v.subject && isDigest(v.subject.digest) ? v.subject.digest : undefined
+  } catch { return undefined }
+}
+
+/** Lenient read of a referrers index: descriptors with a valid digest, size and media type. */
+function parseReferrersIndex(bytes: Uint8Array): { manifests: Descriptor[] } | undefined {
+  let v: unknown
+  try { v = JSON.parse(Buffer.from(bytes).toString('utf8')) } catch { return undefined }
+  const ms = (v as { manifests?: unknown } | null)?.manifests
+  if (!Array.isArray(ms)) return undefined
+  const out: Descriptor[] = []
+  for (const m of ms) {
+    const d = m as Partial<Descriptor> | null
+    if (!d || typeof d.mediaType !== 'string' || !isDigest(d.digest) || typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) continue
+    out.push(d as Descriptor)
+  }
+  return { manifests: out }
+}
+
+function describeNetworkError(e: unknown): string {
+  const parts: string[] = []
+  for (let x: unknown = e, depth = 0; x && depth < 4; x = (x as { cause?: unknown }).cause, depth++) {
+    const code = (x as { code?: unknown }).code
+    const msg = x instanceof Error ? x.message : String(x)
+    const text = typeof code === 'string' && !msg.includes(code) ? `${code}: ${msg}` : msg
+    if (!parts.includes(text)) parts.push(text)
+  }
+  return sanitize(parts.join(': '), 300)
+}

@@ -1,0 +1,67 @@
+/**
+ * `docker://registry/repo[:tag]` as an ImageDestination. Blobs are committed by the registry
+ * only after the client's closing `PUT ?digest=`, which is sent once the stream verified, so
+ * a failed putBlob leaves nothing behind; manifests are visible as soon as their PUT returns.
+ */
+import type { Readable } from 'node:stream'
+import type { Descriptor, RawManifest } from '../../spec/types.js'
+import { MediaType } from '../../spec/media-types.js'
+import type { DestinationCapabilities, ImageDestination } from '../types.js'
+import { RegistryClient, type RegistryOptions } from './client.js'
+import type { DockerReference } from './source.js'
+
+const CAPABILITIES: DestinationCapabilities = {
+  manifestTypes: [MediaType.OciManifest, MediaType.OciIndex, MediaType.DockerManifest, MediaType.DockerManifestList],
+  multiImage: true,
+  preservesBlobs: true,
+  compressions: ['none', 'gzip', 'zstd'],
+  mount: true,
+}
+
+export class RegistryDestination implements ImageDestination {
+  readonly ref: DockerReference
+  readonly capabilities = CAPABILITIES
+  readonly client: RegistryClient
+  readonly #ownsClient: boolean
+
+  constructor(ref: DockerReference, opts: RegistryOptions = {}, client?: RegistryClient) {
+    this.ref = ref
+    this.client = client ?? new RegistryClient({ ...opts, registry: ref.registry })
+    this.#ownsClient = client === undefined
+  }
+
+  async hasBlob(desc: Descriptor): Promise<boolean> {
+    const size = await this.client.blobSize(this.ref.repository, desc.digest)
+    // A registry that answers HEAD without Content-Length (-1) still has the blob.
+    return size !== undefined && (size < 0 || desc.size === undefined || size === desc.size)
+  }
+
+  async putBlob(body: Readable, expected: Partial<Descriptor> = {}): Promise<Descriptor> {
+    const r = await this.client.putBlob(this.ref.repository, body, {
+      digest: expected.digest,
+      size: expected.size,
+      name: expected.digest ? `blob ${expected.digest}` : undefined,
+    })
+    return { mediaType: expected.mediaType ?? 'application/octet-stream', digest: r.digest, size: r.size }
+  }
+
+  mountBlob(desc: Descriptor, fromRepository: string): Promise<boolean> {
+    return this.client.mountBlob(this.ref.repository, desc.digest, fromRepository)
+  }
+
+  /** PUT under `tag` when given, else under the manifest's digest. */
+  putManifest(raw: RawManifest, tag?: string): Promise<Descriptor> {
+    return this.client.putManifest(this.ref.repository, tag ?? raw.digest, raw)
+  }
+
+  /** Nothing to do: each PUT the registry acknowledged is already durable and visible. */
+  async commit(): Promise<void> {}
+
+  async close(): Promise<void> {
+    if (this.#ownsClient) await this.client.close()
+  }
+}
+
+export async function registryDestination(ref: DockerReference, opts: RegistryOptions = {}): Promise<RegistryDestination> {
+  return new RegistryDestination(ref, opts)
+}

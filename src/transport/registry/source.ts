@@ -1,0 +1,51 @@
+/**
+ * `docker://registry/repo[:tag|@digest]` as an ImageSource. Reads are verified by the client
+ * (manifests against digests, blobs through VerifyingStream with Range resume).
+ */
+import type { Readable } from 'node:stream'
+import { LadingError } from '../../errors.js'
+import type { Digest } from '../../digest/digest.js'
+import type { Descriptor, RawManifest } from '../../spec/types.js'
+import type { ImageReference, ImageSource } from '../types.js'
+import { RegistryClient, type RegistryOptions } from './client.js'
+
+export type DockerReference = Extract<ImageReference, { transport: 'docker' }>
+
+export class RegistrySource implements ImageSource {
+  readonly ref: DockerReference
+  readonly client: RegistryClient
+  readonly #ownsClient: boolean
+
+  constructor(ref: DockerReference, opts: RegistryOptions = {}, client?: RegistryClient) {
+    this.ref = ref
+    this.client = client ?? new RegistryClient({ ...opts, registry: ref.registry })
+    this.#ownsClient = client === undefined
+  }
+
+  /** With no digest: the reference's digest, else its tag, else `latest` (as skopeo). */
+  getManifest(digest?: Digest): Promise<RawManifest> {
+    const reference = digest ?? this.ref.digest ?? this.ref.tag ?? 'latest'
+    return this.client.getManifest(this.ref.repository, reference)
+  }
+
+  getBlob(desc: Descriptor): Promise<Readable> {
+    if (desc.urls?.length && desc.mediaType === 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip') {
+      throw new LadingError('UNSUPPORTED', `blob ${desc.digest} of ${this.#display()}: foreign layers (fetched from ${desc.urls[0]}) are not supported`)
+    }
+    return this.client.getBlob(this.ref.repository, desc)
+  }
+
+  listReferrers(digest: Digest): Promise<Descriptor[]> {
+    return this.client.listReferrers(this.ref.repository, digest)
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsClient) await this.client.close()
+  }
+
+  #display(): string { return `docker://${this.ref.registry}/${this.ref.repository}` }
+}
+
+export async function registrySource(ref: DockerReference, opts: RegistryOptions = {}): Promise<RegistrySource> {
+  return new RegistrySource(ref, opts)
+}

@@ -1,0 +1,120 @@
+/**
+ * An HTTP proxy in front of a registry that injects faults into matching requests: connection
+ * resets, error statuses (500, 429 with Retry-After), a flipped byte in a response body, and a
+ * body cut midway (headers promise the full length, the socket dies after N bytes). It forwards
+ * the Host header unchanged so the registry's Location URLs point back at the proxy, and it
+ * records every request (method, path, Range) for assertions.
+ */
+import http from 'node:http'
+import type net from 'node:net'
+
+export type Fault =
+  | { kind: 'reset' }
+  | { kind: 'status'; status: number; headers?: Record<string, string> }
+  | { kind: 'flip-byte'; offset?: number }
+  | { kind: 'cut'; after: number }
+  /** Answer 307 to `location` (another origin, e.g. a blob store) instead of forwarding. */
+  | { kind: 'redirect'; location: string }
+
+export interface FaultRule {
+  method?: string
+  /** Matched against the request path (with query). */
+  path: RegExp
+  fault: Fault
+  /** How many matching requests get the fault (default 1). */
+  times?: number
+}
+
+export interface ProxiedRequest { method: string; path: string; range?: string; authorization: boolean; fault?: Fault['kind'] }
+
+export interface FaultProxy {
+  url: string
+  host: string
+  requests: ProxiedRequest[]
+  addFault(rule: FaultRule): void
+  /** Faults still waiting to fire. */
+  pending(): number
+  stop(): Promise<void>
+}
+
+export async function startFaultProxy(target: string): Promise<FaultProxy> {
+  const upstream = new URL(target)
+  const rules: Array<FaultRule & { left: number }> = []
+  const requests: ProxiedRequest[] = []
+  const agent = new http.Agent({ keepAlive: true })
+
+  const server = http.createServer((req, res) => {
+    const p = req.url ?? '/'
+    const rule = rules.find((r) => r.left > 0 && (!r.method || r.method === req.method) && r.path.test(p))
+    if (rule) rule.left--
+    const fault = rule?.fault
+    requests.push({ method: req.method ?? '', path: p, authorization: req.headers.authorization !== undefined, ...(req.headers.range ? { range: req.headers.range } : {}), ...(fault ? { fault: fault.kind } : {}) })
+    if (fault?.kind === 'reset') {
+      req.socket.resetAndDestroy()
+      return
+    }
+    if (fault?.kind === 'redirect') {
+      req.resume()
+      res.writeHead(307, { location: fault.location, 'content-length': '0' })
+      res.end()
+      return
+    }
+    if (fault?.kind === 'status') {
+      req.resume()
+      res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers })
+      res.end(JSON.stringify({ errors: [{ code: fault.status === 429 ? 'TOOMANYREQUESTS' : 'UNKNOWN', message: `injected ${fault.status}` }] }))
+      return
+    }
+    const up = http.request({
+      host: upstream.hostname, port: upstream.port, method: req.method, path: p, headers: req.headers, agent,
+    }, (ures) => {
+      res.writeHead(ures.statusCode ?? 502, ures.headers)
+      if (fault?.kind === 'flip-byte') {
+        let pos = 0
+        const at = fault.offset ?? 0
+        ures.on('data', (chunk: Buffer) => {
+          if (at >= pos && at < pos + chunk.length) {
+            chunk = Buffer.from(chunk)
+            chunk[at - pos] = chunk[at - pos]! ^ 0xff
+          }
+          pos += chunk.length
+          res.write(chunk)
+        })
+        ures.on('end', () => res.end())
+        return
+      }
+      if (fault?.kind === 'cut') {
+        let sent = 0
+        ures.on('data', (chunk: Buffer) => {
+          if (sent >= fault.after) return
+          const part = chunk.subarray(0, fault.after - sent)
+          sent += part.length
+          res.write(part, () => {
+            if (sent >= fault.after) { ures.destroy(); res.socket?.resetAndDestroy() }
+          })
+        })
+        ures.on('end', () => { if (sent < fault.after) res.end() })
+        return
+      }
+      ures.pipe(res)
+    })
+    up.on('error', () => { res.socket?.destroy() })
+    req.pipe(up)
+  })
+  const sockets = new Set<net.Socket>()
+  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as net.AddressInfo).port
+  return {
+    url: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    requests,
+    addFault(rule) { rules.push({ ...rule, left: rule.times ?? 1 }) },
+    pending() { return rules.reduce((n, r) => n + r.left, 0) },
+    async stop() {
+      for (const s of sockets) s.destroy()
+      agent.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * A bearer token server for docker-registry's `auth.token` (the Docker token protocol):
+ * GET /token?service=&scope=repository:NAME:ACTIONS... with optional basic credentials answers
+ * `{"token","access_token","expires_in","issued_at"}`, a JWT signed RS256 with a key whose
+ * self-signed certificate (made by `openssl req -x509`) is the registry's rootcertbundle and
+ * travels in the JWT header's x5c. Runs in the test process and records every request.
+ */
+import { execFileSync } from 'node:child_process'
+import { createSign, randomBytes, X509Certificate } from 'node:crypto'
+import { promises as fsp, readFileSync } from 'node:fs'
+import http from 'node:http'
+import type net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+
+export interface TokenServerOptions {
+  /** username -> password; these users get every action they ask for. */
+  users: Record<string, string>
+  /** Anonymous requests get `pull` (default: nothing). */
+  anonymousPull?: boolean
+  /** Token lifetime in seconds (default 300). */
+  ttlSeconds?: number
+  /**
+   * The first N tokens are issued already expired (past the registry's 60 s leeway) while
+   * claiming a normal expires_in: the client must refresh on the registry's 401.
+   */
+  expireFirst?: number
+}
+
+export interface TokenRequest { user?: string; scopes: string[]; service?: string; status: number }
+
+export interface TokenServer {
+  realm: string
+  service: string
+  issuer: string
+  certFile: string
+  requests: TokenRequest[]
+  stop(): Promise<void>
+}
+
+function b64url(b: Buffer | string): string {
+  return Buffer.from(b).toString('base64url')
+}
+
+export async function startTokenServer(opts: TokenServerOptions): Promise<TokenServer> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-token-'))
+  const keyFile = path.join(dir, 'key.pem')
+  const certFile = path.join(dir, 'cert.pem')
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=lading-token-server'], { stdio: 'ignore' })
+  const key = readFileSync(keyFile, 'utf8')
+  const certDer = new X509Certificate(readFileSync(certFile)).raw
+  const service = 'lading-test-registry'
+  const issuer = 'lading-test-issuer'
+  const requests: TokenRequest[] = []
+  let expiredToIssue = opts.expireFirst ?? 0
+  const ttl = opts.ttlSeconds ?? 300
+
+  const sign = (sub: string, access: Array<{ type: string; name: string; actions: string[] }>, expired: boolean): string => {
+    const now = Math.floor(Date.now() / 1000)
+    const header = { typ: 'JWT', alg: 'RS256', x5c: [certDer.toString('base64')] }
+    const claims = {
+      iss: issuer, sub, aud: service,
+      iat: expired ? now - 600 : now, nbf: expired ? now - 600 : now - 10,
+      exp: expired ? now - 300 : now + ttl,
+      jti: randomBytes(12).toString('hex'),
+      access,
+    }
+    const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`
+    const sig = createSign('RSA-SHA256').update(input).sign(key)
+    return `${input}.${b64url(sig)}`
+  }
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x')
+    const scopes = url.searchParams.getAll('scope')
+    const svc = url.searchParams.get('service') ?? undefined
+    let user: string | undefined
+    const auth = req.headers.authorization
+    const reply = (status: number, body: unknown): void => {
+      requests.push({ ...(user ? { user } : {}), scopes, ...(svc ? { service: svc } : {}), status })
+      res.writeHead(status, { 'content-type': 'application/json' })
+      res.end(JSON.stringify(body))
+    }
+    if (url.pathname !== '/token') return reply(404, { errors: [{ code: 'NOT_FOUND', message: 'no such endpoint' }] })
+    if (auth?.startsWith('Basic ')) {
+      const text = Buffer.from(auth.slice(6), 'base64').toString('utf8')
+      const i = text.indexOf(':')
+      const u = text.slice(0, i)
+      if (i < 0 || !Object.hasOwn(opts.users, u) || opts.users[u] !== text.slice(i + 1)) {
+        return reply(401, { errors: [{ code: 'UNAUTHORIZED', message: 'invalid username or password' }] })
+      }
+      user = u
+    }
+    const access: Array<{ type: string; name: string; actions: string[] }> = []
+    for (const s of scopes) {
+      const parts = s.split(':')
+      if (parts.length < 3) continue
+      const actions = parts.pop()!.split(',').filter(Boolean)
+      const type = parts.shift()!
+      const name = parts.join(':')
+      const granted = user ? actions : opts.anonymousPull ? actions.filter((a) => a === 'pull') : []
+      access.push({ type, name, actions: granted })
+    }
+    const expired = expiredToIssue > 0
+    if (expired) expiredToIssue--
+    const token = sign(user ?? '', access, expired)
+    reply(200, { token, access_token: token, expires_in: ttl, issued_at: new Date().toISOString() })
+  })
+  const sockets = new Set<net.Socket>()
+  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as net.AddressInfo).port
+  return {
+    realm: `http://127.0.0.1:${port}/token`,
+    service,
+    issuer,
+    certFile,
+    requests,
+    async stop() {
+      for (const s of sockets) s.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await fsp.rm(dir, { recursive: true, force: true })
+    },
+  }
+}

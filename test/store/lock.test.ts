@@ -1,0 +1,113 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { promises as fsp } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { isLadingError } from '../../src/errors.js'
+import { readLockInfo, withLock } from '../../src/io/lock.js'
+import { tempDir } from './store-fixtures.js'
+
+/** The pid of a process that has exited (and been reaped). */
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'])
+  return Number(r.stdout.toString())
+}
+
+async function inTemp(fn: (lock: string) => Promise<void>): Promise<void> {
+  const t = await tempDir('lading-lock-')
+  try { await fn(path.join(t.dir, 'x.lock')) } finally { await t.cleanup() }
+}
+
+test('withLock: critical sections never overlap and the lock file is removed afterwards', async () => {
+  await inTemp(async (lock) => {
+    let inside = 0
+    let maxInside = 0
+    let done = 0
+    await Promise.all(Array.from({ length: 12 }, async () => withLock(lock, async () => {
+      inside++
+      maxInside = Math.max(maxInside, inside)
+      await sleep(3)
+      inside--
+      done++
+    })))
+    assert.equal(maxInside, 1)
+    assert.equal(done, 12)
+    await assert.rejects(fsp.stat(lock), { code: 'ENOENT' })
+  })
+})
+
+test('withLock: the lock file names pid, hostname and time while held', async () => {
+  await inTemp(async (lock) => {
+    await withLock(lock, async () => {
+      const info = await readLockInfo(lock)
+      assert.equal(info?.pid, process.pid)
+      assert.equal(info?.hostname, os.hostname())
+      assert.ok(Date.now() - Date.parse(info!.time) < 10_000)
+    })
+  })
+})
+
+test('withLock: released when fn throws', async () => {
+  await inTemp(async (lock) => {
+    await assert.rejects(withLock(lock, async () => { throw new Error('boom') }), /boom/)
+    await assert.rejects(fsp.stat(lock), { code: 'ENOENT' })
+  })
+})
+
+test('withLock: a lock held by a live process times out with LOCKED naming the holder', async () => {
+  await inTemp(async (lock) => {
+    await fsp.writeFile(lock, JSON.stringify({ pid: process.pid, hostname: os.hostname(), time: new Date().toISOString(), token: 'other' }))
+    const t0 = Date.now()
+    await assert.rejects(withLock(lock, async () => {}, { timeoutMs: 300 }),
+      (e: unknown) => isLadingError(e, 'LOCKED') && new RegExp(`locked by pid ${process.pid} on ${os.hostname()}`).test((e as Error).message))
+    assert.ok(Date.now() - t0 < 3000)
+    // The foreign lock is left alone.
+    assert.equal((await readLockInfo(lock))?.token, 'other')
+  })
+})
+
+test('withLock: stale lock recovery when the holder pid is dead', async () => {
+  await inTemp(async (lock) => {
+    const pid = deadPid()
+    await fsp.writeFile(lock, JSON.stringify({ pid, hostname: os.hostname(), time: new Date().toISOString(), token: 'dead' }))
+    let ran = false
+    await withLock(lock, async () => { ran = true }, { timeoutMs: 2000 })
+    assert.ok(ran)
+  })
+})
+
+test('withLock: stale lock recovery when the lock is older than the bound (pid reused, other host)', async () => {
+  await inTemp(async (lock) => {
+    await fsp.writeFile(lock, JSON.stringify({ pid: process.pid, hostname: 'elsewhere', time: '2020-01-01T00:00:00Z', token: 'old' }))
+    const old = new Date(Date.now() - 120_000)
+    await fsp.utimes(lock, old, old)
+    let ran = false
+    await withLock(lock, async () => { ran = true }, { timeoutMs: 2000, staleMs: 60_000 })
+    assert.ok(ran)
+  })
+})
+
+test('withLock: a fresh lock from another host is not broken; an unreadable young lock is not broken, an old one is', async () => {
+  await inTemp(async (lock) => {
+    await fsp.writeFile(lock, JSON.stringify({ pid: 1, hostname: 'elsewhere', time: new Date().toISOString(), token: 'remote' }))
+    await assert.rejects(withLock(lock, async () => {}, { timeoutMs: 200 }), (e: unknown) => isLadingError(e, 'LOCKED'))
+    await fsp.writeFile(lock, '')
+    await assert.rejects(withLock(lock, async () => {}, { timeoutMs: 200 }), (e: unknown) => isLadingError(e, 'LOCKED'))
+    const old = new Date(Date.now() - 10_000)
+    await fsp.utimes(lock, old, old)
+    await withLock(lock, async () => {}, { timeoutMs: 2000 })
+  })
+})
+
+test('withLock: the holder keeps its lock fresh, so a long critical section is not judged stale', async () => {
+  await inTemp(async (lock) => {
+    const order: string[] = []
+    const first = withLock(lock, async () => { order.push('a-start'); await sleep(600); order.push('a-end') }, { staleMs: 200 })
+    await sleep(50)
+    const second = withLock(lock, async () => { order.push('b') }, { staleMs: 200, timeoutMs: 5000 })
+    await Promise.all([first, second])
+    assert.deepEqual(order, ['a-start', 'a-end', 'b'])
+  })
+})

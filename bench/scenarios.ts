@@ -3,7 +3,8 @@
  * the same input, on one medium (tmpfs or disk). Setup (clearing outputs, unpacking the bundle a
  * repack starts from, restarting an empty registry) is never timed; only the command is.
  */
-import { existsSync, mkdirSync, copyFileSync, readdirSync, rmSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { closeSync, copyFileSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import { run, sh } from './lib/measure.js'
 import { copyLayoutTags, blobPath, layersOf } from './lib/layout-copy.js'
@@ -113,6 +114,23 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
     medium,
     prepare: ensureLayouts,
     lading: { label: 'lading validate', needs: ['validate'], args: () => ['validate', '--layout', minbase], argv: () => L('validate', '--layout', minbase) },
+    check: () => {
+      // A validate that does not hash would be fast and wrong: one flipped byte in the layer must fail it.
+      const bad = path.join(W, 'layout-corrupt')
+      fresh(bad)
+      copyLayoutTags(src, bad, ['minbase'])
+      const layer = blobPath(bad, layersOf(bad, 'minbase')[0].digest)
+      const fd = openSync(layer, 'r+')
+      const at = Math.floor(fstatSync(fd).size / 2)
+      const b = Buffer.alloc(1)
+      readSync(fd, b, 0, 1, at)
+      b[0] ^= 0xff
+      writeSync(fd, b, 0, 1, at)
+      closeSync(fd)
+      const r = spawnSync(env.lading[0], [...env.lading.slice(1), 'validate', '--layout', bad], { encoding: 'utf8' })
+      fresh(bad)
+      if (r.status !== 1) throw new Error(`lading validate of a layout with a flipped byte exited ${r.status}, expected 1`)
+    },
     comparisons: [{
       peer: { label: 'sha256sum blobs', argv: () => ['sh', '-c', 'exec sha256sum "$0"/blobs/sha256/*', minbase] },
       target: { kind: 'ratio', max: 1.2 },

@@ -10,7 +10,7 @@ import type { Descriptor, RawManifest } from '../spec/types.js'
 export type ImageReference =
   | { transport: 'oci'; dir: string; tag?: string; digest?: Digest }
   | { transport: 'oci-archive'; file: string; tag?: string }
-  | { transport: 'docker-archive'; file: string; name?: string; tag?: string }
+  | { transport: 'docker-archive'; file: string; name?: string; tag?: string; /** `FILE:@N`: the Nth image of manifest.json (sources only) */ sourceIndex?: number }
   | { transport: 'dir'; dir: string }
   | { transport: 'docker'; registry: string; repository: string; tag?: string; digest?: Digest }
 

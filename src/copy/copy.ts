@@ -1,0 +1,449 @@
+/**
+ * The one copy engine: moves an image (or a whole index) from any ImageSource to any
+ * ImageDestination (DESIGN.md §Interfaces).
+ *
+ * Contracts:
+ * - Every byte read from the source is verified by the source's own streams (size + digest);
+ *   a recompressed layer is additionally checked against its config diff_id while it streams,
+ *   and the destination verifies what it stores against the digest we expect.
+ * - Nothing is held whole in memory except manifests and configs (bounded to 4 MiB).
+ * - Order: blobs (at most `concurrency` at once), then child manifests, then referrers, then the
+ *   top-level manifest (once per tag), then commit(). Destinations make blobs visible only once
+ *   verified and name the image only on commit, so an interrupted copy leaves a valid
+ *   destination and a rerun skips the blobs already there.
+ * - A change the caller did not ask for is never silent: with `preserveDigests`, any conversion
+ *   or recompression that would change a digest is refused before a single blob moves.
+ */
+import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream'
+import { digestOf, type Digest } from '../digest/digest.js'
+import { VerifyingStream } from '../digest/verify.js'
+import { LadingError } from '../errors.js'
+import { atomicWriteFile } from '../io/fs.js'
+import { DEFAULT_MAX_DOCUMENT_BYTES, readAllLimited } from '../io/limits.js'
+import { compress, decompress } from '../io/compression.js'
+import { convertIndex, convertManifest, type ManifestFormat } from '../spec/convert.js'
+import { MediaType, isConfigMediaType, isIndexMediaType, isManifestMediaType, layerInfo, layerMediaType, type Compression } from '../spec/media-types.js'
+import { parseConfig, parseIndex, parseManifest } from '../spec/parse.js'
+import { formatPlatform, hostPlatform, platformMatches } from '../spec/platform.js'
+import type { Descriptor, Index, Manifest, Platform, RawManifest } from '../spec/types.js'
+import type { ImageDestination, ImageReference, ImageSource } from '../transport/types.js'
+import type { CopyEvent, ProgressCallback } from './events.js'
+import { Limiter } from './limit.js'
+
+export type { CopyEvent, ProgressCallback } from './events.js'
+
+export interface CopyOptions {
+  /** Copy every image of an index (and the index itself). */
+  all?: boolean
+  /** Images of an index to copy; one platform copies that image alone, several copy a reduced index. Default: the host's. */
+  platforms?: Platform[]
+  /** Convert manifests (and the config's media type) to OCI or Docker v2s2. Digests change; diff_ids do not. */
+  format?: ManifestFormat
+  /** Refuse any change that would alter a digest (conversion, recompression, a reduced index). */
+  preserveDigests?: boolean
+  /** Recompress layers to this compression (diff_ids unchanged, blob digests change). */
+  destCompress?: Compression
+  destCompressLevel?: number
+  /** Further tags for the top-level image (docker-archive: NAME:TAG or a tag for the reference's name). */
+  additionalTags?: string[]
+  /** Write the digest of the top-level manifest written to this file. */
+  digestFile?: string
+  /** Also copy manifests whose subject is a copied manifest (source.listReferrers). */
+  referrers?: boolean
+  /** Blobs moving at once (default 3). */
+  concurrency?: number
+  onProgress?: ProgressCallback
+}
+
+export interface CopyResult {
+  /** The top-level manifest (or index) the destination now holds. */
+  digest: Digest
+  mediaType: string
+  size: number
+  /** The image manifests written (with their platform, when copied from an index). */
+  images: Array<{ digest: Digest; mediaType: string; platform?: Platform }>
+  blobs: { copied: number; existed: number; bytesCopied: number }
+  referrers: number
+}
+
+/** A document as the destination holds it: its bytes, descriptor, and whether they differ from the source's. */
+interface CopiedManifest { raw: RawManifest; desc: Descriptor; changed: boolean }
+
+/** Counts bytes through and reports progress, at most every 100 ms per blob. */
+class ProgressStream extends Transform {
+  readonly #emit: (bytes: number) => void
+  #bytes = 0
+  #last = 0
+  constructor(emit: (bytes: number) => void) {
+    super({ highWaterMark: 256 * 1024 })
+    this.#emit = emit
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.#bytes += chunk.length
+    const now = Date.now()
+    if (now - this.#last >= 100) {
+      this.#last = now
+      this.#emit(this.#bytes)
+    }
+    cb(null, chunk)
+  }
+  override _flush(cb: TransformCallback): void {
+    this.#emit(this.#bytes)
+    cb()
+  }
+}
+
+/** `from` piped into `to`, an error of either destroying both and surfacing on `to`. */
+function chain<T extends Transform>(from: Readable, to: T): T {
+  pipeline(from, to, () => {})
+  return to
+}
+
+function familyOf(mediaType: string): ManifestFormat | undefined {
+  if (mediaType === MediaType.OciManifest || mediaType === MediaType.OciIndex) return 'oci'
+  if (mediaType === MediaType.DockerManifest || mediaType === MediaType.DockerManifestList) return 'v2s2'
+  return undefined
+}
+
+function sameRegistry(a: ImageReference, b: ImageReference): a is Extract<ImageReference, { transport: 'docker' }> {
+  return a.transport === 'docker' && b.transport === 'docker' && a.registry === b.registry && a.repository !== b.repository
+}
+
+class CopyRun {
+  readonly #src: ImageSource
+  readonly #dest: ImageDestination
+  readonly #opts: CopyOptions
+  readonly #limiter: Limiter
+  /** Blob copies in flight or done, by source digest + target compression: duplicate layers move once. */
+  readonly #blobs = new Map<string, Promise<Descriptor>>()
+  readonly stats = { copied: 0, existed: 0, bytesCopied: 0 }
+  readonly images: CopyResult['images'] = []
+  referrers = 0
+  /** Source manifests copied byte for byte: the subjects whose referrers can follow them. */
+  readonly unchanged: Digest[] = []
+
+  constructor(src: ImageSource, dest: ImageDestination, opts: CopyOptions) {
+    this.#src = src
+    this.#dest = dest
+    this.#opts = opts
+    this.#limiter = new Limiter(opts.concurrency ?? 3)
+  }
+
+  emit(e: CopyEvent): void { this.#opts.onProgress?.(e) }
+
+  /** The format a document of `mediaType` is written in; undefined = as it is. */
+  #targetFormat(mediaType: string): ManifestFormat | undefined {
+    const want = this.#opts.format
+    if (want !== undefined) return familyOf(mediaType) === want ? undefined : want
+    const caps = this.#dest.capabilities.manifestTypes
+    if (caps.includes(mediaType)) return undefined
+    const kindOk = isIndexMediaType(mediaType) ? isIndexMediaType : isManifestMediaType
+    const alt = caps.find((t) => kindOk(t))
+    const f = alt === undefined ? undefined : familyOf(alt)
+    if (f === undefined) throw new LadingError('UNSUPPORTED', `${describeRef(this.#dest.ref)} cannot store ${mediaType} documents`)
+    return f
+  }
+
+  #refuseDigestChange(what: string): void {
+    if (this.#opts.preserveDigests) throw new LadingError('UNSUPPORTED', `--preserve-digests: refusing to copy: ${what} would change a digest`)
+  }
+
+  /** Copy one blob as it is (its digest is preserved). */
+  plainBlob(desc: Descriptor): Promise<Descriptor> {
+    const key = `${desc.digest}>=`
+    let p = this.#blobs.get(key)
+    if (!p) {
+      p = this.#limiter.run(async () => {
+        if (await this.#dest.hasBlob(desc)) {
+          this.stats.existed++
+          this.emit({ type: 'blob-exists', digest: desc.digest, size: desc.size })
+          return desc
+        }
+        const src = this.#src.ref
+        if (this.#dest.mountBlob && sameRegistry(src, this.#dest.ref) && (await this.#dest.mountBlob(desc, src.repository))) {
+          this.stats.existed++
+          this.emit({ type: 'blob-skipped', digest: desc.digest, size: desc.size, reason: `mounted from ${src.repository}` })
+          return desc
+        }
+        this.emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'copy' })
+        const body = chain(await this.#src.getBlob(desc), this.#progress(desc))
+        const stored = await this.#dest.putBlob(body, { mediaType: desc.mediaType, digest: desc.digest, size: desc.size })
+        if (stored.digest !== desc.digest || stored.size !== desc.size) {
+          throw new LadingError('DIGEST_MISMATCH', `blob ${desc.digest}: destination stored ${stored.digest} (${stored.size} bytes), expected ${desc.size} bytes`)
+        }
+        this.stats.copied++
+        this.stats.bytesCopied += desc.size
+        this.emit({ type: 'blob-done', digest: desc.digest, size: desc.size, stored: { digest: stored.digest, size: stored.size, mediaType: desc.mediaType } })
+        return { ...desc }
+      })
+      this.#blobs.set(key, p)
+    }
+    return p
+  }
+
+  #progress(desc: Descriptor): ProgressStream {
+    return new ProgressStream((bytes) => this.emit({ type: 'blob-progress', digest: desc.digest, bytes, size: desc.size }))
+  }
+
+  /**
+   * Copy a layer recompressed from `from` to `to`: source (verified) -> decompress -> check the
+   * uncompressed bytes against `diffId` -> compress -> destination, which computes the new digest
+   * while it stores. Returns the new descriptor (same family as the source's media type).
+   */
+  transcodeLayer(desc: Descriptor, from: Compression, to: Compression, docker: boolean, diffId: Digest | undefined): Promise<Descriptor> {
+    const key = `${desc.digest}>${to}`
+    let p = this.#blobs.get(key)
+    if (!p) {
+      p = this.#limiter.run(async () => {
+        const mediaType = layerMediaType(to, docker)
+        this.emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'recompress' })
+        const name = `layer ${desc.digest}`
+        const raw = chain(await this.#src.getBlob(desc), this.#progress(desc))
+        let plain = await decompress(raw, from, name)
+        if (diffId !== undefined) {
+          const v = new VerifyingStream({ digest: diffId, name: `${name} (uncompressed, diff_id)` })
+          plain = chain(plain, v)
+        }
+        const level = this.#opts.destCompressLevel
+        const body = compress(plain, to, level !== undefined ? { level } : {})
+        const stored = await this.#dest.putBlob(body, { mediaType, ...(to === 'none' && diffId !== undefined ? { digest: diffId } : {}) })
+        this.stats.copied++
+        this.stats.bytesCopied += desc.size
+        this.emit({ type: 'blob-done', digest: desc.digest, size: desc.size, stored: { digest: stored.digest, size: stored.size, mediaType } })
+        return { ...desc, mediaType, digest: stored.digest, size: stored.size }
+      })
+      this.#blobs.set(key, p)
+    }
+    return p
+  }
+
+  /** Copy one image manifest and its blobs (and put the manifest, untagged, when `put`). */
+  async copyManifest(raw: RawManifest, source: string, put: boolean): Promise<CopiedManifest> {
+    const m = parseManifest(raw.bytes, source, raw.mediaType)
+    const format = this.#targetFormat(raw.mediaType)
+    if (format !== undefined) this.#refuseDigestChange(`converting ${source} from ${raw.mediaType} to ${format === 'oci' ? 'OCI' : 'Docker v2s2'}`)
+    const isImage = isConfigMediaType(m.config.mediaType)
+
+    // Read the config (small, bounded) through the source's verifying stream: recompression
+    // checks layers against its diff_ids, and it is put from memory, not read twice.
+    let diffIds: Digest[] | undefined
+    let configBytes: Buffer | undefined
+    const caps = this.#dest.capabilities
+    const plans = m.layers.map((l) => {
+      const info = layerInfo(l.mediaType)
+      if (!info || info.nondistributable) return { desc: l, to: undefined as Compression | undefined, info }
+      const to = this.#opts.destCompress ?? (caps.compressions.includes(info.compression) ? info.compression : caps.compressions[0]!)
+      return { desc: l, to: to === info.compression ? undefined : to, info }
+    })
+    const recompress = plans.filter((p) => p.to !== undefined)
+    if (recompress.length > 0) {
+      this.#refuseDigestChange(`recompressing ${recompress.length} layer(s) of ${source} to ${recompress[0]!.to}`)
+      if (!isImage) throw new LadingError('UNSUPPORTED', `${source}: cannot recompress the layers of an artifact (config ${m.config.mediaType})`)
+    }
+    if (isImage) {
+      configBytes = await readAllLimited(await this.#src.getBlob(m.config), DEFAULT_MAX_DOCUMENT_BYTES, `config ${m.config.digest}`)
+      const config = parseConfig(configBytes, `config ${m.config.digest}`)
+      diffIds = config.rootfs.diff_ids
+      if (recompress.length > 0 && diffIds.length !== m.layers.length) {
+        throw new LadingError('INVALID_CONFIG', `config ${m.config.digest}: ${diffIds.length} diff_ids for ${m.layers.length} layers; cannot recompress`)
+      }
+    }
+
+    const configTask = configBytes !== undefined
+      ? this.#putConfig(m.config, configBytes)
+      : this.plainBlob(m.config)
+    const layerTasks = plans.map((p, i) => p.to === undefined
+      ? this.plainBlob(p.desc)
+      : this.transcodeLayer(p.desc, p.info!.compression, p.to, p.info!.docker, diffIds?.[i]))
+    const settled = await Promise.allSettled([configTask, ...layerTasks])
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+    if (failed) throw failed.reason
+    const layers = settled.slice(1).map((s) => (s as PromiseFulfilledResult<Descriptor>).value)
+
+    if (format === undefined && recompress.length === 0) return this.#finish(raw, false, put)
+    let out: Manifest = { ...m, layers: layers.map((l, i) => (plans[i]!.to === undefined ? m.layers[i]! : l)) }
+    if (format !== undefined) out = convertManifest(out, format)
+    const bytes = Buffer.from(JSON.stringify(out))
+    return this.#finish({ bytes, mediaType: out.mediaType ?? raw.mediaType, digest: digestOf(bytes) }, true, put)
+  }
+
+  async #finish(raw: RawManifest, changed: boolean, put: boolean): Promise<CopiedManifest> {
+    if (!changed) this.unchanged.push(raw.digest)
+    if (put) await this.#putManifest(raw)
+    return { raw, desc: { mediaType: raw.mediaType, digest: raw.digest, size: raw.bytes.length }, changed }
+  }
+
+  async #putConfig(desc: Descriptor, bytes: Buffer): Promise<Descriptor> {
+    const key = `${desc.digest}>=`
+    let p = this.#blobs.get(key)
+    if (!p) {
+      p = this.#limiter.run(async () => {
+        if (await this.#dest.hasBlob(desc)) {
+          this.stats.existed++
+          this.emit({ type: 'blob-exists', digest: desc.digest, size: desc.size })
+          return desc
+        }
+        this.emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'copy' })
+        const stored = await this.#dest.putBlob(Readable.from([bytes]), { mediaType: desc.mediaType, digest: desc.digest, size: desc.size })
+        this.stats.copied++
+        this.stats.bytesCopied += desc.size
+        this.emit({ type: 'blob-done', digest: desc.digest, size: desc.size, stored: { digest: stored.digest, size: stored.size, mediaType: desc.mediaType } })
+        return desc
+      })
+      this.#blobs.set(key, p)
+    }
+    return p
+  }
+
+  async #putManifest(raw: RawManifest, tag?: string): Promise<Descriptor> {
+    const d = await this.#dest.putManifest(raw, tag)
+    this.emit({ type: 'manifest', digest: raw.digest, mediaType: raw.mediaType, ...(tag !== undefined ? { tag } : {}) })
+    return { mediaType: raw.mediaType, digest: d.digest, size: raw.bytes.length }
+  }
+
+  /** Put the top-level document under the destination's tag and every additional tag. */
+  async putTop(raw: RawManifest): Promise<void> {
+    const ref = this.#dest.ref
+    const tag = 'tag' in ref ? ref.tag : undefined
+    // The untagged put is the one that names the image in tagless destinations (dir:, oci:DIR).
+    await this.#putManifest(raw, tag)
+    const extra = this.#opts.additionalTags ?? []
+    if (extra.length > 0 && ref.transport === 'dir') this.emit({ type: 'warning', message: 'dir: destinations have no tags; --additional-tag ignored' })
+    else for (const t of extra) await this.#putManifest(raw, t)
+  }
+
+  /** Copy an index: the chosen children, then (when `put`) the possibly reduced or converted index. */
+  async copyIndex(raw: RawManifest, chosen: Descriptor[], all: boolean, source: string, put: boolean): Promise<CopiedManifest> {
+    const index = parseIndex(raw.bytes, source, raw.mediaType)
+    if (!this.#dest.capabilities.multiImage) {
+      throw new LadingError('UNSUPPORTED', `${describeRef(this.#dest.ref)} holds one image, not an index: choose one platform with --platform`)
+    }
+    const format = this.#targetFormat(raw.mediaType)
+    if (format !== undefined) this.#refuseDigestChange(`converting ${source} from ${raw.mediaType} to ${format === 'oci' ? 'OCI' : 'Docker v2s2'}`)
+    if (!all) this.#refuseDigestChange(`copying ${chosen.length} of the ${index.manifests.length} images of ${source} (a reduced index)`)
+    const entries: Descriptor[] = []
+    let changed = format !== undefined || !all
+    // Children one after another (their blobs still move `concurrency` at once): a manifest is
+    // put only after all its blobs, and the index only after all its children.
+    for (const d of chosen) {
+      const child = await this.#src.getManifest(d.digest)
+      const childSource = `manifest ${d.digest}`
+      const copied = isIndexMediaType(child.mediaType)
+        ? await this.copyIndex(child, parseIndex(child.bytes, childSource, child.mediaType).manifests, true, childSource, true)
+        : await this.copyManifest(child, childSource, true)
+      if (!isIndexMediaType(child.mediaType)) this.images.push({ digest: copied.desc.digest, mediaType: copied.desc.mediaType, ...(d.platform ? { platform: d.platform } : {}) })
+      changed ||= copied.changed
+      entries.push(copied.changed ? { ...d, mediaType: copied.desc.mediaType, digest: copied.desc.digest, size: copied.desc.size } : d)
+    }
+    if (!changed) return this.#finish(raw, false, put)
+    let out: Index = { ...index, manifests: entries }
+    if (format !== undefined) out = convertIndex(out, format)
+    const bytes = Buffer.from(JSON.stringify(out))
+    return this.#finish({ bytes, mediaType: out.mediaType ?? raw.mediaType, digest: digestOf(bytes) }, true, put)
+  }
+
+  /** Referrers of `subjects`, copied as they are (they name their subject by digest). */
+  async copyReferrers(subjects: Digest[]): Promise<void> {
+    if (!this.#src.listReferrers) {
+      this.emit({ type: 'warning', message: `${describeRef(this.#src.ref)} cannot list referrers; --referrers ignored` })
+      return
+    }
+    if (!this.#dest.capabilities.multiImage) {
+      this.emit({ type: 'warning', message: `${describeRef(this.#dest.ref)} cannot hold referrers; --referrers ignored` })
+      return
+    }
+    const seen = new Set<string>(subjects)
+    const queue = [...subjects]
+    while (queue.length > 0) {
+      const subject = queue.shift()!
+      for (const r of await this.#src.listReferrers(subject)) {
+        if (seen.has(r.digest)) continue
+        seen.add(r.digest)
+        await this.#copyAsIs(r.digest)
+        this.referrers++
+        queue.push(r.digest) // referrers of referrers (a signature of an SBOM)
+      }
+    }
+  }
+
+  /** A manifest or index and everything it names, byte for byte (no conversion). */
+  async #copyAsIs(digest: Digest): Promise<void> {
+    const raw = await this.#src.getManifest(digest)
+    const source = `manifest ${digest}`
+    if (isIndexMediaType(raw.mediaType)) {
+      for (const d of parseIndex(raw.bytes, source, raw.mediaType).manifests) await this.#copyAsIs(d.digest)
+    } else {
+      const m = parseManifest(raw.bytes, source, raw.mediaType)
+      const tasks = [this.plainBlob(m.config), ...m.layers.map((l) => this.plainBlob(l))]
+      const settled = await Promise.allSettled(tasks)
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+      if (failed) throw failed.reason
+    }
+    await this.#putManifest(raw)
+  }
+}
+
+export function describeRef(r: ImageReference): string {
+  switch (r.transport) {
+    case 'oci': return `oci:${r.dir}`
+    case 'oci-archive': return `oci-archive:${r.file}`
+    case 'docker-archive': return `docker-archive:${r.file}`
+    case 'dir': return `dir:${r.dir}`
+    case 'docker': return `docker://${r.registry}/${r.repository}`
+  }
+}
+
+/** Entries of `index` for the requested platforms (each must match one), in request order. */
+export function choosePlatforms(index: Index, platforms: Platform[], source: string): Descriptor[] {
+  const out: Descriptor[] = []
+  for (const want of platforms) {
+    const hit = index.manifests.find((d) => platformMatches(want, d.platform))
+    if (!hit) {
+      const have = index.manifests.map((d) => (d.platform ? formatPlatform(d.platform) : '?')).join(', ')
+      throw new LadingError('PLATFORM_NOT_FOUND', `${source}: no image for platform ${formatPlatform(want)} (the index has: ${have || 'nothing'})`)
+    }
+    if (!out.includes(hit)) out.push(hit)
+  }
+  return out
+}
+
+export async function copyImage(src: ImageSource, dest: ImageDestination, opts: CopyOptions = {}): Promise<CopyResult> {
+  const run = new CopyRun(src, dest, opts)
+  const top = await src.getManifest()
+  const source = describeRef(src.ref)
+  let result: CopiedManifest
+  if (isIndexMediaType(top.mediaType)) {
+    const index = parseIndex(top.bytes, source, top.mediaType)
+    const all = opts.all === true
+    const chosen = all ? index.manifests : choosePlatforms(index, opts.platforms?.length ? opts.platforms : [hostPlatform()], source)
+    if (!all && chosen.length === 1 && !isIndexMediaType(chosen[0]!.mediaType)) {
+      // One platform: the image itself, as skopeo copies by default (no index at the destination).
+      const child = await src.getManifest(chosen[0]!.digest)
+      result = await run.copyManifest(child, `manifest ${chosen[0]!.digest}`, false)
+      run.images.push({ digest: result.desc.digest, mediaType: result.desc.mediaType, ...(chosen[0]!.platform ? { platform: chosen[0]!.platform } : {}) })
+    } else {
+      result = await run.copyIndex(top, chosen, all, source, false)
+    }
+  } else if (isManifestMediaType(top.mediaType)) {
+    result = await run.copyManifest(top, source, false)
+    run.images.push({ digest: result.desc.digest, mediaType: result.desc.mediaType })
+  } else {
+    throw new LadingError('UNSUPPORTED', `${source}: cannot copy a document of media type ${top.mediaType}`)
+  }
+  if (opts.referrers) {
+    // Referrers name their subject by digest: only subjects that kept their digest can keep them.
+    if (result.changed) run.emit({ type: 'warning', message: `the copied image's digest changed (${top.digest} -> ${result.desc.digest}); its referrers cannot follow it` })
+    await run.copyReferrers([...new Set(run.unchanged)])
+  }
+  await run.putTop(result.raw)
+  await dest.commit()
+  if (opts.digestFile !== undefined) await atomicWriteFile(opts.digestFile, result.desc.digest)
+  return {
+    digest: result.desc.digest,
+    mediaType: result.desc.mediaType,
+    size: result.desc.size,
+    images: run.images,
+    blobs: run.stats,
+    referrers: run.referrers,
+  }
+}

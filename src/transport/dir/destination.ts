@@ -1,0 +1,103 @@
+/**
+ * dir: destination: skopeo's directory format (see format.ts). Blobs are written to a temp file
+ * in the directory, verified, fsynced and renamed (visible only when complete); the manifests are
+ * written in commit(), the top-level `manifest.json` last, so an interrupted copy leaves a
+ * directory a rerun completes (blobs already there are kept and skipped). Unlike skopeo, an
+ * existing dir: image is not emptied first, for exactly that reason; its manifest is replaced.
+ */
+import { promises as fsp } from 'node:fs'
+import path from 'node:path'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { VerifyingStream } from '../../digest/verify.js'
+import { LadingError, isErrno } from '../../errors.js'
+import { atomicWriteFile, fsyncDir, isTempName, tempPathFor } from '../../io/fs.js'
+import { MediaType } from '../../spec/media-types.js'
+import type { Descriptor, RawManifest } from '../../spec/types.js'
+import type { TransportOptions } from '../open.js'
+import type { DestinationCapabilities, ImageDestination, ImageReference } from '../types.js'
+import { MANIFEST_FILE, VERSION_FILE, VERSION_TEXT, blobFile, instanceManifestFile } from './format.js'
+
+type DirRef = Extract<ImageReference, { transport: 'dir' }>
+
+const CAPABILITIES: DestinationCapabilities = {
+  manifestTypes: [MediaType.OciManifest, MediaType.DockerManifest, MediaType.OciIndex, MediaType.DockerManifestList],
+  multiImage: true,
+  preservesBlobs: true,
+  compressions: ['gzip', 'zstd', 'none'],
+}
+
+export class DirDestination implements ImageDestination {
+  readonly ref: DirRef
+  readonly capabilities = CAPABILITIES
+  readonly #manifests = new Map<string, RawManifest>()
+  #last: RawManifest | undefined
+
+  private constructor(ref: DirRef) { this.ref = ref }
+
+  static async open(ref: DirRef): Promise<DirDestination> {
+    const dir = ref.dir
+    await fsp.mkdir(dir, { recursive: true })
+    const entries = (await fsp.readdir(dir)).filter((n) => !isTempName(n))
+    if (entries.length > 0 && !entries.includes(VERSION_FILE)) {
+      throw new LadingError('EXISTS', `dir:${dir}: directory is not empty and is not a dir: image (no ${VERSION_FILE} file); refusing to write into it`)
+    }
+    const version = path.join(dir, VERSION_FILE)
+    let current: string | undefined
+    try { current = await fsp.readFile(version, 'utf8') } catch (e) { if (!isErrno(e, 'ENOENT')) throw e }
+    if (current !== VERSION_TEXT) await atomicWriteFile(version, VERSION_TEXT)
+    return new DirDestination(ref)
+  }
+
+  async hasBlob(desc: Descriptor): Promise<boolean> {
+    try {
+      const st = await fsp.stat(blobFile(this.ref.dir, desc.digest))
+      return st.isFile() && st.size === desc.size
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return false
+      throw e
+    }
+  }
+
+  async putBlob(body: Readable, expected?: Partial<Descriptor>): Promise<Descriptor> {
+    const v = new VerifyingStream({ digest: expected?.digest, size: expected?.size, name: expected?.digest ?? 'blob' })
+    const tmp = tempPathFor(path.join(this.ref.dir, 'blob'))
+    const fh = await fsp.open(tmp, 'wx', 0o644)
+    try {
+      await pipeline(body, v, fh.createWriteStream({ autoClose: false }))
+      await fh.sync()
+      await fh.close()
+      const { digest, size } = v.result!
+      await fsp.rename(tmp, blobFile(this.ref.dir, digest))
+      await fsyncDir(this.ref.dir)
+      return { mediaType: expected?.mediaType ?? 'application/octet-stream', digest, size }
+    } catch (e) {
+      await fh.close().catch(() => {})
+      await fsp.rm(tmp, { force: true })
+      throw e
+    }
+  }
+
+  /** Manifests are kept until commit; the last one put is the top-level `manifest.json`. */
+  async putManifest(raw: RawManifest, _tag?: string): Promise<Descriptor> {
+    this.#manifests.set(raw.digest, raw)
+    this.#last = raw
+    return { mediaType: raw.mediaType, digest: raw.digest, size: raw.bytes.length }
+  }
+
+  async commit(): Promise<void> {
+    const top = this.#last
+    if (!top) throw new LadingError('USAGE', `dir:${this.ref.dir}: nothing to commit: no manifest was put`)
+    for (const m of this.#manifests.values()) {
+      if (m.digest !== top.digest) await atomicWriteFile(instanceManifestFile(this.ref.dir, m.digest), m.bytes)
+    }
+    await atomicWriteFile(path.join(this.ref.dir, MANIFEST_FILE), top.bytes)
+  }
+
+  async close(): Promise<void> {}
+}
+
+export async function dirDestination(ref: DirRef, _opts: TransportOptions): Promise<ImageDestination> {
+  return DirDestination.open(ref)
+}
+

@@ -1,0 +1,52 @@
+/**
+ * Getting an archive into a form TarIndex can index: a seekable, uncompressed, regular file.
+ * A pipe (`-`, /dev/stdin, a FIFO) or a compressed archive (`docker save | gzip`) is first spooled
+ * (decompressed) into a private temp directory that close() removes.
+ */
+import { createReadStream, createWriteStream, promises as fsp } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { detectCompression, decompress } from '../../io/compression.js'
+import { TarIndex } from './tar-index.js'
+
+export interface OpenedArchive {
+  index: TarIndex
+  close(): Promise<void>
+}
+
+async function head(file: string, n: number): Promise<Buffer> {
+  const fh = await fsp.open(file, 'r')
+  try {
+    const b = Buffer.alloc(n)
+    const { bytesRead } = await fh.read(b, 0, n, 0)
+    return b.subarray(0, bytesRead)
+  } finally {
+    await fh.close()
+  }
+}
+
+export async function openArchive(file: string, opts: { tmpDir?: string; stdin?: NodeJS.ReadableStream; label: string }): Promise<OpenedArchive> {
+  let tmp: string | undefined
+  const cleanup = async (): Promise<void> => { if (tmp) await fsp.rm(tmp, { recursive: true, force: true }) }
+  try {
+    let src = file
+    const isStdin = file === '-'
+    const st = isStdin ? undefined : await fsp.stat(file)
+    const regular = st?.isFile() ?? false
+    const compressed = regular ? detectCompression(await head(file, 512)) : undefined
+    if (!regular || (compressed !== undefined && compressed !== 'none')) {
+      tmp = await fsp.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'lading-archive-'))
+      src = path.join(tmp, 'archive.tar')
+      const input = (isStdin ? (opts.stdin ?? process.stdin) : createReadStream(file)) as Readable
+      // decompress() peeks the magic, so a piped compressed archive is handled too.
+      await pipeline(await decompress(input, undefined, opts.label), createWriteStream(src, { flags: 'wx', mode: 0o600 }))
+    }
+    const index = await TarIndex.open(src, opts.label)
+    return { index, close: cleanup }
+  } catch (e) {
+    await cleanup()
+    throw e
+  }
+}

@@ -1,0 +1,13 @@
+/** oci: destination: an OCI image layout directory (created if absent), written through the store's Layout. */
+import { LadingError } from '../../errors.js'
+import { Layout } from '../../store/layout.js'
+import type { TransportOptions } from '../open.js'
+import type { ImageDestination, ImageReference } from '../types.js'
+import { LayoutDestination } from './layout-destination.js'
+
+type OciRef = Extract<ImageReference, { transport: 'oci' }>
+
+export async function ociDestination(ref: OciRef, _opts: TransportOptions): Promise<ImageDestination> {
+  if (ref.digest !== undefined) throw new LadingError('USAGE', `oci:${ref.dir}@${ref.digest}: a destination is named by a tag, not a digest`)
+  return new LayoutDestination(ref, await Layout.init(ref.dir))
+}

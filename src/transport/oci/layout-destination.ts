@@ -1,0 +1,100 @@
+/**
+ * An ImageDestination over an OCI image layout (src/store Layout), shared by `oci:` and
+ * `oci-archive:` (which builds a layout in a temp directory and tars it on commit).
+ *
+ * Ordering contract (what makes an interrupted copy leave a valid layout that a rerun completes):
+ * blobs become visible only once verified (Layout.putBlob: temp, fsync, rename); manifests are
+ * blobs too; index.json changes only in commit(), under the layout's lock, atomically. Until
+ * then nothing references the new blobs, so an interrupted copy leaves only unreferenced blobs
+ * (which gc removes, and a rerun reuses via hasBlob).
+ *
+ * The top-level image is the last manifest put before commit (the copy engine puts children
+ * first). It is named by each tag put with it; with no tag at all it becomes an untagged
+ * index.json entry, as skopeo does. Manifests carrying a `subject` (referrers) are also listed
+ * in index.json, untagged, so they stay reachable (image-spec manifest.md §subject).
+ */
+import type { Readable } from 'node:stream'
+import { LadingError } from '../../errors.js'
+import { Layout } from '../../store/layout.js'
+import { Annotation, MediaType } from '../../spec/media-types.js'
+import { assertValidTag } from '../../spec/ref-name.js'
+import type { Descriptor, RawManifest } from '../../spec/types.js'
+import type { DestinationCapabilities, ImageDestination, ImageReference } from '../types.js'
+
+export const OCI_CAPABILITIES: DestinationCapabilities = {
+  manifestTypes: [MediaType.OciManifest, MediaType.OciIndex],
+  multiImage: true,
+  preservesBlobs: true,
+  compressions: ['gzip', 'zstd', 'none'],
+}
+
+function hasSubject(raw: RawManifest): boolean {
+  try {
+    const doc = JSON.parse(raw.bytes.toString('utf8')) as { subject?: unknown }
+    return typeof doc === 'object' && doc !== null && doc.subject !== undefined
+  } catch {
+    return false
+  }
+}
+
+export class LayoutDestination implements ImageDestination {
+  readonly ref: ImageReference
+  readonly capabilities = OCI_CAPABILITIES
+  readonly layout: Layout
+  readonly #tags = new Map<string, Descriptor>()
+  readonly #referrers: Descriptor[] = []
+  #last: Descriptor | undefined
+
+  constructor(ref: ImageReference, layout: Layout) {
+    this.ref = ref
+    this.layout = layout
+  }
+
+  async hasBlob(desc: Descriptor): Promise<boolean> {
+    const size = await this.layout.blobSize(desc.digest)
+    return size !== undefined && size === desc.size
+  }
+
+  async putBlob(body: Readable, expected?: Partial<Descriptor>): Promise<Descriptor> {
+    const { digest, size } = await this.layout.putBlob(body, {
+      ...(expected?.digest !== undefined ? { digest: expected.digest } : {}),
+      ...(expected?.size !== undefined ? { size: expected.size } : {}),
+      ...(expected?.digest !== undefined ? { name: expected.digest } : {}),
+    })
+    return { mediaType: expected?.mediaType ?? 'application/octet-stream', digest, size }
+  }
+
+  async putManifest(raw: RawManifest, tag?: string): Promise<Descriptor> {
+    if (raw.mediaType !== MediaType.OciManifest && raw.mediaType !== MediaType.OciIndex && raw.mediaType !== MediaType.DockerManifest && raw.mediaType !== MediaType.DockerManifestList) {
+      throw new LadingError('UNSUPPORTED', `cannot store a manifest of media type ${raw.mediaType} in an OCI layout`)
+    }
+    if (tag !== undefined) assertValidTag(tag)
+    const desc = await this.layout.putManifest(raw.bytes, raw.mediaType)
+    if (desc.digest !== raw.digest) throw new LadingError('DIGEST_MISMATCH', `manifest stored as ${desc.digest} but described as ${raw.digest}`)
+    if (tag !== undefined) this.#tags.set(tag, desc)
+    if (hasSubject(raw)) this.#referrers.push(desc)
+    this.#last = desc
+    return desc
+  }
+
+  /** Writes index.json once: referrers, then the tags (or the untagged top-level image). */
+  async commit(): Promise<void> {
+    const top = this.#last
+    if (top === undefined) throw new LadingError('USAGE', `${this.layout.dir}: nothing to commit: no manifest was put`)
+    const tagged = [...this.#tags.entries()]
+    await this.layout.updateIndex((index) => {
+      let manifests = index.manifests
+      const untagged: Descriptor[] = [...this.#referrers]
+      if (tagged.length === 0 && !this.#referrers.some((r) => r.digest === top.digest)) untagged.push(top)
+      for (const d of untagged) {
+        if (!manifests.some((m) => m.digest === d.digest && m.annotations?.[Annotation.RefName] === undefined)) manifests = [...manifests, d]
+      }
+      for (const [tag, d] of tagged) {
+        manifests = [...manifests.filter((m) => m.annotations?.[Annotation.RefName] !== tag), { ...d, annotations: { [Annotation.RefName]: tag } }]
+      }
+      return { ...index, manifests }
+    })
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict'
+import { execFile, spawn } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { PassThrough, Readable } from 'node:stream'
+import { buffer } from 'node:stream/consumers'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import zlib from 'node:zlib'
+import { isLadingError } from '../../src/errors.js'
+import { compress, decompress, detectCompression, parseCompression } from '../../src/io/compression.js'
+import { GZIP_BLOCK_SIZE } from '../../src/io/gzip-parallel.js'
+import { requireTool } from '../helpers/tools.js'
+
+const exec = promisify(execFile)
+
+/** Compressible but not trivial data spanning several gzip blocks. */
+function sampleData(bytes: number): Buffer {
+  const words = ['alpha', 'beta', 'gamma', 'delta', 'usr/lib/x86_64-linux-gnu/', '\n', '\0\0\0\0', 'libc.so.6']
+  const parts: Buffer[] = []
+  let n = 0
+  let seed = 12345
+  while (n < bytes) {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff
+    const b = seed % 17 === 0 ? randomBytes(64) : Buffer.from(words[seed % words.length]!)
+    parts.push(b)
+    n += b.length
+  }
+  return Buffer.concat(parts).subarray(0, bytes)
+}
+
+function chunked(data: Buffer, size: number): Readable {
+  const parts: Buffer[] = []
+  for (let i = 0; i < data.length; i += size) parts.push(data.subarray(i, i + size))
+  return Readable.from(parts, { objectMode: false })
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string, re?: RegExp): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(isLadingError(e), `expected a LadingError, got ${String(e)}`)
+    assert.equal(e.code, code, e.message)
+    if (re) assert.match(e.message, re)
+    return true
+  })
+}
+
+const tarHeader = (): Buffer => {
+  const h = Buffer.alloc(512)
+  h.write('file.txt', 0)
+  h.write('ustar\0', 257, 'latin1')
+  return h
+}
+
+test('detectCompression recognises gzip, zstd, tar, empty and zero-block streams by magic bytes', () => {
+  assert.equal(detectCompression(zlib.gzipSync('x')), 'gzip')
+  assert.equal(detectCompression(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0])), 'zstd')
+  assert.equal(detectCompression(Buffer.from([0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0])), 'zstd', 'skippable frame')
+  assert.equal(detectCompression(tarHeader()), 'none')
+  const gnu = tarHeader()
+  gnu.write('ustar  \0', 257, 'latin1')
+  assert.equal(detectCompression(gnu), 'none')
+  assert.equal(detectCompression(Buffer.alloc(0)), 'none')
+  assert.equal(detectCompression(Buffer.alloc(1024)), 'none')
+  assert.equal(detectCompression(Buffer.from('hello world, not an archive')), undefined)
+  assert.equal(detectCompression(Buffer.from([0x1f])), undefined)
+})
+
+test('parseCompression accepts the three names and refuses others', () => {
+  assert.equal(parseCompression('zstd'), 'zstd')
+  assert.throws(() => parseCompression('bzip2'), (e: unknown) => isLadingError(e, 'USAGE'))
+})
+
+test('gzip round trip through compress and decompress over several blocks', async () => {
+  const data = sampleData(3 * GZIP_BLOCK_SIZE + 12345)
+  const gz = await buffer(compress(chunked(data, 70000), 'gzip'))
+  assert.ok(gz.length < data.length / 2, `compressed ${gz.length} of ${data.length}`)
+  assert.deepEqual(zlib.gunzipSync(gz), data, 'node zlib reads it')
+  const back = await buffer(await decompress(Readable.from([gz]), 'gzip', 'layer'))
+  assert.ok(back.equals(data))
+})
+
+test('parallel gzip is one gzip member with mtime 0 and fixed OS byte', async () => {
+  const gz = await buffer(compress(Readable.from([sampleData(2 * GZIP_BLOCK_SIZE + 5)]), 'gzip'))
+  assert.deepEqual([...gz.subarray(0, 10)], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff])
+  // Exactly one member: gunzip of the deflate body alone consumes everything but the 8-byte trailer.
+  const raw = zlib.inflateRawSync(gz.subarray(10, gz.length - 8))
+  assert.equal(raw.length, 2 * GZIP_BLOCK_SIZE + 5)
+  assert.equal(gz.readUInt32LE(gz.length - 4), raw.length >>> 0)
+  assert.equal(gz.readUInt32LE(gz.length - 8), zlib.crc32(raw) >>> 0)
+})
+
+test('gzip and zstd output is deterministic whatever the input chunking and level given', async () => {
+  const data = sampleData(2 * GZIP_BLOCK_SIZE + 777)
+  for (const c of ['gzip', 'zstd'] as const) {
+    const a = await buffer(compress(chunked(data, 1 << 20), c))
+    const b = await buffer(compress(chunked(data, 4099), c))
+    assert.ok(a.equals(b), `${c}: same bytes for the same input`)
+    const fast = await buffer(compress(chunked(data, 65536), c, { level: 1 }))
+    assert.ok(!fast.equals(a), `${c}: level changes the output`)
+    const fast2 = await buffer(compress(chunked(data, 1000), c, { level: 1 }))
+    assert.ok(fast.equals(fast2), `${c}: deterministic at level 1 too`)
+  }
+})
+
+test('gzip output does not depend on the number of threads (UV_THREADPOOL_SIZE 1 vs 4)', async () => {
+  const here = path.dirname(fileURLToPath(import.meta.url))
+  const mod = path.join(here, '..', '..', 'src', 'io', 'compression.js')
+  const script = `import { compress } from ${JSON.stringify(mod)}; import { Readable } from 'node:stream'; import { createHash } from 'node:crypto';
+const parts = []; let s = 7; for (let i = 0; i < 40000; i++) { s = (s * 48271) % 2147483647; parts.push('line ' + (s % 1000) + ' ' + 'x'.repeat(s % 97) + '\\n') }
+const data = Buffer.from(parts.join('').repeat(3)); const h = createHash('sha256');
+for await (const c of compress(Readable.from([data]), 'gzip')) h.update(c); console.log(h.digest('hex'))`
+  const digests = []
+  for (const n of ['1', '4']) {
+    const { stdout } = await exec(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, UV_THREADPOOL_SIZE: n } })
+    digests.push(stdout.trim())
+  }
+  assert.match(digests[0]!, /^[0-9a-f]{64}$/)
+  assert.equal(digests[0], digests[1])
+})
+
+test('parallel gzip is accepted by GNU gzip (gzip -t, gzip -dc)', async (t) => {
+  if (!requireTool(t, 'gzip')) return
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'lading-gz-'))
+  t.after(() => fs.promises.rm(dir, { recursive: true, force: true }))
+  const data = sampleData(3 * GZIP_BLOCK_SIZE + 99)
+  const file = path.join(dir, 'x.gz')
+  await fs.promises.writeFile(file, await buffer(compress(Readable.from([data]), 'gzip', { level: 9 })))
+  await exec('gzip', ['-t', file])
+  const out = await new Promise<Buffer>((resolve, reject) => {
+    const p = spawn('gzip', ['-dc', file])
+    const chunks: Buffer[] = []
+    p.stdout.on('data', (c: Buffer) => chunks.push(c))
+    p.on('error', reject)
+    p.on('close', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`gzip -dc exited ${code}`))))
+  })
+  assert.equal(createHash('sha256').update(out).digest('hex'), createHash('sha256').update(data).digest('hex'))
+})
+
+test('empty input compresses to valid empty gzip and zstd streams', async () => {
+  const gz = await buffer(compress(Readable.from([]), 'gzip'))
+  assert.equal(zlib.gunzipSync(gz).length, 0)
+  const zs = await buffer(compress(Readable.from([]), 'zstd'))
+  assert.equal((await buffer(await decompress(Readable.from([zs]), 'zstd'))).length, 0)
+})
+
+test('zstd round trip and none passthrough', async () => {
+  const data = sampleData(1_500_000)
+  const zs = await buffer(compress(chunked(data, 100000), 'zstd', { level: 5 }))
+  assert.deepEqual([...zs.subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd])
+  assert.ok((await buffer(await decompress(Readable.from([zs]), 'zstd', 'z'))).equals(data))
+  const tar = Buffer.concat([tarHeader(), Buffer.alloc(1024)])
+  assert.ok((await buffer(compress(Readable.from([tar]), 'none'))).equals(tar))
+  assert.ok((await buffer(await decompress(chunked(tar, 100), 'none'))).equals(tar))
+  assert.ok((await buffer(await decompress(chunked(tar, 100)))).equals(tar), 'detected as tar without an expectation')
+})
+
+test('multi-member gzip decodes completely', async () => {
+  const gz = Buffer.concat([zlib.gzipSync('first member\n'), zlib.gzipSync('second member\n')])
+  assert.equal((await buffer(await decompress(Readable.from([gz]), 'gzip'))).toString(), 'first member\nsecond member\n')
+})
+
+test('decompress refuses a media type that disagrees with the bytes (COMPRESSION_MISMATCH names both)', async () => {
+  const zs = await buffer(compress(Readable.from([Buffer.from('data')]), 'zstd'))
+  await rejectsWith(decompress(Readable.from([zs]), 'gzip', 'sha256:abc'), 'COMPRESSION_MISMATCH', /sha256:abc: media type says gzip but the data is zstd/)
+  await rejectsWith(decompress(Readable.from([zlib.gzipSync('x')]), 'none', 'L'), 'COMPRESSION_MISMATCH', /says none but the data is gzip/)
+  await rejectsWith(decompress(Readable.from([tarHeader()]), 'zstd', 'L'), 'COMPRESSION_MISMATCH', /says zstd but the data is none/)
+  await rejectsWith(decompress(Readable.from([Buffer.from('garbage, not compressed at all')]), 'gzip', 'L'), 'COMPRESSION_MISMATCH', /not recognised/)
+})
+
+test('truncated gzip and zstd streams are INVALID_TAR errors, not hangs', async () => {
+  const data = sampleData(300000)
+  const gz = zlib.gzipSync(data)
+  await rejectsWith(buffer(await decompress(Readable.from([gz.subarray(0, gz.length - 20)]), 'gzip', 'blobA')), 'INVALID_TAR', /blobA: corrupt gzip data/)
+  const zs = await buffer(compress(Readable.from([data]), 'zstd'))
+  await rejectsWith(buffer(await decompress(Readable.from([zs.subarray(0, zs.length - 20)]), 'zstd', 'blobB')), 'INVALID_TAR', /blobB: corrupt zstd data/)
+})
+
+test('trailing garbage after gzip or zstd data is an INVALID_TAR error', async () => {
+  const gz = zlib.gzipSync('payload')
+  await rejectsWith(buffer(await decompress(Readable.from([Buffer.concat([gz, Buffer.from('not gzip at all')])]), 'gzip')), 'INVALID_TAR')
+  const zs = await buffer(compress(Readable.from([Buffer.from('payload')]), 'zstd'))
+  await rejectsWith(buffer(await decompress(Readable.from([Buffer.concat([zs, Buffer.from('junk after frame')])]), 'zstd')), 'INVALID_TAR')
+})
+
+test('corrupt deflate data inside a gzip member is an INVALID_TAR error', async () => {
+  const gz = Buffer.from(zlib.gzipSync(sampleData(100000)))
+  for (let i = 40; i < 80; i++) gz[i] = gz[i]! ^ 0xff
+  await rejectsWith(buffer(await decompress(Readable.from([gz]), 'gzip')), 'INVALID_TAR')
+})
+
+test('an error of the input stream (e.g. a digest mismatch) reaches the decompressed stream', async () => {
+  const input = new PassThrough()
+  const gz = zlib.gzipSync(sampleData(200000))
+  input.write(gz.subarray(0, 1000))
+  const out = await decompress(input, 'gzip')
+  const boom = new Error('digest mismatch upstream')
+  setImmediate(() => input.destroy(boom))
+  await assert.rejects(buffer(out), (e: unknown) => (e as Error).message.includes('digest mismatch upstream'))
+})
+
+test('compress refuses an out-of-range level', () => {
+  assert.throws(() => compress(Readable.from([]), 'gzip', { level: 12 }), (e: unknown) => isLadingError(e, 'USAGE'))
+  assert.throws(() => compress(Readable.from([]), 'zstd', { level: 99 }), (e: unknown) => isLadingError(e, 'USAGE'))
+})

@@ -196,7 +196,10 @@ export function checkDescriptorInto(pl: ProblemList, v: unknown, ptr: string, ru
     const dp = pointerJoin(ptr, 'data')
     if (typeof v.data !== 'string') pl.add(dp, `must be a base64 string, got ${typeName(v.data)}`)
     else if (!BASE64_RE.test(v.data)) pl.add(dp, 'is not valid base64 (RFC 4648 §4)')
-    else if (digestOk && sizeOk) {
+    else if (Buffer.from(v.data, 'base64').toString('base64') !== v.data) {
+      // Non-zero padding bits: two spellings of the same bytes; RFC 4648 §3.5 lets us refuse.
+      pl.add(dp, 'is not canonical base64 (non-zero padding bits, RFC 4648 §3.5)')
+    } else if (digestOk && sizeOk) {
       // descriptor.md §Embedded Content: the data MUST match the digest and size.
       try {
         verifyBytes(Buffer.from(v.data, 'base64'), { digest: v.digest as Digest, size: v.size as number, name: 'embedded data' })

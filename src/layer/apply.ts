@@ -1,0 +1,597 @@
+/**
+ * Applying one layer (an uncompressed tar changeset) to a root filesystem directory, per
+ * image-spec layer.md: §Changesets (added/modified/removed entries), §Whiteouts (`.wh.NAME` removes
+ * NAME of lower layers; `.wh..wh..opq` hides a directory's lower contents), and the file types of
+ * §File Types (regular files, directories, symlinks, hardlinks, char/block devices, fifos).
+ *
+ * Contract:
+ * - Nothing outside `root` is created, written, chmod'ed, chown'ed, given xattrs or deleted: every
+ *   name goes through path-safety.ts (resolved inside the root as if it were `/`, the final
+ *   component never followed). A refusal is LadingError UNSAFE_PATH naming the entry.
+ * - Whiteouts only remove lower-layer content: paths this layer created (fresh) or descended into
+ *   are tracked, so an opaque marker or `.wh.` entry hides lower content whatever its position in
+ *   the tar, and never this layer's own entries (layer.md §Whiteouts).
+ * - Metadata order: content, then chown (as root), then chmod (chown clears setuid/setgid), then
+ *   xattrs (chown and writes clear security.capability), then times. Directories get mode and
+ *   times at the end, deepest first, so that creating their contents neither fails (rootless,
+ *   mode 000/0555) nor bumps their mtime afterwards (umoci issue 222).
+ * - On error the root holds a partly applied layer (as with umoci and GNU tar): callers unpack into
+ *   a fresh directory and discard it on failure.
+ * - Speed: the hot loop is synchronous fs calls on whole small-file buffers handed over by the tar
+ *   reader, while decompression runs on libuv's pool; only files larger than the reader's
+ *   small-file limit are written chunk by chunk (bounded memory).
+ */
+import { spawnSync } from 'node:child_process'
+import {
+  chmodSync, closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync,
+  lutimesSync, mkdirSync, openSync, readdirSync, realpathSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeSync,
+  type Stats,
+} from 'node:fs'
+import type { Readable } from 'node:stream'
+import { LadingError, isErrno, isLadingError } from '../errors.js'
+import { type IdMapping, mapId } from './id-map.js'
+import { RootResolver, entryComponents, type ResolvedPath } from './path-safety.js'
+import { WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE, WHITEOUT_PREFIX } from './tar-constants.js'
+import { readTar, type SparseRegion, type TarEntry, type TarHeader } from './tar-reader.js'
+import { applyXattrs } from './xattr.js'
+
+export type { IdMapping } from './id-map.js'
+
+export interface ApplyOptions {
+  /** Unprivileged unpack: ownership only through uidMap/gidMap (else not applied), devices skipped. */
+  rootless?: boolean
+  /** Container id -> host id ranges applied to every entry's uid (umoci --uid-map). */
+  uidMap?: IdMapping[]
+  gidMap?: IdMapping[]
+  /** Limit on the total bytes of file data extracted (default 64 GiB) -> SIZE_LIMIT. */
+  maxBytes?: number
+  /** Non-fatal problems (skipped xattrs, devices, unmapped ids). */
+  onWarning?: (msg: string) => void
+}
+
+export interface ApplyStats {
+  entries: number
+  /** Bytes of file data written (the logical size for sparse files). */
+  bytes: number
+  whiteouts: number
+}
+
+export const DEFAULT_MAX_EXTRACT_BYTES = 64 * 1024 ** 3
+
+const OPEN_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
+
+/**
+ * Apply one uncompressed layer tar to `root` per layer.md (whiteouts, opaque dirs), resolving every
+ * path inside root. `root` must be an existing directory. Not safe to run twice at once on one root.
+ */
+export async function applyLayer(root: string, tar: Readable, opts: ApplyOptions = {}): Promise<ApplyStats> {
+  let real: string
+  try {
+    real = realpathSync(root)
+    if (!lstatSync(real).isDirectory()) throw new Error('not a directory')
+  } catch (e) {
+    tar.destroy()
+    throw new LadingError('NOT_FOUND', `unpack root ${root}: not an existing directory`, { cause: e })
+  }
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
+  if (!opts.rootless && !isRoot) {
+    tar.destroy()
+    throw new LadingError('USAGE', 'applying a layer with ownership needs root; use the rootless option as an unprivileged user')
+  }
+  const applier = new LayerApplier(real, opts, isRoot)
+  for await (const entry of readTar(tar)) {
+    const pending = applier.apply(entry)
+    if (pending !== undefined) await pending
+  }
+  applier.finish()
+  return applier.stats
+}
+
+interface DirMeta { mode: number; atime: number | undefined; mtime: number | undefined }
+
+class LayerApplier {
+  readonly stats: ApplyStats = { entries: 0, bytes: 0, whiteouts: 0 }
+  #resolver: RootResolver
+  #rootless: boolean
+  #privileged: boolean
+  #uidMap: IdMapping[] | undefined
+  #gidMap: IdMapping[] | undefined
+  #chown: boolean
+  #maxBytes: number
+  #warn: (msg: string) => void
+  #warned = new Set<string>()
+  /** Directory modes and times to set at the end (canonical rel path -> meta). */
+  #dirMeta = new Map<string, DirMeta>()
+  /** Paths whose inode this layer created (files, links, new directories). */
+  #fresh = new Set<string>()
+  /** Directories this layer kept from lower layers but put entries into (or named as entries). */
+  #kept = new Set<string>()
+
+  constructor(root: string, opts: ApplyOptions, isRoot: boolean) {
+    this.#rootless = opts.rootless ?? false
+    this.#privileged = isRoot && !this.#rootless
+    this.#uidMap = opts.uidMap?.length ? opts.uidMap : undefined
+    this.#gidMap = opts.gidMap?.length ? opts.gidMap : undefined
+    // Rootless without maps: ownership is not applied (everything belongs to the unpacking user).
+    this.#chown = !this.#rootless || this.#uidMap !== undefined || this.#gidMap !== undefined
+    this.#maxBytes = opts.maxBytes ?? DEFAULT_MAX_EXTRACT_BYTES
+    const warn = opts.onWarning ?? (() => {})
+    this.#warn = warn
+    this.#resolver = new RootResolver(root, {
+      onEscape: 'refuse',
+      makeDir: (host) => mkdirSync(host, 0o755),
+      onCreateDir: (rel) => this.#touch(rel, true),
+      onAccessDenied: (host, rel) => this.#unlock(host, rel),
+    })
+  }
+
+  /** Apply one entry; returns a promise only for entries whose body must be streamed. */
+  apply(e: TarEntry): Promise<void> | undefined {
+    this.stats.entries++
+    const h = e.header
+    try {
+      const comps = entryComponents(h.path, h.path)
+      const base = comps.length > 0 ? comps[comps.length - 1]! : ''
+      if (base.startsWith(WHITEOUT_PREFIX)) {
+        this.#whiteout(comps, h)
+        return undefined
+      }
+      switch (h.type) {
+        case 'dir': this.#dir(comps, h); return undefined
+        case 'file': return this.#file(comps, e)
+        case 'symlink': this.#symlink(comps, h); return undefined
+        case 'hardlink': this.#hardlink(comps, h); return undefined
+        case 'char': case 'block': case 'fifo': this.#special(comps, h); return undefined
+        default:
+          this.#warn(`layer entry ${JSON.stringify(h.path)}: unknown tar type ${JSON.stringify(h.typeflag)} skipped`)
+          return undefined
+      }
+    } catch (err) {
+      throw this.#annotate(err, h.path)
+    }
+  }
+
+  /** Set directory modes and times, deepest first (see the module comment). */
+  finish(): void {
+    const dirs = [...this.#dirMeta].sort((a, b) => depth(b[0]) - depth(a[0]))
+    for (const [rel, meta] of dirs) {
+      const r = rel === '' ? { host: this.#resolver.root } : this.#resolver.resolveParent(rel.split('/'), rel, 'existing')
+      if (r === undefined) continue
+      let st: Stats
+      try {
+        st = lstatSync(r.host)
+      } catch (e) {
+        if (isErrno(e, 'ENOENT')) continue
+        throw e
+      }
+      if (!st.isDirectory()) continue
+      chmodSync(r.host, meta.mode)
+      if (meta.mtime !== undefined) utimesSync(r.host, meta.atime ?? meta.mtime, meta.mtime)
+    }
+  }
+
+  // --- entry types ---------------------------------------------------------------------------
+
+  #dir(comps: string[], h: TarHeader): void {
+    let r: ResolvedPath
+    let fresh = false
+    if (comps.length === 0) {
+      r = { rel: '', host: this.#resolver.root, parentRel: '', name: '' }
+    } else {
+      r = this.#resolver.resolveParent(comps, h.path, 'create')!
+      fresh = this.#retry(r, () => this.#mkdir(r))
+    }
+    this.#resolver.noteDir(r.rel)
+    this.#touch(r.rel, fresh)
+    this.#own(r.host, h)
+    if (h.xattrs !== undefined) applyXattrs(r.host, h.xattrs, 'dir', this.#privileged, h.path, this.#warn)
+    this.#dirMeta.set(r.rel, { mode: h.mode, atime: h.atime, mtime: h.mtime })
+  }
+
+  /** mkdir, or reuse an existing directory (true when created). A non-directory is replaced. */
+  #mkdir(r: ResolvedPath): boolean {
+    try {
+      mkdirSync(r.host, 0o700)
+      return true
+    } catch (e) {
+      if (!isErrno(e, 'EEXIST')) throw e
+    }
+    const st = lstatSync(r.host)
+    if (st.isDirectory()) {
+      // Reused from a lower layer: in rootless mode make sure we can fill it; its final mode is
+      // set at the end from this entry.
+      if (this.#rootless && (st.mode & 0o700) !== 0o700) chmodSync(r.host, (st.mode & 0o7777) | 0o700)
+      return false
+    }
+    this.#remove(r, st)
+    mkdirSync(r.host, 0o700)
+    return true
+  }
+
+  #file(comps: string[], e: TarEntry): Promise<void> | undefined {
+    const h = e.header
+    if (comps.length === 0) throw new LadingError('UNSAFE_PATH', `layer entry ${JSON.stringify(h.path)}: a file cannot replace the root directory`)
+    const logical = h.sparse !== undefined ? h.sparse.realSize : h.size
+    this.stats.bytes += logical
+    if (this.stats.bytes > this.#maxBytes) {
+      throw new LadingError('SIZE_LIMIT', `layer entry ${JSON.stringify(h.path)}: extracting it passes the limit of ${this.#maxBytes} bytes of file data`)
+    }
+    const r = this.#resolver.resolveParent(comps, h.path, 'create')!
+    const fd = this.#retry(r, () => this.#openNew(r))
+    this.#touch(r.rel, true)
+    if (e.body !== undefined) {
+      try {
+        if (h.sparse !== undefined) {
+          const w = new SparseWriter(fd, h.sparse.regions)
+          w.write(e.body)
+          ftruncateSync(fd, h.sparse.realSize)
+        } else {
+          writeAll(fd, e.body)
+        }
+        this.#finishFile(fd, r, h)
+      } finally {
+        closeSync(fd)
+      }
+      return undefined
+    }
+    return (async () => {
+      try {
+        const sparse = h.sparse !== undefined ? new SparseWriter(fd, h.sparse.regions) : undefined
+        for await (const chunk of e.chunks()) {
+          if (sparse !== undefined) sparse.write(chunk)
+          else writeAll(fd, chunk)
+        }
+        if (h.sparse !== undefined) ftruncateSync(fd, h.sparse.realSize)
+        this.#finishFile(fd, r, h)
+      } catch (err) {
+        throw this.#annotate(err, h.path)
+      } finally {
+        closeSync(fd)
+      }
+    })()
+  }
+
+  /** Create a new file for writing; whatever is at the path (file, symlink, directory) is replaced, never followed. */
+  #openNew(r: ResolvedPath): number {
+    try {
+      return openSync(r.host, OPEN_NEW, 0o600)
+    } catch (e) {
+      if (!isErrno(e, 'EEXIST')) throw e
+    }
+    // Replace (unlink, not truncate): a hardlinked lower-layer file must keep its old content.
+    this.#remove(r, lstatSync(r.host))
+    return openSync(r.host, OPEN_NEW, 0o600)
+  }
+
+  #finishFile(fd: number, r: ResolvedPath, h: TarHeader): void {
+    const ids = this.#ids(h)
+    if (ids !== undefined) {
+      try {
+        fchownSync(fd, ids.uid, ids.gid)
+      } catch (e) {
+        this.#chownFailed(e, h)
+      }
+    }
+    fchmodSync(fd, h.mode)
+    if (h.xattrs !== undefined) applyXattrs(r.host, h.xattrs, 'file', this.#privileged, h.path, this.#warn)
+    futimesSync(fd, h.atime ?? h.mtime, h.mtime)
+  }
+
+  #symlink(comps: string[], h: TarHeader): void {
+    if (comps.length === 0) throw new LadingError('UNSAFE_PATH', `layer entry ${JSON.stringify(h.path)}: a symlink cannot replace the root directory`)
+    if (h.linkpath === '') throw new LadingError('INVALID_TAR', `layer entry ${JSON.stringify(h.path)}: symlink with an empty target`)
+    const r = this.#resolver.resolveParent(comps, h.path, 'create')!
+    this.#retry(r, () => {
+      try {
+        symlinkSync(h.linkpath, r.host)
+      } catch (e) {
+        if (!isErrno(e, 'EEXIST')) throw e
+        this.#remove(r, lstatSync(r.host))
+        symlinkSync(h.linkpath, r.host)
+      }
+    })
+    this.#touch(r.rel, true)
+    this.#own(r.host, h)
+    if (h.xattrs !== undefined) applyXattrs(r.host, h.xattrs, 'symlink', this.#privileged, h.path, this.#warn)
+    lutimesSync(r.host, h.atime ?? h.mtime, h.mtime)
+  }
+
+  #hardlink(comps: string[], h: TarHeader): void {
+    const name = JSON.stringify(h.path)
+    if (comps.length === 0) throw new LadingError('UNSAFE_PATH', `layer entry ${name}: a hardlink cannot replace the root directory`)
+    const tcomps = entryComponents(h.linkpath, h.path, 'hardlink target')
+    if (tcomps.length === 0) throw new LadingError('INVALID_TAR', `layer entry ${name}: hardlink to the root directory`)
+    const t = this.#resolver.resolveParent(tcomps, h.path, 'existing')
+    let tst: Stats | undefined
+    try {
+      if (t !== undefined) tst = lstatSync(t.host)
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw e
+    }
+    if (t === undefined || tst === undefined) {
+      throw new LadingError('INVALID_TAR', `layer entry ${name}: hardlink target ${JSON.stringify(h.linkpath)} does not exist inside the root`)
+    }
+    if (tst.isDirectory()) throw new LadingError('INVALID_TAR', `layer entry ${name}: hardlink target ${JSON.stringify(h.linkpath)} is a directory`)
+    const r = this.#resolver.resolveParent(comps, h.path, 'create')!
+    this.#touch(r.rel, true)
+    if (r.rel === t.rel) return
+    this.#retry(r, () => {
+      try {
+        linkSync(t.host, r.host)
+      } catch (e) {
+        if (!isErrno(e, 'EEXIST')) throw e
+        const st = lstatSync(r.host)
+        if (st.ino === tst.ino && st.dev === tst.dev) return
+        this.#remove(r, st)
+        linkSync(t.host, r.host)
+      }
+    })
+  }
+
+  #special(comps: string[], h: TarHeader): void {
+    if (comps.length === 0) throw new LadingError('UNSAFE_PATH', `layer entry ${JSON.stringify(h.path)}: a device cannot replace the root directory`)
+    if (h.type !== 'fifo' && this.#rootless) {
+      this.#warn(`layer entry ${JSON.stringify(h.path)}: ${h.type} device ${h.devmajor}:${h.devminor} skipped (rootless)`)
+      return
+    }
+    const r = this.#resolver.resolveParent(comps, h.path, 'create')!
+    this.#retry(r, () => {
+      let st: Stats | undefined
+      try {
+        st = lstatSync(r.host)
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) throw e
+      }
+      if (st !== undefined) this.#remove(r, st)
+      // Node has no mknod(2)/mkfifo(3); devices are a handful per image, so one coreutils process
+      // each costs less than shipping a native helper. mknod never follows an existing final
+      // symlink (EEXIST), and the path was just cleared.
+      const args = h.type === 'fifo' ? [r.host, 'p'] : [r.host, h.type === 'char' ? 'c' : 'b', String(h.devmajor), String(h.devminor)]
+      const p = spawnSync('mknod', ['-m', (h.mode & 0o777).toString(8), ...args], { encoding: 'utf8' })
+      if (p.error !== undefined || p.status !== 0) {
+        const why = p.error?.message ?? p.stderr.trim()
+        if (p.stderr.includes('Permission denied')) throw Object.assign(new Error(why), { code: 'EACCES' })
+        throw new Error(`mknod failed: ${why}`)
+      }
+    })
+    this.#touch(r.rel, true)
+    this.#own(r.host, h)
+    chmodSync(r.host, h.mode) // after chown; the path is the node just made, not a symlink
+    if (h.xattrs !== undefined) applyXattrs(r.host, h.xattrs, 'special', this.#privileged, h.path, this.#warn)
+    lutimesSync(r.host, h.atime ?? h.mtime, h.mtime)
+  }
+
+  #whiteout(comps: string[], h: TarHeader): void {
+    this.stats.whiteouts++
+    const base = comps[comps.length - 1]!
+    const dirComps = comps.slice(0, -1)
+    if (base === WHITEOUT_OPAQUE) {
+      this.#opaque(dirComps, h)
+      return
+    }
+    if (base.startsWith(WHITEOUT_META_PREFIX)) {
+      // Other `.wh..wh.` names are AUFS bookkeeping (layer.md reserves them): nothing to apply.
+      this.#warn(`layer entry ${JSON.stringify(h.path)}: reserved whiteout name skipped`)
+      return
+    }
+    const target = base.slice(WHITEOUT_PREFIX.length)
+    if (target === '' || target === '.' || target === '..') {
+      throw new LadingError('UNSAFE_PATH', `layer entry ${JSON.stringify(h.path)}: whiteout of ${JSON.stringify(target)} is refused`)
+    }
+    const r = this.#resolver.resolveParent([...dirComps, target], h.path, 'existing')
+    // A missing parent, or a parent that is now a non-directory, means there is nothing to hide.
+    if (r === undefined) return
+    if (this.#fresh.has(r.rel)) return // this layer's own entry wins, whatever the order
+    let st: Stats
+    try {
+      st = lstatSync(r.host)
+    } catch (e) {
+      if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) return
+      throw e
+    }
+    if (st.isDirectory() && this.#kept.has(r.rel)) {
+      // This layer put entries inside the lower directory it also whites out: keep those only.
+      this.#prune(r.rel)
+      return
+    }
+    this.#remove(r, st)
+  }
+
+  #opaque(dirComps: string[], h: TarHeader): void {
+    let rel = ''
+    if (dirComps.length > 0) {
+      const r = this.#resolver.resolveParent(dirComps, h.path, 'existing')
+      if (r === undefined) return
+      let st: Stats
+      try {
+        st = lstatSync(r.host)
+      } catch (e) {
+        if (isErrno(e, 'ENOENT')) return
+        throw e
+      }
+      // Only a real directory has lower contents to hide; a symlink is never followed here.
+      if (!st.isDirectory()) return
+      if (this.#fresh.has(r.rel)) return // created by this layer: holds no lower content
+      rel = r.rel
+    }
+    this.#prune(rel)
+  }
+
+  /** Remove everything under directory `rel` that this layer did not create. */
+  #prune(rel: string): void {
+    const host = this.#resolver.hostOf(rel)
+    let names: string[]
+    try {
+      names = readdirSync(host)
+    } catch (e) {
+      if (isErrno(e, 'EACCES') && this.#unlock(host, rel)) names = readdirSync(host)
+      else throw e
+    }
+    for (const name of names) {
+      const crel = rel === '' ? name : `${rel}/${name}`
+      if (this.#fresh.has(crel)) continue
+      if (this.#kept.has(crel)) {
+        const st = lstatSync(`${host}/${name}`)
+        if (st.isDirectory()) {
+          this.#prune(crel)
+          continue
+        }
+      }
+      const r: ResolvedPath = { rel: crel, host: `${host}/${name}`, parentRel: rel, name }
+      this.#remove(r, lstatSync(r.host))
+    }
+  }
+
+  // --- helpers -------------------------------------------------------------------------------
+
+  /** Remove what is at `r` (never following it). Directories go recursively and leave the caches. */
+  #remove(r: ResolvedPath, st: Stats): void {
+    if (r.rel === '') throw new LadingError('UNSAFE_PATH', 'refusing to remove the root directory')
+    if (!st.isDirectory()) {
+      this.#retry(r, () => unlinkSync(r.host))
+      return
+    }
+    try {
+      rmSync(r.host, { recursive: true, force: true })
+    } catch (e) {
+      if (!this.#rootless || !(isErrno(e, 'EACCES') || isErrno(e, 'EPERM'))) throw e
+      // Rootless: lower directories with mode 000/0555 must be opened up before removing their contents.
+      openUpTree(r.host)
+      rmSync(r.host, { recursive: true, force: true })
+    }
+    this.#resolver.forget(r.rel)
+    const prefix = `${r.rel}/`
+    for (const k of this.#dirMeta.keys()) if (k === r.rel || k.startsWith(prefix)) this.#dirMeta.delete(k)
+  }
+
+  /** Run `fn`; in rootless mode an EACCES from the parent directory opens it up once and retries. */
+  #retry<T>(r: ResolvedPath, fn: () => T): T {
+    try {
+      return fn()
+    } catch (e) {
+      if (isErrno(e, 'EACCES') && this.#unlock(this.#resolver.hostOf(r.parentRel), r.parentRel)) return fn()
+      throw e
+    }
+  }
+
+  /**
+   * Rootless: give the owner rwx on a directory (from a lower layer, e.g. mode 000) so we can work
+   * inside it; its original mode is restored at the end unless this layer sets one.
+   */
+  #unlock(host: string, rel: string): boolean {
+    if (!this.#rootless) return false
+    const st = lstatSync(host)
+    if (!st.isDirectory() || (st.mode & 0o700) === 0o700) return false
+    chmodSync(host, (st.mode & 0o7777) | 0o700)
+    if (!this.#dirMeta.has(rel)) this.#dirMeta.set(rel, { mode: st.mode & 0o7777, atime: undefined, mtime: undefined })
+    return true
+  }
+
+  /** Record that this layer created (`fresh`) or entered `rel`; its ancestors are kept directories. */
+  #touch(rel: string, fresh: boolean): void {
+    if (fresh) this.#fresh.add(rel)
+    else this.#kept.add(rel)
+    let i = rel.lastIndexOf('/')
+    while (i > 0) {
+      const p = rel.slice(0, i)
+      if (this.#kept.has(p)) break
+      this.#kept.add(p)
+      i = p.lastIndexOf('/')
+    }
+  }
+
+  #ids(h: TarHeader): { uid: number; gid: number } | undefined {
+    if (!this.#chown) return undefined
+    const uid = this.#uidMap !== undefined ? mapId(h.uid, this.#uidMap) : h.uid
+    const gid = this.#gidMap !== undefined ? mapId(h.gid, this.#gidMap) : h.gid
+    if (uid === undefined || gid === undefined) {
+      this.#warnOnce(`unmapped ${h.uid}:${h.gid}`, `layer entry ${JSON.stringify(h.path)}: owner ${h.uid}:${h.gid} is outside the id mappings; ownership not applied (reported once per id pair)`)
+      return undefined
+    }
+    return { uid, gid }
+  }
+
+  /** lchown `host` (never followed) to the entry's (mapped) owner. */
+  #own(host: string, h: TarHeader): void {
+    const ids = this.#ids(h)
+    if (ids === undefined) return
+    try {
+      lchownSync(host, ids.uid, ids.gid)
+    } catch (e) {
+      this.#chownFailed(e, h)
+    }
+  }
+
+  #chownFailed(e: unknown, h: TarHeader): void {
+    if (this.#rootless && (isErrno(e, 'EPERM') || isErrno(e, 'EINVAL'))) {
+      this.#warnOnce(`chown ${h.uid}:${h.gid}`, `layer entry ${JSON.stringify(h.path)}: cannot give ownership ${h.uid}:${h.gid} as an unprivileged user; not applied (reported once per id pair)`)
+      return
+    }
+    throw e
+  }
+
+  #warnOnce(key: string, msg: string): void {
+    if (this.#warned.has(key)) return
+    this.#warned.add(key)
+    this.#warn(msg)
+  }
+
+  #annotate(err: unknown, path: string): unknown {
+    if (isLadingError(err)) return err
+    if (err instanceof Error && !err.message.startsWith('layer entry ')) {
+      err.message = `layer entry ${JSON.stringify(path)}: ${err.message}`
+    }
+    return err
+  }
+}
+
+/** Writes the stored data of a sparse file into its regions, in order (holes stay unwritten). */
+class SparseWriter {
+  #fd: number
+  #regions: SparseRegion[]
+  #i = 0
+  #at = 0
+
+  constructor(fd: number, regions: SparseRegion[]) {
+    this.#fd = fd
+    this.#regions = regions
+  }
+
+  write(chunk: Buffer): void {
+    let off = 0
+    while (off < chunk.length) {
+      while (this.#i < this.#regions.length && this.#at === this.#regions[this.#i]!.length) {
+        this.#i++
+        this.#at = 0
+      }
+      const r = this.#regions[this.#i]
+      // The reader checked that the map accounts for exactly the stored bytes.
+      if (r === undefined) throw new LadingError('INVALID_TAR', 'sparse data longer than its map')
+      const k = Math.min(r.length - this.#at, chunk.length - off)
+      let done = 0
+      while (done < k) done += writeSync(this.#fd, chunk, off + done, k - done, r.offset + this.#at + done)
+      this.#at += k
+      off += k
+    }
+  }
+}
+
+function writeAll(fd: number, b: Buffer): void {
+  let off = 0
+  while (off < b.length) off += writeSync(fd, b, off, b.length - off)
+}
+
+function depth(rel: string): number {
+  if (rel === '') return -1
+  let n = 0
+  for (let i = 0; i < rel.length; i++) if (rel.charCodeAt(i) === 47) n++
+  return n
+}
+
+/** Give the owner rwx on every directory under `host` (not following symlinks), for removal. */
+function openUpTree(host: string): void {
+  const st = lstatSync(host)
+  if (!st.isDirectory()) return
+  if ((st.mode & 0o700) !== 0o700) chmodSync(host, (st.mode & 0o7777) | 0o700)
+  for (const name of readdirSync(host)) openUpTree(`${host}/${name}`)
+}

@@ -5,7 +5,7 @@
  * directory a rerun completes (blobs already there are kept and skipped). Unlike skopeo, an
  * existing dir: image is not emptied first, for exactly that reason; its manifest is replaced.
  */
-import { promises as fsp } from 'node:fs'
+import { createWriteStream, promises as fsp } from 'node:fs'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -62,17 +62,14 @@ export class DirDestination implements ImageDestination {
   async putBlob(body: Readable, expected?: Partial<Descriptor>): Promise<Descriptor> {
     const v = new VerifyingStream({ digest: expected?.digest, size: expected?.size, name: expected?.digest ?? 'blob' })
     const tmp = tempPathFor(path.join(this.ref.dir, 'blob'))
-    const fh = await fsp.open(tmp, 'wx', 0o644)
     try {
-      await pipeline(body, v, fh.createWriteStream({ autoClose: false }))
-      await fh.sync()
-      await fh.close()
+      // flush: fsync before close, so the rename below publishes durable bytes.
+      await pipeline(body, v, createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }))
       const { digest, size } = v.result!
       await fsp.rename(tmp, blobFile(this.ref.dir, digest))
       await fsyncDir(this.ref.dir)
       return { mediaType: expected?.mediaType ?? 'application/octet-stream', digest, size }
     } catch (e) {
-      await fh.close().catch(() => {})
       await fsp.rm(tmp, { force: true })
       throw e
     }

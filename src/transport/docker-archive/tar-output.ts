@@ -85,13 +85,8 @@ export async function writeArchive(file: string, stdout: NodeJS.WritableStream |
   const abs = path.resolve(file)
   const tmp = tempPathFor(abs)
   try {
-    const fh = await fsp.open(tmp, 'wx', 0o644)
-    try {
-      await Promise.all([run(), pipeline(pack, fh.createWriteStream({ autoClose: false }))])
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
+    // flush: fsync before close, so the rename below publishes a durable archive.
+    await Promise.all([run(), pipeline(pack, createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }))])
     await fsp.rename(tmp, abs)
   } catch (e) {
     await fsp.rm(tmp, { force: true })

@@ -1,0 +1,90 @@
+/**
+ * The copy matrix in the library: an image is copied from every transport to every other
+ * (oci, oci-archive, docker-archive, dir), and what each destination holds is read back
+ * through Lading and compared: configs and diff_ids always agree; manifest digests agree
+ * wherever neither side is docker-archive (the only transport that changes the format).
+ */
+import assert from 'node:assert/strict'
+import { promises as fsp } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, test } from 'node:test'
+import { copyImage } from '../../src/copy/copy.js'
+import { openDestination, openSource } from '../../src/transport/open.js'
+import { parseReference } from '../../src/transport/reference.js'
+import { buildTaggedImage, type BuiltImage } from './image-builder.js'
+import { seeImage } from './inspect.js'
+
+let tmp: string
+let img: BuiltImage
+
+async function copy(from: string, to: string, opts: Parameters<typeof copyImage>[2] = {}): Promise<Awaited<ReturnType<typeof copyImage>>> {
+  const src = await openSource(parseReference(from))
+  try {
+    const dest = await openDestination(parseReference(to))
+    try {
+      return await copyImage(src, dest, opts)
+    } finally {
+      await dest.close()
+    }
+  } finally {
+    await src.close()
+  }
+}
+
+function refFor(transport: string, base: string): string {
+  switch (transport) {
+    case 'oci': return `oci:${base}:t`
+    case 'oci-archive': return `oci-archive:${base}.tar:t`
+    case 'docker-archive': return `docker-archive:${base}.tar:example/app:t`
+    case 'dir': return `dir:${base}`
+    default: throw new Error(transport)
+  }
+}
+
+const TRANSPORTS = ['oci', 'oci-archive', 'docker-archive', 'dir']
+
+before(async () => {
+  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-copy-matrix-'))
+  img = await buildTaggedImage(path.join(tmp, 'origin'), 't')
+})
+after(async () => { await fsp.rm(tmp, { recursive: true, force: true }) })
+
+test('copy matrix: every transport to every transport keeps config and diff_ids', async () => {
+  const origin = await seeImage(`oci:${path.join(tmp, 'origin')}:t`)
+  assert.equal(origin.manifestDigest, img.manifest.digest)
+  // Sources: the origin copied into each transport.
+  for (const s of TRANSPORTS) await copy(`oci:${path.join(tmp, 'origin')}:t`, refFor(s, path.join(tmp, `src-${s}`)))
+  for (const s of TRANSPORTS) {
+    for (const d of TRANSPORTS) {
+      const to = refFor(d, path.join(tmp, `dst-${s}-to-${d}`))
+      const result = await copy(refFor(s, path.join(tmp, `src-${s}`)), to)
+      const seen = await seeImage(to)
+      const what = `${s} -> ${d}`
+      assert.equal(seen.configDigest, origin.configDigest, `${what}: config digest`)
+      assert.equal(seen.configBytes, origin.configBytes, `${what}: config bytes`)
+      assert.deepEqual(seen.diffIds, origin.diffIds, `${what}: diff_ids`)
+      assert.equal(result.digest, seen.manifestDigest, `${what}: reported digest is what the destination holds`)
+      if (s !== 'docker-archive' && d !== 'docker-archive') {
+        assert.equal(seen.manifestDigest, origin.manifestDigest, `${what}: manifest digest preserved`)
+        assert.deepEqual(seen.layers.map((l) => l.digest), origin.layers.map((l) => l.digest), `${what}: layer digests`)
+      }
+      if (d === 'docker-archive') {
+        // docker-archive keeps layers uncompressed: their digests are the diff_ids.
+        assert.deepEqual(seen.layers.map((l) => l.digest), origin.diffIds, `${what}: uncompressed layers`)
+      }
+    }
+  }
+})
+
+test('copy: a rerun into the same oci layout sends no blob again', async () => {
+  const to = `oci:${path.join(tmp, 'rerun')}:t`
+  const first = await copy(`oci:${path.join(tmp, 'origin')}:t`, to)
+  assert.equal(first.blobs.copied, 3)
+  const events: string[] = []
+  const second = await copy(`oci:${path.join(tmp, 'origin')}:t`, to, { onProgress: (e) => events.push(e.type) })
+  assert.equal(second.blobs.copied, 0)
+  assert.equal(second.blobs.existed, 3)
+  assert.ok(events.filter((e) => e === 'blob-exists').length === 3, events.join(','))
+  assert.ok(!events.includes('blob-start'))
+})

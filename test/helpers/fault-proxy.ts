@@ -12,7 +12,12 @@ export type Fault =
   | { kind: 'reset' }
   | { kind: 'status'; status: number; headers?: Record<string, string> }
   | { kind: 'flip-byte'; offset?: number }
+  /** Send the headers and `after` bytes of the body, then close the connection. */
   | { kind: 'cut'; after: number }
+  /** Forward the request (the registry acts on it) but lose the response: reset the connection. */
+  | { kind: 'drop-response' }
+  /** Forward without the Range header, so the registry answers 200 with the whole body. */
+  | { kind: 'ignore-range' }
   /** Answer 307 to `location` (another origin, e.g. a blob store) instead of forwarding. */
   | { kind: 'redirect'; location: string }
 
@@ -65,9 +70,16 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       res.end(JSON.stringify({ errors: [{ code: fault.status === 429 ? 'TOOMANYREQUESTS' : 'UNKNOWN', message: `injected ${fault.status}` }] }))
       return
     }
+    const headers = { ...req.headers }
+    if (fault?.kind === 'ignore-range') delete headers.range
     const up = http.request({
-      host: upstream.hostname, port: upstream.port, method: req.method, path: p, headers: req.headers, agent,
+      host: upstream.hostname, port: upstream.port, method: req.method, path: p, headers, agent,
     }, (ures) => {
+      if (fault?.kind === 'drop-response') {
+        ures.resume()
+        ures.on('end', () => req.socket.resetAndDestroy())
+        return
+      }
       res.writeHead(ures.statusCode ?? 502, ures.headers)
       if (fault?.kind === 'flip-byte') {
         let pos = 0
@@ -90,7 +102,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
           const part = chunk.subarray(0, fault.after - sent)
           sent += part.length
           res.write(part, () => {
-            if (sent >= fault.after) { ures.destroy(); res.socket?.resetAndDestroy() }
+            if (sent >= fault.after) { ures.destroy(); res.socket?.destroy() }
           })
         })
         ures.on('end', () => { if (sent < fault.after) res.end() })

@@ -36,7 +36,6 @@ export async function helperGet(helper: string, server: string, opts: HelperOpti
 }
 
 function oneLine(s: string): string {
-  // eslint-disable-next-line no-control-regex
   return s.replace(/[\x00-\x1f\x7f]+/g, ' ').trim().slice(0, 200)
 }
 

@@ -814,7 +814,9 @@ export class RegistryClient {
         url = next
         continue
       }
-      if (opts.pageSize && pageTags.length >= opts.pageSize && added > 0) {
+      // No Link: a full page may mean more (older registries paginate by `last` alone); a page
+      // longer than `n` means the registry ignored `n` (distribution 2.8 does) and sent all.
+      if (opts.pageSize && pageTags.length === opts.pageSize && added > 0) {
         url = `/v2/${repo}/tags/list?n=${opts.pageSize}&last=${encodeURIComponent(tags[tags.length - 1]!)}`
         continue
       }

@@ -44,7 +44,6 @@ export function parseErrorBody(body: Uint8Array): RegistryErrorEntry[] | undefin
 
 /** Printable, single-line, bounded: registry text is untrusted and goes to a terminal. */
 export function sanitize(s: string, max = 300): string {
-  // eslint-disable-next-line no-control-regex
   const t = s.replace(/[\x00-\x1f\x7f]+/g, ' ').trim()
   return t.length > max ? `${t.slice(0, max)}…` : t
 }

@@ -135,12 +135,22 @@ async function runScenario(s: Scenario, opts: Options, available: Set<string>, l
   }
   const lad: Measurement[] = []
   const peers: Measurement[][] = s.comparisons.map(() => [])
+  // A failing peer spoils only its own comparison; a failing lading run spoils the scenario.
+  const peerFailed: Array<string | undefined> = s.comparisons.map(() => undefined)
+  const why = (e: unknown): string => (e instanceof CommandFailed ? e.message : (e as Error).message)
   try {
     await s.prepare?.()
     for (let i = 0; i < opts.reps; i++) {
       lad.push(await timed(s.lading, s.medium))
       if (i === 0) s.check?.()
-      for (let j = 0; j < s.comparisons.length; j++) peers[j].push(await timed(s.comparisons[j].peer, s.medium))
+      for (let j = 0; j < s.comparisons.length; j++) {
+        if (peerFailed[j]) continue
+        try {
+          peers[j].push(await timed(s.comparisons[j].peer, s.medium))
+        } catch (e) {
+          peerFailed[j] = why(e)
+        }
+      }
     }
     if (opts.cpuProf) {
       const dir = mkdtempSync(path.join(s.medium.dir, 'cpuprof-'))
@@ -154,16 +164,16 @@ async function runScenario(s: Scenario, opts: Options, available: Set<string>, l
       rmSync(dir, { recursive: true, force: true })
     }
   } catch (e) {
-    const why = e instanceof CommandFailed ? e.message : (e as Error).message
-    return s.comparisons.map((c) => ({ ...base(c.peer.label, c.target), met: 'FAILED', note: why }))
+    return s.comparisons.map((c) => ({ ...base(c.peer.label, c.target), met: 'FAILED', note: why(e) }))
   } finally {
     await s.cleanup?.()
   }
   return s.comparisons.map((c, j) => {
-    const ratios = lad.map((m, i) => m.ms / peers[j][i].ms)
     const ladingMs = median(lad.map((m) => m.ms))
-    const ratio = median(ratios)
     const ladingRssMiB = max(lad.map((m) => m.rssMiB))
+    const failed = peerFailed[j]
+    if (failed) return { ...base(c.peer.label, c.target), ladingMs, ladingRssMiB, met: 'peer FAILED', note: failed }
+    const ratio = median(lad.map((m, i) => m.ms / peers[j][i].ms))
     return {
       ...base(c.peer.label, c.target),
       ladingMs,

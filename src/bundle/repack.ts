@@ -11,12 +11,13 @@ import path from 'node:path'
 import { parseDigest } from '../digest/digest.js'
 import { LadingError } from '../errors.js'
 import { diffLayer, type Change } from '../layer/diff.js'
-import { loadSnapshot, saveSnapshot } from '../layer/snapshot.js'
+import { loadSnapshot, saveSnapshot, type Snapshot } from '../layer/snapshot.js'
 import type { Compression } from '../spec/media-types.js'
 import type { Descriptor, History } from '../spec/types.js'
 import { Layout } from '../store/layout.js'
 import { resolveImage } from '../store/resolve.js'
 import { appendLayer } from './append-layer.js'
+import { openUpDirs, restoreDirs, withOpenedModes, withOriginalModes } from './rootless-access.js'
 import { ROOTFS_DIR, readBundleState, writeBundleState } from './state.js'
 
 export interface RepackOptions {
@@ -62,29 +63,39 @@ export async function repackBundle(bundle: string, opts: RepackOptions): Promise
   const diffOpts: Parameters<typeof diffLayer>[2] = {}
   if (opts.maskPaths && opts.maskPaths.length > 0) diffOpts.maskPaths = opts.maskPaths
   if (opts.mtimeClamp) diffOpts.mtimeClamp = opts.mtimeClamp
-  const { stream, changes, snapshot } = diffLayer(rootfs, before, diffOpts)
-  // Keep a rejection of these from being unhandled while the stream is consumed.
-  changes.catch(() => {})
-  snapshot.catch(() => {})
 
   const history = opts.history === false ? undefined : (opts.history ?? { created: new Date().toISOString(), created_by: 'lading repack' })
   const appendOpts: Parameters<typeof appendLayer>[3] = { compression: opts.compression ?? 'gzip' }
   if (opts.level !== undefined) appendOpts.level = opts.level
   if (history) appendOpts.history = history
   if (opts.image.tag !== undefined) appendOpts.tag = opts.image.tag
-  const added = await appendLayer(layout, base, stream, appendOpts)
-  const list = await changes
+
+  // A rootless bundle's unreadable directories are opened for the walk (see rootless-access.ts).
+  const opened = state.rootless ? await openUpDirs(rootfs) : []
+  let added: Awaited<ReturnType<typeof appendLayer>>
+  let list: Change[]
+  let after: Snapshot
+  try {
+    const { stream, changes, snapshot } = diffLayer(rootfs, withOpenedModes(before, opened), diffOpts)
+    // Keep a rejection of these from being unhandled while the stream is consumed.
+    changes.catch(() => {})
+    snapshot.catch(() => {})
+    added = await appendLayer(layout, base, stream, appendOpts)
+    list = await changes
+    after = added.manifest && opts.refreshBundle ? withOriginalModes(await snapshot, opened) : before
+  } finally {
+    await restoreDirs(opened)
+  }
 
   if (!added.manifest) return { changes: list }
 
   if (opts.refreshBundle) {
-    // State first, then the snapshot: a crash in between leaves the new base with the old
-    // snapshot, whose next repack re-adds this change (harmless), never one that loses changes.
-    // The tree as the diff saw it: what the new layer was made from.
-    const snap = await snapshot
+    // State first, then the snapshot (the tree as the diff saw it: what the new layer was made
+    // from). A crash in between leaves the new base with the old snapshot, whose next repack
+    // re-adds this change (harmless), never one that loses changes.
     const m = added.manifest
     await writeBundleState(dir, { ...state, manifest: { mediaType: m.mediaType, digest: m.digest, size: m.size }, ...(opts.image.tag !== undefined ? { tag: opts.image.tag } : {}) })
-    await saveSnapshot(snap, snapshotFile)
+    await saveSnapshot(after, snapshotFile)
   }
   const result: RepackResult = { manifest: added.manifest, changes: list }
   if (added.layer) result.layer = added.layer

@@ -19,13 +19,14 @@ import { LadingError } from '../errors.js'
 import { atomicWriteFile } from '../io/fs.js'
 import { decompress } from '../io/compression.js'
 import { applyLayer, type ApplyStats, type IdMapping } from '../layer/apply.js'
-import { saveSnapshot, takeSnapshot } from '../layer/snapshot.js'
+import { saveSnapshot, takeSnapshot, type Snapshot } from '../layer/snapshot.js'
 import { layerInfo } from '../spec/media-types.js'
 import type { Platform } from '../spec/types.js'
 import { Layout } from '../store/layout.js'
 import { resolveImage, type ResolvedImage } from '../store/resolve.js'
 import { isEmptyOrAbsent, removeTree } from './cleanup.js'
 import { rootFileReader } from './root-file.js'
+import { openUpDirs, restoreDirs, withOriginalModes } from './rootless-access.js'
 import { runtimeConfig } from './runtime-config.js'
 import type { RuntimeSpec } from './runtime-types.js'
 import { CONFIG_FILE, ROOTFS_DIR, SNAPSHOT_FILE, writeBundleState, type BundleState } from './state.js'
@@ -123,6 +124,17 @@ export async function writeRuntimeConfig(image: ResolvedImage, file: string, opt
   return spec
 }
 
+/** The snapshot repack diffs against; a rootless tree's unreadable directories are opened meanwhile. */
+async function snapshotOf(rootfs: string, rootless: boolean): Promise<Snapshot> {
+  if (!rootless) return takeSnapshot(rootfs)
+  const opened = await openUpDirs(rootfs)
+  try {
+    return withOriginalModes(await takeSnapshot(rootfs), opened)
+  } finally {
+    await restoreDirs(opened)
+  }
+}
+
 /**
  * Do `fn` inside `dir`, which must be absent or empty; on failure remove what was made
  * (the directory too when this call created it).
@@ -163,7 +175,7 @@ export async function unpackBundle(bundle: string, opts: UnpackOptions): Promise
 
     const snapFile = path.join(dir, SNAPSHOT_FILE)
     created.push(snapFile)
-    await saveSnapshot(await takeSnapshot(rootfs), snapFile)
+    await saveSnapshot(await snapshotOf(rootfs, opts.rootless ?? false), snapFile)
 
     const m = image.manifestDescriptor
     const state: BundleState = {

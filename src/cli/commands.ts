@@ -22,6 +22,8 @@ import { register as loginCmd } from './commands/login.js'
 import { register as logoutCmd } from './commands/logout.js'
 import { register as listTagsCmd } from './commands/list-tags.js'
 import { register as deleteCmd } from './commands/delete.js'
+import { register as copyCmd } from './commands/copy.js'
+import { register as manifestDigestCmd } from './commands/manifest-digest.js'
 
 export type Register = (program: Command) => void
 
@@ -45,4 +47,6 @@ export const commands: Register[] = [
   logoutCmd,
   listTagsCmd,
   deleteCmd,
+  copyCmd,
+  manifestDigestCmd,
 ]

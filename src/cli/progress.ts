@@ -1,0 +1,143 @@
+/**
+ * Copy progress on stderr (never stdout, which may carry an archive):
+ * - 'tty': a line per blob with bytes, rate and state, redrawn in place with ANSI escapes
+ *   (like `docker pull`);
+ * - 'plain': a short line per blob event, for pipes and CI logs;
+ * - 'json': one JSON event per line (the CopyEvent objects, plus a final `done`);
+ * - 'quiet': nothing (errors are printed by the CLI's error handler).
+ */
+import type { CopyEvent } from '../copy/events.js'
+import { shortDigest } from '../digest/digest.js'
+import { formatBytes } from './util.js'
+
+export type ProgressMode = 'tty' | 'plain' | 'json' | 'quiet'
+
+interface Row { digest: string; size: number; bytes: number; state: string; started: number; stored?: string }
+
+export function chooseProgressMode(opts: { quiet?: boolean; progress?: string }, stream: NodeJS.WriteStream = process.stderr): ProgressMode {
+  if (opts.quiet) return 'quiet'
+  if (opts.progress === 'json') return 'json'
+  if (opts.progress === 'plain') return 'plain'
+  if (opts.progress === 'tty') return 'tty'
+  return stream.isTTY && process.env.CI !== 'true' && process.env.TERM !== 'dumb' ? 'tty' : 'plain'
+}
+
+export class ProgressPrinter {
+  readonly #mode: ProgressMode
+  readonly #out: NodeJS.WritableStream
+  readonly #rows = new Map<string, Row>()
+  #drawn = 0
+  #lastDraw = 0
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(mode: ProgressMode, out: NodeJS.WritableStream = process.stderr) {
+    this.#mode = mode
+    this.#out = out
+  }
+
+  /** The callback to hand to copyImage. */
+  readonly onEvent = (e: CopyEvent): void => {
+    switch (this.#mode) {
+      case 'quiet': return
+      case 'json': this.#out.write(JSON.stringify({ ...e, time: new Date().toISOString() }) + '\n'); return
+      case 'plain': this.#plain(e); return
+      case 'tty': this.#tty(e); return
+    }
+  }
+
+  #plain(e: CopyEvent): void {
+    const line = (s: string): void => { this.#out.write(s + '\n') }
+    switch (e.type) {
+      case 'blob-start': {
+        this.#rows.set(e.digest, { digest: e.digest, size: e.size, bytes: 0, state: 'copying', started: Date.now() })
+        line(`Copying blob ${shortDigest(e.digest)} (${formatBytes(e.size)}${e.action === 'recompress' ? ', recompressing' : ''})`)
+        return
+      }
+      case 'blob-exists': line(`Blob ${shortDigest(e.digest)} exists, skipped`); return
+      case 'blob-skipped': line(`Blob ${shortDigest(e.digest)} skipped: ${e.reason}`); return
+      case 'blob-done': {
+        const r = this.#rows.get(e.digest)
+        const secs = r ? (Date.now() - r.started) / 1000 : 0
+        const as = e.stored.digest !== e.digest ? ` as ${shortDigest(e.stored.digest)} (${formatBytes(e.stored.size)})` : ''
+        line(`Copied blob ${shortDigest(e.digest)}${as} in ${secs.toFixed(1)}s`)
+        return
+      }
+      case 'manifest': line(`Wrote manifest ${shortDigest(e.digest)}${e.tag !== undefined ? ` as ${e.tag}` : ''}`); return
+      case 'warning': line(`Warning: ${e.message}`); return
+      case 'blob-progress': return
+    }
+  }
+
+  #tty(e: CopyEvent): void {
+    switch (e.type) {
+      case 'blob-start':
+        this.#rows.set(e.digest, { digest: e.digest, size: e.size, bytes: 0, state: e.action === 'recompress' ? 'recompressing' : 'copying', started: Date.now() })
+        break
+      case 'blob-progress': {
+        const r = this.#rows.get(e.digest)
+        if (r) r.bytes = e.bytes
+        break
+      }
+      case 'blob-exists':
+        this.#rows.set(e.digest, { digest: e.digest, size: e.size, bytes: e.size, state: 'exists', started: Date.now() })
+        break
+      case 'blob-skipped':
+        this.#rows.set(e.digest, { digest: e.digest, size: e.size, bytes: e.size, state: 'skipped', started: Date.now() })
+        break
+      case 'blob-done': {
+        const r = this.#rows.get(e.digest)
+        if (r) {
+          r.bytes = e.size
+          r.state = 'done'
+          if (e.stored.digest !== e.digest) r.stored = shortDigest(e.stored.digest)
+        }
+        break
+      }
+      case 'manifest':
+        this.#draw(true)
+        this.#out.write(`Wrote manifest ${shortDigest(e.digest)}${e.tag !== undefined ? ` as ${e.tag}` : ''}\n`)
+        this.#drawn = 0
+        return
+      case 'warning':
+        this.#draw(true)
+        this.#out.write(`Warning: ${e.message}\n`)
+        this.#drawn = 0
+        return
+    }
+    this.#draw(e.type !== 'blob-progress')
+  }
+
+  #line(r: Row): string {
+    const secs = Math.max((Date.now() - r.started) / 1000, 0.001)
+    const pct = r.size > 0 ? Math.min(1, r.bytes / r.size) : 1
+    const width = 24
+    const filled = Math.round(pct * width)
+    const bar = r.state === 'copying' || r.state === 'recompressing' ? `[${'='.repeat(Math.max(0, filled - 1))}${filled > 0 ? '>' : ''}${' '.repeat(width - filled)}] ` : ''
+    const rate = r.state === 'copying' || r.state === 'recompressing' || r.state === 'done' ? ` ${formatBytes(Math.round(r.bytes / secs))}/s` : ''
+    return `${shortDigest(r.digest)}: ${r.state.padEnd(13)} ${bar}${formatBytes(r.bytes)} / ${formatBytes(r.size)}${rate}${r.stored ? ` -> ${r.stored}` : ''}`
+  }
+
+  /** Redraw every row in place; progress-only updates are throttled to 10 per second. */
+  #draw(force: boolean): void {
+    const now = Date.now()
+    if (!force && now - this.#lastDraw < 100) {
+      this.#timer ??= setTimeout(() => { this.#timer = undefined; this.#draw(true) }, 100)
+      this.#timer.unref?.()
+      return
+    }
+    this.#lastDraw = now
+    let s = this.#drawn > 0 ? `\x1b[${this.#drawn}A` : ''
+    const rows = [...this.#rows.values()]
+    for (const r of rows) s += `\x1b[2K\r${this.#line(r)}\n`
+    this.#drawn = rows.length
+    this.#out.write(s)
+  }
+
+  /** Final state of every row; call once the copy ended (or failed). */
+  finish(summary?: string): void {
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = undefined
+    if (this.#mode === 'tty') this.#draw(true)
+    if (summary !== undefined && this.#mode !== 'quiet' && this.#mode !== 'json') this.#out.write(summary + '\n')
+  }
+}

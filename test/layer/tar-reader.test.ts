@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, openSync, writeSync, closeSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
@@ -8,6 +8,7 @@ import { describe, it } from 'node:test'
 import { isLadingError } from '../../src/errors.js'
 import { readTar, type TarEntry } from '../../src/layer/tar-reader.js'
 import { buildTar, entry, header, paxBody, streamOf } from './helpers/tar-builder.js'
+import { makeSparseFile } from './helpers/sparse.js'
 
 interface Got { path: string; type: string; size: number; data: Buffer; entry: TarEntry }
 
@@ -237,22 +238,6 @@ describe('tar reader: malformed archives are INVALID_TAR, never a hang', () => {
 function haveGnuTar(): boolean {
   const r = spawnSync('tar', ['--version'], { encoding: 'utf8' })
   return r.status === 0 && r.stdout.includes('GNU tar')
-}
-
-/** A sparse file: data at a few offsets, holes between, and a hole at the end. */
-export function makeSparseFile(file: string): Buffer {
-  const size = 5 * 1024 * 1024
-  const fd = openSync(file, 'w')
-  const expected = Buffer.alloc(size)
-  for (const [off, len] of [[0, 1000], [1024 * 1024, 4096], [3 * 1024 * 1024 + 17, 70_000]] as const) {
-    const piece = Buffer.alloc(len)
-    for (let i = 0; i < len; i++) piece[i] = (i * 7 + off) % 256 || 1
-    writeSync(fd, piece, 0, len, off)
-    piece.copy(expected, off)
-  }
-  closeSync(fd)
-  spawnSync('truncate', ['-s', String(size), file])
-  return expected
 }
 
 describe('tar reader: archives from GNU tar', () => {

@@ -14,10 +14,10 @@ import { PassThrough, Readable, Transform, pipeline } from 'node:stream'
 import zlib from 'node:zlib'
 import { createRequire } from 'node:module'
 import { LadingError } from '../errors.js'
-import type { Compression } from '../spec/media-types.js'
 import { ParallelGzip } from './gzip-parallel.js'
 
-export type { Compression }
+/** How a layer's tar is compressed (image-spec layer.md media types map onto these). */
+export type Compression = 'none' | 'gzip' | 'zstd'
 
 const GZIP_MAGIC = [0x1f, 0x8b] as const
 /** RFC 8878 §3.1.1: frame magic 0xFD2FB528, little-endian. */

@@ -32,7 +32,8 @@ export const MediaType = {
 } as const
 export type KnownMediaType = (typeof MediaType)[keyof typeof MediaType]
 
-export type Compression = 'none' | 'gzip' | 'zstd'
+import type { Compression } from '../io/compression.js'
+export type { Compression }
 
 export function isIndexMediaType(m: string | undefined): boolean {
   return m === MediaType.OciIndex || m === MediaType.DockerManifestList

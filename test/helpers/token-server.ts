@@ -35,6 +35,8 @@ export interface TokenServer {
   issuer: string
   certFile: string
   requests: TokenRequest[]
+  /** Issue the next `n` tokens already expired (see TokenServerOptions.expireFirst). */
+  expireNext(n: number): void
   stop(): Promise<void>
 }
 
@@ -116,6 +118,7 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     issuer,
     certFile,
     requests,
+    expireNext(n: number) { expiredToIssue = n },
     async stop() {
       for (const s of sockets) s.destroy()
       await new Promise<void>((resolve) => server.close(() => resolve()))

@@ -1,0 +1,186 @@
+/**
+ * Authentication against docker-registry: htpasswd basic auth and bearer tokens from a token
+ * server run by the test (JWTs signed with an openssl-made RSA key and certificate). Wrong
+ * passwords are one clear line; credentials come from options, auth files or helpers.
+ */
+import assert from 'node:assert/strict'
+import { promises as fsp } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { RegistryClient } from '../../src/transport/registry/client.js'
+import { isLadingError } from '../../src/errors.js'
+import { startRegistry, registryAvailable, type RunningRegistry } from '../helpers/registry.js'
+import { startTokenServer, type TokenServer } from '../helpers/token-server.js'
+import { startFaultProxy } from '../helpers/fault-proxy.js'
+import { collect, makeImage, stream, type TestImage } from './image-fixture.js'
+
+const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
+const fast = { attempts: 3, baseDelayMs: 5, maxDelayMs: 50 }
+
+async function pushAndPull(c: RegistryClient, repo: string, img: TestImage): Promise<void> {
+  for (const b of [img.config, ...img.layers]) await c.putBlob(repo, stream(b.bytes), b.desc)
+  await c.putManifest(repo, 'v1', img.manifest)
+  const m = await c.getManifest(repo, 'v1')
+  assert.equal(m.digest, img.manifest.digest)
+  for (const b of [img.config, ...img.layers]) assert.deepEqual(await collect(await c.getBlob(repo, b.desc)), b.bytes)
+}
+
+function oneLine(e: unknown, code: string, re: RegExp): boolean {
+  assert.ok(isLadingError(e), String(e))
+  assert.equal((e as { code: string }).code, code, (e as Error).message)
+  assert.match((e as Error).message, re)
+  assert.doesNotMatch((e as Error).message, /\n/)
+  return true
+}
+
+describe('htpasswd basic auth', { skip }, () => {
+  let reg: RunningRegistry
+  let tmp: string
+  before(async () => {
+    reg = await startRegistry({ htpasswd: [{ username: 'alice', password: 's3cret:with:colons' }] })
+    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-auth-'))
+  })
+  after(async () => {
+    await reg?.stop()
+    if (tmp) await fsp.rm(tmp, { recursive: true, force: true })
+  })
+  const env = (): NodeJS.ProcessEnv => ({ HOME: tmp, PATH: `${tmp}:${process.env.PATH}` })
+
+  test('push and pull with --creds', async () => {
+    const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: env(), creds: { username: 'alice', password: 's3cret:with:colons' } })
+    try { await pushAndPull(c, 'basic/app', makeImage()) } finally { await c.close() }
+  })
+
+  test('wrong password: one line, UNAUTHORIZED, "wrong username or password"', async () => {
+    const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: env(), creds: { username: 'alice', password: 'nope' } })
+    try {
+      await assert.rejects(c.getManifest('basic/app', 'v1'), (e) => oneLine(e, 'UNAUTHORIZED', /^docker:\/\/127\.0\.0\.1:\d+\/basic\/app: GET manifest v1: UNAUTHORIZED: wrong username or password$/))
+      await assert.rejects(c.checkLogin(), (e) => oneLine(e, 'UNAUTHORIZED', /wrong username or password/))
+    } finally { await c.close() }
+  })
+
+  test('no credentials: UNAUTHORIZED from the registry, in one line', async () => {
+    const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: env() })
+    try {
+      await assert.rejects(c.listTags('basic/app'), (e) => oneLine(e, 'UNAUTHORIZED', /401 UNAUTHORIZED/))
+    } finally { await c.close() }
+  })
+
+  test('credentials from an auth file (--authfile), base64 auth entry', async () => {
+    const file = path.join(tmp, 'auth.json')
+    await fsp.writeFile(file, JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from('alice:s3cret:with:colons').toString('base64') } } }))
+    const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: env(), authFile: file })
+    try { assert.deepEqual(await c.listTags('basic/app'), ['v1']) } finally { await c.close() }
+  })
+
+  test('credentials from ~/.docker/config.json credHelpers (docker-credential-<name> get, server on stdin)', async () => {
+    const helper = path.join(tmp, 'docker-credential-ladingtest')
+    const seen = path.join(tmp, 'helper-stdin')
+    await fsp.writeFile(helper, `#!/bin/sh\n[ "$1" = get ] || exit 3\ncat > '${seen}'\nprintf '{"ServerURL":"x","Username":"alice","Secret":"s3cret:with:colons"}'\n`, { mode: 0o755 })
+    await fsp.mkdir(path.join(tmp, '.docker'), { recursive: true })
+    await fsp.writeFile(path.join(tmp, '.docker', 'config.json'), JSON.stringify({ credHelpers: { [reg.host]: 'ladingtest' } }))
+    const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: env() })
+    try {
+      assert.deepEqual(await c.listTags('basic/app'), ['v1'])
+      assert.equal(await fsp.readFile(seen, 'utf8'), reg.host)
+    } finally {
+      await c.close()
+      await fsp.rm(path.join(tmp, '.docker'), { recursive: true, force: true })
+    }
+  })
+
+  test('security: a blob redirect to another host does not carry the Authorization header', async () => {
+    const img = makeImage([4000])
+    const layer = img.layers[0]!
+    const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: env(), creds: { username: 'alice', password: 's3cret:with:colons' } })
+    const front = await startFaultProxy(reg.url)
+    // The "blob store" is another origin: a second proxy that records headers and forwards to
+    // the registry, which answers 401 because the credentials were (rightly) not sent along.
+    const store = await startFaultProxy(reg.url)
+    const viaFront = new RegistryClient({ registry: front.host, tlsVerify: false, retry: fast, env: env(), creds: { username: 'alice', password: 's3cret:with:colons' } })
+    try {
+      await c.putBlob('basic/redirect', stream(layer.bytes), layer.desc)
+      front.addFault({ method: 'GET', path: /\/blobs\/sha256:/, fault: { kind: 'redirect', location: `${store.url}/v2/basic/redirect/blobs/${layer.desc.digest}` } })
+      await assert.rejects(async () => collect(await viaFront.getBlob('basic/redirect', layer.desc)), (e) => oneLine(e, 'UNAUTHORIZED', /401/))
+      const atFront = front.requests.filter((q) => q.path.includes('/blobs/sha256:'))
+      assert.equal(atFront[0]!.authorization, true, 'the registry itself got credentials')
+      assert.equal(store.requests.length, 1)
+      assert.equal(store.requests[0]!.authorization, false, 'the other host did not')
+    } finally {
+      await c.close()
+      await viaFront.close()
+      await front.stop()
+      await store.stop()
+    }
+  })
+})
+
+describe('bearer token auth (token server + docker-registry auth.token)', { skip }, () => {
+  let tokens: TokenServer
+  let reg: RunningRegistry
+  before(async () => {
+    tokens = await startTokenServer({ users: { bob: 'hunter2' } })
+    reg = await startRegistry({ token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundle: tokens.certFile } })
+  })
+  after(async () => {
+    await reg?.stop()
+    await tokens?.stop()
+  })
+  const client = (password = 'hunter2'): RegistryClient =>
+    new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: { HOME: '/nonexistent' }, creds: { username: 'bob', password } })
+
+  test('push and pull with a token; the token asks for pull,push on the repository', async () => {
+    const c = client()
+    try {
+      await pushAndPull(c, 'tok/app', makeImage())
+      const req = tokens.requests.find((r) => r.scopes.includes('repository:tok/app:pull,push'))
+      assert.ok(req, JSON.stringify(tokens.requests))
+      assert.equal(req.user, 'bob')
+      assert.equal(req.service, tokens.service)
+    } finally { await c.close() }
+  })
+
+  test('wrong password: one line, UNAUTHORIZED, "wrong username or password"', async () => {
+    const c = client('wrong')
+    try {
+      await assert.rejects(c.getManifest('tok/app', 'v1'), (e) => oneLine(e, 'UNAUTHORIZED', /^docker:\/\/127\.0\.0\.1:\d+: UNAUTHORIZED: wrong username or password$/))
+      await assert.rejects(c.checkLogin(), (e) => oneLine(e, 'UNAUTHORIZED', /wrong username or password/))
+    } finally { await c.close() }
+  })
+
+  test('anonymous: the token grants nothing and the registry says so in one line', async () => {
+    const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: { HOME: '/nonexistent' } })
+    try {
+      await assert.rejects(c.getManifest('tok/app', 'v1'), (e) => oneLine(e, 'UNAUTHORIZED', /401 UNAUTHORIZED/))
+    } finally { await c.close() }
+  })
+
+  test('an expired token is refreshed on the registry 401 and the request succeeds', async () => {
+    const c = client()
+    try {
+      const img = makeImage([100])
+      await pushAndPull(c, 'tok/refresh', img)
+      const before = tokens.requests.length
+      tokens.expireNext(1)
+      const c2 = client()
+      try {
+        assert.equal((await c2.getManifest('tok/refresh', 'v1')).digest, img.manifest.digest)
+      } finally { await c2.close() }
+      const fetched = tokens.requests.slice(before).filter((r) => r.scopes.includes('repository:tok/refresh:pull'))
+      assert.equal(fetched.length, 2, 'one expired token, one fresh')
+    } finally { await c.close() }
+  })
+
+  test('cross-repository mount asks one token for push on the target and pull on the source', async () => {
+    const c = client()
+    try {
+      const layer = makeImage([1234]).layers[0]!
+      await c.putBlob('tok/src', stream(layer.bytes), layer.desc)
+      assert.equal(await c.mountBlob('tok/dst', layer.desc.digest, 'tok/src'), true)
+      const req = tokens.requests.find((r) => r.scopes.includes('repository:tok/dst:pull,push') && r.scopes.includes('repository:tok/src:pull'))
+      assert.ok(req, JSON.stringify(tokens.requests.map((r) => r.scopes)))
+      assert.equal(await c.blobSize('tok/dst', layer.desc.digest), layer.desc.size)
+    } finally { await c.close() }
+  })
+})

@@ -74,6 +74,7 @@ class ProgressStream extends Transform {
   readonly #emit: (bytes: number) => void
   #bytes = 0
   #last = 0
+  #reported = 0
   constructor(emit: (bytes: number) => void) {
     super({ highWaterMark: 256 * 1024 })
     this.#emit = emit
@@ -83,12 +84,13 @@ class ProgressStream extends Transform {
     const now = Date.now()
     if (now - this.#last >= 100) {
       this.#last = now
+      this.#reported = this.#bytes
       this.#emit(this.#bytes)
     }
     cb(null, chunk)
   }
   override _flush(cb: TransformCallback): void {
-    this.#emit(this.#bytes)
+    if (this.#bytes !== this.#reported) this.#emit(this.#bytes)
     cb()
   }
 }

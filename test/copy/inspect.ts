@@ -2,7 +2,7 @@
 import { readAllLimited } from '../../src/io/limits.js'
 import { parseConfig, parseManifest } from '../../src/spec/parse.js'
 import { isIndexMediaType } from '../../src/spec/media-types.js'
-import { openSource } from '../../src/transport/open.js'
+import { openSource, type TransportOptions } from '../../src/transport/open.js'
 import { parseReference } from '../../src/transport/reference.js'
 import type { Digest } from '../../src/digest/digest.js'
 
@@ -16,8 +16,8 @@ export interface Seen {
 }
 
 /** The image a reference names (an index must not be at the top: pass a platform-specific ref). */
-export async function seeImage(ref: string): Promise<Seen> {
-  const src = await openSource(parseReference(ref))
+export async function seeImage(ref: string, opts: TransportOptions = {}): Promise<Seen> {
+  const src = await openSource(parseReference(ref), opts)
   try {
     const raw = await src.getManifest()
     if (isIndexMediaType(raw.mediaType)) throw new Error(`${ref} is an index`)

@@ -118,6 +118,8 @@ export class DockerArchiveSource implements ImageSource {
         // archives may keep registry blobs as they are): hash the member once.
         const digest = c === 'none' ? diffIds[i]! : await hashMember(index, name)
         blobs.set(digest, name)
+        // Field order as the copy engine writes descriptors, so an image written to an archive
+        // by Lading reads back with the digest the copy reported.
         layers.push({ mediaType: layerMediaType(c, true), digest, size: m.size })
       }
       const manifest: Manifest = {

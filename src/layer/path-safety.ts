@@ -134,12 +134,12 @@ export class RootResolver {
 
   /**
    * Resolve a whole path, following a symlink in the final component too (within the root).
-   * For reading files inside a root (e.g. /etc/passwd); returns undefined when something is missing.
+   * For reading files inside a root (e.g. /etc/passwd). Missing components are kept literally, so
+   * the result may not exist; nothing is created.
    */
-  resolveFull(path: string, entry: string): ResolvedPath | undefined {
+  resolveFull(path: string, entry: string): ResolvedPath {
     const comps = path.split('/').reverse()
-    const stack = this.#walk(comps, entry, 'existing', true)
-    if (stack === undefined) return undefined
+    const stack = this.#walk(comps, entry, 'existing', true) ?? []
     const rel = stack.join('/')
     return { rel, host: this.hostOf(rel), parentRel: stack.slice(0, -1).join('/'), name: stack[stack.length - 1] ?? '' }
   }
@@ -177,11 +177,11 @@ export class RootResolver {
           queue.push(c)
           continue
         }
-        if (!isErrno(e, 'ENOENT')) throw e
+        if (!isErrno(e, 'ENOENT') && !(followLast && isErrno(e, 'ENOTDIR'))) throw e
       }
-      const isLast = queue.length === 0
       if (st === undefined) {
-        if (followLast && isLast) {
+        // resolveFull: a missing component is taken literally (the result does not exist).
+        if (followLast) {
           stack.push(c)
           continue
         }
@@ -213,7 +213,7 @@ export class RootResolver {
         for (let i = parts.length - 1; i >= 0; i--) queue.push(parts[i]!)
         continue
       }
-      if (followLast && isLast) {
+      if (followLast) {
         stack.push(c)
         continue
       }
@@ -235,20 +235,5 @@ function defaultMakeDir(host: string): void {
  * Throws UNSAFE_PATH on a symlink loop.
  */
 export function resolveInRoot(root: string, unsafePath: string): string {
-  const r = new RootResolver(root, { onEscape: 'clamp' })
-  const resolved = r.resolveFull(unsafePath, unsafePath)
-  if (resolved !== undefined) return resolved.host
-  // A missing intermediate directory: the lexical path inside the root (it does not exist either).
-  return r.hostOf(entryComponentsClamped(unsafePath).join('/'))
-}
-
-/** Lexical clean with `..` clamped at the root (never throws). */
-function entryComponentsClamped(name: string): string[] {
-  const out: string[] = []
-  for (const c of name.split('/')) {
-    if (c === '' || c === '.') continue
-    if (c === '..') out.pop()
-    else out.push(c)
-  }
-  return out
+  return new RootResolver(root, { onEscape: 'clamp' }).resolveFull(unsafePath, unsafePath).host
 }

@@ -12,8 +12,9 @@ export function usage(message: string): LadingError {
 /**
  * Parse umoci's image argument `DIR[:TAG]` (or `DIR@DIGEST`). The tag is after the last
  * colon that follows the last slash, so `./a:b/c:latest` is dir `./a:b/c`, tag `latest`.
+ * `defaultTag` null means no default: the caller requires an explicit tag or none.
  */
-export function parseImageArg(arg: string, defaultTag: string | undefined = 'latest'): { dir: string; tag?: string; digest?: string } {
+export function parseImageArg(arg: string, defaultTag: string | null = 'latest'): { dir: string; tag?: string; digest?: string } {
   if (!arg) throw usage('--image is required (DIR[:TAG])')
   const at = arg.lastIndexOf('@')
   if (at > 0 && /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:/.test(arg.slice(at + 1))) {
@@ -26,7 +27,7 @@ export function parseImageArg(arg: string, defaultTag: string | undefined = 'lat
     if (!tag) throw usage(`invalid image ${JSON.stringify(arg)}: empty tag after ':'`)
     return { dir: arg.slice(0, colon), tag }
   }
-  return defaultTag === undefined ? { dir: arg } : { dir: arg, tag: defaultTag }
+  return defaultTag === null ? { dir: arg } : { dir: arg, tag: defaultTag }
 }
 
 /** Collect a repeatable option into an array (commander's custom-parser form). */

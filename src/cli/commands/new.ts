@@ -8,7 +8,7 @@ export function register(program: Command): void {
     .requiredOption('--image <dir:tag>', 'layout and tag of the new image, DIR:TAG')
     .option('--platform <os/arch[/variant]>', "the image's platform (default: this machine's)")
     .action(async (opts: { image: string; platform?: string }) => {
-      const { dir, tag } = parseImageArg(opts.image, undefined)
+      const { dir, tag } = parseImageArg(opts.image, null)
       if (!tag) throw usage('--image needs a tag for the new image: DIR:TAG')
       const { Layout } = await import('../../store/layout.js')
       const { writeImage } = await import('../../store/image.js')

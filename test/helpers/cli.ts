@@ -1,0 +1,35 @@
+/** Run the built `lading` CLI as a user would, capturing output and exit status. */
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
+export const cliPath = path.join(repoRoot, 'build/src/cli/main.js')
+
+export interface CliResult { status: number | null; stdout: string; stderr: string; stdoutBytes: Buffer }
+
+export function lading(args: string[], opts: SpawnSyncOptions = {}): CliResult {
+  const r = spawnSync(process.execPath, [cliPath, ...args], { maxBuffer: 256 * 1024 * 1024, ...opts, env: { ...process.env, LADING_DEBUG: '', ...(opts.env ?? {}) } })
+  const out = r.stdout as Buffer
+  return { status: r.status, stdout: out.toString('utf8'), stderr: (r.stderr as Buffer).toString('utf8'), stdoutBytes: out }
+}
+
+/** Run and require success; the error message carries stderr for a readable failure. */
+export function ladingOk(args: string[], opts: SpawnSyncOptions = {}): CliResult {
+  const r = lading(args, opts)
+  if (r.status !== 0) throw new Error(`lading ${args.join(' ')} exited ${r.status}: ${r.stderr}`)
+  return r
+}
+
+export function run(cmd: string, args: string[], opts: SpawnSyncOptions = {}): CliResult {
+  const r = spawnSync(cmd, args, { maxBuffer: 256 * 1024 * 1024, ...opts })
+  if (r.error) throw r.error
+  const out = r.stdout as Buffer
+  return { status: r.status, stdout: out.toString('utf8'), stderr: (r.stderr as Buffer).toString('utf8'), stdoutBytes: out }
+}
+
+export function runOk(cmd: string, args: string[], opts: SpawnSyncOptions = {}): CliResult {
+  const r = run(cmd, args, opts)
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`)
+  return r
+}

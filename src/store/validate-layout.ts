@@ -19,6 +19,7 @@ import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { digestAlgorithm, digestHex, digestOf, isDigest, VerifyingStream, type Digest } from '../digest/index.js'
 import { isErrno, isLadingError, type ErrorCode } from '../errors.js'
+import { decompress } from '../io/compression.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
 import { pointerJoin } from '../spec/json-pointer.js'
 import {
@@ -42,6 +43,11 @@ export interface ValidateLayoutOptions {
   concurrency?: number
   /** Cap for JSON documents (default 4 MiB). */
   maxDocumentBytes?: number
+  /**
+   * Also decompress every layer and check it against its config's diff_id (slower: bound by
+   * gunzip/zstd rather than by hashing).
+   */
+  deep?: boolean
 }
 
 export interface ValidateLayoutResult {
@@ -65,6 +71,8 @@ interface Ref {
   kind: Kind
   /** Platform an index claimed for this manifest, to compare with its config. */
   platform?: Platform
+  /** Deep mode: the diff_id the decompressed layer must hash to, and where it is written. */
+  diffId?: { digest: Digest; source: string; pointer: string }
 }
 
 /** A problem collector that keeps the walk's order even though blobs are hashed concurrently. */
@@ -319,6 +327,10 @@ class Walker {
           `descriptor says ${d.size} bytes but blob ${d.digest} has ${opened.size} bytes`))
         return
       }
+      if (ref.diffId) {
+        await this.#checkLayerDeep(opened.fh, ref, ref.diffId, out)
+        return
+      }
       if (ref.kind === 'layer' || ref.kind === 'blob') {
         const { digest, bytes } = await hashBlob(opened.fh, d.digest)
         this.#bytes += bytes
@@ -379,35 +391,50 @@ class Walker {
   async #checkManifestDoc(value: unknown, source: string, ref: Ref, out: Problem[]): Promise<void> {
     out.push(...checkManifest(value, source, ref.desc.mediaType))
     if (!isObject(value)) return
+    // The config comes first: with `deep`, each layer is checked against its diff_id.
+    const config = await this.#checkConfigOf(value, source, ref)
+    const diffIds = config && Array.isArray(config.rootfs?.diff_ids) ? config.rootfs.diff_ids : undefined
     const layers = Array.isArray(value.layers) ? value.layers : []
+    const c = value.config
     layers.forEach((l, i) => {
-      if (usable(l)) this.#visit({ desc: l, from: source, pointer: pointerJoin('/layers', i), kind: 'layer' })
+      if (!usable(l)) return
+      const layerRef: Ref = { desc: l, from: source, pointer: pointerJoin('/layers', i), kind: 'layer' }
+      const diffId = diffIds?.length === layers.length ? diffIds[i] : undefined
+      if (this.#opts.deep && usable(c) && isDigest(diffId) && layerInfo(l.mediaType)) {
+        layerRef.diffId = { digest: diffId, source: blobSource(c.digest, 'config'), pointer: pointerJoin('/rootfs/diff_ids', i) }
+      }
+      this.#visit(layerRef)
     })
     if (isObject(value.subject) && usable(value.subject)) {
       this.#visit({ desc: value.subject, from: source, pointer: '/subject', kind: kindOf(value.subject.mediaType) })
     }
+  }
+
+  /** Read and check the config of an image manifest; returns it when it is an object. */
+  async #checkConfigOf(value: Record<string, unknown>, source: string, ref: Ref): Promise<ImageConfig | undefined> {
     const c = value.config
-    if (!usable(c)) return
+    if (!usable(c)) return undefined
     if (!isConfigMediaType(c.mediaType)) {
       // manifest.md §config: an unknown config type is opaque data; only its bytes are checked.
       this.#visit({ desc: c, from: source, pointer: '/config', kind: 'blob' })
-      return
+      return undefined
     }
-    if (this.#seen.has(c.digest)) return
+    const first = !this.#seen.has(c.digest)
     this.#seen.add(c.digest)
-    // The config is read here, not scheduled, because checkImage needs it beside the manifest.
-    const cout = this.#findings.slot()
+    // A config shared by several manifests is reported once, but read for each (it is small)
+    // because checkImage and the diff_ids of deep mode need it beside each manifest.
+    const cout = first ? this.#findings.slot() : []
     const opened = await openBlob(this.#blobPath(c.digest))
     if ('problem' in opened) {
       cout.push(problem(source, '/config', opened.code, `config blob ${c.digest} ${opened.problem} (${path.join('blobs', digestAlgorithm(c.digest), digestHex(c.digest))})`))
-      return
+      return undefined
     }
-    this.#blobs++
+    if (first) this.#blobs++
     let bytes: Buffer | undefined
     try {
       if (opened.size !== c.size) {
         cout.push(problem(source, '/config/size', 'SIZE_MISMATCH', `descriptor says ${c.size} bytes but blob ${c.digest} has ${opened.size} bytes`))
-        return
+        return undefined
       }
       bytes = await readSmall(opened.fh, opened.size, this.#max)
     } finally {
@@ -416,9 +443,9 @@ class Walker {
     const csource = blobSource(c.digest, 'config')
     if (bytes === undefined) {
       cout.push(problem(csource, '', 'SIZE_LIMIT', `document is ${opened.size} bytes, larger than the limit of ${this.#max} bytes`))
-      return
+      return undefined
     }
-    this.#bytes += bytes.length
+    if (first) this.#bytes += bytes.length
     const actual = digestOf(bytes, digestAlgorithm(c.digest))
     if (actual !== c.digest) cout.push(problem(source, '/config/digest', 'DIGEST_MISMATCH', `config blob ${c.digest}: content hashes to ${actual}`))
     let config: unknown
@@ -427,17 +454,60 @@ class Walker {
     } catch (e) {
       if (!isLadingError(e)) throw e
       cout.push(problem(csource, '', e.code, stripSource(e.message, csource)))
+      return undefined
+    }
+    cout.push(...checkConfig(config, csource))
+    if (!isObject(config)) return undefined
+    const cfg = config as unknown as ImageConfig
+    if (Array.isArray(value.layers)) {
+      const image = checkImage(value as unknown as Manifest, cfg, csource)
+      // The same config under two manifests with different layers is a problem of each pairing.
+      ;(first ? cout : lateSlot(this.#findings)).push(...image)
+    }
+    if (ref.platform && typeof cfg.os === 'string' && typeof cfg.architecture === 'string') {
+      lateSlot(this.#findings).push(...checkPlatformAgrees(ref.platform, cfg, ref.from, ref.pointer))
+    }
+    return cfg
+  }
+
+  /**
+   * Deep mode (layer.md §Changesets, config.md rootfs.diff_ids): one pass over a layer hashes
+   * the stored (compressed) bytes and, after decompression, the tar bytes, which must hash to
+   * the config's diff_id.
+   */
+  async #checkLayerDeep(fh: fsp.FileHandle, ref: Ref, diffId: NonNullable<Ref['diffId']>, out: Problem[]): Promise<void> {
+    const d = ref.desc
+    const stored = new VerifyingStream({}, digestAlgorithm(d.digest))
+    const tarHash = new VerifyingStream({}, digestAlgorithm(diffId.digest))
+    const file = fh.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false, start: 0 })
+    file.on('error', (e) => stored.destroy(e))
+    const name = `layer blob ${d.digest}`
+    let bytes = 0
+    try {
+      const tar = await decompress(file.pipe(stored), layerInfo(d.mediaType)?.compression, name)
+      await pipeline(tar, tarHash, new Writable({ highWaterMark: READ_CHUNK, write(chunk: Buffer, _e, cb) { bytes += chunk.length; cb() } }))
+    } catch (e) {
+      file.destroy()
+      if (!isLadingError(e)) throw e
+      out.push(problem(ref.from, ref.pointer, e.code, e.message))
       return
     }
-    const structural = checkConfig(config, csource)
-    cout.push(...structural)
-    if (!isObject(config)) return
-    const cfg = config as unknown as ImageConfig
-    if (Array.isArray(value.layers)) cout.push(...checkImage(value as unknown as Manifest, cfg, csource))
-    if (ref.platform && typeof cfg.os === 'string' && typeof cfg.architecture === 'string') {
-      cout.push(...checkPlatformAgrees(ref.platform, cfg, ref.from, ref.pointer))
+    this.#bytes += d.size
+    const got = stored.result!.digest
+    if (got !== d.digest) {
+      out.push(problem(ref.from, pointerJoin(ref.pointer, 'digest'), 'DIGEST_MISMATCH', `${ref.kind} blob ${d.digest}: content hashes to ${got}`))
+      return
+    }
+    const tarDigest = tarHash.result!.digest
+    if (tarDigest !== diffId.digest) {
+      out.push(problem(diffId.source, diffId.pointer, 'DIGEST_MISMATCH', `is ${diffId.digest} but layer ${d.digest} decompresses to ${bytes} bytes with digest ${tarDigest}`))
     }
   }
+}
+
+/** A fresh slot for problems found late (after the walk moved on). */
+function lateSlot(f: Findings): Problem[] {
+  return f.slot()
 }
 
 /** parse.ts messages start with `${source}: ${pointer}: `; a Problem carries those separately. */

@@ -317,3 +317,32 @@ test('CLI: usage errors exit 2; --type checks one document; --json lists problem
   assert.equal(missing.status, 1)
   assert.match(missing.stdout, /nope\.json: \/: file does not exist/)
 }))
+
+test('deep: a gzip layer whose diff_id is wrong (same count), corrupt gzip, and a compression mismatch', () => withLayout(async (l) => {
+  const img = await l.addImage({ tag: 't', layers: 2 })
+  assert.deepEqual((await validateLayout(l.dir, { deep: true })).problems, [], 'the unchanged image passes deep validation')
+  const wrongDiff = sha256(makeTar({ other: 'y' }))
+  const cfg = await l.rewriteJson(img.configDescriptor, (c) => { c.rootfs.diff_ids[1] = wrongDiff })
+  await replaceManifest(l, img, (man) => { man.config = cfg })
+  assert.deepEqual((await validateLayout(l.dir)).problems, [], 'without deep, a plausible diff_id of a gzip layer is not checked')
+  const { problems } = await validateLayout(l.dir, { deep: true })
+  find(problems, { code: 'DIGEST_MISMATCH', source: `blob ${cfg.digest} (config)`, pointer: '/rootfs/diff_ids/1', message: new RegExp(`is ${wrongDiff} but layer ${img.layers[1]!.digest} decompresses to 2048 bytes with digest ${img.diffIds[1]}`) })
+  assert.equal(problems.length, 1, JSON.stringify(problems))
+  assertCliInvalid(l.dir, [/\(config\): \/rootfs\/diff_ids\/1: is sha256:[0-9a-f]{64} but layer/], ['--deep'])
+
+  // A gzip layer whose bytes are damaged *and* re-described (digest and size match the damage).
+  const l2 = await RawLayout.create()
+  try {
+    const u = await l2.addImage({ tag: 'u', layers: 2 })
+    const gz = await fsp.readFile(l2.blobPath(u.layers[0]!.digest))
+    const damaged = Buffer.concat([gz.subarray(0, 20), Buffer.alloc(30, 0x55), gz.subarray(50)])
+    const bad = await l2.writeBlob(damaged, 'application/vnd.oci.image.layer.v1.tar+gzip')
+    const plain = await l2.writeBlob(makeTar({ plain: 'z' }), 'application/vnd.oci.image.layer.v1.tar+gzip')
+    await replaceManifest(l2, u, (man) => { man.layers[0] = bad; man.layers[1] = plain })
+    const r = await validateLayout(l2.dir, { deep: true })
+    find(r.problems, { code: 'INVALID_TAR', pointer: '/layers/0', message: /corrupt gzip data/ })
+    find(r.problems, { code: 'COMPRESSION_MISMATCH', pointer: '/layers/1', message: /media type says gzip but the data is none/ })
+  } finally {
+    await l2.cleanup()
+  }
+}))

@@ -5,7 +5,7 @@
 import type { Command } from 'commander'
 import { formatBytes, parseImageArg, printJson, usage, writeOut } from '../util.js'
 
-interface ValidateOpts { layout?: string; image?: string; type?: string; platform?: string; json?: boolean }
+interface ValidateOpts { layout?: string; image?: string; type?: string; platform?: string; json?: boolean; deep?: boolean }
 
 const TYPES = ['manifest', 'index', 'config', 'layout'] as const
 
@@ -18,12 +18,14 @@ export function register(program: Command): void {
     .option('--image <dir[:tag]>', 'validate one image, DIR[:TAG] or DIR@DIGEST')
     .option('--platform <os/arch[/variant]>', 'with --image: check only the manifests for this platform')
     .option('--type <type>', `validate FILE alone as a ${TYPES.join('|')}`)
+    .option('--deep', 'also decompress every layer and check it against its diff_id (slower)')
     .option('--json', 'print {valid, problems, checked} as JSON')
     .action(async (file: string | undefined, opts: ValidateOpts) => {
       const modes = [opts.layout, opts.image, opts.type].filter((x) => x !== undefined).length
       if (modes !== 1) throw usage('validate needs exactly one of --layout DIR, --image DIR[:TAG] or --type TYPE FILE')
       if (opts.type === undefined && file !== undefined) throw usage(`unexpected argument ${JSON.stringify(file)} (a FILE goes with --type)`)
       if (opts.platform !== undefined && opts.image === undefined) throw usage('--platform goes with --image')
+      if (opts.deep && opts.type !== undefined) throw usage('--deep goes with --layout or --image')
       const { formatProblem } = await import('../../spec/validate.js')
       let problems
       let checked: { blobs: number; bytes: number } | undefined
@@ -39,11 +41,11 @@ export function register(program: Command): void {
         const { validateLayout } = await import('../../store/validate-layout.js')
         if (opts.layout !== undefined) {
           if (opts.layout === '') throw usage('--layout needs a directory')
-          ;({ problems, checked } = await validateLayout(opts.layout))
+          ;({ problems, checked } = await validateLayout(opts.layout, { deep: opts.deep === true }))
           what = opts.layout
         } else {
           const { dir, tag, digest } = parseImageArg(opts.image!)
-          const sel: { tag?: string; digest?: string; platform?: import('../../spec/types.js').Platform } = {}
+          const sel: { tag?: string; digest?: string; platform?: import('../../spec/types.js').Platform; deep: boolean } = { deep: opts.deep === true }
           if (digest !== undefined) sel.digest = digest
           else if (tag !== undefined) sel.tag = tag
           if (opts.platform !== undefined) sel.platform = (await import('../../spec/platform.js')).parsePlatform(opts.platform)

@@ -33,8 +33,8 @@ export interface StartRegistryOptions {
   token?: TokenAuthConfig
   /** Storage root (default: a fresh temp dir, removed by stop()). */
   storageDir?: string
-  /** Serve HTTPS with this certificate and key (PEM files). */
-  tls?: { certificate: string; key: string }
+  /** Serve HTTPS with this certificate and key (PEM files); with clientCas, require client certificates. */
+  tls?: { certificate: string; key: string; clientCas?: string[] }
 }
 
 export interface RunningRegistry {
@@ -81,7 +81,10 @@ async function writeConfig(dir: string, port: number, storage: string, opts: Sta
     `  addr: 127.0.0.1:${port}`,
     '  secret: lading-test-secret',
   ]
-  if (opts.tls) lines.push('  tls:', `    certificate: ${yamlString(opts.tls.certificate)}`, `    key: ${yamlString(opts.tls.key)}`)
+  if (opts.tls) {
+    lines.push('  tls:', `    certificate: ${yamlString(opts.tls.certificate)}`, `    key: ${yamlString(opts.tls.key)}`)
+    if (opts.tls.clientCas?.length) lines.push('    clientcas:', ...opts.tls.clientCas.map((c) => `      - ${yamlString(c)}`))
+  }
   if (opts.htpasswd) {
     const file = path.join(dir, 'htpasswd')
     const entries = opts.htpasswd.map((u) => execFileSync('htpasswd', ['-Bbn', u.username, u.password], { encoding: 'utf8' }).trim())

@@ -220,7 +220,18 @@ export class RegistryClient {
     this.#base ??= (async () => {
       const host = registryEndpointHost(this.registry)
       if (this.#opts.tlsVerify !== false) return `https://${host}`
-      if (isLoopbackRegistry(this.registry)) return `http://${host}`
+      if (isLoopbackRegistry(this.registry)) {
+        // Plain HTTP first; a TLS-only server (Go answers "400 ... HTTP request to an HTTPS
+        // server") or a refused handshake sends us to HTTPS without verification.
+        try {
+          const res = await this.#exchange('GET', `http://${host}/v2/`, {}, undefined, false)
+          const body = res.statusCode === 400 ? (await readBody(res, MAX_ERROR_BODY, 'probe').catch(() => Buffer.alloc(0))).toString('utf8') : (await drain(res), '')
+          if (!/HTTPS server/i.test(body)) return `http://${host}`
+        } catch (e) {
+          if (isLadingError(e) && e.code !== 'NETWORK') throw e
+        }
+        return `https://${host}`
+      }
       try {
         const res = await this.#exchange('GET', `https://${host}/v2/`, {}, undefined, false)
         await drain(res)
@@ -259,7 +270,9 @@ export class RegistryClient {
           await sleep(backoffDelay(this.#policy, attempt))
           continue
         }
-        throw new LadingError('NETWORK', `${what ?? `${method} ${url}`}: ${describeNetworkError(e)}`, { cause: e })
+        const text = describeNetworkError(e)
+        const hint = /CERT|SELF_SIGNED|certificate/i.test(text) ? ' (give the registry\'s CA with --cert-dir, or --tls-verify=false)' : ''
+        throw new LadingError('NETWORK', `${what ?? `${method} ${url}`}: ${text}${hint}`, { cause: e })
       }
       if (replayable && attempt < this.#policy.attempts && isRetryableStatus(res.statusCode)) {
         const retryAfter = res.statusCode === 429 || res.statusCode === 503 ? parseRetryAfter(res.headers['retry-after']) : undefined

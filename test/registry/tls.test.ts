@@ -1,0 +1,106 @@
+/**
+ * TLS against a docker-registry serving HTTPS with a certificate made by openssl: the system
+ * CAs alone refuse it (one line), a --cert-dir with its `*.crt` accepts it, a `*.cert`/`*.key`
+ * pair is presented as the client certificate when the registry demands one, and
+ * tlsVerify=false reaches it without verification.
+ */
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { promises as fsp } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { RegistryClient } from '../../src/transport/registry/client.js'
+import { isLadingError } from '../../src/errors.js'
+import { startRegistry, registryAvailable, type RunningRegistry } from '../helpers/registry.js'
+import { collect, makeImage, stream } from './image-fixture.js'
+
+const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
+const fast = { attempts: 2, baseDelayMs: 5, maxDelayMs: 20 }
+
+function selfSigned(dir: string, name: string, cn: string): { cert: string; key: string } {
+  const cert = path.join(dir, `${name}.pem`)
+  const key = path.join(dir, `${name}-key.pem`)
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
+    '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' })
+  return { cert, key }
+}
+
+describe('TLS registry', { skip }, () => {
+  let tmp: string
+  let reg: RunningRegistry
+  let server: { cert: string; key: string }
+  let clientPair: { cert: string; key: string }
+  before(async () => {
+    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-tls-'))
+    server = selfSigned(tmp, 'server', 'lading-test-registry')
+    clientPair = selfSigned(tmp, 'client', 'lading-test-client')
+    reg = await startRegistry({ tls: { certificate: server.cert, key: server.key } })
+  })
+  after(async () => {
+    await reg?.stop()
+    if (tmp) await fsp.rm(tmp, { recursive: true, force: true })
+  })
+
+  test('system CAs only: the self-signed certificate is refused in one line', async () => {
+    const c = new RegistryClient({ registry: reg.host, retry: fast, certDir: path.join(tmp, 'empty') })
+    await fsp.mkdir(path.join(tmp, 'empty'), { recursive: true })
+    try {
+      await assert.rejects(c.listTags('tls/app'), (e) => {
+        assert.ok(isLadingError(e, 'NETWORK'), String(e))
+        assert.match((e as Error).message, /self[- ]signed|certificate/i)
+        assert.doesNotMatch((e as Error).message, /\n/)
+        return true
+      })
+    } finally { await c.close() }
+  })
+
+  test('--cert-dir with the CA as *.crt: push and pull over verified HTTPS', async () => {
+    const dir = path.join(tmp, 'certs.d')
+    await fsp.mkdir(dir, { recursive: true })
+    await fsp.copyFile(server.cert, path.join(dir, 'ca.crt'))
+    const c = new RegistryClient({ registry: reg.host, retry: fast, certDir: dir })
+    try {
+      const img = makeImage([3000])
+      for (const b of [img.config, ...img.layers]) await c.putBlob('tls/app', stream(b.bytes), b.desc)
+      await c.putManifest('tls/app', 'v1', img.manifest)
+      assert.deepEqual(await collect(await c.getBlob('tls/app', img.layers[0]!.desc)), img.layers[0]!.bytes)
+    } finally { await c.close() }
+  })
+
+  test('tlsVerify=false on a loopback TLS registry: HTTP is tried, HTTPS without verification is used', async () => {
+    const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast })
+    try {
+      assert.deepEqual(await c.listTags('tls/app'), ['v1'])
+    } finally { await c.close() }
+  })
+
+  test('client certificate: a *.cert/*.key pair in the cert dir is presented to a registry that requires one', async () => {
+    const mtls = await startRegistryWithClientCa(server, clientPair.cert)
+    const dir = path.join(tmp, 'mtls.d')
+    await fsp.mkdir(dir, { recursive: true })
+    await fsp.copyFile(server.cert, path.join(dir, 'ca.crt'))
+    try {
+      const without = new RegistryClient({ registry: mtls.host, retry: fast, certDir: dir })
+      try {
+        await assert.rejects(without.listTags('tls/app'), (e) => isLadingError(e, 'NETWORK'))
+      } finally { await without.close() }
+      await fsp.copyFile(clientPair.cert, path.join(dir, 'client.cert'))
+      await fsp.copyFile(clientPair.key, path.join(dir, 'client.key'))
+      const withCert = new RegistryClient({ registry: mtls.host, retry: fast, certDir: dir })
+      try {
+        await assert.rejects(withCert.listTags('tls/none'), (e) => isLadingError(e, 'NAME_UNKNOWN'), 'the TLS handshake passed; the registry answered')
+      } finally { await withCert.close() }
+      await fsp.rm(path.join(dir, 'client.key'))
+      const broken = new RegistryClient({ registry: mtls.host, retry: fast, certDir: dir })
+      try {
+        await assert.rejects(broken.listTags('tls/none'), (e) => isLadingError(e, 'NOT_FOUND') && /no matching key/.test((e as Error).message))
+      } finally { await broken.close() }
+    } finally { await mtls.stop() }
+  })
+})
+
+/** A TLS registry that requires client certificates signed by `clientCa` (http.tls.clientcas). */
+async function startRegistryWithClientCa(server: { cert: string; key: string }, clientCa: string): Promise<RunningRegistry> {
+  return startRegistry({ tls: { certificate: server.cert, key: server.key, clientCas: [clientCa] } })
+}

@@ -65,29 +65,32 @@ export class Layout {
   static async init(dir: string): Promise<Layout> {
     const abs = path.resolve(dir)
     await fsp.mkdir(abs, { recursive: true })
-    const layoutFile = path.join(abs, LAYOUT_FILE)
-    let hasLayoutFile = true
-    try {
-      await fsp.lstat(layoutFile)
-    } catch (e) {
-      if (!isErrno(e, 'ENOENT')) throw e
-      hasLayoutFile = false
-    }
-    if (hasLayoutFile) {
-      const layout = await Layout.open(abs)
-      await layout.readIndex()
-      return layout
-    }
-    const entries = (await fsp.readdir(abs)).filter((n) => !isTempName(n))
-    if (entries.length > 0) {
-      throw new LadingError('EXISTS', `${dir}: directory is not empty and is not an OCI layout (no ${LAYOUT_FILE}); refusing to initialise it`)
-    }
-    await fsp.mkdir(path.join(abs, BLOBS_DIR, 'sha256'), { recursive: true })
-    const index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] }
-    await atomicWriteFile(path.join(abs, INDEX_FILE), JSON.stringify(index))
-    // oci-layout last: its presence marks a complete layout.
-    await atomicWriteFile(layoutFile, JSON.stringify({ imageLayoutVersion: IMAGE_LAYOUT_VERSION }))
-    return new Layout(abs)
+    // Under the index lock, so two concurrent inits of one directory both succeed.
+    return withLock(path.join(abs, INDEX_LOCK_FILE), async () => {
+      const layoutFile = path.join(abs, LAYOUT_FILE)
+      let hasLayoutFile = true
+      try {
+        await fsp.lstat(layoutFile)
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) throw e
+        hasLayoutFile = false
+      }
+      if (hasLayoutFile) {
+        const layout = await Layout.open(abs)
+        await layout.readIndex()
+        return layout
+      }
+      const entries = (await fsp.readdir(abs)).filter((n) => !isTempName(n) && n !== INDEX_LOCK_FILE)
+      if (entries.length > 0) {
+        throw new LadingError('EXISTS', `${dir}: directory is not empty and is not an OCI layout (no ${LAYOUT_FILE}); refusing to initialise it`)
+      }
+      await fsp.mkdir(path.join(abs, BLOBS_DIR, 'sha256'), { recursive: true })
+      const index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] }
+      await atomicWriteFile(path.join(abs, INDEX_FILE), JSON.stringify(index))
+      // oci-layout last: its presence marks a complete layout.
+      await atomicWriteFile(layoutFile, JSON.stringify({ imageLayoutVersion: IMAGE_LAYOUT_VERSION }))
+      return new Layout(abs)
+    })
   }
 
   /** Open an existing layout; INVALID_LAYOUT if oci-layout is missing, unreadable or of an unknown version. */
@@ -137,6 +140,7 @@ export class Layout {
       const existing = await this.#statBlob(expected.digest)
       if (existing && (expected.size === undefined || existing.size === expected.size)) {
         if (body instanceof Readable) body.destroy()
+        await this.#touch(expected.digest)
         return { digest: expected.digest, size: existing.size }
       }
     }
@@ -274,7 +278,10 @@ export class Layout {
   async updateIndex(fn: (index: Index) => Index | Promise<Index>, opts: { timeoutMs?: number } = {}): Promise<Index> {
     return withLock(path.join(this.dir, INDEX_LOCK_FILE), async () => {
       const next = await fn(await this.readIndex())
-      await atomicWriteFile(path.join(this.dir, INDEX_FILE), JSON.stringify(next))
+      const bytes = Buffer.from(JSON.stringify(next))
+      // Never write an index.json we would refuse to read.
+      parseIndex(bytes, `${this.#name()}/${INDEX_FILE} (being written)`)
+      await atomicWriteFile(path.join(this.dir, INDEX_FILE), bytes)
       return next
     }, opts)
   }
@@ -321,14 +328,15 @@ export class Layout {
    */
   async setTag(tag: string, desc: Descriptor): Promise<void> {
     assertValidTag(tag)
-    if (!(await this.hasBlob(desc.digest))) {
-      throw new LadingError('BLOB_UNKNOWN', `cannot tag ${JSON.stringify(tag)}: blob ${desc.digest} is not in layout ${this.#name()}`)
-    }
     const entry: Descriptor = { ...desc, annotations: { ...desc.annotations, [Annotation.RefName]: tag } }
-    await this.updateIndex((index) => ({
-      ...index,
-      manifests: [...index.manifests.filter((d) => d.annotations?.[Annotation.RefName] !== tag), entry],
-    }))
+    await this.updateIndex(async (index) => {
+      // Checked under the lock: gc holds it while sweeping, so the blob cannot vanish between
+      // this check and the write.
+      if (!(await this.hasBlob(desc.digest))) {
+        throw new LadingError('BLOB_UNKNOWN', `cannot tag ${JSON.stringify(tag)}: blob ${desc.digest} is not in layout ${this.#name()}`)
+      }
+      return { ...index, manifests: [...index.manifests.filter((d) => d.annotations?.[Annotation.RefName] !== tag), entry] }
+    })
   }
 
   /** Remove the entries carrying `tag`; NOT_FOUND if there are none. Blobs stay until gc. */
@@ -449,9 +457,21 @@ export class Layout {
     }
   }
 
+  /**
+   * Refresh an existing blob's mtime when a writer re-puts it, so `gc --keep-recent` treats it
+   * as new (the writer is about to reference it). Best effort: a read-only layout still reads.
+   */
+  async #touch(d: Digest): Promise<void> {
+    const now = new Date()
+    await fsp.utimes(this.blobPath(d), now, now).catch(() => {})
+  }
+
   async #commitBytes(algDir: string, digest: Digest, bytes: Uint8Array): Promise<void> {
     const target = this.blobPath(digest)
-    if (await this.#statBlob(digest)) return
+    if (await this.#statBlob(digest)) {
+      await this.#touch(digest)
+      return
+    }
     const tmp = tempPathFor(target)
     const fh = await fsp.open(tmp, 'wx', 0o644)
     try {

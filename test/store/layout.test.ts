@@ -307,3 +307,36 @@ test('putManifest checks the document against its media type; getManifest return
     assert.equal(digestOf(raw.bytes), manifest.digest)
   })
 })
+
+test('init: concurrent inits of one directory all succeed and leave one layout', async () => {
+  const t = await tempDir()
+  try {
+    const dir = path.join(t.dir, 'l')
+    const layouts = await Promise.all(Array.from({ length: 6 }, () => Layout.init(dir)))
+    assert.equal(layouts.length, 6)
+    assert.deepEqual((await fsp.readdir(dir)).sort(), ['blobs', 'index.json', 'oci-layout'])
+  } finally {
+    await t.cleanup()
+  }
+})
+
+test('updateIndex never writes an index.json it would refuse to read', async () => {
+  await withLayout(async (layout, dir) => {
+    const before = await fsp.readFile(path.join(dir, 'index.json'))
+    await assert.rejects(layout.updateIndex((index) => ({ ...index, manifests: [{ mediaType: MediaType.OciManifest, digest: 'sha256:nope' as Digest, size: 1 }] })), isCode('INVALID_INDEX'))
+    assert.deepEqual(await fsp.readFile(path.join(dir, 'index.json')), before)
+  })
+})
+
+test('putBlob of an existing blob refreshes its mtime (so gc --keep-recent spares a re-put blob)', async () => {
+  await withLayout(async (layout) => {
+    const { digest } = await layout.putBlob(Buffer.from('again'))
+    const old = new Date(Date.now() - 3_600_000)
+    await fsp.utimes(layout.blobPath(digest), old, old)
+    await layout.putBlob(Buffer.from('again'))
+    assert.ok(Date.now() - (await fsp.stat(layout.blobPath(digest))).mtimeMs < 60_000)
+    await fsp.utimes(layout.blobPath(digest), old, old)
+    await layout.putBlob(Readable.from([Buffer.from('again')]), { digest })
+    assert.ok(Date.now() - (await fsp.stat(layout.blobPath(digest))).mtimeMs < 60_000)
+  })
+})

@@ -153,6 +153,9 @@ test('repacked images pass lading validate and oci-image-tool validate', { timeo
     ladingOk(['validate', '--layout', img.dir])
     const { layout, image } = await imageLayers(img.dir, 'latest')
     assert.equal(image.manifest.layers[1]!.mediaType, 'application/vnd.oci.image.layer.v1.tar+zstd')
+    // The zstd layer unpacks again (lading reads what it wrote).
+    ladingOk(['unpack', '--image', `${img.dir}:latest`, path.join(dir, 'again')])
+    assert.equal(await fsp.readFile(path.join(dir, 'again/rootfs/etc/modify'), 'utf8'), 'new content, longer\n')
     if (requireTool(t, 'oci-image-tool')) {
       runOk('oci-image-tool', ['validate', '--type', 'manifest', layout.blobPath(image.manifestDescriptor.digest)])
       runOk('oci-image-tool', ['validate', '--type', 'config', layout.blobPath(image.manifest.config.digest)])

@@ -134,7 +134,7 @@ extract_rootfs() { # DIR: a fresh copy of the rootfs
 }
 
 rm -f "$FIX"/.complete-v*
-rm -rf "$FIX/rootfs" "$FIX/layout" "$FIX/layout.tmp" "$FIX/bundle"
+rm -rf "$FIX/rootfs" "$FIX/rootfs.tmp" "$FIX/layout" "$FIX/layout.tmp" "$FIX/bundle"
 log "extracting rootfs"
 extract_rootfs "$FIX/rootfs.tmp"
 mv "$FIX/rootfs.tmp" "$FIX/rootfs"

@@ -1,0 +1,87 @@
+/**
+ * Interoperability with skopeo over a real docker-registry: skopeo reads what Lading pushed
+ * (manifest bytes identical, blobs identical, same tags), and Lading reads what skopeo pushed
+ * from an OCI layout (manifest and blobs verify and match).
+ */
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { promises as fsp } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { gzipSync } from 'node:zlib'
+import { after, before, describe, test } from 'node:test'
+import { RegistryClient } from '../../src/transport/registry/client.js'
+import { digestOf } from '../../src/digest/index.js'
+import { MediaType } from '../../src/spec/media-types.js'
+import { startRegistry, registryAvailable, type RunningRegistry } from '../helpers/registry.js'
+import { requireTool } from '../helpers/tools.js'
+import { blob, collect, rawManifest, stream } from './image-fixture.js'
+
+const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
+
+/** A valid image: one gzip layer holding a tar with one file (header + data + end blocks). */
+function tinyImage(): { config: ReturnType<typeof blob>; layer: ReturnType<typeof blob>; manifest: ReturnType<typeof rawManifest> } {
+  const hdr = Buffer.alloc(512)
+  hdr.write('hello.txt', 0)
+  hdr.write('0000644\0', 100); hdr.write('0000000\0', 108); hdr.write('0000000\0', 116)
+  hdr.write('00000000006\0', 124); hdr.write('00000000000\0', 136)
+  hdr.write('        ', 148); hdr.write('0', 156); hdr.write('ustar\0', 257); hdr.write('00', 263)
+  let sum = 0
+  for (const b of hdr) sum += b
+  hdr.write(sum.toString(8).padStart(6, '0') + '\0 ', 148)
+  const data = Buffer.alloc(512); data.write('hello\n')
+  const tar = Buffer.concat([hdr, data, Buffer.alloc(1024)])
+  const layer = blob(gzipSync(tar), MediaType.OciLayerGzip)
+  const config = blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(tar)] }, config: {} })), MediaType.OciConfig)
+  const manifest = rawManifest({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: config.desc, layers: [layer.desc] })
+  return { config, layer, manifest }
+}
+
+describe('skopeo interop over docker-registry', { skip }, () => {
+  let reg: RunningRegistry
+  let tmp: string
+  let client: RegistryClient
+  before(async () => {
+    reg = await startRegistry()
+    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-skopeo-'))
+    client = new RegistryClient({ registry: reg.host, tlsVerify: false })
+  })
+  after(async () => {
+    await client?.close()
+    await reg?.stop()
+    if (tmp) await fsp.rm(tmp, { recursive: true, force: true })
+  })
+
+  test('skopeo reads what Lading pushed: identical manifest bytes, blobs and tags', async (t) => {
+    if (!requireTool(t, 'skopeo')) return
+    const img = tinyImage()
+    for (const b of [img.config, img.layer]) await client.putBlob('interop/lading', stream(b.bytes), b.desc)
+    await client.putManifest('interop/lading', 'v1', img.manifest)
+    await client.putManifest('interop/lading', 'v2', img.manifest)
+    const raw = execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/interop/lading:v1`])
+    assert.deepEqual(raw, img.manifest.bytes)
+    const tags = JSON.parse(execFileSync('skopeo', ['list-tags', '--tls-verify=false', `docker://${reg.host}/interop/lading`], { encoding: 'utf8' }))
+    assert.deepEqual([...tags.Tags].sort(), ['v1', 'v2'])
+    const out = path.join(tmp, 'dir-out')
+    execFileSync('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${reg.host}/interop/lading:v1`, `dir:${out}`])
+    assert.deepEqual(await fsp.readFile(path.join(out, img.layer.desc.digest.slice(7))), img.layer.bytes)
+    assert.deepEqual(await fsp.readFile(path.join(out, 'manifest.json')), img.manifest.bytes)
+  })
+
+  test('Lading reads what skopeo pushed from an OCI layout', async (t) => {
+    if (!requireTool(t, 'skopeo')) return
+    const img = tinyImage()
+    const layout = path.join(tmp, 'layout')
+    await fsp.mkdir(path.join(layout, 'blobs', 'sha256'), { recursive: true })
+    await fsp.writeFile(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}')
+    for (const b of [img.config, img.layer]) await fsp.writeFile(path.join(layout, 'blobs', 'sha256', b.desc.digest.slice(7)), b.bytes)
+    await fsp.writeFile(path.join(layout, 'blobs', 'sha256', img.manifest.digest.slice(7)), img.manifest.bytes)
+    await fsp.writeFile(path.join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MediaType.OciManifest, digest: img.manifest.digest, size: img.manifest.bytes.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }] }))
+    execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${reg.host}/interop/skopeo:v1`])
+    const m = await client.getManifest('interop/skopeo', 'v1')
+    assert.equal(m.digest, img.manifest.digest)
+    assert.deepEqual(m.bytes, img.manifest.bytes)
+    assert.deepEqual(await collect(await client.getBlob('interop/skopeo', img.layer.desc)), img.layer.bytes)
+    assert.deepEqual(await client.listTags('interop/skopeo'), ['v1'])
+  })
+})

@@ -1,0 +1,113 @@
+/** `lading insert` (umoci insert): files, directories, --whiteout and --opaque as new layers. */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { promises as fsp } from 'node:fs'
+import path from 'node:path'
+import { Layout } from '../../src/store/layout.js'
+import { resolveImage } from '../../src/store/resolve.js'
+import { insertTar, layerPathOf } from '../../src/bundle/insert.js'
+import { isLadingError } from '../../src/errors.js'
+import { requireTool } from '../helpers/tools.js'
+import { lading, ladingOk, runOk } from '../helpers/cli.js'
+import { buildImage, layerTar, tarNames, tempDir, type Entry } from './build-image.js'
+import { diffTrees, treeOf } from './tree.js'
+
+const BASE: Entry[] = [
+  { name: 'etc/', type: 'directory' },
+  { name: 'etc/passwd', body: 'root:x:0:0::/root:/bin/sh\n' },
+  { name: 'etc/group', body: 'root:x:0:\n' },
+  { name: 'etc/conf.d/', type: 'directory' },
+  { name: 'etc/conf.d/a', body: 'a\n' },
+]
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await tempDir()
+  try { await fn(dir) } finally { await fsp.rm(dir, { recursive: true, force: true }) }
+}
+
+test('layerPathOf: absolute targets only, normalised, no "..", not the root, no whiteout names', () => {
+  assert.equal(layerPathOf('/opt//app/./x/'), 'opt/app/x')
+  for (const [bad, code] of [['rel/path', 'USAGE'], ['/a/../../etc', 'UNSAFE_PATH'], ['/', 'USAGE'], ['/a/.wh.b', 'USAGE']] as const) {
+    assert.throws(() => layerPathOf(bad), (e) => isLadingError(e, code), bad)
+  }
+})
+
+test('insert a file, a directory, a whiteout and an opaque directory; lading and umoci unpack the result alike', { timeout: 120_000 }, (t) => withDir(async (dir) => {
+  const img = await buildImage(path.join(dir, 'img'), [BASE], { Cmd: ['/bin/sh'] })
+  const host = path.join(dir, 'host')
+  await fsp.mkdir(path.join(host, 'tree/sub'), { recursive: true })
+  await fsp.writeFile(path.join(host, 'tree/sub/f'), 'from host\n')
+  await fsp.writeFile(path.join(host, 'tree/top'), 'top\n')
+  await fsp.chmod(path.join(host, 'tree/top'), 0o4750)
+  await fsp.symlink('sub/f', path.join(host, 'tree/link'))
+  await fsp.writeFile(path.join(host, 'single'), 'single file\n')
+  await fsp.mkdir(path.join(host, 'newconf'))
+  await fsp.writeFile(path.join(host, 'newconf/b'), 'b\n')
+
+  ladingOk(['insert', '--image', img.dir, path.join(host, 'single'), '/usr/local/bin/single'])
+  ladingOk(['insert', '--image', img.dir, path.join(host, 'tree'), '/opt/tree', '--history.comment', 'a tree'])
+  ladingOk(['insert', '--image', img.dir, '--whiteout', '/etc/group'])
+  ladingOk(['insert', '--image', img.dir, '--opaque', path.join(host, 'newconf'), '/etc/conf.d'])
+
+  const layout = await Layout.open(img.dir)
+  const image = await resolveImage(layout, { tag: 'latest' }, 'any')
+  assert.equal(image.manifest.layers.length, 5)
+  assert.equal(image.config.history?.length, 5)
+  assert.match(image.config.history![2]!.created_by!, /lading insert .*tree \/opt\/tree/)
+  assert.equal(image.config.history![2]!.comment, 'a tree')
+  assert.deepEqual(await tarNames(await layerTar(layout, image.manifest.layers[3]!)), ['etc/.wh.group'])
+  const opaqueNames = await tarNames(await layerTar(layout, image.manifest.layers[4]!))
+  assert.deepEqual(opaqueNames, ['etc/conf.d/.wh..wh..opq', 'etc/conf.d/', 'etc/conf.d/b'])
+  ladingOk(['validate', '--image', img.dir])
+
+  const b = path.join(dir, 'bundle')
+  ladingOk(['unpack', '--image', img.dir, b])
+  const root = path.join(b, 'rootfs')
+  assert.equal(await fsp.readFile(path.join(root, 'usr/local/bin/single'), 'utf8'), 'single file\n')
+  assert.equal(await fsp.readFile(path.join(root, 'opt/tree/sub/f'), 'utf8'), 'from host\n')
+  assert.equal(await fsp.readlink(path.join(root, 'opt/tree/link')), 'sub/f')
+  assert.equal((await fsp.stat(path.join(root, 'opt/tree/top'))).mode & 0o7777, 0o4750)
+  await assert.rejects(fsp.access(path.join(root, 'etc/group')))
+  assert.deepEqual(await fsp.readdir(path.join(root, 'etc/conf.d')), ['b'])
+  assert.equal(await fsp.readFile(path.join(root, 'etc/passwd'), 'utf8'), 'root:x:0:0::/root:/bin/sh\n')
+
+  if (requireTool(t, 'umoci')) {
+    const u = path.join(dir, 'umoci')
+    runOk('umoci', ['unpack', '--image', img.dir, u])
+    assert.deepEqual(diffTrees(treeOf(root), treeOf(path.join(u, 'rootfs')), ['lading', 'umoci']), [])
+  }
+}))
+
+test('insert --tag writes a new tag and leaves the original; bad arguments are usage errors', () => withDir(async (dir) => {
+  const img = await buildImage(path.join(dir, 'img'), [BASE])
+  const f = path.join(dir, 'f')
+  await fsp.writeFile(f, 'x')
+  ladingOk(['insert', '--image', `${img.dir}:latest`, '--tag', 'plus', f, '/f'])
+  const layout = await Layout.open(img.dir)
+  assert.equal((await resolveImage(layout, { tag: 'latest' }, 'any')).manifestDescriptor.digest, img.manifest.digest)
+  assert.equal((await resolveImage(layout, { tag: 'plus' }, 'any')).manifest.layers.length, 2)
+  assert.equal(lading(['insert', '--image', img.dir, f]).status, 2)
+  assert.equal(lading(['insert', '--image', img.dir, '--whiteout', f, '/x']).status, 2)
+  assert.equal(lading(['insert', '--image', img.dir, '--opaque', f, '/x']).status, 2)
+  const r = lading(['insert', '--image', img.dir, f, '/a/../../x'])
+  assert.equal(r.status, 1)
+  assert.match(r.stderr, /contains "\.\."/)
+  const missing = lading(['insert', '--image', img.dir, path.join(dir, 'nope'), '/x'])
+  assert.equal(missing.status, 1)
+  assert.match(missing.stderr, /no such file/)
+}))
+
+test('insertTar honours the mtime clamp (reproducible insert layers)', async () => {
+  const dir = await tempDir()
+  try {
+    await fsp.writeFile(path.join(dir, 'f'), 'x')
+    const clamp = new Date('2020-01-01T00:00:00Z')
+    const chunks: Buffer[] = []
+    for await (const c of await insertTar({ source: path.join(dir, 'f'), target: '/f', mtimeClamp: clamp })) chunks.push(c as Buffer)
+    const tar = Buffer.concat(chunks)
+    // ustar mtime field: 12 bytes of octal at offset 136.
+    assert.equal(parseInt(tar.subarray(136, 147).toString(), 8), clamp.getTime() / 1000)
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true })
+  }
+})

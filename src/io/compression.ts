@@ -54,19 +54,32 @@ export function detectCompression(head: Uint8Array): Compression | undefined {
   return undefined
 }
 
+interface Peeked {
+  head: Buffer
+  ended: boolean
+  /** Stop watching for errors (call once another consumer listens); returns an error seen meanwhile. */
+  release(): Error | undefined
+}
+
 /**
  * Read up to `n` bytes from the front of `input` without losing them: resolves with the bytes
  * and whether the stream ended; if it has not ended, the bytes are put back (unshift) and the
- * stream is left paused.
+ * stream is left paused. An error listener stays on until release(), so an error emitted before
+ * the caller attaches its pipeline is neither uncaught nor lost.
  */
-function peek(input: Readable, n: number): Promise<{ head: Buffer; ended: boolean }> {
+function peek(input: Readable, n: number): Promise<Peeked> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let len = 0
-    const cleanup = (): void => {
+    let settled = false
+    let lateError: Error | undefined
+    const release = (): Error | undefined => {
+      input.off('error', onError)
+      return lateError
+    }
+    const stopReading = (): void => {
       input.off('data', onData)
       input.off('end', onEnd)
-      input.off('error', onError)
     }
     const onData = (c: Buffer | string): void => {
       const b = typeof c === 'string' ? Buffer.from(c) : c
@@ -74,18 +87,25 @@ function peek(input: Readable, n: number): Promise<{ head: Buffer; ended: boolea
       len += b.length
       if (len >= n) {
         input.pause()
-        cleanup()
+        stopReading()
         const head = Buffer.concat(chunks, len)
         input.unshift(head)
-        resolve({ head, ended: false })
+        settled = true
+        resolve({ head, ended: false, release })
       }
     }
     const onEnd = (): void => {
-      cleanup()
-      resolve({ head: Buffer.concat(chunks, len), ended: true })
+      stopReading()
+      settled = true
+      resolve({ head: Buffer.concat(chunks, len), ended: true, release })
     }
     const onError = (e: Error): void => {
-      cleanup()
+      if (settled) {
+        lateError ??= e
+        return
+      }
+      stopReading()
+      release()
       reject(e)
     }
     input.on('data', onData)
@@ -132,26 +152,33 @@ function wrapDecodeError(e: unknown, c: Compression, name: string | undefined): 
  * Unknown leading bytes with no expectation are passed through as 'none' for the tar reader to judge.
  */
 export async function decompress(input: Readable, expected?: Compression, name?: string): Promise<Readable> {
-  const { head, ended } = await peek(input, DETECT_BYTES)
+  const { head, ended, release } = await peek(input, DETECT_BYTES)
   const found = detectCompression(head)
   if (expected !== undefined && found !== expected) {
     // A plain tar without ustar magic (v7 tar) cannot be recognised; accept it when 'none' is expected.
     if (!(expected === 'none' && found === undefined)) {
+      release()
       input.destroy()
       throw new LadingError('COMPRESSION_MISMATCH', `${describe(name)}media type says ${expected} but the data is ${found === undefined ? 'not recognised (neither gzip, zstd nor tar)' : found}`)
     }
   }
   const c: Compression = found ?? 'none'
   const source: Readable = ended ? Readable.from(head.length > 0 ? [head] : [], { objectMode: false }) : input
+  let out: Readable
   if (c === 'none') {
-    if (ended) return source
-    const out = new PassThrough({ highWaterMark: 256 * 1024 })
-    pipeline(source, out, () => {})
-    return out
+    if (ended) {
+      release()
+      return source
+    }
+    out = new PassThrough({ highWaterMark: 256 * 1024 })
+    pipeline(source, out as PassThrough, () => {})
+  } else {
+    const decoder = c === 'gzip' ? zlib.createGunzip({ chunkSize: 256 * 1024 }) : zstdDecoder()
+    out = new DecodeErrorMapper(c, name)
+    pipeline(source, decoder, out as DecodeErrorMapper, () => {})
   }
-  const decoder = c === 'gzip' ? zlib.createGunzip({ chunkSize: 256 * 1024 }) : zstdDecoder()
-  const out = new DecodeErrorMapper(c, name)
-  pipeline(source, decoder, out, () => {})
+  const early = release()
+  if (early) out.destroy(early)
   return out
 }
 

@@ -282,10 +282,21 @@ function changedError(file: string, want: number, what: string): LadingError {
   return new LadingError('CONFLICT', `${file}: file ${what} while it was being archived (expected ${want} bytes)`)
 }
 
+/**
+ * Open flags for content: no following a symlink swapped in since the scan, and no blocking on
+ * a FIFO swapped in (O_NONBLOCK is a no-op for regular files); fstat then insists on a regular file.
+ */
+const OPEN_FLAGS = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK
+
+function notRegular(file: string): LadingError {
+  return new LadingError('CONFLICT', `${file}: no longer a regular file (changed while it was being archived)`)
+}
+
 /** Read a small file whole, without following a symlink swapped in, checking its size. */
 function readSmallFile(file: string, size: number): Buffer {
-  const fd = fs.openSync(file, fsc.O_RDONLY | fsc.O_NOFOLLOW)
+  const fd = fs.openSync(file, OPEN_FLAGS)
   try {
+    if (!fs.fstatSync(fd).isFile()) throw notRegular(file)
     const buf = Buffer.allocUnsafe(size + 1)
     let got = 0
     while (got < size + 1) {
@@ -302,8 +313,9 @@ function readSmallFile(file: string, size: number): Buffer {
 }
 
 async function* readLargeFile(file: string, size: number): AsyncGenerator<Buffer> {
-  const fh = await fsp.open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW)
+  const fh = await fsp.open(file, OPEN_FLAGS)
   try {
+    if (!(await fh.stat()).isFile()) throw notRegular(file)
     let left = size
     while (left > 0) {
       const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, left))

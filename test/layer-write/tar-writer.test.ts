@@ -140,3 +140,11 @@ test('GNU tar lists and extracts our pax output (long names, long links, big ids
   assert.equal((await fs.promises.lstat(path.join(out, long))).uid, 3_000_000)
   assert.equal(await fs.promises.readlink(path.join(out, 'link')), long)
 })
+
+test('a FIFO swapped in for a recorded file is refused, never a hang', async (t) => {
+  const dir = await tmpdir(t)
+  const f = path.join(dir, 'f')
+  await exec('mkfifo', [f])
+  await assert.rejects(buffer(writeTar([{ entry: base('f', { size: 5 }), content: { file: f } }])), (e: unknown) => isLadingError(e, 'CONFLICT') && /regular file/.test(e.message))
+  await assert.rejects(buffer(writeTar([{ entry: base('f', { size: 5 * 1024 * 1024 }), content: { file: f } }])), (e: unknown) => isLadingError(e, 'CONFLICT'))
+})

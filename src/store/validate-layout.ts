@@ -221,9 +221,21 @@ class Walker {
     const out = this.#findings.slot()
     const doc = await this.#readTopFile('index.json', out, 'INVALID_INDEX')
     if (doc === undefined) return undefined
-    const problems = checkIndex(doc, 'index.json')
-    out.push(...problems)
-    return isObject(doc) ? doc : undefined
+    // image-layout.md §index.json: an OCI image index (its mediaType, when present, says so).
+    out.push(...checkIndex(doc, 'index.json', MediaType.OciIndex))
+    if (!isObject(doc)) return undefined
+    // A tag must name one thing: skopeo and containerd refuse a ref.name that matches twice.
+    const tagged = new Map<string, number>()
+    if (Array.isArray(doc.manifests)) {
+      doc.manifests.forEach((d, i) => {
+        const tag = isObject(d) && isObject(d.annotations) ? d.annotations[Annotation.RefName] : undefined
+        if (typeof tag !== 'string') return
+        const prev = tagged.get(tag)
+        if (prev === undefined) tagged.set(tag, i)
+        else out.push(problem('index.json', pointerJoin('/manifests', i, 'annotations', Annotation.RefName), 'TAG_INVALID', `tag ${JSON.stringify(tag)} is also on /manifests/${prev}; a tag must name one image`))
+      })
+    }
+    return doc
   }
 
   async #readTopFile(name: string, out: Problem[], code: ErrorCode): Promise<unknown> {

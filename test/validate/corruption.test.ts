@@ -34,7 +34,7 @@ function find(problems: Problem[], want: { code: string; source?: string; pointe
 function assertCliInvalid(dir: string, lines: RegExp[], extra: string[] = []): void {
   const r = lading(['validate', '--layout', dir, ...extra])
   assert.equal(r.status, 1, `exit status; stderr: ${r.stderr}`)
-  for (const l of lines) assert.match(r.stdout, l)
+  for (const l of lines) assert.match(r.stdout, l, `stderr: ${r.stderr}`)
   assert.match(r.stdout, /: invalid: \d+ problems?/)
   assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at /, 'no stack trace')
   assert.doesNotMatch(r.stderr, /internal error/)
@@ -312,6 +312,7 @@ test('CLI: usage errors exit 2; --type checks one document; --json lists problem
   assert.equal(wrong.status, 1)
   const j = JSON.parse(wrong.stdout)
   assert.equal(j.valid, false)
+  assert.ok(j.checked.bytes > 0)
   assert.ok(j.problems.some((p: Problem) => p.pointer === '/architecture' && p.code === 'INVALID_CONFIG'))
   const missing = lading(['validate', '--type', 'manifest', path.join(l.dir, 'nope.json')])
   assert.equal(missing.status, 1)
@@ -345,4 +346,15 @@ test('deep: a gzip layer whose diff_id is wrong (same count), corrupt gzip, and 
   } finally {
     await l2.cleanup()
   }
+}))
+
+test('index.json: a tag on two entries, and a Docker manifest list as index.json, are problems', () => withLayout(async (l) => {
+  const a = await l.addImage({ tag: 't' })
+  await l.addToIndex(a.manifestDescriptor, 't')
+  const { problems } = await validateLayout(l.dir)
+  find(problems, { code: 'TAG_INVALID', source: 'index.json', pointer: '/manifests/1/annotations/org.opencontainers.image.ref.name', message: /tag "t" is also on \/manifests\/0/ })
+  l.index.manifests.pop()
+  l.index.mediaType = 'application/vnd.docker.distribution.manifest.list.v2+json'
+  await l.writeIndex()
+  find((await validateLayout(l.dir)).problems, { code: 'INVALID_INDEX', source: 'index.json', pointer: '/mediaType', message: /referenced as application\/vnd\.oci\.image\.index\.v1\+json/ })
 }))

@@ -37,6 +37,9 @@ export function register(program: Command): void {
         const { validateDocument } = await import('../../store/validate-layout.js')
         problems = await validateDocument(file, type as (typeof TYPES)[number])
         what = `${file} (${type})`
+        const { promises: fsp } = await import('node:fs')
+        const size = await fsp.lstat(file).then((st) => st.size, () => 0)
+        checked = { blobs: 0, bytes: size }
       } else {
         const { validateLayout } = await import('../../store/validate-layout.js')
         if (opts.layout !== undefined) {
@@ -56,10 +59,10 @@ export function register(program: Command): void {
       const valid = problems.length === 0
       if (!valid) process.exitCode = 1
       if (opts.json) {
-        printJson({ valid, problems, ...(checked ? { checked } : {}) })
+        printJson({ valid, problems, checked })
         return
       }
-      const stats = checked ? ` (${checked.blobs} blobs, ${formatBytes(checked.bytes)} checked)` : ''
+      const stats = opts.type === undefined && checked ? ` (${checked.blobs} blobs, ${formatBytes(checked.bytes)} checked)` : ''
       if (valid) {
         await writeOut(`${what}: valid${stats}\n`)
         return

@@ -14,7 +14,8 @@
  * - Metadata order: content, then chown (as root), then chmod (chown clears setuid/setgid), then
  *   xattrs (chown and writes clear security.capability), then times. Directories get mode and
  *   times at the end, deepest first, so that creating their contents neither fails (rootless,
- *   mode 000/0555) nor bumps their mtime afterwards (umoci issue 222).
+ *   mode 000/0555) nor bumps their mtime afterwards (umoci issue 222). A lower directory that
+ *   this layer changes without carrying an entry for it keeps its mode and times.
  * - On error the root holds a partly applied layer (as with umoci and GNU tar): callers unpack into
  *   a fresh directory and discard it on failure.
  * - Speed: the hot loop is synchronous fs calls on whole small-file buffers handed over by the tar
@@ -451,6 +452,7 @@ class LayerApplier {
       this.#retry(r, () => unlinkSync(r.host))
       return
     }
+    this.#preserve(r.parentRel)
     try {
       rmSync(r.host, { recursive: true, force: true })
     } catch (e) {
@@ -464,8 +466,23 @@ class LayerApplier {
     for (const k of this.#dirMeta.keys()) if (k === r.rel || k.startsWith(prefix)) this.#dirMeta.delete(k)
   }
 
-  /** Run `fn`; in rootless mode an EACCES from the parent directory opens it up once and retries. */
+  /**
+   * Before changing directory `rel` (adding or removing a child), remember its metadata so that
+   * finish() restores it: a layer only sets the metadata it carries, so a lower directory this
+   * layer writes into without an entry of its own keeps its mode and times (as umoci does).
+   */
+  #preserve(rel: string): void {
+    if (this.#dirMeta.has(rel)) return
+    const st = lstatSync(this.#resolver.hostOf(rel))
+    this.#dirMeta.set(rel, { mode: st.mode & 0o7777, atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 })
+  }
+
+  /**
+   * Run `fn`, a change inside `r.parentRel` (whose metadata is preserved first); in rootless mode
+   * an EACCES from the parent directory opens it up once and retries.
+   */
   #retry<T>(r: ResolvedPath, fn: () => T): T {
+    this.#preserve(r.parentRel)
     try {
       return fn()
     } catch (e) {

@@ -239,6 +239,21 @@ describe('applyLayer: whiteouts and replacement (layer.md)', () => {
     }
   })
 
+  it('a lower directory changed without an entry of its own keeps its mode and mtime', async () => {
+    const { dir, cleanup } = tempDir()
+    try {
+      await applySpecs(dir, [{ name: 'usr/', mode: 0o755, mtime: 1000000000 }, { name: 'usr/bin/', mode: 0o711, mtime: 1100000000 }, { name: 'usr/bin/old', data: 'o' }], opts)
+      await applySpecs(dir, [{ name: 'usr/bin/new', data: 'n' }, { name: 'usr/bin/.wh.old' }], opts)
+      const st = lstatSync(path.join(dir, 'usr/bin'))
+      assert.equal(st.mtimeMs, 1100000000 * 1000)
+      assert.equal(st.mode & 0o7777, 0o711)
+      assert.equal(lstatSync(path.join(dir, 'usr')).mtimeMs, 1000000000 * 1000)
+      assert.deepEqual(readdirSync(path.join(dir, 'usr/bin')), ['new'])
+    } finally {
+      cleanup()
+    }
+  })
+
   it('a hardlink to a file of a lower layer shares its inode; replacing a hardlinked file leaves the other name alone', async () => {
     const { dir, cleanup } = tempDir()
     try {

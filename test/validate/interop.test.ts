@@ -190,3 +190,20 @@ test('interop: the Debian fixture layout (umoci-built, three tags) passes lading
   assert.deepEqual(r.problems, [])
   assert.ok(r.checked.bytes > 50_000_000, `hashed ${r.checked.bytes} bytes`)
 })
+
+test('interop: a layout written by the lading CLI (init, new, config, insert) passes lading validate --deep and oci-image-tool', async (t) => {
+  if (!requireTool(t, 'oci-image-tool')) return
+  const dir = await tmp(t)
+  const layout = path.join(dir, 'l')
+  const lading = (args: string[]) => ok(process.execPath, [cli, ...args])
+  lading(['init', '--layout', layout])
+  lading(['new', '--image', `${layout}:t`])
+  lading(['config', '--image', `${layout}:t`, '--config.cmd', '/bin/sh', '--config.env', 'A=1', '--config.exposedports', '8080/tcp'])
+  await fsp.writeFile(path.join(dir, 'hello'), 'hello\n')
+  lading(['insert', '--image', `${layout}:t`, path.join(dir, 'hello'), '/etc/hello'])
+  const r = ladingValidate(['--layout', layout, '--deep'])
+  assert.equal(r.status, 0, r.stdout + r.stderr)
+  const docs = await documents(layout)
+  assert.deepEqual(docs.map((d) => d.type), ['imageIndex', 'manifest', 'config'])
+  for (const d of docs) ociImageTool(d.type, d.file)
+})

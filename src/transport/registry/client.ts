@@ -741,6 +741,8 @@ export class RegistryClient {
     let offset = 0
     let pending: Buffer[] = []
     let pendingLen = 0
+    // One PATCH in flight while the next chunk is read and hashed (two chunks of memory at most).
+    let inflight: Promise<string> | undefined
     try {
       for await (const c of verify) {
         const b = c as Buffer
@@ -748,15 +750,20 @@ export class RegistryClient {
         pendingLen += b.length
         // Strictly more than a chunk: a blob of exactly chunkSize bytes still goes in one PUT.
         while (pendingLen > chunkSize) {
-          const all = Buffer.concat(pending, pendingLen)
+          const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen)
           const chunk = all.subarray(0, chunkSize)
           const rest = all.subarray(chunkSize)
-          location = await this.#patchChunk(repo, location, Buffer.from(chunk), offset)
+          if (inflight) location = await inflight
+          const at = offset
+          inflight = this.#patchChunk(repo, location, chunk, at)
+          inflight.catch(() => { /* awaited below */ })
           offset += chunk.length
-          pending = rest.length ? [Buffer.from(rest)] : []
+          pending = rest.length ? [rest] : []
           pendingLen = rest.length
         }
       }
+      if (inflight) location = await inflight
+      inflight = undefined
       await piping
       const result = verify.result
       if (!result) throw new LadingError('REGISTRY_ERROR', `${this.#display(repo)}: upload stream ended without a result`)
@@ -774,6 +781,7 @@ export class RegistryClient {
     } catch (e) {
       verify.destroy()
       body.destroy()
+      if (inflight) location = await inflight.catch(() => location)
       await this.#cancelUpload(repo, location)
       throw e
     }

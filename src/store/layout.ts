@@ -17,6 +17,7 @@
  * This module is imported by `lading ls`; keep its imports light (gc is loaded on demand).
  */
 import { constants, createWriteStream, promises as fsp, type Stats } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -188,7 +189,7 @@ export class Layout {
       if (st.size > maxBytes) {
         throw new LadingError('SIZE_LIMIT', `blob ${desc.digest}: ${st.size} bytes is larger than the limit of ${maxBytes} bytes for a document`)
       }
-      const bytes = await fh.readFile()
+      const bytes = await readUpTo(fh, st.size)
       verifyBytes(bytes, { digest: desc.digest, size: desc.size, name: `blob ${desc.digest}` })
       return bytes
     } finally {
@@ -503,8 +504,23 @@ async function readRegularFile(file: string, max: number, source: string): Promi
     const st = await fh.stat()
     if (!st.isFile()) throw new LadingError('INVALID_LAYOUT', `${source}: not a regular file`)
     if (st.size > max) throw new LadingError('SIZE_LIMIT', `${source}: ${st.size} bytes is larger than the limit of ${max} bytes`)
-    return await fh.readFile()
+    return await readUpTo(fh, st.size)
   } finally {
     await fh.close()
   }
+}
+
+/**
+ * Read at most `n` bytes from the start of a file: the size checked before reading bounds the
+ * memory used even if the file grows meanwhile (a longer file then fails verification).
+ */
+async function readUpTo(fh: FileHandle, n: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(n)
+  let off = 0
+  while (off < n) {
+    const { bytesRead } = await fh.read(buf, off, n - off, off)
+    if (bytesRead === 0) break
+    off += bytesRead
+  }
+  return off === n ? buf : buf.subarray(0, off)
 }

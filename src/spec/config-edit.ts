@@ -5,6 +5,7 @@
  */
 import { LadingError } from '../errors.js'
 import type { History, ImageConfig } from './types.js'
+import { rfc3339Problem } from './validate.js'
 
 export interface ConfigEdit {
   user?: string
@@ -30,11 +31,10 @@ export interface ConfigEdit {
 
 export const CLEARABLE = ['config.labels', 'config.volume', 'config.env', 'config.exposedports', 'config.entrypoint', 'config.cmd', 'manifest.annotations'] as const
 
-/** RFC 3339 date-time as config.md §created requires. */
-export const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
-
+/** A date-time option as config.md §created requires it (RFC 3339); USAGE error otherwise. */
 export function assertRfc3339(value: string, what: string): string {
-  if (!RFC3339.test(value) || Number.isNaN(Date.parse(value))) throw new LadingError('USAGE', `${what}: ${JSON.stringify(value)} is not an RFC 3339 date-time (e.g. 2024-01-02T15:04:05Z)`)
+  const why = rfc3339Problem(value)
+  if (why) throw new LadingError('USAGE', `${what}: ${why}`)
   return value
 }
 

@@ -1,0 +1,52 @@
+/**
+ * Lading's public library API: everything the CLI does, for Node programs. Exports are
+ * deliberate: the building blocks a program needs (digests, the spec model, the layout store,
+ * layers, bundles, transports, the copy engine), not every internal helper.
+ */
+export { LadingError, isLadingError, type ErrorCode } from './errors.js'
+
+// Digests and verification (image-spec descriptor.md §Digests)
+export { parseDigest, isDigest, digestOf, digestAlgorithm, digestHex, shortDigest, type Digest, type Algorithm } from './digest/digest.js'
+export { VerifyingStream, verifyBytes, type Expected } from './digest/verify.js'
+
+// Compression of layers
+export { detectCompression, decompress, compress, type Compression } from './io/compression.js'
+
+// The spec model: types, media types, strict parsers, validators, platforms, conversion
+export * from './spec/types.js'
+export { MediaType, Annotation, layerInfo, layerMediaType, isIndexMediaType, isManifestMediaType, isConfigMediaType, isLayerMediaType } from './spec/media-types.js'
+export { parseJson, parseDescriptor, parseManifest, parseIndex, parseConfig, parseLayoutFile, manifestMediaType } from './spec/parse.js'
+export { checkManifest, checkIndex, checkConfig, checkImage, checkDescriptor, formatProblem, type Problem } from './spec/validate.js'
+export { hostPlatform, parsePlatform, formatPlatform, platformMatches } from './spec/platform.js'
+export { isValidTag, assertValidTag } from './spec/ref-name.js'
+export { convertManifest, convertIndex, type ManifestFormat } from './spec/convert.js'
+export { editConfig, newImageConfig, type ConfigEdit } from './spec/config-edit.js'
+export { statImage, summarizeImage, type ImageStat, type ImageSummary } from './spec/image-stat.js'
+
+// The OCI image layout on disk
+export { Layout } from './store/layout.js'
+export { resolveImage, type ResolvedImage } from './store/resolve.js'
+export { writeImage } from './store/image.js'
+export { validateLayout, validateDocument } from './store/validate-layout.js'
+
+// Layers: read, apply, diff, write
+export { readTar, type TarEntry as TarReadEntry } from './layer/tar-reader.js'
+export { applyLayer, type ApplyOptions, type ApplyStats } from './layer/apply.js'
+export { parseIdMap, type IdMapping } from './layer/id-map.js'
+export { takeSnapshot, saveSnapshot, loadSnapshot, type Snapshot } from './layer/snapshot.js'
+export { diffLayer, type Change } from './layer/diff.js'
+export { tarDirectory } from './layer/tar-directory.js'
+export { writeTar } from './layer/tar-writer.js'
+
+// Runtime bundles (image-spec conversion.md)
+export { unpackBundle, unpackRootfs } from './bundle/unpack.js'
+export { repackBundle } from './bundle/repack.js'
+export { insertIntoImage } from './bundle/insert.js'
+export { runtimeConfig } from './bundle/runtime-config.js'
+
+// Transports and the copy engine
+export type { ImageReference, ImageSource, ImageDestination, DestinationCapabilities } from './transport/types.js'
+export { parseReference, formatReference, openSource, openDestination, type TransportOptions } from './transport/reference.js'
+export { copyImage, type CopyOptions, type CopyResult } from './copy/copy.js'
+export type { CopyEvent } from './copy/events.js'
+export { RegistryClient, type RegistryOptions } from './transport/registry/index.js'

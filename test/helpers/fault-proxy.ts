@@ -18,6 +18,8 @@ export type Fault =
   | { kind: 'drop-response' }
   /** Forward without the Range header, so the registry answers 200 with the whole body. */
   | { kind: 'ignore-range' }
+  /** Forward, then point the response's Location at another origin (keeping path and query). */
+  | { kind: 'rewrite-location'; origin: string }
   /** Answer 307 to `location` (another origin, e.g. a blob store) instead of forwarding. */
   | { kind: 'redirect'; location: string }
 
@@ -79,6 +81,10 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         ures.resume()
         ures.on('end', () => req.socket.resetAndDestroy())
         return
+      }
+      if (fault?.kind === 'rewrite-location' && typeof ures.headers.location === 'string') {
+        const loc = new URL(ures.headers.location, `http://${req.headers.host}`)
+        ures.headers.location = `${fault.origin}${loc.pathname}${loc.search}`
       }
       res.writeHead(ures.statusCode ?? 502, ures.headers)
       if (fault?.kind === 'flip-byte') {

@@ -114,6 +114,23 @@ describe('htpasswd basic auth', { skip }, () => {
       await store.stop()
     }
   })
+  test('security: an upload Location on another host does not get the Authorization header', async () => {
+    const layer = makeImage([2000]).layers[0]!
+    const front = await startFaultProxy(reg.url)
+    const elsewhere = await startFaultProxy(reg.url)
+    const c = new RegistryClient({ registry: front.host, tlsVerify: false, retry: fast, env: env(), creds: { username: 'alice', password: 's3cret:with:colons' } })
+    try {
+      front.addFault({ method: 'POST', path: /\/basic\/foreign\/blobs\/uploads\/$/, fault: { kind: 'rewrite-location', origin: elsewhere.url } })
+      await assert.rejects(c.putBlob('basic/foreign', stream(layer.bytes), layer.desc), (e) => oneLine(e, 'UNAUTHORIZED', /401/))
+      assert.ok(front.requests.filter((q) => q.method === 'POST').every((q) => q.authorization), 'the registry got credentials')
+      assert.ok(elsewhere.requests.length >= 1)
+      assert.ok(elsewhere.requests.every((q) => !q.authorization), 'the other host never did')
+    } finally {
+      await c.close()
+      await front.stop()
+      await elsewhere.stop()
+    }
+  })
 })
 
 describe('bearer token auth (token server + docker-registry auth.token)', { skip }, () => {
@@ -169,6 +186,31 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
       } finally { await c2.close() }
       const fetched = tokens.requests.slice(before).filter((r) => r.scopes.includes('repository:tok/refresh:pull'))
       assert.equal(fetched.length, 2, 'one expired token, one fresh')
+    } finally { await c.close() }
+  })
+
+  test('delete with a token: the token asks for delete on the repository', async () => {
+    const c = client()
+    try {
+      const img = makeImage([77])
+      await pushAndPull(c, 'tok/del', img)
+      await c.deleteManifest('tok/del', img.manifest.digest)
+      assert.equal(await c.headManifest('tok/del', img.manifest.digest), undefined)
+      assert.ok(tokens.requests.some((r) => r.scopes.includes('repository:tok/del:pull,delete')), JSON.stringify(tokens.requests.map((r) => r.scopes)))
+    } finally { await c.close() }
+  })
+
+  test('concurrent requests share one token request', async () => {
+    const c = client()
+    try {
+      const img = makeImage([10, 20, 30, 40])
+      for (const b of [img.config, ...img.layers]) await c.putBlob('tok/conc', stream(b.bytes), b.desc)
+      const c2 = client()
+      try {
+        const before = tokens.requests.length
+        await Promise.all([img.config, ...img.layers].map(async (b) => collect(await c2.getBlob('tok/conc', b.desc))))
+        assert.equal(tokens.requests.length - before, 1)
+      } finally { await c2.close() }
     } finally { await c.close() }
   })
 

@@ -182,6 +182,7 @@ export class RegistryClient {
   #pinged: Promise<void> | undefined
   #creds: Promise<Credentials | undefined> | undefined
   readonly #tokens = new Map<string, Token>()
+  readonly #tokenFetches = new Map<string, Promise<Token>>()
   #closed = false
 
   constructor(opts: RegistryClientOptions) {
@@ -325,8 +326,14 @@ export class RegistryClient {
       const key = merged.join(' ')
       const cached = this.#tokens.get(key)
       if (cached && !forceRefresh && cached.expiresAt > Date.now()) return { value: `Bearer ${cached.value}`, basic: false }
-      const token = await this.#fetchToken(ch, merged, creds)
-      this.#tokens.set(key, token)
+      // Concurrent requests for the same scopes share one token request.
+      let pending = forceRefresh ? undefined : this.#tokenFetches.get(key)
+      if (!pending) {
+        pending = this.#fetchToken(ch, merged, creds)
+        this.#tokenFetches.set(key, pending)
+        pending.then((t) => { this.#tokens.set(key, t) }, () => {}).finally(() => { if (this.#tokenFetches.get(key) === pending) this.#tokenFetches.delete(key) })
+      }
+      const token = await pending
       return { value: `Bearer ${token.value}`, basic: false }
     }
     throw new LadingError('UNSUPPORTED', `${this.#display()}: unsupported authentication scheme ${JSON.stringify(sanitize(ch.scheme, 40))}`)
@@ -371,7 +378,9 @@ export class RegistryClient {
    */
   async #send(req: SendRequest): Promise<Response> {
     let url = await this.#resolve(req.url)
-    const origin = new URL(url).origin
+    // Credentials go to the registry's own origin only: not to an upload Location, a Link or a
+    // redirect on another host (a blob store, a CDN), which get the request without them.
+    const origin = new URL(await this.#baseUrl()).origin
     let reauthed = false
     let redirects = 0
     let scopes = req.scopes

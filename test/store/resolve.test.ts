@@ -160,3 +160,24 @@ test('writeImage stores config and manifest, points the tag at the manifest, and
     assert.deepEqual((await layout.listTags()).map((t) => t.tag), ['t', 't2'])
   })
 })
+
+test('crane/buildah-style index.json: full references as ref.name, untagged entries, containerd names', async () => {
+  await withLayout(async (layout) => {
+    const a = await putImage(layout, { platform: amd64 })
+    const b = await putImage(layout, { platform: arm64 })
+    const idx = await putIndex(layout, [withPlatform(a.manifest, amd64), withPlatform(b.manifest, arm64)])
+    await layout.updateIndex((index) => ({
+      ...index,
+      manifests: [
+        // crane append/pull with --format oci writes untagged entries.
+        idx,
+        { ...a.manifest, annotations: { [Annotation.RefName]: 'docker.io/library/busybox:1.36', [Annotation.ContainerdImageName]: 'docker.io/library/busybox:1.36' } },
+      ],
+    }))
+    assert.deepEqual((await layout.listTags()).map((t) => t.tag), ['docker.io/library/busybox:1.36'])
+    assert.equal((await resolveImage(layout, { tag: 'docker.io/library/busybox:1.36' })).manifestDescriptor.digest, a.manifest.digest)
+    assert.equal((await resolveImage(layout, { digest: idx.digest }, arm64)).manifestDescriptor.digest, b.manifest.digest)
+    await layout.setTag('example.com/app/x:v1.0.0-vendor.0', idx)
+    assert.equal((await resolveImage(layout, { tag: 'example.com/app/x:v1.0.0-vendor.0' }, amd64)).manifestDescriptor.digest, a.manifest.digest)
+  })
+})

@@ -38,6 +38,23 @@ test('parseJson: size cap before parsing, UTF-8, syntax', () => {
   assert.deepEqual(parseJson(Buffer.from('{"a":1}'), 'doc'), { a: 1 })
 })
 
+test('security: deeply nested JSON within the size cap is refused or parsed, never a crash', () => {
+  const deep = Buffer.from('['.repeat(1_000_000) + ']'.repeat(1_000_000))
+  assert.ok(deep.length < 4 * 1024 * 1024)
+  try {
+    const v = parseManifest(deep, 'deep')
+    assert.fail(`parsed ${typeof v}`)
+  } catch (e) {
+    assert.ok(isLadingError(e), String(e))
+    assert.ok(['INVALID_JSON', 'INVALID_MANIFEST'].includes(e.code), e.code)
+    assert.match(e.message, /^deep: \/: /)
+  }
+  // __proto__ keys are plain data: they neither pollute prototypes nor pass as annotations.
+  const m = parseManifest(Buffer.from(JSON.stringify(manifest()).replace('{', '{"__proto__":{"polluted":1},')), 'p')
+  assert.equal(({} as Record<string, unknown>).polluted, undefined)
+  assert.ok(m)
+})
+
 test('parseManifest: OCI and Docker v2s2 accepted; message names source, pointer, and counts the rest', () => {
   assert.equal(parseManifest(bytes(manifest()), 'm', MediaType.OciManifest).layers.length, 2)
   const docker = manifest({ mediaType: MediaType.DockerManifest, config: { mediaType: MediaType.DockerConfig, digest: D('c'), size: 1 }, layers: [layer('a', MediaType.DockerLayerGzip)] })

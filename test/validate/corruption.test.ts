@@ -289,6 +289,12 @@ test('--image selects by tag, by digest and by platform; unknown tag is a proble
   assert.deepEqual((await validateLayout(l.dir, { tag: 'multi', platform: { os: 'linux', architecture: 'amd64' } })).problems, [])
   assert.equal((await validateLayout(l.dir, { tag: 'multi' })).problems.length, 1)
   find((await validateLayout(l.dir, { tag: 'multi', platform: { os: 'linux', architecture: 's390x' } })).problems, { code: 'PLATFORM_NOT_FOUND' })
+  // A digest that index.json does not list directly (reachable only through the nested index).
+  assert.deepEqual((await validateLayout(l.dir, { digest: good.manifestDescriptor.digest })).checked.blobs, 3)
+  find((await validateLayout(l.dir, { digest: arm.manifestDescriptor.digest })).problems, { code: 'BLOB_UNKNOWN', pointer: '/layers/0' })
+  const byDigest = lading(['validate', '--image', `${l.dir}@${arm.manifestDescriptor.digest}`])
+  assert.equal(byDigest.status, 1)
+  assert.match(byDigest.stdout, /\/layers\/0: layer blob sha256:[0-9a-f]{64} is missing/)
   const r = lading(['validate', '--image', `${l.dir}:multi`, '--platform', 'linux/amd64'])
   assert.equal(r.status, 0, r.stdout + r.stderr)
   const r2 = lading(['validate', '--image', `${l.dir}:multi`])

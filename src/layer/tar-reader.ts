@@ -519,6 +519,8 @@ export async function* readTar(input: Readable | AsyncIterable<Buffer | Uint8Arr
       if (sparseName !== undefined) header.path = sparseName
       const where = `tar entry ${JSON.stringify(header.path)} at offset ${entryOffset}`
       if (header.path === '') throw invalid(`${where}: empty name`)
+      // Pre-POSIX (v7) archives mark directories only by a trailing slash on a regular-file type.
+      if ((typeflag === TypeFlag.File || typeflag === TypeFlag.FileOld) && header.path.endsWith('/')) header.type = 'dir'
       if (header.type === 'unknown' || header.type === 'file' || typeflag === 'D') {
         // Data-carrying types keep their size. (Unknown types are data-carrying per POSIX.)
       } else if (isHeaderOnly(header.type)) {

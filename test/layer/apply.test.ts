@@ -284,6 +284,35 @@ describe('id maps (umoci --uid-map syntax)', () => {
   })
 })
 
+describe('applyLayer: id maps', () => {
+  it('maps owners through uidMap/gidMap and warns once about ids outside the maps', async (t) => {
+    if (!need(t, isRoot(), 'needs root (chown to mapped ids)')) return
+    const { dir, cleanup } = tempDir()
+    try {
+      const warnings: string[] = []
+      await applySpecs(dir, [
+        { name: 'd/', uid: 0, gid: 0 },
+        { name: 'd/f', data: 'x', uid: 5, gid: 6, mode: 0o4755 },
+        { name: 'd/l', type: '2', linkname: 'f', uid: 7, gid: 8 },
+        { name: 'd/out1', data: 'x', uid: 70000, gid: 1 },
+        { name: 'd/out2', data: 'x', uid: 70000, gid: 1 },
+      ], { uidMap: [parseIdMap('0:100000:65536')], gidMap: [parseIdMap('0:200000:65536')], onWarning: (w) => warnings.push(w) })
+      const d = lstatSync(path.join(dir, 'd'))
+      assert.deepEqual([d.uid, d.gid], [100000, 200000])
+      const f = lstatSync(path.join(dir, 'd/f'))
+      assert.deepEqual([f.uid, f.gid], [100005, 200006])
+      assert.equal(f.mode & 0o7777, 0o4755)
+      const l = lstatSync(path.join(dir, 'd/l'))
+      assert.deepEqual([l.uid, l.gid], [100007, 200008])
+      assert.equal(lstatSync(path.join(dir, 'd/out1')).uid, 0, 'unmapped owner not applied')
+      assert.equal(warnings.length, 1, warnings.join('\n'))
+      assert.match(warnings[0]!, /"d\/out1": owner 70000:1 is outside the id mappings/)
+    } finally {
+      cleanup()
+    }
+  })
+})
+
 describe('applyLayer: rootless', () => {
   it('extracts mode-000 files and directories as an unprivileged user, skipping devices and ownership', async (t) => {
     if (!need(t, isRoot(), 'needs root to switch to the test user')) return

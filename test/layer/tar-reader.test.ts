@@ -58,6 +58,12 @@ describe('tar reader: formats', () => {
     assert.equal(got[4]!.entry.header.devminor, 3)
   })
 
+  it('treats a v7 regular-file entry whose name ends in / as a directory', async () => {
+    const got = await readAll(buildTar([{ name: 'olddir/', type: '\0', magic: 'v7' }, { name: 'olddir/f', type: '\0', magic: 'v7', data: 'v7' }]))
+    assert.deepEqual(got.map((g) => [g.path, g.type]), [['olddir/', 'dir'], ['olddir/f', 'file']])
+    assert.equal(got[1]!.data.toString(), 'v7')
+  })
+
   it('joins the ustar prefix field to the name', async () => {
     const got = await readAll(buildTar([{ name: 'file.txt', prefix: 'a/very/long/prefix', data: 'x' }]))
     assert.equal(got[0]!.path, 'a/very/long/prefix/file.txt')

@@ -159,7 +159,8 @@ export async function decompress(input: Readable, expected?: Compression, name?:
     if (!(expected === 'none' && found === undefined)) {
       release()
       input.destroy()
-      throw new LadingError('COMPRESSION_MISMATCH', `${describe(name)}media type says ${expected} but the data is ${found === undefined ? 'not recognised (neither gzip, zstd nor tar)' : found}`)
+      const what = found === undefined ? 'not recognised (neither gzip, zstd nor tar)' : found === 'none' ? (head.length === 0 ? 'none (empty)' : 'none (uncompressed tar)') : found
+      throw new LadingError('COMPRESSION_MISMATCH', `${describe(name)}media type says ${expected} but the data is ${what}`)
     }
   }
   const c: Compression = found ?? 'none'

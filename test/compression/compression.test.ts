@@ -166,8 +166,9 @@ test('decompress refuses a media type that disagrees with the bytes (COMPRESSION
   const zs = await buffer(compress(Readable.from([Buffer.from('data')]), 'zstd'))
   await rejectsWith(decompress(Readable.from([zs]), 'gzip', 'sha256:abc'), 'COMPRESSION_MISMATCH', /sha256:abc: media type says gzip but the data is zstd/)
   await rejectsWith(decompress(Readable.from([zlib.gzipSync('x')]), 'none', 'L'), 'COMPRESSION_MISMATCH', /says none but the data is gzip/)
-  await rejectsWith(decompress(Readable.from([tarHeader()]), 'zstd', 'L'), 'COMPRESSION_MISMATCH', /says zstd but the data is none/)
+  await rejectsWith(decompress(Readable.from([tarHeader()]), 'zstd', 'L'), 'COMPRESSION_MISMATCH', /says zstd but the data is none \(uncompressed tar\)/)
   await rejectsWith(decompress(Readable.from([Buffer.from('garbage, not compressed at all')]), 'gzip', 'L'), 'COMPRESSION_MISMATCH', /not recognised/)
+  await rejectsWith(decompress(Readable.from([]), 'gzip', 'L'), 'COMPRESSION_MISMATCH', /says gzip but the data is none \(empty\)/)
 })
 
 test('truncated gzip and zstd streams are INVALID_TAR errors, not hangs', async () => {

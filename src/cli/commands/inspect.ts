@@ -8,7 +8,7 @@ interface Opts {
   raw?: boolean
   config?: boolean
   platform?: string
-  tlsVerify?: boolean
+  tlsVerify?: string | boolean
   certDir?: string
   creds?: string
   authfile?: string
@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .option('--raw', 'print the manifest (or index) exactly as stored')
     .option('--config', "print the image's config exactly as stored")
     .option('--platform <os/arch[/variant]>', 'the image to pick from an index (default: this machine)')
-    .option('--tls-verify <bool>', 'verify TLS for registries (false also allows plain HTTP)', (v) => v !== 'false')
+    .option('--tls-verify [bool]', 'registries: verify TLS; false also allows plain HTTP (default true)')
     .option('--cert-dir <dir>', 'CA certificates and client keys for registries')
     .option('--creds <user:pass>', 'registry credentials')
     .option('--authfile <file>', 'registry credentials file (default: auth.json / ~/.docker/config.json)')
@@ -54,10 +54,8 @@ export function register(program: Command): void {
         const { readAllLimited, DEFAULT_MAX_DOCUMENT_BYTES } = await import('../../io/limits.js')
         const ref = parseReference(reference!)
         name = formatReference(ref)
-        const src = await openSource(ref, {
-          tlsVerify: opts.tlsVerify, certDir: opts.certDir, authFile: opts.authfile,
-          creds: opts.creds ? splitCreds(opts.creds) : undefined,
-        })
+        const { registryOptionsFromFlags } = await import('../../transport/registry/cli-options.js')
+        const src = await openSource(ref, registryOptionsFromFlags({ tlsVerify: opts.tlsVerify, certDir: opts.certDir, creds: opts.creds, authfile: opts.authfile }))
         close = () => src.close()
         getManifest = (d) => src.getManifest(d)
         getSmallBlob = async (d) => readAllLimited(await src.getBlob(d), DEFAULT_MAX_DOCUMENT_BYTES, `blob ${d.digest}`)
@@ -90,10 +88,4 @@ export function register(program: Command): void {
         await close()
       }
     })
-}
-
-function splitCreds(s: string): { username: string; password: string } {
-  const i = s.indexOf(':')
-  if (i <= 0) throw usage('--creds: expected USER:PASSWORD')
-  return { username: s.slice(0, i), password: s.slice(i + 1) }
 }

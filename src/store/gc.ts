@@ -34,22 +34,21 @@ export const TEMP_MAX_IDLE_MS = 24 * 60 * 60 * 1000
 export async function markReachable(layout: Layout): Promise<Set<string>> {
   const marked = new Set<string>()
   const index = await layout.readIndex()
-  const roots: Descriptor[] = [...index.manifests]
-  if (index.subject) roots.push(index.subject)
-  for (const d of roots) await walk(layout, d, marked, true, 0)
+  for (const d of index.manifests) await walk(layout, d, marked, true, 0)
+  if (index.subject) await walk(layout, index.subject, marked, false, 0)
 
   // Referrers: candidates are unmarked blobs small enough to be documents and carrying a subject.
-  const candidates: Array<{ digest: Digest; subject: string; mediaType: string }> = []
+  const candidates: Array<{ digest: Digest; size: number; subject: string; mediaType: string }> = []
   for await (const blob of layout.listBlobs()) {
     if (marked.has(blob.digest) || blob.size > DEFAULT_MAX_DOCUMENT_BYTES || blob.size < 2) continue
     const found = await referrerInfo(layout, blob.digest, blob.size)
-    if (found) candidates.push({ digest: blob.digest, ...found })
+    if (found) candidates.push({ digest: blob.digest, size: blob.size, ...found })
   }
   for (let changed = true; changed;) {
     changed = false
     for (const c of candidates) {
       if (marked.has(c.digest) || !marked.has(c.subject)) continue
-      await walk(layout, { digest: c.digest, mediaType: c.mediaType, size: -1 } as Descriptor, marked, false, 0)
+      await walk(layout, { digest: c.digest, mediaType: c.mediaType, size: c.size }, marked, false, 0)
       changed = true
     }
   }
@@ -105,7 +104,7 @@ async function walk(layout: Layout, desc: Descriptor, marked: Set<string>, stric
   let children: Descriptor[]
   let subject: Descriptor | undefined
   try {
-    const bytes = await layout.readBlob(desc.size >= 0 ? desc : { digest: desc.digest })
+    const bytes = await layout.readBlob(desc)
     if (isIndexMediaType(mt)) {
       const index = parseIndex(bytes, source, mt)
       children = index.manifests

@@ -17,7 +17,7 @@
  */
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { Agent, request, type Dispatcher } from 'undici'
+import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici'
 import { LadingError, isLadingError } from '../../errors.js'
 import { VerifyingStream, digestAlgorithm, digestHex, digestOf, isDigest, parseDigest, verifyBytes, type Digest } from '../../digest/index.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
@@ -48,6 +48,24 @@ export interface RegistryOptions {
   /** Environment for credential lookup (HOME, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, DOCKER_CONFIG). */
   env?: NodeJS.ProcessEnv
   userAgent?: string
+  /**
+   * HTTP(S) proxy. Default: $HTTPS_PROXY / $HTTP_PROXY / $NO_PROXY (either case), as skopeo,
+   * with loopback hosts never proxied (as Go's ProxyFromEnvironment). Given here, used as is.
+   */
+  proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string }
+}
+
+/** The proxy configuration to use, or undefined for direct connections. */
+export function proxySettings(explicit: RegistryOptions['proxy'], env: NodeJS.ProcessEnv = process.env): { httpProxy?: string; httpsProxy?: string; noProxy: string } | undefined {
+  if (explicit) {
+    if (!explicit.httpProxy && !explicit.httpsProxy) return undefined
+    return { ...explicit, noProxy: explicit.noProxy ?? '' }
+  }
+  const httpProxy = env.HTTP_PROXY || env.http_proxy
+  const httpsProxy = env.HTTPS_PROXY || env.https_proxy
+  if (!httpProxy && !httpsProxy) return undefined
+  const noProxy = [env.NO_PROXY || env.no_proxy, 'localhost', '127.0.0.1', '::1'].filter(Boolean).join(',')
+  return { ...(httpProxy ? { httpProxy } : {}), ...(httpsProxy ? { httpsProxy } : {}), noProxy }
 }
 
 export interface RegistryClientOptions extends RegistryOptions {
@@ -174,8 +192,8 @@ export class RegistryClient {
   readonly #opts: RegistryClientOptions
   readonly #policy: RetryPolicy
   readonly #chunkSize: number
-  #agent: Agent | undefined
-  #agentReady: Promise<Agent> | undefined
+  #agent: Dispatcher | undefined
+  #agentReady: Promise<Dispatcher> | undefined
   #base: Promise<string> | undefined
   /** undefined: not yet asked; null: the registry let us in anonymously. */
   #challenge: Challenge | null | undefined
@@ -194,19 +212,19 @@ export class RegistryClient {
 
   // ---------------------------------------------------------------- plumbing
 
-  async #dispatcher(): Promise<Agent> {
+  async #dispatcher(): Promise<Dispatcher> {
     if (this.#closed) throw new LadingError('USAGE', `registry client for ${this.registry} is closed`)
     this.#agentReady ??= (async () => {
       const material = await loadTlsMaterial(this.registry, this.#opts.certDir)
-      this.#agent = new Agent({
-        connections: this.#opts.maxConnections ?? 6,
-        keepAliveTimeout: 30_000,
-        connect: {
-          rejectUnauthorized: this.#opts.tlsVerify !== false,
-          ...(material.ca ? { ca: material.ca } : {}),
-          ...(material.cert ? { cert: material.cert, key: material.key } : {}),
-        },
-      })
+      const tlsOptions = {
+        rejectUnauthorized: this.#opts.tlsVerify !== false,
+        ...(material.ca ? { ca: material.ca } : {}),
+        ...(material.cert ? { cert: material.cert, key: material.key } : {}),
+      }
+      const common = { connections: this.#opts.maxConnections ?? 6, keepAliveTimeout: 30_000, connect: tlsOptions }
+      const proxy = proxySettings(this.#opts.proxy)
+      // Through a proxy the registry's TLS runs inside the CONNECT tunnel (requestTls).
+      this.#agent = proxy ? new EnvHttpProxyAgent({ ...common, ...proxy, requestTls: tlsOptions }) : new Agent(common)
       return this.#agent
     })()
     return this.#agentReady

@@ -325,6 +325,10 @@ export function checkManifestInto(pl: ProblemList, value: unknown, expectedMedia
   if (configType === MediaType.OciEmpty && !has(value, 'artifactType')) {
     pl.add('/artifactType', `required when config.mediaType is ${MediaType.OciEmpty} (manifest.md §Guidelines for Artifact Usage)`)
   }
+  // manifest.md §config: the config is a configuration object, never a layer or another manifest.
+  if (configType !== undefined && (isLayerMediaType(configType) || isManifestMediaType(configType) || isIndexMediaType(configType))) {
+    pl.add('/config/mediaType', `${configType} is not a config media type (it names a ${isLayerMediaType(configType) ? 'layer' : 'manifest or index'})`)
+  }
   if (docker && configType !== undefined && configType === MediaType.OciConfig) {
     pl.add('/config/mediaType', `a Docker v2 schema 2 manifest's config must be ${MediaType.DockerConfig}, not the OCI config type`)
   }

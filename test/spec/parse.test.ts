@@ -88,6 +88,8 @@ test('checkManifest: artifacts (empty config needs artifactType), layers of imag
   const nonCanonical = manifest({ config: { ...empty, data: 'e31=' }, artifactType: 'application/x-a' })
   assert.deepEqual(checkManifest(nonCanonical, 'm').map((p) => p.message), ['is not canonical base64 (non-zero padding bits, RFC 4648 §3.5)'])
   assert.deepEqual(checkManifest(manifest({ layers: [] }), 'm'), [], 'umoci new writes images without layers')
+  const layerAsConfig = manifest({ config: layer('c', MediaType.OciLayerGzip) })
+  assert.deepEqual(checkManifest(layerAsConfig, 'm').map((p) => p.pointer), ['/config/mediaType'])
 })
 
 test('parseIndex: Docker manifest lists need platforms; index media type checks', () => {

@@ -5,8 +5,8 @@
  * Prints a table: medians, the median of the per-pair ratios (lading/peer, so drift of this noisy,
  * rate-limited machine hits both sides of a pair alike), peak RSS, the target and whether it is met.
  *
- * Options: --quick (2 repetitions), --reps N (default 5), --only REGEX (scenario names),
- * --medium shm|disk, --cpu-prof (one extra profiled lading run per scenario, hot functions printed),
+ * Options: --quick (2 repetitions, tmpfs only), --reps N (default 5), --only REGEX (scenario names),
+ * --medium shm|disk|all (default all; shm with --quick), --cpu-prof (one extra profiled lading run per scenario, hot functions printed),
  * --json FILE (also write the results there; results are never committed).
  *
  * A scenario whose lading command is not in `lading --help` prints "not available"; nothing is faked.
@@ -24,10 +24,10 @@ import { scenarios, type Scenario, type Target, type Medium, type Fixtures, type
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const CLI = path.join(repo, 'build', 'src', 'cli', 'main.js')
 
-interface Options { reps: number; only?: RegExp; media: Array<Medium['name']>; cpuProf: boolean; json?: string; quick: boolean }
+interface Options { reps: number; only?: RegExp; media?: Array<Medium['name']>; cpuProf: boolean; json?: string; quick: boolean }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { reps: 5, media: ['shm', 'disk'], cpuProf: false, quick: false }
+  const o: Options = { reps: 5, cpuProf: false, quick: false }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const value = (): string => {
@@ -38,18 +38,23 @@ function parseArgs(argv: string[]): Options {
     if (a === '--quick') { o.quick = true; o.reps = 2 }
     else if (a === '--reps') o.reps = Number.parseInt(value(), 10)
     else if (a === '--only') o.only = new RegExp(value(), 'i')
-    else if (a === '--medium') o.media = [value() as Medium['name']]
+    else if (a === '--medium') {
+      const m = value()
+      if (m !== 'shm' && m !== 'disk' && m !== 'all') usage(`--medium must be shm, disk or all, not ${m}`)
+      o.media = m === 'all' ? ['shm', 'disk'] : [m]
+    }
     else if (a === '--cpu-prof') o.cpuProf = true
     else if (a === '--json') o.json = value()
     else usage(`unknown argument ${a}`)
   }
   if (!(o.reps >= 1)) usage('--reps must be a positive integer')
-  for (const m of o.media) if (m !== 'shm' && m !== 'disk') usage(`--medium must be shm or disk, not ${m}`)
+  // --quick is a check of the harness and a first look, inside 5 minutes: tmpfs only unless asked.
+  o.media ??= o.quick ? ['shm'] : ['shm', 'disk']
   return o
 }
 
 function usage(why: string): never {
-  process.stderr.write(`bench: ${why}\nusage: node build/bench/run.js [--quick] [--reps N] [--only REGEX] [--medium shm|disk] [--cpu-prof] [--json FILE]\n`)
+  process.stderr.write(`bench: ${why}\nusage: node build/bench/run.js [--quick] [--reps N] [--only REGEX] [--medium shm|disk|all] [--cpu-prof] [--json FILE]\n`)
   process.exit(2)
 }
 
@@ -231,7 +236,7 @@ async function main(): Promise<void> {
   const cleanupAll = (): void => { for (const d of workDirs) rmSync(d, { recursive: true, force: true }) }
   process.on('SIGINT', () => { cleanupAll(); process.exit(130) })
   try {
-    for (const name of opts.media) {
+    for (const name of opts.media ?? []) {
       const parent = name === 'shm' ? '/dev/shm' : '/var/tmp'
       mkdirSync(parent, { recursive: true })
       const medium: Medium = { name, dir: mkdtempSync(path.join(parent, 'lading-bench-')) }

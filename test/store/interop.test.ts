@@ -121,16 +121,23 @@ test('layouts written by skopeo copy (several images and a multi-platform index 
     await src.setTag('multi', await putIndex(src, [withPlatform(a, amd64), withPlatform(b, arm64)]))
 
     const dst = path.join(tmp.dir, 'dst')
-    const skopeo = (from: string, to: string, all = false) =>
-      runOk('skopeo', ['--insecure-policy', 'copy', ...(all ? ['--all'] : []), `oci:${src.dir}:${from}`, `oci:${dst}:${to}`])
+    const skopeo = (from: string, to: string, ...flags: string[]) =>
+      runOk('skopeo', ['--insecure-policy', 'copy', ...flags, `oci:${src.dir}:${from}`, `oci:${dst}:${to}`])
     skopeo('one', 'first')
     skopeo('two', 'second')
     skopeo('one', 'first-again')
-    skopeo('multi', 'multi', true)
+    skopeo('multi', 'multi', '--all')
+    // Docker media types inside an OCI layout.
+    skopeo('two', 'docker', '--format', 'v2s2')
 
     const layout = await Layout.open(dst)
     const tags = lines(ladingOk(['ls', '--layout', dst]).stdout)
-    assert.deepEqual([...tags].sort(), ['first', 'first-again', 'multi', 'second'])
+    assert.deepEqual([...tags].sort(), ['docker', 'first', 'first-again', 'multi', 'second'])
+    const docker = await resolveImage(layout, { tag: 'docker' })
+    assert.equal(docker.manifestDescriptor.mediaType, MediaType.DockerManifest)
+    assert.equal(docker.manifest.config.mediaType, MediaType.DockerConfig)
+    assert.equal(docker.manifest.layers[0]?.mediaType, MediaType.DockerLayerGzip)
+    assert.deepEqual(docker.config.rootfs.diff_ids, (await resolveImage(layout, { tag: 'second' })).config.rootfs.diff_ids)
     if (requireTool(t, 'umoci')) assert.deepEqual(lines(runOk('umoci', ['ls', '--layout', dst]).stdout), tags)
     assert.equal((await resolveImage(layout, { tag: 'first' })).manifestDescriptor.digest, (await resolveImage(layout, { tag: 'first-again' })).manifestDescriptor.digest)
     assert.equal((await resolveImage(layout, { tag: 'multi' }, arm64)).config.architecture, 'arm64')

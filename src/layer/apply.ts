@@ -11,8 +11,9 @@
  * - Whiteouts only remove lower-layer content: paths this layer created (fresh) or descended into
  *   are tracked, so an opaque marker or `.wh.` entry hides lower content whatever its position in
  *   the tar, and never this layer's own entries (layer.md §Whiteouts).
- * - Metadata order: content, then chown (as root), then chmod (chown clears setuid/setgid), then
- *   xattrs (chown and writes clear security.capability), then times. Directories get mode and
+ * - Metadata order: content, then chown (as root), then xattrs (chown and writes clear
+ *   security.capability), then chmod (chown clears setuid/setgid; a mode-000 file would refuse
+ *   user.* xattrs to its unprivileged owner), then times. Directories get mode and
  *   times at the end, deepest first, so that creating their contents neither fails (rootless,
  *   mode 000/0555) nor bumps their mtime afterwards (umoci issue 222). A lower directory that
  *   this layer changes without carrying an entry for it keeps its mode and times.
@@ -273,8 +274,10 @@ class LayerApplier {
         this.#chownFailed(e, h)
       }
     }
-    fchmodSync(fd, h.mode)
+    // xattrs after chown (which clears security.capability) but before chmod: user.* needs write
+    // permission, which a mode-000 file would deny an unprivileged owner.
     if (h.xattrs !== undefined) applyXattrs(r.host, h.xattrs, 'file', this.#privileged, h.path, this.#warn)
+    fchmodSync(fd, h.mode)
     futimesSync(fd, h.atime ?? h.mtime, h.mtime)
   }
 

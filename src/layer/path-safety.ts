@@ -106,7 +106,9 @@ export class RootResolver {
       this.#dirs.add('')
       return
     }
-    this.#dirs.delete(rel)
+    // Every cached directory's ancestors are cached too (the walk adds each component), so an
+    // uncached `rel` has no cached descendants: skip the scan (whiteout-heavy layers).
+    if (!this.#dirs.delete(rel)) return
     const prefix = `${rel}/`
     for (const d of this.#dirs) if (d.startsWith(prefix)) this.#dirs.delete(d)
   }

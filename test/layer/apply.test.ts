@@ -334,6 +334,7 @@ describe('applyLayer: rootless', () => {
         { name: 'ro/file', data: 'r', mode: 0o000, uid: 1234 },
         { name: 'dev/null', type: '3', devmajor: 1, devminor: 3 },
         { name: 'fifo', type: '6', mode: 0o600 },
+        { name: 'x000', data: 'x', mode: 0o000, pax: { 'SCHILY.xattr.user.k': 'v' } },
       ]))
       // A second layer writing into and deleting from the mode-000 directories of the first.
       writeFileSync(path.join(dir, 'l2.tar'), buildTar([
@@ -368,6 +369,7 @@ describe('applyLayer: rootless', () => {
       assert.equal(lstatSync(path.join(root, 'ro')).mode & 0o7777, 0o555)
       assert.ok(!existsSync(path.join(root, 'dev/null')))
       assert.ok(lstatSync(path.join(root, 'fifo')).isFIFO())
+      assert.equal(getAttributeSync(path.join(root, 'x000'), 'user.k')?.toString(), 'v', 'user.* xattr set before chmod 000')
     } finally {
       cleanup()
     }

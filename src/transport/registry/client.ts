@@ -41,7 +41,7 @@ export interface RegistryOptions {
   /** Auth file to read first (else $REGISTRY_AUTH_FILE, containers auth.json, docker config). */
   authFile?: string
   retry?: RetryOptions
-  /** Upload chunk size in bytes (default 16 MiB); blobs up to this size go in one PUT. */
+  /** Upload chunk size in bytes (default 8 MiB); blobs up to this size go in one PUT. */
   chunkSize?: number
   /** Connections per origin (default 6). */
   maxConnections?: number
@@ -81,7 +81,8 @@ export const MANIFEST_ACCEPT = [
   MediaType.DockerManifest,
 ] as const
 
-const DEFAULT_CHUNK = 16 * 1024 * 1024
+/** Per blob at most ~2 chunks are buffered (one in flight, one filling): 8 MiB keeps a copy of 3 blobs at once well under 100 MB. */
+const DEFAULT_CHUNK = 8 * 1024 * 1024
 const MAX_ERROR_BODY = 64 * 1024
 const MAX_TOKEN_BODY = 1024 * 1024
 const MAX_REDIRECTS = 10

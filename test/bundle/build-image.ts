@@ -41,7 +41,9 @@ export async function tarOf(entries: Entry[]): Promise<Buffer> {
     const type = e.type ?? 'file'
     const body = e.body === undefined ? undefined : Buffer.isBuffer(e.body) ? e.body : Buffer.from(e.body)
     const header = {
-      name: e.name, type, mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644),
+      // tar-stream replaces a mode of 0 by its default; a bit above 0o7777 keeps it truthy and
+      // is masked off when the header is encoded.
+      name: e.name, type, mode: e.mode === 0 ? 0o10000 : (e.mode ?? (type === 'directory' ? 0o755 : 0o644)),
       uid: e.uid ?? 0, gid: e.gid ?? 0, mtime: e.mtime ?? EPOCH,
     } as tarStream.Header
     if (e.linkname !== undefined) header.linkname = e.linkname

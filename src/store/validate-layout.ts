@@ -161,7 +161,7 @@ async function readSmall(fh: fsp.FileHandle, size: number, max: number): Promise
   return off === size ? buf : buf.subarray(0, off)
 }
 
-/** Hash a blob through VerifyingStream; the stream's own error carries the expected/actual values. */
+/** Hash a blob through the one VerifyingStream (no expectation: the caller compares, to name the referrer). */
 async function hashBlob(fh: fsp.FileHandle, expected: Digest): Promise<{ digest: Digest; bytes: number }> {
   const verify = new VerifyingStream({}, digestAlgorithm(expected))
   let bytes = 0
@@ -308,11 +308,15 @@ class Walker {
     })
   }
 
-  /** Schedule the check of one referenced blob (once per digest). */
+  /**
+   * Schedule the check of one referenced blob, once per (digest, size): a second descriptor
+   * naming the same digest with another size is checked again, so that its size is judged too.
+   */
   #visit(ref: Ref): void {
     const d = ref.desc
-    if (this.#seen.has(d.digest)) return
-    this.#seen.add(d.digest)
+    const key = `${d.digest}/${d.size}`
+    if (this.#seen.has(key)) return
+    this.#seen.add(key)
     const out = this.#findings.slot()
     this.#pool.add(() => this.#check(ref, out).catch((e: unknown) => {
       // An I/O error (EIO, EACCES) on one blob is a finding about that blob, not the end of the walk.
@@ -431,8 +435,9 @@ class Walker {
       this.#visit({ desc: c, from: source, pointer: '/config', kind: 'blob' })
       return undefined
     }
-    const first = !this.#seen.has(c.digest)
-    this.#seen.add(c.digest)
+    const key = `${c.digest}/${c.size}`
+    const first = !this.#seen.has(key)
+    this.#seen.add(key)
     // A config shared by several manifests is reported once, but read for each (it is small)
     // because checkImage and the diff_ids of deep mode need it beside each manifest.
     const cout = first ? this.#findings.slot() : []

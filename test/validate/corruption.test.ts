@@ -364,3 +364,11 @@ test('index.json: a tag on two entries, and a Docker manifest list as index.json
   await l.writeIndex()
   find((await validateLayout(l.dir)).problems, { code: 'INVALID_INDEX', source: 'index.json', pointer: '/mediaType', message: /referenced as application\/vnd\.oci\.image\.index\.v1\+json/ })
 }))
+
+test('a digest referenced twice with different sizes is judged at each reference', () => withLayout(async (l) => {
+  const img = await l.addImage({ tag: 'a' })
+  await l.addToIndex({ ...img.manifestDescriptor, size: img.manifestDescriptor.size + 1 }, 'b')
+  const { problems } = await validateLayout(l.dir)
+  find(problems, { code: 'SIZE_MISMATCH', source: 'index.json', pointer: '/manifests/1/size' })
+  assert.equal(problems.length, 1, JSON.stringify(problems))
+}))

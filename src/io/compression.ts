@@ -200,7 +200,7 @@ class DecodeErrorMapper extends PassThrough {
 /**
  * Deterministic encoder: the same bytes in with the same options give the same bytes out
  * (for a given Node/zlib/zstd build). gzip compresses blocks in parallel on libuv's pool
- * (see gzip-parallel.ts); zstd uses one zstd stream at `level` (default 3) with no content-size
+ * (see gzip-parallel.ts; default level DEFAULT_GZIP_LEVEL = 4); zstd uses one zstd stream at `level` (default 3) with no content-size
  * or dictionary-id fields so nothing but the data shapes the frame; none passes through.
  */
 export function compress(input: Readable, c: Compression, opts: { level?: number } = {}): Readable {

@@ -25,6 +25,13 @@ import zlib from 'node:zlib'
 export const GZIP_BLOCK_SIZE = 1024 * 1024
 /** Deflate's window: the most a match can reach back, so all of a dictionary that can be used. */
 const DICTIONARY_SIZE = 32 * 1024
+/**
+ * Default level 4, not zlib's 6: on the Debian minbase rootfs tar (204 MB) level 4 costs 63% of
+ * level 6's CPU (2.7 s vs 4.4 s, one core) for output 1.6% larger (94.4 MB vs 93.0 MB), and still
+ * smaller than umoci's default (95.1 MB). Layers are written far more often by a repack loop than
+ * the last percent matters; pass a level for anything else.
+ */
+export const DEFAULT_GZIP_LEVEL = 4
 /** Blocks in flight (compressing or waiting for their turn to be emitted). Threads are libuv's (default 4). */
 const MAX_IN_FLIGHT = 4
 
@@ -34,7 +41,7 @@ const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]
 const FINAL_EMPTY_BLOCK = Buffer.from([0x03, 0x00])
 
 export interface ParallelGzipOptions {
-  /** zlib level 0-9; default 6 (zlib's and GNU gzip's default). */
+  /** zlib level 0-9; default DEFAULT_GZIP_LEVEL. */
   level?: number
 }
 
@@ -62,7 +69,7 @@ export class ParallelGzip extends Transform {
 
   constructor(opts: ParallelGzipOptions = {}) {
     super({ highWaterMark: GZIP_BLOCK_SIZE, readableHighWaterMark: GZIP_BLOCK_SIZE })
-    const level = opts.level ?? 6
+    const level = opts.level ?? DEFAULT_GZIP_LEVEL
     if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`gzip level must be an integer 0-9, got ${level}`)
     this.#level = level
   }

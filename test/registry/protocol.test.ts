@@ -64,6 +64,7 @@ describe('distribution-spec features against a conforming test server', () => {
           if (i + 1 < referrers.length) headers.link = `</v2/p/referrers/${subject}?page=${i + 1}>; rel="next"`
           return json(200, { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [referrers[i]] }, headers)
         }
+        if (url.pathname === '/v2/p/manifests/silent') return // never answers
         if (url.pathname === '/v2/p/manifests/huge') {
           res.writeHead(200, { 'content-type': MediaType.OciManifest, 'content-length': String(5 * 1024 * 1024) })
           res.end(Buffer.alloc(5 * 1024 * 1024, 0x20))
@@ -173,6 +174,16 @@ describe('distribution-spec features against a conforming test server', () => {
       assert.equal(put.length, 5000)
       assert.equal(put.contentRange, '60000-64999')
       assert.ok(put.url.includes('state=60000'), 'the closing PUT uses the Location of the last PATCH')
+    } finally { await c.close() }
+  })
+
+  test('a registry that never answers is a NETWORK error after the timeout (retried), not a hang', async () => {
+    const c = new RegistryClient({ registry: host, tlsVerify: false, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5 }, timeoutMs: 300, env: { HOME: '/nonexistent' } })
+    try {
+      const t0 = Date.now()
+      await assert.rejects(c.getManifest('p', 'silent'), (e) => isLadingError(e, 'NETWORK') && /GET manifest silent/.test((e as Error).message))
+      assert.ok(Date.now() - t0 < 5000)
+      assert.equal(seen.filter((s) => s.url === '/v2/p/manifests/silent').length, 2)
     } finally { await c.close() }
   })
 

@@ -48,6 +48,8 @@ export interface RegistryOptions {
   /** Environment for credential lookup (HOME, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, DOCKER_CONFIG). */
   env?: NodeJS.ProcessEnv
   userAgent?: string
+  /** Connect, response-headers and body-idle timeout in ms (default 60000). */
+  timeoutMs?: number
   /**
    * HTTP(S) proxy. Default: $HTTPS_PROXY / $HTTP_PROXY / $NO_PROXY (either case), as skopeo,
    * with loopback hosts never proxied (as Go's ProxyFromEnvironment). Given here, used as is.
@@ -222,7 +224,9 @@ export class RegistryClient {
         ...(material.ca ? { ca: material.ca } : {}),
         ...(material.cert ? { cert: material.cert, key: material.key } : {}),
       }
-      const common = { connections: this.#opts.maxConnections ?? 6, keepAliveTimeout: 30_000, connect: tlsOptions }
+      // A silent registry is an error, not a hang: headers and each body read must arrive in time.
+      const timeout = this.#opts.timeoutMs ?? 60_000
+      const common = { connections: this.#opts.maxConnections ?? 6, keepAliveTimeout: 30_000, headersTimeout: timeout, bodyTimeout: timeout, connect: { ...tlsOptions, timeout } }
       const proxy = proxySettings(this.#opts.proxy)
       // Through a proxy the registry's TLS runs inside the CONNECT tunnel (requestTls).
       this.#agent = proxy ? new EnvHttpProxyAgent({ ...common, ...proxy, requestTls: tlsOptions }) : new Agent(common)

@@ -11,6 +11,7 @@ import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { parseDigest } from '../../src/digest/digest.js'
 import { Layout } from '../../src/store/layout.js'
 import { isTempName } from '../../src/io/fs.js'
 import { findTool, inCI } from '../helpers/tools.js'
@@ -184,6 +185,46 @@ test('SIGKILL while writing a 200 MB blob leaves no partial blob; the layout val
     assert.ok(g.tempBytesRemoved >= 16 * 1024 * 1024)
     assert.deepEqual(g.removed, [])
     assert.deepEqual((await fsp.readdir(alg)).sort(), before)
+  } finally {
+    await tmp.cleanup()
+  }
+})
+
+test('gc while another process is writing a blob leaves the writer alone; its blob lands intact', async () => {
+  const tmp = await tempDir()
+  try {
+    const layout = await Layout.init(path.join(tmp.dir, 'l'))
+    const code = `
+      const { Layout } = await import(${JSON.stringify(layoutModule)});
+      const { Readable } = await import('node:stream');
+      const { setTimeout: sleep } = await import('node:timers/promises');
+      const layout = await Layout.open(process.argv.at(-1));
+      async function* slow() {
+        for (let i = 0; i < 24; i++) { yield Buffer.alloc(1024 * 1024, i); await sleep(40); }
+      }
+      const r = await layout.putBlob(Readable.from(slow()));
+      process.stdout.write(JSON.stringify(r) + '\\n');
+    `
+    const k = child(code, [layout.dir])
+    await k.ready
+    let out = ''
+    k.proc.stdout!.on('data', (b: Buffer) => { out += b.toString() })
+    k.proc.stdin!.write('go\n')
+    const alg = path.join(layout.dir, 'blobs', 'sha256')
+    let sawTemp = false
+    for (let i = 0; i < 200 && !sawTemp; i++) {
+      await sleep(20)
+      sawTemp = (await fsp.readdir(alg)).some(isTempName)
+    }
+    assert.ok(sawTemp, 'the writer started')
+    const g = await layout.gc()
+    assert.equal(g.tempFilesRemoved, 0, 'the live writer keeps its temp file')
+    const r = await k.done
+    assert.equal(r.code, 0, r.stderr)
+    const { digest, size } = JSON.parse(out) as { digest: string; size: number }
+    assert.equal(size, 24 * 1024 * 1024)
+    assert.equal(await checkEveryBlob(layout), 1)
+    assert.ok(await layout.hasBlob(parseDigest(digest)))
   } finally {
     await tmp.cleanup()
   }

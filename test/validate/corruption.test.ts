@@ -372,3 +372,24 @@ test('a digest referenced twice with different sizes is judged at each reference
   find(problems, { code: 'SIZE_MISMATCH', source: 'index.json', pointer: '/manifests/1/size' })
   assert.equal(problems.length, 1, JSON.stringify(problems))
 }))
+
+test('artifacts with a subject, and index.json entries of unknown media types, are valid (image-layout.md §index.json)', () => withLayout(async (l) => {
+  const img = await l.addImage({ tag: 'img' })
+  const empty = await l.writeBlob('{}', 'application/vnd.oci.empty.v1+json')
+  const sig = await l.writeBlob('signature bytes', 'application/vnd.example.signature')
+  const art = await l.writeJson({
+    schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: 'application/vnd.example.sig',
+    config: { ...empty, data: Buffer.from('{}').toString('base64') }, layers: [sig], subject: img.manifestDescriptor,
+  }, OCI_MANIFEST)
+  await l.addToIndex(art, 'sig')
+  const xml = await l.writeBlob('<x/>', 'application/xml')
+  await l.addToIndex(xml)
+  const r = await validateLayout(l.dir)
+  assert.deepEqual(r.problems, [])
+  assert.equal(r.checked.blobs, 7, 'image (3), artifact manifest, empty config, signature layer, xml')
+  // The subject must exist: remove the image's manifest and only the artifact's subject (and the tag) complain.
+  await fsp.rm(l.blobPath(img.manifestDescriptor.digest))
+  const r2 = await validateLayout(l.dir, { tag: 'sig' })
+  find(r2.problems, { code: 'BLOB_UNKNOWN', source: `blob ${art.digest} (manifest)`, pointer: '/subject', message: /manifest blob .* is missing/ })
+  assert.equal(r2.problems.length, 1)
+}))

@@ -156,3 +156,13 @@ test('applied after the base layer by umoci and by GNU tar, the changeset reprod
   execFileSync('tar', ['--xattrs', '--xattrs-include=*', '--numeric-owner', '-xpf', full, '-C', out])
   assert.deepEqual(diffTrees(treeRecord(root), treeRecord(out)), [])
 })
+
+test('diff of a root that no longer exists rejects changes and errors the stream', async (t) => {
+  const { root } = await setup(t)
+  const before = await takeSnapshot(root)
+  fs.rmSync(root, { recursive: true })
+  const { stream, changes, snapshot } = diffLayer(root, before)
+  await assert.rejects(changes, (e: unknown) => isLadingError(e, 'NOT_FOUND'))
+  await assert.rejects(snapshot)
+  await assert.rejects(buffer(stream), (e: unknown) => isLadingError(e, 'NOT_FOUND'))
+})

@@ -84,3 +84,10 @@ test('compareNames orders by UTF-8 bytes', () => {
   // U+FF5E (3 UTF-8 bytes, EF BD 9E) sorts before U+1F600 (4 bytes, F0 ...) by bytes, unlike UTF-16 order.
   assert.ok(compareNames('\uff5e', '\u{1f600}') < 0)
 })
+
+test('a file name that is not valid UTF-8 is refused clearly, not archived under a mangled name', async (t) => {
+  const dir = await tmpdir(t)
+  const bad = Buffer.concat([Buffer.from(path.join(dir, 'caf')), Buffer.from([0xe9])]) // latin1 "café"
+  fs.writeFileSync(bad, 'x')
+  await assert.rejects(takeSnapshot(dir), (e: unknown) => isLadingError(e, 'UNSUPPORTED') && /not valid UTF-8/.test(e.message))
+})

@@ -24,8 +24,8 @@ interface Link { kind: 'symlink' | 'hardlink'; target: string }
 
 /** Canonical member name: no leading `./` or `/`, no empty or `.` components; undefined if it climbs out. */
 export function normalizeMemberName(name: string): string | undefined {
-  const n = path.posix.normalize('/' + name).slice(1).replace(/\/+$/, '')
-  if (n === '' || n.startsWith('..')) return undefined
+  const n = path.posix.normalize(name.replace(/^\/+/, '')).replace(/\/+$/, '')
+  if (n === '' || n === '.' || n === '..' || n.startsWith('../')) return undefined
   return n
 }
 
@@ -170,7 +170,7 @@ export class TarIndex {
       if (e.kind === 'file') return e
       n = e.kind === 'hardlink'
         ? normalizeMemberName(e.target)
-        : normalizeMemberName(e.target.startsWith('/') ? e.target : path.posix.join(path.posix.dirname(n), e.target))
+        : normalizeMemberName(e.target.startsWith('/') ? e.target : `${path.posix.dirname(n)}/${e.target}`)
     }
     return undefined
   }

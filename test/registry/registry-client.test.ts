@@ -127,7 +127,7 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
     assert.deepEqual([...await client.listTags('lading/tags')].sort(), ['t1', 't2', 't3', 't4', 't5'])
   })
 
-  test('referrers: without the API, pushing a manifest with subject maintains the sha256-<hex> tag, and listReferrers falls back to it', async () => {
+  test('referrers: without the API, pushing (and deleting) a manifest with subject maintains the sha256-<hex> tag, and listReferrers falls back to it', async () => {
     const img = makeImage([300])
     await pushImage(client, 'lading/refs', img, 'base')
     const subject = { mediaType: img.manifest.mediaType, digest: img.manifest.digest, size: img.manifest.bytes.length }
@@ -149,6 +149,10 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
     try {
       assert.equal((await src.listReferrers(subject.digest)).length, 1)
     } finally { await src.close() }
+    // deleting the artifact takes it out of the fallback index (§Deleting Manifests)
+    await client.deleteManifest('lading/refs', art.manifest.digest)
+    assert.deepEqual(await client.listReferrers('lading/refs', subject.digest), [])
+    assert.equal((await client.getManifest('lading/refs', 'base')).digest, img.manifest.digest, 'the subject is untouched')
   })
 
   test('delete: a manifest deleted by digest is gone, and the error says MANIFEST_UNKNOWN', async () => {

@@ -590,17 +590,47 @@ export class RegistryClient {
     return parsed
   }
 
-  /** DELETE a manifest by digest (§Deleting Manifests) or a tag (§Deleting tags). */
+  /**
+   * DELETE a manifest by digest (§Deleting Manifests) or a tag (§Deleting tags). A deleted
+   * manifest with a `subject` is also taken out of the referrers tag schema index when the
+   * registry has no referrers API (§Deleting Manifests: clients SHOULD).
+   */
   async deleteManifest(repo: string, reference: string): Promise<void> {
     const kind = isDigest(reference) ? 'manifest' : 'tag'
+    let subject: Digest | undefined
+    if (isDigest(reference)) {
+      // Unreadable or absent: the DELETE below reports that in its own words.
+      try { subject = subjectOf(await this.getManifest(repo, reference)) } catch { subject = undefined }
+    }
+    const what = `${this.#display(repo)}: DELETE ${kind} ${reference}`
     const res = await this.#send({
       method: 'DELETE',
       url: `/v2/${repo}/manifests/${encodeURIComponent(reference)}`,
       scopes: [pullScope(repo), deleteScope(repo)],
-      what: `${this.#display(repo)}: DELETE ${kind} ${reference}`,
+      what,
       ok: [200, 202],
     })
     await drain(res)
+    if (subject && !(await this.#hasReferrersApi(repo, subject))) {
+      const tag = referrersTag(subject)
+      try {
+        const index = await this.#readReferrersTag(repo, tag, false)
+        const kept = index.manifests.filter((m) => m.digest !== reference)
+        if (kept.length !== index.manifests.length) {
+          const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: kept }))
+          await this.putManifest(repo, tag, { bytes, mediaType: MediaType.OciIndex, digest: digestOf(bytes) })
+        }
+      } catch (e) {
+        throw new LadingError(isLadingError(e) ? e.code : 'REGISTRY_ERROR', `${what}: deleted, but updating the referrers tag ${tag} failed: ${(e as Error).message}`, { cause: e })
+      }
+    }
+  }
+
+  /** Does the registry implement GET /v2/<name>/referrers/<digest> (200, not 404)? */
+  async #hasReferrersApi(repo: string, digest: Digest): Promise<boolean> {
+    const res = await this.#send({ method: 'GET', url: `/v2/${repo}/referrers/${digest}`, headers: { accept: MediaType.OciIndex }, scopes: [pullScope(repo)], what: `${this.#display(repo)}: GET referrers ${digest}`, ok: [200, 404] })
+    await drain(res)
+    return res.statusCode === 200
   }
 
   /** HEAD a blob: its size when present, undefined when absent (§Checking if content exists). */

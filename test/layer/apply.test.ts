@@ -68,6 +68,30 @@ describe('applyLayer: entry types and metadata', () => {
     }
   })
 
+  it('device nodes and fifos made in one batch still respect entry order (later entry wins, hardlinks see them)', async (t) => {
+    if (!need(t, isRoot(), 'needs root (mknod)')) return
+    const { dir, cleanup } = tempDir()
+    try {
+      await applySpecs(dir, [
+        { name: 'a', type: '6' }, { name: 'a', data: 'file wins' },
+        { name: 'b', data: 'x' }, { name: 'b', type: '3', devmajor: 1, devminor: 5 },
+        { name: 'd/', mode: 0o755 }, { name: 'd/f', type: '6' }, { name: 'd', data: 'dir replaced' },
+        { name: 'p', type: '6', mode: 0o640, uid: 3 }, { name: 'p2', type: '1', linkname: 'p' },
+      ])
+      assert.equal(readFileSync(path.join(dir, 'a'), 'utf8'), 'file wins')
+      assert.ok(lstatSync(path.join(dir, 'b')).isCharacterDevice())
+      assert.equal(lstatSync(path.join(dir, 'b')).rdev, (1 << 8) | 5)
+      assert.equal(readFileSync(path.join(dir, 'd'), 'utf8'), 'dir replaced')
+      const p = lstatSync(path.join(dir, 'p'))
+      assert.ok(p.isFIFO())
+      assert.equal(p.mode & 0o7777, 0o640)
+      assert.equal(p.uid, 3)
+      assert.equal(lstatSync(path.join(dir, 'p2')).ino, p.ino)
+    } finally {
+      cleanup()
+    }
+  })
+
   it('keeps sub-second mtimes from pax headers', async () => {
     const { dir, cleanup } = tempDir()
     try {

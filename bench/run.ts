@@ -153,7 +153,7 @@ async function runScenario(s: Scenario, opts: Options, available: Set<string>, l
     await s.prepare?.()
     for (let i = 0; i < opts.reps; i++) {
       lad.push(await timed(s.lading, s.medium))
-      if (i === 0) s.check?.()
+      if (i === 0) await s.check?.()
       for (let j = 0; j < s.comparisons.length; j++) {
         if (peerFailed[j]) continue
         try {

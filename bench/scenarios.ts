@@ -46,7 +46,7 @@ export interface Scenario {
   /** Untimed, once after the runs (also after a failure). */
   cleanup?: () => void | Promise<void>
   /** Sanity check of lading's output after its first run: a fast wrong answer must not pass. */
-  check?: () => void
+  check?: () => void | Promise<void>
 }
 
 export interface Medium {
@@ -83,6 +83,11 @@ function countEntries(root: string): number {
   }
   walk(root)
   return n
+}
+
+/** Layer sizes of the image `tag` in `layout` (the harness reads JSON itself; see layout-copy.ts). */
+function layerSizes(layout: string, tag: string): number[] {
+  return layersOf(layout, tag).map((d) => d.size)
 }
 
 function extractRootfs(tarball: string, into: string): void {
@@ -242,6 +247,10 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
     medium,
     memMaxMiB: 150,
     lading: { label: 'lading repack', needs: ['repack', 'unpack'], setup: wholeSetup('lading'), args: () => repackArgs('lading', 'img'), argv: () => L(...repackArgs('lading', 'img')) },
+    check: () => {
+      const sizes = layerSizes(path.join(out('repack-lading'), 'layout'), 'img')
+      if (sizes.length !== 1 || sizes[0] < 50e6) throw new Error(`lading repack wrote layers of ${sizes.join(', ')} bytes; expected one of the whole rootfs`)
+    },
     comparisons: [{
       peer: { label: 'umoci repack', setup: wholeSetup('umoci'), argv: () => [UMOCI, ...repackArgs('umoci', 'img')] },
       target: { kind: 'ratio', max: 0.7 },
@@ -270,6 +279,10 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
     memMaxMiB: 150,
     prepare: () => { fresh(out('repack-lading')); fresh(out('repack-umoci')) },
     lading: { label: 'lading repack', needs: ['repack', 'unpack'], setup: tenSetup('lading'), args: () => repackArgs('lading', 'minbase'), argv: () => L(...repackArgs('lading', 'minbase')) },
+    check: () => {
+      const sizes = layerSizes(path.join(out('repack-lading'), 'layout'), 'minbase')
+      if (sizes.length !== 2 || sizes[1] > 1e6 || sizes[1] < 150e3) throw new Error(`lading repack wrote layers of ${sizes.join(', ')} bytes; expected minbase plus one small layer with the 10 changes`)
+    },
     comparisons: [{
       peer: { label: 'umoci repack', setup: tenSetup('umoci'), argv: () => [UMOCI, ...repackArgs('umoci', 'minbase')] },
       target: { kind: 'ratio', max: 0.5 },
@@ -297,6 +310,11 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
       setup: pushSetup,
       args: () => ['copy', '--dest-tls-verify=false', `oci:${minbase}:minbase`, pushRef()],
       argv: () => L('copy', '--dest-tls-verify=false', `oci:${minbase}:minbase`, pushRef()),
+    },
+    check: async () => {
+      const url = `http://${pushRegistry.host}/v2/bench/minbase/manifests/latest`
+      const res = await fetch(url, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+      if (res.status !== 200) throw new Error(`the registry answers ${res.status} for ${url} after lading's push`)
     },
     comparisons: [{
       peer: { label: 'skopeo copy', setup: pushSetup, argv: () => [SKOPEO, 'copy', '--dest-tls-verify=false', `oci:${minbase}:minbase`, pushRef()] },
@@ -348,7 +366,8 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
       argv: () => L('copy', `oci:${minbase}:minbase`, archive('lading')),
     },
     check: () => {
-      if (!existsSync(out('lading.tar'))) throw new Error('no archive written')
+      const names = run(['tar', '-tf', out('lading.tar')]).split('\n')
+      if (!names.includes('manifest.json')) throw new Error('the docker-archive has no manifest.json')
     },
     comparisons: [{
       peer: { label: 'skopeo copy', setup: () => rmSync(out('skopeo.tar'), { force: true }), argv: () => [SKOPEO, 'copy', `oci:${minbase}:minbase`, archive('skopeo')] },

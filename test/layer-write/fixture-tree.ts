@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
+import { inCI } from '../helpers/tools.js'
 
 export const isRoot = process.getuid?.() === 0
 
@@ -72,6 +73,8 @@ export function buildTree(root: string): FixtureInfo {
   }
   execFileSync('mkfifo', [path.join(root, 'fifo')])
   let xattrs = false
+  // Locally a missing setfattr (Debian package `attr`) leaves xattrs out; CI must check them.
+  if (!hasSetfattr() && inCI()) throw new Error('setfattr (package attr) not installed, and CI=true forbids skipping the xattr checks')
   if (hasSetfattr()) {
     xattrs = setXattr(path.join(root, 'xat/f'), 'user.color', 'blue')
     if (isRoot) setXattr(path.join(root, 'etc/keep'), 'trusted.note', 'kept')

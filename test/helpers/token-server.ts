@@ -16,6 +16,8 @@ import path from 'node:path'
 export interface TokenServerOptions {
   /** username -> password; these users get every action they ask for. */
   users: Record<string, string>
+  /** OAuth2 refresh tokens (identity tokens) -> user, for POST grant_type=refresh_token. */
+  refreshTokens?: Record<string, string>
   /** Anonymous requests get `pull` (default: nothing). */
   anonymousPull?: boolean
   /** Token lifetime in seconds (default 300). */
@@ -27,7 +29,7 @@ export interface TokenServerOptions {
   expireFirst?: number
 }
 
-export interface TokenRequest { user?: string; scopes: string[]; service?: string; status: number }
+export interface TokenRequest { method: string; user?: string; scopes: string[]; service?: string; status: number }
 
 export interface TokenServer {
   realm: string
@@ -73,18 +75,30 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
   }
 
   const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => handle(req, Buffer.concat(chunks).toString('utf8'), res))
+  })
+  const handle = (req: http.IncomingMessage, body: string, res: http.ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://x')
-    const scopes = url.searchParams.getAll('scope')
-    const svc = url.searchParams.get('service') ?? undefined
+    const form = req.method === 'POST' ? new URLSearchParams(body) : undefined
+    const scopes = form ? (form.get('scope') ?? '').split(' ').filter(Boolean) : url.searchParams.getAll('scope')
+    const svc = (form ? form.get('service') : url.searchParams.get('service')) ?? undefined
     let user: string | undefined
     const auth = req.headers.authorization
-    const reply = (status: number, body: unknown): void => {
-      requests.push({ ...(user ? { user } : {}), scopes, ...(svc ? { service: svc } : {}), status })
+    const reply = (status: number, v: unknown): void => {
+      requests.push({ method: req.method ?? '', ...(user ? { user } : {}), scopes, ...(svc ? { service: svc } : {}), status })
       res.writeHead(status, { 'content-type': 'application/json' })
-      res.end(JSON.stringify(body))
+      res.end(JSON.stringify(v))
     }
     if (url.pathname !== '/token') return reply(404, { errors: [{ code: 'NOT_FOUND', message: 'no such endpoint' }] })
-    if (auth?.startsWith('Basic ')) {
+    if (form) {
+      const rt = form.get('refresh_token') ?? ''
+      if (form.get('grant_type') !== 'refresh_token' || !opts.refreshTokens || !Object.hasOwn(opts.refreshTokens, rt)) {
+        return reply(401, { error: 'invalid_grant' })
+      }
+      user = opts.refreshTokens[rt]
+    } else if (auth?.startsWith('Basic ')) {
       const text = Buffer.from(auth.slice(6), 'base64').toString('utf8')
       const i = text.indexOf(':')
       const u = text.slice(0, i)
@@ -107,7 +121,7 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     if (expired) expiredToIssue--
     const token = sign(user ?? '', access, expired)
     reply(200, { token, access_token: token, expires_in: ttl, issued_at: new Date().toISOString() })
-  })
+  }
   const sockets = new Set<net.Socket>()
   server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

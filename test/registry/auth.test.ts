@@ -137,7 +137,7 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
   let tokens: TokenServer
   let reg: RunningRegistry
   before(async () => {
-    tokens = await startTokenServer({ users: { bob: 'hunter2' } })
+    tokens = await startTokenServer({ users: { bob: 'hunter2' }, refreshTokens: { 'rt-bob-1': 'bob' } })
     reg = await startRegistry({ token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundle: tokens.certFile } })
   })
   after(async () => {
@@ -212,6 +212,25 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
         assert.equal(tokens.requests.length - before, 1)
       } finally { await c2.close() }
     } finally { await c.close() }
+  })
+
+  test('an identity token from the auth file is exchanged with grant_type=refresh_token (POST)', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-idtoken-'))
+    try {
+      const file = path.join(dir, 'auth.json')
+      await fsp.writeFile(file, JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from('bob:').toString('base64'), identitytoken: 'rt-bob-1' } } }))
+      const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: { HOME: dir }, authFile: file })
+      try {
+        await pushAndPull(c, 'tok/idtoken', makeImage([64]))
+      } finally { await c.close() }
+      const posts = tokens.requests.filter((r) => r.method === 'POST' && r.scopes.includes('repository:tok/idtoken:pull,push'))
+      assert.ok(posts.length >= 1 && posts.every((r) => r.user === 'bob' && r.status === 200), JSON.stringify(tokens.requests.slice(-3)))
+      await fsp.writeFile(file, JSON.stringify({ auths: { [reg.host]: { identitytoken: 'revoked' } } }))
+      const bad = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: { HOME: dir }, authFile: file })
+      try {
+        await assert.rejects(bad.listTags('tok/idtoken'), (e) => oneLine(e, 'UNAUTHORIZED', /identity token was refused/))
+      } finally { await bad.close() }
+    } finally { await fsp.rm(dir, { recursive: true, force: true }) }
   })
 
   test('cross-repository mount asks one token for push on the target and pull on the source', async () => {

@@ -168,9 +168,10 @@ describe('auth files and credential helpers', () => {
     await fsp.mkdir(bin, { recursive: true })
     await fsp.writeFile(path.join(bin, 'docker-credential-store1'), '#!/bin/sh\nread s\nif [ "$s" = "store.io" ]; then printf \'{"Username":"st","Secret":"sp"}\'; else echo "credentials not found in native keychain"; exit 1; fi\n', { mode: 0o755 })
     await fsp.writeFile(path.join(bin, 'docker-credential-h1'), '#!/bin/sh\nprintf \'{"Username":"hu","Secret":"hp"}\'\n', { mode: 0o755 })
+    await fsp.writeFile(path.join(bin, 'docker-credential-tok'), '#!/bin/sh\nprintf \'{"Username":"<token>","Secret":"refresh-me"}\'\n', { mode: 0o755 })
     await fsp.writeFile(path.join(home, '.docker', 'config.json'), JSON.stringify({
       auths: { 'https://index.docker.io/v1/': { auth: Buffer.from('hub:pw').toString('base64') }, 'helped.io': { auth: Buffer.from('no:no').toString('base64') } },
-      credHelpers: { 'helped.io': 'h1' },
+      credHelpers: { 'helped.io': 'h1', 'oauth.io': 'tok' },
       credsStore: 'store1',
     }))
     const env = { HOME: home, PATH: `${bin}:${process.env.PATH}` }
@@ -178,6 +179,7 @@ describe('auth files and credential helpers', () => {
     assert.deepEqual(await resolveCredentials('helped.io', { env }), { username: 'hu', password: 'hp' })
     assert.deepEqual(await resolveCredentials('store.io', { env }), { username: 'st', password: 'sp' })
     assert.equal(await resolveCredentials('nothing.io', { env }), undefined)
+    assert.deepEqual(await resolveCredentials('oauth.io', { env }), { username: '', password: '', identityToken: 'refresh-me' }, 'a <token> user is an identity token')
     assert.deepEqual(await resolveCredentials('helped.io', { env, creds: { username: 'x', password: 'y' } }), { username: 'x', password: 'y' }, 'explicit creds win')
   })
 

@@ -20,7 +20,15 @@ export interface AuthFile {
   [other: string]: unknown
 }
 
-export interface Credentials { username: string; password: string }
+export interface Credentials {
+  username: string
+  password: string
+  /**
+   * An OAuth2 refresh token (docker's `identitytoken`, or a helper's `<token>` user): exchanged
+   * at the token realm with grant_type=refresh_token instead of basic credentials.
+   */
+  identityToken?: string
+}
 
 /** The environment paths are computed from (tests pass their own). */
 export interface AuthEnv { env?: NodeJS.ProcessEnv; homeDir?: string }
@@ -104,6 +112,10 @@ export function findAuthEntry(f: AuthFile, registry: string): { key: string; ent
 /** Credentials stored inline in an entry (not helper-based). */
 export function entryCredentials(entry: AuthEntry, where: string): Credentials | undefined {
   if (typeof entry !== 'object' || entry === null) return undefined
+  if (typeof entry.identitytoken === 'string' && entry.identitytoken !== '') {
+    const user = typeof entry.auth === 'string' && entry.auth !== '' ? decodeAuth(entry.auth, where).username : ''
+    return { username: user, password: '', identityToken: entry.identitytoken }
+  }
   if (typeof entry.auth === 'string' && entry.auth !== '') return decodeAuth(entry.auth, where)
   if (typeof entry.username === 'string' && typeof entry.password === 'string') return { username: entry.username, password: entry.password }
   return undefined

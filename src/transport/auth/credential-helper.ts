@@ -32,6 +32,8 @@ export async function helperGet(helper: string, server: string, opts: HelperOpti
     throw new LadingError('INVALID_JSON', `${program} get ${server}: expected {"Username","Secret"} strings`)
   }
   if (o.Username === '' && o.Secret === '') return undefined
+  // docker-credential-helpers: the user `<token>` marks the secret as an identity token.
+  if (o.Username === '<token>') return { username: '', password: '', identityToken: o.Secret }
   return { username: o.Username, password: o.Secret }
 }
 

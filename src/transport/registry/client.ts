@@ -341,7 +341,7 @@ export class RegistryClient {
     if (!ch) return { basic: false }
     const creds = await this.#credentials()
     if (ch.scheme === 'basic') {
-      if (!creds) return { basic: false }
+      if (!creds || (creds.identityToken && !creds.password)) return { basic: false }
       return { value: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`, basic: true }
     }
     if (ch.scheme === 'bearer') {
@@ -370,11 +370,23 @@ export class RegistryClient {
     if (ch.params.service) url.searchParams.set('service', ch.params.service)
     for (const s of scopes) url.searchParams.append('scope', s)
     const headers: Record<string, string> = {}
-    if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`
     const what = `${this.#display()}: token from ${url.origin}${url.pathname}`
-    const res = await this.#exchange('GET', url.toString(), headers, undefined, true, what)
+    let res: Response
+    if (creds?.identityToken) {
+      // OAuth2 refresh-token grant (the Docker token spec's POST form), as docker and
+      // containers/image do for identity tokens.
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'lading', access_type: 'offline' })
+      if (ch.params.service) form.set('service', ch.params.service)
+      if (scopes.length) form.set('scope', scopes.join(' '))
+      const post = new URL(realm)
+      res = await this.#exchange('POST', post.toString(), { 'content-type': 'application/x-www-form-urlencoded' }, Buffer.from(form.toString()), true, what)
+    } else {
+      if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`
+      res = await this.#exchange('GET', url.toString(), headers, undefined, true, what)
+    }
     if (res.statusCode === 401 || res.statusCode === 403) {
       const body = await readBody(res, MAX_ERROR_BODY, what).catch(() => Buffer.alloc(0))
+      if (creds?.identityToken) throw new LadingError('UNAUTHORIZED', `${this.#display()}: UNAUTHORIZED: the identity token was refused (log in again)`)
       if (creds) throw new LadingError('UNAUTHORIZED', `${this.#display()}: UNAUTHORIZED: wrong username or password`)
       throw registryError(what, res.statusCode, body)
     }

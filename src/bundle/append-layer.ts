@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises'
 import { VerifyingStream, type Digest } from '../digest/index.js'
 import { LadingError } from '../errors.js'
 import { compress } from '../io/compression.js'
-import { layerMediaType, MediaType, type Compression } from '../spec/media-types.js'
+import { isIndexMediaType, layerMediaType, MediaType, type Compression } from '../spec/media-types.js'
 import type { Descriptor, History, ImageConfig, Manifest } from '../spec/types.js'
 import type { Layout } from '../store/layout.js'
 import { writeImage } from '../store/image.js'
@@ -72,6 +72,17 @@ export async function nonEmptyTar(tar: Readable): Promise<Readable | undefined> 
   })(), { objectMode: false })
 }
 
+/**
+ * Moving a tag that names an index (or several per-platform entries) to one new manifest would
+ * silently drop the other platforms from the tag: refuse, and let the caller pick another tag.
+ */
+export async function assertTagMovable(layout: Layout, tag: string): Promise<void> {
+  const entries = await layout.tagEntries(tag)
+  if (entries.length > 1 || entries.some((d) => isIndexMediaType(d.mediaType))) {
+    throw new LadingError('UNSUPPORTED', `tag ${JSON.stringify(tag)} in ${layout.dir} names ${entries.length > 1 ? `${entries.length} entries` : 'an index'} (several images); moving it to one new image would drop the others: give another tag`)
+  }
+}
+
 /** Is this manifest in the Docker v2s2 family (its layers must then use Docker media types)? */
 function isDocker(m: Manifest): boolean {
   return m.mediaType === MediaType.DockerManifest
@@ -87,6 +98,7 @@ export async function appendLayer(
   tar: Readable,
   opts: AppendLayerOptions,
 ): Promise<AppendLayerResult> {
+  if (opts.tag !== undefined) await assertTagMovable(layout, opts.tag)
   const body = await nonEmptyTar(tar)
   if (!body) return {}
 

@@ -111,3 +111,32 @@ test('insertTar honours the mtime clamp (reproducible insert layers)', async () 
     await fsp.rm(dir, { recursive: true, force: true })
   }
 })
+
+test('insert and repack refuse to move a tag naming an index (it would drop the other platforms)', () => withDir(async (dir) => {
+  const img = await buildImage(path.join(dir, 'img'), [BASE], { Cmd: ['/bin/sh'] })
+  const layout = await Layout.open(img.dir)
+  const index = {
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [
+      { ...img.manifest, platform: { os: 'linux', architecture: 'amd64' } },
+      { ...img.manifest, platform: { os: 'linux', architecture: 'arm64' } },
+    ],
+  }
+  const desc = await layout.putManifest(Buffer.from(JSON.stringify(index)), 'application/vnd.oci.image.index.v1+json')
+  await layout.setTag('multi', desc)
+  const f = path.join(dir, 'f')
+  await fsp.writeFile(f, 'x')
+  const r = lading(['insert', '--image', `${img.dir}:multi`, f, '/f'])
+  assert.equal(r.status, 1)
+  assert.match(r.stderr, /names an index/)
+  assert.equal((await layout.resolveTag('multi')).digest, desc.digest)
+  // Into another tag it works.
+  ladingOk(['insert', '--image', `${img.dir}:multi`, '--tag', 'single', f, '/f'])
+  // repack likewise.
+  const bundle = path.join(dir, 'b')
+  ladingOk(['unpack', '--image', `${img.dir}:latest`, bundle])
+  await fsp.writeFile(path.join(bundle, 'rootfs/new'), 'n')
+  const rp = lading(['repack', '--image', `${img.dir}:multi`, bundle])
+  assert.equal(rp.status, 1)
+  assert.match(rp.stderr, /names an index/)
+}))

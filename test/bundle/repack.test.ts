@@ -276,3 +276,25 @@ test('repack of the whole Debian rootfs change set: umoci unpacks it to the same
 
 
 
+
+test('a Docker v2s2 image unpacks, and repack adds a layer with the Docker media type', async () => {
+  const dir = await tempDir()
+  try {
+    const img = await buildImage(path.join(dir, 'img'), [BASE], { Cmd: ['/bin/true'] })
+    const { convertManifest } = await import('../../src/spec/convert.js')
+    const { writeImage } = await import('../../src/store/image.js')
+    const { layout, image } = await imageLayers(img.dir, 'latest')
+    await writeImage(layout, { config: image.config, manifest: convertManifest(image.manifest, 'v2s2'), tag: 'docker' })
+    const bundle = path.join(dir, 'bundle')
+    ladingOk(['unpack', '--image', `${img.dir}:docker`, bundle])
+    await fsp.writeFile(path.join(bundle, 'rootfs/etc/added'), 'a\n')
+    ladingOk(['repack', '--image', `${img.dir}:docker`, bundle])
+    const after = (await imageLayers(img.dir, 'docker')).image
+    assert.equal(after.manifest.mediaType, 'application/vnd.docker.distribution.manifest.v2+json')
+    assert.deepEqual(after.manifest.layers.map((l) => l.mediaType), ['application/vnd.docker.image.rootfs.diff.tar.gzip', 'application/vnd.docker.image.rootfs.diff.tar.gzip'])
+    assert.equal(after.manifest.config.mediaType, 'application/vnd.docker.container.image.v1+json')
+    ladingOk(['validate', '--image', `${img.dir}:docker`])
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true })
+  }
+})

@@ -13,13 +13,14 @@
  * the order the walk met it. Reads only (never writes), with raw fs calls so that it does not
  * trust the code it is checking.
  */
-import { constants, promises as fsp } from 'node:fs'
+import { constants, promises as fsp, type Dirent } from 'node:fs'
 import path from 'node:path'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { digestAlgorithm, digestHex, digestOf, isDigest, VerifyingStream, type Digest } from '../digest/index.js'
 import { isErrno, isLadingError, type ErrorCode } from '../errors.js'
 import { decompress } from '../io/compression.js'
+import { isTempName } from '../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
 import { pointerJoin } from '../spec/json-pointer.js'
 import {
@@ -202,7 +203,41 @@ class Walker {
     const index = await this.#readIndexJson()
     if (index !== undefined) this.#selectRoots(index)
     await this.#pool.drain()
+    if (this.#opts.tag === undefined && this.#opts.digest === undefined) await this.#scanBlobDirs()
     return { problems: this.#findings.all(), checked: { blobs: this.#blobs, bytes: this.#bytes } }
+  }
+
+  /**
+   * image-layout.md §Blobs: every entry of blobs/<alg>/ is a blob, so one that is a symlink or
+   * not a regular file is a problem even when nothing references it (reachable ones were
+   * reported at their reference). Temp files of writers in progress are not blobs yet.
+   */
+  async #scanBlobDirs(): Promise<void> {
+    const out = this.#findings.slot()
+    const blobs = path.join(this.#dir, 'blobs')
+    let algs: Dirent[]
+    try {
+      algs = await fsp.readdir(blobs, { withFileTypes: true })
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) out.push(problem('blobs', '', 'INVALID_LAYOUT', 'the blobs directory is missing (image-layout.md §Blobs)'))
+      else if (isErrno(e, 'ENOTDIR')) out.push(problem('blobs', '', 'INVALID_LAYOUT', 'is not a directory'))
+      else throw e
+      return
+    }
+    const seen = new Set([...this.#seen].map((k) => k.slice(0, k.lastIndexOf('/'))))
+    for (const alg of algs) {
+      const rel = path.join('blobs', alg.name)
+      if (!alg.isDirectory()) {
+        out.push(problem(rel, '', 'INVALID_LAYOUT', `is ${alg.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; blobs/ holds one directory per digest algorithm`))
+        continue
+      }
+      for (const entry of await fsp.readdir(path.join(blobs, alg.name), { withFileTypes: true })) {
+        if (entry.isFile() || isTempName(entry.name)) continue
+        if (seen.has(`${alg.name}:${entry.name}`)) continue
+        const what = entry.isSymbolicLink() ? 'a symbolic link' : entry.isDirectory() ? 'a directory' : entry.isFIFO() ? 'a FIFO' : 'not a regular file'
+        out.push(problem(path.join(rel, entry.name), '', 'INVALID_LAYOUT', `is ${what}; blobs must be regular files`))
+      }
+    }
   }
 
   #blobPath(d: Digest): string {

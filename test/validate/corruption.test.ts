@@ -253,6 +253,13 @@ test('security: blobs that are symlinks, FIFOs or directories are problems, and 
   find(problems, { code: 'INVALID_LAYOUT', pointer: '/layers/1', message: /is a FIFO; blobs must be regular files/ })
   find(problems, { code: 'INVALID_LAYOUT', pointer: '/layers/2', message: /is a directory; blobs must be regular files/ })
   assertCliInvalid(l.dir, [/symbolic link/, /FIFO/])
+  assert.equal(problems.length, 3, 'reported once, at the reference')
+  // Unreferenced entries are judged too; a writer's temp file is not a blob yet.
+  await fsp.symlink('/etc/passwd', l.blobPath(sha256('unreferenced')))
+  await fsp.writeFile(path.join(l.dir, 'blobs', 'sha256', `.${'a'.repeat(64)}.tmp-1-abcdef`), 'partial')
+  const again = await validateLayout(l.dir)
+  find(again.problems, { code: 'INVALID_LAYOUT', source: `blobs/sha256/${sha256('unreferenced').slice(7)}`, pointer: '', message: /is a symbolic link; blobs must be regular files/ })
+  assert.equal(again.problems.length, 4, JSON.stringify(again.problems))
 }))
 
 test('security: an oversized JSON document is refused before parsing (SIZE_LIMIT)', () => withLayout(async (l) => {

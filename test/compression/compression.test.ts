@@ -206,3 +206,14 @@ test('compress refuses an out-of-range level', () => {
   assert.throws(() => compress(Readable.from([]), 'gzip', { level: 12 }), (e: unknown) => isLadingError(e, 'USAGE'))
   assert.throws(() => compress(Readable.from([]), 'zstd', { level: 99 }), (e: unknown) => isLadingError(e, 'USAGE'))
 })
+
+test('blocks are primed with the previous 32 KiB, so parallel gzip compresses like one stream', async () => {
+  // A 16 KiB random pattern repeated over 8 blocks: without priming each block would carry the
+  // pattern again (8 x 16 KiB); primed, every block after the first refers back across the boundary.
+  const pattern = randomBytes(16 * 1024)
+  const data = Buffer.concat(Array.from({ length: (8 * GZIP_BLOCK_SIZE) / pattern.length }, () => pattern))
+  const parallel = await buffer(compress(Readable.from([data]), 'gzip', { level: 6 }))
+  const single = zlib.gzipSync(data, { level: 6 })
+  assert.ok(parallel.length < single.length + 4 * 1024, `parallel ${parallel.length} bytes vs single stream ${single.length}`)
+  assert.ok(zlib.gunzipSync(parallel).equals(data))
+})

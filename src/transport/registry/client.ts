@@ -237,8 +237,8 @@ export class RegistryClient {
 
   /**
    * The endpoint base URL. HTTPS unless TLS verification is off: then loopback registries use
-   * HTTP directly and others try HTTPS first and fall back to HTTP when it fails (skopeo's rule
-   * for insecure registries).
+   * plain HTTP unless they turn out to speak only TLS, and others try HTTPS first and fall back
+   * to HTTP when it fails (skopeo's rule for insecure registries).
    */
   #baseUrl(): Promise<string> {
     this.#base ??= (async () => {
@@ -248,7 +248,7 @@ export class RegistryClient {
         // Plain HTTP first; a TLS-only server (Go answers "400 ... HTTP request to an HTTPS
         // server") or a refused handshake sends us to HTTPS without verification.
         try {
-          const res = await this.#exchange('GET', `http://${host}/v2/`, {}, undefined, false)
+          const res = await this.#exchange('GET', `http://${host}/v2/`, {}, undefined, true)
           const body = res.statusCode === 400 ? (await readBody(res, MAX_ERROR_BODY, 'probe').catch(() => Buffer.alloc(0))).toString('utf8') : (await drain(res), '')
           if (!/HTTPS server/i.test(body)) return `http://${host}`
         } catch (e) {
@@ -257,7 +257,7 @@ export class RegistryClient {
         return `https://${host}`
       }
       try {
-        const res = await this.#exchange('GET', `https://${host}/v2/`, {}, undefined, false)
+        const res = await this.#exchange('GET', `https://${host}/v2/`, {}, undefined, true)
         await drain(res)
         return `https://${host}`
       } catch (e) {

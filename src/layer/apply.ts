@@ -108,6 +108,12 @@ class LayerApplier {
   #fresh = new Set<string>()
   /** Directories this layer kept from lower layers but put entries into (or named as entries). */
   #kept = new Set<string>()
+  /**
+   * The root was empty when this layer started: there is no lower content, so whiteouts have
+   * nothing to hide and the fresh/kept bookkeeping (one string per entry) is not needed. This keeps
+   * memory flat for huge base layers.
+   */
+  #noLower: boolean
   /** Device nodes and fifos waiting for #flushNodes (canonical rel path -> entry). */
   #pending = new Map<string, { r: ResolvedPath; h: TarHeader }>()
 
@@ -119,6 +125,7 @@ class LayerApplier {
     // Rootless without maps: ownership is not applied (everything belongs to the unpacking user).
     this.#chown = !this.#rootless || this.#uidMap !== undefined || this.#gidMap !== undefined
     this.#maxBytes = opts.maxBytes ?? DEFAULT_MAX_EXTRACT_BYTES
+    this.#noLower = readdirSync(root).length === 0
     const warn = opts.onWarning ?? (() => {})
     this.#warn = warn
     this.#resolver = new RootResolver(root, {
@@ -399,6 +406,17 @@ class LayerApplier {
   #whiteout(comps: string[], h: TarHeader): void {
     this.stats.whiteouts++
     const base = comps[comps.length - 1]!
+    if (this.#noLower) {
+      // Nothing lower to hide; a whiteout never applies to its own layer (layer.md §Whiteouts).
+      // Names are still checked so a hostile layer is reported the same way.
+      if (base !== WHITEOUT_OPAQUE && !base.startsWith(WHITEOUT_META_PREFIX)) {
+        const target = base.slice(WHITEOUT_PREFIX.length)
+        if (target === '' || target === '.' || target === '..') {
+          throw new LadingError('UNSAFE_PATH', `layer entry ${JSON.stringify(h.path)}: whiteout of ${JSON.stringify(target)} is refused`)
+        }
+      }
+      return
+    }
     const dirComps = comps.slice(0, -1)
     if (base === WHITEOUT_OPAQUE) {
       this.#opaque(dirComps, h)
@@ -542,6 +560,7 @@ class LayerApplier {
   /** Record that this layer created (`fresh`) or entered `rel`; its ancestors are kept directories. */
   #touch(rel: string, fresh: boolean): void {
     if (this.#pending.size > 0) this.#pending.delete(rel) // a later entry at the same path wins
+    if (this.#noLower) return
     if (fresh) this.#fresh.add(rel)
     else this.#kept.add(rel)
     let i = rel.lastIndexOf('/')

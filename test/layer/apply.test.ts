@@ -183,6 +183,18 @@ describe('applyLayer: whiteouts and replacement (layer.md)', () => {
   ]
   const opts = { rootless: !isRoot() }
 
+  it('whiteouts in a layer applied to an empty root hide nothing, including the same layer\'s entries', async () => {
+    const { dir, cleanup } = tempDir()
+    try {
+      const st = await applySpecs(dir, [{ name: 'a', data: 'a' }, { name: '.wh.a' }, { name: 'd/x', data: 'x' }, { name: 'd/.wh..wh..opq' }], opts)
+      assert.equal(st.whiteouts, 2)
+      assert.deepEqual(readdirSync(dir).sort(), ['a', 'd'])
+      assert.deepEqual(readdirSync(path.join(dir, 'd')), ['x'])
+    } finally {
+      cleanup()
+    }
+  })
+
   it('.wh.NAME removes a lower file and a lower directory', async () => {
     const { dir, cleanup } = tempDir()
     try {

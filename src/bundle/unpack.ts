@@ -42,6 +42,8 @@ export interface UnpackOptions {
   /** Cap on the bytes extracted (passed to applyLayer). */
   maxBytes?: number
   onWarning?: (msg: string) => void
+  /** Aborting stops the unpack at once; what it made is removed as for any failure. */
+  signal?: AbortSignal
 }
 
 export interface UnpackResult {
@@ -86,7 +88,10 @@ export async function applyImageLayers(image: ResolvedImage, rootfs: string, opt
     if (opts.maxBytes !== undefined) applyOpts.maxBytes = opts.maxBytes - total.bytes
     if (opts.onWarning) applyOpts.onWarning = opts.onWarning
     let stats: ApplyStats
+    const stop = (): void => { tar.destroy(interrupted()) }
+    opts.signal?.addEventListener('abort', stop, { once: true })
     try {
+      if (opts.signal?.aborted) throw interrupted()
       stats = await applyLayer(rootfs, tar, applyOpts)
       // Read what follows the end-of-archive blocks too: the blob's size and digest are checked
       // when it ends, and a mismatch must fail the unpack even if the tar looked complete.
@@ -94,16 +99,23 @@ export async function applyImageLayers(image: ResolvedImage, rootfs: string, opt
     } catch (e) {
       blob.destroy()
       tar.destroy()
+      if (opts.signal?.aborted) throw interrupted()
       if (e instanceof LadingError && !e.message.includes(desc.digest)) {
         throw new LadingError(e.code, `${name}: ${e.message}`, { cause: e })
       }
       throw e
+    } finally {
+      opts.signal?.removeEventListener('abort', stop)
     }
     total.entries += stats.entries
     total.bytes += stats.bytes
     total.whiteouts += stats.whiteouts
   }
   return total
+}
+
+function interrupted(): LadingError {
+  return new LadingError('CONFLICT', 'interrupted')
 }
 
 /** Consume a readable to its end; rejects on its error (e.g. the blob's digest mismatch). */
@@ -166,6 +178,7 @@ export async function unpackBundle(bundle: string, opts: UnpackOptions): Promise
     await fsp.mkdir(rootfs, { mode: 0o755 })
     const stats = await applyImageLayers(image, rootfs, opts)
 
+    if (opts.signal?.aborted) throw interrupted()
     const configFile = path.join(dir, CONFIG_FILE)
     created.push(configFile)
     const cfg: Parameters<typeof writeRuntimeConfig>[2] = { rootfs, rootless: opts.rootless ?? false }
@@ -177,6 +190,7 @@ export async function unpackBundle(bundle: string, opts: UnpackOptions): Promise
     created.push(snapFile)
     await saveSnapshot(await snapshotOf(rootfs, opts.rootless ?? false), snapFile)
 
+    if (opts.signal?.aborted) throw interrupted()
     const m = image.manifestDescriptor
     const state: BundleState = {
       version: 1,

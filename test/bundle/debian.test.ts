@@ -144,3 +144,32 @@ test('rootless unpack of the Debian layered image as an unprivileged user, mode-
     await fsp.rm(dir, { recursive: true, force: true })
   }
 })
+
+test('an unpack interrupted by SIGINT removes the bundle it was making and exits 130', { timeout: 120_000 }, async (t) => {
+  const fx = debianFixtures(t)
+  if (!fx) return
+  const dir = await tempDir()
+  try {
+    const bundle = path.join(dir, 'bundle')
+    const { spawn } = await import('node:child_process')
+    const { cliPath } = await import('../helpers/cli.js')
+    const child = spawn(process.execPath, [cliPath, 'unpack', '--image', `${fx.layout}:layered`, bundle], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    // Interrupt once extraction is under way (the rootfs has its first directories).
+    const started = Date.now()
+    while (Date.now() - started < 60_000) {
+      const names = await fsp.readdir(path.join(bundle, 'rootfs')).catch(() => [] as string[])
+      if (names.length >= 3) break
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    child.kill('SIGINT')
+    const code = await exited
+    assert.equal(code, 130, stderr)
+    assert.match(stderr, /interrupted/)
+    await assert.rejects(fsp.access(bundle), 'the bundle directory is gone')
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true })
+  }
+})

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { collect, parseImageArg } from '../util.js'
-import { unpackOptions, parseIdMap, type UnpackCliOpts } from './unpack.js'
+import { unpackOptions, parseIdMap, whileInterruptible, type UnpackCliOpts } from './unpack.js'
 
 export function register(program: Command): void {
   const raw = program.command('raw').description('low-level bundle operations (like umoci raw)')
@@ -15,7 +15,7 @@ export function register(program: Command): void {
     .option('--gid-map <c:h:s>', 'map container gids to host gids (repeatable)', collect)
     .action(async (rootfs: string, opts: UnpackCliOpts) => {
       const { unpackRootfs } = await import('../../bundle/unpack.js')
-      const r = await unpackRootfs(rootfs, await unpackOptions(opts))
+      const r = await whileInterruptible((signal) => unpackOptions(opts).then((o) => unpackRootfs(rootfs, { ...o, signal })), `raw unpack into ${rootfs}`)
       process.stdout.write(`unpacked ${r.image.manifestDescriptor.digest} (${r.layers} layer${r.layers === 1 ? '' : 's'}) into ${rootfs}\n`)
     })
   raw

@@ -27,6 +27,29 @@ export async function unpackOptions(opts: UnpackCliOpts) {
   return o
 }
 
+/**
+ * Run `fn` with an AbortSignal fired by SIGINT/SIGTERM. The operation removes what it made and
+ * rejects; then we exit 130 like a shell does for an interrupted command.
+ */
+export async function whileInterruptible<T>(fn: (signal: AbortSignal) => Promise<T>, what: string): Promise<T> {
+  const ac = new AbortController()
+  const onSignal = (): void => ac.abort()
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    return await fn(ac.signal)
+  } catch (e) {
+    if (ac.signal.aborted) {
+      process.stderr.write(`lading: ${what}: interrupted; removed what was written\n`)
+      process.exit(130)
+    }
+    throw e
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
 export function register(program: Command): void {
   program
     .command('unpack')
@@ -39,7 +62,7 @@ export function register(program: Command): void {
     .option('--gid-map <c:h:s>', 'map container gids to host gids, umoci syntax (repeatable)', collect)
     .action(async (bundle: string, opts: UnpackCliOpts) => {
       const { unpackBundle } = await import('../../bundle/unpack.js')
-      const r = await unpackBundle(bundle, await unpackOptions(opts))
+      const r = await whileInterruptible((signal) => unpackOptions(opts).then((o) => unpackBundle(bundle, { ...o, signal })), `unpack into ${bundle}`)
       process.stdout.write(`unpacked ${r.image.manifestDescriptor.digest} (${r.layers} layer${r.layers === 1 ? '' : 's'}, ${r.stats.entries} entries) into ${bundle}\n`)
     })
 }

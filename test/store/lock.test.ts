@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promises as fsp } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -109,5 +110,23 @@ test('withLock: the holder keeps its lock fresh, so a long critical section is n
     const second = withLock(lock, async () => { order.push('b') }, { staleMs: 200, timeoutMs: 5000 })
     await Promise.all([first, second])
     assert.deepEqual(order, ['a-start', 'a-end', 'b'])
+  })
+})
+
+test('withLock: a holder killed with SIGKILL does not block the next process for long', async () => {
+  await inTemp(async (lock) => {
+    const lockModule = pathToFileURL(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/io/lock.js')).href
+    const code = `
+      const { withLock } = await import(${JSON.stringify(lockModule)});
+      await withLock(process.argv.at(-1), async () => { process.stdout.write('held\\n'); await new Promise(() => setInterval(() => {}, 1000)) });
+    `
+    const holder = spawn(process.execPath, ['--input-type=module', '-e', code, '--', lock], { stdio: ['ignore', 'pipe', 'inherit'] })
+    await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()))
+    assert.equal((await readLockInfo(lock))?.pid, holder.pid)
+    holder.kill('SIGKILL')
+    await new Promise((resolve) => holder.once('exit', resolve))
+    const t0 = Date.now()
+    await withLock(lock, async () => {}, { timeoutMs: 5000 })
+    assert.ok(Date.now() - t0 < 2000, 'recovered from the dead holder promptly')
   })
 })

@@ -10,6 +10,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { registryMissing, startRegistry, type RunningRegistry } from '../helpers/registry.js'
+import { runOk } from '../helpers/cli.js'
+import { findTool } from '../helpers/tools.js'
+import { digestOf } from '../../src/digest/digest.js'
 import { copyImage } from '../../src/copy/copy.js'
 import { openDestination, openSource } from '../../src/transport/open.js'
 import { parseReference } from '../../src/transport/reference.js'
@@ -101,4 +104,34 @@ test('copy: a rerun into the same oci layout sends no blob again', async () => {
   assert.equal(second.blobs.existed, 3)
   assert.ok(events.filter((e) => e === 'blob-exists').length === 3, events.join(','))
   assert.ok(!events.includes('blob-start'))
+})
+
+test('copy: several images into one docker-archive (one destination, two copies)', async () => {
+  const second = path.join(tmp, 'second')
+  await buildTaggedImage(second, 't', { seed: 'second' })
+  const file = path.join(tmp, 'two-images.tar')
+  // Unnamed destination: each copy names its image with full NAME:TAG tags.
+  const dest = await openDestination(parseReference(`docker-archive:${file}`))
+  try {
+    for (const [from, tags] of [[`oci:${path.join(tmp, 'origin')}:t`, ['example/first:v1']], [`oci:${second}:t`, ['example/second:v2', 'example/second:latest']]] as const) {
+      const src = await openSource(parseReference(from))
+      try {
+        await copyImage(src, dest, { additionalTags: [...tags] })
+      } finally {
+        await src.close()
+      }
+    }
+  } finally {
+    await dest.close()
+  }
+  const first = await seeImage(`docker-archive:${file}:example/first:v1`)
+  const secondSeen = await seeImage(`docker-archive:${file}:example/second:v2`)
+  assert.equal(first.configDigest, (await seeImage(`oci:${path.join(tmp, 'origin')}:t`)).configDigest)
+  assert.notEqual(secondSeen.configDigest, first.configDigest)
+  assert.equal((await seeImage(`docker-archive:${file}:@1`)).configDigest, secondSeen.configDigest)
+  assert.equal((await seeImage(`docker-archive:${file}:example/second`)).configDigest, secondSeen.configDigest)
+  if (findTool('skopeo')) {
+    const cfg = runOk('skopeo', ['inspect', '--config', '--raw', `docker-archive:${file}:example/second:v2`]).stdout
+    assert.equal(digestOf(cfg), secondSeen.configDigest, 'skopeo picks the same image by name')
+  }
 })

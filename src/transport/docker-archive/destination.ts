@@ -80,7 +80,10 @@ export class DockerArchiveDestination implements ImageDestination {
 
   /**
    * Records an image for manifest.json. `tag` is either a plain tag (combined with the
-   * reference's NAME) or a full `NAME:TAG` (as skopeo's --additional-tag takes).
+   * reference's NAME) or a full `NAME:TAG` (as skopeo's --additional-tag takes); without one,
+   * the reference's NAME:TAG (if any) names the image. To write several images, open the
+   * destination without a NAME and give each image full NAME:TAG tags: a tag names one image,
+   * so putting it again moves it.
    */
   async putManifest(raw: RawManifest, tag?: string): Promise<Descriptor> {
     const label = `docker-archive:${this.ref.file}`

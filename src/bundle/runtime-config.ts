@@ -21,8 +21,6 @@
  * - No inheritable capabilities: runc 1.1's `runc spec` dropped them (CVE-2022-29162: inheritable
  *   capabilities leaked into execve'd programs); bounding/effective/permitted/ambient are umoci's.
  * - hostname "lading" instead of "umoci-default" (runtime-spec config.md §Hostname: free text).
- * - Rootless: capabilities are kept (they are namespaced inside the user namespace, as
- *   `runc spec --rootless` keeps them); umoci empties them.
  * - ociVersion is the runtime-spec version this code follows, 1.0.2-dev as runc 1.1 writes it.
  */
 import type { ImageConfig } from '../spec/types.js'

@@ -94,7 +94,7 @@ test('runc run executes a bundle made by lading unpack', { timeout: 120_000 }, a
   }
 })
 
-test('rootless unpack of the Debian layered image as an unprivileged user, mode-000 files included', { timeout: 180_000 }, async (t) => {
+test('rootless unpack of the Debian layered image as an unprivileged user, mode-000 files included, and rootless runc run of it', { timeout: 180_000 }, async (t) => {
   const fx = debianFixtures(t)
   if (!fx || !requireTool(t, 'runuser')) return
   const user = 'ladingtest'
@@ -133,6 +133,21 @@ test('rootless unpack of the Debian layered image as an unprivileged user, mode-
     const cfg = JSON.parse(await fsp.readFile(path.join(bundle, 'config.json'), 'utf8'))
     assert.deepEqual(cfg.linux.uidMappings, [{ containerID: 0, hostID: uid, size: 1 }])
     assert.ok(cfg.linux.namespaces.some((n: { type: string }) => n.type === 'user'))
+    // The unprivileged user runs the rootless bundle with runc (user namespace, no network ns).
+    if (requireTool(t, 'runc')) {
+      cfg.process.args = ['/bin/sh', '-c', 'echo rootless ok; id -u']
+      const cfgFile = path.join(bundle, 'config.json')
+      await fsp.writeFile(cfgFile, JSON.stringify(cfg))
+      const stateDir = path.join(work, 'runc-state')
+      const id = `lading-rootless-${process.pid}-${Date.now()}`
+      try {
+        const rr = run('runuser', ['-u', user, '--', 'runc', '--root', stateDir, 'run', '--bundle', bundle, id], { timeout: 60_000, env: { ...process.env, XDG_RUNTIME_DIR: stateDir } })
+        assert.equal(rr.status, 0, `rootless runc run failed: ${rr.stderr}`)
+        assert.equal(rr.stdout, 'rootless ok\n0\n')
+      } finally {
+        run('runuser', ['-u', user, '--', 'runc', '--root', stateDir, 'delete', '-f', id])
+      }
+    }
     // The same tree as a root unpack, but for ownership and the skipped devices.
     const asRoot = path.join(dir, 'root')
     ladingOk(['unpack', '--image', `${fx.layout}:layered`, asRoot])

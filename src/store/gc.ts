@@ -18,14 +18,14 @@
  * will be removed unless `minAgeMs` keeps recent blobs (the CLI's --keep-recent).
  */
 import { promises as fsp } from 'node:fs'
-import { isDigest, type Digest } from '../digest/digest.js'
+import type { Digest } from '../digest/digest.js'
 import { LadingError, isErrno } from '../errors.js'
 import { processAlive, tempNamePid } from '../io/fs.js'
-import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
 import { isIndexMediaType, isManifestMediaType } from '../spec/media-types.js'
-import { manifestMediaType, parseIndex, parseManifest } from '../spec/parse.js'
+import { parseIndex, parseManifest } from '../spec/parse.js'
 import type { Descriptor } from '../spec/types.js'
 import type { GcOptions, GcResult, Layout } from './layout.js'
+import { scanReferrers } from './referrers.js'
 
 /** A live writer's temp file untouched this long is taken to belong to a reused pid. */
 export const TEMP_MAX_IDLE_MS = 24 * 60 * 60 * 1000
@@ -37,18 +37,13 @@ export async function markReachable(layout: Layout): Promise<Set<string>> {
   for (const d of index.manifests) await walk(layout, d, marked, true, 0)
   if (index.subject) await walk(layout, index.subject, marked, false, 0)
 
-  // Referrers: candidates are unmarked blobs small enough to be documents and carrying a subject.
-  const candidates: Array<{ digest: Digest; size: number; subject: string; mediaType: string }> = []
-  for await (const blob of layout.listBlobs()) {
-    if (marked.has(blob.digest) || blob.size > DEFAULT_MAX_DOCUMENT_BYTES || blob.size < 2) continue
-    const found = await referrerInfo(layout, blob.digest, blob.size)
-    if (found) candidates.push({ digest: blob.digest, size: blob.size, ...found })
-  }
+  // Referrers: unmarked documents with a subject; kept once their subject is marked.
+  const candidates = await scanReferrers(layout, marked)
   for (let changed = true; changed;) {
     changed = false
     for (const c of candidates) {
-      if (marked.has(c.digest) || !marked.has(c.subject)) continue
-      await walk(layout, { digest: c.digest, mediaType: c.mediaType, size: c.size }, marked, false, 0)
+      if (marked.has(c.descriptor.digest) || !marked.has(c.subject)) continue
+      await walk(layout, c.descriptor, marked, false, 0)
       changed = true
     }
   }
@@ -124,30 +119,4 @@ async function walk(layout: Layout, desc: Descriptor, marked: Set<string>, stric
   // A subject need not be in this layout (image-spec manifest.md §subject); keep it if it is,
   // but do not abort over it.
   if (subject) await walk(layout, subject, marked, false, depth + 1)
-}
-
-/** If the blob is a JSON document with a `subject`, its subject digest and media type. */
-async function referrerInfo(layout: Layout, digest: Digest, size: number): Promise<{ subject: string; mediaType: string } | undefined> {
-  let bytes: Buffer
-  try {
-    bytes = await layout.readBlob({ digest, size })
-  } catch {
-    return undefined // corrupt or vanished: not a referrer we can honour
-  }
-  let i = 0
-  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09)) i++
-  if (bytes[i] !== 0x7b /* { */) return undefined
-  let doc: unknown
-  try {
-    doc = JSON.parse(bytes.toString('utf8'))
-  } catch {
-    return undefined
-  }
-  const subject = (doc as { subject?: { digest?: unknown } } | null)?.subject?.digest
-  if (!isDigest(subject)) return undefined
-  try {
-    return { subject, mediaType: manifestMediaType(bytes, `blob ${digest}`) }
-  } catch {
-    return undefined
-  }
 }

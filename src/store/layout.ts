@@ -370,6 +370,12 @@ export class Layout {
     return { bytes, mediaType, digest: desc.digest }
   }
 
+  /** Manifests/indexes in this layout whose `subject` is `subject` (src/store/referrers.ts). */
+  async listReferrers(subject: Digest, artifactType?: string): Promise<Descriptor[]> {
+    const { listReferrers } = await import('./referrers.js')
+    return listReferrers(this, subject, artifactType)
+  }
+
   /** Mark and sweep (src/store/gc.ts), holding the index lock. */
   async gc(opts: GcOptions = {}): Promise<GcResult> {
     const { collectGarbage } = await import('./gc.js')

@@ -93,7 +93,7 @@ function checkName(what: string, s: string, entryPath: string): void {
 /** Paths we write must be relative and free of `..` so no reader could be led outside its root. */
 function checkPath(p: string): void {
   checkName('path', p, p)
-  if (p === '' || p.startsWith('/') || p.split('/').some((c) => c === '..' || c === '')) {
+  if (p === '' || p.startsWith('/') || p.split('/').some((c) => c === '..' || c === '.' || c === '')) {
     throw new LadingError('UNSAFE_PATH', `refusing to write tar entry ${JSON.stringify(p)}: not a clean relative path`)
   }
 }

@@ -95,7 +95,7 @@ test('mtimes before 1970 and uids above the octal range survive via pax', async 
 })
 
 test('writer refuses unsafe paths (absolute, .., empty, NUL) and hardlinks escaping', () => {
-  for (const p of ['/etc/passwd', '../x', 'a/../../b', '', 'a//b', 'a\0b']) {
+  for (const p of ['/etc/passwd', '../x', 'a/../../b', '', 'a//b', 'a\0b', './a', 'a/./b']) {
     assert.throws(() => encodeEntryHeader(base(p)), (e: unknown) => isLadingError(e, 'UNSAFE_PATH'), p)
   }
   assert.throws(() => encodeEntryHeader(base('h', { type: 'hardlink', linkname: '../../etc/shadow' })), (e: unknown) => isLadingError(e, 'UNSAFE_PATH'))

@@ -21,7 +21,7 @@ import { LadingError } from '../errors.js'
 import { atomicWriteFile } from '../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES, readAllLimited } from '../io/limits.js'
 import { compress, decompress } from '../io/compression.js'
-import { convertIndex, convertManifest, type ManifestFormat } from '../spec/convert.js'
+import { convertIndex, convertManifest, indexMediaTypeFor, manifestMediaTypeFor, type ManifestFormat } from '../spec/convert.js'
 import { MediaType, isConfigMediaType, isIndexMediaType, isManifestMediaType, layerInfo, layerMediaType, type Compression } from '../spec/media-types.js'
 import { parseConfig, parseIndex, parseManifest } from '../spec/parse.js'
 import { formatPlatform, hostPlatform, platformMatches } from '../spec/platform.js'
@@ -244,6 +244,11 @@ class CopyRun {
       this.#refuseDigestChange(`recompressing ${recompress.length} layer(s) of ${source} to ${recompress[0]!.to}`)
       if (!isImage) throw new LadingError('UNSUPPORTED', `${source}: cannot recompress the layers of an artifact (config ${m.config.mediaType})`)
     }
+    if (format !== undefined) {
+      // Convert the planned manifest now: what the target format cannot express (zstd in v2s2,
+      // artifacts, subject) fails here, before a single blob moves.
+      convertManifest({ ...m, layers: plans.map((p) => (p.to === undefined ? p.desc : { ...p.desc, mediaType: layerMediaType(p.to, p.info!.docker) })) }, format)
+    }
     if (isImage) {
       configBytes = await readAllLimited(await this.#src.getBlob(m.config), DEFAULT_MAX_DOCUMENT_BYTES, `config ${m.config.digest}`)
       const config = parseConfig(configBytes, `config ${m.config.digest}`)
@@ -325,6 +330,10 @@ class CopyRun {
     const format = this.#targetFormat(raw.mediaType)
     if (format !== undefined) this.#refuseDigestChange(`converting ${source} from ${raw.mediaType} to ${format === 'oci' ? 'OCI' : 'Docker v2s2'}`)
     if (!all) this.#refuseDigestChange(`copying ${chosen.length} of the ${index.manifests.length} images of ${source} (a reduced index)`)
+    if (format !== undefined) {
+      // As for manifests: fail before copying children if the index itself cannot be converted.
+      convertIndex({ ...index, manifests: chosen.map((d) => ({ ...d, mediaType: isIndexMediaType(d.mediaType) ? indexMediaTypeFor(format) : manifestMediaTypeFor(format) })) }, format)
+    }
     const entries: Descriptor[] = []
     let changed = format !== undefined || !all
     // Children one after another (their blobs still move `concurrency` at once): a manifest is

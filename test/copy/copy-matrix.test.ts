@@ -135,3 +135,21 @@ test('copy: several images into one docker-archive (one destination, two copies)
     assert.equal(digestOf(cfg), secondSeen.configDigest, 'skopeo picks the same image by name')
   }
 })
+
+test('copy --all of a two-platform index through docker:// keeps every digest', async (t) => {
+  if (!registry) {
+    t.skip(`no registry: ${missing}`)
+    return
+  }
+  const { buildMultiPlatform } = await import('./image-builder.js')
+  const multi = await buildMultiPlatform(path.join(tmp, 'multi'), 't')
+  const remote = `docker://${registry.host}/matrix/multi:t`
+  const up = await copy(`oci:${path.join(tmp, 'multi')}:t`, remote, { all: true })
+  assert.equal(up.digest, multi.index.digest)
+  assert.equal(up.images.length, 2)
+  const down = await copy(remote, `oci:${path.join(tmp, 'multi-back')}:t`, { all: true })
+  assert.equal(down.digest, multi.index.digest)
+  // One platform pulled from the registry's index is that platform's image.
+  const one = await copy(remote, `oci:${path.join(tmp, 'multi-arm')}:t`, { platforms: [{ os: 'linux', architecture: 'arm64' }] })
+  assert.equal(one.digest, multi.images[1]!.manifest.digest)
+})

@@ -216,3 +216,16 @@ test('manifest-digest prints the digest of the file bytes', async () => {
   assert.equal(r.status, 1)
   assert.match(r.stderr, /^lading: /)
 })
+
+test('copy --format v2s2 of zstd layers fails before any blob moves', async () => {
+  const z = `oci:${path.join(tmp, 'zstd-src')}:t`
+  ladingOk(['copy', '-q', '--dest-compress', 'zstd', O(), z])
+  const dst = path.join(tmp, 'zstd-to-v2s2')
+  const r = lading(['copy', '-q', '--format', 'v2s2', z, `dir:${dst}`])
+  assert.equal(r.status, 1)
+  assert.match(r.stderr, /^lading: cannot convert to Docker v2 schema 2: \/layers\/0 is zstd-compressed/)
+  assert.deepEqual((await fsp.readdir(dst)).filter((n) => n !== 'version'), [], 'nothing copied')
+  // With recompression to gzip it works.
+  ladingOk(['copy', '-q', '--format', 'v2s2', '--dest-compress', 'gzip', z, `dir:${dst}`])
+  assert.deepEqual((await seeImage(`dir:${dst}`)).diffIds, origin.diffIds)
+})

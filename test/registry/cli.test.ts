@@ -10,7 +10,9 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { RegistryClient } from '../../src/transport/registry/client.js'
 import { startRegistry, registryAvailable, type RunningRegistry } from '../helpers/registry.js'
-import { lading } from '../helpers/cli.js'
+import { spawnSync } from 'node:child_process'
+import { cliPath, lading } from '../helpers/cli.js'
+import { requireTool } from '../helpers/tools.js'
 import { makeImage, stream } from './image-fixture.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
@@ -74,6 +76,16 @@ describe('lading login / list-tags / delete / logout', { skip }, () => {
     const again = lading(['delete', `docker://${reg.host}/cli/app:a`, '--tls-verify=false', '--authfile', authFile], { env })
     assert.equal(again.status, 1)
     assert.match(again.stderr, /^lading: docker:\/\/127\.0\.0\.1:\d+\/cli\/app:a: no such image\n$/)
+  })
+
+  test('login on a terminal without -p prompts for the password (hidden) and stores it', async (t) => {
+    if (!requireTool(t, 'script')) return // util-linux's script(1) gives the CLI a pseudo-terminal
+    const file = path.join(tmp, 'prompted.json')
+    const r = spawnSync('script', ['-qec', `${process.execPath} ${cliPath} login ${reg.host} -u alice --tls-verify=false --authfile ${file}`, '/dev/null'], { input: 'pa55\r', encoding: 'utf8', env: { ...process.env, ...env } })
+    assert.equal(r.status, 0, r.stdout)
+    assert.match(r.stdout, /Password: [\s\S]*Login Succeeded!/)
+    const stored = JSON.parse(await fsp.readFile(file, 'utf8'))
+    assert.equal(Buffer.from(stored.auths[reg.host].auth, 'base64').toString(), 'alice:pa55')
   })
 
   test('--creds on the command line works without an auth file', () => {

@@ -1,7 +1,7 @@
 /**
- * `lading login REGISTRY -u USER (-p PASS | --password-stdin)`: check the credentials against
- * the registry (basic auth, or a bearer token from its challenge), then store them in the
- * auth file (--authfile, $REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json) with an
+ * `lading login REGISTRY -u USER [-p PASS | --password-stdin]` (else a hidden prompt on a
+ * terminal): check the credentials against the registry (basic auth, or a bearer token from
+ * its challenge), then store them in the auth file (--authfile, $REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json) with an
  * atomic write, mode 0600. Credentials that the registry refuses are never stored.
  */
 import type { Command } from 'commander'
@@ -12,7 +12,7 @@ export function register(program: Command): void {
     .description('log in to a registry: verify credentials, then store them in the auth file')
     .argument('<registry>', 'registry host[:port]')
     .option('-u, --username <user>', 'user name')
-    .option('-p, --password <pass>', 'password (visible to other users of this machine; prefer --password-stdin)')
+    .option('-p, --password <pass>', 'password (visible to other users of this machine; prefer --password-stdin or the prompt)')
     .option('--password-stdin', 'read the password from stdin')
     .option('--tls-verify [bool]', 'require HTTPS and verify certificates; false also allows plain HTTP (default true)')
     .option('--cert-dir <dir>', 'directory with *.crt CAs and a *.cert/*.key client certificate')
@@ -38,6 +38,7 @@ export function register(program: Command): void {
         }
         password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
       }
+      if (password === undefined && process.stdin.isTTY && process.stderr.isTTY) password = await promptHidden('Password: ')
       if (password === undefined) throw new LadingError('USAGE', 'login: a password is required (--password or --password-stdin)')
       const creds = { username: opts.username, password }
       const flags = registryOptionsFromFlags({ tlsVerify: opts.tlsVerify, certDir: opts.certDir })
@@ -50,4 +51,31 @@ export function register(program: Command): void {
       await storeCredentials(defaultAuthFilePath(opts.authfile), registry, creds)
       process.stdout.write('Login Succeeded!\n')
     })
+}
+
+/** Read one line from the terminal without echoing it (raw mode); Ctrl-C aborts. */
+async function promptHidden(question: string): Promise<string> {
+  const { LadingError } = await import('../../errors.js')
+  process.stderr.write(question)
+  const stdin = process.stdin
+  stdin.setRawMode(true)
+  stdin.resume()
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      let text = ''
+      const onData = (b: Buffer): void => {
+        for (const ch of b.toString('utf8')) {
+          if (ch === '\r' || ch === '\n') { stdin.off('data', onData); resolve(text); return }
+          if (ch === '\u0003') { stdin.off('data', onData); reject(new LadingError('USAGE', 'login: cancelled')); return }
+          if (ch === '\u007f' || ch === '\b') text = text.slice(0, -1)
+          else text += ch
+        }
+      }
+      stdin.on('data', onData)
+    })
+  } finally {
+    stdin.setRawMode(false)
+    stdin.pause()
+    process.stderr.write('\n')
+  }
 }

@@ -75,7 +75,8 @@ function makePlan(root: string, before: Snapshot, opts: DiffOptions): Plan {
   const now = scanTree(root, exclude ? { exclude, previous: before } : { previous: before })
   const kinds = new Map<string, Change['kind']>()
   for (const [rel, n] of now.entries) {
-    if (rel === '') continue
+    // Sockets cannot be in a layer (tar has no type for them); they are neither added nor removed.
+    if (rel === '' || n.type === 'socket') continue
     const k = kindOf(before.entries.get(rel), n)
     if (k) kinds.set(rel, k)
   }
@@ -95,8 +96,8 @@ function makePlan(root: string, before: Snapshot, opts: DiffOptions): Plan {
   // deeper goes with its deleted (or replaced) ancestor.
   const whiteouts = new Map<string, string[]>()
   const deleted: Change[] = []
-  for (const rel of before.entries.keys()) {
-    if (rel === '' || now.entries.has(rel) || exclude?.(rel)) continue
+  for (const [rel, b] of before.entries) {
+    if (rel === '' || b.type === 'socket' || now.entries.has(rel) || exclude?.(rel)) continue
     const parent = parentOf(rel)
     const p = now.entries.get(parent)
     if (!p || p.type !== 'directory') continue

@@ -61,6 +61,7 @@ export interface ApplyStats {
 export const DEFAULT_MAX_EXTRACT_BYTES = 64 * 1024 ** 3
 
 const OPEN_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
+const OPEN_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW
 
 /**
  * Apply one uncompressed layer tar to `root` per layer.md (whiteouts, opaque dirs), resolving every
@@ -169,14 +170,25 @@ class LayerApplier {
     for (const [rel, meta] of dirs) {
       const r = rel === '' ? { host: this.#resolver.root } : this.#resolver.resolveParent(rel.split('/'), rel, 'existing')
       if (r === undefined) continue
-      let st: Stats
+      // Through a descriptor opened without following a final symlink where possible; a directory
+      // we cannot open (rootless, a lower mode-000 one) is checked with lstat and set by path.
+      let fd: number | undefined
       try {
-        st = lstatSync(r.host)
+        fd = openSync(r.host, OPEN_DIR)
       } catch (e) {
-        if (isErrno(e, 'ENOENT')) continue
-        throw e
+        if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR') || isErrno(e, 'ELOOP')) continue
+        if (!isErrno(e, 'EACCES')) throw e
       }
-      if (!st.isDirectory()) continue
+      if (fd !== undefined) {
+        try {
+          fchmodSync(fd, meta.mode)
+          if (meta.mtime !== undefined) futimesSync(fd, meta.atime ?? meta.mtime, meta.mtime)
+        } finally {
+          closeSync(fd)
+        }
+        continue
+      }
+      if (!lstatSync(r.host).isDirectory()) continue
       chmodSync(r.host, meta.mode)
       if (meta.mtime !== undefined) utimesSync(r.host, meta.atime ?? meta.mtime, meta.mtime)
     }

@@ -157,10 +157,18 @@ function fieldString(block: Buffer, offset: number, length: number): string {
  * GNU base-256 (first byte 0x80 positive / 0xff negative, big-endian two's complement).
  * Negative or unsafe-integer values are refused for every field we use.
  */
-function fieldNumber(block: Buffer, offset: number, length: number, what: string, where: () => string): number {
+function fieldNumber(block: Buffer, offset: number, length: number, what: string, where: () => string, allowNegative = false): number {
   const first = block[offset]!
   if (first & 0x80) {
-    if (first === 0xff) throw invalid(`${where()}: negative base-256 ${what}`)
+    if (first === 0xff) {
+      // Negative (two's complement over the whole field): only a time may be before 1970.
+      if (!allowNegative) throw invalid(`${where()}: negative base-256 ${what}`)
+      let v = 0n
+      for (let i = offset; i < offset + length; i++) v = (v << 8n) | BigInt(block[i]!)
+      v -= 1n << BigInt(8 * length)
+      if (v < -BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(`${where()}: ${what} ${v} is too small`)
+      return Number(v)
+    }
     if (first !== 0x80) throw invalid(`${where()}: invalid base-256 marker in ${what}`)
     let v = 0n
     for (let i = offset + 1; i < offset + length; i++) v = (v << 8n) | BigInt(block[i]!)
@@ -433,7 +441,7 @@ export async function* readTar(input: Readable | AsyncIterable<Buffer | Uint8Arr
         uname: isUstar || isGnu ? fieldString(block, Header.uname.offset, Header.uname.length) : '',
         gname: isUstar || isGnu ? fieldString(block, Header.gname.offset, Header.gname.length) : '',
         size: fieldNumber(block, Header.size.offset, Header.size.length, 'size', where0),
-        mtime: fieldNumber(block, Header.mtime.offset, Header.mtime.length, 'mtime', where0),
+        mtime: fieldNumber(block, Header.mtime.offset, Header.mtime.length, 'mtime', where0, true),
         atime: undefined,
         linkpath: fieldString(block, Header.linkname.offset, Header.linkname.length),
         devmajor: 0,

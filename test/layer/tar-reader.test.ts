@@ -146,6 +146,21 @@ describe('tar reader: formats', () => {
     assert.equal(got[0]!.data.toString(), 'abc')
   })
 
+  it('reads a negative base-256 mtime (before 1970) but refuses other negative numbers', async () => {
+    const tar = buildTar([{ name: 'old', data: 'x' }])
+    // mtime field at 136: 0xff.. two's complement of -86400.
+    const field = Buffer.alloc(12, 0xff)
+    field.writeInt32BE(-86400, 8)
+    field.copy(tar, 136)
+    // Recompute the checksum.
+    tar.fill(0x20, 148, 156)
+    let sum = 0
+    for (let i = 0; i < 512; i++) sum += tar[i]!
+    tar.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1')
+    const got = await readAll(tar)
+    assert.equal(got[0]!.entry.header.mtime, -86400)
+  })
+
   it('streams large bodies in chunks and skips unread data', async () => {
     const big = Buffer.alloc(300_000)
     for (let i = 0; i < big.length; i++) big[i] = i % 251

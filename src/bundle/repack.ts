@@ -7,6 +7,7 @@
  * so a repack never drops layers added to the tag by someone else in between silently: the tag
  * is moved to base + the new layer, like umoci.
  */
+import { realpathSync } from 'node:fs'
 import path from 'node:path'
 import { parseDigest } from '../digest/digest.js'
 import { LadingError } from '../errors.js'
@@ -43,8 +44,10 @@ export interface RepackResult {
   historyMismatch?: boolean
 }
 
+/** Same directory, also when reached through different symlinks or relative paths. */
 function samePath(a: string, b: string): boolean {
-  return path.resolve(a) === path.resolve(b)
+  const real = (p: string): string => { try { return realpathSync(p) } catch { return path.resolve(p) } }
+  return real(a) === real(b)
 }
 
 export async function repackBundle(bundle: string, opts: RepackOptions): Promise<RepackResult> {

@@ -333,3 +333,38 @@ describe('tar reader: archives from GNU tar', () => {
     }
   })
 })
+
+describe('tar reader: mutated archives', () => {
+  it('every single-byte corruption of a pax/GNU archive either parses or is INVALID_TAR (no other error, no hang)', async () => {
+    const ln = Buffer.from('l/'.repeat(70) + 'name\0')
+    const base = Buffer.concat([
+      entry({ name: 'a', data: 'hello', pax: { path: 'p/'.repeat(60) + 'a', mtime: '1.5', 'SCHILY.xattr.user.x': 'y' } }),
+      header({ name: '././@LongLink', type: 'L', data: ln, magic: 'gnu' }), ln, Buffer.alloc(512 - ln.length),
+      entry({ name: 'x', data: Buffer.alloc(700, 3), magic: 'gnu' }),
+      entry({ name: 'sp', data: 'abcd', pax: { 'GNU.sparse.size': '100', 'GNU.sparse.map': '0,2,50,2' } }),
+      Buffer.alloc(1024),
+    ])
+    // A deterministic pseudo-random walk over positions and values.
+    let seed = 12345
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff
+      return seed % n
+    }
+    let parsed = 0
+    let refused = 0
+    for (let i = 0; i < 1500; i++) {
+      const buf = Buffer.from(base)
+      const pos = i < 512 * 2 ? i : rand(buf.length)
+      buf[pos] = rand(256)
+      const cut = i % 7 === 0 ? rand(buf.length) : buf.length
+      try {
+        await readAll(buf.subarray(0, cut), 333, { smallFileMax: 512 })
+        parsed++
+      } catch (e) {
+        assert.ok(isLadingError(e, 'INVALID_TAR'), `byte ${pos}, cut ${cut}: ${String(e)}`)
+        refused++
+      }
+    }
+    assert.ok(parsed > 0 && refused > 0, `parsed ${parsed}, refused ${refused}`)
+  })
+})

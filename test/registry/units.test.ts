@@ -127,6 +127,21 @@ describe('protocol details', () => {
   })
 })
 
+test('security: repository names and references are validated before they reach a URL path', async () => {
+  const { RegistryClient } = await import('../../src/transport/registry/client.js')
+  const c = new RegistryClient({ registry: '127.0.0.1:9', tlsVerify: false, retry: { attempts: 1 } })
+  try {
+    for (const repo of ['a/../../v2/_catalog', 'a?x=1', 'A', '']) {
+      await assert.rejects(c.getManifest(repo, 'latest'), (e) => isLadingError(e, 'INVALID_REFERENCE'), repo)
+      await assert.rejects(c.listTags(repo), (e) => isLadingError(e, 'INVALID_REFERENCE'), repo)
+    }
+    for (const ref of ['../x', 'a/b', 'sha256:zz', '']) {
+      await assert.rejects(c.getManifest('a/b', ref), (e) => isLadingError(e, 'INVALID_REFERENCE'), ref)
+    }
+    await assert.rejects(c.mountBlob('a', `sha256:${'a'.repeat(64)}` as Digest, '../b'), (e) => isLadingError(e, 'INVALID_REFERENCE'))
+  } finally { await c.close() }
+})
+
 describe('auth files and credential helpers', () => {
   let tmp: string
   before(async () => { tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-creds-')) })

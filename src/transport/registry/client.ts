@@ -26,7 +26,7 @@ import type { Descriptor, RawManifest } from '../../spec/types.js'
 import { parseChallenges, type Challenge } from '../auth/challenge.js'
 import { resolveCredentials, type CredentialSource } from '../auth/credentials.js'
 import type { Credentials } from '../auth/auth-file.js'
-import { displayRepository, isLoopbackRegistry, registryEndpointHost } from './names.js'
+import { displayRepository, isLoopbackRegistry, isValidRepository, registryEndpointHost } from './names.js'
 import { registryError, sanitize } from './registry-error.js'
 import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, retryPolicy, sleep, type RetryOptions, type RetryPolicy } from './retry.js'
 import { loadTlsMaterial } from './tls.js'
@@ -478,6 +478,7 @@ export class RegistryClient {
 
   /** GET a manifest or index by tag or digest, verified (see class comment). */
   async getManifest(repo: string, reference: string): Promise<RawManifest> {
+    checkRepo(repo); checkReference(reference)
     const what = `${this.#display(repo)}: GET manifest ${reference}`
     const res = await this.#send({
       method: 'GET',
@@ -515,6 +516,7 @@ export class RegistryClient {
 
   /** HEAD a manifest: its descriptor, or undefined when the registry does not have it. */
   async headManifest(repo: string, reference: string): Promise<{ digest: Digest; size?: number; mediaType?: string } | undefined> {
+    checkRepo(repo); checkReference(reference)
     const what = `${this.#display(repo)}: HEAD manifest ${reference}`
     const res = await this.#send({
       method: 'HEAD',
@@ -547,6 +549,7 @@ export class RegistryClient {
    * OCI-Subject, the referrers tag schema index is updated (§Pushing Manifests with Subject).
    */
   async putManifest(repo: string, reference: string, raw: RawManifest): Promise<Descriptor> {
+    checkRepo(repo); checkReference(reference)
     const what = `${this.#display(repo)}: PUT manifest ${reference}`
     verifyBytes(raw.bytes, { digest: raw.digest, name: what })
     if (isDigest(reference) && reference !== raw.digest) throw new LadingError('DIGEST_MISMATCH', `${what}: the manifest's digest is ${raw.digest}`)
@@ -608,6 +611,7 @@ export class RegistryClient {
    * registry has no referrers API (§Deleting Manifests: clients SHOULD).
    */
   async deleteManifest(repo: string, reference: string): Promise<void> {
+    checkRepo(repo); checkReference(reference)
     const kind = isDigest(reference) ? 'manifest' : 'tag'
     let subject: Digest | undefined
     if (isDigest(reference)) {
@@ -647,6 +651,7 @@ export class RegistryClient {
 
   /** HEAD a blob: its size when present, undefined when absent (§Checking if content exists). */
   async blobSize(repo: string, digest: Digest): Promise<number | undefined> {
+    checkRepo(repo); parseDigest(digest)
     const res = await this.#send({
       method: 'HEAD',
       url: `/v2/${repo}/blobs/${digest}`,
@@ -696,6 +701,7 @@ export class RegistryClient {
    * VerifyingStream, so the digest covers the whole blob exactly once.
    */
   async getBlob(repo: string, desc: { digest: Digest; size?: number }): Promise<Readable> {
+    checkRepo(repo); parseDigest(desc.digest)
     const verify = new VerifyingStream({ digest: desc.digest, size: desc.size, name: `blob ${desc.digest} of ${this.#display(repo)}` })
     const first = await this.#openBlob(repo, desc, 0)
     const policy = this.#policy
@@ -799,6 +805,7 @@ export class RegistryClient {
    * is a monolithic POST + PUT. On any failure the session is cancelled and nothing is stored.
    */
   async putBlob(repo: string, body: Readable, expected: { digest?: Digest; size?: number; name?: string } = {}): Promise<UploadResult> {
+    try { checkRepo(repo) } catch (e) { body.destroy(); throw e }
     const verify = new VerifyingStream({ digest: expected.digest, size: expected.size, name: expected.name ?? (expected.digest ? `blob ${expected.digest}` : 'blob') })
     const piping = pipeline(body, verify)
     piping.catch(() => { /* surfaced by iterating `verify` */ })
@@ -866,6 +873,7 @@ export class RegistryClient {
    * (201); false when the registry started an upload instead (202), which we cancel.
    */
   async mountBlob(repo: string, digest: Digest, from: string): Promise<boolean> {
+    checkRepo(repo); checkRepo(from); parseDigest(digest)
     const what = `${this.#display(repo)}: mount blob ${digest} from ${from}`
     const res = await this.#send({
       method: 'POST',
@@ -887,6 +895,7 @@ export class RegistryClient {
    * `n` per page and, when a registry gives no Link, continues with `last=` until a short page.
    */
   async listTags(repo: string, opts: { pageSize?: number } = {}): Promise<string[]> {
+    checkRepo(repo)
     const tags: string[] = []
     const seen = new Set<string>()
     let url = `/v2/${repo}/tags/list${opts.pageSize ? `?n=${opts.pageSize}` : ''}`
@@ -926,6 +935,7 @@ export class RegistryClient {
    * referrers when that tag is absent or not an index.
    */
   async listReferrers(repo: string, digest: Digest, artifactType?: string): Promise<Descriptor[]> {
+    checkRepo(repo); parseDigest(digest)
     const what = `${this.#display(repo)}: GET referrers ${digest}`
     let url = `/v2/${repo}/referrers/${digest}${artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : ''}`
     const out: Descriptor[] = []
@@ -951,6 +961,23 @@ export class RegistryClient {
     if (this.#closed) return
     this.#closed = true
     await this.#agent?.close()
+  }
+}
+
+/**
+ * Names and references are checked before they are put into a URL path (distribution-spec
+ * §Pulling manifests grammars), so a caller's `../` or `?` can never reach another endpoint.
+ */
+function checkRepo(repo: string): void {
+  if (!isValidRepository(repo)) throw new LadingError('INVALID_REFERENCE', `invalid repository name ${JSON.stringify(sanitize(repo, 300))}`)
+}
+
+const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/
+
+function checkReference(reference: string): void {
+  if (TAG_RE.test(reference)) return
+  try { parseDigest(reference) } catch (e) {
+    throw new LadingError('INVALID_REFERENCE', `invalid tag or digest ${JSON.stringify(sanitize(reference, 200))}`, { cause: e })
   }
 }
 

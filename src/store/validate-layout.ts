@@ -19,7 +19,6 @@ import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { digestAlgorithm, digestHex, digestOf, isDigest, VerifyingStream, type Digest } from '../digest/index.js'
 import { isErrno, isLadingError, type ErrorCode } from '../errors.js'
-import { decompress } from '../io/compression.js'
 import { isTempName } from '../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
 import { pointerJoin } from '../spec/json-pointer.js'
@@ -536,6 +535,8 @@ class Walker {
     const name = `layer blob ${d.digest}`
     let bytes = 0
     try {
+      // Loaded only in deep mode: the plain walk needs no codecs (and starts faster without them).
+      const { decompress } = await import('../io/compression.js')
       const tar = await decompress(file.pipe(stored), layerInfo(d.mediaType)?.compression, name)
       await pipeline(tar, tarHash, new Writable({ highWaterMark: READ_CHUNK, write(chunk: Buffer, _e, cb) { bytes += chunk.length; cb() } }))
     } catch (e) {

@@ -80,9 +80,10 @@ export class RawLayout {
     return path.join(this.dir, 'blobs', alg, hex)
   }
 
-  async writeBlob(data: Uint8Array | string, mediaType = 'application/octet-stream'): Promise<RawDescriptor> {
+  async writeBlob(data: Uint8Array | string, mediaType = 'application/octet-stream', alg: 'sha256' | 'sha512' = 'sha256'): Promise<RawDescriptor> {
     const buf = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data)
-    const digest = sha256(buf)
+    const digest = `${alg}:${createHash(alg).update(buf).digest('hex')}`
+    await fsp.mkdir(path.join(this.dir, 'blobs', alg), { recursive: true })
     await fsp.writeFile(this.blobPath(digest), buf)
     return { mediaType, digest, size: buf.length }
   }

@@ -400,3 +400,17 @@ test('artifacts with a subject, and index.json entries of unknown media types, a
   find(r2.problems, { code: 'BLOB_UNKNOWN', source: `blob ${art.digest} (manifest)`, pointer: '/subject', message: /manifest blob .* is missing/ })
   assert.equal(r2.problems.length, 1)
 }))
+
+test('sha512 blobs are verified with sha512 (image-spec descriptor.md §sha512)', () => withLayout(async (l) => {
+  const img = await l.addImage({ tag: 't' })
+  const layer512 = await l.writeBlob(makeTar({ big: 'sha512 layer' }), 'application/vnd.oci.image.layer.v1.tar', 'sha512')
+  assert.match(layer512.digest, /^sha512:[0-9a-f]{128}$/)
+  const cfg = await l.rewriteJson(img.configDescriptor, (c) => { c.rootfs.diff_ids = [layer512.digest]; c.history = [{ created_by: 'x' }] })
+  const m = await replaceManifest(l, img, (man) => { man.layers = [layer512]; man.config = cfg })
+  assert.deepEqual((await validateLayout(l.dir, { deep: true })).problems, [])
+  const file = l.blobPath(layer512.digest)
+  const buf = await fsp.readFile(file)
+  buf[0] = buf[0]! ^ 1
+  await fsp.writeFile(file, buf)
+  find((await validateLayout(l.dir)).problems, { code: 'DIGEST_MISMATCH', source: manifestSource(m), pointer: '/layers/0/digest', message: /content hashes to sha512:[0-9a-f]{128}$/ })
+}))

@@ -153,3 +153,23 @@ test('copy --all of a two-platform index through docker:// keeps every digest', 
   const one = await copy(remote, `oci:${path.join(tmp, 'multi-arm')}:t`, { platforms: [{ os: 'linux', architecture: 'arm64' }] })
   assert.equal(one.digest, multi.images[1]!.manifest.digest)
 })
+
+test('copy --referrers through docker:// (referrers API or its fallback tag)', async (t) => {
+  if (!registry) {
+    t.skip(`no registry: ${missing}`)
+    return
+  }
+  const { addReferrer } = await import('./image-builder.js')
+  const { Layout } = await import('../../src/store/layout.js')
+  const dir = path.join(tmp, 'with-ref')
+  await buildTaggedImage(dir, 't', { seed: 'ref' })
+  const layout = await Layout.open(dir)
+  const sbom = await addReferrer(layout, await layout.resolveTag('t'))
+  const remote = `docker://${registry.host}/matrix/with-ref:t`
+  const up = await copy(`oci:${dir}:t`, remote, { referrers: true })
+  assert.equal(up.referrers, 1)
+  const back = path.join(tmp, 'with-ref-back')
+  const down = await copy(remote, `oci:${back}:t`, { referrers: true })
+  assert.equal(down.referrers, 1)
+  assert.ok(await (await Layout.open(back)).hasBlob(sbom.digest), 'the referrer came back')
+})

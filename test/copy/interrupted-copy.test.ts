@@ -42,9 +42,9 @@ before(async () => {
 })
 after(async () => { await fsp.rm(tmp, { recursive: true, force: true }) })
 
-/** Run `lading copy --progress=json` and SIGKILL it once the big layer is partly copied. */
-async function killMidBlob(args: string[]): Promise<{ killedAt: number }> {
-  const child = spawn(process.execPath, [cliPath, 'copy', '--progress=json', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+/** Run `lading copy --progress=json` and kill it (SIGKILL by default) once the big layer is partly copied. */
+async function killMidBlob(args: string[], signal: NodeJS.Signals = 'SIGKILL', env: NodeJS.ProcessEnv = process.env): Promise<{ killedAt: number; code: number | null }> {
+  const child = spawn(process.execPath, [cliPath, 'copy', '--progress=json', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   let killedAt = -1
   for await (const line of createInterface({ input: child.stderr! })) {
@@ -52,14 +52,14 @@ async function killMidBlob(args: string[]): Promise<{ killedAt: number }> {
     const e = JSON.parse(line) as { type: string; digest?: string; bytes?: number; size?: number }
     if (e.type === 'blob-progress' && e.digest === big.digest && e.bytes! < e.size!) {
       killedAt = e.bytes!
-      child.kill('SIGKILL')
+      child.kill(signal)
       break
     }
   }
   const code = await exited
-  assert.equal(code, null, 'the copy was killed, it did not finish first')
+  if (signal === 'SIGKILL') assert.equal(code, null, 'the copy was killed, it did not finish first')
   assert.ok(killedAt > 0 && killedAt < big.size)
-  return { killedAt }
+  return { killedAt, code }
 }
 
 test('interrupted copy into an OCI layout leaves it valid; a rerun completes it', async () => {
@@ -100,4 +100,15 @@ test('interrupted copy over an existing docker-archive keeps the old archive int
   ladingOk(['copy', '-q', `oci:${path.join(tmp, 'src')}:t`, `docker-archive:${tar}:example/new:t`])
   const seen = await seeImage(`docker-archive:${tar}:example/new:t`)
   assert.equal(seen.layers[1]!.digest, big.digest)
+})
+
+test('SIGINT during a copy to docker-archive exits 130 and removes the spool', async () => {
+  const tmpdir = path.join(tmp, 'private-tmp')
+  await fsp.mkdir(tmpdir)
+  const tar = path.join(tmp, 'sigint.tar')
+  const { code } = await killMidBlob([`oci:${path.join(tmp, 'src')}:t`, `docker-archive:${tar}:example/x:t`], 'SIGINT', { ...process.env, TMPDIR: tmpdir })
+  assert.equal(code, 130)
+  assert.deepEqual(await fsp.readdir(tmpdir), [], 'the spool directory is gone')
+  await assert.rejects(fsp.stat(tar), 'no archive was written')
+  assert.deepEqual((await fsp.readdir(tmp)).filter((n) => n.startsWith('.sigint.tar')), [], 'no temp archive left beside the target')
 })

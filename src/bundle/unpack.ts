@@ -13,7 +13,8 @@
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
-import { finished } from 'node:stream/promises'
+import { finished, pipeline } from 'node:stream/promises'
+import { VerifyingStream } from '../digest/verify.js'
 import { parseDigest } from '../digest/digest.js'
 import { LadingError } from '../errors.js'
 import { atomicWriteFile } from '../io/fs.js'
@@ -44,6 +45,12 @@ export interface UnpackOptions {
   onWarning?: (msg: string) => void
   /** Aborting stops the unpack at once; what it made is removed as for any failure. */
   signal?: AbortSignal
+  /**
+   * Also check each uncompressed layer against the config's rootfs.diff_ids (config.md §rootfs).
+   * Off by default: the compressed blob is always verified against the manifest (which is what
+   * protects the rootfs); this adds a SHA-256 pass over the uncompressed bytes on the main thread.
+   */
+  verifyDiffIds?: boolean
 }
 
 export interface UnpackResult {
@@ -74,12 +81,19 @@ export async function applyImageLayers(image: ResolvedImage, rootfs: string, opt
     const name = `layer ${i} (${desc.digest})`
     if (!info) throw new LadingError('UNSUPPORTED', `${name}: media type ${JSON.stringify(desc.mediaType)} is not a filesystem layer`)
     const blob = await image.layout.getBlob(desc)
-    let tar
+    let tar: Readable
     try {
       tar = await decompress(blob, info.compression, name)
     } catch (e) {
       blob.destroy()
       throw e
+    }
+    if (opts.verifyDiffIds) {
+      const diffId = image.config.rootfs?.diff_ids?.[i]
+      if (diffId === undefined) throw new LadingError('INVALID_CONFIG', `${name}: the config has no rootfs.diff_ids entry for it`)
+      const v = new VerifyingStream({ digest: diffId, name: `${name} uncompressed (diff_id)` })
+      pipeline(tar, v).catch(() => {})
+      tar = v
     }
     const applyOpts: Parameters<typeof applyLayer>[2] = {}
     if (opts.rootless !== undefined) applyOpts.rootless = opts.rootless

@@ -178,3 +178,18 @@ test('--uid-map syntax errors are usage errors', () => withDir(async (dir) => {
     assert.match(r.stderr, /--uid-map/)
   }
 }))
+
+test('--verify-diff-ids checks each uncompressed layer against the config diff_ids', () => withDir(async (dir) => {
+  const img = await buildImage(path.join(dir, 'img'), [ETC])
+  const m = JSON.parse((await img.layout.getManifest({ digest: img.manifest.digest })).bytes.toString())
+  const cfg = JSON.parse((await img.layout.readBlob(m.config)).toString())
+  ladingOk(['unpack', '--verify-diff-ids', '--image', img.dir, path.join(dir, 'ok')])
+  cfg.rootfs.diff_ids[0] = digestOf('something else')
+  await writeImage(img.layout, { config: cfg, manifest: m, tag: 'lying' })
+  // Without the flag the (manifest-verified) blob is unpacked; with it the lie is caught.
+  ladingOk(['unpack', '--image', `${img.dir}:lying`, path.join(dir, 'a')])
+  const r = lading(['unpack', '--verify-diff-ids', '--image', `${img.dir}:lying`, path.join(dir, 'b')])
+  assert.equal(r.status, 1)
+  assert.match(r.stderr, /diff_id.*digest mismatch/)
+  await assert.rejects(fsp.access(path.join(dir, 'b')))
+}))

@@ -10,7 +10,7 @@ export function parseIdMap(s: string, flag: string): { containerId: number; host
   return { containerId, hostId, size }
 }
 
-export interface UnpackCliOpts { image: string; platform?: string; rootless?: boolean; uidMap?: string[]; gidMap?: string[] }
+export interface UnpackCliOpts { image: string; platform?: string; rootless?: boolean; uidMap?: string[]; gidMap?: string[]; verifyDiffIds?: boolean }
 
 /** The shared part of `unpack` and `raw unpack`: image, platform, rootless and id mappings. */
 export async function unpackOptions(opts: UnpackCliOpts) {
@@ -22,6 +22,7 @@ export async function unpackOptions(opts: UnpackCliOpts) {
   }
   if (opts.platform !== undefined) o.platform = opts.platform === 'any' ? 'any' : parsePlatform(opts.platform)
   if (opts.rootless) o.rootless = true
+  if (opts.verifyDiffIds) o.verifyDiffIds = true
   if (opts.uidMap?.length) o.uidMap = opts.uidMap.map((s) => parseIdMap(s, '--uid-map'))
   if (opts.gidMap?.length) o.gidMap = opts.gidMap.map((s) => parseIdMap(s, '--gid-map'))
   return o
@@ -60,6 +61,7 @@ export function register(program: Command): void {
     .option('--rootless', 'unpack as an unprivileged user: no chown, no devices; config.json with a user namespace')
     .option('--uid-map <c:h:s>', 'map container uids to host uids, umoci syntax (repeatable)', collect)
     .option('--gid-map <c:h:s>', 'map container gids to host gids, umoci syntax (repeatable)', collect)
+    .option('--verify-diff-ids', 'also check each uncompressed layer against the config\'s diff_ids (slower)')
     .action(async (bundle: string, opts: UnpackCliOpts) => {
       const { unpackBundle } = await import('../../bundle/unpack.js')
       const r = await whileInterruptible((signal) => unpackOptions(opts).then((o) => unpackBundle(bundle, { ...o, signal })), `unpack into ${bundle}`)

@@ -9,6 +9,7 @@ import { applyLayer } from '../../src/layer/apply.js'
 import { mapId, parseIdMap } from '../../src/layer/id-map.js'
 import { applySpecs, hasCommand, isRoot, need, tempDir } from './helpers/apply-env.js'
 import { makeSparseFile } from './helpers/sparse.js'
+import { applyModuleForTestUser, ensureTestUser } from './helpers/rootless.js'
 
 const CAP_NET_RAW = Buffer.from('0100000200200000000000000000000000000000', 'hex')
 
@@ -352,9 +353,9 @@ describe('applyLayer: id maps', () => {
 describe('applyLayer: rootless', () => {
   it('extracts mode-000 files and directories as an unprivileged user, skipping devices and ownership', async (t) => {
     if (!need(t, isRoot(), 'needs root to switch to the test user')) return
-    const hasUser = spawnSync('id', ['ladingtest']).status === 0 || spawnSync('useradd', ['--create-home', '--shell', '/bin/sh', 'ladingtest']).status === 0
-    if (!need(t, hasUser && hasCommand('runuser', ['--help']), 'user ladingtest and runuser needed')) return
+    if (!need(t, ensureTestUser() && hasCommand('runuser', ['--help']), 'user ladingtest and runuser needed')) return
     const { dir, cleanup } = tempDir()
+    const mod = applyModuleForTestUser()
     try {
       spawnSync('chmod', ['0755', dir])
       const root = path.join(dir, 'rootfs')
@@ -379,7 +380,7 @@ describe('applyLayer: rootless', () => {
         { name: 'ro/.wh.file' },
       ]))
       const script = path.join(dir, 'run.mjs')
-      const applyJs = new URL('../../src/layer/apply.js', import.meta.url).pathname
+      const applyJs = mod.applyJs
       writeFileSync(script, `
         import { createReadStream } from 'node:fs'
         import { applyLayer } from ${JSON.stringify(applyJs)}
@@ -408,6 +409,7 @@ describe('applyLayer: rootless', () => {
       assert.equal(getAttributeSync(path.join(root, 'x000'), 'user.k')?.toString(), 'v', 'user.* xattr set before chmod 000')
     } finally {
       cleanup()
+      mod.cleanup()
     }
   })
 })

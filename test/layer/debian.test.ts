@@ -14,6 +14,7 @@ import { applyLayer } from '../../src/layer/apply.js'
 import { debianFixtures } from '../fixtures/debian.js'
 import { hasCommand, isRoot, need } from './helpers/apply-env.js'
 import { diffTrees, walkTree } from './helpers/tree.js'
+import { applyModuleForTestUser, ensureTestUser, testUserIds } from './helpers/rootless.js'
 
 /** Scratch space: tmpfs when there is one (the disk of these machines is slow and noisy). */
 function scratch(): { dir: string; cleanup: () => void } {
@@ -136,11 +137,14 @@ describe('applyLayer on the Debian fixture', () => {
       }
 
       // Rootless, as an unprivileged user, into a directory that user owns.
-      if (!need(t, spawnSync('id', ['ladingtest']).status === 0, 'user ladingtest missing (CI creates it: useradd ladingtest)')) return
+      if (!need(t, ensureTestUser() && hasCommand('runuser', ['--help']), 'user ladingtest and runuser needed')) return
       chmodSync(dir, 0o755)
       const rl = path.join(dir, 'rootless')
       mkdirSync(rl)
-      chownSync(rl, Number(spawnSync('id', ['-u', 'ladingtest'], { encoding: 'utf8' }).stdout), Number(spawnSync('id', ['-g', 'ladingtest'], { encoding: 'utf8' }).stdout))
+      const ids = testUserIds()
+      chownSync(rl, ids.uid, ids.gid)
+      const mod = applyModuleForTestUser()
+      t.after(mod.cleanup)
       // The layout's blobs are mode 0600: hand the unprivileged user readable copies.
       const copies = blobs.map((b, i) => {
         const c = path.join(dir, `layer${i}.tgz`)
@@ -149,7 +153,7 @@ describe('applyLayer on the Debian fixture', () => {
         return c
       })
       const script = path.join(dir, 'rootless.mjs')
-      const applyJs = new URL('../../src/layer/apply.js', import.meta.url).pathname
+      const applyJs = mod.applyJs
       writeFileSync(script, `
         import { createReadStream } from 'node:fs'
         import { createGunzip } from 'node:zlib'

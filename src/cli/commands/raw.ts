@@ -13,6 +13,7 @@ export function register(program: Command): void {
     .option('--rootless', 'unpack as an unprivileged user: no chown, no devices')
     .option('--uid-map <c:h:s>', 'map container uids to host uids (repeatable)', collect)
     .option('--gid-map <c:h:s>', 'map container gids to host gids (repeatable)', collect)
+    .option('--verify-diff-ids', 'also check each uncompressed layer against the config\'s diff_ids (slower)')
     .action(async (rootfs: string, opts: UnpackCliOpts) => {
       const { unpackRootfs } = await import('../../bundle/unpack.js')
       const r = await whileInterruptible((signal) => unpackOptions(opts).then((o) => unpackRootfs(rootfs, { ...o, signal })), `raw unpack into ${rootfs}`)

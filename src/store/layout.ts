@@ -16,7 +16,7 @@
  *
  * This module is imported by `lading ls`; keep its imports light (gc is loaded on demand).
  */
-import { constants, createWriteStream, promises as fsp, type Stats } from 'node:fs'
+import { constants, promises as fsp, type Stats } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { Readable } from 'node:stream'
@@ -156,8 +156,11 @@ export class Layout {
     const tmp = tempPathFor(expected.digest ? this.blobPath(expected.digest) : path.join(algDir, 'upload'))
     const verifier = new VerifyingStream({ ...expected, name: expected.name ?? expected.digest }, alg)
     try {
-      // flush: fsync before close, so the rename below never exposes unwritten data after a crash.
-      const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: FILE_CHUNK, flush: true })
+      // Opened before streaming starts, so a failure can never race a late file creation; the
+      // stream closes the handle. flush: fsync before close, so the rename below never exposes
+      // unwritten data after a crash.
+      const fh = await fsp.open(tmp, 'wx', 0o644)
+      const out = fh.createWriteStream({ highWaterMark: FILE_CHUNK, flush: true })
       await pipeline(body, verifier, out)
       const result = verifier.result
       if (!result) throw new Error('verifying stream ended without a result')

@@ -65,6 +65,13 @@ describe('distribution-spec features against a conforming test server', () => {
           return json(200, { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [referrers[i]] }, headers)
         }
         if (url.pathname === '/v2/p/manifests/silent') return // never answers
+        if (url.pathname.startsWith('/v2/p/manifests/typed-')) {
+          // An index without a mediaType field, served with its type in Content-Type; and a lie.
+          const doc = Buffer.from(JSON.stringify(url.pathname.endsWith('lie') ? { schemaVersion: 2, mediaType: MediaType.OciManifest, config: {}, layers: [] } : { schemaVersion: 2, manifests: [] }))
+          res.writeHead(200, { 'content-type': `${MediaType.OciIndex}; charset=utf-8`, 'docker-content-digest': digestOf(doc) })
+          res.end(doc)
+          return
+        }
         if (url.pathname === '/v2/p/manifests/huge') {
           res.writeHead(200, { 'content-type': MediaType.OciManifest, 'content-length': String(5 * 1024 * 1024) })
           res.end(Buffer.alloc(5 * 1024 * 1024, 0x20))
@@ -184,6 +191,14 @@ describe('distribution-spec features against a conforming test server', () => {
       await assert.rejects(c.getManifest('p', 'silent'), (e) => isLadingError(e, 'NETWORK') && /GET manifest silent/.test((e as Error).message))
       assert.ok(Date.now() - t0 < 5000)
       assert.equal(seen.filter((s) => s.url === '/v2/p/manifests/silent').length, 2)
+    } finally { await c.close() }
+  })
+
+  test('media type: Content-Type decides when the document has no mediaType field; a contradicting field is refused', async () => {
+    const c = client()
+    try {
+      assert.equal((await c.getManifest('p', 'typed-ok')).mediaType, MediaType.OciIndex)
+      await assert.rejects(c.getManifest('p', 'typed-lie'), (e) => isLadingError(e, 'INVALID_MANIFEST') && /does not match/.test((e as Error).message))
     } finally { await c.close() }
   })
 

@@ -178,6 +178,14 @@ export function sniffManifestMediaType(bytes: Uint8Array, what: string): string 
   throw new LadingError('INVALID_MANIFEST', `${what}: cannot tell the manifest type (no mediaType, config or manifests)`)
 }
 
+/** The document's own `mediaType` field, if it has a non-empty string one. */
+function declaredMediaType(bytes: Uint8Array): string | undefined {
+  try {
+    const v = JSON.parse(Buffer.from(bytes).toString('utf8')) as { mediaType?: unknown }
+    return typeof v.mediaType === 'string' && v.mediaType ? v.mediaType : undefined
+  } catch { return undefined }
+}
+
 /** Parse an RFC 8288 Link header and return the `rel="next"` target, if any. */
 export function nextLink(link: string | undefined): string | undefined {
   if (!link) return undefined
@@ -502,12 +510,16 @@ export class RegistryClient {
         digest = digestOf(bytes)
       }
     }
-    const bodyType = sniffManifestMediaType(bytes, name)
+    const sniffed = sniffManifestMediaType(bytes, name)
+    const declared = declaredMediaType(bytes)
     const ct = baseMediaType(header(res.headers, 'content-type'))
+    const generic = !ct || ct === 'application/json' || ct === 'application/octet-stream' || ct === 'text/plain'
     // §Pulling manifests: reject when the body's mediaType field disagrees with Content-Type.
-    if (ct && ct !== 'application/json' && ct !== 'application/octet-stream' && ct !== 'text/plain' && ct !== bodyType) {
-      throw new LadingError('INVALID_MANIFEST', `${name}: Content-Type ${ct} does not match the document's mediaType ${bodyType}`)
+    // Without the field (it is optional in OCI documents), a specific Content-Type decides.
+    if (declared !== undefined && !generic && ct !== declared) {
+      throw new LadingError('INVALID_MANIFEST', `${name}: Content-Type ${ct} does not match the document's mediaType ${declared}`)
     }
+    const bodyType = declared ?? (generic ? sniffed : ct!)
     if (bodyType === MediaType.DockerManifestV1 || bodyType === MediaType.DockerManifestV1Signed) {
       throw new LadingError('UNSUPPORTED', `${name}: Docker schema 1 manifests are not supported`)
     }

@@ -150,23 +150,29 @@ class CopyRun {
     if (this.#opts.preserveDigests) throw new LadingError('UNSUPPORTED', `--preserve-digests: refusing to copy: ${what} would change a digest`)
   }
 
+  /** True (and reported) when the destination has the blob, or got it by a cross-repository mount. */
+  async #alreadyThere(desc: Descriptor): Promise<boolean> {
+    if (await this.#dest.hasBlob(desc)) {
+      this.stats.existed++
+      this.emit({ type: 'blob-exists', digest: desc.digest, size: desc.size })
+      return true
+    }
+    const src = this.#src.ref
+    if (this.#dest.mountBlob && sameRegistry(src, this.#dest.ref) && (await this.#dest.mountBlob(desc, src.repository))) {
+      this.stats.existed++
+      this.emit({ type: 'blob-skipped', digest: desc.digest, size: desc.size, reason: `mounted from ${src.repository}` })
+      return true
+    }
+    return false
+  }
+
   /** Copy one blob as it is (its digest is preserved). */
   plainBlob(desc: Descriptor): Promise<Descriptor> {
     const key = `${desc.digest}>=`
     let p = this.#blobs.get(key)
     if (!p) {
       p = this.#limiter.run(async () => {
-        if (await this.#dest.hasBlob(desc)) {
-          this.stats.existed++
-          this.emit({ type: 'blob-exists', digest: desc.digest, size: desc.size })
-          return desc
-        }
-        const src = this.#src.ref
-        if (this.#dest.mountBlob && sameRegistry(src, this.#dest.ref) && (await this.#dest.mountBlob(desc, src.repository))) {
-          this.stats.existed++
-          this.emit({ type: 'blob-skipped', digest: desc.digest, size: desc.size, reason: `mounted from ${src.repository}` })
-          return desc
-        }
+        if (await this.#alreadyThere(desc)) return desc
         this.emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'copy' })
         const body = chain(await this.#src.getBlob(desc), this.#progress(desc))
         const stored = await this.#dest.putBlob(body, { mediaType: desc.mediaType, digest: desc.digest, size: desc.size })
@@ -287,11 +293,7 @@ class CopyRun {
     let p = this.#blobs.get(key)
     if (!p) {
       p = this.#limiter.run(async () => {
-        if (await this.#dest.hasBlob(desc)) {
-          this.stats.existed++
-          this.emit({ type: 'blob-exists', digest: desc.digest, size: desc.size })
-          return desc
-        }
+        if (await this.#alreadyThere(desc)) return desc
         this.emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'copy' })
         const stored = await this.#dest.putBlob(Readable.from([bytes]), { mediaType: desc.mediaType, digest: desc.digest, size: desc.size })
         this.stats.copied++

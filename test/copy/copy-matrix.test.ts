@@ -173,3 +173,17 @@ test('copy --referrers through docker:// (referrers API or its fallback tag)', a
   assert.equal(down.referrers, 1)
   assert.ok(await (await Layout.open(back)).hasBlob(sbom.digest), 'the referrer came back')
 })
+
+test('copy between two repositories of one registry mounts blobs instead of sending them', async (t) => {
+  if (!registry) {
+    t.skip(`no registry: ${missing}`)
+    return
+  }
+  const a = `docker://${registry.host}/mount/a:t`
+  await copy(`oci:${path.join(tmp, 'origin')}:t`, a)
+  const events: string[] = []
+  const r = await copy(a, `docker://${registry.host}/mount/b:t`, { onProgress: (e) => { if (e.type === 'blob-skipped') events.push(e.reason) } })
+  assert.equal(r.blobs.copied, 0)
+  assert.deepEqual(events, ['mounted from mount/a', 'mounted from mount/a', 'mounted from mount/a'])
+  assert.equal(r.digest, img.manifest.digest)
+})

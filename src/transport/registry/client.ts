@@ -465,7 +465,8 @@ export class RegistryClient {
 
   /**
    * Check that we can talk to the registry with our credentials (the `lading login` test):
-   * GET /v2/ authenticated; for token auth, a token for `registry:catalog:*`-free empty scope.
+   * basic auth: GET /v2/ with them; token auth: a token (no scope) issued for them. A registry
+   * that asks for no authentication at all cannot judge credentials; that is not an error.
    */
   async checkLogin(): Promise<void> {
     await this.#ping()

@@ -58,6 +58,8 @@ export interface ValidateLayoutResult {
 export type DocumentType = 'manifest' | 'index' | 'config' | 'layout'
 
 const READ_CHUNK = 1024 * 1024
+/** Enough of a layer's start to recognise gzip, zstd or a tar header (io/compression.ts DETECT_BYTES). */
+const HEAD_BYTES = 512
 /** O_NONBLOCK keeps a FIFO planted as a blob from hanging the open; O_NOFOLLOW refuses symlinks. */
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
 
@@ -162,12 +164,21 @@ async function readSmall(fh: fsp.FileHandle, size: number, max: number): Promise
 }
 
 /** Hash a blob through the one VerifyingStream (no expectation: the caller compares, to name the referrer). */
-async function hashBlob(fh: fsp.FileHandle, expected: Digest): Promise<{ digest: Digest; bytes: number }> {
+async function hashBlob(fh: fsp.FileHandle, expected: Digest): Promise<{ digest: Digest; bytes: number; head: Buffer }> {
   const verify = new VerifyingStream({}, digestAlgorithm(expected))
   let bytes = 0
-  const sink = new Writable({ highWaterMark: READ_CHUNK, write(chunk: Buffer, _e, cb) { bytes += chunk.length; cb() } })
+  // The first bytes are kept (copied: the chunk's memory is reused) to judge the compression.
+  let head = Buffer.alloc(0)
+  const sink = new Writable({
+    highWaterMark: READ_CHUNK,
+    write(chunk: Buffer, _e, cb) {
+      if (head.length < HEAD_BYTES) head = Buffer.concat([head, chunk.subarray(0, HEAD_BYTES - head.length)])
+      bytes += chunk.length
+      cb()
+    },
+  })
   await pipeline(fh.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false, start: 0 }), verify, sink)
-  return { digest: verify.result!.digest, bytes }
+  return { digest: verify.result!.digest, bytes, head }
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -382,10 +393,22 @@ class Walker {
         return
       }
       if (ref.kind === 'layer' || ref.kind === 'blob') {
-        const { digest, bytes } = await hashBlob(opened.fh, d.digest)
+        const { digest, bytes, head } = await hashBlob(opened.fh, d.digest)
         this.#bytes += bytes
         if (digest !== d.digest) {
           out.push(problem(ref.from, pointerJoin(ref.pointer, 'digest'), 'DIGEST_MISMATCH', `${ref.kind} blob ${d.digest}: content hashes to ${digest}`))
+          return
+        }
+        const expected = ref.kind === 'layer' ? layerInfo(d.mediaType)?.compression : undefined
+        if (expected !== undefined) {
+          // layer.md: the media type says how the tar is compressed; a mislabelled layer cannot be
+          // unpacked. The first bytes tell, at no extra read (deep mode decompresses and sees more).
+          const { detectCompression } = await import('../io/compression.js')
+          const found = detectCompression(head)
+          if (found !== expected && !(expected === 'none' && found === undefined)) {
+            out.push(problem(ref.from, pointerJoin(ref.pointer, 'mediaType'), 'COMPRESSION_MISMATCH',
+              `${d.mediaType} says ${expected} but layer blob ${d.digest} is ${found === undefined ? 'neither gzip, zstd nor tar' : found === 'none' ? 'an uncompressed tar' : found}`))
+          }
         }
         return
       }

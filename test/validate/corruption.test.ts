@@ -414,3 +414,15 @@ test('sha512 blobs are verified with sha512 (image-spec descriptor.md §sha512)'
   await fsp.writeFile(file, buf)
   find((await validateLayout(l.dir)).problems, { code: 'DIGEST_MISMATCH', source: manifestSource(m), pointer: '/layers/0/digest', message: /content hashes to sha512:[0-9a-f]{128}$/ })
 }))
+
+test('a layer whose media type misstates its compression is a problem without --deep', () => withLayout(async (l) => {
+  const img = await l.addImage({ tag: 't', layers: 2 })
+  const plain = await l.writeBlob(makeTar({ plain: 'z' }), 'application/vnd.oci.image.layer.v1.tar+gzip')
+  const gz = await fsp.readFile(l.blobPath(img.layers[1]!.digest))
+  const gzAsTar = await l.writeBlob(gz, 'application/vnd.oci.image.layer.v1.tar')
+  const m = await replaceManifest(l, img, (man) => { man.layers = [plain, gzAsTar] })
+  const { problems } = await validateLayout(l.dir)
+  find(problems, { code: 'COMPRESSION_MISMATCH', source: manifestSource(m), pointer: '/layers/0/mediaType', message: /tar\+gzip says gzip but layer blob sha256:[0-9a-f]{64} is an uncompressed tar$/ })
+  find(problems, { code: 'COMPRESSION_MISMATCH', source: manifestSource(m), pointer: '/layers/1/mediaType', message: /v1\.tar says none but layer blob sha256:[0-9a-f]{64} is gzip$/ })
+  assertCliInvalid(l.dir, [/\/layers\/1\/mediaType: application\/vnd\.oci\.image\.layer\.v1\.tar says none but layer blob/])
+}))

@@ -10,11 +10,12 @@
  * Corrupt or truncated compressed data, and non-zero trailing garbage, are INVALID_TAR errors
  * naming the blob; none of them can hang (zlib and zstd consume input or fail).
  */
-import { PassThrough, Readable, Transform, pipeline } from 'node:stream'
+import { type Duplex, PassThrough, Readable, Transform, pipeline } from 'node:stream'
 import zlib from 'node:zlib'
 import { createRequire } from 'node:module'
 import { LadingError } from '../errors.js'
 import { ParallelGzip } from './gzip-parallel.js'
+import { ZstdWorkerDecoder } from './zstd-worker.js'
 
 /** How a layer's tar is compressed (image-spec layer.md media types map onto these). */
 export type Compression = 'none' | 'gzip' | 'zstd'
@@ -130,9 +131,14 @@ interface NativeZstd {
 }
 const nativeZstd = zlib as unknown as NativeZstd
 
-function zstdDecoder(): Transform {
+/**
+ * Node's own zstd when the runtime has it (it runs on libuv's pool like gunzip); otherwise
+ * zstd-napi on a worker thread (zstd-worker.ts), so decoding overlaps the main thread's work and
+ * output follows the reader's pace instead of piling up.
+ */
+function zstdDecoder(): Duplex {
   if (typeof nativeZstd.createZstdDecompress === 'function') return nativeZstd.createZstdDecompress({ chunkSize: 256 * 1024 })
-  return new (zstdNapi().DecompressStream)()
+  return new ZstdWorkerDecoder()
 }
 
 function describe(name: string | undefined): string {

@@ -217,3 +217,18 @@ test('blocks are primed with the previous 32 KiB, so parallel gzip compresses li
   assert.ok(parallel.length < single.length + 4 * 1024, `parallel ${parallel.length} bytes vs single stream ${single.length}`)
   assert.ok(zlib.gunzipSync(parallel).equals(data))
 })
+
+test('decompression bombs are decoded only as fast as they are read (bounded memory, gzip and zstd)', async () => {
+  const zeros = Buffer.alloc(1024 * 1024)
+  for (const c of ['gzip', 'zstd'] as const) {
+    // 512 MiB of zeros compresses to well under a megabyte.
+    const bomb = await buffer(compress(Readable.from((function* () { for (let i = 0; i < 512; i++) yield zeros })(), { objectMode: false }), c))
+    assert.ok(bomb.length < 1024 * 1024, `${c} bomb is ${bomb.length} bytes`)
+    const out = await decompress(Readable.from([bomb]), c, 'bomb')
+    const first = await new Promise<Buffer>((resolve) => out.once('data', (d: Buffer) => { out.pause(); resolve(d) }))
+    assert.ok(first.length > 0)
+    await new Promise((r) => setTimeout(r, 300))
+    assert.ok(out.readableLength <= 16 * 1024 * 1024, `${c}: ${out.readableLength} bytes buffered while nobody reads`)
+    out.destroy()
+  }
+})

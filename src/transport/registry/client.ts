@@ -85,6 +85,8 @@ export const MANIFEST_ACCEPT = [
 
 /** Per blob at most ~2 chunks are buffered (one in flight, one filling): 8 MiB keeps a copy of 3 blobs at once well under 100 MB. */
 const DEFAULT_CHUNK = 8 * 1024 * 1024
+/** The most a registry's OCI-Chunk-Min-Length can make us hold in memory per upload. */
+const MAX_CHUNK = 64 * 1024 * 1024
 const MAX_ERROR_BODY = 64 * 1024
 const MAX_TOKEN_BODY = 1024 * 1024
 const MAX_REDIRECTS = 10
@@ -831,7 +833,8 @@ export class RegistryClient {
       throw e
     }
     let location = session.location
-    const chunkSize = Math.max(this.#chunkSize, session.minChunk)
+    // Honour OCI-Chunk-Min-Length, but never let a registry make us buffer more than MAX_CHUNK.
+    const chunkSize = Math.min(Math.max(this.#chunkSize, session.minChunk), Math.max(this.#chunkSize, MAX_CHUNK))
     let offset = 0
     let pending: Buffer[] = []
     let pendingLen = 0

@@ -187,3 +187,37 @@ test('copy between two repositories of one registry mounts blobs instead of send
   assert.deepEqual(events, ['mounted from mount/a', 'mounted from mount/a', 'mounted from mount/a'])
   assert.equal(r.digest, img.manifest.digest)
 })
+
+test('copy from a faulty registry: resets, 500 and 429 are retried; a flipped byte fails naming the blob, nothing stored', async (t) => {
+  if (!registry) {
+    t.skip(`no registry: ${missing}`)
+    return
+  }
+  const { startFaultProxy } = await import('../helpers/fault-proxy.js')
+  const { Layout } = await import('../../src/store/layout.js')
+  const { isLadingError } = await import('../../src/errors.js')
+  await copy(`oci:${path.join(tmp, 'origin')}:t`, `docker://${registry.host}/faulty/img:t`)
+  const proxy = await startFaultProxy(registry.url)
+  try {
+    const layer = img.layers[1]!.digest
+    proxy.addFault({ method: 'GET', path: /\/blobs\//, fault: { kind: 'reset' } })
+    proxy.addFault({ method: 'GET', path: /\/manifests\//, fault: { kind: 'status', status: 500 } })
+    proxy.addFault({ method: 'GET', path: new RegExp(layer), fault: { kind: 'status', status: 429, headers: { 'retry-after': '0' } } })
+    const ok = await copy(`docker://${proxy.host}/faulty/img:t`, `oci:${path.join(tmp, 'faulty-ok')}:t`)
+    assert.equal(ok.digest, img.manifest.digest)
+    assert.equal(proxy.pending(), 0, 'every fault fired and was retried')
+
+    proxy.addFault({ method: 'GET', path: new RegExp(layer), fault: { kind: 'flip-byte', offset: 10 } })
+    const dst = path.join(tmp, 'faulty-bad')
+    await assert.rejects(copy(`docker://${proxy.host}/faulty/img:t`, `oci:${dst}:t`), (e: unknown) => {
+      assert.ok(isLadingError(e, 'DIGEST_MISMATCH'), String(e))
+      assert.match((e as Error).message, new RegExp(layer))
+      return true
+    })
+    const layout = await Layout.open(dst)
+    assert.equal(await layout.hasBlob(layer), false, 'no partial blob')
+    assert.deepEqual((await layout.readIndex()).manifests, [])
+  } finally {
+    await proxy.stop()
+  }
+})

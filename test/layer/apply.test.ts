@@ -159,6 +159,23 @@ describe('applyLayer: entry types and metadata', () => {
     }
   })
 
+  it('an error of the input after the end-of-archive marker (a digest mismatch) still fails the apply', async () => {
+    const { dir, cleanup } = tempDir()
+    try {
+      const { buildTar } = await import('./helpers/tar-builder.js')
+      const { Readable } = await import('node:stream')
+      const { LadingError } = await import('../../src/errors.js')
+      const tar = Buffer.concat([buildTar([{ name: 'a', data: 'x' }]), Buffer.alloc(4096)])
+      const src = Readable.from((async function* () {
+        yield tar
+        throw new LadingError('DIGEST_MISMATCH', 'blob sha256:abc: digest mismatch')
+      })())
+      await assert.rejects(applyLayer(dir, src, { rootless: !isRoot() }), (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'))
+    } finally {
+      cleanup()
+    }
+  })
+
   it('reports an INVALID_TAR layer with the offending entry', async () => {
     const { dir, cleanup } = tempDir()
     try {

@@ -309,6 +309,8 @@ export function checkManifestInto(pl: ProblemList, value: unknown, expectedMedia
   if (checkSchema1(pl, value)) return
   checkSchemaVersion(pl, value)
   checkDocMediaType(pl, value, 'manifest', expectedMediaType)
+  // GHSA-77vh-xpmg-72qh (CVE-2021-41190): a document that reads as both a manifest and an index
+  // lets two tools see two different images under one digest; such documents are refused.
   if (has(value, 'manifests')) pl.add('/manifests', 'an image manifest has no "manifests" field (is this an index?)')
   const docker = value.mediaType === MediaType.DockerManifest
   if (has(value, 'artifactType')) {
@@ -361,6 +363,7 @@ export function checkIndexInto(pl: ProblemList, value: unknown, expectedMediaTyp
   if (checkSchema1(pl, value)) return
   checkSchemaVersion(pl, value)
   checkDocMediaType(pl, value, 'index', expectedMediaType)
+  // GHSA-77vh-xpmg-72qh: see checkManifestInto.
   if (has(value, 'config') || has(value, 'layers')) pl.add(has(value, 'config') ? '/config' : '/layers', 'an image index has no "config" or "layers" field (is this a manifest?)')
   const docker = value.mediaType === MediaType.DockerManifestList
   if (has(value, 'artifactType')) {

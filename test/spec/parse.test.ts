@@ -193,3 +193,11 @@ test('convert: OCI <-> Docker v2s2 media types, OCI-only fields dropped, zstd an
   throwsCode(() => convertIndex({ ...idx, manifests: [{ mediaType: MediaType.OciManifest, digest: D('m'), size: 1 }] }, 'v2s2'), 'UNSUPPORTED', /no platform/)
   throwsCode(() => convertIndex({ ...idx, manifests: [{ mediaType: MediaType.OciIndex, digest: D('m'), size: 1, platform: { os: 'linux', architecture: 'amd64' } }] }, 'v2s2'), 'UNSUPPORTED', /only list image manifests/)
 })
+
+test('security: GHSA-77vh-xpmg-72qh ambiguous documents (a manifest with manifests, an index with layers) are refused', () => {
+  const entry = { mediaType: MediaType.OciManifest, digest: D('m'), size: 1 }
+  const both = { ...manifest(), manifests: [entry] }
+  throwsCode(() => parseManifest(bytes(both), 'm'), 'INVALID_MANIFEST', /\/manifests: an image manifest has no "manifests" field/)
+  const { mediaType: _m, ...bare } = both
+  throwsCode(() => parseIndex(bytes({ ...bare }), 'i'), 'INVALID_INDEX', /\/config: an image index has no "config" or "layers" field/)
+})

@@ -154,13 +154,16 @@ async function runScenario(s: Scenario, opts: Options, available: Set<string>, l
     for (let i = 0; i < opts.reps; i++) {
       lad.push(await timed(s.lading, s.medium))
       if (i === 0) await s.check?.()
+      await s.lading.teardown?.()
       for (let j = 0; j < s.comparisons.length; j++) {
         if (peerFailed[j]) continue
+        const peer = s.comparisons[j].peer
         try {
-          peers[j].push(await timed(s.comparisons[j].peer, s.medium))
+          peers[j].push(await timed(peer, s.medium))
         } catch (e) {
           peerFailed[j] = why(e)
         }
+        await peer.teardown?.()
       }
     }
     if (opts.cpuProf) {

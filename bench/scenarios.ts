@@ -18,6 +18,11 @@ export interface Side {
   label: string
   /** Untimed, before every timed run of this side. */
   setup?: () => void | Promise<void>
+  /**
+   * Untimed, right after every run (after the first lading run's check): removes big outputs at
+   * once, so on disk their dirty pages are dropped instead of written back during a later run.
+   */
+  teardown?: () => void | Promise<void>
   /** The timed command; called after setup (a port or path may be fresh). */
   argv: () => string[]
   /** Lading commands this side needs (checked against `lading --help`). */
@@ -177,6 +182,7 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
         label: 'lading unpack',
         needs: ['unpack'],
         setup: () => fresh(out('lading')),
+        teardown: () => fresh(out('lading')),
         args: () => ['unpack', '--image', `${images}:${tag}`, out('lading')],
         argv: () => L('unpack', '--image', `${images}:${tag}`, out('lading')),
       },
@@ -188,13 +194,14 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
       },
       comparisons: [
         {
-          peer: { label: 'umoci unpack', setup: () => fresh(out('umoci')), argv: () => [UMOCI, 'unpack', '--image', `${images}:${tag}`, out('umoci')] },
+          peer: { label: 'umoci unpack', setup: () => fresh(out('umoci')), teardown: () => fresh(out('umoci')), argv: () => [UMOCI, 'unpack', '--image', `${images}:${tag}`, out('umoci')] },
           target: { kind: 'ratio', max: 0.5 },
         },
         {
           peer: {
             label: 'tar -xzf (layers)',
             setup: () => { fresh(out('tar')); mkdirSync(out('tar'), { recursive: true }) },
+            teardown: () => fresh(out('tar')),
             // GNU tar knows no whiteouts: it skips the .wh. entries (empty files; umoci writes some
             // under a path that has just become a file) and must unlink a directory a file replaces.
             argv: () => ['sh', '-c', 'd=$0; for l in "$@"; do tar --recursive-unlink --exclude=.wh.* -xzf "$l" -C "$d" || exit 1; done', out('tar'), ...layerFiles()],
@@ -213,6 +220,7 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
       label: 'lading unpack zstd',
       needs: ['unpack'],
       setup: () => fresh(out('lading')),
+        teardown: () => fresh(out('lading')),
       args: () => ['unpack', '--image', `${images}:minbase-zstd`, out('lading')],
       argv: () => L('unpack', '--image', `${images}:minbase-zstd`, out('lading')),
     },
@@ -221,6 +229,7 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
         label: 'lading unpack gzip',
         needs: ['unpack'],
         setup: () => fresh(out('lading-gzip')),
+        teardown: () => fresh(out('lading-gzip')),
         argv: () => L('unpack', '--image', `${images}:minbase`, out('lading-gzip')),
       },
       target: { kind: 'ratio', max: 1.0, strict: true },
@@ -246,13 +255,13 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
     name: 'repack whole rootfs (one gzip layer)',
     medium,
     memMaxMiB: 150,
-    lading: { label: 'lading repack', needs: ['repack', 'unpack'], setup: wholeSetup('lading'), args: () => repackArgs('lading', 'img'), argv: () => L(...repackArgs('lading', 'img')) },
+    lading: { label: 'lading repack', needs: ['repack', 'unpack'], setup: wholeSetup('lading'), teardown: () => fresh(out('repack-lading')), args: () => repackArgs('lading', 'img'), argv: () => L(...repackArgs('lading', 'img')) },
     check: () => {
       const sizes = layerSizes(path.join(out('repack-lading'), 'layout'), 'img')
       if (sizes.length !== 1 || sizes[0] < 50e6) throw new Error(`lading repack wrote layers of ${sizes.join(', ')} bytes; expected one of the whole rootfs`)
     },
     comparisons: [{
-      peer: { label: 'umoci repack', setup: wholeSetup('umoci'), argv: () => [UMOCI, ...repackArgs('umoci', 'img')] },
+      peer: { label: 'umoci repack', setup: wholeSetup('umoci'), teardown: () => fresh(out('repack-umoci')), argv: () => [UMOCI, ...repackArgs('umoci', 'img')] },
       target: { kind: 'ratio', max: 0.7 },
     }],
   })
@@ -278,13 +287,13 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
     medium,
     memMaxMiB: 150,
     prepare: () => { fresh(out('repack-lading')); fresh(out('repack-umoci')) },
-    lading: { label: 'lading repack', needs: ['repack', 'unpack'], setup: tenSetup('lading'), args: () => repackArgs('lading', 'minbase'), argv: () => L(...repackArgs('lading', 'minbase')) },
+    lading: { label: 'lading repack', needs: ['repack', 'unpack'], setup: tenSetup('lading'), teardown: () => fresh(path.join(out('repack-lading'), 'bundle')), args: () => repackArgs('lading', 'minbase'), argv: () => L(...repackArgs('lading', 'minbase')) },
     check: () => {
       const sizes = layerSizes(path.join(out('repack-lading'), 'layout'), 'minbase')
       if (sizes.length !== 2 || sizes[1] > 1e6 || sizes[1] < 150e3) throw new Error(`lading repack wrote layers of ${sizes.join(', ')} bytes; expected minbase plus one small layer with the 10 changes`)
     },
     comparisons: [{
-      peer: { label: 'umoci repack', setup: tenSetup('umoci'), argv: () => [UMOCI, ...repackArgs('umoci', 'minbase')] },
+      peer: { label: 'umoci repack', setup: tenSetup('umoci'), teardown: () => fresh(path.join(out('repack-umoci'), 'bundle')), argv: () => [UMOCI, ...repackArgs('umoci', 'minbase')] },
       target: { kind: 'ratio', max: 0.5 },
     }],
   })
@@ -337,6 +346,7 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
       label: 'lading copy',
       needs: ['copy'],
       setup: () => fresh(out('pull-lading')),
+      teardown: () => fresh(out('pull-lading')),
       args: () => ['copy', '--src-tls-verify=false', pullRef(), `oci:${out('pull-lading')}:minbase`],
       argv: () => L('copy', '--src-tls-verify=false', pullRef(), `oci:${out('pull-lading')}:minbase`),
     },
@@ -347,6 +357,7 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
       peer: {
         label: 'skopeo copy',
         setup: () => { fresh(out('pull-skopeo')); rmSync(skopeoCache, { force: true }) },
+        teardown: () => fresh(out('pull-skopeo')),
         argv: () => [SKOPEO, 'copy', '--src-tls-verify=false', pullRef(), `oci:${out('pull-skopeo')}:minbase`],
       },
       target: { kind: 'ratio', max: 1.0 },
@@ -362,6 +373,7 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
       label: 'lading copy',
       needs: ['copy'],
       setup: () => rmSync(out('lading.tar'), { force: true }),
+      teardown: () => rmSync(out('lading.tar'), { force: true }),
       args: () => ['copy', `oci:${minbase}:minbase`, archive('lading')],
       argv: () => L('copy', `oci:${minbase}:minbase`, archive('lading')),
     },
@@ -370,7 +382,7 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
       if (!names.includes('manifest.json')) throw new Error('the docker-archive has no manifest.json')
     },
     comparisons: [{
-      peer: { label: 'skopeo copy', setup: () => rmSync(out('skopeo.tar'), { force: true }), argv: () => [SKOPEO, 'copy', `oci:${minbase}:minbase`, archive('skopeo')] },
+      peer: { label: 'skopeo copy', setup: () => rmSync(out('skopeo.tar'), { force: true }), teardown: () => rmSync(out('skopeo.tar'), { force: true }), argv: () => [SKOPEO, 'copy', `oci:${minbase}:minbase`, archive('skopeo')] },
       target: { kind: 'ratio', max: 1.0 },
     }],
   })

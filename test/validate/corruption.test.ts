@@ -426,3 +426,26 @@ test('a layer whose media type misstates its compression is a problem without --
   find(problems, { code: 'COMPRESSION_MISMATCH', source: manifestSource(m), pointer: '/layers/1/mediaType', message: /v1\.tar says none but layer blob sha256:[0-9a-f]{64} is gzip$/ })
   assertCliInvalid(l.dir, [/\/layers\/1\/mediaType: application\/vnd\.oci\.image\.layer\.v1\.tar says none but layer blob/])
 }))
+
+test('security: validate is read-only, and index.json or oci-layout as a FIFO or symlink neither hangs nor is followed', () => withLayout(async (l) => {
+  await l.addImage({ tag: 't', layers: 2 })
+  const list = async (): Promise<string[]> => {
+    const out: string[] = []
+    for (const f of await fsp.readdir(l.dir, { recursive: true })) {
+      const st = await fsp.lstat(path.join(l.dir, String(f)))
+      out.push(`${f} ${st.size} ${st.mtimeMs} ${st.mode}`)
+    }
+    return out.sort()
+  }
+  const before = await list()
+  await validateLayout(l.dir, { deep: true })
+  lading(['validate', '--layout', l.dir])
+  assert.deepEqual(await list(), before)
+  await fsp.rm(path.join(l.dir, 'index.json'))
+  spawnSync('mkfifo', [path.join(l.dir, 'index.json')])
+  await fsp.rm(path.join(l.dir, 'oci-layout'))
+  await fsp.symlink('/etc/hostname', path.join(l.dir, 'oci-layout'))
+  const { problems } = await validateLayout(l.dir)
+  find(problems, { code: 'INVALID_LAYOUT', source: 'index.json', message: /is a FIFO/ })
+  find(problems, { code: 'INVALID_LAYOUT', source: 'oci-layout', message: /is a symbolic link/ })
+}))

@@ -229,3 +229,22 @@ test('copy --format v2s2 of zstd layers fails before any blob moves', async () =
   ladingOk(['copy', '-q', '--format', 'v2s2', '--dest-compress', 'gzip', z, `dir:${dst}`])
   assert.deepEqual((await seeImage(`dir:${dst}`)).diffIds, origin.diffIds)
 })
+
+test('copy usage errors exit 2 with one line naming what was expected, before anything is opened', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['copy', 'busybox', 'oci:x'], /^lading: invalid image reference "busybox": unknown transport .*expected one of oci:DIR/],
+    [['copy', 'oci:/nope:t', 'docker://Bad/x'], /repository names must be lowercase/],
+    [['copy', '--format', 'docker', 'oci:/nope:t', 'oci:/nope2:t'], /--format: expected oci or v2s2/],
+    [['copy', '--dest-compress', 'lz4', 'oci:/nope:t', 'oci:/nope2:t'], /unknown compression "lz4"/],
+    [['copy', '--platform', 'linux', 'oci:/nope:t', 'oci:/nope2:t'], /invalid platform "linux"/],
+    [['copy', '--all', '--platform', 'linux/amd64', 'oci:/nope:t', 'oci:/nope2:t'], /--all and --platform cannot be combined/],
+    [['copy', '--dest-compress-level', '5', 'oci:/nope:t', 'oci:/nope2:t'], /--dest-compress-level needs --dest-compress/],
+    [['copy', '--progress', 'fancy', 'oci:/nope:t', 'oci:/nope2:t'], /--progress: expected json, plain or tty/],
+  ]
+  for (const [args, re] of cases) {
+    const r = lading(args)
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`)
+    assert.match(r.stderr, re)
+    assert.equal(r.stderr.trim().split('\n').length, 1, 'one line')
+  }
+})

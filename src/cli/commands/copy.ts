@@ -85,6 +85,9 @@ export function register(program: Command): void {
       const srcOpts = registryOptionsFromFlags({ tlsVerify: f.srcTlsVerify, certDir: f.srcCertDir, creds: f.srcCreds, authfile: f.srcAuthfile ?? f.authfile }, 'src-')
       const destOpts = registryOptionsFromFlags({ tlsVerify: f.destTlsVerify, certDir: f.destCertDir, creds: f.destCreds, authfile: f.destAuthfile ?? f.authfile }, 'dest-')
 
+      // Every flag is checked before anything is opened: a usage error never touches the source.
+      const destCompress = f.destCompress !== undefined ? parseCompression(f.destCompress) : undefined
+      const platforms = f.platform?.length ? f.platform.map(parsePlatform) : undefined
       const printer = new ProgressPrinter(chooseProgressMode(f))
       const src = await openSource(srcRef, srcOpts)
       let dest: Awaited<ReturnType<typeof openDestination>> | undefined
@@ -102,10 +105,10 @@ export function register(program: Command): void {
         dest = await openDestination(destRef, destOpts)
         const result = await copyImage(src, dest, {
           ...(f.all ? { all: true } : {}),
-          ...(f.platform?.length ? { platforms: f.platform.map(parsePlatform) } : {}),
+          ...(platforms ? { platforms } : {}),
           ...(f.format ? { format: f.format as 'oci' | 'v2s2' } : {}),
           ...(f.preserveDigests ? { preserveDigests: true } : {}),
-          ...(f.destCompress !== undefined ? { destCompress: parseCompression(f.destCompress) } : {}),
+          ...(destCompress !== undefined ? { destCompress } : {}),
           ...(level !== undefined ? { destCompressLevel: level } : {}),
           ...(f.additionalTag?.length ? { additionalTags: f.additionalTag } : {}),
           ...(f.digestfile !== undefined ? { digestFile: f.digestfile } : {}),

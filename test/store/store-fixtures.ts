@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { digestOf } from '../../src/digest/digest.js'
+import { gzipSync } from 'node:zlib'
+import { digestOf, type Digest } from '../../src/digest/digest.js'
 import { Layout } from '../../src/store/layout.js'
 import { MediaType } from '../../src/spec/media-types.js'
 import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '../../src/spec/types.js'
@@ -23,15 +24,18 @@ export async function putImage(layout: Layout, opts: { platform?: Platform; laye
   const docker = opts.docker ?? false
   const platform = opts.platform ?? { os: 'linux', architecture: 'amd64' }
   const layers: Descriptor[] = []
+  const diffIds: Digest[] = []
   for (let i = 0; i < (opts.layers ?? 1); i++) {
-    const bytes = randomBytes(200 + i)
-    const { digest, size } = await layout.putBlob(bytes)
+    // A real layer (validate checks compression and diff_ids): one random file, tar, gzip.
+    const tar = tarOneFile(`file-${i}`, randomBytes(200 + i))
+    diffIds.push(digestOf(tar))
+    const { digest, size } = await layout.putBlob(gzipSync(tar))
     layers.push({ mediaType: docker ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip, digest, size })
   }
   const config: ImageConfig = {
     ...platform,
     created: '2024-01-01T00:00:00Z',
-    rootfs: { type: 'layers', diff_ids: layers.map(() => digestOf(randomBytes(8))) },
+    rootfs: { type: 'layers', diff_ids: diffIds },
     config: { Env: [`SEED=${opts.seed ?? randomBytes(4).toString('hex')}`] },
   }
   const configBytes = Buffer.from(JSON.stringify(config))
@@ -57,4 +61,24 @@ export async function putIndex(layout: Layout, entries: Descriptor[], docker = f
 
 export function withPlatform(d: Descriptor, p: Platform): Descriptor {
   return { ...d, platform: p }
+}
+
+/** A ustar archive holding one regular file (enough of a layer for the store's tests). */
+export function tarOneFile(name: string, content: Buffer): Buffer {
+  const h = Buffer.alloc(512)
+  h.write(name, 0, 100, 'utf8')
+  h.write('0000644\0', 100)
+  h.write('0000000\0', 108)
+  h.write('0000000\0', 116)
+  h.write(content.length.toString(8).padStart(11, '0') + '\0', 124)
+  h.write('00000000000\0', 136)
+  h.write('        ', 148)
+  h.write('0', 156)
+  h.write('ustar\0', 257)
+  h.write('00', 263)
+  let sum = 0
+  for (const b of h) sum += b
+  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148)
+  const pad = Buffer.alloc((512 - (content.length % 512)) % 512)
+  return Buffer.concat([h, content, pad, Buffer.alloc(1024)])
 }

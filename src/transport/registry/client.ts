@@ -1,6 +1,7 @@
 /**
- * The distribution-spec v1.1 client: one registry, any of its repositories. Built on undici's
- * Agent (keep-alive, bounded connections per origin, TLS options from the cert dir).
+ * The distribution-spec v1.1 client: one registry, any of its repositories; the verb-shaped
+ * API (manifests, blobs, uploads, mounts, tags, referrers, deletes) over a RegistryConnection
+ * (connection.ts: HTTP, TLS, auth, retries).
  *
  * Contracts:
  * - Every manifest returned is verified: against the digest it was asked for, or against the
@@ -11,69 +12,24 @@
  *   the same VerifyingStream (spec §Pulling blobs: registries SHOULD support Range).
  * - Uploads send the final `PUT ?digest=` only after the whole stream verified, so a blob that
  *   fails verification is never committed; the upload session is cancelled.
- * - Transient failures (connection errors, 5xx, 429 + Retry-After) are retried with capped
- *   exponential backoff whenever the request can be replayed (bodies are Buffers, never streams).
- * - Registry error bodies (spec §Error Codes) become one LadingError line.
+ * - Names, tags and digests are validated before they are put into a URL.
  */
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici'
 import { LadingError, isLadingError } from '../../errors.js'
 import { VerifyingStream, digestAlgorithm, digestHex, digestOf, isDigest, parseDigest, verifyBytes, type Digest } from '../../digest/index.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
 import { MediaType } from '../../spec/media-types.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
-import { parseChallenges, type Challenge } from '../auth/challenge.js'
-import { resolveCredentials, type CredentialSource } from '../auth/credentials.js'
-import type { Credentials } from '../auth/auth-file.js'
-import { displayRepository, isLoopbackRegistry, isValidRepository, registryEndpointHost } from './names.js'
-import { registryError, sanitize } from './registry-error.js'
-import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, retryPolicy, sleep, type RetryOptions, type RetryPolicy } from './retry.js'
-import { loadTlsMaterial } from './tls.js'
+import { isValidRepository } from './names.js'
+import { sanitize } from './registry-error.js'
+import { backoffDelay, isRetryableError, sleep } from './retry.js'
+import {
+  RegistryConnection, baseMediaType, deleteScope, describeNetworkError, drain, header, pullScope, pushScope, readBody,
+  type RegistryClientOptions, type Response,
+} from './connection.js'
 
-export interface RegistryOptions {
-  /** Verify TLS certificates (default true). false also allows plain HTTP (tried after HTTPS; loopback goes straight to HTTP). */
-  tlsVerify?: boolean
-  /** Directory with `*.crt` CAs and a `*.cert`/`*.key` client pair. */
-  certDir?: string
-  /** Explicit credentials; otherwise auth files and credential helpers are consulted. */
-  creds?: Credentials
-  /** Auth file to read first (else $REGISTRY_AUTH_FILE, containers auth.json, docker config). */
-  authFile?: string
-  retry?: RetryOptions
-  /** Upload chunk size in bytes (default 8 MiB); blobs up to this size go in one PUT. */
-  chunkSize?: number
-  /** Connections per origin (default 6). */
-  maxConnections?: number
-  /** Environment for credential lookup (HOME, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, DOCKER_CONFIG). */
-  env?: NodeJS.ProcessEnv
-  userAgent?: string
-  /** Connect, response-headers and body-idle timeout in ms (default 60000). */
-  timeoutMs?: number
-  /**
-   * HTTP(S) proxy. Default: $HTTPS_PROXY / $HTTP_PROXY / $NO_PROXY (either case), as skopeo,
-   * with loopback hosts never proxied (as Go's ProxyFromEnvironment). Given here, used as is.
-   */
-  proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string }
-}
-
-/** The proxy configuration to use, or undefined for direct connections. */
-export function proxySettings(explicit: RegistryOptions['proxy'], env: NodeJS.ProcessEnv = process.env): { httpProxy?: string; httpsProxy?: string; noProxy: string } | undefined {
-  if (explicit) {
-    if (!explicit.httpProxy && !explicit.httpsProxy) return undefined
-    return { ...explicit, noProxy: explicit.noProxy ?? '' }
-  }
-  const httpProxy = env.HTTP_PROXY || env.http_proxy
-  const httpsProxy = env.HTTPS_PROXY || env.https_proxy
-  if (!httpProxy && !httpsProxy) return undefined
-  const noProxy = [env.NO_PROXY || env.no_proxy, 'localhost', '127.0.0.1', '::1'].filter(Boolean).join(',')
-  return { ...(httpProxy ? { httpProxy } : {}), ...(httpsProxy ? { httpsProxy } : {}), noProxy }
-}
-
-export interface RegistryClientOptions extends RegistryOptions {
-  /** Registry name as in references (`docker.io`, `host:5000`). */
-  registry: string
-}
+export { mergeScopes, proxySettings, type RegistryOptions, type RegistryClientOptions } from './connection.js'
 
 /** Manifest types we accept, in preference order (content-negotiation.md: multi-platform first). */
 export const MANIFEST_ACCEPT = [
@@ -87,83 +43,7 @@ export const MANIFEST_ACCEPT = [
 const DEFAULT_CHUNK = 8 * 1024 * 1024
 /** The most a registry's OCI-Chunk-Min-Length can make us hold in memory per upload. */
 const MAX_CHUNK = 64 * 1024 * 1024
-const MAX_ERROR_BODY = 64 * 1024
-const MAX_TOKEN_BODY = 1024 * 1024
-const MAX_REDIRECTS = 10
 const MAX_TAG_PAGES = 10_000
-
-type Headers = Record<string, string | string[] | undefined>
-type Response = Dispatcher.ResponseData
-
-interface SendRequest {
-  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
-  /** Absolute URL, or a path starting with `/v2/` (resolved against the registry endpoint). */
-  url: string
-  headers?: Record<string, string>
-  body?: Buffer
-  /** Token scopes the request needs (`repository:NAME:pull,push`). */
-  scopes: string[]
-  /** For messages: `docker://host/repo: GET manifest latest`. */
-  what: string
-  /** Statuses handed back to the caller; anything else becomes a LadingError. */
-  ok: number[]
-  followRedirects?: boolean
-}
-
-interface Token { value: string; expiresAt: number }
-
-/** Merge scopes so each resource appears once with the union of its actions (pull,push order kept). */
-export function mergeScopes(scopes: string[]): string[] {
-  const byResource = new Map<string, string[]>()
-  for (const s of scopes) {
-    const i = s.lastIndexOf(':')
-    if (i < 0) continue
-    const resource = s.slice(0, i)
-    const actions = byResource.get(resource) ?? []
-    for (const a of s.slice(i + 1).split(',')) if (a && !actions.includes(a)) actions.push(a)
-    byResource.set(resource, actions)
-  }
-  return [...byResource].map(([r, a]) => `${r}:${a.join(',')}`).sort()
-}
-
-export function pullScope(repo: string): string { return `repository:${repo}:pull` }
-export function pushScope(repo: string): string { return `repository:${repo}:pull,push` }
-export function deleteScope(repo: string): string { return `repository:${repo}:delete` }
-
-function header(h: Headers, name: string): string | undefined {
-  const v = h[name]
-  return Array.isArray(v) ? v[0] : v
-}
-
-function baseMediaType(ct: string | undefined): string | undefined {
-  if (!ct) return undefined
-  return ct.split(';')[0]!.trim().toLowerCase() || undefined
-}
-
-/** Read a small response body with a hard cap (Content-Length checked first). */
-async function readBody(res: Response, max: number, what: string): Promise<Buffer> {
-  const cl = header(res.headers, 'content-length')
-  if (cl !== undefined && Number(cl) > max) {
-    res.body.destroy()
-    throw new LadingError('SIZE_LIMIT', `${what}: ${cl} bytes is larger than the limit of ${max} bytes`)
-  }
-  const chunks: Buffer[] = []
-  let n = 0
-  for await (const c of res.body) {
-    const b = c as Buffer
-    n += b.length
-    if (n > max) {
-      res.body.destroy()
-      throw new LadingError('SIZE_LIMIT', `${what}: larger than the limit of ${max} bytes`)
-    }
-    chunks.push(b)
-  }
-  return Buffer.concat(chunks, n)
-}
-
-async function drain(res: Response): Promise<void> {
-  try { await res.body.dump({ limit: 256 * 1024 }) } catch { /* the connection is dropped instead */ }
-}
 
 /** Media type of a manifest document from its `mediaType` field, else from its shape. */
 export function sniffManifestMediaType(bytes: Uint8Array, what: string): string {
@@ -202,296 +82,23 @@ export interface UploadResult { digest: Digest; size: number }
 
 export class RegistryClient {
   readonly registry: string
-  readonly #opts: RegistryClientOptions
-  readonly #policy: RetryPolicy
+  readonly #conn: RegistryConnection
   readonly #chunkSize: number
-  #agent: Dispatcher | undefined
-  #agentReady: Promise<Dispatcher> | undefined
-  #base: Promise<string> | undefined
-  /** undefined: not yet asked; null: the registry let us in anonymously. */
-  #challenge: Challenge | null | undefined
-  #pinged: Promise<void> | undefined
-  #creds: Promise<Credentials | undefined> | undefined
-  readonly #tokens = new Map<string, Token>()
-  readonly #tokenFetches = new Map<string, Promise<Token>>()
-  #closed = false
 
   constructor(opts: RegistryClientOptions) {
     this.registry = opts.registry
-    this.#opts = opts
-    this.#policy = retryPolicy(opts.retry)
+    this.#conn = new RegistryConnection(opts)
     this.#chunkSize = Math.max(1, Math.floor(opts.chunkSize ?? DEFAULT_CHUNK))
   }
 
-  // ---------------------------------------------------------------- plumbing
-
-  async #dispatcher(): Promise<Dispatcher> {
-    if (this.#closed) throw new LadingError('USAGE', `registry client for ${this.registry} is closed`)
-    this.#agentReady ??= (async () => {
-      const material = await loadTlsMaterial(this.registry, this.#opts.certDir)
-      const tlsOptions = {
-        rejectUnauthorized: this.#opts.tlsVerify !== false,
-        ...(material.ca ? { ca: material.ca } : {}),
-        ...(material.cert ? { cert: material.cert, key: material.key } : {}),
-      }
-      // A silent registry is an error, not a hang: headers and each body read must arrive in time.
-      const timeout = this.#opts.timeoutMs ?? 60_000
-      const common = { connections: this.#opts.maxConnections ?? 6, keepAliveTimeout: 30_000, headersTimeout: timeout, bodyTimeout: timeout, connect: { ...tlsOptions, timeout } }
-      const proxy = proxySettings(this.#opts.proxy)
-      // Through a proxy the registry's TLS runs inside the CONNECT tunnel (requestTls).
-      this.#agent = proxy ? new EnvHttpProxyAgent({ ...common, ...proxy, requestTls: tlsOptions }) : new Agent(common)
-      return this.#agent
-    })()
-    return this.#agentReady
-  }
-
-  /**
-   * The endpoint base URL. HTTPS unless TLS verification is off: then loopback registries use
-   * plain HTTP unless they turn out to speak only TLS, and others try HTTPS first and fall back
-   * to HTTP when it fails (skopeo's rule for insecure registries).
-   */
-  #baseUrl(): Promise<string> {
-    this.#base ??= (async () => {
-      const host = registryEndpointHost(this.registry)
-      if (this.#opts.tlsVerify !== false) return `https://${host}`
-      if (isLoopbackRegistry(this.registry)) {
-        // Plain HTTP first; a TLS-only server (Go answers "400 ... HTTP request to an HTTPS
-        // server") or a refused handshake sends us to HTTPS without verification.
-        try {
-          const res = await this.#exchange('GET', `http://${host}/v2/`, {}, undefined, true)
-          const body = res.statusCode === 400 ? (await readBody(res, MAX_ERROR_BODY, 'probe').catch(() => Buffer.alloc(0))).toString('utf8') : (await drain(res), '')
-          if (!/HTTPS server/i.test(body)) return `http://${host}`
-        } catch (e) {
-          if (isLadingError(e) && e.code !== 'NETWORK') throw e
-        }
-        return `https://${host}`
-      }
-      try {
-        const res = await this.#exchange('GET', `https://${host}/v2/`, {}, undefined, true)
-        await drain(res)
-        return `https://${host}`
-      } catch (e) {
-        if (isLadingError(e) && e.code !== 'NETWORK') throw e
-        return `http://${host}`
-      }
-    })()
-    return this.#base
-  }
-
-  async #resolve(url: string): Promise<string> {
-    return /^https?:\/\//i.test(url) ? url : new URL(url, await this.#baseUrl()).toString()
-  }
-
-  #userAgent(): string { return this.#opts.userAgent ?? 'lading/0.1' }
-
-  /**
-   * One request with retries on network errors and transient statuses (when `replayable`).
-   * Returns the response for any status it does not retry.
-   */
-  async #exchange(method: string, url: string, headers: Record<string, string>, body: Buffer | undefined, replayable: boolean, what?: string): Promise<Response> {
-    const agent = await this.#dispatcher()
-    for (let attempt = 1; ; attempt++) {
-      let res: Response
-      try {
-        res = await request(url, {
-          dispatcher: agent,
-          method: method as Dispatcher.HttpMethod,
-          headers: { 'user-agent': this.#userAgent(), ...headers },
-          body,
-        })
-      } catch (e) {
-        if (replayable && attempt < this.#policy.attempts && isRetryableError(e)) {
-          await sleep(backoffDelay(this.#policy, attempt))
-          continue
-        }
-        const text = describeNetworkError(e)
-        const hint = /CERT|SELF_SIGNED|certificate/i.test(text) ? ' (give the registry\'s CA with --cert-dir, or --tls-verify=false)' : ''
-        throw new LadingError('NETWORK', `${what ?? `${method} ${url}`}: ${text}${hint}`, { cause: e })
-      }
-      if (replayable && attempt < this.#policy.attempts && isRetryableStatus(res.statusCode)) {
-        const retryAfter = res.statusCode === 429 || res.statusCode === 503 ? parseRetryAfter(res.headers['retry-after']) : undefined
-        await drain(res)
-        await sleep(backoffDelay(this.#policy, attempt, retryAfter))
-        continue
-      }
-      return res
-    }
-  }
-
-  #credentials(): Promise<Credentials | undefined> {
-    const src: CredentialSource = {}
-    if (this.#opts.creds) src.creds = this.#opts.creds
-    if (this.#opts.authFile) src.authFile = this.#opts.authFile
-    if (this.#opts.env) src.env = this.#opts.env
-    this.#creds ??= resolveCredentials(this.registry, src)
-    return this.#creds
-  }
-
-  /** distribution-spec §Determining Support: GET /v2/ tells whether and how to authenticate. */
-  async #ping(): Promise<void> {
-    this.#pinged ??= (async () => {
-      const url = await this.#resolve('/v2/')
-      const res = await this.#exchange('GET', url, {}, undefined, true, `${this.#display()}: GET /v2/`)
-      await drain(res)
-      if (res.statusCode === 401) this.#challenge = pickChallenge(parseChallenges(res.headers['www-authenticate'])) ?? null
-      else this.#challenge = null
-    })()
-    try {
-      await this.#pinged
-    } catch (e) {
-      this.#pinged = undefined
-      throw e
-    }
-  }
-
-  /** The Authorization header for these scopes under the current challenge (fetching a token if needed). */
-  async #authorization(scopes: string[], forceRefresh: boolean): Promise<{ value?: string; basic: boolean }> {
-    if (this.#challenge === undefined) await this.#ping()
-    const ch = this.#challenge
-    if (!ch) return { basic: false }
-    const creds = await this.#credentials()
-    if (ch.scheme === 'basic') {
-      if (!creds || (creds.identityToken && !creds.password)) return { basic: false }
-      return { value: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`, basic: true }
-    }
-    if (ch.scheme === 'bearer') {
-      const merged = mergeScopes(scopes)
-      const key = merged.join(' ')
-      const cached = this.#tokens.get(key)
-      if (cached && !forceRefresh && cached.expiresAt > Date.now()) return { value: `Bearer ${cached.value}`, basic: false }
-      // Concurrent requests for the same scopes share one token request.
-      let pending = forceRefresh ? undefined : this.#tokenFetches.get(key)
-      if (!pending) {
-        pending = this.#fetchToken(ch, merged, creds)
-        this.#tokenFetches.set(key, pending)
-        pending.then((t) => { this.#tokens.set(key, t) }, () => {}).finally(() => { if (this.#tokenFetches.get(key) === pending) this.#tokenFetches.delete(key) })
-      }
-      const token = await pending
-      return { value: `Bearer ${token.value}`, basic: false }
-    }
-    throw new LadingError('UNSUPPORTED', `${this.#display()}: unsupported authentication scheme ${JSON.stringify(sanitize(ch.scheme, 40))}`)
-  }
-
-  /** Docker token protocol: GET realm?service=&scope=... with basic credentials when we have them. */
-  async #fetchToken(ch: Challenge, scopes: string[], creds: Credentials | undefined): Promise<Token> {
-    const realm = ch.params.realm
-    if (!realm || !/^https?:\/\//i.test(realm)) throw new LadingError('REGISTRY_ERROR', `${this.#display()}: bearer challenge without a usable realm`)
-    const url = new URL(realm)
-    if (ch.params.service) url.searchParams.set('service', ch.params.service)
-    for (const s of scopes) url.searchParams.append('scope', s)
-    const headers: Record<string, string> = {}
-    const what = `${this.#display()}: token from ${url.origin}${url.pathname}`
-    let res: Response
-    if (creds?.identityToken) {
-      // OAuth2 refresh-token grant (the Docker token spec's POST form), as docker and
-      // containers/image do for identity tokens.
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'lading', access_type: 'offline' })
-      if (ch.params.service) form.set('service', ch.params.service)
-      if (scopes.length) form.set('scope', scopes.join(' '))
-      const post = new URL(realm)
-      res = await this.#exchange('POST', post.toString(), { 'content-type': 'application/x-www-form-urlencoded' }, Buffer.from(form.toString()), true, what)
-    } else {
-      if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`
-      res = await this.#exchange('GET', url.toString(), headers, undefined, true, what)
-    }
-    if (res.statusCode === 401 || res.statusCode === 403) {
-      const body = await readBody(res, MAX_ERROR_BODY, what).catch(() => Buffer.alloc(0))
-      if (creds?.identityToken) throw new LadingError('UNAUTHORIZED', `${this.#display()}: UNAUTHORIZED: the identity token was refused (log in again)`)
-      if (creds) throw new LadingError('UNAUTHORIZED', `${this.#display()}: UNAUTHORIZED: wrong username or password`)
-      throw registryError(what, res.statusCode, body)
-    }
-    if (res.statusCode !== 200) throw registryError(what, res.statusCode, await readBody(res, MAX_ERROR_BODY, what).catch(() => Buffer.alloc(0)))
-    const body = await readBody(res, MAX_TOKEN_BODY, what)
-    let v: { token?: unknown; access_token?: unknown; expires_in?: unknown }
-    try { v = JSON.parse(body.toString('utf8')) } catch (e) {
-      throw new LadingError('INVALID_JSON', `${what}: response is not JSON`, { cause: e })
-    }
-    const value = typeof v.token === 'string' && v.token ? v.token : typeof v.access_token === 'string' ? v.access_token : ''
-    if (!value) throw new LadingError('REGISTRY_ERROR', `${what}: response has no token`)
-    // Docker token spec: expires_in defaults to 60 s. Refresh a little early.
-    const ttl = typeof v.expires_in === 'number' && v.expires_in > 0 ? v.expires_in : 60
-    return { value, expiresAt: Date.now() + Math.max(1, ttl - 5) * 1000 }
-  }
-
-  #display(repo?: string): string {
-    return repo ? displayRepository(this.registry, repo) : `docker://${this.registry}`
-  }
-
-  /**
-   * A request with authentication (a 401 learns the challenge, refreshes an expired token and
-   * tries once more), redirects (Authorization dropped when the host changes) and retries.
-   */
-  async #send(req: SendRequest): Promise<Response> {
-    let url = await this.#resolve(req.url)
-    // Credentials go to the registry's own origin only: not to an upload Location, a Link or a
-    // redirect on another host (a blob store, a CDN), which get the request without them.
-    const origin = new URL(await this.#baseUrl()).origin
-    let reauthed = false
-    let redirects = 0
-    let scopes = req.scopes
-    for (;;) {
-      const sameOrigin = new URL(url).origin === origin
-      const auth = sameOrigin ? await this.#authorization(scopes, false) : { basic: false }
-      const headers: Record<string, string> = { ...req.headers }
-      if (auth.value) headers.authorization = auth.value
-      const res = await this.#exchange(req.method, url, headers, req.body, true, req.what)
-      const status = res.statusCode
-      if (status === 401 && sameOrigin && !reauthed) {
-        const challenge = pickChallenge(parseChallenges(res.headers['www-authenticate']))
-        const body = await readBody(res, MAX_ERROR_BODY, req.what).catch(() => Buffer.alloc(0))
-        if (auth.basic || !challenge) throw registryError(req.what, status, body, { basicCredentials: auth.basic })
-        reauthed = true
-        this.#challenge = challenge
-        // The challenge may name the scope it wants (insufficient_scope): ask for it too.
-        if (challenge.params.scope) scopes = [...scopes, ...challenge.params.scope.split(' ')]
-        await this.#authorization(scopes, true)
-        continue
-      }
-      if (req.followRedirects && (status === 301 || status === 302 || status === 303 || status === 307 || status === 308)) {
-        const location = header(res.headers, 'location')
-        await drain(res)
-        if (!location) throw new LadingError('REGISTRY_ERROR', `${req.what}: redirect ${status} without Location`)
-        if (++redirects > MAX_REDIRECTS) throw new LadingError('REGISTRY_ERROR', `${req.what}: more than ${MAX_REDIRECTS} redirects`)
-        const next = new URL(location, url)
-        if (next.protocol !== 'https:' && next.protocol !== 'http:') throw new LadingError('REGISTRY_ERROR', `${req.what}: redirect to unsupported URL scheme ${next.protocol}`)
-        url = next.toString()
-        continue
-      }
-      if (req.ok.includes(status)) return res
-      const body = await readBody(res, MAX_ERROR_BODY, req.what).catch(() => Buffer.alloc(0))
-      throw registryError(req.what, status, body, { basicCredentials: auth.basic && status === 401 })
-    }
-  }
-
-  // ---------------------------------------------------------------- API
-
-  /**
-   * Check that we can talk to the registry with our credentials (the `lading login` test):
-   * basic auth: GET /v2/ with them; token auth: a token (no scope) issued for them. A registry
-   * that asks for no authentication at all cannot judge credentials; that is not an error.
-   */
-  async checkLogin(): Promise<void> {
-    await this.#ping()
-    const ch = this.#challenge
-    if (ch === null) {
-      // No authentication demanded: the credentials cannot be checked, but they are not wrong.
-      return
-    }
-    const creds = await this.#credentials()
-    if (!creds) throw new LadingError('UNAUTHORIZED', `${this.#display()}: authentication required and no credentials given`)
-    if (ch?.scheme === 'bearer') {
-      await this.#fetchToken(ch, [], creds)
-      return
-    }
-    const res = await this.#send({ method: 'GET', url: '/v2/', scopes: [], what: `${this.#display()}: GET /v2/`, ok: [200] })
-    await drain(res)
-  }
+  /** Check the credentials against the registry (see RegistryConnection.checkLogin). */
+  checkLogin(): Promise<void> { return this.#conn.checkLogin() }
 
   /** GET a manifest or index by tag or digest, verified (see class comment). */
   async getManifest(repo: string, reference: string): Promise<RawManifest> {
     checkRepo(repo); checkReference(reference)
-    const what = `${this.#display(repo)}: GET manifest ${reference}`
-    const res = await this.#send({
+    const what = `${this.#conn.display(repo)}: GET manifest ${reference}`
+    const res = await this.#conn.send({
       method: 'GET',
       url: `/v2/${repo}/manifests/${encodeURIComponent(reference)}`,
       headers: { accept: MANIFEST_ACCEPT.join(', ') },
@@ -500,7 +107,7 @@ export class RegistryClient {
       ok: [200],
     })
     const bytes = await readBody(res, DEFAULT_MAX_DOCUMENT_BYTES, what)
-    const name = `manifest ${reference} of ${this.#display(repo)}`
+    const name = `manifest ${reference} of ${this.#conn.display(repo)}`
     let digest: Digest
     if (isDigest(reference)) {
       digest = verifyBytes(bytes, { digest: reference, name })
@@ -532,8 +139,8 @@ export class RegistryClient {
   /** HEAD a manifest: its descriptor, or undefined when the registry does not have it. */
   async headManifest(repo: string, reference: string): Promise<{ digest: Digest; size?: number; mediaType?: string } | undefined> {
     checkRepo(repo); checkReference(reference)
-    const what = `${this.#display(repo)}: HEAD manifest ${reference}`
-    const res = await this.#send({
+    const what = `${this.#conn.display(repo)}: HEAD manifest ${reference}`
+    const res = await this.#conn.send({
       method: 'HEAD',
       url: `/v2/${repo}/manifests/${encodeURIComponent(reference)}`,
       headers: { accept: MANIFEST_ACCEPT.join(', ') },
@@ -565,10 +172,10 @@ export class RegistryClient {
    */
   async putManifest(repo: string, reference: string, raw: RawManifest): Promise<Descriptor> {
     checkRepo(repo); checkReference(reference)
-    const what = `${this.#display(repo)}: PUT manifest ${reference}`
+    const what = `${this.#conn.display(repo)}: PUT manifest ${reference}`
     verifyBytes(raw.bytes, { digest: raw.digest, name: what })
     if (isDigest(reference) && reference !== raw.digest) throw new LadingError('DIGEST_MISMATCH', `${what}: the manifest's digest is ${raw.digest}`)
-    const res = await this.#send({
+    const res = await this.#conn.send({
       method: 'PUT',
       url: `/v2/${repo}/manifests/${encodeURIComponent(reference)}`,
       headers: { 'content-type': raw.mediaType },
@@ -614,7 +221,7 @@ export class RegistryClient {
     }
     const parsed = parseReferrersIndex(raw.bytes)
     if (!parsed || raw.mediaType !== MediaType.OciIndex) {
-      if (strict) throw new LadingError('CONFLICT', `${this.#display(repo)}: tag ${tag} (referrers tag schema) holds ${raw.mediaType}, not an OCI index`)
+      if (strict) throw new LadingError('CONFLICT', `${this.#conn.display(repo)}: tag ${tag} (referrers tag schema) holds ${raw.mediaType}, not an OCI index`)
       return { manifests: [] }
     }
     return parsed
@@ -633,8 +240,8 @@ export class RegistryClient {
       // Unreadable or absent: the DELETE below reports that in its own words.
       try { subject = subjectOf(await this.getManifest(repo, reference)) } catch { subject = undefined }
     }
-    const what = `${this.#display(repo)}: DELETE ${kind} ${reference}`
-    const res = await this.#send({
+    const what = `${this.#conn.display(repo)}: DELETE ${kind} ${reference}`
+    const res = await this.#conn.send({
       method: 'DELETE',
       url: `/v2/${repo}/manifests/${encodeURIComponent(reference)}`,
       scopes: [pullScope(repo), deleteScope(repo)],
@@ -659,7 +266,7 @@ export class RegistryClient {
 
   /** Does the registry implement GET /v2/<name>/referrers/<digest> (200, not 404)? */
   async #hasReferrersApi(repo: string, digest: Digest): Promise<boolean> {
-    const res = await this.#send({ method: 'GET', url: `/v2/${repo}/referrers/${digest}`, headers: { accept: MediaType.OciIndex }, scopes: [pullScope(repo)], what: `${this.#display(repo)}: GET referrers ${digest}`, ok: [200, 404] })
+    const res = await this.#conn.send({ method: 'GET', url: `/v2/${repo}/referrers/${digest}`, headers: { accept: MediaType.OciIndex }, scopes: [pullScope(repo)], what: `${this.#conn.display(repo)}: GET referrers ${digest}`, ok: [200, 404] })
     await drain(res)
     return res.statusCode === 200
   }
@@ -667,11 +274,11 @@ export class RegistryClient {
   /** HEAD a blob: its size when present, undefined when absent (§Checking if content exists). */
   async blobSize(repo: string, digest: Digest): Promise<number | undefined> {
     checkRepo(repo); parseDigest(digest)
-    const res = await this.#send({
+    const res = await this.#conn.send({
       method: 'HEAD',
       url: `/v2/${repo}/blobs/${digest}`,
       scopes: [pullScope(repo)],
-      what: `${this.#display(repo)}: HEAD blob ${digest}`,
+      what: `${this.#conn.display(repo)}: HEAD blob ${digest}`,
       ok: [200, 404],
       followRedirects: true,
     })
@@ -683,8 +290,8 @@ export class RegistryClient {
 
   /** GET a blob from `offset`, following redirects; checks a 206 starts where asked. */
   async #openBlob(repo: string, desc: { digest: Digest; size?: number }, offset: number): Promise<{ res: Response; skip: number }> {
-    const what = `${this.#display(repo)}: GET blob ${desc.digest}`
-    const res = await this.#send({
+    const what = `${this.#conn.display(repo)}: GET blob ${desc.digest}`
+    const res = await this.#conn.send({
       method: 'GET',
       url: `/v2/${repo}/blobs/${desc.digest}`,
       headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
@@ -704,7 +311,7 @@ export class RegistryClient {
     }
     if (desc.size !== undefined && cl !== undefined && Number(cl) !== desc.size) {
       res.body.destroy()
-      throw new LadingError('SIZE_MISMATCH', `blob ${desc.digest} of ${this.#display(repo)}: size mismatch: expected ${desc.size} bytes, registry sends ${cl}`)
+      throw new LadingError('SIZE_MISMATCH', `blob ${desc.digest} of ${this.#conn.display(repo)}: size mismatch: expected ${desc.size} bytes, registry sends ${cl}`)
     }
     // 200 to a Range request: the registry ignored it; skip what we already have.
     return { res, skip: offset }
@@ -717,11 +324,11 @@ export class RegistryClient {
    */
   async getBlob(repo: string, desc: { digest: Digest; size?: number }): Promise<Readable> {
     checkRepo(repo); parseDigest(desc.digest)
-    const verify = new VerifyingStream({ digest: desc.digest, size: desc.size, name: `blob ${desc.digest} of ${this.#display(repo)}` })
+    const verify = new VerifyingStream({ digest: desc.digest, size: desc.size, name: `blob ${desc.digest} of ${this.#conn.display(repo)}` })
     const first = await this.#openBlob(repo, desc, 0)
-    const policy = this.#policy
+    const policy = this.#conn.policy
     const open = (offset: number): Promise<{ res: Response; skip: number }> => this.#openBlob(repo, desc, offset)
-    const what = `${this.#display(repo)}: GET blob ${desc.digest}`
+    const what = `${this.#conn.display(repo)}: GET blob ${desc.digest}`
     async function* body(): AsyncGenerator<Buffer> {
       let current = first
       let received = 0
@@ -761,8 +368,8 @@ export class RegistryClient {
    * the registry's OCI-Chunk-Min-Length (§Pushing a blob in chunks), if any.
    */
   async #startUpload(repo: string): Promise<{ location: string; minChunk: number }> {
-    const what = `${this.#display(repo)}: POST blob upload`
-    const res = await this.#send({
+    const what = `${this.#conn.display(repo)}: POST blob upload`
+    const res = await this.#conn.send({
       method: 'POST',
       url: `/v2/${repo}/blobs/uploads/`,
       headers: { 'content-length': '0' },
@@ -774,12 +381,12 @@ export class RegistryClient {
     const location = header(res.headers, 'location')
     if (!location) throw new LadingError('REGISTRY_ERROR', `${what}: 202 without Location`)
     const min = Number(header(res.headers, 'oci-chunk-min-length') ?? 0)
-    return { location: new URL(location, await this.#resolve(`/v2/${repo}/blobs/uploads/`)).toString(), minChunk: Number.isFinite(min) && min > 0 ? min : 0 }
+    return { location: new URL(location, await this.#conn.resolve(`/v2/${repo}/blobs/uploads/`)).toString(), minChunk: Number.isFinite(min) && min > 0 ? min : 0 }
   }
 
   async #cancelUpload(repo: string, location: string): Promise<void> {
     try {
-      const res = await this.#send({ method: 'DELETE', url: location, scopes: [pushScope(repo)], what: `${this.#display(repo)}: cancel upload`, ok: [200, 202, 204, 404] })
+      const res = await this.#conn.send({ method: 'DELETE', url: location, scopes: [pushScope(repo)], what: `${this.#conn.display(repo)}: cancel upload`, ok: [200, 202, 204, 404] })
       await drain(res)
     } catch { /* best effort: the registry expires abandoned sessions */ }
   }
@@ -789,8 +396,8 @@ export class RegistryClient {
    * because the first attempt did arrive, the upload status (GET <location>) tells us so.
    */
   async #patchChunk(repo: string, location: string, chunk: Buffer, offset: number): Promise<string> {
-    const what = `${this.#display(repo)}: PATCH blob chunk ${offset}-${offset + chunk.length - 1}`
-    const res = await this.#send({
+    const what = `${this.#conn.display(repo)}: PATCH blob chunk ${offset}-${offset + chunk.length - 1}`
+    const res = await this.#conn.send({
       method: 'PATCH',
       url: location,
       headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + chunk.length - 1}`, 'content-length': String(chunk.length) },
@@ -805,7 +412,7 @@ export class RegistryClient {
       if (!next) throw new LadingError('REGISTRY_ERROR', `${what}: 202 without Location`)
       return new URL(next, location).toString()
     }
-    const status = await this.#send({ method: 'GET', url: location, scopes: [pushScope(repo)], what: `${this.#display(repo)}: GET upload status`, ok: [204] })
+    const status = await this.#conn.send({ method: 'GET', url: location, scopes: [pushScope(repo)], what: `${this.#conn.display(repo)}: GET upload status`, ok: [204] })
     await drain(status)
     const m = /^(?:bytes=)?0-(\d+)$/.exec(header(status.headers, 'range') ?? '')
     const loc = header(status.headers, 'location')
@@ -863,14 +470,14 @@ export class RegistryClient {
       inflight = undefined
       await piping
       const result = verify.result
-      if (!result) throw new LadingError('REGISTRY_ERROR', `${this.#display(repo)}: upload stream ended without a result`)
+      if (!result) throw new LadingError('REGISTRY_ERROR', `${this.#conn.display(repo)}: upload stream ended without a result`)
       const last = Buffer.concat(pending, pendingLen)
       const url = new URL(location)
       url.searchParams.set('digest', result.digest)
       const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'content-length': String(last.length) }
       if (last.length > 0 && offset > 0) headers['content-range'] = `${offset}-${offset + last.length - 1}`
-      const what = `${this.#display(repo)}: PUT blob ${result.digest}`
-      const res = await this.#send({ method: 'PUT', url: url.toString(), headers, body: last, scopes: [pushScope(repo)], what, ok: [201, 204] })
+      const what = `${this.#conn.display(repo)}: PUT blob ${result.digest}`
+      const res = await this.#conn.send({ method: 'PUT', url: url.toString(), headers, body: last, scopes: [pushScope(repo)], what, ok: [201, 204] })
       await drain(res)
       const dcd = header(res.headers, 'docker-content-digest')
       if (dcd !== undefined && dcd !== result.digest) throw new LadingError('DIGEST_MISMATCH', `${what}: registry stored ${sanitize(dcd, 140)}`)
@@ -890,8 +497,8 @@ export class RegistryClient {
    */
   async mountBlob(repo: string, digest: Digest, from: string): Promise<boolean> {
     checkRepo(repo); checkRepo(from); parseDigest(digest)
-    const what = `${this.#display(repo)}: mount blob ${digest} from ${from}`
-    const res = await this.#send({
+    const what = `${this.#conn.display(repo)}: mount blob ${digest} from ${from}`
+    const res = await this.#conn.send({
       method: 'POST',
       url: `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
       headers: { 'content-length': '0' },
@@ -902,7 +509,7 @@ export class RegistryClient {
     await drain(res)
     if (res.statusCode === 201) return true
     const location = header(res.headers, 'location')
-    if (location) await this.#cancelUpload(repo, new URL(location, await this.#resolve(`/v2/${repo}/blobs/uploads/`)).toString())
+    if (location) await this.#cancelUpload(repo, new URL(location, await this.#conn.resolve(`/v2/${repo}/blobs/uploads/`)).toString())
     return false
   }
 
@@ -916,8 +523,8 @@ export class RegistryClient {
     const seen = new Set<string>()
     let url = `/v2/${repo}/tags/list${opts.pageSize ? `?n=${opts.pageSize}` : ''}`
     for (let page = 0; page < MAX_TAG_PAGES; page++) {
-      const what = `${this.#display(repo)}: GET tags list`
-      const res = await this.#send({ method: 'GET', url, scopes: [pullScope(repo)], what, ok: [200] })
+      const what = `${this.#conn.display(repo)}: GET tags list`
+      const res = await this.#conn.send({ method: 'GET', url, scopes: [pullScope(repo)], what, ok: [200] })
       const bytes = await readBody(res, DEFAULT_MAX_DOCUMENT_BYTES, what)
       let v: { tags?: unknown }
       try { v = JSON.parse(bytes.toString('utf8')) } catch (e) {
@@ -929,7 +536,7 @@ export class RegistryClient {
       for (const t of pageTags as string[]) if (!seen.has(t)) { seen.add(t); tags.push(t); added++ }
       const link = nextLink(header(res.headers, 'link'))
       if (link) {
-        const next = new URL(link, await this.#resolve(url)).toString()
+        const next = new URL(link, await this.#conn.resolve(url)).toString()
         if (added === 0 && pageTags.length > 0) break // a registry looping on the same page
         url = next
         continue
@@ -952,11 +559,11 @@ export class RegistryClient {
    */
   async listReferrers(repo: string, digest: Digest, artifactType?: string): Promise<Descriptor[]> {
     checkRepo(repo); parseDigest(digest)
-    const what = `${this.#display(repo)}: GET referrers ${digest}`
+    const what = `${this.#conn.display(repo)}: GET referrers ${digest}`
     let url = `/v2/${repo}/referrers/${digest}${artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : ''}`
     const out: Descriptor[] = []
     for (let page = 0; page < MAX_TAG_PAGES; page++) {
-      const res = await this.#send({ method: 'GET', url, headers: { accept: MediaType.OciIndex }, scopes: [pullScope(repo)], what, ok: [200, 404] })
+      const res = await this.#conn.send({ method: 'GET', url, headers: { accept: MediaType.OciIndex }, scopes: [pullScope(repo)], what, ok: [200, 404] })
       if (res.statusCode === 404) {
         await drain(res)
         if (page > 0) break
@@ -968,15 +575,13 @@ export class RegistryClient {
       out.push(...parsed.manifests)
       const link = nextLink(header(res.headers, 'link'))
       if (!link) break
-      url = new URL(link, await this.#resolve(url)).toString()
+      url = new URL(link, await this.#conn.resolve(url)).toString()
     }
     return artifactType ? out.filter((m) => m.artifactType === artifactType) : out
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    await this.#agent?.close()
+    await this.#conn.close()
   }
 }
 
@@ -1008,10 +613,6 @@ function parseDigestHeader(v: string, what: string): Digest {
   }
 }
 
-function pickChallenge(cs: Challenge[]): Challenge | undefined {
-  return cs.find((c) => c.scheme === 'bearer') ?? cs.find((c) => c.scheme === 'basic') ?? cs[0]
-}
-
 function subjectOf(raw: RawManifest): Digest | undefined {
   try {
     const v = JSON.parse(raw.bytes.toString('utf8')) as { subject?: { digest?: unknown } }
@@ -1034,13 +635,3 @@ function parseReferrersIndex(bytes: Uint8Array): { manifests: Descriptor[] } | u
   return { manifests: out }
 }
 
-function describeNetworkError(e: unknown): string {
-  const parts: string[] = []
-  for (let x: unknown = e, depth = 0; x && depth < 4; x = (x as { cause?: unknown }).cause, depth++) {
-    const code = (x as { code?: unknown }).code
-    const msg = x instanceof Error ? x.message : String(x)
-    const text = typeof code === 'string' && !msg.includes(code) ? `${code}: ${msg}` : msg
-    if (!parts.includes(text)) parts.push(text)
-  }
-  return sanitize(parts.join(': '), 300)
-}

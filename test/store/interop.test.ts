@@ -161,3 +161,28 @@ test('layouts written by skopeo copy (several images and a multi-platform index 
     await tmp.cleanup()
   }
 })
+
+test('index.json, manifests and configs written by the store pass oci-image-tool validate', async (t) => {
+  if (!requireTool(t, 'oci-image-tool')) return
+  const tmp = await tempDir()
+  try {
+    const layout = await Layout.init(path.join(tmp.dir, 'l'))
+    const amd64 = { os: 'linux', architecture: 'amd64' }
+    const arm64 = { os: 'linux', architecture: 'arm64', variant: 'v8' }
+    const a = await realImage(layout, tmp.dir, 'a', amd64, 'a')
+    const b = await realImage(layout, tmp.dir, 'b', arm64)
+    await layout.setTag('multi', await putIndex(layout, [withPlatform(a, amd64), withPlatform(b, arm64)]))
+    runOk('oci-image-tool', ['validate', '--type', 'imageIndex', path.join(layout.dir, 'index.json')])
+    for (const tag of ['a', 'multi']) {
+      const img = await resolveImage(layout, { tag }, tag === 'multi' ? arm64 : undefined)
+      for (const [type, digest] of [['manifest', img.manifestDescriptor.digest], ['config', img.manifest.config.digest]] as const) {
+        runOk('oci-image-tool', ['validate', '--type', type, layout.blobPath(digest)])
+      }
+      for (const d of img.path.slice(0, -1)) runOk('oci-image-tool', ['validate', '--type', 'imageIndex', layout.blobPath(d.digest)])
+    }
+    const v = ladingOk(['validate', '--layout', layout.dir])
+    assert.match(v.stdout + v.stderr, /valid/)
+  } finally {
+    await tmp.cleanup()
+  }
+})

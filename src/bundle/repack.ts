@@ -9,6 +9,8 @@
  */
 import { realpathSync } from 'node:fs'
 import path from 'node:path'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { parseDigest } from '../digest/digest.js'
 import { LadingError } from '../errors.js'
 import { diffLayer, type Change } from '../layer/diff.js'
@@ -18,6 +20,7 @@ import type { Descriptor, History } from '../spec/types.js'
 import { Layout } from '../store/layout.js'
 import { resolveImage } from '../store/resolve.js'
 import { appendLayer } from './append-layer.js'
+import { IdRemapStream, inverseMapper } from './id-remap.js'
 import { openUpDirs, restoreDirs, withOpenedModes, withOriginalModes } from './rootless-access.js'
 import { ROOTFS_DIR, readBundleState, writeBundleState } from './state.js'
 
@@ -83,7 +86,15 @@ export async function repackBundle(bundle: string, opts: RepackOptions): Promise
     // Keep a rejection of these from being unhandled while the stream is consumed.
     changes.catch(() => {})
     snapshot.catch(() => {})
-    added = await appendLayer(layout, base, stream, appendOpts)
+    // Ownership on disk is the host's when the bundle was unpacked with id mappings or rootless:
+    // write the container's ids into the layer.
+    let layerTar: Readable = stream
+    if (state.rootless || state.uidMap?.length || state.gidMap?.length) {
+      const remap = new IdRemapStream(inverseMapper(state.uidMap, state.rootless ? process.getuid?.() : undefined), inverseMapper(state.gidMap, state.rootless ? process.getgid?.() : undefined))
+      pipeline(stream, remap).catch(() => {})
+      layerTar = remap
+    }
+    added = await appendLayer(layout, base, layerTar, appendOpts)
     list = await changes
     after = added.manifest && opts.refreshBundle ? withOriginalModes(await snapshot, opened) : before
   } finally {

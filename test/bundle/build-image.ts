@@ -116,3 +116,20 @@ export function sh(cmd: string, args: string[], opts: { cwd?: string } = {}): st
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`)
   return r.stdout
 }
+
+/** Headers (name, uid, gid, size) and contents of a tar, in order. */
+export async function tarEntries(tar: Buffer): Promise<Array<{ name: string; uid: number; gid: number; size: number; body: Buffer }>> {
+  const ex = tarStream.extract()
+  const out: Array<{ name: string; uid: number; gid: number; size: number; body: Buffer }> = []
+  ex.on('entry', (h, s, next) => {
+    const chunks: Buffer[] = []
+    s.on('data', (c: unknown) => { chunks.push(c as Buffer) })
+    // tar-stream leaves pax uid/gid records in h.pax; they override the ustar fields (POSIX pax).
+    const pax = (h.pax ?? {}) as Record<string, string>
+    const uid = pax.uid !== undefined ? Number(pax.uid) : (h.uid ?? 0)
+    const gid = pax.gid !== undefined ? Number(pax.gid) : (h.gid ?? 0)
+    s.on('end', () => { out.push({ name: h.name, uid, gid, size: h.size ?? 0, body: Buffer.concat(chunks) }); next() })
+  })
+  await new Promise<void>((resolve, reject) => { ex.on('finish', resolve); ex.on('error', reject); Readable.from([tar]).pipe(ex) })
+  return out
+}

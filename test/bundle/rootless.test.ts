@@ -7,7 +7,7 @@ import { Layout } from '../../src/store/layout.js'
 import { resolveImage } from '../../src/store/resolve.js'
 import { requireTool } from '../helpers/tools.js'
 import { cliPath, ladingOk, run, runOk } from '../helpers/cli.js'
-import { buildImage, layerTar, tarNames, tempDir, type Entry } from './build-image.js'
+import { buildImage, layerTar, tarEntries, tempDir, type Entry } from './build-image.js'
 
 const USER = 'ladingtest'
 
@@ -77,7 +77,10 @@ test('rootless unpack then repack as an unprivileged user: mode-000 entries surv
     const layout = await Layout.open(img.dir)
     const image = await resolveImage(layout, { tag: 'latest' }, 'any')
     assert.equal(image.manifest.layers.length, 2)
-    assert.deepEqual(await tarNames(await layerTar(layout, image.manifest.layers[1]!)), ['added'])
+    const added = await tarEntries(await layerTar(layout, image.manifest.layers[1]!))
+    assert.deepEqual(added.map((e) => e.name), ['added'])
+    // The user's files are the container's root's in the layer (host ids mapped back).
+    assert.deepEqual([added[0]!.uid, added[0]!.gid], [0, 0])
 
     // Repacking again (still based on the unpacked image) with --refresh-bundle, then once more:
     // nothing left to add (the opened modes were not mistaken for changes, nor recorded).

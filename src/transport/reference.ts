@@ -183,7 +183,15 @@ export function parseReference(s: string): ImageReference {
   }
 }
 
+/** A path that cannot be spelled (its first colon would end it) is refused rather than mis-spelled. */
+function spellablePath(transport: string, p: string): string {
+  if (p.includes(':')) throw new LadingError('USAGE', `cannot write a ${transport}: reference for ${JSON.stringify(p)}: the path contains ':', which ends the path in this syntax`)
+  return p
+}
+
 export function formatReference(r: ImageReference): string {
+  if (r.transport === 'oci') spellablePath(r.transport, r.dir)
+  if (r.transport === 'oci-archive' || r.transport === 'docker-archive') spellablePath(r.transport, r.file)
   switch (r.transport) {
     case 'oci':
       return `oci:${r.dir}${r.digest !== undefined ? `@${r.digest}` : r.tag !== undefined ? `:${r.tag}` : ''}`

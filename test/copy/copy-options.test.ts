@@ -171,6 +171,11 @@ test('copy to docker-archive:- streams the archive to a pipe; progress stays on 
   const r2 = spawnSync('sh', ['-c', `cat "${out}" | "${process.execPath}" "${cliPath}" copy -q docker-archive:- "${again}"`], { encoding: 'utf8' })
   assert.equal(r2.status, 0, r2.stderr)
   assert.deepEqual((await seeImage(again)).diffIds, origin.diffIds)
+  // oci-archive:- and /dev/stdout the same way.
+  const oa = path.join(tmp, 'piped-oci.tar')
+  const r3 = spawnSync('sh', ['-c', `"${process.execPath}" "${cliPath}" copy -q "${O()}" oci-archive:/dev/stdout:t | cat > "${oa}"`], { encoding: 'utf8' })
+  assert.equal(r3.status, 0, r3.stderr)
+  assert.equal((await seeImage(`oci-archive:${oa}:t`)).manifestDigest, origin.manifestDigest)
 })
 
 test('copy --progress=json writes one JSON event per line on stderr; --quiet writes nothing', () => {

@@ -50,6 +50,9 @@ test('reference: format(parse(s)) parses back to the same value', () => {
     assert.equal(formatReference(parseReference(f)), f, `${f} is canonical`)
   }
   assert.equal(formatReference(parseReference('docker://busybox')), 'docker://docker.io/library/busybox:latest')
+  // A value no string can name is refused instead of formatted into a different reference.
+  assert.throws(() => formatReference({ transport: 'oci', dir: '/a:b', tag: 't' }), (e: unknown) => isLadingError(e, 'USAGE'))
+  assert.equal(formatReference({ transport: 'dir', dir: '/a:b' }), 'dir:/a:b')
 })
 
 test('reference: bad forms are USAGE errors naming the expected form', () => {

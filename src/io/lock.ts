@@ -18,7 +18,7 @@ import { promises as fsp } from 'node:fs'
 import os from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LadingError, isErrno } from '../errors.js'
-import { processAlive } from './fs.js'
+import { processAlive, tempPathFor } from './fs.js'
 
 export interface LockOptions {
   /** How long to wait for the lock before failing with LOCKED (default 30 s). */
@@ -130,7 +130,8 @@ async function breakIfStale(lockPath: string, staleMs: number): Promise<void> {
   // Rename aside, then make sure we moved the very file we judged stale (same inode). If a
   // live holder's lock got there in between, put it back with link(2), which fails rather
   // than overwrite a lock someone created meanwhile.
-  const aside = `${lockPath}.stale-${process.pid}-${randomBytes(4).toString('hex')}`
+  // A temp name (src/io/fs.ts), so gc sweeps it should we die before removing it.
+  const aside = tempPathFor(lockPath)
   try {
     await fsp.rename(lockPath, aside)
   } catch (e) {

@@ -271,6 +271,14 @@ function checkSchema1(pl: ProblemList, v: Record<string, unknown>): boolean {
   return false
 }
 
+/** manifest.md §subject: a descriptor of another *manifest* (or index), never of a layer or config. */
+function checkSubject(pl: ProblemList, v: unknown): void {
+  checkDescriptorInto(pl, v, '/subject')
+  if (isObject(v) && typeof v.mediaType === 'string' && (isLayerMediaType(v.mediaType) || isConfigMediaType(v.mediaType))) {
+    pl.add('/subject/mediaType', `${v.mediaType} is not a manifest media type; a subject names another manifest`)
+  }
+}
+
 /** Both documents: `schemaVersion` MUST be 2 (manifest.md, image-index.md §Properties). */
 function checkSchemaVersion(pl: ProblemList, v: Record<string, unknown>): void {
   if (!has(v, 'schemaVersion')) pl.add('/schemaVersion', 'required field is missing')
@@ -350,7 +358,7 @@ export function checkManifestInto(pl: ProblemList, value: unknown, expectedMedia
       }
     })
   }
-  if (has(value, 'subject')) checkDescriptorInto(pl, value.subject, '/subject')
+  if (has(value, 'subject')) checkSubject(pl, value.subject)
   if (has(value, 'annotations')) checkAnnotationsInto(pl, value.annotations, '/annotations')
 }
 
@@ -383,7 +391,7 @@ export function checkIndexInto(pl: ProblemList, value: unknown, expectedMediaTyp
       }
     })
   }
-  if (has(value, 'subject')) checkDescriptorInto(pl, value.subject, '/subject')
+  if (has(value, 'subject')) checkSubject(pl, value.subject)
   if (has(value, 'annotations')) checkAnnotationsInto(pl, value.annotations, '/annotations')
 }
 

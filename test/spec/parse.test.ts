@@ -82,6 +82,8 @@ test('checkManifest: artifacts (empty config needs artifactType), layers of imag
   assert.deepEqual(checkManifest({ ...wrongLayer, config: { ...empty }, artifactType: 'application/x-a' }, 'm'), [])
   const withSubject = manifest({ subject: { mediaType: MediaType.OciManifest, digest: 'sha256:12', size: 1 } })
   assert.deepEqual(checkManifest(withSubject, 'm').map((p) => [p.pointer, p.code]), [['/subject/digest', 'DIGEST_INVALID']])
+  const layerSubject = manifest({ subject: layer('s') })
+  assert.deepEqual(checkManifest(layerSubject, 'm').map((p) => p.pointer), ['/subject/mediaType'])
   // Embedded data must match the digest.
   const badData = manifest({ config: { ...empty, data: 'e3w=' }, artifactType: 'application/x-a' })
   assert.deepEqual(checkManifest(badData, 'm').map((p) => [p.pointer, p.code]), [['/config/data', 'DIGEST_MISMATCH']])

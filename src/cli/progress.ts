@@ -12,7 +12,7 @@ import { formatBytes } from './util.js'
 
 export type ProgressMode = 'tty' | 'plain' | 'json' | 'quiet'
 
-interface Row { digest: string; size: number; bytes: number; state: string; started: number; stored?: string }
+interface Row { digest: string; size: number; bytes: number; state: string; started: number; ended?: number; stored?: string }
 
 export function chooseProgressMode(opts: { quiet?: boolean; progress?: string }, stream: NodeJS.WriteStream = process.stderr): ProgressMode {
   if (opts.quiet) return 'quiet'
@@ -27,6 +27,7 @@ export class ProgressPrinter {
   readonly #out: NodeJS.WritableStream
   readonly #rows = new Map<string, Row>()
   #drawn = 0
+  #dirty = false
   #lastDraw = 0
   #timer: NodeJS.Timeout | undefined
 
@@ -89,32 +90,39 @@ export class ProgressPrinter {
         if (r) {
           r.bytes = e.size
           r.state = 'done'
+          r.ended = Date.now()
           if (e.stored.digest !== e.digest) r.stored = shortDigest(e.stored.digest)
         }
         break
       }
       case 'manifest':
-        this.#draw(true)
-        this.#out.write(`Wrote manifest ${shortDigest(e.digest)}${e.tag !== undefined ? ` as ${e.tag}` : ''}\n`)
-        this.#drawn = 0
+        this.#below(`Wrote manifest ${shortDigest(e.digest)}${e.tag !== undefined ? ` as ${e.tag}` : ''}`)
         return
       case 'warning':
-        this.#draw(true)
-        this.#out.write(`Warning: ${e.message}\n`)
-        this.#drawn = 0
+        this.#below(`Warning: ${e.message}`)
         return
     }
+    this.#dirty = true
     this.#draw(e.type !== 'blob-progress')
   }
 
   #line(r: Row): string {
-    const secs = Math.max((Date.now() - r.started) / 1000, 0.001)
+    const secs = Math.max(((r.ended ?? Date.now()) - r.started) / 1000, 0.001)
     const pct = r.size > 0 ? Math.min(1, r.bytes / r.size) : 1
     const width = 24
     const filled = Math.round(pct * width)
     const bar = r.state === 'copying' || r.state === 'recompressing' ? `[${'='.repeat(Math.max(0, filled - 1))}${filled > 0 ? '>' : ''}${' '.repeat(width - filled)}] ` : ''
     const rate = r.state === 'copying' || r.state === 'recompressing' || r.state === 'done' ? ` ${formatBytes(Math.round(r.bytes / secs))}/s` : ''
     return `${shortDigest(r.digest)}: ${r.state.padEnd(13)} ${bar}${formatBytes(r.bytes)} / ${formatBytes(r.size)}${rate}${r.stored ? ` -> ${r.stored}` : ''}`
+  }
+
+  /** Final state of the rows, then a line under them; later rows start a new block. */
+  #below(line: string): void {
+    if (this.#dirty) this.#draw(true)
+    this.#out.write(line + '\n')
+    this.#drawn = 0
+    this.#rows.clear()
+    this.#dirty = false
   }
 
   /** Redraw every row in place; progress-only updates are throttled to 10 per second. */
@@ -126,6 +134,7 @@ export class ProgressPrinter {
       return
     }
     this.#lastDraw = now
+    this.#dirty = false
     let s = this.#drawn > 0 ? `\x1b[${this.#drawn}A` : ''
     const rows = [...this.#rows.values()]
     for (const r of rows) s += `\x1b[2K\r${this.#line(r)}\n`
@@ -137,7 +146,7 @@ export class ProgressPrinter {
   finish(summary?: string): void {
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = undefined
-    if (this.#mode === 'tty') this.#draw(true)
+    if (this.#mode === 'tty' && this.#dirty) this.#draw(true)
     if (summary !== undefined && this.#mode !== 'quiet' && this.#mode !== 'json') this.#out.write(summary + '\n')
   }
 }

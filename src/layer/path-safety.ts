@@ -5,9 +5,11 @@
  *
  * The rules (each has a named regression test in test/layer/path-safety.test.ts):
  * - `entryComponents`: a member name (or hardlink target, or whiteout) is cleaned lexically. An
- *   absolute name, or a `..` that would climb above the root, is REFUSED (UNSAFE_PATH) rather than
- *   clamped: layer generators never write such names, so a layer that has one is hostile or broken,
- *   and saying so beats silently writing somewhere the author did not mean.
+ *   absolute name means the same path inside the root (the root is the container's `/`): GNU tar
+ *   strips leading slashes by default, containerd joins names under `/`, and umoci itself writes an
+ *   entry named `/` for `umoci insert SOURCE /`. A `..` that would climb above the root is REFUSED
+ *   (UNSAFE_PATH) rather than clamped: layer generators never write such names, so a layer that has
+ *   one is hostile or broken, and saying so beats silently writing somewhere the author did not mean.
  * - `RootResolver.resolveParent`: every component but the last is looked up with lstat inside the
  *   root. A symlink met on the way is followed only within the root: an absolute target restarts
  *   at the root (it means the container's `/`), a relative one continues from the symlink's
@@ -32,11 +34,11 @@ function unsafe(entry: string, why: string): LadingError {
 
 /**
  * Clean a member name into path components relative to the root (`[]` is the root itself).
- * `.` and empty components are dropped, `..` removes the previous component; an absolute name or a
- * `..` above the root is refused with UNSAFE_PATH naming `entry`. `what` says which field it was.
+ * `.` and empty components are dropped (so leading slashes are: an absolute name is the same path
+ * inside the root), `..` removes the previous component, and a `..` above the root is refused with
+ * UNSAFE_PATH naming `entry`. `what` says which field it was.
  */
 export function entryComponents(name: string, entry: string, what = 'name'): string[] {
-  if (name.startsWith('/')) throw unsafe(entry, `absolute ${what} ${JSON.stringify(name)} is refused`)
   if (name.includes('\0')) throw unsafe(entry, `${what} contains a NUL byte`)
   const out: string[] = []
   for (const c of name.split('/')) {

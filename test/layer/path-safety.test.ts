@@ -82,8 +82,14 @@ describe('path safety: hostile layers leave the sentinel beside the root untouch
   it('dotdot-inner: a/../../sentinel/canary is refused', () => runHostile({
     layers: () => [[{ name: 'a/', mode: 0o755 }, { name: 'a/../../sentinel/canary', data: 'x' }]], refused: 'a/../../sentinel/canary',
   }))
-  it('absolute-name: an absolute host path is refused', () => runHostile({
-    layers: (s) => [[{ name: `${s}/canary`, data: 'x' }]], refused: (s) => `${s}/canary`,
+  it('absolute-name: an absolute host path lands inside the root, not at the host path', () => runHostile({
+    layers: (s) => [[{ name: `${s}/canary`, data: 'x' }]], lands: (s) => `${s}/canary`,
+  }))
+  it('root-entry: an entry named "/" (umoci insert SOURCE /) applies to the root, its children land inside', () => runHostile({
+    layers: () => [[{ name: '/', mode: 0o755 }, { name: '/x/', mode: 0o755 }, { name: '/x/f', data: 'x' }]], lands: 'x/f',
+  }))
+  it('absolute-dotdot: /../sentinel/canary still climbs above the root and is refused', () => runHostile({
+    layers: () => [[{ name: '/../sentinel/canary', data: 'x' }]], refused: '/../sentinel/canary',
   }))
   it('symlink-escape-same-layer: a file written through a symlink to ../sentinel is refused', () => runHostile({
     layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }, { name: 'evil/pwned', data: 'x' }]], refused: 'evil/pwned',
@@ -161,11 +167,13 @@ describe('path safety: hostile layers leave the sentinel beside the root untouch
 })
 
 describe('path safety: named helpers', () => {
-  it('entryComponents cleans names and refuses absolute names and climbing', () => {
+  it('entryComponents cleans names, reads absolute names inside the root, refuses climbing', () => {
     assert.deepEqual(entryComponents('./a//b/./c/', 'e'), ['a', 'b', 'c'])
     assert.deepEqual(entryComponents('a/b/../c', 'e'), ['a', 'c'])
     assert.deepEqual(entryComponents('./', 'e'), [])
-    for (const bad of ['/etc/passwd', '..', '../x', 'a/../../x', 'a\0b']) {
+    assert.deepEqual(entryComponents('/etc/passwd', 'e'), ['etc', 'passwd'])
+    assert.deepEqual(entryComponents('/', 'e'), [])
+    for (const bad of ['..', '../x', 'a/../../x', '/../x', 'a\0b']) {
       assert.throws(() => entryComponents(bad, bad), (e: unknown) => isLadingError(e, 'UNSAFE_PATH'), bad)
     }
   })

@@ -14,22 +14,20 @@
  *   fails verification is never committed; the upload session is cancelled.
  * - Names, tags and digests are validated before they are put into a URL.
  */
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import type { Readable } from 'node:stream'
 import { LadingError, isLadingError } from '../../errors.js'
-import { VerifyingStream, digestAlgorithm, digestHex, digestOf, isDigest, parseDigest, verifyBytes, type Digest } from '../../digest/index.js'
+import { digestAlgorithm, digestHex, digestOf, isDigest, parseDigest, verifyBytes, type Digest } from '../../digest/index.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
 import { MediaType } from '../../spec/media-types.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
 import { isValidRepository } from './names.js'
 import { sanitize } from './registry-error.js'
-import { backoffDelay, isRetryableError, sleep } from './retry.js'
-import {
-  RegistryConnection, baseMediaType, deleteScope, describeNetworkError, drain, header, pullScope, pushScope, readBody,
-  type RegistryClientOptions, type Response,
-} from './connection.js'
+import { RegistryConnection, baseMediaType, deleteScope, drain, header, pullScope, pushScope, readBody, type RegistryClientOptions } from './connection.js'
+import { downloadBlob } from './blob-download.js'
+import { DEFAULT_CHUNK, cancelUpload, uploadBlob, type UploadResult } from './blob-upload.js'
 
 export { mergeScopes, proxySettings, type RegistryOptions, type RegistryClientOptions } from './connection.js'
+export type { UploadResult } from './blob-upload.js'
 
 /** Manifest types we accept, in preference order (content-negotiation.md: multi-platform first). */
 export const MANIFEST_ACCEPT = [
@@ -39,10 +37,6 @@ export const MANIFEST_ACCEPT = [
   MediaType.DockerManifest,
 ] as const
 
-/** Per blob at most ~2 chunks are buffered (one in flight, one filling): 8 MiB keeps a copy of 3 blobs at once well under 100 MB. */
-const DEFAULT_CHUNK = 8 * 1024 * 1024
-/** The most a registry's OCI-Chunk-Min-Length can make us hold in memory per upload. */
-const MAX_CHUNK = 64 * 1024 * 1024
 const MAX_TAG_PAGES = 10_000
 
 /** Media type of a manifest document from its `mediaType` field, else from its shape. */
@@ -77,8 +71,6 @@ export function nextLink(link: string | undefined): string | undefined {
   }
   return undefined
 }
-
-export interface UploadResult { digest: Digest; size: number }
 
 export class RegistryClient {
   readonly registry: string
@@ -288,207 +280,22 @@ export class RegistryClient {
     return cl === undefined ? -1 : Number(cl)
   }
 
-  /** GET a blob from `offset`, following redirects; checks a 206 starts where asked. */
-  async #openBlob(repo: string, desc: { digest: Digest; size?: number }, offset: number): Promise<{ res: Response; skip: number }> {
-    const what = `${this.#conn.display(repo)}: GET blob ${desc.digest}`
-    const res = await this.#conn.send({
-      method: 'GET',
-      url: `/v2/${repo}/blobs/${desc.digest}`,
-      headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
-      scopes: [pullScope(repo)],
-      what,
-      ok: offset > 0 ? [200, 206] : [200],
-      followRedirects: true,
-    })
-    const cl = header(res.headers, 'content-length')
-    if (res.statusCode === 206) {
-      const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(header(res.headers, 'content-range') ?? '')
-      if (!m || Number(m[1]) !== offset) {
-        await drain(res)
-        throw new LadingError('REGISTRY_ERROR', `${what}: resumed at byte ${offset} but the registry answered Content-Range ${JSON.stringify(header(res.headers, 'content-range') ?? '')}`)
-      }
-      return { res, skip: 0 }
-    }
-    if (desc.size !== undefined && cl !== undefined && Number(cl) !== desc.size) {
-      res.body.destroy()
-      throw new LadingError('SIZE_MISMATCH', `blob ${desc.digest} of ${this.#conn.display(repo)}: size mismatch: expected ${desc.size} bytes, registry sends ${cl}`)
-    }
-    // 200 to a Range request: the registry ignored it; skip what we already have.
-    return { res, skip: offset }
-  }
-
   /**
-   * A verifying stream of a blob. A body interrupted by a network error is resumed with
-   * `Range: bytes=<received>-` (up to the retry budget); the bytes flow into the same
-   * VerifyingStream, so the digest covers the whole blob exactly once.
+   * A verifying stream of a blob (blob-download.ts): errors before it ends unless size and
+   * digest match; interrupted bodies resume with a Range request.
    */
   async getBlob(repo: string, desc: { digest: Digest; size?: number }): Promise<Readable> {
     checkRepo(repo); parseDigest(desc.digest)
-    const verify = new VerifyingStream({ digest: desc.digest, size: desc.size, name: `blob ${desc.digest} of ${this.#conn.display(repo)}` })
-    const first = await this.#openBlob(repo, desc, 0)
-    const policy = this.#conn.policy
-    const open = (offset: number): Promise<{ res: Response; skip: number }> => this.#openBlob(repo, desc, offset)
-    const what = `${this.#conn.display(repo)}: GET blob ${desc.digest}`
-    async function* body(): AsyncGenerator<Buffer> {
-      let current = first
-      let received = 0
-      let resumes = 0
-      for (;;) {
-        let skip = current.skip
-        try {
-          for await (const c of current.res.body) {
-            let b = c as Buffer
-            if (skip > 0) {
-              if (b.length <= skip) { skip -= b.length; continue }
-              b = b.subarray(skip)
-              skip = 0
-            }
-            received += b.length
-            yield b
-          }
-          return
-        } catch (e) {
-          current.res.body.destroy()
-          const complete = desc.size !== undefined && received >= desc.size
-          if (complete || !isRetryableError(e) || resumes + 1 >= policy.attempts) {
-            throw new LadingError('NETWORK', `${what}: download failed after ${received} bytes: ${describeNetworkError(e)}`, { cause: e })
-          }
-          resumes++
-          await sleep(backoffDelay(policy, resumes))
-          current = await open(received)
-        }
-      }
-    }
-    pipeline(Readable.from(body(), { objectMode: false }), verify).catch(() => { /* surfaced on `verify` */ })
-    return verify
+    return downloadBlob(this.#conn, repo, desc)
   }
 
   /**
-   * Start an upload session (§Pushing a blob monolithically: POST then PUT): the Location and
-   * the registry's OCI-Chunk-Min-Length (§Pushing a blob in chunks), if any.
-   */
-  async #startUpload(repo: string): Promise<{ location: string; minChunk: number }> {
-    const what = `${this.#conn.display(repo)}: POST blob upload`
-    const res = await this.#conn.send({
-      method: 'POST',
-      url: `/v2/${repo}/blobs/uploads/`,
-      headers: { 'content-length': '0' },
-      scopes: [pushScope(repo)],
-      what,
-      ok: [202],
-    })
-    await drain(res)
-    const location = header(res.headers, 'location')
-    if (!location) throw new LadingError('REGISTRY_ERROR', `${what}: 202 without Location`)
-    const min = Number(header(res.headers, 'oci-chunk-min-length') ?? 0)
-    return { location: new URL(location, await this.#conn.resolve(`/v2/${repo}/blobs/uploads/`)).toString(), minChunk: Number.isFinite(min) && min > 0 ? min : 0 }
-  }
-
-  async #cancelUpload(repo: string, location: string): Promise<void> {
-    try {
-      const res = await this.#conn.send({ method: 'DELETE', url: location, scopes: [pushScope(repo)], what: `${this.#conn.display(repo)}: cancel upload`, ok: [200, 202, 204, 404] })
-      await drain(res)
-    } catch { /* best effort: the registry expires abandoned sessions */ }
-  }
-
-  /**
-   * PATCH one chunk (§Pushing a blob in chunks). When a retried PATCH is refused with 416
-   * because the first attempt did arrive, the upload status (GET <location>) tells us so.
-   */
-  async #patchChunk(repo: string, location: string, chunk: Buffer, offset: number): Promise<string> {
-    const what = `${this.#conn.display(repo)}: PATCH blob chunk ${offset}-${offset + chunk.length - 1}`
-    const res = await this.#conn.send({
-      method: 'PATCH',
-      url: location,
-      headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + chunk.length - 1}`, 'content-length': String(chunk.length) },
-      body: chunk,
-      scopes: [pushScope(repo)],
-      what,
-      ok: [202, 416],
-    })
-    await drain(res)
-    const next = header(res.headers, 'location')
-    if (res.statusCode === 202) {
-      if (!next) throw new LadingError('REGISTRY_ERROR', `${what}: 202 without Location`)
-      return new URL(next, location).toString()
-    }
-    const status = await this.#conn.send({ method: 'GET', url: location, scopes: [pushScope(repo)], what: `${this.#conn.display(repo)}: GET upload status`, ok: [204] })
-    await drain(status)
-    const m = /^(?:bytes=)?0-(\d+)$/.exec(header(status.headers, 'range') ?? '')
-    const loc = header(status.headers, 'location')
-    if (m && Number(m[1]) + 1 === offset + chunk.length && loc) return new URL(loc, location).toString()
-    throw new LadingError('REGISTRY_ERROR', `${what}: 416 Range Not Satisfiable; the registry holds ${m ? Number(m[1]) + 1 : 'an unknown number of'} bytes`)
-  }
-
-  /**
-   * Upload a blob. The stream is verified against `expected` as it is read; chunks of
-   * `chunkSize` (at least OCI-Chunk-Min-Length) are PATCHed, the rest goes in the closing
-   * `PUT ?digest=`, sent only once the whole stream verified. A blob no larger than one chunk
-   * is a monolithic POST + PUT. On any failure the session is cancelled and nothing is stored.
+   * Upload a blob (blob-upload.ts): verified while read, committed by the closing
+   * `PUT ?digest=` only once the whole stream verified; nothing is stored on failure.
    */
   async putBlob(repo: string, body: Readable, expected: { digest?: Digest; size?: number; name?: string } = {}): Promise<UploadResult> {
     try { checkRepo(repo) } catch (e) { body.destroy(); throw e }
-    const verify = new VerifyingStream({ digest: expected.digest, size: expected.size, name: expected.name ?? (expected.digest ? `blob ${expected.digest}` : 'blob') })
-    const piping = pipeline(body, verify)
-    piping.catch(() => { /* surfaced by iterating `verify` */ })
-    let session: { location: string; minChunk: number }
-    try {
-      session = await this.#startUpload(repo)
-    } catch (e) {
-      verify.destroy()
-      body.destroy()
-      throw e
-    }
-    let location = session.location
-    // Honour OCI-Chunk-Min-Length, but never let a registry make us buffer more than MAX_CHUNK.
-    const chunkSize = Math.min(Math.max(this.#chunkSize, session.minChunk), Math.max(this.#chunkSize, MAX_CHUNK))
-    let offset = 0
-    let pending: Buffer[] = []
-    let pendingLen = 0
-    // One PATCH in flight while the next chunk is read and hashed (two chunks of memory at most).
-    let inflight: Promise<string> | undefined
-    try {
-      for await (const c of verify) {
-        const b = c as Buffer
-        pending.push(b)
-        pendingLen += b.length
-        // Strictly more than a chunk: a blob of exactly chunkSize bytes still goes in one PUT.
-        while (pendingLen > chunkSize) {
-          const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen)
-          const chunk = all.subarray(0, chunkSize)
-          const rest = all.subarray(chunkSize)
-          if (inflight) location = await inflight
-          const at = offset
-          inflight = this.#patchChunk(repo, location, chunk, at)
-          inflight.catch(() => { /* awaited below */ })
-          offset += chunk.length
-          pending = rest.length ? [rest] : []
-          pendingLen = rest.length
-        }
-      }
-      if (inflight) location = await inflight
-      inflight = undefined
-      await piping
-      const result = verify.result
-      if (!result) throw new LadingError('REGISTRY_ERROR', `${this.#conn.display(repo)}: upload stream ended without a result`)
-      const last = Buffer.concat(pending, pendingLen)
-      const url = new URL(location)
-      url.searchParams.set('digest', result.digest)
-      const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'content-length': String(last.length) }
-      if (last.length > 0 && offset > 0) headers['content-range'] = `${offset}-${offset + last.length - 1}`
-      const what = `${this.#conn.display(repo)}: PUT blob ${result.digest}`
-      const res = await this.#conn.send({ method: 'PUT', url: url.toString(), headers, body: last, scopes: [pushScope(repo)], what, ok: [201, 204] })
-      await drain(res)
-      const dcd = header(res.headers, 'docker-content-digest')
-      if (dcd !== undefined && dcd !== result.digest) throw new LadingError('DIGEST_MISMATCH', `${what}: registry stored ${sanitize(dcd, 140)}`)
-      return result
-    } catch (e) {
-      verify.destroy()
-      body.destroy()
-      if (inflight) location = await inflight.catch(() => location)
-      await this.#cancelUpload(repo, location)
-      throw e
-    }
+    return uploadBlob(this.#conn, repo, body, expected, this.#chunkSize)
   }
 
   /**
@@ -509,7 +316,7 @@ export class RegistryClient {
     await drain(res)
     if (res.statusCode === 201) return true
     const location = header(res.headers, 'location')
-    if (location) await this.#cancelUpload(repo, new URL(location, await this.#conn.resolve(`/v2/${repo}/blobs/uploads/`)).toString())
+    if (location) await cancelUpload(this.#conn, repo, new URL(location, await this.#conn.resolve(`/v2/${repo}/blobs/uploads/`)).toString())
     return false
   }
 

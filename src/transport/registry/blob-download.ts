@@ -1,0 +1,87 @@
+/**
+ * Blob downloads (distribution-spec §Pulling blobs): GET with redirects followed, the bytes
+ * through one VerifyingStream, and an interrupted body resumed with `Range: bytes=<received>-`
+ * (registries SHOULD support Range) into that same stream, so the digest covers the whole
+ * blob exactly once. A 206 must start where we asked; a 200 to a Range request is skipped
+ * forward.
+ */
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { LadingError } from '../../errors.js'
+import { VerifyingStream, type Digest } from '../../digest/index.js'
+import { backoffDelay, isRetryableError, sleep } from './retry.js'
+import { describeNetworkError, drain, header, pullScope, type RegistryConnection, type Response } from './connection.js'
+
+/** GET a blob from `offset`, following redirects; checks a 206 starts where asked. */
+async function openBlob(conn: RegistryConnection, repo: string, desc: { digest: Digest; size?: number }, offset: number): Promise<{ res: Response; skip: number }> {
+  const what = `${conn.display(repo)}: GET blob ${desc.digest}`
+  const res = await conn.send({
+    method: 'GET',
+    url: `/v2/${repo}/blobs/${desc.digest}`,
+    headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+    scopes: [pullScope(repo)],
+    what,
+    ok: offset > 0 ? [200, 206] : [200],
+    followRedirects: true,
+  })
+  const cl = header(res.headers, 'content-length')
+  if (res.statusCode === 206) {
+    const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(header(res.headers, 'content-range') ?? '')
+    if (!m || Number(m[1]) !== offset) {
+      await drain(res)
+      throw new LadingError('REGISTRY_ERROR', `${what}: resumed at byte ${offset} but the registry answered Content-Range ${JSON.stringify(header(res.headers, 'content-range') ?? '')}`)
+    }
+    return { res, skip: 0 }
+  }
+  if (desc.size !== undefined && cl !== undefined && Number(cl) !== desc.size) {
+    res.body.destroy()
+    throw new LadingError('SIZE_MISMATCH', `blob ${desc.digest} of ${conn.display(repo)}: size mismatch: expected ${desc.size} bytes, registry sends ${cl}`)
+  }
+  // 200 to a Range request: the registry ignored it; skip what we already have.
+  return { res, skip: offset }
+}
+
+/**
+ * A verifying stream of a blob. A body interrupted by a network error is resumed with
+ * `Range: bytes=<received>-` (up to the retry budget); the bytes flow into the same
+ * VerifyingStream, so the digest covers the whole blob exactly once.
+ */
+export async function downloadBlob(conn: RegistryConnection, repo: string, desc: { digest: Digest; size?: number }): Promise<Readable> {
+  const verify = new VerifyingStream({ digest: desc.digest, size: desc.size, name: `blob ${desc.digest} of ${conn.display(repo)}` })
+  const first = await openBlob(conn, repo, desc, 0)
+  const policy = conn.policy
+  const open = (offset: number): Promise<{ res: Response; skip: number }> => openBlob(conn, repo, desc, offset)
+  const what = `${conn.display(repo)}: GET blob ${desc.digest}`
+  async function* body(): AsyncGenerator<Buffer> {
+    let current = first
+    let received = 0
+    let resumes = 0
+    for (;;) {
+      let skip = current.skip
+      try {
+        for await (const c of current.res.body) {
+          let b = c as Buffer
+          if (skip > 0) {
+            if (b.length <= skip) { skip -= b.length; continue }
+            b = b.subarray(skip)
+            skip = 0
+          }
+          received += b.length
+          yield b
+        }
+        return
+      } catch (e) {
+        current.res.body.destroy()
+        const complete = desc.size !== undefined && received >= desc.size
+        if (complete || !isRetryableError(e) || resumes + 1 >= policy.attempts) {
+          throw new LadingError('NETWORK', `${what}: download failed after ${received} bytes: ${describeNetworkError(e)}`, { cause: e })
+        }
+        resumes++
+        await sleep(backoffDelay(policy, resumes))
+        current = await open(received)
+      }
+    }
+  }
+  pipeline(Readable.from(body(), { objectMode: false }), verify).catch(() => { /* surfaced on `verify` */ })
+  return verify
+}

@@ -29,6 +29,7 @@ interface CopyFlags {
   srcAuthfile?: string
   destAuthfile?: string
   concurrency?: string
+  tmpdir?: string
 }
 
 export function register(program: Command): void {
@@ -58,6 +59,7 @@ export function register(program: Command): void {
     .option('--src-authfile <file>', 'auth file for the source registry')
     .option('--dest-authfile <file>', 'auth file for the destination registry')
     .option('--concurrency <n>', 'blobs copied at once (default 3)')
+    .option('--tmpdir <dir>', 'where archive transports spool (default $TMPDIR or /tmp)')
     .action(async (source: string, destination: string, f: CopyFlags) => {
       const { LadingError } = await import('../../errors.js')
       const { parseReference } = await import('../../transport/reference.js')
@@ -82,8 +84,9 @@ export function register(program: Command): void {
       const level = intFlag(f.destCompressLevel, '--dest-compress-level', -7, 22)
       const concurrency = intFlag(f.concurrency, '--concurrency', 1, 64)
       if (level !== undefined && f.destCompress === undefined) throw new LadingError('USAGE', '--dest-compress-level needs --dest-compress')
-      const srcOpts = registryOptionsFromFlags({ tlsVerify: f.srcTlsVerify, certDir: f.srcCertDir, creds: f.srcCreds, authfile: f.srcAuthfile ?? f.authfile }, 'src-')
-      const destOpts = registryOptionsFromFlags({ tlsVerify: f.destTlsVerify, certDir: f.destCertDir, creds: f.destCreds, authfile: f.destAuthfile ?? f.authfile }, 'dest-')
+      const tmp = f.tmpdir !== undefined ? { tmpDir: f.tmpdir } : {}
+      const srcOpts = { ...registryOptionsFromFlags({ tlsVerify: f.srcTlsVerify, certDir: f.srcCertDir, creds: f.srcCreds, authfile: f.srcAuthfile ?? f.authfile }, 'src-'), ...tmp }
+      const destOpts = { ...registryOptionsFromFlags({ tlsVerify: f.destTlsVerify, certDir: f.destCertDir, creds: f.destCreds, authfile: f.destAuthfile ?? f.authfile }, 'dest-'), ...tmp }
 
       // Every flag is checked before anything is opened: a usage error never touches the source.
       const destCompress = f.destCompress !== undefined ? parseCompression(f.destCompress) : undefined

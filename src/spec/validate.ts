@@ -308,6 +308,13 @@ function checkDocMediaType(pl: ProblemList, v: Record<string, unknown>, kind: 'm
   }
 }
 
+const LAYER_FAMILIES = ['application/vnd.oci.image.layer.', 'application/vnd.docker.image.rootfs.']
+
+/** A known layer media type, or a (future or extended) member of the OCI or Docker layer families. */
+function isLayerLike(m: string): boolean {
+  return isLayerMediaType(m) || LAYER_FAMILIES.some((p) => m.startsWith(p))
+}
+
 /** image-manifest-schema.json + manifest.md §Image Manifest Property Descriptions and §Guidelines for Artifact Usage. */
 export function checkManifestInto(pl: ProblemList, value: unknown, expectedMediaType?: string): void {
   if (!isObject(value)) {
@@ -353,7 +360,9 @@ export function checkManifestInto(pl: ProblemList, value: unknown, expectedMedia
       const p = pointerJoin('/layers', i)
       checkDescriptorInto(pl, l, p)
       // For images (an image config), every layer must be a filesystem layer type (layer.md).
-      if (image && isObject(l) && typeof l.mediaType === 'string' && MEDIA_TYPE_RE.test(l.mediaType) && !isLayerMediaType(l.mediaType)) {
+      // manifest.md allows other RFC 6838 types beyond the ones implementations MUST support, so
+      // unknown members of the layer families (e.g. ocicrypt's "+encrypted") are accepted.
+      if (image && isObject(l) && typeof l.mediaType === 'string' && MEDIA_TYPE_RE.test(l.mediaType) && !isLayerLike(l.mediaType)) {
         pl.add(pointerJoin(p, 'mediaType'), `${l.mediaType} is not a layer media type, but config is ${configType}`)
       }
     })

@@ -78,6 +78,8 @@ test('checkManifest: artifacts (empty config needs artifactType), layers of imag
   assert.deepEqual(checkManifest({ ...art, artifactType: 'application/vnd.example+type' }, 'a'), [])
   const wrongLayer = manifest({ layers: [layer('x', 'text/plain')] })
   assert.deepEqual(checkManifest(wrongLayer, 'm').map((p) => p.pointer), ['/layers/0/mediaType'])
+  assert.deepEqual(checkManifest(manifest({ layers: [layer('e', 'application/vnd.oci.image.layer.v1.tar+gzip+encrypted')] }), 'm'), [], 'ocicrypt layers')
+  assert.deepEqual(checkManifest(manifest({ layers: [layer('m', MediaType.OciManifest)] }), 'm').map((p) => p.pointer), ['/layers/0/mediaType'])
   // Artifacts may carry any layer media type.
   assert.deepEqual(checkManifest({ ...wrongLayer, config: { ...empty }, artifactType: 'application/x-a' }, 'm'), [])
   const withSubject = manifest({ subject: { mediaType: MediaType.OciManifest, digest: 'sha256:12', size: 1 } })

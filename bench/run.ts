@@ -252,7 +252,9 @@ async function main(): Promise<void> {
         rows.push(...got)
         for (const r of got) {
           process.stdout.write(`[${r.medium}] ${r.scenario}: ${fmtMs(r.ladingMs)} vs ${r.peer} ${fmtMs(r.peerMs)}` +
-            `${r.ratio === undefined ? '' : ` = ${r.ratio.toFixed(2)}x`} -> ${r.met}${r.note ? ` (${r.note})` : ''} [${((Date.now() - t0) / 1000).toFixed(0)} s]\n`)
+            `${r.ratio === undefined ? '' : ` = ${r.ratio.toFixed(2)}x`}` +
+            `${r.ladingRssMiB === undefined ? '' : `, RSS ${r.ladingRssMiB.toFixed(0)} vs ${r.peerRssMiB?.toFixed(0) ?? '-'} MB`}` +
+            ` -> ${r.met}${r.note ? ` (${r.note})` : ''} [${((Date.now() - t0) / 1000).toFixed(0)} s]\n`)
         }
       }
       rmSync(medium.dir, { recursive: true, force: true })

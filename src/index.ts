@@ -25,7 +25,8 @@ export { statImage, summarizeImage, type ImageStat, type ImageSummary } from './
 
 // The OCI image layout on disk
 export { Layout } from './store/layout.js'
-export { resolveImage, type ResolvedImage } from './store/resolve.js'
+export { resolveImage, descriptorForDigest, type ResolvedImage } from './store/resolve.js'
+export { withLock } from './io/lock.js'
 export { writeImage } from './store/image.js'
 export { validateLayout, validateDocument } from './store/validate-layout.js'
 

@@ -103,7 +103,8 @@ export async function insertIntoImage(opts: InsertOptions): Promise<InsertResult
   const history = opts.history === false ? undefined : (opts.history ?? { created: new Date().toISOString(), created_by: `lading insert ${what}` })
   const appendOpts: Parameters<typeof appendLayer>[3] = { compression: opts.compression ?? 'gzip' }
   if (opts.level !== undefined) appendOpts.level = opts.level
-  if (history) appendOpts.history = history
+  // The history author defaults to the image's author (as `--history.author` documents).
+  if (history) appendOpts.history = history.author === undefined && image.config.author !== undefined ? { ...history, author: image.config.author } : history
   if (tag !== undefined) appendOpts.tag = tag
   const r = await appendLayer(image.layout, image, tar, appendOpts)
   if (!r.manifest || !r.layer) throw new LadingError('INVALID_TAR', `insert ${what}: produced an empty layer`)

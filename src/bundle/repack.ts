@@ -73,7 +73,8 @@ export async function repackBundle(bundle: string, opts: RepackOptions): Promise
   const history = opts.history === false ? undefined : (opts.history ?? { created: new Date().toISOString(), created_by: 'lading repack' })
   const appendOpts: Parameters<typeof appendLayer>[3] = { compression: opts.compression ?? 'gzip' }
   if (opts.level !== undefined) appendOpts.level = opts.level
-  if (history) appendOpts.history = history
+  // The history author defaults to the image's author (as `--history.author` documents).
+  if (history) appendOpts.history = history.author === undefined && base.config.author !== undefined ? { ...history, author: base.config.author } : history
   if (opts.image.tag !== undefined) appendOpts.tag = opts.image.tag
 
   // A rootless bundle's unreadable directories are opened for the walk (see rootless-access.ts).

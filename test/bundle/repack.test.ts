@@ -298,3 +298,20 @@ test('a Docker v2s2 image unpacks, and repack adds a layer with the Docker media
     await fsp.rm(dir, { recursive: true, force: true })
   }
 })
+
+test('the history author defaults to the image author; created_by defaults to "lading repack"', async () => {
+  const dir = await tempDir()
+  try {
+    const img = await buildImage(path.join(dir, 'img'), [BASE], { Cmd: ['/bin/true'] }, 'latest', { author: 'Image Author <a@example.org>' })
+    const bundle = path.join(dir, 'bundle')
+    ladingOk(['unpack', '--image', `${img.dir}:latest`, bundle])
+    await fsp.writeFile(path.join(bundle, 'rootfs/x'), 'x\n')
+    ladingOk(['repack', '--image', `${img.dir}:latest`, bundle])
+    const h = (await imageLayers(img.dir, 'latest')).image.config.history!.at(-1)!
+    assert.equal(h.author, 'Image Author <a@example.org>')
+    assert.equal(h.created_by, 'lading repack')
+    assert.ok(!Number.isNaN(Date.parse(h.created!)))
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true })
+  }
+})

@@ -28,6 +28,7 @@ export { Layout } from './store/layout.js'
 export { resolveImage, descriptorForDigest, type ResolvedImage } from './store/resolve.js'
 export { withLock } from './io/lock.js'
 export { writeImage } from './store/image.js'
+export { newImage, EMPTY_TAR } from './store/new-image.js'
 export { validateLayout, validateDocument } from './store/validate-layout.js'
 
 // Layers: read, apply, diff, write

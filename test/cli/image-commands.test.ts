@@ -4,7 +4,7 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, mkdirSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, mkdirSync, readdirSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import os from 'node:os'
 import path from 'node:path'
@@ -34,11 +34,13 @@ test('new + config write a new config and manifest with a history entry, like um
   ladingOk(['config', '--image', `${dir}:t`, '--config.env', 'A=3', '--no-history', '--tag', 't2'])
   const st = JSON.parse(ladingOk(['stat', '--image', `${dir}:t`, '--json']).stdout)
   assert.equal(st.platform, 'linux/arm64/v8')
-  assert.equal(st.history.length, 1)
-  assert.equal(st.history[0].created_by, 'lading config')
-  assert.equal(st.history[0].comment, 'first')
-  assert.equal(st.history[0].author, 'me')
-  assert.equal(st.history[0].empty_layer, true)
+  assert.equal(st.history.length, 2)
+  assert.equal(st.history[0].created_by, 'lading new')
+  assert.ok(st.history[0].layer, 'new makes one (empty) layer')
+  assert.equal(st.history[1].created_by, 'lading config')
+  assert.equal(st.history[1].comment, 'first')
+  assert.equal(st.history[1].author, 'me')
+  assert.equal(st.history[1].empty_layer, true)
   const manifest = JSON.parse(blob(dir, st.manifest.digest).toString())
   assert.deepEqual(manifest.annotations, { k: 'v' })
   const config = JSON.parse(blob(dir, st.imageId).toString())
@@ -48,10 +50,31 @@ test('new + config write a new config and manifest with a history entry, like um
   // --tag wrote t2 and left t alone; --no-history added no entry.
   const st2 = JSON.parse(ladingOk(['stat', '--image', `${dir}:t2`, '--json']).stdout)
   assert.notEqual(st2.manifest.digest, st.manifest.digest)
-  assert.equal(st2.history.length, 1)
+  assert.equal(st2.history.length, 2)
   assert.deepEqual(JSON.parse(blob(dir, st2.imageId).toString()).config.Env, ['A=3', 'B=2'])
   const tags = ladingOk(['ls', '--layout', dir]).stdout.trim().split('\n').sort()
   assert.deepEqual(tags, ['t', 't2'])
+})
+
+test('new writes a manifest with one empty layer, so it passes the spec schema (oci-image-tool), and unpacks to an empty rootfs', (t) => {
+  if (!requireTool(t, 'oci-image-tool')) return
+  const dir = path.join(tmp, 'n')
+  ladingOk(['init', '--layout', dir])
+  ladingOk(['new', '--image', `${dir}:t`])
+  const st = JSON.parse(ladingOk(['stat', '--image', `${dir}:t`, '--json']).stdout)
+  const manifest = JSON.parse(blob(dir, st.manifest.digest).toString())
+  assert.equal(manifest.layers.length, 1)
+  // The empty tar is the two zero blocks that end an archive; its diff_id is their digest.
+  assert.deepEqual(st.diffIds, ['sha256:' + createHash('sha256').update(Buffer.alloc(1024)).digest('hex')])
+  for (const [type, digest] of [['manifest', st.manifest.digest], ['config', st.imageId]] as const) {
+    const file = path.join(dir, 'blobs', ...digest.split(':'))
+    runOk('oci-image-tool', ['validate', '--type', type, file])
+  }
+  runOk('oci-image-tool', ['validate', '--type', 'imageIndex', path.join(dir, 'index.json')])
+  ladingOk(['validate', '--image', `${dir}:t`, '--deep'])
+  const bundle = path.join(tmp, 'n-bundle')
+  ladingOk(['unpack', '--image', `${dir}:t`, bundle])
+  assert.deepEqual(readdirSync(path.join(bundle, 'rootfs')), [])
 })
 
 test('inspect --raw prints the stored manifest bytes; --config the config; cat verifies', () => {

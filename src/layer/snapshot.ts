@@ -197,19 +197,18 @@ export interface ScanOptions {
 }
 
 /**
- * Walk `root` synchronously (one lstat per entry; a hot loop where sync calls measurably beat
- * thread-pool round trips) and record it. The root must be a directory (a symlink is refused).
+ * Walk `root` lazily, yielding [relative path, entry] in walk order ('' first). One lstat per
+ * entry, synchronously: a hot loop where sync calls measurably beat thread-pool round trips.
+ * Being lazy lets a consumer (tarDirectory) start archiving while the walk goes on.
  */
-export function scanTree(root: string, opts: ScanOptions = {}): Snapshot {
+export function* walkTree(root: string, opts: ScanOptions = {}): Generator<[string, SnapshotEntry]> {
   const absRoot = path.resolve(root)
-  const entries = new Map<string, SnapshotEntry>()
   const prev = opts.previous?.entries
   const record = (rel: string, abs: string, st: fs.BigIntStats): SnapshotEntry => {
     const e = statEntry(abs, st)
     const before = prev?.get(rel)
     const x = before && before.ino === e.ino && before.dev === e.dev && before.ctimeNs === e.ctimeNs ? before.xattrs : readXattrs(abs)
     if (x) e.xattrs = x
-    entries.set(rel, e)
     return e
   }
   let rootStat: fs.BigIntStats
@@ -219,8 +218,8 @@ export function scanTree(root: string, opts: ScanOptions = {}): Snapshot {
     throw new LadingError('NOT_FOUND', `${absRoot}: cannot read the root directory: ${(e as Error).message}`, { cause: e })
   }
   if (!rootStat.isDirectory()) throw new LadingError('USAGE', `${absRoot}: not a directory`)
-  record('', absRoot, rootStat)
-  const walk = (dirAbs: string, dirRel: string): void => {
+  yield ['', record('', absRoot, rootStat)]
+  function* walk(dirAbs: string, dirRel: string): Generator<[string, SnapshotEntry]> {
     const names = fs.readdirSync(dirAbs)
     names.sort(compareNames)
     for (const name of names) {
@@ -235,11 +234,18 @@ export function scanTree(root: string, opts: ScanOptions = {}): Snapshot {
         throw new LadingError('CONFLICT', `${abs}: vanished while the tree was being read`, { cause: e })
       }
       const e = record(rel, abs, st)
-      if (e.type === 'directory') walk(abs, rel)
+      yield [rel, e]
+      if (e.type === 'directory') yield* walk(abs, rel)
     }
   }
-  walk(absRoot, '')
-  return { root: absRoot, entries }
+  yield* walk(absRoot, '')
+}
+
+/** Walk `root` and record all of it (see walkTree). The root must be a directory (a symlink is refused). */
+export function scanTree(root: string, opts: ScanOptions = {}): Snapshot {
+  const entries = new Map<string, SnapshotEntry>()
+  for (const [rel, e] of walkTree(root, opts)) entries.set(rel, e)
+  return { root: path.resolve(root), entries }
 }
 
 /** Record the tree at `root` (see scanTree). */

@@ -13,7 +13,7 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import { LadingError } from '../errors.js'
 import { isWhiteoutName, whiteoutNameFor } from './tar-constants.js'
-import { scanTree, statPath, type SnapshotEntry } from './snapshot.js'
+import { statPath, walkTree, type SnapshotEntry } from './snapshot.js'
 import { resolveMtimeClamp, writeTar, type TarEntry, type TarSource, type TarWriteOptions } from './tar-writer.js'
 
 /** Normalise a layer path prefix ("/opt/app/" -> "opt/app"); USAGE error on `..` or empty components. */
@@ -129,13 +129,14 @@ export function tarDirectory(dir: string, opts: TarDirectoryOptions = {}): Reada
       for (const s of toTarSources(path.dirname(root), [{ rel: path.basename(root), entry }])) yield { ...s, entry: { ...s.entry, path: prefix } }
       return
     }
-    const snap = scanTree(root, opts.exclude ? { exclude: opts.exclude } : {})
-    const items: SourceItem[] = []
-    for (const [rel, entry] of snap.entries) {
-      if (rel === '' && prefix === '') continue
-      items.push({ rel, entry })
+    // Lazily: archiving (and compressing downstream) starts while the walk is still going.
+    function* items(): Generator<SourceItem> {
+      for (const [rel, entry] of walkTree(root, opts.exclude ? { exclude: opts.exclude } : {})) {
+        if (rel === '' && prefix === '') continue
+        yield { rel, entry }
+      }
     }
-    yield* toTarSources(root, items, prefix)
+    yield* toTarSources(root, items(), prefix)
   }
   return writeTar(sources(), writeOpts)
 }

@@ -1,52 +1,43 @@
 /**
- * The command list. Each entry is a module in ./commands/ exporting `register(program)`.
- * Add a command by adding one import and one array entry; keep this file a plain list.
+ * The command list, in the order `lading --help` shows it. Each entry names a command (and its
+ * aliases) and loads its module from ./commands/ on demand: `lading ls` imports only ls.ts, so
+ * start-up stays small however many commands there are (`lading ls` and `lading stat` must finish
+ * in well under 150 ms). Help and unknown commands load every module.
+ * Add a command by adding one entry; its module exports `register(program)`.
  */
 import type { Command } from 'commander'
-import { register as newCmd } from './commands/new.js'
-import { register as configCmd } from './commands/config.js'
-import { register as statCmd } from './commands/stat.js'
-import { register as inspectCmd } from './commands/inspect.js'
-import { register as catCmd } from './commands/cat.js'
-import { register as initCmd } from './commands/init.js'
-import { register as lsCmd } from './commands/ls.js'
-import { register as tagCmd } from './commands/tag.js'
-import { register as rmCmd } from './commands/rm.js'
-import { register as gcCmd } from './commands/gc.js'
-import { register as validateCmd } from './commands/validate.js'
-import { register as unpackCmd } from './commands/unpack.js'
-import { register as repackCmd } from './commands/repack.js'
-import { register as insertCmd } from './commands/insert.js'
-import { register as rawCmd } from './commands/raw.js'
-import { register as loginCmd } from './commands/login.js'
-import { register as logoutCmd } from './commands/logout.js'
-import { register as listTagsCmd } from './commands/list-tags.js'
-import { register as deleteCmd } from './commands/delete.js'
-import { register as copyCmd } from './commands/copy.js'
-import { register as manifestDigestCmd } from './commands/manifest-digest.js'
 
 export type Register = (program: Command) => void
 
-export const commands: Register[] = [
-  newCmd,
-  configCmd,
-  statCmd,
-  inspectCmd,
-  catCmd,
-  initCmd,
-  lsCmd,
-  tagCmd,
-  rmCmd,
-  gcCmd,
-  validateCmd,
-  unpackCmd,
-  repackCmd,
-  insertCmd,
-  rawCmd,
-  loginCmd,
-  logoutCmd,
-  listTagsCmd,
-  deleteCmd,
-  copyCmd,
-  manifestDigestCmd,
+export interface CommandEntry { names: readonly string[]; load: () => Promise<{ register: Register }> }
+
+export const commands: readonly CommandEntry[] = [
+  { names: ['init'], load: () => import('./commands/init.js') },
+  { names: ['new'], load: () => import('./commands/new.js') },
+  { names: ['ls', 'list'], load: () => import('./commands/ls.js') },
+  { names: ['tag'], load: () => import('./commands/tag.js') },
+  { names: ['rm', 'remove'], load: () => import('./commands/rm.js') },
+  { names: ['gc'], load: () => import('./commands/gc.js') },
+  { names: ['config'], load: () => import('./commands/config.js') },
+  { names: ['stat'], load: () => import('./commands/stat.js') },
+  { names: ['inspect'], load: () => import('./commands/inspect.js') },
+  { names: ['cat'], load: () => import('./commands/cat.js') },
+  { names: ['validate'], load: () => import('./commands/validate.js') },
+  { names: ['unpack'], load: () => import('./commands/unpack.js') },
+  { names: ['repack'], load: () => import('./commands/repack.js') },
+  { names: ['insert'], load: () => import('./commands/insert.js') },
+  { names: ['raw'], load: () => import('./commands/raw.js') },
+  { names: ['copy'], load: () => import('./commands/copy.js') },
+  { names: ['list-tags'], load: () => import('./commands/list-tags.js') },
+  { names: ['delete'], load: () => import('./commands/delete.js') },
+  { names: ['login'], load: () => import('./commands/login.js') },
+  { names: ['logout'], load: () => import('./commands/logout.js') },
+  { names: ['manifest-digest'], load: () => import('./commands/manifest-digest.js') },
 ]
+
+/** The entries to load for these arguments: the named command's alone when argv names one. */
+export function commandsFor(args: readonly string[]): readonly CommandEntry[] {
+  const name = args.find((a) => !a.startsWith('-'))
+  const hit = name === undefined ? undefined : commands.find((c) => c.names.includes(name))
+  return hit ? [hit] : commands
+}

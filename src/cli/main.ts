@@ -7,7 +7,7 @@
  */
 import { Command, CommanderError } from 'commander'
 import { LadingError } from '../errors.js'
-import { commands } from './commands.js'
+import { commandsFor } from './commands.js'
 
 const debug = process.argv.includes('--debug') || process.env.LADING_DEBUG === '1'
 
@@ -37,7 +37,8 @@ async function main(): Promise<void> {
     .exitOverride()
     .showHelpAfterError('(run lading --help for usage)')
     .configureOutput({ outputError: (str, write) => write(str) })
-  for (const register of commands) register(program)
+  const modules = await Promise.all(commandsFor(process.argv.slice(2)).map((c) => c.load()))
+  for (const m of modules) m.register(program)
   program.commands.forEach((c) => c.exitOverride().showHelpAfterError(`(run lading ${c.name()} --help for usage)`))
   await program.parseAsync(process.argv)
 }

@@ -315,3 +315,26 @@ test('the history author defaults to the image author; created_by defaults to "l
     await fsp.rm(dir, { recursive: true, force: true })
   }
 })
+
+test('security: a tampered lading.json cannot point repack at a snapshot outside the bundle', async () => {
+  const dir = await tempDir()
+  try {
+    const img = await buildImage(path.join(dir, 'img'), [BASE], { Cmd: ['/bin/true'] })
+    const bundle = path.join(dir, 'bundle')
+    ladingOk(['unpack', '--image', `${img.dir}:latest`, bundle])
+    const stateFile = path.join(bundle, 'lading.json')
+    const state = JSON.parse(await fsp.readFile(stateFile, 'utf8'))
+    for (const bad of ['../../etc/passwd', '/etc/passwd', '.hidden', '']) {
+      await fsp.writeFile(stateFile, JSON.stringify({ ...state, snapshot: bad }))
+      const r = lading(['repack', '--image', `${img.dir}:latest`, bundle])
+      assert.equal(r.status, 1, bad)
+      assert.match(r.stderr, /\/snapshot: missing or not a plain file name/, bad)
+    }
+    await fsp.writeFile(stateFile, JSON.stringify({ ...state, manifest: { ...state.manifest, digest: 'sha256:../../x' } }))
+    assert.match(lading(['repack', '--image', `${img.dir}:latest`, bundle]).stderr, /\/manifest\/digest/)
+    await fsp.writeFile(stateFile, '{"version": 1, "layout": ')
+    assert.match(lading(['repack', '--image', `${img.dir}:latest`, bundle]).stderr, /lading\.json/)
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true })
+  }
+})

@@ -205,3 +205,14 @@ test('a rootfs passwd that is a directory or a fifo is refused, not read', async
     await fsp.rm(dir, { recursive: true, force: true })
   }
 })
+
+test('security: an oversized /etc/passwd in the rootfs is refused, not read into memory', async () => {
+  const dir = await tempDir()
+  try {
+    await fsp.mkdir(path.join(dir, 'etc'))
+    await fsp.writeFile(path.join(dir, 'etc/passwd'), Buffer.alloc(2048, 0x61))
+    await assert.rejects(rootFileReader(dir, 1024)('/etc/passwd'), (e) => isLadingError(e, 'SIZE_LIMIT'))
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true })
+  }
+})

@@ -19,6 +19,8 @@ export type ToWorker =
   | { t: 'in'; buf: ArrayBuffer; off: number; len: number }
   | { t: 'end' }
   | { t: 'credit'; n: number }
+  /** Forget the previous stream entirely; the next messages start a new one. */
+  | { t: 'reset' }
 export type FromWorker =
   | { t: 'out'; buf: ArrayBuffer; off: number; len: number }
   | { t: 'consumed' }
@@ -84,6 +86,16 @@ if (port) {
   }
   port.on('message', (m: ToWorker) => {
     if (failed) return
+    if (m.t === 'reset') {
+      dctx = undefined
+      credit = 0
+      src = undefined
+      dst = undefined
+      filled = 0
+      inFrame = false
+      ending = false
+      return
+    }
     try {
       dctx ??= new (createRequire(import.meta.url)('zstd-napi/binding') as Binding).DCtx()
     } catch (e) {

@@ -16,6 +16,44 @@ const CREDIT = 4
 /** Input is handed over in pieces of at least this size (blob streams come in 64 KiB chunks). */
 const IN_CHUNK = 1024 * 1024
 
+const WORKER_URL = new URL('./zstd-worker-thread.js', import.meta.url)
+
+/**
+ * One finished worker is kept (unref'd, so it never holds the process open) for the next zstd
+ * stream: starting a worker and loading zstd-napi costs ~40 ms, paid once per image, not per layer.
+ */
+let idle: Worker | undefined
+const onIdleGone = (): void => {
+  if (idle) {
+    idle.off('error', onIdleGone)
+    idle.off('exit', onIdleGone)
+  }
+  idle = undefined
+}
+function takeWorker(): Worker {
+  const w = idle
+  if (w) {
+    onIdleGone()
+    w.ref()
+    return w
+  }
+  return new Worker(WORKER_URL)
+}
+/** After a clean end: reset the worker and keep it, or end it if one is already kept. */
+function parkWorker(w: Worker): void {
+  if (idle !== undefined) {
+    void w.terminate()
+    return
+  }
+  w.postMessage({ t: 'reset' } satisfies ToWorker)
+  // Only our own listeners are touched: Worker keeps internal ones (port referencing) that
+  // removeAllListeners() would break.
+  w.on('error', onIdleGone)
+  w.on('exit', onIdleGone)
+  w.unref()
+  idle = w
+}
+
 export class ZstdWorkerDecoder extends Duplex {
   readonly #worker: Worker
   #outstanding = 0
@@ -25,12 +63,24 @@ export class ZstdWorkerDecoder extends Duplex {
 
   constructor() {
     super({ readableHighWaterMark: 1024 * 1024, writableHighWaterMark: 1024 * 1024 })
-    this.#worker = new Worker(new URL('./zstd-worker-thread.js', import.meta.url))
-    this.#worker.on('message', (m: FromWorker) => this.#onMessage(m))
-    this.#worker.on('error', (e) => this.destroy(e))
-    this.#worker.on('exit', (code) => {
-      if (!this.#closed) this.destroy(new Error(`zstd worker exited unexpectedly (code ${code})`))
-    })
+    this.#worker = takeWorker()
+    this.#worker.on('message', this.#onMessageBound)
+    this.#worker.on('error', this.#onErrorBound)
+    this.#worker.on('exit', this.#onExitBound)
+  }
+
+  readonly #onMessageBound = (m: FromWorker): void => this.#onMessage(m)
+  readonly #onErrorBound = (e: Error): void => {
+    this.destroy(e)
+  }
+  readonly #onExitBound = (code: number): void => {
+    if (!this.#closed) this.destroy(new Error(`zstd worker exited unexpectedly (code ${code})`))
+  }
+
+  #detach(): void {
+    this.#worker.off('message', this.#onMessageBound)
+    this.#worker.off('error', this.#onErrorBound)
+    this.#worker.off('exit', this.#onExitBound)
   }
 
   #send(m: ToWorker, transfer?: ArrayBuffer[]): void {
@@ -59,7 +109,10 @@ export class ZstdWorkerDecoder extends Duplex {
         break
       }
       case 'done': {
-        this.#shutdown()
+        // A clean end: the worker is reusable.
+        this.#closed = true
+        this.#detach()
+        parkWorker(this.#worker)
         this.push(null)
         const cb = this.#finalCb
         this.#finalCb = undefined

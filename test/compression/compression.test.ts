@@ -232,3 +232,16 @@ test('decompression bombs are decoded only as fast as they are read (bounded mem
     out.destroy()
   }
 })
+
+test('zstd streams decode one after another (reusing the worker) and side by side', async () => {
+  const inputs = [0, 1, 2, 3].map((i) => sampleData(300_000 + i * 1000))
+  const frames = await Promise.all(inputs.map(async (d) => buffer(compress(Readable.from([d]), 'zstd'))))
+  for (let i = 0; i < frames.length; i++) {
+    assert.ok((await buffer(await decompress(Readable.from([frames[i]!]), 'zstd'))).equals(inputs[i]!), `sequential ${i}`)
+  }
+  const together = await Promise.all(frames.map(async (f) => buffer(await decompress(chunked(f, 10_000), 'zstd'))))
+  together.forEach((out, i) => assert.ok(out.equals(inputs[i]!), `concurrent ${i}`))
+  // A failed stream must not poison the next one.
+  await rejectsWith(buffer(await decompress(Readable.from([frames[0]!.subarray(0, 100)]), 'zstd')), 'INVALID_TAR')
+  assert.ok((await buffer(await decompress(Readable.from([frames[1]!]), 'zstd'))).equals(inputs[1]!))
+})

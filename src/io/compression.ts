@@ -8,7 +8,9 @@
  * registry labelled `tar` is an error rather than garbage fed to the tar reader.
  *
  * Corrupt or truncated compressed data, and non-zero trailing garbage, are INVALID_TAR errors
- * naming the blob; none of them can hang (zlib and zstd consume input or fail).
+ * naming the blob; none of them can hang (zlib and zstd consume input or fail). Decoders produce
+ * output only as fast as it is read, so memory stays bounded whatever the compression ratio
+ * (a decompression bomb is a slow stream, not an out-of-memory crash).
  */
 import { type Duplex, PassThrough, Readable, Transform, pipeline } from 'node:stream'
 import zlib from 'node:zlib'

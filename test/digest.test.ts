@@ -54,3 +54,35 @@ test('VerifyingStream fails as soon as the size is exceeded, and on short input'
   await assert.rejects(run(data, { size: 5 }), (e: unknown) => isLadingError(e, 'SIZE_MISMATCH'))
   await assert.rejects(run(data, { size: 50 }), (e: unknown) => isLadingError(e, 'SIZE_MISMATCH') && /got 11/.test((e as Error).message))
 })
+
+test('attestation: a verifier downstream of an attested stream for the same digest does not hash again, and a mismatch still fails before the end', async () => {
+  const { carryAttestation, attestationOf } = await import('../src/digest/verify.js')
+  const { PassThrough } = await import('node:stream')
+  const data = Buffer.from('hello world')
+  // Good bytes: the downstream verifier trusts the upstream one and reports the digest.
+  const up = new VerifyingStream({ digest: digestOf(data), size: data.length })
+  assert.equal(attestationOf(up), digestOf(data))
+  const mid = new PassThrough()
+  carryAttestation(up, mid)
+  const down = new VerifyingStream({ digest: digestOf(data), size: data.length }, undefined, mid)
+  await pipeline(Readable.from([data]), up, mid, down, new Writable({ write(_c, _e, cb) { cb() } }))
+  assert.deepEqual(down.result, { digest: digestOf(data), size: data.length })
+  // Bad bytes: the attested upstream errors before its end, so the trusting verifier never
+  // reports a result and the pipeline fails with the digest mismatch.
+  const bad = Buffer.from('hello wörld')
+  const up2 = new VerifyingStream({ digest: digestOf(data) })
+  const down2 = new VerifyingStream({ digest: digestOf(data) }, undefined, up2)
+  let ended = false
+  await assert.rejects(pipeline(Readable.from([bad]), up2, down2, new Writable({ write(_c, _e, cb) { cb() }, final(cb) { ended = true; cb() } })),
+    (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'))
+  assert.equal(ended, false)
+  assert.equal(down2.result, undefined)
+  // A different digest is not trusted: the downstream verifier hashes and catches it itself.
+  const up3 = new VerifyingStream({})
+  const down3 = new VerifyingStream({ digest: digestOf('other') }, undefined, up3)
+  await assert.rejects(pipeline(Readable.from([data]), up3, down3, new Writable({ write(_c, _e, cb) { cb() } })), (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'))
+  // Size is still checked when trusted.
+  const up4 = new VerifyingStream({ digest: digestOf(data) })
+  const down4 = new VerifyingStream({ digest: digestOf(data), size: 3 }, undefined, up4)
+  await assert.rejects(pipeline(Readable.from([data]), up4, down4, new Writable({ write(_c, _e, cb) { cb() } })), (e: unknown) => isLadingError(e, 'SIZE_MISMATCH'))
+})

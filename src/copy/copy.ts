@@ -16,7 +16,7 @@
  */
 import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream'
 import { digestOf, type Digest } from '../digest/digest.js'
-import { VerifyingStream } from '../digest/verify.js'
+import { VerifyingStream, carryAttestation } from '../digest/verify.js'
 import { LadingError } from '../errors.js'
 import { atomicWriteFile } from '../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES, readAllLimited } from '../io/limits.js'
@@ -174,7 +174,11 @@ class CopyRun {
       p = this.#limiter.run(async () => {
         if (await this.#alreadyThere(desc)) return desc
         this.emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'copy' })
-        const body = chain(await this.#src.getBlob(desc), this.#progress(desc))
+        const from = await this.#src.getBlob(desc)
+        const body = chain(from, this.#progress(desc))
+        // The progress counter passes bytes unchanged, so the source's digest check carries on
+        // and the destination does not hash the blob a second time (digest/verify.ts).
+        carryAttestation(from, body)
         const stored = await this.#dest.putBlob(body, { mediaType: desc.mediaType, digest: desc.digest, size: desc.size })
         if (stored.digest !== desc.digest || stored.size !== desc.size) {
           throw new LadingError('DIGEST_MISMATCH', `blob ${desc.digest}: destination stored ${stored.digest} (${stored.size} bytes), expected ${desc.size} bytes`)

@@ -154,7 +154,8 @@ export class Layout {
     }
 
     const tmp = tempPathFor(expected.digest ? this.blobPath(expected.digest) : path.join(algDir, 'upload'))
-    const verifier = new VerifyingStream({ ...expected, name: expected.name ?? expected.digest }, alg)
+    // An input attested to expected.digest (a source's verifying stream) is not hashed twice.
+    const verifier = new VerifyingStream({ ...expected, name: expected.name ?? expected.digest }, alg, body)
     try {
       // Opened before streaming starts, so a failure can never race a late file creation; the
       // stream closes the handle. flush: fsync before close, so the rename below never exposes

@@ -60,7 +60,7 @@ export class DirDestination implements ImageDestination {
   }
 
   async putBlob(body: Readable, expected?: Partial<Descriptor>): Promise<Descriptor> {
-    const v = new VerifyingStream({ digest: expected?.digest, size: expected?.size, name: expected?.digest ?? 'blob' })
+    const v = new VerifyingStream({ digest: expected?.digest, size: expected?.size, name: expected?.digest ?? 'blob' }, undefined, body)
     const tmp = tempPathFor(path.join(this.ref.dir, 'blob'))
     try {
       // flush: fsync before close, so the rename below publishes durable bytes.

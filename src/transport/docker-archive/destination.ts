@@ -64,7 +64,7 @@ export class DockerArchiveDestination implements ImageDestination {
   }
 
   async putBlob(body: Readable, expected?: Partial<Descriptor>): Promise<Descriptor> {
-    const v = new VerifyingStream({ digest: expected?.digest, size: expected?.size, name: expected?.digest ?? 'blob' })
+    const v = new VerifyingStream({ digest: expected?.digest, size: expected?.size, name: expected?.digest ?? 'blob' }, undefined, body)
     const tmp = path.join(this.#spool, `.incoming-${Math.random().toString(16).slice(2)}`)
     try {
       await pipeline(body, v, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }))

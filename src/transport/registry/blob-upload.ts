@@ -83,7 +83,7 @@ async function patchChunk(conn: RegistryConnection, repo: string, location: stri
  * is a monolithic POST + PUT. On any failure the session is cancelled and nothing is stored.
  */
 export async function uploadBlob(conn: RegistryConnection, repo: string, body: Readable, expected: { digest?: Digest; size?: number; name?: string }, chunkSizeOption: number): Promise<UploadResult> {
-  const verify = new VerifyingStream({ digest: expected.digest, size: expected.size, name: expected.name ?? (expected.digest ? `blob ${expected.digest}` : 'blob') })
+  const verify = new VerifyingStream({ digest: expected.digest, size: expected.size, name: expected.name ?? (expected.digest ? `blob ${expected.digest}` : 'blob') }, undefined, body)
   const piping = pipeline(body, verify)
   piping.catch(() => { /* surfaced by iterating `verify` */ })
   let session: { location: string; minChunk: number }

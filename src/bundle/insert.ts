@@ -37,14 +37,14 @@ export interface InsertOptions {
 export interface InsertResult { manifest: Descriptor; layer: Descriptor; historyMismatch?: boolean }
 
 /**
- * TARGET as a layer path: absolute in the image, normalised, never the root, no `..` (a layer
- * path climbing out is refused by every applier; we refuse to write one).
+ * TARGET as a layer path: absolute in the image, normalised, no `..` (a layer path climbing out
+ * is refused by every applier; we refuse to write one). The root is `''`: only a directory SOURCE
+ * may go there (its contents become the top of the image, as with `umoci insert DIR /`).
  */
 export function layerPathOf(target: string): string {
   if (!target.startsWith('/')) throw new LadingError('USAGE', `target ${JSON.stringify(target)}: must be an absolute path in the image`)
   const parts = target.split('/').filter((p) => p !== '' && p !== '.')
   if (parts.some((p) => p === '..')) throw new LadingError('UNSAFE_PATH', `target ${JSON.stringify(target)}: contains ".."`)
-  if (parts.length === 0) throw new LadingError('USAGE', `target ${JSON.stringify(target)}: cannot be the root directory`)
   if (parts.some((p) => p.startsWith(WHITEOUT_PREFIX))) throw new LadingError('USAGE', `target ${JSON.stringify(target)}: a name starting with ${WHITEOUT_PREFIX} is reserved for whiteouts (layer.md)`)
   return parts.join('/')
 }
@@ -66,6 +66,7 @@ export async function insertTar(opts: Pick<InsertOptions, 'source' | 'target' | 
   const clampNs = resolveMtimeClamp(opts.mtimeClamp)
   const writeOpts = clampNs === undefined ? {} : { mtimeClampNs: clampNs }
   if (opts.whiteout) {
+    if (layerPath === '') throw new LadingError('USAGE', '--whiteout: the root directory cannot be deleted')
     if (opts.source !== undefined) throw new LadingError('USAGE', '--whiteout takes only TARGET, no SOURCE')
     if (opts.opaque) throw new LadingError('USAGE', '--whiteout and --opaque exclude each other')
     const dir = path.posix.dirname(layerPath)
@@ -81,6 +82,7 @@ export async function insertTar(opts: Pick<InsertOptions, 'source' | 'target' | 
     throw e
   }
   if (!st.isDirectory() && opts.opaque) throw new LadingError('USAGE', `--opaque needs a directory SOURCE; ${opts.source} is not one`)
+  if (!st.isDirectory() && layerPath === '') throw new LadingError('USAGE', `target "/": only a directory SOURCE can be inserted at the root; ${opts.source} is not one`)
   // A directory: its entry at TARGET and everything below; anything else: one entry at TARGET.
   const tdOpts: Parameters<typeof tarDirectory>[1] = { prefix: layerPath }
   if (opts.mtimeClamp) tdOpts.mtimeClamp = opts.mtimeClamp
@@ -88,7 +90,7 @@ export async function insertTar(opts: Pick<InsertOptions, 'source' | 'target' | 
   if (!opts.opaque) return body
   // The opaque marker goes first; tarDirectory's entries (its root directory included) follow.
   // layer.md §Opaque Whiteout: the marker hides lower entries only, not this layer's siblings.
-  const marker = markerHeader(`${layerPath}/${WHITEOUT_OPAQUE}`, nowNs(clampNs))
+  const marker = markerHeader(layerPath === '' ? WHITEOUT_OPAQUE : `${layerPath}/${WHITEOUT_OPAQUE}`, nowNs(clampNs))
   return Readable.from((async function* () {
     yield marker
     yield* body
@@ -99,7 +101,8 @@ export async function insertIntoImage(opts: InsertOptions): Promise<InsertResult
   const image = await openImage(opts.image, 'any')
   const tar = await insertTar(opts)
   const tag = opts.tag ?? opts.image.tag
-  const what = opts.whiteout ? `--whiteout ${opts.target}` : `${opts.opaque ? '--opaque ' : ''}${opts.source} ${opts.target}`
+  // The image path only, never the host SOURCE path (see the CLI's insert command).
+  const what = opts.whiteout ? `--whiteout ${opts.target}` : `${opts.opaque ? '--opaque ' : ''}${opts.target}`
   const history = opts.history === false ? undefined : (opts.history ?? { created: new Date().toISOString(), created_by: `lading insert ${what}` })
   const appendOpts: Parameters<typeof appendLayer>[3] = { compression: opts.compression ?? 'gzip' }
   if (opts.level !== undefined) appendOpts.level = opts.level

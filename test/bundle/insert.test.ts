@@ -25,9 +25,10 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   try { await fn(dir) } finally { await fsp.rm(dir, { recursive: true, force: true }) }
 }
 
-test('layerPathOf: absolute targets only, normalised, no "..", not the root, no whiteout names', () => {
+test('layerPathOf: absolute targets only, normalised, no "..", no whiteout names; the root is ""', () => {
   assert.equal(layerPathOf('/opt//app/./x/'), 'opt/app/x')
-  for (const [bad, code] of [['rel/path', 'USAGE'], ['/a/../../etc', 'UNSAFE_PATH'], ['/', 'USAGE'], ['/a/.wh.b', 'USAGE']] as const) {
+  assert.equal(layerPathOf('/'), '')
+  for (const [bad, code] of [['rel/path', 'USAGE'], ['/a/../../etc', 'UNSAFE_PATH'], ['/a/.wh.b', 'USAGE']] as const) {
     assert.throws(() => layerPathOf(bad), (e) => isLadingError(e, code), bad)
   }
 })
@@ -53,7 +54,7 @@ test('insert a file, a directory, a whiteout and an opaque directory; lading and
   const image = await resolveImage(layout, { tag: 'latest' }, 'any')
   assert.equal(image.manifest.layers.length, 5)
   assert.equal(image.config.history?.length, 5)
-  assert.match(image.config.history![2]!.created_by!, /lading insert .*tree \/opt\/tree/)
+  assert.equal(image.config.history![2]!.created_by!, 'lading insert /opt/tree', 'the host SOURCE path is not recorded')
   assert.equal(image.config.history![2]!.comment, 'a tree')
   assert.deepEqual(await tarNames(await layerTar(layout, image.manifest.layers[3]!)), ['etc/.wh.group'])
   const opaqueNames = await tarNames(await layerTar(layout, image.manifest.layers[4]!))
@@ -95,6 +96,33 @@ test('insert --tag writes a new tag and leaves the original; bad arguments are u
   const missing = lading(['insert', '--image', img.dir, path.join(dir, 'nope'), '/x'])
   assert.equal(missing.status, 1)
   assert.match(missing.stderr, /no such file/)
+}))
+
+test('insert DIR / puts the directory\'s contents at the top of the image (umoci insert DIR /); a file or a whiteout at / is refused', (t) => withDir(async (dir) => {
+  const img = await buildImage(path.join(dir, 'img'), [BASE], { Cmd: ['/bin/sh'] })
+  const host = path.join(dir, 'host')
+  await fsp.mkdir(path.join(host, 'app'), { recursive: true })
+  await fsp.writeFile(path.join(host, 'app/run'), 'run\n')
+  await fsp.writeFile(path.join(host, 'top'), 'top\n')
+  ladingOk(['insert', '--image', img.dir, host, '/'])
+  const layout = await Layout.open(img.dir)
+  const image = await resolveImage(layout, { tag: 'latest' }, 'any')
+  assert.deepEqual(await tarNames(await layerTar(layout, image.manifest.layers.at(-1)!)), ['app/', 'app/run', 'top'])
+  assert.equal(image.config.history!.at(-1)!.created_by, 'lading insert /')
+  const bundle = path.join(dir, 'bundle')
+  ladingOk(['unpack', '--image', img.dir, bundle])
+  assert.equal(await fsp.readFile(path.join(bundle, 'rootfs/app/run'), 'utf8'), 'run\n')
+  assert.equal(await fsp.readFile(path.join(bundle, 'rootfs/etc/passwd'), 'utf8'), 'root:x:0:0::/root:/bin/sh\n', 'lower layers stay')
+  if (requireTool(t, 'umoci')) {
+    const theirs = path.join(dir, 'umoci-bundle')
+    runOk('umoci', ['unpack', '--image', img.dir, theirs])
+    assert.deepEqual(diffTrees(treeOf(path.join(bundle, 'rootfs')), treeOf(path.join(theirs, 'rootfs')), ['lading', 'umoci']), [])
+  }
+  for (const args of [[path.join(host, 'top'), '/'], ['--whiteout', '/']]) {
+    const r = lading(['insert', '--image', img.dir, ...args])
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(r.stderr, /^lading: .*(root|"\/")/)
+  }
 }))
 
 test('insertTar honours the mtime clamp (reproducible insert layers)', async () => {

@@ -32,7 +32,9 @@ export function register(program: Command): void {
       source = first
       target = second
     }
-    const what = opts.whiteout ? `--whiteout ${target}` : `${opts.opaque ? '--opaque ' : ''}${source} ${target}`
+    // Only the path in the image: the host SOURCE path is not the image's business and
+    // would leak into every copy of it (umoci records just "umoci insert").
+    const what = opts.whiteout ? `--whiteout ${target}` : `${opts.opaque ? '--opaque ' : ''}${target}`
     const history = historyFromOptions(opts, { createdBy: `lading insert ${what}`, emptyLayer: false })
     const o: import('../../bundle/insert.js').InsertOptions = {
       image: { dir, tag: tag! },

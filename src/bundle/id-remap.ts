@@ -12,6 +12,7 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import { LadingError } from '../errors.js'
 import { BLOCK_SIZE, Header, MAX_OCTAL_ID, PaxKey, TypeFlag } from '../layer/tar-constants.js'
+import { paxRecord, writeBase256, writeHeaderChecksum, writeOctal } from '../layer/tar-writer.js'
 
 export interface IdMap { containerId: number; hostId: number; size: number }
 export type IdMapper = (hostId: number) => number
@@ -52,30 +53,8 @@ function readNumber(h: Buffer, field: { offset: number; length: number }): numbe
 }
 
 function writeNumber(h: Buffer, field: { offset: number; length: number }, value: number): void {
-  if (value <= MAX_OCTAL_ID) {
-    h.write(value.toString(8).padStart(field.length - 1, '0'), field.offset, field.length - 1, 'latin1')
-    h[field.offset + field.length - 1] = 0
-    return
-  }
-  let v = BigInt(value)
-  for (let i = field.length - 1; i >= 1; i--) { h[field.offset + i] = Number(v & 0xffn); v >>= 8n }
-  h[field.offset] = 0x80
-}
-
-function writeChecksum(h: Buffer): void {
-  h.fill(0x20, Header.checksum.offset, Header.checksum.offset + Header.checksum.length)
-  let sum = 0
-  for (let i = 0; i < BLOCK_SIZE; i++) sum += h[i]!
-  h.write(sum.toString(8).padStart(6, '0'), Header.checksum.offset, 6, 'latin1')
-  h[Header.checksum.offset + 6] = 0
-  h[Header.checksum.offset + 7] = 0x20
-}
-
-function paxRecord(key: string, value: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(` ${key}=`, 'utf8'), value, Buffer.from('\n')])
-  let len = body.length + 1
-  while (String(len).length + body.length !== len) len = String(len).length + body.length
-  return Buffer.concat([Buffer.from(String(len)), body])
+  if (value <= MAX_OCTAL_ID) writeOctal(h, field, value)
+  else writeBase256(h, field, value)
 }
 
 export class IdRemapStream extends Transform {
@@ -155,7 +134,7 @@ export class IdRemapStream extends Transform {
     }
     writeNumber(h, Header.uid, this.#uid(readNumber(h, Header.uid)))
     writeNumber(h, Header.gid, this.#gid(readNumber(h, Header.gid)))
-    writeChecksum(h)
+    writeHeaderChecksum(h)
     this.push(h)
     this.#skip = padded(this.#nextSize ?? size)
     this.#nextSize = undefined
@@ -188,7 +167,7 @@ export class IdRemapStream extends Transform {
     const newData = Buffer.concat(out)
     const h = p.header
     writeNumber(h, Header.size, newData.length)
-    writeChecksum(h)
+    writeHeaderChecksum(h)
     this.push(h)
     this.push(newData)
     const pad = padded(newData.length) - newData.length

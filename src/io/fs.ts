@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { constants, promises as fsp } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { isErrno } from '../errors.js'
 
@@ -80,4 +81,20 @@ export async function exists(p: string): Promise<boolean> {
     if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) return false
     throw e
   }
+}
+
+/**
+ * Read at most `n` bytes from the start of an open file. Sizing the buffer from a size checked
+ * before reading bounds the memory used even if the file grows meanwhile (a longer file then
+ * fails verification); a shorter one returns what was there.
+ */
+export async function readUpTo(fh: FileHandle, n: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(n)
+  let off = 0
+  while (off < n) {
+    const { bytesRead } = await fh.read(buf, off, n - off, off)
+    if (bytesRead === 0) break
+    off += bytesRead
+  }
+  return off === n ? buf : buf.subarray(0, off)
 }

@@ -98,14 +98,14 @@ function checkPath(p: string): void {
   }
 }
 
-function writeOctal(buf: Buffer, field: { offset: number; length: number }, value: number | bigint): void {
+export function writeOctal(buf: Buffer, field: { offset: number; length: number }, value: number | bigint): void {
   const s = value.toString(8).padStart(field.length - 1, '0')
   buf.write(s, field.offset, field.length - 1, 'latin1')
   buf[field.offset + field.length - 1] = 0
 }
 
 /** GNU base-256: high bit of the first byte set, the rest a big-endian two's complement number. */
-function writeBase256(buf: Buffer, field: { offset: number; length: number }, value: number): void {
+export function writeBase256(buf: Buffer, field: { offset: number; length: number }, value: number): void {
   let v = BigInt(value)
   for (let i = field.length - 1; i >= 1; i--) {
     buf[field.offset + i] = Number(v & 0xffn)
@@ -114,7 +114,8 @@ function writeBase256(buf: Buffer, field: { offset: number; length: number }, va
   buf[field.offset] = 0x80
 }
 
-function paxRecord(key: string, value: Buffer): Buffer {
+/** One pax extended header record (POSIX pax: "%d %s=%s\n", the length counting itself). */
+export function paxRecord(key: string, value: Buffer): Buffer {
   // "%d %s=%s\n" where %d counts the whole record including its own digits.
   const rest = Buffer.byteLength(key) + value.length + 3 // ' ' '=' '\n'
   const digits = String(rest).length
@@ -158,14 +159,18 @@ function ustarHeader(f: {
   if (f.devminor > MAX_OCTAL_ID) writeBase256(h, Header.devminor, f.devminor)
   else writeOctal(h, Header.devminor, f.devminor)
   f.prefix.copy(h, Header.prefix.offset, 0, Header.prefix.length)
-  // Checksum: sum of all bytes with the checksum field read as spaces; 6 octal digits, NUL, space.
+  writeHeaderChecksum(h)
+  return h
+}
+
+/** Checksum: the sum of all header bytes with the checksum field read as spaces; 6 octal digits, NUL, space. */
+export function writeHeaderChecksum(h: Buffer): void {
   h.fill(0x20, Header.checksum.offset, Header.checksum.offset + Header.checksum.length)
   let sum = 0
   for (let i = 0; i < BLOCK_SIZE; i++) sum += h[i]!
   h.write(sum.toString(8).padStart(6, '0'), Header.checksum.offset, 6, 'latin1')
   h[Header.checksum.offset + 6] = 0
   h[Header.checksum.offset + 7] = 0x20
-  return h
 }
 
 function padTo(n: number): number {

@@ -17,7 +17,6 @@
  * This module is imported by `lading ls`; keep its imports light (gc is loaded on demand).
  */
 import { constants, promises as fsp, type Stats } from 'node:fs'
-import type { FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -25,7 +24,7 @@ import { pipeline as pipelineCb } from 'node:stream'
 import { digestAlgorithm, digestHex, isAlgorithm, isDigest, type Algorithm, type Digest } from '../digest/digest.js'
 import { VerifyingStream, verifyBytes } from '../digest/verify.js'
 import { LadingError, isErrno } from '../errors.js'
-import { atomicWriteFile, fsyncDir, isTempName, tempPathFor } from '../io/fs.js'
+import { atomicWriteFile, fsyncDir, isTempName, readUpTo, tempPathFor } from '../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
 import { withLock } from '../io/lock.js'
 import { Annotation, MediaType, isIndexMediaType, isManifestMediaType } from '../spec/media-types.js'
@@ -520,17 +519,3 @@ async function readRegularFile(file: string, max: number, source: string): Promi
   }
 }
 
-/**
- * Read at most `n` bytes from the start of a file: the size checked before reading bounds the
- * memory used even if the file grows meanwhile (a longer file then fails verification).
- */
-async function readUpTo(fh: FileHandle, n: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(n)
-  let off = 0
-  while (off < n) {
-    const { bytesRead } = await fh.read(buf, off, n - off, off)
-    if (bytesRead === 0) break
-    off += bytesRead
-  }
-  return off === n ? buf : buf.subarray(0, off)
-}

@@ -19,7 +19,7 @@ import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { digestAlgorithm, digestHex, digestOf, isDigest, VerifyingStream, type Digest } from '../digest/index.js'
 import { isErrno, isLadingError, type ErrorCode } from '../errors.js'
-import { isTempName } from '../io/fs.js'
+import { isTempName, readUpTo } from '../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
 import { pointerJoin } from '../spec/json-pointer.js'
 import {
@@ -153,14 +153,7 @@ async function openBlob(file: string): Promise<Opened> {
 /** Read a small file whole, refusing it before reading when larger than `max`. */
 async function readSmall(fh: fsp.FileHandle, size: number, max: number): Promise<Buffer | undefined> {
   if (size > max) return undefined
-  const buf = Buffer.allocUnsafe(size)
-  let off = 0
-  while (off < size) {
-    const { bytesRead } = await fh.read(buf, off, size - off, off)
-    if (bytesRead === 0) break
-    off += bytesRead
-  }
-  return off === size ? buf : buf.subarray(0, off)
+  return readUpTo(fh, size)
 }
 
 /** Hash a blob through the one VerifyingStream (no expectation: the caller compares, to name the referrer). */

@@ -168,18 +168,28 @@ class CopyRun {
 
   /** Copy one blob as it is (its digest is preserved). */
   plainBlob(desc: Descriptor): Promise<Descriptor> {
+    return this.#blobAsIs(desc, async () => {
+      const from = await this.#src.getBlob(desc)
+      const body = chain(from, this.#progress(desc))
+      // The progress counter passes bytes unchanged, so the source's digest check carries on
+      // and the destination does not hash the blob a second time (digest/verify.ts).
+      carryAttestation(from, body)
+      return body
+    })
+  }
+
+  /**
+   * Put a blob whose digest must not change, once per digest per copy, under the concurrency
+   * limit: skipped when the destination has it (or mounts it), reported, checked as stored.
+   */
+  #blobAsIs(desc: Descriptor, open: () => Promise<Readable>): Promise<Descriptor> {
     const key = `${desc.digest}>=`
     let p = this.#blobs.get(key)
     if (!p) {
       p = this.#limiter.run(async () => {
         if (await this.#alreadyThere(desc)) return desc
         this.emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'copy' })
-        const from = await this.#src.getBlob(desc)
-        const body = chain(from, this.#progress(desc))
-        // The progress counter passes bytes unchanged, so the source's digest check carries on
-        // and the destination does not hash the blob a second time (digest/verify.ts).
-        carryAttestation(from, body)
-        const stored = await this.#dest.putBlob(body, { mediaType: desc.mediaType, digest: desc.digest, size: desc.size })
+        const stored = await this.#dest.putBlob(await open(), { mediaType: desc.mediaType, digest: desc.digest, size: desc.size })
         if (stored.digest !== desc.digest || stored.size !== desc.size) {
           throw new LadingError('DIGEST_MISMATCH', `blob ${desc.digest}: destination stored ${stored.digest} (${stored.size} bytes), expected ${desc.size} bytes`)
         }
@@ -292,22 +302,8 @@ class CopyRun {
     return { raw, desc: { mediaType: raw.mediaType, digest: raw.digest, size: raw.bytes.length }, changed }
   }
 
-  async #putConfig(desc: Descriptor, bytes: Buffer): Promise<Descriptor> {
-    const key = `${desc.digest}>=`
-    let p = this.#blobs.get(key)
-    if (!p) {
-      p = this.#limiter.run(async () => {
-        if (await this.#alreadyThere(desc)) return desc
-        this.emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'copy' })
-        const stored = await this.#dest.putBlob(Readable.from([bytes]), { mediaType: desc.mediaType, digest: desc.digest, size: desc.size })
-        this.stats.copied++
-        this.stats.bytesCopied += desc.size
-        this.emit({ type: 'blob-done', digest: desc.digest, size: desc.size, stored: { digest: stored.digest, size: stored.size, mediaType: desc.mediaType } })
-        return desc
-      })
-      this.#blobs.set(key, p)
-    }
-    return p
+  #putConfig(desc: Descriptor, bytes: Buffer): Promise<Descriptor> {
+    return this.#blobAsIs(desc, async () => Readable.from([bytes]))
   }
 
   async #putManifest(raw: RawManifest, tag?: string): Promise<Descriptor> {

@@ -1,6 +1,6 @@
 /**
  * Shared CLI plumbing. Only src/cli reads argv or writes to stdout/stderr.
- * Command modules must stay light to import: heavy modules (undici, zstd-napi, the tar
+ * Command modules must stay light to import: heavy modules (the registry client, zstd-napi, the tar
  * reader) are loaded with `await import()` inside actions, so `lading ls` starts fast.
  */
 import { LadingError } from '../errors.js'

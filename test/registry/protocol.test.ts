@@ -27,6 +27,8 @@ describe('distribution-spec features against a conforming test server', () => {
   })
   const blobBytes = randomBytes(50_000)
   const blobDigest = digestOf(blobBytes)
+  const stallBytes = randomBytes(20_000)
+  const stallDigest = digestOf(stallBytes)
   let mode: 'link' | 'last-only' | 'loop' = 'link'
   let uploaded: Buffer[] = []
   let seen: Seen[] = []
@@ -65,6 +67,12 @@ describe('distribution-spec features against a conforming test server', () => {
           return json(200, { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [referrers[i]] }, headers)
         }
         if (url.pathname === '/v2/p/manifests/silent') return // never answers
+        if (url.pathname === `/v2/p/blobs/${stallDigest}`) {
+          // Headers and part of the body, then silence with the connection open.
+          res.writeHead(200, { 'content-length': String(stallBytes.length) })
+          res.write(stallBytes.subarray(0, 1000))
+          return
+        }
         if (url.pathname.startsWith('/v2/p/manifests/typed-')) {
           // An index without a mediaType field, served with its type in Content-Type; and a lie.
           const doc = Buffer.from(JSON.stringify(url.pathname.endsWith('lie') ? { schemaVersion: 2, mediaType: MediaType.OciManifest, config: {}, layers: [] } : { schemaVersion: 2, manifests: [] }))
@@ -191,6 +199,15 @@ describe('distribution-spec features against a conforming test server', () => {
       await assert.rejects(c.getManifest('p', 'silent'), (e) => isLadingError(e, 'NETWORK') && /GET manifest silent/.test((e as Error).message))
       assert.ok(Date.now() - t0 < 5000)
       assert.equal(seen.filter((s) => s.url === '/v2/p/manifests/silent').length, 2)
+    } finally { await c.close() }
+  })
+
+  test('a blob body that stalls midway fails after the timeout (resumes retried), not a hang', async () => {
+    const c = new RegistryClient({ registry: host, tlsVerify: false, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5 }, timeoutMs: 300, env: { HOME: '/nonexistent' } })
+    try {
+      const t0 = Date.now()
+      await assert.rejects(async () => collect(await c.getBlob('p', { digest: stallDigest, size: stallBytes.length })), (e) => isLadingError(e) && /timed out|no answer|ETIMEDOUT|resum/i.test((e as Error).message))
+      assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`)
     } finally { await c.close() }
   })
 

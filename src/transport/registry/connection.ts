@@ -1,6 +1,6 @@
 /**
- * One registry's HTTP connection: undici Agent (keep-alive, bounded connections per origin,
- * TLS options from the cert dir, optional proxy), the scheme decision, authentication
+ * One registry's HTTP connection: a pool of keep-alive connections (./http.ts: bounded per
+ * origin, TLS options from the cert dir, optional proxy), the scheme decision, authentication
  * (anonymous, basic, bearer tokens from the WWW-Authenticate challenge, identity tokens),
  * redirects and retries. The distribution-spec operations are in client.ts on top of this.
  *
@@ -10,7 +10,6 @@
  * - Credentials go to the registry's own origin only, never to another host.
  * - Registry error bodies (distribution-spec §Error Codes) become one LadingError line.
  */
-import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici'
 import { LadingError, isLadingError } from '../../errors.js'
 import { parseChallenges, type Challenge } from '../auth/challenge.js'
 import { resolveCredentials, type CredentialSource } from '../auth/credentials.js'
@@ -19,6 +18,9 @@ import { displayRepository, isLoopbackRegistry, registryEndpointHost } from './n
 import { registryError, sanitize } from './registry-error.js'
 import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, retryPolicy, sleep, type RetryOptions, type RetryPolicy } from './retry.js'
 import { loadTlsMaterial } from './tls.js'
+import { HttpPool, drainResponse, type ProxySettings, type Response } from './http.js'
+
+export type { Response } from './http.js'
 
 export interface RegistryOptions {
   /** Verify TLS certificates (default true). false also allows plain HTTP (tried after HTTPS; loopback goes straight to HTTP). */
@@ -47,7 +49,7 @@ export interface RegistryOptions {
 }
 
 /** The proxy configuration to use, or undefined for direct connections. */
-export function proxySettings(explicit: RegistryOptions['proxy'], env: NodeJS.ProcessEnv = process.env): { httpProxy?: string; httpsProxy?: string; noProxy: string } | undefined {
+export function proxySettings(explicit: RegistryOptions['proxy'], env: NodeJS.ProcessEnv = process.env): ProxySettings | undefined {
   if (explicit) {
     if (!explicit.httpProxy && !explicit.httpsProxy) return undefined
     return { ...explicit, noProxy: explicit.noProxy ?? '' }
@@ -69,7 +71,6 @@ const MAX_TOKEN_BODY = 1024 * 1024
 const MAX_REDIRECTS = 10
 
 export type Headers = Record<string, string | string[] | undefined>
-export type Response = Dispatcher.ResponseData
 
 export interface SendRequest {
   method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
@@ -137,16 +138,16 @@ export async function readBody(res: Response, max: number, what: string): Promis
   return Buffer.concat(chunks, n)
 }
 
-export async function drain(res: Response): Promise<void> {
-  try { await res.body.dump({ limit: 256 * 1024 }) } catch { /* the connection is dropped instead */ }
+export function drain(res: Response): Promise<void> {
+  return drainResponse(res)
 }
 
 export class RegistryConnection {
   readonly registry: string
   readonly #opts: RegistryClientOptions
   readonly #policy: RetryPolicy
-  #agent: Dispatcher | undefined
-  #agentReady: Promise<Dispatcher> | undefined
+  #pool: HttpPool | undefined
+  #poolReady: Promise<HttpPool> | undefined
   #base: Promise<string> | undefined
   /** undefined: not yet asked; null: the registry let us in anonymously. */
   #challenge: Challenge | null | undefined
@@ -165,24 +166,25 @@ export class RegistryConnection {
   /** The retry policy (blob downloads use it for their Range resumes). */
   get policy(): RetryPolicy { return this.#policy }
 
-  async #dispatcher(): Promise<Dispatcher> {
+  async #http(): Promise<HttpPool> {
     if (this.#closed) throw new LadingError('USAGE', `registry client for ${this.registry} is closed`)
-    this.#agentReady ??= (async () => {
+    this.#poolReady ??= (async () => {
       const material = await loadTlsMaterial(this.registry, this.#opts.certDir)
-      const tlsOptions = {
-        rejectUnauthorized: this.#opts.tlsVerify !== false,
-        ...(material.ca ? { ca: material.ca } : {}),
-        ...(material.cert ? { cert: material.cert, key: material.key } : {}),
-      }
-      // A silent registry is an error, not a hang: headers and each body read must arrive in time.
-      const timeout = this.#opts.timeoutMs ?? 60_000
-      const common = { connections: this.#opts.maxConnections ?? 6, keepAliveTimeout: 30_000, headersTimeout: timeout, bodyTimeout: timeout, connect: { ...tlsOptions, timeout } }
       const proxy = proxySettings(this.#opts.proxy)
-      // Through a proxy the registry's TLS runs inside the CONNECT tunnel (requestTls).
-      this.#agent = proxy ? new EnvHttpProxyAgent({ ...common, ...proxy, requestTls: tlsOptions }) : new Agent(common)
-      return this.#agent
+      this.#pool = new HttpPool({
+        tls: {
+          rejectUnauthorized: this.#opts.tlsVerify !== false,
+          ...(material.ca ? { ca: material.ca } : {}),
+          ...(material.cert ? { cert: material.cert, key: material.key } : {}),
+        },
+        maxConnections: this.#opts.maxConnections ?? 6,
+        // A silent registry is an error, not a hang: connect, headers and each body read must arrive in time.
+        timeoutMs: this.#opts.timeoutMs ?? 60_000,
+        ...(proxy ? { proxy } : {}),
+      })
+      return this.#pool
     })()
-    return this.#agentReady
+    return this.#poolReady
   }
 
   /**
@@ -229,16 +231,11 @@ export class RegistryConnection {
    * Returns the response for any status it does not retry.
    */
   async #exchange(method: string, url: string, headers: Record<string, string>, body: Buffer | undefined, replayable: boolean, what?: string): Promise<Response> {
-    const agent = await this.#dispatcher()
+    const pool = await this.#http()
     for (let attempt = 1; ; attempt++) {
       let res: Response
       try {
-        res = await request(url, {
-          dispatcher: agent,
-          method: method as Dispatcher.HttpMethod,
-          headers: { 'user-agent': this.#userAgent(), ...headers },
-          body,
-        })
+        res = await pool.request(method, url, { 'user-agent': this.#userAgent(), ...headers }, body)
       } catch (e) {
         if (replayable && attempt < this.#policy.attempts && isRetryableError(e)) {
           await sleep(backoffDelay(this.#policy, attempt))
@@ -408,10 +405,6 @@ export class RegistryConnection {
   /**
    * Check that we can talk to the registry with our credentials (the `lading login` test):
    * basic auth: GET /v2/ with them; token auth: a token (no scope) issued for them. A registry
-
-  /**
-   * Check that we can talk to the registry with our credentials (the `lading login` test):
-   * basic auth: GET /v2/ with them; token auth: a token (no scope) issued for them. A registry
    * that asks for no authentication at all cannot judge credentials; that is not an error.
    */
   async checkLogin(): Promise<void> {
@@ -435,7 +428,7 @@ export class RegistryConnection {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await this.#agent?.close()
+    this.#pool?.close()
   }
 }
 

@@ -46,11 +46,10 @@ export function isRetryableStatus(status: number): boolean {
 
 const RETRYABLE_CODES = new Set([
   'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH',
-  'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
   'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE',
 ])
 
-/** A network-level failure worth another attempt (undici wraps the socket error in `cause`). */
+/** A network-level failure worth another attempt (the socket error may be wrapped in `cause`). */
 export function isRetryableError(e: unknown): boolean {
   for (let x: unknown = e, depth = 0; x && depth < 4; x = (x as { cause?: unknown }).cause, depth++) {
     const code = (x as { code?: unknown }).code

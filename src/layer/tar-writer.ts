@@ -277,11 +277,11 @@ export interface TarSource {
   content?: TarContent
 }
 
-/** Output is handed on in batches of about this many bytes (fewer, larger chunks downstream). */
-const BATCH = 256 * 1024
-/** Files up to this size are read whole with one synchronous read; larger ones stream. */
-const SMALL_FILE = 1024 * 1024
-const READ_CHUNK = 1024 * 1024
+/**
+ * Output is handed on in chunks of exactly this many bytes (the last one shorter), the gzip
+ * encoder's block size: it then compresses each chunk as it comes, without gathering or copying.
+ */
+export const TAR_CHUNK = 1024 * 1024
 
 function changedError(file: string, want: number, what: string): LadingError {
   return new LadingError('CONFLICT', `${file}: file ${what} while it was being archived (expected ${want} bytes)`)
@@ -297,37 +297,106 @@ function notRegular(file: string): LadingError {
   return new LadingError('CONFLICT', `${file}: no longer a regular file (changed while it was being archived)`)
 }
 
-/** Read a small file whole, without following a symlink swapped in, checking its size. */
-function readSmallFile(file: string, size: number): Buffer {
-  const fd = fs.openSync(file, OPEN_FLAGS)
-  try {
-    if (!fs.fstatSync(fd).isFile()) throw notRegular(file)
-    const buf = Buffer.allocUnsafe(size + 1)
-    let got = 0
-    while (got < size + 1) {
-      const n = fs.readSync(fd, buf, got, size + 1 - got, null)
-      if (n === 0) break
-      got += n
-    }
-    if (got < size) throw changedError(file, size, 'shrank')
-    if (got > size) throw changedError(file, size, 'grew')
-    return buf.subarray(0, size)
-  } finally {
-    fs.closeSync(fd)
+/**
+ * The chunk being filled. Headers, padding and file contents are written straight into it (file
+ * data read into it by the kernel), so a byte of the archive is copied once on its way out.
+ */
+class Arena {
+  buf = Buffer.allocUnsafe(TAR_CHUNK)
+  pos = 0
+  get room(): number { return TAR_CHUNK - this.pos }
+  /** The full chunk, and a fresh one to fill (the full one now belongs downstream). */
+  take(): Buffer {
+    const out = this.pos === TAR_CHUNK ? this.buf : this.buf.subarray(0, this.pos)
+    this.buf = Buffer.allocUnsafe(TAR_CHUNK)
+    this.pos = 0
+    return out
   }
 }
 
-async function* readLargeFile(file: string, size: number): AsyncGenerator<Buffer> {
+/**
+ * Stream a tar archive of `sources`, in the order given, ended by two zero blocks.
+ * Pulls sources lazily; holds only the chunk being filled (TAR_CHUNK bytes) beyond what downstream keeps.
+ */
+export function writeTar(sources: Iterable<TarSource> | AsyncIterable<TarSource>, opts: TarWriteOptions = {}): Readable {
+  async function* generate(): AsyncGenerator<Buffer> {
+    const a = new Arena()
+    /** Copy `b` in; yields every chunk that fills. */
+    function* put(b: Buffer): Generator<Buffer> {
+      let off = 0
+      while (off < b.length) {
+        const n = Math.min(a.room, b.length - off)
+        b.copy(a.buf, a.pos, off, off + n)
+        a.pos += n
+        off += n
+        if (a.room === 0) yield a.take()
+      }
+    }
+    function* zeros(count: number): Generator<Buffer> {
+      while (count > 0) {
+        const n = Math.min(a.room, count)
+        a.buf.fill(0, a.pos, a.pos + n)
+        a.pos += n
+        count -= n
+        if (a.room === 0) yield a.take()
+      }
+    }
+    for await (const { entry, content } of sources) {
+      yield* put(encodeEntryHeader(entry, opts))
+      const size = entry.type === 'file' ? (entry.size ?? 0) : 0
+      if (size > 0) {
+        if (!content) throw new LadingError('INVALID_TAR', `tar entry ${JSON.stringify(entry.path)}: no content for a ${size}-byte file`)
+        if ('data' in content) {
+          if (content.data.length !== size) throw new LadingError('INVALID_TAR', `tar entry ${JSON.stringify(entry.path)}: content is ${content.data.length} bytes, header says ${size}`)
+          yield* put(content.data)
+        } else {
+          yield* readFileInto(a, content.file, size)
+        }
+        yield* zeros(padTo(size))
+      }
+    }
+    yield* put(END_OF_ARCHIVE)
+    if (a.pos > 0) yield a.take()
+  }
+  return Readable.from(generate(), { objectMode: false, highWaterMark: TAR_CHUNK })
+}
+
+/**
+ * Read exactly `size` bytes of `file` into the arena (yielding chunks as they fill), without
+ * following a symlink swapped in; a file that is not regular, shrank or grew since it was
+ * scanned is a CONFLICT. Files that fit in the current chunk are read synchronously (a page-cache
+ * read of a few KiB costs less than a trip to the thread pool); longer ones asynchronously.
+ */
+async function* readFileInto(a: Arena, file: string, size: number): AsyncGenerator<Buffer> {
+  if (size < a.room) {
+    // Room for the probe byte too: one read returns the file and a second finds its end.
+    const fd = fs.openSync(file, OPEN_FLAGS)
+    try {
+      if (!fs.fstatSync(fd).isFile()) throw notRegular(file)
+      let got = 0
+      while (got < size + 1) {
+        const n = fs.readSync(fd, a.buf, a.pos + got, size + 1 - got, null)
+        if (n === 0) break
+        got += n
+      }
+      if (got < size) throw changedError(file, size, 'shrank')
+      if (got > size) throw changedError(file, size, 'grew')
+    } finally {
+      fs.closeSync(fd)
+    }
+    a.pos += size
+    return
+  }
   const fh = await fsp.open(file, OPEN_FLAGS)
   try {
     if (!(await fh.stat()).isFile()) throw notRegular(file)
     let left = size
     while (left > 0) {
-      const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, left))
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null)
+      const { bytesRead } = await fh.read(a.buf, a.pos, Math.min(a.room, left), null)
       if (bytesRead === 0) throw changedError(file, size, 'shrank')
+      a.pos += bytesRead
       left -= bytesRead
-      yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)
+      if (a.room === 0) yield a.take()
     }
     const { bytesRead } = await fh.read(Buffer.alloc(1), 0, 1, null)
     if (bytesRead !== 0) throw changedError(file, size, 'grew')
@@ -336,45 +405,3 @@ async function* readLargeFile(file: string, size: number): AsyncGenerator<Buffer
   }
 }
 
-/**
- * Stream a tar archive of `sources`, in the order given, ended by two zero blocks.
- * Pulls sources lazily; never holds more than one large-file chunk plus one batch in memory.
- */
-export function writeTar(sources: Iterable<TarSource> | AsyncIterable<TarSource>, opts: TarWriteOptions = {}): Readable {
-  async function* generate(): AsyncGenerator<Buffer> {
-    let batch: Buffer[] = []
-    let batchBytes = 0
-    const add = (b: Buffer): void => {
-      batch.push(b)
-      batchBytes += b.length
-    }
-    const take = (): Buffer => {
-      const out = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batchBytes)
-      batch = []
-      batchBytes = 0
-      return out
-    }
-    for await (const { entry, content } of sources) {
-      add(encodeEntryHeader(entry, opts))
-      const size = entry.type === 'file' ? (entry.size ?? 0) : 0
-      if (size > 0) {
-        if (!content) throw new LadingError('INVALID_TAR', `tar entry ${JSON.stringify(entry.path)}: no content for a ${size}-byte file`)
-        if ('data' in content) {
-          if (content.data.length !== size) throw new LadingError('INVALID_TAR', `tar entry ${JSON.stringify(entry.path)}: content is ${content.data.length} bytes, header says ${size}`)
-          add(content.data)
-        } else if (size <= SMALL_FILE) {
-          add(readSmallFile(content.file, size))
-        } else {
-          if (batchBytes > 0) yield take()
-          for await (const chunk of readLargeFile(content.file, size)) yield chunk
-        }
-        const pad = padTo(size)
-        if (pad > 0) add(Buffer.alloc(pad))
-      }
-      if (batchBytes >= BATCH) yield take()
-    }
-    add(END_OF_ARCHIVE)
-    yield take()
-  }
-  return Readable.from(generate(), { objectMode: false, highWaterMark: BATCH })
-}

@@ -12,7 +12,8 @@ import { promisify } from 'node:util'
 import zlib from 'node:zlib'
 import { isLadingError } from '../../src/errors.js'
 import { compress, decompress, detectCompression, parseCompression } from '../../src/io/compression.js'
-import { GZIP_BLOCK_SIZE } from '../../src/io/gzip-parallel.js'
+import { GZIP_BLOCK_SIZE, ParallelGzip, defaultGzipEngine, type GzipEngine } from '../../src/io/gzip-parallel.js'
+import { nativeGzipUnavailableReason } from '../../src/io/native-gzip.js'
 import { requireTool } from '../helpers/tools.js'
 
 const exec = promisify(execFile)
@@ -46,6 +47,59 @@ async function rejectsWith(p: Promise<unknown>, code: string, re?: RegExp): Prom
     return true
   })
 }
+
+/** Both encoders where the native one is built (CI builds it); the zlib one everywhere. */
+const engines: GzipEngine[] = defaultGzipEngine() === 'libdeflate' ? ['libdeflate', 'zlib'] : ['zlib']
+
+async function gzipWith(engine: GzipEngine, data: Buffer | Readable, level?: number): Promise<Buffer> {
+  const z = new ParallelGzip({ engine, ...(level !== undefined ? { level } : {}) })
+  const input = Buffer.isBuffer(data) ? Readable.from([data]) : data
+  return buffer(input.pipe(z))
+}
+
+/** Split a gzip file into its members (RFC 1952 §2.2), checking each header and trailer. */
+function gzipMembers(gz: Buffer): Buffer[] {
+  const out: Buffer[] = []
+  let off = 0
+  while (off < gz.length) {
+    assert.deepEqual([...gz.subarray(off, off + 4)], [0x1f, 0x8b, 8, 0], `member at ${off}: gzip magic, deflate, no flags`)
+    assert.equal(gz.readUInt32LE(off + 4), 0, 'MTIME is 0')
+    assert.equal(gz[off + 9], 0xff, 'OS is 255 (unknown)')
+    // inflateRaw stops at the member's final block; the bytes it used tell where the trailer is.
+    const inf = zlib.inflateRawSync(gz.subarray(off + 10), { info: true }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } }
+    const end = off + 10 + inf.engine.bytesWritten
+    assert.equal(gz.readUInt32LE(end), zlib.crc32(inf.buffer) >>> 0, 'CRC-32 trailer')
+    assert.equal(gz.readUInt32LE(end + 4), inf.buffer.length >>> 0, 'ISIZE trailer')
+    out.push(inf.buffer)
+    off = end + 8
+  }
+  return out
+}
+
+test('the native (libdeflate) gzip engine is built and used by default under CI', { skip: process.env.CI === 'true' ? false : nativeGzipUnavailableReason() ? `not built here: ${nativeGzipUnavailableReason()}` : false }, () => {
+  assert.equal(nativeGzipUnavailableReason(), undefined)
+  assert.equal(defaultGzipEngine(), 'libdeflate')
+  assert.equal(defaultGzipEngine(0), 'zlib', 'level 0 (stored) is zlib\'s')
+})
+
+test('libdeflate gzip: one member per 1 MiB block, each with MTIME 0, OS 255 and a valid trailer', { skip: engines.includes('libdeflate') ? false : 'libdeflate engine not built' }, async () => {
+  const data = sampleData(2 * GZIP_BLOCK_SIZE + 5)
+  const gz = await gzipWith('libdeflate', chunked(data, 70001))
+  const members = gzipMembers(gz)
+  assert.deepEqual(members.map((m) => m.length), [GZIP_BLOCK_SIZE, GZIP_BLOCK_SIZE, 5])
+  assert.ok(Buffer.concat(members).equals(data))
+  assert.ok(zlib.gunzipSync(gz).equals(data), 'node zlib reads every member')
+  // Empty input: exactly one member of nothing.
+  const empty = await gzipWith('libdeflate', Buffer.alloc(0))
+  assert.deepEqual(gzipMembers(empty).map((m) => m.length), [0])
+})
+
+test('libdeflate gzip at level 4 is smaller than zlib gzip at level 4 on text-like data', { skip: engines.includes('libdeflate') ? false : 'libdeflate engine not built' }, async () => {
+  const data = sampleData(4 * GZIP_BLOCK_SIZE)
+  const fast = await gzipWith('libdeflate', data, 4)
+  const slow = await gzipWith('zlib', data, 4)
+  assert.ok(fast.length < slow.length, `libdeflate ${fast.length} bytes vs zlib ${slow.length}`)
+})
 
 const tarHeader = (): Buffer => {
   const h = Buffer.alloc(512)
@@ -82,18 +136,25 @@ test('gzip round trip through compress and decompress over several blocks', asyn
   assert.ok(back.equals(data))
 })
 
-test('parallel gzip is one gzip member with mtime 0 and fixed OS byte', async () => {
-  const gz = await buffer(compress(Readable.from([sampleData(2 * GZIP_BLOCK_SIZE + 5)]), 'gzip'))
+test('zlib gzip (the fallback) is one gzip member with mtime 0 and fixed OS byte', async () => {
+  const gz = await gzipWith('zlib', sampleData(2 * GZIP_BLOCK_SIZE + 5))
   assert.deepEqual([...gz.subarray(0, 10)], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff])
   // Exactly one member: gunzip of the deflate body alone consumes everything but the 8-byte trailer.
   const raw = zlib.inflateRawSync(gz.subarray(10, gz.length - 8))
   assert.equal(raw.length, 2 * GZIP_BLOCK_SIZE + 5)
   assert.equal(gz.readUInt32LE(gz.length - 4), raw.length >>> 0)
   assert.equal(gz.readUInt32LE(gz.length - 8), zlib.crc32(raw) >>> 0)
+  assert.equal(gzipMembers(gz).length, 1)
 })
 
-test('gzip and zstd output is deterministic whatever the input chunking and level given', async () => {
+test('gzip (both engines) and zstd output is deterministic whatever the input chunking and level given', async () => {
   const data = sampleData(2 * GZIP_BLOCK_SIZE + 777)
+  for (const engine of engines) {
+    const a = await gzipWith(engine, chunked(data, 1 << 20))
+    const b = await gzipWith(engine, chunked(data, 4099))
+    assert.ok(a.equals(b), `${engine}: same bytes for the same input`)
+    assert.ok(!a.equals(await gzipWith(engine, chunked(data, 65536), 1)), `${engine}: level changes the output`)
+  }
   for (const c of ['gzip', 'zstd'] as const) {
     const a = await buffer(compress(chunked(data, 1 << 20), c))
     const b = await buffer(compress(chunked(data, 4099), c))
@@ -105,7 +166,7 @@ test('gzip and zstd output is deterministic whatever the input chunking and leve
   }
 })
 
-test('gzip output does not depend on the number of threads (UV_THREADPOOL_SIZE 1 vs 4)', async () => {
+test('gzip output (default engine) does not depend on the number of threads (UV_THREADPOOL_SIZE 1 vs 4)', async () => {
   const here = path.dirname(fileURLToPath(import.meta.url))
   const mod = path.join(here, '..', '..', 'src', 'io', 'compression.js')
   const script = `import { compress } from ${JSON.stringify(mod)}; import { Readable } from 'node:stream'; import { createHash } from 'node:crypto';
@@ -121,22 +182,24 @@ for await (const c of compress(Readable.from([data]), 'gzip')) h.update(c); cons
   assert.equal(digests[0], digests[1])
 })
 
-test('parallel gzip is accepted by GNU gzip (gzip -t, gzip -dc)', async (t) => {
+test('parallel gzip from either engine is accepted by GNU gzip (gzip -t, gzip -dc)', async (t) => {
   if (!requireTool(t, 'gzip')) return
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'lading-gz-'))
   t.after(() => fs.promises.rm(dir, { recursive: true, force: true }))
   const data = sampleData(3 * GZIP_BLOCK_SIZE + 99)
-  const file = path.join(dir, 'x.gz')
-  await fs.promises.writeFile(file, await buffer(compress(Readable.from([data]), 'gzip', { level: 9 })))
-  await exec('gzip', ['-t', file])
-  const out = await new Promise<Buffer>((resolve, reject) => {
-    const p = spawn('gzip', ['-dc', file])
-    const chunks: Buffer[] = []
-    p.stdout.on('data', (c: Buffer) => chunks.push(c))
-    p.on('error', reject)
-    p.on('close', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`gzip -dc exited ${code}`))))
-  })
-  assert.equal(createHash('sha256').update(out).digest('hex'), createHash('sha256').update(data).digest('hex'))
+  for (const engine of engines) {
+    const file = path.join(dir, `${engine}.gz`)
+    await fs.promises.writeFile(file, await gzipWith(engine, data, 9))
+    await exec('gzip', ['-t', file])
+    const out = await new Promise<Buffer>((resolve, reject) => {
+      const p = spawn('gzip', ['-dc', file])
+      const chunks: Buffer[] = []
+      p.stdout.on('data', (c: Buffer) => chunks.push(c))
+      p.on('error', reject)
+      p.on('close', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`gzip -dc exited ${code}`))))
+    })
+    assert.equal(createHash('sha256').update(out).digest('hex'), createHash('sha256').update(data).digest('hex'), engine)
+  }
 })
 
 test('empty input compresses to valid empty gzip and zstd streams', async () => {
@@ -207,12 +270,12 @@ test('compress refuses an out-of-range level', () => {
   assert.throws(() => compress(Readable.from([]), 'zstd', { level: 99 }), (e: unknown) => isLadingError(e, 'USAGE'))
 })
 
-test('blocks are primed with the previous 32 KiB, so parallel gzip compresses like one stream', async () => {
+test('zlib engine: blocks are primed with the previous 32 KiB, so parallel gzip compresses like one stream', async () => {
   // A 16 KiB random pattern repeated over 8 blocks: without priming each block would carry the
   // pattern again (8 x 16 KiB); primed, every block after the first refers back across the boundary.
   const pattern = randomBytes(16 * 1024)
   const data = Buffer.concat(Array.from({ length: (8 * GZIP_BLOCK_SIZE) / pattern.length }, () => pattern))
-  const parallel = await buffer(compress(Readable.from([data]), 'gzip', { level: 6 }))
+  const parallel = await gzipWith('zlib', data, 6)
   const single = zlib.gzipSync(data, { level: 6 })
   assert.ok(parallel.length < single.length + 4 * 1024, `parallel ${parallel.length} bytes vs single stream ${single.length}`)
   assert.ok(zlib.gunzipSync(parallel).equals(data))

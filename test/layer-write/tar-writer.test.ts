@@ -4,7 +4,7 @@ import path from 'node:path'
 import { buffer } from 'node:stream/consumers'
 import { test } from 'node:test'
 import { isLadingError } from '../../src/errors.js'
-import { encodeEntryHeader, effectiveMtimeNs, sourceDateEpochNs, writeTar, type TarEntry, type TarSource } from '../../src/layer/tar-writer.js'
+import { TAR_CHUNK, encodeEntryHeader, effectiveMtimeNs, sourceDateEpochNs, writeTar, type TarEntry, type TarSource } from '../../src/layer/tar-writer.js'
 import { requireTool } from '../helpers/tools.js'
 import { exec, listTar, tmpdir } from './helpers.js'
 
@@ -139,6 +139,35 @@ test('GNU tar lists and extracts our pax output (long names, long links, big ids
   assert.equal(await fs.promises.readFile(path.join(out, long), 'utf8'), 'hello')
   assert.equal((await fs.promises.lstat(path.join(out, long))).uid, 3_000_000)
   assert.equal(await fs.promises.readlink(path.join(out, 'link')), long)
+})
+
+test('file contents that straddle output chunks: exact chunk sizes, every byte in place (GNU tar reads it back)', async (t) => {
+  if (!requireTool(t, 'tar')) return
+  const dir = await tmpdir(t)
+  // Sizes around the 1 MiB chunk edge and the 512-byte block edge, from files and from memory.
+  const sizes = [0, 1, 511, 512, 513, TAR_CHUNK - 700, TAR_CHUNK - 512, TAR_CHUNK, TAR_CHUNK + 3, 3 * TAR_CHUNK + 1234, 77]
+  const sources: TarSource[] = []
+  const want = new Map<string, Buffer>()
+  for (const [i, size] of sizes.entries()) {
+    const data = Buffer.alloc(size)
+    for (let j = 0; j < size; j++) data[j] = (j * 31 + i * 7) & 0xff
+    const name = `f${i}`
+    want.set(name, data)
+    if (i % 3 === 2) sources.push({ entry: base(name, { size }), content: { data } })
+    else {
+      await fs.promises.writeFile(path.join(dir, name), data)
+      sources.push({ entry: base(name, { size }), content: { file: path.join(dir, name) } })
+    }
+  }
+  const chunks: Buffer[] = []
+  for await (const c of writeTar(sources)) chunks.push(c as Buffer)
+  assert.ok(chunks.slice(0, -1).every((c) => c.length === TAR_CHUNK), `chunk sizes ${chunks.map((c) => c.length).join(',')}`)
+  const file = path.join(dir, 'x.tar')
+  await fs.promises.writeFile(file, Buffer.concat(chunks))
+  const out = path.join(dir, 'out')
+  await fs.promises.mkdir(out)
+  await exec('tar', ['-xf', file, '-C', out])
+  for (const [name, data] of want) assert.ok((await fs.promises.readFile(path.join(out, name))).equals(data), `${name}: ${data.length} bytes`)
 })
 
 test('a FIFO swapped in for a recorded file is refused, never a hang', async (t) => {

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# npm's install step for Lading itself: builds native/ (libdeflate gzip members, see
+# native/gzip_member.c) when Debian's libdeflate-dev is installed. Without it Lading still works
+# and compresses gzip with Node's zlib (slower, about 1.7% larger), so a missing library is a
+# warning here, except under CI=true, where the fast path must be the one tested.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+log="native/build-native.log"
+if [ ! -f /usr/include/libdeflate.h ]; then
+  msg="libdeflate-dev is not installed: gzip layers will be compressed with Node's zlib (apt-get install libdeflate-dev, then npm rebuild, for the faster encoder)"
+  if [ "${CI:-}" = true ]; then echo "lading: $msg" >&2; exit 1; fi
+  echo "lading: note: $msg" >&2
+  exit 0
+fi
+gyp="${npm_config_node_gyp:-node-gyp}"
+if [[ "$gyp" == *.js ]]; then gyp=(node "$gyp"); else gyp=("$gyp"); fi
+if "${gyp[@]}" rebuild --directory=native >"$log" 2>&1; then
+  rm -f "$log"
+  exit 0
+fi
+echo "lading: building native/ failed (see $log); gzip falls back to Node's zlib" >&2
+tail -n 5 "$log" >&2
+[ "${CI:-}" = true ] && exit 1
+exit 0

@@ -1,0 +1,39 @@
+/**
+ * The optional native gzip encoder (native/gzip_member.c, libdeflate on libuv's pool). It is built
+ * by `npm install` when Debian's libdeflate-dev is present (scripts/build-native.sh); without it,
+ * or with LADING_GZIP=zlib in the environment, gzip output comes from Node's zlib instead.
+ */
+import { createRequire } from 'node:module'
+
+export interface NativeGzip {
+  /** One complete gzip member (MTIME 0, OS 255) of `input` at libdeflate `level` (1-12). */
+  gzipMember(input: Buffer, level: number): Promise<Buffer>
+}
+
+/** From build/src/io/ (and src/io/ under a TS runner) to the repository root. */
+const ADDON = new URL('../../../native/build/Release/lading_gzip.node', import.meta.url)
+let loaded: NativeGzip | null | undefined
+let loadError: string | undefined
+
+export function nativeGzip(): NativeGzip | undefined {
+  if (loaded === undefined) {
+    loaded = null
+    if (process.env.LADING_GZIP === 'zlib') {
+      loadError = 'LADING_GZIP=zlib'
+    } else {
+      try {
+        const m = createRequire(import.meta.url)(ADDON.pathname) as Partial<NativeGzip>
+        if (typeof m.gzipMember === 'function') loaded = m as NativeGzip
+        else loadError = `${ADDON.pathname} has no gzipMember`
+      } catch (e) {
+        loadError = (e as Error).message.split('\n')[0]
+      }
+    }
+  }
+  return loaded ?? undefined
+}
+
+/** Why the native encoder is not in use (for `--debug` output and tests), or undefined if it is. */
+export function nativeGzipUnavailableReason(): string | undefined {
+  return nativeGzip() ? undefined : loadError
+}

@@ -3,7 +3,7 @@
     {
       "target_name": "lading_gzip",
       "sources": ["gzip_member.c"],
-      "defines": ["COPY_IN_COMPLETE"], "cflags": ["-O2", "-Wall", "-Wextra"],
+      "cflags": ["-O2", "-Wall", "-Wextra"],
       "libraries": ["-ldeflate"]
     }
   ]

@@ -58,13 +58,10 @@ static void execute(napi_env env, void *data) {
   }
   j->out_len = libdeflate_gzip_compress(c, j->in, j->in_len, scratch, bound);
   if (j->out_len == 0) { j->error = "libdeflate: output larger than its bound"; return; }
-#ifdef COPY_IN_COMPLETE
-  j->out = scratch; scratch = NULL; scratch_size = 0; /* handed over; complete() copies and frees */
-#else
+  /* The scratch stays with the thread; the Buffer gets an exact-size copy, made here, off the main thread. */
   j->out = malloc(j->out_len);
   if (j->out == NULL) { j->error = "libdeflate: out of memory for the output"; return; }
   memcpy(j->out, scratch, j->out_len);
-#endif
 }
 
 static void free_output(napi_env env, void *data, void *hint) {
@@ -76,12 +73,8 @@ static void complete(napi_env env, napi_status status, void *data) {
   job_t *j = data;
   napi_value result;
   if (status != napi_ok && j->error == NULL) j->error = "gzipMember: the job was cancelled";
-#ifdef COPY_IN_COMPLETE
-  if (j->error == NULL && napi_create_buffer_copy(env, j->out_len, j->out, NULL, &result) == napi_ok) {
-#else
   if (j->error == NULL && napi_create_external_buffer(env, j->out_len, j->out, free_output, NULL, &result) == napi_ok) {
     j->out = NULL; /* owned by the Buffer now */
-#endif
     napi_resolve_deferred(env, j->deferred, result);
   } else {
     napi_value msg, err;

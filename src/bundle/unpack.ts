@@ -40,6 +40,8 @@ export interface UnpackOptions {
   rootless?: boolean
   uidMap?: IdMapping[]
   gidMap?: IdMapping[]
+  /** Keep symlinks to directories that a layer's directory entry would replace (umoci --keep-dirlinks). */
+  keepDirlinks?: boolean
   /** Cap on the bytes extracted (passed to applyLayer). */
   maxBytes?: number
   onWarning?: (msg: string) => void
@@ -99,6 +101,7 @@ export async function applyImageLayers(image: ResolvedImage, rootfs: string, opt
     if (opts.rootless !== undefined) applyOpts.rootless = opts.rootless
     if (opts.uidMap) applyOpts.uidMap = opts.uidMap
     if (opts.gidMap) applyOpts.gidMap = opts.gidMap
+    if (opts.keepDirlinks) applyOpts.keepDirlinks = true
     if (opts.maxBytes !== undefined) applyOpts.maxBytes = opts.maxBytes - total.bytes
     if (opts.onWarning) applyOpts.onWarning = opts.onWarning
     let stats: ApplyStats

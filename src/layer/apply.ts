@@ -49,6 +49,13 @@ export interface ApplyOptions {
   maxBytes?: number
   /** Non-fatal problems (skipped xattrs, devices, unmapped ids). */
   onWarning?: (msg: string) => void
+  /**
+   * A directory entry whose path is a symlink to a directory (resolved inside the root) leaves the
+   * symlink and the directory it points to as they are, and later entries below the path land in
+   * that directory: umoci's --keep-dirlinks (which also ignores the entry's metadata), GNU tar's
+   * --keep-directory-symlink. Off: the symlink is replaced by a directory (layer.md).
+   */
+  keepDirlinks?: boolean
 }
 
 export interface ApplyStats {
@@ -103,6 +110,7 @@ class LayerApplier {
   #maxBytes: number
   #warn: (msg: string) => void
   #warned = new Set<string>()
+  #keepDirlinks: boolean
   /** Directory modes and times to set at the end (canonical rel path -> meta). */
   #dirMeta = new Map<string, DirMeta>()
   /** Paths whose inode this layer created (files, links, new directories). */
@@ -126,6 +134,7 @@ class LayerApplier {
     // Rootless without maps: ownership is not applied (everything belongs to the unpacking user).
     this.#chown = !this.#rootless || this.#uidMap !== undefined || this.#gidMap !== undefined
     this.#maxBytes = opts.maxBytes ?? DEFAULT_MAX_EXTRACT_BYTES
+    this.#keepDirlinks = opts.keepDirlinks ?? false
     this.#noLower = readdirSync(root).length === 0
     const warn = opts.onWarning ?? (() => {})
     this.#warn = warn
@@ -203,6 +212,11 @@ class LayerApplier {
       r = { rel: '', host: this.#resolver.root, parentRel: '', name: '' }
     } else {
       r = this.#resolver.resolveParent(comps, h.path, 'create')!
+      const target = this.#keepDirlinks ? this.#dirlinkTarget(r, h.path) : undefined
+      if (target) {
+        this.#resolver.noteDir(target.rel)
+        return
+      }
       fresh = this.#retry(r, () => this.#mkdir(r))
     }
     this.#resolver.noteDir(r.rel)
@@ -210,6 +224,25 @@ class LayerApplier {
     this.#own(r.host, h)
     if (h.xattrs !== undefined) applyXattrs(r.host, h.xattrs, 'dir', this.#privileged, h.path, this.#warn)
     this.#dirMeta.set(r.rel, { mode: h.mode, atime: h.atime, mtime: h.mtime })
+  }
+
+  /**
+   * keepDirlinks: when `r` is a symlink whose target, resolved inside the root like any path (an
+   * absolute target means the container's `/`; climbing above the root is UNSAFE_PATH), is an
+   * existing directory, that directory. Otherwise undefined, and the entry replaces what is there.
+   */
+  #dirlinkTarget(r: ResolvedPath, entry: string): ResolvedPath | undefined {
+    let st
+    try { st = lstatSync(r.host) } catch (e) { if (isErrno(e, 'ENOENT')) return undefined; throw e }
+    if (!st.isSymbolicLink()) return undefined
+    const t = this.#resolver.resolveFull(r.rel, entry)
+    if (t.rel === '') return undefined // a link to the root itself: not a directory we may take over
+    try {
+      return lstatSync(t.host).isDirectory() ? t : undefined
+    } catch (e) {
+      if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) return undefined
+      throw e
+    }
   }
 
   /** mkdir, or reuse an existing directory (true when created). A non-directory is replaced. */

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { promises as fsp } from 'node:fs'
+import { lstatSync, promises as fsp, readFileSync, readlinkSync } from 'node:fs'
 import path from 'node:path'
 import zlib from 'node:zlib'
 import { isLadingError } from '../../src/errors.js'
@@ -14,7 +14,9 @@ import { loadSnapshot } from '../../src/layer/snapshot.js'
 import { MediaType } from '../../src/spec/media-types.js'
 import { digestOf } from '../../src/digest/digest.js'
 import { writeImage } from '../../src/store/image.js'
-import { lading, ladingOk } from '../helpers/cli.js'
+import { lading, ladingOk, runOk } from '../helpers/cli.js'
+import { requireTool } from '../helpers/tools.js'
+import { diffTrees, treeOf } from './tree.js'
 import { buildImage, tarOf, tempDir, type Entry } from './build-image.js'
 
 const ETC: Entry[] = [
@@ -193,3 +195,35 @@ test('--verify-diff-ids checks each uncompressed layer against the config diff_i
   assert.match(r.stderr, /diff_id.*digest mismatch/)
   await assert.rejects(fsp.access(path.join(dir, 'b')))
 }))
+
+test('unpack --keep-dirlinks keeps symlinks to directories, as umoci unpack --keep-dirlinks does (same tree)', { timeout: 120_000 }, async (t) => {
+  const dir = await tempDir()
+  try {
+    const img = await buildImage(path.join(dir, 'img'), [
+      [
+        { name: 'usr/', type: 'directory' },
+        { name: 'usr/lib/', type: 'directory' },
+        { name: 'usr/lib/old', body: 'old\n' },
+        { name: 'lib', type: 'symlink', linkname: 'usr/lib' },
+      ],
+      [
+        { name: 'lib/', type: 'directory', mode: 0o750 },
+        { name: 'lib/new', body: 'new\n' },
+      ],
+    ], { Cmd: ['/bin/sh'] })
+    const ours = path.join(dir, 'ours')
+    ladingOk(['unpack', '--keep-dirlinks', '--image', img.dir, ours])
+    assert.equal(readlinkSync(path.join(ours, 'rootfs/lib')), 'usr/lib')
+    assert.equal(readFileSync(path.join(ours, 'rootfs/usr/lib/new'), 'utf8'), 'new\n')
+    const plain = path.join(dir, 'plain')
+    ladingOk(['unpack', '--image', img.dir, plain])
+    assert.ok(lstatSync(path.join(plain, 'rootfs/lib')).isDirectory(), 'without the flag the directory replaces the link')
+    if (requireTool(t, 'umoci')) {
+      const theirs = path.join(dir, 'theirs')
+      runOk('umoci', ['unpack', '--keep-dirlinks', '--image', img.dir, theirs])
+      assert.deepEqual(diffTrees(treeOf(path.join(ours, 'rootfs')), treeOf(path.join(theirs, 'rootfs')), ['lading', 'umoci']), [])
+    }
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true })
+  }
+})

@@ -430,3 +430,64 @@ describe('applyLayer: rootless', () => {
     }
   })
 })
+
+describe('applyLayer: keepDirlinks (umoci --keep-dirlinks)', () => {
+  const lower = [
+    { name: 'usr/', mode: 0o755 },
+    { name: 'usr/lib/', mode: 0o755 },
+    { name: 'usr/lib/old', data: 'old' },
+    { name: 'lib', type: '2', linkname: 'usr/lib' },
+    { name: 'abs', type: '2', linkname: '/usr/lib' },
+    { name: 'tofile', type: '2', linkname: 'usr/lib/old' },
+  ]
+  const upper = [
+    { name: 'lib/', mode: 0o750, mtime: 1500000000 },
+    { name: 'lib/new', data: 'new' },
+    { name: 'abs/', mode: 0o750 },
+    { name: 'abs/viaabs', data: 'x' },
+    { name: 'tofile/', mode: 0o755 },
+  ]
+
+  it('off (the default): a directory entry replaces the symlink, as layer.md says', async (t) => {
+    if (!need(t, isRoot(), 'needs root (chown)')) return
+    const { dir, cleanup } = tempDir()
+    try {
+      await applySpecs(dir, lower)
+      await applySpecs(dir, upper)
+      assert.ok(lstatSync(path.join(dir, 'lib')).isDirectory())
+      assert.deepEqual(readdirSync(path.join(dir, 'lib')), ['new'])
+      assert.deepEqual(readdirSync(path.join(dir, 'usr/lib')), ['old'])
+    } finally { cleanup() }
+  })
+
+  it('on: symlinks to directories stay, their targets get the contents but keep their metadata (as umoci); a link to a file is still replaced', async (t) => {
+    if (!need(t, isRoot(), 'needs root (chown)')) return
+    const { dir, cleanup } = tempDir()
+    try {
+      await applySpecs(dir, lower)
+      await applySpecs(dir, upper, { keepDirlinks: true })
+      assert.equal(readlinkSync(path.join(dir, 'lib')), 'usr/lib')
+      assert.equal(readlinkSync(path.join(dir, 'abs')), '/usr/lib', 'an absolute target means the root\'s /usr/lib')
+      assert.deepEqual(readdirSync(path.join(dir, 'usr/lib')).sort(), ['new', 'old', 'viaabs'])
+      const st = lstatSync(path.join(dir, 'usr/lib'))
+      assert.equal(st.mode & 0o7777, 0o755)
+      assert.ok(lstatSync(path.join(dir, 'tofile')).isDirectory(), 'a symlink to a file is replaced by the directory')
+    } finally { cleanup() }
+  })
+
+  it('security: with keepDirlinks a directory symlink pointing above the root is refused, and nothing outside changes', async (t) => {
+    if (!need(t, isRoot(), 'needs root (chown)')) return
+    const { dir, cleanup } = tempDir()
+    try {
+      const root = path.join(dir, 'root')
+      const sentinel = path.join(dir, 'sentinel')
+      mkdirSync(root)
+      mkdirSync(sentinel, { mode: 0o755 })
+      writeFileSync(path.join(sentinel, 'keep'), 'keep')
+      await applySpecs(root, [{ name: 'esc', type: '2', linkname: '../sentinel' }])
+      await assert.rejects(applySpecs(root, [{ name: 'esc/', mode: 0o777 }, { name: 'esc/planted', data: 'x' }], { keepDirlinks: true }), (e: unknown) => isLadingError(e, 'UNSAFE_PATH') && /esc/.test((e as Error).message))
+      assert.deepEqual(readdirSync(sentinel), ['keep'])
+      assert.equal(lstatSync(sentinel).mode & 0o7777, 0o755)
+    } finally { cleanup() }
+  })
+})

@@ -14,6 +14,7 @@ export function register(program: Command): void {
     .option('--uid-map <c:h:s>', 'map container uids to host uids (repeatable)', collect)
     .option('--gid-map <c:h:s>', 'map container gids to host gids (repeatable)', collect)
     .option('--verify-diff-ids', 'also check each uncompressed layer against the config\'s diff_ids (slower)')
+    .option('--keep-dirlinks', 'keep symlinks to directories instead of replacing them with a layer\'s directory (like umoci)')
     .action(async (rootfs: string, opts: UnpackCliOpts) => {
       const { unpackRootfs } = await import('../../bundle/unpack.js')
       const r = await whileInterruptible((signal) => unpackOptions(opts).then((o) => unpackRootfs(rootfs, { ...o, signal })), `raw unpack into ${rootfs}`)

@@ -10,7 +10,7 @@ export function parseIdMap(s: string, flag: string): { containerId: number; host
   return { containerId, hostId, size }
 }
 
-export interface UnpackCliOpts { image: string; platform?: string; rootless?: boolean; uidMap?: string[]; gidMap?: string[]; verifyDiffIds?: boolean }
+export interface UnpackCliOpts { image: string; platform?: string; rootless?: boolean; uidMap?: string[]; gidMap?: string[]; verifyDiffIds?: boolean; keepDirlinks?: boolean }
 
 /** The shared part of `unpack` and `raw unpack`: image, platform, rootless and id mappings. */
 export async function unpackOptions(opts: UnpackCliOpts) {
@@ -23,6 +23,7 @@ export async function unpackOptions(opts: UnpackCliOpts) {
   if (opts.platform !== undefined) o.platform = opts.platform === 'any' ? 'any' : parsePlatform(opts.platform)
   if (opts.rootless) o.rootless = true
   if (opts.verifyDiffIds) o.verifyDiffIds = true
+  if (opts.keepDirlinks) o.keepDirlinks = true
   if (opts.uidMap?.length) o.uidMap = opts.uidMap.map((s) => parseIdMap(s, '--uid-map'))
   if (opts.gidMap?.length) o.gidMap = opts.gidMap.map((s) => parseIdMap(s, '--gid-map'))
   return o
@@ -62,6 +63,7 @@ export function register(program: Command): void {
     .option('--uid-map <c:h:s>', 'map container uids to host uids, umoci syntax (repeatable)', collect)
     .option('--gid-map <c:h:s>', 'map container gids to host gids, umoci syntax (repeatable)', collect)
     .option('--verify-diff-ids', 'also check each uncompressed layer against the config\'s diff_ids (slower)')
+    .option('--keep-dirlinks', 'keep symlinks to directories instead of replacing them with a layer\'s directory (like umoci)')
     .action(async (bundle: string, opts: UnpackCliOpts) => {
       const { unpackBundle } = await import('../../bundle/unpack.js')
       const r = await whileInterruptible((signal) => unpackOptions(opts).then((o) => unpackBundle(bundle, { ...o, signal })), `unpack into ${bundle}`)

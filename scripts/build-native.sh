@@ -12,9 +12,18 @@ if [ ! -f /usr/include/libdeflate.h ]; then
   echo "lading: note: $msg" >&2
   exit 0
 fi
-gyp="${npm_config_node_gyp:-node-gyp}"
+# npm hands its own node-gyp to install scripts; run by hand, use npm's copy.
+gyp="${npm_config_node_gyp:-}"
+if [ -z "$gyp" ]; then
+  if command -v node-gyp >/dev/null; then gyp=node-gyp
+  else gyp="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"; fi
+fi
 if [[ "$gyp" == *.js ]]; then gyp=(node "$gyp"); else gyp=("$gyp"); fi
-if "${gyp[@]}" rebuild --directory=native >"$log" 2>&1; then
+# Build against the headers of the Node that runs us (no download: this machine has no internet).
+prefix="$(dirname "$(dirname "$(command -v node)")")"
+nodedir=()
+[ -f "$prefix/include/node/node_api.h" ] && nodedir=(--nodedir="$prefix")
+if "${gyp[@]}" rebuild --directory=native "${nodedir[@]}" >"$log" 2>&1; then
   rm -f "$log"
   exit 0
 fi

@@ -73,8 +73,14 @@ static void complete(napi_env env, napi_status status, void *data) {
   job_t *j = data;
   napi_value result;
   if (status != napi_ok && j->error == NULL) j->error = "gzipMember: the job was cancelled";
-  if (j->error == NULL && napi_create_external_buffer(env, j->out_len, j->out, free_output, NULL, &result) == napi_ok) {
-    j->out = NULL; /* owned by the Buffer now */
+  napi_status made = napi_generic_failure;
+  if (j->error == NULL) {
+    made = napi_create_external_buffer(env, j->out_len, j->out, free_output, NULL, &result);
+    if (made == napi_ok) j->out = NULL; /* owned by the Buffer now */
+    /* Runtimes that forbid external buffers (a V8 sandbox) get a copy instead. */
+    else made = napi_create_buffer_copy(env, j->out_len, j->out, NULL, &result);
+  }
+  if (made == napi_ok) {
     napi_resolve_deferred(env, j->deferred, result);
   } else {
     napi_value msg, err;

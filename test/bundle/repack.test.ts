@@ -258,7 +258,17 @@ test('repack of the whole Debian rootfs change set: umoci unpacks it to the same
     await fsp.chmod(path.join(root, 'etc/issue'), 0o600)
     await fsp.rm(path.join(root, 'etc/hostname'), { recursive: true })
     await fsp.symlink('/proc/sys/kernel/hostname', path.join(root, 'etc/hostname'))
+    // Several MiB of new content, so the layer spans many 1 MiB gzip blocks (members, with the
+    // libdeflate engine): the readers below must read past the first one.
+    await fsp.mkdir(path.join(root, 'opt/many'), { recursive: true })
+    const lines = Array.from({ length: 40_000 }, (_, i) => `line ${i} ${'abcdefghij'.repeat(i % 9)}\n`).join('')
+    await fsp.writeFile(path.join(root, 'opt/big.txt'), lines.repeat(2))
+    for (let i = 0; i < 50; i++) await fsp.writeFile(path.join(root, `opt/many/f${i}`), `${i}\n`.repeat(i * 100))
     ladingOk(['repack', '--image', `${layout}:repacked`, bundle])
+    const img = await resolveImage(await Layout.open(layout), { tag: 'repacked' }, 'any')
+    const blob = path.join(layout, 'blobs', 'sha256', img.manifest.layers.at(-1)!.digest.slice('sha256:'.length))
+    const listed = runOk('tar', ['-tzf', blob]).stdout.split('\n')
+    assert.ok(listed.includes('opt/big.txt') && listed.includes('opt/many/f49'), 'GNU tar lists entries from every gzip block')
     ladingOk(['validate', '--image', `${layout}:repacked`])
     const u = path.join(dir, 'umoci')
     runOk('umoci', ['unpack', '--image', `${layout}:repacked`, u])

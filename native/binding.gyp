@@ -4,7 +4,7 @@
       "target_name": "lading_gzip",
       "sources": ["gzip_member.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"],
-      "libraries": ["-ldeflate"]
+      "libraries": ["-ldeflate", "-lm"]
     }
   ]
 }

@@ -94,6 +94,38 @@ test('libdeflate gzip: one member per 1 MiB block, each with MTIME 0, OS 255 and
   assert.deepEqual(gzipMembers(empty).map((m) => m.length), [0])
 })
 
+test('libdeflate gzip stores incompressible blocks instead of deflating them, and still compresses the rest', { skip: engines.includes('libdeflate') ? false : 'libdeflate engine not built' }, async () => {
+  const noise = randomBytes(3 * GZIP_BLOCK_SIZE)
+  const text = sampleData(2 * GZIP_BLOCK_SIZE)
+  const gz = await gzipWith('libdeflate', Buffer.concat([noise, text]))
+  const members = gzipMembers(gz)
+  assert.equal(members.length, 5)
+  assert.ok(Buffer.concat(members).equals(Buffer.concat([noise, text])))
+  // A stored member is the data plus deflate's 5 bytes per stored block and the gzip framing;
+  // its first bits say BTYPE=00 (stored).
+  let off = 0
+  for (let i = 0; i < 5; i++) {
+    const start = off
+    const inf = zlib.inflateRawSync(gz.subarray(off + 10), { info: true }) as unknown as { engine: { bytesWritten: number } }
+    off += 10 + inf.engine.bytesWritten + 8
+    const btype = (gz[start + 10]! >> 1) & 3
+    if (i < 3) {
+      assert.equal(btype, 0, `member ${i} (random bytes) is stored`)
+      assert.ok(off - start < GZIP_BLOCK_SIZE + 200, `member ${i}: ${off - start} bytes`)
+    } else {
+      assert.notEqual(btype, 0, `member ${i} (text) is compressed`)
+      assert.ok(off - start < GZIP_BLOCK_SIZE / 2, `member ${i}: ${off - start} bytes`)
+    }
+  }
+  // Same bytes in, same bytes out.
+  assert.ok(gz.equals(await gzipWith('libdeflate', chunked(Buffer.concat([noise, text]), 77777))))
+  // Random bytes that repeat (high entropy, yet compressible): the level-1 probe sees the repeats.
+  const piece = randomBytes(32 * 1024)
+  const repeated = Buffer.concat(Array.from({ length: GZIP_BLOCK_SIZE / piece.length }, () => piece))
+  const rgz = await gzipWith('libdeflate', repeated)
+  assert.ok(rgz.length < GZIP_BLOCK_SIZE / 4, `repeated random data compressed to ${rgz.length} bytes`)
+})
+
 test('libdeflate gzip at level 4 is smaller than zlib gzip at level 4 on text-like data', { skip: engines.includes('libdeflate') ? false : 'libdeflate engine not built' }, async () => {
   const data = sampleData(4 * GZIP_BLOCK_SIZE)
   const fast = await gzipWith('libdeflate', data, 4)

@@ -90,7 +90,8 @@ function isDocker(m: Manifest): boolean {
 
 /**
  * Stream `tar` into the layout as a new top layer of (manifest, config) and commit the image.
- * A tar with no entries adds nothing and returns `{}`.
+ * A tar with no entries adds nothing and returns `{}`. The stream's chunks become the layer's:
+ * nothing else may read them (blocks of io/block-pool are reused once compressed).
  */
 export async function appendLayer(
   layout: Layout,
@@ -106,7 +107,8 @@ export async function appendLayer(
   const hashing = pipeline(body, hasher)
   const compressed = opts.compression === 'none'
     ? hasher
-    : compress(hasher, opts.compression, opts.level === undefined ? undefined : { level: opts.level })
+    // The tar stream is ours alone, so its blocks may be reused once compressed (io/block-pool.ts).
+    : compress(hasher, opts.compression, { ...(opts.level === undefined ? {} : { level: opts.level }), recycleInput: true })
   let put: { digest: Digest; size: number }
   try {
     ;[, put] = await Promise.all([hashing, layout.putBlob(compressed, { name: 'new layer' })])

@@ -28,6 +28,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream'
 import zlib from 'node:zlib'
+import { returnBlock } from './block-pool.js'
 import { nativeGzip, type NativeGzip } from './native-gzip.js'
 
 /** Input bytes per independently compressed block. Fixed: changing it changes the output bytes. */
@@ -56,6 +57,11 @@ export interface ParallelGzipOptions {
   level?: number
   /** Default: libdeflate when it is built and the level is not 0. */
   engine?: GzipEngine
+  /**
+   * The input's chunks are this encoder's alone: blocks from io/block-pool are handed back once
+   * compressed (libdeflate engine). Only for a stream nothing else reads (see block-pool.ts).
+   */
+  recycleInput?: boolean
 }
 
 /** The engine a ParallelGzip at `level` will use by default. */
@@ -76,6 +82,7 @@ export class ParallelGzip extends Transform {
   readonly #level: number
   /** Set when each block becomes its own gzip member (libdeflate); then no header, CRC or trailer here. */
   readonly #native: NativeGzip | undefined
+  readonly #recycle: boolean
   #dispatched = 0
   /** Input gathered for the block being filled. */
   #pending: Buffer[] = []
@@ -93,6 +100,7 @@ export class ParallelGzip extends Transform {
     const level = opts.level ?? DEFAULT_GZIP_LEVEL
     if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`gzip level must be an integer 0-9, got ${level}`)
     this.#level = level
+    this.#recycle = opts.recycleInput ?? false
     const engine = opts.engine ?? defaultGzipEngine(level)
     if (engine === 'libdeflate') {
       this.#native = nativeGzip()
@@ -147,6 +155,8 @@ export class ParallelGzip extends Transform {
     this.#dispatched++
     if (this.#native) {
       const p = this.#native.gzipMember(block, this.#level)
+      // The native job holds the block until it settles; then nothing else does (recycleInput).
+      if (this.#recycle) p.then(() => returnBlock(block), () => {})
       p.catch(() => {})
       this.#queue.push(p)
       return

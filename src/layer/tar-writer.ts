@@ -25,6 +25,7 @@ import fs from 'node:fs'
 import { Readable } from 'node:stream'
 import { LadingError } from '../errors.js'
 import { BLOCK_SIZE, Header, MAX_OCTAL_ID, MAX_OCTAL_SIZE, PaxKey, TypeFlag, USTAR_MAGIC, USTAR_VERSION } from './tar-constants.js'
+import { POOL_BLOCK_SIZE, takeBlock } from '../io/block-pool.js'
 
 export type TarEntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'directory' | 'fifo'
 
@@ -281,7 +282,7 @@ export interface TarSource {
  * Output is handed on in chunks of exactly this many bytes (the last one shorter), the gzip
  * encoder's block size: it then compresses each chunk as it comes, without gathering or copying.
  */
-export const TAR_CHUNK = 1024 * 1024
+export const TAR_CHUNK = POOL_BLOCK_SIZE
 
 function changedError(file: string, want: number, what: string): LadingError {
   return new LadingError('CONFLICT', `${file}: file ${what} while it was being archived (expected ${want} bytes)`)
@@ -302,13 +303,13 @@ function notRegular(file: string): LadingError {
  * data read into it by the kernel), so a byte of the archive is copied once on its way out.
  */
 class Arena {
-  buf = Buffer.allocUnsafe(TAR_CHUNK)
+  buf = takeBlock()
   pos = 0
   get room(): number { return TAR_CHUNK - this.pos }
   /** The full chunk, and a fresh one to fill (the full one now belongs downstream). */
   take(): Buffer {
     const out = this.pos === TAR_CHUNK ? this.buf : this.buf.subarray(0, this.pos)
-    this.buf = Buffer.allocUnsafe(TAR_CHUNK)
+    this.buf = takeBlock()
     this.pos = 0
     return out
   }

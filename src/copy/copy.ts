@@ -189,7 +189,7 @@ class CopyRun {
       p = this.#limiter.run(async () => {
         if (await this.#alreadyThere(desc)) return desc
         this.emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'copy' })
-        const stored = await this.#dest.putBlob(await open(), { mediaType: desc.mediaType, digest: desc.digest, size: desc.size })
+        const stored = await this.#dest.putBlob(await open(), { mediaType: desc.mediaType, digest: desc.digest, size: desc.size }, { reopen: this.#reopen(desc, open) })
         if (stored.digest !== desc.digest || stored.size !== desc.size) {
           throw new LadingError('DIGEST_MISMATCH', `blob ${desc.digest}: destination stored ${stored.digest} (${stored.size} bytes), expected ${desc.size} bytes`)
         }
@@ -201,6 +201,14 @@ class CopyRun {
       this.#blobs.set(key, p)
     }
     return p
+  }
+
+  /** `open` again, for a destination that starts a failed upload over (said in a warning). */
+  #reopen(desc: Descriptor, open: () => Promise<Readable>): () => Promise<Readable> {
+    return () => {
+      this.emit({ type: 'warning', message: `blob ${desc.digest}: the upload failed; sending it again` })
+      return open()
+    }
   }
 
   #progress(desc: Descriptor): ProgressStream {
@@ -220,17 +228,20 @@ class CopyRun {
         const mediaType = layerMediaType(to, docker)
         this.emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'recompress' })
         const name = `layer ${desc.digest}`
-        const raw = chain(await this.#src.getBlob(desc), this.#progress(desc))
-        let plain = await decompress(raw, from, name)
-        // Check the uncompressed bytes against the diff_id on the way. Going to 'none' the
-        // destination verifies exactly that digest itself, so the bytes are hashed once, not twice.
-        if (diffId !== undefined && to !== 'none') {
-          const v = new VerifyingStream({ digest: diffId, name: `${name} (uncompressed, diff_id)` })
-          plain = chain(plain, v)
+        const open = async (): Promise<Readable> => {
+          const raw = chain(await this.#src.getBlob(desc), this.#progress(desc))
+          let plain = await decompress(raw, from, name)
+          // Check the uncompressed bytes against the diff_id on the way. Going to 'none' the
+          // destination verifies exactly that digest itself, so the bytes are hashed once, not twice.
+          if (diffId !== undefined && to !== 'none') {
+            const v = new VerifyingStream({ digest: diffId, name: `${name} (uncompressed, diff_id)` })
+            plain = chain(plain, v)
+          }
+          const level = this.#opts.destCompressLevel
+          return compress(plain, to, level !== undefined ? { level } : {})
         }
-        const level = this.#opts.destCompressLevel
-        const body = compress(plain, to, level !== undefined ? { level } : {})
-        const stored = await this.#dest.putBlob(body, { mediaType, ...(to === 'none' && diffId !== undefined ? { digest: diffId } : {}) })
+        const expected = { mediaType, ...(to === 'none' && diffId !== undefined ? { digest: diffId } : {}) }
+        const stored = await this.#dest.putBlob(await open(), expected, { reopen: this.#reopen(desc, open) })
         this.stats.copied++
         this.stats.bytesCopied += desc.size
         this.emit({ type: 'blob-done', digest: desc.digest, size: desc.size, stored: { digest: stored.digest, size: stored.size, mediaType } })

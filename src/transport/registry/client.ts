@@ -24,7 +24,7 @@ import { isValidRepository } from './names.js'
 import { sanitize } from './registry-error.js'
 import { RegistryConnection, baseMediaType, deleteScope, drain, header, pullScope, pushScope, readBody, type RegistryClientOptions } from './connection.js'
 import { downloadBlob } from './blob-download.js'
-import { DEFAULT_CHUNK, cancelUpload, uploadBlob, type UploadResult } from './blob-upload.js'
+import { cancelUpload, uploadBlob, type UploadResult } from './blob-upload.js'
 
 export { mergeScopes, proxySettings, type RegistryOptions, type RegistryClientOptions } from './connection.js'
 export type { UploadResult } from './blob-upload.js'
@@ -75,12 +75,12 @@ export function nextLink(link: string | undefined): string | undefined {
 export class RegistryClient {
   readonly registry: string
   readonly #conn: RegistryConnection
-  readonly #chunkSize: number
+  readonly #chunkSize: number | undefined
 
   constructor(opts: RegistryClientOptions) {
     this.registry = opts.registry
     this.#conn = new RegistryConnection(opts)
-    this.#chunkSize = Math.max(1, Math.floor(opts.chunkSize ?? DEFAULT_CHUNK))
+    this.#chunkSize = opts.chunkSize === undefined ? undefined : Math.max(1, Math.floor(opts.chunkSize))
   }
 
   /** Check the credentials against the registry (see RegistryConnection.checkLogin). */
@@ -291,11 +291,13 @@ export class RegistryClient {
 
   /**
    * Upload a blob (blob-upload.ts): verified while read, committed by the closing
-   * `PUT ?digest=` only once the whole stream verified; nothing is stored on failure.
+   * `PUT ?digest=` only once the whole stream verified; nothing is stored on failure. A large
+   * blob is streamed in one PATCH (unless the client has a `chunkSize`); `reopen` lets a
+   * transient failure of that PATCH start the upload over from a fresh stream.
    */
-  async putBlob(repo: string, body: Readable, expected: { digest?: Digest; size?: number; name?: string } = {}): Promise<UploadResult> {
+  async putBlob(repo: string, body: Readable, expected: { digest?: Digest; size?: number; name?: string } = {}, opts: { reopen?: () => Promise<Readable> } = {}): Promise<UploadResult> {
     try { checkRepo(repo) } catch (e) { body.destroy(); throw e }
-    return uploadBlob(this.#conn, repo, body, expected, this.#chunkSize)
+    return uploadBlob(this.#conn, repo, body, expected, { ...(this.#chunkSize !== undefined ? { chunkSize: this.#chunkSize } : {}), ...(opts.reopen ? { reopen: opts.reopen } : {}) })
   }
 
   /**

@@ -10,6 +10,7 @@
  * - Credentials go to the registry's own origin only, never to another host.
  * - Registry error bodies (distribution-spec §Error Codes) become one LadingError line.
  */
+import type { Readable } from 'node:stream'
 import { LadingError, isLadingError } from '../../errors.js'
 import { parseChallenges, type Challenge } from '../auth/challenge.js'
 import { resolveCredentials, type CredentialSource } from '../auth/credentials.js'
@@ -32,7 +33,10 @@ export interface RegistryOptions {
   /** Auth file to read first (else $REGISTRY_AUTH_FILE, containers auth.json, docker config). */
   authFile?: string
   retry?: RetryOptions
-  /** Upload chunk size in bytes (default 8 MiB); blobs up to this size go in one PUT. */
+  /**
+   * Upload blobs larger than this many bytes in PATCH chunks of this size, each retried on its
+   * own. Default: blobs up to 8 MiB go in one PUT, larger ones stream in one PATCH (as skopeo).
+   */
   chunkSize?: number
   /** Connections per origin (default 6). */
   maxConnections?: number
@@ -397,6 +401,36 @@ export class RegistryConnection {
       if (req.ok.includes(status)) return res
       const body = await readBody(res, MAX_ERROR_BODY, req.what).catch(() => Buffer.alloc(0))
       throw registryError(req.what, status, body, { basicCredentials: auth.basic && status === 401 })
+    }
+  }
+
+  /**
+   * A request whose body is a stream (a blob upload in one PATCH). Authorised like send(), but
+   * a stream cannot be replayed: it is sent once, without retries, redirects or a second try
+   * after a 401, and the response comes back whatever its status (the caller decides, and
+   * restarts the whole upload from a fresh stream if it can). A network failure is a NETWORK
+   * LadingError whose cause tells whether it was transient (isRetryableError).
+   */
+  async sendStream(req: Omit<SendRequest, 'body' | 'ok' | 'followRedirects'> & { body: Readable }): Promise<Response> {
+    let pool: HttpPool
+    let url: string
+    let headers: Record<string, string>
+    try {
+      url = await this.resolve(req.url)
+      const sameOrigin = new URL(url).origin === new URL(await this.baseUrl()).origin
+      const auth = sameOrigin ? await this.#authorization(req.scopes, false) : { basic: false }
+      headers = { 'user-agent': this.#userAgent(), ...req.headers }
+      if (auth.value) headers.authorization = auth.value
+      pool = await this.#http()
+    } catch (e) {
+      req.body.destroy()
+      throw e
+    }
+    try {
+      return await pool.request(req.method, url, headers, req.body)
+    } catch (e) {
+      if (isLadingError(e)) throw e // the body's own failure (a digest mismatch), not the network's
+      throw new LadingError('NETWORK', `${req.what}: ${describeNetworkError(e)}`, { cause: e })
     }
   }
 

@@ -9,8 +9,11 @@
  * Node 20 has no proxy support of its own, hence the tunnel here (about 80 lines).
  *
  * Contracts:
- * - `httpRequest` resolves with the response once its headers arrive; the body is a stream the
+ * - `request` resolves with the response once its headers arrive; the body is a stream the
  *   caller must consume or destroy (`drainResponse`), so the connection goes back to the pool.
+ * - A request body is a Buffer, or a stream piped into the request: an error of that stream
+ *   aborts the request (the connection is dropped, never reused half-written), and a request
+ *   that fails takes the stream down with it.
  * - A silent peer is an error, not a hang: connecting, waiting for headers, and every gap while
  *   reading the body are bounded by `timeoutMs` (socket inactivity).
  * - Idle pooled sockets never keep the process alive.
@@ -20,7 +23,7 @@
  */
 import http from 'node:http'
 import https from 'node:https'
-import type { Duplex } from 'node:stream'
+import type { Duplex, Readable } from 'node:stream'
 import net from 'node:net'
 import tls from 'node:tls'
 
@@ -181,27 +184,42 @@ export class HttpPool {
   }
 
   /** One request; resolves with the response at its headers (the body still to read). */
-  request(method: string, url: string, headers: Record<string, string>, body: Buffer | undefined): Promise<Response> {
+  request(method: string, url: string, headers: Record<string, string>, body: Buffer | Readable | undefined): Promise<Response> {
     const u = new URL(url)
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') return Promise.reject(new Error(`unsupported URL scheme ${u.protocol}`))
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      if (body && !Buffer.isBuffer(body)) body.destroy()
+      return Promise.reject(new Error(`unsupported URL scheme ${u.protocol}`))
+    }
     const mod = u.protocol === 'https:' ? https : http
     const timeoutMs = this.#opts.timeoutMs
     return new Promise<Response>((resolve, reject) => {
       const req = mod.request(u, { method, headers, agent: this.#agent(u), timeout: timeoutMs })
       let response: http.IncomingMessage | undefined
       req.on('timeout', () => {
-        // The request's inactivity timeout keeps watching the socket while the body streams: a
-        // stalled body fails its stream with this error instead of hanging the copy.
-        const err = Object.assign(new Error(`timed out: nothing received for ${(timeoutMs / 1000).toFixed(1)} s`), { code: 'ETIMEDOUT' })
+        // The request's inactivity timeout keeps watching the socket while either body streams:
+        // a stalled upload or download fails with this error instead of hanging the copy.
+        const err = Object.assign(new Error(`timed out: nothing sent or received for ${(timeoutMs / 1000).toFixed(1)} s`), { code: 'ETIMEDOUT' })
         response?.destroy(err)
         req.destroy(err)
       })
-      req.on('error', reject)
+      req.on('error', (e) => {
+        if (body && !Buffer.isBuffer(body)) body.destroy()
+        reject(e)
+      })
       req.on('response', (res) => {
         response = res
         resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res })
       })
-      req.end(body)
+      if (body === undefined || Buffer.isBuffer(body)) {
+        req.end(body)
+        return
+      }
+      // A failing body stream aborts the request: the peer sees a short body, never a complete one.
+      body.once('error', (e) => req.destroy(e))
+      body.once('close', () => {
+        if (!body.readableEnded) req.destroy(Object.assign(new Error('request body closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }))
+      })
+      body.pipe(req)
     })
   }
 

@@ -20,7 +20,7 @@ import { VerifyingStream, carryAttestation } from '../digest/verify.js'
 import { LadingError } from '../errors.js'
 import { atomicWriteFile } from '../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES, readAllLimited } from '../io/limits.js'
-import { compress, decompress } from '../io/compression.js'
+import type { compress as compressFn, decompress as decompressFn } from '../io/compression.js'
 import { convertIndex, convertManifest, indexMediaTypeFor, manifestMediaTypeFor, type ManifestFormat } from '../spec/convert.js'
 import { MediaType, isConfigMediaType, isIndexMediaType, isManifestMediaType, layerInfo, layerMediaType, type Compression } from '../spec/media-types.js'
 import { parseConfig, parseIndex, parseManifest } from '../spec/parse.js'
@@ -228,6 +228,8 @@ class CopyRun {
         const mediaType = layerMediaType(to, docker)
         this.emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'recompress' })
         const name = `layer ${desc.digest}`
+        // Loaded here: a copy that moves blobs as they are never needs zlib or zstd.
+        const { compress, decompress }: { compress: typeof compressFn; decompress: typeof decompressFn } = await import('../io/compression.js')
         const open = async (): Promise<Readable> => {
           const raw = chain(await this.#src.getBlob(desc), this.#progress(desc))
           let plain = await decompress(raw, from, name)

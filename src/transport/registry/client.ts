@@ -83,6 +83,9 @@ export class RegistryClient {
     this.#chunkSize = opts.chunkSize === undefined ? undefined : Math.max(1, Math.floor(opts.chunkSize))
   }
 
+  /** Open the connection and learn the auth challenge in the background (RegistryConnection.warmUp). */
+  warmUp(): void { this.#conn.warmUp() }
+
   /** Check the credentials against the registry (see RegistryConnection.checkLogin). */
   checkLogin(): Promise<void> { return this.#conn.checkLogin() }
 

@@ -13,7 +13,7 @@
 import type { Readable } from 'node:stream'
 import { LadingError, isLadingError } from '../../errors.js'
 import { parseChallenges, type Challenge } from '../auth/challenge.js'
-import { resolveCredentials, type CredentialSource } from '../auth/credentials.js'
+import type { CredentialSource } from '../auth/credentials.js'
 import type { Credentials } from '../auth/auth-file.js'
 import { displayRepository, isLoopbackRegistry, registryEndpointHost } from './names.js'
 import { registryError, sanitize } from './registry-error.js'
@@ -206,7 +206,10 @@ export class RegistryConnection {
         try {
           const res = await this.#exchange('GET', `http://${host}/v2/`, {}, undefined, true)
           const body = res.statusCode === 400 ? (await readBody(res, MAX_ERROR_BODY, 'probe').catch(() => Buffer.alloc(0))).toString('utf8') : (await drain(res), '')
-          if (!/HTTPS server/i.test(body)) return `http://${host}`
+          if (!/HTTPS server/i.test(body)) {
+            this.#learnChallenge(res)
+            return `http://${host}`
+          }
         } catch (e) {
           if (isLadingError(e) && e.code !== 'NETWORK') throw e
         }
@@ -215,6 +218,7 @@ export class RegistryConnection {
       try {
         const res = await this.#exchange('GET', `https://${host}/v2/`, {}, undefined, true)
         await drain(res)
+        this.#learnChallenge(res)
         return `https://${host}`
       } catch (e) {
         if (isLadingError(e) && e.code !== 'NETWORK') throw e
@@ -264,18 +268,36 @@ export class RegistryConnection {
     if (this.#opts.creds) src.creds = this.#opts.creds
     if (this.#opts.authFile) src.authFile = this.#opts.authFile
     if (this.#opts.env) src.env = this.#opts.env
-    this.#creds ??= resolveCredentials(this.registry, src)
+    // Loaded on demand: an anonymous registry never needs auth files or credential helpers.
+    this.#creds ??= import('../auth/credentials.js').then((m) => m.resolveCredentials(this.registry, src))
     return this.#creds
+  }
+
+  /** What a GET /v2/ answer says about authentication (§Determining Support): a 401's challenge, else none. */
+  #learnChallenge(res: Response): void {
+    if (res.statusCode === 401) this.#challenge = pickChallenge(parseChallenges(res.headers['www-authenticate'])) ?? null
+    else if (res.statusCode >= 200 && res.statusCode < 300) this.#challenge = null
+  }
+
+  /**
+   * Start talking to the registry in the background (scheme probe, GET /v2/), so that the first
+   * real request finds the connection open and the challenge known. A failure here is dropped:
+   * the first real request tries again and reports it.
+   */
+  warmUp(): void {
+    if (this.#closed || this.#challenge !== undefined) return
+    this.#ping().catch(() => {})
   }
 
   /** distribution-spec §Determining Support: GET /v2/ tells whether and how to authenticate. */
   async #ping(): Promise<void> {
     this.#pinged ??= (async () => {
       const url = await this.resolve('/v2/')
+      if (this.#challenge !== undefined) return // the scheme probe was that GET /v2/ already
       const res = await this.#exchange('GET', url, {}, undefined, true, `${this.display()}: GET /v2/`)
       await drain(res)
-      if (res.statusCode === 401) this.#challenge = pickChallenge(parseChallenges(res.headers['www-authenticate'])) ?? null
-      else this.#challenge = null
+      this.#learnChallenge(res)
+      if (this.#challenge === undefined) this.#challenge = null
     })()
     try {
       await this.#pinged

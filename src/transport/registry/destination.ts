@@ -62,6 +62,9 @@ export class RegistryDestination implements ImageDestination {
   }
 }
 
+/** Open the endpoint: the connection and the auth challenge are set up in the background while the caller gets on. */
 export async function registryDestination(ref: DockerReference, opts: RegistryOptions = {}): Promise<RegistryDestination> {
-  return new RegistryDestination(ref, opts)
+  const r = new RegistryDestination(ref, opts)
+  r.client.warmUp()
+  return r
 }

@@ -22,10 +22,19 @@
  *   hosts connect directly.
  */
 import http from 'node:http'
-import https from 'node:https'
+import type https from 'node:https'
 import type { Duplex, Readable } from 'node:stream'
 import net from 'node:net'
-import tls from 'node:tls'
+import type tls from 'node:tls'
+
+interface SecureModules { https: typeof https; tls: typeof tls }
+let secure: Promise<SecureModules> | undefined
+
+/** node:https and node:tls, loaded on first use: a plain-HTTP registry (a local one) never pays for them. */
+function secureModules(): Promise<SecureModules> {
+  secure ??= Promise.all([import('node:https'), import('node:tls')]).then(([h, t]) => ({ https: h.default, tls: t.default }))
+  return secure
+}
 
 export interface TlsOptions {
   rejectUnauthorized: boolean
@@ -55,11 +64,11 @@ export interface Response {
 const CA_CACHE = new WeakMap<string[], string[]>()
 
 /** Extra CAs are added to the system's, as Go's and containers/image's cert dirs do. */
-function caList(extra: string[] | undefined): string[] | undefined {
+function caList(extra: string[] | undefined, t: typeof tls): string[] | undefined {
   if (!extra?.length) return undefined
   let all = CA_CACHE.get(extra)
   if (!all) {
-    all = [...tls.rootCertificates, ...extra]
+    all = [...t.rootCertificates, ...extra]
     CA_CACHE.set(extra, all)
   }
   return all
@@ -91,11 +100,11 @@ type ConnectCallback = (err: Error | null, stream: Duplex) => void
  * Agent accepts an asynchronous createConnection (the callback form), so pooled keep-alive
  * connections work through the tunnel as they do without it.
  */
-function tunnelConnect(proxyUrl: URL, target: { host: string; port: number; servername?: string }, secure: boolean, tlsOpts: tls.ConnectionOptions, timeoutMs: number, cb: ConnectCallback): void {
+function tunnelConnect(proxyUrl: URL, target: { host: string; port: number; servername?: string }, targetTls: SecureModules | undefined, proxyTls: SecureModules | undefined, tlsOpts: tls.ConnectionOptions, timeoutMs: number, cb: ConnectCallback): void {
   const authority = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`
   const headers: Record<string, string> = { host: authority }
   if (proxyUrl.username) headers['proxy-authorization'] = `Basic ${Buffer.from(`${decodeURIComponent(proxyUrl.username)}:${decodeURIComponent(proxyUrl.password)}`).toString('base64')}`
-  const mod = proxyUrl.protocol === 'https:' ? https : http
+  const mod = proxyUrl.protocol === 'https:' ? proxyTls!.https : http
   const req = mod.request({
     host: proxyUrl.hostname.replace(/^\[|\]$/g, ''),
     port: proxyUrl.port || (proxyUrl.protocol === 'https:' ? 443 : 80),
@@ -121,8 +130,8 @@ function tunnelConnect(proxyUrl: URL, target: { host: string; port: number; serv
       return
     }
     if (head.length) socket.unshift(head)
-    if (!secure) { finish(null, socket); return }
-    const t = tls.connect({ ...tlsOpts, socket, servername: target.servername })
+    if (!targetTls) { finish(null, socket); return }
+    const t = targetTls.tls.connect({ ...tlsOpts, socket, servername: target.servername })
     t.once('secureConnect', () => finish(null, t))
     t.once('error', (e) => finish(e))
   })
@@ -138,9 +147,9 @@ export class HttpPool {
     this.#opts = opts
   }
 
-  #tlsOptions(): tls.ConnectionOptions {
+  #tlsOptions(sec: SecureModules | undefined): tls.ConnectionOptions {
     const t = this.#opts.tls
-    const ca = caList(t.ca)
+    const ca = sec ? caList(t.ca, sec.tls) : undefined
     return { rejectUnauthorized: t.rejectUnauthorized, ...(ca ? { ca } : {}), ...(t.cert ? { cert: t.cert, key: t.key } : {}) }
   }
 
@@ -155,45 +164,48 @@ export class HttpPool {
     return new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(proxy) ? proxy : `http://${proxy}`)
   }
 
-  #agent(url: URL): http.Agent {
+  /** The agent for `url`; `sec` is given exactly when TLS is involved (an https URL or an https proxy). */
+  #agent(url: URL, proxy: URL | undefined, sec: SecureModules | undefined): http.Agent {
     const secure = url.protocol === 'https:'
-    const proxy = this.#proxyFor(url)
     const key = `${url.protocol}${proxy ? ` via ${proxy.href}` : ''}`
     const existing = this.#agents.get(key)
     if (existing) return existing
     let agent: http.Agent
     const common = { keepAlive: true, maxSockets: this.#opts.maxConnections, scheduling: 'lifo' as const }
-    const tlsOpts = this.#tlsOptions()
+    const tlsOpts = this.#tlsOptions(sec)
     if (proxy) {
       const timeoutMs = this.#opts.timeoutMs
-      const Base = secure ? https.Agent : http.Agent
+      const Base = secure ? sec!.https.Agent : http.Agent
       const tunnel = new (class extends Base {
         override createConnection(options: http.ClientRequestArgs, cb?: ConnectCallback): Duplex | undefined {
           const host = String(options.host ?? url.hostname)
           const servername = (options as { servername?: string }).servername ?? (net.isIP(host) ? undefined : host)
-          tunnelConnect(proxy, { host, port: Number(options.port), ...(servername ? { servername } : {}) }, secure, tlsOpts, timeoutMs, cb!)
+          tunnelConnect(proxy, { host, port: Number(options.port), ...(servername ? { servername } : {}) }, secure ? sec : undefined, sec, tlsOpts, timeoutMs, cb!)
           return undefined
         }
       })({ ...common, ...(secure ? tlsOpts : {}) })
       agent = tunnel
     } else {
-      agent = secure ? new https.Agent({ ...common, ...tlsOpts }) : new http.Agent(common)
+      agent = secure ? new sec!.https.Agent({ ...common, ...tlsOpts }) : new http.Agent(common)
     }
     this.#agents.set(key, agent)
     return agent
   }
 
   /** One request; resolves with the response at its headers (the body still to read). */
-  request(method: string, url: string, headers: Record<string, string>, body: Buffer | Readable | undefined): Promise<Response> {
+  async request(method: string, url: string, headers: Record<string, string>, body: Buffer | Readable | undefined): Promise<Response> {
     const u = new URL(url)
     if (u.protocol !== 'http:' && u.protocol !== 'https:') {
       if (body && !Buffer.isBuffer(body)) body.destroy()
-      return Promise.reject(new Error(`unsupported URL scheme ${u.protocol}`))
+      throw new Error(`unsupported URL scheme ${u.protocol}`)
     }
-    const mod = u.protocol === 'https:' ? https : http
+    const proxy = this.#proxyFor(u)
+    const sec = u.protocol === 'https:' || proxy?.protocol === 'https:' ? await secureModules() : undefined
+    const mod = u.protocol === 'https:' ? sec!.https : http
+    const agent = this.#agent(u, proxy, sec)
     const timeoutMs = this.#opts.timeoutMs
     return new Promise<Response>((resolve, reject) => {
-      const req = mod.request(u, { method, headers, agent: this.#agent(u), timeout: timeoutMs })
+      const req = mod.request(u, { method, headers, agent, timeout: timeoutMs })
       let response: http.IncomingMessage | undefined
       req.on('timeout', () => {
         // The request's inactivity timeout keeps watching the socket while either body streams:

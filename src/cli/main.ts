@@ -45,4 +45,10 @@ async function main(): Promise<void> {
 
 process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); fail(e) })
 process.on('unhandledRejection', fail)
-main().catch(fail)
+let finished = false
+// Node exits (status 0) when nothing is left to wait for, even if a command is still awaiting a
+// promise that can no longer settle: that is a bug, and must never look like success.
+process.on('beforeExit', () => {
+  if (!finished) fail(new Error('the command stopped before it finished (a promise that never settles)'))
+})
+main().then(() => { finished = true }, fail)

@@ -99,10 +99,13 @@ export function register(program: Command): void {
       const cleanup = async (): Promise<void> => {
         await Promise.allSettled([src.close(), dest?.close()])
       }
+      let interrupted: NodeJS.Signals | undefined
+      const signalExit = (sig: NodeJS.Signals): number => (sig === 'SIGINT' ? 130 : 143)
       const onSignal = (sig: NodeJS.Signals): void => {
+        interrupted = sig
         printer.finish()
         process.stderr.write(`lading: copy interrupted by ${sig}\n`)
-        void cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143))
+        void cleanup().finally(() => process.exit(signalExit(sig)))
       }
       process.once('SIGINT', onSignal)
       process.once('SIGTERM', onSignal)
@@ -126,6 +129,11 @@ export function register(program: Command): void {
         if (chooseProgressMode(f) === 'json') process.stderr.write(JSON.stringify({ type: 'done', digest: result.digest, mediaType: result.mediaType, size: result.size, blobs }) + '\n')
       } catch (e) {
         printer.finish()
+        // Closing the ends on a signal makes the copy fail: that is the interruption, not an error.
+        if (interrupted) {
+          await cleanup()
+          process.exit(signalExit(interrupted))
+        }
         throw e
       } finally {
         process.removeListener('SIGINT', onSignal)

@@ -23,8 +23,7 @@ import type { Descriptor, RawManifest } from '../../spec/types.js'
 import { isValidRepository } from './names.js'
 import { sanitize } from './registry-error.js'
 import { RegistryConnection, baseMediaType, deleteScope, drain, header, pullScope, pushScope, readBody, type RegistryClientOptions } from './connection.js'
-import { downloadBlob } from './blob-download.js'
-import { cancelUpload, uploadBlob, type UploadResult } from './blob-upload.js'
+import type { UploadResult } from './blob-upload.js'
 
 export { mergeScopes, proxySettings, type RegistryOptions, type RegistryClientOptions } from './connection.js'
 export type { UploadResult } from './blob-upload.js'
@@ -289,6 +288,8 @@ export class RegistryClient {
    */
   async getBlob(repo: string, desc: { digest: Digest; size?: number }): Promise<Readable> {
     checkRepo(repo); parseDigest(desc.digest)
+    // Loaded on first use, like the upload code: a pull never loads the push side, nor a push the pull side.
+    const { downloadBlob } = await import('./blob-download.js')
     return downloadBlob(this.#conn, repo, desc)
   }
 
@@ -300,6 +301,8 @@ export class RegistryClient {
    */
   async putBlob(repo: string, body: Readable, expected: { digest?: Digest; size?: number; name?: string } = {}, opts: { reopen?: () => Promise<Readable> } = {}): Promise<UploadResult> {
     try { checkRepo(repo) } catch (e) { body.destroy(); throw e }
+    let uploadBlob: typeof import('./blob-upload.js').uploadBlob
+    try { ({ uploadBlob } = await import('./blob-upload.js')) } catch (e) { body.destroy(); throw e }
     return uploadBlob(this.#conn, repo, body, expected, { ...(this.#chunkSize !== undefined ? { chunkSize: this.#chunkSize } : {}), ...(opts.reopen ? { reopen: opts.reopen } : {}) })
   }
 
@@ -321,7 +324,7 @@ export class RegistryClient {
     await drain(res)
     if (res.statusCode === 201) return true
     const location = header(res.headers, 'location')
-    if (location) await cancelUpload(this.#conn, repo, new URL(location, await this.#conn.resolve(`/v2/${repo}/blobs/uploads/`)).toString())
+    if (location) await (await import('./blob-upload.js')).cancelUpload(this.#conn, repo, new URL(location, await this.#conn.resolve(`/v2/${repo}/blobs/uploads/`)).toString())
     return false
   }
 

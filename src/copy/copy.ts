@@ -282,6 +282,13 @@ class CopyRun {
       // artifacts, subject) fails here, before a single blob moves.
       convertManifest({ ...m, layers: plans.map((p) => (p.to === undefined ? p.desc : { ...p.desc, mediaType: layerMediaType(p.to, p.info!.docker) })) }, format)
     }
+    // Layers that move as they are do not need the config: they start while it is read (a pull
+    // saves a round trip). A recompression needs the diff_ids first, and fails before any blob moves.
+    let early: Array<Promise<Descriptor>> | undefined
+    if (recompress.length === 0) {
+      early = plans.map((p) => this.plainBlob(p.desc))
+      for (const t of early) t.catch(() => { /* awaited below */ })
+    }
     if (isImage) {
       configBytes = await readAllLimited(await this.#src.getBlob(m.config), DEFAULT_MAX_DOCUMENT_BYTES, `config ${m.config.digest}`)
       const config = parseConfig(configBytes, `config ${m.config.digest}`)
@@ -294,7 +301,7 @@ class CopyRun {
     const configTask = configBytes !== undefined
       ? this.#putConfig(m.config, configBytes)
       : this.plainBlob(m.config)
-    const layerTasks = plans.map((p, i) => p.to === undefined
+    const layerTasks = early ?? plans.map((p, i) => p.to === undefined
       ? this.plainBlob(p.desc)
       : this.transcodeLayer(p.desc, p.info!.compression, p.to, p.info!.docker, diffIds?.[i]))
     const settled = await Promise.allSettled([configTask, ...layerTasks])

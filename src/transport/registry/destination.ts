@@ -66,5 +66,7 @@ export class RegistryDestination implements ImageDestination {
 export async function registryDestination(ref: DockerReference, opts: RegistryOptions = {}): Promise<RegistryDestination> {
   const r = new RegistryDestination(ref, opts)
   r.client.warmUp()
+  // The upload code is loaded on first use; start loading it now, while the connection opens.
+  import('./blob-upload.js').catch(() => { /* the first upload reports it */ })
   return r
 }

@@ -50,5 +50,7 @@ export class RegistrySource implements ImageSource {
 export async function registrySource(ref: DockerReference, opts: RegistryOptions = {}): Promise<RegistrySource> {
   const r = new RegistrySource(ref, opts)
   r.client.warmUp()
+  // The download code is loaded on first use; start loading it now, while the connection opens.
+  import('./blob-download.js').catch(() => { /* the first download reports it */ })
   return r
 }

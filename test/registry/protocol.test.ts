@@ -39,6 +39,15 @@ describe('distribution-spec features against a conforming test server', () => {
 
   before(async () => {
     server = http.createServer((req, res) => {
+      // An upload the registry refuses: it drops the connection on the PATCH without reading it
+      // (the client sees a broken pipe), and says why when asked for the session's status.
+      if (req.url?.startsWith('/v2/refused/blobs/uploads/r1')) {
+        seen.push({ method: req.method!, url: req.url, length: 0 })
+        if (req.method === 'PATCH') { req.socket.destroy(); return }
+        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="x"' })
+        res.end(JSON.stringify({ errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }] }))
+        return
+      }
       const chunks: Buffer[] = []
       req.on('data', (c: Buffer) => chunks.push(c))
       req.on('end', () => {
@@ -104,6 +113,11 @@ describe('distribution-spec features against a conforming test server', () => {
           res.write(blobBytes.subarray(0, 10_000), () => res.socket?.destroy())
           return
         }
+        if (req.method === 'POST' && url.pathname === '/v2/refused/blobs/uploads/') {
+          res.writeHead(202, { location: '/v2/refused/blobs/uploads/r1', 'content-length': '0' })
+          return res.end()
+        }
+        if (req.method === 'DELETE' && url.pathname === '/v2/refused/blobs/uploads/r1') { res.writeHead(204); return res.end() }
         if (req.method === 'POST' && url.pathname === '/v2/p/blobs/uploads/') {
           uploaded = []
           res.writeHead(202, { location: '/v2/p/blobs/uploads/u1?state=0', 'oci-chunk-min-length': '20000', 'content-length': '0' })
@@ -235,6 +249,24 @@ describe('distribution-spec features against a conforming test server', () => {
       const small = randomBytes(MONOLITHIC_MAX - 1)
       assert.equal((await c.putBlob('p', stream(small, 64 * 1024))).digest, digestOf(small))
       assert.deepEqual(seen.filter((s) => s.url.startsWith('/v2/p/blobs/uploads/')).map((s) => [s.method, s.length]), [['POST', 0], ['PUT', small.length]])
+    } finally { await c.close() }
+  })
+
+  test('a streamed PATCH the registry cuts off because it refuses the upload reports the refusal (from the upload status), without starting over', async () => {
+    seen = []
+    const c = client()
+    try {
+      const data = randomBytes(MONOLITHIC_MAX + 1000)
+      let reopened = 0
+      const reopen = async () => { reopened++; return stream(data, 64 * 1024) }
+      await assert.rejects(c.putBlob('refused', stream(data, 64 * 1024), { digest: digestOf(data), size: data.length }, { reopen }), (e) => {
+        assert.ok(isLadingError(e, 'DENIED') || isLadingError(e, 'UNAUTHORIZED'), String(e))
+        assert.match((e as Error).message, /denied/)
+        assert.doesNotMatch((e as Error).message, /\n/)
+        return true
+      })
+      assert.equal(reopened, 0, 'a refusal is not retried')
+      assert.deepEqual(seen.filter((q) => q.url.startsWith('/v2/refused/blobs/uploads/r1')).map((q) => q.method).slice(0, 2), ['PATCH', 'GET'])
     } finally { await c.close() }
   })
 

@@ -196,6 +196,21 @@ async function monolithicUpload(conn: RegistryConnection, repo: string, verify: 
   }
 }
 
+/**
+ * A registry that refuses an upload (401, 403) may answer before it reads the body and close
+ * the connection, so the client sees a broken pipe, not the answer. The session's status says
+ * whether that was a refusal (returned, to be reported as it is) or a transient failure.
+ */
+async function refusal(conn: RegistryConnection, repo: string, location: string): Promise<LadingError | undefined> {
+  try {
+    const res = await conn.send({ method: 'GET', url: location, scopes: [pushScope(repo)], what: `${conn.display(repo)}: PATCH blob (upload status)`, ok: [200, 204, 404, 416] })
+    await drain(res)
+    return undefined
+  } catch (e) {
+    return isLadingError(e, 'UNAUTHORIZED') || isLadingError(e, 'DENIED') ? e : undefined
+  }
+}
+
 /** One PATCH streaming the whole blob, then the closing PUT (see the module comment). */
 async function streamedUpload(conn: RegistryConnection, repo: string, verify: VerifyingStream, piping: Promise<void>, fail: () => void, size: number | undefined): Promise<UploadResult> {
   let location: string | undefined
@@ -214,7 +229,7 @@ async function streamedUpload(conn: RegistryConnection, repo: string, verify: Ve
       // The body's own failure (digest or size) is final; a transient network failure is worth a fresh start.
       await piping.catch(() => {})
       if (verify.errored) throw verify.errored
-      if (isLadingError(e, 'NETWORK') && isRetryableError(e)) throw new RestartableFailure(e)
+      if (isLadingError(e, 'NETWORK') && isRetryableError(e)) throw (await refusal(conn, repo, location)) ?? new RestartableFailure(e)
       throw e
     }
     if (res.statusCode !== 202) {

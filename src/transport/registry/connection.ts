@@ -6,7 +6,8 @@
  *
  * Contracts:
  * - Transient failures (connection errors, 5xx, 429 + Retry-After) are retried with capped
- *   exponential backoff whenever the request can be replayed (bodies are Buffers, never streams).
+ *   exponential backoff whenever the request can be replayed (send(): bodies are Buffers). A
+ *   stream body (sendStream()) goes once; the caller starts over with a fresh stream.
  * - Credentials go to the registry's own origin only, never to another host.
  * - Registry error bodies (distribution-spec §Error Codes) become one LadingError line.
  */

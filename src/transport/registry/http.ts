@@ -28,12 +28,12 @@ import net from 'node:net'
 import type tls from 'node:tls'
 
 interface SecureModules { https: typeof https; tls: typeof tls }
-let secure: Promise<SecureModules> | undefined
+let secureLoading: Promise<SecureModules> | undefined
 
 /** node:https and node:tls, loaded on first use: a plain-HTTP registry (a local one) never pays for them. */
 function secureModules(): Promise<SecureModules> {
-  secure ??= Promise.all([import('node:https'), import('node:tls')]).then(([h, t]) => ({ https: h.default, tls: t.default }))
-  return secure
+  secureLoading ??= Promise.all([import('node:https'), import('node:tls')]).then(([h, t]) => ({ https: h.default, tls: t.default }))
+  return secureLoading
 }
 
 export interface TlsOptions {

@@ -5,9 +5,14 @@
  * LadingError prints one line `lading: <message>` and exits 1 (2 for usage errors);
  * anything else is a bug, printed with its stack under --debug or LADING_DEBUG=1.
  */
-import { Command, CommanderError } from 'commander'
+import { createRequire } from 'node:module'
+import type * as Commander from 'commander'
 import { LadingError } from '../errors.js'
 import { commandsFor } from './commands.js'
+
+// commander is CommonJS: required directly, it skips the ESM wrapper's scan of its source for
+// export names (a few ms of every command's start-up).
+const { Command, CommanderError } = createRequire(import.meta.url)('commander') as typeof Commander
 
 const debug = process.argv.includes('--debug') || process.env.LADING_DEBUG === '1'
 
@@ -45,4 +50,10 @@ async function main(): Promise<void> {
 
 process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); fail(e) })
 process.on('unhandledRejection', fail)
-main().catch(fail)
+let finished = false
+// Node exits (status 0) when nothing is left to wait for, even if a command is still awaiting a
+// promise that can no longer settle: that is a bug, and must never look like success.
+process.on('beforeExit', () => {
+  if (!finished) fail(new Error('the command stopped before it finished (a promise that never settles)'))
+})
+main().then(() => { finished = true }, fail)

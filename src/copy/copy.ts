@@ -20,7 +20,7 @@ import { VerifyingStream, carryAttestation } from '../digest/verify.js'
 import { LadingError } from '../errors.js'
 import { atomicWriteFile } from '../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES, readAllLimited } from '../io/limits.js'
-import { compress, decompress } from '../io/compression.js'
+import type { compress as compressFn, decompress as decompressFn } from '../io/compression.js'
 import { convertIndex, convertManifest, indexMediaTypeFor, manifestMediaTypeFor, type ManifestFormat } from '../spec/convert.js'
 import { MediaType, isConfigMediaType, isIndexMediaType, isManifestMediaType, layerInfo, layerMediaType, type Compression } from '../spec/media-types.js'
 import { parseConfig, parseIndex, parseManifest } from '../spec/parse.js'
@@ -189,7 +189,7 @@ class CopyRun {
       p = this.#limiter.run(async () => {
         if (await this.#alreadyThere(desc)) return desc
         this.emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'copy' })
-        const stored = await this.#dest.putBlob(await open(), { mediaType: desc.mediaType, digest: desc.digest, size: desc.size })
+        const stored = await this.#dest.putBlob(await open(), { mediaType: desc.mediaType, digest: desc.digest, size: desc.size }, { reopen: this.#reopen(desc, open) })
         if (stored.digest !== desc.digest || stored.size !== desc.size) {
           throw new LadingError('DIGEST_MISMATCH', `blob ${desc.digest}: destination stored ${stored.digest} (${stored.size} bytes), expected ${desc.size} bytes`)
         }
@@ -201,6 +201,14 @@ class CopyRun {
       this.#blobs.set(key, p)
     }
     return p
+  }
+
+  /** `open` again, for a destination that starts a failed upload over (said in a warning). */
+  #reopen(desc: Descriptor, open: () => Promise<Readable>): () => Promise<Readable> {
+    return () => {
+      this.emit({ type: 'warning', message: `blob ${desc.digest}: the upload failed; sending it again` })
+      return open()
+    }
   }
 
   #progress(desc: Descriptor): ProgressStream {
@@ -220,17 +228,22 @@ class CopyRun {
         const mediaType = layerMediaType(to, docker)
         this.emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'recompress' })
         const name = `layer ${desc.digest}`
-        const raw = chain(await this.#src.getBlob(desc), this.#progress(desc))
-        let plain = await decompress(raw, from, name)
-        // Check the uncompressed bytes against the diff_id on the way. Going to 'none' the
-        // destination verifies exactly that digest itself, so the bytes are hashed once, not twice.
-        if (diffId !== undefined && to !== 'none') {
-          const v = new VerifyingStream({ digest: diffId, name: `${name} (uncompressed, diff_id)` })
-          plain = chain(plain, v)
+        // Loaded here: a copy that moves blobs as they are never needs zlib or zstd.
+        const { compress, decompress }: { compress: typeof compressFn; decompress: typeof decompressFn } = await import('../io/compression.js')
+        const open = async (): Promise<Readable> => {
+          const raw = chain(await this.#src.getBlob(desc), this.#progress(desc))
+          let plain = await decompress(raw, from, name)
+          // Check the uncompressed bytes against the diff_id on the way. Going to 'none' the
+          // destination verifies exactly that digest itself, so the bytes are hashed once, not twice.
+          if (diffId !== undefined && to !== 'none') {
+            const v = new VerifyingStream({ digest: diffId, name: `${name} (uncompressed, diff_id)` })
+            plain = chain(plain, v)
+          }
+          const level = this.#opts.destCompressLevel
+          return compress(plain, to, level !== undefined ? { level } : {})
         }
-        const level = this.#opts.destCompressLevel
-        const body = compress(plain, to, level !== undefined ? { level } : {})
-        const stored = await this.#dest.putBlob(body, { mediaType, ...(to === 'none' && diffId !== undefined ? { digest: diffId } : {}) })
+        const expected = { mediaType, ...(to === 'none' && diffId !== undefined ? { digest: diffId } : {}) }
+        const stored = await this.#dest.putBlob(await open(), expected, { reopen: this.#reopen(desc, open) })
         this.stats.copied++
         this.stats.bytesCopied += desc.size
         this.emit({ type: 'blob-done', digest: desc.digest, size: desc.size, stored: { digest: stored.digest, size: stored.size, mediaType } })
@@ -269,6 +282,13 @@ class CopyRun {
       // artifacts, subject) fails here, before a single blob moves.
       convertManifest({ ...m, layers: plans.map((p) => (p.to === undefined ? p.desc : { ...p.desc, mediaType: layerMediaType(p.to, p.info!.docker) })) }, format)
     }
+    // Layers that move as they are do not need the config: they start while it is read (a pull
+    // saves a round trip). A recompression needs the diff_ids first, and fails before any blob moves.
+    let early: Array<Promise<Descriptor>> | undefined
+    if (recompress.length === 0) {
+      early = plans.map((p) => this.plainBlob(p.desc))
+      for (const t of early) t.catch(() => { /* awaited below */ })
+    }
     if (isImage) {
       configBytes = await readAllLimited(await this.#src.getBlob(m.config), DEFAULT_MAX_DOCUMENT_BYTES, `config ${m.config.digest}`)
       const config = parseConfig(configBytes, `config ${m.config.digest}`)
@@ -281,7 +301,7 @@ class CopyRun {
     const configTask = configBytes !== undefined
       ? this.#putConfig(m.config, configBytes)
       : this.plainBlob(m.config)
-    const layerTasks = plans.map((p, i) => p.to === undefined
+    const layerTasks = early ?? plans.map((p, i) => p.to === undefined
       ? this.plainBlob(p.desc)
       : this.transcodeLayer(p.desc, p.info!.compression, p.to, p.info!.docker, diffIds?.[i]))
     const settled = await Promise.allSettled([configTask, ...layerTasks])

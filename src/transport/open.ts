@@ -28,7 +28,7 @@ export async function openSource(r: ImageReference, opts: TransportOptions = {})
     case 'oci-archive': return (await import('./oci-archive/source.js')).ociArchiveSource(r, opts)
     case 'docker-archive': return (await import('./docker-archive/source.js')).dockerArchiveSource(r, opts)
     case 'dir': return (await import('./dir/source.js')).dirSource(r, opts)
-    case 'docker': return (await import('./registry/index.js')).registrySource(r, registryOptions(opts))
+    case 'docker': return (await import('./registry/source.js')).registrySource(r, registryOptions(opts))
   }
 }
 
@@ -38,7 +38,7 @@ export async function openDestination(r: ImageReference, opts: TransportOptions 
     case 'oci-archive': return (await import('./oci-archive/destination.js')).ociArchiveDestination(r, opts)
     case 'docker-archive': return (await import('./docker-archive/destination.js')).dockerArchiveDestination(r, opts)
     case 'dir': return (await import('./dir/destination.js')).dirDestination(r, opts)
-    case 'docker': return (await import('./registry/index.js')).registryDestination(r, registryOptions(opts))
+    case 'docker': return (await import('./registry/destination.js')).registryDestination(r, registryOptions(opts))
   }
 }
 

@@ -44,15 +44,21 @@ export interface DestinationCapabilities {
   mount?: boolean
 }
 
+export interface PutBlobOptions {
+  reopen?: () => Promise<Readable>
+}
+
 export interface ImageDestination {
   readonly ref: ImageReference
   readonly capabilities: DestinationCapabilities
   hasBlob(desc: Descriptor): Promise<boolean>
   /**
    * Store a blob. It becomes visible only once the whole stream verified against `expected`
-   * (when given); returns the descriptor of what was stored.
+   * (when given); returns the descriptor of what was stored. `opts.reopen`, when given, yields
+   * a fresh stream of the same bytes: a destination that cannot replay what it sent (a
+   * registry upload streamed in one request) uses it to start over after a transient failure.
    */
-  putBlob(body: Readable, expected?: Partial<Descriptor>): Promise<Descriptor>
+  putBlob(body: Readable, expected?: Partial<Descriptor>, opts?: PutBlobOptions): Promise<Descriptor>
   /** Optional: make a blob from another repository of the same registry available without copying. */
   mountBlob?(desc: Descriptor, fromRepository: string): Promise<boolean>
   /** Store a manifest or index. With `tag`, the image is also named by it (the top-level one). */

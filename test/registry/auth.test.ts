@@ -14,6 +14,7 @@ import { startRegistry, registryAvailable, type RunningRegistry } from '../helpe
 import { startTokenServer, type TokenServer } from '../helpers/token-server.js'
 import { startFaultProxy } from '../helpers/fault-proxy.js'
 import { collect, makeImage, stream, type TestImage } from './image-fixture.js'
+import { MONOLITHIC_MAX } from '../../src/transport/registry/blob-upload.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 const fast = { attempts: 3, baseDelayMs: 5, maxDelayMs: 50 }
@@ -114,6 +115,23 @@ describe('htpasswd basic auth', { skip }, () => {
       await store.stop()
     }
   })
+  test('security: a streamed PATCH to an upload Location on another host does not get the Authorization header', async () => {
+    const layer = makeImage([MONOLITHIC_MAX + 1000]).layers[0]!
+    const front = await startFaultProxy(reg.url)
+    const elsewhere = await startFaultProxy(reg.url)
+    const c = new RegistryClient({ registry: front.host, tlsVerify: false, retry: fast, env: env(), creds: { username: 'alice', password: 's3cret:with:colons' } })
+    try {
+      front.addFault({ method: 'POST', path: /\/basic\/sforeign\/blobs\/uploads\/$/, fault: { kind: 'rewrite-location', origin: elsewhere.url } })
+      await assert.rejects(c.putBlob('basic/sforeign', stream(layer.bytes, 64 * 1024), layer.desc), (e) => oneLine(e, 'UNAUTHORIZED', /401/))
+      assert.ok(elsewhere.requests.some((q) => q.method === 'PATCH'), 'the blob was streamed to the other host')
+      assert.ok(elsewhere.requests.every((q) => !q.authorization), 'without credentials')
+    } finally {
+      await c.close()
+      await front.stop()
+      await elsewhere.stop()
+    }
+  })
+
   test('security: an upload Location on another host does not get the Authorization header', async () => {
     const layer = makeImage([2000]).layers[0]!
     const front = await startFaultProxy(reg.url)
@@ -146,6 +164,13 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
   })
   const client = (password = 'hunter2'): RegistryClient =>
     new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: { HOME: '/nonexistent' }, creds: { username: 'bob', password } })
+
+  test('a blob over 8 MiB streams in one PATCH under the token, and pulls back', async () => {
+    const c = client()
+    try {
+      await pushAndPull(c, 'tok/big', makeImage([MONOLITHIC_MAX + 1000]))
+    } finally { await c.close() }
+  })
 
   test('push and pull with a token; the token asks for pull,push on the repository', async () => {
     const c = client()

@@ -6,7 +6,11 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
+import { randomBytes } from 'node:crypto'
+import type { Readable } from 'node:stream'
 import { RegistryClient } from '../../src/transport/registry/client.js'
+import { MONOLITHIC_MAX } from '../../src/transport/registry/blob-upload.js'
+import { copyImage, type CopyEvent } from '../../src/copy/copy.js'
 import { registryDestination } from '../../src/transport/registry/destination.js'
 import { registrySource } from '../../src/transport/registry/source.js'
 import { digestOf } from '../../src/digest/index.js'
@@ -150,6 +154,86 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
       proxy.addFault({ method: 'GET', path: /\/faults\/norange\/blobs\//, fault: { kind: 'ignore-range' } })
       assert.deepEqual(await collect(await c.getBlob('faults/norange', layer.desc)), layer.bytes)
       assert.equal(proxy.pending(), 0)
+    } finally { await c.close() }
+  })
+
+  test('streamed upload: a PATCH reset, a 500 and a lost response each start the upload over from a fresh stream; the blob completes', async () => {
+    const data = randomBytes(MONOLITHIC_MAX + 300_000)
+    const desc = { digest: digestOf(data), size: data.length }
+    const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: fast })
+    try {
+      const before = proxy.requests.length
+      proxy.addFault({ method: 'PATCH', path: /\/faults\/stream\/blobs\/uploads\//, fault: { kind: 'reset' } })
+      proxy.addFault({ method: 'PATCH', path: /\/faults\/stream\/blobs\/uploads\//, fault: { kind: 'status', status: 500 } })
+      proxy.addFault({ method: 'PATCH', path: /\/faults\/stream\/blobs\/uploads\//, fault: { kind: 'drop-response' } })
+      let reopened = 0
+      const r = await c.putBlob('faults/stream', stream(data, 64 * 1024), desc, { reopen: async () => { reopened++; return stream(data, 64 * 1024) } })
+      assert.deepEqual(r, desc)
+      assert.equal(reopened, 3)
+      assert.equal(proxy.pending(), 0)
+      const seen = proxy.requests.slice(before)
+      assert.equal(seen.filter((q) => q.method === 'PATCH').length, 4)
+      assert.equal(seen.filter((q) => q.method === 'POST').length, 4, 'each attempt is a new session')
+      assert.equal(seen.filter((q) => q.method === 'PUT').length, 1, 'one closing PUT, after the attempt that went through')
+      assert.equal(seen.filter((q) => q.method === 'DELETE').length, 3, 'each failed session is cancelled')
+      assert.deepEqual(await collect(await direct.getBlob('faults/stream', desc)), data)
+    } finally { await c.close() }
+  })
+
+  test('streamed upload without a way to reopen the stream: a PATCH reset fails in one NETWORK line and commits nothing', async () => {
+    const data = randomBytes(MONOLITHIC_MAX + 1000)
+    const desc = { digest: digestOf(data), size: data.length }
+    const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: fast })
+    try {
+      proxy.addFault({ method: 'PATCH', path: /\/faults\/noreopen\/blobs\/uploads\//, fault: { kind: 'reset' } })
+      await assert.rejects(c.putBlob('faults/noreopen', stream(data, 64 * 1024), desc), (e: unknown) => {
+        assert.ok(isLadingError(e, 'NETWORK'), String(e))
+        assert.match((e as Error).message, /faults\/noreopen: PATCH blob: /)
+        assert.doesNotMatch((e as Error).message, /\n/)
+        return true
+      })
+      assert.equal(proxy.pending(), 0)
+      assert.equal(await direct.blobSize('faults/noreopen', desc.digest), undefined)
+    } finally { await c.close() }
+  })
+
+  test('copy: a streamed layer upload that is reset starts over from the source (with a warning) and the copy completes', async () => {
+    const img = makeImage([MONOLITHIC_MAX + 1000])
+    for (const b of [img.config, ...img.layers]) await direct.putBlob('faults/copysrc', stream(b.bytes), b.desc)
+    await direct.putManifest('faults/copysrc', 'v1', img.manifest)
+    const src = await registrySource({ transport: 'docker', registry: reg.host, repository: 'faults/copysrc', tag: 'v1' }, { tlsVerify: false, retry: fast })
+    const dest = await registryDestination({ transport: 'docker', registry: proxy.host, repository: 'faults/copydst', tag: 'v1' }, { tlsVerify: false, retry: fast })
+    const events: CopyEvent[] = []
+    try {
+      proxy.addFault({ method: 'PATCH', path: /\/faults\/copydst\/blobs\/uploads\//, fault: { kind: 'reset' } })
+      const r = await copyImage(src, dest, { onProgress: (e) => events.push(e) })
+      assert.equal(r.digest, img.manifest.digest)
+      assert.equal(proxy.pending(), 0)
+    } finally {
+      await src.close()
+      await dest.close()
+    }
+    const layer = img.layers[0]!
+    assert.ok(events.some((e) => e.type === 'warning' && e.message.includes(layer.desc.digest)), 'the restart is reported')
+    assert.deepEqual(await collect(await direct.getBlob('faults/copydst', layer.desc)), layer.bytes)
+  })
+
+  test('security: a streamed upload whose bytes do not match (digest, or fewer bytes than declared) sends no closing PUT and commits nothing', async () => {
+    const data = randomBytes(MONOLITHIC_MAX + 2000)
+    const wrong = digestOf(Buffer.from('not these bytes'))
+    const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: fast })
+    try {
+      const before = proxy.requests.length
+      // Reopening cannot help a mismatch: it must not even be tried.
+      const reopen = async (): Promise<Readable> => { throw new Error('reopen must not be called for a mismatch') }
+      await assert.rejects(c.putBlob('faults/smismatch', stream(data, 64 * 1024), { digest: wrong, size: data.length }, { reopen }), (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'))
+      await assert.rejects(c.putBlob('faults/smismatch', stream(data.subarray(0, data.length - 1), 64 * 1024), { digest: digestOf(data), size: data.length }, { reopen }), (e: unknown) => isLadingError(e, 'SIZE_MISMATCH'))
+      await assert.rejects(c.putBlob('faults/smismatch', stream(data, 64 * 1024), { digest: wrong }, { reopen }), (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'))
+      const seen = proxy.requests.slice(before)
+      assert.ok(seen.filter((q) => q.method === 'PATCH').length >= 2, 'the bytes were streamed')
+      assert.equal(seen.filter((q) => q.method === 'PUT').length, 0, 'no closing PUT for bytes that failed verification')
+      assert.equal(await direct.blobSize('faults/smismatch', digestOf(data)), undefined)
+      assert.equal(await direct.blobSize('faults/smismatch', wrong), undefined)
     } finally { await c.close() }
   })
 

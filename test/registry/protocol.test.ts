@@ -10,13 +10,14 @@ import http from 'node:http'
 import type net from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { RegistryClient } from '../../src/transport/registry/client.js'
+import { MONOLITHIC_MAX } from '../../src/transport/registry/blob-upload.js'
 import { digestOf, type Digest } from '../../src/digest/index.js'
 import { isLadingError } from '../../src/errors.js'
 import { MediaType } from '../../src/spec/media-types.js'
 import { collect, stream } from './image-fixture.js'
 import { randomBytes } from 'node:crypto'
 
-interface Seen { method: string; url: string; range?: string; contentRange?: string; length: number }
+interface Seen { method: string; url: string; range?: string; contentRange?: string; contentLength?: string; chunked?: boolean; length: number }
 
 describe('distribution-spec features against a conforming test server', () => {
   const TAGS = ['alpha', 'beta', 'delta', 'epsilon', 'gamma']
@@ -38,12 +39,27 @@ describe('distribution-spec features against a conforming test server', () => {
 
   before(async () => {
     server = http.createServer((req, res) => {
+      // An upload the registry refuses: it drops the connection on the PATCH without reading it
+      // (the client sees a broken pipe), and says why when asked for the session's status.
+      if (req.url?.startsWith('/v2/refused/blobs/uploads/r1')) {
+        seen.push({ method: req.method!, url: req.url, length: 0 })
+        if (req.method === 'PATCH') { req.socket.destroy(); return }
+        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="x"' })
+        res.end(JSON.stringify({ errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }] }))
+        return
+      }
       const chunks: Buffer[] = []
       req.on('data', (c: Buffer) => chunks.push(c))
       req.on('end', () => {
         const body = Buffer.concat(chunks)
         const url = new URL(req.url ?? '/', 'http://x')
-        seen.push({ method: req.method!, url: req.url!, ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers['content-range'] ? { contentRange: req.headers['content-range'] as string } : {}), length: body.length })
+        seen.push({
+          method: req.method!, url: req.url!, length: body.length,
+          ...(req.headers.range ? { range: req.headers.range } : {}),
+          ...(req.headers['content-range'] ? { contentRange: req.headers['content-range'] as string } : {}),
+          ...(req.headers['content-length'] !== undefined ? { contentLength: req.headers['content-length'] } : {}),
+          ...(req.headers['transfer-encoding'] === 'chunked' ? { chunked: true } : {}),
+        })
         const json = (status: number, v: unknown, headers: Record<string, string> = {}): void => {
           res.writeHead(status, { 'content-type': 'application/json', ...headers })
           res.end(JSON.stringify(v))
@@ -97,6 +113,11 @@ describe('distribution-spec features against a conforming test server', () => {
           res.write(blobBytes.subarray(0, 10_000), () => res.socket?.destroy())
           return
         }
+        if (req.method === 'POST' && url.pathname === '/v2/refused/blobs/uploads/') {
+          res.writeHead(202, { location: '/v2/refused/blobs/uploads/r1', 'content-length': '0' })
+          return res.end()
+        }
+        if (req.method === 'DELETE' && url.pathname === '/v2/refused/blobs/uploads/r1') { res.writeHead(204); return res.end() }
         if (req.method === 'POST' && url.pathname === '/v2/p/blobs/uploads/') {
           uploaded = []
           res.writeHead(202, { location: '/v2/p/blobs/uploads/u1?state=0', 'oci-chunk-min-length': '20000', 'content-length': '0' })
@@ -105,8 +126,9 @@ describe('distribution-spec features against a conforming test server', () => {
         if (url.pathname === '/v2/p/blobs/uploads/u1') {
           const offset = uploaded.reduce((n, b) => n + b.length, 0)
           if (req.method === 'PATCH') {
+            // Without Content-Range: a streamed upload (what docker and skopeo send), appended.
             const m = /^(\d+)-(\d+)$/.exec(req.headers['content-range'] as string ?? '')
-            if (!m || Number(m[1]) !== offset) { res.writeHead(416); return res.end() }
+            if (req.headers['content-range'] !== undefined && (!m || Number(m[1]) !== offset)) { res.writeHead(416); return res.end() }
             uploaded.push(body)
             res.writeHead(202, { location: `/v2/p/blobs/uploads/u1?state=${offset + body.length}`, range: `0-${offset + body.length - 1}`, 'content-length': '0' })
             return res.end()
@@ -189,6 +211,62 @@ describe('distribution-spec features against a conforming test server', () => {
       assert.equal(put.length, 5000)
       assert.equal(put.contentRange, '60000-64999')
       assert.ok(put.url.includes('state=60000'), 'the closing PUT uses the Location of the last PATCH')
+    } finally { await c.close() }
+  })
+
+  test('streamed upload (the default): a blob over 8 MiB goes in ONE PATCH with Content-Range 0-(N-1) and Content-Length N, closed by an empty PUT ?digest=', async () => {
+    seen = []
+    const c = client()
+    try {
+      const data = randomBytes(MONOLITHIC_MAX + 100_000)
+      const r = await c.putBlob('p', stream(data, 64 * 1024), { digest: digestOf(data), size: data.length })
+      assert.deepEqual(r, { digest: digestOf(data), size: data.length })
+      const uploads = seen.filter((s) => s.url.startsWith('/v2/p/blobs/uploads/'))
+      assert.deepEqual(uploads.map((s) => s.method), ['POST', 'PATCH', 'PUT'])
+      const [, patch, put] = uploads
+      assert.equal(patch!.length, data.length)
+      assert.equal(patch!.contentRange, `0-${data.length - 1}`)
+      assert.equal(patch!.contentLength, String(data.length))
+      assert.equal(put!.length, 0)
+      assert.equal(put!.contentRange, undefined)
+      assert.ok(put!.url.includes(`state=${data.length}`), 'the closing PUT uses the Location of the PATCH')
+      assert.ok(put!.url.includes(`digest=${encodeURIComponent(digestOf(data))}`) || put!.url.includes(`digest=${digestOf(data)}`))
+    } finally { await c.close() }
+  })
+
+  test('streamed upload of unknown size: over 8 MiB one PATCH in chunked encoding (no Content-Range); under it one PUT', async () => {
+    seen = []
+    const c = client()
+    try {
+      const big = randomBytes(MONOLITHIC_MAX + 5000)
+      assert.equal((await c.putBlob('p', stream(big, 64 * 1024))).digest, digestOf(big))
+      const patches = seen.filter((s) => s.method === 'PATCH')
+      assert.equal(patches.length, 1)
+      assert.equal(patches[0]!.length, big.length)
+      assert.equal(patches[0]!.chunked, true)
+      assert.equal(patches[0]!.contentRange, undefined)
+      seen = []
+      const small = randomBytes(MONOLITHIC_MAX - 1)
+      assert.equal((await c.putBlob('p', stream(small, 64 * 1024))).digest, digestOf(small))
+      assert.deepEqual(seen.filter((s) => s.url.startsWith('/v2/p/blobs/uploads/')).map((s) => [s.method, s.length]), [['POST', 0], ['PUT', small.length]])
+    } finally { await c.close() }
+  })
+
+  test('a streamed PATCH the registry cuts off because it refuses the upload reports the refusal (from the upload status), without starting over', async () => {
+    seen = []
+    const c = client()
+    try {
+      const data = randomBytes(MONOLITHIC_MAX + 1000)
+      let reopened = 0
+      const reopen = async () => { reopened++; return stream(data, 64 * 1024) }
+      await assert.rejects(c.putBlob('refused', stream(data, 64 * 1024), { digest: digestOf(data), size: data.length }, { reopen }), (e) => {
+        assert.ok(isLadingError(e, 'DENIED') || isLadingError(e, 'UNAUTHORIZED'), String(e))
+        assert.match((e as Error).message, /denied/)
+        assert.doesNotMatch((e as Error).message, /\n/)
+        return true
+      })
+      assert.equal(reopened, 0, 'a refusal is not retried')
+      assert.deepEqual(seen.filter((q) => q.url.startsWith('/v2/refused/blobs/uploads/r1')).map((q) => q.method).slice(0, 2), ['PATCH', 'GET'])
     } finally { await c.close() }
   })
 

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test'
 import { RegistryClient, proxySettings } from '../../src/transport/registry/client.js'
 import { startRegistry, registryAvailable, type RunningRegistry } from '../helpers/registry.js'
 import { collect, makeImage, stream } from './image-fixture.js'
+import { MONOLITHIC_MAX } from '../../src/transport/registry/blob-upload.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 
@@ -50,13 +51,13 @@ describe('CONNECT proxy', { skip }, () => {
     await reg?.stop()
   })
 
-  test('push and pull through the proxy tunnel', async () => {
+  test('push (a small blob in one PUT, a large one streamed) and pull through the proxy tunnel', async () => {
     const c = new RegistryClient({ registry: reg.host, tlsVerify: false, proxy: { httpProxy: proxyUrl, httpsProxy: proxyUrl, noProxy: '' } })
     try {
-      const img = makeImage([5000])
-      for (const b of [img.config, ...img.layers]) await c.putBlob('proxy/app', stream(b.bytes), b.desc)
+      const img = makeImage([5000, MONOLITHIC_MAX + 1000])
+      for (const b of [img.config, ...img.layers]) await c.putBlob('proxy/app', stream(b.bytes, 64 * 1024), b.desc)
       await c.putManifest('proxy/app', 'v1', img.manifest)
-      assert.deepEqual(await collect(await c.getBlob('proxy/app', img.layers[0]!.desc)), img.layers[0]!.bytes)
+      for (const l of img.layers) assert.deepEqual(await collect(await c.getBlob('proxy/app', l.desc)), l.bytes)
       assert.ok(connects.length >= 1)
       assert.ok(connects.every((u) => u === reg.host), connects.join(','))
     } finally { await c.close() }

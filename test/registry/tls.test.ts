@@ -14,6 +14,7 @@ import { RegistryClient } from '../../src/transport/registry/client.js'
 import { isLadingError } from '../../src/errors.js'
 import { startRegistry, registryAvailable, type RunningRegistry } from '../helpers/registry.js'
 import { collect, makeImage, stream } from './image-fixture.js'
+import { MONOLITHIC_MAX } from '../../src/transport/registry/blob-upload.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 const fast = { attempts: 2, baseDelayMs: 5, maxDelayMs: 20 }
@@ -55,16 +56,16 @@ describe('TLS registry', { skip }, () => {
     } finally { await c.close() }
   })
 
-  test('--cert-dir with the CA as *.crt: push and pull over verified HTTPS', async () => {
+  test('--cert-dir with the CA as *.crt: push (a small blob in one PUT, a large one streamed) and pull over verified HTTPS', async () => {
     const dir = path.join(tmp, 'certs.d')
     await fsp.mkdir(dir, { recursive: true })
     await fsp.copyFile(server.cert, path.join(dir, 'ca.crt'))
     const c = new RegistryClient({ registry: reg.host, retry: fast, certDir: dir })
     try {
-      const img = makeImage([3000])
-      for (const b of [img.config, ...img.layers]) await c.putBlob('tls/app', stream(b.bytes), b.desc)
+      const img = makeImage([3000, MONOLITHIC_MAX + 1000])
+      for (const b of [img.config, ...img.layers]) await c.putBlob('tls/app', stream(b.bytes, 64 * 1024), b.desc)
       await c.putManifest('tls/app', 'v1', img.manifest)
-      assert.deepEqual(await collect(await c.getBlob('tls/app', img.layers[0]!.desc)), img.layers[0]!.bytes)
+      for (const l of img.layers) assert.deepEqual(await collect(await c.getBlob('tls/app', l.desc)), l.bytes)
     } finally { await c.close() }
   })
 

@@ -61,14 +61,16 @@ export function register(program: Command): void {
     .option('--concurrency <n>', 'blobs copied at once (default 3)')
     .option('--tmpdir <dir>', 'where archive transports spool (default $TMPDIR or /tmp)')
     .action(async (source: string, destination: string, f: CopyFlags) => {
-      const { LadingError } = await import('../../errors.js')
-      const { parseReference } = await import('../../transport/reference.js')
-      const { openSource, openDestination } = await import('../../transport/open.js')
-      const { copyImage } = await import('../../copy/copy.js')
-      const { parsePlatform } = await import('../../spec/platform.js')
-      const { parseCompression } = await import('../../io/compression.js')
-      const { registryOptionsFromFlags } = await import('../../transport/registry/cli-options.js')
-      const { ProgressPrinter, chooseProgressMode } = await import('../progress.js')
+      // One batch of imports (they load side by side), none this copy does not need.
+      const [{ LadingError }, { parseReference }, { openSource, openDestination }, { copyImage }, { parsePlatform }, { registryOptionsFromFlags }, { ProgressPrinter, chooseProgressMode }] = await Promise.all([
+        import('../../errors.js'),
+        import('../../transport/reference.js'),
+        import('../../transport/open.js'),
+        import('../../copy/copy.js'),
+        import('../../spec/platform.js'),
+        import('../../transport/registry/cli-options.js'),
+        import('../progress.js'),
+      ])
 
       const srcRef = parseReference(source)
       const destRef = parseReference(destination)
@@ -89,7 +91,7 @@ export function register(program: Command): void {
       const destOpts = { ...registryOptionsFromFlags({ tlsVerify: f.destTlsVerify, certDir: f.destCertDir, creds: f.destCreds, authfile: f.destAuthfile ?? f.authfile }, 'dest-'), ...tmp }
 
       // Every flag is checked before anything is opened: a usage error never touches the source.
-      const destCompress = f.destCompress !== undefined ? parseCompression(f.destCompress) : undefined
+      const destCompress = f.destCompress !== undefined ? (await import('../../io/compression.js')).parseCompression(f.destCompress) : undefined
       const platforms = f.platform?.length ? f.platform.map(parsePlatform) : undefined
       const printer = new ProgressPrinter(chooseProgressMode(f))
       const src = await openSource(srcRef, srcOpts)
@@ -97,10 +99,13 @@ export function register(program: Command): void {
       const cleanup = async (): Promise<void> => {
         await Promise.allSettled([src.close(), dest?.close()])
       }
+      let interrupted: NodeJS.Signals | undefined
+      const signalExit = (sig: NodeJS.Signals): number => (sig === 'SIGINT' ? 130 : 143)
       const onSignal = (sig: NodeJS.Signals): void => {
+        interrupted = sig
         printer.finish()
         process.stderr.write(`lading: copy interrupted by ${sig}\n`)
-        void cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143))
+        void cleanup().finally(() => process.exit(signalExit(sig)))
       }
       process.once('SIGINT', onSignal)
       process.once('SIGTERM', onSignal)
@@ -124,6 +129,11 @@ export function register(program: Command): void {
         if (chooseProgressMode(f) === 'json') process.stderr.write(JSON.stringify({ type: 'done', digest: result.digest, mediaType: result.mediaType, size: result.size, blobs }) + '\n')
       } catch (e) {
         printer.finish()
+        // Closing the ends on a signal makes the copy fail: that is the interruption, not an error.
+        if (interrupted) {
+          await cleanup()
+          process.exit(signalExit(interrupted))
+        }
         throw e
       } finally {
         process.removeListener('SIGINT', onSignal)

@@ -8,7 +8,6 @@
  */
 import { LadingError } from '../../errors.js'
 import { authFileSearchPath, entryCredentials, findAuthEntry, readAuthFile, type AuthEnv, type Credentials } from './auth-file.js'
-import { helperGet } from './credential-helper.js'
 import { DOCKER_HUB } from '../registry/names.js'
 
 export interface CredentialSource extends AuthEnv {
@@ -29,6 +28,11 @@ function helperServer(registry: string): string {
   return registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry
 }
 
+/** Credential helpers run child processes; their module is loaded only when one is configured. */
+function helpers(): Promise<typeof import('./credential-helper.js')> {
+  return import('./credential-helper.js')
+}
+
 export async function resolveCredentials(registry: string, src: CredentialSource = {}): Promise<Credentials | undefined> {
   if (src.creds) return src.creds
   for (const file of authFileSearchPath(src.authFile, src)) {
@@ -36,7 +40,7 @@ export async function resolveCredentials(registry: string, src: CredentialSource
     if (!f) continue
     const helper = f.credHelpers?.[registry]
     if (helper) {
-      const c = await helperGet(helper, helperServer(registry), { env: src.env })
+      const c = await (await helpers()).helperGet(helper, helperServer(registry), { env: src.env })
       if (c) return c
       continue
     }
@@ -46,7 +50,7 @@ export async function resolveCredentials(registry: string, src: CredentialSource
       if (c) return c
     }
     if (f.credsStore) {
-      const c = await helperGet(f.credsStore, helperServer(registry), { env: src.env })
+      const c = await (await helpers()).helperGet(f.credsStore, helperServer(registry), { env: src.env })
       if (c) return c
     }
   }

@@ -4,31 +4,50 @@
  * with Config/RepoTags/Layers, and `repositories`. Several images (and several tags of one image)
  * may be put before commit; each becomes one manifest.json entry.
  *
- * A tar header needs the member's size before its bytes, and an uncompressed layer's size is not
- * known until it has been decompressed, so blobs are spooled to a private temp directory first;
- * commit() then streams the archive in one forward pass (it never seeks), either to a temp file
- * beside FILE that is fsynced and renamed over it (so FILE is never half-written), or straight to
- * stdout / a pipe / a device for `-`, /dev/stdout and FIFOs.
+ * Where a blob goes while the copy runs (a tar header needs the member's size before its bytes,
+ * and an uncompressed layer's size is not known until it has been decompressed):
+ * - into the archive itself, for a FILE target: the temp archive beside FILE (archive-writer.ts)
+ *   takes one streamed member at a time, its header written once the blob verified. A layer is
+ *   written once instead of spooled and copied;
+ * - into memory, for a small blob of known size (a config), so it never takes that one slot;
+ * - into a private spool directory otherwise (a second layer while the first streams, and every
+ *   larger blob when the target is a stream).
+ * commit() appends what is not in the archive yet, manifest.json and the legacy entries, then
+ * fsyncs the temp archive and renames it over FILE, so FILE is never half-written; for `-`,
+ * /dev/stdout, FIFOs and sockets it streams the whole archive in one forward pass instead.
  */
 import { createWriteStream, promises as fsp } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import type { Readable } from 'node:stream'
+import { Writable, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { VerifyingStream } from '../../digest/verify.js'
 import { digestHex, digestOf, type Digest } from '../../digest/digest.js'
 import { LadingError } from '../../errors.js'
 import { parseManifest } from '../../spec/parse.js'
-import { MediaType, isIndexMediaType, layerInfo } from '../../spec/media-types.js'
+import { MediaType, isConfigMediaType, isIndexMediaType, layerInfo } from '../../spec/media-types.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
 import type { TransportOptions } from '../open.js'
 import { dockerArchiveRepoTag } from '../reference.js'
 import type { DestinationCapabilities, ImageDestination, ImageReference } from '../types.js'
-import { writeArchive } from './tar-output.js'
+import { ArchiveWriter } from './archive-writer.js'
+import { isStreamTarget, writeArchive, type TarSink } from './tar-output.js'
 
 type DockerArchiveRef = Extract<ImageReference, { transport: 'docker-archive' }>
 
 interface PendingImage { configDigest: Digest; layers: Digest[]; repoTags: string[] }
+
+/** Where a verified blob is held until commit. */
+type Stored =
+  | { where: 'archive'; member: string; offset: number; size: number }
+  /** In an archive this destination published (an earlier commit): re-verified when copied. */
+  | { where: 'published'; file: string; offset: number; size: number }
+  | { where: 'memory'; bytes: Buffer; size: number }
+  | { where: 'spool'; file: string; size: number }
+
+/** Blobs of known size up to this are held in memory (configs), within MEMORY_BUDGET in all. */
+const SMALL_BLOB = 1024 * 1024
+const MEMORY_BUDGET = 32 * 1024 * 1024
 
 const CAPABILITIES: DestinationCapabilities = {
   manifestTypes: [MediaType.DockerManifest],
@@ -42,40 +61,93 @@ export class DockerArchiveDestination implements ImageDestination {
   readonly capabilities = CAPABILITIES
   readonly #opts: TransportOptions
   readonly #spool: string
-  readonly #blobs = new Map<string, number>()
+  /** FILE is a pipe, a device or stdout: no temp archive, the archive is streamed at commit. */
+  readonly #streamTarget: boolean
+  #archive: Promise<ArchiveWriter> | undefined
+  /** A blob is streaming into the archive (claimed synchronously, before any await). */
+  #archiveBusy = false
+  #inMemory = 0
+  readonly #blobs = new Map<string, Stored>()
   readonly #images = new Map<string, PendingImage>()
 
-  private constructor(ref: DockerArchiveRef, opts: TransportOptions, spool: string) {
+  private constructor(ref: DockerArchiveRef, opts: TransportOptions, spool: string, streamTarget: boolean) {
     this.ref = ref
     this.#opts = opts
     this.#spool = spool
+    this.#streamTarget = streamTarget
   }
 
   static async open(ref: DockerArchiveRef, opts: TransportOptions): Promise<DockerArchiveDestination> {
     if (ref.sourceIndex !== undefined) throw new LadingError('USAGE', `docker-archive:${ref.file}:@${ref.sourceIndex}: an image index (@N) can only be read, not written`)
+    const streamTarget = await isStreamTarget(ref.file)
     const spool = await fsp.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'lading-docker-archive-'))
-    return new DockerArchiveDestination(ref, opts, spool)
+    return new DockerArchiveDestination(ref, opts, spool, streamTarget)
   }
 
-  #blobFile(d: Digest): string { return path.join(this.#spool, digestHex(d)) }
+  #writer(): Promise<ArchiveWriter> {
+    this.#archive ??= ArchiveWriter.create(this.ref.file)
+    return this.#archive
+  }
 
   async hasBlob(desc: Descriptor): Promise<boolean> {
     return this.#blobs.has(desc.digest)
   }
 
   async putBlob(body: Readable, expected?: Partial<Descriptor>): Promise<Descriptor> {
-    const v = new VerifyingStream({ digest: expected?.digest, size: expected?.size, name: expected?.digest ?? 'blob' }, undefined, body)
-    const tmp = path.join(this.#spool, `.incoming-${Math.random().toString(16).slice(2)}`)
-    try {
-      await pipeline(body, v, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }))
-    } catch (e) {
-      await fsp.rm(tmp, { force: true })
-      throw e
+    const known = expected?.digest !== undefined ? this.#blobs.get(expected.digest) : undefined
+    if (known && (expected?.size === undefined || expected.size === known.size)) {
+      body.destroy()
+      return { mediaType: expected?.mediaType ?? MediaType.DockerLayer, digest: expected!.digest!, size: known.size }
     }
-    const { digest, size } = v.result!
-    await fsp.rename(tmp, this.#blobFile(digest))
-    this.#blobs.set(digest, size)
-    return { mediaType: expected?.mediaType ?? MediaType.DockerLayer, digest, size }
+    const v = new VerifyingStream({ digest: expected?.digest, size: expected?.size, name: expected?.digest ?? 'blob' }, undefined, body)
+    const size = expected?.size
+    let stored: Stored
+    if (size !== undefined && size <= SMALL_BLOB && this.#inMemory + size <= MEMORY_BUDGET) {
+      this.#inMemory += size
+      try {
+        const chunks: Buffer[] = []
+        await pipeline(body, v, new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb() } }))
+        stored = { where: 'memory', bytes: Buffer.concat(chunks), size }
+      } catch (e) {
+        this.#inMemory -= size
+        throw e
+      }
+    } else if (!this.#streamTarget && !this.#archiveBusy) {
+      this.#archiveBusy = true
+      try {
+        const w = await this.#writer()
+        // Named as the blob will most likely be listed (a config or a layer); commit() copies it
+        // under the other name if it is listed that way too.
+        const suffix = isConfigMediaType(expected?.mediaType ?? '') ? '.json' : '.tar'
+        let member = ''
+        const r = await w.streamMember([body, v], () => {
+          const digest = v.result!.digest
+          if (this.#blobs.has(digest)) return undefined // the same bytes arrived before (their digest unknown in advance)
+          member = `${digestHex(digest)}${suffix}`
+          return member
+        })
+        stored = r === undefined ? this.#blobs.get(v.result!.digest)! : { where: 'archive', member, offset: r.offset, size: r.size }
+      } catch (e) {
+        body.destroy()
+        throw e
+      } finally {
+        this.#archiveBusy = false
+      }
+    } else {
+      const tmp = path.join(this.#spool, `.incoming-${Math.random().toString(16).slice(2)}`)
+      try {
+        await pipeline(body, v, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }))
+      } catch (e) {
+        await fsp.rm(tmp, { force: true })
+        throw e
+      }
+      const file = path.join(this.#spool, digestHex(v.result!.digest))
+      await fsp.rename(tmp, file)
+      stored = { where: 'spool', file, size: v.result!.size }
+    }
+    const { digest } = v.result!
+    if (!this.#blobs.has(digest)) this.#blobs.set(digest, stored)
+    return { mediaType: expected?.mediaType ?? MediaType.DockerLayer, digest, size: stored.size }
   }
 
   /**
@@ -149,24 +221,70 @@ export class DockerArchiveDestination implements ImageDestination {
         ;(repositories[rt.slice(0, i)] ??= {})[rt.slice(i + 1)] = top
       }
     }
-    await writeArchive(this.ref.file, this.#opts.stdout, async (sink) => {
-      for (const img of this.#images.values()) {
-        await sink.file(`${digestHex(img.configDigest)}.json`, this.#blobFile(img.configDigest), this.#blobs.get(img.configDigest)!)
-        for (const l of img.layers) await sink.file(`${digestHex(l)}.tar`, this.#blobFile(l), this.#blobs.get(l)!)
-      }
-      for (const l of legacy.values()) {
-        await sink.dir(`${l.id}/`)
-        await sink.bytes(`${l.id}/VERSION`, Buffer.from('1.0'))
-        await sink.bytes(`${l.id}/json`, Buffer.from(JSON.stringify({ id: l.id, ...(l.parent ? { parent: l.parent } : {}), created: '1970-01-01T00:00:00Z', container_config: {} })))
-        await sink.symlink(`${l.id}/layer.tar`, `../${l.layerFile}`)
-      }
-      await sink.bytes('manifest.json', Buffer.from(JSON.stringify(manifest)))
-      if (Object.keys(repositories).length > 0) await sink.bytes('repositories', Buffer.from(JSON.stringify(repositories)))
-    })
+    const members: Array<{ name: string; digest: Digest }> = []
+    for (const img of this.#images.values()) {
+      members.push({ name: `${digestHex(img.configDigest)}.json`, digest: img.configDigest })
+      for (const l of img.layers) members.push({ name: `${digestHex(l)}.tar`, digest: l })
+    }
+    const legacyEntries = [...legacy.values()]
+    const manifestBytes = Buffer.from(JSON.stringify(manifest))
+    const repositoriesBytes = Object.keys(repositories).length > 0 ? Buffer.from(JSON.stringify(repositories)) : undefined
+    const legacyJson = (l: { id: string; parent?: string }): Buffer => Buffer.from(JSON.stringify({ id: l.id, ...(l.parent ? { parent: l.parent } : {}), created: '1970-01-01T00:00:00Z', container_config: {} }))
+
+    if (this.#streamTarget) {
+      await writeArchive(this.ref.file, this.#opts.stdout, async (sink: TarSink) => {
+        for (const m of members) {
+          const b = this.#blobs.get(m.digest)!
+          if (b.where === 'memory') await sink.bytes(m.name, b.bytes)
+          else if (b.where === 'spool') await sink.file(m.name, b.file, b.size)
+          else throw new Error(`docker-archive: ${m.name} is in an archive that is never written to a stream`)
+        }
+        for (const l of legacyEntries) {
+          await sink.dir(`${l.id}/`)
+          await sink.bytes(`${l.id}/VERSION`, Buffer.from('1.0'))
+          await sink.bytes(`${l.id}/json`, legacyJson(l))
+          await sink.symlink(`${l.id}/layer.tar`, `../${l.layerFile}`)
+        }
+        await sink.bytes('manifest.json', manifestBytes)
+        if (repositoriesBytes) await sink.bytes('repositories', repositoriesBytes)
+      })
+      return
+    }
+    const w = await this.#writer()
+    for (const m of members) {
+      const b = this.#blobs.get(m.digest)!
+      if (b.where === 'archive') {
+        // Streamed in under this name already; under another (a blob that is both a config and
+        // a layer), copied from where it sits.
+        if (b.member !== m.name) await w.addCopy(m.name, b.offset, b.size)
+      } else if (b.where === 'published') {
+        await w.addFile(m.name, b.file, b.size, { offset: b.offset, digest: m.digest })
+      } else if (b.where === 'memory') await w.addBytes(m.name, b.bytes)
+      else await w.addFile(m.name, b.file, b.size)
+    }
+    for (const l of legacyEntries) {
+      await w.addDir(`${l.id}/`)
+      await w.addBytes(`${l.id}/VERSION`, Buffer.from('1.0'))
+      await w.addBytes(`${l.id}/json`, legacyJson(l))
+      await w.addSymlink(`${l.id}/layer.tar`, `../${l.layerFile}`)
+    }
+    await w.addBytes('manifest.json', manifestBytes)
+    if (repositoriesBytes) await w.addBytes('repositories', repositoriesBytes)
+    await w.publish()
+    this.#archive = undefined
+    // A later commit (another image into this destination) builds a new archive; what the
+    // published one holds is copied from it, and checked against its digest on the way.
+    const file = path.resolve(this.ref.file)
+    for (const [digest, b] of this.#blobs) {
+      if (b.where === 'archive') this.#blobs.set(digest, { where: 'published', file, offset: b.offset, size: b.size })
+    }
   }
 
-  /** Removes the spool; an uncommitted archive is simply never written. */
+  /** Removes the spool and an unpublished temp archive; an uncommitted archive is simply never written. */
   async close(): Promise<void> {
+    const w = this.#archive
+    this.#archive = undefined
+    if (w) await w.then((a) => a.discard(), () => {})
     await fsp.rm(this.#spool, { recursive: true, force: true })
   }
 }

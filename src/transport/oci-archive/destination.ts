@@ -48,7 +48,7 @@ export class OciArchiveDestination implements ImageDestination {
 
   async commit(): Promise<void> {
     await this.#inner.commit()
-    const dir = this.#inner.layout.dir
+    const dir = (await this.#inner.layout()).dir
     await writeArchive(this.ref.file, this.#opts.stdout, async (sink) => {
       await sink.bytes('oci-layout', await fsp.readFile(path.join(dir, 'oci-layout')))
       await sink.dir('blobs/')

@@ -9,5 +9,7 @@ type OciRef = Extract<ImageReference, { transport: 'oci' }>
 
 export async function ociDestination(ref: OciRef, _opts: TransportOptions): Promise<ImageDestination> {
   if (ref.digest !== undefined) throw new LadingError('USAGE', `oci:${ref.dir}@${ref.digest}: a destination is named by a tag, not a digest`)
-  return new LayoutDestination(ref, await Layout.init(ref.dir))
+  // Initialising the directory (a lock, index.json and oci-layout, each fsynced) runs while the
+  // copy fetches the source's manifest and config; the first use of the layout awaits it.
+  return new LayoutDestination(ref, Layout.init(ref.dir))
 }

@@ -40,23 +40,34 @@ function hasSubject(raw: RawManifest): boolean {
 export class LayoutDestination implements ImageDestination {
   readonly ref: ImageReference
   readonly capabilities = OCI_CAPABILITIES
-  readonly layout: Layout
+  readonly #layout: Promise<Layout>
   readonly #tags = new Map<string, Descriptor>()
   readonly #referrers: Descriptor[] = []
   #last: Descriptor | undefined
 
-  constructor(ref: ImageReference, layout: Layout) {
+  /**
+   * `layout` may still be opening (oci: starts initialising the directory at open and lets the
+   * copy read its source meanwhile); a failure to open it is reported by the first call that
+   * needs it.
+   */
+  constructor(ref: ImageReference, layout: Layout | Promise<Layout>) {
     this.ref = ref
-    this.layout = layout
+    this.#layout = Promise.resolve(layout)
+    this.#layout.catch(() => { /* reported by the first method that awaits it */ })
   }
 
+  /** The layout, once it is open. */
+  layout(): Promise<Layout> { return this.#layout }
+
   async hasBlob(desc: Descriptor): Promise<boolean> {
-    const size = await this.layout.blobSize(desc.digest)
+    const size = await (await this.#layout).blobSize(desc.digest)
     return size !== undefined && size === desc.size
   }
 
   async putBlob(body: Readable, expected?: Partial<Descriptor>): Promise<Descriptor> {
-    const { digest, size } = await this.layout.putBlob(body, {
+    let layout: Layout
+    try { layout = await this.#layout } catch (e) { body.destroy(); throw e }
+    const { digest, size } = await layout.putBlob(body, {
       ...(expected?.digest !== undefined ? { digest: expected.digest } : {}),
       ...(expected?.size !== undefined ? { size: expected.size } : {}),
       ...(expected?.digest !== undefined ? { name: expected.digest } : {}),
@@ -69,7 +80,7 @@ export class LayoutDestination implements ImageDestination {
       throw new LadingError('UNSUPPORTED', `cannot store a manifest of media type ${raw.mediaType} in an OCI layout`)
     }
     if (tag !== undefined) assertValidTag(tag)
-    const desc = await this.layout.putManifest(raw.bytes, raw.mediaType)
+    const desc = await (await this.#layout).putManifest(raw.bytes, raw.mediaType)
     if (desc.digest !== raw.digest) throw new LadingError('DIGEST_MISMATCH', `manifest stored as ${desc.digest} but described as ${raw.digest}`)
     if (tag !== undefined) this.#tags.set(tag, desc)
     if (hasSubject(raw)) this.#referrers.push(desc)
@@ -80,9 +91,9 @@ export class LayoutDestination implements ImageDestination {
   /** Writes index.json once: referrers, then the tags (or the untagged top-level image). */
   async commit(): Promise<void> {
     const top = this.#last
-    if (top === undefined) throw new LadingError('USAGE', `${this.layout.dir}: nothing to commit: no manifest was put`)
+    if (top === undefined) throw new LadingError('USAGE', `${(await this.#layout).dir}: nothing to commit: no manifest was put`)
     const tagged = [...this.#tags.entries()]
-    await this.layout.updateIndex((index) => {
+    await (await this.#layout).updateIndex((index) => {
       let manifests = index.manifests
       const untagged: Descriptor[] = [...this.#referrers]
       if (tagged.length === 0 && !this.#referrers.some((r) => r.digest === top.digest)) untagged.push(top)
@@ -96,5 +107,7 @@ export class LayoutDestination implements ImageDestination {
     })
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.#layout.catch(() => {})
+  }
 }

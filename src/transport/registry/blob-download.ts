@@ -5,8 +5,7 @@
  * blob exactly once. A 206 must start where we asked; a 200 to a Range request is skipped
  * forward.
  */
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import type { Readable } from 'node:stream'
 import { LadingError } from '../../errors.js'
 import { VerifyingStream, type Digest } from '../../digest/index.js'
 import { backoffDelay, isRetryableError, sleep } from './retry.js'
@@ -44,44 +43,79 @@ async function openBlob(conn: RegistryConnection, repo: string, desc: { digest: 
 /**
  * A verifying stream of a blob. A body interrupted by a network error is resumed with
  * `Range: bytes=<received>-` (up to the retry budget); the bytes flow into the same
- * VerifyingStream, so the digest covers the whole blob exactly once.
+ * VerifyingStream, so the digest covers the whole blob exactly once. Each response body is
+ * pumped straight into that stream (with backpressure): no per-chunk promise or generator on
+ * the hot path of a pull.
  */
 export async function downloadBlob(conn: RegistryConnection, repo: string, desc: { digest: Digest; size?: number }): Promise<Readable> {
   const verify = new VerifyingStream({ digest: desc.digest, size: desc.size, name: `blob ${desc.digest} of ${conn.display(repo)}` })
   const first = await openBlob(conn, repo, desc, 0)
   const policy = conn.policy
-  const open = (offset: number): Promise<{ res: Response; skip: number }> => openBlob(conn, repo, desc, offset)
   const what = `${conn.display(repo)}: GET blob ${desc.digest}`
-  async function* body(): AsyncGenerator<Buffer> {
-    let current = first
-    let received = 0
-    let resumes = 0
-    for (;;) {
-      let skip = current.skip
-      try {
-        for await (const c of current.res.body) {
-          let b = c as Buffer
-          if (skip > 0) {
-            if (b.length <= skip) { skip -= b.length; continue }
-            b = b.subarray(skip)
-            skip = 0
-          }
-          received += b.length
-          yield b
-        }
-        return
-      } catch (e) {
-        current.res.body.destroy()
-        const complete = desc.size !== undefined && received >= desc.size
-        if (complete || !isRetryableError(e) || resumes + 1 >= policy.attempts) {
-          throw new LadingError('NETWORK', `${what}: download failed after ${received} bytes: ${describeNetworkError(e)}`, { cause: e })
-        }
-        resumes++
-        await sleep(backoffDelay(policy, resumes))
-        current = await open(received)
-      }
+  let received = 0
+  let resumes = 0
+  let current: Readable | undefined
+  // A consumer that stops early (or a verification failure) ends the download.
+  verify.once('close', () => current?.destroy())
+
+  const resume = async (e: Error): Promise<void> => {
+    if (verify.destroyed) return
+    const complete = desc.size !== undefined && received >= desc.size
+    if (complete || !isRetryableError(e) || resumes + 1 >= policy.attempts) {
+      verify.destroy(new LadingError('NETWORK', `${what}: download failed after ${received} bytes: ${describeNetworkError(e)}`, { cause: e }))
+      return
+    }
+    resumes++
+    try {
+      await sleep(backoffDelay(policy, resumes))
+      if (verify.destroyed) return
+      pump(await openBlob(conn, repo, desc, received))
+    } catch (err) {
+      verify.destroy(err as Error)
     }
   }
-  pipeline(Readable.from(body(), { objectMode: false }), verify).catch(() => { /* surfaced on `verify` */ })
+
+  const pump = (part: { res: Response; skip: number }): void => {
+    const body = part.res.body
+    current = body
+    if (verify.destroyed) { body.destroy(); return }
+    let skip = part.skip
+    let done = false
+    let waiting = false
+    const onDrain = (): void => { waiting = false; body.resume() }
+    const onData = (c: Buffer): void => {
+      let b = c
+      if (skip > 0) {
+        // A 200 to a Range request: the registry ignored it; drop what we already have.
+        if (b.length <= skip) { skip -= b.length; return }
+        b = b.subarray(skip)
+        skip = 0
+      }
+      received += b.length
+      if (!verify.write(b) && !waiting) {
+        waiting = true
+        body.pause()
+        verify.once('drain', onDrain)
+      }
+    }
+    const finish = (e?: Error): void => {
+      if (done) return
+      done = true
+      body.off('data', onData)
+      verify.off('drain', onDrain)
+      if (e === undefined) {
+        verify.end()
+        return
+      }
+      body.destroy()
+      void resume(e)
+    }
+    body.on('data', onData)
+    body.once('end', () => finish())
+    body.once('error', (e) => finish(e))
+    body.once('close', () => finish(Object.assign(new Error('response body closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })))
+  }
+
+  pump(first)
   return verify
 }

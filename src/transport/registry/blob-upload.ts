@@ -1,23 +1,51 @@
 /**
- * Blob uploads (distribution-spec §Pushing blobs): POST for a session, PATCH chunks with
- * Content-Range (honouring OCI-Chunk-Min-Length, §Pushing a blob in chunks), and the closing
- * `PUT <location>?digest=` carrying the rest. Chunks are Buffers, so every request can be
- * retried; the closing PUT is sent only once the whole stream verified, so a blob that fails
- * verification is never committed, and the session is cancelled on any failure.
+ * Blob uploads (distribution-spec §Pushing blobs). Three shapes, one closing rule:
+ *
+ * - Small blobs (up to MONOLITHIC_MAX, or a smaller `chunkSize`) are read whole and sent in the
+ *   closing `PUT <location>?digest=` after a POST (§POST then PUT). The body is a Buffer, so
+ *   every request is retried on its own.
+ * - By default a larger blob is streamed in ONE `PATCH` (Content-Range and Content-Length when
+ *   its size is known, chunked transfer encoding when it is not), as skopeo does: no buffering,
+ *   no copy, no round trip per chunk. A stream cannot be replayed, so when that PATCH fails
+ *   transiently (a reset, 5xx, 429) the session is cancelled and the whole upload starts over
+ *   from a fresh stream (`reopen`), with backoff; without `reopen` the failure is reported.
+ *   (Resuming from the registry's Range is no option: distribution voids a session whose
+ *   PATCH broke off, and the bytes after that Range were already consumed from the source.)
+ * - With an explicit `chunkSize`, a larger blob goes in PATCH chunks of that size (at least
+ *   OCI-Chunk-Min-Length, §Pushing a blob in chunks), each a Buffer retried on its own.
+ *
+ * In every shape the closing `PUT ?digest=` is sent only once the whole stream verified, so a
+ * blob that fails verification is never committed, and the session is cancelled on any failure.
  */
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { LadingError } from '../../errors.js'
+import { LadingError, isLadingError } from '../../errors.js'
 import { VerifyingStream, type Digest } from '../../digest/index.js'
-import { sanitize } from './registry-error.js'
-import { drain, header, pushScope, type RegistryConnection } from './connection.js'
+import { registryError, sanitize } from './registry-error.js'
+import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, sleep } from './retry.js'
+import { drain, header, pushScope, readBody, type RegistryConnection } from './connection.js'
 
 export interface UploadResult { digest: Digest; size: number }
 
-/** Per blob at most ~2 chunks are buffered (one in flight, one filling): 8 MiB keeps a copy of 3 blobs at once well under 100 MB. */
-export const DEFAULT_CHUNK = 8 * 1024 * 1024
+export interface UploadOptions {
+  /** Upload blobs larger than this in PATCH chunks of this size instead of one streamed PATCH. */
+  chunkSize?: number
+  /** A fresh stream of the same bytes, so a failed streamed upload can start over. */
+  reopen?: () => Promise<Readable>
+}
+
+/** Blobs up to this size are read whole and sent in one retryable PUT (configs, small layers). */
+export const MONOLITHIC_MAX = 8 * 1024 * 1024
 /** The most a registry's OCI-Chunk-Min-Length can make us hold in memory per upload. */
 const MAX_CHUNK = 64 * 1024 * 1024
+const MAX_ERROR_BODY = 64 * 1024
+
+/** A failure of a streamed PATCH worth starting the upload over for (if the stream can be reopened). */
+class RestartableFailure extends Error {
+  constructor(readonly error: LadingError, readonly retryAfterMs?: number) {
+    super(error.message)
+  }
+}
 
 /**
  * Start an upload session (§Pushing a blob monolithically: POST then PUT): the Location and
@@ -76,22 +104,169 @@ async function patchChunk(conn: RegistryConnection, repo: string, location: stri
   throw new LadingError('REGISTRY_ERROR', `${what}: 416 Range Not Satisfiable; the registry holds ${m ? Number(m[1]) + 1 : 'an unknown number of'} bytes`)
 }
 
+/** The closing `PUT <location>?digest=` with the last bytes (if any) at `offset`; call only once the stream verified. */
+async function closeUpload(conn: RegistryConnection, repo: string, location: string, result: UploadResult, last: Buffer, offset: number): Promise<UploadResult> {
+  const url = new URL(location)
+  url.searchParams.set('digest', result.digest)
+  const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'content-length': String(last.length) }
+  if (last.length > 0 && offset > 0) headers['content-range'] = `${offset}-${offset + last.length - 1}`
+  const what = `${conn.display(repo)}: PUT blob ${result.digest}`
+  const res = await conn.send({ method: 'PUT', url: url.toString(), headers, body: last, scopes: [pushScope(repo)], what, ok: [201, 204] })
+  await drain(res)
+  const dcd = header(res.headers, 'docker-content-digest')
+  if (dcd !== undefined && dcd !== result.digest) throw new LadingError('DIGEST_MISMATCH', `${what}: registry stored ${sanitize(dcd, 140)}`)
+  return result
+}
+
 /**
- * Upload a blob. The stream is verified against `expected` as it is read; chunks of
- * `chunkSize` (at least OCI-Chunk-Min-Length) are PATCHed, the rest goes in the closing
- * `PUT ?digest=`, sent only once the whole stream verified. A blob no larger than one chunk
- * is a monolithic POST + PUT. On any failure the session is cancelled and nothing is stored.
+ * Upload a blob (see the module comment for the shapes). The stream is verified against
+ * `expected` as it is read; on any failure the session is cancelled and nothing is stored.
  */
-export async function uploadBlob(conn: RegistryConnection, repo: string, body: Readable, expected: { digest?: Digest; size?: number; name?: string }, chunkSizeOption: number): Promise<UploadResult> {
+export async function uploadBlob(conn: RegistryConnection, repo: string, body: Readable, expected: { digest?: Digest; size?: number; name?: string }, opts: UploadOptions = {}): Promise<UploadResult> {
+  const policy = conn.policy
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await uploadOnce(conn, repo, body, expected, opts.chunkSize)
+    } catch (e) {
+      if (!(e instanceof RestartableFailure)) throw e
+      if (!opts.reopen || attempt >= policy.attempts) throw e.error
+      await sleep(backoffDelay(policy, attempt, e.retryAfterMs))
+      body = await opts.reopen()
+    }
+  }
+}
+
+async function uploadOnce(conn: RegistryConnection, repo: string, body: Readable, expected: { digest?: Digest; size?: number; name?: string }, chunkSize: number | undefined): Promise<UploadResult> {
   const verify = new VerifyingStream({ digest: expected.digest, size: expected.size, name: expected.name ?? (expected.digest ? `blob ${expected.digest}` : 'blob') }, undefined, body)
   const piping = pipeline(body, verify)
-  piping.catch(() => { /* surfaced by iterating `verify` */ })
+  piping.catch(() => { /* surfaced by reading `verify` */ })
+  const fail = (): void => { verify.destroy(); body.destroy() }
+  if (chunkSize !== undefined) return chunkedUpload(conn, repo, verify, piping, fail, chunkSize)
+  if (expected.size !== undefined && expected.size <= MONOLITHIC_MAX) return chunkedUpload(conn, repo, verify, piping, fail, MONOLITHIC_MAX)
+  if (expected.size === undefined) {
+    // Unknown size (a recompressed layer): a small one still goes in one retryable PUT.
+    let head: { chunks: Buffer[]; length: number; ended: boolean }
+    try {
+      head = await readPrefix(verify, MONOLITHIC_MAX)
+    } catch (e) {
+      fail()
+      throw e
+    }
+    if (head.ended) return monolithicUpload(conn, repo, verify, piping, fail, Buffer.concat(head.chunks, head.length))
+    verify.unshift(Buffer.concat(head.chunks, head.length))
+  }
+  return streamedUpload(conn, repo, verify, piping, fail, expected.size)
+}
+
+/** Read from `s` until more than `max` bytes arrived or it ended (`ended`); errors of `s` reject. */
+async function readPrefix(s: Readable, max: number): Promise<{ chunks: Buffer[]; length: number; ended: boolean }> {
+  const chunks: Buffer[] = []
+  let length = 0
+  while (length <= max) {
+    const c = s.read() as Buffer | null
+    if (c !== null) {
+      chunks.push(c)
+      length += c.length
+      continue
+    }
+    if (s.readableEnded) return { chunks, length, ended: true }
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => { s.off('readable', done); s.off('end', done); s.off('error', failed); resolve() }
+      const failed = (e: Error): void => { s.off('readable', done); s.off('end', done); reject(e) }
+      s.once('readable', done)
+      s.once('end', done)
+      s.once('error', failed)
+    })
+  }
+  return { chunks, length, ended: false }
+}
+
+async function monolithicUpload(conn: RegistryConnection, repo: string, verify: VerifyingStream, piping: Promise<void>, fail: () => void, bytes: Buffer): Promise<UploadResult> {
+  let location: string | undefined
+  try {
+    await piping
+    const result = verify.result
+    if (!result) throw new LadingError('REGISTRY_ERROR', `${conn.display(repo)}: upload stream ended without a result`)
+    location = (await startUpload(conn, repo)).location
+    return await closeUpload(conn, repo, location, result, bytes, 0)
+  } catch (e) {
+    fail()
+    if (location !== undefined) await cancelUpload(conn, repo, location)
+    throw e
+  }
+}
+
+/**
+ * A registry that refuses an upload (401, 403) may answer before it reads the body and close
+ * the connection, so the client sees a broken pipe, not the answer. The session's status says
+ * whether that was a refusal (returned, to be reported as it is) or a transient failure.
+ */
+async function refusal(conn: RegistryConnection, repo: string, location: string): Promise<LadingError | undefined> {
+  try {
+    const res = await conn.send({ method: 'GET', url: location, scopes: [pushScope(repo)], what: `${conn.display(repo)}: PATCH blob (upload status)`, ok: [200, 204, 404, 416] })
+    await drain(res)
+    return undefined
+  } catch (e) {
+    return isLadingError(e, 'UNAUTHORIZED') || isLadingError(e, 'DENIED') ? e : undefined
+  }
+}
+
+/** One PATCH streaming the whole blob, then the closing PUT (see the module comment). */
+async function streamedUpload(conn: RegistryConnection, repo: string, verify: VerifyingStream, piping: Promise<void>, fail: () => void, size: number | undefined): Promise<UploadResult> {
+  let location: string | undefined
+  try {
+    location = (await startUpload(conn, repo)).location
+    const what = `${conn.display(repo)}: PATCH blob`
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' }
+    if (size !== undefined) {
+      headers['content-length'] = String(size)
+      if (size > 0) headers['content-range'] = `0-${size - 1}`
+    }
+    let res
+    try {
+      res = await conn.sendStream({ method: 'PATCH', url: location, headers, body: verify, scopes: [pushScope(repo)], what })
+    } catch (e) {
+      // The body's own failure (digest or size) is final; a transient network failure is worth a fresh start.
+      await piping.catch(() => {})
+      if (verify.errored) throw verify.errored
+      if (isLadingError(e, 'NETWORK') && isRetryableError(e)) throw (await refusal(conn, repo, location)) ?? new RestartableFailure(e)
+      throw e
+    }
+    if (res.statusCode !== 202) {
+      const text = await readBody(res, MAX_ERROR_BODY, what).catch(() => Buffer.alloc(0))
+      const err = registryError(what, res.statusCode, text)
+      if (isRetryableStatus(res.statusCode)) {
+        const retryAfter = res.statusCode === 429 || res.statusCode === 503 ? parseRetryAfter(res.headers['retry-after']) : undefined
+        throw new RestartableFailure(err, retryAfter)
+      }
+      throw err
+    }
+    await drain(res)
+    const next = header(res.headers, 'location')
+    if (!next) throw new LadingError('REGISTRY_ERROR', `${what}: 202 without Location`)
+    location = new URL(next, location).toString()
+    // The registry has every byte, but only a verified stream gets the closing PUT.
+    await piping
+    const result = verify.result
+    if (!result) throw new LadingError('REGISTRY_ERROR', `${conn.display(repo)}: upload stream ended without a result`)
+    return await closeUpload(conn, repo, location, result, Buffer.alloc(0), result.size)
+  } catch (e) {
+    fail()
+    if (location !== undefined) await cancelUpload(conn, repo, location)
+    throw e
+  }
+}
+
+/**
+ * PATCH chunks of `chunkSize` (at least OCI-Chunk-Min-Length), the rest in the closing PUT; a
+ * blob no larger than one chunk is a monolithic POST + PUT.
+ */
+async function chunkedUpload(conn: RegistryConnection, repo: string, verify: VerifyingStream, piping: Promise<void>, fail: () => void, chunkSizeOption: number): Promise<UploadResult> {
   let session: { location: string; minChunk: number }
   try {
     session = await startUpload(conn, repo)
   } catch (e) {
-    verify.destroy()
-    body.destroy()
+    fail()
     throw e
   }
   let location = session.location
@@ -126,20 +301,9 @@ export async function uploadBlob(conn: RegistryConnection, repo: string, body: R
     await piping
     const result = verify.result
     if (!result) throw new LadingError('REGISTRY_ERROR', `${conn.display(repo)}: upload stream ended without a result`)
-    const last = Buffer.concat(pending, pendingLen)
-    const url = new URL(location)
-    url.searchParams.set('digest', result.digest)
-    const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'content-length': String(last.length) }
-    if (last.length > 0 && offset > 0) headers['content-range'] = `${offset}-${offset + last.length - 1}`
-    const what = `${conn.display(repo)}: PUT blob ${result.digest}`
-    const res = await conn.send({ method: 'PUT', url: url.toString(), headers, body: last, scopes: [pushScope(repo)], what, ok: [201, 204] })
-    await drain(res)
-    const dcd = header(res.headers, 'docker-content-digest')
-    if (dcd !== undefined && dcd !== result.digest) throw new LadingError('DIGEST_MISMATCH', `${what}: registry stored ${sanitize(dcd, 140)}`)
-    return result
+    return await closeUpload(conn, repo, location, result, Buffer.concat(pending, pendingLen), offset)
   } catch (e) {
-    verify.destroy()
-    body.destroy()
+    fail()
     if (inflight) location = await inflight.catch(() => location)
     await cancelUpload(conn, repo, location)
     throw e

@@ -23,8 +23,7 @@ import type { Descriptor, RawManifest } from '../../spec/types.js'
 import { isValidRepository } from './names.js'
 import { sanitize } from './registry-error.js'
 import { RegistryConnection, baseMediaType, deleteScope, drain, header, pullScope, pushScope, readBody, type RegistryClientOptions } from './connection.js'
-import { downloadBlob } from './blob-download.js'
-import { DEFAULT_CHUNK, cancelUpload, uploadBlob, type UploadResult } from './blob-upload.js'
+import type { UploadResult } from './blob-upload.js'
 
 export { mergeScopes, proxySettings, type RegistryOptions, type RegistryClientOptions } from './connection.js'
 export type { UploadResult } from './blob-upload.js'
@@ -75,13 +74,16 @@ export function nextLink(link: string | undefined): string | undefined {
 export class RegistryClient {
   readonly registry: string
   readonly #conn: RegistryConnection
-  readonly #chunkSize: number
+  readonly #chunkSize: number | undefined
 
   constructor(opts: RegistryClientOptions) {
     this.registry = opts.registry
     this.#conn = new RegistryConnection(opts)
-    this.#chunkSize = Math.max(1, Math.floor(opts.chunkSize ?? DEFAULT_CHUNK))
+    this.#chunkSize = opts.chunkSize === undefined ? undefined : Math.max(1, Math.floor(opts.chunkSize))
   }
+
+  /** Open the connection and learn the auth challenge in the background (RegistryConnection.warmUp). */
+  warmUp(): void { this.#conn.warmUp() }
 
   /** Check the credentials against the registry (see RegistryConnection.checkLogin). */
   checkLogin(): Promise<void> { return this.#conn.checkLogin() }
@@ -286,16 +288,22 @@ export class RegistryClient {
    */
   async getBlob(repo: string, desc: { digest: Digest; size?: number }): Promise<Readable> {
     checkRepo(repo); parseDigest(desc.digest)
+    // Loaded on first use, like the upload code: a pull never loads the push side, nor a push the pull side.
+    const { downloadBlob } = await import('./blob-download.js')
     return downloadBlob(this.#conn, repo, desc)
   }
 
   /**
    * Upload a blob (blob-upload.ts): verified while read, committed by the closing
-   * `PUT ?digest=` only once the whole stream verified; nothing is stored on failure.
+   * `PUT ?digest=` only once the whole stream verified; nothing is stored on failure. A large
+   * blob is streamed in one PATCH (unless the client has a `chunkSize`); `reopen` lets a
+   * transient failure of that PATCH start the upload over from a fresh stream.
    */
-  async putBlob(repo: string, body: Readable, expected: { digest?: Digest; size?: number; name?: string } = {}): Promise<UploadResult> {
+  async putBlob(repo: string, body: Readable, expected: { digest?: Digest; size?: number; name?: string } = {}, opts: { reopen?: () => Promise<Readable> } = {}): Promise<UploadResult> {
     try { checkRepo(repo) } catch (e) { body.destroy(); throw e }
-    return uploadBlob(this.#conn, repo, body, expected, this.#chunkSize)
+    let uploadBlob: typeof import('./blob-upload.js').uploadBlob
+    try { ({ uploadBlob } = await import('./blob-upload.js')) } catch (e) { body.destroy(); throw e }
+    return uploadBlob(this.#conn, repo, body, expected, { ...(this.#chunkSize !== undefined ? { chunkSize: this.#chunkSize } : {}), ...(opts.reopen ? { reopen: opts.reopen } : {}) })
   }
 
   /**
@@ -316,7 +324,7 @@ export class RegistryClient {
     await drain(res)
     if (res.statusCode === 201) return true
     const location = header(res.headers, 'location')
-    if (location) await cancelUpload(this.#conn, repo, new URL(location, await this.#conn.resolve(`/v2/${repo}/blobs/uploads/`)).toString())
+    if (location) await (await import('./blob-upload.js')).cancelUpload(this.#conn, repo, new URL(location, await this.#conn.resolve(`/v2/${repo}/blobs/uploads/`)).toString())
     return false
   }
 

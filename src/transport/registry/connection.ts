@@ -6,13 +6,15 @@
  *
  * Contracts:
  * - Transient failures (connection errors, 5xx, 429 + Retry-After) are retried with capped
- *   exponential backoff whenever the request can be replayed (bodies are Buffers, never streams).
+ *   exponential backoff whenever the request can be replayed (send(): bodies are Buffers). A
+ *   stream body (sendStream()) goes once; the caller starts over with a fresh stream.
  * - Credentials go to the registry's own origin only, never to another host.
  * - Registry error bodies (distribution-spec §Error Codes) become one LadingError line.
  */
+import type { Readable } from 'node:stream'
 import { LadingError, isLadingError } from '../../errors.js'
 import { parseChallenges, type Challenge } from '../auth/challenge.js'
-import { resolveCredentials, type CredentialSource } from '../auth/credentials.js'
+import type { CredentialSource } from '../auth/credentials.js'
 import type { Credentials } from '../auth/auth-file.js'
 import { displayRepository, isLoopbackRegistry, registryEndpointHost } from './names.js'
 import { registryError, sanitize } from './registry-error.js'
@@ -32,7 +34,10 @@ export interface RegistryOptions {
   /** Auth file to read first (else $REGISTRY_AUTH_FILE, containers auth.json, docker config). */
   authFile?: string
   retry?: RetryOptions
-  /** Upload chunk size in bytes (default 8 MiB); blobs up to this size go in one PUT. */
+  /**
+   * Upload blobs larger than this many bytes in PATCH chunks of this size, each retried on its
+   * own. Default: blobs up to 8 MiB go in one PUT, larger ones stream in one PATCH (as skopeo).
+   */
   chunkSize?: number
   /** Connections per origin (default 6). */
   maxConnections?: number
@@ -202,7 +207,10 @@ export class RegistryConnection {
         try {
           const res = await this.#exchange('GET', `http://${host}/v2/`, {}, undefined, true)
           const body = res.statusCode === 400 ? (await readBody(res, MAX_ERROR_BODY, 'probe').catch(() => Buffer.alloc(0))).toString('utf8') : (await drain(res), '')
-          if (!/HTTPS server/i.test(body)) return `http://${host}`
+          if (!/HTTPS server/i.test(body)) {
+            this.#learnChallenge(res)
+            return `http://${host}`
+          }
         } catch (e) {
           if (isLadingError(e) && e.code !== 'NETWORK') throw e
         }
@@ -211,6 +219,7 @@ export class RegistryConnection {
       try {
         const res = await this.#exchange('GET', `https://${host}/v2/`, {}, undefined, true)
         await drain(res)
+        this.#learnChallenge(res)
         return `https://${host}`
       } catch (e) {
         if (isLadingError(e) && e.code !== 'NETWORK') throw e
@@ -260,18 +269,36 @@ export class RegistryConnection {
     if (this.#opts.creds) src.creds = this.#opts.creds
     if (this.#opts.authFile) src.authFile = this.#opts.authFile
     if (this.#opts.env) src.env = this.#opts.env
-    this.#creds ??= resolveCredentials(this.registry, src)
+    // Loaded on demand: an anonymous registry never needs auth files or credential helpers.
+    this.#creds ??= import('../auth/credentials.js').then((m) => m.resolveCredentials(this.registry, src))
     return this.#creds
+  }
+
+  /** What a GET /v2/ answer says about authentication (§Determining Support): a 401's challenge, else none. */
+  #learnChallenge(res: Response): void {
+    if (res.statusCode === 401) this.#challenge = pickChallenge(parseChallenges(res.headers['www-authenticate'])) ?? null
+    else if (res.statusCode >= 200 && res.statusCode < 300) this.#challenge = null
+  }
+
+  /**
+   * Start talking to the registry in the background (scheme probe, GET /v2/), so that the first
+   * real request finds the connection open and the challenge known. A failure here is dropped:
+   * the first real request tries again and reports it.
+   */
+  warmUp(): void {
+    if (this.#closed || this.#challenge !== undefined) return
+    this.#ping().catch(() => {})
   }
 
   /** distribution-spec §Determining Support: GET /v2/ tells whether and how to authenticate. */
   async #ping(): Promise<void> {
     this.#pinged ??= (async () => {
       const url = await this.resolve('/v2/')
+      if (this.#challenge !== undefined) return // the scheme probe was that GET /v2/ already
       const res = await this.#exchange('GET', url, {}, undefined, true, `${this.display()}: GET /v2/`)
       await drain(res)
-      if (res.statusCode === 401) this.#challenge = pickChallenge(parseChallenges(res.headers['www-authenticate'])) ?? null
-      else this.#challenge = null
+      this.#learnChallenge(res)
+      if (this.#challenge === undefined) this.#challenge = null
     })()
     try {
       await this.#pinged
@@ -397,6 +424,36 @@ export class RegistryConnection {
       if (req.ok.includes(status)) return res
       const body = await readBody(res, MAX_ERROR_BODY, req.what).catch(() => Buffer.alloc(0))
       throw registryError(req.what, status, body, { basicCredentials: auth.basic && status === 401 })
+    }
+  }
+
+  /**
+   * A request whose body is a stream (a blob upload in one PATCH). Authorised like send(), but
+   * a stream cannot be replayed: it is sent once, without retries, redirects or a second try
+   * after a 401, and the response comes back whatever its status (the caller decides, and
+   * restarts the whole upload from a fresh stream if it can). A network failure is a NETWORK
+   * LadingError whose cause tells whether it was transient (isRetryableError).
+   */
+  async sendStream(req: Omit<SendRequest, 'body' | 'ok' | 'followRedirects'> & { body: Readable }): Promise<Response> {
+    let pool: HttpPool
+    let url: string
+    let headers: Record<string, string>
+    try {
+      url = await this.resolve(req.url)
+      const sameOrigin = new URL(url).origin === new URL(await this.baseUrl()).origin
+      const auth = sameOrigin ? await this.#authorization(req.scopes, false) : { basic: false }
+      headers = { 'user-agent': this.#userAgent(), ...req.headers }
+      if (auth.value) headers.authorization = auth.value
+      pool = await this.#http()
+    } catch (e) {
+      req.body.destroy()
+      throw e
+    }
+    try {
+      return await pool.request(req.method, url, headers, req.body)
+    } catch (e) {
+      if (isLadingError(e)) throw e // the body's own failure (a digest mismatch), not the network's
+      throw new LadingError('NETWORK', `${req.what}: ${describeNetworkError(e)}`, { cause: e })
     }
   }
 

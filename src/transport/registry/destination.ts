@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
 import { MediaType } from '../../spec/media-types.js'
-import type { DestinationCapabilities, ImageDestination } from '../types.js'
+import type { DestinationCapabilities, ImageDestination, PutBlobOptions } from '../types.js'
 import { RegistryClient, type RegistryOptions } from './client.js'
 import type { DockerReference } from './source.js'
 
@@ -36,12 +36,12 @@ export class RegistryDestination implements ImageDestination {
     return size !== undefined && (size < 0 || desc.size === undefined || size === desc.size)
   }
 
-  async putBlob(body: Readable, expected: Partial<Descriptor> = {}): Promise<Descriptor> {
+  async putBlob(body: Readable, expected: Partial<Descriptor> = {}, opts: PutBlobOptions = {}): Promise<Descriptor> {
     const r = await this.client.putBlob(this.ref.repository, body, {
       digest: expected.digest,
       size: expected.size,
       name: expected.digest ? `blob ${expected.digest}` : undefined,
-    })
+    }, opts)
     return { mediaType: expected.mediaType ?? 'application/octet-stream', digest: r.digest, size: r.size }
   }
 
@@ -62,6 +62,11 @@ export class RegistryDestination implements ImageDestination {
   }
 }
 
+/** Open the endpoint: the connection and the auth challenge are set up in the background while the caller gets on. */
 export async function registryDestination(ref: DockerReference, opts: RegistryOptions = {}): Promise<RegistryDestination> {
-  return new RegistryDestination(ref, opts)
+  const r = new RegistryDestination(ref, opts)
+  r.client.warmUp()
+  // The upload code is loaded on first use; start loading it now, while the connection opens.
+  import('./blob-upload.js').catch(() => { /* the first upload reports it */ })
+  return r
 }

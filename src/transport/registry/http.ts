@@ -9,8 +9,11 @@
  * Node 20 has no proxy support of its own, hence the tunnel here (about 80 lines).
  *
  * Contracts:
- * - `httpRequest` resolves with the response once its headers arrive; the body is a stream the
+ * - `request` resolves with the response once its headers arrive; the body is a stream the
  *   caller must consume or destroy (`drainResponse`), so the connection goes back to the pool.
+ * - A request body is a Buffer, or a stream piped into the request: an error of that stream
+ *   aborts the request (the connection is dropped, never reused half-written), and a request
+ *   that fails takes the stream down with it.
  * - A silent peer is an error, not a hang: connecting, waiting for headers, and every gap while
  *   reading the body are bounded by `timeoutMs` (socket inactivity).
  * - Idle pooled sockets never keep the process alive.
@@ -19,10 +22,19 @@
  *   hosts connect directly.
  */
 import http from 'node:http'
-import https from 'node:https'
-import type { Duplex } from 'node:stream'
+import type https from 'node:https'
+import type { Duplex, Readable } from 'node:stream'
 import net from 'node:net'
-import tls from 'node:tls'
+import type tls from 'node:tls'
+
+interface SecureModules { https: typeof https; tls: typeof tls }
+let secureLoading: Promise<SecureModules> | undefined
+
+/** node:https and node:tls, loaded on first use: a plain-HTTP registry (a local one) never pays for them. */
+function secureModules(): Promise<SecureModules> {
+  secureLoading ??= Promise.all([import('node:https'), import('node:tls')]).then(([h, t]) => ({ https: h.default, tls: t.default }))
+  return secureLoading
+}
 
 export interface TlsOptions {
   rejectUnauthorized: boolean
@@ -52,11 +64,11 @@ export interface Response {
 const CA_CACHE = new WeakMap<string[], string[]>()
 
 /** Extra CAs are added to the system's, as Go's and containers/image's cert dirs do. */
-function caList(extra: string[] | undefined): string[] | undefined {
+function caList(extra: string[] | undefined, t: typeof tls): string[] | undefined {
   if (!extra?.length) return undefined
   let all = CA_CACHE.get(extra)
   if (!all) {
-    all = [...tls.rootCertificates, ...extra]
+    all = [...t.rootCertificates, ...extra]
     CA_CACHE.set(extra, all)
   }
   return all
@@ -88,11 +100,11 @@ type ConnectCallback = (err: Error | null, stream: Duplex) => void
  * Agent accepts an asynchronous createConnection (the callback form), so pooled keep-alive
  * connections work through the tunnel as they do without it.
  */
-function tunnelConnect(proxyUrl: URL, target: { host: string; port: number; servername?: string }, secure: boolean, tlsOpts: tls.ConnectionOptions, timeoutMs: number, cb: ConnectCallback): void {
+function tunnelConnect(proxyUrl: URL, target: { host: string; port: number; servername?: string }, targetTls: SecureModules | undefined, proxyTls: SecureModules | undefined, tlsOpts: tls.ConnectionOptions, timeoutMs: number, cb: ConnectCallback): void {
   const authority = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`
   const headers: Record<string, string> = { host: authority }
   if (proxyUrl.username) headers['proxy-authorization'] = `Basic ${Buffer.from(`${decodeURIComponent(proxyUrl.username)}:${decodeURIComponent(proxyUrl.password)}`).toString('base64')}`
-  const mod = proxyUrl.protocol === 'https:' ? https : http
+  const mod = proxyUrl.protocol === 'https:' ? proxyTls!.https : http
   const req = mod.request({
     host: proxyUrl.hostname.replace(/^\[|\]$/g, ''),
     port: proxyUrl.port || (proxyUrl.protocol === 'https:' ? 443 : 80),
@@ -118,8 +130,8 @@ function tunnelConnect(proxyUrl: URL, target: { host: string; port: number; serv
       return
     }
     if (head.length) socket.unshift(head)
-    if (!secure) { finish(null, socket); return }
-    const t = tls.connect({ ...tlsOpts, socket, servername: target.servername })
+    if (!targetTls) { finish(null, socket); return }
+    const t = targetTls.tls.connect({ ...tlsOpts, socket, servername: target.servername })
     t.once('secureConnect', () => finish(null, t))
     t.once('error', (e) => finish(e))
   })
@@ -135,9 +147,9 @@ export class HttpPool {
     this.#opts = opts
   }
 
-  #tlsOptions(): tls.ConnectionOptions {
+  #tlsOptions(sec: SecureModules | undefined): tls.ConnectionOptions {
     const t = this.#opts.tls
-    const ca = caList(t.ca)
+    const ca = sec ? caList(t.ca, sec.tls) : undefined
     return { rejectUnauthorized: t.rejectUnauthorized, ...(ca ? { ca } : {}), ...(t.cert ? { cert: t.cert, key: t.key } : {}) }
   }
 
@@ -152,56 +164,74 @@ export class HttpPool {
     return new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(proxy) ? proxy : `http://${proxy}`)
   }
 
-  #agent(url: URL): http.Agent {
+  /** The agent for `url`; `sec` is given exactly when TLS is involved (an https URL or an https proxy). */
+  #agent(url: URL, proxy: URL | undefined, sec: SecureModules | undefined): http.Agent {
     const secure = url.protocol === 'https:'
-    const proxy = this.#proxyFor(url)
     const key = `${url.protocol}${proxy ? ` via ${proxy.href}` : ''}`
     const existing = this.#agents.get(key)
     if (existing) return existing
     let agent: http.Agent
     const common = { keepAlive: true, maxSockets: this.#opts.maxConnections, scheduling: 'lifo' as const }
-    const tlsOpts = this.#tlsOptions()
+    const tlsOpts = this.#tlsOptions(sec)
     if (proxy) {
       const timeoutMs = this.#opts.timeoutMs
-      const Base = secure ? https.Agent : http.Agent
+      const Base = secure ? sec!.https.Agent : http.Agent
       const tunnel = new (class extends Base {
         override createConnection(options: http.ClientRequestArgs, cb?: ConnectCallback): Duplex | undefined {
           const host = String(options.host ?? url.hostname)
           const servername = (options as { servername?: string }).servername ?? (net.isIP(host) ? undefined : host)
-          tunnelConnect(proxy, { host, port: Number(options.port), ...(servername ? { servername } : {}) }, secure, tlsOpts, timeoutMs, cb!)
+          tunnelConnect(proxy, { host, port: Number(options.port), ...(servername ? { servername } : {}) }, secure ? sec : undefined, sec, tlsOpts, timeoutMs, cb!)
           return undefined
         }
       })({ ...common, ...(secure ? tlsOpts : {}) })
       agent = tunnel
     } else {
-      agent = secure ? new https.Agent({ ...common, ...tlsOpts }) : new http.Agent(common)
+      agent = secure ? new sec!.https.Agent({ ...common, ...tlsOpts }) : new http.Agent(common)
     }
     this.#agents.set(key, agent)
     return agent
   }
 
   /** One request; resolves with the response at its headers (the body still to read). */
-  request(method: string, url: string, headers: Record<string, string>, body: Buffer | undefined): Promise<Response> {
+  async request(method: string, url: string, headers: Record<string, string>, body: Buffer | Readable | undefined): Promise<Response> {
     const u = new URL(url)
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') return Promise.reject(new Error(`unsupported URL scheme ${u.protocol}`))
-    const mod = u.protocol === 'https:' ? https : http
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      if (body && !Buffer.isBuffer(body)) body.destroy()
+      throw new Error(`unsupported URL scheme ${u.protocol}`)
+    }
+    const proxy = this.#proxyFor(u)
+    const sec = u.protocol === 'https:' || proxy?.protocol === 'https:' ? await secureModules() : undefined
+    const mod = u.protocol === 'https:' ? sec!.https : http
+    const agent = this.#agent(u, proxy, sec)
     const timeoutMs = this.#opts.timeoutMs
     return new Promise<Response>((resolve, reject) => {
-      const req = mod.request(u, { method, headers, agent: this.#agent(u), timeout: timeoutMs })
+      const req = mod.request(u, { method, headers, agent, timeout: timeoutMs })
       let response: http.IncomingMessage | undefined
       req.on('timeout', () => {
-        // The request's inactivity timeout keeps watching the socket while the body streams: a
-        // stalled body fails its stream with this error instead of hanging the copy.
-        const err = Object.assign(new Error(`timed out: nothing received for ${(timeoutMs / 1000).toFixed(1)} s`), { code: 'ETIMEDOUT' })
+        // The request's inactivity timeout keeps watching the socket while either body streams:
+        // a stalled upload or download fails with this error instead of hanging the copy.
+        const err = Object.assign(new Error(`timed out: nothing sent or received for ${(timeoutMs / 1000).toFixed(1)} s`), { code: 'ETIMEDOUT' })
         response?.destroy(err)
         req.destroy(err)
       })
-      req.on('error', reject)
+      req.on('error', (e) => {
+        if (body && !Buffer.isBuffer(body)) body.destroy()
+        reject(e)
+      })
       req.on('response', (res) => {
         response = res
         resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res })
       })
-      req.end(body)
+      if (body === undefined || Buffer.isBuffer(body)) {
+        req.end(body)
+        return
+      }
+      // A failing body stream aborts the request: the peer sees a short body, never a complete one.
+      body.once('error', (e) => req.destroy(e))
+      body.once('close', () => {
+        if (!body.readableEnded) req.destroy(Object.assign(new Error('request body closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }))
+      })
+      body.pipe(req)
     })
   }
 

@@ -46,6 +46,11 @@ export class RegistrySource implements ImageSource {
   #display(): string { return `docker://${this.ref.registry}/${this.ref.repository}` }
 }
 
+/** Open the endpoint: the connection and the auth challenge are set up in the background while the caller gets on. */
 export async function registrySource(ref: DockerReference, opts: RegistryOptions = {}): Promise<RegistrySource> {
-  return new RegistrySource(ref, opts)
+  const r = new RegistrySource(ref, opts)
+  r.client.warmUp()
+  // The download code is loaded on first use; start loading it now, while the connection opens.
+  import('./blob-download.js').catch(() => { /* the first download reports it */ })
+  return r
 }

@@ -6,10 +6,10 @@
  */
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
-import tls from 'node:tls'
 import { LadingError, isErrno } from '../../errors.js'
 
 export interface TlsMaterial {
+  /** The cert dir's CAs; http.ts adds them to the system's (so node:tls loads only when TLS is used). */
   ca?: string[]
   cert?: string
   key?: string
@@ -65,6 +65,6 @@ export async function loadTlsMaterial(registry: string, certDir: string | undefi
     // containers/image uses the first directory that exists.
     break
   }
-  if (extraCa.length) out.ca = [...tls.rootCertificates, ...extraCa]
+  if (extraCa.length) out.ca = extraCa
   return out
 }

@@ -1,0 +1,27 @@
+/**
+ * Node exits with status 0 when its event loop is empty, even while a command still awaits a
+ * promise that can no longer settle. The CLI must report that as an internal error (status 1),
+ * never let it pass as success.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { promises as fsp } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { cliPath, ladingOk } from '../helpers/cli.js'
+
+test('a command left awaiting a promise that never settles exits 1 with one line, not 0', async () => {
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-unsettled-'))
+  try {
+    const layout = path.join(tmp, 'layout')
+    ladingOk(['init', '--layout', layout])
+    // Every file open from here on waits forever (and keeps nothing alive).
+    const hook = `import { promises } from 'node:fs'; promises.open = () => new Promise(() => {})`
+    const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, cliPath, 'ls', '--layout', layout], { encoding: 'utf8', env: { ...process.env, LADING_DEBUG: '' } })
+    assert.equal(r.status, 1, r.stderr)
+    assert.match(r.stderr, /^lading: internal error: the command stopped before it finished.*\n$/)
+  } finally {
+    await fsp.rm(tmp, { recursive: true, force: true })
+  }
+})

@@ -20,7 +20,7 @@
  * the order given, reading each file exactly once and refusing a file whose size changed since
  * it was recorded (the header already promised a size).
  */
-import { constants as fsc, promises as fsp } from 'node:fs'
+import { constants as fsc } from 'node:fs'
 import fs from 'node:fs'
 import { Readable } from 'node:stream'
 import { LadingError } from '../errors.js'
@@ -365,44 +365,26 @@ export function writeTar(sources: Iterable<TarSource> | AsyncIterable<TarSource>
 /**
  * Read exactly `size` bytes of `file` into the arena (yielding chunks as they fill), without
  * following a symlink swapped in; a file that is not regular, shrank or grew since it was
- * scanned is a CONFLICT. Files that fit in the current chunk are read synchronously (a page-cache
- * read of a few KiB costs less than a trip to the thread pool); longer ones asynchronously.
+ * scanned is a CONFLICT. Reads are synchronous, in arena-sized pieces (the event loop gets a turn
+ * at every full chunk): an asynchronous read would queue on libuv's pool behind the gzip blocks
+ * being compressed there and stall the whole pipeline.
  */
-async function* readFileInto(a: Arena, file: string, size: number): AsyncGenerator<Buffer> {
-  if (size < a.room) {
-    // Room for the probe byte too: one read returns the file and a second finds its end.
-    const fd = fs.openSync(file, OPEN_FLAGS)
-    try {
-      if (!fs.fstatSync(fd).isFile()) throw notRegular(file)
-      let got = 0
-      while (got < size + 1) {
-        const n = fs.readSync(fd, a.buf, a.pos + got, size + 1 - got, null)
-        if (n === 0) break
-        got += n
-      }
-      if (got < size) throw changedError(file, size, 'shrank')
-      if (got > size) throw changedError(file, size, 'grew')
-    } finally {
-      fs.closeSync(fd)
-    }
-    a.pos += size
-    return
-  }
-  const fh = await fsp.open(file, OPEN_FLAGS)
+function* readFileInto(a: Arena, file: string, size: number): Generator<Buffer> {
+  const fd = fs.openSync(file, OPEN_FLAGS)
   try {
-    if (!(await fh.stat()).isFile()) throw notRegular(file)
+    if (!fs.fstatSync(fd).isFile()) throw notRegular(file)
     let left = size
     while (left > 0) {
-      const { bytesRead } = await fh.read(a.buf, a.pos, Math.min(a.room, left), null)
-      if (bytesRead === 0) throw changedError(file, size, 'shrank')
-      a.pos += bytesRead
-      left -= bytesRead
+      const n = fs.readSync(fd, a.buf, a.pos, Math.min(a.room, left), null)
+      if (n === 0) throw changedError(file, size, 'shrank')
+      a.pos += n
+      left -= n
       if (a.room === 0) yield a.take()
     }
-    const { bytesRead } = await fh.read(Buffer.alloc(1), 0, 1, null)
-    if (bytesRead !== 0) throw changedError(file, size, 'grew')
+    // One more byte must find the end (the arena always has room: a full one was taken above).
+    if (fs.readSync(fd, a.buf, a.pos, 1, null) !== 0) throw changedError(file, size, 'grew')
   } finally {
-    await fh.close()
+    fs.closeSync(fd)
   }
 }
 

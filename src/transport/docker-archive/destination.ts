@@ -230,6 +230,18 @@ export class DockerArchiveDestination implements ImageDestination {
     const manifestBytes = Buffer.from(JSON.stringify(manifest))
     const repositoriesBytes = Object.keys(repositories).length > 0 ? Buffer.from(JSON.stringify(repositories)) : undefined
     const legacyJson = (l: { id: string; parent?: string }): Buffer => Buffer.from(JSON.stringify({ id: l.id, ...(l.parent ? { parent: l.parent } : {}), created: '1970-01-01T00:00:00Z', container_config: {} }))
+    // After the blobs, whichever way the archive is written: the legacy per-layer folders, then
+    // manifest.json and repositories.
+    const indexMembers = async (out: { dir(name: string): Promise<void>; bytes(name: string, b: Buffer): Promise<void>; symlink(name: string, target: string): Promise<void> }): Promise<void> => {
+      for (const l of legacyEntries) {
+        await out.dir(`${l.id}/`)
+        await out.bytes(`${l.id}/VERSION`, Buffer.from('1.0'))
+        await out.bytes(`${l.id}/json`, legacyJson(l))
+        await out.symlink(`${l.id}/layer.tar`, `../${l.layerFile}`)
+      }
+      await out.bytes('manifest.json', manifestBytes)
+      if (repositoriesBytes) await out.bytes('repositories', repositoriesBytes)
+    }
 
     if (this.#streamTarget) {
       await writeArchive(this.ref.file, this.#opts.stdout, async (sink: TarSink) => {
@@ -239,14 +251,7 @@ export class DockerArchiveDestination implements ImageDestination {
           else if (b.where === 'spool') await sink.file(m.name, b.file, b.size)
           else throw new Error(`docker-archive: ${m.name} is in an archive that is never written to a stream`)
         }
-        for (const l of legacyEntries) {
-          await sink.dir(`${l.id}/`)
-          await sink.bytes(`${l.id}/VERSION`, Buffer.from('1.0'))
-          await sink.bytes(`${l.id}/json`, legacyJson(l))
-          await sink.symlink(`${l.id}/layer.tar`, `../${l.layerFile}`)
-        }
-        await sink.bytes('manifest.json', manifestBytes)
-        if (repositoriesBytes) await sink.bytes('repositories', repositoriesBytes)
+        await indexMembers(sink)
       })
       return
     }
@@ -262,14 +267,7 @@ export class DockerArchiveDestination implements ImageDestination {
       } else if (b.where === 'memory') await w.addBytes(m.name, b.bytes)
       else await w.addFile(m.name, b.file, b.size)
     }
-    for (const l of legacyEntries) {
-      await w.addDir(`${l.id}/`)
-      await w.addBytes(`${l.id}/VERSION`, Buffer.from('1.0'))
-      await w.addBytes(`${l.id}/json`, legacyJson(l))
-      await w.addSymlink(`${l.id}/layer.tar`, `../${l.layerFile}`)
-    }
-    await w.addBytes('manifest.json', manifestBytes)
-    if (repositoriesBytes) await w.addBytes('repositories', repositoriesBytes)
+    await indexMembers({ dir: (n) => w.addDir(n), bytes: (n, b) => w.addBytes(n, b), symlink: (n, t) => w.addSymlink(n, t) })
     await w.publish()
     this.#archive = undefined
     // A later commit (another image into this destination) builds a new archive; what the

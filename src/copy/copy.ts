@@ -269,7 +269,9 @@ class CopyRun {
     const plans = m.layers.map((l) => {
       const info = layerInfo(l.mediaType)
       if (!info || info.nondistributable) return { desc: l, to: undefined as Compression | undefined, info }
-      const to = this.#opts.destCompress ?? (caps.compressions.includes(info.compression) ? info.compression : caps.compressions[0]!)
+      const natural = caps.compressions.includes(info.compression) ? info.compression : caps.compressions[0]!
+      const byDefault = info.compression === 'none' && caps.compressUncompressed && !this.#opts.preserveDigests ? 'gzip' : natural
+      const to = this.#opts.destCompress ?? byDefault
       return { desc: l, to: to === info.compression ? undefined : to, info }
     })
     const recompress = plans.filter((p) => p.to !== undefined)

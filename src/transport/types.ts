@@ -40,6 +40,12 @@ export interface DestinationCapabilities {
   preservesBlobs: boolean
   /** Layer compressions it can store. */
   compressions: readonly ('none' | 'gzip' | 'zstd')[]
+  /**
+   * Uncompressed layers are gzip-compressed on the way in unless the copy says otherwise
+   * (--dest-compress, --preserve-digests): what skopeo does for registries, whose clients pull
+   * every byte over the network.
+   */
+  compressUncompressed?: boolean
   /** Cross-repository blob mount (registries only). */
   mount?: boolean
 }

@@ -94,6 +94,24 @@ test('copy matrix: every transport to every transport keeps config and diff_ids'
   }
 })
 
+test('copy docker-archive: -> docker:// compresses its uncompressed layers with gzip (as skopeo does); --preserve-digests and --dest-compress none keep them', async (t) => {
+  if (missing) { t.skip(missing); return }
+  const origin = await seeImage(`oci:${path.join(tmp, 'origin')}:t`, OPTS)
+  const archive = refFor('docker-archive', path.join(tmp, 'gz-src'))
+  await copy(`oci:${path.join(tmp, 'origin')}:t`, archive)
+  const to = (name: string): string => `docker://${registry!.host}/gz/${name}:t`
+  await copy(archive, to('default'))
+  const seen = await seeImage(to('default'), OPTS)
+  assert.ok(seen.layers.every((l) => /\.gzip$/.test(l.mediaType)), seen.layers.map((l) => l.mediaType).join(', '))
+  assert.deepEqual(seen.diffIds, origin.diffIds)
+  for (const [name, opts] of [['kept', { preserveDigests: true }], ['none', { destCompress: 'none' as const }]] as const) {
+    await copy(archive, to(name), opts)
+    const plain = await seeImage(to(name), OPTS)
+    assert.ok(plain.layers.every((l) => /\.tar$/.test(l.mediaType)), `${name}: ${plain.layers.map((l) => l.mediaType).join(', ')}`)
+    assert.deepEqual(plain.layers.map((l) => l.digest), origin.diffIds, `${name}: the uncompressed layers as they were`)
+  }
+})
+
 test('copy: a rerun into the same oci layout sends no blob again', async () => {
   const to = `oci:${path.join(tmp, 'rerun')}:t`
   const first = await copy(`oci:${path.join(tmp, 'origin')}:t`, to)

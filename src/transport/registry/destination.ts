@@ -15,6 +15,7 @@ const CAPABILITIES: DestinationCapabilities = {
   multiImage: true,
   preservesBlobs: true,
   compressions: ['none', 'gzip', 'zstd'],
+  compressUncompressed: true,
   mount: true,
 }
 

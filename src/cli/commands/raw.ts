@@ -1,20 +1,14 @@
 import type { Command } from 'commander'
 import { collect, parseImageArg } from '../util.js'
-import { unpackOptions, parseIdMap, whileInterruptible, type UnpackCliOpts } from './unpack.js'
+import { unpackOptions, parseIdMap, whileInterruptible, withUnpackOptions, type UnpackCliOpts } from './unpack.js'
 
 export function register(program: Command): void {
   const raw = program.command('raw').description('low-level bundle operations (like umoci raw)')
-  raw
+  withUnpackOptions(raw
     .command('unpack')
     .description('unpack only the root filesystem of an image into ROOTFS (no config.json, no bundle state)')
-    .requiredOption('--image <dir[:tag]>', 'the image, DIR[:TAG] or DIR@DIGEST (tag defaults to latest)')
-    .argument('<rootfs>', 'directory to create (must be absent or empty)')
-    .option('--platform <os/arch[/variant]>', 'image to pick from an index (default: this machine)')
-    .option('--rootless', 'unpack as an unprivileged user: no chown, no devices')
-    .option('--uid-map <c:h:s>', 'map container uids to host uids (repeatable)', collect)
-    .option('--gid-map <c:h:s>', 'map container gids to host gids (repeatable)', collect)
-    .option('--verify-diff-ids', 'also check each uncompressed layer against the config\'s diff_ids (slower)')
-    .option('--keep-dirlinks', 'keep symlinks to directories instead of replacing them with a layer\'s directory (like umoci)')
+    .argument('<rootfs>', 'directory to create (must be absent or empty)'),
+  'unpack as an unprivileged user: no chown, no devices')
     .action(async (rootfs: string, opts: UnpackCliOpts) => {
       const { unpackRootfs } = await import('../../bundle/unpack.js')
       const r = await whileInterruptible((signal) => unpackOptions(opts).then((o) => unpackRootfs(rootfs, { ...o, signal })), `raw unpack into ${rootfs}`)

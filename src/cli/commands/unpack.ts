@@ -52,18 +52,24 @@ export async function whileInterruptible<T>(fn: (signal: AbortSignal) => Promise
   }
 }
 
-export function register(program: Command): void {
-  program
-    .command('unpack')
-    .description('unpack an image into a runtime bundle: BUNDLE/rootfs, BUNDLE/config.json (like umoci unpack)')
+/** The options `unpack` and `raw unpack` share (read by unpackOptions). */
+export function withUnpackOptions(cmd: Command, rootlessHelp: string): Command {
+  return cmd
     .requiredOption('--image <dir[:tag]>', 'the image, DIR[:TAG] or DIR@DIGEST (tag defaults to latest)')
-    .argument('<bundle>', 'bundle directory to create (must be absent or empty)')
     .option('--platform <os/arch[/variant]>', 'image to pick from an index (default: this machine; "any": the first)')
-    .option('--rootless', 'unpack as an unprivileged user: no chown, no devices; config.json with a user namespace')
+    .option('--rootless', rootlessHelp)
     .option('--uid-map <c:h:s>', 'map container uids to host uids, umoci syntax (repeatable)', collect)
     .option('--gid-map <c:h:s>', 'map container gids to host gids, umoci syntax (repeatable)', collect)
     .option('--verify-diff-ids', 'also check each uncompressed layer against the config\'s diff_ids (slower)')
     .option('--keep-dirlinks', 'keep symlinks to directories instead of replacing them with a layer\'s directory (like umoci)')
+}
+
+export function register(program: Command): void {
+  withUnpackOptions(program
+    .command('unpack')
+    .description('unpack an image into a runtime bundle: BUNDLE/rootfs, BUNDLE/config.json (like umoci unpack)')
+    .argument('<bundle>', 'bundle directory to create (must be absent or empty)'),
+  'unpack as an unprivileged user: no chown, no devices; config.json with a user namespace')
     .action(async (bundle: string, opts: UnpackCliOpts) => {
       const { unpackBundle } = await import('../../bundle/unpack.js')
       const r = await whileInterruptible((signal) => unpackOptions(opts).then((o) => unpackBundle(bundle, { ...o, signal })), `unpack into ${bundle}`)

@@ -61,17 +61,9 @@ export interface Response {
   body: http.IncomingMessage
 }
 
-const CA_CACHE = new WeakMap<string[], string[]>()
-
-/** Extra CAs are added to the system's, as Go's and containers/image's cert dirs do. */
+/** Extra CAs are added to Node's bundled roots (as Go's and containers/image's cert dirs add to the system's). */
 function caList(extra: string[] | undefined, t: typeof tls): string[] | undefined {
-  if (!extra?.length) return undefined
-  let all = CA_CACHE.get(extra)
-  if (!all) {
-    all = [...t.rootCertificates, ...extra]
-    CA_CACHE.set(extra, all)
-  }
-  return all
+  return extra?.length ? [...t.rootCertificates, ...extra] : undefined
 }
 
 /** NO_PROXY matching as curl and Go read it: `*`, host names (a leading dot optional, subdomains match), IPs, with an optional `:port`. */

@@ -22,6 +22,9 @@ import { summarizeProfile } from './lib/cpu-profile.js'
 import { scenarios, type Scenario, type Target, type Medium, type Fixtures, type Side } from './scenarios.js'
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+/** The `lading` command as users run it (bin/lading: the start-up snapshot when built). */
+const BIN = path.join(repo, 'bin', 'lading')
+/** The plain-module entry, for --cpu-prof runs (Node's flags go before the script). */
 const CLI = path.join(repo, 'build', 'src', 'cli', 'main.js')
 
 interface Options { reps: number; only?: RegExp; media?: Array<Medium['name']>; cpuProf: boolean; json?: string; quick: boolean }
@@ -70,7 +73,7 @@ function fixtures(): Fixtures {
 
 /** Command names listed under "Commands:" in `lading --help`. */
 function ladingCommands(): Set<string> {
-  const r = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' })
+  const r = spawnSync(BIN, ['--help'], { encoding: 'utf8' })
   const names = new Set<string>()
   let inCommands = false
   for (const line of (r.stdout ?? '').split('\n')) {
@@ -131,11 +134,11 @@ async function timed(side: Side, medium: Medium): Promise<Measurement> {
   return measure(side.argv())
 }
 
-function profileArgv(env: string[], args: string[], dir: string): string[] {
-  return [env[0], '--cpu-prof', '--cpu-prof-dir', dir, ...env.slice(1), ...args]
+function profileArgv(args: string[], dir: string): string[] {
+  return [process.execPath, '--cpu-prof', '--cpu-prof-dir', dir, CLI, ...args]
 }
 
-async function runScenario(s: Scenario, opts: Options, available: Set<string>, ladingArgv: string[]): Promise<Row[]> {
+async function runScenario(s: Scenario, opts: Options, available: Set<string>): Promise<Row[]> {
   const base = (peer: string, target: Target | undefined): Row => ({
     scenario: s.name, medium: s.medium.name, lading: s.lading.label, peer, target: targetText(target, s.memMaxMiB), met: '-',
   })
@@ -169,7 +172,7 @@ async function runScenario(s: Scenario, opts: Options, available: Set<string>, l
     if (opts.cpuProf) {
       const dir = mkdtempSync(path.join(s.medium.dir, 'cpuprof-'))
       await s.lading.setup?.()
-      await measure(profileArgv(ladingArgv, s.lading.args(), dir))
+      await measure(profileArgv(s.lading.args(), dir))
       for (const f of readdirSync(dir).filter((n) => n.endsWith('.cpuprofile'))) {
         const { totalMs, spots } = summarizeProfile(path.join(dir, f), 10)
         process.stdout.write(`\n  cpu profile of ${s.lading.label} (${s.name}, ${s.medium.name}): ${totalMs.toFixed(0)} ms sampled on the main thread\n`)
@@ -230,7 +233,7 @@ async function main(): Promise<void> {
   const started = Date.now()
   const fx = fixtures()
   const available = ladingCommands()
-  const ladingArgv = [process.execPath, CLI]
+  const ladingArgv = [BIN]
   process.stdout.write(`lading commands available: ${[...available].sort().join(' ') || '(none)'}\n`)
   process.stdout.write(`repetitions: ${opts.reps}, interleaved; ratio = median over pairs of lading/peer wall time\n`)
   process.stdout.write(`${loadLine()}\n`)
@@ -248,7 +251,7 @@ async function main(): Promise<void> {
         if (opts.only && !opts.only.test(s.name)) continue
         if (s.shmOnly && name !== 'shm') continue
         const t0 = Date.now()
-        const got = await runScenario(s, opts, available, ladingArgv)
+        const got = await runScenario(s, opts, available)
         rows.push(...got)
         for (const r of got) {
           process.stdout.write(`[${r.medium}] ${r.scenario}: ${fmtMs(r.ladingMs)} vs ${r.peer} ${fmtMs(r.peerMs)}` +

@@ -66,7 +66,7 @@ export interface Fixtures {
 }
 
 export interface Env {
-  /** argv prefix that runs the lading CLI: [node, build/src/cli/main.js]. */
+  /** argv prefix that runs the lading CLI: [bin/lading]. */
   lading: string[]
   fixtures: Fixtures
 }

@@ -7,11 +7,11 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
-[ -f build/src/cli/main.js ] && [ -z "$(find src -newer build/src/cli/main.js -name '*.ts' -print -quit)" ] || npm run --silent build
+[ -f build/src/cli/lading.cjs ] && [ -z "$(find src -newer build/src/cli/lading.cjs -name '*.ts' -print -quit)" ] || npm run --silent build
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/lading-demo.XXXXXX")"
 [ "${KEEP:-}" = 1 ] && echo "(keeping $work)" || trap 'rm -rf "$work"' EXIT
-lading() { echo "\$ lading $*" | sed "s#$work#\$WORK#g"; node "$repo/build/src/cli/main.js" "$@"; echo; }
+lading() { echo "\$ lading $*" | sed "s#$work#\$WORK#g"; "$repo/bin/lading" "$@"; echo; }
 
 # A small folder to turn into an image.
 mkdir -p "$work/site/app" "$work/site/etc"

@@ -10,8 +10,12 @@ export interface NativeGzip {
   gzipMember(input: Buffer, level: number): Promise<Buffer>
 }
 
-/** From build/src/io/ (and src/io/ under a TS runner) to the repository root. */
-const ADDON = new URL('../../../native/build/Release/lading_gzip.node', import.meta.url)
+/**
+ * From build/src/io/ (and src/io/ under a TS runner, and the bundle in build/src/cli/) to the
+ * repository root. Resolved on first use, not at module load: the start-up snapshot loads modules
+ * at build time, and the package may have moved since.
+ */
+const addonPath = (): string => new URL('../../../native/build/Release/lading_gzip.node', import.meta.url).pathname
 let loaded: NativeGzip | null | undefined
 let loadError: string | undefined
 
@@ -22,9 +26,10 @@ export function nativeGzip(): NativeGzip | undefined {
       loadError = 'LADING_GZIP=zlib'
     } else {
       try {
-        const m = createRequire(import.meta.url)(ADDON.pathname) as Partial<NativeGzip>
+        const addon = addonPath()
+        const m = createRequire(import.meta.url)(addon) as Partial<NativeGzip>
         if (typeof m.gzipMember === 'function') loaded = m as NativeGzip
-        else loadError = `${ADDON.pathname} has no gzipMember`
+        else loadError = `${addon} has no gzipMember`
       } catch (e) {
         loadError = (e as Error).message.split('\n')[0]
       }

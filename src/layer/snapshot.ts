@@ -18,7 +18,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { createRequire } from 'node:module'
+import { xattrApi, type XattrApi } from './xattr.js'
 import { LadingError } from '../errors.js'
 import { atomicWriteFile } from '../io/fs.js'
 
@@ -53,16 +53,12 @@ export interface Snapshot {
   entries: Map<string, SnapshotEntry>
 }
 
-interface XattrModule {
-  listAttributesSync(p: string): string[]
-  getAttributeSync(p: string, name: string): Buffer | null
-}
-let xattrModule: XattrModule | null | undefined
+let xattrModule: XattrApi | null | undefined
 /** @napi-rs/xattr (shared with the unpack side); its l*xattr calls do not follow symlinks. */
-function xattrApi(): XattrModule | null {
+function xattrApiOrNull(): XattrApi | null {
   if (xattrModule === undefined) {
     try {
-      xattrModule = createRequire(import.meta.url)('@napi-rs/xattr') as XattrModule
+      xattrModule = xattrApi()
     } catch {
       xattrModule = null
     }
@@ -77,7 +73,7 @@ export function isRecordedXattr(name: string): boolean {
 
 /** The recorded xattrs of `abs` (not following a symlink), or undefined for none / refused. */
 export function readXattrs(abs: string): Record<string, Buffer> | undefined {
-  const api = xattrApi()
+  const api = xattrApiOrNull()
   if (!api) return undefined
   let names: string[]
   try {

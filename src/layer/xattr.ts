@@ -13,7 +13,20 @@
  * A failure from the filesystem (EPERM, ENOTSUP, ENOSPC for xattrs) is a warning, not an error:
  * the file itself is extracted, as GNU tar does with --xattrs.
  */
-import { setAttributeSync } from '@napi-rs/xattr'
+import { createRequire } from 'node:module'
+
+/** The calls of @napi-rs/xattr that Lading uses. */
+export interface XattrApi {
+  setAttributeSync(p: string, name: string, value: Buffer): void
+  listAttributesSync(p: string): string[]
+  getAttributeSync(p: string, name: string): Buffer | null
+}
+let api: XattrApi | undefined
+/** @napi-rs/xattr, loaded on first use: a native addon is never part of the start-up snapshot. */
+export function xattrApi(): XattrApi {
+  api ??= createRequire(import.meta.url)('@napi-rs/xattr') as XattrApi
+  return api
+}
 
 export type XattrTarget = 'file' | 'dir' | 'symlink' | 'special'
 
@@ -43,7 +56,7 @@ export function applyXattrs(host: string, xattrs: ReadonlyMap<string, Buffer>, t
       continue
     }
     try {
-      setAttributeSync(host, name, value)
+      xattrApi().setAttributeSync(host, name, value)
     } catch (e) {
       warn(`layer entry ${JSON.stringify(entry)}: xattr ${name} not set: ${(e as Error).message}`)
     }

@@ -4,12 +4,15 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
+/** The `lading` command as users run it: the start-up snapshot when built (src/cli/snapshot-entry.ts). */
+export const binPath = path.join(repoRoot, 'bin/lading')
+/** The plain-module entry (what bin/lading falls back to), for tests that give Node flags or hooks. */
 export const cliPath = path.join(repoRoot, 'build/src/cli/main.js')
 
 export interface CliResult { status: number | null; stdout: string; stderr: string; stdoutBytes: Buffer }
 
 export function lading(args: string[], opts: SpawnSyncOptions = {}): CliResult {
-  const r = spawnSync(process.execPath, [cliPath, ...args], { maxBuffer: 256 * 1024 * 1024, ...opts, env: { ...process.env, LADING_DEBUG: '', ...(opts.env ?? {}) } })
+  const r = spawnSync(binPath, args, { maxBuffer: 256 * 1024 * 1024, ...opts, env: { ...process.env, LADING_DEBUG: '', ...(opts.env ?? {}) } })
   const out = r.stdout as Buffer
   return { status: r.status, stdout: out.toString('utf8'), stderr: (r.stderr as Buffer).toString('utf8'), stdoutBytes: out }
 }

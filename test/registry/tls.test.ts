@@ -2,7 +2,7 @@
  * TLS against a docker-registry serving HTTPS with a certificate made by openssl: the system
  * CAs alone refuse it (one line), a --cert-dir with its `*.crt` accepts it, a `*.cert`/`*.key`
  * pair is presented as the client certificate when the registry demands one, and
- * tlsVerify=false reaches it without verification.
+ * tlsVerify=false reaches it without verification. NODE_EXTRA_CA_CERTS is trusted by the command.
  */
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -15,6 +15,7 @@ import { isLadingError } from '../../src/errors.js'
 import { startRegistry, registryAvailable, type RunningRegistry } from '../helpers/registry.js'
 import { collect, makeImage, stream } from './image-fixture.js'
 import { MONOLITHIC_MAX } from '../../src/transport/registry/blob-upload.js'
+import { lading } from '../helpers/cli.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 const fast = { attempts: 2, baseDelayMs: 5, maxDelayMs: 20 }
@@ -68,6 +69,24 @@ describe('TLS registry', { skip }, () => {
       for (const l of img.layers) assert.deepEqual(await collect(await c.getBlob('tls/app', l.desc)), l.bytes)
     } finally { await c.close() }
   })
+
+  // bin/lading moves NODE_EXTRA_CA_CERTS aside for Node's start (src/transport/registry/extra-ca.ts);
+  // the file's certificates must still be trusted, as Node trusts them, from both starts.
+  for (const snapshot of ['1', '0']) {
+    test(`NODE_EXTRA_CA_CERTS is trusted by the lading command though Node starts without it (LADING_SNAPSHOT=${snapshot})`, () => {
+      const env = { LADING_SNAPSHOT: snapshot, HOME: tmp, REGISTRY_AUTH_FILE: '', DOCKER_CONFIG: '' }
+      const ok = lading(['list-tags', `docker://${reg.host}/tls/app`], { env: { ...env, NODE_EXTRA_CA_CERTS: server.cert } })
+      assert.equal(ok.status, 0, ok.stderr)
+      assert.deepEqual(JSON.parse(ok.stdout).Tags, ['v1'])
+      const without = lading(['list-tags', `docker://${reg.host}/tls/app`], { env: { ...env, NODE_EXTRA_CA_CERTS: '' } })
+      assert.equal(without.status, 1)
+      assert.match(without.stderr, /^lading: .*(self[- ]signed|certificate)/i)
+      const missing = lading(['list-tags', `docker://${reg.host}/tls/app`], { env: { ...env, NODE_EXTRA_CA_CERTS: path.join(tmp, 'no-such.pem') } })
+      assert.equal(missing.status, 1)
+      assert.match(missing.stderr, /Ignoring extra certs from `.*no-such\.pem`, load failed/)
+      assert.match(missing.stderr, /^lading: .*(self[- ]signed|certificate)/im)
+    })
+  }
 
   test('tlsVerify=false on a loopback TLS registry: HTTP is tried, HTTPS without verification is used', async () => {
     const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast })

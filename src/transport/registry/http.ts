@@ -21,11 +21,22 @@
  *   registry's host:port, and TLS to the registry runs inside the tunnel; loopback and NO_PROXY
  *   hosts connect directly.
  */
-import http from 'node:http'
+import type http from 'node:http'
 import type https from 'node:https'
 import type { Duplex, Readable } from 'node:stream'
 import net from 'node:net'
 import type tls from 'node:tls'
+import { deferredExtraCaCerts } from './extra-ca.js'
+
+let plainHttp: typeof http | undefined
+/**
+ * node:http, loaded by the first request: it cannot be part of the start-up snapshot
+ * (src/cli/snapshot-entry.ts), whose builder has no Array.prototype.toSorted for it.
+ */
+async function httpModule(): Promise<typeof http> {
+  plainHttp ??= (await import('node:http')).default
+  return plainHttp
+}
 
 interface SecureModules { https: typeof https; tls: typeof tls }
 let secureLoading: Promise<SecureModules> | undefined
@@ -61,9 +72,13 @@ export interface Response {
   body: http.IncomingMessage
 }
 
-/** Extra CAs are added to Node's bundled roots (as Go's and containers/image's cert dirs add to the system's). */
+/**
+ * Extra CAs are added to Node's bundled roots (as Go's and containers/image's cert dirs add to the
+ * system's), and so are NODE_EXTRA_CA_CERTS's when bin/lading deferred them (./extra-ca.ts).
+ */
 function caList(extra: string[] | undefined, t: typeof tls): string[] | undefined {
-  return extra?.length ? [...t.rootCertificates, ...extra] : undefined
+  const all = [...deferredExtraCaCerts(), ...(extra ?? [])]
+  return all.length ? [...t.rootCertificates, ...all] : undefined
 }
 
 /** NO_PROXY matching as curl and Go read it: `*`, host names (a leading dot optional, subdomains match), IPs, with an optional `:port`. */
@@ -96,7 +111,7 @@ function tunnelConnect(proxyUrl: URL, target: { host: string; port: number; serv
   const authority = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`
   const headers: Record<string, string> = { host: authority }
   if (proxyUrl.username) headers['proxy-authorization'] = `Basic ${Buffer.from(`${decodeURIComponent(proxyUrl.username)}:${decodeURIComponent(proxyUrl.password)}`).toString('base64')}`
-  const mod = proxyUrl.protocol === 'https:' ? proxyTls!.https : http
+  const mod = proxyUrl.protocol === 'https:' ? proxyTls!.https : plainHttp!
   const req = mod.request({
     host: proxyUrl.hostname.replace(/^\[|\]$/g, ''),
     port: proxyUrl.port || (proxyUrl.protocol === 'https:' ? 443 : 80),
@@ -167,7 +182,7 @@ export class HttpPool {
     const tlsOpts = this.#tlsOptions(sec)
     if (proxy) {
       const timeoutMs = this.#opts.timeoutMs
-      const Base = secure ? sec!.https.Agent : http.Agent
+      const Base = secure ? sec!.https.Agent : plainHttp!.Agent
       const tunnel = new (class extends Base {
         override createConnection(options: http.ClientRequestArgs, cb?: ConnectCallback): Duplex | undefined {
           const host = String(options.host ?? url.hostname)
@@ -178,7 +193,7 @@ export class HttpPool {
       })({ ...common, ...(secure ? tlsOpts : {}) })
       agent = tunnel
     } else {
-      agent = secure ? new sec!.https.Agent({ ...common, ...tlsOpts }) : new http.Agent(common)
+      agent = secure ? new sec!.https.Agent({ ...common, ...tlsOpts }) : new plainHttp!.Agent(common)
     }
     this.#agents.set(key, agent)
     return agent
@@ -193,7 +208,8 @@ export class HttpPool {
     }
     const proxy = this.#proxyFor(u)
     const sec = u.protocol === 'https:' || proxy?.protocol === 'https:' ? await secureModules() : undefined
-    const mod = u.protocol === 'https:' ? sec!.https : http
+    const plain = await httpModule() // also what a proxy's CONNECT goes through
+    const mod = u.protocol === 'https:' ? sec!.https : plain
     const agent = this.#agent(u, proxy, sec)
     const timeoutMs = this.#opts.timeoutMs
     return new Promise<Response>((resolve, reject) => {

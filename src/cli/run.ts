@@ -1,0 +1,65 @@
+/**
+ * The body of the `lading` executable, shared by its two entry points: ./main.ts (plain ESM,
+ * Node's module loader) and ./snapshot-entry.ts (one bundle, loaded from a V8 start-up snapshot by
+ * bin/lading). Commands live one per file in src/cli/commands/, listed in ./commands.ts; each
+ * registers itself on the commander program. Errors end here: a LadingError prints one line
+ * `lading: <message>` and exits 1 (2 for usage errors); anything else is a bug, printed with its
+ * stack under --debug or LADING_DEBUG=1.
+ */
+import type * as Commander from 'commander'
+import { LadingError } from '../errors.js'
+import { adoptDeferredExtraCaCerts } from '../transport/registry/extra-ca.js'
+import { commandsFor } from './commands.js'
+
+/**
+ * Runs the command line in process.argv. Everything read from the process (argv, environment,
+ * handlers) is read here, at run time, never at module load: a start-up snapshot loads the
+ * modules once, at build time.
+ */
+export function runCli(commander: typeof Commander): void {
+  const { Command, CommanderError } = commander
+  adoptDeferredExtraCaCerts()
+  const debug = process.argv.includes('--debug') || process.env.LADING_DEBUG === '1'
+
+  function fail(e: unknown): never {
+    if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2)
+    if (e instanceof LadingError) {
+      process.stderr.write(`lading: ${e.message}\n`)
+      if (debug && e.stack) process.stderr.write(e.stack + '\n')
+      process.exit(e.code === 'USAGE' ? 2 : 1)
+    }
+    const err = e as NodeJS.ErrnoException
+    // System errors (ENOENT, EACCES, ...) are the user's environment, not our bug: one line.
+    if (err && typeof err.code === 'string' && typeof err.syscall === 'string') {
+      process.stderr.write(`lading: ${err.syscall} ${err.path ?? ''}: ${err.code}: ${err.message.replace(/^[A-Z]+: /, '')}\n`)
+    } else {
+      process.stderr.write(`lading: internal error: ${err?.message ?? String(e)}\n`)
+    }
+    if (debug && err?.stack) process.stderr.write(err.stack + '\n')
+    process.exit(1)
+  }
+
+  async function main(): Promise<void> {
+    const program = new Command('lading')
+      .description('OCI container image toolkit: layouts, bundles, archives and registries')
+      .version(process.env.npm_package_version ?? '0.1.0')
+      .option('--debug', 'print stack traces for errors')
+      .exitOverride()
+      .showHelpAfterError('(run lading --help for usage)')
+      .configureOutput({ outputError: (str, write) => write(str) })
+    const modules = await Promise.all(commandsFor(process.argv.slice(2)).map((c) => c.load()))
+    for (const m of modules) m.register(program)
+    program.commands.forEach((c) => c.exitOverride().showHelpAfterError(`(run lading ${c.name()} --help for usage)`))
+    await program.parseAsync(process.argv)
+  }
+
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); fail(e) })
+  process.on('unhandledRejection', fail)
+  let finished = false
+  // Node exits (status 0) when nothing is left to wait for, even if a command is still awaiting a
+  // promise that can no longer settle: that is a bug, and must never look like success.
+  process.on('beforeExit', () => {
+    if (!finished) fail(new Error('the command stopped before it finished (a promise that never settles)'))
+  })
+  main().then(() => { finished = true }, fail)
+}

@@ -11,6 +11,7 @@
  * load; ./run.ts reads them when the command runs.
  */
 import * as commander from 'commander'
+import fs from 'node:fs'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import v8 from 'node:v8'
@@ -27,5 +28,19 @@ function start(): void {
   runCli(commander)
 }
 
-if (v8.startupSnapshot.isBuildingSnapshot()) v8.startupSnapshot.setDeserializeMainFunction(start)
-else start()
+/**
+ * Built-ins that node:fs loads on first use, loaded now so that they are in the snapshot too
+ * (node:http cannot be: Node 20 cannot snapshot its parser binding).
+ */
+function loadLazyBuiltins(): void {
+  void fs.promises
+  void fs.ReadStream
+  void fs.WriteStream
+}
+
+if (v8.startupSnapshot.isBuildingSnapshot()) {
+  loadLazyBuiltins()
+  v8.startupSnapshot.setDeserializeMainFunction(start)
+} else {
+  start()
+}

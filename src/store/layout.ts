@@ -26,6 +26,7 @@ import { VerifyingStream, verifyBytes } from '../digest/verify.js'
 import { LadingError, isErrno } from '../errors.js'
 import { atomicWriteFile, fsyncDir, isTempName, readUpTo, tempPathFor } from '../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
+import { PooledFileReader } from '../io/block-pool.js'
 import { withLock } from '../io/lock.js'
 import { Annotation, MediaType, isIndexMediaType, isManifestMediaType } from '../spec/media-types.js'
 import { manifestMediaType, parseIndex, parseLayoutFile, parseManifest } from '../spec/parse.js'
@@ -183,7 +184,7 @@ export class Layout {
   /** A stream of the blob that errors before it ends unless size and digest match. BLOB_UNKNOWN if absent. */
   async getBlob(desc: { digest: Digest; size?: number | undefined }): Promise<Readable> {
     const fh = await this.#openBlob(desc)
-    const input = fh.createReadStream({ highWaterMark: FILE_CHUNK })
+    const input = new PooledFileReader(fh)
     const verifier = new VerifyingStream({ digest: desc.digest, size: desc.size, name: `blob ${desc.digest}` })
     // pipeline destroys both streams (and so closes the file) on error or early destroy by the reader.
     pipelineCb(input, verifier, () => {})

@@ -63,6 +63,21 @@ test('a snapshot made by another node is not used: a different `node` first on P
   }
 })
 
+test('NODE_OPTIONS with a V8 flag (which Node refuses a snapshot under) starts from the plain modules and works', { skip: noSnapshot }, async () => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-v8flag-'))
+  try {
+    const script = path.join(dir, 'probe.cjs')
+    const out = path.join(dir, 'argv.json')
+    await fsp.writeFile(script, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(process.execArgv)))`)
+    const r = lading(['--version'], { env: { NODE_OPTIONS: `--max-old-space-size=300 -r ${script}` } })
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.stdout.trim(), '0.1.0')
+    assert.ok(!(JSON.parse(await fsp.readFile(out, 'utf8')) as string[]).includes('--snapshot-blob'))
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true })
+  }
+})
+
 test('the snapshot and the plain modules print the same help, results and errors', { skip: noSnapshot }, async () => {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-same-'))
   try {

@@ -27,6 +27,7 @@ import type { Duplex, Readable } from 'node:stream'
 import net from 'node:net'
 import type tls from 'node:tls'
 import { deferredExtraCaCerts } from './extra-ca.js'
+import { returnBlock } from '../../io/block-pool.js'
 
 let plainHttp: typeof http | undefined
 /**
@@ -239,7 +240,13 @@ export class HttpPool {
       body.once('close', () => {
         if (!body.readableEnded) req.destroy(Object.assign(new Error('request body closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }))
       })
-      body.pipe(req)
+      // As pipe() does, with one addition: a block of the block pool (a blob read from a layout)
+      // goes back to the pool once the socket has written it; the body holds no other reference.
+      body.on('data', (chunk: Buffer) => {
+        if (!req.write(chunk, (err) => { if (!err) returnBlock(chunk) })) body.pause()
+      })
+      req.on('drain', () => body.resume())
+      body.once('end', () => req.end())
     })
   }
 

@@ -94,7 +94,17 @@ export function register(program: Command): void {
       const destCompress = f.destCompress !== undefined ? (await import('../../io/compression.js')).parseCompression(f.destCompress) : undefined
       const platforms = f.platform?.length ? f.platform.map(parsePlatform) : undefined
       const printer = new ProgressPrinter(chooseProgressMode(f))
-      const src = await openSource(srcRef, srcOpts)
+      // A registry destination is opened beside the source: opening it only starts its connection
+      // and ping, which then overlap the source's reads. Others are opened once the source is.
+      const earlyDest = destRef.transport === 'docker' ? openDestination(destRef, destOpts) : undefined
+      earlyDest?.catch(() => { /* awaited below */ })
+      let src: Awaited<ReturnType<typeof openSource>>
+      try {
+        src = await openSource(srcRef, srcOpts)
+      } catch (e) {
+        void earlyDest?.then((d) => d.close(), () => {})
+        throw e
+      }
       let dest: Awaited<ReturnType<typeof openDestination>> | undefined
       const cleanup = async (): Promise<void> => {
         await Promise.allSettled([src.close(), dest?.close()])
@@ -110,7 +120,7 @@ export function register(program: Command): void {
       process.once('SIGINT', onSignal)
       process.once('SIGTERM', onSignal)
       try {
-        dest = await openDestination(destRef, destOpts)
+        dest = await (earlyDest ?? openDestination(destRef, destOpts))
         const result = await copyImage(src, dest, {
           ...(f.all ? { all: true } : {}),
           ...(platforms ? { platforms } : {}),

@@ -1,7 +1,8 @@
 /**
  * When blobs start: layers that move as they are start while the config is still being read (a
  * pull saves a round trip); a recompression needs the config's diff_ids, so there the config is
- * read before any layer is requested.
+ * read before any layer is requested. The config is put once the layers' bytes are moving (its
+ * requests would otherwise hold up the first layer's on a push).
  */
 import assert from 'node:assert/strict'
 import { promises as fsp } from 'node:fs'
@@ -76,4 +77,29 @@ test('a recompression reads the config (its diff_ids) before it requests any lay
     await src.close()
     await dest.close()
   }
+})
+
+test('the config is put once the layers\' bytes are moving, and at once when every layer is already there', async () => {
+  const copyTo = async (dir: string): Promise<string[]> => {
+    const order: string[] = []
+    const src = await openSource(parseReference(`oci:${path.join(tmp, 'src')}:t`))
+    const dest = await openDestination(parseReference(`oci:${dir}:t`))
+    const configDigest = (JSON.parse((await src.getManifest()).bytes.toString()) as { config: Descriptor }).config.digest
+    try {
+      await copyImage(src, dest, {
+        onProgress: (e) => {
+          if (e.type === 'blob-progress' && e.digest !== configDigest && !order.includes('layer bytes')) order.push('layer bytes')
+          if ((e.type === 'blob-start' || e.type === 'blob-exists') && e.digest === configDigest) order.push(`config ${e.type}`)
+        },
+      })
+    } finally {
+      await src.close()
+      await dest.close()
+    }
+    return order
+  }
+  const dir = path.join(tmp, 'order')
+  assert.deepEqual(await copyTo(dir), ['layer bytes', 'config blob-start'])
+  // Everything is there now: no layer moves a byte, and the config does not wait for one.
+  assert.deepEqual(await copyTo(dir), ['config blob-exists'])
 })

@@ -61,5 +61,11 @@ export function runCli(commander: typeof Commander): void {
   process.on('beforeExit', () => {
     if (!finished) fail(new Error('the command stopped before it finished (a promise that never settles)'))
   })
-  main().then(() => { finished = true }, fail)
+  // Once the command has finished, exit at once instead of letting Node tear the heap and its
+  // threads down (2-3 ms of every command). Output is already written: stdout and stderr writes
+  // to files, pipes and terminals are synchronous on Linux, and every command awaits its own work.
+  main().then(() => {
+    finished = true
+    process.exit()
+  }, fail)
 }

@@ -34,6 +34,11 @@ export function takeBlock(): Buffer {
   return fresh
 }
 
+/** Empty the pool (the start-up snapshot must not carry blocks made while it was built). */
+export function drainPool(): void {
+  free.length = 0
+}
+
 /** Give back a whole block from takeBlock (views and foreign buffers are ignored). */
 export function returnBlock(b: Buffer): void {
   if (b.byteOffset !== 0 || b.length !== POOL_BLOCK_SIZE || !ours.has(b.buffer) || free.length >= MAX_POOLED) return

@@ -21,6 +21,7 @@ import { drainPool } from '../io/block-pool.js'
 import { MediaType } from '../spec/media-types.js'
 import { Layout } from '../store/layout.js'
 import { openDestination, openSource, parseReference } from '../transport/reference.js'
+import { parseRegistriesConf } from '../transport/registry/registries-conf.js'
 import { commands } from './commands.js'
 import { runCli } from './run.js'
 
@@ -48,7 +49,7 @@ function loadLazyBuiltins(): void {
 /**
  * Runs the code of a command once while the snapshot is built, so that what V8 and Node make on
  * first use (compiled functions, object shapes, internal modules) is in the snapshot: the CLI's
- * options are parsed, and a small image is copied between two layouts in a temp directory,
+ * options are parsed (and a registries.conf), and a small image is copied between two layouts in a temp directory,
  * through the same reference, layout, copy-engine and stream code as `lading copy` (a push then
  * sends its first PATCH about 5 ms sooner). Nothing it leaves may reach the snapshot: the temp
  * directory is removed, every file closed, and the block pool emptied. It must not touch native
@@ -62,6 +63,7 @@ async function warmUp(): Promise<void> {
     for (const c of commands) (await c.load()).register(program)
     program.commands.find((c) => c.name() === 'copy')?.parseOptions(['--dest-tls-verify=false', 'oci:/x:y', 'docker://127.0.0.1:5000/a/b:c'])
     parseReference('docker://127.0.0.1:5000/a/b:c')
+    parseRegistriesConf('[[registry]]\nprefix = "a.test/b"\nlocation = "c.test/d"\ninsecure = true\n[[registry.mirror]]\nlocation = "m.test/d"\n', 'warm-up')
 
     const src = await Layout.init(path.join(dir, 'src'))
     const config = await src.putBlob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [`sha256:${'0'.repeat(64)}`] } })))

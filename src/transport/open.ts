@@ -28,7 +28,7 @@ export async function openSource(r: ImageReference, opts: TransportOptions = {})
     case 'oci-archive': return (await import('./oci-archive/source.js')).ociArchiveSource(r, opts)
     case 'docker-archive': return (await import('./docker-archive/source.js')).dockerArchiveSource(r, opts)
     case 'dir': return (await import('./dir/source.js')).dirSource(r, opts)
-    case 'docker': return (await import('./registry/source.js')).registrySource(r, registryOptions(opts))
+    case 'docker': return registrySourceFor(r, registryOptions(opts))
   }
 }
 
@@ -38,8 +38,30 @@ export async function openDestination(r: ImageReference, opts: TransportOptions 
     case 'oci-archive': return (await import('./oci-archive/destination.js')).ociArchiveDestination(r, opts)
     case 'docker-archive': return (await import('./docker-archive/destination.js')).dockerArchiveDestination(r, opts)
     case 'dir': return (await import('./dir/destination.js')).dirDestination(r, opts)
-    case 'docker': return (await import('./registry/destination.js')).registryDestination(r, registryOptions(opts))
+    case 'docker': return registryDestinationFor(r, registryOptions(opts))
   }
+}
+
+type DockerRef = Extract<ImageReference, { transport: 'docker' }>
+type RegistryOpts = ReturnType<typeof registryOptions>
+
+/** A registry source after registries.conf: blocked, moved, insecure, or pulled through mirrors. */
+async function registrySourceFor(r: DockerRef, opts: RegistryOpts): Promise<ImageSource> {
+  const [{ loadRegistriesConf, pullEndpoints }, { registrySource }, { MirroredSource, endpointOptions }] = await Promise.all([
+    import('./registry/registries-conf.js'), import('./registry/source.js'), import('./registry/mirrored-source.js'),
+  ])
+  const endpoints = pullEndpoints(await loadRegistriesConf(), r)
+  if (endpoints.length === 1) return registrySource(endpoints[0]!.ref, endpointOptions(opts, endpoints[0]!))
+  return new MirroredSource(endpoints, opts)
+}
+
+/** A registry destination after registries.conf: blocked or insecure (moving and mirrors are for pulls only, as in containers/image). */
+async function registryDestinationFor(r: DockerRef, opts: RegistryOpts): Promise<ImageDestination> {
+  const [{ loadRegistriesConf, directEndpoint }, { registryDestination }, { endpointOptions }] = await Promise.all([
+    import('./registry/registries-conf.js'), import('./registry/destination.js'), import('./registry/mirrored-source.js'),
+  ])
+  const e = directEndpoint(await loadRegistriesConf(), r)
+  return registryDestination(e.ref, endpointOptions(opts, e))
 }
 
 function registryOptions(o: TransportOptions): { tlsVerify?: boolean; certDir?: string; creds?: { username: string; password: string }; authFile?: string } {

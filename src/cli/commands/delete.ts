@@ -20,7 +20,8 @@ export function register(program: Command): void {
       const { registryOptionsFromFlags } = await import('../../transport/registry/cli-options.js')
       const { RegistryClient } = await import('../../transport/registry/client.js')
       const ref = parseDockerReference(image)
-      const client = new RegistryClient({ ...registryOptionsFromFlags(opts), registry: ref.registry })
+      const { directRegistryOptions } = await import('../../transport/registry/mirrored-source.js')
+      const client = new RegistryClient({ ...(await directRegistryOptions(ref, registryOptionsFromFlags(opts))), registry: ref.registry })
       try {
         let digest = ref.digest
         if (!digest) {

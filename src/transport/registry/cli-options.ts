@@ -25,7 +25,9 @@ export function parseBoolFlag(v: string | boolean | undefined, name: string, dfl
 
 export function registryOptionsFromFlags(f: RegistryFlagValues, prefix = ''): RegistryOptions {
   const o: RegistryOptions = {}
-  o.tlsVerify = parseBoolFlag(f.tlsVerify, `--${prefix}tls-verify`, true)
+  // Left unset when the flag is not given, so that registries.conf's `insecure` can apply;
+  // unset means verify (RegistryOptions.tlsVerify).
+  if (f.tlsVerify !== undefined) o.tlsVerify = parseBoolFlag(f.tlsVerify, `--${prefix}tls-verify`, true)
   if (f.certDir) o.certDir = f.certDir
   if (f.creds !== undefined) o.creds = parseCredsOption(f.creds)
   if (f.authfile) o.authFile = f.authfile

@@ -49,9 +49,9 @@ function loadLazyBuiltins(): void {
 /**
  * Runs the code of a command once while the snapshot is built, so that what V8 and Node make on
  * first use (compiled functions, object shapes, internal modules) is in the snapshot: the CLI's
- * options are parsed (and a registries.conf), and a small image is copied between two layouts in a temp directory,
- * through the same reference, layout, copy-engine and stream code as `lading copy` (a push then
- * sends its first PATCH about 5 ms sooner). Nothing it leaves may reach the snapshot: the temp
+ * options and a registries.conf are parsed, and a small image is copied between two layouts in a
+ * temp directory, through the same reference, layout, copy-engine and stream code as `lading
+ * copy` (a push then sends its first PATCH about 5 ms sooner). Nothing it leaves may reach the snapshot: the temp
  * directory is removed, every file closed, and the block pool emptied. It must not touch native
  * addons (compression, xattrs), which cannot be snapshotted. A failure only costs that head start.
  */

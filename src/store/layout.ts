@@ -41,8 +41,6 @@ export const BLOBS_DIR = 'blobs'
 /** The lock guarding index.json; hidden, and not a temp name, so gc leaves it to src/io/lock.ts. */
 export const INDEX_LOCK_FILE = '.index.json.lock'
 
-/** Streams of blob files read and write in 1 MiB chunks: far fewer syscalls than the 64 KiB default. */
-export const FILE_CHUNK = 1024 * 1024
 /**
  * How much a blob being written may queue for the disk: enough that a fast source (a registry
  * on loopback, ~64 KiB socket reads) is not paused while the thread pool writes. With 1 MiB the

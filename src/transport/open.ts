@@ -47,21 +47,18 @@ type RegistryOpts = ReturnType<typeof registryOptions>
 
 /** A registry source after registries.conf: blocked, moved, insecure, or pulled through mirrors. */
 async function registrySourceFor(r: DockerRef, opts: RegistryOpts): Promise<ImageSource> {
-  const [{ loadRegistriesConf, pullEndpoints }, { registrySource }, { MirroredSource, endpointOptions }] = await Promise.all([
+  const [{ processRegistriesConf, pullEndpoints, endpointOptions }, { registrySource }, { MirroredSource }] = await Promise.all([
     import('./registry/registries-conf.js'), import('./registry/source.js'), import('./registry/mirrored-source.js'),
   ])
-  const endpoints = pullEndpoints(await loadRegistriesConf(), r)
+  const endpoints = pullEndpoints(await processRegistriesConf(), r)
   if (endpoints.length === 1) return registrySource(endpoints[0]!.ref, endpointOptions(opts, endpoints[0]!))
   return new MirroredSource(endpoints, opts)
 }
 
 /** A registry destination after registries.conf: blocked or insecure (moving and mirrors are for pulls only, as in containers/image). */
 async function registryDestinationFor(r: DockerRef, opts: RegistryOpts): Promise<ImageDestination> {
-  const [{ loadRegistriesConf, directEndpoint }, { registryDestination }, { endpointOptions }] = await Promise.all([
-    import('./registry/registries-conf.js'), import('./registry/destination.js'), import('./registry/mirrored-source.js'),
-  ])
-  const e = directEndpoint(await loadRegistriesConf(), r)
-  return registryDestination(e.ref, endpointOptions(opts, e))
+  const [{ directRegistryOptions }, { registryDestination }] = await Promise.all([import('./registry/registries-conf.js'), import('./registry/destination.js')])
+  return registryDestination(r, await directRegistryOptions(r, opts))
 }
 
 function registryOptions(o: TransportOptions): { tlsVerify?: boolean; certDir?: string; creds?: { username: string; password: string }; authFile?: string } {

@@ -18,8 +18,11 @@ const noSnapshot = existsSync(blob) ? false : process.env.CI === 'true' ? false 
 /** Variables that are not set are absent (JSON drops undefined). */
 interface Probe { execArgv: string[]; atStart: Record<string, string | undefined>; atExit: Record<string, string | undefined> }
 
-/** Runs `lading args` with a preload that records how Node was started and the CA variables. */
-async function probe(args: string[], env: Record<string, string>): Promise<{ status: number | null; stderr: string; probe: Probe }> {
+/**
+ * Runs `lading args` with a preload that records how Node was started and the CA variables;
+ * `nodeOptions` go in NODE_OPTIONS before the preload.
+ */
+async function probe(args: string[], env: Record<string, string>, nodeOptions = ''): Promise<{ status: number | null; stdout: string; stderr: string; probe: Probe }> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-probe-'))
   try {
     const out = path.join(dir, 'probe.json')
@@ -29,8 +32,8 @@ async function probe(args: string[], env: Record<string, string>): Promise<{ sta
       const atStart = pick()
       process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ execArgv: process.execArgv, atStart, atExit: pick() })))
     `)
-    const r = lading(args, { env: { ...env, NODE_OPTIONS: `-r ${script}` } })
-    return { status: r.status, stderr: r.stderr, probe: JSON.parse(await fsp.readFile(out, 'utf8')) as Probe }
+    const r = lading(args, { env: { ...env, NODE_OPTIONS: `${nodeOptions} -r ${script}`.trim() } })
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr, probe: JSON.parse(await fsp.readFile(out, 'utf8')) as Probe }
   } finally {
     await fsp.rm(dir, { recursive: true, force: true })
   }
@@ -64,18 +67,10 @@ test('a snapshot made by another node is not used: a different `node` first on P
 })
 
 test('NODE_OPTIONS with a V8 flag (which Node refuses a snapshot under) starts from the plain modules and works', { skip: noSnapshot }, async () => {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-v8flag-'))
-  try {
-    const script = path.join(dir, 'probe.cjs')
-    const out = path.join(dir, 'argv.json')
-    await fsp.writeFile(script, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(process.execArgv)))`)
-    const r = lading(['--version'], { env: { NODE_OPTIONS: `--max-old-space-size=300 -r ${script}` } })
-    assert.equal(r.status, 0, r.stderr)
-    assert.equal(r.stdout.trim(), '0.1.0')
-    assert.ok(!(JSON.parse(await fsp.readFile(out, 'utf8')) as string[]).includes('--snapshot-blob'))
-  } finally {
-    await fsp.rm(dir, { recursive: true, force: true })
-  }
+  const r = await probe(['--version'], {}, '--max-old-space-size=300')
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout.trim(), '0.1.0')
+  assert.ok(!r.probe.execArgv.includes('--snapshot-blob'), `execArgv ${JSON.stringify(r.probe.execArgv)}`)
 })
 
 test('the snapshot and the plain modules print the same help, results and errors', { skip: noSnapshot }, async () => {

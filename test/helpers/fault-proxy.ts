@@ -6,7 +6,7 @@
  * records every request (method, path, Range) for assertions.
  */
 import http from 'node:http'
-import type net from 'node:net'
+import { listenOnLoopback } from './loopback.js'
 
 export type Fault =
   | { kind: 'reset' }
@@ -119,20 +119,16 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     up.on('error', () => { res.socket?.destroy() })
     req.pipe(up)
   })
-  const sockets = new Set<net.Socket>()
-  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as net.AddressInfo).port
+  const listening = await listenOnLoopback(server)
   return {
-    url: `http://127.0.0.1:${port}`,
-    host: `127.0.0.1:${port}`,
+    url: `http://${listening.host}`,
+    host: listening.host,
     requests,
     addFault(rule) { rules.push({ ...rule, left: rule.times ?? 1 }) },
     pending() { return rules.reduce((n, r) => n + r.left, 0) },
     async stop() {
-      for (const s of sockets) s.destroy()
       agent.destroy()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await listening.stop()
     },
   }
 }

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process'
 import { createSign, randomBytes, X509Certificate } from 'node:crypto'
 import { promises as fsp, readFileSync } from 'node:fs'
 import http from 'node:http'
-import type net from 'node:net'
+import { listenOnLoopback } from './loopback.js'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -122,20 +122,16 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     const token = sign(user ?? '', access, expired)
     reply(200, { token, access_token: token, expires_in: ttl, issued_at: new Date().toISOString() })
   }
-  const sockets = new Set<net.Socket>()
-  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as net.AddressInfo).port
+  const listening = await listenOnLoopback(server)
   return {
-    realm: `http://127.0.0.1:${port}/token`,
+    realm: `http://${listening.host}/token`,
     service,
     issuer,
     certFile,
     requests,
     expireNext(n: number) { expiredToIssue = n },
     async stop() {
-      for (const s of sockets) s.destroy()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await listening.stop()
       await fsp.rm(dir, { recursive: true, force: true })
     },
   }

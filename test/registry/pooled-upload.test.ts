@@ -9,11 +9,11 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { PooledFileReader, poolStats } from '../../src/io/block-pool.js'
 import { HttpPool } from '../../src/transport/registry/http.js'
+import { listenOnLoopback } from '../helpers/loopback.js'
 
 test('an upload read with PooledFileReader arrives intact and reuses a few pool blocks', async () => {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-pooled-'))
@@ -33,7 +33,7 @@ test('an upload read with PooledFileReader arrives intact and reuses a few pool 
       res.end('ok')
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const listening = await listenOnLoopback(server)
   const pool = new HttpPool({ tls: { rejectUnauthorized: true }, maxConnections: 2, timeoutMs: 10_000 })
   try {
     const file = path.join(dir, 'blob')
@@ -41,10 +41,9 @@ test('an upload read with PooledFileReader arrives intact and reuses a few pool 
     const data = randomBytes(24 * 1024 * 1024 + 12345)
     await fsp.writeFile(file, data)
     const before = poolStats().made
-    const { port } = server.address() as AddressInfo
     for (let i = 0; i < 2; i++) {
       const body = new PooledFileReader(await fsp.open(file, 'r'))
-      const res = await pool.request('PATCH', `http://127.0.0.1:${port}/upload`, { 'content-length': String(data.length) }, body)
+      const res = await pool.request('PATCH', `http://${listening.host}/upload`, { 'content-length': String(data.length) }, body)
       assert.equal(res.statusCode, 200)
       res.body.resume()
       await new Promise((r) => res.body.on('end', r))
@@ -55,7 +54,7 @@ test('an upload read with PooledFileReader arrives intact and reuses a few pool 
     assert.ok(made <= 8, `${made} blocks made for two 24 MiB uploads`)
   } finally {
     pool.close()
-    await new Promise((r) => server.close(r))
+    await listening.stop()
     await fsp.rm(dir, { recursive: true, force: true })
   }
 })

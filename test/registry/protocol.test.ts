@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import type net from 'node:net'
+import { listenOnLoopback, type Listening } from '../helpers/loopback.js'
 import { after, before, describe, test } from 'node:test'
 import { RegistryClient } from '../../src/transport/registry/client.js'
 import { MONOLITHIC_MAX } from '../../src/transport/registry/blob-upload.js'
@@ -35,7 +35,7 @@ describe('distribution-spec features against a conforming test server', () => {
   let seen: Seen[] = []
   let server: http.Server
   let host: string
-  const sockets = new Set<net.Socket>()
+  let listening: Listening
 
   before(async () => {
     server = http.createServer((req, res) => {
@@ -144,14 +144,10 @@ describe('distribution-spec features against a conforming test server', () => {
         json(404, { errors: [{ code: 'NAME_UNKNOWN', message: 'nope' }] })
       })
     })
-    server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`
+    listening = await listenOnLoopback(server)
+    host = listening.host
   })
-  after(async () => {
-    for (const s of sockets) s.destroy()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  })
+  after(() => listening.stop())
 
   const client = (extra: { chunkSize?: number } = {}): RegistryClient =>
     new RegistryClient({ registry: host, tlsVerify: false, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 }, env: { HOME: '/nonexistent' }, ...extra })

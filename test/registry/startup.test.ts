@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { promises as fsp } from 'node:fs'
 import http from 'node:http'
-import type net from 'node:net'
+import { listenOnLoopback, type Listening } from '../helpers/loopback.js'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -64,7 +64,7 @@ describe('copy start-up: requests before the first real one', () => {
   const seen: string[] = []
   let server: http.Server
   let host: string
-  const sockets = new Set<net.Socket>()
+  let listening: Listening
   before(async () => {
     server = http.createServer((req, res) => {
       seen.push(`${req.method} ${req.url}`)
@@ -75,14 +75,10 @@ describe('copy start-up: requests before the first real one', () => {
         res.end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'no' }] }))
       })
     })
-    server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`
+    listening = await listenOnLoopback(server)
+    host = listening.host
   })
-  after(async () => {
-    for (const s of sockets) s.destroy()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  })
+  after(() => listening.stop())
 
   test('opening a registry source starts the GET /v2/ at once; the plain-HTTP probe is that ping (one GET /v2/ in all)', async () => {
     seen.length = 0

@@ -55,6 +55,13 @@ function image(seed: string, layerCount = 1): { layers: Buffer[]; config: Buffer
 const layerDesc = (b: Buffer): Descriptor => ({ mediaType: MediaType.DockerLayer, digest: digestOf(b), size: b.length })
 const configDesc = (b: Buffer): Descriptor => ({ mediaType: MediaType.DockerConfig, digest: digestOf(b), size: b.length })
 
+/** Put a one-layer image (layer, config, manifest under `tag`) into `dest`. */
+async function putOneLayerImage(dest: DockerArchiveDestination, img: ReturnType<typeof image>, tag: string): Promise<void> {
+  await dest.putBlob(chunks(img.layers[0]!), layerDesc(img.layers[0]!))
+  await dest.putBlob(chunks(img.config), configDesc(img.config))
+  await dest.putManifest(img.manifest([layerDesc(img.layers[0]!)], configDesc(img.config)), tag)
+}
+
 async function tempArchiveSize(dir: string, base: string): Promise<number | undefined> {
   const tmpName = (await fsp.readdir(dir)).find((n) => n.startsWith(`.${base}.tmp-`))
   return tmpName === undefined ? undefined : (await fsp.stat(path.join(dir, tmpName))).size
@@ -159,9 +166,7 @@ test('two commits into one destination: the second archive copies (and re-verifi
   const dest = await DockerArchiveDestination.open({ transport: 'docker-archive', file }, { tmpDir: tmp })
   try {
     for (const [img, tag] of [[a, 'example/a:v1'], [b, 'example/b:v1']] as const) {
-      await dest.putBlob(chunks(img.layers[0]!), layerDesc(img.layers[0]!))
-      await dest.putBlob(chunks(img.config), configDesc(img.config))
-      await dest.putManifest(img.manifest([layerDesc(img.layers[0]!)], configDesc(img.config)), tag)
+      await putOneLayerImage(dest, img, tag)
       await dest.commit()
     }
   } finally { await dest.close() }
@@ -175,9 +180,7 @@ test('security: a published archive changed between two commits is not copied in
   const b = image('tb')
   const dest = await DockerArchiveDestination.open({ transport: 'docker-archive', file }, { tmpDir: tmp })
   try {
-    await dest.putBlob(chunks(a.layers[0]!), layerDesc(a.layers[0]!))
-    await dest.putBlob(chunks(a.config), configDesc(a.config))
-    await dest.putManifest(a.manifest([layerDesc(a.layers[0]!)], configDesc(a.config)), 'example/a:v1')
+    await putOneLayerImage(dest, a, 'example/a:v1')
     await dest.commit()
     // Flip a byte of the first layer inside the published archive (data starts after a 512-byte header).
     const fh = await fsp.open(file, 'r+')
@@ -187,9 +190,7 @@ test('security: a published archive changed between two commits is not copied in
       one[0] = one[0]! ^ 0xff
       await fh.write(one, 0, 1, 512 + 1000)
     } finally { await fh.close() }
-    await dest.putBlob(chunks(b.layers[0]!), layerDesc(b.layers[0]!))
-    await dest.putBlob(chunks(b.config), configDesc(b.config))
-    await dest.putManifest(b.manifest([layerDesc(b.layers[0]!)], configDesc(b.config)), 'example/b:v1')
+    await putOneLayerImage(dest, b, 'example/b:v1')
     await assert.rejects(dest.commit(), (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'))
   } finally { await dest.close() }
 })

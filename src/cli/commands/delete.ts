@@ -20,7 +20,7 @@ export function register(program: Command): void {
       const { registryOptionsFromFlags } = await import('../../transport/registry/cli-options.js')
       const { RegistryClient } = await import('../../transport/registry/client.js')
       const ref = parseDockerReference(image)
-      const { directRegistryOptions } = await import('../../transport/registry/mirrored-source.js')
+      const { directRegistryOptions } = await import('../../transport/registry/registries-conf.js')
       const client = new RegistryClient({ ...(await directRegistryOptions(ref, registryOptionsFromFlags(opts))), registry: ref.registry })
       try {
         let digest = ref.digest

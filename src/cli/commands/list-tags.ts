@@ -29,7 +29,7 @@ export function register(program: Command): void {
         pageSize = Number(opts.pageSize)
         if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new LadingError('USAGE', `--page-size: expected a positive integer, got ${JSON.stringify(opts.pageSize)}`)
       }
-      const { directRegistryOptions } = await import('../../transport/registry/mirrored-source.js')
+      const { directRegistryOptions } = await import('../../transport/registry/registries-conf.js')
       const client = new RegistryClient({ ...(await directRegistryOptions(ref, registryOptionsFromFlags(opts))), registry: ref.registry })
       try {
         const tags = await client.listTags(ref.repository, pageSize ? { pageSize } : {})

@@ -11,13 +11,8 @@ import { LadingError, isLadingError } from '../../errors.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
 import type { ImageSource } from '../types.js'
 import type { RegistryOptions } from './connection.js'
-import type { Endpoint } from './registries-conf.js'
+import { endpointOptions, type Endpoint } from './registries-conf.js'
 import { RegistrySource, registrySource, type DockerReference } from './source.js'
-
-/** The options for one endpoint: registries.conf's `insecure` unless TLS verification was set explicitly. */
-export function endpointOptions(opts: RegistryOptions, e: Endpoint): RegistryOptions {
-  return e.insecure && opts.tlsVerify === undefined ? { ...opts, tlsVerify: false } : opts
-}
 
 function display(r: DockerReference): string {
   return `${r.registry}/${r.repository}`
@@ -80,8 +75,3 @@ export class MirroredSource implements ImageSource {
   }
 }
 
-/** Options for talking to `ref`'s own registry (push, list-tags, delete) under registries.conf: blocked refuses, insecure applies. */
-export async function directRegistryOptions(ref: DockerReference, opts: RegistryOptions): Promise<RegistryOptions> {
-  const { loadRegistriesConf, directEndpoint } = await import('./registries-conf.js')
-  return endpointOptions(opts, directEndpoint(await loadRegistriesConf(), ref))
-}

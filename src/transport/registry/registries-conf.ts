@@ -23,6 +23,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { LadingError, isErrno } from '../../errors.js'
+import type { RegistryOptions } from './connection.js'
 import type { DockerReference } from './source.js'
 
 export type PullFromMirror = 'all' | 'digest-only' | 'tag-only'
@@ -85,6 +86,20 @@ async function dropIns(dir: string): Promise<string[]> {
     if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) return []
     throw new LadingError('INVALID_DOCUMENT', `registries.conf.d ${dir}: ${(e as Error).message}`, { cause: e })
   }
+}
+
+const readOnce = new Map<string, Promise<RegistriesConf>>()
+
+/** This process's registries.conf (per $CONTAINERS_REGISTRIES_CONF and $HOME), read once. */
+export function processRegistriesConf(): Promise<RegistriesConf> {
+  const key = `${process.env.CONTAINERS_REGISTRIES_CONF ?? ''}\0${process.env.HOME ?? ''}`
+  let conf = readOnce.get(key)
+  if (!conf) {
+    conf = loadRegistriesConf()
+    readOnce.set(key, conf)
+    conf.catch(() => readOnce.delete(key))
+  }
+  return conf
 }
 
 /** Read the registries.conf files that exist (none is an empty configuration). */
@@ -254,4 +269,14 @@ export function directEndpoint(conf: RegistriesConf, ref: DockerReference): Endp
   const entry = findRegistry(conf, ref)
   refuseBlocked(entry, ref)
   return { ref, insecure: entry?.insecure ?? false, mirror: false }
+}
+
+/** The options for one endpoint: registries.conf's `insecure` unless TLS verification was set explicitly. */
+export function endpointOptions<T extends RegistryOptions>(opts: T, e: Endpoint): T {
+  return e.insecure && opts.tlsVerify === undefined ? { ...opts, tlsVerify: false } : opts
+}
+
+/** Options for talking to `ref`'s own registry (push, list-tags, delete): blocked refuses, insecure applies. */
+export async function directRegistryOptions<T extends RegistryOptions>(ref: DockerReference, opts: T): Promise<T> {
+  return endpointOptions(opts, directEndpoint(await processRegistriesConf(), ref))
 }

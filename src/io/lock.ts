@@ -8,8 +8,15 @@
  *   mtime is older than `staleMs` has no live holder even if its pid was reused or it lives on
  *   another host.
  * - A lock is stale (and is broken) when its holder is on this host and its pid is dead, or
- *   its mtime is older than `staleMs`. Breaking renames the lock file aside and checks the inode
- *   is the one judged stale, so two waiters cannot both break the lock and then break each other's.
+ *   its mtime is older than `staleMs`. Judging and breaking are two steps, and the lock may
+ *   change hands between them (its holder releases it and exits, so its pid is dead, and another
+ *   waiter takes the lock). So breaking happens under a second lock, `<lock>.break` (O_EXCL
+ *   too, held for a few system calls), and only if the lock file is still the one judged: the
+ *   same inode with the same holder's token. Only a breaker removes a stale lock, so nothing
+ *   can replace it between that check and the removal. (Renaming the file aside and putting a
+ *   live lock back, as this module did before, let a third process create the lock in between:
+ *   two holders at once, and a lost tag, seen with eight concurrent `lading tag`.) A breaker
+ *   that dies leaves `<lock>.break`, which is removed once older than BREAKER_STALE_MS.
  * - Waiting is bounded: after `timeoutMs` the caller gets LOCKED naming the holder.
  * - Release removes the lock only if it still carries our token.
  */
@@ -18,7 +25,7 @@ import { promises as fsp } from 'node:fs'
 import os from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LadingError, isErrno } from '../errors.js'
-import { processAlive, tempPathFor } from './fs.js'
+import { processAlive } from './fs.js'
 
 export interface LockOptions {
   /** How long to wait for the lock before failing with LOCKED (default 30 s). */
@@ -111,12 +118,24 @@ async function tryCreate(lockPath: string, token: string): Promise<boolean> {
   return true
 }
 
-async function breakIfStale(lockPath: string, staleMs: number): Promise<void> {
+/** The breaker lock's name beside `lockPath` (Layout.init knows it is not layout content). */
+export function breakerPath(lockPath: string): string {
+  return `${lockPath}.break`
+}
+
+/** A breaker lock older than this belongs to a breaker that died (a live one holds it for microseconds). */
+const BREAKER_STALE_MS = 5_000
+
+/** The lock file as found: its inode and its holder's token (undefined while unreadable). */
+interface Judged { dev: number; ino: number; token: string | undefined }
+
+/** The lock file if it is stale, as found; undefined if absent or live. */
+async function judge(lockPath: string, staleMs: number): Promise<Judged | undefined> {
   let st
   try {
     st = await fsp.stat(lockPath)
   } catch (e) {
-    if (isErrno(e, 'ENOENT')) return
+    if (isErrno(e, 'ENOENT')) return undefined
     throw e
   }
   const age = Date.now() - st.mtimeMs
@@ -125,26 +144,43 @@ async function breakIfStale(lockPath: string, staleMs: number): Promise<void> {
   if (age > staleMs) stale = true
   else if (info === undefined) stale = age > UNREADABLE_GRACE_MS
   else stale = info.hostname === os.hostname() && !processAlive(info.pid)
-  if (!stale) return
+  return stale ? { dev: st.dev, ino: st.ino, token: info?.token } : undefined
+}
 
-  // Rename aside, then make sure we moved the very file we judged stale (same inode). If a
-  // live holder's lock got there in between, put it back with link(2), which fails rather
-  // than overwrite a lock someone created meanwhile.
-  // A temp name (src/io/fs.ts), so gc sweeps it should we die before removing it.
-  const aside = tempPathFor(lockPath)
+/**
+ * Break the lock at `lockPath` if it is stale. Exported for its tests, whose `afterJudge` runs
+ * between judging and breaking: the window in which the lock may change hands.
+ */
+export async function breakIfStale(lockPath: string, staleMs: number, afterJudge?: () => Promise<void>): Promise<void> {
+  const judged = await judge(lockPath, staleMs)
+  if (!judged) return
+  await afterJudge?.()
+  const breaker = breakerPath(lockPath)
   try {
-    await fsp.rename(lockPath, aside)
+    await fsp.writeFile(breaker, `${process.pid}\n`, { flag: 'wx', mode: 0o644 })
   } catch (e) {
-    if (isErrno(e, 'ENOENT')) return
-    throw e
+    if (!isErrno(e, 'EEXIST')) throw e
+    // Another waiter is breaking it; the caller tries again after its backoff. A breaker file
+    // left by a dead breaker is removed once old enough.
+    const st = await fsp.stat(breaker).catch(() => undefined)
+    if (st && Date.now() - st.mtimeMs > BREAKER_STALE_MS) await fsp.rm(breaker, { force: true })
+    return
   }
   try {
-    const moved = await fsp.stat(aside)
-    if (moved.ino !== st.ino || moved.dev !== st.dev) {
-      await fsp.link(aside, lockPath).catch(() => {})
+    // Still the lock judged stale? Same inode (numbers are reused once a file is gone) and
+    // same token (undefined stays undefined only for a lock whose holder never wrote it).
+    let st
+    try {
+      st = await fsp.stat(lockPath)
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return
+      throw e
     }
+    if (st.dev !== judged.dev || st.ino !== judged.ino) return
+    if ((await readLockInfo(lockPath))?.token !== judged.token) return
+    await fsp.rm(lockPath, { force: true })
   } finally {
-    await fsp.rm(aside, { force: true })
+    await fsp.rm(breaker, { force: true })
   }
 }
 

@@ -27,7 +27,7 @@ import { LadingError, isErrno } from '../errors.js'
 import { atomicWriteFile, fsyncDir, isTempName, readUpTo, tempPathFor } from '../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
 import { PooledFileReader } from '../io/block-pool.js'
-import { withLock } from '../io/lock.js'
+import { breakerPath, withLock } from '../io/lock.js'
 import { Annotation, MediaType, isIndexMediaType, isManifestMediaType } from '../spec/media-types.js'
 import { manifestMediaType, parseIndex, parseLayoutFile, parseManifest } from '../spec/parse.js'
 import { assertValidTag } from '../spec/ref-name.js'
@@ -85,7 +85,7 @@ export class Layout {
         await layout.readIndex()
         return layout
       }
-      const entries = (await fsp.readdir(abs)).filter((n) => !isTempName(n) && n !== INDEX_LOCK_FILE)
+      const entries = (await fsp.readdir(abs)).filter((n) => !isTempName(n) && n !== INDEX_LOCK_FILE && n !== breakerPath(INDEX_LOCK_FILE))
       if (entries.length > 0) {
         throw new LadingError('EXISTS', `${dir}: directory is not empty and is not an OCI layout (no ${LAYOUT_FILE}); refusing to initialise it`)
       }

@@ -7,7 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { isLadingError } from '../../src/errors.js'
-import { readLockInfo, withLock } from '../../src/io/lock.js'
+import { breakIfStale, breakerPath, readLockInfo, withLock } from '../../src/io/lock.js'
 import { tempDir } from './store-fixtures.js'
 
 /** The pid of a process that has exited (and been reaped). */
@@ -76,6 +76,41 @@ test('withLock: stale lock recovery when the holder pid is dead', async () => {
     let ran = false
     await withLock(lock, async () => { ran = true }, { timeoutMs: 2000 })
     assert.ok(ran)
+  })
+})
+
+test('withLock: a lock that changes hands after it was judged stale is not broken (the holder released it and exited; another took it)', async () => {
+  await inTemp(async (lock) => {
+    const info = (token: string, pid: number): string => JSON.stringify({ pid, hostname: os.hostname(), time: new Date().toISOString(), token })
+    await fsp.writeFile(lock, info('released', deadPid()))
+    await breakIfStale(lock, 60_000, async () => {
+      // Between judging and breaking: the dead holder's lock is gone and a live process holds a
+      // new one (often on the very inode number the old one had).
+      await fsp.rm(lock)
+      await fsp.writeFile(lock, info('live', process.pid), { flag: 'wx' })
+    })
+    assert.equal((await readLockInfo(lock))?.token, 'live', 'the new holder keeps its lock')
+    await assert.rejects(fsp.stat(breakerPath(lock)), { code: 'ENOENT' }, 'the breaker lock is released')
+
+    // Still the judged one: broken.
+    await fsp.writeFile(lock, info('dead', deadPid()))
+    await breakIfStale(lock, 60_000, async () => {})
+    await assert.rejects(fsp.stat(lock), { code: 'ENOENT' })
+  })
+})
+
+test('withLock: only one waiter breaks a stale lock at a time; a breaker that died is cleared once old', async () => {
+  await inTemp(async (lock) => {
+    await fsp.writeFile(lock, JSON.stringify({ pid: deadPid(), hostname: os.hostname(), time: new Date().toISOString(), token: 'dead' }))
+    await fsp.writeFile(breakerPath(lock), '1\n')
+    await breakIfStale(lock, 60_000)
+    assert.equal((await readLockInfo(lock))?.token, 'dead', 'another waiter is breaking it: left alone')
+    const old = new Date(Date.now() - 60_000)
+    await fsp.utimes(breakerPath(lock), old, old)
+    let ran = false
+    await withLock(lock, async () => { ran = true }, { timeoutMs: 2000 })
+    assert.ok(ran, 'the dead breaker\'s file was cleared and the stale lock broken')
+    await assert.rejects(fsp.stat(breakerPath(lock)), { code: 'ENOENT' })
   })
 })
 

@@ -306,7 +306,9 @@ class CopyRun {
       for (const t of early) t.catch(() => { /* awaited below */ })
     }
     if (isImage) {
-      configBytes = await readAllLimited(await this.#src.getBlob(m.config), DEFAULT_MAX_DOCUMENT_BYTES, `config ${m.config.digest}`)
+      configBytes = this.#src.readSmallBlob
+        ? await this.#src.readSmallBlob(m.config, DEFAULT_MAX_DOCUMENT_BYTES)
+        : await readAllLimited(await this.#src.getBlob(m.config), DEFAULT_MAX_DOCUMENT_BYTES, `config ${m.config.digest}`)
       const config = parseConfig(configBytes, `config ${m.config.digest}`)
       diffIds = config.rootfs.diff_ids
       if (recompress.length > 0 && diffIds.length !== m.layers.length) {

@@ -5,7 +5,7 @@
  * rename(2) is atomic) and are what gc sweeps after a crash.
  */
 import { randomBytes } from 'node:crypto'
-import { constants, promises as fsp } from 'node:fs'
+import fs, { constants, promises as fsp, type Stats } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { isErrno } from '../errors.js'
@@ -97,4 +97,33 @@ export async function readUpTo(fh: FileHandle, n: number): Promise<Buffer> {
     off += bytesRead
   }
   return off === n ? buf : buf.subarray(0, off)
+}
+
+/**
+ * A small regular file (a document: oci-layout, index.json, a manifest or config blob), read
+ * synchronously without following a symlink (O_NOFOLLOW; O_NONBLOCK so a FIFO cannot block the
+ * open). `check` sees the file's stats before anything is read and throws to refuse it; the
+ * buffer is sized from the size it saw (see readUpTo).
+ *
+ * Synchronous on purpose: four thread-pool round trips (open, stat, read, close) per document
+ * put the event loop's other work (a registry's responses, the next request) between each, and
+ * cost a push several milliseconds before its first byte. These reads are a few KiB of local
+ * metadata; blob contents are always streamed.
+ */
+export function readSmallFileSync(file: string, check: (st: Stats) => void): Buffer {
+  const fd = fs.openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  try {
+    const st = fs.fstatSync(fd)
+    check(st)
+    const buf = Buffer.allocUnsafe(st.size)
+    let off = 0
+    while (off < buf.length) {
+      const n = fs.readSync(fd, buf, off, buf.length - off, off)
+      if (n === 0) break
+      off += n
+    }
+    return off === buf.length ? buf : buf.subarray(0, off)
+  } finally {
+    fs.closeSync(fd)
+  }
 }

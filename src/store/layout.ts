@@ -16,7 +16,7 @@
  *
  * This module is imported by `lading ls`; keep its imports light (gc is loaded on demand).
  */
-import { constants, promises as fsp, type Stats } from 'node:fs'
+import fs, { constants, promises as fsp, type Stats } from 'node:fs'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -24,7 +24,7 @@ import { pipeline as pipelineCb } from 'node:stream'
 import { digestAlgorithm, digestHex, isAlgorithm, isDigest, type Algorithm, type Digest } from '../digest/digest.js'
 import { VerifyingStream, verifyBytes } from '../digest/verify.js'
 import { LadingError, isErrno } from '../errors.js'
-import { atomicWriteFile, fsyncDir, isTempName, readUpTo, tempPathFor } from '../io/fs.js'
+import { atomicWriteFile, fsyncDir, isTempName, readSmallFileSync, tempPathFor } from '../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
 import { PooledFileReader } from '../io/block-pool.js'
 import { breakerPath, withLock } from '../io/lock.js'
@@ -189,20 +189,25 @@ export class Layout {
     return verifier
   }
 
-  /** The verified bytes of a (small) blob: manifests, configs, indexes. SIZE_LIMIT above `maxBytes`. */
+  /**
+   * The verified bytes of a (small) blob: manifests, configs, indexes. SIZE_LIMIT above
+   * `maxBytes`. Read synchronously (src/io/fs.ts readSmallFileSync says why).
+   */
   async readBlob(desc: { digest: Digest; size?: number | undefined }, maxBytes = DEFAULT_MAX_DOCUMENT_BYTES): Promise<Buffer> {
-    const fh = await this.#openBlob(desc)
+    this.#blobDirSync(digestAlgorithm(desc.digest))
+    let bytes: Buffer
     try {
-      const st = await fh.stat()
-      if (st.size > maxBytes) {
-        throw new LadingError('SIZE_LIMIT', `blob ${desc.digest}: ${st.size} bytes is larger than the limit of ${maxBytes} bytes for a document`)
-      }
-      const bytes = await readUpTo(fh, st.size)
-      verifyBytes(bytes, { digest: desc.digest, size: desc.size, name: `blob ${desc.digest}` })
-      return bytes
-    } finally {
-      await fh.close()
+      bytes = readSmallFileSync(this.blobPath(desc.digest), (st) => {
+        this.#checkBlobStat(desc, st)
+        if (st.size > maxBytes) {
+          throw new LadingError('SIZE_LIMIT', `blob ${desc.digest}: ${st.size} bytes is larger than the limit of ${maxBytes} bytes for a document`)
+        }
+      })
+    } catch (e) {
+      throw this.#openError(desc.digest, e)
     }
+    verifyBytes(bytes, { digest: desc.digest, size: desc.size, name: `blob ${desc.digest}` })
+    return bytes
   }
 
   /** Remove a blob; absent is not an error. */
@@ -419,25 +424,34 @@ export class Layout {
     try {
       fh = await fsp.open(this.blobPath(desc.digest), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
     } catch (e) {
-      if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) {
-        throw new LadingError('BLOB_UNKNOWN', `blob ${desc.digest} not found in layout ${this.#name()}`, { cause: e })
-      }
-      if (isErrno(e, 'ELOOP')) {
-        throw new LadingError('INVALID_LAYOUT', `${this.#name()}: ${BLOBS_DIR}/${digestAlgorithm(desc.digest)}/${digestHex(desc.digest)} is a symbolic link; refusing to follow it`, { cause: e })
-      }
-      throw e
+      throw this.#openError(desc.digest, e)
     }
     try {
-      const st = await fh.stat()
-      if (!st.isFile()) throw notRegular(`${BLOBS_DIR}/${digestAlgorithm(desc.digest)}/${digestHex(desc.digest)}`, st, this.#name())
-      if (desc.size !== undefined && st.size !== desc.size) {
-        throw new LadingError('SIZE_MISMATCH', `blob ${desc.digest}: size mismatch: expected ${desc.size} bytes, file has ${st.size}`)
-      }
+      this.#checkBlobStat(desc, await fh.stat())
     } catch (e) {
       await fh.close()
       throw e
     }
     return fh
+  }
+
+  /** What a failed open of a blob means: BLOB_UNKNOWN when absent, INVALID_LAYOUT for a symlink. */
+  #openError(d: Digest, e: unknown): unknown {
+    if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) {
+      return new LadingError('BLOB_UNKNOWN', `blob ${d} not found in layout ${this.#name()}`, { cause: e })
+    }
+    if (isErrno(e, 'ELOOP')) {
+      return new LadingError('INVALID_LAYOUT', `${this.#name()}: ${BLOBS_DIR}/${digestAlgorithm(d)}/${digestHex(d)} is a symbolic link; refusing to follow it`, { cause: e })
+    }
+    return e
+  }
+
+  /** An opened blob must be a regular file of the expected size (early SIZE_MISMATCH). */
+  #checkBlobStat(desc: { digest: Digest; size?: number | undefined }, st: Stats): void {
+    if (!st.isFile()) throw notRegular(`${BLOBS_DIR}/${digestAlgorithm(desc.digest)}/${digestHex(desc.digest)}`, st, this.#name())
+    if (desc.size !== undefined && st.size !== desc.size) {
+      throw new LadingError('SIZE_MISMATCH', `blob ${desc.digest}: size mismatch: expected ${desc.size} bytes, file has ${st.size}`)
+    }
   }
 
   /** blobs/<alg>, checked once to be a real directory (a symlinked blobs dir could point anywhere). */
@@ -453,12 +467,32 @@ export class Layout {
         if (isErrno(e, 'ENOENT') && !create) return dir
         throw e
       }
-      if (!st.isDirectory()) {
-        throw new LadingError('INVALID_LAYOUT', `${this.#name()}: ${path.relative(this.dir, p)} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; refusing to use it`)
-      }
+      this.#checkBlobDir(p, st)
     }
     this.#blobDirsChecked.add(alg)
     return dir
+  }
+
+  /** #blobDir(alg, false), synchronously (for readBlob). */
+  #blobDirSync(alg: Algorithm): void {
+    if (this.#blobDirsChecked.has(alg)) return
+    for (const p of [path.join(this.dir, BLOBS_DIR), path.join(this.dir, BLOBS_DIR, alg)]) {
+      let st: Stats
+      try {
+        st = fs.lstatSync(p)
+      } catch (e) {
+        if (isErrno(e, 'ENOENT')) return
+        throw e
+      }
+      this.#checkBlobDir(p, st)
+    }
+    this.#blobDirsChecked.add(alg)
+  }
+
+  #checkBlobDir(p: string, st: Stats): void {
+    if (!st.isDirectory()) {
+      throw new LadingError('INVALID_LAYOUT', `${this.#name()}: ${path.relative(this.dir, p)} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; refusing to use it`)
+    }
   }
 
   async #algorithms(): Promise<Algorithm[]> {
@@ -510,17 +544,14 @@ function notRegular(rel: string, st: Stats, layout: string): LadingError {
 
 /** Read a small regular file without following a symlink, failing with SIZE_LIMIT above `max`. */
 async function readRegularFile(file: string, max: number, source: string): Promise<Buffer> {
-  const fh = await fsp.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((e: unknown) => {
+  try {
+    return readSmallFileSync(file, (st) => {
+      if (!st.isFile()) throw new LadingError('INVALID_LAYOUT', `${source}: not a regular file`)
+      if (st.size > max) throw new LadingError('SIZE_LIMIT', `${source}: ${st.size} bytes is larger than the limit of ${max} bytes`)
+    })
+  } catch (e) {
     if (isErrno(e, 'ELOOP')) throw new LadingError('INVALID_LAYOUT', `${source}: is a symbolic link; refusing to follow it`, { cause: e })
     throw e
-  })
-  try {
-    const st = await fh.stat()
-    if (!st.isFile()) throw new LadingError('INVALID_LAYOUT', `${source}: not a regular file`)
-    if (st.size > max) throw new LadingError('SIZE_LIMIT', `${source}: ${st.size} bytes is larger than the limit of ${max} bytes`)
-    return await readUpTo(fh, st.size)
-  } finally {
-    await fh.close()
   }
 }
 

@@ -50,7 +50,7 @@ async function registrySourceFor(r: DockerRef, opts: RegistryOpts): Promise<Imag
   const [{ processRegistriesConf, pullEndpoints, endpointOptions }, { registrySource }, { MirroredSource }] = await Promise.all([
     import('./registry/registries-conf.js'), import('./registry/source.js'), import('./registry/mirrored-source.js'),
   ])
-  const endpoints = pullEndpoints(await processRegistriesConf(), r)
+  const endpoints = pullEndpoints(processRegistriesConf(), r)
   if (endpoints.length === 1) return registrySource(endpoints[0]!.ref, endpointOptions(opts, endpoints[0]!))
   return new MirroredSource(endpoints, opts)
 }
@@ -58,7 +58,7 @@ async function registrySourceFor(r: DockerRef, opts: RegistryOpts): Promise<Imag
 /** A registry destination after registries.conf: blocked or insecure (moving and mirrors are for pulls only, as in containers/image). */
 async function registryDestinationFor(r: DockerRef, opts: RegistryOpts): Promise<ImageDestination> {
   const [{ directRegistryOptions }, { registryDestination }] = await Promise.all([import('./registry/registries-conf.js'), import('./registry/destination.js')])
-  return registryDestination(r, await directRegistryOptions(r, opts))
+  return registryDestination(r, directRegistryOptions(r, opts))
 }
 
 function registryOptions(o: TransportOptions): { tlsVerify?: boolean; certDir?: string; creds?: { username: string; password: string }; authFile?: string } {

@@ -26,6 +26,11 @@ export interface ImageSource {
   getManifest(digest?: Digest): Promise<RawManifest>
   /** A stream of the blob's bytes that errors before it ends unless size and digest match. */
   getBlob(desc: Descriptor): Promise<Readable>
+  /**
+   * Optional: a small blob's verified bytes (a config), for sources that read one more cheaply
+   * whole than as a stream (a layout reads it in one synchronous read). SIZE_LIMIT above `maxBytes`.
+   */
+  readSmallBlob?(desc: Descriptor, maxBytes: number): Promise<Buffer>
   /** Optional: manifests that refer to `digest` (distribution-spec §Listing Referrers). */
   listReferrers?(digest: Digest): Promise<Descriptor[]>
   close(): Promise<void>

@@ -16,9 +16,10 @@ test('a command left awaiting a promise that never settles exits 1 with one line
   try {
     const layout = path.join(tmp, 'layout')
     ladingOk(['init', '--layout', layout])
-    // Every file open from here on waits forever (and keeps nothing alive).
-    const hook = `import { promises } from 'node:fs'; promises.open = () => new Promise(() => {})`
-    const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, cliPath, 'ls', '--layout', layout], { encoding: 'utf8', env: { ...process.env, LADING_DEBUG: '' } })
+    // Every asynchronous lstat from here on waits forever (and keeps nothing alive); gc's walk of
+    // the blob directories starts with one.
+    const hook = `import { promises } from 'node:fs'; promises.lstat = () => new Promise(() => {})`
+    const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, cliPath, 'gc', '--layout', layout], { encoding: 'utf8', env: { ...process.env, LADING_DEBUG: '' } })
     assert.equal(r.status, 1, r.stderr)
     assert.match(r.stderr, /^lading: internal error: the command stopped before it finished.*\n$/)
   } finally {

@@ -144,6 +144,26 @@ test('registries.conf: a bad file is one error naming it, never ignored', () => 
   }
 })
 
+
+test('registries.conf: a file that says nothing of registries is not parsed; one that might is', () => {
+  // Not parsed: what follows the aliases would be a TOML error if it were.
+  for (const text of [
+    '# [[registry]]\n# location = "x.test"\nunqualified-search-registries = ["docker.io"]\n',
+    '[aliases]\n  "registry" = "docker.io/library/registry"\n  "registries" = "x.test/r"\n  broken = = 1\n',
+    '[ aliases ]  # short names\n"registry" = "docker.io/library/registry"\n[[other.list]]\nregistry = 1\n',
+  ]) assert.deepEqual(parseRegistriesConf(text, 'quiet.conf'), [], text)
+
+  // Parsed, so their errors show: a registry table or root key, or a line the scan cannot place.
+  for (const [text, re] of [
+    ['[aliases]\n"a" = "b"\n[[registry]]\nlocation = 5\n', /location must be a string/],
+    ['[aliases]\n"a" = "b"\n[ "registries" . "block" ]\nregistries = "x"\n', /must be a list of strings/],
+    ['registries.insecure.registries = 7\n', /must be a list of strings/],
+    ['x = [\n  [1, 2],\n]\n"registry" = 5\n', /must be an array of tables/],
+    ['s = """\n[aliases]\n"""\nregistry = 5\n', /must be an array of tables/],
+  ] as Array<[string, RegExp]>) {
+    assert.throws(() => parseRegistriesConf(text, 'loud.conf'), (e) => isLadingError(e, 'INVALID_DOCUMENT') && re.test((e as Error).message), text)
+  }
+})
 test('registries.conf files: $CONTAINERS_REGISTRIES_CONF alone; else the user file over the system one, then drop-ins (system, user), later ones replacing a prefix', async () => {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-regconf-'))
   try {
@@ -158,23 +178,23 @@ test('registries.conf files: $CONTAINERS_REGISTRIES_CONF alone; else the user fi
     await w(path.join(sys, 'registries.conf.d', '20-b.conf'), '[[registry]]\nlocation = "b.test"\nblocked = true\n')
     await w(path.join(sys, 'registries.conf.d', 'ignored.txt'), 'not toml [')
     await w(path.join(userDir, 'registries.conf.d', '05-c.conf'), '[[registry]]\nlocation = "c.test"\ninsecure = true\n')
-    const load = (env: NodeJS.ProcessEnv): Promise<RegistriesConf> => loadRegistriesConf({ env, home, systemDir: sys })
+    const load = (env: NodeJS.ProcessEnv): RegistriesConf => loadRegistriesConf({ env, home, systemDir: sys })
 
-    let conf = await load({})
+    let conf = load({})
     assert.deepEqual(conf.files.map((f) => path.relative(dir, f)), ['etc/registries.conf', 'etc/registries.conf.d/10-b.conf', 'etc/registries.conf.d/20-b.conf', 'home/.config/containers/registries.conf.d/05-c.conf'])
     assert.deepEqual(conf.registries.map((r) => `${r.prefix}${r.insecure ? ' insecure' : ''}${r.blocked ? ' blocked' : ''}`), ['a.test insecure', 'b.test blocked', 'c.test insecure'])
 
     await w(path.join(userDir, 'registries.conf'), '[[registry]]\nlocation = "u.test"\nblocked = true\n')
-    conf = await load({})
+    conf = load({})
     assert.deepEqual(conf.registries.map((r) => r.prefix), ['u.test', 'b.test', 'c.test'], 'the user file replaces the system file; drop-ins still apply')
 
     const only = path.join(dir, 'only.conf')
     await w(only, '[[registry]]\nlocation = "o.test"\n')
-    conf = await load({ CONTAINERS_REGISTRIES_CONF: only })
+    conf = load({ CONTAINERS_REGISTRIES_CONF: only })
     assert.deepEqual(conf.files, [only])
     assert.deepEqual(conf.registries.map((r) => r.prefix), ['o.test'])
 
-    conf = await loadRegistriesConf({ env: {}, home: path.join(dir, 'nohome'), systemDir: path.join(dir, 'noetc') })
+    conf = loadRegistriesConf({ env: {}, home: path.join(dir, 'nohome'), systemDir: path.join(dir, 'noetc') })
     assert.deepEqual(conf, { registries: [], files: [] }, 'no file: nothing applies')
   } finally {
     await fsp.rm(dir, { recursive: true, force: true })

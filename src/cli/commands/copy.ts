@@ -98,6 +98,9 @@ export function register(program: Command): void {
       // and ping, which then overlap the source's reads. Others are opened once the source is.
       const earlyDest = destRef.transport === 'docker' ? openDestination(destRef, destOpts) : undefined
       earlyDest?.catch(() => { /* awaited below */ })
+      // Its first request goes out before the source is read (one turn of the event loop runs
+      // the promise chain up to the socket's connect): the reads then overlap the round trip.
+      if (earlyDest) await new Promise<void>((resolve) => setImmediate(resolve))
       let src: Awaited<ReturnType<typeof openSource>>
       try {
         src = await openSource(srcRef, srcOpts)

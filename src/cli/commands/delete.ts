@@ -21,7 +21,7 @@ export function register(program: Command): void {
       const { RegistryClient } = await import('../../transport/registry/client.js')
       const ref = parseDockerReference(image)
       const { directRegistryOptions } = await import('../../transport/registry/registries-conf.js')
-      const client = new RegistryClient({ ...(await directRegistryOptions(ref, registryOptionsFromFlags(opts))), registry: ref.registry })
+      const client = new RegistryClient({ ...directRegistryOptions(ref, registryOptionsFromFlags(opts)), registry: ref.registry })
       try {
         let digest = ref.digest
         if (!digest) {

@@ -30,7 +30,7 @@ export function register(program: Command): void {
         if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new LadingError('USAGE', `--page-size: expected a positive integer, got ${JSON.stringify(opts.pageSize)}`)
       }
       const { directRegistryOptions } = await import('../../transport/registry/registries-conf.js')
-      const client = new RegistryClient({ ...(await directRegistryOptions(ref, registryOptionsFromFlags(opts))), registry: ref.registry })
+      const client = new RegistryClient({ ...directRegistryOptions(ref, registryOptionsFromFlags(opts)), registry: ref.registry })
       try {
         const tags = await client.listTags(ref.repository, pageSize ? { pageSize } : {})
         printJson({ Repository: `${ref.registry}/${ref.repository}`, Tags: tags })

@@ -86,6 +86,10 @@ export class LayoutSource implements ImageSource {
     return this.#reader.getBlob({ digest: desc.digest, size: desc.size })
   }
 
+  async readSmallBlob(desc: Descriptor, maxBytes: number): Promise<Buffer> {
+    return this.#reader.readBlob({ digest: desc.digest, size: desc.size }, maxBytes)
+  }
+
   /** Referrers of `digest` among the manifests index.json lists (image-spec manifest.md §subject). */
   async listReferrers(digest: Digest): Promise<Descriptor[]> {
     const index = await this.#reader.readIndex()

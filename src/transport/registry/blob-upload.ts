@@ -138,24 +138,35 @@ export async function uploadBlob(conn: RegistryConnection, repo: string, body: R
 
 async function uploadOnce(conn: RegistryConnection, repo: string, body: Readable, expected: { digest?: Digest; size?: number; name?: string }, chunkSize: number | undefined): Promise<UploadResult> {
   const verify = new VerifyingStream({ digest: expected.digest, size: expected.size, name: expected.name ?? (expected.digest ? `blob ${expected.digest}` : 'blob') }, undefined, body)
-  const piping = pipeline(body, verify)
-  piping.catch(() => { /* surfaced by reading `verify` */ })
-  const fail = (): void => { verify.destroy(); body.destroy() }
-  if (chunkSize !== undefined) return chunkedUpload(conn, repo, verify, piping, fail, chunkSize)
-  if (expected.size !== undefined && expected.size <= MONOLITHIC_MAX) return chunkedUpload(conn, repo, verify, piping, fail, MONOLITHIC_MAX)
-  if (expected.size === undefined) {
-    // Unknown size (a recompressed layer): a small one still goes in one retryable PUT.
-    let head: { chunks: Buffer[]; length: number; ended: boolean }
-    try {
-      head = await readPrefix(verify, MONOLITHIC_MAX)
-    } catch (e) {
-      fail()
-      throw e
+  let piping: Promise<void> | undefined
+  const pipe = (): Promise<void> => {
+    if (!piping) {
+      piping = pipeline(body, verify)
+      piping.catch(() => { /* surfaced by reading `verify` */ })
     }
-    if (head.ended) return monolithicUpload(conn, repo, verify, piping, fail, Buffer.concat(head.chunks, head.length))
-    verify.unshift(Buffer.concat(head.chunks, head.length))
+    return piping
   }
-  return streamedUpload(conn, repo, verify, piping, fail, expected.size)
+  const fail = (): void => { verify.destroy(); body.destroy() }
+  if (chunkSize !== undefined) return chunkedUpload(conn, repo, verify, pipe(), fail, chunkSize)
+  if (expected.size !== undefined && expected.size <= MONOLITHIC_MAX) return chunkedUpload(conn, repo, verify, pipe(), fail, MONOLITHIC_MAX)
+  if (expected.size !== undefined) {
+    // A blob of known size starts flowing only once its PATCH can take it (streamedUpload). An
+    // error of the source meanwhile stays in body.errored, and the pipeline reports it then.
+    body.on('error', () => {})
+    return streamedUpload(conn, repo, verify, pipe, fail, expected.size)
+  }
+  // Unknown size (a recompressed layer): a small one still goes in one retryable PUT.
+  pipe()
+  let head: { chunks: Buffer[]; length: number; ended: boolean }
+  try {
+    head = await readPrefix(verify, MONOLITHIC_MAX)
+  } catch (e) {
+    fail()
+    throw e
+  }
+  if (head.ended) return monolithicUpload(conn, repo, verify, pipe(), fail, Buffer.concat(head.chunks, head.length))
+  verify.unshift(Buffer.concat(head.chunks, head.length))
+  return streamedUpload(conn, repo, verify, pipe, fail, undefined)
 }
 
 /** Read from `s` until more than `max` bytes arrived or it ended (`ended`); errors of `s` reject. */
@@ -212,10 +223,13 @@ async function refusal(conn: RegistryConnection, repo: string, location: string)
 }
 
 /** One PATCH streaming the whole blob, then the closing PUT (see the module comment). */
-async function streamedUpload(conn: RegistryConnection, repo: string, verify: VerifyingStream, piping: Promise<void>, fail: () => void, size: number | undefined): Promise<UploadResult> {
+async function streamedUpload(conn: RegistryConnection, repo: string, verify: VerifyingStream, pipe: () => Promise<void>, fail: () => void, size: number | undefined): Promise<UploadResult> {
   let location: string | undefined
   try {
     location = (await startUpload(conn, repo)).location
+    // Reading (and hashing) the source starts now, not before: until the registry can take the
+    // bytes, that work would only delay handling its answer to the POST.
+    const piping = pipe()
     const what = `${conn.display(repo)}: PATCH blob`
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream' }
     if (size !== undefined) {

@@ -174,7 +174,7 @@ export class RegistryConnection {
   async #http(): Promise<HttpPool> {
     if (this.#closed) throw new LadingError('USAGE', `registry client for ${this.registry} is closed`)
     this.#poolReady ??= (async () => {
-      const material = await loadTlsMaterial(this.registry, this.#opts.certDir)
+      const material = loadTlsMaterial(this.registry, this.#opts.certDir)
       const proxy = proxySettings(this.#opts.proxy)
       this.#pool = new HttpPool({
         tls: {

@@ -24,6 +24,7 @@
 import type http from 'node:http'
 import type https from 'node:https'
 import type { Duplex, Readable } from 'node:stream'
+import { createRequire } from 'node:module'
 import net from 'node:net'
 import type tls from 'node:tls'
 import { deferredExtraCaCerts } from './extra-ca.js'
@@ -32,20 +33,25 @@ import { returnBlock } from '../../io/block-pool.js'
 let plainHttp: typeof http | undefined
 /**
  * node:http, loaded by the first request: it cannot be part of the start-up snapshot
- * (src/cli/snapshot-entry.ts), whose builder has no Array.prototype.toSorted for it.
+ * (src/cli/snapshot-entry.ts), whose builder has no Array.prototype.toSorted for it. Loaded
+ * synchronously, so that a command's first request is created in the same turn that asks for
+ * it, before work queued behind it (src/cli/commands/copy.ts lets it go first).
  */
-async function httpModule(): Promise<typeof http> {
-  plainHttp ??= (await import('node:http')).default
+function httpModule(): typeof http {
+  plainHttp ??= createRequire(import.meta.url)('node:http') as typeof http
   return plainHttp
 }
 
 interface SecureModules { https: typeof https; tls: typeof tls }
-let secureLoading: Promise<SecureModules> | undefined
+let secure: SecureModules | undefined
 
 /** node:https and node:tls, loaded on first use: a plain-HTTP registry (a local one) never pays for them. */
-function secureModules(): Promise<SecureModules> {
-  secureLoading ??= Promise.all([import('node:https'), import('node:tls')]).then(([h, t]) => ({ https: h.default, tls: t.default }))
-  return secureLoading
+function secureModules(): SecureModules {
+  if (!secure) {
+    const req = createRequire(import.meta.url)
+    secure = { https: req('node:https') as typeof https, tls: req('node:tls') as typeof tls }
+  }
+  return secure
 }
 
 export interface TlsOptions {
@@ -208,8 +214,8 @@ export class HttpPool {
       throw new Error(`unsupported URL scheme ${u.protocol}`)
     }
     const proxy = this.#proxyFor(u)
-    const sec = u.protocol === 'https:' || proxy?.protocol === 'https:' ? await secureModules() : undefined
-    const plain = await httpModule() // also what a proxy's CONNECT goes through
+    const sec = u.protocol === 'https:' || proxy?.protocol === 'https:' ? secureModules() : undefined
+    const plain = httpModule() // also what a proxy's CONNECT goes through
     const mod = u.protocol === 'https:' ? sec!.https : plain
     const agent = this.#agent(u, proxy, sec)
     const timeoutMs = this.#opts.timeoutMs

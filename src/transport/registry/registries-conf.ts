@@ -18,7 +18,7 @@
  * shape, is one error naming the file, never ignored: a mirror or a block that silently does not
  * apply is worse. (A file that mentions no registry settings is not parsed at all.)
  */
-import { promises as fsp } from 'node:fs'
+import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parse as parseToml } from 'smol-toml'
@@ -58,7 +58,7 @@ const MAX_CONF_BYTES = 1024 * 1024
 export interface ConfEnv { env?: NodeJS.ProcessEnv; home?: string; systemDir?: string }
 
 /** The files to read, in order (missing ones are skipped by loadRegistriesConf). */
-async function confFiles(e: ConfEnv): Promise<string[]> {
+function confFiles(e: ConfEnv): string[] {
   const env = e.env ?? process.env
   const explicit = env.CONTAINERS_REGISTRIES_CONF
   if (explicit) return [explicit]
@@ -66,52 +66,46 @@ async function confFiles(e: ConfEnv): Promise<string[]> {
   const systemDir = e.systemDir ?? '/etc/containers'
   const userDir = path.join(home, '.config', 'containers')
   const userMain = path.join(userDir, 'registries.conf')
-  const main = (await exists(userMain)) ? userMain : path.join(systemDir, 'registries.conf')
-  return [main, ...(await dropIns(path.join(systemDir, 'registries.conf.d'))), ...(await dropIns(path.join(userDir, 'registries.conf.d')))]
+  const main = fs.existsSync(userMain) ? userMain : path.join(systemDir, 'registries.conf')
+  return [main, ...dropIns(path.join(systemDir, 'registries.conf.d')), ...dropIns(path.join(userDir, 'registries.conf.d'))]
 }
 
-async function exists(file: string): Promise<boolean> {
+function dropIns(dir: string): string[] {
   try {
-    await fsp.access(file)
-    return true
-  } catch {
-    return false
-  }
-}
-
-async function dropIns(dir: string): Promise<string[]> {
-  try {
-    return (await fsp.readdir(dir)).filter((n) => n.endsWith('.conf')).sort().map((n) => path.join(dir, n))
+    return fs.readdirSync(dir).filter((n) => n.endsWith('.conf')).sort().map((n) => path.join(dir, n))
   } catch (e) {
     if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) return []
     throw new LadingError('INVALID_DOCUMENT', `registries.conf.d ${dir}: ${(e as Error).message}`, { cause: e })
   }
 }
 
-const readOnce = new Map<string, Promise<RegistriesConf>>()
+const readOnce = new Map<string, RegistriesConf>()
 
 /** This process's registries.conf (per $CONTAINERS_REGISTRIES_CONF and $HOME), read once. */
-export function processRegistriesConf(): Promise<RegistriesConf> {
+export function processRegistriesConf(): RegistriesConf {
   const key = `${process.env.CONTAINERS_REGISTRIES_CONF ?? ''}\0${process.env.HOME ?? ''}`
   let conf = readOnce.get(key)
   if (!conf) {
     conf = loadRegistriesConf()
     readOnce.set(key, conf)
-    conf.catch(() => readOnce.delete(key))
   }
   return conf
 }
 
-/** Read the registries.conf files that exist (none is an empty configuration). */
-export async function loadRegistriesConf(e: ConfEnv = {}): Promise<RegistriesConf> {
+/**
+ * Read the registries.conf files that exist (none is an empty configuration). Synchronously:
+ * a few small files, read before a registry's first request, which is on the critical path of
+ * every docker:// command (asynchronous reads let the command's other work run first).
+ */
+export function loadRegistriesConf(e: ConfEnv = {}): RegistriesConf {
   const byPrefix = new Map<string, RegistryEntry>()
   const files: string[] = []
-  for (const file of await confFiles(e)) {
+  for (const file of confFiles(e)) {
     let text: string
     try {
-      const st = await fsp.stat(file)
+      const st = fs.statSync(file)
       if (st.size > MAX_CONF_BYTES) throw new LadingError('SIZE_LIMIT', `registries.conf ${file}: larger than ${MAX_CONF_BYTES} bytes`)
-      text = await fsp.readFile(file, 'utf8')
+      text = fs.readFileSync(file, 'utf8')
     } catch (err) {
       if (isErrno(err, 'ENOENT')) continue
       if (err instanceof LadingError) throw err
@@ -123,14 +117,32 @@ export async function loadRegistriesConf(e: ConfEnv = {}): Promise<RegistriesCon
   return { registries: [...byPrefix.values()], files }
 }
 
+/** A TOML table header line: `[a.b]`, `[[a]]`, quoted keys allowed, then an optional comment. */
+const TABLE_HEADER = /^\[\[?[ \t]*(?:[\w-]+|"[^"\n]*"|'[^'\n]*')(?:[ \t]*\.[ \t]*(?:[\w-]+|"[^"\n]*"|'[^'\n]*'))*[ \t]*\]\]?[ \t]*(?:#.*)?$/
+const NAMES_REGISTRIES = /^\[?\[?[ \t]*["']?registr(?:y|ies)\b/
+
 /**
- * Whether a file can say anything this module reads: a `registry` or `registries` key, in any
- * TOML spelling (table header, array of tables, dotted or inline key). The usual files (Debian's
- * commented-out registries.conf, shortnames.conf's aliases) say nothing of the kind and are not
- * parsed: every docker:// command reads them before its first request.
+ * Whether a file can say anything this module reads: a `registry` or `registries` table, or
+ * such a key before the first table (TOML puts every later key in a table). The usual files
+ * (Debian's commented-out registries.conf, and shortnames.conf, whose `[aliases]` table has a
+ * "registry" alias) say nothing of the kind and are not parsed: every docker:// command reads
+ * them before its first request. Anything this line scan cannot be sure of (a multi-line
+ * string, a line opening with `[` that is no table header) is parsed.
  */
 function mentionsRegistries(text: string): boolean {
-  return /^[ \t]*(\[\[?[ \t]*)?["']?registr(y|ies)\b/m.test(text)
+  if (text.includes('"""') || text.includes("'''")) return true
+  let root = true
+  for (const raw of text.split('\n')) {
+    const line = raw.trim()
+    if (line === '' || line.startsWith('#')) continue
+    if (line.startsWith('[')) {
+      if (NAMES_REGISTRIES.test(line) || !TABLE_HEADER.test(line)) return true
+      root = false
+    } else if (root && NAMES_REGISTRIES.test(line)) {
+      return true
+    }
+  }
+  return false
 }
 
 /** The `[[registry]]` entries of one file (v2), or its v1 insecure and block lists. */
@@ -277,6 +289,6 @@ export function endpointOptions<T extends RegistryOptions>(opts: T, e: Endpoint)
 }
 
 /** Options for talking to `ref`'s own registry (push, list-tags, delete): blocked refuses, insecure applies. */
-export async function directRegistryOptions<T extends RegistryOptions>(ref: DockerReference, opts: T): Promise<T> {
-  return endpointOptions(opts, directEndpoint(await processRegistriesConf(), ref))
+export function directRegistryOptions<T extends RegistryOptions>(ref: DockerReference, opts: T): T {
+  return endpointOptions(opts, directEndpoint(processRegistriesConf(), ref))
 }

@@ -262,15 +262,34 @@ export class HttpPool {
   }
 }
 
-/** Read and discard up to `limit` bytes of a body so its connection can be reused; a longer body drops the connection. */
-export async function drainResponse(res: Response, limit = 256 * 1024): Promise<void> {
+/**
+ * Read and discard up to `limit` bytes of a body so its connection can be reused; a longer body
+ * drops the connection. Resolves once the body ended, failed or closed, never rejects. With
+ * listeners rather than an async iterator: most bodies drained are empty (HEAD, 202, 201), and
+ * every request of a push waits for one.
+ */
+export function drainResponse(res: Response, limit = 256 * 1024): Promise<void> {
   const body = res.body
-  if (body.readableEnded || body.destroyed) return
-  let n = 0
-  try {
-    for await (const c of body) {
-      n += (c as Buffer).length
-      if (n > limit) { body.destroy(); return }
+  if (body.readableEnded || body.destroyed) return Promise.resolve()
+  return new Promise<void>((resolve) => {
+    let n = 0
+    const done = (): void => {
+      body.off('data', onData)
+      body.off('end', done)
+      body.off('close', done)
+      resolve() // the error listener stays: a late error of a drained body is nobody's business
+
     }
-  } catch { /* the connection is dropped instead */ }
+    const onData = (c: Buffer): void => {
+      n += c.length
+      if (n > limit) {
+        body.destroy()
+        done()
+      }
+    }
+    body.on('data', onData)
+    body.once('end', done)
+    body.once('error', done)
+    body.once('close', done)
+  })
 }

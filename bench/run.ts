@@ -5,7 +5,8 @@
  * Prints a table: medians, the median of the per-pair ratios (lading/peer, so drift of this noisy,
  * rate-limited machine hits both sides of a pair alike), peak RSS, the target and whether it is met.
  *
- * Options: --quick (2 repetitions, tmpfs only), --reps N (default 5), --only REGEX (scenario names),
+ * Options: --quick (2 repetitions, tmpfs only), --reps N (default 5; push and pull ask for at least
+ * 15 outside --quick), --only REGEX (scenario names),
  * --medium shm|disk|all (default all; shm with --quick), --cpu-prof (one extra profiled lading run per scenario, hot functions printed),
  * --json FILE (also write the results there; results are never committed).
  *
@@ -95,6 +96,8 @@ interface Row {
   ladingMs?: number
   peerMs?: number
   ratio?: number
+  /** Pairs the ratio is the median of. */
+  pairs?: number
   ladingRssMiB?: number
   peerRssMiB?: number
   target: string
@@ -154,7 +157,8 @@ async function runScenario(s: Scenario, opts: Options, available: Set<string>): 
   const why = (e: unknown): string => (e instanceof CommandFailed ? e.message : (e as Error).message)
   try {
     await s.prepare?.()
-    for (let i = 0; i < opts.reps; i++) {
+    const reps = opts.quick ? opts.reps : Math.max(opts.reps, s.minReps ?? 0)
+    for (let i = 0; i < reps; i++) {
       lad.push(await timed(s.lading, s.medium))
       if (i === 0) await s.check?.()
       await s.lading.teardown?.()
@@ -196,6 +200,7 @@ async function runScenario(s: Scenario, opts: Options, available: Set<string>): 
       ladingMs,
       peerMs: median(peers[j].map((m) => m.ms)),
       ratio,
+      pairs: lad.length,
       ladingRssMiB,
       peerRssMiB: max(peers[j].map((m) => m.rssMiB)),
       met: judge(c.target, s.memMaxMiB, ladingMs, ratio, ladingRssMiB),
@@ -235,7 +240,7 @@ async function main(): Promise<void> {
   const available = ladingCommands()
   const ladingArgv = [BIN]
   process.stdout.write(`lading commands available: ${[...available].sort().join(' ') || '(none)'}\n`)
-  process.stdout.write(`repetitions: ${opts.reps}, interleaved; ratio = median over pairs of lading/peer wall time\n`)
+  process.stdout.write(`repetitions: ${opts.reps}${opts.quick ? '' : ' (more where a scenario asks for them)'}, interleaved; ratio = median over pairs of lading/peer wall time\n`)
   process.stdout.write(`${loadLine()}\n`)
   const rows: Row[] = []
   const workDirs: string[] = []
@@ -255,7 +260,7 @@ async function main(): Promise<void> {
         rows.push(...got)
         for (const r of got) {
           process.stdout.write(`[${r.medium}] ${r.scenario}: ${fmtMs(r.ladingMs)} vs ${r.peer} ${fmtMs(r.peerMs)}` +
-            `${r.ratio === undefined ? '' : ` = ${r.ratio.toFixed(2)}x`}` +
+            `${r.ratio === undefined ? '' : ` = ${r.ratio.toFixed(2)}x`}${r.pairs !== undefined && r.pairs !== opts.reps ? ` (${r.pairs} pairs)` : ''}` +
             `${r.ladingRssMiB === undefined ? '' : `, RSS ${r.ladingRssMiB.toFixed(0)} vs ${r.peerRssMiB?.toFixed(0) ?? '-'} MB`}` +
             ` -> ${r.met}${r.note ? ` (${r.note})` : ''} [${((Date.now() - t0) / 1000).toFixed(0)} s]\n`)
         }

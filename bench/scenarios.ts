@@ -44,6 +44,12 @@ export interface Scenario {
    * registry's, the same for both clients (push). Keeps a full run inside its time budget.
    */
   shmOnly?: boolean
+  /**
+   * At least this many repetitions in a full run (not in --quick): a run of a few hundred ms
+   * against a registry varies by several percent from one repetition to the next, and its ratio
+   * is judged against 1.0x, so five pairs are too few to tell.
+   */
+  minReps?: number
   /** Lading's peak RSS must stay under this (MiB). */
   memMaxMiB?: number
   /** Untimed, once before the runs. */
@@ -310,6 +316,7 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
     name: 'copy push oci: -> docker:// (local registry)',
     medium,
     shmOnly: true,
+    minReps: 15,
     memMaxMiB: 200,
     prepare: ensureLayouts,
     cleanup: () => pushRegistry.stop(),
@@ -334,6 +341,7 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
   list.push({
     name: 'copy pull docker:// -> oci:',
     medium,
+    minReps: 15,
     memMaxMiB: 200,
     prepare: async () => {
       ensureLayouts()

@@ -278,7 +278,6 @@ export function drainResponse(res: Response, limit = 256 * 1024): Promise<void> 
       body.off('end', done)
       body.off('close', done)
       resolve() // the error listener stays: a late error of a drained body is nobody's business
-
     }
     const onData = (c: Buffer): void => {
       n += c.length

@@ -8,10 +8,14 @@
  * natively, so this file does, against Debian's libdeflate-dev. It has one function:
  *
  *   gzipMember(input: Buffer, level: 1..12): Promise<Buffer>
+ *   gzipMemberInto(input: Buffer, level: 1..12, out: Buffer): Promise<number>
  *
- * which compresses `input` into one complete gzip member (RFC 1952: MTIME 0, OS 255 "unknown",
+ * which compress `input` into one complete gzip member (RFC 1952: MTIME 0, OS 255 "unknown",
  * CRC-32 and ISIZE trailer), so the output depends only on the input, the level and the
- * libdeflate version. The input Buffer must not change until the promise settles.
+ * libdeflate version. The first returns a new Buffer; the second writes into `out` (which must
+ * have room for libdeflate's bound, else it rejects) and returns the length written, so that a
+ * caller can reuse its output buffers instead of leaving one to the garbage collector per block.
+ * The Buffers must not change until the promise settles.
  */
 #include <node_api.h>
 #include <libdeflate.h>
@@ -26,6 +30,9 @@ typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref input_ref;
+  napi_ref dest_ref; /* gzipMemberInto: the caller's output Buffer */
+  uint8_t *dest;
+  size_t dest_cap;
   const uint8_t *in;
   size_t in_len;
   int level;
@@ -83,6 +90,12 @@ static void execute(napi_env env, void *data) {
   struct libdeflate_compressor *c = compressor(level);
   if (c == NULL) { j->error = "libdeflate: out of memory allocating a compressor"; return; }
   size_t bound = libdeflate_gzip_compress_bound(c, j->in_len);
+  if (j->dest != NULL) {
+    if (j->dest_cap < bound) { j->error = "gzipMemberInto: the output Buffer is smaller than libdeflate's bound"; return; }
+    j->out_len = libdeflate_gzip_compress(c, j->in, j->in_len, j->dest, j->dest_cap);
+    if (j->out_len == 0) j->error = "libdeflate: output larger than its bound";
+    return;
+  }
   if (scratch_size < bound) {
     free(scratch);
     scratch = malloc(bound);
@@ -107,7 +120,9 @@ static void complete(napi_env env, napi_status status, void *data) {
   napi_value result;
   if (status != napi_ok && j->error == NULL) j->error = "gzipMember: the job was cancelled";
   napi_status made = napi_generic_failure;
-  if (j->error == NULL) {
+  if (j->error == NULL && j->dest != NULL) {
+    made = napi_create_double(env, (double)j->out_len, &result);
+  } else if (j->error == NULL) {
     made = napi_create_external_buffer(env, j->out_len, j->out, free_output, NULL, &result);
     if (made == napi_ok) j->out = NULL; /* owned by the Buffer now */
     /* Runtimes that forbid external buffers (a V8 sandbox) get a copy instead. */
@@ -123,17 +138,21 @@ static void complete(napi_env env, napi_status status, void *data) {
   }
   free(j->out);
   napi_delete_reference(env, j->input_ref);
+  if (j->dest_ref != NULL) napi_delete_reference(env, j->dest_ref);
   napi_delete_async_work(env, j->work);
   free(j);
 }
 
-static napi_value gzip_member(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+/* gzipMember(input, level) and, with `into`, gzipMemberInto(input, level, out). */
+static napi_value start_job(napi_env env, napi_callback_info info, bool into) {
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  bool is_buffer = false;
-  if (argc < 2 || napi_is_buffer(env, argv[0], &is_buffer) != napi_ok || !is_buffer) {
-    napi_throw_type_error(env, NULL, "gzipMember(input: Buffer, level: number)");
+  const char *usage = into ? "gzipMemberInto(input: Buffer, level: number, out: Buffer)" : "gzipMember(input: Buffer, level: number)";
+  bool is_buffer = false, out_is_buffer = false;
+  if (argc < (into ? 3 : 2) || napi_is_buffer(env, argv[0], &is_buffer) != napi_ok || !is_buffer ||
+      (into && (napi_is_buffer(env, argv[2], &out_is_buffer) != napi_ok || !out_is_buffer))) {
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
   int32_t level = 0;
@@ -148,6 +167,12 @@ static napi_value gzip_member(napi_env env, napi_callback_info info) {
   j->in = in;
   j->level = level;
   napi_create_reference(env, argv[0], 1, &j->input_ref);
+  if (into) {
+    void *dest = NULL;
+    napi_get_buffer_info(env, argv[2], &dest, &j->dest_cap);
+    j->dest = dest;
+    napi_create_reference(env, argv[2], 1, &j->dest_ref);
+  }
   napi_value promise, name;
   napi_create_promise(env, &j->deferred, &promise);
   napi_create_string_utf8(env, "lading:gzipMember", NAPI_AUTO_LENGTH, &name);
@@ -156,9 +181,14 @@ static napi_value gzip_member(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+static napi_value gzip_member(napi_env env, napi_callback_info info) { return start_job(env, info, false); }
+static napi_value gzip_member_into(napi_env env, napi_callback_info info) { return start_job(env, info, true); }
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_value fn;
   napi_create_function(env, "gzipMember", NAPI_AUTO_LENGTH, gzip_member, NULL, &fn);
   napi_set_named_property(env, exports, "gzipMember", fn);
+  napi_create_function(env, "gzipMemberInto", NAPI_AUTO_LENGTH, gzip_member_into, NULL, &fn);
+  napi_set_named_property(env, exports, "gzipMemberInto", fn);
   return exports;
 }

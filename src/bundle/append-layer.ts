@@ -107,8 +107,10 @@ export async function appendLayer(
   const hashing = pipeline(body, hasher)
   const compressed = opts.compression === 'none'
     ? hasher
-    // The tar stream is ours alone, so its blocks may be reused once compressed (io/block-pool.ts).
-    : compress(hasher, opts.compression, { ...(opts.level === undefined ? {} : { level: opts.level }), recycleInput: true })
+    // The tar stream is ours alone, so its blocks may be reused once compressed, and the
+    // compressed stream's only reader is putBlob, which hands its blocks back once written
+    // (io/block-pool.ts).
+    : compress(hasher, opts.compression, { ...(opts.level === undefined ? {} : { level: opts.level }), recycleInput: true, recycleOutput: true })
   let put: { digest: Digest; size: number }
   try {
     ;[, put] = await Promise.all([hashing, layout.putBlob(compressed, { name: 'new layer' })])

@@ -11,7 +11,7 @@
  * simply garbage collected.
  */
 import type { FileHandle } from 'node:fs/promises'
-import { Readable } from 'node:stream'
+import { Readable, Writable } from 'node:stream'
 
 export const POOL_BLOCK_SIZE = 1024 * 1024
 const MAX_POOLED = 8
@@ -21,8 +21,8 @@ const ours = new WeakSet<ArrayBufferLike>()
 let made = 0
 
 /** Blocks made so far and blocks waiting in the pool (for tests). */
-export function poolStats(): { made: number; free: number } {
-  return { made, free: free.length }
+export function poolStats(): { made: number; free: number; outMade: number; outFree: number } {
+  return { made, free: free.length, outMade, outFree: freeOut.length }
 }
 
 export function takeBlock(): Buffer {
@@ -37,6 +37,7 @@ export function takeBlock(): Buffer {
 /** Empty the pool (the start-up snapshot must not carry blocks made while it was built). */
 export function drainPool(): void {
   free.length = 0
+  freeOut.length = 0
 }
 
 /** Give back a whole block from takeBlock (views and foreign buffers are ignored). */
@@ -44,6 +45,42 @@ export function returnBlock(b: Buffer): void {
   if (b.byteOffset !== 0 || b.length !== POOL_BLOCK_SIZE || !ours.has(b.buffer) || free.length >= MAX_POOLED) return
   if (free.includes(b)) return
   free.push(b)
+}
+
+/**
+ * Output blocks of the gzip encoder (src/io/gzip-parallel.ts with `recycleOutput`): room for one
+ * compressed 1 MiB block at libdeflate's bound (the input plus 5 bytes per 5,000 when it stores,
+ * and the gzip header and trailer; 64 KiB covers it). The encoder pushes a view of the part it
+ * wrote, and the blob writer that ends the stream (Layout.putBlob) hands the block back once the
+ * file has it. Without this every compressed block was garbage for V8 to find, and a repack's
+ * peak RSS carried some 50 MB of them.
+ */
+export const OUT_BLOCK_SIZE = POOL_BLOCK_SIZE + 64 * 1024
+/** The most that can wait in a blob writer's queue (8 MiB) plus the encoder's, in compressed blocks. */
+const MAX_OUT_POOLED = 32
+
+const freeOut: ArrayBuffer[] = []
+let outMade = 0
+/** Output blocks handed out and not yet given back: only these are taken back, once. */
+const lentOut = new WeakSet<ArrayBufferLike>()
+
+export function takeOutBlock(): Buffer {
+  const ab = freeOut.pop()
+  const block = ab ? Buffer.from(ab, 0, OUT_BLOCK_SIZE) : Buffer.allocUnsafeSlow(OUT_BLOCK_SIZE)
+  if (!ab) outMade++
+  lentOut.add(block.buffer)
+  return block
+}
+
+/**
+ * Give back the output block a view of it belongs to (any other buffer is ignored). Only for
+ * the last holder of every view of that block: the blob writer, once the file has the bytes.
+ */
+export function returnOutBlock(view: Uint8Array): void {
+  const ab = view.buffer
+  if (!lentOut.has(ab)) return
+  lentOut.delete(ab)
+  if (freeOut.length < MAX_OUT_POOLED) freeOut.push(ab as ArrayBuffer)
 }
 
 /**
@@ -76,5 +113,53 @@ export class PooledFileReader extends Readable {
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
     this.#fh.close().then(() => cb(err), (e: Error) => cb(err ?? e))
+  }
+}
+
+/**
+ * The file end of a blob being written (Layout.putBlob): each batch of queued chunks goes out in
+ * one writev, the file is fsynced before the stream finishes (so a rename after it never exposes
+ * unwritten data after a crash), and the handle is closed however the stream ends. Being the
+ * last holder of every chunk, it hands gzip output blocks back (returnOutBlock) once the file has
+ * them. In place of fs.WriteStream, which gives no word per chunk.
+ */
+export class PooledFileWriter extends Writable {
+  readonly #fh: FileHandle
+  constructor(fh: FileHandle, highWaterMark: number) {
+    super({ highWaterMark, decodeStrings: true })
+    this.#fh = fh
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (e?: Error | null) => void): void {
+    writeAll(this.#fh, chunks.map((c) => c.chunk)).then(() => {
+      for (const c of chunks) returnOutBlock(c.chunk)
+      cb()
+    }, cb)
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    this._writev([{ chunk }], cb)
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    this.#fh.sync().then(() => cb(), cb)
+  }
+
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    this.#fh.close().then(() => cb(err), (e: Error) => cb(err ?? e))
+  }
+}
+
+/** writev until every byte is written (a write may take less than asked). */
+async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
+  let rest = bufs
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest)
+    let n = bytesWritten
+    if (n === 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' })
+    let i = 0
+    while (i < rest.length && n >= rest[i]!.length) n -= rest[i++]!.length
+    rest = rest.slice(i)
+    if (n > 0) rest[0] = rest[0]!.subarray(n)
   }
 }

@@ -247,7 +247,7 @@ class DecodeErrorMapper extends PassThrough {
  * (see gzip-parallel.ts; default level DEFAULT_GZIP_LEVEL = 4); zstd uses one zstd stream at `level` (default 3) with no content-size
  * or dictionary-id fields so nothing but the data shapes the frame; none passes through.
  */
-export function compress(input: Readable, c: Compression, opts: { level?: number; recycleInput?: boolean } = {}): Readable {
+export function compress(input: Readable, c: Compression, opts: { level?: number; recycleInput?: boolean; recycleOutput?: boolean } = {}): Readable {
   let encoder: Transform
   switch (c) {
     case 'none':
@@ -255,7 +255,7 @@ export function compress(input: Readable, c: Compression, opts: { level?: number
       break
     case 'gzip':
       if (opts.level !== undefined && (!Number.isInteger(opts.level) || opts.level < 0 || opts.level > 9)) throw new LadingError('USAGE', `gzip level must be an integer from 0 to 9, got ${opts.level}`)
-      encoder = new ParallelGzip({ ...(opts.level !== undefined ? { level: opts.level } : {}), ...(opts.recycleInput ? { recycleInput: true } : {}) })
+      encoder = new ParallelGzip({ ...(opts.level !== undefined ? { level: opts.level } : {}), ...(opts.recycleInput ? { recycleInput: true } : {}), ...(opts.recycleOutput ? { recycleOutput: true } : {}) })
       break
     case 'zstd':
       encoder = zstdEncoder(opts.level ?? 3)

@@ -28,7 +28,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream'
 import zlib from 'node:zlib'
-import { returnBlock } from './block-pool.js'
+import { returnBlock, takeOutBlock } from './block-pool.js'
 import { nativeGzip, type NativeGzip } from './native-gzip.js'
 
 /** Input bytes per independently compressed block. Fixed: changing it changes the output bytes. */
@@ -62,6 +62,11 @@ export interface ParallelGzipOptions {
    * compressed (libdeflate engine). Only for a stream nothing else reads (see block-pool.ts).
    */
   recycleInput?: boolean
+  /**
+   * Compress into output blocks of io/block-pool (libdeflate engine), for a stream whose only
+   * reader is a blob writer that hands each block back once written (Layout.putBlob).
+   */
+  recycleOutput?: boolean
 }
 
 /** The engine a ParallelGzip at `level` will use by default. */
@@ -83,6 +88,7 @@ export class ParallelGzip extends Transform {
   /** Set when each block becomes its own gzip member (libdeflate); then no header, CRC or trailer here. */
   readonly #native: NativeGzip | undefined
   readonly #recycle: boolean
+  readonly #recycleOutput: boolean
   #dispatched = 0
   /** Input gathered for the block being filled. */
   #pending: Buffer[] = []
@@ -101,6 +107,7 @@ export class ParallelGzip extends Transform {
     if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`gzip level must be an integer 0-9, got ${level}`)
     this.#level = level
     this.#recycle = opts.recycleInput ?? false
+    this.#recycleOutput = opts.recycleOutput ?? false
     const engine = opts.engine ?? defaultGzipEngine(level)
     if (engine === 'libdeflate') {
       this.#native = nativeGzip()
@@ -154,7 +161,13 @@ export class ParallelGzip extends Transform {
     this.#pendingBytes = 0
     this.#dispatched++
     if (this.#native) {
-      const p = this.#native.gzipMember(block, this.#level)
+      let p: Promise<Buffer>
+      if (this.#recycleOutput && block.length <= GZIP_BLOCK_SIZE) {
+        const out = takeOutBlock()
+        p = this.#native.gzipMemberInto(block, this.#level, out).then((n) => out.subarray(0, n))
+      } else {
+        p = this.#native.gzipMember(block, this.#level)
+      }
       // The native job holds the block until it settles; then nothing else does (recycleInput).
       if (this.#recycle) p.then(() => returnBlock(block), () => {})
       p.catch(() => {})

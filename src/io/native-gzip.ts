@@ -8,6 +8,8 @@ import { createRequire } from 'node:module'
 export interface NativeGzip {
   /** One complete gzip member (MTIME 0, OS 255) of `input` at libdeflate `level` (1-12). */
   gzipMember(input: Buffer, level: number): Promise<Buffer>
+  /** The same member written into `out` (room for libdeflate's bound); resolves with its length. */
+  gzipMemberInto(input: Buffer, level: number, out: Buffer): Promise<number>
 }
 
 /**
@@ -28,8 +30,8 @@ export function nativeGzip(): NativeGzip | undefined {
       try {
         const addon = addonPath()
         const m = createRequire(import.meta.url)(addon) as Partial<NativeGzip>
-        if (typeof m.gzipMember === 'function') loaded = m as NativeGzip
-        else loadError = `${addon} has no gzipMember`
+        if (typeof m.gzipMember === 'function' && typeof m.gzipMemberInto === 'function') loaded = m as NativeGzip
+        else loadError = `${addon} is an older build (npm rebuild)`
       } catch (e) {
         loadError = (e as Error).message.split('\n')[0]
       }

@@ -26,7 +26,7 @@ import { VerifyingStream, verifyBytes } from '../digest/verify.js'
 import { LadingError, isErrno } from '../errors.js'
 import { atomicWriteFile, fsyncDir, isTempName, readSmallFileSync, tempPathFor } from '../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
-import { PooledFileReader } from '../io/block-pool.js'
+import { PooledFileReader, PooledFileWriter } from '../io/block-pool.js'
 import { breakerPath, withLock } from '../io/lock.js'
 import { Annotation, MediaType, isIndexMediaType, isManifestMediaType } from '../spec/media-types.js'
 import { manifestMediaType, parseIndex, parseLayoutFile, parseManifest } from '../spec/parse.js'
@@ -162,10 +162,10 @@ export class Layout {
     const verifier = new VerifyingStream({ ...expected, name: expected.name ?? expected.digest }, alg, body)
     try {
       // Opened before streaming starts, so a failure can never race a late file creation; the
-      // stream closes the handle. flush: fsync before close, so the rename below never exposes
-      // unwritten data after a crash.
+      // writer closes the handle, and fsyncs before it finishes, so the rename below never
+      // exposes unwritten data after a crash.
       const fh = await fsp.open(tmp, 'wx', 0o644)
-      const out = fh.createWriteStream({ highWaterMark: WRITE_BUFFER, flush: true })
+      const out = new PooledFileWriter(fh, WRITE_BUFFER)
       await pipeline(body, verifier, out)
       const result = verifier.result
       if (!result) throw new Error('verifying stream ended without a result')

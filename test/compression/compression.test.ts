@@ -6,6 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { buffer } from 'node:stream/consumers'
+import { pipeline } from 'node:stream/promises'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -13,7 +14,8 @@ import zlib from 'node:zlib'
 import { isLadingError } from '../../src/errors.js'
 import { compress, decompress, detectCompression, parseCompression } from '../../src/io/compression.js'
 import { GZIP_BLOCK_SIZE, ParallelGzip, defaultGzipEngine, type GzipEngine } from '../../src/io/gzip-parallel.js'
-import { nativeGzipUnavailableReason } from '../../src/io/native-gzip.js'
+import { nativeGzip, nativeGzipUnavailableReason } from '../../src/io/native-gzip.js'
+import { OUT_BLOCK_SIZE, PooledFileWriter, poolStats, returnOutBlock, takeOutBlock } from '../../src/io/block-pool.js'
 import { requireTool } from '../helpers/tools.js'
 
 const exec = promisify(execFile)
@@ -124,6 +126,42 @@ test('libdeflate gzip stores incompressible blocks instead of deflating them, an
   const repeated = Buffer.concat(Array.from({ length: GZIP_BLOCK_SIZE / piece.length }, () => piece))
   const rgz = await gzipWith('libdeflate', repeated)
   assert.ok(rgz.length < GZIP_BLOCK_SIZE / 4, `repeated random data compressed to ${rgz.length} bytes`)
+})
+
+test('libdeflate gzip into recycled output blocks: the same bytes, written by PooledFileWriter, blocks reused', { skip: engines.includes('libdeflate') ? false : 'libdeflate engine not built' }, async () => {
+  // Random blocks are stored (the largest output a block can have), text blocks compressed.
+  const data = Buffer.concat([randomBytes(2 * GZIP_BLOCK_SIZE), sampleData(5 * GZIP_BLOCK_SIZE + 777)])
+  const plain = await gzipWith('libdeflate', chunked(data, 65536))
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lading-gzip-out-'))
+  try {
+    let madeInRound1 = 0
+    for (let round = 0; round < 2; round++) {
+      const before = poolStats().outMade
+      const file = path.join(dir, `out-${round}`)
+      const z = new ParallelGzip({ engine: 'libdeflate', recycleOutput: true })
+      await pipeline(chunked(data, 65536), z, new PooledFileWriter(await fs.promises.open(file, 'wx'), 8 * 1024 * 1024))
+      assert.ok(fs.readFileSync(file).equals(plain), `round ${round}: the file holds exactly the bytes of the plain encoder`)
+      if (round === 1) madeInRound1 = poolStats().outMade - before
+    }
+    // The writer handed every block back once written: the second round made no new ones.
+    assert.equal(madeInRound1, 0)
+    assert.ok(poolStats().outFree > 0)
+    const a = takeOutBlock()
+    const b = takeOutBlock()
+    assert.equal(a.length, OUT_BLOCK_SIZE)
+    assert.notEqual(a.buffer, b.buffer)
+    returnOutBlock(a.subarray(0, 10))
+    returnOutBlock(a.subarray(0, 10)) // a second return of the same block is ignored
+    returnOutBlock(Buffer.alloc(OUT_BLOCK_SIZE)) // and a foreign buffer never enters the pool
+    assert.equal(takeOutBlock().buffer, a.buffer)
+    assert.notEqual(takeOutBlock().buffer, a.buffer, 'a block given back once is handed out once')
+    returnOutBlock(b)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  // The native call refuses an output buffer without room for libdeflate's bound.
+  const native = nativeGzip()!
+  await assert.rejects(native.gzipMemberInto(randomBytes(GZIP_BLOCK_SIZE), 4, Buffer.alloc(1024)), /smaller than libdeflate's bound/)
 })
 
 test('libdeflate gzip at level 4 is smaller than zlib gzip at level 4 on text-like data', { skip: engines.includes('libdeflate') ? false : 'libdeflate engine not built' }, async () => {

@@ -15,6 +15,9 @@ import { startTokenServer, type TokenServer } from '../helpers/token-server.js'
 import { startFaultProxy } from '../helpers/fault-proxy.js'
 import { collect, makeImage, stream, type TestImage } from './image-fixture.js'
 import { MONOLITHIC_MAX } from '../../src/transport/registry/blob-upload.js'
+import { spawnSync } from 'node:child_process'
+import { lading, ladingOk } from '../helpers/cli.js'
+import { findTool, requireTool } from '../helpers/tools.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 const fast = { attempts: 3, baseDelayMs: 5, maxDelayMs: 50 }
@@ -89,6 +92,27 @@ describe('htpasswd basic auth', { skip }, () => {
       await c.close()
       await fsp.rm(path.join(tmp, '.docker'), { recursive: true, force: true })
     }
+  })
+
+  test('credentials from registries.conf credential-helpers, through the CLI; skopeo given the same file agrees', async (t) => {
+    const helper = path.join(tmp, 'docker-credential-ladingconf')
+    await fsp.writeFile(helper, `#!/bin/sh\n[ "$1" = get ] || exit 3\nread s\n[ "$s" = '${reg.host}' ] || { echo "credentials not found"; exit 1; }\nprintf '{"ServerURL":"x","Username":"alice","Secret":"s3cret:with:colons"}'\n`, { mode: 0o755 })
+    const conf = path.join(tmp, 'registries-ch.conf')
+    await fsp.writeFile(conf, 'credential-helpers = ["ladingconf"]\n')
+    const cliEnv = { HOME: tmp, PATH: `${tmp}:${process.env.PATH}`, CONTAINERS_REGISTRIES_CONF: conf }
+    const ok = ladingOk(['list-tags', '--tls-verify=false', `docker://${reg.host}/basic/app`], { env: cliEnv })
+    assert.deepEqual(JSON.parse(ok.stdout).Tags, ['v1'])
+    // Without the helper in the list (only the auth files, which know nothing): refused, one line.
+    await fsp.writeFile(conf, 'credential-helpers = ["containers-auth.json"]\n')
+    const refused = lading(['list-tags', '--tls-verify=false', `docker://${reg.host}/basic/app`], { env: cliEnv })
+    assert.equal(refused.status, 1)
+    assert.match(refused.stderr, /^lading: .*401.*\n$/)
+    if (!requireTool(t, 'skopeo')) return
+    const skopeo = findTool('skopeo')!
+    await fsp.writeFile(conf, 'credential-helpers = ["ladingconf"]\n')
+    const sk = spawnSync(skopeo, ['--registries-conf', conf, 'list-tags', '--tls-verify=false', `docker://${reg.host}/basic/app`], { env: { ...process.env, ...cliEnv }, encoding: 'utf8' })
+    assert.equal(sk.status, 0, sk.stderr)
+    assert.deepEqual(JSON.parse(sk.stdout).Tags, ['v1'])
   })
 
   test('security: a blob redirect to another host does not carry the Authorization header', async () => {

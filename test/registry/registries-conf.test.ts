@@ -6,13 +6,13 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { promises as fsp } from 'node:fs'
+import { mkdirSync, mkdtempSync, promises as fsp, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { isLadingError } from '../../src/errors.js'
 import type { Digest } from '../../src/digest/digest.js'
-import { directEndpoint, findRegistry, loadRegistriesConf, parseRegistriesConf, pullEndpoints, type RegistriesConf } from '../../src/transport/registry/registries-conf.js'
+import { directEndpoint, findRegistry, loadRegistriesConf, parseConfFile, parseRegistriesConf, pullEndpoints, type RegistriesConf } from '../../src/transport/registry/registries-conf.js'
 import type { DockerReference } from '../../src/transport/registry/source.js'
 import { lading, ladingOk } from '../helpers/cli.js'
 import { registryAvailable, startRegistry, type RunningRegistry } from '../helpers/registry.js'
@@ -164,6 +164,28 @@ test('registries.conf: a file that says nothing of registries is not parsed; one
     assert.throws(() => parseRegistriesConf(text, 'loud.conf'), (e) => isLadingError(e, 'INVALID_DOCUMENT') && re.test((e as Error).message), text)
   }
 })
+test('registries.conf: credential-helpers, from the last file that lists any', () => {
+  // A file that sets only credential-helpers is read (not skipped as saying nothing).
+  assert.deepEqual(parseConfFile('credential-helpers = ["vault", "containers-auth.json"]\n', 'h.conf'), { entries: [], credentialHelpers: ['vault', 'containers-auth.json'] })
+  assert.deepEqual(parseConfFile('credential-helpers = []\n[[registry]]\nlocation = "a.test"\n', 'h.conf').credentialHelpers, [])
+  for (const bad of ['credential-helpers = "vault"\n', 'credential-helpers = ["vault", 7]\n', 'credential-helpers = [""]\n']) {
+    assert.throws(() => parseConfFile(bad, 'bad.conf'), (e) => isLadingError(e, 'INVALID_DOCUMENT') && /credential-helpers must be a list of helper names/.test((e as Error).message), bad)
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lading-regconf-ch-'))
+  try {
+    const sys = path.join(dir, 'etc')
+    mkdirSync(path.join(sys, 'registries.conf.d'), { recursive: true })
+    writeFileSync(path.join(sys, 'registries.conf'), 'credential-helpers = ["one"]\n')
+    writeFileSync(path.join(sys, 'registries.conf.d', '10.conf'), 'credential-helpers = ["two", "containers-auth.json"]\n')
+    writeFileSync(path.join(sys, 'registries.conf.d', '20.conf'), 'credential-helpers = []\n')
+    const conf = loadRegistriesConf({ env: {}, home: path.join(dir, 'home'), systemDir: sys })
+    assert.deepEqual(conf.credentialHelpers, ['two', 'containers-auth.json'], 'a later list replaces an earlier one; an empty one does not')
+    assert.equal(loadRegistriesConf({ env: {}, home: path.join(dir, 'home'), systemDir: path.join(dir, 'none') }).credentialHelpers, undefined)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test('registries.conf files: $CONTAINERS_REGISTRIES_CONF alone; else the user file over the system one, then drop-ins (system, user), later ones replacing a prefix', async () => {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-regconf-'))
   try {

@@ -198,6 +198,23 @@ describe('auth files and credential helpers', () => {
     assert.deepEqual(await resolveCredentials('helped.io', { env, creds: { username: 'x', password: 'y' } }), { username: 'x', password: 'y' }, 'explicit creds win')
   })
 
+  test('registries.conf credential-helpers: tried in order, containers-auth.json standing for the auth files', async () => {
+    const home = path.join(tmp, 'home-ch')
+    await fsp.mkdir(path.join(home, '.docker'), { recursive: true })
+    const bin = path.join(tmp, 'bin-ch')
+    await fsp.mkdir(bin, { recursive: true })
+    await fsp.writeFile(path.join(bin, 'docker-credential-vault'), '#!/bin/sh\nread s\nif [ "$s" = "vault.io" ] || [ "$s" = "both.io" ]; then printf \'{"Username":"vu","Secret":"vp"}\'; else echo "credentials not found"; exit 1; fi\n', { mode: 0o755 })
+    await fsp.writeFile(path.join(home, '.docker', 'config.json'), JSON.stringify({ auths: { 'both.io': { auth: Buffer.from('fu:fp').toString('base64') }, 'file.io': { auth: Buffer.from('fu:fp').toString('base64') } } }))
+    const env = { HOME: home, PATH: `${bin}:${process.env.PATH}` }
+    const vaultFirst = ['vault', 'containers-auth.json']
+    assert.deepEqual(await resolveCredentials('both.io', { env, credentialHelpers: vaultFirst }), { username: 'vu', password: 'vp' }, 'the first helper that knows the registry wins')
+    assert.deepEqual(await resolveCredentials('file.io', { env, credentialHelpers: vaultFirst }), { username: 'fu', password: 'fp' }, 'a helper without it passes to the next')
+    assert.deepEqual(await resolveCredentials('both.io', { env, credentialHelpers: ['containers-auth.json', 'vault'] }), { username: 'fu', password: 'fp' })
+    assert.equal(await resolveCredentials('file.io', { env, credentialHelpers: ['vault'] }), undefined, 'the auth files are read only when listed')
+    assert.deepEqual(await resolveCredentials('file.io', { env }), { username: 'fu', password: 'fp' }, 'default: the auth files')
+    await assert.rejects(resolveCredentials('x.io', { env, credentialHelpers: ['../evil'] }), (e) => isLadingError(e, 'USAGE'))
+  })
+
   test('security: a credential helper name with a path is refused; a failing helper is one line', async () => {
     await assert.rejects(helperGet('../../bin/sh', 'x'), (e) => isLadingError(e, 'USAGE'))
     await assert.rejects(helperGet('lading-no-such-helper', 'x', { env: { PATH: tmp } }), (e) => isLadingError(e, 'NOT_FOUND') && /docker-credential-lading-no-such-helper/.test((e as Error).message))

@@ -1,18 +1,27 @@
 /**
  * Where a registry's credentials come from, in order:
  *   1. explicit credentials (--creds USER:PASS),
- *   2. each auth file of authFileSearchPath(): its `credHelpers[registry]` helper, its `auths`
- *      entry, then its `credsStore` helper (docker's precedence within one file),
+ *   2. each credential helper of registries.conf's `credential-helpers`, in its order (default:
+ *      only `containers-auth.json`), as containers/image does; the first that knows the
+ *      registry wins:
+ *      - `containers-auth.json` stands for the auth files of authFileSearchPath(): in each, its
+ *        `credHelpers[registry]` helper, its `auths` entry, then its `credsStore` helper
+ *        (docker's precedence within one file), the first file that knows the registry winning;
+ *      - any other name is `docker-credential-<name>`;
  *   3. none: anonymous.
- * The first source that knows the registry wins, as in containers/image.
  */
 import { LadingError } from '../../errors.js'
 import { authFileSearchPath, entryCredentials, findAuthEntry, readAuthFile, type AuthEnv, type Credentials } from './auth-file.js'
 import { DOCKER_HUB } from '../registry/names.js'
 
+/** registries.conf's name for the auth files among credential helpers. */
+const AUTH_FILES_HELPER = 'containers-auth.json'
+
 export interface CredentialSource extends AuthEnv {
   creds?: Credentials
   authFile?: string
+  /** Default: registries.conf's `credential-helpers`, else only the auth files. */
+  credentialHelpers?: string[]
 }
 
 /** Parse `USER[:PASS]` as skopeo's --creds does. */
@@ -35,6 +44,18 @@ function helpers(): Promise<typeof import('./credential-helper.js')> {
 
 export async function resolveCredentials(registry: string, src: CredentialSource = {}): Promise<Credentials | undefined> {
   if (src.creds) return src.creds
+  const list = src.credentialHelpers ?? (await import('../registry/registries-conf.js')).processRegistriesConf().credentialHelpers ?? [AUTH_FILES_HELPER]
+  for (const helper of list) {
+    const c = helper === AUTH_FILES_HELPER
+      ? await fromAuthFiles(registry, src)
+      : await (await helpers()).helperGet(helper, helperServer(registry), { env: src.env })
+    if (c) return c
+  }
+  return undefined
+}
+
+/** The auth files' credentials for `registry` (the `containers-auth.json` helper). */
+async function fromAuthFiles(registry: string, src: CredentialSource): Promise<Credentials | undefined> {
   for (const file of authFileSearchPath(src.authFile, src)) {
     const f = await readAuthFile(file)
     if (!f) continue

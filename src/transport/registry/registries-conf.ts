@@ -3,7 +3,8 @@
  * containers/image honours: per-registry `[[registry]]` tables that block a registry, mark it
  * insecure, move it to another location (`prefix` -> `location`), and give it pull mirrors
  * (`[[registry.mirror]]`, tried in order before the registry itself). As in containers/image,
- * moving and mirrors apply to pulls only; `blocked` and `insecure` to pushes as well.
+ * moving and mirrors apply to pulls only; `blocked` and `insecure` to pushes as well. The root
+ * `credential-helpers` list says where credentials are looked up (src/transport/auth/credentials.ts).
  * Short-name resolution (`unqualified-search-registries`, aliases) is not read: a docker://
  * reference is always fully qualified (docker.io is the default), as in skopeo.
  *
@@ -42,7 +43,15 @@ export interface RegistryEntry {
   file: string
 }
 
-export interface RegistriesConf { registries: RegistryEntry[]; files: string[] }
+export interface RegistriesConf {
+  registries: RegistryEntry[]
+  files: string[]
+  /**
+   * `credential-helpers`, from the last file that sets it: where credentials are looked up, in
+   * order; `containers-auth.json` names the auth files (src/transport/auth/credentials.ts).
+   */
+  credentialHelpers?: string[]
+}
 
 /** Where a reference is fetched from or pushed to, once registries.conf is applied. */
 export interface Endpoint {
@@ -100,6 +109,7 @@ export function processRegistriesConf(): RegistriesConf {
 export function loadRegistriesConf(e: ConfEnv = {}): RegistriesConf {
   const byPrefix = new Map<string, RegistryEntry>()
   const files: string[] = []
+  let credentialHelpers: string[] | undefined
   for (const file of confFiles(e)) {
     let text: string
     try {
@@ -112,14 +122,19 @@ export function loadRegistriesConf(e: ConfEnv = {}): RegistriesConf {
       throw new LadingError('INVALID_DOCUMENT', `registries.conf ${file}: ${(err as Error).message}`, { cause: err })
     }
     files.push(file)
-    for (const entry of parseRegistriesConf(text, file)) byPrefix.set(entry.prefix, entry)
+    const parsed = parseConfFile(text, file)
+    for (const entry of parsed.entries) byPrefix.set(entry.prefix, entry)
+    // As containers/image: a later file's list replaces an earlier one; an empty list does not.
+    if (parsed.credentialHelpers?.length) credentialHelpers = parsed.credentialHelpers
   }
-  return { registries: [...byPrefix.values()], files }
+  return { registries: [...byPrefix.values()], files, ...(credentialHelpers ? { credentialHelpers } : {}) }
 }
 
 /** A TOML table header line: `[a.b]`, `[[a]]`, quoted keys allowed, then an optional comment. */
 const TABLE_HEADER = /^\[\[?[ \t]*(?:[\w-]+|"[^"\n]*"|'[^'\n]*')(?:[ \t]*\.[ \t]*(?:[\w-]+|"[^"\n]*"|'[^'\n]*'))*[ \t]*\]\]?[ \t]*(?:#.*)?$/
 const NAMES_REGISTRIES = /^\[?\[?[ \t]*["']?registr(?:y|ies)\b/
+/** A root key this module reads besides the registry tables. */
+const ROOT_KEY = /^["']?credential-helpers\b/
 
 /**
  * Whether a file can say anything this module reads: a `registry` or `registries` table, or
@@ -138,7 +153,7 @@ function mentionsRegistries(text: string): boolean {
     if (line.startsWith('[')) {
       if (NAMES_REGISTRIES.test(line) || !TABLE_HEADER.test(line)) return true
       root = false
-    } else if (root && NAMES_REGISTRIES.test(line)) {
+    } else if (root && (NAMES_REGISTRIES.test(line) || ROOT_KEY.test(line))) {
       return true
     }
   }
@@ -147,7 +162,12 @@ function mentionsRegistries(text: string): boolean {
 
 /** The `[[registry]]` entries of one file (v2), or its v1 insecure and block lists. */
 export function parseRegistriesConf(text: string, file: string): RegistryEntry[] {
-  if (!mentionsRegistries(text)) return []
+  return parseConfFile(text, file).entries
+}
+
+/** What one file says: its registry entries, and its `credential-helpers` if it sets them. */
+export function parseConfFile(text: string, file: string): { entries: RegistryEntry[]; credentialHelpers?: string[] } {
+  if (!mentionsRegistries(text)) return { entries: [] }
   const bad = (what: string): LadingError => new LadingError('INVALID_DOCUMENT', `registries.conf ${file}: ${what}`)
   let doc: Record<string, unknown>
   try {
@@ -155,6 +175,12 @@ export function parseRegistriesConf(text: string, file: string): RegistryEntry[]
   } catch (err) {
     throw bad(`not valid TOML: ${(err as Error).message.split('\n')[0]}`)
   }
+  const helpers = doc['credential-helpers']
+  if (helpers !== undefined && (!Array.isArray(helpers) || helpers.some((h) => typeof h !== 'string' || h === ''))) {
+    throw bad('credential-helpers must be a list of helper names')
+  }
+  const withHelpers = (entries: RegistryEntry[]): { entries: RegistryEntry[]; credentialHelpers?: string[] } =>
+    helpers === undefined ? { entries } : { entries, credentialHelpers: helpers as string[] }
   const entries: RegistryEntry[] = []
   const str = (v: unknown, what: string): string => {
     if (v === undefined) return ''
@@ -181,10 +207,10 @@ export function parseRegistriesConf(text: string, file: string): RegistryEntry[]
     const v1Entries = new Map<string, RegistryEntry>()
     for (const r of list('insecure')) (v1Entries.get(r) ?? v1Entries.set(r, make(r)).get(r)!).insecure = true
     for (const r of list('block')) (v1Entries.get(r) ?? v1Entries.set(r, make(r)).get(r)!).blocked = true
-    return [...v1Entries.values()]
+    return withHelpers([...v1Entries.values()])
   }
   const regs = doc.registry
-  if (regs === undefined) return entries
+  if (regs === undefined) return withHelpers(entries)
   if (!Array.isArray(regs)) throw bad('registry must be an array of tables ([[registry]])')
   for (const [i, raw] of regs.entries()) {
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(`[[registry]] #${i + 1} must be a table`)
@@ -210,7 +236,7 @@ export function parseRegistriesConf(text: string, file: string): RegistryEntry[]
     })
     entries.push({ prefix, location, insecure: bool(r.insecure, `[[registry]] ${prefix} insecure`), blocked: bool(r.blocked, `[[registry]] ${prefix} blocked`), mirrors, file })
   }
-  return entries
+  return withHelpers(entries)
 }
 
 function checkPrefix(prefix: string, bad: (what: string) => LadingError): string {

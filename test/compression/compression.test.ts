@@ -130,7 +130,8 @@ test('libdeflate gzip stores incompressible blocks instead of deflating them, an
 
 test('libdeflate gzip into recycled output blocks: the same bytes, written by PooledFileWriter, blocks reused', { skip: engines.includes('libdeflate') ? false : 'libdeflate engine not built' }, async () => {
   // Random blocks are stored (the largest output a block can have), text blocks compressed.
-  const data = Buffer.concat([randomBytes(2 * GZIP_BLOCK_SIZE), sampleData(5 * GZIP_BLOCK_SIZE + 777)])
+  const data = Buffer.concat([randomBytes(8 * GZIP_BLOCK_SIZE), sampleData(16 * GZIP_BLOCK_SIZE + 777)])
+  const members = 25
   const plain = await gzipWith('libdeflate', chunked(data, 65536))
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lading-gzip-out-'))
   try {
@@ -143,8 +144,10 @@ test('libdeflate gzip into recycled output blocks: the same bytes, written by Po
       assert.ok(fs.readFileSync(file).equals(plain), `round ${round}: the file holds exactly the bytes of the plain encoder`)
       if (round === 1) madeInRound1 = poolStats().outMade - before
     }
-    // The writer handed every block back once written: the second round made no new ones.
-    assert.equal(madeInRound1, 0)
+    // The writer handed every block back once written: the second round reused the first's
+    // (it makes new ones only where more were in flight at once than in the first round; without
+    // the hand-back it would make one per member).
+    assert.ok(madeInRound1 < members / 2, `the second round made ${madeInRound1} new blocks for ${members} members`)
     assert.ok(poolStats().outFree > 0)
     const a = takeOutBlock()
     const b = takeOutBlock()

@@ -115,6 +115,44 @@ describe('htpasswd basic auth', { skip }, () => {
     assert.deepEqual(JSON.parse(sk.stdout).Tags, ['v1'])
   })
 
+  test('login and logout store in and erase from registries.conf credential-helpers, not the auth file', async () => {
+    // A helper that keeps one entry in a file: store, get, erase and list, as docker-credential-helpers do.
+    const entry = path.join(tmp, 'helper-entry.json')
+    const helper = path.join(tmp, 'docker-credential-ladingstore')
+    await fsp.writeFile(helper, [
+      '#!/bin/sh',
+      `e='${entry}'`,
+      'case "$1" in',
+      '  store) cat > "$e" ;;',
+      '  get) read s; [ -f "$e" ] && grep -q "\\"ServerURL\\":\\"$s\\"" "$e" && cat "$e" || { echo "credentials not found in native keychain"; exit 1; } ;;',
+      '  erase) read s; [ -f "$e" ] && rm "$e" || { echo "credentials not found in native keychain"; exit 1; } ;;',
+      '  list) if [ -f "$e" ]; then printf \'{"%s":"alice"}\' "$(sed \'s/.*"ServerURL":"\\([^"]*\\)".*/\\1/\' "$e")"; else echo "{}"; fi ;;',
+      '  *) exit 3 ;;',
+      'esac',
+      '',
+    ].join('\n'), { mode: 0o755 })
+    const conf = path.join(tmp, 'registries-store.conf')
+    await fsp.writeFile(conf, 'credential-helpers = ["ladingstore"]\n')
+    const authFile = path.join(tmp, 'untouched-auth.json')
+    const cliEnv = { HOME: tmp, PATH: `${tmp}:${process.env.PATH}`, CONTAINERS_REGISTRIES_CONF: conf, REGISTRY_AUTH_FILE: authFile }
+    const tags = ['list-tags', '--tls-verify=false', `docker://${reg.host}/basic/app`]
+
+    assert.match(ladingOk(['login', '--tls-verify=false', '-u', 'alice', '--password-stdin', reg.host], { env: cliEnv, input: 's3cret:with:colons\n' }).stdout, /Login Succeeded/)
+    assert.deepEqual(JSON.parse(await fsp.readFile(entry, 'utf8')), { ServerURL: reg.host, Username: 'alice', Secret: 's3cret:with:colons' })
+    await assert.rejects(fsp.stat(authFile), { code: 'ENOENT' }, 'the auth file is not in the list, so it is not written')
+    assert.deepEqual(JSON.parse(ladingOk(tags, { env: cliEnv }).stdout).Tags, ['v1'], 'and the stored credentials are used')
+
+    assert.match(ladingOk(['logout', reg.host], { env: cliEnv }).stdout, /Removed login credentials/)
+    await assert.rejects(fsp.stat(entry), { code: 'ENOENT' })
+    const again = lading(['logout', reg.host], { env: cliEnv })
+    assert.equal(again.status, 1)
+    assert.match(again.stderr, /^lading: logout: not logged in to .* \(in docker-credential-ladingstore\)\n$/)
+
+    ladingOk(['login', '--tls-verify=false', '-u', 'alice', '--password-stdin', reg.host], { env: cliEnv, input: 's3cret:with:colons\n' })
+    ladingOk(['logout', '--all'], { env: cliEnv })
+    await assert.rejects(fsp.stat(entry), { code: 'ENOENT' }, '--all lists the helper\'s entries and erases each')
+  })
+
   test('security: a blob redirect to another host does not carry the Authorization header', async () => {
     const img = makeImage([4000])
     const layer = img.layers[0]!

@@ -2,7 +2,8 @@
  * `lading login REGISTRY -u USER [-p PASS | --password-stdin]` (else a hidden prompt on a
  * terminal): check the credentials against the registry (basic auth, or a bearer token from
  * its challenge), then store them in the auth file (--authfile, $REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json) with an
- * atomic write, mode 0600. Credentials that the registry refuses are never stored.
+ * atomic write, mode 0600, or in the first of registries.conf's `credential-helpers` that takes
+ * them. Credentials that the registry refuses are never stored.
  */
 import type { Command } from 'commander'
 
@@ -48,8 +49,22 @@ export function register(program: Command): void {
       } finally {
         await client.close()
       }
-      await storeCredentials(defaultAuthFilePath(opts.authfile), registry, creds)
-      process.stdout.write('Login Succeeded!\n')
+      // Stored by the first of registries.conf's credential helpers that takes them, as in
+      // containers/image (by default the only one is the auth file).
+      const { AUTH_FILES_HELPER, credentialHelperList, helperServer } = await import('../../transport/auth/credentials.js')
+      const failures: unknown[] = []
+      for (const helper of await credentialHelperList()) {
+        try {
+          if (helper === AUTH_FILES_HELPER) await storeCredentials(defaultAuthFilePath(opts.authfile), registry, creds)
+          else await (await import('../../transport/auth/credential-helper.js')).helperStore(helper, helperServer(registry), creds)
+          process.stdout.write('Login Succeeded!\n')
+          return
+        } catch (e) {
+          failures.push(e)
+        }
+      }
+      if (failures.length === 1) throw failures[0]
+      throw new LadingError('UNAUTHORIZED', `login: the credentials are right, but no credential helper stored them: ${failures.map((e) => (e as Error).message).join('; ')}`)
     })
 }
 

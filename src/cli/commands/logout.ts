@@ -1,6 +1,7 @@
 /**
  * `lading logout REGISTRY` / `lading logout --all`: remove stored credentials from the auth
- * file lading login writes (atomic rewrite, mode 0600; other entries and fields are kept).
+ * file lading login writes (atomic rewrite, mode 0600; other entries and fields are kept), and
+ * from registries.conf's other `credential-helpers` (`erase`; with --all, `list` then `erase`).
  */
 import type { Command } from 'commander'
 
@@ -15,16 +16,34 @@ export function register(program: Command): void {
       const { LadingError } = await import('../../errors.js')
       const { normalizeAuthKey } = await import('../../transport/registry/names.js')
       const { defaultAuthFilePath, removeCredentials, removeAllCredentials } = await import('../../transport/auth/auth-file.js')
+      const { AUTH_FILES_HELPER, credentialHelperList, helperServer } = await import('../../transport/auth/credentials.js')
+      const helperModule = (): Promise<typeof import('../../transport/auth/credential-helper.js')> => import('../../transport/auth/credential-helper.js')
       const file = defaultAuthFilePath(opts.authfile)
+      // From every one of registries.conf's credential helpers (by default only the auth file),
+      // as containers/image does.
+      const helpers = await credentialHelperList()
       if (opts.all) {
         if (registryArg) throw new LadingError('USAGE', 'logout: give a registry or --all, not both')
-        await removeAllCredentials(file)
+        for (const helper of helpers) {
+          if (helper === AUTH_FILES_HELPER) {
+            await removeAllCredentials(file)
+            continue
+          }
+          const h = await helperModule()
+          for (const server of await h.helperList(helper)) await h.helperErase(helper, server)
+        }
         process.stdout.write('Removed login credentials for all registries\n')
         return
       }
       if (!registryArg) throw new LadingError('USAGE', 'logout: a registry (or --all) is required')
       const registry = normalizeAuthKey(registryArg)
-      if (!(await removeCredentials(file, registry))) throw new LadingError('NOT_FOUND', `logout: not logged in to ${registry} (in ${file})`)
+      let removed = false
+      for (const helper of helpers) {
+        if (helper === AUTH_FILES_HELPER) removed = (await removeCredentials(file, registry)) || removed
+        else removed = (await (await helperModule()).helperErase(helper, helperServer(registry))) || removed
+      }
+      const where = helpers.map((h) => (h === AUTH_FILES_HELPER ? file : `docker-credential-${h}`)).join(', ')
+      if (!removed) throw new LadingError('NOT_FOUND', `logout: not logged in to ${registry} (in ${where})`)
       process.stdout.write(`Removed login credentials for ${registry}\n`)
     })
 }

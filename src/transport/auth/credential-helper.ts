@@ -1,7 +1,8 @@
 /**
  * docker credential helpers (docker-credential-helpers protocol): `docker-credential-<name> get`
- * reads the server URL on stdin and prints `{"ServerURL","Username","Secret"}`; "not found" is
- * reported on stdout/stderr with a non-zero exit. The helper name comes from a config file, so
+ * reads the server URL on stdin and prints `{"ServerURL","Username","Secret"}`; `store` reads
+ * that object; `erase` reads the server URL; `list` prints `{ServerURL: Username}`. "not found"
+ * is reported on stdout/stderr with a non-zero exit. The helper name comes from a config file, so
  * it must be a plain name (no path separators): it is looked up on PATH and nowhere else.
  */
 import { spawn } from 'node:child_process'
@@ -15,12 +16,10 @@ export interface HelperOptions { timeoutMs?: number; env?: NodeJS.ProcessEnv }
 
 /** Run `docker-credential-<helper> get` for `server`; undefined when the helper has no entry. */
 export async function helperGet(helper: string, server: string, opts: HelperOptions = {}): Promise<Credentials | undefined> {
-  if (!HELPER_NAME.test(helper)) throw new LadingError('USAGE', `credential helper ${JSON.stringify(helper)}: not a valid helper name`)
-  const program = `docker-credential-${helper}`
+  const program = checkedProgram(helper)
   const { code, stdout, stderr } = await run(program, ['get'], server, opts)
   if (code !== 0) {
-    const text = `${stdout} ${stderr}`
-    if (/credentials not found|not found in native keychain|no credentials/i.test(text)) return undefined
+    if (NOT_FOUND.test(`${stdout} ${stderr}`)) return undefined
     throw new LadingError('UNAUTHORIZED', `${program} get ${server}: exited with ${code}: ${oneLine(stderr || stdout)}`)
   }
   let v: unknown
@@ -35,6 +34,43 @@ export async function helperGet(helper: string, server: string, opts: HelperOpti
   // docker-credential-helpers: the user `<token>` marks the secret as an identity token.
   if (o.Username === '<token>') return { username: '', password: '', identityToken: o.Secret }
   return { username: o.Username, password: o.Secret }
+}
+
+/** docker-credential-helpers' words for "no such entry" (get and erase). */
+const NOT_FOUND = /credentials not found|not found in native keychain|no credentials/i
+
+/** Run `docker-credential-<helper> store` for `server` (lading login with registries.conf helpers). */
+export async function helperStore(helper: string, server: string, creds: Credentials, opts: HelperOptions = {}): Promise<void> {
+  const program = checkedProgram(helper)
+  const { code, stdout, stderr } = await run(program, ['store'], JSON.stringify({ ServerURL: server, Username: creds.username, Secret: creds.password }), opts)
+  if (code !== 0) throw new LadingError('UNAUTHORIZED', `${program} store ${server}: exited with ${code}: ${oneLine(stderr || stdout)}`)
+}
+
+/** Run `docker-credential-<helper> erase` for `server`; false when the helper had no entry. */
+export async function helperErase(helper: string, server: string, opts: HelperOptions = {}): Promise<boolean> {
+  const program = checkedProgram(helper)
+  const { code, stdout, stderr } = await run(program, ['erase'], server, opts)
+  if (code === 0) return true
+  if (NOT_FOUND.test(`${stdout} ${stderr}`)) return false
+  throw new LadingError('UNAUTHORIZED', `${program} erase ${server}: exited with ${code}: ${oneLine(stderr || stdout)}`)
+}
+
+/** Run `docker-credential-<helper> list`: the servers it holds credentials for. */
+export async function helperList(helper: string, opts: HelperOptions = {}): Promise<string[]> {
+  const program = checkedProgram(helper)
+  const { code, stdout, stderr } = await run(program, ['list'], '', opts)
+  if (code !== 0) throw new LadingError('UNAUTHORIZED', `${program} list: exited with ${code}: ${oneLine(stderr || stdout)}`)
+  let v: unknown
+  try { v = JSON.parse(stdout) } catch (e) {
+    throw new LadingError('INVALID_JSON', `${program} list: output is not JSON`, { cause: e })
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new LadingError('INVALID_JSON', `${program} list: expected an object of server URLs`)
+  return Object.keys(v)
+}
+
+function checkedProgram(helper: string): string {
+  if (!HELPER_NAME.test(helper)) throw new LadingError('USAGE', `credential helper ${JSON.stringify(helper)}: not a valid helper name`)
+  return `docker-credential-${helper}`
 }
 
 function oneLine(s: string): string {

@@ -15,7 +15,12 @@ import { authFileSearchPath, entryCredentials, findAuthEntry, readAuthFile, type
 import { DOCKER_HUB } from '../registry/names.js'
 
 /** registries.conf's name for the auth files among credential helpers. */
-const AUTH_FILES_HELPER = 'containers-auth.json'
+export const AUTH_FILES_HELPER = 'containers-auth.json'
+
+/** The credential helpers to use, in order: registries.conf's `credential-helpers`, else the auth files alone. */
+export async function credentialHelperList(): Promise<string[]> {
+  return (await import('../registry/registries-conf.js')).processRegistriesConf().credentialHelpers ?? [AUTH_FILES_HELPER]
+}
 
 export interface CredentialSource extends AuthEnv {
   creds?: Credentials
@@ -33,7 +38,7 @@ export function parseCredsOption(s: string): Credentials {
 }
 
 /** The server string helpers are asked about (docker stores Hub credentials under its v1 URL). */
-function helperServer(registry: string): string {
+export function helperServer(registry: string): string {
   return registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry
 }
 
@@ -44,7 +49,7 @@ function helpers(): Promise<typeof import('./credential-helper.js')> {
 
 export async function resolveCredentials(registry: string, src: CredentialSource = {}): Promise<Credentials | undefined> {
   if (src.creds) return src.creds
-  const list = src.credentialHelpers ?? (await import('../registry/registries-conf.js')).processRegistriesConf().credentialHelpers ?? [AUTH_FILES_HELPER]
+  const list = src.credentialHelpers ?? await credentialHelperList()
   for (const helper of list) {
     const c = helper === AUTH_FILES_HELPER
       ? await fromAuthFiles(registry, src)

@@ -30,7 +30,8 @@ typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref input_ref;
-  napi_ref dest_ref; /* gzipMemberInto: the caller's output Buffer */
+  bool into;        /* gzipMemberInto: write into the caller's output Buffer */
+  napi_ref dest_ref;
   uint8_t *dest;
   size_t dest_cap;
   const uint8_t *in;
@@ -90,8 +91,8 @@ static void execute(napi_env env, void *data) {
   struct libdeflate_compressor *c = compressor(level);
   if (c == NULL) { j->error = "libdeflate: out of memory allocating a compressor"; return; }
   size_t bound = libdeflate_gzip_compress_bound(c, j->in_len);
-  if (j->dest != NULL) {
-    if (j->dest_cap < bound) { j->error = "gzipMemberInto: the output Buffer is smaller than libdeflate's bound"; return; }
+  if (j->into) {
+    if (j->dest == NULL || j->dest_cap < bound) { j->error = "gzipMemberInto: the output Buffer is smaller than libdeflate's bound"; return; }
     j->out_len = libdeflate_gzip_compress(c, j->in, j->in_len, j->dest, j->dest_cap);
     if (j->out_len == 0) j->error = "libdeflate: output larger than its bound";
     return;
@@ -120,7 +121,7 @@ static void complete(napi_env env, napi_status status, void *data) {
   napi_value result;
   if (status != napi_ok && j->error == NULL) j->error = "gzipMember: the job was cancelled";
   napi_status made = napi_generic_failure;
-  if (j->error == NULL && j->dest != NULL) {
+  if (j->error == NULL && j->into) {
     made = napi_create_double(env, (double)j->out_len, &result);
   } else if (j->error == NULL) {
     made = napi_create_external_buffer(env, j->out_len, j->out, free_output, NULL, &result);
@@ -167,6 +168,7 @@ static napi_value start_job(napi_env env, napi_callback_info info, bool into) {
   j->in = in;
   j->level = level;
   napi_create_reference(env, argv[0], 1, &j->input_ref);
+  j->into = into;
   if (into) {
     void *dest = NULL;
     napi_get_buffer_info(env, argv[2], &dest, &j->dest_cap);

@@ -162,6 +162,7 @@ export class ParallelGzip extends Transform {
     this.#dispatched++
     if (this.#native) {
       let p: Promise<Buffer>
+      // (Blocks are never longer than GZIP_BLOCK_SIZE; the check states what an output block has room for.)
       if (this.#recycleOutput && block.length <= GZIP_BLOCK_SIZE) {
         const out = takeOutBlock()
         p = this.#native.gzipMemberInto(block, this.#level, out).then((n) => out.subarray(0, n))

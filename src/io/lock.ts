@@ -12,11 +12,18 @@
  *   change hands between them (its holder releases it and exits, so its pid is dead, and another
  *   waiter takes the lock). So breaking happens under a second lock, `<lock>.break` (O_EXCL
  *   too, held for a few system calls), and only if the lock file is still the one judged: the
- *   same inode with the same holder's token. Only a breaker removes a stale lock, so nothing
- *   can replace it between that check and the removal. (Renaming the file aside and putting a
- *   live lock back, as this module did before, let a third process create the lock in between:
- *   two holders at once, and a lost tag, seen with eight concurrent `lading tag`.) A breaker
- *   that dies leaves `<lock>.break`, which is removed once older than BREAKER_STALE_MS.
+ *   same inode with the same holder's token. A lock whose holder is dead is removed by nobody
+ *   but a breaker, and breakers take turns, so nothing can replace it between that check and
+ *   the removal. (Renaming the file aside and putting a live lock back, as this module did
+ *   before, let a third process create the lock in between: two holders at once, and a lost
+ *   tag, seen with eight concurrent `lading tag`.) One case is left: a lock judged stale by its
+ *   mtime alone belongs to a holder that is alive but has not run for `staleMs`; if it wakes and
+ *   releases in the instant between the check and the removal, and a third process takes the
+ *   lock, that lock is removed.
+ * - The breaker lock holds `{pid, hostname, time, token}` too. One left by a breaker that died
+ *   (its pid is dead on this host; from another host, older than BREAKER_STALE_MS; unreadable
+ *   past the grace) is removed if it is still the same file (inode and token), and only a
+ *   breaker's own token lets it remove its breaker lock.
  * - Waiting is bounded: after `timeoutMs` the caller gets LOCKED naming the holder.
  * - Release removes the lock only if it still carries our token.
  */
@@ -123,7 +130,7 @@ export function breakerPath(lockPath: string): string {
   return `${lockPath}.break`
 }
 
-/** A breaker lock older than this belongs to a breaker that died (a live one holds it for microseconds). */
+/** A breaker lock from another host older than this belongs to a breaker that died (a live one holds it for milliseconds). */
 const BREAKER_STALE_MS = 5_000
 
 /** The lock file as found: its inode and its holder's token (undefined while unreadable). */
@@ -156,14 +163,10 @@ export async function breakIfStale(lockPath: string, staleMs: number, afterJudge
   if (!judged) return
   await afterJudge?.()
   const breaker = breakerPath(lockPath)
-  try {
-    await fsp.writeFile(breaker, `${process.pid}\n`, { flag: 'wx', mode: 0o644 })
-  } catch (e) {
-    if (!isErrno(e, 'EEXIST')) throw e
-    // Another waiter is breaking it; the caller tries again after its backoff. A breaker file
-    // left by a dead breaker is removed once old enough.
-    const st = await fsp.stat(breaker).catch(() => undefined)
-    if (st && Date.now() - st.mtimeMs > BREAKER_STALE_MS) await fsp.rm(breaker, { force: true })
+  const token = randomBytes(12).toString('hex')
+  if (!(await tryCreate(breaker, token))) {
+    // Another waiter is breaking it; the caller tries again after its backoff.
+    await clearDeadBreaker(breaker)
     return
   }
   try {
@@ -180,8 +183,24 @@ export async function breakIfStale(lockPath: string, staleMs: number, afterJudge
     if ((await readLockInfo(lockPath))?.token !== judged.token) return
     await fsp.rm(lockPath, { force: true })
   } finally {
-    await fsp.rm(breaker, { force: true })
+    await release(breaker, token)
   }
+}
+
+/** Remove a breaker lock whose breaker died (see the module comment), if it is still that file. */
+async function clearDeadBreaker(breaker: string): Promise<void> {
+  const st = await fsp.stat(breaker).catch(() => undefined)
+  if (!st) return
+  const info = await readLockInfo(breaker)
+  const age = Date.now() - st.mtimeMs
+  const dead = info === undefined ? age > UNREADABLE_GRACE_MS
+    : info.hostname === os.hostname() ? !processAlive(info.pid)
+      : age > BREAKER_STALE_MS
+  if (!dead) return
+  // A waiter that cleared it first may have made its own since.
+  const now = await fsp.stat(breaker).catch(() => undefined)
+  if (!now || now.ino !== st.ino || now.dev !== st.dev || (await readLockInfo(breaker))?.token !== info?.token) return
+  await fsp.rm(breaker, { force: true })
 }
 
 async function release(lockPath: string, token: string): Promise<void> {

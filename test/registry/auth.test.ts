@@ -151,6 +151,15 @@ describe('htpasswd basic auth', { skip }, () => {
     ladingOk(['login', '--tls-verify=false', '-u', 'alice', '--password-stdin', reg.host], { env: cliEnv, input: 's3cret:with:colons\n' })
     ladingOk(['logout', '--all'], { env: cliEnv })
     await assert.rejects(fsp.stat(entry), { code: 'ENOENT' }, '--all lists the helper\'s entries and erases each')
+
+    // A helper that is not installed is passed over: login stores in the next one, and
+    // logout --all skips it.
+    await fsp.writeFile(conf, 'credential-helpers = ["notinstalled", "ladingstore"]\n')
+    ladingOk(['login', '--tls-verify=false', '-u', 'alice', '--password-stdin', reg.host], { env: cliEnv, input: 's3cret:with:colons\n' })
+    assert.equal(JSON.parse(await fsp.readFile(entry, 'utf8')).Username, 'alice')
+    assert.deepEqual(JSON.parse(ladingOk(tags, { env: cliEnv }).stdout).Tags, ['v1'])
+    ladingOk(['logout', '--all'], { env: cliEnv })
+    await assert.rejects(fsp.stat(entry), { code: 'ENOENT' })
   })
 
   test('security: a blob redirect to another host does not carry the Authorization header', async () => {

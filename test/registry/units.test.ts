@@ -189,7 +189,8 @@ describe('auth files and credential helpers', () => {
       credHelpers: { 'helped.io': 'h1', 'oauth.io': 'tok' },
       credsStore: 'store1',
     }))
-    const env = { HOME: home, PATH: `${bin}:${process.env.PATH}` }
+    // No registries.conf (a path that does not exist): only the auth files, whatever this machine has.
+    const env = { HOME: home, PATH: `${bin}:${process.env.PATH}`, CONTAINERS_REGISTRIES_CONF: path.join(tmp, 'none.conf') }
     assert.deepEqual(await resolveCredentials('docker.io', { env }), { username: 'hub', password: 'pw' })
     assert.deepEqual(await resolveCredentials('helped.io', { env }), { username: 'hu', password: 'hp' })
     assert.deepEqual(await resolveCredentials('store.io', { env }), { username: 'st', password: 'sp' })
@@ -205,7 +206,7 @@ describe('auth files and credential helpers', () => {
     await fsp.mkdir(bin, { recursive: true })
     await fsp.writeFile(path.join(bin, 'docker-credential-vault'), '#!/bin/sh\nread s\nif [ "$s" = "vault.io" ] || [ "$s" = "both.io" ]; then printf \'{"Username":"vu","Secret":"vp"}\'; else echo "credentials not found"; exit 1; fi\n', { mode: 0o755 })
     await fsp.writeFile(path.join(home, '.docker', 'config.json'), JSON.stringify({ auths: { 'both.io': { auth: Buffer.from('fu:fp').toString('base64') }, 'file.io': { auth: Buffer.from('fu:fp').toString('base64') } } }))
-    const env = { HOME: home, PATH: `${bin}:${process.env.PATH}` }
+    const env = { HOME: home, PATH: `${bin}:${process.env.PATH}`, CONTAINERS_REGISTRIES_CONF: path.join(tmp, 'none.conf') }
     const vaultFirst = ['vault', 'containers-auth.json']
     assert.deepEqual(await resolveCredentials('both.io', { env, credentialHelpers: vaultFirst }), { username: 'vu', password: 'vp' }, 'the first helper that knows the registry wins')
     assert.deepEqual(await resolveCredentials('file.io', { env, credentialHelpers: vaultFirst }), { username: 'fu', password: 'fp' }, 'a helper without it passes to the next')
@@ -213,6 +214,16 @@ describe('auth files and credential helpers', () => {
     assert.equal(await resolveCredentials('file.io', { env, credentialHelpers: ['vault'] }), undefined, 'the auth files are read only when listed')
     assert.deepEqual(await resolveCredentials('file.io', { env }), { username: 'fu', password: 'fp' }, 'default: the auth files')
     await assert.rejects(resolveCredentials('x.io', { env, credentialHelpers: ['../evil'] }), (e) => isLadingError(e, 'USAGE'))
+    // A helper that is not installed (or fails) is passed over, as containers/image does; its
+    // error counts only when no helper has the credentials.
+    assert.deepEqual(await resolveCredentials('file.io', { env, credentialHelpers: ['missing', 'containers-auth.json'] }), { username: 'fu', password: 'fp' })
+    await assert.rejects(resolveCredentials('nowhere.io', { env, credentialHelpers: ['missing', 'vault'] }), (e) => isLadingError(e, 'UNAUTHORIZED') && /docker-credential-missing not found/.test((e as Error).message))
+    await assert.rejects(resolveCredentials('file.io', { env, credentialHelpers: ['missing'] }), (e) => isLadingError(e, 'NOT_FOUND'))
+    // The list comes from the registries.conf that env names.
+    const conf = path.join(tmp, 'ch.conf')
+    await fsp.writeFile(conf, 'credential-helpers = ["vault"]\n')
+    assert.equal(await resolveCredentials('file.io', { env: { ...env, CONTAINERS_REGISTRIES_CONF: conf } }), undefined)
+    assert.deepEqual(await resolveCredentials('vault.io', { env: { ...env, CONTAINERS_REGISTRIES_CONF: conf } }), { username: 'vu', password: 'vp' })
   })
 
   test('security: a credential helper name with a path is refused; a failing helper is one line', async () => {

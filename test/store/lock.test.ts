@@ -99,14 +99,25 @@ test('withLock: a lock that changes hands after it was judged stale is not broke
   })
 })
 
-test('withLock: only one waiter breaks a stale lock at a time; a breaker that died is cleared once old', async () => {
+test('withLock: only one waiter breaks a stale lock at a time; a breaker that died is cleared, a live one never', async () => {
   await inTemp(async (lock) => {
-    await fsp.writeFile(lock, JSON.stringify({ pid: deadPid(), hostname: os.hostname(), time: new Date().toISOString(), token: 'dead' }))
-    await fsp.writeFile(breakerPath(lock), '1\n')
-    await breakIfStale(lock, 60_000)
-    assert.equal((await readLockInfo(lock))?.token, 'dead', 'another waiter is breaking it: left alone')
+    const info = (pid: number, token: string, hostname = os.hostname()): string => JSON.stringify({ pid, hostname, time: new Date().toISOString(), token })
+    await fsp.writeFile(lock, info(deadPid(), 'dead'))
+    // A live breaker (this process), even an old one: left alone, and the lock with it.
+    await fsp.writeFile(breakerPath(lock), info(process.pid, 'live-breaker'))
     const old = new Date(Date.now() - 60_000)
     await fsp.utimes(breakerPath(lock), old, old)
+    await breakIfStale(lock, 60_000)
+    assert.equal((await readLockInfo(lock))?.token, 'dead', 'another waiter is breaking it: left alone')
+    assert.equal((await readLockInfo(breakerPath(lock)))?.token, 'live-breaker', 'a live breaker\'s lock is never removed')
+
+    // A young breaker lock nobody wrote yet (a breaker between create and write): left alone.
+    await fsp.writeFile(breakerPath(lock), '')
+    await breakIfStale(lock, 60_000)
+    assert.ok((await fsp.stat(breakerPath(lock))).isFile())
+
+    // One whose breaker died: cleared at once, and the stale lock then broken.
+    await fsp.writeFile(breakerPath(lock), info(deadPid(), 'dead-breaker'))
     let ran = false
     await withLock(lock, async () => { ran = true }, { timeoutMs: 2000 })
     assert.ok(ran, 'the dead breaker\'s file was cleared and the stale lock broken')

@@ -22,16 +22,38 @@ export function register(program: Command): void {
       // From every one of registries.conf's credential helpers (by default only the auth file),
       // as containers/image does.
       const helpers = await credentialHelperList()
+      // Every helper is tried even when one fails (as containers/image); the failures are
+      // reported together at the end, and a helper that is not installed holds nothing.
+      const failures: string[] = []
+      const each = async (fn: () => Promise<void>): Promise<void> => {
+        try {
+          await fn()
+        } catch (e) {
+          if (helpers.length === 1) throw e
+          failures.push((e as Error).message)
+        }
+      }
+      const notInstalled = (e: unknown): boolean => e instanceof LadingError && e.code === 'NOT_FOUND'
       if (opts.all) {
         if (registryArg) throw new LadingError('USAGE', 'logout: give a registry or --all, not both')
         for (const helper of helpers) {
-          if (helper === AUTH_FILES_HELPER) {
-            await removeAllCredentials(file)
-            continue
-          }
-          const h = await helperModule()
-          for (const server of await h.helperList(helper)) await h.helperErase(helper, server)
+          await each(async () => {
+            if (helper === AUTH_FILES_HELPER) {
+              await removeAllCredentials(file)
+              return
+            }
+            const h = await helperModule()
+            let servers: string[]
+            try {
+              servers = await h.helperList(helper)
+            } catch (e) {
+              if (notInstalled(e)) return
+              throw e
+            }
+            for (const server of servers) await h.helperErase(helper, server)
+          })
         }
+        if (failures.length) throw new LadingError('UNAUTHORIZED', `logout --all: ${failures.join('; ')}`)
         process.stdout.write('Removed login credentials for all registries\n')
         return
       }
@@ -39,9 +61,12 @@ export function register(program: Command): void {
       const registry = normalizeAuthKey(registryArg)
       let removed = false
       for (const helper of helpers) {
-        if (helper === AUTH_FILES_HELPER) removed = (await removeCredentials(file, registry)) || removed
-        else removed = (await (await helperModule()).helperErase(helper, helperServer(registry))) || removed
+        await each(async () => {
+          if (helper === AUTH_FILES_HELPER) removed = (await removeCredentials(file, registry)) || removed
+          else removed = (await (await helperModule()).helperErase(helper, helperServer(registry))) || removed
+        })
       }
+      if (failures.length) throw new LadingError('UNAUTHORIZED', `logout: ${registry}: ${failures.join('; ')}`)
       const where = helpers.map((h) => (h === AUTH_FILES_HELPER ? file : `docker-credential-${h}`)).join(', ')
       if (!removed) throw new LadingError('NOT_FOUND', `logout: not logged in to ${registry} (in ${where})`)
       process.stdout.write(`Removed login credentials for ${registry}\n`)

@@ -3,7 +3,8 @@
  *   1. explicit credentials (--creds USER:PASS),
  *   2. each credential helper of registries.conf's `credential-helpers`, in its order (default:
  *      only `containers-auth.json`), as containers/image does; the first that knows the
- *      registry wins:
+ *      registry wins, and one that fails is passed over (its error is reported only if none
+ *      knows the registry):
  *      - `containers-auth.json` stands for the auth files of authFileSearchPath(): in each, its
  *        `credHelpers[registry]` helper, its `auths` entry, then its `credsStore` helper
  *        (docker's precedence within one file), the first file that knows the registry winning;
@@ -17,9 +18,14 @@ import { DOCKER_HUB } from '../registry/names.js'
 /** registries.conf's name for the auth files among credential helpers. */
 export const AUTH_FILES_HELPER = 'containers-auth.json'
 
-/** The credential helpers to use, in order: registries.conf's `credential-helpers`, else the auth files alone. */
-export async function credentialHelperList(): Promise<string[]> {
-  return (await import('../registry/registries-conf.js')).processRegistriesConf().credentialHelpers ?? [AUTH_FILES_HELPER]
+/**
+ * The credential helpers to use, in order: registries.conf's `credential-helpers`, else the auth
+ * files alone. The registries.conf files are this process's, or those `env` names
+ * ($CONTAINERS_REGISTRIES_CONF, $HOME) when one is given.
+ */
+export async function credentialHelperList(env?: NodeJS.ProcessEnv): Promise<string[]> {
+  const conf = await import('../registry/registries-conf.js')
+  return (env ? conf.loadRegistriesConf({ env }) : conf.processRegistriesConf()).credentialHelpers ?? [AUTH_FILES_HELPER]
 }
 
 export interface CredentialSource extends AuthEnv {
@@ -49,13 +55,22 @@ function helpers(): Promise<typeof import('./credential-helper.js')> {
 
 export async function resolveCredentials(registry: string, src: CredentialSource = {}): Promise<Credentials | undefined> {
   if (src.creds) return src.creds
-  const list = src.credentialHelpers ?? await credentialHelperList()
+  const list = src.credentialHelpers ?? await credentialHelperList(src.env)
+  // As containers/image: a helper that fails (not installed, or an error of its own) does not
+  // stop the search; its error is reported only if no helper has the credentials.
+  const failures: string[] = []
   for (const helper of list) {
-    const c = helper === AUTH_FILES_HELPER
-      ? await fromAuthFiles(registry, src)
-      : await (await helpers()).helperGet(helper, helperServer(registry), { env: src.env })
-    if (c) return c
+    try {
+      const c = helper === AUTH_FILES_HELPER
+        ? await fromAuthFiles(registry, src)
+        : await (await helpers()).helperGet(helper, helperServer(registry), { env: src.env })
+      if (c) return c
+    } catch (e) {
+      if (list.length === 1) throw e
+      failures.push((e as Error).message)
+    }
   }
+  if (failures.length) throw new LadingError('UNAUTHORIZED', `credentials for ${registry}: ${failures.join('; ')}`)
   return undefined
 }
 

@@ -290,5 +290,6 @@ export function drainResponse(res: Response, limit = 256 * 1024): Promise<void> 
     body.once('end', done)
     body.once('error', done)
     body.once('close', done)
+    body.resume() // a listener alone does not restart a body that was paused
   })
 }

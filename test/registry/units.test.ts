@@ -219,6 +219,12 @@ describe('auth files and credential helpers', () => {
     assert.deepEqual(await resolveCredentials('file.io', { env, credentialHelpers: ['missing', 'containers-auth.json'] }), { username: 'fu', password: 'fp' })
     await assert.rejects(resolveCredentials('nowhere.io', { env, credentialHelpers: ['missing', 'vault'] }), (e) => isLadingError(e, 'UNAUTHORIZED') && /docker-credential-missing not found/.test((e as Error).message))
     await assert.rejects(resolveCredentials('file.io', { env, credentialHelpers: ['missing'] }), (e) => isLadingError(e, 'NOT_FOUND'))
+    // These helpers are asked about Docker Hub as docker.io (containers/image's key), where
+    // docker config's helpers get docker's https://index.docker.io/v1/.
+    const asked = path.join(tmp, 'asked')
+    await fsp.writeFile(path.join(bin, 'docker-credential-recorder'), `#!/bin/sh\ncat > '${asked}'\nprintf '{"Username":"r","Secret":"s"}'\n`, { mode: 0o755 })
+    assert.deepEqual(await resolveCredentials('docker.io', { env, credentialHelpers: ['recorder'] }), { username: 'r', password: 's' })
+    assert.equal(await fsp.readFile(asked, 'utf8'), 'docker.io')
     // The list comes from the registries.conf that env names.
     const conf = path.join(tmp, 'ch.conf')
     await fsp.writeFile(conf, 'credential-helpers = ["vault"]\n')

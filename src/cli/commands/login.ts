@@ -51,12 +51,12 @@ export function register(program: Command): void {
       }
       // Stored by the first of registries.conf's credential helpers that takes them, as in
       // containers/image (by default the only one is the auth file).
-      const { AUTH_FILES_HELPER, credentialHelperList, helperServer } = await import('../../transport/auth/credentials.js')
+      const { AUTH_FILES_HELPER, credentialHelperList } = await import('../../transport/auth/credentials.js')
       const failures: unknown[] = []
       for (const helper of await credentialHelperList()) {
         try {
           if (helper === AUTH_FILES_HELPER) await storeCredentials(defaultAuthFilePath(opts.authfile), registry, creds)
-          else await (await import('../../transport/auth/credential-helper.js')).helperStore(helper, helperServer(registry), creds)
+          else await (await import('../../transport/auth/credential-helper.js')).helperStore(helper, registry, creds)
           process.stdout.write('Login Succeeded!\n')
           return
         } catch (e) {

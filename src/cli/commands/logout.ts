@@ -16,7 +16,7 @@ export function register(program: Command): void {
       const { LadingError } = await import('../../errors.js')
       const { normalizeAuthKey } = await import('../../transport/registry/names.js')
       const { defaultAuthFilePath, removeCredentials, removeAllCredentials } = await import('../../transport/auth/auth-file.js')
-      const { AUTH_FILES_HELPER, credentialHelperList, helperServer } = await import('../../transport/auth/credentials.js')
+      const { AUTH_FILES_HELPER, credentialHelperList } = await import('../../transport/auth/credentials.js')
       const helperModule = (): Promise<typeof import('../../transport/auth/credential-helper.js')> => import('../../transport/auth/credential-helper.js')
       const file = defaultAuthFilePath(opts.authfile)
       // From every one of registries.conf's credential helpers (by default only the auth file),
@@ -63,7 +63,7 @@ export function register(program: Command): void {
       for (const helper of helpers) {
         await each(async () => {
           if (helper === AUTH_FILES_HELPER) removed = (await removeCredentials(file, registry)) || removed
-          else removed = (await (await helperModule()).helperErase(helper, helperServer(registry))) || removed
+          else removed = (await (await helperModule()).helperErase(helper, registry)) || removed
         })
       }
       if (failures.length) throw new LadingError('UNAUTHORIZED', `logout: ${registry}: ${failures.join('; ')}`)

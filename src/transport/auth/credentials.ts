@@ -43,8 +43,8 @@ export function parseCredsOption(s: string): Credentials {
   return i < 0 ? { username: s, password: '' } : { username: s.slice(0, i), password: s.slice(i + 1) }
 }
 
-/** The server string helpers are asked about (docker stores Hub credentials under its v1 URL). */
-export function helperServer(registry: string): string {
+/** The server string docker config's helpers are asked about (docker stores Hub credentials under its v1 URL). */
+function helperServer(registry: string): string {
   return registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry
 }
 
@@ -63,7 +63,9 @@ export async function resolveCredentials(registry: string, src: CredentialSource
     try {
       const c = helper === AUTH_FILES_HELPER
         ? await fromAuthFiles(registry, src)
-        : await (await helpers()).helperGet(helper, helperServer(registry), { env: src.env })
+        // Asked about the registry's own name (docker.io too), as containers/image asks these
+        // helpers; docker config's helpers below get docker's key for Docker Hub.
+        : await (await helpers()).helperGet(helper, registry, { env: src.env })
       if (c) return c
     } catch (e) {
       if (list.length === 1) throw e

@@ -456,43 +456,34 @@ export class Layout {
 
   /** blobs/<alg>, checked once to be a real directory (a symlinked blobs dir could point anywhere). */
   async #blobDir(alg: Algorithm, create: boolean): Promise<string> {
-    const dir = path.join(this.dir, BLOBS_DIR, alg)
-    if (this.#blobDirsChecked.has(alg)) return dir
-    if (create) await fsp.mkdir(dir, { recursive: true })
-    for (const p of [path.join(this.dir, BLOBS_DIR), dir]) {
-      let st: Stats
-      try {
-        st = await fsp.lstat(p)
-      } catch (e) {
-        if (isErrno(e, 'ENOENT') && !create) return dir
-        throw e
-      }
-      this.#checkBlobDir(p, st)
-    }
-    this.#blobDirsChecked.add(alg)
-    return dir
+    const dir = this.#blobDirSync(alg)
+    if (!create || this.#blobDirsChecked.has(alg)) return dir
+    // Checked before creating too, so that mkdir never follows a symlinked blobs/ out of the layout.
+    await fsp.mkdir(dir, { recursive: true })
+    return this.#blobDirSync(alg)
   }
 
-  /** #blobDir(alg, false), synchronously (for readBlob). */
-  #blobDirSync(alg: Algorithm): void {
-    if (this.#blobDirsChecked.has(alg)) return
-    for (const p of [path.join(this.dir, BLOBS_DIR), path.join(this.dir, BLOBS_DIR, alg)]) {
+  /**
+   * The check of #blobDir, synchronously (readBlob reads in one turn): two lstats, once per
+   * algorithm. An absent directory is not an error here; the open that follows reports it.
+   */
+  #blobDirSync(alg: Algorithm): string {
+    const dir = path.join(this.dir, BLOBS_DIR, alg)
+    if (this.#blobDirsChecked.has(alg)) return dir
+    for (const p of [path.join(this.dir, BLOBS_DIR), dir]) {
       let st: Stats
       try {
         st = fs.lstatSync(p)
       } catch (e) {
-        if (isErrno(e, 'ENOENT')) return
+        if (isErrno(e, 'ENOENT')) return dir
         throw e
       }
-      this.#checkBlobDir(p, st)
+      if (!st.isDirectory()) {
+        throw new LadingError('INVALID_LAYOUT', `${this.#name()}: ${path.relative(this.dir, p)} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; refusing to use it`)
+      }
     }
     this.#blobDirsChecked.add(alg)
-  }
-
-  #checkBlobDir(p: string, st: Stats): void {
-    if (!st.isDirectory()) {
-      throw new LadingError('INVALID_LAYOUT', `${this.#name()}: ${path.relative(this.dir, p)} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; refusing to use it`)
-    }
+    return dir
   }
 
   async #algorithms(): Promise<Algorithm[]> {

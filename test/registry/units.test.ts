@@ -176,21 +176,31 @@ describe('auth files and credential helpers', () => {
     assert.deepEqual((await readAuthFile(file))!.auths, {})
   })
 
-  test('docker config: auths keyed by URL, credsStore helper, precedence credHelpers > auths > credsStore', async () => {
-    const home = path.join(tmp, 'home')
+  /**
+   * A HOME with ~/.docker/config.json, a bin directory of fake docker-credential-<name> helpers
+   * (each a shell body), and an env that finds them, with no registries.conf (a path that does
+   * not exist), so nothing depends on this machine's files.
+   */
+  async function helperHome(name: string, helpers: Record<string, string>, dockerConfig: object): Promise<{ env: NodeJS.ProcessEnv }> {
+    const home = path.join(tmp, `home-${name}`)
+    const bin = path.join(tmp, `bin-${name}`)
     await fsp.mkdir(path.join(home, '.docker'), { recursive: true })
-    const bin = path.join(tmp, 'bin')
     await fsp.mkdir(bin, { recursive: true })
-    await fsp.writeFile(path.join(bin, 'docker-credential-store1'), '#!/bin/sh\nread s\nif [ "$s" = "store.io" ]; then printf \'{"Username":"st","Secret":"sp"}\'; else echo "credentials not found in native keychain"; exit 1; fi\n', { mode: 0o755 })
-    await fsp.writeFile(path.join(bin, 'docker-credential-h1'), '#!/bin/sh\nprintf \'{"Username":"hu","Secret":"hp"}\'\n', { mode: 0o755 })
-    await fsp.writeFile(path.join(bin, 'docker-credential-tok'), '#!/bin/sh\nprintf \'{"Username":"<token>","Secret":"refresh-me"}\'\n', { mode: 0o755 })
-    await fsp.writeFile(path.join(home, '.docker', 'config.json'), JSON.stringify({
+    for (const [helper, body] of Object.entries(helpers)) await fsp.writeFile(path.join(bin, `docker-credential-${helper}`), `#!/bin/sh\n${body}\n`, { mode: 0o755 })
+    await fsp.writeFile(path.join(home, '.docker', 'config.json'), JSON.stringify(dockerConfig))
+    return { env: { HOME: home, PATH: `${bin}:${process.env.PATH}`, CONTAINERS_REGISTRIES_CONF: path.join(tmp, 'none.conf') } }
+  }
+
+  test('docker config: auths keyed by URL, credsStore helper, precedence credHelpers > auths > credsStore', async () => {
+    const { env } = await helperHome('plain', {
+      store1: 'read s\nif [ "$s" = "store.io" ]; then printf \'{"Username":"st","Secret":"sp"}\'; else echo "credentials not found in native keychain"; exit 1; fi',
+      h1: 'printf \'{"Username":"hu","Secret":"hp"}\'',
+      tok: 'printf \'{"Username":"<token>","Secret":"refresh-me"}\'',
+    }, {
       auths: { 'https://index.docker.io/v1/': { auth: Buffer.from('hub:pw').toString('base64') }, 'helped.io': { auth: Buffer.from('no:no').toString('base64') } },
       credHelpers: { 'helped.io': 'h1', 'oauth.io': 'tok' },
       credsStore: 'store1',
-    }))
-    // No registries.conf (a path that does not exist): only the auth files, whatever this machine has.
-    const env = { HOME: home, PATH: `${bin}:${process.env.PATH}`, CONTAINERS_REGISTRIES_CONF: path.join(tmp, 'none.conf') }
+    })
     assert.deepEqual(await resolveCredentials('docker.io', { env }), { username: 'hub', password: 'pw' })
     assert.deepEqual(await resolveCredentials('helped.io', { env }), { username: 'hu', password: 'hp' })
     assert.deepEqual(await resolveCredentials('store.io', { env }), { username: 'st', password: 'sp' })
@@ -200,13 +210,11 @@ describe('auth files and credential helpers', () => {
   })
 
   test('registries.conf credential-helpers: tried in order, containers-auth.json standing for the auth files', async () => {
-    const home = path.join(tmp, 'home-ch')
-    await fsp.mkdir(path.join(home, '.docker'), { recursive: true })
-    const bin = path.join(tmp, 'bin-ch')
-    await fsp.mkdir(bin, { recursive: true })
-    await fsp.writeFile(path.join(bin, 'docker-credential-vault'), '#!/bin/sh\nread s\nif [ "$s" = "vault.io" ] || [ "$s" = "both.io" ]; then printf \'{"Username":"vu","Secret":"vp"}\'; else echo "credentials not found"; exit 1; fi\n', { mode: 0o755 })
-    await fsp.writeFile(path.join(home, '.docker', 'config.json'), JSON.stringify({ auths: { 'both.io': { auth: Buffer.from('fu:fp').toString('base64') }, 'file.io': { auth: Buffer.from('fu:fp').toString('base64') } } }))
-    const env = { HOME: home, PATH: `${bin}:${process.env.PATH}`, CONTAINERS_REGISTRIES_CONF: path.join(tmp, 'none.conf') }
+    const asked = path.join(tmp, 'asked')
+    const { env } = await helperHome('ch', {
+      vault: 'read s\nif [ "$s" = "vault.io" ] || [ "$s" = "both.io" ]; then printf \'{"Username":"vu","Secret":"vp"}\'; else echo "credentials not found"; exit 1; fi',
+      recorder: `cat > '${asked}'\nprintf '{"Username":"r","Secret":"s"}'`,
+    }, { auths: { 'both.io': { auth: Buffer.from('fu:fp').toString('base64') }, 'file.io': { auth: Buffer.from('fu:fp').toString('base64') } } })
     const vaultFirst = ['vault', 'containers-auth.json']
     assert.deepEqual(await resolveCredentials('both.io', { env, credentialHelpers: vaultFirst }), { username: 'vu', password: 'vp' }, 'the first helper that knows the registry wins')
     assert.deepEqual(await resolveCredentials('file.io', { env, credentialHelpers: vaultFirst }), { username: 'fu', password: 'fp' }, 'a helper without it passes to the next')
@@ -221,8 +229,6 @@ describe('auth files and credential helpers', () => {
     await assert.rejects(resolveCredentials('file.io', { env, credentialHelpers: ['missing'] }), (e) => isLadingError(e, 'NOT_FOUND'))
     // These helpers are asked about Docker Hub as docker.io (containers/image's key), where
     // docker config's helpers get docker's https://index.docker.io/v1/.
-    const asked = path.join(tmp, 'asked')
-    await fsp.writeFile(path.join(bin, 'docker-credential-recorder'), `#!/bin/sh\ncat > '${asked}'\nprintf '{"Username":"r","Secret":"s"}'\n`, { mode: 0o755 })
     assert.deepEqual(await resolveCredentials('docker.io', { env, credentialHelpers: ['recorder'] }), { username: 'r', password: 's' })
     assert.equal(await fsp.readFile(asked, 'utf8'), 'docker.io')
     // The list comes from the registries.conf that env names.

@@ -197,22 +197,36 @@ test('security: a blob that is a directory or FIFO is refused', async () => {
   })
 })
 
-test('security: a blobs/sha256 directory that is a symlink is refused for reads and writes', async () => {
+/** A fresh layout whose `rel` (blobs, blobs/sha256) is a symlink to an empty directory outside it. */
+async function withSymlinkedBlobDir(rel: string, fn: (layout: Layout, outside: string) => Promise<void>): Promise<void> {
   const t = await tempDir()
   try {
     const dir = path.join(t.dir, 'layout')
     await Layout.init(dir)
     const outside = path.join(t.dir, 'outside')
     await fsp.mkdir(outside)
-    await fsp.rm(path.join(dir, 'blobs', 'sha256'), { recursive: true })
-    await fsp.symlink(outside, path.join(dir, 'blobs', 'sha256'))
-    const layout = await Layout.open(dir)
-    await assert.rejects(layout.putBlob(Buffer.from('x')), isCode('INVALID_LAYOUT', /blobs\/sha256 is a symbolic link/))
-    await assert.rejects(layout.getBlob({ digest: digestOf('x') }), isCode('INVALID_LAYOUT'))
-    assert.deepEqual(await fsp.readdir(outside), [])
+    await fsp.rm(path.join(dir, rel), { recursive: true })
+    await fsp.symlink(outside, path.join(dir, rel))
+    await fn(await Layout.open(dir), outside)
   } finally {
     await t.cleanup()
   }
+}
+
+test('security: a blobs/sha256 directory that is a symlink is refused for reads and writes', async () => {
+  await withSymlinkedBlobDir(path.join('blobs', 'sha256'), async (layout, outside) => {
+    await assert.rejects(layout.putBlob(Buffer.from('x')), isCode('INVALID_LAYOUT', /blobs\/sha256 is a symbolic link/))
+    await assert.rejects(layout.getBlob({ digest: digestOf('x') }), isCode('INVALID_LAYOUT'))
+    assert.deepEqual(await fsp.readdir(outside), [])
+  })
+})
+
+test('security: a blobs directory that is a symlink is refused before anything is created through it', async () => {
+  await withSymlinkedBlobDir('blobs', async (layout, outside) => {
+    await assert.rejects(layout.putBlob(Buffer.from('x')), isCode('INVALID_LAYOUT', /blobs is a symbolic link/))
+    await assert.rejects(layout.readBlob({ digest: digestOf('x') }), isCode('INVALID_LAYOUT'))
+    assert.deepEqual(await fsp.readdir(outside), [], 'no blobs/sha256 made through the link')
+  })
 })
 
 test('security: index.json and oci-layout that are symlinks are refused', async () => {

@@ -13,6 +13,7 @@
  */
 import type { Digest } from '../digest/digest.js'
 import { LadingError } from '../errors.js'
+import { checkIndexDepth } from '../io/limits.js'
 import { isConfigMediaType, isIndexMediaType, isManifestMediaType } from '../spec/media-types.js'
 import { parseConfig, parseIndex, parseManifest } from '../spec/parse.js'
 import { formatPlatform, hostPlatform, platformMatches } from '../spec/platform.js'
@@ -31,8 +32,6 @@ export interface ResolvedImage {
 }
 
 export type PlatformChoice = Platform | 'any'
-
-const MAX_DEPTH = 8
 
 /** Tag or digest; descends nested indexes choosing `platform` (default hostPlatform(); 'any' = the only/first image). */
 export async function resolveImage(layout: Layout, ref: { tag?: string | undefined; digest?: Digest | undefined }, platform?: PlatformChoice): Promise<ResolvedImage> {
@@ -76,7 +75,7 @@ class Resolver {
 
   /** Follow one descriptor. `chosen` is true when it was picked by platform among several. */
   async descend(desc: Descriptor, path: Descriptor[], depth: number, chosen: boolean): Promise<ResolvedImage> {
-    if (depth > MAX_DEPTH) throw new LadingError('INVALID_INDEX', `${this.#label}: indexes nested deeper than ${MAX_DEPTH}`)
+    checkIndexDepth(depth, this.#label)
     const raw = await this.#layout.getManifest(desc)
     const mediaType = desc.mediaType ?? raw.mediaType
     const source = `blob ${desc.digest}`

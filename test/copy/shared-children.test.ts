@@ -14,6 +14,7 @@ import { copyImage } from '../../src/copy/copy.js'
 import { isLadingError } from '../../src/errors.js'
 import { MAX_INDEX_DEPTH, VisitBudget } from '../../src/io/limits.js'
 import { Layout } from '../../src/store/layout.js'
+import { resolveImage } from '../../src/store/resolve.js'
 import { validateLayout } from '../../src/store/validate-layout.js'
 import { MediaType } from '../../src/spec/media-types.js'
 import { hostPlatform } from '../../src/spec/platform.js'
@@ -99,6 +100,23 @@ for (const all of [true, false]) {
     for (const d of all ? docs : docs.slice(0, -1)) assert.ok(await layout.hasBlob(d.digest), d.digest)
   })
 }
+
+test('regression (issue 10 #3): resolving a platform (stat, unpack, config) over indexes repeating children without platforms searches each index once', { timeout: 60_000 }, async () => {
+  const layout = await Layout.init(path.join(tmp, 'no-platforms'))
+  const s390x = { os: 'linux', architecture: 's390x' }
+  await buildImage(layout, { platform: s390x })
+  const img = await buildImage(layout, { platform: s390x, seed: 'b' })
+  let child: Descriptor = img.manifest
+  for (let i = 0; i < LEVELS; i++) {
+    const entry = { mediaType: child.mediaType, digest: child.digest, size: child.size }
+    const index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: Array.from({ length: WIDTH }, () => entry) }
+    child = await layout.putManifest(Buffer.from(JSON.stringify(index)), MediaType.OciIndex)
+  }
+  await layout.setTag('t', child)
+  await assert.rejects(resolveImage(layout, { tag: 't' }, { os: 'linux', architecture: 'riscv64' }),
+    (e: unknown) => isLadingError(e, 'PLATFORM_NOT_FOUND') && e.message.endsWith('available: linux/s390x'))
+  assert.equal((await resolveImage(layout, { tag: 't' }, s390x)).manifestDescriptor.digest, img.manifest.digest)
+})
 
 test('a walk past MAX_DESCRIPTORS_VISITED stops with one SIZE_LIMIT error', () => {
   const b = new VisitBudget('copy from oci:x', 3)

@@ -128,6 +128,8 @@ class CopyRun {
   readonly unchanged: Digest[] = []
   /** Children of indexes, copied once per digest (nested indexes may list one child many times). */
   readonly #children = new Map<string, Promise<CopiedManifest>>()
+  /** Index levels below each document copied (0 for a manifest): judges depth on a memo hit. */
+  readonly #heights = new Map<string, number>()
   /** Configs read from the source, once per digest. */
   readonly #configs = new Map<string, Promise<Buffer>>()
   /** Referrers copied as they are, once per digest. */
@@ -402,15 +404,18 @@ class CopyRun {
       convertIndex({ ...index, manifests: chosen.map((d) => ({ ...d, mediaType: isIndexMediaType(d.mediaType) ? indexMediaTypeFor(format) : manifestMediaTypeFor(format) })) }, format)
     }
     const entries: Descriptor[] = []
+    let height = 0
     let changed = format !== undefined || !all
     // Children one after another (their blobs still move `concurrency` at once): a manifest is
     // put only after all its blobs, and the index only after all its children.
     for (const d of chosen) {
       this.budget.spend()
       const copied = await this.#copyChild(d, depth + 1)
+      height = Math.max(height, 1 + (this.#heights.get(d.digest) ?? 0))
       changed ||= copied.changed
       entries.push(copied.changed ? { ...d, mediaType: copied.desc.mediaType, digest: copied.desc.digest, size: copied.desc.size } : d)
     }
+    this.#heights.set(raw.digest, height)
     if (!changed) return this.#finish(raw, false, put)
     let out: Index = { ...index, manifests: entries }
     if (format !== undefined) out = convertIndex(out, format)
@@ -419,24 +424,30 @@ class CopyRun {
   }
 
   /** An index's entry (a manifest or a nested index, all of it), copied once per digest. */
-  #copyChild(d: Descriptor, depth: number): Promise<CopiedManifest> {
-    let p = this.#children.get(d.digest)
-    if (!p) {
-      p = (async () => {
-        const child = await this.#src.getManifest(d.digest)
-        const childSource = `manifest ${d.digest}`
-        if (isIndexMediaType(child.mediaType)) {
-          return this.copyIndex(child, parseIndex(child.bytes, childSource, child.mediaType).manifests, true, childSource, true, depth)
-        }
-        checkIndexDepth(depth, childSource)
-        const copied = await this.copyManifest(child, childSource, true)
-        this.images.push({ digest: copied.desc.digest, mediaType: copied.desc.mediaType, ...(d.platform ? { platform: d.platform } : {}) })
-        return copied
-      })()
-      this.#children.set(d.digest, p)
+  async #copyChild(d: Descriptor, depth: number): Promise<CopiedManifest> {
+    const done = this.#children.get(d.digest)
+    if (done) {
+      // Copied already, reached again by another path: that path's depth is judged all the same.
+      const copied = await done
+      checkIndexDepth(depth + (this.#heights.get(d.digest) ?? 0), `manifest ${d.digest}`)
+      return copied
     }
+    const p = (async () => {
+      const child = await this.#src.getManifest(d.digest)
+      const childSource = `manifest ${d.digest}`
+      if (isIndexMediaType(child.mediaType)) {
+        return this.copyIndex(child, parseIndex(child.bytes, childSource, child.mediaType).manifests, true, childSource, true, depth)
+      }
+      checkIndexDepth(depth, childSource)
+      this.#heights.set(d.digest, 0)
+      const copied = await this.copyManifest(child, childSource, true)
+      this.images.push({ digest: copied.desc.digest, mediaType: copied.desc.mediaType, ...(d.platform ? { platform: d.platform } : {}) })
+      return copied
+    })()
+    this.#children.set(d.digest, p)
     return p
   }
+
 
   /** Referrers of `subjects`, copied as they are (they name their subject by digest). */
   async copyReferrers(subjects: Digest[]): Promise<void> {

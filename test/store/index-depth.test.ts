@@ -80,3 +80,34 @@ test(`regression (issue 10 #5): every command refuses ${MAX_INDEX_DEPTH + 1} nes
     }
   }
 })
+
+test('regression (issue 10 #5): copy --all and validate judge depth on every path, also to a document first met by a shorter one', async () => {
+  const { copyImage } = await import('../../src/copy/copy.js')
+  const { openDestination, openSource } = await import('../../src/transport/open.js')
+  const { parseReference } = await import('../../src/transport/reference.js')
+  const { validateLayout } = await import('../../src/store/validate-layout.js')
+  const dir = path.join(tmp, 'two-paths')
+  const layout = await Layout.init(dir)
+  const img = await buildImage(layout, { platform: hostPlatform() })
+  const index = async (entries: Descriptor[]): Promise<Descriptor> => {
+    const doc = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries }
+    return layout.putManifest(Buffer.from(JSON.stringify(doc)), doc.mediaType)
+  }
+  // top -> a -> manifest (shallow), and top -> c8 -> ... -> c1 -> a -> manifest (too deep).
+  const a = await index([img.manifest])
+  let c = a
+  for (let i = 0; i < MAX_INDEX_DEPTH; i++) c = await index([c])
+  const top = await index([a, c])
+  await layout.updateIndex((ix) => ({ ...ix, manifests: [{ ...top, annotations: { 'org.opencontainers.image.ref.name': 't' } }] }))
+
+  const src = await openSource(parseReference(`oci:${dir}:t`))
+  const dest = await openDestination(parseReference(`oci:${path.join(tmp, 'two-paths-out')}:t`))
+  try {
+    await assert.rejects(copyImage(src, dest, { all: true }), (e: unknown) => e instanceof Error && e.message.endsWith(indexDepthMessage()))
+  } finally {
+    await dest.close()
+    await src.close()
+  }
+  const v = await validateLayout(dir)
+  assert.ok(v.problems.some((p) => p.message.endsWith(indexDepthMessage())), JSON.stringify(v.problems))
+})

@@ -30,6 +30,10 @@ export { withLock } from './io/lock.js'
 export { writeImage } from './store/image.js'
 export { newImage, EMPTY_TAR } from './store/new-image.js'
 export { validateLayout, validateDocument } from './store/validate-layout.js'
+// gc and writers: the rule a writer (or a registry server) follows so that gc keeps its blobs.
+export { acquireWriterLease, withWriterLease, type WriterLease } from './store/writer-lease.js'
+export { assertComplete } from './store/closure.js'
+export { MAX_INDEX_DEPTH, checkIndexDepth } from './io/limits.js'
 
 // Layers: read, apply, diff, write
 export { readTar, type TarEntry as TarReadEntry } from './layer/tar-reader.js'

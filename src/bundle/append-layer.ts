@@ -15,6 +15,7 @@ import { isIndexMediaType, layerMediaType, MediaType, type Compression } from '.
 import type { Descriptor, History, ImageConfig, Manifest } from '../spec/types.js'
 import type { Layout } from '../store/layout.js'
 import { writeImage } from '../store/image.js'
+import { withWriterLease } from '../store/writer-lease.js'
 
 const BLOCK = 512
 
@@ -94,6 +95,17 @@ function isDocker(m: Manifest): boolean {
  * nothing else may read them (blocks of io/block-pool are reused once compressed).
  */
 export async function appendLayer(
+  layout: Layout,
+  base: { manifest: Manifest; config: ImageConfig },
+  tar: Readable,
+  opts: AppendLayerOptions,
+): Promise<AppendLayerResult> {
+  // The new layer is stored before the tag names it: under a writer lease, so that a concurrent
+  // gc keeps it (src/store/writer-lease.ts); writeImage checks the whole image before tagging.
+  return withWriterLease(layout, () => appendLayerLeased(layout, base, tar, opts))
+}
+
+async function appendLayerLeased(
   layout: Layout,
   base: { manifest: Manifest; config: ImageConfig },
   tar: Readable,

@@ -11,6 +11,9 @@
  *   top-level manifest (once per tag), then commit(). Destinations make blobs visible only once
  *   verified and name the image only on commit, so an interrupted copy leaves a valid
  *   destination and a rerun skips the blobs already there.
+ * - Each manifest, index and config is fetched and planned once per copy, however often nested
+ *   indexes list it (a hostile index repeating its children would otherwise make the copy
+ *   exponential); depth and the descriptors visited are capped (src/io/limits.ts).
  * - A change the caller did not ask for is never silent: with `preserveDigests`, any conversion
  *   or recompression that would change a digest is refused before a single blob moves.
  */
@@ -19,7 +22,7 @@ import { digestOf, type Digest } from '../digest/digest.js'
 import { VerifyingStream, carryAttestation } from '../digest/verify.js'
 import { LadingError } from '../errors.js'
 import { atomicWriteFile } from '../io/fs.js'
-import { DEFAULT_MAX_DOCUMENT_BYTES, readAllLimited } from '../io/limits.js'
+import { DEFAULT_MAX_DOCUMENT_BYTES, VisitBudget, checkIndexDepth, readAllLimited } from '../io/limits.js'
 import type { compress as compressFn, decompress as decompressFn } from '../io/compression.js'
 import { convertIndex, convertManifest, indexMediaTypeFor, manifestMediaTypeFor, type ManifestFormat } from '../spec/convert.js'
 import { MediaType, isConfigMediaType, isIndexMediaType, isManifestMediaType, layerInfo, layerMediaType, type Compression } from '../spec/media-types.js'
@@ -123,12 +126,22 @@ class CopyRun {
   referrers = 0
   /** Source manifests copied byte for byte: the subjects whose referrers can follow them. */
   readonly unchanged: Digest[] = []
+  /** Children of indexes, copied once per digest (nested indexes may list one child many times). */
+  readonly #children = new Map<string, Promise<CopiedManifest>>()
+  /** Index levels below each document copied (0 for a manifest): judges depth on a memo hit. */
+  readonly #heights = new Map<string, number>()
+  /** Configs read from the source, once per digest. */
+  readonly #configs = new Map<string, Promise<Buffer>>()
+  /** Referrers copied as they are, once per digest. */
+  readonly #asIs = new Map<string, Promise<void>>()
+  readonly budget: VisitBudget
 
   constructor(src: ImageSource, dest: ImageDestination, opts: CopyOptions) {
     this.#src = src
     this.#dest = dest
     this.#opts = opts
     this.#limiter = new Limiter(opts.concurrency ?? 3)
+    this.budget = new VisitBudget(`copy from ${describeRef(src.ref)}`)
   }
 
   emit(e: CopyEvent): void {
@@ -306,9 +319,7 @@ class CopyRun {
       for (const t of early) t.catch(() => { /* awaited below */ })
     }
     if (isImage) {
-      configBytes = this.#src.readSmallBlob
-        ? await this.#src.readSmallBlob(m.config, DEFAULT_MAX_DOCUMENT_BYTES)
-        : await readAllLimited(await this.#src.getBlob(m.config), DEFAULT_MAX_DOCUMENT_BYTES, `config ${m.config.digest}`)
+      configBytes = await this.#readConfig(m.config)
       const config = parseConfig(configBytes, `config ${m.config.digest}`)
       diffIds = config.rootfs.diff_ids
       if (recompress.length > 0 && diffIds.length !== m.layers.length) {
@@ -336,6 +347,19 @@ class CopyRun {
     if (format !== undefined) out = convertManifest(out, format)
     const bytes = Buffer.from(JSON.stringify(out))
     return this.#finish({ bytes, mediaType: out.mediaType ?? raw.mediaType, digest: digestOf(bytes) }, true, put)
+  }
+
+  /** A config's verified bytes from the source, read once per copy. */
+  #readConfig(desc: Descriptor): Promise<Buffer> {
+    const key = `${desc.digest}/${desc.size}`
+    let p = this.#configs.get(key)
+    if (!p) {
+      p = this.#src.readSmallBlob
+        ? this.#src.readSmallBlob(desc, DEFAULT_MAX_DOCUMENT_BYTES)
+        : this.#src.getBlob(desc).then((s) => readAllLimited(s, DEFAULT_MAX_DOCUMENT_BYTES, `config ${desc.digest}`))
+      this.#configs.set(key, p)
+    }
+    return p
   }
 
   async #finish(raw: RawManifest, changed: boolean, put: boolean): Promise<CopiedManifest> {
@@ -366,7 +390,8 @@ class CopyRun {
   }
 
   /** Copy an index: the chosen children, then (when `put`) the possibly reduced or converted index. */
-  async copyIndex(raw: RawManifest, chosen: Descriptor[], all: boolean, source: string, put: boolean): Promise<CopiedManifest> {
+  async copyIndex(raw: RawManifest, chosen: Descriptor[], all: boolean, source: string, put: boolean, depth = 0): Promise<CopiedManifest> {
+    checkIndexDepth(depth, source)
     const index = parseIndex(raw.bytes, source, raw.mediaType)
     if (!this.#dest.capabilities.multiImage) {
       throw new LadingError('UNSUPPORTED', `${describeRef(this.#dest.ref)} holds one image, not an index: choose one platform with --platform`)
@@ -379,25 +404,50 @@ class CopyRun {
       convertIndex({ ...index, manifests: chosen.map((d) => ({ ...d, mediaType: isIndexMediaType(d.mediaType) ? indexMediaTypeFor(format) : manifestMediaTypeFor(format) })) }, format)
     }
     const entries: Descriptor[] = []
+    let height = 0
     let changed = format !== undefined || !all
     // Children one after another (their blobs still move `concurrency` at once): a manifest is
     // put only after all its blobs, and the index only after all its children.
     for (const d of chosen) {
-      const child = await this.#src.getManifest(d.digest)
-      const childSource = `manifest ${d.digest}`
-      const copied = isIndexMediaType(child.mediaType)
-        ? await this.copyIndex(child, parseIndex(child.bytes, childSource, child.mediaType).manifests, true, childSource, true)
-        : await this.copyManifest(child, childSource, true)
-      if (!isIndexMediaType(child.mediaType)) this.images.push({ digest: copied.desc.digest, mediaType: copied.desc.mediaType, ...(d.platform ? { platform: d.platform } : {}) })
+      this.budget.spend()
+      const copied = await this.#copyChild(d, depth + 1)
+      height = Math.max(height, 1 + (this.#heights.get(d.digest) ?? 0))
       changed ||= copied.changed
       entries.push(copied.changed ? { ...d, mediaType: copied.desc.mediaType, digest: copied.desc.digest, size: copied.desc.size } : d)
     }
+    this.#heights.set(raw.digest, height)
     if (!changed) return this.#finish(raw, false, put)
     let out: Index = { ...index, manifests: entries }
     if (format !== undefined) out = convertIndex(out, format)
     const bytes = Buffer.from(JSON.stringify(out))
     return this.#finish({ bytes, mediaType: out.mediaType ?? raw.mediaType, digest: digestOf(bytes) }, true, put)
   }
+
+  /** An index's entry (a manifest or a nested index, all of it), copied once per digest. */
+  async #copyChild(d: Descriptor, depth: number): Promise<CopiedManifest> {
+    const done = this.#children.get(d.digest)
+    if (done) {
+      // Copied already, reached again by another path: that path's depth is judged all the same.
+      const copied = await done
+      checkIndexDepth(depth + (this.#heights.get(d.digest) ?? 0), `manifest ${d.digest}`)
+      return copied
+    }
+    const p = (async () => {
+      const child = await this.#src.getManifest(d.digest)
+      const childSource = `manifest ${d.digest}`
+      if (isIndexMediaType(child.mediaType)) {
+        return this.copyIndex(child, parseIndex(child.bytes, childSource, child.mediaType).manifests, true, childSource, true, depth)
+      }
+      checkIndexDepth(depth, childSource)
+      this.#heights.set(d.digest, 0)
+      const copied = await this.copyManifest(child, childSource, true)
+      this.images.push({ digest: copied.desc.digest, mediaType: copied.desc.mediaType, ...(d.platform ? { platform: d.platform } : {}) })
+      return copied
+    })()
+    this.#children.set(d.digest, p)
+    return p
+  }
+
 
   /** Referrers of `subjects`, copied as they are (they name their subject by digest). */
   async copyReferrers(subjects: Digest[]): Promise<void> {
@@ -423,12 +473,23 @@ class CopyRun {
     }
   }
 
-  /** A manifest or index and everything it names, byte for byte (no conversion). */
-  async #copyAsIs(digest: Digest): Promise<void> {
+  /** A manifest or index and everything it names, byte for byte (no conversion), once per digest. */
+  #copyAsIs(digest: Digest, depth = 0): Promise<void> {
+    let p = this.#asIs.get(digest)
+    if (!p) {
+      p = this.#copyAsIsOnce(digest, depth)
+      this.#asIs.set(digest, p)
+    }
+    return p
+  }
+
+  async #copyAsIsOnce(digest: Digest, depth: number): Promise<void> {
+    this.budget.spend()
     const raw = await this.#src.getManifest(digest)
     const source = `manifest ${digest}`
+    checkIndexDepth(depth, source)
     if (isIndexMediaType(raw.mediaType)) {
-      for (const d of parseIndex(raw.bytes, source, raw.mediaType).manifests) await this.#copyAsIs(d.digest)
+      for (const d of parseIndex(raw.bytes, source, raw.mediaType).manifests) await this.#copyAsIs(d.digest, depth + 1)
     } else {
       const m = parseManifest(raw.bytes, source, raw.mediaType)
       const tasks = [this.plainBlob(m.config), ...m.layers.map((l) => this.plainBlob(l))]
@@ -475,6 +536,7 @@ export async function copyImage(src: ImageSource, dest: ImageDestination, opts: 
     const chosen = all ? index.manifests : choosePlatforms(index, opts.platforms?.length ? opts.platforms : [hostPlatform()], source)
     if (!all && chosen.length === 1 && !isIndexMediaType(chosen[0]!.mediaType)) {
       // One platform: the image itself, as skopeo copies by default (no index at the destination).
+      checkIndexDepth(1, `manifest ${chosen[0]!.digest}`)
       const child = await src.getManifest(chosen[0]!.digest)
       result = await run.copyManifest(child, `manifest ${chosen[0]!.digest}`, false)
       run.images.push({ digest: result.desc.digest, mediaType: result.desc.mediaType, ...(chosen[0]!.platform ? { platform: chosen[0]!.platform } : {}) })

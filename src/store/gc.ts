@@ -14,18 +14,27 @@
  * the name, src/io/fs.ts) is dead, or the file has not been written to for a day (pid reuse);
  * a blob that another process is writing right now is therefore never removed.
  *
- * Not covered: a blob put by another process that has not tagged it *yet* is unreferenced and
- * will be removed unless `minAgeMs` keeps recent blobs (the CLI's --keep-recent).
+ * Writers in progress (src/store/writer-lease.ts states the whole rule): a blob another
+ * process has stored but not tagged *yet* is unreferenced. gc keeps every unreferenced blob
+ * modified since the start of the oldest live writer lease (Lading's writers all take one), and
+ * any younger than `minAgeMs` (the CLI's --keep-recent, for other tools' writers). Writers check
+ * under the index lock that their image is complete before they tag it, so a blob removed anyway
+ * (a gc by another tool) ends their write with an error, never with a tag naming missing blobs.
+ *
+ * A registry server runs gc online on the same rule: each upload session holds a lease
+ * (acquireWriterLease) until its manifest is put, and gc is called with the server's grace.
  */
 import { promises as fsp } from 'node:fs'
 import type { Digest } from '../digest/digest.js'
 import { LadingError, isErrno } from '../errors.js'
 import { processAlive, tempNamePid } from '../io/fs.js'
+import { MAX_INDEX_DEPTH, checkIndexDepth } from '../io/limits.js'
 import { isIndexMediaType, isManifestMediaType } from '../spec/media-types.js'
 import { parseIndex, parseManifest } from '../spec/parse.js'
 import type { Descriptor } from '../spec/types.js'
 import type { GcOptions, GcResult, Layout } from './layout.js'
 import { scanReferrers } from './referrers.js'
+import { LEASE_CLOCK_SLACK_MS, oldestLiveLease } from './writer-lease.js'
 
 /** A live writer's temp file untouched this long is taken to belong to a reused pid. */
 export const TEMP_MAX_IDLE_MS = 24 * 60 * 60 * 1000
@@ -56,11 +65,14 @@ export async function collectGarbage(layout: Layout, opts: GcOptions = {}): Prom
     const marked = await markReachable(layout)
     const removed: Array<{ digest: Digest; size: number }> = []
     const now = Date.now()
+    // Leases are read under the index lock, which writers take to start one: none starts mid-sweep.
+    const leaseStart = await oldestLiveLease(layout, { removeDead: true })
+    const keepFrom = Math.min(minAgeMs > 0 ? now - minAgeMs : Infinity, leaseStart !== undefined ? leaseStart - LEASE_CLOCK_SLACK_MS : Infinity)
     for await (const blob of layout.listBlobs()) {
       if (marked.has(blob.digest)) continue
-      if (minAgeMs > 0) {
+      if (keepFrom !== Infinity) {
         const st = await fsp.lstat(layout.blobPath(blob.digest)).catch(() => undefined)
-        if (!st || now - st.mtimeMs < minAgeMs) continue
+        if (!st || st.mtimeMs >= keepFrom) continue
       }
       await layout.deleteBlob(blob.digest)
       removed.push(blob)
@@ -87,15 +99,16 @@ export async function collectGarbage(layout: Layout, opts: GcOptions = {}): Prom
   })
 }
 
-const MAX_DEPTH = 16
-
 async function walk(layout: Layout, desc: Descriptor, marked: Set<string>, strict: boolean, depth: number): Promise<void> {
+  // Each digest once: the mark is linear in the documents stored, whatever their entries repeat.
   if (marked.has(desc.digest)) return
   marked.add(desc.digest)
   const mt = desc.mediaType
   if (!isIndexMediaType(mt) && !isManifestMediaType(mt)) return
-  if (depth > MAX_DEPTH) throw new LadingError('INVALID_INDEX', `gc: indexes nested deeper than ${MAX_DEPTH} at blob ${desc.digest}`)
   const source = `blob ${desc.digest}`
+  // Too deep aborts gc (nothing removed) rather than leaving the children unmarked.
+  if (strict) checkIndexDepth(depth, `gc aborted, nothing removed: ${source}`)
+  else if (depth > MAX_INDEX_DEPTH) return
   let children: Descriptor[]
   let subject: Descriptor | undefined
   try {

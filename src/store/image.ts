@@ -9,6 +9,7 @@ import { LadingError } from '../errors.js'
 import { Annotation, MediaType } from '../spec/media-types.js'
 import type { Descriptor, ImageConfig, Manifest } from '../spec/types.js'
 import type { Layout } from './layout.js'
+import { withWriterLease } from './writer-lease.js'
 
 export interface ImageToWrite {
   config: ImageConfig
@@ -21,10 +22,18 @@ export interface ImageToWrite {
 
 /** Writes the config blob and the manifest blob (config descriptor updated), and points `tag` at the manifest. */
 export async function writeImage(layout: Layout, image: ImageToWrite): Promise<Descriptor> {
+  // The config and manifest are stored before the tag names them: held under a writer lease so
+  // that gc keeps them (src/store/writer-lease.ts); setTag checks the whole image under the lock.
+  return withWriterLease(layout, () => writeImageLeased(layout, image))
+}
+
+async function writeImageLeased(layout: Layout, image: ImageToWrite): Promise<Descriptor> {
   for (const layer of image.manifest.layers) {
     // Layers may legitimately be absent when they are foreign/non-distributable with urls.
     if (layer.urls?.length) continue
     const size = await layout.blobSize(layer.digest)
+    // Reused by the new image: young again, so gc keeps it while the lease lives.
+    if (size !== undefined) await layout.touchBlob(layer.digest)
     if (size === undefined) throw new LadingError('BLOB_UNKNOWN', `writeImage: layer ${layer.digest} is not in layout ${layout.dir}`)
     if (size !== layer.size) throw new LadingError('SIZE_MISMATCH', `writeImage: layer ${layer.digest}: descriptor says ${layer.size} bytes, blob has ${size}`)
   }

@@ -32,6 +32,7 @@ import { Annotation, MediaType, isIndexMediaType, isManifestMediaType } from '..
 import { manifestMediaType, parseIndex, parseLayoutFile, parseManifest } from '../spec/parse.js'
 import { assertValidTag } from '../spec/ref-name.js'
 import type { Descriptor, Index, RawManifest } from '../spec/types.js'
+import { assertComplete } from './closure.js'
 
 /** image-layout.md §oci-layout file: the only version defined so far. */
 export const IMAGE_LAYOUT_VERSION = '1.0.0'
@@ -50,7 +51,11 @@ const WRITE_BUFFER = 8 * 1024 * 1024
 
 export interface BlobExpectation { digest?: Digest; size?: number; name?: string }
 export interface GcOptions {
-  /** Keep unreferenced blobs modified less than this long ago (a writer may be about to tag them). Default 0. */
+  /**
+   * Grace period: keep unreferenced blobs modified less than this long ago, for writers that
+   * take no lease (other tools). Default 0: Lading's writers are protected by their leases
+   * (src/store/writer-lease.ts) whatever this says.
+   */
   minAgeMs?: number
 }
 export interface GcResult { removed: Array<{ digest: Digest; size: number }>; tempFilesRemoved: number; tempBytesRemoved: number }
@@ -344,11 +349,9 @@ export class Layout {
     assertValidTag(tag)
     const entry: Descriptor = { ...desc, annotations: { ...desc.annotations, [Annotation.RefName]: tag } }
     await this.updateIndex(async (index) => {
-      // Checked under the lock: gc holds it while sweeping, so the blob cannot vanish between
-      // this check and the write.
-      if (!(await this.hasBlob(desc.digest))) {
-        throw new LadingError('BLOB_UNKNOWN', `cannot tag ${JSON.stringify(tag)}: blob ${desc.digest} is not in layout ${this.#name()}`)
-      }
+      // Checked under the lock: gc holds it while sweeping, so no blob the image reaches can
+      // vanish between this check and the write (src/store/writer-lease.ts states the rule).
+      await assertComplete(this, desc, `cannot tag ${JSON.stringify(tag)}`)
       return { ...index, manifests: [...index.manifests.filter((d) => d.annotations?.[Annotation.RefName] !== tag), entry] }
     })
   }
@@ -498,9 +501,14 @@ export class Layout {
   }
 
   /**
-   * Refresh an existing blob's mtime when a writer re-puts it, so `gc --keep-recent` treats it
-   * as new (the writer is about to reference it). Best effort: a read-only layout still reads.
+   * Refresh an existing blob's mtime when a writer reuses it (re-puts it, or finds it there and
+   * skips it), so gc treats it as new: kept under a live writer lease and by `--keep-recent`
+   * (src/store/writer-lease.ts). Best effort: a read-only layout still reads.
    */
+  async touchBlob(d: Digest): Promise<void> {
+    await this.#touch(d)
+  }
+
   async #touch(d: Digest): Promise<void> {
     const now = new Date()
     await fsp.utimes(this.blobPath(d), now, now).catch(() => {})

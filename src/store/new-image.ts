@@ -16,6 +16,7 @@ import { newImageConfig } from '../spec/config-edit.js'
 import { MediaType } from '../spec/media-types.js'
 import type { Descriptor, Manifest, Platform } from '../spec/types.js'
 import { writeImage } from './image.js'
+import { withWriterLease } from './writer-lease.js'
 import type { Layout } from './layout.js'
 
 /** The end-of-archive marker: an empty tar (POSIX.1-2001 ustar: two 512-byte zero blocks). */
@@ -29,6 +30,11 @@ export interface NewImageOptions {
 }
 
 export async function newImage(layout: Layout, tag: string, platform: Pick<Platform, 'os' | 'architecture' | 'variant'>, opts: NewImageOptions = {}): Promise<Descriptor> {
+  // The empty layer is stored before the tag names it: under a writer lease (writer-lease.ts).
+  return withWriterLease(layout, () => newImageLeased(layout, tag, platform, opts))
+}
+
+async function newImageLeased(layout: Layout, tag: string, platform: Pick<Platform, 'os' | 'architecture' | 'variant'>, opts: NewImageOptions): Promise<Descriptor> {
   const created = opts.created ?? new Date().toISOString()
   const layer = await layout.putBlob(compress(Readable.from([EMPTY_TAR]), 'gzip'))
   const config = newImageConfig(platform, created)

@@ -13,6 +13,7 @@
  */
 import type { Digest } from '../digest/digest.js'
 import { LadingError } from '../errors.js'
+import { checkIndexDepth } from '../io/limits.js'
 import { isConfigMediaType, isIndexMediaType, isManifestMediaType } from '../spec/media-types.js'
 import { parseConfig, parseIndex, parseManifest } from '../spec/parse.js'
 import { formatPlatform, hostPlatform, platformMatches } from '../spec/platform.js'
@@ -31,8 +32,6 @@ export interface ResolvedImage {
 }
 
 export type PlatformChoice = Platform | 'any'
-
-const MAX_DEPTH = 8
 
 /** Tag or digest; descends nested indexes choosing `platform` (default hostPlatform(); 'any' = the only/first image). */
 export async function resolveImage(layout: Layout, ref: { tag?: string | undefined; digest?: Digest | undefined }, platform?: PlatformChoice): Promise<ResolvedImage> {
@@ -67,6 +66,11 @@ class Resolver {
   readonly #layout: Layout
   readonly #label: string
   readonly #want: PlatformChoice | undefined
+  /**
+   * Nested indexes (by digest) already searched without a match, with the platforms they offer:
+   * an index graph repeating its children is searched once per digest, not once per path.
+   */
+  readonly #searched = new Map<string, string[]>()
 
   constructor(layout: Layout, label: string, want: PlatformChoice | undefined) {
     this.#layout = layout
@@ -76,7 +80,7 @@ class Resolver {
 
   /** Follow one descriptor. `chosen` is true when it was picked by platform among several. */
   async descend(desc: Descriptor, path: Descriptor[], depth: number, chosen: boolean): Promise<ResolvedImage> {
-    if (depth > MAX_DEPTH) throw new LadingError('INVALID_INDEX', `${this.#label}: indexes nested deeper than ${MAX_DEPTH}`)
+    checkIndexDepth(depth, this.#label)
     const raw = await this.#layout.getManifest(desc)
     const mediaType = desc.mediaType ?? raw.mediaType
     const source = `blob ${desc.digest}`
@@ -114,21 +118,32 @@ class Resolver {
       return this.descend(real[0] ?? usable[0]!, path, depth, true)
     }
     const target = want ?? hostPlatform()
-    const available: string[] = []
+    const available = new Set<string>()
+    const tried = new Set<string>()
     for (const d of usable) {
       if (isAttestation(d)) continue
+      // The same entry listed again cannot match where it did not before.
+      const key = JSON.stringify([d.digest, d.mediaType, d.platform ?? null])
+      if (tried.has(key)) continue
+      tried.add(key)
       if (d.platform) {
         if (platformMatches(target, d.platform)) return this.descend(d, path, depth, true)
-        available.push(formatPlatform(d.platform))
+        available.add(formatPlatform(d.platform))
         continue
       }
       // No platform on the entry: a nested index is searched; a manifest is judged by its config.
       if (isIndexMediaType(d.mediaType)) {
+        const before = this.#searched.get(d.digest)
+        if (before) {
+          for (const p of before) available.add(p)
+          continue
+        }
         try {
           return await this.descend(d, path, depth, true)
         } catch (e) {
           if (e instanceof PlatformNotFound) {
-            available.push(...e.available)
+            this.#searched.set(d.digest, e.available)
+            for (const p of e.available) available.add(p)
             continue
           }
           throw e
@@ -137,9 +152,9 @@ class Resolver {
       const image = await this.descend(d, path, depth, true)
       const p = configPlatform(image.config)
       if (platformMatches(target, p)) return image
-      available.push(formatPlatform(p))
+      available.add(formatPlatform(p))
     }
-    throw new PlatformNotFound(this.#label, target, available)
+    throw new PlatformNotFound(this.#label, target, [...available])
   }
 }
 

@@ -9,6 +9,13 @@
  * two blobs at a time with 1 MiB reads, so the walk runs at hashing speed). Every document is
  * checked structurally and semantically by src/spec/validate.ts.
  *
+ * Each blob is checked once per way it is referenced: the cache key is the digest and size, the
+ * role (index, manifest, config, layer) and media type it is checked as, the platform an index
+ * claims for it, and in deep mode the diff_id it must decompress to; so the whole-layout walk
+ * finds at least everything a walk from any one tag finds. Nesting deeper than MAX_INDEX_DEPTH
+ * is a problem (src/io/limits.ts); a document is walked once per depth it is met at, so depth
+ * is judged on every path. Identical findings are reported once.
+ *
  * Contract: never throws for anything found in the layout; every finding is a Problem, in
  * the order the walk met it. Reads only (never writes), with raw fs calls so that it does not
  * trust the code it is checking.
@@ -20,7 +27,7 @@ import { pipeline } from 'node:stream/promises'
 import { digestAlgorithm, digestHex, digestOf, isDigest, VerifyingStream, type Digest } from '../digest/index.js'
 import { isErrno, isLadingError, type ErrorCode } from '../errors.js'
 import { isTempName, readUpTo } from '../io/fs.js'
-import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
+import { DEFAULT_MAX_DOCUMENT_BYTES, MAX_INDEX_DEPTH, indexDepthMessage } from '../io/limits.js'
 import { pointerJoin } from '../spec/json-pointer.js'
 import {
   Annotation, MediaType, isConfigMediaType, isIndexMediaType, isManifestMediaType, layerInfo,
@@ -75,6 +82,8 @@ interface Ref {
   platform?: Platform
   /** Deep mode: the diff_id the decompressed layer must hash to, and where it is written. */
   diffId?: { digest: Digest; source: string; pointer: string }
+  /** Indexes above this descriptor (index.json not counted). */
+  depth: number
 }
 
 /** A problem collector that keeps the walk's order even though blobs are hashed concurrently. */
@@ -85,7 +94,16 @@ class Findings {
     this.#slots.push(s)
     return s
   }
-  all(): Problem[] { return this.#slots.flat() }
+  /** Every problem once, in walk order (a document walked again deeper finds the same ones). */
+  all(): Problem[] {
+    const seen = new Set<string>()
+    return this.#slots.flat().filter((p) => {
+      const k = JSON.stringify([p.source, p.pointer, p.code, p.message])
+      if (seen.has(k)) return false
+      seen.add(k)
+      return true
+    })
+  }
 }
 
 function problem(source: string, pointer: string, code: ErrorCode, message: string): Problem {
@@ -190,7 +208,10 @@ class Walker {
   readonly #max: number
   readonly #findings = new Findings()
   readonly #pool: Pool
+  /** Checks done, by what was checked (see #visit). */
   readonly #seen = new Set<string>()
+  /** Digests of every blob referenced, for the blob directory scan. */
+  readonly #referenced = new Set<string>()
   #blobs = 0
   #bytes = 0
 
@@ -227,7 +248,7 @@ class Walker {
       else throw e
       return
     }
-    const seen = new Set([...this.#seen].map((k) => k.slice(0, k.lastIndexOf('/'))))
+    const seen = this.#referenced
     for (const alg of algs) {
       const rel = path.join('blobs', alg.name)
       if (!alg.isDirectory()) {
@@ -309,7 +330,7 @@ class Walker {
       if (tag !== undefined && d.annotations?.[Annotation.RefName] !== tag) return
       if (digest !== undefined && d.digest !== digest) return
       n++
-      const ref: Ref = { desc: d, from: 'index.json', pointer: pointerJoin('/manifests', i), kind: kindOf(d.mediaType) }
+      const ref: Ref = { desc: d, from: 'index.json', pointer: pointerJoin('/manifests', i), kind: kindOf(d.mediaType), depth: 0 }
       if (d.platform) ref.platform = d.platform
       this.#visit(ref)
     })
@@ -342,17 +363,27 @@ class Walker {
       } finally {
         await opened.fh.close()
       }
-      this.#visit({ desc: { mediaType, digest, size: opened.size }, from: 'command line', pointer: '', kind: kindOf(mediaType) })
+      this.#visit({ desc: { mediaType, digest, size: opened.size }, from: 'command line', pointer: '', kind: kindOf(mediaType), depth: 0 })
     })
   }
 
   /**
-   * Schedule the check of one referenced blob, once per (digest, size): a second descriptor
-   * naming the same digest with another size is checked again, so that its size is judged too.
+   * Schedule the check of one referenced blob, once per way it is referenced: digest and size
+   * (a second size is judged too), role and media type (a manifest claimed to be an index is
+   * checked as one), the platform claimed for it, the diff_id deep mode checks it against, and
+   * for a document the depth it is met at.
    */
   #visit(ref: Ref): void {
     const d = ref.desc
-    const key = `${d.digest}/${d.size}`
+    this.#referenced.add(d.digest)
+    const document = ref.kind === 'index' || ref.kind === 'manifest'
+    if (document && ref.depth > MAX_INDEX_DEPTH) {
+      this.#findings.slot().push(problem(ref.from, ref.pointer, 'INVALID_INDEX', `${ref.kind} blob ${d.digest}: ${indexDepthMessage()}`))
+      return
+    }
+    // A walk at each depth finds different things below (what is too deep from here), so a
+    // document is walked once per depth: at most MAX_INDEX_DEPTH + 1 times, never exponentially.
+    const key = JSON.stringify([d.digest, d.size, ref.kind, d.mediaType, ref.platform ?? null, ref.diffId?.digest ?? null, document ? ref.depth : 0])
     if (this.#seen.has(key)) return
     this.#seen.add(key)
     const out = this.#findings.slot()
@@ -424,14 +455,14 @@ class Walker {
         out.push(problem(source, '', e.code, stripSource(e.message, source)))
         return
       }
-      if (ref.kind === 'index') this.#checkIndexDoc(value, source, d, out)
+      if (ref.kind === 'index') this.#checkIndexDoc(value, source, d, out, ref.depth)
       else if (ref.kind === 'manifest') await this.#checkManifestDoc(value, source, ref, out)
     } finally {
       await opened.fh.close()
     }
   }
 
-  #checkIndexDoc(value: unknown, source: string, d: Descriptor, out: Problem[]): void {
+  #checkIndexDoc(value: unknown, source: string, d: Descriptor, out: Problem[], depth: number): void {
     out.push(...checkIndex(value, source, d.mediaType))
     if (!isObject(value) || !Array.isArray(value.manifests)) return
     const want = this.#opts.platform
@@ -442,7 +473,7 @@ class Walker {
       // Platform selection applies to image manifests; nested indexes are always descended.
       if (want && kind === 'manifest' && !platformMatches(want, m.platform)) return
       if (kind === 'manifest') matched++
-      const ref: Ref = { desc: m, from: source, pointer: pointerJoin('/manifests', i), kind }
+      const ref: Ref = { desc: m, from: source, pointer: pointerJoin('/manifests', i), kind, depth: depth + 1 }
       if (m.platform) ref.platform = m.platform
       this.#visit(ref)
     })
@@ -450,7 +481,7 @@ class Walker {
       out.push(problem(source, '/manifests', 'PLATFORM_NOT_FOUND', `no manifest for platform ${want.os}/${want.architecture}${want.variant ? '/' + want.variant : ''}`))
     }
     if (isObject(value.subject) && usable(value.subject)) {
-      this.#visit({ desc: value.subject, from: source, pointer: '/subject', kind: kindOf(value.subject.mediaType) })
+      this.#visit({ desc: value.subject, from: source, pointer: '/subject', kind: kindOf(value.subject.mediaType), depth })
     }
   }
 
@@ -464,7 +495,7 @@ class Walker {
     const c = value.config
     layers.forEach((l, i) => {
       if (!usable(l)) return
-      const layerRef: Ref = { desc: l, from: source, pointer: pointerJoin('/layers', i), kind: 'layer' }
+      const layerRef: Ref = { desc: l, from: source, pointer: pointerJoin('/layers', i), kind: 'layer', depth: 0 }
       const diffId = diffIds?.length === layers.length ? diffIds[i] : undefined
       if (this.#opts.deep && usable(c) && isDigest(diffId) && layerInfo(l.mediaType)) {
         layerRef.diffId = { digest: diffId, source: blobSource(c.digest, 'config'), pointer: pointerJoin('/rootfs/diff_ids', i) }
@@ -472,7 +503,7 @@ class Walker {
       this.#visit(layerRef)
     })
     if (isObject(value.subject) && usable(value.subject)) {
-      this.#visit({ desc: value.subject, from: source, pointer: '/subject', kind: kindOf(value.subject.mediaType) })
+      this.#visit({ desc: value.subject, from: source, pointer: '/subject', kind: kindOf(value.subject.mediaType), depth: ref.depth })
     }
   }
 
@@ -482,15 +513,16 @@ class Walker {
     if (!usable(c)) return undefined
     if (!isConfigMediaType(c.mediaType)) {
       // manifest.md §config: an unknown config type is opaque data; only its bytes are checked.
-      this.#visit({ desc: c, from: source, pointer: '/config', kind: 'blob' })
+      this.#visit({ desc: c, from: source, pointer: '/config', kind: 'blob', depth: 0 })
       return undefined
     }
-    const key = `${c.digest}/${c.size}`
+    this.#referenced.add(c.digest)
+    const key = JSON.stringify([c.digest, c.size, 'config', c.mediaType])
     const first = !this.#seen.has(key)
     this.#seen.add(key)
-    // A config shared by several manifests is reported once, but read for each (it is small)
-    // because checkImage and the diff_ids of deep mode need it beside each manifest.
-    const cout = first ? this.#findings.slot() : []
+    // A config shared by several manifests is read and checked for each (it is small): checkImage
+    // and the diff_ids of deep mode need it beside each manifest; Findings drops repeated findings.
+    const cout = this.#findings.slot()
     const opened = await openBlob(this.#blobPath(c.digest))
     if ('problem' in opened) {
       cout.push(problem(source, '/config', opened.code, `config blob ${c.digest} ${opened.problem} (${path.join('blobs', digestAlgorithm(c.digest), digestHex(c.digest))})`))
@@ -527,9 +559,8 @@ class Walker {
     if (!isObject(config)) return undefined
     const cfg = config as unknown as ImageConfig
     if (Array.isArray(value.layers)) {
-      const image = checkImage(value as unknown as Manifest, cfg, csource)
       // The same config under two manifests with different layers is a problem of each pairing.
-      ;(first ? cout : lateSlot(this.#findings)).push(...image)
+      cout.push(...checkImage(value as unknown as Manifest, cfg, csource))
     }
     if (ref.platform && typeof cfg.os === 'string' && typeof cfg.architecture === 'string') {
       lateSlot(this.#findings).push(...checkPlatformAgrees(ref.platform, cfg, ref.from, ref.pointer))

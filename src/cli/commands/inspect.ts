@@ -33,6 +33,7 @@ export function register(program: Command): void {
       const { parseManifest, parseIndex, parseConfig, manifestMediaType } = await import('../../spec/parse.js')
       const { isIndexMediaType } = await import('../../spec/media-types.js')
       const { summarizeImage } = await import('../../spec/image-stat.js')
+      const { checkIndexDepth } = await import('../../io/limits.js')
       const want: Platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform()
 
       // Both forms reduce to: get a manifest by digest (or the top one), get a small blob.
@@ -66,8 +67,9 @@ export function register(program: Command): void {
         let indexInfo: { Digest: string; Platforms: string[] } | undefined
         let mediaType = raw.mediaType || manifestMediaType(raw.bytes, name)
         // Descend through (possibly nested) indexes to the image for the wanted platform.
-        for (let depth = 0; isIndexMediaType(mediaType); depth++) {
-          if (depth > 8) throw new LadingError('INVALID_INDEX', `${name}: indexes nested more than 8 deep`)
+        let depth = 0
+        for (; isIndexMediaType(mediaType); depth++) {
+          checkIndexDepth(depth, name)
           const index = parseIndex(raw.bytes, `${name} (index ${raw.digest})`, mediaType)
           const platforms = index.manifests.filter((m) => m.platform).map((m) => formatPlatform(m.platform!))
           indexInfo ??= { Digest: raw.digest, Platforms: platforms }
@@ -77,6 +79,7 @@ export function register(program: Command): void {
           raw = await getManifest(pick.digest)
           mediaType = raw.mediaType || manifestMediaType(raw.bytes, name)
         }
+        checkIndexDepth(depth, name)
         const manifest: Manifest = parseManifest(raw.bytes, `${name} (manifest ${raw.digest})`, mediaType)
         const configBytes = await getSmallBlob(manifest.config)
         if (opts.config) { process.stdout.write(configBytes); return }

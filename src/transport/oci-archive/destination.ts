@@ -67,6 +67,7 @@ export class OciArchiveDestination implements ImageDestination {
   }
 
   async close(): Promise<void> {
+    await this.#inner.close() // gives up its writer lease
     await fsp.rm(this.#tmp, { recursive: true, force: true })
   }
 }

@@ -8,6 +8,10 @@
  * then nothing references the new blobs, so an interrupted copy leaves only unreferenced blobs
  * (which gc removes, and a rerun reuses via hasBlob).
  *
+ * gc (src/store/writer-lease.ts states the rule): the destination holds a writer lease from its
+ * first blob until close(), touches blobs it finds already there, and commit() checks under the
+ * index lock that every image it names is complete before writing index.json.
+ *
  * The top-level image is the last manifest put before commit (the copy engine puts children
  * first). It is named by each tag put with it; with no tag at all it becomes an untagged
  * index.json entry, as skopeo does. Manifests carrying a `subject` (referrers) are also listed
@@ -15,7 +19,9 @@
  */
 import type { Readable } from 'node:stream'
 import { LadingError } from '../../errors.js'
+import { assertComplete } from '../../store/closure.js'
 import { Layout } from '../../store/layout.js'
+import { acquireWriterLease, type WriterLease } from '../../store/writer-lease.js'
 import { Annotation, MediaType } from '../../spec/media-types.js'
 import { assertValidTag } from '../../spec/ref-name.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
@@ -44,6 +50,7 @@ export class LayoutDestination implements ImageDestination {
   readonly #tags = new Map<string, Descriptor>()
   readonly #referrers: Descriptor[] = []
   #last: Descriptor | undefined
+  #lease: Promise<WriterLease> | undefined
 
   /**
    * `layout` may still be opening (oci: starts initialising the directory at open and lets the
@@ -59,14 +66,26 @@ export class LayoutDestination implements ImageDestination {
   /** The layout, once it is open. */
   layout(): Promise<Layout> { return this.#layout }
 
+  /** The layout, with this destination's writer lease taken (once) before anything is stored. */
+  async #leased(): Promise<Layout> {
+    const layout = await this.#layout
+    this.#lease ??= acquireWriterLease(layout)
+    await this.#lease
+    return layout
+  }
+
   async hasBlob(desc: Descriptor): Promise<boolean> {
-    const size = await (await this.#layout).blobSize(desc.digest)
-    return size !== undefined && size === desc.size
+    const layout = await this.#leased()
+    const size = await layout.blobSize(desc.digest)
+    const there = size !== undefined && size === desc.size
+    // Reused, not written: made young so that gc keeps it while our lease lives.
+    if (there) await layout.touchBlob(desc.digest)
+    return there
   }
 
   async putBlob(body: Readable, expected?: Partial<Descriptor>): Promise<Descriptor> {
     let layout: Layout
-    try { layout = await this.#layout } catch (e) { body.destroy(); throw e }
+    try { layout = await this.#leased() } catch (e) { body.destroy(); throw e }
     const { digest, size } = await layout.putBlob(body, {
       ...(expected?.digest !== undefined ? { digest: expected.digest } : {}),
       ...(expected?.size !== undefined ? { size: expected.size } : {}),
@@ -80,7 +99,7 @@ export class LayoutDestination implements ImageDestination {
       throw new LadingError('UNSUPPORTED', `cannot store a manifest of media type ${raw.mediaType} in an OCI layout`)
     }
     if (tag !== undefined) assertValidTag(tag)
-    const desc = await (await this.#layout).putManifest(raw.bytes, raw.mediaType)
+    const desc = await (await this.#leased()).putManifest(raw.bytes, raw.mediaType)
     if (desc.digest !== raw.digest) throw new LadingError('DIGEST_MISMATCH', `manifest stored as ${desc.digest} but described as ${raw.digest}`)
     if (tag !== undefined) this.#tags.set(tag, desc)
     if (hasSubject(raw)) this.#referrers.push(desc)
@@ -93,7 +112,11 @@ export class LayoutDestination implements ImageDestination {
     const top = this.#last
     if (top === undefined) throw new LadingError('USAGE', `${(await this.#layout).dir}: nothing to commit: no manifest was put`)
     const tagged = [...this.#tags.entries()]
-    await (await this.#layout).updateIndex((index) => {
+    const layout = await this.#layout
+    await layout.updateIndex(async (index) => {
+      // Under the lock gc takes: nothing can vanish between this check and the write.
+      const named = new Map<string, Descriptor>([top, ...this.#referrers, ...this.#tags.values()].map((d) => [d.digest, d]))
+      for (const d of named.values()) await assertComplete(layout, d, `${layout.dir}: cannot write index.json`)
       let manifests = index.manifests
       const untagged: Descriptor[] = [...this.#referrers]
       if (tagged.length === 0 && !this.#referrers.some((r) => r.digest === top.digest)) untagged.push(top)
@@ -109,5 +132,7 @@ export class LayoutDestination implements ImageDestination {
 
   async close(): Promise<void> {
     await this.#layout.catch(() => {})
+    const lease = await this.#lease?.catch(() => undefined)
+    await lease?.release()
   }
 }

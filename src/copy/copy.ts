@@ -26,6 +26,7 @@ import { MediaType, isConfigMediaType, isIndexMediaType, isManifestMediaType, la
 import { parseConfig, parseIndex, parseManifest } from '../spec/parse.js'
 import { formatPlatform, hostPlatform, platformMatches } from '../spec/platform.js'
 import type { Descriptor, Index, Manifest, Platform, RawManifest } from '../spec/types.js'
+import { displayReference as describeRef } from '../transport/reference.js'
 import type { ImageDestination, ImageReference, ImageSource } from '../transport/types.js'
 import type { CopyEvent, ProgressCallback } from './events.js'
 import { Limiter } from './limit.js'
@@ -437,16 +438,6 @@ class CopyRun {
       if (failed) throw failed.reason
     }
     await this.#putManifest(raw)
-  }
-}
-
-export function describeRef(r: ImageReference): string {
-  switch (r.transport) {
-    case 'oci': return `oci:${r.dir}`
-    case 'oci-archive': return `oci-archive:${r.file}`
-    case 'docker-archive': return `docker-archive:${r.file}`
-    case 'dir': return `dir:${r.dir}`
-    case 'docker': return `docker://${r.registry}/${r.repository}`
   }
 }
 

@@ -7,9 +7,9 @@ import { LadingError, isErrno } from '../../errors.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES, readAllLimited } from '../../io/limits.js'
 import { manifestMediaType } from '../../spec/parse.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
-import type { TransportOptions } from '../open.js'
+import { displayReference } from '../reference.js'
 import { verifiedRead } from '../oci/verified-read.js'
-import type { ImageReference, ImageSource } from '../types.js'
+import type { ImageReference, ImageSource, TransportOptions } from '../types.js'
 import { MANIFEST_FILE, blobFile, instanceManifestFile } from './format.js'
 import path from 'node:path'
 
@@ -38,7 +38,7 @@ export class DirSource implements ImageSource {
 
   constructor(ref: DirRef) {
     this.ref = ref
-    this.#label = `dir:${ref.dir}`
+    this.#label = displayReference(ref)
   }
 
   async #readDoc(file: string, missing: () => LadingError): Promise<Buffer> {

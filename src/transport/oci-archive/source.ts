@@ -13,10 +13,10 @@ import { parseIndex, parseLayoutFile } from '../../spec/parse.js'
 import type { Index } from '../../spec/types.js'
 import { openArchive } from '../docker-archive/archive-file.js'
 import type { TarIndex } from '../docker-archive/tar-index.js'
-import type { TransportOptions } from '../open.js'
 import { LayoutSource, type LayoutReader } from '../oci/layout-source.js'
+import { displayReference } from '../reference.js'
 import { verifiedRead } from '../oci/verified-read.js'
-import type { ImageReference, ImageSource } from '../types.js'
+import type { ImageReference, ImageSource, TransportOptions } from '../types.js'
 
 type OciArchiveRef = Extract<ImageReference, { transport: 'oci-archive' }>
 
@@ -50,7 +50,7 @@ class ArchiveLayoutReader implements LayoutReader {
 }
 
 export async function ociArchiveSource(ref: OciArchiveRef, opts: TransportOptions): Promise<ImageSource> {
-  const label = `oci-archive:${ref.file}`
+  const label = displayReference(ref)
   const archive = await openArchive(ref.file, { label, ...(opts.tmpDir ? { tmpDir: opts.tmpDir } : {}), ...(opts.stdin ? { stdin: opts.stdin } : {}) })
   try {
     if (!archive.index.has('oci-layout')) throw new LadingError('INVALID_LAYOUT', `${label}: not an OCI layout archive: no oci-layout file`)

@@ -19,14 +19,8 @@ import { Layout } from '../../store/layout.js'
 import { Annotation, MediaType } from '../../spec/media-types.js'
 import { assertValidTag } from '../../spec/ref-name.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
-import type { DestinationCapabilities, ImageDestination, ImageReference } from '../types.js'
-
-export const OCI_CAPABILITIES: DestinationCapabilities = {
-  manifestTypes: [MediaType.OciManifest, MediaType.OciIndex],
-  multiImage: true,
-  preservesBlobs: true,
-  compressions: ['gzip', 'zstd', 'none'],
-}
+import { OCI_CAPABILITIES } from '../capabilities.js'
+import type { ImageDestination, ImageReference } from '../types.js'
 
 function hasSubject(raw: RawManifest): boolean {
   try {

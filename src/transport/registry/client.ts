@@ -20,7 +20,7 @@ import { digestAlgorithm, digestHex, digestOf, isDigest, parseDigest, verifyByte
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
 import { MediaType } from '../../spec/media-types.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
-import { isValidRepository } from './names.js'
+import { isValidRepository } from '../docker-reference.js'
 import { sanitize } from './registry-error.js'
 import { RegistryConnection, baseMediaType, deleteScope, drain, header, pullScope, pushScope, readBody, type RegistryClientOptions } from './connection.js'
 import type { UploadResult } from './blob-upload.js'

@@ -23,9 +23,11 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parse as parseToml } from 'smol-toml'
-import { LadingError, isErrno } from '../../errors.js'
-import type { RegistryOptions } from './connection.js'
-import type { DockerReference } from './source.js'
+import { LadingError, isErrno } from '../errors.js'
+import type { DockerReference } from './types.js'
+
+/** The one option registries.conf sets on a connection (its `insecure`); any registry options type carries it. */
+interface TlsOption { tlsVerify?: boolean }
 
 export type PullFromMirror = 'all' | 'digest-only' | 'tag-only'
 
@@ -310,11 +312,11 @@ export function directEndpoint(conf: RegistriesConf, ref: DockerReference): Endp
 }
 
 /** The options for one endpoint: registries.conf's `insecure` unless TLS verification was set explicitly. */
-export function endpointOptions<T extends RegistryOptions>(opts: T, e: Endpoint): T {
+export function endpointOptions<T extends TlsOption>(opts: T, e: Endpoint): T {
   return e.insecure && opts.tlsVerify === undefined ? { ...opts, tlsVerify: false } : opts
 }
 
 /** Options for talking to `ref`'s own registry (push, list-tags, delete): blocked refuses, insecure applies. */
-export function directRegistryOptions<T extends RegistryOptions>(ref: DockerReference, opts: T): T {
+export function directRegistryOptions<T extends TlsOption>(ref: DockerReference, opts: T): T {
   return endpointOptions(opts, directEndpoint(processRegistriesConf(), ref))
 }

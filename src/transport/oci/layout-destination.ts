@@ -18,17 +18,13 @@ import { LadingError } from '../../errors.js'
 import { Layout } from '../../store/layout.js'
 import { Annotation, MediaType } from '../../spec/media-types.js'
 import { assertValidTag } from '../../spec/ref-name.js'
+import { referrerOf } from '../../spec/referrer.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
 import { OCI_CAPABILITIES } from '../capabilities.js'
 import type { ImageDestination, ImageReference } from '../types.js'
 
 function hasSubject(raw: RawManifest): boolean {
-  try {
-    const doc = JSON.parse(raw.bytes.toString('utf8')) as { subject?: unknown }
-    return typeof doc === 'object' && doc !== null && doc.subject !== undefined
-  } catch {
-    return false
-  }
+  return referrerOf(raw.bytes, { digest: raw.digest, size: raw.bytes.length, mediaType: raw.mediaType }) !== undefined
 }
 
 export class LayoutDestination implements ImageDestination {

@@ -1,5 +1,5 @@
 /** The distribution-spec client and the docker:// transport. */
-export { RegistryClient, MANIFEST_ACCEPT, referrersTag, nextLink, sniffManifestMediaType, type UploadResult } from './client.js'
+export { RegistryClient, MANIFEST_ACCEPT, referrersTag, nextLink, type UploadResult } from './client.js'
 export { MONOLITHIC_MAX, type UploadOptions } from './blob-upload.js'
 export { RegistryConnection, mergeScopes, proxySettings, type RegistryOptions, type RegistryClientOptions } from './connection.js'
 export { RegistrySource, registrySource } from './source.js'

@@ -16,9 +16,10 @@
  */
 import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream'
 import { digestOf, type Digest } from '../digest/digest.js'
-import { VerifyingStream, carryAttestation } from '../digest/verify.js'
+import { carryAttestation, verifiedStream } from '../digest/verify.js'
 import { LadingError } from '../errors.js'
 import { atomicWriteFile } from '../io/fs.js'
+import { Limiter } from '../io/limit.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES, readAllLimited } from '../io/limits.js'
 import type { compress as compressFn, decompress as decompressFn } from '../io/compression.js'
 import { convertIndex, convertManifest, indexMediaTypeFor, manifestMediaTypeFor, type ManifestFormat } from '../spec/convert.js'
@@ -29,7 +30,6 @@ import type { Descriptor, Index, Manifest, Platform, RawManifest } from '../spec
 import { displayReference as describeRef } from '../transport/reference.js'
 import type { ImageDestination, ImageReference, ImageSource } from '../transport/types.js'
 import type { CopyEvent, ProgressCallback } from './events.js'
-import { Limiter } from './limit.js'
 
 export type { CopyEvent, ProgressCallback } from './events.js'
 
@@ -251,8 +251,7 @@ class CopyRun {
           // Check the uncompressed bytes against the diff_id on the way. Going to 'none' the
           // destination verifies exactly that digest itself, so the bytes are hashed once, not twice.
           if (diffId !== undefined && to !== 'none') {
-            const v = new VerifyingStream({ digest: diffId, name: `${name} (uncompressed, diff_id)` })
-            plain = chain(plain, v)
+            plain = verifiedStream(plain, { digest: diffId, name: `${name} (uncompressed, diff_id)` })
           }
           const level = this.#opts.destCompressLevel
           return compress(plain, to, level !== undefined ? { level } : {})

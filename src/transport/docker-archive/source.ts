@@ -6,7 +6,7 @@
  */
 import { pipeline } from 'node:stream/promises'
 import { Writable } from 'node:stream'
-import { VerifyingStream } from '../../digest/verify.js'
+import { VerifyingStream, verifiedStream } from '../../digest/verify.js'
 import { digestOf, type Digest } from '../../digest/digest.js'
 import { LadingError } from '../../errors.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
@@ -15,7 +15,6 @@ import { parseConfig } from '../../spec/parse.js'
 import { MediaType, layerMediaType } from '../../spec/media-types.js'
 import type { Descriptor, Manifest, RawManifest } from '../../spec/types.js'
 import type { ImageReference, ImageSource, TransportOptions } from '../types.js'
-import { verifiedRead } from '../oci/verified-read.js'
 import { openArchive } from './archive-file.js'
 import { parseArchiveManifest, type ArchiveManifestItem } from './format.js'
 import { formatDockerReference, parseDockerReference } from '../docker-reference.js'
@@ -145,7 +144,7 @@ export class DockerArchiveSource implements ImageSource {
   async getBlob(desc: Descriptor): Promise<import('node:stream').Readable> {
     const name = this.#blobs.get(desc.digest)
     if (name === undefined) throw new LadingError('BLOB_UNKNOWN', `${this.#label}: no blob ${desc.digest}`)
-    return verifiedRead(this.#index.open(name), { digest: desc.digest, size: desc.size, name: `${this.#label}: ${name}` })
+    return verifiedStream(this.#index.open(name), { digest: desc.digest, size: desc.size, name: `${this.#label}: ${name}` })
   }
 
   async close(): Promise<void> { await this.#close() }

@@ -6,7 +6,7 @@
  */
 import type { Readable } from 'node:stream'
 import { digestAlgorithm, digestHex, type Digest } from '../../digest/digest.js'
-import { verifyBytes } from '../../digest/verify.js'
+import { verifiedStream, verifyBytes } from '../../digest/verify.js'
 import { LadingError } from '../../errors.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
 import { parseIndex, parseLayoutFile } from '../../spec/parse.js'
@@ -15,7 +15,6 @@ import { openArchive } from '../docker-archive/archive-file.js'
 import type { TarIndex } from '../docker-archive/tar-index.js'
 import { LayoutSource, type LayoutReader } from '../oci/layout-source.js'
 import { displayReference } from '../reference.js'
-import { verifiedRead } from '../oci/verified-read.js'
 import type { ImageReference, ImageSource, TransportOptions } from '../types.js'
 
 type OciArchiveRef = Extract<ImageReference, { transport: 'oci-archive' }>
@@ -39,7 +38,7 @@ class ArchiveLayoutReader implements LayoutReader {
   }
 
   async getBlob(desc: { digest: Digest; size?: number }): Promise<Readable> {
-    return verifiedRead(this.#index.open(this.#member(desc.digest)), { digest: desc.digest, size: desc.size, name: `${this.#label}: blob ${desc.digest}` })
+    return verifiedStream(this.#index.open(this.#member(desc.digest)), { digest: desc.digest, size: desc.size, name: `${this.#label}: blob ${desc.digest}` })
   }
 
   async readBlob(desc: { digest: Digest; size?: number }, maxBytes = DEFAULT_MAX_DOCUMENT_BYTES): Promise<Buffer> {

@@ -35,7 +35,7 @@ export class DirDestination implements ImageDestination {
     await fsp.mkdir(dir, { recursive: true })
     const entries = (await fsp.readdir(dir)).filter((n) => !isTempName(n))
     if (entries.length > 0 && !entries.includes(VERSION_FILE)) {
-      throw new LadingError('EXISTS', `dir:${dir}: directory is not empty and is not a dir: image (no ${VERSION_FILE} file); refusing to write into it`)
+      throw new LadingError('EXISTS', `${displayReference(ref)}: directory is not empty and is not a dir: image (no ${VERSION_FILE} file); refusing to write into it`)
     }
     const version = path.join(dir, VERSION_FILE)
     let current: string | undefined

@@ -24,6 +24,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { LadingError, isErrno } from '../errors.js'
+import { parseDockerName, type DockerName } from './docker-reference.js'
 import type { DockerReference } from './types.js'
 
 /** The one option registries.conf sets on a connection (its `insecure`); any registry options type carries it. */
@@ -278,7 +279,19 @@ function relocate(ref: DockerReference, prefix: string, location: string): Docke
   if (slash <= 0 || slash === moved.length - 1) {
     throw new LadingError('INVALID_REFERENCE', `registries.conf: ${name} moved by ${JSON.stringify(prefix)} -> ${JSON.stringify(location)} is ${JSON.stringify(moved)}, which names no repository`)
   }
-  return { ...ref, registry: moved.slice(0, slash), repository: moved.slice(slash + 1) }
+  // The moved name is read by the one Docker grammar and must already be in its normalised form,
+  // as containers/image requires (reference.ParseNamed): a location `mirror/x` is refused rather
+  // than read as a Docker Hub namespace.
+  let n: DockerName
+  try {
+    n = parseDockerName(moved)
+  } catch (e) {
+    throw new LadingError('INVALID_REFERENCE', `registries.conf: ${name} moved by ${JSON.stringify(prefix)} -> ${JSON.stringify(location)} is ${JSON.stringify(moved)}: ${(e as Error).message}`, { cause: e })
+  }
+  if (`${n.registry}/${n.repository}` !== moved) {
+    throw new LadingError('INVALID_REFERENCE', `registries.conf: ${name} moved by ${JSON.stringify(prefix)} -> ${JSON.stringify(location)} is ${JSON.stringify(moved)}, which is not a normalised name (it reads as ${n.registry}/${n.repository})`)
+  }
+  return { ...ref, registry: n.registry, repository: n.repository }
 }
 
 function refuseBlocked(entry: RegistryEntry | undefined, ref: DockerReference): void {

@@ -78,6 +78,14 @@ test('registries.conf: a pull tries the mirrors that serve the reference, then t
   assert.equal(directEndpoint(conf, ref('example.com/x')).insecure, true)
 })
 
+test('registries.conf: a moved name is read by the one Docker grammar and must be normalised (as containers/image ParseNamed)', () => {
+  const conf = (location: string): RegistriesConf => ({ registries: parseRegistriesConf(`[[registry]]\nprefix = "src.test/app"\nlocation = "${location}"\n`, 't.conf'), files: ['t.conf'] })
+  assert.deepEqual(names(conf('mirror.test:5000/ns/app'), ref('src.test/app')), ['mirror.test:5000/ns/app'])
+  // A first component without '.', ':' or localhost would be a Docker Hub namespace: refused, not sent to Hub.
+  assert.throws(() => pullEndpoints(conf('mirror/app'), ref('src.test/app')), (e) => isLadingError(e, 'INVALID_REFERENCE') && /not a normalised name.*docker\.io\/mirror\/app/.test((e as Error).message))
+  assert.throws(() => pullEndpoints(conf('m.test/App'), ref('src.test/app')), (e) => isLadingError(e, 'INVALID_REFERENCE') && /lowercase/.test((e as Error).message))
+})
+
 test('registries.conf: a blocked registry is refused for pulls and pushes, naming the file', () => {
   const conf = { registries: parseRegistriesConf(CONF, 'test.conf'), files: ['test.conf'] }
   for (const f of [() => pullEndpoints(conf, ref('a.blocked.test/x')), () => directEndpoint(conf, ref('a.blocked.test/x'))]) {

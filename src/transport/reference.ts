@@ -20,7 +20,7 @@
  */
 import { parseDigest, type Digest } from '../digest/digest.js'
 import { LadingError, isLadingError } from '../errors.js'
-import { DEFAULT_TAG, parseDockerName, parseDockerReference, type DockerReferenceParts } from './docker-reference.js'
+import { DEFAULT_TAG, isValidTag, parseDockerName, parseDockerReference, type DockerReferenceParts } from './docker-reference.js'
 import type { DirReference, DockerArchiveReference, DockerReference, ImageReference, OciArchiveReference, OciReference, ReferenceSyntax, TransportName } from './types.js'
 
 // image-layout.md §ref.name: ref ::= component ("/" component)*; component ::= alphanum (separator alphanum)*
@@ -207,5 +207,6 @@ export function displayReference(r: ImageReference): string {
 /** The normalised `registry/repository:tag` of a Docker name (docker-archive RepoTags), as skopeo writes it. */
 export function dockerRepoTag(name: string, tag: string): string {
   const n = parseDockerName(name)
+  if (!isValidTag(tag)) throw invalid(`invalid tag ${JSON.stringify(tag)}`)
   return `${n.registry}/${n.repository}:${tag}`
 }

@@ -91,6 +91,7 @@ test('docker reference: docker-archive RepoTags use the same grammar (was: a col
   assert.equal(dockerRepoTag('busybox', '1.36'), 'docker.io/library/busybox:1.36')
   assert.equal(dockerRepoTag('registry-1.docker.io/x/y', 'v'), 'docker.io/x/y:v')
   assert.throws(() => dockerRepoTag('Busybox', 'v'), (e) => isLadingError(e, 'INVALID_REFERENCE'))
+  assert.throws(() => dockerRepoTag('busybox', 'bad tag'), (e) => isLadingError(e, 'INVALID_REFERENCE') && /invalid tag/.test((e as Error).message), 'the tag too (was: written into RepoTags unchecked)')
 })
 
 test('reference display: one form per transport, without tag or digest (was: six spellings, one without docker://)', () => {

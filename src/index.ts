@@ -51,8 +51,9 @@ export { insertIntoImage } from './bundle/insert.js'
 export { runtimeConfig } from './bundle/runtime-config.js'
 
 // Transports and the copy engine
-export type { ImageReference, ImageSource, ImageDestination, DestinationCapabilities } from './transport/types.js'
-export { parseReference, formatReference, openSource, openDestination, type TransportOptions } from './transport/reference.js'
+export type { ImageReference, ImageSource, ImageDestination, DestinationCapabilities, Transport, TransportOptions } from './transport/types.js'
+export { parseReference, formatReference, displayReference } from './transport/reference.js'
+export { openSource, openDestination, TRANSPORTS } from './transport/open.js'
 export { copyImage, type CopyOptions, type CopyResult } from './copy/copy.js'
 export type { CopyEvent } from './copy/events.js'
 export { RegistryClient, type RegistryOptions } from './transport/registry/index.js'

@@ -86,3 +86,34 @@ test('attestation: a verifier downstream of an attested stream for the same dige
   const down4 = new VerifyingStream({ digest: digestOf(data), size: 3 }, undefined, up4)
   await assert.rejects(pipeline(Readable.from([data]), up4, down4, new Writable({ write(_c, _e, cb) { cb() } })), (e: unknown) => isLadingError(e, 'SIZE_MISMATCH'))
 })
+
+test('verifiedStream: the one verifying pipe: good bytes end, a flipped byte errors before the end, destroying it closes the input', async () => {
+  const { verifiedStream } = await import('../src/digest/verify.js')
+  const data = Buffer.from('the one verifying pipe')
+  const sink = (): Writable & { ended: boolean } => {
+    const w = new Writable({ write(_c, _e, cb) { cb() }, final(cb) { w.ended = true; cb() } }) as Writable & { ended: boolean }
+    w.ended = false
+    return w
+  }
+  const ok = verifiedStream(Readable.from([data]), { digest: digestOf(data), size: data.length })
+  await pipeline(ok, sink())
+  assert.deepEqual(ok.result, { digest: digestOf(data), size: data.length })
+
+  const flipped = Buffer.from(data)
+  flipped[3] = flipped[3]! ^ 1
+  const out = sink()
+  await assert.rejects(pipeline(verifiedStream(Readable.from([flipped]), { digest: digestOf(data), size: data.length, name: 'flipped' }), out),
+    (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH') && /flipped: digest mismatch/.test((e as Error).message))
+  assert.equal(out.ended, false, 'nothing downstream saw the end of bad bytes')
+
+  // A reader that gives up early destroys the input (a file or a connection is closed).
+  const input = new Readable({ read() { this.push(Buffer.alloc(1024)) } })
+  const v = verifiedStream(input, { digest: digestOf(data) })
+  v.destroy()
+  await new Promise((r) => setImmediate(r))
+  assert.equal(input.destroyed, true)
+
+  // An input error surfaces on the verified stream.
+  const failing = new Readable({ read() { this.destroy(new Error('disk gone')) } })
+  await assert.rejects(pipeline(verifiedStream(failing, {}), sink()), /disk gone/)
+})

@@ -13,8 +13,8 @@
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
-import { finished, pipeline } from 'node:stream/promises'
-import { VerifyingStream } from '../digest/verify.js'
+import { finished } from 'node:stream/promises'
+import { verifiedStream } from '../digest/verify.js'
 import { parseDigest } from '../digest/digest.js'
 import { LadingError } from '../errors.js'
 import { atomicWriteFile } from '../io/fs.js'
@@ -93,9 +93,7 @@ export async function applyImageLayers(image: ResolvedImage, rootfs: string, opt
     if (opts.verifyDiffIds) {
       const diffId = image.config.rootfs?.diff_ids?.[i]
       if (diffId === undefined) throw new LadingError('INVALID_CONFIG', `${name}: the config has no rootfs.diff_ids entry for it`)
-      const v = new VerifyingStream({ digest: diffId, name: `${name} uncompressed (diff_id)` })
-      pipeline(tar, v).catch(() => {})
-      tar = v
+      tar = verifiedStream(tar, { digest: diffId, name: `${name} uncompressed (diff_id)` })
     }
     const applyOpts: Parameters<typeof applyLayer>[2] = {}
     if (opts.rootless !== undefined) applyOpts.rootless = opts.rootless

@@ -19,9 +19,10 @@
  */
 import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream'
 import { digestOf, type Digest } from '../digest/digest.js'
-import { VerifyingStream, carryAttestation } from '../digest/verify.js'
+import { carryAttestation, verifiedStream } from '../digest/verify.js'
 import { LadingError } from '../errors.js'
 import { atomicWriteFile } from '../io/fs.js'
+import { Limiter } from '../io/limit.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES, VisitBudget, checkIndexDepth, readAllLimited } from '../io/limits.js'
 import type { compress as compressFn, decompress as decompressFn } from '../io/compression.js'
 import { convertIndex, convertManifest, indexMediaTypeFor, manifestMediaTypeFor, type ManifestFormat } from '../spec/convert.js'
@@ -29,9 +30,9 @@ import { MediaType, isConfigMediaType, isIndexMediaType, isManifestMediaType, la
 import { parseConfig, parseIndex, parseManifest } from '../spec/parse.js'
 import { formatPlatform, hostPlatform, platformMatches } from '../spec/platform.js'
 import type { Descriptor, Index, Manifest, Platform, RawManifest } from '../spec/types.js'
+import { displayReference as describeRef } from '../transport/reference.js'
 import type { ImageDestination, ImageReference, ImageSource } from '../transport/types.js'
 import type { CopyEvent, ProgressCallback } from './events.js'
-import { Limiter } from './limit.js'
 
 export type { CopyEvent, ProgressCallback } from './events.js'
 
@@ -263,8 +264,7 @@ class CopyRun {
           // Check the uncompressed bytes against the diff_id on the way. Going to 'none' the
           // destination verifies exactly that digest itself, so the bytes are hashed once, not twice.
           if (diffId !== undefined && to !== 'none') {
-            const v = new VerifyingStream({ digest: diffId, name: `${name} (uncompressed, diff_id)` })
-            plain = chain(plain, v)
+            plain = verifiedStream(plain, { digest: diffId, name: `${name} (uncompressed, diff_id)` })
           }
           const level = this.#opts.destCompressLevel
           return compress(plain, to, level !== undefined ? { level } : {})
@@ -498,16 +498,6 @@ class CopyRun {
       if (failed) throw failed.reason
     }
     await this.#putManifest(raw)
-  }
-}
-
-export function describeRef(r: ImageReference): string {
-  switch (r.transport) {
-    case 'oci': return `oci:${r.dir}`
-    case 'oci-archive': return `oci-archive:${r.file}`
-    case 'docker-archive': return `docker-archive:${r.file}`
-    case 'dir': return `dir:${r.dir}`
-    case 'docker': return `docker://${r.registry}/${r.repository}`
   }
 }
 

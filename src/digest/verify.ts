@@ -4,7 +4,7 @@
  * is exceeded (as soon as a byte too many arrives) or if the final size or digest differ.
  * Consumers that see 'end' have seen verified bytes.
  */
-import { Transform, type TransformCallback } from 'node:stream'
+import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream'
 import { LadingError } from '../errors.js'
 import { digestAlgorithm, newHash, type Algorithm, type Digest } from './digest.js'
 
@@ -93,6 +93,19 @@ export class VerifyingStream extends Transform {
   get result(): { digest: Digest; size: number } | undefined { return this.#result }
 
   #label(): string { return this.#expected.name ?? this.#expected.digest ?? 'blob' }
+}
+
+/**
+ * `input` piped through a new VerifyingStream for `expected`: the one way to hand out a verified
+ * stream (sources' getBlob, the layout's blobs, diff_id checks). The returned stream errors before
+ * it ends unless size and digest match; an error on either side destroys both and surfaces on the
+ * returned stream; a reader that destroys it early destroys `input` too (closing its file or
+ * connection). An input attested to `expected.digest` is counted, not hashed again.
+ */
+export function verifiedStream(input: Readable, expected: Expected, alg?: Algorithm): VerifyingStream {
+  const v = new VerifyingStream(expected, alg, input)
+  pipeline(input, v, () => { /* the error, if any, is v's */ })
+  return v
 }
 
 /** Check bytes in memory against an expectation (same errors as the stream). */

@@ -98,6 +98,17 @@ export function parseLayoutFile(bytes: Uint8Array, source: string): OciLayoutFil
  * image-spec allows the field to be absent. Schema 1 throws UNSUPPORTED.
  */
 export function manifestMediaType(bytes: Uint8Array, source: string): string {
+  return sniffManifestMediaType(bytes, source).mediaType
+}
+
+/**
+ * The one manifest media-type sniffer: the document's own non-empty `mediaType` (`declared`),
+ * else its shape: `manifests` is an index (image-index.md), `config` or `layers` a manifest
+ * (manifest.md). Docker schema 1 is UNSUPPORTED; anything else INVALID_DOCUMENT (or
+ * INVALID_JSON / SIZE_LIMIT from parseJson). Only the type is guessed here; the strict parsers
+ * check the document against it.
+ */
+export function sniffManifestMediaType(bytes: Uint8Array, source: string): { mediaType: string; declared: boolean } {
   const v = parseJson(bytes, source)
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
     throw new LadingError('INVALID_DOCUMENT', `${source}: /: a manifest or index must be a JSON object`)
@@ -106,8 +117,8 @@ export function manifestMediaType(bytes: Uint8Array, source: string): string {
   if (o.schemaVersion === 1 || o.mediaType === MediaType.DockerManifestV1 || o.mediaType === MediaType.DockerManifestV1Signed) {
     throw new LadingError('UNSUPPORTED', `${source}: /schemaVersion: Docker image manifest schema 1 is not supported`)
   }
-  if (typeof o.mediaType === 'string' && o.mediaType !== '') return o.mediaType
-  if ('manifests' in o) return MediaType.OciIndex
-  if ('config' in o || 'layers' in o) return MediaType.OciManifest
+  if (typeof o.mediaType === 'string' && o.mediaType !== '') return { mediaType: o.mediaType, declared: true }
+  if ('manifests' in o) return { mediaType: MediaType.OciIndex, declared: false }
+  if ('config' in o || 'layers' in o) return { mediaType: MediaType.OciManifest, declared: false }
   throw new LadingError('INVALID_DOCUMENT', `${source}: /mediaType: no mediaType and the shape is neither a manifest (config, layers) nor an index (manifests)`)
 }

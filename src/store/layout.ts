@@ -20,9 +20,8 @@ import fs, { constants, promises as fsp, type Stats } from 'node:fs'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { pipeline as pipelineCb } from 'node:stream'
 import { digestAlgorithm, digestHex, isAlgorithm, isDigest, type Algorithm, type Digest } from '../digest/digest.js'
-import { VerifyingStream, verifyBytes } from '../digest/verify.js'
+import { VerifyingStream, verifiedStream, verifyBytes } from '../digest/verify.js'
 import { LadingError, isErrno } from '../errors.js'
 import { atomicWriteFile, fsyncDir, isTempName, readSmallFileSync, tempPathFor } from '../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
@@ -187,11 +186,8 @@ export class Layout {
   /** A stream of the blob that errors before it ends unless size and digest match. BLOB_UNKNOWN if absent. */
   async getBlob(desc: { digest: Digest; size?: number | undefined }): Promise<Readable> {
     const fh = await this.#openBlob(desc)
-    const input = new PooledFileReader(fh)
-    const verifier = new VerifyingStream({ digest: desc.digest, size: desc.size, name: `blob ${desc.digest}` })
-    // pipeline destroys both streams (and so closes the file) on error or early destroy by the reader.
-    pipelineCb(input, verifier, () => {})
-    return verifier
+    // Destroying the verified stream destroys the reader, and so closes the file.
+    return verifiedStream(new PooledFileReader(fh), { digest: desc.digest, size: desc.size, name: `blob ${desc.digest}` })
   }
 
   /**

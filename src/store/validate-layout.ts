@@ -27,6 +27,7 @@ import { pipeline } from 'node:stream/promises'
 import { digestAlgorithm, digestHex, digestOf, isDigest, VerifyingStream, type Digest } from '../digest/index.js'
 import { isErrno, isLadingError, type ErrorCode } from '../errors.js'
 import { isTempName, readUpTo } from '../io/fs.js'
+import { Limiter } from '../io/limit.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES, MAX_INDEX_DEPTH, indexDepthMessage } from '../io/limits.js'
 import { pointerJoin } from '../spec/json-pointer.js'
 import {
@@ -124,22 +125,13 @@ function kindOf(mediaType: string): Kind {
 }
 
 /** Run at most `n` tasks at a time. */
+/** Tasks under the one limiter (io/limit.ts), every one run even after a failure. */
 class Pool {
-  readonly #n: number
-  #running = 0
-  readonly #waiting: Array<() => void> = []
+  readonly #limiter: Limiter
   readonly #all: Promise<void>[] = []
-  constructor(n: number) { this.#n = Math.max(1, n) }
+  constructor(n: number) { this.#limiter = new Limiter(Math.max(1, Math.floor(n) || 1), { stopAfterFailure: false }) }
   add(task: () => Promise<void>): void {
-    const run = async (): Promise<void> => {
-      if (this.#running >= this.#n) await new Promise<void>((resolve) => this.#waiting.push(resolve))
-      this.#running++
-      try { await task() } finally {
-        this.#running--
-        this.#waiting.shift()?.()
-      }
-    }
-    this.#all.push(run())
+    this.#all.push(this.#limiter.run(task))
   }
   /** Wait for every task, including tasks added by running tasks. */
   async drain(): Promise<void> {

@@ -1,71 +1,35 @@
 /**
- * Dispatch an ImageReference to its transport. Each transport module is loaded on demand, so
- * importing this file (from the CLI or the library entry) stays cheap.
+ * The table of transports: each is a registered object (./types.ts Transport) with its
+ * reference syntax, its capabilities and how to open a source or a destination. Opening
+ * dispatches through this table; each transport's code is loaded on demand, so importing this
+ * file (from the CLI or the library entry) stays cheap.
  */
-import type { ImageDestination, ImageReference, ImageSource } from './types.js'
+import { dirTransport } from './dir/transport.js'
+import { dockerArchiveTransport } from './docker-archive/transport.js'
+import { ociArchiveTransport } from './oci-archive/transport.js'
+import { ociTransport } from './oci/transport.js'
+import { registryTransport } from './registry/transport.js'
+import type { ImageDestination, ImageReference, ImageSource, Transport, TransportName, TransportOptions } from './types.js'
 
-/** Options for every transport; the registry ones are passed through to the registry transport. */
-export interface TransportOptions {
-  /** Registry: verify TLS (default true); false also allows plain HTTP, as skopeo's --tls-verify=false. */
-  tlsVerify?: boolean
-  /** Registry: a directory of *.crt CAs and *.cert/*.key client certificates (containers-certs.d). */
-  certDir?: string
-  /** Registry: credentials given on the command line (USER:PASS). */
-  creds?: { username: string; password: string }
-  /** Registry: an auth file instead of the default ones. */
-  authFile?: string
-  /** Where archive transports spool temporary files (default os.tmpdir(), or beside the target). */
-  tmpDir?: string
-  /** Destination streams for `docker-archive:-`; default process.stdout. */
-  stdout?: NodeJS.WritableStream
-  /** Source stream for `docker-archive:-`/`oci-archive:-`; default process.stdin. */
-  stdin?: NodeJS.ReadableStream
+export type { TransportOptions } from './types.js'
+
+export const TRANSPORTS: { readonly [N in TransportName]: Transport<N> } = {
+  oci: ociTransport,
+  'oci-archive': ociArchiveTransport,
+  'docker-archive': dockerArchiveTransport,
+  dir: dirTransport,
+  docker: registryTransport,
 }
 
-export async function openSource(r: ImageReference, opts: TransportOptions = {}): Promise<ImageSource> {
-  switch (r.transport) {
-    case 'oci': return (await import('./oci/source.js')).ociSource(r, opts)
-    case 'oci-archive': return (await import('./oci-archive/source.js')).ociArchiveSource(r, opts)
-    case 'docker-archive': return (await import('./docker-archive/source.js')).dockerArchiveSource(r, opts)
-    case 'dir': return (await import('./dir/source.js')).dirSource(r, opts)
-    case 'docker': return registrySourceFor(r, registryOptions(opts))
-  }
+/** The transport of a reference (its parse, format, capabilities and openers). */
+export function transportOf(r: ImageReference): Transport {
+  return TRANSPORTS[r.transport] as Transport
 }
 
-export async function openDestination(r: ImageReference, opts: TransportOptions = {}): Promise<ImageDestination> {
-  switch (r.transport) {
-    case 'oci': return (await import('./oci/destination.js')).ociDestination(r, opts)
-    case 'oci-archive': return (await import('./oci-archive/destination.js')).ociArchiveDestination(r, opts)
-    case 'docker-archive': return (await import('./docker-archive/destination.js')).dockerArchiveDestination(r, opts)
-    case 'dir': return (await import('./dir/destination.js')).dirDestination(r, opts)
-    case 'docker': return registryDestinationFor(r, registryOptions(opts))
-  }
+export function openSource(r: ImageReference, opts: TransportOptions = {}): Promise<ImageSource> {
+  return transportOf(r).openSource(r, opts)
 }
 
-type DockerRef = Extract<ImageReference, { transport: 'docker' }>
-type RegistryOpts = ReturnType<typeof registryOptions>
-
-/** A registry source after registries.conf: blocked, moved, insecure, or pulled through mirrors. */
-async function registrySourceFor(r: DockerRef, opts: RegistryOpts): Promise<ImageSource> {
-  const [{ processRegistriesConf, pullEndpoints, endpointOptions }, { registrySource }, { MirroredSource }] = await Promise.all([
-    import('./registry/registries-conf.js'), import('./registry/source.js'), import('./registry/mirrored-source.js'),
-  ])
-  const endpoints = pullEndpoints(processRegistriesConf(), r)
-  if (endpoints.length === 1) return registrySource(endpoints[0]!.ref, endpointOptions(opts, endpoints[0]!))
-  return new MirroredSource(endpoints, opts)
-}
-
-/** A registry destination after registries.conf: blocked or insecure (moving and mirrors are for pulls only, as in containers/image). */
-async function registryDestinationFor(r: DockerRef, opts: RegistryOpts): Promise<ImageDestination> {
-  const [{ directRegistryOptions }, { registryDestination }] = await Promise.all([import('./registry/registries-conf.js'), import('./registry/destination.js')])
-  return registryDestination(r, directRegistryOptions(r, opts))
-}
-
-function registryOptions(o: TransportOptions): { tlsVerify?: boolean; certDir?: string; creds?: { username: string; password: string }; authFile?: string } {
-  return {
-    ...(o.tlsVerify !== undefined ? { tlsVerify: o.tlsVerify } : {}),
-    ...(o.certDir !== undefined ? { certDir: o.certDir } : {}),
-    ...(o.creds !== undefined ? { creds: o.creds } : {}),
-    ...(o.authFile !== undefined ? { authFile: o.authFile } : {}),
-  }
+export function openDestination(r: ImageReference, opts: TransportOptions = {}): Promise<ImageDestination> {
+  return transportOf(r).openDestination(r, opts)
 }

@@ -11,53 +11,32 @@
  * contain '/' or ':' as image-layout.md §ref.name allows, and a docker-archive name may carry a
  * registry port); a path containing ':' therefore cannot be named, exactly as with skopeo.
  *
- * Docker references follow the distribution reference grammar: the first component is a registry
- * when it contains '.' or ':' or is `localhost` (the "domain heuristic"); otherwise the registry is
- * docker.io and a single-component repository gets `library/`. With neither tag nor digest the
- * tag is `latest`, as skopeo does.
+ * Docker names (docker:// and docker-archive names) follow the one Docker grammar of
+ * ./docker-reference.ts. With neither tag nor digest a docker:// tag is `latest`, as skopeo does.
  *
- * `formatReference(parseReference(s))` is a canonical spelling that parses back to the same value.
+ * This file is the ONLY spelling of references: parse, format (`formatReference(parseReference(s))`
+ * is a canonical spelling that parses back to the same value) and the display form messages use.
+ * It loads no transport code; ./open.ts is the table of transports that opens them.
  */
 import { parseDigest, type Digest } from '../digest/digest.js'
-import { LadingError } from '../errors.js'
-import type { ImageReference } from './types.js'
+import { LadingError, isLadingError } from '../errors.js'
+import { DEFAULT_TAG, isValidTag, parseDockerName, parseDockerReference, type DockerReferenceParts } from './docker-reference.js'
+import type { DirReference, DockerArchiveReference, DockerReference, ImageReference, OciArchiveReference, OciReference, ReferenceSyntax, TransportName } from './types.js'
 
-export { openSource, openDestination, type TransportOptions } from './open.js'
-
-export const DEFAULT_REGISTRY = 'docker.io'
-export const DEFAULT_TAG = 'latest'
-
-const FORMS = [
-  'oci:DIR[:TAG|@DIGEST]',
-  'oci-archive:FILE[:TAG]',
-  'docker-archive:FILE[:NAME[:TAG]|:@N]',
-  'dir:DIR',
-  'docker://[REGISTRY/]REPO[:TAG|@DIGEST]',
-]
-
-// distribution/reference grammar (reference.go): path components, tags and domains.
-const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
-const DOCKER_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/
-const DOMAIN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?$/
 // image-layout.md §ref.name: ref ::= component ("/" component)*; component ::= alphanum (separator alphanum)*
 const OCI_REF_NAME = /^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/
 const DIGEST_SUFFIX = /@([a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)$/
 
-function bad(input: string, form: string, why: string): LadingError {
-  return new LadingError('USAGE', `invalid image reference ${JSON.stringify(input)}: ${why} (expected ${form})`)
+function invalid(why: string): LadingError {
+  return new LadingError('INVALID_REFERENCE', why)
 }
 
-function digestOrUsage(s: string, input: string, form: string): Digest {
+function digestOf(s: string): Digest {
   try {
     return parseDigest(s)
   } catch (e) {
-    throw bad(input, form, (e as Error).message)
+    throw new LadingError('INVALID_REFERENCE', (e as Error).message, { cause: e })
   }
-}
-
-function checkOciTag(tag: string, input: string, form: string): string {
-  if (!OCI_REF_NAME.test(tag)) throw bad(input, form, `invalid tag ${JSON.stringify(tag)} (image-layout.md ref.name grammar)`)
-  return tag
 }
 
 /** Split `PATH[:REST]` at the first colon, as containers/image does. */
@@ -66,121 +45,23 @@ function splitPath(body: string): [string, string | undefined] {
   return i < 0 ? [body, undefined] : [body.slice(0, i), body.slice(i + 1)]
 }
 
-export interface DockerName { registry: string; repository: string }
-
-/**
- * Normalise a Docker image name (no tag or digest) to registry + repository with skopeo's rules:
- * the domain heuristic, docker.io by default (index.docker.io is docker.io), `library/` for a
- * single component on docker.io. Throws USAGE naming what is wrong.
- */
-export function parseDockerName(name: string, input = name, form = FORMS[4]!): DockerName {
-  if (name === '') throw bad(input, form, 'empty repository name')
-  const slash = name.indexOf('/')
-  let registry = DEFAULT_REGISTRY
-  let rest = name
-  if (slash > 0) {
-    const first = name.slice(0, slash)
-    if (first.includes('.') || first.includes(':') || first === 'localhost') {
-      if (!DOMAIN.test(first)) throw bad(input, form, `invalid registry ${JSON.stringify(first)}`)
-      registry = first === 'index.docker.io' ? DEFAULT_REGISTRY : first
-      rest = name.slice(slash + 1)
-    }
-  }
-  if (registry === DEFAULT_REGISTRY && !rest.includes('/')) rest = `library/${rest}`
-  for (const c of rest.split('/')) {
-    if (!PATH_COMPONENT.test(c)) {
-      const hint = /[A-Z]/.test(c) ? ' (repository names must be lowercase)' : ''
-      throw bad(input, form, `invalid repository component ${JSON.stringify(c)}${hint}`)
-    }
-  }
-  if (registry.length + 1 + rest.length > 255) throw bad(input, form, 'repository name longer than 255 characters')
-  return { registry, repository: rest }
-}
-
-/** `NAME[:TAG][@DIGEST]` as in distribution/reference: the tag is after a colon that follows the last slash. */
-function splitDockerRef(s: string, input: string, form: string): { name: string; tag?: string; digest?: Digest } {
-  let rest = s
-  let digest: Digest | undefined
-  const at = rest.indexOf('@')
-  if (at >= 0) {
-    digest = digestOrUsage(rest.slice(at + 1), input, form)
-    rest = rest.slice(0, at)
-  }
-  let tag: string | undefined
-  const colon = rest.lastIndexOf(':')
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1)
-    rest = rest.slice(0, colon)
-    if (!DOCKER_TAG.test(tag)) throw bad(input, form, `invalid tag ${JSON.stringify(tag)}`)
-  }
-  return { name: rest, ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) }
-}
-
-function parseOciLike(input: string, body: string, form: string, allowDigest: boolean): { path: string; tag?: string; digest?: Digest } {
+function parseOciLike(body: string, allowDigest: boolean): { path: string; tag?: string; digest?: Digest } {
   let rest = body
   let digest: Digest | undefined
   const m = DIGEST_SUFFIX.exec(rest)
   if (allowDigest && m) {
-    digest = digestOrUsage(m[1]!, input, form)
+    digest = digestOf(m[1]!)
     rest = rest.slice(0, m.index)
     if (rest.endsWith(':')) rest = rest.slice(0, -1)
   }
   const [p, tag] = splitPath(rest)
-  if (p === '') throw bad(input, form, 'empty path')
-  if (tag !== undefined && digest !== undefined) throw bad(input, form, 'both a tag and a digest')
+  if (p === '') throw invalid('empty path')
+  if (tag !== undefined && digest !== undefined) throw invalid('both a tag and a digest')
   if (tag !== undefined) {
-    if (tag === '') throw bad(input, form, "empty tag after ':'")
-    checkOciTag(tag, input, form)
+    if (tag === '') throw invalid("empty tag after ':'")
+    if (!OCI_REF_NAME.test(tag)) throw invalid(`invalid tag ${JSON.stringify(tag)} (image-layout.md ref.name grammar)`)
   }
   return { path: p, ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) }
-}
-
-export function parseReference(s: string): ImageReference {
-  if (typeof s !== 'string' || s === '') throw new LadingError('USAGE', `empty image reference (expected one of ${FORMS.join(', ')})`)
-  if (s.startsWith('docker://')) {
-    const form = FORMS[4]!
-    const body = s.slice('docker://'.length)
-    const { name, tag, digest } = splitDockerRef(body, s, form)
-    const { registry, repository } = parseDockerName(name, s, form)
-    return {
-      transport: 'docker', registry, repository,
-      ...(tag !== undefined ? { tag } : digest === undefined ? { tag: DEFAULT_TAG } : {}),
-      ...(digest !== undefined ? { digest } : {}),
-    }
-  }
-  const colon = s.indexOf(':')
-  const transport = colon < 0 ? '' : s.slice(0, colon)
-  const body = s.slice(colon + 1)
-  switch (transport) {
-    case 'oci': {
-      const r = parseOciLike(s, body, FORMS[0]!, true)
-      return { transport: 'oci', dir: r.path, ...(r.tag !== undefined ? { tag: r.tag } : {}), ...(r.digest !== undefined ? { digest: r.digest } : {}) }
-    }
-    case 'oci-archive': {
-      const r = parseOciLike(s, body, FORMS[1]!, false)
-      return { transport: 'oci-archive', file: r.path, ...(r.tag !== undefined ? { tag: r.tag } : {}) }
-    }
-    case 'docker-archive': {
-      const form = FORMS[2]!
-      const [file, rest] = splitPath(body)
-      if (file === '') throw bad(s, form, 'empty path')
-      if (rest === undefined) return { transport: 'docker-archive', file }
-      if (rest.startsWith('@')) {
-        if (!/^@\d{1,6}$/.test(rest)) throw bad(s, form, `invalid image index ${JSON.stringify(rest)}`)
-        return { transport: 'docker-archive', file, sourceIndex: Number(rest.slice(1)) }
-      }
-      const { name, tag, digest } = splitDockerRef(rest, s, form)
-      if (digest !== undefined) throw bad(s, form, 'a docker-archive name cannot carry a digest')
-      parseDockerName(name, s, form) // validates
-      return { transport: 'docker-archive', file, name, tag: tag ?? DEFAULT_TAG }
-    }
-    case 'dir': {
-      if (body === '') throw bad(s, FORMS[3]!, 'empty path')
-      return { transport: 'dir', dir: body }
-    }
-    default:
-      throw new LadingError('USAGE', `invalid image reference ${JSON.stringify(s)}: unknown transport ${JSON.stringify(transport || s)} (expected one of ${FORMS.join(', ')})`)
-  }
 }
 
 /** A path that cannot be spelled (its first colon would end it) is refused rather than mis-spelled. */
@@ -189,26 +70,143 @@ function spellablePath(transport: string, p: string): string {
   return p
 }
 
-export function formatReference(r: ImageReference): string {
-  if (r.transport === 'oci') spellablePath(r.transport, r.dir)
-  if (r.transport === 'oci-archive' || r.transport === 'docker-archive') spellablePath(r.transport, r.file)
-  switch (r.transport) {
-    case 'oci':
-      return `oci:${r.dir}${r.digest !== undefined ? `@${r.digest}` : r.tag !== undefined ? `:${r.tag}` : ''}`
-    case 'oci-archive':
-      return `oci-archive:${r.file}${r.tag !== undefined ? `:${r.tag}` : ''}`
-    case 'docker-archive':
-      if (r.sourceIndex !== undefined) return `docker-archive:${r.file}:@${r.sourceIndex}`
-      return `docker-archive:${r.file}${r.name !== undefined ? `:${r.name}:${r.tag ?? DEFAULT_TAG}` : ''}`
-    case 'dir':
-      return `dir:${r.dir}`
-    case 'docker':
-      return `docker://${r.registry}/${r.repository}${r.tag !== undefined ? `:${r.tag}` : ''}${r.digest !== undefined ? `@${r.digest}` : ''}`
+const oci: ReferenceSyntax<'oci'> = {
+  name: 'oci',
+  form: 'oci:DIR[:TAG|@DIGEST]',
+  parse(body): OciReference {
+    const r = parseOciLike(body, true)
+    return { transport: 'oci', dir: r.path, ...(r.tag !== undefined ? { tag: r.tag } : {}), ...(r.digest !== undefined ? { digest: r.digest } : {}) }
+  },
+  format: (r) => `oci:${spellablePath('oci', r.dir)}${r.digest !== undefined ? `@${r.digest}` : r.tag !== undefined ? `:${r.tag}` : ''}`,
+  display: (r) => `oci:${r.dir}`,
+}
+
+const ociArchive: ReferenceSyntax<'oci-archive'> = {
+  name: 'oci-archive',
+  form: 'oci-archive:FILE[:TAG]',
+  parse(body): OciArchiveReference {
+    const r = parseOciLike(body, false)
+    return { transport: 'oci-archive', file: r.path, ...(r.tag !== undefined ? { tag: r.tag } : {}) }
+  },
+  format: (r) => `oci-archive:${spellablePath('oci-archive', r.file)}${r.tag !== undefined ? `:${r.tag}` : ''}`,
+  display: (r) => `oci-archive:${r.file}`,
+}
+
+const dockerArchive: ReferenceSyntax<'docker-archive'> = {
+  name: 'docker-archive',
+  form: 'docker-archive:FILE[:NAME[:TAG]|:@N]',
+  parse(body): DockerArchiveReference {
+    const [file, rest] = splitPath(body)
+    if (file === '') throw invalid('empty path')
+    if (rest === undefined) return { transport: 'docker-archive', file }
+    if (rest.startsWith('@')) {
+      if (!/^@\d{1,6}$/.test(rest)) throw invalid(`invalid image index ${JSON.stringify(rest)}`)
+      return { transport: 'docker-archive', file, sourceIndex: Number(rest.slice(1)) }
+    }
+    const { tag, digest } = parseDockerReference(rest)
+    if (digest !== undefined) throw invalid('a docker-archive name cannot carry a digest')
+    // The name is kept as written (skopeo writes the normalised form into RepoTags: dockerRepoTag).
+    const at = rest.lastIndexOf(':')
+    const name = tag !== undefined ? rest.slice(0, at) : rest
+    return { transport: 'docker-archive', file, name, tag: tag ?? DEFAULT_TAG }
+  },
+  format(r) {
+    const file = spellablePath('docker-archive', r.file)
+    if (r.sourceIndex !== undefined) return `docker-archive:${file}:@${r.sourceIndex}`
+    return `docker-archive:${file}${r.name !== undefined ? `:${r.name}:${r.tag ?? DEFAULT_TAG}` : ''}`
+  },
+  display: (r) => `docker-archive:${r.file}`,
+}
+
+const dir: ReferenceSyntax<'dir'> = {
+  name: 'dir',
+  form: 'dir:DIR',
+  parse(body): DirReference {
+    if (body === '') throw invalid('empty path')
+    return { transport: 'dir', dir: body }
+  },
+  format: (r) => `dir:${r.dir}`,
+  display: (r) => `dir:${r.dir}`,
+}
+
+function dockerReference(p: DockerReferenceParts, defaultTag: boolean): DockerReference {
+  return {
+    transport: 'docker', registry: p.registry, repository: p.repository,
+    ...(p.tag !== undefined ? { tag: p.tag } : defaultTag && p.digest === undefined ? { tag: DEFAULT_TAG } : {}),
+    ...(p.digest !== undefined ? { digest: p.digest } : {}),
   }
 }
 
-/** The normalised `registry/repository:tag` of a docker-archive name (for RepoTags), as skopeo writes it. */
-export function dockerArchiveRepoTag(name: string, tag: string): string {
+const docker: ReferenceSyntax<'docker'> = {
+  name: 'docker',
+  form: 'docker://[REGISTRY/]REPO[:TAG|@DIGEST]',
+  parse(body): DockerReference {
+    if (!body.startsWith('//')) throw invalid("expected '//' after 'docker:'")
+    return dockerReference(parseDockerReference(body.slice(2)), true)
+  },
+  format: (r) => `docker://${r.registry}/${r.repository}${r.tag !== undefined ? `:${r.tag}` : ''}${r.digest !== undefined ? `@${r.digest}` : ''}`,
+  display: (r) => `docker://${r.registry}/${r.repository}`,
+}
+
+/** The reference syntax of every transport, by name (./open.ts adds how to open each). */
+export const REFERENCE_SYNTAX: { readonly [N in TransportName]: ReferenceSyntax<N> } = {
+  oci, 'oci-archive': ociArchive, 'docker-archive': dockerArchive, dir, docker,
+}
+
+const FORMS = Object.values(REFERENCE_SYNTAX).map((t) => t.form)
+
+function syntaxOf(name: string): ReferenceSyntax | undefined {
+  return Object.hasOwn(REFERENCE_SYNTAX, name) ? REFERENCE_SYNTAX[name as TransportName] as ReferenceSyntax : undefined
+}
+
+/** INVALID_REFERENCE from a syntax -> the usage error the user sees, naming the expected form. */
+function asUsage<T>(input: string, form: string, fn: () => T): T {
+  try {
+    return fn()
+  } catch (e) {
+    if (!isLadingError(e, 'INVALID_REFERENCE')) throw e
+    throw new LadingError('USAGE', `invalid image reference ${JSON.stringify(input)}: ${(e as Error).message} (expected ${form})`, { cause: e })
+  }
+}
+
+export function parseReference(s: string): ImageReference {
+  if (typeof s !== 'string' || s === '') throw new LadingError('USAGE', `empty image reference (expected one of ${FORMS.join(', ')})`)
+  const colon = s.indexOf(':')
+  const name = colon < 0 ? '' : s.slice(0, colon)
+  const syntax = syntaxOf(name)
+  // `docker:` without `//` is not skopeo's spelling either; it is reported as an unknown transport.
+  if (!syntax || (name === 'docker' && !s.startsWith('docker://'))) {
+    throw new LadingError('USAGE', `invalid image reference ${JSON.stringify(s)}: unknown transport ${JSON.stringify(name || s)} (expected one of ${FORMS.join(', ')})`)
+  }
+  return asUsage(s, syntax.form, () => syntax.parse(s.slice(colon + 1)))
+}
+
+/**
+ * A reference for the registry commands (list-tags, delete): `docker://[REGISTRY/]REPO[:TAG|@DIGEST]`,
+ * or the same without `docker://`. No tag is defaulted (list-tags refuses one; delete
+ * defaults it). Another transport's reference is a usage error, not a Docker Hub name.
+ */
+export function parseRegistryReference(s: string): DockerReference {
+  const form = docker.form
+  const colon = s.indexOf(':')
+  const name = colon < 0 ? '' : s.slice(0, colon)
+  if (s.startsWith('docker://')) return asUsage(s, form, () => dockerReference(parseDockerReference(s.slice('docker://'.length)), false))
+  if (syntaxOf(name)) throw new LadingError('USAGE', `invalid reference ${JSON.stringify(s)}: not a registry reference (expected ${form})`)
+  return asUsage(s, form, () => dockerReference(parseDockerReference(s), false))
+}
+
+export function formatReference(r: ImageReference): string {
+  return (REFERENCE_SYNTAX[r.transport] as ReferenceSyntax).format(r)
+}
+
+/** The one display form of where an image lives (no tag or digest), for messages and labels. */
+export function displayReference(r: ImageReference): string {
+  return (REFERENCE_SYNTAX[r.transport] as ReferenceSyntax).display(r)
+}
+
+/** The normalised `registry/repository:tag` of a Docker name (docker-archive RepoTags), as skopeo writes it. */
+export function dockerRepoTag(name: string, tag: string): string {
   const n = parseDockerName(name)
+  if (!isValidTag(tag)) throw invalid(`invalid tag ${JSON.stringify(tag)}`)
   return `${n.registry}/${n.repository}:${tag}`
 }

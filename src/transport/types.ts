@@ -7,14 +7,67 @@ import type { Readable } from 'node:stream'
 import type { Digest } from '../digest/digest.js'
 import type { Descriptor, RawManifest } from '../spec/types.js'
 
-export type ImageReference =
-  | { transport: 'oci'; dir: string; tag?: string; digest?: Digest }
-  | { transport: 'oci-archive'; file: string; tag?: string }
-  | { transport: 'docker-archive'; file: string; name?: string; tag?: string; /** `FILE:@N`: the Nth image of manifest.json (sources only) */ sourceIndex?: number }
-  | { transport: 'dir'; dir: string }
-  | { transport: 'docker'; registry: string; repository: string; tag?: string; digest?: Digest }
+/** One reference type per transport; ./reference.ts parses and formats them. */
+export interface OciReference { transport: 'oci'; dir: string; tag?: string; digest?: Digest }
+export interface OciArchiveReference { transport: 'oci-archive'; file: string; tag?: string }
+export interface DockerArchiveReference {
+  transport: 'docker-archive'; file: string; name?: string; tag?: string
+  /** `FILE:@N`: the Nth image of manifest.json (sources only) */
+  sourceIndex?: number
+}
+export interface DirReference { transport: 'dir'; dir: string }
+/** `registry` and `repository` are normalised by ./docker-reference.ts (docker.io, library/). */
+export interface DockerReference { transport: 'docker'; registry: string; repository: string; tag?: string; digest?: Digest }
+
+export type ImageReference = OciReference | OciArchiveReference | DockerArchiveReference | DirReference | DockerReference
 
 export type TransportName = ImageReference['transport']
+export type ReferenceOf<N extends TransportName> = Extract<ImageReference, { transport: N }>
+
+/** Options for every transport; the registry ones are passed through to the registry transport. */
+export interface TransportOptions {
+  /** Registry: verify TLS (default true); false also allows plain HTTP, as skopeo's --tls-verify=false. */
+  tlsVerify?: boolean
+  /** Registry: a directory of *.crt CAs and *.cert/*.key client certificates (containers-certs.d). */
+  certDir?: string
+  /** Registry: credentials given on the command line (USER:PASS). */
+  creds?: { username: string; password: string }
+  /** Registry: an auth file instead of the default ones. */
+  authFile?: string
+  /** Where archive transports spool temporary files (default os.tmpdir(), or beside the target). */
+  tmpDir?: string
+  /** Destination streams for `docker-archive:-`; default process.stdout. */
+  stdout?: NodeJS.WritableStream
+  /** Source stream for `docker-archive:-`/`oci-archive:-`; default process.stdin. */
+  stdin?: NodeJS.ReadableStream
+}
+
+/**
+ * The spelling of one transport's references (./reference.ts holds all five, so that parsing
+ * and formatting load no transport code).
+ */
+export interface ReferenceSyntax<N extends TransportName = TransportName> {
+  readonly name: N
+  /** The accepted forms, for messages: `oci:DIR[:TAG|@DIGEST]`. */
+  readonly form: string
+  /** `body` is what follows `NAME:`. INVALID_REFERENCE saying what is wrong. */
+  parse(body: string): ReferenceOf<N>
+  /** The canonical spelling: `parse` of it (after the prefix) gives the same value. USAGE if no string names `ref`. */
+  format(ref: ReferenceOf<N>): string
+  /** The place an image lives, without tag or digest, for messages: `oci:DIR`, `docker://REGISTRY/REPO`. */
+  display(ref: ReferenceOf<N>): string
+}
+
+/**
+ * A transport as a registered object (./open.ts is the table of them): its reference syntax,
+ * what its destinations can store (known before one is opened), and how to open either end.
+ * Opening loads the transport's code on demand, so the table itself is cheap to import.
+ */
+export interface Transport<N extends TransportName = TransportName> extends ReferenceSyntax<N> {
+  readonly capabilities: DestinationCapabilities
+  openSource(ref: ReferenceOf<N>, opts: TransportOptions): Promise<ImageSource>
+  openDestination(ref: ReferenceOf<N>, opts: TransportOptions): Promise<ImageDestination>
+}
 
 export interface ImageSource {
   readonly ref: ImageReference

@@ -12,8 +12,8 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { isLadingError } from '../../src/errors.js'
 import type { Digest } from '../../src/digest/digest.js'
-import { directEndpoint, findRegistry, loadRegistriesConf, parseConfFile, parseRegistriesConf, pullEndpoints, type RegistriesConf } from '../../src/transport/registry/registries-conf.js'
-import type { DockerReference } from '../../src/transport/registry/source.js'
+import { directEndpoint, findRegistry, loadRegistriesConf, parseConfFile, parseRegistriesConf, pullEndpoints, type RegistriesConf } from '../../src/transport/registries-conf.js'
+import type { DockerReference } from '../../src/transport/types.js'
 import { lading, ladingOk } from '../helpers/cli.js'
 import { registryAvailable, startRegistry, type RunningRegistry } from '../helpers/registry.js'
 import { findTool } from '../helpers/tools.js'
@@ -76,6 +76,14 @@ test('registries.conf: a pull tries the mirrors that serve the reference, then t
   const push = directEndpoint(conf, ref('example.com/foo/image'))
   assert.equal(`${push.ref.registry}/${push.ref.repository}`, 'example.com/foo/image', 'moves and mirrors are for pulls only (containers-registries.conf(5))')
   assert.equal(directEndpoint(conf, ref('example.com/x')).insecure, true)
+})
+
+test('registries.conf: a moved name is read by the one Docker grammar and must be normalised (as containers/image ParseNamed)', () => {
+  const conf = (location: string): RegistriesConf => ({ registries: parseRegistriesConf(`[[registry]]\nprefix = "src.test/app"\nlocation = "${location}"\n`, 't.conf'), files: ['t.conf'] })
+  assert.deepEqual(names(conf('mirror.test:5000/ns/app'), ref('src.test/app')), ['mirror.test:5000/ns/app'])
+  // A first component without '.', ':' or localhost would be a Docker Hub namespace: refused, not sent to Hub.
+  assert.throws(() => pullEndpoints(conf('mirror/app'), ref('src.test/app')), (e) => isLadingError(e, 'INVALID_REFERENCE') && /not a normalised name.*docker\.io\/mirror\/app/.test((e as Error).message))
+  assert.throws(() => pullEndpoints(conf('m.test/App'), ref('src.test/app')), (e) => isLadingError(e, 'INVALID_REFERENCE') && /lowercase/.test((e as Error).message))
 })
 
 test('registries.conf: a blocked registry is refused for pulls and pushes, naming the file', () => {

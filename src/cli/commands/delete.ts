@@ -16,18 +16,18 @@ export function register(program: Command): void {
     .option('--authfile <file>', 'auth file to read credentials from')
     .action(async (image: string, opts: { tlsVerify?: string | boolean; certDir?: string; creds?: string; authfile?: string }) => {
       const { LadingError } = await import('../../errors.js')
-      const { parseDockerReference, formatDockerReference } = await import('../../transport/registry/docker-reference.js')
+      const { parseRegistryReference, formatReference } = await import('../../transport/reference.js')
       const { registryOptionsFromFlags } = await import('../../transport/registry/cli-options.js')
       const { RegistryClient } = await import('../../transport/registry/client.js')
-      const ref = parseDockerReference(image)
-      const { directRegistryOptions } = await import('../../transport/registry/registries-conf.js')
+      const ref = parseRegistryReference(image)
+      const { directRegistryOptions } = await import('../../transport/registries-conf.js')
       const client = new RegistryClient({ ...directRegistryOptions(ref, registryOptionsFromFlags(opts)), registry: ref.registry })
       try {
         let digest = ref.digest
         if (!digest) {
           const tag = ref.tag ?? 'latest'
           const desc = await client.headManifest(ref.repository, tag)
-          if (!desc) throw new LadingError('MANIFEST_UNKNOWN', `${formatDockerReference({ ...ref, tag })}: no such image`)
+          if (!desc) throw new LadingError('MANIFEST_UNKNOWN', `${formatReference({ ...ref, tag })}: no such image`)
           digest = desc.digest
         }
         await client.deleteManifest(ref.repository, digest)

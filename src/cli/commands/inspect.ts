@@ -51,7 +51,7 @@ export function register(program: Command): void {
         getManifest = async (d) => layout.getManifest(d ? { digest: d } : top)
         getSmallBlob = (d) => layout.readBlob(d)
       } else {
-        const { parseReference, formatReference, openSource } = await import('../../transport/reference.js')
+        const [{ parseReference, formatReference }, { openSource }] = await Promise.all([import('../../transport/reference.js'), import('../../transport/open.js')])
         const { readAllLimited, DEFAULT_MAX_DOCUMENT_BYTES } = await import('../../io/limits.js')
         const ref = parseReference(reference!)
         name = formatReference(ref)

@@ -16,11 +16,11 @@ export function register(program: Command): void {
     .option('--page-size <n>', 'tags to ask for per request (the registry may cap it)')
     .action(async (repository: string, opts: { tlsVerify?: string | boolean; certDir?: string; creds?: string; authfile?: string; pageSize?: string }) => {
       const { LadingError } = await import('../../errors.js')
-      const { parseDockerReference } = await import('../../transport/registry/docker-reference.js')
+      const { parseRegistryReference } = await import('../../transport/reference.js')
       const { registryOptionsFromFlags } = await import('../../transport/registry/cli-options.js')
       const { RegistryClient } = await import('../../transport/registry/client.js')
       const { printJson } = await import('../util.js')
-      const ref = parseDockerReference(repository)
+      const ref = parseRegistryReference(repository)
       if (ref.tag !== undefined || ref.digest !== undefined) {
         throw new LadingError('USAGE', `list-tags: ${JSON.stringify(repository)} names an image; give the repository only (docker://REGISTRY/REPO)`)
       }
@@ -29,7 +29,7 @@ export function register(program: Command): void {
         pageSize = Number(opts.pageSize)
         if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new LadingError('USAGE', `--page-size: expected a positive integer, got ${JSON.stringify(opts.pageSize)}`)
       }
-      const { directRegistryOptions } = await import('../../transport/registry/registries-conf.js')
+      const { directRegistryOptions } = await import('../../transport/registries-conf.js')
       const client = new RegistryClient({ ...directRegistryOptions(ref, registryOptionsFromFlags(opts)), registry: ref.registry })
       try {
         const tags = await client.listTags(ref.repository, pageSize ? { pageSize } : {})

@@ -20,7 +20,7 @@ export function register(program: Command): void {
     .option('--authfile <file>', 'auth file to write')
     .action(async (registryArg: string, opts: { username?: string; password?: string; passwordStdin?: boolean; tlsVerify?: string | boolean; certDir?: string; authfile?: string }) => {
       const { LadingError } = await import('../../errors.js')
-      const { normalizeAuthKey, isValidRegistryHost } = await import('../../transport/registry/names.js')
+      const { normalizeAuthKey, isValidRegistryHost } = await import('../../transport/docker-reference.js')
       const { registryOptionsFromFlags } = await import('../../transport/registry/cli-options.js')
       const { RegistryClient } = await import('../../transport/registry/client.js')
       const { defaultAuthFilePath, storeCredentials } = await import('../../transport/auth/auth-file.js')

@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .option('--authfile <file>', 'auth file to modify')
     .action(async (registryArg: string | undefined, opts: { all?: boolean; authfile?: string }) => {
       const { LadingError } = await import('../../errors.js')
-      const { normalizeAuthKey } = await import('../../transport/registry/names.js')
+      const { normalizeAuthKey } = await import('../../transport/docker-reference.js')
       const { defaultAuthFilePath, removeCredentials, removeAllCredentials } = await import('../../transport/auth/auth-file.js')
       const { AUTH_FILES_HELPER, credentialHelperList } = await import('../../transport/auth/credentials.js')
       const helperModule = (): Promise<typeof import('../../transport/auth/credential-helper.js')> => import('../../transport/auth/credential-helper.js')

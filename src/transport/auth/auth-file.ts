@@ -10,7 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { LadingError, isErrno } from '../../errors.js'
 import { atomicWriteFile } from '../../io/fs.js'
-import { normalizeAuthKey } from '../registry/names.js'
+import { normalizeAuthKey } from '../docker-reference.js'
 
 export interface AuthEntry { auth?: string; identitytoken?: string; username?: string; password?: string }
 export interface AuthFile {

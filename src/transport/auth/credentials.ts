@@ -13,7 +13,7 @@
  */
 import { LadingError } from '../../errors.js'
 import { authFileSearchPath, entryCredentials, findAuthEntry, readAuthFile, type AuthEnv, type Credentials } from './auth-file.js'
-import { DOCKER_HUB } from '../registry/names.js'
+import { DOCKER_HUB } from '../docker-reference.js'
 
 /** registries.conf's name for the auth files among credential helpers. */
 export const AUTH_FILES_HELPER = 'containers-auth.json'
@@ -24,7 +24,7 @@ export const AUTH_FILES_HELPER = 'containers-auth.json'
  * ($CONTAINERS_REGISTRIES_CONF, $HOME) when one is given.
  */
 export async function credentialHelperList(env?: NodeJS.ProcessEnv): Promise<string[]> {
-  const conf = await import('../registry/registries-conf.js')
+  const conf = await import('../registries-conf.js')
   return (env ? conf.loadRegistriesConf({ env }) : conf.processRegistriesConf()).credentialHelpers ?? [AUTH_FILES_HELPER]
 }
 

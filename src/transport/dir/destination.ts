@@ -12,20 +12,15 @@ import { pipeline } from 'node:stream/promises'
 import { VerifyingStream } from '../../digest/verify.js'
 import { LadingError, isErrno } from '../../errors.js'
 import { atomicWriteFile, fsyncDir, isTempName, tempPathFor } from '../../io/fs.js'
-import { MediaType } from '../../spec/media-types.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
-import type { TransportOptions } from '../open.js'
-import type { DestinationCapabilities, ImageDestination, ImageReference } from '../types.js'
+import { DIR_CAPABILITIES } from '../capabilities.js'
+import { displayReference } from '../reference.js'
+import type { ImageDestination, ImageReference, TransportOptions } from '../types.js'
 import { MANIFEST_FILE, VERSION_FILE, VERSION_TEXT, blobFile, instanceManifestFile } from './format.js'
 
 type DirRef = Extract<ImageReference, { transport: 'dir' }>
 
-const CAPABILITIES: DestinationCapabilities = {
-  manifestTypes: [MediaType.OciManifest, MediaType.DockerManifest, MediaType.OciIndex, MediaType.DockerManifestList],
-  multiImage: true,
-  preservesBlobs: true,
-  compressions: ['gzip', 'zstd', 'none'],
-}
+const CAPABILITIES = DIR_CAPABILITIES
 
 export class DirDestination implements ImageDestination {
   readonly ref: DirRef
@@ -40,7 +35,7 @@ export class DirDestination implements ImageDestination {
     await fsp.mkdir(dir, { recursive: true })
     const entries = (await fsp.readdir(dir)).filter((n) => !isTempName(n))
     if (entries.length > 0 && !entries.includes(VERSION_FILE)) {
-      throw new LadingError('EXISTS', `dir:${dir}: directory is not empty and is not a dir: image (no ${VERSION_FILE} file); refusing to write into it`)
+      throw new LadingError('EXISTS', `${displayReference(ref)}: directory is not empty and is not a dir: image (no ${VERSION_FILE} file); refusing to write into it`)
     }
     const version = path.join(dir, VERSION_FILE)
     let current: string | undefined
@@ -84,7 +79,7 @@ export class DirDestination implements ImageDestination {
 
   async commit(): Promise<void> {
     const top = this.#last
-    if (!top) throw new LadingError('USAGE', `dir:${this.ref.dir}: nothing to commit: no manifest was put`)
+    if (!top) throw new LadingError('USAGE', `${displayReference(this.ref)}: nothing to commit: no manifest was put`)
     for (const m of this.#manifests.values()) {
       if (m.digest !== top.digest) await atomicWriteFile(instanceManifestFile(this.ref.dir, m.digest), m.bytes)
     }

@@ -2,14 +2,13 @@
 import { createReadStream, promises as fsp } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { digestOf, type Digest } from '../../digest/digest.js'
-import { verifyBytes } from '../../digest/verify.js'
+import { verifiedStream, verifyBytes } from '../../digest/verify.js'
 import { LadingError, isErrno } from '../../errors.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES, readAllLimited } from '../../io/limits.js'
 import { manifestMediaType } from '../../spec/parse.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
-import type { TransportOptions } from '../open.js'
-import { verifiedRead } from '../oci/verified-read.js'
-import type { ImageReference, ImageSource } from '../types.js'
+import { displayReference } from '../reference.js'
+import type { ImageReference, ImageSource, TransportOptions } from '../types.js'
 import { MANIFEST_FILE, blobFile, instanceManifestFile } from './format.js'
 import path from 'node:path'
 
@@ -38,7 +37,7 @@ export class DirSource implements ImageSource {
 
   constructor(ref: DirRef) {
     this.ref = ref
-    this.#label = `dir:${ref.dir}`
+    this.#label = displayReference(ref)
   }
 
   async #readDoc(file: string, missing: () => LadingError): Promise<Buffer> {
@@ -67,7 +66,7 @@ export class DirSource implements ImageSource {
     const file = blobFile(this.ref.dir, desc.digest)
     const { fd } = await openRegular(file, this.#label, () => new LadingError('BLOB_UNKNOWN', `${this.#label}: no blob ${desc.digest}`))
     await fd.close()
-    return verifiedRead(createReadStream(file), { digest: desc.digest, size: desc.size, name: `${this.#label}: blob ${desc.digest}` })
+    return verifiedStream(createReadStream(file), { digest: desc.digest, size: desc.size, name: `${this.#label}: blob ${desc.digest}` })
   }
 
   async close(): Promise<void> {}

@@ -21,10 +21,10 @@ import path from 'node:path'
 import { Writable, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Digest } from '../../digest/digest.js'
+import { verifiedStream } from '../../digest/verify.js'
 import { fsyncDir, tempPathFor } from '../../io/fs.js'
 import { BLOCK_SIZE, END_OF_ARCHIVE_BLOCKS, Header, MAX_OCTAL_SIZE } from '../../layer/tar-constants.js'
 import { encodeEntryHeader, writeBase256, writeHeaderChecksum, writeOctal, type TarEntry } from '../../layer/tar-writer.js'
-import { verifiedRead } from '../oci/verified-read.js'
 
 const COPY_CHUNK = 1024 * 1024
 
@@ -162,7 +162,7 @@ export class ArchiveWriter {
     const start = from.offset ?? 0
     await this.#copyIn(name, size, () => {
       const input = createReadStream(file, { start, ...(size > 0 ? { end: start + size - 1 } : {}), highWaterMark: COPY_CHUNK })
-      return from.digest === undefined ? input : verifiedRead(input, { digest: from.digest, size, name: `${name} (from ${file})` })
+      return from.digest === undefined ? input : verifiedStream(input, { digest: from.digest, size, name: `${name} (from ${file})` })
     })
   }
 

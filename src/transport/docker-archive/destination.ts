@@ -27,9 +27,9 @@ import { LadingError } from '../../errors.js'
 import { parseManifest } from '../../spec/parse.js'
 import { MediaType, isConfigMediaType, isIndexMediaType, layerInfo } from '../../spec/media-types.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
-import type { TransportOptions } from '../open.js'
-import { dockerArchiveRepoTag } from '../reference.js'
-import type { DestinationCapabilities, ImageDestination, ImageReference } from '../types.js'
+import { DOCKER_ARCHIVE_CAPABILITIES } from '../capabilities.js'
+import { displayReference, dockerRepoTag } from '../reference.js'
+import type { ImageDestination, ImageReference, TransportOptions } from '../types.js'
 import { ArchiveWriter } from './archive-writer.js'
 import { isStreamTarget, writeArchive, type TarSink } from './tar-output.js'
 
@@ -49,12 +49,7 @@ type Stored =
 const SMALL_BLOB = 1024 * 1024
 const MEMORY_BUDGET = 32 * 1024 * 1024
 
-const CAPABILITIES: DestinationCapabilities = {
-  manifestTypes: [MediaType.DockerManifest],
-  multiImage: false,
-  preservesBlobs: false,
-  compressions: ['none'],
-}
+const CAPABILITIES = DOCKER_ARCHIVE_CAPABILITIES
 
 export class DockerArchiveDestination implements ImageDestination {
   readonly ref: DockerArchiveRef
@@ -78,7 +73,7 @@ export class DockerArchiveDestination implements ImageDestination {
   }
 
   static async open(ref: DockerArchiveRef, opts: TransportOptions): Promise<DockerArchiveDestination> {
-    if (ref.sourceIndex !== undefined) throw new LadingError('USAGE', `docker-archive:${ref.file}:@${ref.sourceIndex}: an image index (@N) can only be read, not written`)
+    if (ref.sourceIndex !== undefined) throw new LadingError('USAGE', `${displayReference(ref)}:@${ref.sourceIndex}: an image index (@N) can only be read, not written`)
     const streamTarget = await isStreamTarget(ref.file)
     const spool = await fsp.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'lading-docker-archive-'))
     return new DockerArchiveDestination(ref, opts, spool, streamTarget)
@@ -158,7 +153,7 @@ export class DockerArchiveDestination implements ImageDestination {
    * so putting it again moves it.
    */
   async putManifest(raw: RawManifest, tag?: string): Promise<Descriptor> {
-    const label = `docker-archive:${this.ref.file}`
+    const label = displayReference(this.ref)
     if (isIndexMediaType(raw.mediaType)) throw new LadingError('UNSUPPORTED', `${label}: a docker-archive holds single images, not an image index (choose a platform)`)
     const m = parseManifest(raw.bytes, `${label}: manifest ${raw.digest}`)
     for (const l of m.layers) {
@@ -182,17 +177,17 @@ export class DockerArchiveDestination implements ImageDestination {
   }
 
   #repoTag(tag: string | undefined): string | undefined {
-    if (tag === undefined) return this.ref.name !== undefined ? dockerArchiveRepoTag(this.ref.name, this.ref.tag ?? 'latest') : undefined
+    if (tag === undefined) return this.ref.name !== undefined ? dockerRepoTag(this.ref.name, this.ref.tag ?? 'latest') : undefined
     const colon = tag.lastIndexOf(':')
-    if (colon > 0 && colon > tag.lastIndexOf('/')) return dockerArchiveRepoTag(tag.slice(0, colon), tag.slice(colon + 1))
+    if (colon > 0 && colon > tag.lastIndexOf('/')) return dockerRepoTag(tag.slice(0, colon), tag.slice(colon + 1))
     if (this.ref.name === undefined) {
-      throw new LadingError('USAGE', `docker-archive:${this.ref.file}: tag ${JSON.stringify(tag)} needs a name: give NAME:TAG, or name the archive image as docker-archive:FILE:NAME:TAG`)
+      throw new LadingError('USAGE', `${displayReference(this.ref)}: tag ${JSON.stringify(tag)} needs a name: give NAME:TAG, or name the archive image as docker-archive:FILE:NAME:TAG`)
     }
-    return dockerArchiveRepoTag(this.ref.name, tag)
+    return dockerRepoTag(this.ref.name, tag)
   }
 
   async commit(): Promise<void> {
-    if (this.#images.size === 0) throw new LadingError('USAGE', `docker-archive:${this.ref.file}: nothing to write: no image was put`)
+    if (this.#images.size === 0) throw new LadingError('USAGE', `${displayReference(this.ref)}: nothing to write: no image was put`)
     const manifest = [...this.#images.values()].map((img) => ({
       Config: `${digestHex(img.configDigest)}.json`,
       RepoTags: img.repoTags,

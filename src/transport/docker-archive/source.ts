@@ -6,7 +6,7 @@
  */
 import { pipeline } from 'node:stream/promises'
 import { Writable } from 'node:stream'
-import { VerifyingStream } from '../../digest/verify.js'
+import { VerifyingStream, verifiedStream } from '../../digest/verify.js'
 import { digestOf, type Digest } from '../../digest/digest.js'
 import { LadingError } from '../../errors.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
@@ -14,22 +14,19 @@ import { detectCompression } from '../../io/compression.js'
 import { parseConfig } from '../../spec/parse.js'
 import { MediaType, layerMediaType } from '../../spec/media-types.js'
 import type { Descriptor, Manifest, RawManifest } from '../../spec/types.js'
-import type { TransportOptions } from '../open.js'
-import type { ImageReference, ImageSource } from '../types.js'
-import { verifiedRead } from '../oci/verified-read.js'
+import type { ImageReference, ImageSource, TransportOptions } from '../types.js'
 import { openArchive } from './archive-file.js'
 import { parseArchiveManifest, type ArchiveManifestItem } from './format.js'
-import { parseDockerName } from '../reference.js'
+import { formatDockerReference, parseDockerReference } from '../docker-reference.js'
+import { displayReference } from '../reference.js'
 import type { TarIndex } from './tar-index.js'
 
 type DockerArchiveRef = Extract<ImageReference, { transport: 'docker-archive' }>
 
 function normalizeRepoTag(t: string): string | undefined {
-  const colon = t.lastIndexOf(':')
-  if (colon <= t.lastIndexOf('/')) return undefined
   try {
-    const n = parseDockerName(t.slice(0, colon))
-    return `${n.registry}/${n.repository}:${t.slice(colon + 1)}`
+    const r = parseDockerReference(t)
+    return r.tag !== undefined && r.digest === undefined ? formatDockerReference(r) : undefined
   } catch {
     return undefined
   }
@@ -93,7 +90,7 @@ export class DockerArchiveSource implements ImageSource {
   }
 
   static async open(ref: DockerArchiveRef, opts: TransportOptions): Promise<DockerArchiveSource> {
-    const label = `docker-archive:${ref.file}`
+    const label = displayReference(ref)
     const archive = await openArchive(ref.file, { label, ...(opts.tmpDir ? { tmpDir: opts.tmpDir } : {}), ...(opts.stdin ? { stdin: opts.stdin } : {}) })
     try {
       const index = archive.index
@@ -147,7 +144,7 @@ export class DockerArchiveSource implements ImageSource {
   async getBlob(desc: Descriptor): Promise<import('node:stream').Readable> {
     const name = this.#blobs.get(desc.digest)
     if (name === undefined) throw new LadingError('BLOB_UNKNOWN', `${this.#label}: no blob ${desc.digest}`)
-    return verifiedRead(this.#index.open(name), { digest: desc.digest, size: desc.size, name: `${this.#label}: ${name}` })
+    return verifiedStream(this.#index.open(name), { digest: desc.digest, size: desc.size, name: `${this.#label}: ${name}` })
   }
 
   async close(): Promise<void> { await this.#close() }

@@ -11,9 +11,9 @@ import type { Readable } from 'node:stream'
 import { Layout } from '../../store/layout.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
 import { writeArchive } from '../docker-archive/tar-output.js'
-import type { TransportOptions } from '../open.js'
-import { LayoutDestination, OCI_CAPABILITIES } from '../oci/layout-destination.js'
-import type { ImageDestination, ImageReference } from '../types.js'
+import { OCI_CAPABILITIES } from '../capabilities.js'
+import { LayoutDestination } from '../oci/layout-destination.js'
+import type { ImageDestination, ImageReference, TransportOptions } from '../types.js'
 
 type OciArchiveRef = Extract<ImageReference, { transport: 'oci-archive' }>
 

@@ -6,17 +6,16 @@
  */
 import type { Readable } from 'node:stream'
 import { digestAlgorithm, digestHex, type Digest } from '../../digest/digest.js'
-import { verifyBytes } from '../../digest/verify.js'
+import { verifiedStream, verifyBytes } from '../../digest/verify.js'
 import { LadingError } from '../../errors.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
 import { parseIndex, parseLayoutFile } from '../../spec/parse.js'
 import type { Index } from '../../spec/types.js'
 import { openArchive } from '../docker-archive/archive-file.js'
 import type { TarIndex } from '../docker-archive/tar-index.js'
-import type { TransportOptions } from '../open.js'
 import { LayoutSource, type LayoutReader } from '../oci/layout-source.js'
-import { verifiedRead } from '../oci/verified-read.js'
-import type { ImageReference, ImageSource } from '../types.js'
+import { displayReference } from '../reference.js'
+import type { ImageReference, ImageSource, TransportOptions } from '../types.js'
 
 type OciArchiveRef = Extract<ImageReference, { transport: 'oci-archive' }>
 
@@ -39,7 +38,7 @@ class ArchiveLayoutReader implements LayoutReader {
   }
 
   async getBlob(desc: { digest: Digest; size?: number }): Promise<Readable> {
-    return verifiedRead(this.#index.open(this.#member(desc.digest)), { digest: desc.digest, size: desc.size, name: `${this.#label}: blob ${desc.digest}` })
+    return verifiedStream(this.#index.open(this.#member(desc.digest)), { digest: desc.digest, size: desc.size, name: `${this.#label}: blob ${desc.digest}` })
   }
 
   async readBlob(desc: { digest: Digest; size?: number }, maxBytes = DEFAULT_MAX_DOCUMENT_BYTES): Promise<Buffer> {
@@ -50,7 +49,7 @@ class ArchiveLayoutReader implements LayoutReader {
 }
 
 export async function ociArchiveSource(ref: OciArchiveRef, opts: TransportOptions): Promise<ImageSource> {
-  const label = `oci-archive:${ref.file}`
+  const label = displayReference(ref)
   const archive = await openArchive(ref.file, { label, ...(opts.tmpDir ? { tmpDir: opts.tmpDir } : {}), ...(opts.stdin ? { stdin: opts.stdin } : {}) })
   try {
     if (!archive.index.has('oci-layout')) throw new LadingError('INVALID_LAYOUT', `${label}: not an OCI layout archive: no oci-layout file`)

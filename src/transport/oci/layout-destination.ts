@@ -24,23 +24,13 @@ import { Layout } from '../../store/layout.js'
 import { acquireWriterLease, type WriterLease } from '../../store/writer-lease.js'
 import { Annotation, MediaType } from '../../spec/media-types.js'
 import { assertValidTag } from '../../spec/ref-name.js'
+import { referrerOf } from '../../spec/referrer.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
-import type { DestinationCapabilities, ImageDestination, ImageReference } from '../types.js'
-
-export const OCI_CAPABILITIES: DestinationCapabilities = {
-  manifestTypes: [MediaType.OciManifest, MediaType.OciIndex],
-  multiImage: true,
-  preservesBlobs: true,
-  compressions: ['gzip', 'zstd', 'none'],
-}
+import { OCI_CAPABILITIES } from '../capabilities.js'
+import type { ImageDestination, ImageReference } from '../types.js'
 
 function hasSubject(raw: RawManifest): boolean {
-  try {
-    const doc = JSON.parse(raw.bytes.toString('utf8')) as { subject?: unknown }
-    return typeof doc === 'object' && doc !== null && doc.subject !== undefined
-  } catch {
-    return false
-  }
+  return referrerOf(raw.bytes, { digest: raw.digest, size: raw.bytes.length, mediaType: raw.mediaType }) !== undefined
 }
 
 export class LayoutDestination implements ImageDestination {

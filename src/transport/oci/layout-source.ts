@@ -10,6 +10,7 @@ import type { Digest } from '../../digest/digest.js'
 import { LadingError } from '../../errors.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
 import { manifestMediaType } from '../../spec/parse.js'
+import { referrerOf } from '../../spec/referrer.js'
 import { Annotation, isIndexMediaType, isManifestMediaType } from '../../spec/media-types.js'
 import type { Descriptor, Index, RawManifest } from '../../spec/types.js'
 import type { ImageReference, ImageSource } from '../types.js'
@@ -96,15 +97,14 @@ export class LayoutSource implements ImageSource {
     const out: Descriptor[] = []
     for (const d of index.manifests) {
       if (!isManifestMediaType(d.mediaType) && !isIndexMediaType(d.mediaType)) continue
-      let doc: { subject?: { digest?: unknown }; artifactType?: unknown; config?: { mediaType?: unknown }; annotations?: Record<string, string> }
+      let bytes: Buffer
       try {
-        doc = JSON.parse((await this.#reader.readBlob({ digest: d.digest, size: d.size }, DEFAULT_MAX_DOCUMENT_BYTES)).toString('utf8'))
+        bytes = await this.#reader.readBlob({ digest: d.digest, size: d.size }, DEFAULT_MAX_DOCUMENT_BYTES)
       } catch {
         continue
       }
-      if (doc.subject?.digest !== digest) continue
-      const artifactType = typeof doc.artifactType === 'string' ? doc.artifactType : typeof doc.config?.mediaType === 'string' ? doc.config.mediaType : undefined
-      out.push({ mediaType: d.mediaType, digest: d.digest, size: d.size, ...(artifactType ? { artifactType } : {}), ...(doc.annotations ? { annotations: doc.annotations } : {}) })
+      const r = referrerOf(bytes, d)
+      if (r?.subject === digest) out.push(r.descriptor)
     }
     return out
   }

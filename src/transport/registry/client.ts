@@ -19,8 +19,10 @@ import { LadingError, isLadingError } from '../../errors.js'
 import { digestAlgorithm, digestHex, digestOf, isDigest, parseDigest, verifyBytes, type Digest } from '../../digest/index.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
 import { MediaType } from '../../spec/media-types.js'
+import { sniffManifestMediaType } from '../../spec/parse.js'
+import { referrerOf } from '../../spec/referrer.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
-import { isValidRepository } from './names.js'
+import { isValidRepository } from '../docker-reference.js'
 import { sanitize } from './registry-error.js'
 import { RegistryConnection, baseMediaType, deleteScope, drain, header, pullScope, pushScope, readBody, type RegistryClientOptions } from './connection.js'
 import type { UploadResult } from './blob-upload.js'
@@ -37,29 +39,6 @@ export const MANIFEST_ACCEPT = [
 ] as const
 
 const MAX_TAG_PAGES = 10_000
-
-/** Media type of a manifest document from its `mediaType` field, else from its shape. */
-export function sniffManifestMediaType(bytes: Uint8Array, what: string): string {
-  let v: unknown
-  try { v = JSON.parse(Buffer.from(bytes).toString('utf8')) } catch (e) {
-    throw new LadingError('INVALID_JSON', `${what}: manifest is not valid JSON`, { cause: e })
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new LadingError('INVALID_MANIFEST', `${what}: manifest is not a JSON object`)
-  const o = v as { mediaType?: unknown; manifests?: unknown; config?: unknown; schemaVersion?: unknown }
-  if (typeof o.mediaType === 'string' && o.mediaType) return o.mediaType
-  if (o.schemaVersion === 1) return MediaType.DockerManifestV1Signed
-  if (Array.isArray(o.manifests)) return MediaType.OciIndex
-  if (o.config !== undefined) return MediaType.OciManifest
-  throw new LadingError('INVALID_MANIFEST', `${what}: cannot tell the manifest type (no mediaType, config or manifests)`)
-}
-
-/** The document's own `mediaType` field, if it has a non-empty string one. */
-function declaredMediaType(bytes: Uint8Array): string | undefined {
-  try {
-    const v = JSON.parse(Buffer.from(bytes).toString('utf8')) as { mediaType?: unknown }
-    return typeof v.mediaType === 'string' && v.mediaType ? v.mediaType : undefined
-  } catch { return undefined }
-}
 
 /** Parse an RFC 8288 Link header and return the `rel="next"` target, if any. */
 export function nextLink(link: string | undefined): string | undefined {
@@ -114,8 +93,8 @@ export class RegistryClient {
         digest = digestOf(bytes)
       }
     }
-    const sniffed = sniffManifestMediaType(bytes, name)
-    const declared = declaredMediaType(bytes)
+    const { mediaType: sniffed, declared: hasDeclared } = sniffManifestMediaType(bytes, name)
+    const declared = hasDeclared ? sniffed : undefined
     const ct = baseMediaType(header(res.headers, 'content-type'))
     const generic = !ct || ct === 'application/json' || ct === 'application/octet-stream' || ct === 'text/plain'
     // §Pulling manifests: reject when the body's mediaType field disagrees with Content-Type.
@@ -193,11 +172,7 @@ export class RegistryClient {
     const tag = referrersTag(subject)
     const index = await this.#readReferrersTag(repo, tag, true)
     if (index.manifests.some((m) => m.digest === desc.digest)) return
-    const doc = JSON.parse(raw.bytes.toString('utf8')) as { artifactType?: string; config?: { mediaType?: string }; annotations?: Record<string, string>; manifests?: unknown }
-    const entry: Descriptor = { ...desc }
-    const artifactType = doc.artifactType || (Array.isArray(doc.manifests) ? undefined : doc.config?.mediaType)
-    if (artifactType) entry.artifactType = artifactType
-    if (doc.annotations && Object.keys(doc.annotations).length) entry.annotations = doc.annotations
+    const entry: Descriptor = referrerOf(raw.bytes, desc)?.descriptor ?? { ...desc }
     const next = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [...index.manifests, entry] }
     const bytes = Buffer.from(JSON.stringify(next))
     await this.putManifest(repo, tag, { bytes, mediaType: MediaType.OciIndex, digest: digestOf(bytes) })
@@ -429,10 +404,7 @@ function parseDigestHeader(v: string, what: string): Digest {
 }
 
 function subjectOf(raw: RawManifest): Digest | undefined {
-  try {
-    const v = JSON.parse(raw.bytes.toString('utf8')) as { subject?: { digest?: unknown } }
-    return v.subject && isDigest(v.subject.digest) ? v.subject.digest : undefined
-  } catch { return undefined }
+  return referrerOf(raw.bytes, { digest: raw.digest, size: raw.bytes.length, mediaType: raw.mediaType })?.subject
 }
 
 /** Lenient read of a referrers index: descriptors with a valid digest, size and media type. */

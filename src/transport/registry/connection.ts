@@ -16,7 +16,8 @@ import { LadingError, isLadingError } from '../../errors.js'
 import { parseChallenges, type Challenge } from '../auth/challenge.js'
 import type { CredentialSource } from '../auth/credentials.js'
 import type { Credentials } from '../auth/auth-file.js'
-import { displayRepository, isLoopbackRegistry, registryEndpointHost } from './names.js'
+import { isLoopbackRegistry, registryEndpointHost } from '../docker-reference.js'
+import { displayReference } from '../reference.js'
 import { registryError, sanitize } from './registry-error.js'
 import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, retryPolicy, sleep, type RetryOptions, type RetryPolicy } from './retry.js'
 import { loadTlsMaterial } from './tls.js'
@@ -378,7 +379,7 @@ export class RegistryConnection {
   }
 
   display(repo?: string): string {
-    return repo ? displayRepository(this.registry, repo) : `docker://${this.registry}`
+    return repo ? displayReference({ transport: 'docker', registry: this.registry, repository: repo }) : `docker://${this.registry}`
   }
 
   /**

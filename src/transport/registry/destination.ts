@@ -5,19 +5,11 @@
  */
 import type { Readable } from 'node:stream'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
-import { MediaType } from '../../spec/media-types.js'
-import type { DestinationCapabilities, ImageDestination, PutBlobOptions } from '../types.js'
+import { REGISTRY_CAPABILITIES } from '../capabilities.js'
+import type { DockerReference, ImageDestination, PutBlobOptions } from '../types.js'
 import { RegistryClient, type RegistryOptions } from './client.js'
-import type { DockerReference } from './source.js'
 
-const CAPABILITIES: DestinationCapabilities = {
-  manifestTypes: [MediaType.OciManifest, MediaType.OciIndex, MediaType.DockerManifest, MediaType.DockerManifestList],
-  multiImage: true,
-  preservesBlobs: true,
-  compressions: ['none', 'gzip', 'zstd'],
-  compressUncompressed: true,
-  mount: true,
-}
+const CAPABILITIES = REGISTRY_CAPABILITIES
 
 export class RegistryDestination implements ImageDestination {
   readonly ref: DockerReference

@@ -9,14 +9,11 @@ import type { Readable } from 'node:stream'
 import type { Digest } from '../../digest/digest.js'
 import { LadingError, isLadingError } from '../../errors.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
-import type { ImageSource } from '../types.js'
+import { displayReference } from '../reference.js'
+import type { DockerReference, ImageSource } from '../types.js'
 import type { RegistryOptions } from './connection.js'
-import { endpointOptions, type Endpoint } from './registries-conf.js'
-import { RegistrySource, registrySource, type DockerReference } from './source.js'
-
-function display(r: DockerReference): string {
-  return `${r.registry}/${r.repository}`
-}
+import { endpointOptions, type Endpoint } from '../registries-conf.js'
+import { RegistrySource, registrySource } from './source.js'
 
 export class MirroredSource implements ImageSource {
   /** The registry's own location (what a cross-repository mount would read from). */
@@ -49,7 +46,7 @@ export class MirroredSource implements ImageSource {
             }
             throw err
           }
-          failures.push(`${display(e.ref)}: ${err.message}`)
+          failures.push(`${displayReference(e.ref)}: ${err.message}`)
         }
       }
       throw new LadingError('NOT_FOUND', 'no registry endpoint to pull from')

@@ -6,10 +6,9 @@ import type { Readable } from 'node:stream'
 import { LadingError } from '../../errors.js'
 import type { Digest } from '../../digest/digest.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
-import type { ImageReference, ImageSource } from '../types.js'
+import { displayReference } from '../reference.js'
+import type { DockerReference, ImageSource } from '../types.js'
 import { RegistryClient, type RegistryOptions } from './client.js'
-
-export type DockerReference = Extract<ImageReference, { transport: 'docker' }>
 
 export class RegistrySource implements ImageSource {
   readonly ref: DockerReference
@@ -43,7 +42,7 @@ export class RegistrySource implements ImageSource {
     if (this.#ownsClient) await this.client.close()
   }
 
-  #display(): string { return `docker://${this.ref.registry}/${this.ref.repository}` }
+  #display(): string { return displayReference(this.ref) }
 }
 
 /** Open the endpoint: the connection and the auth challenge are set up in the background while the caller gets on. */

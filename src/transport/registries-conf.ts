@@ -23,9 +23,12 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parse as parseToml } from 'smol-toml'
-import { LadingError, isErrno } from '../../errors.js'
-import type { RegistryOptions } from './connection.js'
-import type { DockerReference } from './source.js'
+import { LadingError, isErrno } from '../errors.js'
+import { parseDockerName, type DockerName } from './docker-reference.js'
+import type { DockerReference } from './types.js'
+
+/** The one option registries.conf sets on a connection (its `insecure`); any registry options type carries it. */
+interface TlsOption { tlsVerify?: boolean }
 
 export type PullFromMirror = 'all' | 'digest-only' | 'tag-only'
 
@@ -276,7 +279,19 @@ function relocate(ref: DockerReference, prefix: string, location: string): Docke
   if (slash <= 0 || slash === moved.length - 1) {
     throw new LadingError('INVALID_REFERENCE', `registries.conf: ${name} moved by ${JSON.stringify(prefix)} -> ${JSON.stringify(location)} is ${JSON.stringify(moved)}, which names no repository`)
   }
-  return { ...ref, registry: moved.slice(0, slash), repository: moved.slice(slash + 1) }
+  // The moved name is read by the one Docker grammar and must already be in its normalised form,
+  // as containers/image requires (reference.ParseNamed): a location `mirror/x` is refused rather
+  // than read as a Docker Hub namespace.
+  let n: DockerName
+  try {
+    n = parseDockerName(moved)
+  } catch (e) {
+    throw new LadingError('INVALID_REFERENCE', `registries.conf: ${name} moved by ${JSON.stringify(prefix)} -> ${JSON.stringify(location)} is ${JSON.stringify(moved)}: ${(e as Error).message}`, { cause: e })
+  }
+  if (`${n.registry}/${n.repository}` !== moved) {
+    throw new LadingError('INVALID_REFERENCE', `registries.conf: ${name} moved by ${JSON.stringify(prefix)} -> ${JSON.stringify(location)} is ${JSON.stringify(moved)}, which is not a normalised name (it reads as ${n.registry}/${n.repository})`)
+  }
+  return { ...ref, registry: n.registry, repository: n.repository }
 }
 
 function refuseBlocked(entry: RegistryEntry | undefined, ref: DockerReference): void {
@@ -310,11 +325,11 @@ export function directEndpoint(conf: RegistriesConf, ref: DockerReference): Endp
 }
 
 /** The options for one endpoint: registries.conf's `insecure` unless TLS verification was set explicitly. */
-export function endpointOptions<T extends RegistryOptions>(opts: T, e: Endpoint): T {
+export function endpointOptions<T extends TlsOption>(opts: T, e: Endpoint): T {
   return e.insecure && opts.tlsVerify === undefined ? { ...opts, tlsVerify: false } : opts
 }
 
 /** Options for talking to `ref`'s own registry (push, list-tags, delete): blocked refuses, insecure applies. */
-export function directRegistryOptions<T extends RegistryOptions>(ref: DockerReference, opts: T): T {
+export function directRegistryOptions<T extends TlsOption>(ref: DockerReference, opts: T): T {
   return endpointOptions(opts, directEndpoint(processRegistriesConf(), ref))
 }

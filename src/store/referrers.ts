@@ -13,7 +13,7 @@ import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
 import { isIndexMediaType } from '../spec/media-types.js'
 import { manifestMediaType } from '../spec/parse.js'
 import type { Descriptor } from '../spec/types.js'
-import type { Layout } from './layout.js'
+import type { BlobStore } from './blob-store.js'
 
 export interface ReferrerCandidate {
   /** The referrer, as a descriptor (distribution-spec §Listing Referrers form). */
@@ -23,27 +23,27 @@ export interface ReferrerCandidate {
 }
 
 /** Every stored document that has a `subject`, except those in `skip`. Corrupt or non-JSON blobs are ignored. */
-export async function scanReferrers(layout: Layout, skip?: Set<string>): Promise<ReferrerCandidate[]> {
+export async function scanReferrers(blobs: BlobStore, skip?: Set<string>): Promise<ReferrerCandidate[]> {
   const out: ReferrerCandidate[] = []
-  for await (const blob of layout.listBlobs()) {
+  for await (const blob of blobs.list()) {
     if (skip?.has(blob.digest) || blob.size > DEFAULT_MAX_DOCUMENT_BYTES || blob.size < 2) continue
-    const found = await referrerOf(layout, blob.digest, blob.size)
+    const found = await referrerOf(blobs, blob.digest, blob.size)
     if (found) out.push(found)
   }
   return out
 }
 
 /** The referrers of `subject`, optionally only those of one artifactType. */
-export async function listReferrers(layout: Layout, subject: Digest, artifactType?: string): Promise<Descriptor[]> {
-  return (await scanReferrers(layout))
+export async function listReferrers(blobs: BlobStore, subject: Digest, artifactType?: string): Promise<Descriptor[]> {
+  return (await scanReferrers(blobs))
     .filter((c) => c.subject === subject && (artifactType === undefined || c.descriptor.artifactType === artifactType))
     .map((c) => c.descriptor)
 }
 
-async function referrerOf(layout: Layout, digest: Digest, size: number): Promise<ReferrerCandidate | undefined> {
+async function referrerOf(blobs: BlobStore, digest: Digest, size: number): Promise<ReferrerCandidate | undefined> {
   let bytes: Buffer
   try {
-    bytes = await layout.readBlob({ digest, size })
+    bytes = await blobs.read({ digest, size })
   } catch {
     return undefined // corrupt or vanished: not a referrer we can honour
   }

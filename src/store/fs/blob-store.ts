@@ -10,7 +10,6 @@
  *   from session id to file lives in this process, as the server holding them does.
  */
 import fs, { constants, promises as fsp, type Stats } from 'node:fs'
-import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -22,6 +21,7 @@ import { fsyncDir, isTempName, processAlive, readSmallFileSync, tempNamePid, tem
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
 import { PooledFileReader, PooledFileWriter } from '../../io/block-pool.js'
 import type { BlobExpectation, BlobInfo, BlobRef, BlobStat, BlobStore, UploadSessions, UploadStatus } from '../blob-store.js'
+import { SessionTable, type SessionState } from '../upload-sessions.js'
 import { BLOBS_DIR, notRegular } from './layout-files.js'
 
 /**
@@ -335,60 +335,52 @@ export class FsBlobStore implements BlobStore {
   }
 }
 
-interface Session { file: string; size: number; busy: boolean }
+interface Session extends SessionState { file: string }
 
 /** Upload sessions as temp files in blobs/sha256 (committed by rename, like put). */
-class FsUploads implements UploadSessions {
+class FsUploads extends SessionTable<Session> implements UploadSessions {
   readonly #store: FsBlobStore
-  readonly #sessions = new Map<string, Session>()
 
   constructor(store: FsBlobStore) {
+    super()
     this.#store = store
   }
 
   async start(): Promise<UploadStatus> {
     const dir = await this.#store.blobDir('sha256', true)
-    const id = randomBytes(16).toString('hex')
     const file = tempPathFor(path.join(dir, 'upload'))
     await (await fsp.open(file, 'wx', 0o644)).close()
-    this.#sessions.set(id, { file, size: 0, busy: false })
-    return { id, size: 0 }
+    return this.add({ file, size: 0, busy: false })
   }
 
   async append(id: string, offset: number, chunk: Readable | Uint8Array): Promise<UploadStatus> {
-    const s = this.#session(id)
-    if (s.busy) throw new LadingError('CONFLICT', `upload ${id}: another chunk is being written`)
-    if (offset !== s.size) throw new LadingError('CONFLICT', `upload ${id}: chunk starts at ${offset}, the upload has ${s.size} bytes (chunks must be in order)`)
-    s.busy = true
-    const fh = await fsp.open(s.file, 'r+')
+    const s = this.claimAppend(id, offset)
     let written = 0
     try {
-      const body = chunk instanceof Readable ? chunk : Readable.from([chunk])
-      for await (const part of body) {
-        const b = part as Buffer
-        await fh.write(b, 0, b.length, s.size + written)
-        written += b.length
+      const fh = await fsp.open(s.file, 'r+')
+      try {
+        const body = chunk instanceof Readable ? chunk : Readable.from([chunk])
+        for await (const part of body) {
+          const b = part as Buffer
+          await fh.write(b, 0, b.length, s.size + written)
+          written += b.length
+        }
+      } catch (e) {
+        // A failed chunk leaves the session as it was: cut what was written of it.
+        await fh.truncate(s.size).catch(() => {})
+        throw e
+      } finally {
+        await fh.close()
       }
       s.size += written
-    } catch (e) {
-      // A failed chunk leaves the session as it was: cut what was written of it.
-      await fh.truncate(s.size).catch(() => {})
-      throw e
     } finally {
       s.busy = false
-      await fh.close()
     }
     return { id, size: s.size }
   }
 
-  async status(id: string): Promise<UploadStatus> {
-    return { id, size: this.#session(id).size }
-  }
-
   async commit(id: string, expected: { digest: Digest; size?: number }): Promise<BlobInfo> {
-    const s = this.#session(id)
-    if (s.busy) throw new LadingError('CONFLICT', `upload ${id}: a chunk is still being written`)
-    this.#sessions.delete(id)
+    const s = this.claimCommit(id)
     try {
       const verifier = new VerifyingStream({ ...expected, name: `upload ${id}` })
       await pipeline(fs.createReadStream(s.file), verifier, new Writable({ write: (_c, _e, cb) => cb() }))
@@ -414,15 +406,7 @@ class FsUploads implements UploadSessions {
   }
 
   async abort(id: string): Promise<void> {
-    const s = this.#sessions.get(id)
-    if (!s) return
-    this.#sessions.delete(id)
-    await fsp.rm(s.file, { force: true })
-  }
-
-  #session(id: string): Session {
-    const s = this.#sessions.get(id)
-    if (!s) throw new LadingError('NOT_FOUND', `upload ${id}: no such upload session`)
-    return s
+    const s = this.take(id)
+    if (s) await fsp.rm(s.file, { force: true })
   }
 }

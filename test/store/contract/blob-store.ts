@@ -11,26 +11,13 @@ import { Readable } from 'node:stream'
 import { digestOf, type Digest } from '../../../src/digest/digest.js'
 import { isLadingError } from '../../../src/errors.js'
 import type { BlobStore } from '../../../src/store/blob-store.js'
-import { withFresh } from './with-fresh.js'
+import { drainStream, withFresh } from './with-fresh.js'
 
 export interface BlobStoreUnderTest {
   store: BlobStore
   /** Flip one byte of a stored blob (same size) without the store knowing. */
   corrupt(digest: Digest): Promise<void>
   cleanup(): Promise<void>
-}
-
-/** Read a stream to its end; reports whether 'end' was seen before an error. */
-async function drain(s: Readable): Promise<{ bytes: Buffer; ended: boolean; error?: unknown }> {
-  const chunks: Buffer[] = []
-  let ended = false
-  s.on('end', () => { ended = true })
-  try {
-    for await (const c of s) chunks.push(c as Buffer)
-    return { bytes: Buffer.concat(chunks), ended }
-  } catch (error) {
-    return { bytes: Buffer.concat(chunks), ended, error }
-  }
 }
 
 async function listed(store: BlobStore): Promise<string[]> {
@@ -84,12 +71,12 @@ export function blobStoreContract(name: string, factory: () => Promise<BlobStore
   test(`${name} blob store: get verifies: a flipped byte errors before the stream ends`, withStore(async ({ store, corrupt }) => {
     const bytes = randomBytes(300_000)
     const { digest, size } = await store.put(chunked(bytes, 65536))
-    const good = await drain(await store.get({ digest, size }))
+    const good = await drainStream(await store.get({ digest, size }))
     assert.equal(good.error, undefined)
     assert.equal(good.ended, true)
     assert.deepEqual(good.bytes, bytes)
     await corrupt(digest)
-    const bad = await drain(await store.get({ digest, size }))
+    const bad = await drainStream(await store.get({ digest, size }))
     assert.ok(isLadingError(bad.error, 'DIGEST_MISMATCH'), `expected DIGEST_MISMATCH, got ${String(bad.error)}`)
     assert.equal(bad.ended, false, "'end' must never be seen for bad bytes")
     await assert.rejects(store.read({ digest, size }, 1 << 20), (e) => isLadingError(e, 'DIGEST_MISMATCH'))
@@ -98,7 +85,7 @@ export function blobStoreContract(name: string, factory: () => Promise<BlobStore
   test(`${name} blob store: get and read refuse a size that differs from the descriptor's`, withStore(async ({ store }) => {
     const bytes = randomBytes(100)
     const { digest } = await store.put(bytes)
-    await assert.rejects(async () => drain(await store.get({ digest, size: 99 })).then((r) => { if (r.error) throw r.error }), (e) => isLadingError(e, 'SIZE_MISMATCH'))
+    await assert.rejects(async () => drainStream(await store.get({ digest, size: 99 })).then((r) => { if (r.error) throw r.error }), (e) => isLadingError(e, 'SIZE_MISMATCH'))
     await assert.rejects(store.read({ digest, size: 101 }), (e) => isLadingError(e, 'SIZE_MISMATCH'))
     await assert.rejects(store.read({ digest }, 50), (e) => isLadingError(e, 'SIZE_LIMIT'))
   }))

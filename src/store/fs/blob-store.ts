@@ -357,7 +357,7 @@ class FsUploads extends SessionTable<Session> implements UploadSessions {
     const s = this.claimAppend(id, offset)
     let written = 0
     try {
-      const fh = await fsp.open(s.file, 'r+')
+      const fh = await fsp.open(s.file, 'r+').catch((e: unknown) => { throw this.#gone(id, e) })
       try {
         const body = chunk instanceof Readable ? chunk : Readable.from([chunk])
         for await (const part of body) {
@@ -383,7 +383,8 @@ class FsUploads extends SessionTable<Session> implements UploadSessions {
     const s = this.claimCommit(id)
     try {
       const verifier = new VerifyingStream({ ...expected, name: `upload ${id}` })
-      await pipeline(fs.createReadStream(s.file), verifier, new Writable({ write: (_c, _e, cb) => cb() }))
+      const input = await fsp.open(s.file, 'r').catch((e: unknown) => { throw this.#gone(id, e) })
+      await pipeline(input.createReadStream(), verifier, new Writable({ write: (_c, _e, cb) => cb() }))
       const existing = await this.#store.stat(expected.digest)
       if (existing) {
         await this.#store.touch(expected.digest)
@@ -408,5 +409,12 @@ class FsUploads extends SessionTable<Session> implements UploadSessions {
   async abort(id: string): Promise<void> {
     const s = this.take(id)
     if (s) await fsp.rm(s.file, { force: true })
+  }
+
+  /** A session whose file vanished (gc swept it: a day idle, or its process was judged dead) is over. */
+  #gone(id: string, e: unknown): unknown {
+    if (!isErrno(e, 'ENOENT')) return e
+    this.take(id)
+    return new LadingError('NOT_FOUND', `upload ${id}: the upload expired (its data was removed)`, { cause: e })
   }
 }

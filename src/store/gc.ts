@@ -35,8 +35,6 @@ import type { Stores } from './index-store.js'
 import { scanReferrers } from './referrers.js'
 import { LEASE_CLOCK_SLACK_MS } from './writer-lease.js'
 
-export { TEMP_MAX_IDLE_MS } from './fs/blob-store.js'
-
 export interface GcOptions {
   /**
    * Grace period: keep unreferenced blobs modified less than this long ago, for writers that

@@ -25,6 +25,16 @@ export { statImage, summarizeImage, type ImageStat, type ImageSummary } from './
 
 // The OCI image layout on disk
 export { Layout } from './store/layout.js'
+// The store behind interfaces: a blob store and an index store; file system and memory implementations.
+export type { BlobStore, BlobReader, BlobRef, BlobInfo, BlobStat, BlobExpectation, UploadSessions, UploadStatus } from './store/blob-store.js'
+export type { IndexStore, WriterLeases, Stores } from './store/index-store.js'
+export { FsBlobStore } from './store/fs/blob-store.js'
+export { FsIndexStore } from './store/fs/index-store.js'
+export { MemoryBlobStore } from './store/memory/blob-store.js'
+export { MemoryIndexStore, MemoryWriterLeases } from './store/memory/index-store.js'
+export { memoryLayout } from './store/memory/memory-layout.js'
+export { collectGarbage, markReachable, type GcOptions, type GcResult } from './store/gc.js'
+export { listReferrers } from './store/referrers.js'
 export { resolveImage, descriptorForDigest, type ResolvedImage } from './store/resolve.js'
 export { withLock } from './io/lock.js'
 export { writeImage } from './store/image.js'

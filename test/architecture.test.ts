@@ -124,17 +124,8 @@ function importCycles(src: string): string[][] {
   return clusters.sort((a, b) => a[0]!.localeCompare(b[0]!))
 }
 
-/**
- * Cycles known and being removed elsewhere; any other cycle, or this one growing, fails.
- * store: Layout's gc() and listReferrers() facades import gc.ts and referrers.ts, which import
- * Layout's type back; issue 11 ("The store behind interfaces": gc and referrers become clients
- * of the store) removes it. Delete this entry when that lands.
- */
-const KNOWN_CYCLES: string[][] = [['store/gc.ts', 'store/layout.ts', 'store/referrers.ts']]
-
 test('no import cycle between files of src/ (within a module or across)', () => {
-  const known = new Set(KNOWN_CYCLES.map((c) => c.join(' ')))
-  assert.deepEqual(importCycles(srcDir).filter((c) => !known.has(c.join(' '))), [])
+  assert.deepEqual(importCycles(srcDir), [])
 })
 
 test('the cycle check finds static, type-only, re-export and dynamic cycles, and passes a tree without one', () => {

@@ -14,6 +14,7 @@ import { encodeEntryHeader, resolveMtimeClamp, writeTar, type TarEntry } from '.
 import { tarDirectory } from '../layer/tar-directory.js'
 import type { Compression } from '../spec/media-types.js'
 import type { Descriptor, History } from '../spec/types.js'
+import { Layout } from '../store/layout.js'
 import { appendLayer } from './append-layer.js'
 import { openImage } from './unpack.js'
 
@@ -109,7 +110,7 @@ export async function insertIntoImage(opts: InsertOptions): Promise<InsertResult
   // The history author defaults to the image's author (as `--history.author` documents).
   if (history) appendOpts.history = history.author === undefined && image.config.author !== undefined ? { ...history, author: image.config.author } : history
   if (tag !== undefined) appendOpts.tag = tag
-  const r = await appendLayer(image.layout, image, tar, appendOpts)
+  const r = await appendLayer(await Layout.open(opts.image.dir), image, tar, appendOpts)
   if (!r.manifest || !r.layer) throw new LadingError('INVALID_TAR', `insert ${what}: produced an empty layer`)
   const out: InsertResult = { manifest: r.manifest, layer: r.layer }
   if (r.historyMismatch) out.historyMismatch = true

@@ -82,7 +82,7 @@ export async function applyImageLayers(image: ResolvedImage, rootfs: string, opt
     const info = layerInfo(desc.mediaType)
     const name = `layer ${i} (${desc.digest})`
     if (!info) throw new LadingError('UNSUPPORTED', `${name}: media type ${JSON.stringify(desc.mediaType)} is not a filesystem layer`)
-    const blob = await image.layout.getBlob(desc)
+    const blob = await image.blobs.get(desc)
     let tar: Readable
     try {
       tar = await decompress(blob, info.compression, name)
@@ -209,7 +209,7 @@ export async function unpackBundle(bundle: string, opts: UnpackOptions): Promise
     const m = image.manifestDescriptor
     const state: BundleState = {
       version: 1,
-      layout: path.resolve(image.layout.dir),
+      layout: path.resolve(opts.image.dir),
       manifest: { mediaType: m.mediaType, digest: m.digest, size: m.size },
       platform: { architecture: image.config.architecture, os: image.config.os, ...(image.config.variant ? { variant: image.config.variant } : {}) },
       snapshot: SNAPSHOT_FILE,

@@ -1,5 +1,5 @@
 /**
- * Is everything a descriptor reaches present in the layout? Writers ask this under the index
+ * Is everything a descriptor reaches present in the store? Writers ask this under the index
  * lock right before they write a tag (README §gc, src/store/writer-lease.ts), so that a tag
  * never names an image whose blobs a concurrent gc (or anything else) removed.
  *
@@ -15,10 +15,10 @@ import { VisitBudget, checkIndexDepth } from '../io/limits.js'
 import { isIndexMediaType, isManifestMediaType } from '../spec/media-types.js'
 import { parseIndex, parseManifest } from '../spec/parse.js'
 import type { Descriptor } from '../spec/types.js'
-import type { Layout } from './layout.js'
+import type { Stores } from './index-store.js'
 
 /** BLOB_UNKNOWN naming the first missing blob (and `what` is written for) unless `desc` is complete. */
-export async function assertComplete(layout: Layout, desc: Descriptor, what: string): Promise<void> {
+export async function assertComplete(store: Pick<Stores, 'blobs' | 'name'>, desc: Descriptor, what: string): Promise<void> {
   const seen = new Set<string>()
   const budget = new VisitBudget(what)
   const visit = async (d: Descriptor, depth: number): Promise<void> => {
@@ -26,10 +26,10 @@ export async function assertComplete(layout: Layout, desc: Descriptor, what: str
     const key = `${d.digest}/${d.size}`
     if (seen.has(key)) return
     seen.add(key)
-    const size = await layout.blobSize(d.digest)
+    const size = (await store.blobs.stat(d.digest))?.size
     if (size === undefined) {
       if (d.urls?.length) return
-      throw new LadingError('BLOB_UNKNOWN', `${what}: blob ${d.digest} (${d.mediaType}) is not in layout ${layout.dir}; was it removed by a gc while this ran? Nothing was tagged`)
+      throw new LadingError('BLOB_UNKNOWN', `${what}: blob ${d.digest} (${d.mediaType}) is not in layout ${store.name}; was it removed by a gc while this ran? Nothing was tagged`)
     }
     if (size !== d.size) throw new LadingError('SIZE_MISMATCH', `${what}: blob ${d.digest}: descriptor says ${d.size} bytes, blob has ${size}; nothing was tagged`)
     const source = `blob ${d.digest}`
@@ -38,7 +38,7 @@ export async function assertComplete(layout: Layout, desc: Descriptor, what: str
     checkIndexDepth(depth, source)
     let children: Descriptor[]
     try {
-      const bytes = await layout.readBlob(d)
+      const bytes = await store.blobs.read(d)
       if (isIndex) {
         children = parseIndex(bytes, source, d.mediaType).manifests
       } else {

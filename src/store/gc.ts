@@ -24,82 +24,73 @@
  * A registry server runs gc online on the same rule: each upload session holds a lease
  * (acquireWriterLease) until its manifest is put, and gc is called with the server's grace.
  */
-import { promises as fsp } from 'node:fs'
 import type { Digest } from '../digest/digest.js'
-import { LadingError, isErrno } from '../errors.js'
-import { processAlive, tempNamePid } from '../io/fs.js'
+import { LadingError } from '../errors.js'
 import { MAX_INDEX_DEPTH, checkIndexDepth } from '../io/limits.js'
 import { isIndexMediaType, isManifestMediaType } from '../spec/media-types.js'
 import { parseIndex, parseManifest } from '../spec/parse.js'
 import type { Descriptor } from '../spec/types.js'
-import type { GcOptions, GcResult, Layout } from './layout.js'
+import type { BlobReader } from './blob-store.js'
+import type { Stores } from './index-store.js'
 import { scanReferrers } from './referrers.js'
-import { LEASE_CLOCK_SLACK_MS, oldestLiveLease } from './writer-lease.js'
+import { LEASE_CLOCK_SLACK_MS } from './writer-lease.js'
 
-/** A live writer's temp file untouched this long is taken to belong to a reused pid. */
-export const TEMP_MAX_IDLE_MS = 24 * 60 * 60 * 1000
+export interface GcOptions {
+  /**
+   * Grace period: keep unreferenced blobs modified less than this long ago, for writers that
+   * take no lease (other tools). Default 0: Lading's writers are protected by their leases
+   * (src/store/writer-lease.ts) whatever this says.
+   */
+  minAgeMs?: number
+}
+export interface GcResult { removed: Array<{ digest: Digest; size: number }>; tempFilesRemoved: number; tempBytesRemoved: number }
 
 /** Mark everything reachable from index.json (including referrers). Exposed for tests and validate. */
-export async function markReachable(layout: Layout): Promise<Set<string>> {
+export async function markReachable(store: Pick<Stores, 'blobs' | 'index'>): Promise<Set<string>> {
   const marked = new Set<string>()
-  const index = await layout.readIndex()
-  for (const d of index.manifests) await walk(layout, d, marked, true, 0)
-  if (index.subject) await walk(layout, index.subject, marked, false, 0)
+  const blobs = store.blobs
+  const index = await store.index.read()
+  for (const d of index.manifests) await walk(blobs, d, marked, true, 0)
+  if (index.subject) await walk(blobs, index.subject, marked, false, 0)
 
   // Referrers: unmarked documents with a subject; kept once their subject is marked.
-  const candidates = await scanReferrers(layout, marked)
+  const candidates = await scanReferrers(blobs, marked)
   for (let changed = true; changed;) {
     changed = false
     for (const c of candidates) {
       if (marked.has(c.descriptor.digest) || !marked.has(c.subject)) continue
-      await walk(layout, c.descriptor, marked, false, 0)
+      await walk(blobs, c.descriptor, marked, false, 0)
       changed = true
     }
   }
   return marked
 }
 
-export async function collectGarbage(layout: Layout, opts: GcOptions = {}): Promise<GcResult> {
+/** Mark and sweep `store`, holding its index lock. */
+export async function collectGarbage(store: Stores, opts: GcOptions = {}): Promise<GcResult> {
   const minAgeMs = opts.minAgeMs ?? 0
-  return layout.withIndexLock(async () => {
-    const marked = await markReachable(layout)
+  return store.index.withLock(async () => {
+    const marked = await markReachable(store)
     const removed: Array<{ digest: Digest; size: number }> = []
     const now = Date.now()
     // Leases are read under the index lock, which writers take to start one: none starts mid-sweep.
-    const leaseStart = await oldestLiveLease(layout, { removeDead: true })
+    const leaseStart = await store.leases.oldestLive({ removeDead: true })
     const keepFrom = Math.min(minAgeMs > 0 ? now - minAgeMs : Infinity, leaseStart !== undefined ? leaseStart - LEASE_CLOCK_SLACK_MS : Infinity)
-    for await (const blob of layout.listBlobs()) {
+    for await (const blob of store.blobs.list()) {
       if (marked.has(blob.digest)) continue
       if (keepFrom !== Infinity) {
-        const st = await fsp.lstat(layout.blobPath(blob.digest)).catch(() => undefined)
-        if (!st || st.mtimeMs >= keepFrom) continue
+        const st = await store.blobs.stat(blob.digest).catch(() => undefined)
+        if (!st || st.modifiedMs >= keepFrom) continue
       }
-      await layout.deleteBlob(blob.digest)
+      await store.blobs.delete(blob.digest)
       removed.push(blob)
     }
-
-    let tempFilesRemoved = 0
-    let tempBytesRemoved = 0
-    for (const t of await layout.listTempFiles()) {
-      const pid = tempNamePid(t.name)
-      const idle = now - t.mtimeMs
-      const writerAlive = pid !== undefined && processAlive(pid)
-      if (writerAlive && idle < TEMP_MAX_IDLE_MS) continue
-      // A temp-looking name without our pid pattern is someone else's; leave it an hour.
-      if (pid === undefined && idle < 60 * 60 * 1000) continue
-      try {
-        await fsp.rm(t.path)
-        tempFilesRemoved++
-        tempBytesRemoved += t.size
-      } catch (e) {
-        if (!isErrno(e, 'ENOENT')) throw e
-      }
-    }
-    return { removed, tempFilesRemoved, tempBytesRemoved }
+    const swept = await store.blobs.sweep?.()
+    return { removed, tempFilesRemoved: swept?.filesRemoved ?? 0, tempBytesRemoved: swept?.bytesRemoved ?? 0 }
   })
 }
 
-async function walk(layout: Layout, desc: Descriptor, marked: Set<string>, strict: boolean, depth: number): Promise<void> {
+async function walk(blobs: BlobReader, desc: Descriptor, marked: Set<string>, strict: boolean, depth: number): Promise<void> {
   // Each digest once: the mark is linear in the documents stored, whatever their entries repeat.
   if (marked.has(desc.digest)) return
   marked.add(desc.digest)
@@ -112,7 +103,7 @@ async function walk(layout: Layout, desc: Descriptor, marked: Set<string>, stric
   let children: Descriptor[]
   let subject: Descriptor | undefined
   try {
-    const bytes = await layout.readBlob(desc)
+    const bytes = await blobs.read(desc)
     if (isIndexMediaType(mt)) {
       const index = parseIndex(bytes, source, mt)
       children = index.manifests
@@ -128,8 +119,8 @@ async function walk(layout: Layout, desc: Descriptor, marked: Set<string>, stric
     const code = e instanceof LadingError ? e.code : 'INVALID_LAYOUT'
     throw new LadingError(code, `gc aborted, nothing removed: reachable ${mt} ${desc.digest} cannot be read: ${why}`, { cause: e })
   }
-  for (const c of children) await walk(layout, c, marked, strict, depth + 1)
+  for (const c of children) await walk(blobs, c, marked, strict, depth + 1)
   // A subject need not be in this layout (image-spec manifest.md §subject); keep it if it is,
   // but do not abort over it.
-  if (subject) await walk(layout, subject, marked, false, depth + 1)
+  if (subject) await walk(blobs, subject, marked, false, depth + 1)
 }

@@ -11,33 +11,33 @@ import type { Digest } from '../digest/digest.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
 import { referrerOf, type Referrer } from '../spec/referrer.js'
 import type { Descriptor } from '../spec/types.js'
-import type { Layout } from './layout.js'
+import type { BlobStore } from './blob-store.js'
 
 /** A stored document with a subject (the rule is spec/referrer.ts). */
 export type ReferrerCandidate = Referrer
 
 /** Every stored document that has a `subject`, except those in `skip`. Corrupt or non-JSON blobs are ignored. */
-export async function scanReferrers(layout: Layout, skip?: Set<string>): Promise<ReferrerCandidate[]> {
+export async function scanReferrers(blobs: BlobStore, skip?: Set<string>): Promise<ReferrerCandidate[]> {
   const out: ReferrerCandidate[] = []
-  for await (const blob of layout.listBlobs()) {
+  for await (const blob of blobs.list()) {
     if (skip?.has(blob.digest) || blob.size > DEFAULT_MAX_DOCUMENT_BYTES || blob.size < 2) continue
-    const found = await readReferrer(layout, blob.digest, blob.size)
+    const found = await readReferrer(blobs, blob.digest, blob.size)
     if (found) out.push(found)
   }
   return out
 }
 
 /** The referrers of `subject`, optionally only those of one artifactType. */
-export async function listReferrers(layout: Layout, subject: Digest, artifactType?: string): Promise<Descriptor[]> {
-  return (await scanReferrers(layout))
+export async function listReferrers(blobs: BlobStore, subject: Digest, artifactType?: string): Promise<Descriptor[]> {
+  return (await scanReferrers(blobs))
     .filter((c) => c.subject === subject && (artifactType === undefined || c.descriptor.artifactType === artifactType))
     .map((c) => c.descriptor)
 }
 
-async function readReferrer(layout: Layout, digest: Digest, size: number): Promise<ReferrerCandidate | undefined> {
+async function readReferrer(blobs: BlobStore, digest: Digest, size: number): Promise<ReferrerCandidate | undefined> {
   let bytes: Buffer
   try {
-    bytes = await layout.readBlob({ digest, size })
+    bytes = await blobs.read({ digest, size })
   } catch {
     return undefined // corrupt or vanished: not a referrer we can honour
   }

@@ -18,10 +18,12 @@ import { isConfigMediaType, isIndexMediaType, isManifestMediaType } from '../spe
 import { parseConfig, parseIndex, parseManifest } from '../spec/parse.js'
 import { formatPlatform, hostPlatform, platformMatches } from '../spec/platform.js'
 import type { Descriptor, ImageConfig, Manifest, Platform } from '../spec/types.js'
+import type { BlobReader } from './blob-store.js'
 import type { Layout } from './layout.js'
 
 export interface ResolvedImage {
-  layout: Layout
+  /** Where the image's blobs are read (verified) from: unpacking streams the layers from here. */
+  blobs: BlobReader
   /** Descriptors from index.json down to the manifest (index entries first, manifest last). */
   path: Descriptor[]
   manifestDescriptor: Descriptor
@@ -102,7 +104,7 @@ class Resolver {
     if (want !== undefined && want !== 'any' && !chosen && !platformMatches(want, configPlatform(config))) {
       throw new PlatformNotFound(this.#label, want, [formatPlatform(configPlatform(config))])
     }
-    return { layout: this.#layout, path: [...path, desc], manifestDescriptor: desc, manifest, manifestBytes: raw.bytes, config, configBytes }
+    return { blobs: this.#layout.blobs, path: [...path, desc], manifestDescriptor: desc, manifest, manifestBytes: raw.bytes, config, configBytes }
   }
 
   /** Pick among index entries (or several index.json entries with one tag) by platform. */

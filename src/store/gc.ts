@@ -11,8 +11,9 @@
  * Safety: a reachable manifest or index that is missing or unparseable aborts gc, since its
  * children cannot be known and would otherwise be deleted. gc runs under the index.json lock,
  * so no tag can be added mid-mark. Temp files are removed only when their writer (the pid in
- * the name, src/io/fs.ts) is dead, or the file has not been written to for a day (pid reuse);
- * a blob that another process is writing right now is therefore never removed.
+ * the name, src/io/fs.ts) is dead, or the file has not been written to for a day (pid reuse):
+ * src/io/cleanup.ts isAbandonedTemp, the rule every sweep of leftovers uses; a blob that
+ * another process is writing right now is therefore never removed.
  *
  * Not covered: a blob put by another process that has not tagged it *yet* is unreferenced and
  * will be removed unless `minAgeMs` keeps recent blobs (the CLI's --keep-recent).
@@ -20,15 +21,13 @@
 import { promises as fsp } from 'node:fs'
 import type { Digest } from '../digest/digest.js'
 import { LadingError, isErrno } from '../errors.js'
-import { processAlive, tempNamePid } from '../io/fs.js'
+import { isAbandonedTemp } from '../io/cleanup.js'
+import { tempNamePid } from '../io/fs.js'
 import { isIndexMediaType, isManifestMediaType } from '../spec/media-types.js'
 import { parseIndex, parseManifest } from '../spec/parse.js'
 import type { Descriptor } from '../spec/types.js'
 import type { GcOptions, GcResult, Layout } from './layout.js'
 import { scanReferrers } from './referrers.js'
-
-/** A live writer's temp file untouched this long is taken to belong to a reused pid. */
-export const TEMP_MAX_IDLE_MS = 24 * 60 * 60 * 1000
 
 /** Mark everything reachable from index.json (including referrers). Exposed for tests and validate. */
 export async function markReachable(layout: Layout): Promise<Set<string>> {
@@ -69,12 +68,7 @@ export async function collectGarbage(layout: Layout, opts: GcOptions = {}): Prom
     let tempFilesRemoved = 0
     let tempBytesRemoved = 0
     for (const t of await layout.listTempFiles()) {
-      const pid = tempNamePid(t.name)
-      const idle = now - t.mtimeMs
-      const writerAlive = pid !== undefined && processAlive(pid)
-      if (writerAlive && idle < TEMP_MAX_IDLE_MS) continue
-      // A temp-looking name without our pid pattern is someone else's; leave it an hour.
-      if (pid === undefined && idle < 60 * 60 * 1000) continue
+      if (!isAbandonedTemp(tempNamePid(t.name), now - t.mtimeMs)) continue
       try {
         await fsp.rm(t.path)
         tempFilesRemoved++

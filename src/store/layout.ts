@@ -24,10 +24,11 @@ import { pipeline as pipelineCb } from 'node:stream'
 import { digestAlgorithm, digestHex, isAlgorithm, isDigest, type Algorithm, type Digest } from '../digest/digest.js'
 import { VerifyingStream, verifyBytes } from '../digest/verify.js'
 import { LadingError, isErrno } from '../errors.js'
-import { atomicWriteFile, fsyncDir, isTempName, readSmallFileSync, tempPathFor } from '../io/fs.js'
+import { atomicWriteFile, fsyncDir, isTempName, readSmallFileSync, tempNamePid, tempPathFor } from '../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
 import { PooledFileReader, PooledFileWriter } from '../io/block-pool.js'
 import { breakerPath, withLock } from '../io/lock.js'
+import { ABANDONED_MIN_IDLE_MS, isAbandonedTemp, releaseTemp, removeTemp } from '../io/cleanup.js'
 import { Annotation, MediaType, isIndexMediaType, isManifestMediaType } from '../spec/media-types.js'
 import { manifestMediaType, parseIndex, parseLayoutFile, parseManifest } from '../spec/parse.js'
 import { assertValidTag } from '../spec/ref-name.js'
@@ -58,6 +59,7 @@ export interface GcResult { removed: Array<{ digest: Digest; size: number }>; te
 export class Layout {
   readonly dir: string
   #blobDirsChecked = new Set<string>()
+  #swept: Promise<number> | undefined
 
   private constructor(dir: string) {
     this.dir = dir
@@ -141,6 +143,9 @@ export class Layout {
    * has the expected size) it is kept and `body` is not read (a Readable is destroyed).
    */
   async putBlob(body: Readable | Uint8Array, expected: BlobExpectation = {}): Promise<{ digest: Digest; size: number }> {
+    // The first write of this process to the layout clears what killed writers left behind.
+    this.#swept ??= this.removeAbandonedTempFiles().catch(() => 0)
+    await this.#swept
     if (expected.digest !== undefined) {
       const existing = await this.#statBlob(expected.digest)
       if (existing && (expected.size === undefined || existing.size === expected.size)) {
@@ -170,11 +175,12 @@ export class Layout {
       const result = verifier.result
       if (!result) throw new Error('verifying stream ended without a result')
       await fsp.rename(tmp, this.blobPath(result.digest))
+      releaseTemp(tmp)
       await fsyncDir(algDir)
       return result
     } catch (e) {
       body.destroy()
-      await fsp.rm(tmp, { force: true })
+      await removeTemp(tmp)
       throw e
     }
   }
@@ -241,6 +247,22 @@ export class Layout {
         yield { digest: digest as Digest, size: st.size }
       }
     }
+  }
+
+  /**
+   * Remove the temp files of writers that died without cleaning up (SIGKILL, a crash): dead
+   * pid and untouched for ABANDONED_MIN_IDLE_MS (src/io/cleanup.ts, gc's rule plus an age).
+   * Writers run it on their first putBlob, so the next run into a layout clears the last one's.
+   */
+  async removeAbandonedTempFiles(): Promise<number> {
+    const now = Date.now()
+    let removed = 0
+    for (const t of await this.listTempFiles()) {
+      if (!isAbandonedTemp(tempNamePid(t.name), now - t.mtimeMs, ABANDONED_MIN_IDLE_MS)) continue
+      await fsp.rm(t.path, { force: true })
+      removed++
+    }
+    return removed
   }
 
   /** Temp files (ours from src/io/fs.ts) in blobs/<alg>/ and the layout root, for gc. */
@@ -519,9 +541,10 @@ export class Layout {
       await fh.sync()
       await fh.close()
       await fsp.rename(tmp, target)
+      releaseTemp(tmp)
     } catch (e) {
       await fh.close().catch(() => {})
-      await fsp.rm(tmp, { force: true })
+      await removeTemp(tmp)
       throw e
     }
     await fsyncDir(algDir)

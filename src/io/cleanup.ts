@@ -20,6 +20,7 @@ import path from 'node:path'
 import { isErrno } from '../errors.js'
 
 const tracked = new Set<string>()
+const removing = new Map<string, Promise<void>>()
 /** What was removed since the interruption began (a path counted once, whoever removed it). */
 const removedWhileInterrupted = new Set<string>()
 type Hook = () => Promise<string | void> | string | void
@@ -36,16 +37,31 @@ export function releaseTemp(p: string): void {
   tracked.delete(path.resolve(p))
 }
 
-/** Remove a temp file or directory (absent is fine) and stop tracking it. */
-export async function removeTemp(p: string): Promise<void> {
+/**
+ * Remove a temp file or directory (absent is fine) and stop tracking it. Two removals of one
+ * path at once (a destination closed twice) share one: the second must not return before the
+ * path is gone.
+ */
+export function removeTemp(p: string): Promise<void> {
   const abs = path.resolve(p)
-  try {
-    await fsp.rm(abs, { recursive: true })
-    if (interrupting) removedWhileInterrupted.add(abs)
-  } catch (e) {
-    if (!isErrno(e, 'ENOENT')) throw e
+  let removal = removing.get(abs)
+  if (removal === undefined) {
+    removal = (async () => {
+      try {
+        // Retries: a writer may still create a file inside a directory being removed (ENOTEMPTY).
+        await fsp.rm(abs, { recursive: true, maxRetries: 3 })
+        if (interrupting) removedWhileInterrupted.add(abs)
+      } catch (e) {
+        // Still tracked if it could not be removed: the interruption sweep tries again.
+        if (!isErrno(e, 'ENOENT')) throw e
+      } finally {
+        removing.delete(abs)
+      }
+      tracked.delete(abs)
+    })()
+    removing.set(abs, removal)
   }
-  tracked.delete(abs)
+  return removal
 }
 
 /**
@@ -165,7 +181,7 @@ export async function interruptAll(timeoutMs: number): Promise<{ removed: number
 export function sweepTrackedSync(): number {
   for (const p of tracked) {
     try {
-      fs.rmSync(p, { recursive: true })
+      fs.rmSync(p, { recursive: true, maxRetries: 3 })
       removedWhileInterrupted.add(p)
     } catch {
       // Absent already (renamed into place, or removed by its writer): nothing to do.

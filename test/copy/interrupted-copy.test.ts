@@ -43,10 +43,9 @@ after(async () => { await fsp.rm(tmp, { recursive: true, force: true }) })
 
 /**
  * Run `lading copy --progress=json` and kill it (SIGKILL by default) once the big layer is partly
- * copied (at least `minBytes`: the first event may come before the destination opened its temp
- * file). `messages` are the lines on stderr that are not progress events.
+ * copied. `messages` are the lines on stderr that are not progress events.
  */
-async function killMidBlob(args: string[], signal: NodeJS.Signals = 'SIGKILL', env: NodeJS.ProcessEnv = process.env, minBytes = 0): Promise<{ killedAt: number; code: number | null; messages: string[] }> {
+async function killMidBlob(args: string[], signal: NodeJS.Signals = 'SIGKILL', env: NodeJS.ProcessEnv = process.env): Promise<{ killedAt: number; code: number | null; messages: string[] }> {
   const child = spawn(process.execPath, [cliPath, 'copy', '--progress=json', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   let killedAt = -1
@@ -57,7 +56,7 @@ async function killMidBlob(args: string[], signal: NodeJS.Signals = 'SIGKILL', e
       continue
     }
     const e = JSON.parse(line) as { type: string; digest?: string; bytes?: number; size?: number }
-    if (killedAt < 0 && e.type === 'blob-progress' && e.digest === big.digest && e.bytes! >= minBytes && e.bytes! < e.size!) {
+    if (killedAt < 0 && e.type === 'blob-progress' && e.digest === big.digest && e.bytes! < e.size!) {
       killedAt = e.bytes!
       child.kill(signal)
     }
@@ -66,6 +65,29 @@ async function killMidBlob(args: string[], signal: NodeJS.Signals = 'SIGKILL', e
   if (signal === 'SIGKILL') assert.equal(code, null, 'the copy was killed, it did not finish first')
   assert.ok(killedAt > 0 && killedAt < big.size)
   return { killedAt, code, messages }
+}
+
+/**
+ * Run `lading copy` and send `signal` the moment a file named `prefix…` appears in `dir` (a temp
+ * file being written: the copy is surely mid-write, and the file surely exists).
+ */
+async function killWhenAppears(args: string[], dir: string, prefix: string, signal: NodeJS.Signals, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [cliPath, 'copy', '-q', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env })
+  let stderr = ''
+  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+  let sent = false
+  const watcher = watch(dir, (_ev, name) => {
+    if (!sent && typeof name === 'string' && name.startsWith(prefix)) {
+      sent = true
+      watcher.close()
+      child.kill(signal)
+    }
+  })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+  watcher.close()
+  assert.ok(sent, `no ${prefix}… appeared in ${dir} (stderr: ${stderr})`)
+  if (signal === 'SIGKILL') assert.equal(code, null, 'the copy was killed, it did not finish first')
+  return { code, stderr }
 }
 
 test('interrupted copy into an OCI layout leaves it valid; a rerun completes it', async () => {
@@ -110,9 +132,9 @@ test('SIGINT during a copy to docker-archive exits 130 and removes the spool', a
   const tmpdir = path.join(tmp, 'private-tmp')
   await fsp.mkdir(tmpdir)
   const tar = path.join(tmp, 'sigint.tar')
-  const { code, messages } = await killMidBlob([`oci:${path.join(tmp, 'src')}:t`, `docker-archive:${tar}:example/x:t`], 'SIGINT', { ...process.env, TMPDIR: tmpdir }, 8 * 1024 * 1024)
+  const { code, stderr } = await killWhenAppears([`oci:${path.join(tmp, 'src')}:t`, `docker-archive:${tar}:example/x:t`], tmp, '.sigint.tar.tmp-', 'SIGINT', { ...process.env, TMPDIR: tmpdir })
   assert.equal(code, 130)
-  assert.deepEqual(messages, ['lading: interrupted by SIGINT: removed 2 temporary files'], 'the temp archive beside FILE and the spool')
+  assert.equal(stderr, 'lading: interrupted by SIGINT: removed 2 temporary files\n', 'the temp archive beside FILE and the spool')
   assert.deepEqual(await fsp.readdir(tmpdir), [], 'the spool directory is gone')
   await assert.rejects(fsp.stat(tar), 'no archive was written')
   assert.deepEqual((await fsp.readdir(tmp)).filter((n) => n.startsWith('.sigint.tar')), [], 'no temp archive left beside the target')
@@ -147,18 +169,8 @@ test('SIGINT while the oci-archive itself is being written removes its temp file
   const tmpdir = path.join(dir, 'tmp')
   await fsp.mkdir(tmpdir, { recursive: true })
   const tar = path.join(dir, 'out.tar')
-  const child = spawn(process.execPath, [cliPath, 'copy', '-q', `oci:${path.join(tmp, 'src')}:t`, `oci-archive:${tar}:t`], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TMPDIR: tmpdir } })
-  let stderr = ''
-  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
   // The temp archive appears beside FILE only once every blob is in the private layout.
-  const watcher = watch(dir, (_ev, name) => {
-    if (typeof name === 'string' && name.startsWith('.out.tar.tmp-')) {
-      watcher.close()
-      child.kill('SIGINT')
-    }
-  })
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
-  watcher.close()
+  const { code, stderr } = await killWhenAppears([`oci:${path.join(tmp, 'src')}:t`, `oci-archive:${tar}:t`], dir, '.out.tar.tmp-', 'SIGINT', { ...process.env, TMPDIR: tmpdir })
   assert.equal(code, 130, `interrupted while writing the archive (stderr: ${stderr})`)
   assert.match(stderr, /^lading: interrupted by SIGINT: removed [1-9]\d* temporary files?\n$/)
   assert.deepEqual(await fsp.readdir(dir), ['tmp'], 'no archive and no temp archive beside it')
@@ -171,7 +183,7 @@ test('a SIGKILLed copy to docker-archive: its temp archive and spool are removed
   await fsp.mkdir(tmpdir, { recursive: true })
   const tar = path.join(dir, 'out.tar')
   const env = { ...process.env, TMPDIR: tmpdir }
-  await killMidBlob([`oci:${path.join(tmp, 'src')}:t`, `docker-archive:${tar}:example/x:t`], 'SIGKILL', env, 8 * 1024 * 1024)
+  await killWhenAppears([`oci:${path.join(tmp, 'src')}:t`, `docker-archive:${tar}:example/x:t`], dir, '.out.tar.tmp-', 'SIGKILL', env)
   const beside = (await leftovers(dir)).map((n) => path.join(dir, n))
   const spools = (await leftovers(tmpdir)).map((n) => path.join(tmpdir, n))
   assert.equal(beside.length, 1, 'the killed copy left its temp archive beside FILE')
@@ -189,8 +201,9 @@ test('a SIGKILLed copy to docker-archive: its temp archive and spool are removed
 
 test('a SIGKILLed copy into a layout: its temp files are removed by the next write to the layout', async () => {
   const dst = path.join(tmp, 'sigkill-layout')
-  await killMidBlob([`oci:${path.join(tmp, 'src')}:t`, `oci:${dst}:t`], 'SIGKILL', process.env, 8 * 1024 * 1024)
+  await Layout.init(dst)
   const blobs = path.join(dst, 'blobs', 'sha256')
+  await killWhenAppears([`oci:${path.join(tmp, 'src')}:t`, `oci:${dst}:t`], blobs, `.${big.digest.slice('sha256:'.length)}.tmp-`, 'SIGKILL')
   const temps = (await leftovers(blobs)).map((n) => path.join(blobs, n))
   assert.ok(temps.length >= 1, 'the killed copy left a partial blob')
   await age(temps)

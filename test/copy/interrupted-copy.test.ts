@@ -211,3 +211,12 @@ test('a SIGKILLed copy into a layout: its temp files are removed by the next wri
   assert.deepEqual(await leftovers(blobs), [])
   assert.equal((await Layout.open(dst).then((l) => l.resolveTag('t'))).digest, bigManifest.digest)
 })
+
+test('SIGINT mid-copy into a new oci: directory removes the directory, says so, exits 130', async () => {
+  const parent = path.join(tmp, 'sigint-new-layout')
+  const { code, messages } = await killMidBlob([`oci:${path.join(tmp, 'src')}:t`, `oci:${path.join(parent, 'layout')}:t`], 'SIGINT')
+  assert.equal(code, 130)
+  assert.equal(messages.length, 1, messages.join('\n'))
+  assert.match(messages[0]!, /^lading: interrupted by SIGINT: removed [1-9]\d* temporary files?$/)
+  await assert.rejects(fsp.lstat(parent), { code: 'ENOENT' }, 'the directories the copy made are gone')
+})

@@ -114,7 +114,8 @@ export class DirDestination implements ImageDestination {
     this.#created = undefined
     if (created === undefined || this.#committed) return
     if (await fsp.lstat(path.join(this.ref.dir, MANIFEST_FILE)).then(() => true, () => false)) return
-    await fsp.rm(created, { recursive: true, force: true, maxRetries: 3 })
+    // Counted among the temporary files an interrupted run reports (src/io/cleanup.ts).
+    await removeTemp(created)
   }
 }
 

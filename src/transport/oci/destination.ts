@@ -7,6 +7,7 @@
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { LadingError } from '../../errors.js'
+import { removeTemp } from '../../io/cleanup.js'
 import { Layout } from '../../store/layout.js'
 import type { TransportOptions } from '../open.js'
 import type { ImageDestination, ImageReference } from '../types.js'
@@ -33,7 +34,8 @@ export async function ociDestination(ref: OciRef, _opts: TransportOptions): Prom
   const abandon = async (layout: Layout): Promise<void> => {
     if (created === undefined) return
     if ((await layout.readIndex().catch(() => undefined))?.manifests.length !== 0) return
-    await fsp.rm(created, { recursive: true, force: true, maxRetries: 3 })
+    // Counted among the temporary files an interrupted run reports (src/io/cleanup.ts).
+    await removeTemp(created)
   }
   return new LayoutDestination(ref, opening, abandon)
 }

@@ -8,8 +8,12 @@
  */
 import type * as Commander from 'commander'
 import { LadingError } from '../errors.js'
+import { interruptAll, isInterrupting, sweepTrackedSync } from '../io/cleanup.js'
 import { adoptDeferredExtraCaCerts } from '../transport/registry/extra-ca.js'
 import { commandsFor } from './commands.js'
+
+/** How long an interrupted command gets to stop (close connections, remove what it wrote). */
+const INTERRUPT_HOOKS_MS = 15_000
 
 /**
  * Runs the command line in process.argv. Everything read from the process (argv, environment,
@@ -21,7 +25,10 @@ export function runCli(commander: typeof Commander): void {
   adoptDeferredExtraCaCerts()
   const debug = process.argv.includes('--debug') || process.env.LADING_DEBUG === '1'
 
-  function fail(e: unknown): never {
+  function fail(e: unknown): void {
+    // A command that fails because an interruption stopped it is not an error: the signal
+    // handler below reports the interruption and exits.
+    if (isInterrupting()) return
     if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2)
     if (e instanceof LadingError) {
       process.stderr.write(`lading: ${e.message}\n`)
@@ -53,6 +60,23 @@ export function runCli(commander: typeof Commander): void {
     await program.parseAsync(process.argv)
   }
 
+  // SIGINT/SIGTERM: stop the running command (its interrupt hooks), remove every temp file and
+  // directory still tracked (src/io/cleanup.ts), say so in one line, and exit as a shell reports
+  // a signal (128 + its number). A second signal does not wait for the hooks.
+  const onSignal = (sig: NodeJS.Signals): void => {
+    const status = sig === 'SIGINT' ? 130 : 143
+    if (isInterrupting()) {
+      sweepTrackedSync()
+      process.exit(status)
+    }
+    void interruptAll(INTERRUPT_HOOKS_MS).then(({ removed, notes }) => {
+      const what = [`removed ${removed} temporary file${removed === 1 ? '' : 's'}`, ...notes].join('; ')
+      process.stderr.write(`lading: interrupted by ${sig}: ${what}\n`)
+      process.exit(status)
+    }, () => process.exit(status))
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
   process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); fail(e) })
   process.on('unhandledRejection', fail)
   let finished = false
@@ -66,6 +90,7 @@ export function runCli(commander: typeof Commander): void {
   // to files, pipes and terminals are synchronous on Linux, and every command awaits its own work.
   main().then(() => {
     finished = true
-    process.exit()
+    // Interrupted just as it finished: the signal handler reports and exits.
+    if (!isInterrupting()) process.exit()
   }, fail)
 }

@@ -8,12 +8,22 @@ import { randomBytes } from 'node:crypto'
 import fs, { constants, promises as fsp, type Stats } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import path from 'node:path'
-import { isErrno } from '../errors.js'
+import { LadingError, isErrno } from '../errors.js'
+import { releaseTemp, removeTemp, sweepAbandoned, trackTemp } from './cleanup.js'
+
+export { processAlive } from './cleanup.js'
 
 export const TEMP_MARKER = '.tmp-'
 
+/**
+ * A temp name beside `target`, tracked by src/io/cleanup.ts from now on: the writer calls
+ * releaseTemp once it renamed the file into place, or removeTemp to give up on it, and an
+ * interrupted process removes it on its way out.
+ */
 export function tempPathFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}${TEMP_MARKER}${process.pid}-${randomBytes(6).toString('hex')}`)
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}${TEMP_MARKER}${process.pid}-${randomBytes(6).toString('hex')}`)
+  trackTemp(tmp)
+  return tmp
 }
 
 /** True for names our atomic writers create as temporaries. */
@@ -25,6 +35,15 @@ export function isTempName(name: string): boolean {
 export function tempNamePid(name: string): number | undefined {
   const m = /\.tmp-(\d+)-[0-9a-f]+$/.exec(name)
   return m ? Number(m[1]) : undefined
+}
+
+/**
+ * Remove the temp files of dead writers of `target` (`.<name>.tmp-<pid>-*` beside it: a copy
+ * killed before it could clean up), by the rule of src/io/cleanup.ts sweepAbandoned.
+ */
+export function sweepAbandonedTempsOf(target: string): Promise<number> {
+  const prefix = `.${path.basename(target)}${TEMP_MARKER}`
+  return sweepAbandoned(path.dirname(path.resolve(target)), (name) => (name.startsWith(prefix) ? tempNamePid(name) : undefined))
 }
 
 /** fsync a directory so a rename or unlink inside it is durable. */
@@ -50,27 +69,61 @@ export async function atomicWriteFile(target: string, data: Uint8Array | string,
     await fh.sync()
   } catch (e) {
     await fh.close().catch(() => {})
-    await fsp.rm(tmp, { force: true })
+    await removeTemp(tmp)
     throw e
   }
   await fh.close()
   try {
     await fsp.rename(tmp, target)
+    releaseTemp(tmp)
   } catch (e) {
-    await fsp.rm(tmp, { force: true })
+    await removeTemp(tmp)
     throw e
   }
   await fsyncDir(path.dirname(target))
 }
 
-/** Is a process with this pid alive (on this machine)? */
-export function processAlive(pid: number): boolean {
+/**
+ * Refuse to write an archive over a file that has content (skopeo 1.9's docker-archive refuses
+ * one with "docker-archive doesn't support modifying existing images"; an empty file, which a
+ * user may create first, is written into). Anything that is not a regular file is the caller's
+ * business (a FIFO or device is streamed to; a directory fails on its own).
+ */
+export async function assertNoContent(target: string, label: string): Promise<void> {
+  let st: Stats
   try {
-    process.kill(pid, 0)
-    return true
+    st = await fsp.stat(target)
   } catch (e) {
-    return isErrno(e, 'EPERM')
+    if (isErrno(e, 'ENOENT')) return
+    throw e
   }
+  if (st.isFile() && st.size > 0) {
+    throw new LadingError('EXISTS', `${label}: the file already exists (${st.size} bytes); refusing to replace it (remove it first)`)
+  }
+}
+
+/**
+ * Put a finished, fsynced temp file in place of `target`. With `replace` false the target must
+ * not have content when it is published (assertNoContent), checked atomically: link(2) fails on
+ * an existing name, so a file created while the copy ran is never replaced. Filesystems without
+ * hard links get the check and a rename.
+ */
+export async function publishTemp(tmp: string, target: string, label: string, replace: boolean): Promise<void> {
+  if (!replace) {
+    try {
+      await fsp.link(tmp, target)
+      await fsp.unlink(tmp)
+      releaseTemp(tmp)
+      await fsyncDir(path.dirname(target))
+      return
+    } catch (e) {
+      if (!isErrno(e, 'EEXIST') && !isErrno(e, 'EPERM') && !isErrno(e, 'ENOTSUP') && !isErrno(e, 'EOPNOTSUPP') && !isErrno(e, 'EXDEV')) throw e
+    }
+    await assertNoContent(target, label)
+  }
+  await fsp.rename(tmp, target)
+  releaseTemp(tmp)
+  await fsyncDir(path.dirname(target))
 }
 
 export async function exists(p: string): Promise<boolean> {

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { createHash, randomBytes } from 'node:crypto'
-import { promises as fsp } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { promises as fsp, watch } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
@@ -18,7 +18,6 @@ import type { Descriptor } from '../../src/spec/types.js'
 import { cliPath, ladingOk, runOk } from '../helpers/cli.js'
 import { findTool } from '../helpers/tools.js'
 import { makeTar } from '../helpers/raw-layout.js'
-import { buildTaggedImage } from './image-builder.js'
 import { seeImage } from './inspect.js'
 
 let tmp: string
@@ -42,24 +41,53 @@ before(async () => {
 })
 after(async () => { await fsp.rm(tmp, { recursive: true, force: true }) })
 
-/** Run `lading copy --progress=json` and kill it (SIGKILL by default) once the big layer is partly copied. */
-async function killMidBlob(args: string[], signal: NodeJS.Signals = 'SIGKILL', env: NodeJS.ProcessEnv = process.env): Promise<{ killedAt: number; code: number | null }> {
+/**
+ * Run `lading copy --progress=json` and kill it (SIGKILL by default) once the big layer is partly
+ * copied. `messages` are the lines on stderr that are not progress events.
+ */
+async function killMidBlob(args: string[], signal: NodeJS.Signals = 'SIGKILL', env: NodeJS.ProcessEnv = process.env): Promise<{ killedAt: number; code: number | null; messages: string[] }> {
   const child = spawn(process.execPath, [cliPath, 'copy', '--progress=json', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   let killedAt = -1
+  const messages: string[] = []
   for await (const line of createInterface({ input: child.stderr! })) {
-    if (!line.startsWith('{')) continue
+    if (!line.startsWith('{')) {
+      messages.push(line)
+      continue
+    }
     const e = JSON.parse(line) as { type: string; digest?: string; bytes?: number; size?: number }
-    if (e.type === 'blob-progress' && e.digest === big.digest && e.bytes! < e.size!) {
+    if (killedAt < 0 && e.type === 'blob-progress' && e.digest === big.digest && e.bytes! < e.size!) {
       killedAt = e.bytes!
       child.kill(signal)
-      break
     }
   }
   const code = await exited
   if (signal === 'SIGKILL') assert.equal(code, null, 'the copy was killed, it did not finish first')
   assert.ok(killedAt > 0 && killedAt < big.size)
-  return { killedAt, code }
+  return { killedAt, code, messages }
+}
+
+/**
+ * Run `lading copy` and send `signal` the moment a file named `prefix…` appears in `dir` (a temp
+ * file being written: the copy is surely mid-write, and the file surely exists).
+ */
+async function killWhenAppears(args: string[], dir: string, prefix: string, signal: NodeJS.Signals, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [cliPath, 'copy', '-q', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env })
+  let stderr = ''
+  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+  let sent = false
+  const watcher = watch(dir, (_ev, name) => {
+    if (!sent && typeof name === 'string' && name.startsWith(prefix)) {
+      sent = true
+      watcher.close()
+      child.kill(signal)
+    }
+  })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+  watcher.close()
+  assert.ok(sent, `no ${prefix}… appeared in ${dir} (stderr: ${stderr})`)
+  if (signal === 'SIGKILL') assert.equal(code, null, 'the copy was killed, it did not finish first')
+  return { code, stderr }
 }
 
 test('interrupted copy into an OCI layout leaves it valid; a rerun completes it', async () => {
@@ -88,15 +116,13 @@ test('interrupted copy into a dir: image leaves no partial blob; a rerun complet
   assert.equal((await seeImage(`dir:${dst}`)).manifestDigest, bigManifest.digest)
 })
 
-test('interrupted copy over an existing docker-archive keeps the old archive intact', async () => {
-  const small = path.join(tmp, 'small')
-  await buildTaggedImage(small, 't')
+test('interrupted copy into an existing (empty) docker-archive leaves it as it was', async () => {
+  // A file with content is refused before anything is written (test/copy/destination-lifecycle.test.ts);
+  // an empty one, which skopeo writes into too, stays empty until the archive is complete.
   const tar = path.join(tmp, 'out.tar')
-  ladingOk(['copy', '-q', `oci:${small}:t`, `docker-archive:${tar}:example/old:t`])
-  const before = createHash('sha256').update(await fsp.readFile(tar)).digest('hex')
+  await fsp.writeFile(tar, '')
   await killMidBlob([`oci:${path.join(tmp, 'src')}:t`, `docker-archive:${tar}:example/new:t`])
-  const afterKill = createHash('sha256').update(await fsp.readFile(tar)).digest('hex')
-  assert.equal(afterKill, before, 'the archive is the old one, byte for byte')
+  assert.equal((await fsp.stat(tar)).size, 0, 'the file is as it was')
   ladingOk(['copy', '-q', `oci:${path.join(tmp, 'src')}:t`, `docker-archive:${tar}:example/new:t`])
   const seen = await seeImage(`docker-archive:${tar}:example/new:t`)
   assert.equal(seen.layers[1]!.digest, big.digest)
@@ -106,9 +132,91 @@ test('SIGINT during a copy to docker-archive exits 130 and removes the spool', a
   const tmpdir = path.join(tmp, 'private-tmp')
   await fsp.mkdir(tmpdir)
   const tar = path.join(tmp, 'sigint.tar')
-  const { code } = await killMidBlob([`oci:${path.join(tmp, 'src')}:t`, `docker-archive:${tar}:example/x:t`], 'SIGINT', { ...process.env, TMPDIR: tmpdir })
+  const { code, stderr } = await killWhenAppears([`oci:${path.join(tmp, 'src')}:t`, `docker-archive:${tar}:example/x:t`], tmp, '.sigint.tar.tmp-', 'SIGINT', { ...process.env, TMPDIR: tmpdir })
   assert.equal(code, 130)
+  assert.equal(stderr, 'lading: interrupted by SIGINT: removed 2 temporary files\n', 'the temp archive beside FILE and the spool')
   assert.deepEqual(await fsp.readdir(tmpdir), [], 'the spool directory is gone')
   await assert.rejects(fsp.stat(tar), 'no archive was written')
   assert.deepEqual((await fsp.readdir(tmp)).filter((n) => n.startsWith('.sigint.tar')), [], 'no temp archive left beside the target')
+})
+
+/** Temp names a writer makes (src/io/fs.ts tempPathFor) and spool directories (src/io/cleanup.ts makeTempDir) in `dir`. */
+async function leftovers(dir: string): Promise<string[]> {
+  return (await fsp.readdir(dir)).filter((n) => n.includes('.tmp-') || n.startsWith('lading-'))
+}
+
+/** Make leftovers look abandoned long ago (the next run removes a dead writer's files only after a while). */
+async function age(paths: string[]): Promise<void> {
+  const old = new Date(Date.now() - 60 * 60 * 1000)
+  for (const p of paths) await fsp.utimes(p, old, old)
+}
+
+test('SIGTERM mid-copy to oci-archive: nothing left beside FILE or in TMPDIR, one line, exit 143', async () => {
+  const dir = path.join(tmp, 'sigterm-oci-archive')
+  const tmpdir = path.join(dir, 'tmp')
+  await fsp.mkdir(tmpdir, { recursive: true })
+  const tar = path.join(dir, 'out.tar')
+  const { code, messages } = await killMidBlob([`oci:${path.join(tmp, 'src')}:t`, `oci-archive:${tar}:t`], 'SIGTERM', { ...process.env, TMPDIR: tmpdir })
+  assert.equal(code, 143)
+  assert.equal(messages.length, 1, messages.join('\n'))
+  assert.match(messages[0]!, /^lading: interrupted by SIGTERM: removed [1-9]\d* temporary files?$/)
+  assert.deepEqual(await fsp.readdir(tmpdir), [], 'the private layout in TMPDIR is gone')
+  assert.deepEqual(await fsp.readdir(dir), ['tmp'], 'no archive and no temp archive beside it')
+})
+
+test('SIGINT while the oci-archive itself is being written removes its temp file beside FILE', async () => {
+  const dir = path.join(tmp, 'sigint-oci-archive-commit')
+  const tmpdir = path.join(dir, 'tmp')
+  await fsp.mkdir(tmpdir, { recursive: true })
+  const tar = path.join(dir, 'out.tar')
+  // The temp archive appears beside FILE only once every blob is in the private layout.
+  const { code, stderr } = await killWhenAppears([`oci:${path.join(tmp, 'src')}:t`, `oci-archive:${tar}:t`], dir, '.out.tar.tmp-', 'SIGINT', { ...process.env, TMPDIR: tmpdir })
+  assert.equal(code, 130, `interrupted while writing the archive (stderr: ${stderr})`)
+  assert.match(stderr, /^lading: interrupted by SIGINT: removed [1-9]\d* temporary files?\n$/)
+  assert.deepEqual(await fsp.readdir(dir), ['tmp'], 'no archive and no temp archive beside it')
+  assert.deepEqual(await fsp.readdir(tmpdir), [])
+})
+
+test('a SIGKILLed copy to docker-archive: its temp archive and spool are removed by the next copy to that archive', async () => {
+  const dir = path.join(tmp, 'sigkill-docker-archive')
+  const tmpdir = path.join(dir, 'tmp')
+  await fsp.mkdir(tmpdir, { recursive: true })
+  const tar = path.join(dir, 'out.tar')
+  const env = { ...process.env, TMPDIR: tmpdir }
+  await killWhenAppears([`oci:${path.join(tmp, 'src')}:t`, `docker-archive:${tar}:example/x:t`], dir, '.out.tar.tmp-', 'SIGKILL', env)
+  const beside = (await leftovers(dir)).map((n) => path.join(dir, n))
+  const spools = (await leftovers(tmpdir)).map((n) => path.join(tmpdir, n))
+  assert.equal(beside.length, 1, 'the killed copy left its temp archive beside FILE')
+  assert.equal(spools.length, 1, 'and its spool directory in TMPDIR')
+  // A dead writer's leftovers younger than a few minutes are left alone (another pid namespace
+  // may share the directory); these are made to look older.
+  ladingOk(['copy', '-q', `oci:${path.join(tmp, 'src')}:t`, `docker-archive:${path.join(dir, 'other.tar')}:example/x:t`], { env })
+  assert.equal((await leftovers(dir)).length, 1, 'another archive\'s copy leaves them alone')
+  await age([...beside, ...spools])
+  ladingOk(['copy', '-q', `oci:${path.join(tmp, 'src')}:t`, `docker-archive:${tar}:example/x:t`], { env })
+  assert.deepEqual(await leftovers(dir), [])
+  assert.deepEqual(await fsp.readdir(tmpdir), [])
+  assert.equal((await seeImage(`docker-archive:${tar}:example/x:t`)).layers[1]!.digest, big.digest)
+})
+
+test('a SIGKILLed copy into a layout: its temp files are removed by the next write to the layout', async () => {
+  const dst = path.join(tmp, 'sigkill-layout')
+  await Layout.init(dst)
+  const blobs = path.join(dst, 'blobs', 'sha256')
+  await killWhenAppears([`oci:${path.join(tmp, 'src')}:t`, `oci:${dst}:t`], blobs, `.${big.digest.slice('sha256:'.length)}.tmp-`, 'SIGKILL')
+  const temps = (await leftovers(blobs)).map((n) => path.join(blobs, n))
+  assert.ok(temps.length >= 1, 'the killed copy left a partial blob')
+  await age(temps)
+  ladingOk(['copy', '-q', `oci:${path.join(tmp, 'src')}:t`, `oci:${dst}:t`])
+  assert.deepEqual(await leftovers(blobs), [])
+  assert.equal((await Layout.open(dst).then((l) => l.resolveTag('t'))).digest, bigManifest.digest)
+})
+
+test('SIGINT mid-copy into a new oci: directory removes the directory, says so, exits 130', async () => {
+  const parent = path.join(tmp, 'sigint-new-layout')
+  const { code, messages } = await killMidBlob([`oci:${path.join(tmp, 'src')}:t`, `oci:${path.join(parent, 'layout')}:t`], 'SIGINT')
+  assert.equal(code, 130)
+  assert.equal(messages.length, 1, messages.join('\n'))
+  assert.match(messages[0]!, /^lading: interrupted by SIGINT: removed [1-9]\d* temporary files?$/)
+  await assert.rejects(fsp.lstat(parent), { code: 'ENOENT' }, 'the directories the copy made are gone')
 })

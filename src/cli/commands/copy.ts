@@ -112,16 +112,13 @@ export function register(program: Command): void {
       const cleanup = async (): Promise<void> => {
         await Promise.allSettled([src.close(), dest?.close()])
       }
-      let interrupted: NodeJS.Signals | undefined
-      const signalExit = (sig: NodeJS.Signals): number => (sig === 'SIGINT' ? 130 : 143)
-      const onSignal = (sig: NodeJS.Signals): void => {
-        interrupted = sig
+      // SIGINT/SIGTERM (src/cli/run.ts): closing the ends stops the copy and removes what the
+      // destination made; the run's handler then reports and exits.
+      const { onInterrupt } = await import('../../io/cleanup.js')
+      const disposeInterrupt = onInterrupt(async () => {
         printer.finish()
-        process.stderr.write(`lading: copy interrupted by ${sig}\n`)
-        void cleanup().finally(() => process.exit(signalExit(sig)))
-      }
-      process.once('SIGINT', onSignal)
-      process.once('SIGTERM', onSignal)
+        await cleanup()
+      })
       try {
         dest = await (earlyDest ?? openDestination(destRef, destOpts))
         const result = await copyImage(src, dest, {
@@ -142,15 +139,9 @@ export function register(program: Command): void {
         if (chooseProgressMode(f) === 'json') process.stderr.write(JSON.stringify({ type: 'done', digest: result.digest, mediaType: result.mediaType, size: result.size, blobs }) + '\n')
       } catch (e) {
         printer.finish()
-        // Closing the ends on a signal makes the copy fail: that is the interruption, not an error.
-        if (interrupted) {
-          await cleanup()
-          process.exit(signalExit(interrupted))
-        }
         throw e
       } finally {
-        process.removeListener('SIGINT', onSignal)
-        process.removeListener('SIGTERM', onSignal)
+        disposeInterrupt()
         await cleanup()
       }
     })

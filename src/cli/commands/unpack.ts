@@ -30,25 +30,24 @@ export async function unpackOptions(opts: UnpackCliOpts) {
 }
 
 /**
- * Run `fn` with an AbortSignal fired by SIGINT/SIGTERM. The operation removes what it made and
- * rejects; then we exit 130 like a shell does for an interrupted command.
+ * Run `fn` with an AbortSignal fired by SIGINT/SIGTERM (src/cli/run.ts, through the interrupt
+ * hooks of src/io/cleanup.ts): the operation removes what it made and rejects; the run's
+ * handler waits for that, reports, and exits 130/143 as a shell does for an interrupted command.
  */
 export async function whileInterruptible<T>(fn: (signal: AbortSignal) => Promise<T>, what: string): Promise<T> {
+  const { onInterrupt } = await import('../../io/cleanup.js')
   const ac = new AbortController()
-  const onSignal = (): void => ac.abort()
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  let running: Promise<T> | undefined
+  const dispose = onInterrupt(async () => {
+    ac.abort()
+    await running?.catch(() => {})
+    return `${what}: removed what was written`
+  })
   try {
-    return await fn(ac.signal)
-  } catch (e) {
-    if (ac.signal.aborted) {
-      process.stderr.write(`lading: ${what}: interrupted; removed what was written\n`)
-      process.exit(130)
-    }
-    throw e
+    running = fn(ac.signal)
+    return await running
   } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    dispose()
   }
 }
 

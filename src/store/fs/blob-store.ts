@@ -16,7 +16,8 @@ import { pipeline } from 'node:stream/promises'
 import { digestAlgorithm, digestHex, isAlgorithm, isDigest, type Algorithm, type Digest } from '../../digest/digest.js'
 import { VerifyingStream, verifiedStream, verifyBytes } from '../../digest/verify.js'
 import { LadingError, isErrno } from '../../errors.js'
-import { fsyncDir, isTempName, processAlive, readSmallFileSync, tempNamePid, tempPathFor } from '../../io/fs.js'
+import { fsyncDir, isTempName, readSmallFileSync, tempNamePid, tempPathFor } from '../../io/fs.js'
+import { ABANDONED_MIN_IDLE_MS, isAbandonedTemp, releaseTemp, removeTemp } from '../../io/cleanup.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
 import { PooledFileReader, PooledFileWriter } from '../../io/block-pool.js'
 import type { BlobExpectation, BlobInfo, BlobRef, BlobStat, BlobStore, UploadSessions, UploadStatus } from '../blob-store.js'
@@ -30,9 +31,6 @@ import { BLOBS_DIR, notRegular } from './layout-files.js'
  */
 const WRITE_BUFFER = 8 * 1024 * 1024
 
-/** A live writer's temp file untouched this long is taken to belong to a reused pid. */
-export const TEMP_MAX_IDLE_MS = 24 * 60 * 60 * 1000
-
 export interface TempFile { path: string; name: string; mtimeMs: number; size: number }
 
 export class FsBlobStore implements BlobStore {
@@ -40,6 +38,7 @@ export class FsBlobStore implements BlobStore {
   readonly dir: string
   readonly uploads: UploadSessions
   #blobDirsChecked = new Set<string>()
+  #swept: Promise<unknown> | undefined
 
   constructor(dir: string) {
     this.dir = dir
@@ -57,6 +56,10 @@ export class FsBlobStore implements BlobStore {
   }
 
   async put(body: Readable | Uint8Array, expected: BlobExpectation = {}): Promise<BlobInfo> {
+    // The first write of this process to the layout clears what killed writers left behind
+    // (dead pid and idle ABANDONED_MIN_IDLE_MS: src/io/cleanup.ts).
+    this.#swept ??= this.sweep(ABANDONED_MIN_IDLE_MS).catch(() => undefined)
+    await this.#swept
     if (expected.digest !== undefined) {
       const existing = await this.#statBlob(expected.digest)
       if (existing && (expected.size === undefined || existing.size === expected.size)) {
@@ -86,11 +89,12 @@ export class FsBlobStore implements BlobStore {
       const result = verifier.result
       if (!result) throw new Error('verifying stream ended without a result')
       await fsp.rename(tmp, this.path(result.digest))
+      releaseTemp(tmp)
       await fsyncDir(algDir)
       return result
     } catch (e) {
       body.destroy()
-      await fsp.rm(tmp, { force: true })
+      await removeTemp(tmp)
       throw e
     }
   }
@@ -185,21 +189,16 @@ export class FsBlobStore implements BlobStore {
   }
 
   /**
-   * Temp files are removed only when their writer (the pid in the name, src/io/fs.ts) is dead,
-   * or the file has not been written to for a day (pid reuse): a blob another process is
-   * writing right now is never removed.
+   * Temp files are removed only when their writer (the pid in the name, src/io/fs.ts) is gone,
+   * by the one rule of src/io/cleanup.ts isAbandonedTemp (`minIdleMs` on top): a blob another
+   * process is writing right now is never removed.
    */
-  async sweep(): Promise<{ filesRemoved: number; bytesRemoved: number }> {
+  async sweep(minIdleMs = 0): Promise<{ filesRemoved: number; bytesRemoved: number }> {
     const now = Date.now()
     let filesRemoved = 0
     let bytesRemoved = 0
     for (const t of await this.listTempFiles()) {
-      const pid = tempNamePid(t.name)
-      const idle = now - t.mtimeMs
-      const writerAlive = pid !== undefined && processAlive(pid)
-      if (writerAlive && idle < TEMP_MAX_IDLE_MS) continue
-      // A temp-looking name without our pid pattern is someone else's; leave it an hour.
-      if (pid === undefined && idle < 60 * 60 * 1000) continue
+      if (!isAbandonedTemp(tempNamePid(t.name), now - t.mtimeMs, minIdleMs)) continue
       try {
         await fsp.rm(t.path)
         filesRemoved++
@@ -322,9 +321,10 @@ export class FsBlobStore implements BlobStore {
       await fh.sync()
       await fh.close()
       await fsp.rename(tmp, target)
+      releaseTemp(tmp)
     } catch (e) {
       await fh.close().catch(() => {})
-      await fsp.rm(tmp, { force: true })
+      await removeTemp(tmp)
       throw e
     }
     await fsyncDir(algDir)
@@ -395,16 +395,17 @@ class FsUploads extends SessionTable<Session> implements UploadSessions {
       }
       const algDir = await this.#store.blobDir(digestAlgorithm(expected.digest), true)
       await fsp.rename(s.file, this.#store.path(expected.digest))
+      releaseTemp(s.file)
       await fsyncDir(algDir)
       return { digest: expected.digest, size: s.size }
     } finally {
-      await fsp.rm(s.file, { force: true })
+      await removeTemp(s.file)
     }
   }
 
   async abort(id: string): Promise<void> {
     const s = this.take(id)
-    if (s) await fsp.rm(s.file, { force: true })
+    if (s) await removeTemp(s.file)
   }
 
   /** A session whose file vanished (gc swept it: a day idle, or its process was judged dead) is over. */

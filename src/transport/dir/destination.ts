@@ -4,6 +4,7 @@
  * written in commit(), the top-level `manifest.json` last, so an interrupted copy leaves a
  * directory a rerun completes (blobs already there are kept and skipped). Unlike skopeo, an
  * existing dir: image is not emptied first, for exactly that reason; its manifest is replaced.
+ * A directory this destination created is removed again if the copy does not commit.
  */
 import { createWriteStream, promises as fsp } from 'node:fs'
 import path from 'node:path'
@@ -11,7 +12,8 @@ import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { VerifyingStream } from '../../digest/verify.js'
 import { LadingError, isErrno } from '../../errors.js'
-import { atomicWriteFile, fsyncDir, isTempName, tempPathFor } from '../../io/fs.js'
+import { releaseTemp, removeTemp, sweepAbandoned } from '../../io/cleanup.js'
+import { atomicWriteFile, fsyncDir, isTempName, tempNamePid, tempPathFor } from '../../io/fs.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
 import { DIR_CAPABILITIES } from '../capabilities.js'
 import { displayReference } from '../reference.js'
@@ -27,21 +29,34 @@ export class DirDestination implements ImageDestination {
   readonly capabilities = CAPABILITIES
   readonly #manifests = new Map<string, RawManifest>()
   #last: RawManifest | undefined
+  /** The directory open() created (the topmost, if parents were missing): removed if nothing is committed. */
+  #created: string | undefined
+  #committed = false
 
-  private constructor(ref: DirRef) { this.ref = ref }
+  private constructor(ref: DirRef, created: string | undefined) {
+    this.ref = ref
+    this.#created = created
+  }
 
   static async open(ref: DirRef): Promise<DirDestination> {
     const dir = ref.dir
-    await fsp.mkdir(dir, { recursive: true })
-    const entries = (await fsp.readdir(dir)).filter((n) => !isTempName(n))
-    if (entries.length > 0 && !entries.includes(VERSION_FILE)) {
-      throw new LadingError('EXISTS', `${displayReference(ref)}: directory is not empty and is not a dir: image (no ${VERSION_FILE} file); refusing to write into it`)
+    const created = await fsp.mkdir(dir, { recursive: true })
+    try {
+      const entries = (await fsp.readdir(dir)).filter((n) => !isTempName(n))
+      if (entries.length > 0 && !entries.includes(VERSION_FILE)) {
+        throw new LadingError('EXISTS', `${displayReference(ref)}: directory is not empty and is not a dir: image (no ${VERSION_FILE} file); refusing to write into it`)
+      }
+      // Blob temp files of a writer killed before it could clean up.
+      await sweepAbandoned(dir, (n) => (isTempName(n) ? tempNamePid(n) : undefined))
+      const version = path.join(dir, VERSION_FILE)
+      let current: string | undefined
+      try { current = await fsp.readFile(version, 'utf8') } catch (e) { if (!isErrno(e, 'ENOENT')) throw e }
+      if (current !== VERSION_TEXT) await atomicWriteFile(version, VERSION_TEXT)
+    } catch (e) {
+      if (created !== undefined) await fsp.rm(created, { recursive: true, force: true, maxRetries: 3 })
+      throw e
     }
-    const version = path.join(dir, VERSION_FILE)
-    let current: string | undefined
-    try { current = await fsp.readFile(version, 'utf8') } catch (e) { if (!isErrno(e, 'ENOENT')) throw e }
-    if (current !== VERSION_TEXT) await atomicWriteFile(version, VERSION_TEXT)
-    return new DirDestination(ref)
+    return new DirDestination(ref, created)
   }
 
   async hasBlob(desc: Descriptor): Promise<boolean> {
@@ -62,10 +77,11 @@ export class DirDestination implements ImageDestination {
       await pipeline(body, v, createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }))
       const { digest, size } = v.result!
       await fsp.rename(tmp, blobFile(this.ref.dir, digest))
+      releaseTemp(tmp)
       await fsyncDir(this.ref.dir)
       return { mediaType: expected?.mediaType ?? 'application/octet-stream', digest, size }
     } catch (e) {
-      await fsp.rm(tmp, { force: true })
+      await removeTemp(tmp)
       throw e
     }
   }
@@ -84,9 +100,18 @@ export class DirDestination implements ImageDestination {
       if (m.digest !== top.digest) await atomicWriteFile(instanceManifestFile(this.ref.dir, m.digest), m.bytes)
     }
     await atomicWriteFile(path.join(this.ref.dir, MANIFEST_FILE), top.bytes)
+    this.#committed = true
   }
 
-  async close(): Promise<void> {}
+  /** A directory open() created is removed if the copy did not commit (and no manifest.json appeared in it meanwhile). */
+  async close(): Promise<void> {
+    const created = this.#created
+    this.#created = undefined
+    if (created === undefined || this.#committed) return
+    if (await fsp.lstat(path.join(this.ref.dir, MANIFEST_FILE)).then(() => true, () => false)) return
+    // Counted among the temporary files an interrupted run reports (src/io/cleanup.ts).
+    await removeTemp(created)
+  }
 }
 
 export async function dirDestination(ref: DirRef, _opts: TransportOptions): Promise<ImageDestination> {

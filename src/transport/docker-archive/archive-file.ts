@@ -8,8 +8,12 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { makeTempDir, removeTemp, sweepAbandoned, tempDirPid } from '../../io/cleanup.js'
 import { detectCompression, decompress } from '../../io/compression.js'
 import { TarIndex } from './tar-index.js'
+
+/** The spool directory's name in the temp dir: `<prefix><pid>-XXXXXX` (src/io/cleanup.ts makeTempDir). */
+const SPOOL_PREFIX = 'lading-archive-'
 
 export interface OpenedArchive {
   index: TarIndex
@@ -29,7 +33,7 @@ async function head(file: string, n: number): Promise<Buffer> {
 
 export async function openArchive(file: string, opts: { tmpDir?: string; stdin?: NodeJS.ReadableStream; label: string }): Promise<OpenedArchive> {
   let tmp: string | undefined
-  const cleanup = async (): Promise<void> => { if (tmp) await fsp.rm(tmp, { recursive: true, force: true }) }
+  const cleanup = async (): Promise<void> => { if (tmp) await removeTemp(tmp) }
   try {
     let src = file
     const isStdin = file === '-'
@@ -37,7 +41,9 @@ export async function openArchive(file: string, opts: { tmpDir?: string; stdin?:
     const regular = st?.isFile() ?? false
     const compressed = regular ? detectCompression(await head(file, 512)) : undefined
     if (!regular || (compressed !== undefined && compressed !== 'none')) {
-      tmp = await fsp.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'lading-archive-'))
+      const tmpDir = opts.tmpDir ?? os.tmpdir()
+      await sweepAbandoned(tmpDir, (name) => tempDirPid(name, SPOOL_PREFIX))
+      tmp = await makeTempDir(tmpDir, SPOOL_PREFIX)
       src = path.join(tmp, 'archive.tar')
       const input = (isStdin ? (opts.stdin ?? process.stdin) : createReadStream(file)) as Readable
       // decompress() peeks the magic, so a piped compressed archive is handled too.

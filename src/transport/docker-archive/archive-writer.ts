@@ -22,7 +22,8 @@ import { Writable, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Digest } from '../../digest/digest.js'
 import { verifiedStream } from '../../digest/verify.js'
-import { fsyncDir, tempPathFor } from '../../io/fs.js'
+import { removeTemp } from '../../io/cleanup.js'
+import { publishTemp, tempPathFor } from '../../io/fs.js'
 import { BLOCK_SIZE, END_OF_ARCHIVE_BLOCKS, Header, MAX_OCTAL_SIZE } from '../../layer/tar-constants.js'
 import { encodeEntryHeader, writeBase256, writeHeaderChecksum, writeOctal, type TarEntry } from '../../layer/tar-writer.js'
 
@@ -203,21 +204,23 @@ export class ArchiveWriter {
     await this.#append(encodeEntryHeader(entry(name, 'symlink', { linkname: target })))
   }
 
-  /** End the archive, make it durable and put it in place of the target. */
-  async publish(): Promise<void> {
+  /**
+   * End the archive, make it durable and put it in place of the target. Unless `replace`, a
+   * target that has content by now is left as it is (publishTemp) and this fails with EXISTS.
+   */
+  async publish(label: string, replace: boolean): Promise<void> {
     if (this.#streaming) throw new Error('ArchiveWriter: a member is still streaming')
     await this.#append(Buffer.alloc(BLOCK_SIZE * END_OF_ARCHIVE_BLOCKS))
     // Anything past the end (a cut-off member's pages) is dropped before the rename.
     await this.#fh.truncate(this.#end)
     await this.#fh.sync()
     await this.#fh.close()
-    await fsp.rename(this.#tmp, this.#target)
-    await fsyncDir(path.dirname(this.#target))
+    await publishTemp(this.#tmp, this.#target, label, replace)
   }
 
   /** Throw the temp archive away (an uncommitted copy). */
   async discard(): Promise<void> {
     await this.#fh.close().catch(() => {})
-    await fsp.rm(this.#tmp, { force: true })
+    await removeTemp(this.#tmp)
   }
 }

@@ -24,6 +24,8 @@ import { pipeline } from 'node:stream/promises'
 import { VerifyingStream } from '../../digest/verify.js'
 import { digestHex, digestOf, type Digest } from '../../digest/digest.js'
 import { LadingError } from '../../errors.js'
+import { makeTempDir, removeTemp, sweepAbandoned, tempDirPid } from '../../io/cleanup.js'
+import { assertNoContent, sweepAbandonedTempsOf } from '../../io/fs.js'
 import { parseManifest } from '../../spec/parse.js'
 import { MediaType, isConfigMediaType, isIndexMediaType, layerInfo } from '../../spec/media-types.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
@@ -49,6 +51,9 @@ type Stored =
 const SMALL_BLOB = 1024 * 1024
 const MEMORY_BUDGET = 32 * 1024 * 1024
 
+/** The spool directory's name in the temp dir: `<prefix><pid>-XXXXXX` (src/io/cleanup.ts makeTempDir). */
+const SPOOL_PREFIX = 'lading-docker-archive-'
+
 const CAPABILITIES = DOCKER_ARCHIVE_CAPABILITIES
 
 export class DockerArchiveDestination implements ImageDestination {
@@ -61,6 +66,8 @@ export class DockerArchiveDestination implements ImageDestination {
   #archive: Promise<ArchiveWriter> | undefined
   /** A blob is streaming into the archive (claimed synchronously, before any await). */
   #archiveBusy = false
+  /** FILE is an archive this destination published: a later commit replaces it. */
+  #published = false
   #inMemory = 0
   readonly #blobs = new Map<string, Stored>()
   readonly #images = new Map<string, PendingImage>()
@@ -75,7 +82,14 @@ export class DockerArchiveDestination implements ImageDestination {
   static async open(ref: DockerArchiveRef, opts: TransportOptions): Promise<DockerArchiveDestination> {
     if (ref.sourceIndex !== undefined) throw new LadingError('USAGE', `${displayReference(ref)}:@${ref.sourceIndex}: an image index (@N) can only be read, not written`)
     const streamTarget = await isStreamTarget(ref.file)
-    const spool = await fsp.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'lading-docker-archive-'))
+    const tmpDir = opts.tmpDir ?? os.tmpdir()
+    if (!streamTarget) {
+      // skopeo 1.9 refuses too ("docker-archive doesn't support modifying existing images").
+      await assertNoContent(ref.file, `docker-archive:${ref.file}`)
+      await sweepAbandonedTempsOf(ref.file)
+    }
+    await sweepAbandoned(tmpDir, (name) => tempDirPid(name, SPOOL_PREFIX))
+    const spool = await makeTempDir(tmpDir, SPOOL_PREFIX)
     return new DockerArchiveDestination(ref, opts, spool, streamTarget)
   }
 
@@ -247,7 +261,7 @@ export class DockerArchiveDestination implements ImageDestination {
           else throw new Error(`docker-archive: ${m.name} is in an archive that is never written to a stream`)
         }
         await indexMembers(sink)
-      })
+      }, `docker-archive:${this.ref.file}`)
       return
     }
     const w = await this.#writer()
@@ -263,7 +277,8 @@ export class DockerArchiveDestination implements ImageDestination {
       else await w.addFile(m.name, b.file, b.size)
     }
     await indexMembers({ dir: (n) => w.addDir(n), bytes: (n, b) => w.addBytes(n, b), symlink: (n, t) => w.addSymlink(n, t) })
-    await w.publish()
+    await w.publish(`docker-archive:${this.ref.file}`, this.#published)
+    this.#published = true
     this.#archive = undefined
     // A later commit (another image into this destination) builds a new archive; what the
     // published one holds is copied from it, and checked against its digest on the way.
@@ -278,7 +293,7 @@ export class DockerArchiveDestination implements ImageDestination {
     const w = this.#archive
     this.#archive = undefined
     if (w) await w.then((a) => a.discard(), () => {})
-    await fsp.rm(this.#spool, { recursive: true, force: true })
+    await removeTemp(this.#spool)
   }
 }
 

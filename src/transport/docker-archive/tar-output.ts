@@ -9,7 +9,8 @@ import type { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import tar from 'tar-stream'
 import { isErrno } from '../../errors.js'
-import { fsyncDir, tempPathFor } from '../../io/fs.js'
+import { removeTemp } from '../../io/cleanup.js'
+import { publishTemp, tempPathFor } from '../../io/fs.js'
 
 const MTIME = new Date(0)
 
@@ -65,7 +66,7 @@ export async function isStreamTarget(file: string): Promise<boolean> {
 }
 
 /** Write the tar `fill` produces to `file` (see the module comment for the atomicity contract). */
-export async function writeArchive(file: string, stdout: NodeJS.WritableStream | undefined, fill: (sink: TarSink) => Promise<void>): Promise<void> {
+export async function writeArchive(file: string, stdout: NodeJS.WritableStream | undefined, fill: (sink: TarSink) => Promise<void>, label: string): Promise<void> {
   const pack = tar.pack()
   const run = async (): Promise<void> => {
     try {
@@ -87,10 +88,11 @@ export async function writeArchive(file: string, stdout: NodeJS.WritableStream |
   try {
     // flush: fsync before close, so the rename below publishes a durable archive.
     await Promise.all([run(), pipeline(pack, createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }))])
-    await fsp.rename(tmp, abs)
+    // Never over a file that has content (publishTemp): refused at open, and again here in case
+    // one appeared while the copy ran.
+    await publishTemp(tmp, abs, label, false)
   } catch (e) {
-    await fsp.rm(tmp, { force: true })
+    await removeTemp(tmp)
     throw e
   }
-  await fsyncDir(path.dirname(abs))
 }

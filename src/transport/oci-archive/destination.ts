@@ -1,13 +1,15 @@
 /**
  * oci-archive: destination: the image is written into an OCI layout in a private temp directory
  * (the same LayoutDestination as oci:), and commit() tars that layout to FILE in one forward
- * pass (temp file beside FILE + fsync + rename, or a stream for `-`). Like skopeo, the archive
- * is replaced by one holding just this image.
+ * pass (temp file beside FILE + fsync + rename, or a stream for `-`). Unlike skopeo 1.9, which
+ * replaces any FILE with one holding just this image, a FILE that has content is refused.
  */
 import { promises as fsp } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
+import { makeTempDir, removeTemp, sweepAbandoned, tempDirPid } from '../../io/cleanup.js'
+import { assertNoContent, sweepAbandonedTempsOf } from '../../io/fs.js'
 import { Layout } from '../../store/layout.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
 import { writeArchive } from '../docker-archive/tar-output.js'
@@ -16,6 +18,9 @@ import { LayoutDestination } from '../oci/layout-destination.js'
 import type { ImageDestination, ImageReference, TransportOptions } from '../types.js'
 
 type OciArchiveRef = Extract<ImageReference, { transport: 'oci-archive' }>
+
+/** The private layout's directory in the temp dir: `<prefix><pid>-XXXXXX` (src/io/cleanup.ts makeTempDir). */
+const SPOOL_PREFIX = 'lading-oci-archive-'
 
 export class OciArchiveDestination implements ImageDestination {
   readonly ref: OciArchiveRef
@@ -32,12 +37,20 @@ export class OciArchiveDestination implements ImageDestination {
   }
 
   static async open(ref: OciArchiveRef, opts: TransportOptions): Promise<OciArchiveDestination> {
-    const tmp = await fsp.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'lading-oci-archive-'))
+    const tmpDir = opts.tmpDir ?? os.tmpdir()
+    if (ref.file !== '-') {
+      // skopeo 1.9 silently replaces an oci-archive; Lading refuses, as skopeo does for a
+      // docker-archive and Lading for a non-empty oci: or dir: (nothing is lost by a typo).
+      await assertNoContent(ref.file, `oci-archive:${ref.file}`)
+      await sweepAbandonedTempsOf(ref.file)
+    }
+    await sweepAbandoned(tmpDir, (name) => tempDirPid(name, SPOOL_PREFIX))
+    const tmp = await makeTempDir(tmpDir, SPOOL_PREFIX)
     try {
       const layout = await Layout.init(path.join(tmp, 'layout'))
       return new OciArchiveDestination(ref, new LayoutDestination(ref, layout), tmp, opts)
     } catch (e) {
-      await fsp.rm(tmp, { recursive: true, force: true })
+      await removeTemp(tmp)
       throw e
     }
   }
@@ -63,12 +76,12 @@ export class OciArchiveDestination implements ImageDestination {
       }
       // index.json last: a reader that streams the archive sees every blob before the entry point.
       await sink.bytes('index.json', await fsp.readFile(path.join(dir, 'index.json')))
-    })
+    }, `oci-archive:${this.ref.file}`)
   }
 
   async close(): Promise<void> {
     await this.#inner.close() // gives up its writer lease
-    await fsp.rm(this.#tmp, { recursive: true, force: true })
+    await removeTemp(this.#tmp)
   }
 }
 

@@ -41,14 +41,18 @@ export class LayoutDestination implements ImageDestination {
   readonly #referrers: Descriptor[] = []
   #last: Descriptor | undefined
   #lease: Promise<WriterLease> | undefined
+  #committed = false
+  #abandon: ((layout: Layout) => Promise<void>) | undefined
 
   /**
    * `layout` may still be opening (oci: starts initialising the directory at open and lets the
    * copy read its source meanwhile); a failure to open it is reported by the first call that
-   * needs it.
+   * needs it. `abandon` runs once, at close, if nothing was committed (oci: removes a
+   * directory it created).
    */
-  constructor(ref: ImageReference, layout: Layout | Promise<Layout>) {
+  constructor(ref: ImageReference, layout: Layout | Promise<Layout>, abandon?: (layout: Layout) => Promise<void>) {
     this.ref = ref
+    this.#abandon = abandon
     this.#layout = Promise.resolve(layout)
     this.#layout.catch(() => { /* reported by the first method that awaits it */ })
   }
@@ -118,11 +122,15 @@ export class LayoutDestination implements ImageDestination {
       }
       return { ...index, manifests }
     })
+    this.#committed = true
   }
 
   async close(): Promise<void> {
-    await this.#layout.catch(() => {})
+    const layout = await this.#layout.catch(() => undefined)
     const lease = await this.#lease?.catch(() => undefined)
     await lease?.release()
+    const abandon = this.#abandon
+    this.#abandon = undefined
+    if (layout && abandon && !this.#committed) await abandon(layout)
   }
 }

@@ -1,0 +1,76 @@
+/**
+ * SIGINT/SIGTERM during commands that write into a layout (repack, insert): the command stops,
+ * the temp file of the layer it was writing (`.upload.tmp-<pid>-*` in blobs/sha256) is removed,
+ * one line says so, and the exit status is a shell's for the signal (130, 143). The layout is as
+ * it was: index.json untouched. The registry behind it is src/io/cleanup.ts; copy's own
+ * interruptions are in test/copy/interrupted-copy.test.ts.
+ */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { promises as fsp, watch } from 'node:fs'
+import path from 'node:path'
+import { test } from 'node:test'
+import { cliPath, ladingOk } from '../helpers/cli.js'
+import { buildImage, tempDir } from '../bundle/build-image.js'
+
+/** Run the CLI and send `signal` as soon as a temp file appears in `watchDir`. */
+async function interruptOnTempFile(args: string[], watchDir: string, signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string; sent: boolean }> {
+  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+  let sent = false
+  const watcher = watch(watchDir, (_ev, name) => {
+    if (!sent && typeof name === 'string' && name.includes('.tmp-')) {
+      sent = true
+      watcher.close()
+      child.kill(signal)
+    }
+  })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+  watcher.close()
+  return { code, stderr, sent }
+}
+
+async function withImage(fn: (dir: string, layoutDir: string) => Promise<void>): Promise<void> {
+  const dir = await tempDir('lading-interrupt-cli-')
+  try {
+    const layoutDir = path.join(dir, 'img')
+    await buildImage(layoutDir, [[{ name: 'etc/', type: 'directory' }, { name: 'etc/hostname', body: 'x\n' }]], {}, 't')
+    await fsp.writeFile(path.join(dir, 'big.bin'), randomBytes(64 * 1024 * 1024))
+    await fn(dir, layoutDir)
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true })
+  }
+}
+
+async function assertLayoutAsItWas(layoutDir: string, indexBefore: string): Promise<void> {
+  assert.equal(await fsp.readFile(path.join(layoutDir, 'index.json'), 'utf8'), indexBefore, 'index.json untouched')
+  for (const d of [layoutDir, path.join(layoutDir, 'blobs', 'sha256')]) {
+    assert.deepEqual((await fsp.readdir(d)).filter((n) => n.includes('.tmp-')), [], `no temp file left in ${d}`)
+  }
+  ladingOk(['validate', '--layout', layoutDir])
+}
+
+test('SIGINT during insert removes the layer being written, says so, exits 130', { timeout: 120_000 }, () => withImage(async (dir, layoutDir) => {
+  const indexBefore = await fsp.readFile(path.join(layoutDir, 'index.json'), 'utf8')
+  const r = await interruptOnTempFile(['insert', '--image', `${layoutDir}:t`, path.join(dir, 'big.bin'), '/big.bin'], path.join(layoutDir, 'blobs', 'sha256'), 'SIGINT')
+  assert.ok(r.sent, `the insert was interrupted while writing (stderr: ${r.stderr})`)
+  assert.equal(r.code, 130, r.stderr)
+  assert.equal(r.stderr, 'lading: interrupted by SIGINT: removed 1 temporary file\n')
+  await assertLayoutAsItWas(layoutDir, indexBefore)
+}))
+
+test('SIGTERM during repack removes the layer being written, says so, exits 143', { timeout: 120_000 }, () => withImage(async (dir, layoutDir) => {
+  const bundle = path.join(dir, 'bundle')
+  ladingOk(['unpack', '--image', `${layoutDir}:t`, bundle])
+  await fsp.rename(path.join(dir, 'big.bin'), path.join(bundle, 'rootfs', 'big.bin'))
+  const indexBefore = await fsp.readFile(path.join(layoutDir, 'index.json'), 'utf8')
+  const r = await interruptOnTempFile(['repack', '--image', `${layoutDir}:t`, bundle], path.join(layoutDir, 'blobs', 'sha256'), 'SIGTERM')
+  assert.ok(r.sent, `the repack was interrupted while writing (stderr: ${r.stderr})`)
+  assert.equal(r.code, 143, r.stderr)
+  assert.equal(r.stderr, 'lading: interrupted by SIGTERM: removed 1 temporary file\n')
+  await assertLayoutAsItWas(layoutDir, indexBefore)
+  // The bundle can still be repacked.
+  ladingOk(['repack', '--image', `${layoutDir}:t`, bundle])
+}))

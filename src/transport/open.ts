@@ -14,6 +14,8 @@ export interface TransportOptions {
   creds?: { username: string; password: string }
   /** Registry: an auth file instead of the default ones. */
   authFile?: string
+  /** Registry: the inactivity timeout of every request in ms (RegistryOptions.timeoutMs; default 60 s). */
+  timeoutMs?: number
   /** Where archive transports spool temporary files (default os.tmpdir(), or beside the target). */
   tmpDir?: string
   /** Destination streams for `docker-archive:-`; default process.stdout. */
@@ -61,8 +63,9 @@ async function registryDestinationFor(r: DockerRef, opts: RegistryOpts): Promise
   return registryDestination(r, directRegistryOptions(r, opts))
 }
 
-function registryOptions(o: TransportOptions): { tlsVerify?: boolean; certDir?: string; creds?: { username: string; password: string }; authFile?: string } {
+function registryOptions(o: TransportOptions): { tlsVerify?: boolean; certDir?: string; creds?: { username: string; password: string }; authFile?: string; timeoutMs?: number } {
   return {
+    ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
     ...(o.tlsVerify !== undefined ? { tlsVerify: o.tlsVerify } : {}),
     ...(o.certDir !== undefined ? { certDir: o.certDir } : {}),
     ...(o.creds !== undefined ? { creds: o.creds } : {}),

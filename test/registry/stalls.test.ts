@@ -13,10 +13,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { RegistryClient } from '../../src/transport/registry/client.js'
-import { isLadingError } from '../../src/errors.js'
 import { registryMissing, startRegistry, type RunningRegistry } from '../helpers/registry.js'
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js'
 import { lading, ladingAsync } from '../helpers/cli.js'
+import { oneLine } from '../helpers/one-line-error.js'
 import { collect, makeImage, stream, type TestImage } from './image-fixture.js'
 
 const skip = registryMissing()
@@ -24,14 +24,6 @@ const retry = { attempts: 3, baseDelayMs: 5, maxDelayMs: 50 }
 const timeoutMs = 400
 /** A hang fails the test here (today's 60 s default and 5 attempts would take minutes). */
 const bounded = { timeout: 30_000 }
-
-function oneLine(e: unknown, re: RegExp): boolean {
-  assert.ok(isLadingError(e, 'NETWORK'), `expected a NETWORK LadingError, got ${String(e)}`)
-  const msg = (e as Error).message
-  assert.equal(msg.split('\n').length, 1, msg)
-  assert.match(msg, re)
-  return true
-}
 
 describe('a registry that stops answering mid-request', { skip }, () => {
   let reg: RunningRegistry
@@ -61,7 +53,7 @@ describe('a registry that stops answering mid-request', { skip }, () => {
     const from = proxy.requests.length
     const c = client()
     try {
-      await assert.rejects(c.getManifest('stall/app', 'v1'), (e) => oneLine(e,
+      await assert.rejects(c.getManifest('stall/app', 'v1'), (e) => oneLine(e, 'NETWORK',
         /^docker:\/\/127\.0\.0\.1:\d+\/stall\/app: GET manifest v1: ETIMEDOUT: timed out waiting for the response headers \(idle for 0\.4 s\) \(3 attempts\) \(the registry stopped answering; LADING_REGISTRY_TIMEOUT=SECONDS/))
     } finally { await c.close() }
     const seen = proxy.requests.slice(from)
@@ -79,7 +71,7 @@ describe('a registry that stops answering mid-request', { skip }, () => {
       assert.equal((await c.getManifest('stall/app', 'v1')).digest, img.manifest.digest)
       assert.equal(proxy.pending(), 0)
       proxy.addFault({ method: 'HEAD', path: /\/stall\/app\/manifests\/v1$/, fault: { kind: 'stall-headers' }, times: retry.attempts })
-      await assert.rejects(c.headManifest('stall/app', 'v1'), (e) => oneLine(e, /\/stall\/app: HEAD manifest v1: .*timed out waiting for the response headers \(idle for 0\.4 s\) \(3 attempts\)/))
+      await assert.rejects(c.headManifest('stall/app', 'v1'), (e) => oneLine(e, 'NETWORK', /\/stall\/app: HEAD manifest v1: .*timed out waiting for the response headers \(idle for 0\.4 s\) \(3 attempts\)/))
     } finally { await c.close() }
   })
 
@@ -87,7 +79,7 @@ describe('a registry that stops answering mid-request', { skip }, () => {
     proxy.addFault({ method: 'GET', path: /\/stall\/app\/manifests\/v1$/, fault: { kind: 'trickle-headers', everyMs: 50 }, times: retry.attempts })
     const c = client()
     try {
-      await assert.rejects(c.getManifest('stall/app', 'v1'), (e) => oneLine(e, /GET manifest v1: .*timed out waiting for the response headers \(not complete after 0\.8 s\)/))
+      await assert.rejects(c.getManifest('stall/app', 'v1'), (e) => oneLine(e, 'NETWORK', /GET manifest v1: .*timed out waiting for the response headers \(not complete after 0\.8 s\)/))
     } finally { await c.close() }
   })
 
@@ -98,7 +90,7 @@ describe('a registry that stops answering mid-request', { skip }, () => {
       assert.equal((await c.getManifest('stall/app', 'v1')).digest, img.manifest.digest)
       assert.equal(proxy.pending(), 0)
       proxy.addFault({ method: 'GET', path: /\/stall\/app\/manifests\/v1$/, fault: { kind: 'stall-body', after: 10 }, times: retry.attempts })
-      await assert.rejects(c.getManifest('stall/app', 'v1'), (e) => oneLine(e,
+      await assert.rejects(c.getManifest('stall/app', 'v1'), (e) => oneLine(e, 'NETWORK',
         /^docker:\/\/127\.0\.0\.1:\d+\/stall\/app: GET manifest v1: reading the response failed after 10 bytes: ETIMEDOUT: timed out reading the response body \(idle for 0\.4 s\) \(3 attempts\)/))
       assert.equal(proxy.pending(), 0)
     } finally { await c.close() }
@@ -114,7 +106,7 @@ describe('a registry that stops answering mid-request', { skip }, () => {
       assert.deepEqual(proxy.requests.slice(from).filter((r) => r.path.includes('/blobs/')).map((r) => r.range), [undefined, 'bytes=50000-'])
       proxy.addFault({ method: 'GET', path: new RegExp(`/stall/app/blobs/${layer.desc.digest}$`), fault: { kind: 'stall-body', after: 50_000 }, times: retry.attempts })
       // Each of the three stalls comes 50000 bytes further on: the resumes keep what arrived.
-      await assert.rejects(async () => collect(await c.getBlob('stall/app', layer.desc)), (e) => oneLine(e,
+      await assert.rejects(async () => collect(await c.getBlob('stall/app', layer.desc)), (e) => oneLine(e, 'NETWORK',
         /\/stall\/app: GET blob sha256:[0-9a-f]{64}: download failed after 150000 bytes: ETIMEDOUT: timed out reading the response body \(idle for 0\.4 s\)/))
     } finally { await c.close() }
   })

@@ -569,7 +569,15 @@ export function describeNetworkError(e: unknown): string {
     const code = (x as { code?: unknown }).code
     const msg = x instanceof Error ? x.message : String(x)
     const text = typeof code === 'string' && !msg.includes(code) ? `${code}: ${msg}` : msg
-    if (!parts.includes(text)) parts.push(text)
+    if (!parts.includes(text)) parts.push(openSslReason(text))
   }
   return sanitize(parts.join(': '), 300)
+}
+
+/**
+ * OpenSSL's error line (`write EPROTO 80EC...:error:0A00010B:SSL routines:ssl3_get_record:wrong
+ * version number:../deps/openssl/...:350:`) cut to its reason: `TLS error: wrong version number`.
+ */
+function openSslReason(text: string): string {
+  return text.replace(/(?:(?:read|write) )?(?:EPROTO )?[0-9A-F]+:error:[0-9A-F]+:[^:]*routines:[^:]*:([^:]+):\S*/g, 'TLS error: $1')
 }

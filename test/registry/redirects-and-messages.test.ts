@@ -75,6 +75,18 @@ describe('manifest redirects (registry behind a CDN or proxy)', { skip }, () => 
     } finally { rmSync(tmp, { recursive: true, force: true }) }
   })
 
+  test('inspect-repotags-refused: a registry refusing the tag listing (401) leaves RepoTags empty with a warning, as skopeo', async () => {
+    front.addFault({ method: 'GET', path: /\/redir\/app\/tags\/list/, fault: { kind: 'status', status: 401 }, times: 1 })
+    const r = await ladingAsync(['inspect', '--tls-verify=false', `docker://${front.host}/redir/app:v1`], { killAfterMs: 30_000 })
+    assert.equal(r.status, 0, r.stderr)
+    const out = JSON.parse(r.stdout)
+    assert.deepEqual(out.RepoTags, [])
+    assert.equal(out.Name, `${front.host}/redir/app`)
+    assert.match(r.stderr, /^lading: warning: the registry does not allow listing tags; RepoTags left empty \(docker:\/\/127\.0\.0\.1:\d+\/redir\/app: GET tags list: 401 UNKNOWN: injected 401/)
+    assert.equal(front.pending(), 0)
+    assert.deepEqual(JSON.parse((await ladingAsync(['inspect', '--tls-verify=false', `docker://${front.host}/redir/app:v1`], { killAfterMs: 30_000 })).stdout).RepoTags, ['v1'])
+  })
+
   test('manifest-redirect-loop: a manifest redirected more than 10 times is one error', async () => {
     const c = new RegistryClient({ registry: front.host, tlsVerify: false, retry })
     try {

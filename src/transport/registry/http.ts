@@ -242,6 +242,7 @@ export class HttpPool {
         s.once('connect', () => { if (phase === 'connecting') phase = 'sending the request' })
       })
       req.on('finish', () => {
+        if (response) return // answered before the upload ended (an early refusal)
         phase = 'waiting for the response headers'
         // Twice the idle timeout, so that a peer silent from the start is reported as idle.
         headersDeadline = setTimeout(() => fail(`waiting for the response headers (not complete after ${(2 * timeoutMs / 1000).toFixed(1)} s)`), 2 * timeoutMs)

@@ -46,7 +46,7 @@ export interface RegistryOptions {
   userAgent?: string
   /**
    * Inactivity timeout in ms (default 60000): connecting, sending, waiting for the response
-   * headers (which must also be complete within it) and every gap in a response body. A request
+   * headers (which must also be complete within twice it) and every gap in a response body. A request
    * that times out is retried like any transient failure (./retry.ts), then fails with one line
    * naming the registry, the request and the phase that stalled.
    */
@@ -452,12 +452,14 @@ export class RegistryConnection {
    */
   async failure(res: Response, what: string, opts: { basicCredentials?: boolean; attempts?: number } = {}): Promise<LadingError> {
     const body = await readBody(res, MAX_ERROR_BODY, what).catch(() => Buffer.alloc(0))
-    const creds = await this.#credentials().catch(() => undefined)
-    return registryError(what, res.statusCode, body, {
+    const status = res.statusCode
+    // Whether we had credentials matters to a 401 or 403 only; other statuses never look them up.
+    const anonymous = status === 401 || status === 403 ? { anonymous: !(await this.#credentials().catch(() => undefined)) } : {}
+    return registryError(what, status, body, {
       // send() retried a transient status until the budget ran out (#exchange).
-      ...(isRetryableStatus(res.statusCode) ? { attempts: this.#policy.attempts } : {}),
+      ...(isRetryableStatus(status) ? { attempts: this.#policy.attempts } : {}),
       ...opts,
-      anonymous: !creds,
+      ...anonymous,
       registry: this.registry,
     })
   }
@@ -555,7 +557,7 @@ function pickChallenge(cs: Challenge[]): Challenge | undefined {
  */
 export function networkHint(e: unknown): string {
   const text = describeNetworkError(e)
-  if (/WRONG_VERSION_NUMBER|wrong version number|packet length too long|http request/i.test(text)) {
+  if (/WRONG_VERSION_NUMBER|wrong version number|packet length too long/i.test(text)) {
     return ' (the registry answers in plain HTTP, not HTTPS: if it is meant to, use --tls-verify=false (copy: --src-tls-verify=false or --dest-tls-verify=false) or mark it insecure in registries.conf)'
   }
   if (/CERT|SELF_SIGNED|certificate/i.test(text)) return ' (give the registry\'s CA with --cert-dir, or --tls-verify=false)'
@@ -568,8 +570,8 @@ export function describeNetworkError(e: unknown): string {
   for (let x: unknown = e, depth = 0; x && depth < 4; x = (x as { cause?: unknown }).cause, depth++) {
     const code = (x as { code?: unknown }).code
     const msg = x instanceof Error ? x.message : String(x)
-    const text = typeof code === 'string' && !msg.includes(code) ? `${code}: ${msg}` : msg
-    if (!parts.includes(text)) parts.push(openSslReason(text))
+    const text = openSslReason(typeof code === 'string' && !msg.includes(code) ? `${code}: ${msg}` : msg)
+    if (!parts.includes(text)) parts.push(text)
   }
   return sanitize(parts.join(': '), 300)
 }

@@ -21,7 +21,7 @@ export { hostPlatform, parsePlatform, formatPlatform, platformMatches } from './
 export { isValidTag, assertValidTag } from './spec/ref-name.js'
 export { convertManifest, convertIndex, type ManifestFormat } from './spec/convert.js'
 export { editConfig, newImageConfig, type ConfigEdit } from './spec/config-edit.js'
-export { statImage, summarizeImage, type ImageStat, type ImageSummary } from './spec/image-stat.js'
+export { statImage, summarizeImage, type ImageStat, type ImageSummary, type SummaryExtras } from './spec/image-stat.js'
 
 // The OCI image layout on disk
 export { Layout } from './store/layout.js'

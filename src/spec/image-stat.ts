@@ -71,55 +71,84 @@ function descriptorOnly(d: Descriptor): Descriptor {
   return out
 }
 
-/** A readable summary of one image, in the spirit of `skopeo inspect`. */
+/**
+ * A readable summary of one image: first `skopeo inspect`'s keys, in its order and with its
+ * meanings (Name, Digest, RepoTags, Created, DockerVersion, Labels, Architecture, Os, Variant,
+ * Layers, LayersData, Env), so that scripts written for skopeo (`jq .RepoTags`) work; then
+ * Lading's own (MediaType, ImageId, Author, Entrypoint, Cmd, User, WorkingDir, ExposedPorts,
+ * DiffIds, Annotations, Index). Labels and Env are {} and [] when the config has none
+ * (skopeo prints null).
+ */
 export interface ImageSummary {
+  /** skopeo: the Docker reference's name without tag (`registry/repo`); others: the reference given. */
   Name?: string
+  /** The digest of the top-level manifest as fetched: an index's, when the reference names one (as skopeo). */
   Digest: string
-  MediaType: string
-  ImageId: string
+  /** The repository's tags for a registry image (as skopeo lists them); [] for other transports. */
+  RepoTags: string[]
   Created?: string
-  Author?: string
+  /** The Docker config's `docker_version`; "" when absent (OCI images), as skopeo. */
+  DockerVersion: string
+  Labels: Record<string, string>
   Architecture: string
   Os: string
   Variant?: string
-  Labels: Record<string, string>
+  Layers: string[]
+  LayersData: Array<{ MIMEType: string; Digest: string; Size: number; Annotations?: Record<string, string> }>
   Env: string[]
+  /** The image manifest's media type (of the manifest picked from an index, if any). */
+  MediaType: string
+  ImageId: string
+  Author?: string
   Entrypoint: string[]
   Cmd: string[]
   User?: string
   WorkingDir?: string
   ExposedPorts: string[]
-  Layers: string[]
-  LayersData: Array<{ MIMEType: string; Digest: string; Size: number; Annotations?: Record<string, string> }>
   DiffIds: string[]
   Annotations?: Record<string, string>
-  /** For an image picked from an index: the index's digest and the platforms it offers. */
-  Index?: { Digest: string; Platforms: string[] }
+  /** For an image picked from an index: the index's digest, the platforms it offers, and the picked manifest's digest. */
+  Index?: { Digest: string; Platforms: string[]; ImageDigest: string }
 }
 
-export function summarizeImage(manifestDesc: Descriptor, manifest: Manifest, config: ImageConfig, name?: string): ImageSummary {
+export interface SummaryExtras {
+  /** The name to show (see ImageSummary.Name). */
+  name?: string
+  repoTags?: string[]
+  /** The index the image was picked from, with the platforms it offers. */
+  index?: { digest: string; platforms: string[] }
+}
+
+/** `extras` may be the name alone (the signature before RepoTags and Index were added). */
+export function summarizeImage(manifestDesc: Descriptor, manifest: Manifest, config: ImageConfig, extrasOrName: SummaryExtras | string = {}): ImageSummary {
+  const extras: SummaryExtras = typeof extrasOrName === 'string' ? { name: extrasOrName } : extrasOrName
   const c = config.config ?? {}
+  // Not part of ImageConfig's type (a Docker extension), but kept by the parser like any field.
+  const dockerVersion = (config as { docker_version?: unknown }).docker_version
   const s: ImageSummary = {
-    Digest: manifestDesc.digest,
-    MediaType: manifestDesc.mediaType,
-    ImageId: manifest.config.digest,
+    ...(extras.name !== undefined ? { Name: extras.name } : {}),
+    Digest: extras.index?.digest ?? manifestDesc.digest,
+    RepoTags: extras.repoTags ?? [],
+    ...(config.created !== undefined ? { Created: config.created } : {}),
+    DockerVersion: typeof dockerVersion === 'string' ? dockerVersion : '',
+    Labels: c.Labels ?? {},
     Architecture: config.architecture,
     Os: config.os,
-    Labels: c.Labels ?? {},
-    Env: c.Env ?? [],
-    Entrypoint: c.Entrypoint ?? [],
-    Cmd: c.Cmd ?? [],
-    ExposedPorts: Object.keys(c.ExposedPorts ?? {}),
+    ...(config.variant !== undefined ? { Variant: config.variant } : {}),
     Layers: manifest.layers.map((l) => l.digest),
     LayersData: manifest.layers.map((l) => ({ MIMEType: l.mediaType, Digest: l.digest, Size: l.size, ...(l.annotations ? { Annotations: l.annotations } : {}) })),
+    Env: c.Env ?? [],
+    MediaType: manifestDesc.mediaType,
+    ImageId: manifest.config.digest,
+    ...(config.author !== undefined ? { Author: config.author } : {}),
+    Entrypoint: c.Entrypoint ?? [],
+    Cmd: c.Cmd ?? [],
+    ...(c.User ? { User: c.User } : {}),
+    ...(c.WorkingDir ? { WorkingDir: c.WorkingDir } : {}),
+    ExposedPorts: Object.keys(c.ExposedPorts ?? {}),
     DiffIds: config.rootfs?.diff_ids ?? [],
+    ...(manifest.annotations ? { Annotations: manifest.annotations } : {}),
   }
-  if (name !== undefined) s.Name = name
-  if (config.created !== undefined) s.Created = config.created
-  if (config.author !== undefined) s.Author = config.author
-  if (config.variant !== undefined) s.Variant = config.variant
-  if (c.User) s.User = c.User
-  if (c.WorkingDir) s.WorkingDir = c.WorkingDir
-  if (manifest.annotations) s.Annotations = manifest.annotations
+  if (extras.index) s.Index = { Digest: extras.index.digest, Platforms: extras.index.platforms, ImageDigest: manifestDesc.digest }
   return s
 }

@@ -34,6 +34,8 @@ export interface TransportOptions {
   creds?: { username: string; password: string }
   /** Registry: an auth file instead of the default ones. */
   authFile?: string
+  /** Registry: the inactivity timeout of every request in ms (RegistryOptions.timeoutMs; default 60 s). */
+  timeoutMs?: number
   /** Where archive transports spool temporary files (default os.tmpdir(), or beside the target). */
   tmpDir?: string
   /** Destination streams for `docker-archive:-`; default process.stdout. */

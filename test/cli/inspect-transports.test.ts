@@ -8,6 +8,9 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { lading, ladingOk, runOk } from '../helpers/cli.js'
+import { RegistryClient } from '../../src/transport/registry/client.js'
+import { MediaType } from '../../src/spec/media-types.js'
+import { digestOf } from '../../src/digest/index.js'
 import { requireTool } from '../helpers/tools.js'
 import { registryMissing, startRegistry, type RunningRegistry } from '../helpers/registry.js'
 
@@ -47,6 +50,58 @@ describe('inspect over transports agrees with skopeo inspect', { skip }, () => {
     assert.equal(ours.Architecture, theirs.Architecture)
     assert.deepEqual(ladingOk(['inspect', '--tls-verify=false', '--raw', ref]).stdoutBytes, runOk('skopeo', ['inspect', '--tls-verify=false', '--raw', ref]).stdoutBytes)
     assert.deepEqual(ladingOk(['inspect', '--tls-verify=false', '--config', ref]).stdoutBytes, runOk('skopeo', ['inspect', '--tls-verify=false', '--config', '--raw', ref]).stdoutBytes)
+  })
+
+  test('inspect-skopeo-shape: docker:// has skopeo inspect\'s keys, in its order, with its values (Name without transport, RepoTags)', (t) => {
+    if (!requireTool(t, 'skopeo')) return
+    const repo = `${reg.host}/lading/shape`
+    ladingOk(['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${repo}:v1`])
+    ladingOk(['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${repo}:v2`])
+    const ours = JSON.parse(ladingOk(['inspect', '--tls-verify=false', `docker://${repo}:v1`]).stdout) as Record<string, unknown>
+    const theirs = JSON.parse(runOk('skopeo', ['inspect', '--tls-verify=false', `docker://${repo}:v1`]).stdout) as Record<string, unknown>
+    const keys = Object.keys(theirs)
+    assert.deepEqual(Object.keys(ours).filter((k) => keys.includes(k)), keys, 'every key of skopeo, in its order')
+    // LayersData sits between Layers and Env in skopeo versions that print it (not Debian's 1.9).
+    assert.deepEqual(Object.keys(ours).filter((k) => k !== 'LayersData' || keys.includes(k)).slice(0, keys.length), keys, "skopeo's keys first")
+    assert.equal(ours.Name, `${repo}`)
+    assert.deepEqual([...(ours.RepoTags as string[])].sort(), ['v1', 'v2'])
+    for (const k of keys) {
+      if (k === 'Created') assert.equal(Date.parse(ours.Created as string), Date.parse(theirs.Created as string))
+      else if (k === 'RepoTags') assert.deepEqual([...(ours.RepoTags as string[])].sort(), [...(theirs.RepoTags as string[])].sort())
+      else assert.deepEqual(ours[k], theirs[k], k)
+    }
+    // --no-tags, as skopeo's: no listing, RepoTags empty.
+    assert.deepEqual(JSON.parse(ladingOk(['inspect', '--tls-verify=false', '--no-tags', `docker://${repo}:v1`]).stdout).RepoTags, [])
+  })
+
+  test('inspect-skopeo-shape-index: through an index, Digest is the index\'s as in skopeo; Index.ImageDigest the picked image', async (t) => {
+    if (!requireTool(t, 'skopeo')) return
+    const repo = `${reg.host}/lading/shape-index`
+    ladingOk(['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${repo}:v1`])
+    const m = ladingOk(['inspect', '--tls-verify=false', '--raw', `docker://${repo}:v1`]).stdoutBytes
+    const plain = JSON.parse(ladingOk(['inspect', '--tls-verify=false', `docker://${repo}:v1`]).stdout)
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [{ mediaType: MediaType.OciManifest, digest: plain.Digest, size: m.length, platform: { os: plain.Os, architecture: plain.Architecture } }] }))
+    const c = new RegistryClient({ registry: reg.host, tlsVerify: false })
+    try { await c.putManifest('lading/shape-index', 'multi', { bytes: index, mediaType: MediaType.OciIndex, digest: digestOf(index) }) } finally { await c.close() }
+    const ref = `docker://${repo}:multi`
+    const ours = JSON.parse(ladingOk(['inspect', '--tls-verify=false', ref]).stdout)
+    const theirs = JSON.parse(runOk('skopeo', ['inspect', '--tls-verify=false', ref]).stdout)
+    assert.equal(ours.Digest, digestOf(index))
+    assert.equal(ours.Digest, theirs.Digest)
+    assert.deepEqual(ours.Index, { Digest: digestOf(index), Platforms: [`${plain.Os}/${plain.Architecture}`], ImageDigest: plain.Digest })
+    assert.deepEqual([...ours.RepoTags].sort(), [...theirs.RepoTags].sort())
+  })
+
+  test('inspect-skopeo-shape-oci: other transports have the same shape, RepoTags [] as skopeo', (t) => {
+    if (!requireTool(t, 'skopeo')) return
+    const ours = JSON.parse(ladingOk(['inspect', `oci:${layout}:v1`]).stdout) as Record<string, unknown>
+    const theirs = JSON.parse(runOk('skopeo', ['inspect', `oci:${layout}:v1`]).stdout) as Record<string, unknown>
+    const keys = Object.keys(theirs)
+    assert.deepEqual(Object.keys(ours).filter((k) => keys.includes(k)), keys)
+    assert.deepEqual(ours.RepoTags, [])
+    assert.deepEqual(theirs.RepoTags, [])
+    assert.equal(ours.Digest, theirs.Digest)
+    assert.deepEqual(JSON.parse(ladingOk(['inspect', '--image', `${layout}:v1`]).stdout).RepoTags, [])
   })
 
   test('docker-archive: written by Lading, inspected by both', (t) => {

@@ -1,5 +1,5 @@
 /** Run the built `lading` CLI as a user would, capturing output and exit status. */
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process'
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -35,4 +35,27 @@ export function runOk(cmd: string, args: string[], opts: SpawnSyncOptions = {}):
   const r = run(cmd, args, opts)
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`)
   return r
+}
+
+/**
+ * `lading` without blocking the test's event loop (needed when the peer it talks to is a server
+ * in this process), killed after `killAfterMs` (status null then): a hang fails the test instead
+ * of stalling the suite.
+ */
+export function ladingAsync(args: string[], opts: { env?: NodeJS.ProcessEnv; killAfterMs?: number } = {}): Promise<CliResult & { ms: number }> {
+  const start = Date.now()
+  const child = spawn(binPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LADING_DEBUG: '', ...(opts.env ?? {}) } })
+  const out: Buffer[] = []
+  const err: Buffer[] = []
+  child.stdout.on('data', (b: Buffer) => out.push(b))
+  child.stderr.on('data', (b: Buffer) => err.push(b))
+  const killer = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 60_000)
+  return new Promise((resolve, reject) => {
+    child.once('error', (e) => { clearTimeout(killer); reject(e) })
+    child.once('close', (status) => {
+      clearTimeout(killer)
+      const stdoutBytes = Buffer.concat(out)
+      resolve({ status, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), stdoutBytes, ms: Date.now() - start })
+    })
+  })
 }

@@ -22,6 +22,14 @@ export type Fault =
   | { kind: 'rewrite-location'; origin: string }
   /** Answer 307 to `location` (another origin, e.g. a blob store) instead of forwarding. */
   | { kind: 'redirect'; location: string }
+  /** Read the request and answer nothing, keeping the (kept-alive) connection open. */
+  | { kind: 'silence' }
+  /** Send the start of a status line and headers, then nothing, keeping the connection open. */
+  | { kind: 'stall-headers' }
+  /** Send a header byte every `everyMs`, forever: the socket is never idle, the headers never end. */
+  | { kind: 'trickle-headers'; everyMs: number }
+  /** Forward the headers and `after` bytes of the body, then nothing, keeping the connection open. */
+  | { kind: 'stall-body'; after: number }
 
 export interface FaultRule {
   method?: string
@@ -32,7 +40,11 @@ export interface FaultRule {
   times?: number
 }
 
-export interface ProxiedRequest { method: string; path: string; range?: string; authorization: boolean; fault?: Fault['kind'] }
+export interface ProxiedRequest {
+  method: string; path: string; range?: string; authorization: boolean; fault?: Fault['kind']
+  /** Which client connection carried it (1, 2, ... in order of arrival): equal numbers mean a reused keep-alive connection. */
+  connection: number
+}
 
 export interface FaultProxy {
   url: string
@@ -49,15 +61,32 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const rules: Array<FaultRule & { left: number }> = []
   const requests: ProxiedRequest[] = []
   const agent = new http.Agent({ keepAlive: true })
+  const connectionIds = new WeakMap<object, number>()
+  let connections = 0
 
   const server = http.createServer((req, res) => {
     const p = req.url ?? '/'
     const rule = rules.find((r) => r.left > 0 && (!r.method || r.method === req.method) && r.path.test(p))
     if (rule) rule.left--
     const fault = rule?.fault
-    requests.push({ method: req.method ?? '', path: p, authorization: req.headers.authorization !== undefined, ...(req.headers.range ? { range: req.headers.range } : {}), ...(fault ? { fault: fault.kind } : {}) })
+    if (!connectionIds.has(req.socket)) connectionIds.set(req.socket, ++connections)
+    requests.push({ method: req.method ?? '', path: p, connection: connectionIds.get(req.socket)!, authorization: req.headers.authorization !== undefined, ...(req.headers.range ? { range: req.headers.range } : {}), ...(fault ? { fault: fault.kind } : {}) })
     if (fault?.kind === 'reset') {
       req.socket.resetAndDestroy()
+      return
+    }
+    if (fault?.kind === 'silence') {
+      req.resume()
+      return
+    }
+    if (fault?.kind === 'stall-headers' || fault?.kind === 'trickle-headers') {
+      req.resume()
+      // Raw bytes on the socket: node:http's response object would not send half a header.
+      req.socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.man')
+      if (fault.kind === 'trickle-headers') {
+        const t = setInterval(() => { if (req.socket.destroyed) clearInterval(t); else req.socket.write('i') }, fault.everyMs)
+        req.socket.once('close', () => clearInterval(t))
+      }
       return
     }
     if (fault?.kind === 'redirect') {
@@ -101,17 +130,19 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         ures.on('end', () => res.end())
         return
       }
-      if (fault?.kind === 'cut') {
+      if (fault?.kind === 'cut' || fault?.kind === 'stall-body') {
+        // cut: the socket dies after `after` bytes; stall-body: it stays open and says nothing more.
+        const cut = fault.kind === 'cut'
         let sent = 0
         ures.on('data', (chunk: Buffer) => {
           if (sent >= fault.after) return
           const part = chunk.subarray(0, fault.after - sent)
           sent += part.length
           res.write(part, () => {
-            if (sent >= fault.after) { ures.destroy(); res.socket?.destroy() }
+            if (cut && sent >= fault.after) { ures.destroy(); res.socket?.destroy() }
           })
         })
-        ures.on('end', () => { if (sent < fault.after) res.end() })
+        ures.on('end', () => { if (cut && sent < fault.after) res.end() })
         return
       }
       ures.pipe(res)

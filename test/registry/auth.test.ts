@@ -9,7 +9,6 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { RegistryClient } from '../../src/transport/registry/client.js'
-import { isLadingError } from '../../src/errors.js'
 import { startRegistry, registryAvailable, type RunningRegistry } from '../helpers/registry.js'
 import { startTokenServer, type TokenServer } from '../helpers/token-server.js'
 import { startFaultProxy } from '../helpers/fault-proxy.js'
@@ -17,6 +16,7 @@ import { collect, makeImage, stream, type TestImage } from './image-fixture.js'
 import { MONOLITHIC_MAX } from '../../src/transport/registry/blob-upload.js'
 import { spawnSync } from 'node:child_process'
 import { lading, ladingOk } from '../helpers/cli.js'
+import { oneLine } from '../helpers/one-line-error.js'
 import { findTool, requireTool } from '../helpers/tools.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
@@ -28,14 +28,6 @@ async function pushAndPull(c: RegistryClient, repo: string, img: TestImage): Pro
   const m = await c.getManifest(repo, 'v1')
   assert.equal(m.digest, img.manifest.digest)
   for (const b of [img.config, ...img.layers]) assert.deepEqual(await collect(await c.getBlob(repo, b.desc)), b.bytes)
-}
-
-function oneLine(e: unknown, code: string, re: RegExp): boolean {
-  assert.ok(isLadingError(e), String(e))
-  assert.equal((e as { code: string }).code, code, (e as Error).message)
-  assert.match((e as Error).message, re)
-  assert.doesNotMatch((e as Error).message, /\n/)
-  return true
 }
 
 describe('htpasswd basic auth', { skip }, () => {

@@ -12,6 +12,7 @@ interface Opts {
   certDir?: string
   creds?: string
   authfile?: string
+  tags?: boolean
 }
 
 export function register(program: Command): void {
@@ -27,6 +28,7 @@ export function register(program: Command): void {
     .option('--cert-dir <dir>', 'CA certificates and client keys for registries')
     .option('--creds <user:pass>', 'registry credentials')
     .option('--authfile <file>', 'registry credentials file (default: auth.json / ~/.docker/config.json)')
+    .option('-n, --no-tags', "docker://: do not list the repository's tags (RepoTags stays empty)")
     .action(async (reference: string | undefined, opts: Opts) => {
       if (!!reference === !!opts.image) throw usage('give either --image DIR[:TAG] or a transport reference, not both')
       const { parsePlatform, hostPlatform, platformMatches, formatPlatform } = await import('../../spec/platform.js')
@@ -41,6 +43,9 @@ export function register(program: Command): void {
       let getSmallBlob: (d: Descriptor) => Promise<Buffer>
       let close = async () => {}
       let name: string
+      // skopeo's Name: for a registry image the repository without transport or tag.
+      let shownName: string
+      let repoTags: Promise<string[]> = Promise.resolve([])
       if (opts.image) {
         const { dir, tag, digest } = parseImageArg(opts.image)
         const { Layout } = await import('../../store/layout.js')
@@ -48,6 +53,7 @@ export function register(program: Command): void {
         const layout = await Layout.open(dir)
         const top = digest ? { digest: parseDigest(digest) } : await layout.resolveTag(tag!)
         name = `${dir}:${tag ?? digest}`
+        shownName = name
         getManifest = async (d) => layout.getManifest(d ? { digest: d } : top)
         getSmallBlob = (d) => layout.readBlob(d)
       } else {
@@ -55,16 +61,27 @@ export function register(program: Command): void {
         const { readAllLimited, DEFAULT_MAX_DOCUMENT_BYTES } = await import('../../io/limits.js')
         const ref = parseReference(reference!)
         name = formatReference(ref)
+        shownName = name
         const { registryOptionsFromFlags } = await import('../../transport/registry/cli-options.js')
-        const src = await openSource(ref, registryOptionsFromFlags({ tlsVerify: opts.tlsVerify, certDir: opts.certDir, creds: opts.creds, authfile: opts.authfile }))
+        const registryOpts = registryOptionsFromFlags({ tlsVerify: opts.tlsVerify, certDir: opts.certDir, creds: opts.creds, authfile: opts.authfile })
+        const src = await openSource(ref, registryOpts)
         close = () => src.close()
+        if (ref.transport === 'docker') {
+          shownName = `${ref.registry}/${ref.repository}`
+          if (opts.tags !== false && !opts.raw && !opts.config) {
+            const { listRepoTags } = await import('../../transport/registry/repo-tags.js')
+            const listing = listRepoTags(ref, registryOpts, (msg) => process.stderr.write(`lading: warning: ${msg}\n`))
+            listing.catch(() => {}) // awaited below; a failure of the manifest's fetch comes first
+            repoTags = listing
+          }
+        }
         getManifest = (d) => src.getManifest(d)
         getSmallBlob = async (d) => readAllLimited(await src.getBlob(d), DEFAULT_MAX_DOCUMENT_BYTES, `blob ${d.digest}`)
       }
       try {
         let raw = await getManifest()
         if (opts.raw) { process.stdout.write(raw.bytes); return }
-        let indexInfo: { Digest: string; Platforms: string[] } | undefined
+        let indexInfo: { digest: string; platforms: string[] } | undefined
         let mediaType = raw.mediaType || manifestMediaType(raw.bytes, name)
         // Descend through (possibly nested) indexes to the image for the wanted platform.
         let depth = 0
@@ -72,7 +89,7 @@ export function register(program: Command): void {
           checkIndexDepth(depth, name)
           const index = parseIndex(raw.bytes, `${name} (index ${raw.digest})`, mediaType)
           const platforms = index.manifests.filter((m) => m.platform).map((m) => formatPlatform(m.platform!))
-          indexInfo ??= { Digest: raw.digest, Platforms: platforms }
+          indexInfo ??= { digest: raw.digest, platforms }
           const pick = index.manifests.find((m) => platformMatches(want, m.platform)) ??
             (index.manifests.length === 1 ? index.manifests[0] : undefined)
           if (!pick) throw new LadingError('PLATFORM_NOT_FOUND', `${name}: no image for ${formatPlatform(want)} (available: ${platforms.join(', ') || 'none'}); use --platform`)
@@ -84,8 +101,9 @@ export function register(program: Command): void {
         const configBytes = await getSmallBlob(manifest.config)
         if (opts.config) { process.stdout.write(configBytes); return }
         const config: ImageConfig = parseConfig(configBytes, `${name} (config ${manifest.config.digest})`)
-        const summary = summarizeImage({ mediaType, digest: raw.digest, size: raw.bytes.length }, manifest, config, name)
-        if (indexInfo) summary.Index = indexInfo
+        const summary = summarizeImage({ mediaType, digest: raw.digest, size: raw.bytes.length }, manifest, config, {
+          name: shownName, repoTags: await repoTags, ...(indexInfo ? { index: indexInfo } : {}),
+        })
         printJson(summary)
       } finally {
         await close()

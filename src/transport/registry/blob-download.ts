@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream'
 import { LadingError } from '../../errors.js'
 import { VerifyingStream, type Digest } from '../../digest/index.js'
 import { backoffDelay, isRetryableError, sleep } from './retry.js'
-import { describeNetworkError, drain, header, pullScope, type RegistryConnection, type Response } from './connection.js'
+import { describeNetworkError, drain, header, networkHint, pullScope, type RegistryConnection, type Response } from './connection.js'
 
 /** GET a blob from `offset`, following redirects; checks a 206 starts where asked. */
 async function openBlob(conn: RegistryConnection, repo: string, desc: { digest: Digest; size?: number }, offset: number): Promise<{ res: Response; skip: number }> {
@@ -62,7 +62,7 @@ export async function downloadBlob(conn: RegistryConnection, repo: string, desc:
     if (verify.destroyed) return
     const complete = desc.size !== undefined && received >= desc.size
     if (complete || !isRetryableError(e) || resumes + 1 >= policy.attempts) {
-      verify.destroy(new LadingError('NETWORK', `${what}: download failed after ${received} bytes: ${describeNetworkError(e)}`, { cause: e }))
+      verify.destroy(new LadingError('NETWORK', `${what}: download failed after ${received} bytes: ${describeNetworkError(e)}${networkHint(e)}`, { cause: e }))
       return
     }
     resumes++

@@ -21,9 +21,9 @@ import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { LadingError, isLadingError } from '../../errors.js'
 import { VerifyingStream, type Digest } from '../../digest/index.js'
-import { registryError, sanitize } from './registry-error.js'
+import { sanitize } from './registry-error.js'
 import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, sleep } from './retry.js'
-import { drain, header, pushScope, readBody, type RegistryConnection } from './connection.js'
+import { drain, header, pushScope, type RegistryConnection } from './connection.js'
 
 export interface UploadResult { digest: Digest; size: number }
 
@@ -38,7 +38,6 @@ export interface UploadOptions {
 export const MONOLITHIC_MAX = 8 * 1024 * 1024
 /** The most a registry's OCI-Chunk-Min-Length can make us hold in memory per upload. */
 const MAX_CHUNK = 64 * 1024 * 1024
-const MAX_ERROR_BODY = 64 * 1024
 
 /** A failure of a streamed PATCH worth starting the upload over for (if the stream can be reopened). */
 class RestartableFailure extends Error {
@@ -247,8 +246,8 @@ async function streamedUpload(conn: RegistryConnection, repo: string, verify: Ve
       throw e
     }
     if (res.statusCode !== 202) {
-      const text = await readBody(res, MAX_ERROR_BODY, what).catch(() => Buffer.alloc(0))
-      const err = registryError(what, res.statusCode, text)
+      // Attempts unsaid: whether this PATCH goes again is decided by the caller (RestartableFailure).
+      const err = await conn.failure(res, what, { attempts: 0 })
       if (isRetryableStatus(res.statusCode)) {
         const retryAfter = res.statusCode === 429 || res.statusCode === 503 ? parseRetryAfter(res.headers['retry-after']) : undefined
         throw new RestartableFailure(err, retryAfter)

@@ -23,8 +23,26 @@ export function parseBoolFlag(v: string | boolean | undefined, name: string, dfl
   throw new LadingError('USAGE', `${name}: expected true or false, got ${JSON.stringify(v)}`)
 }
 
-export function registryOptionsFromFlags(f: RegistryFlagValues, prefix = ''): RegistryOptions {
+/** The environment variable that sets the registry inactivity timeout, in seconds (RegistryOptions.timeoutMs). */
+export const TIMEOUT_ENV = 'LADING_REGISTRY_TIMEOUT'
+
+/**
+ * $LADING_REGISTRY_TIMEOUT in ms, or undefined when unset (the client's default, 60 s). One
+ * variable rather than a flag on every registry command, so scripts and tests set it once.
+ */
+export function registryTimeoutFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const v = env[TIMEOUT_ENV]
+  if (v === undefined || v === '') return undefined
+  const s = Number(v)
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(v) || !(s > 0) || s > 86_400) throw new LadingError('USAGE', `${TIMEOUT_ENV}: expected seconds, more than 0 and at most 86400, got ${JSON.stringify(v.slice(0, 40))}`)
+  return Math.max(1, Math.round(s * 1000))
+}
+
+/** The flags' values as RegistryOptions; `env` is read for $LADING_REGISTRY_TIMEOUT at call time (never at load). */
+export function registryOptionsFromFlags(f: RegistryFlagValues, prefix = '', env: NodeJS.ProcessEnv = process.env): RegistryOptions {
   const o: RegistryOptions = {}
+  const timeoutMs = registryTimeoutFromEnv(env)
+  if (timeoutMs !== undefined) o.timeoutMs = timeoutMs
   // Left unset when the flag is not given, so that registries.conf's `insecure` can apply;
   // unset means verify (RegistryOptions.tlsVerify).
   if (f.tlsVerify !== undefined) o.tlsVerify = parseBoolFlag(f.tlsVerify, `--${prefix}tls-verify`, true)

@@ -71,15 +71,15 @@ export class RegistryClient {
   async getManifest(repo: string, reference: string): Promise<RawManifest> {
     checkRepo(repo); checkReference(reference)
     const what = `${this.#conn.display(repo)}: GET manifest ${reference}`
-    const res = await this.#conn.send({
+    // Redirects followed (send(): GET and HEAD), as for blobs: a registry behind a CDN or proxy.
+    const { res, bytes } = await this.#conn.sendForBody({
       method: 'GET',
       url: `/v2/${repo}/manifests/${encodeURIComponent(reference)}`,
       headers: { accept: MANIFEST_ACCEPT.join(', ') },
       scopes: [pullScope(repo)],
       what,
       ok: [200],
-    })
-    const bytes = await readBody(res, DEFAULT_MAX_DOCUMENT_BYTES, what)
+    }, DEFAULT_MAX_DOCUMENT_BYTES)
     const name = `manifest ${reference} of ${this.#conn.display(repo)}`
     let digest: Digest
     if (isDigest(reference)) {
@@ -314,8 +314,7 @@ export class RegistryClient {
     let url = `/v2/${repo}/tags/list${opts.pageSize ? `?n=${opts.pageSize}` : ''}`
     for (let page = 0; page < MAX_TAG_PAGES; page++) {
       const what = `${this.#conn.display(repo)}: GET tags list`
-      const res = await this.#conn.send({ method: 'GET', url, scopes: [pullScope(repo)], what, ok: [200] })
-      const bytes = await readBody(res, DEFAULT_MAX_DOCUMENT_BYTES, what)
+      const { res, bytes } = await this.#conn.sendForBody({ method: 'GET', url, scopes: [pullScope(repo)], what, ok: [200] }, DEFAULT_MAX_DOCUMENT_BYTES)
       let v: { tags?: unknown }
       try { v = JSON.parse(bytes.toString('utf8')) } catch (e) {
         throw new LadingError('INVALID_JSON', `${what}: response is not JSON`, { cause: e })

@@ -45,7 +45,12 @@ export interface RegistryOptions {
   /** Environment for credential lookup (HOME, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, DOCKER_CONFIG). */
   env?: NodeJS.ProcessEnv
   userAgent?: string
-  /** Connect, response-headers and body-idle timeout in ms (default 60000). */
+  /**
+   * Inactivity timeout in ms (default 60000): connecting, sending, waiting for the response
+   * headers (which must also be complete within twice it) and every gap in a response body. A request
+   * that times out is retried like any transient failure (./retry.ts), then fails with one line
+   * naming the registry, the request and the phase that stalled.
+   */
   timeoutMs?: number
   /**
    * HTTP(S) proxy. Default: $HTTPS_PROXY / $HTTP_PROXY / $NO_PROXY (either case), as skopeo,
@@ -90,6 +95,11 @@ export interface SendRequest {
   what: string
   /** Statuses handed back to the caller; anything else becomes a LadingError. */
   ok: number[]
+  /**
+   * Follow 301/302/303/307/308 (at most MAX_REDIRECTS hops; credentials only to the registry's
+   * own origin). Default: for GET and HEAD, which a registry behind a CDN or proxy may redirect
+   * (manifests as well as blobs); a request with a body is not replayed elsewhere unless asked.
+   */
   followRedirects?: boolean
 }
 
@@ -123,7 +133,11 @@ export function baseMediaType(ct: string | undefined): string | undefined {
   return ct.split(';')[0]!.trim().toLowerCase() || undefined
 }
 
-/** Read a small response body with a hard cap (Content-Length checked first). */
+/**
+ * Read a small response body with a hard cap (Content-Length checked first). A body that fails
+ * midway (reset, idle timeout) is a NETWORK LadingError naming `what`, whose `cause` is the
+ * socket's error (so isRetryableError can tell a transient failure).
+ */
 export async function readBody(res: Response, max: number, what: string): Promise<Buffer> {
   const cl = header(res.headers, 'content-length')
   if (cl !== undefined && Number(cl) > max) {
@@ -132,14 +146,19 @@ export async function readBody(res: Response, max: number, what: string): Promis
   }
   const chunks: Buffer[] = []
   let n = 0
-  for await (const c of res.body) {
-    const b = c as Buffer
-    n += b.length
-    if (n > max) {
-      res.body.destroy()
-      throw new LadingError('SIZE_LIMIT', `${what}: larger than the limit of ${max} bytes`)
+  try {
+    for await (const c of res.body) {
+      const b = c as Buffer
+      n += b.length
+      if (n > max) {
+        res.body.destroy()
+        throw new LadingError('SIZE_LIMIT', `${what}: larger than the limit of ${max} bytes`)
+      }
+      chunks.push(b)
     }
-    chunks.push(b)
+  } catch (e) {
+    if (isLadingError(e)) throw e
+    throw new LadingError('NETWORK', `${what}: reading the response failed after ${n} bytes: ${describeNetworkError(e)}`, { cause: e })
   }
   return Buffer.concat(chunks, n)
 }
@@ -251,9 +270,8 @@ export class RegistryConnection {
           await sleep(backoffDelay(this.#policy, attempt))
           continue
         }
-        const text = describeNetworkError(e)
-        const hint = /CERT|SELF_SIGNED|certificate/i.test(text) ? ' (give the registry\'s CA with --cert-dir, or --tls-verify=false)' : ''
-        throw new LadingError('NETWORK', `${what ?? `${method} ${url}`}: ${text}${hint}`, { cause: e })
+        const tries = attempt > 1 ? ` (${attempt} attempts)` : ''
+        throw new LadingError('NETWORK', `${what ?? `${method} ${url}`}: ${describeNetworkError(e)}${tries}${networkHint(e)}`, { cause: e })
       }
       if (replayable && attempt < this.#policy.attempts && isRetryableStatus(res.statusCode)) {
         const retryAfter = res.statusCode === 429 || res.statusCode === 503 ? parseRetryAfter(res.headers['retry-after']) : undefined
@@ -363,9 +381,9 @@ export class RegistryConnection {
       const body = await readBody(res, MAX_ERROR_BODY, what).catch(() => Buffer.alloc(0))
       if (creds?.identityToken) throw new LadingError('UNAUTHORIZED', `${this.display()}: UNAUTHORIZED: the identity token was refused (log in again)`)
       if (creds) throw new LadingError('UNAUTHORIZED', `${this.display()}: UNAUTHORIZED: wrong username or password`)
-      throw registryError(what, res.statusCode, body)
+      throw registryError(what, res.statusCode, body, { anonymous: true, registry: this.registry })
     }
-    if (res.statusCode !== 200) throw registryError(what, res.statusCode, await readBody(res, MAX_ERROR_BODY, what).catch(() => Buffer.alloc(0)))
+    if (res.statusCode !== 200) throw await this.failure(res, what)
     const body = await readBody(res, MAX_TOKEN_BODY, what)
     let v: { token?: unknown; access_token?: unknown; expires_in?: unknown }
     try { v = JSON.parse(body.toString('utf8')) } catch (e) {
@@ -387,6 +405,7 @@ export class RegistryConnection {
    * tries once more), redirects (Authorization dropped when the host changes) and retries.
    */
   async send(req: SendRequest): Promise<Response> {
+    const follow = req.followRedirects ?? (req.method === 'GET' || req.method === 'HEAD')
     let url = await this.resolve(req.url)
     // Credentials go to the registry's own origin only: not to an upload Location, a Link or a
     // redirect on another host (a blob store, a CDN), which get the request without them.
@@ -403,8 +422,8 @@ export class RegistryConnection {
       const status = res.statusCode
       if (status === 401 && sameOrigin && !reauthed) {
         const challenge = pickChallenge(parseChallenges(res.headers['www-authenticate']))
-        const body = await readBody(res, MAX_ERROR_BODY, req.what).catch(() => Buffer.alloc(0))
-        if (auth.basic || !challenge) throw registryError(req.what, status, body, { basicCredentials: auth.basic })
+        if (auth.basic || !challenge) throw await this.failure(res, req.what, { basicCredentials: auth.basic })
+        await drain(res)
         reauthed = true
         this.#challenge = challenge
         // The challenge may name the scope it wants (insufficient_scope): ask for it too.
@@ -412,7 +431,7 @@ export class RegistryConnection {
         await this.#authorization(scopes, true)
         continue
       }
-      if (req.followRedirects && (status === 301 || status === 302 || status === 303 || status === 307 || status === 308)) {
+      if (follow && (status === 301 || status === 302 || status === 303 || status === 307 || status === 308)) {
         const location = header(res.headers, 'location')
         await drain(res)
         if (!location) throw new LadingError('REGISTRY_ERROR', `${req.what}: redirect ${status} without Location`)
@@ -423,8 +442,47 @@ export class RegistryConnection {
         continue
       }
       if (req.ok.includes(status)) return res
-      const body = await readBody(res, MAX_ERROR_BODY, req.what).catch(() => Buffer.alloc(0))
-      throw registryError(req.what, status, body, { basicCredentials: auth.basic && status === 401 })
+      throw await this.failure(res, req.what, { basicCredentials: auth.basic && status === 401 })
+    }
+  }
+
+  /**
+   * The error for a response with a status the caller cannot use: the registry's own error
+   * body when it sent one, else a line saying what the status means here and what to do
+   * (registry-error.ts), knowing whether we had credentials and how often we tried.
+   */
+  async failure(res: Response, what: string, opts: { basicCredentials?: boolean; attempts?: number } = {}): Promise<LadingError> {
+    const body = await readBody(res, MAX_ERROR_BODY, what).catch(() => Buffer.alloc(0))
+    const status = res.statusCode
+    // Whether we had credentials matters to a 401 or 403 only; other statuses never look them up.
+    const anonymous = status === 401 || status === 403 ? { anonymous: !(await this.#credentials().catch(() => undefined)) } : {}
+    return registryError(what, status, body, {
+      // send() retried a transient status until the budget ran out (#exchange).
+      ...(isRetryableStatus(status) ? { attempts: this.#policy.attempts } : {}),
+      ...opts,
+      ...anonymous,
+      registry: this.registry,
+    })
+  }
+
+  /**
+   * send() and read the whole (small) body, capped at `max`. A body cut off or stalled midway
+   * is a transient failure like a reset before the headers: the request goes again (it is
+   * replayable), up to the retry budget, then fails with one NETWORK line.
+   */
+  async sendForBody(req: SendRequest, max: number): Promise<{ res: Response; bytes: Buffer }> {
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.send(req)
+      try {
+        return { res, bytes: await readBody(res, max, req.what) }
+      } catch (e) {
+        if (attempt >= this.#policy.attempts || !isRetryableError(e)) {
+          if (!isLadingError(e, 'NETWORK')) throw e
+          const tries = attempt > 1 ? ` (${attempt} attempts)` : ''
+          throw new LadingError('NETWORK', `${e.message}${tries}${networkHint(e)}`, { cause: e.cause })
+        }
+        await sleep(backoffDelay(this.#policy, attempt))
+      }
     }
   }
 
@@ -494,13 +552,35 @@ function pickChallenge(cs: Challenge[]): Challenge | undefined {
   return cs.find((c) => c.scheme === 'bearer') ?? cs.find((c) => c.scheme === 'basic') ?? cs[0]
 }
 
+/**
+ * What to do about a network failure the user can fix: TLS spoken to a plain-HTTP registry
+ * (OpenSSL's "wrong version number"), an unknown CA, a registry that stopped answering.
+ */
+export function networkHint(e: unknown): string {
+  const text = describeNetworkError(e)
+  if (/WRONG_VERSION_NUMBER|wrong version number|packet length too long/i.test(text)) {
+    return ' (the registry answers in plain HTTP, not HTTPS: if it is meant to, use --tls-verify=false (copy: --src-tls-verify=false or --dest-tls-verify=false) or mark it insecure in registries.conf)'
+  }
+  if (/CERT|SELF_SIGNED|certificate/i.test(text)) return ' (give the registry\'s CA with --cert-dir, or --tls-verify=false)'
+  if (/ETIMEDOUT|timed out/i.test(text)) return ' (the registry stopped answering; LADING_REGISTRY_TIMEOUT=SECONDS sets how long to wait)'
+  return ''
+}
+
 export function describeNetworkError(e: unknown): string {
   const parts: string[] = []
   for (let x: unknown = e, depth = 0; x && depth < 4; x = (x as { cause?: unknown }).cause, depth++) {
     const code = (x as { code?: unknown }).code
     const msg = x instanceof Error ? x.message : String(x)
-    const text = typeof code === 'string' && !msg.includes(code) ? `${code}: ${msg}` : msg
+    const text = openSslReason(typeof code === 'string' && !msg.includes(code) ? `${code}: ${msg}` : msg)
     if (!parts.includes(text)) parts.push(text)
   }
   return sanitize(parts.join(': '), 300)
+}
+
+/**
+ * OpenSSL's error line (`write EPROTO 80EC...:error:0A00010B:SSL routines:ssl3_get_record:wrong
+ * version number:../deps/openssl/...:350:`) cut to its reason: `TLS error: wrong version number`.
+ */
+function openSslReason(text: string): string {
+  return text.replace(/(?:(?:read|write) )?(?:EPROTO )?[0-9A-F]+:error:[0-9A-F]+:[^:]*routines:[^:]*:([^:]+):\S*/g, 'TLS error: $1')
 }

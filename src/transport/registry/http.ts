@@ -14,8 +14,11 @@
  * - A request body is a Buffer, or a stream piped into the request: an error of that stream
  *   aborts the request (the connection is dropped, never reused half-written), and a request
  *   that fails takes the stream down with it.
- * - A silent peer is an error, not a hang: connecting, waiting for headers, and every gap while
- *   reading the body are bounded by `timeoutMs` (socket inactivity).
+ * - A silent peer is an error, not a hang: connecting, sending, waiting for headers, and every
+ *   gap while reading the body are bounded by `timeoutMs` (socket inactivity, on new and reused
+ *   keep-alive connections alike); the response headers must also be complete within
+ *   2 x `timeoutMs` of the request's end, so a peer trickling a header byte at a time cannot hold a
+ *   request forever. The error (code ETIMEDOUT, retryable) says which of these phases stalled.
  * - Idle pooled sockets never keep the process alive.
  * - Through a proxy, every request (http and https) goes through a CONNECT tunnel to the
  *   registry's host:port, and TLS to the registry runs inside the tunnel; loopback and NO_PROXY
@@ -222,18 +225,36 @@ export class HttpPool {
     return new Promise<Response>((resolve, reject) => {
       const req = mod.request(u, { method, headers, agent, timeout: timeoutMs })
       let response: http.IncomingMessage | undefined
-      req.on('timeout', () => {
-        // The request's inactivity timeout keeps watching the socket while either body streams:
-        // a stalled upload or download fails with this error instead of hanging the copy.
-        const err = Object.assign(new Error(`timed out: nothing sent or received for ${(timeoutMs / 1000).toFixed(1)} s`), { code: 'ETIMEDOUT' })
+      // What the request is doing, for the timeout's message (the user learns what stalled).
+      let phase = 'connecting'
+      let headersDeadline: NodeJS.Timeout | undefined
+      const seconds = `${(timeoutMs / 1000).toFixed(1)} s`
+      const fail = (what: string): void => {
+        const err = Object.assign(new Error(`timed out ${what}`), { code: 'ETIMEDOUT' })
         response?.destroy(err)
         req.destroy(err)
+      }
+      // The request's inactivity timeout keeps watching the socket while either body streams:
+      // a stalled upload or download fails with this error instead of hanging the copy.
+      req.on('timeout', () => fail(`${phase} (idle for ${seconds})`))
+      req.on('socket', (s: net.Socket) => {
+        if (!s.connecting) { phase = 'sending the request'; return }
+        s.once('connect', () => { if (phase === 'connecting') phase = 'sending the request' })
       })
+      req.on('finish', () => {
+        if (response) return // answered before the upload ended (an early refusal)
+        phase = 'waiting for the response headers'
+        // Twice the idle timeout, so that a peer silent from the start is reported as idle.
+        headersDeadline = setTimeout(() => fail(`waiting for the response headers (not complete after ${(2 * timeoutMs / 1000).toFixed(1)} s)`), 2 * timeoutMs)
+      })
+      req.on('close', () => clearTimeout(headersDeadline))
       req.on('error', (e) => {
         if (body && !Buffer.isBuffer(body)) body.destroy()
         reject(e)
       })
       req.on('response', (res) => {
+        clearTimeout(headersDeadline)
+        phase = 'reading the response body'
         response = res
         resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res })
       })

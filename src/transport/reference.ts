@@ -20,6 +20,7 @@
  */
 import { parseDigest, type Digest } from '../digest/digest.js'
 import { LadingError } from '../errors.js'
+import { parseLayoutImage, splitPath } from '../store/image-name.js'
 import type { ImageReference } from './types.js'
 
 export { openSource, openDestination, type TransportOptions } from './open.js'
@@ -39,9 +40,6 @@ const FORMS = [
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
 const DOCKER_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/
 const DOMAIN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?$/
-// image-layout.md §ref.name: ref ::= component ("/" component)*; component ::= alphanum (separator alphanum)*
-const OCI_REF_NAME = /^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/
-const DIGEST_SUFFIX = /@([a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)$/
 
 function bad(input: string, form: string, why: string): LadingError {
   return new LadingError('USAGE', `invalid image reference ${JSON.stringify(input)}: ${why} (expected ${form})`)
@@ -53,17 +51,6 @@ function digestOrUsage(s: string, input: string, form: string): Digest {
   } catch (e) {
     throw bad(input, form, (e as Error).message)
   }
-}
-
-function checkOciTag(tag: string, input: string, form: string): string {
-  if (!OCI_REF_NAME.test(tag)) throw bad(input, form, `invalid tag ${JSON.stringify(tag)} (image-layout.md ref.name grammar)`)
-  return tag
-}
-
-/** Split `PATH[:REST]` at the first colon, as containers/image does. */
-function splitPath(body: string): [string, string | undefined] {
-  const i = body.indexOf(':')
-  return i < 0 ? [body, undefined] : [body.slice(0, i), body.slice(i + 1)]
 }
 
 export interface DockerName { registry: string; repository: string }
@@ -117,22 +104,7 @@ function splitDockerRef(s: string, input: string, form: string): { name: string;
 }
 
 function parseOciLike(input: string, body: string, form: string, allowDigest: boolean): { path: string; tag?: string; digest?: Digest } {
-  let rest = body
-  let digest: Digest | undefined
-  const m = DIGEST_SUFFIX.exec(rest)
-  if (allowDigest && m) {
-    digest = digestOrUsage(m[1]!, input, form)
-    rest = rest.slice(0, m.index)
-    if (rest.endsWith(':')) rest = rest.slice(0, -1)
-  }
-  const [p, tag] = splitPath(rest)
-  if (p === '') throw bad(input, form, 'empty path')
-  if (tag !== undefined && digest !== undefined) throw bad(input, form, 'both a tag and a digest')
-  if (tag !== undefined) {
-    if (tag === '') throw bad(input, form, "empty tag after ':'")
-    checkOciTag(tag, input, form)
-  }
-  return { path: p, ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) }
+  return parseLayoutImage(body, allowDigest, (why) => bad(input, form, why))
 }
 
 export function parseReference(s: string): ImageReference {

@@ -6,11 +6,15 @@
  * - 'json': one JSON event per line (the CopyEvent objects, plus a final `done`);
  * - 'quiet': nothing (errors are printed by the CLI's error handler).
  */
-import type { CopyEvent } from '../copy/events.js'
+import type { BlobAction, CopyEvent } from '../copy/events.js'
 import { shortDigest } from '../digest/digest.js'
 import { formatBytes } from './util.js'
 
 export type ProgressMode = 'tty' | 'plain' | 'json' | 'quiet'
+
+/** The state shown while a blob moves, by what happens to its bytes. */
+const ACTING: Record<BlobAction, string> = { copy: 'copying', compress: 'compressing', decompress: 'decompressing', recompress: 'recompressing' }
+const MOVING = new Set(Object.values(ACTING))
 
 interface Row { digest: string; size: number; bytes: number; state: string; started: number; ended?: number; stored?: string }
 
@@ -51,7 +55,7 @@ export class ProgressPrinter {
     switch (e.type) {
       case 'blob-start': {
         this.#rows.set(e.digest, { digest: e.digest, size: e.size, bytes: 0, state: 'copying', started: Date.now() })
-        line(`Copying blob ${shortDigest(e.digest)} (${formatBytes(e.size)}${e.action === 'recompress' ? ', recompressing' : ''})`)
+        line(`Copying blob ${shortDigest(e.digest)} (${formatBytes(e.size)}${e.action !== 'copy' ? `, ${ACTING[e.action]}` : ''})`)
         return
       }
       case 'blob-exists': line(`Blob ${shortDigest(e.digest)} exists, skipped`); return
@@ -72,7 +76,7 @@ export class ProgressPrinter {
   #tty(e: CopyEvent): void {
     switch (e.type) {
       case 'blob-start':
-        this.#rows.set(e.digest, { digest: e.digest, size: e.size, bytes: 0, state: e.action === 'recompress' ? 'recompressing' : 'copying', started: Date.now() })
+        this.#rows.set(e.digest, { digest: e.digest, size: e.size, bytes: 0, state: ACTING[e.action], started: Date.now() })
         break
       case 'blob-progress': {
         const r = this.#rows.get(e.digest)
@@ -111,8 +115,8 @@ export class ProgressPrinter {
     const pct = r.size > 0 ? Math.min(1, r.bytes / r.size) : 1
     const width = 24
     const filled = Math.round(pct * width)
-    const bar = r.state === 'copying' || r.state === 'recompressing' ? `[${'='.repeat(Math.max(0, filled - 1))}${filled > 0 ? '>' : ''}${' '.repeat(width - filled)}] ` : ''
-    const rate = r.state === 'copying' || r.state === 'recompressing' || r.state === 'done' ? ` ${formatBytes(Math.round(r.bytes / secs))}/s` : ''
+    const bar = MOVING.has(r.state) ? `[${'='.repeat(Math.max(0, filled - 1))}${filled > 0 ? '>' : ''}${' '.repeat(width - filled)}] ` : ''
+    const rate = MOVING.has(r.state) || r.state === 'done' ? ` ${formatBytes(Math.round(r.bytes / secs))}/s` : ''
     return `${shortDigest(r.digest)}: ${r.state.padEnd(13)} ${bar}${formatBytes(r.bytes)} / ${formatBytes(r.size)}${rate}${r.stored ? ` -> ${r.stored}` : ''}`
   }
 

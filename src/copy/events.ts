@@ -5,7 +5,8 @@
  */
 import type { Digest } from '../digest/digest.js'
 
-export type BlobAction = 'copy' | 'recompress'
+/** What happens to a blob's bytes: as they are, or compressed (from none), decompressed (to none), recompressed. */
+export type BlobAction = 'copy' | 'compress' | 'decompress' | 'recompress'
 
 export type CopyEvent =
   | { type: 'blob-start'; digest: Digest; size: number; mediaType: string; action: BlobAction }

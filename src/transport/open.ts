@@ -2,6 +2,7 @@
  * Dispatch an ImageReference to its transport. Each transport module is loaded on demand, so
  * importing this file (from the CLI or the library entry) stays cheap.
  */
+import type { RetryOptions } from './registry/retry.js'
 import type { ImageDestination, ImageReference, ImageSource } from './types.js'
 
 /** Options for every transport; the registry ones are passed through to the registry transport. */
@@ -14,6 +15,8 @@ export interface TransportOptions {
   creds?: { username: string; password: string }
   /** Registry: an auth file instead of the default ones. */
   authFile?: string
+  /** Registry: attempts for transient failures (skopeo's --retry-times N is attempts N+1). */
+  retry?: RetryOptions
   /** Where archive transports spool temporary files (default os.tmpdir(), or beside the target). */
   tmpDir?: string
   /** Destination streams for `docker-archive:-`; default process.stdout. */
@@ -61,8 +64,9 @@ async function registryDestinationFor(r: DockerRef, opts: RegistryOpts): Promise
   return registryDestination(r, directRegistryOptions(r, opts))
 }
 
-function registryOptions(o: TransportOptions): { tlsVerify?: boolean; certDir?: string; creds?: { username: string; password: string }; authFile?: string } {
+function registryOptions(o: TransportOptions): { tlsVerify?: boolean; certDir?: string; creds?: { username: string; password: string }; authFile?: string; retry?: RetryOptions } {
   return {
+    ...(o.retry !== undefined ? { retry: o.retry } : {}),
     ...(o.tlsVerify !== undefined ? { tlsVerify: o.tlsVerify } : {}),
     ...(o.certDir !== undefined ? { certDir: o.certDir } : {}),
     ...(o.creds !== undefined ? { creds: o.creds } : {}),

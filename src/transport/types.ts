@@ -46,9 +46,9 @@ export interface DestinationCapabilities {
   /** Layer compressions it can store. */
   compressions: readonly ('none' | 'gzip' | 'zstd')[]
   /**
-   * Uncompressed layers are gzip-compressed on the way in unless the copy says otherwise
-   * (--dest-compress, --preserve-digests): what skopeo does for registries, whose clients pull
-   * every byte over the network.
+   * Uncompressed layers are compressed on the way in (gzip, or CopyOptions.destCompressFormat)
+   * unless the copy says otherwise (--dest-decompress, --preserve-digests): what skopeo does for
+   * registries, oci: and oci-archive: (containers/image DesiredLayerCompression: Compress).
    */
   compressUncompressed?: boolean
   /** Cross-repository blob mount (registries only). */

@@ -16,7 +16,7 @@ import type { Readable } from 'node:stream'
 import { finished, pipeline } from 'node:stream/promises'
 import { VerifyingStream } from '../digest/verify.js'
 import { parseDigest } from '../digest/digest.js'
-import { LadingError } from '../errors.js'
+import { LadingError, quoteName } from '../errors.js'
 import { atomicWriteFile } from '../io/fs.js'
 import { decompress } from '../io/compression.js'
 import { applyLayer, type ApplyStats, type IdMapping } from '../layer/apply.js'
@@ -81,7 +81,7 @@ export async function applyImageLayers(image: ResolvedImage, rootfs: string, opt
     const desc = layers[i]!
     const info = layerInfo(desc.mediaType)
     const name = `layer ${i} (${desc.digest})`
-    if (!info) throw new LadingError('UNSUPPORTED', `${name}: media type ${JSON.stringify(desc.mediaType)} is not a filesystem layer`)
+    if (!info) throw new LadingError('UNSUPPORTED', `${name}: media type ${quoteName(desc.mediaType)} is not a filesystem layer`)
     const blob = await image.layout.getBlob(desc)
     let tar: Readable
     try {

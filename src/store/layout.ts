@@ -23,7 +23,7 @@ import { pipeline } from 'node:stream/promises'
 import { pipeline as pipelineCb } from 'node:stream'
 import { digestAlgorithm, digestHex, isAlgorithm, isDigest, type Algorithm, type Digest } from '../digest/digest.js'
 import { VerifyingStream, verifyBytes } from '../digest/verify.js'
-import { LadingError, isErrno } from '../errors.js'
+import { LadingError, isErrno, quoteName } from '../errors.js'
 import { atomicWriteFile, fsyncDir, isTempName, readSmallFileSync, tempPathFor } from '../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
 import { PooledFileReader, PooledFileWriter } from '../io/block-pool.js'
@@ -117,7 +117,7 @@ export class Layout {
     const parsed = parseLayoutFile(bytes, `${dir}/${LAYOUT_FILE}`)
     if (parsed.imageLayoutVersion !== IMAGE_LAYOUT_VERSION) {
       // parseLayoutFile already refuses other versions; this guards the contract locally.
-      throw new LadingError('INVALID_LAYOUT', `${dir}/${LAYOUT_FILE}: unknown imageLayoutVersion ${JSON.stringify(parsed.imageLayoutVersion)} (Lading reads ${IMAGE_LAYOUT_VERSION})`)
+      throw new LadingError('INVALID_LAYOUT', `${dir}/${LAYOUT_FILE}: unknown imageLayoutVersion ${quoteName(parsed.imageLayoutVersion)} (Lading reads ${IMAGE_LAYOUT_VERSION})`)
     }
     return new Layout(abs)
   }
@@ -283,7 +283,7 @@ export class Layout {
     }
     const index = parseIndex(bytes, source)
     if (index.mediaType !== undefined && index.mediaType !== MediaType.OciIndex) {
-      throw new LadingError('INVALID_INDEX', `${source}: /mediaType: ${JSON.stringify(index.mediaType)} is not ${MediaType.OciIndex}`)
+      throw new LadingError('INVALID_INDEX', `${source}: /mediaType: ${quoteName(index.mediaType)} is not ${MediaType.OciIndex}`)
     }
     return index
   }
@@ -333,7 +333,7 @@ export class Layout {
   /** The error for a missing tag, listing the tags the layout has. */
   tagNotFound(tag: string, have: string[]): LadingError {
     const list = have.length === 0 ? 'it has no tags' : `tags: ${[...new Set(have)].slice(0, 20).join(', ')}${have.length > 20 ? ', …' : ''}`
-    return new LadingError('NOT_FOUND', `tag ${JSON.stringify(tag)} not found in layout ${this.#name()} (${list})`)
+    return new LadingError('NOT_FOUND', `tag ${quoteName(tag)} not found in layout ${this.#name()} (${list})`)
   }
 
   /**
@@ -347,7 +347,7 @@ export class Layout {
       // Checked under the lock: gc holds it while sweeping, so the blob cannot vanish between
       // this check and the write.
       if (!(await this.hasBlob(desc.digest))) {
-        throw new LadingError('BLOB_UNKNOWN', `cannot tag ${JSON.stringify(tag)}: blob ${desc.digest} is not in layout ${this.#name()}`)
+        throw new LadingError('BLOB_UNKNOWN', `cannot tag ${quoteName(tag)}: blob ${desc.digest} is not in layout ${this.#name()}`)
       }
       return { ...index, manifests: [...index.manifests.filter((d) => d.annotations?.[Annotation.RefName] !== tag), entry] }
     })

@@ -18,7 +18,7 @@ import path from 'node:path'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { digestAlgorithm, digestHex, digestOf, isDigest, VerifyingStream, type Digest } from '../digest/index.js'
-import { isErrno, isLadingError, type ErrorCode } from '../errors.js'
+import { isErrno, isLadingError, type ErrorCode, quoteName } from '../errors.js'
 import { isTempName, readUpTo } from '../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
 import { pointerJoin } from '../spec/json-pointer.js'
@@ -270,7 +270,7 @@ class Walker {
         if (typeof tag !== 'string') return
         const prev = tagged.get(tag)
         if (prev === undefined) tagged.set(tag, i)
-        else out.push(problem('index.json', pointerJoin('/manifests', i, 'annotations', Annotation.RefName), 'TAG_INVALID', `tag ${JSON.stringify(tag)} is also on /manifests/${prev}; a tag must name one image`))
+        else out.push(problem('index.json', pointerJoin('/manifests', i, 'annotations', Annotation.RefName), 'TAG_INVALID', `tag ${quoteName(tag)} is also on /manifests/${prev}; a tag must name one image`))
       })
     }
     return doc
@@ -315,12 +315,12 @@ class Walker {
     })
     if (n > 0 || (tag === undefined && digest === undefined)) return
     if (tag !== undefined) {
-      this.#findings.slot().push(problem('index.json', '/manifests', 'NOT_FOUND', `no entry has the tag ${JSON.stringify(tag)} (annotation ${Annotation.RefName})`))
+      this.#findings.slot().push(problem('index.json', '/manifests', 'NOT_FOUND', `no entry has the tag ${quoteName(tag)} (annotation ${Annotation.RefName})`))
       return
     }
     // A digest not listed in index.json may still name a stored manifest or index.
     if (!isDigest(digest)) {
-      this.#findings.slot().push(problem('index.json', '/manifests', 'DIGEST_INVALID', `invalid digest ${JSON.stringify(digest)}`))
+      this.#findings.slot().push(problem('index.json', '/manifests', 'DIGEST_INVALID', `invalid digest ${quoteName(digest)}`))
       return
     }
     this.#visitByDigest(digest)

@@ -49,6 +49,11 @@ export function register(program: Command): void {
     if (clamp) o.mtimeClamp = clamp
     if (opts.refreshBundle) o.refreshBundle = true
     const r = await repackBundle(bundle, o)
+    if (r.tagMoved) {
+      const { shortDigest } = await import('../../digest/digest.js')
+      const t = r.tagMoved
+      process.stderr.write(`lading: warning: ${t.tag} moved since unpack (to ${shortDigest(t.was)}); ${r.manifest ? `the new image is based on ${shortDigest(t.base)}, as unpacked, and replaces it` : 'no change, the tag is left alone'}\n`)
+    }
     if (!r.manifest) {
       process.stdout.write(`no changes in ${bundle}: no new layer, ${dir}:${tag} unchanged\n`)
       return

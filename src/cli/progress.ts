@@ -8,23 +8,44 @@
  */
 import type { BlobAction, CopyEvent } from '../copy/events.js'
 import { shortDigest } from '../digest/digest.js'
-import { formatBytes } from './util.js'
+import { quoteName } from '../errors.js'
+import { formatBytes, usage } from './util.js'
 
 export type ProgressMode = 'tty' | 'plain' | 'json' | 'quiet'
 
 /** The state shown while a blob moves, by what happens to its bytes. */
-const ACTING: Record<BlobAction, string> = { copy: 'copying', compress: 'compressing', decompress: 'decompressing', recompress: 'recompressing' }
+const ACTING: Record<BlobAction, string> = { copy: 'copying', compress: 'compressing', decompress: 'decompressing', recompress: 'recompressing', unpack: 'unpacking', verify: 'verifying' }
+/** Plain lines: [start, done] verbs; a copy that changes the bytes says how after the size. */
+const VERBS: Record<BlobAction, [string, string]> = { copy: ['Copying', 'Copied'], compress: ['Copying', 'Copied'], decompress: ['Copying', 'Copied'], recompress: ['Copying', 'Copied'], unpack: ['Unpacking', 'Unpacked'], verify: ['Verifying', 'Verified'] }
 const MOVING = new Set(Object.values(ACTING))
 
-interface Row { digest: string; size: number; bytes: number; state: string; started: number; ended?: number; stored?: string }
+interface Row { digest: string; size: number; bytes: number; state: string; action?: BlobAction; started: number; ended?: number; stored?: string }
 
-export function chooseProgressMode(opts: { quiet?: boolean; progress?: string }, stream: NodeJS.WriteStream = process.stderr): ProgressMode {
+/**
+ * The mode for these options: --quiet, an explicit --progress, else 'tty' on a terminal and
+ * `notTty` elsewhere ('plain' for copy, whose log lines are its output; 'quiet' for unpack,
+ * repack and validate, which stay silent in pipes).
+ */
+export function chooseProgressMode(opts: { quiet?: boolean; progress?: string }, stream: NodeJS.WriteStream = process.stderr, notTty: ProgressMode = 'plain'): ProgressMode {
   if (opts.quiet) return 'quiet'
   if (opts.progress === 'json') return 'json'
   if (opts.progress === 'plain') return 'plain'
   if (opts.progress === 'tty') return 'tty'
-  return stream.isTTY && process.env.CI !== 'true' && process.env.TERM !== 'dumb' ? 'tty' : 'plain'
+  if (opts.progress === 'none') return 'quiet'
+  return stream.isTTY && process.env.CI !== 'true' && process.env.TERM !== 'dumb' ? 'tty' : notTty
 }
+
+/**
+ * `--progress` for commands whose long work is on blobs (unpack, repack, validate): checked, and
+ * the printer to pass events to, or undefined when nothing is to be shown (no cost then).
+ */
+export function progressFor(opts: { progress?: string }): ProgressPrinter | undefined {
+  if (opts.progress !== undefined && !['json', 'plain', 'tty', 'none'].includes(opts.progress)) throw usage(`--progress: expected tty, plain, json or none, got ${quoteName(opts.progress)}`)
+  const mode = chooseProgressMode(opts, process.stderr, 'quiet')
+  return mode === 'quiet' ? undefined : new ProgressPrinter(mode)
+}
+
+export const PROGRESS_HELP = 'progress on stderr: tty, plain, json or none (default: tty on a terminal, else none)'
 
 export class ProgressPrinter {
   readonly #mode: ProgressMode
@@ -54,8 +75,9 @@ export class ProgressPrinter {
     const line = (s: string): void => { this.#out.write(s + '\n') }
     switch (e.type) {
       case 'blob-start': {
-        this.#rows.set(e.digest, { digest: e.digest, size: e.size, bytes: 0, state: 'copying', started: Date.now() })
-        line(`Copying blob ${shortDigest(e.digest)} (${formatBytes(e.size)}${e.action !== 'copy' ? `, ${ACTING[e.action]}` : ''})`)
+        this.#rows.set(e.digest, { digest: e.digest, size: e.size, bytes: 0, state: ACTING[e.action], action: e.action, started: Date.now() })
+        const how = ['compress', 'decompress', 'recompress'].includes(e.action) ? `, ${ACTING[e.action]}` : ''
+        line(`${VERBS[e.action][0]} blob ${shortDigest(e.digest)} (${formatBytes(e.size)}${how})`)
         return
       }
       case 'blob-exists': line(`Blob ${shortDigest(e.digest)} exists, skipped`); return
@@ -64,7 +86,7 @@ export class ProgressPrinter {
         const r = this.#rows.get(e.digest)
         const secs = r ? (Date.now() - r.started) / 1000 : 0
         const as = e.stored.digest !== e.digest ? ` as ${shortDigest(e.stored.digest)} (${formatBytes(e.stored.size)})` : ''
-        line(`Copied blob ${shortDigest(e.digest)}${as} in ${secs.toFixed(1)}s`)
+        line(`${VERBS[r?.action ?? 'copy'][1]} blob ${shortDigest(e.digest)}${as} in ${secs.toFixed(1)}s`)
         return
       }
       case 'manifest': line(`Wrote manifest ${shortDigest(e.digest)}${e.tag !== undefined ? ` as ${e.tag}` : ''}`); return

@@ -14,7 +14,8 @@
  * - A change the caller did not ask for is never silent: with `preserveDigests`, any conversion
  *   or recompression that would change a digest is refused before a single blob moves.
  */
-import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream'
+import { Readable, Transform, pipeline } from 'node:stream'
+import { ProgressStream } from '../io/progress.js'
 import { digestOf, type Digest } from '../digest/digest.js'
 import { VerifyingStream, carryAttestation } from '../digest/verify.js'
 import { LadingError } from '../errors.js'
@@ -83,32 +84,6 @@ export interface CopyResult {
 
 /** A document as the destination holds it: its bytes, descriptor, and whether they differ from the source's. */
 interface CopiedManifest { raw: RawManifest; desc: Descriptor; changed: boolean }
-
-/** Counts bytes through and reports progress, at most every 100 ms per blob. */
-class ProgressStream extends Transform {
-  readonly #emit: (bytes: number) => void
-  #bytes = 0
-  #last = 0
-  #reported = 0
-  constructor(emit: (bytes: number) => void) {
-    super({ highWaterMark: 256 * 1024 })
-    this.#emit = emit
-  }
-  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.#bytes += chunk.length
-    const now = Date.now()
-    if (now - this.#last >= 100) {
-      this.#last = now
-      this.#reported = this.#bytes
-      this.#emit(this.#bytes)
-    }
-    cb(null, chunk)
-  }
-  override _flush(cb: TransformCallback): void {
-    if (this.#bytes !== this.#reported) this.#emit(this.#bytes)
-    cb()
-  }
-}
 
 /** `from` piped into `to`, an error of either destroying both and surfacing on `to`. */
 function chain<T extends Transform>(from: Readable, to: T): T {

@@ -21,6 +21,7 @@ import { digestAlgorithm, digestHex, digestOf, isDigest, VerifyingStream, type D
 import { isErrno, isLadingError, type ErrorCode, quoteName } from '../errors.js'
 import { isTempName, readUpTo } from '../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
+import { ProgressStream, type ProgressCallback } from '../io/progress.js'
 import { pointerJoin } from '../spec/json-pointer.js'
 import {
   Annotation, MediaType, isConfigMediaType, isIndexMediaType, isManifestMediaType, layerInfo,
@@ -48,6 +49,8 @@ export interface ValidateLayoutOptions {
    * gunzip/zstd rather than by hashing).
    */
   deep?: boolean
+  /** Progress of each layer or blob hashed (action 'verify'); none when absent (no cost then). */
+  onProgress?: ProgressCallback
 }
 
 export interface ValidateLayoutResult {
@@ -157,7 +160,7 @@ async function readSmall(fh: fsp.FileHandle, size: number, max: number): Promise
 }
 
 /** Hash a blob through the one VerifyingStream (no expectation: the caller compares, to name the referrer). */
-async function hashBlob(fh: fsp.FileHandle, expected: Digest): Promise<{ digest: Digest; bytes: number; head: Buffer }> {
+async function hashBlob(fh: fsp.FileHandle, expected: Digest, counter?: ProgressStream): Promise<{ digest: Digest; bytes: number; head: Buffer }> {
   const verify = new VerifyingStream({}, digestAlgorithm(expected))
   let bytes = 0
   // The first bytes are kept (copied: the chunk's memory is reused) to judge the compression.
@@ -170,7 +173,9 @@ async function hashBlob(fh: fsp.FileHandle, expected: Digest): Promise<{ digest:
       cb()
     },
   })
-  await pipeline(fh.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false, start: 0 }), verify, sink)
+  const read = fh.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false, start: 0 })
+  if (counter) await pipeline(read, counter, verify, sink)
+  else await pipeline(read, verify, sink)
   return { digest: verify.result!.digest, bytes, head }
 }
 
@@ -382,11 +387,13 @@ class Walker {
         return
       }
       if (ref.diffId) {
-        await this.#checkLayerDeep(opened.fh, ref, ref.diffId, out)
+        await this.#checkLayerDeep(opened.fh, ref, ref.diffId, out, this.#counter(d))
+        this.#done(d)
         return
       }
       if (ref.kind === 'layer' || ref.kind === 'blob') {
-        const { digest, bytes, head } = await hashBlob(opened.fh, d.digest)
+        const { digest, bytes, head } = await hashBlob(opened.fh, d.digest, this.#counter(d))
+        this.#done(d)
         this.#bytes += bytes
         if (digest !== d.digest) {
           out.push(problem(ref.from, pointerJoin(ref.pointer, 'digest'), 'DIGEST_MISMATCH', `${ref.kind} blob ${d.digest}: content hashes to ${digest}`))
@@ -542,7 +549,19 @@ class Walker {
    * the stored (compressed) bytes and, after decompression, the tar bytes, which must hash to
    * the config's diff_id.
    */
-  async #checkLayerDeep(fh: fsp.FileHandle, ref: Ref, diffId: NonNullable<Ref['diffId']>, out: Problem[]): Promise<void> {
+  /** Progress of one blob hashed: its start, and the stream counting its bytes (none unless asked). */
+  #counter(d: Descriptor): ProgressStream | undefined {
+    const emit = this.#opts.onProgress
+    if (!emit) return undefined
+    emit({ type: 'blob-start', digest: d.digest, size: d.size, mediaType: d.mediaType, action: 'verify' })
+    return new ProgressStream((bytes) => emit({ type: 'blob-progress', digest: d.digest, bytes, size: d.size }))
+  }
+
+  #done(d: Descriptor): void {
+    this.#opts.onProgress?.({ type: 'blob-done', digest: d.digest, size: d.size, stored: { digest: d.digest, size: d.size, mediaType: d.mediaType } })
+  }
+
+  async #checkLayerDeep(fh: fsp.FileHandle, ref: Ref, diffId: NonNullable<Ref['diffId']>, out: Problem[], counter?: ProgressStream): Promise<void> {
     const d = ref.desc
     const stored = new VerifyingStream({}, digestAlgorithm(d.digest))
     const tarHash = new VerifyingStream({}, digestAlgorithm(diffId.digest))
@@ -553,7 +572,7 @@ class Walker {
     try {
       // Loaded only in deep mode: the plain walk needs no codecs (and starts faster without them).
       const { decompress } = await import('../io/compression.js')
-      const tar = await decompress(file.pipe(stored), layerInfo(d.mediaType)?.compression, name)
+      const tar = await decompress((counter ? file.pipe(counter) : file).pipe(stored), layerInfo(d.mediaType)?.compression, name)
       await pipeline(tar, tarHash, new Writable({ highWaterMark: READ_CHUNK, write(chunk: Buffer, _e, cb) { bytes += chunk.length; cb() } }))
     } catch (e) {
       file.destroy()

@@ -15,6 +15,7 @@ import { parseDigest } from '../digest/digest.js'
 import { LadingError } from '../errors.js'
 import { diffLayer, type Change } from '../layer/diff.js'
 import { loadSnapshot, saveSnapshot, type Snapshot } from '../layer/snapshot.js'
+import { NEW_LAYER, ProgressStream, type ProgressCallback } from '../io/progress.js'
 import { isIndexMediaType, type Compression } from '../spec/media-types.js'
 import type { Descriptor, History } from '../spec/types.js'
 import { Layout } from '../store/layout.js'
@@ -37,6 +38,8 @@ export interface RepackOptions {
   mtimeClamp?: Date
   /** After committing, make the bundle's base the new image (further repacks diff from here). */
   refreshBundle?: boolean
+  /** Progress of the new layer (action 'write', key NEW_LAYER, uncompressed bytes); none when absent. */
+  onProgress?: ProgressCallback
 }
 
 export interface RepackResult {
@@ -106,7 +109,15 @@ export async function repackBundle(bundle: string, opts: RepackOptions): Promise
       pipeline(stream, remap).catch(() => {})
       layerTar = remap
     }
+    const progress = opts.onProgress
+    if (progress) {
+      progress({ type: 'blob-start', digest: NEW_LAYER, size: 0, mediaType: '', action: 'write' })
+      const counter = new ProgressStream((bytes) => progress({ type: 'blob-progress', digest: NEW_LAYER, bytes, size: 0 }))
+      pipeline(layerTar, counter).catch(() => {})
+      layerTar = counter
+    }
     added = await appendLayer(layout, base, layerTar, appendOpts)
+    if (progress && added.layer) progress({ type: 'blob-done', digest: NEW_LAYER, size: 0, stored: added.layer })
     list = await changes
     after = added.manifest && opts.refreshBundle ? withOriginalModes(await snapshot, opened) : before
   } finally {

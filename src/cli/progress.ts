@@ -14,9 +14,9 @@ import { formatBytes, usage } from './util.js'
 export type ProgressMode = 'tty' | 'plain' | 'json' | 'quiet'
 
 /** The state shown while a blob moves, by what happens to its bytes. */
-const ACTING: Record<BlobAction, string> = { copy: 'copying', compress: 'compressing', decompress: 'decompressing', recompress: 'recompressing', unpack: 'unpacking', verify: 'verifying' }
+const ACTING: Record<BlobAction, string> = { copy: 'copying', compress: 'compressing', decompress: 'decompressing', recompress: 'recompressing', unpack: 'unpacking', verify: 'verifying', write: 'writing' }
 /** Plain lines: [start, done] verbs; a copy that changes the bytes says how after the size. */
-const VERBS: Record<BlobAction, [string, string]> = { copy: ['Copying', 'Copied'], compress: ['Copying', 'Copied'], decompress: ['Copying', 'Copied'], recompress: ['Copying', 'Copied'], unpack: ['Unpacking', 'Unpacked'], verify: ['Verifying', 'Verified'] }
+const VERBS: Record<BlobAction, [string, string]> = { copy: ['Copying', 'Copied'], compress: ['Copying', 'Copied'], decompress: ['Copying', 'Copied'], recompress: ['Copying', 'Copied'], unpack: ['Unpacking', 'Unpacked'], verify: ['Verifying', 'Verified'], write: ['Writing', 'Wrote'] }
 const MOVING = new Set(Object.values(ACTING))
 
 interface Row { digest: string; size: number; bytes: number; state: string; action?: BlobAction; started: number; ended?: number; stored?: string }
@@ -77,7 +77,7 @@ export class ProgressPrinter {
       case 'blob-start': {
         this.#rows.set(e.digest, { digest: e.digest, size: e.size, bytes: 0, state: ACTING[e.action], action: e.action, started: Date.now() })
         const how = ['compress', 'decompress', 'recompress'].includes(e.action) ? `, ${ACTING[e.action]}` : ''
-        line(`${VERBS[e.action][0]} blob ${shortDigest(e.digest)} (${formatBytes(e.size)}${how})`)
+        line(`${VERBS[e.action][0]} ${e.action === 'write' ? e.digest : `blob ${shortDigest(e.digest)} (${formatBytes(e.size)}${how})`}`)
         return
       }
       case 'blob-exists': line(`Blob ${shortDigest(e.digest)} exists, skipped`); return
@@ -86,7 +86,7 @@ export class ProgressPrinter {
         const r = this.#rows.get(e.digest)
         const secs = r ? (Date.now() - r.started) / 1000 : 0
         const as = e.stored.digest !== e.digest ? ` as ${shortDigest(e.stored.digest)} (${formatBytes(e.stored.size)})` : ''
-        line(`${VERBS[r?.action ?? 'copy'][1]} blob ${shortDigest(e.digest)}${as} in ${secs.toFixed(1)}s`)
+        line(`${VERBS[r?.action ?? 'copy'][1]} ${r?.action === 'write' ? e.digest : `blob ${shortDigest(e.digest)}`}${as} in ${secs.toFixed(1)}s`)
         return
       }
       case 'manifest': line(`Wrote manifest ${shortDigest(e.digest)}${e.tag !== undefined ? ` as ${e.tag}` : ''}`); return
@@ -137,9 +137,9 @@ export class ProgressPrinter {
     const pct = r.size > 0 ? Math.min(1, r.bytes / r.size) : 1
     const width = 24
     const filled = Math.round(pct * width)
-    const bar = MOVING.has(r.state) ? `[${'='.repeat(Math.max(0, filled - 1))}${filled > 0 ? '>' : ''}${' '.repeat(width - filled)}] ` : ''
+    const bar = MOVING.has(r.state) && r.size > 0 ? `[${'='.repeat(Math.max(0, filled - 1))}${filled > 0 ? '>' : ''}${' '.repeat(width - filled)}] ` : ''
     const rate = MOVING.has(r.state) || r.state === 'done' ? ` ${formatBytes(Math.round(r.bytes / secs))}/s` : ''
-    return `${shortDigest(r.digest)}: ${r.state.padEnd(13)} ${bar}${formatBytes(r.bytes)} / ${formatBytes(r.size)}${rate}${r.stored ? ` -> ${r.stored}` : ''}`
+    return `${shortDigest(r.digest)}: ${r.state.padEnd(13)} ${bar}${formatBytes(r.bytes)}${r.size > 0 || r.bytes === 0 ? ` / ${formatBytes(r.size)}` : ''}${rate}${r.stored ? ` -> ${r.stored}` : ''}`
   }
 
   /** Final state of the rows, then a line under them; later rows start a new block. */

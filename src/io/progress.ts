@@ -11,9 +11,16 @@ import type { Digest } from '../digest/digest.js'
 
 /**
  * What happens to a blob's bytes: copied as they are, compressed (from none), decompressed (to
- * none) or recompressed; a layer unpacked into a rootfs; a blob verified (read and hashed).
+ * none) or recompressed; a layer unpacked into a rootfs; a blob verified (read and hashed); a
+ * new layer written (its uncompressed bytes counted).
  */
-export type BlobAction = 'copy' | 'compress' | 'decompress' | 'recompress' | 'unpack' | 'verify'
+export type BlobAction = 'copy' | 'compress' | 'decompress' | 'recompress' | 'unpack' | 'verify' | 'write'
+
+/**
+ * The key of a blob whose digest is not known until it is written (repack's new layer): its
+ * events carry this in `digest`, with size 0 (unknown); blob-done's `stored` names the result.
+ */
+export const NEW_LAYER = 'new layer' as Digest
 
 export type ProgressEvent =
   | { type: 'blob-start'; digest: Digest; size: number; mediaType: string; action: BlobAction }

@@ -1,11 +1,11 @@
 /**
- * Issue 10 item 16: unpack and validate show progress per layer as copy does (the one printer,
+ * Issue 10 item 16: unpack, repack and validate show progress per layer as copy does (the one printer,
  * src/cli/progress.ts): redrawn in place on a terminal (forced here with --progress tty), lines
  * with --progress plain, JSON events with --progress json, and nothing in a pipe by default.
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { lading, ladingOk } from '../helpers/cli.js'
@@ -51,8 +51,19 @@ test('regression: validate shows progress per blob hashed (json events), and not
   assert.equal(ladingOk(['validate', '--progress', 'none', '--layout', dir]).stderr, '')
 })
 
+test('regression: repack shows the new layer being written with --progress plain, and nothing in a pipe by default', () => {
+  const bundle = path.join(tmp, 'rb')
+  ladingOk(['unpack', '--rootless', '--image', `${dir}:t`, bundle])
+  writeFileSync(path.join(bundle, 'rootfs', 'added.txt'), 'x'.repeat(100_000))
+  const r = ladingOk(['repack', '--progress', 'plain', '--refresh-bundle', '--image', `${dir}:t`, bundle])
+  assert.match(r.stderr, /^Writing new layer\nWrote new layer as sha256:[0-9a-f]{12} \([0-9.]+ [kM]?B\) in [0-9.]+s\n$/)
+  writeFileSync(path.join(bundle, 'rootfs', 'more.txt'), 'y')
+  const piped = ladingOk(['repack', '--image', `${dir}:t`, bundle])
+  assert.equal(piped.stderr, '')
+})
+
 test('--progress with a bad value is a usage error', () => {
-  for (const cmd of [['validate', '--layout', dir], ['unpack', '--image', `${dir}:t`, path.join(tmp, 'never')]]) {
+  for (const cmd of [['validate', '--layout', dir], ['unpack', '--image', `${dir}:t`, path.join(tmp, 'never')], ['repack', '--image', `${dir}:t`, path.join(tmp, 'never')]]) {
     const r = lading([...cmd, '--progress', 'fancy'])
     assert.equal(r.status, 2, r.stderr)
     assert.match(r.stderr, /^lading: --progress: expected tty, plain, json or none, got "fancy"\n$/)

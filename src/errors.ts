@@ -43,6 +43,29 @@ export class LadingError extends Error {
   }
 }
 
+/** Longest name quoted whole in a message; longer ones keep their head and tail. */
+const MAX_QUOTED = 160
+
+/**
+ * A name for an error message, JSON-quoted (control characters escaped) and shortened: names come
+ * from untrusted input (tar entries, archive members, tags, link targets), and a hostile 5000-
+ * character name must not make a 15 KB error line. Every error that quotes such a name uses this.
+ * Values from documents too: a number beyond double range is said so, not printed as null.
+ */
+export function quoteName(name: unknown): string {
+  // JSON.parse reads 1e400 as Infinity, which JSON.stringify would print as null.
+  if (typeof name === 'number' && !Number.isFinite(name)) return `${name < 0 ? '-' : ''}a number too large to represent`
+  if (typeof name !== 'string') {
+    const q = String(JSON.stringify(name))
+    return q.length <= MAX_QUOTED ? q : `${q.slice(0, 100)}…${q.slice(-40)} (${q.length} characters)`
+  }
+  const q = JSON.stringify(name)
+  if (q.length <= MAX_QUOTED) return q
+  // Cut the raw name (not its escaped form, which a cut could leave half an escape of).
+  const chars = [...name]
+  return `${JSON.stringify(chars.slice(0, 100).join(''))}…${JSON.stringify(chars.slice(-40).join(''))} (${chars.length} characters)`
+}
+
 export function isLadingError(e: unknown, code?: ErrorCode): e is LadingError {
   return e instanceof LadingError && (code === undefined || e.code === code)
 }

@@ -9,7 +9,7 @@
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { VerifyingStream, type Digest } from '../digest/index.js'
-import { LadingError } from '../errors.js'
+import { LadingError, quoteName } from '../errors.js'
 import { compress } from '../io/compression.js'
 import { isIndexMediaType, layerMediaType, MediaType, type Compression } from '../spec/media-types.js'
 import type { Descriptor, History, ImageConfig, Manifest } from '../spec/types.js'
@@ -80,7 +80,7 @@ export async function nonEmptyTar(tar: Readable): Promise<Readable | undefined> 
 export async function assertTagMovable(layout: Layout, tag: string): Promise<void> {
   const entries = await layout.tagEntries(tag)
   if (entries.length > 1 || entries.some((d) => isIndexMediaType(d.mediaType))) {
-    throw new LadingError('UNSUPPORTED', `tag ${JSON.stringify(tag)} in ${layout.dir} names ${entries.length > 1 ? `${entries.length} entries` : 'an index'} (several images); moving it to one new image would drop the others: give another tag`)
+    throw new LadingError('UNSUPPORTED', `tag ${quoteName(tag)} in ${layout.dir} names ${entries.length > 1 ? `${entries.length} entries` : 'an index'} (several images); moving it to one new image would drop the others: give another tag`)
   }
 }
 

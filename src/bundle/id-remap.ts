@@ -10,7 +10,7 @@
  * with the checksum field counted as spaces).
  */
 import { Transform, type TransformCallback } from 'node:stream'
-import { LadingError } from '../errors.js'
+import { LadingError, quoteName } from '../errors.js'
 import { BLOCK_SIZE, Header, MAX_OCTAL_ID, PaxKey, TypeFlag } from '../layer/tar-constants.js'
 import { paxRecord, writeBase256, writeHeaderChecksum, writeOctal } from '../layer/tar-writer.js'
 
@@ -48,7 +48,7 @@ function readNumber(h: Buffer, field: { offset: number; length: number }): numbe
   }
   const s = h.toString('latin1', field.offset, field.offset + field.length).replace(/[\0 ]+$/, '').trim()
   if (s === '') return 0
-  if (!/^[0-7]+$/.test(s)) throw new LadingError('INVALID_TAR', `id remap: malformed numeric header field ${JSON.stringify(s)}`)
+  if (!/^[0-7]+$/.test(s)) throw new LadingError('INVALID_TAR', `id remap: malformed numeric header field ${quoteName(s)}`)
   return parseInt(s, 8)
 }
 

@@ -8,7 +8,7 @@
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { Readable } from 'node:stream'
-import { LadingError, isErrno } from '../errors.js'
+import { LadingError, isErrno, quoteName } from '../errors.js'
 import { WHITEOUT_OPAQUE, WHITEOUT_PREFIX } from '../layer/tar-constants.js'
 import { encodeEntryHeader, resolveMtimeClamp, writeTar, type TarEntry } from '../layer/tar-writer.js'
 import { tarDirectory } from '../layer/tar-directory.js'
@@ -43,10 +43,10 @@ export interface InsertResult { manifest: Descriptor; layer: Descriptor; history
  * may go there (its contents become the top of the image, as with `umoci insert DIR /`).
  */
 export function layerPathOf(target: string): string {
-  if (!target.startsWith('/')) throw new LadingError('USAGE', `target ${JSON.stringify(target)}: must be an absolute path in the image`)
+  if (!target.startsWith('/')) throw new LadingError('USAGE', `target ${quoteName(target)}: must be an absolute path in the image`)
   const parts = target.split('/').filter((p) => p !== '' && p !== '.')
-  if (parts.some((p) => p === '..')) throw new LadingError('UNSAFE_PATH', `target ${JSON.stringify(target)}: contains ".."`)
-  if (parts.some((p) => p.startsWith(WHITEOUT_PREFIX))) throw new LadingError('USAGE', `target ${JSON.stringify(target)}: a name starting with ${WHITEOUT_PREFIX} is reserved for whiteouts (layer.md)`)
+  if (parts.some((p) => p === '..')) throw new LadingError('UNSAFE_PATH', `target ${quoteName(target)}: contains ".."`)
+  if (parts.some((p) => p.startsWith(WHITEOUT_PREFIX))) throw new LadingError('USAGE', `target ${quoteName(target)}: a name starting with ${WHITEOUT_PREFIX} is reserved for whiteouts (layer.md)`)
   return parts.join('/')
 }
 

@@ -15,7 +15,8 @@ import { parseDigest } from '../digest/digest.js'
 import { LadingError } from '../errors.js'
 import { diffLayer, type Change } from '../layer/diff.js'
 import { loadSnapshot, saveSnapshot, type Snapshot } from '../layer/snapshot.js'
-import type { Compression } from '../spec/media-types.js'
+import { NEW_LAYER, ProgressStream, type ProgressCallback } from '../io/progress.js'
+import { isIndexMediaType, type Compression } from '../spec/media-types.js'
 import type { Descriptor, History } from '../spec/types.js'
 import { Layout } from '../store/layout.js'
 import { resolveImage } from '../store/resolve.js'
@@ -37,6 +38,8 @@ export interface RepackOptions {
   mtimeClamp?: Date
   /** After committing, make the bundle's base the new image (further repacks diff from here). */
   refreshBundle?: boolean
+  /** Progress of the new layer (action 'write', key NEW_LAYER, uncompressed bytes); none when absent. */
+  onProgress?: ProgressCallback
 }
 
 export interface RepackResult {
@@ -45,6 +48,12 @@ export interface RepackResult {
   layer?: Descriptor
   changes: Change[]
   historyMismatch?: boolean
+  /**
+   * The tag named a different image manifest when the repack began than the one the bundle was
+   * unpacked from (someone moved it since): the new image is based on `base` and replaces `was`.
+   * Not judged when the tag names an index (unpack chose one of its images).
+   */
+  tagMoved?: { tag: string; base: Descriptor['digest']; was: Descriptor['digest'] }
 }
 
 /** Same directory, also when reached through different symlinks or relative paths. */
@@ -76,6 +85,11 @@ export async function repackBundle(bundle: string, opts: RepackOptions): Promise
   // The history author defaults to the image's author (as `--history.author` documents).
   if (history) appendOpts.history = history.author === undefined && base.config.author !== undefined ? { ...history, author: base.config.author } : history
   if (opts.image.tag !== undefined) appendOpts.tag = opts.image.tag
+  let tagMoved: RepackResult['tagMoved']
+  if (opts.image.tag !== undefined) {
+    const now = (await layout.listTags()).find((t) => t.tag === opts.image.tag)?.descriptor
+    if (now && !isIndexMediaType(now.mediaType) && now.digest !== state.manifest.digest) tagMoved = { tag: opts.image.tag, base: state.manifest.digest, was: now.digest }
+  }
 
   // A rootless bundle's unreadable directories are opened for the walk (see rootless-access.ts).
   const opened = state.rootless ? await openUpDirs(rootfs) : []
@@ -95,14 +109,22 @@ export async function repackBundle(bundle: string, opts: RepackOptions): Promise
       pipeline(stream, remap).catch(() => {})
       layerTar = remap
     }
+    const progress = opts.onProgress
+    if (progress) {
+      progress({ type: 'blob-start', digest: NEW_LAYER, size: 0, mediaType: '', action: 'write' })
+      const counter = new ProgressStream((bytes) => progress({ type: 'blob-progress', digest: NEW_LAYER, bytes, size: 0 }))
+      pipeline(layerTar, counter).catch(() => {})
+      layerTar = counter
+    }
     added = await appendLayer(layout, base, layerTar, appendOpts)
+    if (progress && added.layer) progress({ type: 'blob-done', digest: NEW_LAYER, size: 0, stored: added.layer })
     list = await changes
     after = added.manifest && opts.refreshBundle ? withOriginalModes(await snapshot, opened) : before
   } finally {
     await restoreDirs(opened)
   }
 
-  if (!added.manifest) return { changes: list }
+  if (!added.manifest) return { changes: list, ...(tagMoved ? { tagMoved } : {}) }
 
   if (opts.refreshBundle) {
     // State first, then the snapshot (the tree as the diff saw it: what the new layer was made
@@ -115,5 +137,6 @@ export async function repackBundle(bundle: string, opts: RepackOptions): Promise
   const result: RepackResult = { manifest: added.manifest, changes: list }
   if (added.layer) result.layer = added.layer
   if (added.historyMismatch) result.historyMismatch = true
+  if (tagMoved) result.tagMoved = tagMoved
   return result
 }

@@ -24,7 +24,7 @@
  * - ociVersion is the runtime-spec version this code follows, 1.0.2-dev as runc 1.1 writes it.
  */
 import type { ImageConfig } from '../spec/types.js'
-import { LadingError } from '../errors.js'
+import { LadingError, quoteName } from '../errors.js'
 import type { RuntimeIdMapping, RuntimeMount, RuntimeSpec } from './runtime-types.js'
 import { resolveUser, type RootFileReader } from './user.js'
 
@@ -192,7 +192,7 @@ export async function runtimeConfig(config: ImageConfig, opts: RuntimeConfigOpti
   spec.process.cwd = typeof c.WorkingDir === 'string' && c.WorkingDir !== '' ? c.WorkingDir : '/'
   if (!spec.process.cwd.startsWith('/')) {
     // runtime-spec config.md §process: cwd MUST be an absolute path.
-    throw new LadingError('INVALID_CONFIG', `image config: /config/WorkingDir: ${JSON.stringify(c.WorkingDir)} is not an absolute path`)
+    throw new LadingError('INVALID_CONFIG', `image config: /config/WorkingDir: ${quoteName(c.WorkingDir)} is not an absolute path`)
   }
 
   // conversion.md §Parsed Fields: Config.User

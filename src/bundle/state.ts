@@ -6,7 +6,7 @@
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { parseDigest, type Digest } from '../digest/digest.js'
-import { LadingError, isErrno } from '../errors.js'
+import { LadingError, isErrno, quoteName } from '../errors.js'
 import { atomicWriteFile } from '../io/fs.js'
 import type { Platform } from '../spec/types.js'
 
@@ -59,7 +59,7 @@ export async function readBundleState(bundle: string): Promise<BundleState> {
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(file, 'not a JSON object')
   const o = v as Record<string, unknown>
-  if (o.version !== STATE_VERSION) throw bad(file, `unsupported version ${JSON.stringify(o.version)}`)
+  if (o.version !== STATE_VERSION) throw bad(file, `unsupported version ${quoteName(o.version)}`)
   if (typeof o.layout !== 'string' || o.layout === '') throw bad(file, '/layout: missing')
   if (o.tag !== undefined && typeof o.tag !== 'string') throw bad(file, '/tag: not a string')
   const m = o.manifest as Record<string, unknown> | undefined

@@ -12,13 +12,14 @@
  */
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
-import type { Readable } from 'node:stream'
+import { pipeline as pipelineCb, type Readable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import { verifiedStream } from '../digest/verify.js'
 import { parseDigest } from '../digest/digest.js'
-import { LadingError } from '../errors.js'
+import { LadingError, quoteName } from '../errors.js'
 import { atomicWriteFile } from '../io/fs.js'
 import { decompress } from '../io/compression.js'
+import { ProgressStream, type ProgressCallback } from '../io/progress.js'
 import { applyLayer, type ApplyStats, type IdMapping } from '../layer/apply.js'
 import { saveSnapshot, takeSnapshot, type Snapshot } from '../layer/snapshot.js'
 import { layerInfo } from '../spec/media-types.js'
@@ -53,6 +54,8 @@ export interface UnpackOptions {
    * protects the rootfs); this adds a SHA-256 pass over the uncompressed bytes on the main thread.
    */
   verifyDiffIds?: boolean
+  /** Progress of each layer (action 'unpack', bytes of the stored blob read); none when absent. */
+  onProgress?: ProgressCallback
 }
 
 export interface UnpackResult {
@@ -81,11 +84,17 @@ export async function applyImageLayers(image: ResolvedImage, rootfs: string, opt
     const desc = layers[i]!
     const info = layerInfo(desc.mediaType)
     const name = `layer ${i} (${desc.digest})`
-    if (!info) throw new LadingError('UNSUPPORTED', `${name}: media type ${JSON.stringify(desc.mediaType)} is not a filesystem layer`)
+    if (!info) throw new LadingError('UNSUPPORTED', `${name}: media type ${quoteName(desc.mediaType)} is not a filesystem layer`)
     const blob = await image.blobs.get(desc)
+    const progress = opts.onProgress
+    progress?.({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'unpack' })
+    // Counted only when someone listens: a pipe or --progress none costs nothing.
+    const counted: Readable = progress
+      ? pipelineCb(blob, new ProgressStream((bytes) => progress({ type: 'blob-progress', digest: desc.digest, bytes, size: desc.size })), () => {})
+      : blob
     let tar: Readable
     try {
-      tar = await decompress(blob, info.compression, name)
+      tar = await decompress(counted, info.compression, name)
     } catch (e) {
       blob.destroy()
       throw e
@@ -122,6 +131,7 @@ export async function applyImageLayers(image: ResolvedImage, rootfs: string, opt
     } finally {
       opts.signal?.removeEventListener('abort', stop)
     }
+    progress?.({ type: 'blob-done', digest: desc.digest, size: desc.size, stored: { digest: desc.digest, size: desc.size, mediaType: desc.mediaType } })
     total.entries += stats.entries
     total.bytes += stats.bytes
     total.whiteouts += stats.whiteouts

@@ -4,7 +4,7 @@
  * image content: they are parsed leniently line by line (malformed lines are skipped, as libc
  * does), and they are read by the caller through a function that stays inside the rootfs.
  */
-import { LadingError } from '../errors.js'
+import { LadingError, quoteName } from '../errors.js'
 import type { RuntimeUser } from './runtime-types.js'
 
 export interface PasswdEntry { name: string; uid: number; gid: number; home: string }
@@ -71,7 +71,7 @@ export async function resolveUser(spec: string | undefined, read: RootFileReader
   const userPart = colon < 0 ? s : s.slice(0, colon)
   const groupPart = colon < 0 ? undefined : s.slice(colon + 1)
   if (colon >= 0 && (userPart === '' || groupPart === '')) {
-    throw new LadingError('INVALID_CONFIG', `image config: /config/User: ${JSON.stringify(s)}: empty user or group`)
+    throw new LadingError('INVALID_CONFIG', `image config: /config/User: ${quoteName(s)}: empty user or group`)
   }
 
   let passwd: PasswdEntry[] | undefined
@@ -106,7 +106,7 @@ export async function resolveUser(spec: string | undefined, read: RootFileReader
   } else {
     const entry = (await loadPasswd()).find((p) => p.name === userPart)
     if (!entry) {
-      throw new LadingError('INVALID_CONFIG', `image config: /config/User: user ${JSON.stringify(userPart)} not found in the image's /etc/passwd`)
+      throw new LadingError('INVALID_CONFIG', `image config: /config/User: user ${quoteName(userPart)} not found in the image's /etc/passwd`)
     }
     uid = entry.uid
     gid = entry.gid
@@ -121,7 +121,7 @@ export async function resolveUser(spec: string | undefined, read: RootFileReader
       gid = numericGid
     } else {
       const g = (await loadGroups()).find((e) => e.name === groupPart)
-      if (!g) throw new LadingError('INVALID_CONFIG', `image config: /config/User: group ${JSON.stringify(groupPart)} not found in the image's /etc/group`)
+      if (!g) throw new LadingError('INVALID_CONFIG', `image config: /config/User: group ${quoteName(groupPart)} not found in the image's /etc/group`)
       gid = g.gid
     }
   }

@@ -6,21 +6,46 @@
  * - 'json': one JSON event per line (the CopyEvent objects, plus a final `done`);
  * - 'quiet': nothing (errors are printed by the CLI's error handler).
  */
-import type { CopyEvent } from '../copy/events.js'
+import type { BlobAction, CopyEvent } from '../copy/events.js'
 import { shortDigest } from '../digest/digest.js'
-import { formatBytes } from './util.js'
+import { quoteName } from '../errors.js'
+import { formatBytes, usage } from './util.js'
 
 export type ProgressMode = 'tty' | 'plain' | 'json' | 'quiet'
 
-interface Row { digest: string; size: number; bytes: number; state: string; started: number; ended?: number; stored?: string }
+/** The state shown while a blob moves, by what happens to its bytes. */
+const ACTING: Record<BlobAction, string> = { copy: 'copying', compress: 'compressing', decompress: 'decompressing', recompress: 'recompressing', unpack: 'unpacking', verify: 'verifying', write: 'writing' }
+/** Plain lines: [start, done] verbs; a copy that changes the bytes says how after the size. */
+const VERBS: Record<BlobAction, [string, string]> = { copy: ['Copying', 'Copied'], compress: ['Copying', 'Copied'], decompress: ['Copying', 'Copied'], recompress: ['Copying', 'Copied'], unpack: ['Unpacking', 'Unpacked'], verify: ['Verifying', 'Verified'], write: ['Writing', 'Wrote'] }
+const MOVING = new Set(Object.values(ACTING))
 
-export function chooseProgressMode(opts: { quiet?: boolean; progress?: string }, stream: NodeJS.WriteStream = process.stderr): ProgressMode {
+interface Row { digest: string; size: number; bytes: number; state: string; action?: BlobAction; started: number; ended?: number; stored?: string }
+
+/**
+ * The mode for these options: --quiet, an explicit --progress, else 'tty' on a terminal and
+ * `notTty` elsewhere ('plain' for copy, whose log lines are its output; 'quiet' for unpack,
+ * repack and validate, which stay silent in pipes).
+ */
+export function chooseProgressMode(opts: { quiet?: boolean; progress?: string }, stream: NodeJS.WriteStream = process.stderr, notTty: ProgressMode = 'plain'): ProgressMode {
   if (opts.quiet) return 'quiet'
   if (opts.progress === 'json') return 'json'
   if (opts.progress === 'plain') return 'plain'
   if (opts.progress === 'tty') return 'tty'
-  return stream.isTTY && process.env.CI !== 'true' && process.env.TERM !== 'dumb' ? 'tty' : 'plain'
+  if (opts.progress === 'none') return 'quiet'
+  return stream.isTTY && process.env.CI !== 'true' && process.env.TERM !== 'dumb' ? 'tty' : notTty
 }
+
+/**
+ * `--progress` for commands whose long work is on blobs (unpack, repack, validate): checked, and
+ * the printer to pass events to, or undefined when nothing is to be shown (no cost then).
+ */
+export function progressFor(opts: { progress?: string }): ProgressPrinter | undefined {
+  if (opts.progress !== undefined && !['json', 'plain', 'tty', 'none'].includes(opts.progress)) throw usage(`--progress: expected tty, plain, json or none, got ${quoteName(opts.progress)}`)
+  const mode = chooseProgressMode(opts, process.stderr, 'quiet')
+  return mode === 'quiet' ? undefined : new ProgressPrinter(mode)
+}
+
+export const PROGRESS_HELP = 'progress on stderr: tty, plain, json or none (default: tty on a terminal, else none)'
 
 export class ProgressPrinter {
   readonly #mode: ProgressMode
@@ -50,8 +75,9 @@ export class ProgressPrinter {
     const line = (s: string): void => { this.#out.write(s + '\n') }
     switch (e.type) {
       case 'blob-start': {
-        this.#rows.set(e.digest, { digest: e.digest, size: e.size, bytes: 0, state: 'copying', started: Date.now() })
-        line(`Copying blob ${shortDigest(e.digest)} (${formatBytes(e.size)}${e.action === 'recompress' ? ', recompressing' : ''})`)
+        this.#rows.set(e.digest, { digest: e.digest, size: e.size, bytes: 0, state: ACTING[e.action], action: e.action, started: Date.now() })
+        const how = ['compress', 'decompress', 'recompress'].includes(e.action) ? `, ${ACTING[e.action]}` : ''
+        line(`${VERBS[e.action][0]} ${e.action === 'write' ? e.digest : `blob ${shortDigest(e.digest)} (${formatBytes(e.size)}${how})`}`)
         return
       }
       case 'blob-exists': line(`Blob ${shortDigest(e.digest)} exists, skipped`); return
@@ -60,7 +86,7 @@ export class ProgressPrinter {
         const r = this.#rows.get(e.digest)
         const secs = r ? (Date.now() - r.started) / 1000 : 0
         const as = e.stored.digest !== e.digest ? ` as ${shortDigest(e.stored.digest)} (${formatBytes(e.stored.size)})` : ''
-        line(`Copied blob ${shortDigest(e.digest)}${as} in ${secs.toFixed(1)}s`)
+        line(`${VERBS[r?.action ?? 'copy'][1]} ${r?.action === 'write' ? e.digest : `blob ${shortDigest(e.digest)}`}${as} in ${secs.toFixed(1)}s`)
         return
       }
       case 'manifest': line(`Wrote manifest ${shortDigest(e.digest)}${e.tag !== undefined ? ` as ${e.tag}` : ''}`); return
@@ -72,7 +98,7 @@ export class ProgressPrinter {
   #tty(e: CopyEvent): void {
     switch (e.type) {
       case 'blob-start':
-        this.#rows.set(e.digest, { digest: e.digest, size: e.size, bytes: 0, state: e.action === 'recompress' ? 'recompressing' : 'copying', started: Date.now() })
+        this.#rows.set(e.digest, { digest: e.digest, size: e.size, bytes: 0, state: ACTING[e.action], started: Date.now() })
         break
       case 'blob-progress': {
         const r = this.#rows.get(e.digest)
@@ -111,9 +137,9 @@ export class ProgressPrinter {
     const pct = r.size > 0 ? Math.min(1, r.bytes / r.size) : 1
     const width = 24
     const filled = Math.round(pct * width)
-    const bar = r.state === 'copying' || r.state === 'recompressing' ? `[${'='.repeat(Math.max(0, filled - 1))}${filled > 0 ? '>' : ''}${' '.repeat(width - filled)}] ` : ''
-    const rate = r.state === 'copying' || r.state === 'recompressing' || r.state === 'done' ? ` ${formatBytes(Math.round(r.bytes / secs))}/s` : ''
-    return `${shortDigest(r.digest)}: ${r.state.padEnd(13)} ${bar}${formatBytes(r.bytes)} / ${formatBytes(r.size)}${rate}${r.stored ? ` -> ${r.stored}` : ''}`
+    const bar = MOVING.has(r.state) && r.size > 0 ? `[${'='.repeat(Math.max(0, filled - 1))}${filled > 0 ? '>' : ''}${' '.repeat(width - filled)}] ` : ''
+    const rate = MOVING.has(r.state) || r.state === 'done' ? ` ${formatBytes(Math.round(r.bytes / secs))}/s` : ''
+    return `${shortDigest(r.digest)}: ${r.state.padEnd(13)} ${bar}${formatBytes(r.bytes)}${r.size > 0 || r.bytes === 0 ? ` / ${formatBytes(r.size)}` : ''}${rate}${r.stored ? ` -> ${r.stored}` : ''}`
   }
 
   /** Final state of the rows, then a line under them; later rows start a new block. */

@@ -29,7 +29,11 @@ export function runCli(commander: typeof Commander): void {
     // A command that fails because an interruption stopped it is not an error: the signal
     // handler below reports the interruption and exits.
     if (isInterrupting()) return
-    if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2)
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) process.exit(0) // --help, --version
+      process.stderr.write(`lading: ${usageLine(e)}\n`)
+      process.exit(2)
+    }
     if (e instanceof LadingError) {
       process.stderr.write(`lading: ${e.message}\n`)
       if (debug && e.stack) process.stderr.write(e.stack + '\n')
@@ -51,13 +55,30 @@ export function runCli(commander: typeof Commander): void {
       .description('OCI container image toolkit: layouts, bundles, archives and registries')
       .version(process.env.npm_package_version ?? '0.1.0')
       .option('--debug', 'print stack traces for errors')
-      .exitOverride()
-      .showHelpAfterError('(run lading --help for usage)')
-      .configureOutput({ outputError: (str, write) => write(str) })
+      // Commander's own error text (and the help it prints when a command is missing) is
+      // replaced by one line from fail(): see usageLine.
+      .configureOutput({ outputError: () => {}, writeErr: () => {} })
     const modules = await Promise.all(commandsFor(process.argv.slice(2)).map((c) => c.load()))
     for (const m of modules) m.register(program)
-    program.commands.forEach((c) => c.exitOverride().showHelpAfterError(`(run lading ${c.name()} --help for usage)`))
+    const override = (c: Commander.Command, path: string): void => {
+      c.exitOverride((err) => { throw Object.assign(err, { commandPath: path, operands: [...c.args] }) })
+      c.configureOutput({ outputError: () => {}, writeErr: () => {} })
+      for (const sub of c.commands) override(sub, `${path} ${sub.name()}`)
+    }
+    override(program, '')
     await program.parseAsync(process.argv)
+  }
+
+  /**
+   * A usage error from commander as one line `<what>: <why> (run lading ... --help for usage)`:
+   * its messages start with "error: " and may carry a second line ("(Did you mean --x?)").
+   */
+  function usageLine(e: Commander.CommanderError): string {
+    const { commandPath: path = '', operands = [] } = e as { commandPath?: string; operands?: string[] }
+    // 'commander.help' with an error status: no command given, or `help NAME` for an unknown NAME.
+    const why = e.code !== 'commander.help' ? e.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')
+      : operands.length === 0 ? 'no command given' : `unknown command ${JSON.stringify(operands.at(-1))}`
+    return `${path ? `${path.trim()}: ` : ''}${why} (run lading${path} --help for usage)`
   }
 
   // SIGINT/SIGTERM: stop the running command (its interrupt hooks), remove every temp file and

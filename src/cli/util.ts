@@ -4,30 +4,24 @@
  * reader) are loaded with `await import()` inside actions, so `lading ls` starts fast.
  */
 import { LadingError } from '../errors.js'
+import { parseLayoutImage } from '../store/image-name.js'
 
 export function usage(message: string): LadingError {
   return new LadingError('USAGE', message)
 }
 
 /**
- * Parse umoci's image argument `DIR[:TAG]` (or `DIR@DIGEST`). The tag is after the last
- * colon that follows the last slash, so `./a:b/c:latest` is dir `./a:b/c`, tag `latest`.
- * `defaultTag` null means no default: the caller requires an explicit tag or none.
+ * Parse umoci's image argument `DIR[:TAG]` (or `DIR@DIGEST`) with the rule of `oci:` references
+ * (parseLayoutImage): the directory ends at the FIRST colon, as umoci splits --image, so
+ * `./images:a/b:c` is tag `a/b:c` of ./images. `defaultTag` null means no default: the caller
+ * requires an explicit tag or none.
  */
 export function parseImageArg(arg: string, defaultTag: string | null = 'latest'): { dir: string; tag?: string; digest?: string } {
   if (!arg) throw usage('--image is required (DIR[:TAG])')
-  const at = arg.lastIndexOf('@')
-  if (at > 0 && /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:/.test(arg.slice(at + 1))) {
-    return { dir: arg.slice(0, at), digest: arg.slice(at + 1) }
-  }
-  const slash = arg.lastIndexOf('/')
-  const colon = arg.lastIndexOf(':')
-  if (colon > slash && colon > 0) {
-    const tag = arg.slice(colon + 1)
-    if (!tag) throw usage(`invalid image ${JSON.stringify(arg)}: empty tag after ':'`)
-    return { dir: arg.slice(0, colon), tag }
-  }
-  return defaultTag === null ? { dir: arg } : { dir: arg, tag: defaultTag }
+  const r = parseLayoutImage(arg, true, (why) => usage(`--image ${JSON.stringify(arg)}: ${why} (expected DIR[:TAG] or DIR@DIGEST; a DIR containing ':' cannot be named, as with umoci)`))
+  if (r.digest !== undefined) return { dir: r.path, digest: r.digest }
+  const tag = r.tag ?? defaultTag
+  return tag === null ? { dir: r.path } : { dir: r.path, tag }
 }
 
 /** Collect a repeatable option into an array (commander's custom-parser form). */

@@ -17,7 +17,8 @@
  * - A change the caller did not ask for is never silent: with `preserveDigests`, any conversion
  *   or recompression that would change a digest is refused before a single blob moves.
  */
-import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream'
+import { Readable, Transform, pipeline } from 'node:stream'
+import { ProgressStream } from '../io/progress.js'
 import { digestOf, type Digest } from '../digest/digest.js'
 import { carryAttestation, verifiedStream } from '../digest/verify.js'
 import { LadingError } from '../errors.js'
@@ -45,8 +46,23 @@ export interface CopyOptions {
   format?: ManifestFormat
   /** Refuse any change that would alter a digest (conversion, recompression, a reduced index). */
   preserveDigests?: boolean
-  /** Recompress layers to this compression (diff_ids unchanged, blob digests change). */
+  /**
+   * Store EVERY layer in this compression, whatever the destination prefers (diff_ids unchanged,
+   * blob digests change). The CLI's --dest-decompress is `destCompress: 'none'`.
+   */
   destCompress?: Compression
+  /**
+   * The compression of layers the destination compresses (skopeo's --dest-compress-format;
+   * default gzip): uncompressed layers, and compressed ones in another format, which are
+   * recompressed (as skopeo does for oci: and docker://).
+   */
+  destCompressFormat?: Exclude<Compression, 'none'>
+  /**
+   * Compress layers even where the destination keeps them as they are (skopeo's --dest-compress,
+   * which only dir: needs: oci:, oci-archive: and docker:// compress by default).
+   */
+  compressLayers?: boolean
+  /** Level for any compression the copy does (gzip 1-9, zstd -7..22). */
   destCompressLevel?: number
   /** Further tags for the top-level image (docker-archive: NAME:TAG or a tag for the reference's name). */
   additionalTags?: string[]
@@ -72,32 +88,6 @@ export interface CopyResult {
 
 /** A document as the destination holds it: its bytes, descriptor, and whether they differ from the source's. */
 interface CopiedManifest { raw: RawManifest; desc: Descriptor; changed: boolean }
-
-/** Counts bytes through and reports progress, at most every 100 ms per blob. */
-class ProgressStream extends Transform {
-  readonly #emit: (bytes: number) => void
-  #bytes = 0
-  #last = 0
-  #reported = 0
-  constructor(emit: (bytes: number) => void) {
-    super({ highWaterMark: 256 * 1024 })
-    this.#emit = emit
-  }
-  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.#bytes += chunk.length
-    const now = Date.now()
-    if (now - this.#last >= 100) {
-      this.#last = now
-      this.#reported = this.#bytes
-      this.#emit(this.#bytes)
-    }
-    cb(null, chunk)
-  }
-  override _flush(cb: TransformCallback): void {
-    if (this.#bytes !== this.#reported) this.#emit(this.#bytes)
-    cb()
-  }
-}
 
 /** `from` piped into `to`, an error of either destroying both and surfacing on `to`. */
 function chain<T extends Transform>(from: Readable, to: T): T {
@@ -172,6 +162,26 @@ class CopyRun {
     const f = alt === undefined ? undefined : familyOf(alt)
     if (f === undefined) throw new LadingError('UNSUPPORTED', `${describeRef(this.#dest.ref)} cannot store ${mediaType} documents`)
     return f
+  }
+
+  /**
+   * What a layer in `from` is stored as, absent `destCompress`. As skopeo (containers/image
+   * copy/compression.go): a destination that compresses (oci:, oci-archive:, docker://; dir: with
+   * compressLayers) compresses uncompressed layers and recompresses layers in another format
+   * than an explicit destCompressFormat; docker-archive: stores them uncompressed (its only
+   * kind); dir: keeps them as they are. --preserve-digests keeps every layer as it is (and refuses
+   * a compression asked for).
+   */
+  #layerCompression(from: Compression): Compression {
+    const caps = this.#dest.capabilities
+    const natural = caps.compressions.includes(from) ? from : caps.compressions[0]!
+    const compresses = caps.compressUncompressed === true || this.#opts.compressLayers === true
+    // Only a compression the caller asked for is attempted under preserveDigests (and refused).
+    const asked = this.#opts.destCompressFormat !== undefined || this.#opts.compressLayers === true
+    if (!compresses || (this.#opts.preserveDigests && !asked)) return natural
+    const format = this.#opts.destCompressFormat
+    if (from === 'none') return caps.compressions.includes(format ?? 'gzip') ? (format ?? 'gzip') : natural
+    return format !== undefined && caps.compressions.includes(format) ? format : natural
   }
 
   #refuseDigestChange(what: string): void {
@@ -254,7 +264,7 @@ class CopyRun {
     if (!p) {
       p = this.#limiter.run(async () => {
         const mediaType = layerMediaType(to, docker)
-        this.emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'recompress' })
+        this.emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: from === 'none' ? 'compress' : to === 'none' ? 'decompress' : 'recompress' })
         const name = `layer ${desc.digest}`
         // Loaded here: a copy that moves blobs as they are never needs zlib or zstd.
         const { compress, decompress }: { compress: typeof compressFn; decompress: typeof decompressFn } = await import('../io/compression.js')
@@ -292,13 +302,10 @@ class CopyRun {
     // checks layers against its diff_ids, and it is put from memory, not read twice.
     let diffIds: Digest[] | undefined
     let configBytes: Buffer | undefined
-    const caps = this.#dest.capabilities
     const plans = m.layers.map((l) => {
       const info = layerInfo(l.mediaType)
       if (!info || info.nondistributable) return { desc: l, to: undefined as Compression | undefined, info }
-      const natural = caps.compressions.includes(info.compression) ? info.compression : caps.compressions[0]!
-      const byDefault = info.compression === 'none' && caps.compressUncompressed && !this.#opts.preserveDigests ? 'gzip' : natural
-      const to = this.#opts.destCompress ?? byDefault
+      const to = this.#opts.destCompress ?? this.#layerCompression(info.compression)
       return { desc: l, to: to === info.compression ? undefined : to, info }
     })
     const recompress = plans.filter((p) => p.to !== undefined)
@@ -516,6 +523,10 @@ export function choosePlatforms(index: Index, platforms: Platform[], source: str
 }
 
 export async function copyImage(src: ImageSource, dest: ImageDestination, opts: CopyOptions = {}): Promise<CopyResult> {
+  // A conflict between the caller's own options is theirs, said before the source is read (not
+  // blamed on the source's layers when conversion later fails).
+  const zstd = opts.destCompress === 'zstd' ? 'destCompress zstd' : opts.destCompressFormat === 'zstd' ? '--dest-compress-format zstd' : undefined
+  if (zstd !== undefined && opts.format === 'v2s2') throw new LadingError('USAGE', `${zstd} and --format v2s2 conflict: Docker v2 schema 2 has no zstd layer type`)
   const run = new CopyRun(src, dest, opts)
   const top = await src.getManifest()
   const source = describeRef(src.ref)

@@ -30,7 +30,7 @@ import {
   type Stats,
 } from 'node:fs'
 import type { Readable } from 'node:stream'
-import { LadingError, isErrno, isLadingError } from '../errors.js'
+import { LadingError, isErrno, isLadingError, quoteName } from '../errors.js'
 import { type IdMapping, mapId } from './id-map.js'
 import { RootResolver, entryComponents, type ResolvedPath } from './path-safety.js'
 import { WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE, WHITEOUT_PREFIX } from './tar-constants.js'
@@ -164,7 +164,7 @@ class LayerApplier {
         case 'hardlink': this.#hardlink(comps, h); return undefined
         case 'char': case 'block': case 'fifo': this.#special(comps, h); return undefined
         default:
-          this.#warn(`layer entry ${JSON.stringify(h.path)}: unknown tar type ${JSON.stringify(h.typeflag)} skipped`)
+          this.#warn(`layer entry ${quoteName(h.path)}: unknown tar type ${quoteName(h.typeflag)} skipped`)
           return undefined
       }
     } catch (err) {
@@ -267,11 +267,11 @@ class LayerApplier {
 
   #file(comps: string[], e: TarEntry): Promise<void> | undefined {
     const h = e.header
-    if (comps.length === 0) throw new LadingError('UNSAFE_PATH', `layer entry ${JSON.stringify(h.path)}: a file cannot replace the root directory`)
+    if (comps.length === 0) throw new LadingError('UNSAFE_PATH', `layer entry ${quoteName(h.path)}: a file cannot replace the root directory`)
     const logical = h.sparse !== undefined ? h.sparse.realSize : h.size
     this.stats.bytes += logical
     if (this.stats.bytes > this.#maxBytes) {
-      throw new LadingError('SIZE_LIMIT', `layer entry ${JSON.stringify(h.path)}: extracting it passes the limit of ${this.#maxBytes} bytes of file data`)
+      throw new LadingError('SIZE_LIMIT', `layer entry ${quoteName(h.path)}: extracting it passes the limit of ${this.#maxBytes} bytes of file data`)
     }
     const r = this.#resolver.resolveParent(comps, h.path, 'create')!
     const fd = this.#retry(r, () => this.#openNew(r))
@@ -337,8 +337,8 @@ class LayerApplier {
   }
 
   #symlink(comps: string[], h: TarHeader): void {
-    if (comps.length === 0) throw new LadingError('UNSAFE_PATH', `layer entry ${JSON.stringify(h.path)}: a symlink cannot replace the root directory`)
-    if (h.linkpath === '') throw new LadingError('INVALID_TAR', `layer entry ${JSON.stringify(h.path)}: symlink with an empty target`)
+    if (comps.length === 0) throw new LadingError('UNSAFE_PATH', `layer entry ${quoteName(h.path)}: a symlink cannot replace the root directory`)
+    if (h.linkpath === '') throw new LadingError('INVALID_TAR', `layer entry ${quoteName(h.path)}: symlink with an empty target`)
     const r = this.#resolver.resolveParent(comps, h.path, 'create')!
     this.#retry(r, () => {
       try {
@@ -357,7 +357,7 @@ class LayerApplier {
 
   #hardlink(comps: string[], h: TarHeader): void {
     this.#flushNodes() // the target may be a pending node
-    const name = JSON.stringify(h.path)
+    const name = quoteName(h.path)
     if (comps.length === 0) throw new LadingError('UNSAFE_PATH', `layer entry ${name}: a hardlink cannot replace the root directory`)
     const tcomps = entryComponents(h.linkpath, h.path, 'hardlink target')
     if (tcomps.length === 0) throw new LadingError('INVALID_TAR', `layer entry ${name}: hardlink to the root directory`)
@@ -369,9 +369,9 @@ class LayerApplier {
       if (!isErrno(e, 'ENOENT')) throw e
     }
     if (t === undefined || tst === undefined) {
-      throw new LadingError('INVALID_TAR', `layer entry ${name}: hardlink target ${JSON.stringify(h.linkpath)} does not exist inside the root`)
+      throw new LadingError('INVALID_TAR', `layer entry ${name}: hardlink target ${quoteName(h.linkpath)} does not exist inside the root`)
     }
-    if (tst.isDirectory()) throw new LadingError('INVALID_TAR', `layer entry ${name}: hardlink target ${JSON.stringify(h.linkpath)} is a directory`)
+    if (tst.isDirectory()) throw new LadingError('INVALID_TAR', `layer entry ${name}: hardlink target ${quoteName(h.linkpath)} is a directory`)
     const r = this.#resolver.resolveParent(comps, h.path, 'create')!
     this.#touch(r.rel, true)
     if (r.rel === t.rel) return
@@ -397,9 +397,9 @@ class LayerApplier {
    * that is still free, below real directories resolved inside the root.
    */
   #special(comps: string[], h: TarHeader): void {
-    if (comps.length === 0) throw new LadingError('UNSAFE_PATH', `layer entry ${JSON.stringify(h.path)}: a device cannot replace the root directory`)
+    if (comps.length === 0) throw new LadingError('UNSAFE_PATH', `layer entry ${quoteName(h.path)}: a device cannot replace the root directory`)
     if (h.type !== 'fifo' && this.#rootless) {
-      this.#warn(`layer entry ${JSON.stringify(h.path)}: ${h.type} device ${h.devmajor}:${h.devminor} skipped (rootless)`)
+      this.#warn(`layer entry ${quoteName(h.path)}: ${h.type} device ${h.devmajor}:${h.devminor} skipped (rootless)`)
       return
     }
     const r = this.#resolver.resolveParent(comps, h.path, 'create')!
@@ -457,7 +457,7 @@ class LayerApplier {
       if (base !== WHITEOUT_OPAQUE && !base.startsWith(WHITEOUT_META_PREFIX)) {
         const target = base.slice(WHITEOUT_PREFIX.length)
         if (target === '' || target === '.' || target === '..') {
-          throw new LadingError('UNSAFE_PATH', `layer entry ${JSON.stringify(h.path)}: whiteout of ${JSON.stringify(target)} is refused`)
+          throw new LadingError('UNSAFE_PATH', `layer entry ${quoteName(h.path)}: whiteout of ${quoteName(target)} is refused`)
         }
       }
       return
@@ -469,12 +469,12 @@ class LayerApplier {
     }
     if (base.startsWith(WHITEOUT_META_PREFIX)) {
       // Other `.wh..wh.` names are AUFS bookkeeping (layer.md reserves them): nothing to apply.
-      this.#warn(`layer entry ${JSON.stringify(h.path)}: reserved whiteout name skipped`)
+      this.#warn(`layer entry ${quoteName(h.path)}: reserved whiteout name skipped`)
       return
     }
     const target = base.slice(WHITEOUT_PREFIX.length)
     if (target === '' || target === '.' || target === '..') {
-      throw new LadingError('UNSAFE_PATH', `layer entry ${JSON.stringify(h.path)}: whiteout of ${JSON.stringify(target)} is refused`)
+      throw new LadingError('UNSAFE_PATH', `layer entry ${quoteName(h.path)}: whiteout of ${quoteName(target)} is refused`)
     }
     const r = this.#resolver.resolveParent([...dirComps, target], h.path, 'existing')
     // A missing parent, or a parent that is now a non-directory, means there is nothing to hide.
@@ -622,7 +622,7 @@ class LayerApplier {
     const uid = this.#uidMap !== undefined ? mapId(h.uid, this.#uidMap) : h.uid
     const gid = this.#gidMap !== undefined ? mapId(h.gid, this.#gidMap) : h.gid
     if (uid === undefined || gid === undefined) {
-      this.#warnOnce(`unmapped ${h.uid}:${h.gid}`, `layer entry ${JSON.stringify(h.path)}: owner ${h.uid}:${h.gid} is outside the id mappings; ownership not applied (reported once per id pair)`)
+      this.#warnOnce(`unmapped ${h.uid}:${h.gid}`, `layer entry ${quoteName(h.path)}: owner ${h.uid}:${h.gid} is outside the id mappings; ownership not applied (reported once per id pair)`)
       return undefined
     }
     return { uid, gid }
@@ -641,7 +641,7 @@ class LayerApplier {
 
   #chownFailed(e: unknown, h: TarHeader): void {
     if (this.#rootless && (isErrno(e, 'EPERM') || isErrno(e, 'EINVAL'))) {
-      this.#warnOnce(`chown ${h.uid}:${h.gid}`, `layer entry ${JSON.stringify(h.path)}: cannot give ownership ${h.uid}:${h.gid} as an unprivileged user; not applied (reported once per id pair)`)
+      this.#warnOnce(`chown ${h.uid}:${h.gid}`, `layer entry ${quoteName(h.path)}: cannot give ownership ${h.uid}:${h.gid} as an unprivileged user; not applied (reported once per id pair)`)
       return
     }
     throw e
@@ -656,7 +656,7 @@ class LayerApplier {
   #annotate(err: unknown, path: string): unknown {
     if (isLadingError(err)) return err
     if (err instanceof Error && !err.message.startsWith('layer entry ')) {
-      err.message = `layer entry ${JSON.stringify(path)}: ${err.message}`
+      err.message = `layer entry ${quoteName(path)}: ${err.message}`
     }
     return err
   }

@@ -23,13 +23,13 @@
  * the only writer under the root while it runs (as umoci and GNU tar do).
  */
 import { lstatSync, mkdirSync, readlinkSync } from 'node:fs'
-import { LadingError, isErrno } from '../errors.js'
+import { LadingError, isErrno, quoteName } from '../errors.js'
 
 /** Symlinks followed while resolving one path before giving up (Linux's own limit is 40). */
 export const MAX_SYMLINK_HOPS = 40
 
 function unsafe(entry: string, why: string): LadingError {
-  return new LadingError('UNSAFE_PATH', `layer entry ${JSON.stringify(entry)}: ${why}`)
+  return new LadingError('UNSAFE_PATH', `layer entry ${quoteName(entry)}: ${why}`)
 }
 
 /**
@@ -44,7 +44,7 @@ export function entryComponents(name: string, entry: string, what = 'name'): str
   for (const c of name.split('/')) {
     if (c === '' || c === '.') continue
     if (c === '..') {
-      if (out.length === 0) throw unsafe(entry, `${what} ${JSON.stringify(name)} climbs above the root`)
+      if (out.length === 0) throw unsafe(entry, `${what} ${quoteName(name)} climbs above the root`)
       out.pop()
       continue
     }
@@ -210,7 +210,7 @@ export class RootResolver {
         continue
       }
       if (st.isSymbolicLink()) {
-        if (++hops > MAX_SYMLINK_HOPS) throw unsafe(entry, `too many levels of symbolic links (more than ${MAX_SYMLINK_HOPS}, a loop?) at ${JSON.stringify(rel)}`)
+        if (++hops > MAX_SYMLINK_HOPS) throw unsafe(entry, `too many levels of symbolic links (more than ${MAX_SYMLINK_HOPS}, a loop?) at ${quoteName(rel)}`)
         const target = readlinkSync(host, 'utf8')
         if (target.startsWith('/')) stack.length = 0
         const parts = target.split('/')
@@ -222,7 +222,7 @@ export class RootResolver {
         continue
       }
       if (mode === 'existing') return undefined
-      throw new LadingError('INVALID_TAR', `layer entry ${JSON.stringify(entry)}: parent ${JSON.stringify(rel)} exists and is not a directory`)
+      throw new LadingError('INVALID_TAR', `layer entry ${quoteName(entry)}: parent ${quoteName(rel)} exists and is not a directory`)
     }
     return stack
   }

@@ -19,7 +19,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { xattrApi, type XattrApi } from './xattr.js'
-import { LadingError } from '../errors.js'
+import { LadingError, quoteName } from '../errors.js'
 import { atomicWriteFile } from '../io/fs.js'
 
 export type SnapshotEntryType = 'file' | 'directory' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket'
@@ -292,7 +292,7 @@ export async function loadSnapshot(file: string): Promise<Snapshot> {
   }
   const h = header as { format?: unknown; version?: unknown; root?: unknown; count?: unknown }
   if (typeof header !== 'object' || header === null || h.format !== FORMAT) throw bad(1, 'not a Lading snapshot')
-  if (h.version !== VERSION) throw bad(1, `unsupported snapshot version ${JSON.stringify(h.version)}`)
+  if (h.version !== VERSION) throw bad(1, `unsupported snapshot version ${quoteName(h.version)}`)
   if (typeof h.root !== 'string' || typeof h.count !== 'number') throw bad(1, 'missing root or count')
   if (lines.length - 1 !== h.count) throw bad(1, `expected ${h.count} entries, found ${lines.length - 1} (truncated?)`)
   const entries = new Map<string, SnapshotEntry>()
@@ -333,7 +333,7 @@ export async function loadSnapshot(file: string): Promise<Snapshot> {
       }
       e.xattrs = xs
     }
-    if (entries.has(p)) throw bad(n, `duplicate path ${JSON.stringify(p)}`)
+    if (entries.has(p)) throw bad(n, `duplicate path ${quoteName(p)}`)
     entries.set(p, e)
   }
   return { root: h.root, entries }

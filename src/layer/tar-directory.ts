@@ -11,7 +11,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { Readable } from 'node:stream'
-import { LadingError } from '../errors.js'
+import { LadingError, quoteName } from '../errors.js'
 import { isWhiteoutName, whiteoutNameFor } from './tar-constants.js'
 import { statPath, walkTree, type SnapshotEntry } from './snapshot.js'
 import { resolveMtimeClamp, writeTar, type TarEntry, type TarSource, type TarWriteOptions } from './tar-writer.js'
@@ -20,7 +20,7 @@ import { resolveMtimeClamp, writeTar, type TarEntry, type TarSource, type TarWri
 export function normalizePrefix(prefix: string | undefined): string {
   if (prefix === undefined) return ''
   const parts = prefix.split('/').filter((c) => c !== '' && c !== '.')
-  if (parts.some((c) => c === '..')) throw new LadingError('USAGE', `layer path ${JSON.stringify(prefix)} must not contain '..'`)
+  if (parts.some((c) => c === '..')) throw new LadingError('USAGE', `layer path ${quoteName(prefix)} must not contain '..'`)
   return parts.join('/')
 }
 
@@ -124,7 +124,7 @@ export function tarDirectory(dir: string, opts: TarDirectoryOptions = {}): Reada
     if (!st.isDirectory()) {
       if (prefix === '') throw new LadingError('USAGE', `${root}: not a directory (a single file needs a target path)`)
       // A single non-directory, stored at exactly `prefix`.
-      if (isWhiteoutName(baseName(prefix))) throw new LadingError('UNSUPPORTED', `layer path ${JSON.stringify(prefix)} is a whiteout name (image-spec layer.md §Whiteouts)`)
+      if (isWhiteoutName(baseName(prefix))) throw new LadingError('UNSUPPORTED', `layer path ${quoteName(prefix)} is a whiteout name (image-spec layer.md §Whiteouts)`)
       const entry = { ...statPath(root), nlink: 1 }
       for (const s of toTarSources(path.dirname(root), [{ rel: path.basename(root), entry }])) yield { ...s, entry: { ...s.entry, path: prefix } }
       return

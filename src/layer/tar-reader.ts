@@ -25,7 +25,7 @@
  *   metadata, plus the input's own chunks.
  */
 import type { Readable } from 'node:stream'
-import { LadingError } from '../errors.js'
+import { LadingError, quoteName } from '../errors.js'
 import { BLOCK_SIZE, GNU_MAGIC, Header, PaxKey, TypeFlag, USTAR_MAGIC } from './tar-constants.js'
 
 export type TarEntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo' | 'unknown'
@@ -525,7 +525,7 @@ export async function* readTar(input: Readable | AsyncIterable<Buffer | Uint8Arr
       if (longName !== undefined) header.path = longName
       if (longLink !== undefined) header.linkpath = longLink
       if (sparseName !== undefined) header.path = sparseName
-      const where = `tar entry ${JSON.stringify(header.path)} at offset ${entryOffset}`
+      const where = `tar entry ${quoteName(header.path)} at offset ${entryOffset}`
       if (header.path === '') throw invalid(`${where}: empty name`)
       // Pre-POSIX (v7) archives mark directories only by a trailing slash on a regular-file type.
       if ((typeflag === TypeFlag.File || typeflag === TypeFlag.FileOld) && header.path.endsWith('/')) header.type = 'dir'

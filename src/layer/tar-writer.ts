@@ -23,7 +23,7 @@
 import { constants as fsc } from 'node:fs'
 import fs from 'node:fs'
 import { Readable } from 'node:stream'
-import { LadingError } from '../errors.js'
+import { LadingError, quoteName } from '../errors.js'
 import { BLOCK_SIZE, Header, MAX_OCTAL_ID, MAX_OCTAL_SIZE, PaxKey, TypeFlag, USTAR_MAGIC, USTAR_VERSION } from './tar-constants.js'
 import { POOL_BLOCK_SIZE, takeBlock } from '../io/block-pool.js'
 
@@ -73,7 +73,7 @@ export const END_OF_ARCHIVE = Buffer.alloc(BLOCK_SIZE * 2)
 export function sourceDateEpochNs(env: NodeJS.ProcessEnv = process.env): bigint | undefined {
   const v = env['SOURCE_DATE_EPOCH']
   if (v === undefined || v === '') return undefined
-  if (!/^\d+$/.test(v)) throw new LadingError('USAGE', `SOURCE_DATE_EPOCH must be a non-negative integer number of seconds, got ${JSON.stringify(v)}`)
+  if (!/^\d+$/.test(v)) throw new LadingError('USAGE', `SOURCE_DATE_EPOCH must be a non-negative integer number of seconds, got ${quoteName(v)}`)
   return BigInt(v) * NS
 }
 
@@ -88,14 +88,14 @@ export function resolveMtimeClamp(clamp: Date | undefined): bigint | undefined {
 }
 
 function checkName(what: string, s: string, entryPath: string): void {
-  if (s.includes('\0')) throw new LadingError('UNSAFE_PATH', `tar entry ${JSON.stringify(entryPath)}: ${what} contains a NUL byte`)
+  if (s.includes('\0')) throw new LadingError('UNSAFE_PATH', `tar entry ${quoteName(entryPath)}: ${what} contains a NUL byte`)
 }
 
 /** Paths we write must be relative and free of `..` so no reader could be led outside its root. */
 function checkPath(p: string): void {
   checkName('path', p, p)
   if (p === '' || p.startsWith('/') || p.split('/').some((c) => c === '..' || c === '.' || c === '')) {
-    throw new LadingError('UNSAFE_PATH', `refusing to write tar entry ${JSON.stringify(p)}: not a clean relative path`)
+    throw new LadingError('UNSAFE_PATH', `refusing to write tar entry ${quoteName(p)}: not a clean relative path`)
   }
 }
 
@@ -210,7 +210,7 @@ export function encodeEntryHeader(e: TarEntry, opts: TarWriteOptions = {}): Buff
   }
   let linkBytes = Buffer.alloc(0)
   if (e.type === 'symlink' || e.type === 'hardlink') {
-    if (e.linkname === undefined) throw new LadingError('INVALID_TAR', `tar entry ${JSON.stringify(e.path)}: ${e.type} without a link name`)
+    if (e.linkname === undefined) throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: ${e.type} without a link name`)
     checkName('link name', e.linkname, e.path)
     if (e.type === 'hardlink') checkPath(e.linkname)
     linkBytes = Buffer.from(e.linkname, 'utf8')
@@ -220,7 +220,7 @@ export function encodeEntryHeader(e: TarEntry, opts: TarWriteOptions = {}): Buff
     }
   }
   const size = e.type === 'file' ? (e.size ?? 0) : 0
-  if (!Number.isSafeInteger(size) || size < 0) throw new LadingError('INVALID_TAR', `tar entry ${JSON.stringify(e.path)}: invalid size ${size}`)
+  if (!Number.isSafeInteger(size) || size < 0) throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: invalid size ${size}`)
   let ustarSize = size
   if (size > MAX_OCTAL_SIZE) {
     pax.push(paxRecord(PaxKey.Size, Buffer.from(String(size))))
@@ -228,7 +228,7 @@ export function encodeEntryHeader(e: TarEntry, opts: TarWriteOptions = {}): Buff
   }
   let uid = e.uid
   let gid = e.gid
-  if (!Number.isSafeInteger(uid) || uid < 0 || !Number.isSafeInteger(gid) || gid < 0) throw new LadingError('INVALID_TAR', `tar entry ${JSON.stringify(e.path)}: invalid uid/gid ${uid}/${gid}`)
+  if (!Number.isSafeInteger(uid) || uid < 0 || !Number.isSafeInteger(gid) || gid < 0) throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: invalid uid/gid ${uid}/${gid}`)
   if (uid > MAX_OCTAL_ID) {
     pax.push(paxRecord(PaxKey.Uid, Buffer.from(String(uid))))
     uid = 0
@@ -249,7 +249,7 @@ export function encodeEntryHeader(e: TarEntry, opts: TarWriteOptions = {}): Buff
   if (sec < 0n || sec > BigInt(MAX_OCTAL_SIZE)) ustarMtime = 0n
   if (e.xattrs) {
     for (const k of Object.keys(e.xattrs).sort()) {
-      if (k.includes('=') || k.includes('\0') || k === '') throw new LadingError('INVALID_TAR', `tar entry ${JSON.stringify(e.path)}: cannot encode xattr name ${JSON.stringify(k)}`)
+      if (k.includes('=') || k.includes('\0') || k === '') throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: cannot encode xattr name ${quoteName(k)}`)
       pax.push(paxRecord(PaxKey.XattrPrefix + k, e.xattrs[k]!))
     }
   }
@@ -346,9 +346,9 @@ export function writeTar(sources: Iterable<TarSource> | AsyncIterable<TarSource>
       yield* put(encodeEntryHeader(entry, opts))
       const size = entry.type === 'file' ? (entry.size ?? 0) : 0
       if (size > 0) {
-        if (!content) throw new LadingError('INVALID_TAR', `tar entry ${JSON.stringify(entry.path)}: no content for a ${size}-byte file`)
+        if (!content) throw new LadingError('INVALID_TAR', `tar entry ${quoteName(entry.path)}: no content for a ${size}-byte file`)
         if ('data' in content) {
-          if (content.data.length !== size) throw new LadingError('INVALID_TAR', `tar entry ${JSON.stringify(entry.path)}: content is ${content.data.length} bytes, header says ${size}`)
+          if (content.data.length !== size) throw new LadingError('INVALID_TAR', `tar entry ${quoteName(entry.path)}: content is ${content.data.length} bytes, header says ${size}`)
           yield* put(content.data)
         } else {
           yield* readFileInto(a, content.file, size)

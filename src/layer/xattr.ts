@@ -14,6 +14,7 @@
  * the file itself is extracted, as GNU tar does with --xattrs.
  */
 import { createRequire } from 'node:module'
+import { quoteName } from '../errors.js'
 
 /** The calls of @napi-rs/xattr that Lading uses. */
 export interface XattrApi {
@@ -52,13 +53,13 @@ export function applyXattrs(host: string, xattrs: ReadonlyMap<string, Buffer>, t
   for (const [name, value] of xattrs) {
     const skip = xattrSkipReason(name, target, privileged)
     if (skip !== undefined) {
-      warn(`layer entry ${JSON.stringify(entry)}: xattr ${name} skipped (${skip})`)
+      warn(`layer entry ${quoteName(entry)}: xattr ${name} skipped (${skip})`)
       continue
     }
     try {
       xattrApi().setAttributeSync(host, name, value)
     } catch (e) {
-      warn(`layer entry ${JSON.stringify(entry)}: xattr ${name} not set: ${(e as Error).message}`)
+      warn(`layer entry ${quoteName(entry)}: xattr ${name} not set: ${(e as Error).message}`)
     }
   }
 }

@@ -9,7 +9,7 @@
  * A registry tag is narrower (distribution-spec §Pulling manifests):
  *   [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}
  */
-import { LadingError } from '../errors.js'
+import { LadingError, quoteName } from '../errors.js'
 
 const COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*'
 const REF_NAME_RE = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`)
@@ -33,10 +33,10 @@ export function tagProblem(s: unknown, grammar: TagGrammar = {}): string | undef
   if (s === '') return 'tag is empty'
   if (grammar.distribution) {
     return DISTRIBUTION_TAG_RE.test(s) ? undefined
-      : `invalid tag ${JSON.stringify(s)}: a registry tag is 1-128 characters of [A-Za-z0-9_.-] not starting with '.' or '-'`
+      : `invalid tag ${quoteName(s)}: a registry tag is 1-128 characters of [A-Za-z0-9_.-] not starting with '.' or '-'`
   }
   return REF_NAME_RE.test(s) ? undefined
-    : `invalid tag ${JSON.stringify(s)}: a ref.name is components of [A-Za-z0-9] joined by one of - . _ : @ + or "--", separated by '/' (image-spec annotations.md)`
+    : `invalid tag ${quoteName(s)}: a ref.name is components of [A-Za-z0-9] joined by one of - . _ : @ + or "--", separated by '/' (image-spec annotations.md)`
 }
 
 /** Return `s` if it is a valid tag; otherwise throw TAG_INVALID saying why. */

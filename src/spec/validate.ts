@@ -9,7 +9,7 @@
  * problems in document order. parse.ts turns the first problem into a LadingError.
  */
 import { parseDigest, isAlgorithm, verifyBytes, type Digest } from '../digest/index.js'
-import { isLadingError, type ErrorCode } from '../errors.js'
+import { isLadingError, type ErrorCode, quoteName } from '../errors.js'
 import { pointerJoin } from './json-pointer.js'
 import {
   Annotation, MEDIA_TYPE_RE, MediaType, isConfigMediaType, isIndexMediaType, isLayerMediaType,
@@ -112,7 +112,7 @@ function checkObjectMap(pl: ProblemList, v: unknown, ptr: string, allowNull: boo
 /** descriptor.md §Properties / defs-descriptor.json mediaType: RFC 6838 §4.2 names. */
 export function mediaTypeProblem(v: unknown): string | undefined {
   if (typeof v !== 'string') return `media type must be a string, got ${typeName(v)}`
-  if (!MEDIA_TYPE_RE.test(v)) return `invalid media type ${JSON.stringify(v)}: not type/subtype per RFC 6838`
+  if (!MEDIA_TYPE_RE.test(v)) return `invalid media type ${quoteName(v)}: not type/subtype per RFC 6838`
   return undefined
 }
 
@@ -122,7 +122,7 @@ const RFC3339_RE = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?(
 export function rfc3339Problem(v: unknown): string | undefined {
   if (typeof v !== 'string') return `must be an RFC 3339 date-time string, got ${typeName(v)}`
   const m = RFC3339_RE.exec(v)
-  const bad = `invalid date-time ${JSON.stringify(v)}: expected RFC 3339, e.g. 2024-01-02T15:04:05Z`
+  const bad = `invalid date-time ${quoteName(v)}: expected RFC 3339, e.g. 2024-01-02T15:04:05Z`
   if (!m) return bad
   const [, , mo, d, h, mi, s] = m.map(Number) as number[]
   if (mo! < 1 || mo! > 12 || d! < 1 || d! > 31 || h! > 23 || mi! > 59 || s! > 60) return bad
@@ -176,14 +176,14 @@ export function checkDescriptorInto(pl: ProblemList, v: unknown, ptr: string, ru
   if (!has(v, 'size')) pl.add(pointerJoin(ptr, 'size'), 'required field is missing')
   else if (typeof v.size !== 'number' || !Number.isSafeInteger(v.size) || v.size < 0) {
     // descriptor.md: size is int64; negative sizes and values JavaScript cannot hold exactly are refused.
-    pl.add(pointerJoin(ptr, 'size'), `size must be a non-negative integer, got ${JSON.stringify(v.size)}`)
+    pl.add(pointerJoin(ptr, 'size'), `size must be a non-negative integer, got ${quoteName(v.size)}`)
   } else sizeOk = true
   if (has(v, 'urls')) {
     if (!Array.isArray(v.urls)) pl.add(pointerJoin(ptr, 'urls'), `must be an array of URLs, got ${typeName(v.urls)}`)
     else {
       v.urls.forEach((u, i) => {
         if (typeof u !== 'string') pl.add(pointerJoin(ptr, 'urls', i), `must be a string, got ${typeName(u)}`)
-        else if (!URL.canParse(u)) pl.add(pointerJoin(ptr, 'urls', i), `invalid URL ${JSON.stringify(u)} (RFC 3986)`)
+        else if (!URL.canParse(u)) pl.add(pointerJoin(ptr, 'urls', i), `invalid URL ${quoteName(u)} (RFC 3986)`)
       })
     }
   }
@@ -282,7 +282,7 @@ function checkSubject(pl: ProblemList, v: unknown): void {
 /** Both documents: `schemaVersion` MUST be 2 (manifest.md, image-index.md §Properties). */
 function checkSchemaVersion(pl: ProblemList, v: Record<string, unknown>): void {
   if (!has(v, 'schemaVersion')) pl.add('/schemaVersion', 'required field is missing')
-  else if (v.schemaVersion !== 2) pl.add('/schemaVersion', `must be 2, got ${JSON.stringify(v.schemaVersion)}`)
+  else if (v.schemaVersion !== 2) pl.add('/schemaVersion', `must be 2, got ${quoteName(v.schemaVersion)}`)
 }
 
 /**
@@ -445,7 +445,7 @@ export function checkConfigInto(pl: ProblemList, value: unknown): void {
   else {
     const r = value.rootfs
     if (!has(r, 'type')) pl.add('/rootfs/type', 'required field is missing')
-    else if (r.type !== 'layers') pl.add('/rootfs/type', `must be "layers", got ${JSON.stringify(r.type)}`)
+    else if (r.type !== 'layers') pl.add('/rootfs/type', `must be "layers", got ${quoteName(r.type)}`)
     if (!has(r, 'diff_ids')) pl.add('/rootfs/diff_ids', 'required field is missing')
     else if (!Array.isArray(r.diff_ids)) pl.add('/rootfs/diff_ids', `must be an array of digests, got ${typeName(r.diff_ids)}`)
     else {
@@ -495,7 +495,7 @@ function checkContainerConfig(pl: ProblemList, c: unknown, ptr: string): void {
     for (const k of Object.keys(ports ?? {})) {
       const m = PORT_RE.exec(k)
       if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) {
-        pl.add(pointerJoin(ptr, 'ExposedPorts', k), `invalid port ${JSON.stringify(k)}: expected port[/tcp|/udp|/sctp] with port 1-65535`)
+        pl.add(pointerJoin(ptr, 'ExposedPorts', k), `invalid port ${quoteName(k)}: expected port[/tcp|/udp|/sctp] with port 1-65535`)
       }
     }
   }
@@ -504,7 +504,7 @@ function checkContainerConfig(pl: ProblemList, c: unknown, ptr: string): void {
     // config.md Env: "Entries are in the format of VARNAME=VARVALUE".
     if (Array.isArray(c.Env)) {
       c.Env.forEach((e, i) => {
-        if (typeof e === 'string' && (e.indexOf('=') <= 0)) pl.add(pointerJoin(ptr, 'Env', i), `invalid environment entry ${JSON.stringify(e)}: expected VARNAME=VARVALUE`)
+        if (typeof e === 'string' && (e.indexOf('=') <= 0)) pl.add(pointerJoin(ptr, 'Env', i), `invalid environment entry ${quoteName(e)}: expected VARNAME=VARVALUE`)
       })
     }
   }
@@ -526,7 +526,7 @@ export function checkLayoutFile(value: unknown, source: string): Problem[] {
   if (!isObject(value)) pl.add('', `oci-layout must be a JSON object, got ${typeName(value)}`)
   else if (!has(value, 'imageLayoutVersion')) pl.add('/imageLayoutVersion', 'required field is missing')
   else if (value.imageLayoutVersion !== '1.0.0') {
-    pl.add('/imageLayoutVersion', `unsupported image layout version ${JSON.stringify(value.imageLayoutVersion)} (only "1.0.0" is defined by image-layout.md)`,
+    pl.add('/imageLayoutVersion', `unsupported image layout version ${quoteName(value.imageLayoutVersion)} (only "1.0.0" is defined by image-layout.md)`,
       typeof value.imageLayoutVersion === 'string' ? 'UNSUPPORTED' : 'INVALID_LAYOUT')
   }
   return pl.problems
@@ -572,8 +572,8 @@ export function checkImage(manifest: Manifest, config: ImageConfig, source: stri
 /** Does a config's platform agree with the platform an index claims for it? */
 export function checkPlatformAgrees(claimed: Platform, config: ImageConfig, source: string, pointer = ''): Problem[] {
   const pl = new ProblemList(source, 'INVALID_INDEX')
-  if (claimed.os !== config.os) pl.add(pointerJoin(pointer, 'platform', 'os'), `is ${JSON.stringify(claimed.os)} but the image config says ${JSON.stringify(config.os)}`)
-  if (claimed.architecture !== config.architecture) pl.add(pointerJoin(pointer, 'platform', 'architecture'), `is ${JSON.stringify(claimed.architecture)} but the image config says ${JSON.stringify(config.architecture)}`)
-  if (claimed.variant && config.variant && claimed.variant !== config.variant) pl.add(pointerJoin(pointer, 'platform', 'variant'), `is ${JSON.stringify(claimed.variant)} but the image config says ${JSON.stringify(config.variant)}`)
+  if (claimed.os !== config.os) pl.add(pointerJoin(pointer, 'platform', 'os'), `is ${quoteName(claimed.os)} but the image config says ${quoteName(config.os)}`)
+  if (claimed.architecture !== config.architecture) pl.add(pointerJoin(pointer, 'platform', 'architecture'), `is ${quoteName(claimed.architecture)} but the image config says ${quoteName(config.architecture)}`)
+  if (claimed.variant && config.variant && claimed.variant !== config.variant) pl.add(pointerJoin(pointer, 'platform', 'variant'), `is ${quoteName(claimed.variant)} but the image config says ${quoteName(config.variant)}`)
   return pl.problems
 }

@@ -14,7 +14,7 @@
  */
 import type { Readable } from 'node:stream'
 import type { Digest } from '../digest/digest.js'
-import { LadingError } from '../errors.js'
+import { LadingError, quoteName } from '../errors.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
 import { Annotation, isIndexMediaType, isManifestMediaType } from '../spec/media-types.js'
 import { manifestMediaType, parseIndex, parseManifest } from '../spec/parse.js'
@@ -153,7 +153,7 @@ export class Layout implements Stores {
   /** The error for a missing tag, listing the tags the layout has. */
   tagNotFound(tag: string, have: string[]): LadingError {
     const list = have.length === 0 ? 'it has no tags' : `tags: ${[...new Set(have)].slice(0, 20).join(', ')}${have.length > 20 ? ', …' : ''}`
-    return new LadingError('NOT_FOUND', `tag ${JSON.stringify(tag)} not found in layout ${this.dir} (${list})`)
+    return new LadingError('NOT_FOUND', `tag ${quoteName(tag)} not found in layout ${this.dir} (${list})`)
   }
 
   /**
@@ -166,7 +166,7 @@ export class Layout implements Stores {
     await this.index.update(async (index) => {
       // Checked under the lock: gc holds it while sweeping, so no blob the image reaches can
       // vanish between this check and the write (src/store/writer-lease.ts states the rule).
-      await assertComplete(this, desc, `cannot tag ${JSON.stringify(tag)}`)
+      await assertComplete(this, desc, `cannot tag ${quoteName(tag)}`)
       return { ...index, manifests: [...index.manifests.filter((d) => d.annotations?.[Annotation.RefName] !== tag), entry] }
     })
   }

@@ -12,7 +12,7 @@
  * - No match is PLATFORM_NOT_FOUND naming the platforms available.
  */
 import type { Digest } from '../digest/digest.js'
-import { LadingError } from '../errors.js'
+import { LadingError, quoteName } from '../errors.js'
 import { checkIndexDepth } from '../io/limits.js'
 import { isConfigMediaType, isIndexMediaType, isManifestMediaType } from '../spec/media-types.js'
 import { parseConfig, parseIndex, parseManifest } from '../spec/parse.js'
@@ -91,11 +91,11 @@ class Resolver {
       return this.choose(index.manifests, [...path, desc], depth + 1)
     }
     if (!isManifestMediaType(mediaType)) {
-      throw new LadingError('UNSUPPORTED', `${this.#label}: ${source} has media type ${JSON.stringify(mediaType)}, which is neither an image manifest nor an index`)
+      throw new LadingError('UNSUPPORTED', `${this.#label}: ${source} has media type ${quoteName(mediaType)}, which is neither an image manifest nor an index`)
     }
     const manifest = parseManifest(raw.bytes, source, mediaType)
     if (!isConfigMediaType(manifest.config.mediaType)) {
-      throw new LadingError('UNSUPPORTED', `${this.#label}: manifest ${desc.digest} is not a container image (config media type ${JSON.stringify(manifest.config.mediaType)}; an artifact?)`)
+      throw new LadingError('UNSUPPORTED', `${this.#label}: manifest ${desc.digest} is not a container image (config media type ${quoteName(manifest.config.mediaType)}; an artifact?)`)
     }
     const configBytes = await this.#layout.readBlob(manifest.config)
     const config = parseConfig(configBytes, `blob ${manifest.config.digest} (config)`)

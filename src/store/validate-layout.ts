@@ -25,10 +25,11 @@ import path from 'node:path'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { digestAlgorithm, digestHex, digestOf, isDigest, VerifyingStream, type Digest } from '../digest/index.js'
-import { isErrno, isLadingError, type ErrorCode } from '../errors.js'
+import { isErrno, isLadingError, type ErrorCode, quoteName } from '../errors.js'
 import { isTempName, readUpTo } from '../io/fs.js'
 import { Limiter } from '../io/limit.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES, MAX_INDEX_DEPTH, indexDepthMessage } from '../io/limits.js'
+import { ProgressStream, type ProgressCallback } from '../io/progress.js'
 import { pointerJoin } from '../spec/json-pointer.js'
 import {
   Annotation, MediaType, isConfigMediaType, isIndexMediaType, isManifestMediaType, layerInfo,
@@ -56,6 +57,8 @@ export interface ValidateLayoutOptions {
    * gunzip/zstd rather than by hashing).
    */
   deep?: boolean
+  /** Progress of each layer or blob hashed (action 'verify'); none when absent (no cost then). */
+  onProgress?: ProgressCallback
 }
 
 export interface ValidateLayoutResult {
@@ -167,7 +170,7 @@ async function readSmall(fh: fsp.FileHandle, size: number, max: number): Promise
 }
 
 /** Hash a blob through the one VerifyingStream (no expectation: the caller compares, to name the referrer). */
-async function hashBlob(fh: fsp.FileHandle, expected: Digest): Promise<{ digest: Digest; bytes: number; head: Buffer }> {
+async function hashBlob(fh: fsp.FileHandle, expected: Digest, counter?: ProgressStream): Promise<{ digest: Digest; bytes: number; head: Buffer }> {
   const verify = new VerifyingStream({}, digestAlgorithm(expected))
   let bytes = 0
   // The first bytes are kept (copied: the chunk's memory is reused) to judge the compression.
@@ -180,7 +183,9 @@ async function hashBlob(fh: fsp.FileHandle, expected: Digest): Promise<{ digest:
       cb()
     },
   })
-  await pipeline(fh.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false, start: 0 }), verify, sink)
+  const read = fh.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false, start: 0 })
+  if (counter) await pipeline(read, counter, verify, sink)
+  else await pipeline(read, verify, sink)
   return { digest: verify.result!.digest, bytes, head }
 }
 
@@ -283,7 +288,7 @@ class Walker {
         if (typeof tag !== 'string') return
         const prev = tagged.get(tag)
         if (prev === undefined) tagged.set(tag, i)
-        else out.push(problem('index.json', pointerJoin('/manifests', i, 'annotations', Annotation.RefName), 'TAG_INVALID', `tag ${JSON.stringify(tag)} is also on /manifests/${prev}; a tag must name one image`))
+        else out.push(problem('index.json', pointerJoin('/manifests', i, 'annotations', Annotation.RefName), 'TAG_INVALID', `tag ${quoteName(tag)} is also on /manifests/${prev}; a tag must name one image`))
       })
     }
     return doc
@@ -328,12 +333,12 @@ class Walker {
     })
     if (n > 0 || (tag === undefined && digest === undefined)) return
     if (tag !== undefined) {
-      this.#findings.slot().push(problem('index.json', '/manifests', 'NOT_FOUND', `no entry has the tag ${JSON.stringify(tag)} (annotation ${Annotation.RefName})`))
+      this.#findings.slot().push(problem('index.json', '/manifests', 'NOT_FOUND', `no entry has the tag ${quoteName(tag)} (annotation ${Annotation.RefName})`))
       return
     }
     // A digest not listed in index.json may still name a stored manifest or index.
     if (!isDigest(digest)) {
-      this.#findings.slot().push(problem('index.json', '/manifests', 'DIGEST_INVALID', `invalid digest ${JSON.stringify(digest)}`))
+      this.#findings.slot().push(problem('index.json', '/manifests', 'DIGEST_INVALID', `invalid digest ${quoteName(digest)}`))
       return
     }
     this.#visitByDigest(digest)
@@ -405,11 +410,13 @@ class Walker {
         return
       }
       if (ref.diffId) {
-        await this.#checkLayerDeep(opened.fh, ref, ref.diffId, out)
+        await this.#checkLayerDeep(opened.fh, ref, ref.diffId, out, this.#counter(d))
+        this.#done(d)
         return
       }
       if (ref.kind === 'layer' || ref.kind === 'blob') {
-        const { digest, bytes, head } = await hashBlob(opened.fh, d.digest)
+        const { digest, bytes, head } = await hashBlob(opened.fh, d.digest, this.#counter(d))
+        this.#done(d)
         this.#bytes += bytes
         if (digest !== d.digest) {
           out.push(problem(ref.from, pointerJoin(ref.pointer, 'digest'), 'DIGEST_MISMATCH', `${ref.kind} blob ${d.digest}: content hashes to ${digest}`))
@@ -565,7 +572,19 @@ class Walker {
    * the stored (compressed) bytes and, after decompression, the tar bytes, which must hash to
    * the config's diff_id.
    */
-  async #checkLayerDeep(fh: fsp.FileHandle, ref: Ref, diffId: NonNullable<Ref['diffId']>, out: Problem[]): Promise<void> {
+  /** Progress of one blob hashed: its start, and the stream counting its bytes (none unless asked). */
+  #counter(d: Descriptor): ProgressStream | undefined {
+    const emit = this.#opts.onProgress
+    if (!emit) return undefined
+    emit({ type: 'blob-start', digest: d.digest, size: d.size, mediaType: d.mediaType, action: 'verify' })
+    return new ProgressStream((bytes) => emit({ type: 'blob-progress', digest: d.digest, bytes, size: d.size }))
+  }
+
+  #done(d: Descriptor): void {
+    this.#opts.onProgress?.({ type: 'blob-done', digest: d.digest, size: d.size, stored: { digest: d.digest, size: d.size, mediaType: d.mediaType } })
+  }
+
+  async #checkLayerDeep(fh: fsp.FileHandle, ref: Ref, diffId: NonNullable<Ref['diffId']>, out: Problem[], counter?: ProgressStream): Promise<void> {
     const d = ref.desc
     const stored = new VerifyingStream({}, digestAlgorithm(d.digest))
     const tarHash = new VerifyingStream({}, digestAlgorithm(diffId.digest))
@@ -576,7 +595,7 @@ class Walker {
     try {
       // Loaded only in deep mode: the plain walk needs no codecs (and starts faster without them).
       const { decompress } = await import('../io/compression.js')
-      const tar = await decompress(file.pipe(stored), layerInfo(d.mediaType)?.compression, name)
+      const tar = await decompress((counter ? file.pipe(counter) : file).pipe(stored), layerInfo(d.mediaType)?.compression, name)
       await pipeline(tar, tarHash, new Writable({ highWaterMark: READ_CHUNK, write(chunk: Buffer, _e, cb) { bytes += chunk.length; cb() } }))
     } catch (e) {
       file.destroy()

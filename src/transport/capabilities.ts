@@ -12,6 +12,9 @@ export const OCI_CAPABILITIES: DestinationCapabilities = {
   multiImage: true,
   preservesBlobs: true,
   compressions: ['gzip', 'zstd', 'none'],
+  // As skopeo's oci transport (DesiredLayerCompression: Compress): uncompressed layers, e.g. from
+  // a docker-archive:, are stored gzip-compressed (a third of the size) unless --preserve-digests.
+  compressUncompressed: true,
 }
 
 /** dir: stores manifest bytes as they come, OCI or Docker. */

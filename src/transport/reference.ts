@@ -18,50 +18,19 @@
  * is a canonical spelling that parses back to the same value) and the display form messages use.
  * It loads no transport code; ./open.ts is the table of transports that opens them.
  */
-import { parseDigest, type Digest } from '../digest/digest.js'
+import type { Digest } from '../digest/digest.js'
 import { LadingError, isLadingError } from '../errors.js'
+import { parseLayoutImage, splitPath } from '../store/image-name.js'
 import { DEFAULT_TAG, isValidTag, parseDockerName, parseDockerReference, type DockerReferenceParts } from './docker-reference.js'
 import type { DirReference, DockerArchiveReference, DockerReference, ImageReference, OciArchiveReference, OciReference, ReferenceSyntax, TransportName } from './types.js'
-
-// image-layout.md §ref.name: ref ::= component ("/" component)*; component ::= alphanum (separator alphanum)*
-const OCI_REF_NAME = /^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/
-const DIGEST_SUFFIX = /@([a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)$/
 
 function invalid(why: string): LadingError {
   return new LadingError('INVALID_REFERENCE', why)
 }
 
-function digestOf(s: string): Digest {
-  try {
-    return parseDigest(s)
-  } catch (e) {
-    throw new LadingError('INVALID_REFERENCE', (e as Error).message, { cause: e })
-  }
-}
-
-/** Split `PATH[:REST]` at the first colon, as containers/image does. */
-function splitPath(body: string): [string, string | undefined] {
-  const i = body.indexOf(':')
-  return i < 0 ? [body, undefined] : [body.slice(0, i), body.slice(i + 1)]
-}
-
+/** The body of `oci:` and `oci-archive:`: the one layout-image rule (src/store/image-name.ts), shared with --image. */
 function parseOciLike(body: string, allowDigest: boolean): { path: string; tag?: string; digest?: Digest } {
-  let rest = body
-  let digest: Digest | undefined
-  const m = DIGEST_SUFFIX.exec(rest)
-  if (allowDigest && m) {
-    digest = digestOf(m[1]!)
-    rest = rest.slice(0, m.index)
-    if (rest.endsWith(':')) rest = rest.slice(0, -1)
-  }
-  const [p, tag] = splitPath(rest)
-  if (p === '') throw invalid('empty path')
-  if (tag !== undefined && digest !== undefined) throw invalid('both a tag and a digest')
-  if (tag !== undefined) {
-    if (tag === '') throw invalid("empty tag after ':'")
-    if (!OCI_REF_NAME.test(tag)) throw invalid(`invalid tag ${JSON.stringify(tag)} (image-layout.md ref.name grammar)`)
-  }
-  return { path: p, ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) }
+  return parseLayoutImage(body, allowDigest, invalid)
 }
 
 /** A path that cannot be spelled (its first colon would end it) is refused rather than mis-spelled. */

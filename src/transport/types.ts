@@ -6,6 +6,7 @@
 import type { Readable } from 'node:stream'
 import type { Digest } from '../digest/digest.js'
 import type { Descriptor, RawManifest } from '../spec/types.js'
+import type { RetryOptions } from './registry/retry.js'
 
 /** One reference type per transport; ./reference.ts parses and formats them. */
 export interface OciReference { transport: 'oci'; dir: string; tag?: string; digest?: Digest }
@@ -36,6 +37,8 @@ export interface TransportOptions {
   authFile?: string
   /** Registry: the inactivity timeout of every request in ms (RegistryOptions.timeoutMs; default 60 s). */
   timeoutMs?: number
+  /** Registry: attempts for transient failures (skopeo's --retry-times N is attempts N+1). */
+  retry?: RetryOptions
   /** Where archive transports spool temporary files (default os.tmpdir(), or beside the target). */
   tmpDir?: string
   /** Destination streams for `docker-archive:-`; default process.stdout. */
@@ -101,9 +104,9 @@ export interface DestinationCapabilities {
   /** Layer compressions it can store. */
   compressions: readonly ('none' | 'gzip' | 'zstd')[]
   /**
-   * Uncompressed layers are gzip-compressed on the way in unless the copy says otherwise
-   * (--dest-compress, --preserve-digests): what skopeo does for registries, whose clients pull
-   * every byte over the network.
+   * Uncompressed layers are compressed on the way in (gzip, or CopyOptions.destCompressFormat)
+   * unless the copy says otherwise (--dest-decompress, --preserve-digests): what skopeo does for
+   * registries, oci: and oci-archive: (containers/image DesiredLayerCompression: Compress).
    */
   compressUncompressed?: boolean
   /** Cross-repository blob mount (registries only). */

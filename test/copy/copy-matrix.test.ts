@@ -94,7 +94,7 @@ test('copy matrix: every transport to every transport keeps config and diff_ids'
   }
 })
 
-test('copy docker-archive: -> docker:// compresses its uncompressed layers with gzip (as skopeo does); --preserve-digests and --dest-compress none keep them', async (t) => {
+test('copy docker-archive: -> docker:// compresses its uncompressed layers with gzip (as skopeo does); --preserve-digests and --dest-decompress (destCompress none) keep them', async (t) => {
   if (missing) { t.skip(missing); return }
   const origin = await seeImage(`oci:${path.join(tmp, 'origin')}:t`, OPTS)
   const archive = refFor('docker-archive', path.join(tmp, 'gz-src'))

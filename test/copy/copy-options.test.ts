@@ -69,9 +69,9 @@ test('copy --format v2s2 then --format oci: digests change, config and diff_ids 
   assert.deepEqual(seenBack.diffIds, origin.diffIds)
 })
 
-test('copy --dest-compress zstd and gzip: new layer digests, same diff_ids', async () => {
+test('copy --dest-compress-format zstd and gzip: new layer digests, same diff_ids', async () => {
   const z = `oci:${path.join(tmp, 'zstd')}:t`
-  ladingOk(['copy', '-q', '--dest-compress', 'zstd', O(), z])
+  ladingOk(['copy', '-q', '--dest-compress-format', 'zstd', O(), z])
   const seen = await seeImage(z)
   assert.ok(seen.layers.every((l) => l.mediaType === MediaType.OciLayerZstd), JSON.stringify(seen.layers))
   assert.notDeepEqual(seen.layers.map((l) => l.digest), origin.layers.map((l) => l.digest))
@@ -81,7 +81,7 @@ test('copy --dest-compress zstd and gzip: new layer digests, same diff_ids', asy
   const da = `docker-archive:${path.join(tmp, 'plain.tar')}`
   ladingOk(['copy', '-q', O(), da])
   const g = `oci:${path.join(tmp, 'gz')}:t`
-  ladingOk(['copy', '-q', '--dest-compress', 'gzip', '--dest-compress-level', '1', da, g])
+  ladingOk(['copy', '-q', '--dest-compress-format', 'gzip', '--dest-compress-level', '1', da, g])
   const seenG = await seeImage(g)
   assert.ok(seenG.layers.every((l) => l.mediaType === MediaType.OciLayerGzip), JSON.stringify(seenG.layers))
   await assertLayersMatchDiffIds(g, origin.diffIds)
@@ -119,7 +119,7 @@ test('copy --all keeps the index digest; --platform picks one image; two platfor
 
 test('copy --preserve-digests refuses conversion and recompression, writing nothing', async () => {
   for (const [args, re] of [
-    [['--dest-compress', 'zstd'], /--preserve-digests: refusing to copy: recompressing 2 layer\(s\)/],
+    [['--dest-compress-format', 'zstd'], /--preserve-digests: refusing to copy: recompressing 2 layer\(s\)/],
     [['--format', 'v2s2'], /--preserve-digests: refusing to copy: converting/],
   ] as const) {
     const dir = path.join(tmp, `pd-${args[1]}`)
@@ -221,14 +221,14 @@ test('manifest-digest prints the digest of the file bytes', async () => {
 
 test('copy --format v2s2 of zstd layers fails before any blob moves', async () => {
   const z = `oci:${path.join(tmp, 'zstd-src')}:t`
-  ladingOk(['copy', '-q', '--dest-compress', 'zstd', O(), z])
+  ladingOk(['copy', '-q', '--dest-compress-format', 'zstd', O(), z])
   const dst = path.join(tmp, 'zstd-to-v2s2')
   const r = lading(['copy', '-q', '--format', 'v2s2', z, `dir:${dst}`])
   assert.equal(r.status, 1)
   assert.match(r.stderr, /^lading: cannot convert to Docker v2 schema 2: \/layers\/0 is zstd-compressed/)
   await assert.rejects(fsp.lstat(dst), { code: 'ENOENT' }, 'nothing copied: the dir: this copy made is removed again')
   // With recompression to gzip it works.
-  ladingOk(['copy', '-q', '--format', 'v2s2', '--dest-compress', 'gzip', z, `dir:${dst}`])
+  ladingOk(['copy', '-q', '--format', 'v2s2', '--dest-compress', '--dest-compress-format', 'gzip', z, `dir:${dst}`])
   assert.deepEqual((await seeImage(`dir:${dst}`)).diffIds, origin.diffIds)
 })
 
@@ -237,10 +237,10 @@ test('copy usage errors exit 2 with one line naming what was expected, before an
     [['copy', 'busybox', 'oci:x'], /^lading: invalid image reference "busybox": unknown transport .*expected one of oci:DIR/],
     [['copy', 'oci:/nope:t', 'docker://Bad/x'], /repository names must be lowercase/],
     [['copy', '--format', 'docker', 'oci:/nope:t', 'oci:/nope2:t'], /--format: expected oci or v2s2/],
-    [['copy', '--dest-compress', 'lz4', 'oci:/nope:t', 'oci:/nope2:t'], /unknown compression "lz4"/],
+    [['copy', '--dest-compress-format', 'lz4', 'oci:/nope:t', 'oci:/nope2:t'], /unknown compression "lz4"/],
     [['copy', '--platform', 'linux', 'oci:/nope:t', 'oci:/nope2:t'], /invalid platform "linux"/],
     [['copy', '--all', '--platform', 'linux/amd64', 'oci:/nope:t', 'oci:/nope2:t'], /--all and --platform cannot be combined/],
-    [['copy', '--dest-compress-level', '5', 'oci:/nope:t', 'oci:/nope2:t'], /--dest-compress-level needs --dest-compress/],
+    [['copy', '--dest-compress-level', '5', '--dest-decompress', 'oci:/nope:t', 'oci:/nope2:t'], /--dest-decompress and --dest-compress-level cannot be combined/],
     [['copy', '--progress', 'fancy', 'oci:/nope:t', 'oci:/nope2:t'], /--progress: expected json, plain or tty/],
   ]
   for (const [args, re] of cases) {

@@ -54,7 +54,7 @@ describe('copy start-up: modules loaded', { skip }, () => {
   })
 
   test('a recompressing copy does load zlib (the lazy load is taken when needed)', () => {
-    const r = builtinsLoaded(['copy', '-q', '--dest-compress', 'gzip', '--dest-compress-level', '1', `oci:${path.join(tmp, 'src')}:v1`, `oci:${path.join(tmp, 'regz')}:v1`])
+    const r = builtinsLoaded(['copy', '-q', '--dest-compress-format', 'gzip', '--dest-compress-level', '1', `oci:${path.join(tmp, 'src')}:v1`, `oci:${path.join(tmp, 'regz')}:v1`])
     assert.equal(r.status, 0, r.stderr)
     assert.ok(r.builtins.has('zlib'))
   })

@@ -12,8 +12,16 @@ interface CopyFlags {
   platform?: string[]
   format?: string
   preserveDigests?: boolean
-  destCompress?: string
+  destCompress?: boolean
+  destCompressFormat?: string
   destCompressLevel?: string
+  destDecompress?: boolean
+  multiArch?: string
+  overrideArch?: string
+  overrideOs?: string
+  overrideVariant?: string
+  retryTimes?: string
+  removeSignatures?: boolean
   additionalTag?: string[]
   digestfile?: string
   referrers?: boolean
@@ -42,8 +50,16 @@ export function register(program: Command): void {
     .option('--platform <os/arch[/variant]>', 'copy the image for this platform (repeatable; several keep a reduced index); default the host\'s', collect)
     .option('-f, --format <oci|v2s2>', 'convert manifests to OCI or Docker v2s2 (digests change, diff_ids do not)')
     .option('--preserve-digests', 'fail instead of making any change that alters a digest')
-    .option('--dest-compress <gzip|zstd|none>', 'recompress layers for the destination')
-    .option('--dest-compress-level <n>', 'compression level for --dest-compress')
+    .option('--multi-arch <system|all>', 'for an index: the image for this system (default), or all images and the index (= --all)')
+    .option('--override-arch <arch>', 'choose the image for this architecture instead of the host\'s')
+    .option('--override-os <os>', 'choose the image for this OS instead of the host\'s')
+    .option('--override-variant <variant>', 'choose the image for this architecture variant')
+    .option('--dest-compress', 'compress uncompressed layers for dir: too (oci:, oci-archive: and docker:// always do)')
+    .option('--dest-compress-format <gzip|zstd>', 'compression of the layers the destination compresses; others are recompressed (default gzip)')
+    .option('--dest-compress-level <n>', 'compression level (gzip 1-9, zstd -7..22)')
+    .option('--dest-decompress', 'store every layer uncompressed, on any destination')
+    .option('--retry-times <n>', 'retries of a failed registry request (default 4)')
+    .option('--remove-signatures', 'copy no signatures (Lading copies none unless --referrers, which this excludes)')
     .option('--additional-tag <tag>', 'also tag the image (docker-archive: NAME:TAG)', collect)
     .option('--digestfile <file>', 'write the digest of the manifest written to this file')
     .option('--referrers', 'also copy manifests that refer to the image (signatures, SBOMs)')
@@ -76,7 +92,6 @@ export function register(program: Command): void {
       const destRef = parseReference(destination)
       if (f.format !== undefined && f.format !== 'oci' && f.format !== 'v2s2') throw new LadingError('USAGE', `--format: expected oci or v2s2, got ${JSON.stringify(f.format)}`)
       if (f.progress !== undefined && !['json', 'plain', 'tty'].includes(f.progress)) throw new LadingError('USAGE', `--progress: expected json, plain or tty, got ${JSON.stringify(f.progress)}`)
-      if (f.all && f.platform?.length) throw new LadingError('USAGE', '--all and --platform cannot be combined')
       const intFlag = (v: string | undefined, name: string, min: number, max: number): number | undefined => {
         if (v === undefined) return undefined
         const n = Number(v)
@@ -85,14 +100,41 @@ export function register(program: Command): void {
       }
       const level = intFlag(f.destCompressLevel, '--dest-compress-level', -7, 22)
       const concurrency = intFlag(f.concurrency, '--concurrency', 1, 64)
-      if (level !== undefined && f.destCompress === undefined) throw new LadingError('USAGE', '--dest-compress-level needs --dest-compress')
+      const retryTimes = intFlag(f.retryTimes, '--retry-times', 0, 100)
+      if (f.destDecompress && (f.destCompress || f.destCompressFormat !== undefined || level !== undefined)) {
+        throw new LadingError('USAGE', `--dest-decompress and ${f.destCompress ? '--dest-compress' : f.destCompressFormat !== undefined ? '--dest-compress-format' : '--dest-compress-level'} cannot be combined`)
+      }
+      if (f.removeSignatures && f.referrers) throw new LadingError('USAGE', '--remove-signatures and --referrers cannot be combined (referrers include signatures)')
+      if (f.multiArch !== undefined && !['system', 'all'].includes(f.multiArch)) {
+        // index-only (the index without its images) would leave an oci: layout that references
+        // manifests it does not hold: refused rather than half done.
+        throw new LadingError('USAGE', `--multi-arch: expected system or all, got ${JSON.stringify(f.multiArch)}${f.multiArch === 'index-only' ? ' (index-only is not supported: the destination would reference images it does not hold)' : ''}`)
+      }
+      const all = f.all === true || f.multiArch === 'all'
+      const override = f.overrideArch !== undefined || f.overrideOs !== undefined || f.overrideVariant !== undefined
+      if (all && (f.platform?.length || override)) throw new LadingError('USAGE', `${f.all ? '--all' : '--multi-arch all'} and ${f.platform?.length ? '--platform' : '--override-*'} cannot be combined`)
+      if (override && f.platform?.length) throw new LadingError('USAGE', '--platform and --override-arch/--override-os/--override-variant cannot be combined')
       const tmp = f.tmpdir !== undefined ? { tmpDir: f.tmpdir } : {}
-      const srcOpts = { ...registryOptionsFromFlags({ tlsVerify: f.srcTlsVerify, certDir: f.srcCertDir, creds: f.srcCreds, authfile: f.srcAuthfile ?? f.authfile }, 'src-'), ...tmp }
-      const destOpts = { ...registryOptionsFromFlags({ tlsVerify: f.destTlsVerify, certDir: f.destCertDir, creds: f.destCreds, authfile: f.destAuthfile ?? f.authfile }, 'dest-'), ...tmp }
+      const retry = retryTimes !== undefined ? { retry: { attempts: retryTimes + 1 } } : {}
+      const srcOpts = { ...registryOptionsFromFlags({ tlsVerify: f.srcTlsVerify, certDir: f.srcCertDir, creds: f.srcCreds, authfile: f.srcAuthfile ?? f.authfile }, 'src-'), ...tmp, ...retry }
+      const destOpts = { ...registryOptionsFromFlags({ tlsVerify: f.destTlsVerify, certDir: f.destCertDir, creds: f.destCreds, authfile: f.destAuthfile ?? f.authfile }, 'dest-'), ...tmp, ...retry }
 
       // Every flag is checked before anything is opened: a usage error never touches the source.
-      const destCompress = f.destCompress !== undefined ? (await import('../../io/compression.js')).parseCompression(f.destCompress) : undefined
-      const platforms = f.platform?.length ? f.platform.map(parsePlatform) : undefined
+      let destCompressFormat: 'gzip' | 'zstd' | undefined
+      if (f.destCompressFormat !== undefined) {
+        const c = (await import('../../io/compression.js')).parseCompression(f.destCompressFormat)
+        if (c === 'none') throw new LadingError('USAGE', '--dest-compress-format: expected gzip or zstd, got "none" (use --dest-decompress)')
+        destCompressFormat = c
+      }
+      let platforms = f.platform?.length ? f.platform.map(parsePlatform) : undefined
+      if (override) {
+        // skopeo's --override-*: the host's platform with the given parts replaced.
+        const { hostPlatform } = await import('../../spec/platform.js')
+        const host = hostPlatform()
+        const arch = f.overrideArch ?? host.architecture
+        const variant = f.overrideVariant ?? (f.overrideArch === undefined ? host.variant : undefined)
+        platforms = [{ os: f.overrideOs ?? host.os, architecture: arch, ...(variant !== undefined ? { variant } : {}) }]
+      }
       const printer = new ProgressPrinter(chooseProgressMode(f))
       // A registry destination is opened beside the source: opening it only starts its connection
       // and ping, which then overlap the source's reads. Others are opened once the source is.
@@ -122,11 +164,13 @@ export function register(program: Command): void {
       try {
         dest = await (earlyDest ?? openDestination(destRef, destOpts))
         const result = await copyImage(src, dest, {
-          ...(f.all ? { all: true } : {}),
+          ...(all ? { all: true } : {}),
           ...(platforms ? { platforms } : {}),
           ...(f.format ? { format: f.format as 'oci' | 'v2s2' } : {}),
           ...(f.preserveDigests ? { preserveDigests: true } : {}),
-          ...(destCompress !== undefined ? { destCompress } : {}),
+          ...(f.destDecompress ? { destCompress: 'none' as const } : {}),
+          ...(destCompressFormat !== undefined ? { destCompressFormat } : {}),
+          ...(f.destCompress ? { compressLayers: true } : {}),
           ...(level !== undefined ? { destCompressLevel: level } : {}),
           ...(f.additionalTag?.length ? { additionalTags: f.additionalTag } : {}),
           ...(f.digestfile !== undefined ? { digestFile: f.digestfile } : {}),

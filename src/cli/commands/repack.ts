@@ -1,8 +1,9 @@
 import type { Command } from 'commander'
 import { addHistoryOptions, historyFromOptions } from '../image-options.js'
+import { PROGRESS_HELP, progressFor } from '../progress.js'
 import { collect, parseImageArg, usage } from '../util.js'
 
-type Opts = Record<string, unknown> & { image: string; compress?: string; level?: string; maskPath?: string[]; refreshBundle?: boolean; mtime?: string }
+type Opts = Record<string, unknown> & { progress?: string; image: string; compress?: string; level?: string; maskPath?: string[]; refreshBundle?: boolean; mtime?: string }
 
 /** SOURCE_DATE_EPOCH (reproducible-builds.org) or --mtime, as the clamp for layer mtimes. */
 export function mtimeClamp(mtime: string | undefined): Date | undefined {
@@ -31,6 +32,7 @@ export function register(program: Command): void {
     .option('--mask-path <path>', 'leave this path (and what is below it) out of the layer (repeatable)', collect)
     .option('--mtime <epoch|date>', 'clamp file mtimes in the layer (default: $SOURCE_DATE_EPOCH if set)')
     .option('--refresh-bundle', 'make the new image the bundle\'s base, so a later repack only adds later changes')
+    .option('--progress <mode>', PROGRESS_HELP)
   addHistoryOptions(cmd).action(async (bundle: string, opts: Opts) => {
     const { parseCompression } = await import('../../io/compression.js')
     const { repackBundle } = await import('../../bundle/repack.js')
@@ -48,7 +50,14 @@ export function register(program: Command): void {
     const clamp = mtimeClamp(opts.mtime)
     if (clamp) o.mtimeClamp = clamp
     if (opts.refreshBundle) o.refreshBundle = true
-    const r = await repackBundle(bundle, o)
+    const printer = progressFor(opts)
+    if (printer) o.onProgress = printer.onEvent
+    const r = await repackBundle(bundle, o).finally(() => printer?.finish())
+    if (r.tagMoved) {
+      const { shortDigest } = await import('../../digest/digest.js')
+      const t = r.tagMoved
+      process.stderr.write(`lading: warning: ${t.tag} moved since unpack (to ${shortDigest(t.was)}); ${r.manifest ? `the new image is based on ${shortDigest(t.base)}, as unpacked, and replaces it` : 'no change, the tag is left alone'}\n`)
+    }
     if (!r.manifest) {
       process.stdout.write(`no changes in ${bundle}: no new layer, ${dir}:${tag} unchanged\n`)
       return

@@ -26,5 +26,7 @@ export function register(program: Command): void {
         desc = await layout.resolveTag(tag!)
       }
       await layout.setTag(newTag, desc)
+      // As new, config and insert do: what the tag now names.
+      process.stdout.write(`${dir}:${newTag} ${desc.digest}\n`)
     })
 }

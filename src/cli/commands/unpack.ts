@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { PROGRESS_HELP, progressFor } from '../progress.js'
 import { collect, parseImageArg, usage } from '../util.js'
 
 /** umoci's `--uid-map` syntax: `container:host:size` (all non-negative integers, size >= 1). */
@@ -10,7 +11,7 @@ export function parseIdMap(s: string, flag: string): { containerId: number; host
   return { containerId, hostId, size }
 }
 
-export interface UnpackCliOpts { image: string; platform?: string; rootless?: boolean; uidMap?: string[]; gidMap?: string[]; verifyDiffIds?: boolean; keepDirlinks?: boolean }
+export interface UnpackCliOpts { progress?: string; image: string; platform?: string; rootless?: boolean; uidMap?: string[]; gidMap?: string[]; verifyDiffIds?: boolean; keepDirlinks?: boolean }
 
 /** The shared part of `unpack` and `raw unpack`: image, platform, rootless and id mappings. */
 export async function unpackOptions(opts: UnpackCliOpts) {
@@ -55,6 +56,7 @@ export async function whileInterruptible<T>(fn: (signal: AbortSignal) => Promise
 export function withUnpackOptions(cmd: Command, rootlessHelp: string): Command {
   return cmd
     .requiredOption('--image <dir[:tag]>', 'the image, DIR[:TAG] or DIR@DIGEST (tag defaults to latest)')
+    .option('--progress <mode>', PROGRESS_HELP)
     .option('--platform <os/arch[/variant]>', 'image to pick from an index (default: this machine; "any": the first)')
     .option('--rootless', rootlessHelp)
     .option('--uid-map <c:h:s>', 'map container uids to host uids, umoci syntax (repeatable)', collect)
@@ -71,7 +73,9 @@ export function register(program: Command): void {
   'unpack as an unprivileged user: no chown, no devices; config.json with a user namespace')
     .action(async (bundle: string, opts: UnpackCliOpts) => {
       const { unpackBundle } = await import('../../bundle/unpack.js')
-      const r = await whileInterruptible((signal) => unpackOptions(opts).then((o) => unpackBundle(bundle, { ...o, signal })), `unpack into ${bundle}`)
+      const printer = progressFor(opts)
+      const r = await whileInterruptible((signal) => unpackOptions(opts).then((o) => unpackBundle(bundle, { ...o, signal, ...(printer ? { onProgress: printer.onEvent } : {}) })), `unpack into ${bundle}`)
+        .finally(() => printer?.finish())
       process.stdout.write(`unpacked ${r.image.manifestDescriptor.digest} (${r.layers} layer${r.layers === 1 ? '' : 's'}, ${r.stats.entries} entries) into ${bundle}\n`)
     })
 }

@@ -3,9 +3,10 @@
  * Exit 0 valid, 1 invalid (every problem printed, one line each), 2 usage.
  */
 import type { Command } from 'commander'
+import { PROGRESS_HELP, progressFor } from '../progress.js'
 import { formatBytes, parseImageArg, printJson, usage, writeOut } from '../util.js'
 
-interface ValidateOpts { layout?: string; image?: string; type?: string; platform?: string; json?: boolean; deep?: boolean }
+interface ValidateOpts { progress?: string; layout?: string; image?: string; type?: string; platform?: string; json?: boolean; deep?: boolean }
 
 const TYPES = ['manifest', 'index', 'config', 'layout'] as const
 
@@ -14,6 +15,7 @@ export function register(program: Command): void {
     .command('validate')
     .description('check blobs (size, digest), documents (structure, semantics) and references of a layout, an image, or one document')
     .argument('[file]', 'with --type: the document to check')
+    .option('--progress <mode>', PROGRESS_HELP)
     .option('--layout <dir>', 'validate everything reachable from index.json')
     .option('--image <dir[:tag]>', 'validate one image, DIR[:TAG] or DIR@DIGEST')
     .option('--platform <os/arch[/variant]>', 'with --image: check only the manifests for this platform')
@@ -42,9 +44,11 @@ export function register(program: Command): void {
         checked = { blobs: 0, bytes: size }
       } else {
         const { validateLayout } = await import('../../store/validate-layout.js')
+        const printer = progressFor(opts)
+        const progress = printer ? { onProgress: printer.onEvent } : {}
         if (opts.layout !== undefined) {
           if (opts.layout === '') throw usage('--layout needs a directory')
-          ;({ problems, checked } = await validateLayout(opts.layout, { deep: opts.deep === true }))
+          ;({ problems, checked } = await validateLayout(opts.layout, { deep: opts.deep === true, ...progress }).finally(() => printer?.finish()))
           what = opts.layout
         } else {
           const { dir, tag, digest } = parseImageArg(opts.image!)
@@ -52,7 +56,7 @@ export function register(program: Command): void {
           if (digest !== undefined) sel.digest = digest
           else if (tag !== undefined) sel.tag = tag
           if (opts.platform !== undefined) sel.platform = (await import('../../spec/platform.js')).parsePlatform(opts.platform)
-          ;({ problems, checked } = await validateLayout(dir, sel))
+          ;({ problems, checked } = await validateLayout(dir, { ...sel, ...progress }).finally(() => printer?.finish()))
           what = opts.image!
         }
       }

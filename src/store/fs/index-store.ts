@@ -4,7 +4,7 @@
  * so concurrent taggers, in this process or others, never lose updates.
  */
 import path from 'node:path'
-import { LadingError, isErrno } from '../../errors.js'
+import { LadingError, isErrno, quoteName } from '../../errors.js'
 import { atomicWriteFile } from '../../io/fs.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
 import { withLock } from '../../io/lock.js'
@@ -34,7 +34,7 @@ export class FsIndexStore implements IndexStore {
     }
     const index = parseIndex(bytes, source)
     if (index.mediaType !== undefined && index.mediaType !== MediaType.OciIndex) {
-      throw new LadingError('INVALID_INDEX', `${source}: /mediaType: ${JSON.stringify(index.mediaType)} is not ${MediaType.OciIndex}`)
+      throw new LadingError('INVALID_INDEX', `${source}: /mediaType: ${quoteName(index.mediaType)} is not ${MediaType.OciIndex}`)
     }
     return index
   }

@@ -4,7 +4,7 @@
  */
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
-import { LadingError, isErrno } from '../../errors.js'
+import { LadingError, isErrno, quoteName } from '../../errors.js'
 import { atomicWriteFile, isTempName } from '../../io/fs.js'
 import { breakerPath } from '../../io/lock.js'
 import { MediaType } from '../../spec/media-types.js'
@@ -77,7 +77,7 @@ export async function openLayoutDir(dir: string): Promise<FsStores> {
   const parsed = parseLayoutFile(bytes, `${dir}/${LAYOUT_FILE}`)
   if (parsed.imageLayoutVersion !== IMAGE_LAYOUT_VERSION) {
     // parseLayoutFile already refuses other versions; this guards the contract locally.
-    throw new LadingError('INVALID_LAYOUT', `${dir}/${LAYOUT_FILE}: unknown imageLayoutVersion ${JSON.stringify(parsed.imageLayoutVersion)} (Lading reads ${IMAGE_LAYOUT_VERSION})`)
+    throw new LadingError('INVALID_LAYOUT', `${dir}/${LAYOUT_FILE}: unknown imageLayoutVersion ${quoteName(parsed.imageLayoutVersion)} (Lading reads ${IMAGE_LAYOUT_VERSION})`)
   }
   return storesAt(abs)
 }

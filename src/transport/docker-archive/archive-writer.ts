@@ -26,6 +26,7 @@ import { removeTemp } from '../../io/cleanup.js'
 import { publishTemp, tempPathFor } from '../../io/fs.js'
 import { BLOCK_SIZE, END_OF_ARCHIVE_BLOCKS, Header, MAX_OCTAL_SIZE } from '../../layer/tar-constants.js'
 import { encodeEntryHeader, writeBase256, writeHeaderChecksum, writeOctal, type TarEntry } from '../../layer/tar-writer.js'
+import { quoteName } from '../../errors.js'
 
 const COPY_CHUNK = 1024 * 1024
 
@@ -65,7 +66,7 @@ function entry(name: string, type: TarEntry['type'], extra: Partial<TarEntry> = 
 /** One ustar header block for a regular file of `size` bytes (base-256 size from 8 GiB on). */
 export function fileHeaderBlock(name: string, size: number): Buffer {
   const h = encodeEntryHeader(entry(name, 'file', { size: 0 }))
-  if (h.length !== BLOCK_SIZE) throw new Error(`tar member name ${JSON.stringify(name)} needs more than one header block`)
+  if (h.length !== BLOCK_SIZE) throw new Error(`tar member name ${quoteName(name)} needs more than one header block`)
   if (size <= MAX_OCTAL_SIZE) writeOctal(h, Header.size, size)
   else writeBase256(h, Header.size, size)
   writeHeaderChecksum(h)

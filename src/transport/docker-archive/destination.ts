@@ -23,7 +23,7 @@ import { Writable, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { VerifyingStream } from '../../digest/verify.js'
 import { digestHex, digestOf, type Digest } from '../../digest/digest.js'
-import { LadingError } from '../../errors.js'
+import { LadingError, quoteName } from '../../errors.js'
 import { makeTempDir, removeTemp, sweepAbandoned, tempDirPid } from '../../io/cleanup.js'
 import { assertNoContent, sweepAbandonedTempsOf } from '../../io/fs.js'
 import { parseManifest } from '../../spec/parse.js'
@@ -195,7 +195,7 @@ export class DockerArchiveDestination implements ImageDestination {
     const colon = tag.lastIndexOf(':')
     if (colon > 0 && colon > tag.lastIndexOf('/')) return dockerRepoTag(tag.slice(0, colon), tag.slice(colon + 1))
     if (this.ref.name === undefined) {
-      throw new LadingError('USAGE', `${displayReference(this.ref)}: tag ${JSON.stringify(tag)} needs a name: give NAME:TAG, or name the archive image as docker-archive:FILE:NAME:TAG`)
+      throw new LadingError('USAGE', `${displayReference(this.ref)}: tag ${quoteName(tag)} needs a name: give NAME:TAG, or name the archive image as docker-archive:FILE:NAME:TAG`)
     }
     return dockerRepoTag(this.ref.name, tag)
   }

@@ -12,7 +12,7 @@
 import { createReadStream, promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { Readable } from 'node:stream'
-import { LadingError } from '../../errors.js'
+import { LadingError, quoteName } from '../../errors.js'
 import { readAllLimited } from '../../io/limits.js'
 
 const BLOCK = 512
@@ -39,7 +39,7 @@ function readOctal(buf: Buffer, off: number, len: number, what: string, file: st
   }
   const s = buf.toString('latin1', off, off + len).replace(/\0.*$/s, '').trim()
   if (s === '') return 0
-  if (!/^[0-7]+$/.test(s)) throw new LadingError('INVALID_TAR', `${file}: tar header ${what} is not octal: ${JSON.stringify(s)}`)
+  if (!/^[0-7]+$/.test(s)) throw new LadingError('INVALID_TAR', `${file}: tar header ${what} is not octal: ${quoteName(s)}`)
   return parseInt(s, 8)
 }
 
@@ -118,7 +118,7 @@ export class TarIndex {
           paxPath = pax.path
           paxLink = pax.linkpath
           if (pax.size !== undefined) {
-            if (!/^\d{1,15}$/.test(pax.size)) throw new LadingError('INVALID_TAR', `${label}: invalid pax size ${JSON.stringify(pax.size)}`)
+            if (!/^\d{1,15}$/.test(pax.size)) throw new LadingError('INVALID_TAR', `${label}: invalid pax size ${quoteName(pax.size)}`)
             paxSize = Number(pax.size)
           }
           off = next
@@ -180,7 +180,7 @@ export class TarIndex {
   /** The member's bytes as a stream of a file range. NOT_FOUND if absent. */
   open(name: string): Readable {
     const m = this.lookup(name)
-    if (!m) throw new LadingError('NOT_FOUND', `${this.file}: no member ${JSON.stringify(name)} in the archive`)
+    if (!m) throw new LadingError('NOT_FOUND', `${this.file}: no member ${quoteName(name)} in the archive`)
     if (m.size === 0) return Readable.from([])
     return createReadStream(this.file, { start: m.offset, end: m.offset + m.size - 1 })
   }
@@ -188,7 +188,7 @@ export class TarIndex {
   /** A small member (JSON) read whole, refusing more than `max` bytes. */
   async read(name: string, max: number): Promise<Buffer> {
     const m = this.lookup(name)
-    if (!m) throw new LadingError('NOT_FOUND', `${this.file}: no member ${JSON.stringify(name)} in the archive`)
+    if (!m) throw new LadingError('NOT_FOUND', `${this.file}: no member ${quoteName(name)} in the archive`)
     if (m.size > max) throw new LadingError('SIZE_LIMIT', `${this.file}: member ${name} is ${m.size} bytes, larger than the limit of ${max}`)
     return readAllLimited(this.open(name), max, `${this.file}: ${name}`)
   }

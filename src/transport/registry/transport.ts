@@ -12,6 +12,7 @@ import type { RegistryOptions } from './connection.js'
 function registryOptions(o: TransportOptions): RegistryOptions {
   return {
     ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+    ...(o.retry !== undefined ? { retry: o.retry } : {}),
     ...(o.tlsVerify !== undefined ? { tlsVerify: o.tlsVerify } : {}),
     ...(o.certDir !== undefined ? { certDir: o.certDir } : {}),
     ...(o.creds !== undefined ? { creds: o.creds } : {}),

@@ -40,7 +40,8 @@ export async function listReferrers(layout: Layout, subject: Digest, artifactTyp
     .map((c) => c.descriptor)
 }
 
-async function referrerOf(layout: Layout, digest: Digest, size: number): Promise<ReferrerCandidate | undefined> {
+/** The referrer form of one stored document, when it has a subject (else undefined). */
+export async function referrerOf(layout: Layout, digest: Digest, size: number): Promise<ReferrerCandidate | undefined> {
   let bytes: Buffer
   try {
     bytes = await layout.readBlob({ digest, size })

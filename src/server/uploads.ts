@@ -1,0 +1,233 @@
+/**
+ * Blob upload sessions (distribution-spec §Pushing blobs), kept on disk so that they survive a
+ * restart of the server: `DIR/<id>/meta.json` (repository, start time) and `DIR/<id>/data` (the
+ * bytes received so far, in order). The session's offset is the data file's size.
+ *
+ * Contracts:
+ * - A chunk is all or nothing: if its body breaks off (client gone, wrong length, timeout) the
+ *   data file is truncated back to the offset before it, so the status a client reads after a
+ *   failure is where it may resume.
+ * - Chunks of one session are applied one at a time (a per-session queue); a chunk must start at
+ *   the current offset (416 otherwise, distribution-spec §Pushing a blob in chunks).
+ * - The digest is computed while the bytes arrive (a running hash, copied before each chunk so a
+ *   failed chunk does not spoil it). After a restart the running hash is gone and commit hashes
+ *   the data file once instead.
+ * - commit verifies the whole upload against the client's digest (size too, when given), fsyncs
+ *   the data file and hands it to the caller to rename into the content store: nothing becomes a
+ *   blob before it verified.
+ * - Session ids are random UUIDs, checked against their grammar before they touch a path.
+ */
+import { randomUUID, type Hash } from 'node:crypto'
+import { createReadStream, promises as fsp } from 'node:fs'
+import path from 'node:path'
+import type { Readable } from 'node:stream'
+import { Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { digestAlgorithm, newHash, type Algorithm, type Digest } from '../digest/digest.js'
+import { LadingError, isErrno } from '../errors.js'
+import { atomicWriteFile } from '../io/fs.js'
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+export interface UploadStatus { id: string; repository: string; size: number; startedMs: number; lastActiveMs: number }
+
+interface Live {
+  /** Running sha256 over bytes [0, hashed). */
+  hash: Hash | undefined
+  hashed: number
+  queue: Promise<unknown>
+}
+
+export class UploadSessions {
+  readonly dir: string
+  readonly #live = new Map<string, Live>()
+
+  constructor(dir: string) {
+    this.dir = dir
+  }
+
+  static isId(id: string): boolean {
+    return UUID_RE.test(id)
+  }
+
+  async init(): Promise<void> {
+    await fsp.mkdir(this.dir, { recursive: true })
+  }
+
+  async create(repository: string): Promise<string> {
+    const id = randomUUID()
+    const d = path.join(this.dir, id)
+    await fsp.mkdir(d)
+    await fsp.writeFile(path.join(d, 'data'), '')
+    await atomicWriteFile(path.join(d, 'meta.json'), JSON.stringify({ repository, startedMs: Date.now() }))
+    this.#live.set(id, { hash: newHash('sha256'), hashed: 0, queue: Promise.resolve() })
+    return id
+  }
+
+  /** The session, or undefined when unknown (or belonging to another repository). */
+  async status(id: string, repository: string): Promise<UploadStatus | undefined> {
+    if (!UploadSessions.isId(id)) return undefined
+    const d = path.join(this.dir, id)
+    let meta: { repository?: unknown; startedMs?: unknown }
+    try {
+      meta = JSON.parse(await fsp.readFile(path.join(d, 'meta.json'), 'utf8')) as typeof meta
+    } catch (e) {
+      if (isErrno(e, 'ENOENT') || e instanceof SyntaxError) return undefined
+      throw e
+    }
+    if (meta.repository !== repository) return undefined
+    let st
+    try {
+      st = await fsp.lstat(path.join(d, 'data'))
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return undefined
+      throw e
+    }
+    if (!st.isFile()) return undefined
+    return { id, repository, size: st.size, startedMs: Number(meta.startedMs) || 0, lastActiveMs: st.mtimeMs }
+  }
+
+  /**
+   * Append `body` at offset `start` (the current size when undefined: a streamed PATCH).
+   * `length` is the chunk's declared length (Content-Length), checked against what arrived.
+   * Returns the new size. Errors: RANGE (416) for a wrong start, SIZE_INVALID for a length
+   * that disagrees, BLOB_UPLOAD_UNKNOWN when the session is gone.
+   */
+  async append(id: string, repository: string, body: Readable, start: number | undefined, length: number | undefined): Promise<number> {
+    return this.#serial(id, async () => {
+      const st = await this.status(id, repository)
+      if (!st) throw new LadingError('NOT_FOUND', `upload ${id} unknown`)
+      if (start !== undefined && start !== st.size) {
+        body.resume()
+        throw Object.assign(new LadingError('CONFLICT', `chunk starts at ${start}, but the upload has ${st.size} bytes`), { rangeSize: st.size })
+      }
+      const live = this.#liveOf(id)
+      const hash = live.hash && live.hashed === st.size ? live.hash.copy() : undefined
+      const file = path.join(this.dir, id, 'data')
+      const fh = await fsp.open(file, 'r+')
+      let pos = st.size
+      let ok = false
+      try {
+        await pipeline(body, new Writable({
+          highWaterMark: 4 * 1024 * 1024,
+          write(chunk: Buffer, _enc, cb) {
+            if (length !== undefined && pos - st.size + chunk.length > length) {
+              cb(new LadingError('SIZE_MISMATCH', `chunk is longer than its Content-Length ${length}`))
+              return
+            }
+            hash?.update(chunk)
+            fh.write(chunk, 0, chunk.length, pos).then(() => { pos += chunk.length; cb() }, cb)
+          },
+          writev(chunks, cb) {
+            const bufs = chunks.map((c) => c.chunk as Buffer)
+            const n = bufs.reduce((a, b) => a + b.length, 0)
+            if (length !== undefined && pos - st.size + n > length) {
+              cb(new LadingError('SIZE_MISMATCH', `chunk is longer than its Content-Length ${length}`))
+              return
+            }
+            for (const b of bufs) hash?.update(b)
+            fh.writev(bufs, pos).then(() => { pos += n; cb() }, cb)
+          },
+        }))
+        if (length !== undefined && pos - st.size !== length) {
+          throw new LadingError('SIZE_MISMATCH', `chunk has ${pos - st.size} bytes, but its Content-Length says ${length}`)
+        }
+        ok = true
+      } finally {
+        if (!ok) await fh.truncate(st.size).catch(() => {})
+        await fh.close()
+      }
+      if (hash) { live.hash = hash; live.hashed = pos } else { live.hash = undefined }
+      return pos
+    })
+  }
+
+  /**
+   * Verify the whole upload against `digest` and return the fsynced data file, for the caller
+   * to rename into the content store (and then `remove` the session). DIGEST_MISMATCH (the
+   * session is removed: its bytes can never become that blob) or NOT_FOUND.
+   */
+  async commit(id: string, repository: string, digest: Digest): Promise<{ file: string; size: number }> {
+    return this.#serial(id, async () => {
+      const st = await this.status(id, repository)
+      if (!st) throw new LadingError('NOT_FOUND', `upload ${id} unknown`)
+      const file = path.join(this.dir, id, 'data')
+      const alg: Algorithm = digestAlgorithm(digest)
+      const live = this.#live.get(id)
+      let actual: string
+      if (alg === 'sha256' && live?.hash && live.hashed === st.size) {
+        actual = `sha256:${live.hash.copy().digest('hex')}`
+      } else {
+        const h = newHash(alg)
+        await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), new Writable({ write(c: Buffer, _e, cb) { h.update(c); cb() } }))
+        actual = `${alg}:${h.digest('hex')}`
+      }
+      if (actual !== digest) {
+        await this.#removeNow(id)
+        throw new LadingError('DIGEST_MISMATCH', `upload ${id}: digest mismatch: the client said ${digest}, the ${st.size} bytes received are ${actual}`)
+      }
+      const fh = await fsp.open(file, 'r')
+      try { await fh.sync() } finally { await fh.close() }
+      return { file, size: st.size }
+    })
+  }
+
+  /** Remove a session (cancel, or after commit); absent is not an error. */
+  async remove(id: string): Promise<void> {
+    if (!UploadSessions.isId(id)) return
+    await this.#serial(id, () => this.#removeNow(id))
+    this.#live.delete(id)
+  }
+
+  /** Every session on disk, for the sweeper and /metrics. */
+  async list(): Promise<Array<{ id: string; lastActiveMs: number; size: number }>> {
+    let names: string[]
+    try {
+      names = await fsp.readdir(this.dir)
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return []
+      throw e
+    }
+    const out: Array<{ id: string; lastActiveMs: number; size: number }> = []
+    for (const id of names) {
+      if (!UploadSessions.isId(id)) continue
+      const st = await fsp.lstat(path.join(this.dir, id, 'data')).catch(() => undefined)
+      const dirSt = st ?? await fsp.lstat(path.join(this.dir, id)).catch(() => undefined)
+      if (!dirSt) continue
+      out.push({ id, lastActiveMs: dirSt.mtimeMs, size: st?.size ?? 0 })
+    }
+    return out
+  }
+
+  /** Remove sessions idle longer than `maxIdleMs` (none in use right now). Returns how many. */
+  async sweep(maxIdleMs: number, now = Date.now()): Promise<number> {
+    let n = 0
+    for (const s of await this.list()) {
+      if (now - s.lastActiveMs < maxIdleMs) continue
+      await this.remove(s.id)
+      n++
+    }
+    return n
+  }
+
+  #liveOf(id: string): Live {
+    let l = this.#live.get(id)
+    if (!l) {
+      l = { hash: undefined, hashed: 0, queue: Promise.resolve() }
+      this.#live.set(id, l)
+    }
+    return l
+  }
+
+  async #removeNow(id: string): Promise<void> {
+    await fsp.rm(path.join(this.dir, id), { recursive: true, force: true })
+  }
+
+  /** Run `fn` after every earlier operation on session `id` has settled. */
+  #serial<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const live = this.#liveOf(id)
+    const next = live.queue.then(fn, fn)
+    live.queue = next.catch(() => {})
+    return next
+  }
+}

@@ -227,7 +227,9 @@ export class RegistryApi {
       subject = index.subject?.digest
     } else if (isManifestMediaType(mediaType)) {
       const manifest = parseManifest(bytes, source, mediaType)
-      requires = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)]
+      // Layers with `urls` (non-distributable / foreign layers, image-spec layer.md) are fetched
+      // from those URLs and are never pushed, so they need not be here.
+      requires = [manifest.config.digest, ...manifest.layers.filter((l) => !(l.urls && l.urls.length > 0)).map((l) => l.digest)]
       subject = manifest.subject?.digest
     } else {
       throw new HttpError(400, 'MANIFEST_INVALID', `unsupported manifest media type ${JSON.stringify(mediaType.slice(0, 200))} (OCI and Docker v2 manifests and indexes are stored)`)
@@ -320,13 +322,13 @@ export class RegistryApi {
       return
     }
     if (method === 'PATCH') {
-      const size = await this.#append(req, name, id, location, true)
+      const size = await this.#append(req, name, id, location)
       send(req, res, 202, { Location: location, Range: rangeHeader(size), 'Docker-Upload-UUID': id })
       return
     }
     if (method === 'PUT') {
       const digest = parseDigestParam(query.get('digest'))
-      if ((contentLength(req) ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined) await this.#append(req, name, id, location, false)
+      if ((contentLength(req) ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined) await this.#append(req, name, id, location)
       else drain(req)
       await this.#commit(req, res, name, id, digest)
       return
@@ -363,7 +365,7 @@ export class RegistryApi {
       let digest: Digest
       try {
         digest = parseDigestParam(digestParam)
-        await this.#append(req, name, id, location, false)
+        await this.#append(req, name, id, location)
       } catch (e) {
         await storage.cancelUpload(name, id)
         throw e
@@ -377,8 +379,8 @@ export class RegistryApi {
     send(req, res, 202, headers)
   }
 
-  /** Append the request body to the session; `ranged`: honour Content-Range (PATCH). Returns the new size. */
-  async #append(req: http.IncomingMessage, name: string, id: string, location: string, ranged: boolean): Promise<number> {
+  /** Append the request body to the session, at its Content-Range when given. Returns the new size. */
+  async #append(req: http.IncomingMessage, name: string, id: string, location: string): Promise<number> {
     let start: number | undefined
     let length = contentLength(req)
     const cr = req.headers['content-range']
@@ -401,7 +403,6 @@ export class RegistryApi {
       start = a
       length = b - a + 1
     }
-    if (!ranged) start = undefined
     try {
       return await this.#o.storage.appendUpload(name, id, req, start, length)
     } catch (e) {
@@ -500,7 +501,9 @@ export function parseRange(header: string | undefined, size: number): [number, n
   }
   const start = Number(m[1])
   const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1)
-  if (m[2] !== '' && Number(m[2]) < start) return undefined
+  // last < first is an invalid range-spec; answered 416, as Go's net/http (and so the
+  // conformance suite) does, rather than ignored.
+  if (m[2] !== '' && Number(m[2]) < start) return 'unsatisfiable'
   if (start >= size) return 'unsatisfiable'
   return [start, end]
 }

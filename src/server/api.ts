@@ -82,17 +82,17 @@ export class RegistryApi {
       if ((m = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(p))) {
         context = 'manifest'
         info.route = 'manifest'
-        return await this.#manifest(req, res, method, this.#name(m[1]!, info), m[2]!, info)
+        return await this.#manifest(req, res, method, this.#name(m[1]!, info), decodeSegment(m[2]!), info)
       }
       if ((m = /^\/v2\/(.+)\/blobs\/uploads\/?([^/]*)$/.exec(p))) {
         context = 'upload'
         info.route = 'upload'
-        return await this.#upload(req, res, method, this.#name(m[1]!, info), m[2]!, query, info)
+        return await this.#upload(req, res, method, this.#name(m[1]!, info), decodeSegment(m[2]!), query, info)
       }
       if ((m = /^\/v2\/(.+)\/blobs\/([^/]+)$/.exec(p))) {
         context = 'blob'
         info.route = 'blob'
-        return await this.#blob(req, res, method, this.#name(m[1]!, info), m[2]!, info)
+        return await this.#blob(req, res, method, this.#name(m[1]!, info), decodeSegment(m[2]!), info)
       }
       if ((m = /^\/v2\/(.+)\/tags\/list$/.exec(p))) {
         info.route = 'tags'
@@ -100,7 +100,7 @@ export class RegistryApi {
       }
       if ((m = /^\/v2\/(.+)\/referrers\/([^/]+)$/.exec(p))) {
         info.route = 'referrers'
-        return await this.#referrers(req, res, method, this.#name(m[1]!, info), m[2]!, query, info)
+        return await this.#referrers(req, res, method, this.#name(m[1]!, info), decodeSegment(m[2]!), query, info)
       }
       info.route = 'unknown'
       throw new HttpError(404, 'UNSUPPORTED', `no such endpoint: ${method} ${p.slice(0, 200)}`)
@@ -470,6 +470,20 @@ function paginate(all: string[], query: URLSearchParams): { page: string[]; next
   const page = from.slice(0, n)
   const next = n > 0 && from.length > page.length ? page[page.length - 1] : undefined
   return { page, next }
+}
+
+/**
+ * The last path segment (a tag, digest or session id), percent-decoded: clients encode a
+ * digest's ':' as %3A. What comes out is checked against the tag, digest or UUID grammar, none
+ * of which admits '/' or '.'-only names, before it is used anywhere.
+ */
+function decodeSegment(s: string): string {
+  if (!s.includes('%')) return s
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    throw new HttpError(400, 'UNSUPPORTED', 'malformed percent-encoding in the request path')
+  }
 }
 
 function rangeHeader(size: number): string {

@@ -82,7 +82,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     active++
     // Counted on the socket (headers included): a 'data' listener on req would start the body
     // flowing before the handler pipes it anywhere.
-    const readBefore = req.socket.bytesRead
+    const socket = req.socket
+    const readBefore = socket.bytesRead
     const isUpload = req.method === 'PATCH' || req.method === 'PUT' || req.method === 'POST'
     if (isUpload) metrics.uploadsInFlight++
     res.on('close', () => {
@@ -90,13 +91,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       if (isUpload) metrics.uploadsInFlight--
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9
       const status = res.writableFinished ? res.statusCode : 499
-      const sent = res.socket?.bytesWritten ?? 0
-      const bytesIn = Math.max(0, req.socket.bytesRead - readBefore)
+      const sent = socket.bytesWritten
+      const bytesIn = Math.max(0, socket.bytesRead - readBefore)
       metrics.bytesIn += bytesIn
       metrics.observe(info.route, req.method ?? '', status, seconds)
       if (opts.accessLog) {
         const rec = {
-          time: new Date().toISOString(), remote: req.socket.remoteAddress, method: req.method, path: (req.url ?? '').slice(0, 2048),
+          time: new Date().toISOString(), remote: socket.remoteAddress, method: req.method, path: (req.url ?? '').slice(0, 2048),
           status, route: info.route, repository: info.repository, user: info.user, bytes_in: bytesIn,
           bytes_out: Number(res.getHeader('content-length') ?? 0) || sent, duration_ms: Math.round(seconds * 1e6) / 1e3,
           user_agent: req.headers['user-agent']?.slice(0, 256),
@@ -142,9 +143,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     return metrics.render({ storageBytes: storageBytes.value, uploadSessions: (await storage.uploads.list()).length })
   }
 
+  const headersTimeout = opts.headersTimeoutMs ?? 20_000
   const serverOpts: http.ServerOptions = {
     maxHeaderSize: opts.maxHeaderBytes ?? 16 * 1024,
-    headersTimeout: opts.headersTimeoutMs ?? 20_000,
+    headersTimeout,
+    // Node checks for expired header and request timeouts on this interval (default 30 s).
+    connectionsCheckingInterval: Math.max(100, Math.min(Math.floor(headersTimeout / 4), 30_000)),
     requestTimeout: opts.requestTimeoutMs ?? 0,
     keepAliveTimeout: 5_000,
   }
@@ -156,11 +160,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     : (load('node:http') as typeof http).createServer(serverOpts, handler)
   // A socket silent this long (headers or body stopped arriving) is closed.
   server.setTimeout(opts.idleTimeoutMs ?? 60_000, (s: net.Socket) => s.destroy())
-  // A malformed request (bad Content-Length, oversized headers) gets Node's 400/431 and the socket closes.
-  server.on('clientError', (_e, socket: net.Socket) => {
-    if (socket.writable && !socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
-    else socket.destroy()
-  })
+  // A malformed request (bad Content-Length, oversized headers) gets Node's own 400/431/408 and
+  // its socket closes: no 'clientError' listener, so Node's default answer stands.
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(opts.listen.port, opts.listen.host, () => { server.off('error', reject); resolve() })

@@ -84,7 +84,10 @@ export interface Reply { status: number; headers: http.IncomingHttpHeaders; body
 /** One request; `body` may be a Buffer or a function that writes to the request itself. */
 export function request(url: string, method: string, opts: { headers?: Record<string, string | number>; body?: Buffer | string | ((req: http.ClientRequest) => void); agent?: http.Agent } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers: opts.headers, agent: opts.agent ?? false }, (res) => {
+    // The path goes out exactly as given (new URL() would resolve `..` before it is sent).
+    const m = /^http:\/\/([^/:]+):(\d+)(\/.*)$/.exec(url)
+    if (!m) throw new Error(`request: unsupported URL ${url}`)
+    const req = http.request({ host: m[1], port: Number(m[2]), path: m[3], method, headers: opts.headers, agent: opts.agent ?? false }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))

@@ -36,8 +36,8 @@ export class InFlight {
     }
   }
 
-  get pinned(): ReadonlySet<string> {
-    return new Set(this.#pins.keys())
+  isPinned(digest: string): boolean {
+    return this.#pins.has(digest)
   }
 }
 
@@ -72,6 +72,6 @@ export async function collectOnline(storage: FsRegistryStorage, inFlight: InFlig
       errors.push({ repository, message: e instanceof Error ? e.message : String(e) })
     }
   }
-  const contentRemoved = await storage.sweepContent(policy.graceMs, inFlight.pinned)
+  const contentRemoved = await storage.sweepContent(policy.graceMs, (d) => inFlight.isPinned(d))
   return { repositories: repos.length, blobsRemoved, contentRemoved, uploadsRemoved, errors }
 }

@@ -192,10 +192,13 @@ export class FsRegistryStorage implements RegistryStorage {
 
   async commitUpload(name: string, id: string, digest: Digest): Promise<number> {
     const { file, size } = await this.uploads.commit(id, name, digest)
-    await adoptBlobFile(this.content, file, digest)
     const target = (await this.layout(name, true))!
-    if (!(await linkBlob(this.content, target, digest))) {
-      throw new LadingError('BLOB_UNKNOWN', `blob ${digest} vanished from the content store while it was published`)
+    // The content store's copy may be swept between the two links (it was there, unlinked and
+    // old, when this upload found it): link the session's verified file in again and retry.
+    for (let attempt = 0; ; attempt++) {
+      await adoptBlobFile(this.content, file, digest)
+      if (await linkBlob(this.content, target, digest)) break
+      if (attempt >= 5) throw new LadingError('BLOB_UNKNOWN', `blob ${digest} kept vanishing from the content store while it was published`)
     }
     await this.uploads.remove(id)
     return size
@@ -256,9 +259,15 @@ export class FsRegistryStorage implements RegistryStorage {
   }
 
   async putManifest(name: string, m: StoredManifest, tag: string | undefined, requires: Digest[]): Promise<void> {
-    await this.content.putBlob(m.bytes, { digest: m.digest, size: m.bytes.length })
     const layout = (await this.layout(name, true))!
-    await linkBlob(this.content, layout, m.digest)
+    const publish = async (): Promise<void> => {
+      for (let attempt = 0; ; attempt++) {
+        await this.content.putBlob(m.bytes, { digest: m.digest, size: m.bytes.length })
+        if (await linkBlob(this.content, layout, m.digest)) return
+        if (attempt >= 5) throw new LadingError('BLOB_UNKNOWN', `manifest ${m.digest} kept vanishing from the content store while it was stored`)
+      }
+    }
+    await publish()
     await layout.updateIndex(async (index) => {
       const missing: Digest[] = []
       for (const d of new Set(requires)) if (!(await layout.hasBlob(d))) missing.push(d)
@@ -266,9 +275,7 @@ export class FsRegistryStorage implements RegistryStorage {
         throw new LadingError('BLOB_UNKNOWN', `manifest references blobs the repository does not have: ${missing.join(', ')}`)
       }
       // gc may have swept the manifest's own link before the lock was ours: link it again.
-      if (!(await layout.hasBlob(m.digest)) && !(await linkBlob(this.content, layout, m.digest))) {
-        throw new LadingError('BLOB_UNKNOWN', `manifest ${m.digest} vanished while it was stored`)
-      }
+      if (!(await layout.hasBlob(m.digest))) await publish()
       const desc: Descriptor = { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length }
       let manifests = index.manifests
       if (tag !== undefined) {
@@ -349,16 +356,16 @@ export class FsRegistryStorage implements RegistryStorage {
 
   /**
    * Content-store blobs no repository links to any more (link count 1) and older than
-   * `graceMs`, except `pinned`: removed. A mount racing this is safe: once the repository has
+   * `graceMs`, except those `isPinned` names: removed. A mount racing this is safe: once the repository has
    * its link the bytes live on through it, and a mount that finds the file gone falls back to an
    * upload.
    */
-  async sweepContent(graceMs: number, pinned: ReadonlySet<string>, now = Date.now()): Promise<Array<{ digest: Digest; size: number }>> {
+  async sweepContent(graceMs: number, isPinned: (digest: string) => boolean, now = Date.now()): Promise<Array<{ digest: Digest; size: number }>> {
     const removed: Array<{ digest: Digest; size: number }> = []
     for await (const b of this.content.listBlobs()) {
-      if (pinned.has(b.digest)) continue
       const st = await blobLinkCount(this.content, b.digest)
-      if (!st || st.nlink > 1 || now - st.mtimeMs < graceMs) continue
+      // Pins are read last, right before the removal (publishers pin before they link).
+      if (!st || st.nlink > 1 || now - st.mtimeMs < graceMs || isPinned(b.digest)) continue
       await this.content.deleteBlob(b.digest)
       removed.push(b)
     }

@@ -48,6 +48,11 @@ export class Registry {
     this.#configFile = path.join(dir, 'config.yml')
   }
 
+  /** The registry process's pid while started (for its peak RSS in /proc). */
+  get pid(): number | undefined {
+    return this.#child?.pid
+  }
+
   /** host:port, valid while started. */
   get host(): string {
     return `127.0.0.1:${this.#port}`

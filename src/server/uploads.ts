@@ -21,10 +21,11 @@ import { randomUUID, type Hash } from 'node:crypto'
 import { createReadStream, promises as fsp } from 'node:fs'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
-import { Writable } from 'node:stream'
+import { Transform, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { digestAlgorithm, newHash, type Algorithm, type Digest } from '../digest/digest.js'
 import { LadingError, isErrno } from '../errors.js'
+import { PooledFileWriter } from '../io/block-pool.js'
 import { atomicWriteFile } from '../io/fs.js'
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
@@ -104,39 +105,32 @@ export class UploadSessions {
       const live = this.#liveOf(id)
       const hash = live.hash && live.hashed === st.size ? live.hash.copy() : undefined
       const file = path.join(this.dir, id, 'data')
-      const fh = await fsp.open(file, 'r+')
-      let pos = st.size
+      let received = 0
+      // Counts and hashes on the way to the file; PooledFileWriter batches the writes (one
+      // writev per queued batch) and fsyncs before it finishes, so an acknowledged chunk is on disk.
+      const tap = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          received += chunk.length
+          if (length !== undefined && received > length) {
+            cb(new LadingError('SIZE_MISMATCH', `chunk is longer than its Content-Length ${length}`))
+            return
+          }
+          hash?.update(chunk)
+          cb(null, chunk)
+        },
+      })
       let ok = false
       try {
-        await pipeline(body, new Writable({
-          highWaterMark: 4 * 1024 * 1024,
-          write(chunk: Buffer, _enc, cb) {
-            if (length !== undefined && pos - st.size + chunk.length > length) {
-              cb(new LadingError('SIZE_MISMATCH', `chunk is longer than its Content-Length ${length}`))
-              return
-            }
-            hash?.update(chunk)
-            fh.write(chunk, 0, chunk.length, pos).then(() => { pos += chunk.length; cb() }, cb)
-          },
-          writev(chunks, cb) {
-            const bufs = chunks.map((c) => c.chunk as Buffer)
-            const n = bufs.reduce((a, b) => a + b.length, 0)
-            if (length !== undefined && pos - st.size + n > length) {
-              cb(new LadingError('SIZE_MISMATCH', `chunk is longer than its Content-Length ${length}`))
-              return
-            }
-            for (const b of bufs) hash?.update(b)
-            fh.writev(bufs, pos).then(() => { pos += n; cb() }, cb)
-          },
-        }))
-        if (length !== undefined && pos - st.size !== length) {
-          throw new LadingError('SIZE_MISMATCH', `chunk has ${pos - st.size} bytes, but its Content-Length says ${length}`)
+        // Append mode: operations on a session are serial, so the end of the file is `st.size`.
+        await pipeline(body, tap, new PooledFileWriter(await fsp.open(file, 'a'), 8 * 1024 * 1024))
+        if (length !== undefined && received !== length) {
+          throw new LadingError('SIZE_MISMATCH', `chunk has ${received} bytes, but its Content-Length says ${length}`)
         }
         ok = true
       } finally {
-        if (!ok) await fh.truncate(st.size).catch(() => {})
-        await fh.close()
+        if (!ok) await fsp.truncate(file, st.size).catch(() => {})
       }
+      const pos = st.size + received
       if (hash) { live.hash = hash; live.hashed = pos } else { live.hash = undefined }
       return pos
     })

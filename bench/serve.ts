@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import { headLoad } from './lib/head-load.js'
 import { measure, median, run } from './lib/measure.js'
-import { Registry, REGISTRY_BIN } from './lib/registry.js'
+import { Registry, REGISTRY_BIN, stopChild } from './lib/registry.js'
 
 export interface ServeBenchOptions {
   /** argv prefix that runs lading. */
@@ -68,12 +68,7 @@ class LadingServer implements Server {
   async stop(): Promise<void> {
     const child = this.#child
     this.#child = undefined
-    if (!child || child.exitCode !== null) return
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve())
-      child.kill('SIGTERM')
-      setTimeout(() => child.kill('SIGKILL'), 5000).unref()
-    })
+    await stopChild(child, 5000)
   }
 }
 

@@ -36,7 +36,8 @@ export interface ServeConfig {
     /** Default: every authenticated user may do everything, anonymous nothing. */
     access?: AccessRule[]
   }
-  gc: { intervalSeconds: number; graceSeconds: number; uploadTtlSeconds: number }
+  /** untaggedGraceSeconds: drop untagged manifests no tag keeps after this long (absent: never). */
+  gc: { intervalSeconds: number; graceSeconds: number; uploadTtlSeconds: number; untaggedGraceSeconds?: number }
   /** `stderr`, `stdout`, `off`, or a file path (appended). */
   accessLog: string
   timeouts: { headersSeconds: number; idleSeconds: number; requestSeconds: number }
@@ -109,12 +110,13 @@ export function parseConfig(text: string, file: string): Partial<ServeConfig> {
     c.accessLog = a === 'stderr' || a === 'stdout' || a === 'off' ? a : rel(a)
   }
   if (o.gc !== undefined) {
-    const g = obj(o.gc, file, '/gc', ['intervalSeconds', 'graceSeconds', 'uploadTtlSeconds'])
+    const g = obj(o.gc, file, '/gc', ['intervalSeconds', 'graceSeconds', 'uploadTtlSeconds', 'untaggedGraceSeconds'])
     c.gc = {
       intervalSeconds: g.intervalSeconds === undefined ? DEFAULT_CONFIG.gc.intervalSeconds : num(g.intervalSeconds, file, '/gc/intervalSeconds'),
       graceSeconds: g.graceSeconds === undefined ? DEFAULT_CONFIG.gc.graceSeconds : num(g.graceSeconds, file, '/gc/graceSeconds'),
       uploadTtlSeconds: g.uploadTtlSeconds === undefined ? DEFAULT_CONFIG.gc.uploadTtlSeconds : num(g.uploadTtlSeconds, file, '/gc/uploadTtlSeconds'),
     }
+    if (g.untaggedGraceSeconds !== undefined) c.gc.untaggedGraceSeconds = num(g.untaggedGraceSeconds, file, '/gc/untaggedGraceSeconds')
   }
   if (o.timeouts !== undefined) {
     const t = obj(o.timeouts, file, '/timeouts', ['headersSeconds', 'idleSeconds', 'requestSeconds'])

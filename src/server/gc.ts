@@ -3,6 +3,8 @@
  *
  * One round:
  * 1. Upload sessions idle longer than `uploadTtlMs` are removed (their bytes never became blobs).
+ *    With `untaggedGraceMs`, each repository first drops untagged manifests that no tag keeps
+ *    (FsRegistryStorage.pruneUntagged), so that step 2 can take their blobs.
  * 2. Each repository is collected by src/store/gc.ts (Layout.gc, under its index lock) with
  *    `minAgeMs = graceMs`: blob links nothing in index.json reaches and not linked, mounted or
  *    uploaded in the last `graceMs` are removed. A manifest PUT checks its blobs under the same
@@ -46,6 +48,8 @@ export interface GcPolicy {
   graceMs: number
   /** Remove upload sessions idle this long. */
   uploadTtlMs: number
+  /** Drop untagged manifests no tag keeps, pushed longer ago than this (undefined: keep them). */
+  untaggedGraceMs?: number | undefined
 }
 
 export interface GcRound {
@@ -55,6 +59,7 @@ export interface GcRound {
   uploadsRemoved: number
   /** Repositories whose collection failed (an unreadable manifest aborts gc for that layout). */
   errors: Array<{ repository: string; message: string }>
+  untaggedRemoved: Array<{ repository: string; digest: Digest }>
 }
 
 export async function collectOnline(storage: FsRegistryStorage, inFlight: InFlight, policy: GcPolicy): Promise<GcRound> {
@@ -62,10 +67,14 @@ export async function collectOnline(storage: FsRegistryStorage, inFlight: InFlig
   const repos = await storage.listRepositories()
   const blobsRemoved: GcRound['blobsRemoved'] = []
   const errors: GcRound['errors'] = []
+  const untaggedRemoved: GcRound['untaggedRemoved'] = []
   for (const repository of repos) {
     try {
       const layout = await storage.layout(repository)
       if (!layout) continue
+      if (policy.untaggedGraceMs !== undefined) {
+        for (const digest of await storage.pruneUntagged(repository, policy.untaggedGraceMs)) untaggedRemoved.push({ repository, digest })
+      }
       const r = await layout.gc({ minAgeMs: policy.graceMs })
       for (const b of r.removed) blobsRemoved.push({ repository, ...b })
     } catch (e) {
@@ -73,5 +82,5 @@ export async function collectOnline(storage: FsRegistryStorage, inFlight: InFlig
     }
   }
   const contentRemoved = await storage.sweepContent(policy.graceMs, (d) => inFlight.isPinned(d))
-  return { repositories: repos.length, blobsRemoved, contentRemoved, uploadsRemoved, errors }
+  return { repositories: repos.length, blobsRemoved, contentRemoved, uploadsRemoved, errors, untaggedRemoved }
 }

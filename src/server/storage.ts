@@ -355,6 +355,60 @@ export class FsRegistryStorage implements RegistryStorage {
   }
 
   /**
+   * Drop untagged manifests (index.json entries without a tag) whose blob is older than
+   * `graceMs`, unless a tagged manifest keeps them: as a child of a tagged index (at any depth),
+   * or as a referrer (its subject kept, image-spec manifest.md §subject). Their blobs go in the
+   * repository gc that follows. Returns the digests dropped.
+   */
+  async pruneUntagged(name: string, graceMs: number, now = Date.now()): Promise<Digest[]> {
+    const layout = await this.layout(name)
+    if (!layout) return []
+    const dropped: Digest[] = []
+    await layout.updateIndex(async (index) => {
+      const kept = new Set<string>()
+      const docs = new Map<string, { children: string[]; subject?: string | undefined }>()
+      const doc = async (d: Descriptor): Promise<{ children: string[]; subject?: string | undefined }> => {
+        let hit = docs.get(d.digest)
+        if (!hit) {
+          try {
+            const v = JSON.parse((await layout.readBlob(d)).toString('utf8')) as { manifests?: Array<{ digest?: unknown }>; subject?: { digest?: unknown } }
+            const children = Array.isArray(v.manifests) ? v.manifests.map((m) => m?.digest).filter((x): x is string => typeof x === 'string') : []
+            hit = { children, subject: typeof v.subject?.digest === 'string' ? v.subject.digest : undefined }
+          } catch {
+            hit = { children: [] }
+          }
+          docs.set(d.digest, hit)
+        }
+        return hit
+      }
+      const keep = async (digest: string, depth = 0): Promise<void> => {
+        if (kept.has(digest) || depth > 16) return
+        kept.add(digest)
+        const entry = index.manifests.find((e) => e.digest === digest)
+        if (entry) for (const c of (await doc(entry)).children) await keep(c, depth + 1)
+      }
+      for (const e of index.manifests) if (e.annotations?.[Annotation.RefName] !== undefined) await keep(e.digest)
+      const untagged = index.manifests.filter((e) => e.annotations?.[Annotation.RefName] === undefined)
+      for (let changed = true; changed;) {
+        changed = false
+        for (const e of untagged) {
+          const subject = (await doc(e)).subject
+          if (!kept.has(e.digest) && subject !== undefined && kept.has(subject)) { await keep(e.digest); changed = true }
+        }
+      }
+      const manifests: Descriptor[] = []
+      for (const e of index.manifests) {
+        if (kept.has(e.digest) || e.annotations?.[Annotation.RefName] !== undefined) { manifests.push(e); continue }
+        const st = await blobLinkCount(layout, e.digest)
+        if (st && now - st.mtimeMs < graceMs) { manifests.push(e); continue }
+        dropped.push(e.digest)
+      }
+      return dropped.length === 0 ? index : { ...index, manifests }
+    })
+    return dropped
+  }
+
+  /**
    * Content-store blobs no repository links to any more (link count 1) and older than
    * `graceMs`, except those `isPinned` names: removed. A mount racing this is safe: once the repository has
    * its link the bytes live on through it, and a mount that finds the file gone falls back to an

@@ -225,6 +225,43 @@ describe('lading serve: concurrency, crashes and gc', () => {
     }
   })
 
+  test('gc with an untagged grace drops untagged manifests no tag keeps, and keeps index children and referrers', async () => {
+    const s = await startTestServer()
+    const c = new RegistryClient({ registry: s.host, tlsVerify: false })
+    try {
+      const push = async (img: ReturnType<typeof imageWith>, ref: string): Promise<void> => {
+        for (const b of img.blobs) await c.putBlob('untag/r', stream(b.bytes), b.desc)
+        await c.putManifest('untag/r', ref, img.manifest)
+      }
+      const tagged = imageWith([])
+      const orphan = imageWith([])
+      const child = imageWith([])
+      await push(tagged, 'v1')
+      await push(orphan, orphan.manifest.digest)
+      await push(child, child.manifest.digest)
+      const index = rawManifest({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [{ mediaType: MediaType.OciManifest, digest: child.manifest.digest, size: child.manifest.bytes.length, platform: { architecture: 'amd64', os: 'linux' } }] }, MediaType.OciIndex)
+      await c.putManifest('untag/r', 'multi', index)
+      const empty = blob(Buffer.from('{}'), MediaType.OciEmpty)
+      await c.putBlob('untag/r', stream(empty.bytes), empty.desc)
+      const referrer = rawManifest({ schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: 'application/x.sig', config: empty.desc, layers: [empty.desc], subject: { mediaType: MediaType.OciManifest, digest: tagged.manifest.digest, size: tagged.manifest.bytes.length } })
+      await c.putManifest('untag/r', referrer.digest, referrer)
+
+      const spared = await s.server.runGc({ graceMs: 0, uploadTtlMs: 60_000, untaggedGraceMs: 60_000 })
+      assert.deepEqual(spared.untaggedRemoved, [], 'young untagged manifests stay')
+      const r = await s.server.runGc({ graceMs: 0, uploadTtlMs: 60_000, untaggedGraceMs: 0 })
+      assert.deepEqual(r.untaggedRemoved.map((x) => x.digest), [orphan.manifest.digest])
+      assert.equal((await request(`${s.url}/v2/untag/r/manifests/${orphan.manifest.digest}`, 'GET')).status, 404)
+      assert.equal((await request(`${s.url}/v2/untag/r/blobs/${orphan.blobs[1]!.desc.digest}`, 'HEAD')).status, 404, 'its own layer went with it')
+      for (const d of [child.manifest.digest, referrer.digest, tagged.manifest.digest]) {
+        assert.equal((await request(`${s.url}/v2/untag/r/manifests/${d}`, 'GET')).status, 200, d)
+      }
+      await validateAll(s.root, ['untag/r'])
+    } finally {
+      await c.close()
+      await s.stop()
+    }
+  })
+
   test('SIGTERM: a request in flight finishes, then the server exits 0', async () => {
     const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-serve-term-'))
     const server = await spawnServer(path.join(tmp, 'root'))

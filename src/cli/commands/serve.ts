@@ -5,7 +5,7 @@
  * 503), a second signal exits at once.
  */
 import type { Command } from 'commander'
-import { usage } from '../util.js'
+import { parseDuration, usage } from '../util.js'
 
 interface ServeFlags {
   root?: string
@@ -21,14 +21,17 @@ interface ServeFlags {
   gcInterval?: string
   gcGrace?: string
   uploadTtl?: string
+  gcUntagged?: string
   accessLog?: string
   chunkMinLength?: string
 }
 
 function seconds(s: string, what: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s)
-  if (!m) throw usage(`invalid ${what} ${JSON.stringify(s)} (e.g. 30s, 10m, 1h)`)
-  return Number(m[1]) * { ms: 0.001, s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h']
+  try {
+    return parseDuration(s) / 1000
+  } catch (e) {
+    throw usage(`${what}: ${(e as Error).message}`)
+  }
 }
 
 export function register(program: Command): void {
@@ -48,6 +51,7 @@ export function register(program: Command): void {
     .option('--gc-interval <duration>', 'run garbage collection this often (e.g. 10m; default never)')
     .option('--gc-grace <duration>', 'keep unreferenced blobs younger than this (default 1h)')
     .option('--upload-ttl <duration>', 'remove upload sessions idle this long (default 24h)')
+    .option('--gc-untagged <duration>', 'gc also drops untagged manifests no tag keeps, pushed longer ago than this (default: keep them)')
     .option('--access-log <where>', 'stderr (default), stdout, off, or a file to append JSON lines to')
     .option('--chunk-min-length <bytes>', 'announce OCI-Chunk-Min-Length on upload sessions')
     .action(async (flags: ServeFlags) => {
@@ -77,6 +81,7 @@ export function register(program: Command): void {
       if (flags.gcInterval) c.gc.intervalSeconds = seconds(flags.gcInterval, '--gc-interval')
       if (flags.gcGrace) c.gc.graceSeconds = seconds(flags.gcGrace, '--gc-grace')
       if (flags.uploadTtl) c.gc.uploadTtlSeconds = seconds(flags.uploadTtl, '--upload-ttl')
+      if (flags.gcUntagged) c.gc.untaggedGraceSeconds = seconds(flags.gcUntagged, '--gc-untagged')
       if (flags.accessLog) c.accessLog = flags.accessLog
       if (flags.chunkMinLength) {
         if (!/^\d{1,12}$/.test(flags.chunkMinLength)) throw usage('--chunk-min-length must be a number of bytes')
@@ -104,7 +109,10 @@ export function register(program: Command): void {
         chunkMinLength: c.chunkMinLength,
         maxManifestBytes: c.maxManifestBytes,
         ...(auth ? { auth } : {}),
-        gc: { intervalMs: c.gc.intervalSeconds * 1000, graceMs: c.gc.graceSeconds * 1000, uploadTtlMs: c.gc.uploadTtlSeconds * 1000 },
+        gc: {
+          intervalMs: c.gc.intervalSeconds * 1000, graceMs: c.gc.graceSeconds * 1000, uploadTtlMs: c.gc.uploadTtlSeconds * 1000,
+          ...(c.gc.untaggedGraceSeconds !== undefined ? { untaggedGraceMs: c.gc.untaggedGraceSeconds * 1000 } : {}),
+        },
         ...(accessLog ? { accessLog } : {}),
         onInternalError: (e) => process.stderr.write(`lading: serve: internal error: ${e instanceof Error ? (process.env.LADING_DEBUG === '1' ? e.stack : e.message) : String(e)}\n`),
         maxHeaderBytes: c.maxHeaderBytes,

@@ -9,7 +9,7 @@
 #   v1.1.1-automount   v1.1.1 suite, no auth, automatic cross-repository mount on (OCI_AUTOMATIC_CROSSMOUNT=1)
 #   v1.1.1-nomount     v1.1.1 suite, no auth, --no-auto-mount (OCI_AUTOMATIC_CROSSMOUNT=0)
 #   main               main suite, no auth
-#   v1.1.1-basic       v1.1.1 suite, htpasswd basic auth (OCI_USERNAME/OCI_PASSWORD)
+#   v1.1.1-basic       v1.1.1 suite, htpasswd basic auth (OCI_USERNAME/OCI_PASSWORD; the auth ones with OCI_AUTOMATIC_CROSSMOUNT=1)
 #   main-basic         main suite, htpasswd basic auth
 #   v1.1.1-token       v1.1.1 suite, bearer tokens from the built-in token endpoint
 #   main-token         main suite, bearer tokens
@@ -48,7 +48,7 @@ for cfg in "${configs[@]}"; do
       if ! command -v htpasswd >/dev/null; then echo "conformance: $cfg: htpasswd (apache2-utils) not installed"; failed=1; continue; fi
       htpasswd -Bbc "$work/htpasswd" "$user" "$pass" 2>/dev/null
       args=(--htpasswd "$work/htpasswd" --auth-mode "${cfg##*-}")
-      env=(OCI_USERNAME=$user OCI_PASSWORD=$pass) ;;
+      env=(OCI_USERNAME=$user OCI_PASSWORD=$pass OCI_AUTOMATIC_CROSSMOUNT=1) ;;
     *) echo "conformance: unknown configuration $cfg"; exit 2 ;;
   esac
   root=$work/$cfg

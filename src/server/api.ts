@@ -349,7 +349,19 @@ export class RegistryApi {
         // Without pull on `from` the mount quietly becomes an upload (distribution-spec §Mounting a blob: 202).
         if (!auth || auth.allows(info.user, fromName, 'pull')) mounted = await storage.mountBlob(name, digest, fromName)
       } else if (this.#o.autoMount) {
-        mounted = await storage.mountBlob(name, digest)
+        const auth = this.#o.auth
+        if (!auth) {
+          mounted = await storage.mountBlob(name, digest)
+        } else {
+          // With access rules, a digest alone must not open a blob of a repository the caller
+          // may not pull: mount only from one it may.
+          for (const repo of await storage.listRepositories()) {
+            if (repo === name || !auth.allows(info.user, repo, 'pull') || (await storage.statBlob(repo, digest)) === undefined) continue
+            mounted = await storage.mountBlob(name, digest, repo)
+            if (mounted) break
+          }
+          if (!mounted && (await storage.statBlob(name, digest)) !== undefined) mounted = true
+        }
       }
       if (mounted) {
         drain(req)

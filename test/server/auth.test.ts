@@ -13,6 +13,12 @@ import { lading, ladingOk, runOk } from '../helpers/cli.js'
 import { errorCode, request, spawnServer, type ChildServer } from '../helpers/lading-server.js'
 import { requireTool } from '../helpers/tools.js'
 
+/** A token for bob from the server's token endpoint, for `scope` (repository:NAME:ACTIONS without the prefix). */
+async function bobToken(s: ChildServer, scope: string): Promise<string> {
+  const r = await request(`${s.url}/auth/token?service=lading-test&scope=repository:${scope}`, 'GET', { headers: { Authorization: basic('bob', 'b-secret') } })
+  return (JSON.parse(r.body.toString()) as { token: string }).token
+}
+
 function basic(user: string, pass: string): string {
   return `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`
 }
@@ -33,6 +39,7 @@ describe('lading serve: authentication and access rules', () => {
         access: [
           { repository: '*', users: ['alice'], actions: ['pull', 'push', 'delete'] },
           { repository: 'team/*', users: ['bob'], actions: ['pull'] },
+          { repository: 'bob/*', users: ['bob'], actions: ['pull', 'push'] },
           { repository: 'public/*', users: ['anonymous', '*'], actions: ['pull'] },
         ],
       },
@@ -79,6 +86,20 @@ describe('lading serve: authentication and access rules', () => {
           assert.equal(r.status, 403)
           assert.equal(errorCode(r), 'DENIED')
         }
+      })
+
+      test('automatic mount (no from) only takes blobs from repositories the caller may pull', async () => {
+        const tag = ladingOk(['inspect', '--raw', '--tls-verify=false', '--creds', 'alice:a-secret', `docker://${s.host}/private/app:v1`]).stdout
+        const layer = (JSON.parse(tag) as { layers: Array<{ digest: string }> }).layers[0]!.digest
+        const auth = mode === 'basic' ? { Authorization: basic('bob', 'b-secret') } : { Authorization: `Bearer ${await bobToken(s, 'bob/mine:pull,push')}` }
+        // The same layer is in team/app and public/app (bob may pull) and private/app (he may not):
+        // take it out of the first two.
+        for (const repo of ['team/app', 'public/app']) {
+          const del = await request(`${s.url}/v2/${repo}/blobs/${layer}`, 'DELETE', { headers: { Authorization: basic('alice', 'a-secret') } })
+          assert.equal(del.status, 202)
+        }
+        const m = await request(`${s.url}/v2/bob/mine/blobs/uploads/?mount=${layer}`, 'POST', { headers: auth })
+        assert.equal(m.status, 202, 'no mount from private/app for bob')
       })
 
       test('lading login stores credentials that copy then uses', async () => {

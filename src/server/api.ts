@@ -15,6 +15,7 @@ import { LadingError } from '../errors.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES, readAllLimited } from '../io/limits.js'
 import { MediaType, isIndexMediaType, isManifestMediaType } from '../spec/media-types.js'
 import { manifestMediaType, parseIndex, parseJson, parseManifest } from '../spec/parse.js'
+import { isValidTag } from '../spec/ref-name.js'
 import { HttpError, toHttpError } from './errors.js'
 import { checkRepositoryName, parseDigestParam, parseReference } from './names.js'
 import type { RegistryStorage } from './storage.js'
@@ -45,6 +46,8 @@ export interface ApiOptions {
   maxManifestBytes?: number
   auth?: Authorizer
   inFlight?: InFlight
+  /** The storage directory, replaced by `<root>` in error messages. */
+  storageRoot?: string
 }
 
 /** What the request was, for metrics and the access log. */
@@ -55,7 +58,7 @@ const CONTENT_RANGE_RE = /^(?:bytes[ =])?(\d{1,15})-(\d{1,15})$/
 const MAX_LIST = 10_000
 
 export class RegistryApi {
-  readonly #o: Required<Omit<ApiOptions, 'auth' | 'inFlight'>> & Pick<ApiOptions, 'auth' | 'inFlight'>
+  readonly #o: Required<Omit<ApiOptions, 'auth' | 'inFlight' | 'storageRoot'>> & Pick<ApiOptions, 'auth' | 'inFlight' | 'storageRoot'>
 
   constructor(opts: ApiOptions) {
     this.#o = { readOnly: false, autoMount: true, chunkMinLength: 0, maxManifestBytes: DEFAULT_MAX_DOCUMENT_BYTES, ...opts }
@@ -105,7 +108,14 @@ export class RegistryApi {
       info.route = 'unknown'
       throw new HttpError(404, 'UNSUPPORTED', `no such endpoint: ${method} ${p.slice(0, 200)}`)
     } catch (e) {
-      sendError(req, res, toHttpError(e, context))
+      const err = toHttpError(e, context)
+      // Store errors name files; a client learns nothing of the server's paths.
+      const root = this.#o.storageRoot
+      if (root !== undefined && err.message.includes(root)) {
+        sendError(req, res, new HttpError(err.status, err.code, err.message.split(root).join('<root>'), { headers: err.headers, detail: err.detail }))
+      } else {
+        sendError(req, res, err)
+      }
     }
   }
 
@@ -233,6 +243,11 @@ export class RegistryApi {
       subject = manifest.subject?.digest
     } else {
       throw new HttpError(400, 'MANIFEST_INVALID', `unsupported manifest media type ${JSON.stringify(mediaType.slice(0, 200))} (OCI and Docker v2 manifests and indexes are stored)`)
+    }
+    // A tag is kept as an index.json ref.name (image-layout.md), whose grammar is narrower than a
+    // registry tag's: refuse the difference clearly rather than fail writing index.json.
+    if ('tag' in ref && !isValidTag(ref.tag)) {
+      throw new HttpError(400, 'MANIFEST_INVALID', `tag ${JSON.stringify(ref.tag)} is a registry tag but not an OCI image layout ref.name (image-spec annotations.md: [A-Za-z0-9] runs joined by one of - . _ : @ + or --), and lading serve keeps tags in OCI layouts`)
     }
     let digest: Digest
     if ('digest' in ref) {

@@ -64,7 +64,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const inFlight = new InFlight()
   const metrics = new Metrics()
   const api = new RegistryApi({
-    storage, inFlight,
+    storage, inFlight, storageRoot: storage.root,
     readOnly: opts.readOnly ?? false,
     autoMount: opts.autoMount ?? true,
     chunkMinLength: opts.chunkMinLength ?? 0,

@@ -259,6 +259,11 @@ export class FsRegistryStorage implements RegistryStorage {
   }
 
   async putManifest(name: string, m: StoredManifest, tag: string | undefined, requires: Digest[]): Promise<void> {
+    // A manifest naming blobs cannot be the first thing in a repository: refuse it before the
+    // repository's layout is created.
+    if (requires.length > 0 && !(await this.repositoryExists(name))) {
+      throw new LadingError('BLOB_UNKNOWN', `manifest references blobs the repository does not have: ${[...new Set(requires)].join(', ')}`)
+    }
     const layout = (await this.layout(name, true))!
     const publish = async (): Promise<void> => {
       for (let attempt = 0; ; attempt++) {

@@ -152,6 +152,19 @@ describe('lading serve: hostile HTTP', () => {
     assert.equal(errorCode(m), 'DIGEST_INVALID')
   })
 
+  test('a registry tag that is no OCI ref.name is refused clearly, and errors never name server paths', async () => {
+    const r = await request(`${s.url}/v2/tagname/manifests/_under`, 'PUT', { body: '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}', headers: { 'Content-Type': MediaType.OciIndex } })
+    assert.equal(r.status, 400)
+    assert.match(JSON.parse(r.body.toString()).errors[0].message, /not an OCI image layout ref\.name/)
+    const ok = await request(`${s.url}/v2/tagname/manifests/fine`, 'PUT', { body: '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}', headers: { 'Content-Type': MediaType.OciIndex } })
+    assert.equal(ok.status, 201)
+    // A repository whose index.json is corrupt: the error says so without the server's paths.
+    await fsp.writeFile(path.join(s.root, 'tagname', 'index.json'), '{not json')
+    const bad = await request(`${s.url}/v2/tagname/tags/list`, 'GET')
+    assert.equal(bad.status >= 400, true)
+    assert.equal(bad.body.toString().includes(s.root), false, bad.body.toString())
+  })
+
   test('JSON that is not a manifest is MANIFEST_INVALID: one error each', async () => {
     const cases: Array<[string, string]> = [
       ['{"hello":1}', MediaType.OciManifest],

@@ -14,7 +14,7 @@ import { MediaType } from '../../src/spec/media-types.js'
 import { Layout } from '../../src/store/layout.js'
 import { ladingOk, runOk } from '../helpers/cli.js'
 import { debianFixtures } from '../fixtures/debian.js'
-import { spawnServer, type ChildServer } from '../helpers/lading-server.js'
+import { request, spawnServer, type ChildServer } from '../helpers/lading-server.js'
 import { registryMissing, startRegistry } from '../helpers/registry.js'
 import { requireTool } from '../helpers/tools.js'
 
@@ -126,7 +126,7 @@ describe('lading serve with real clients', () => {
     const ref = `docker://${server!.host}/multi/debian:v1`
     ladingOk(['copy', '--quiet', '--all', '--referrers', '--dest-tls-verify=false', `oci:${multi}:multi`, ref])
     assert.ok(skopeoRaw(ref).equals(index), 'the index bytes are served as pushed')
-    const refs = JSON.parse(runOk('curl', ['-sf', `http://${server!.host}/v2/multi/debian/referrers/${indexDesc.digest}`]).stdout) as { manifests: Array<{ digest: string; artifactType: string }> }
+    const refs = JSON.parse((await request(`http://${server!.host}/v2/multi/debian/referrers/${indexDesc.digest}`, 'GET')).body.toString()) as { manifests: Array<{ digest: string; artifactType: string }> }
     assert.deepEqual(refs.manifests.map((m) => [m.digest, m.artifactType]), [[artDesc.digest, 'application/vnd.example.sbom']])
 
     const out = path.join(tmp, 'multi-out')

@@ -196,9 +196,12 @@ export class RegistryAuth implements Authorizer {
     const dot = token.indexOf('.')
     if (dot < 0) return undefined
     const payload = token.slice(0, dot)
-    const sig = Buffer.from(token.slice(dot + 1), 'base64url')
+    const sigText = token.slice(dot + 1)
+    const sig = Buffer.from(sigText, 'base64url')
     const want = createHmac('sha256', this.#key).update(payload).digest()
-    if (sig.length !== want.length || !timingSafeEqual(sig, want)) return undefined
+    // Canonical encoding only: base64url decoding ignores a last character's spare bits, so
+    // without this check a token with a different last character would also pass.
+    if (sig.length !== want.length || !timingSafeEqual(sig, want) || sig.toString('base64url') !== sigText) return undefined
     try {
       const c = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as TokenClaims
       return typeof c.exp === 'number' && c.exp > Date.now() / 1000 && Array.isArray(c.access) ? c : undefined

@@ -133,8 +133,16 @@ describe('lading serve: authentication and access rules', () => {
       assert.equal(other.status, 401)
       assert.match(String(other.headers['www-authenticate']), /scope="repository:public\/x:pull"/)
       assert.equal((await request(`${s.url}/auth/token?scope=repository:x:pull`, 'GET', { headers: { Authorization: basic('bob', 'bad') } })).status, 401)
-      const forged = token.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'))
-      assert.equal((await request(`${s.url}/v2/team/app/tags/list`, 'GET', { headers: { Authorization: `Bearer ${forged}` } })).status, 401)
+      // A token whose claims were changed, and one whose signature's spare bits were.
+      const [payload, sig] = token.split('.') as [string, string]
+      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { access: Array<{ name: string; actions: string[] }> }
+      claims.access.push({ name: 'public/x', actions: ['pull', 'push', 'delete'] })
+      const forgedClaims = `${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${sig}`
+      const last = sig.slice(-1)
+      const spare = 'AEIMQUYcgkosw048'.includes(last) ? String.fromCharCode(last.charCodeAt(0) + 1) : last
+      for (const forged of [forgedClaims, `${payload}.${sig.slice(0, -1)}${spare}`].filter((f) => f !== token)) {
+        assert.equal((await request(`${s.url}/v2/public/x/tags/list`, 'GET', { headers: { Authorization: `Bearer ${forged}` } })).status, 401)
+      }
     } finally {
       await s.stop()
     }

@@ -26,7 +26,6 @@ import { pipeline } from 'node:stream/promises'
 import { digestAlgorithm, newHash, type Algorithm, type Digest } from '../digest/digest.js'
 import { LadingError, isErrno } from '../errors.js'
 import { PooledFileWriter } from '../io/block-pool.js'
-import { atomicWriteFile } from '../io/fs.js'
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
@@ -60,7 +59,9 @@ export class UploadSessions {
     const d = path.join(this.dir, id)
     await fsp.mkdir(d)
     await fsp.writeFile(path.join(d, 'data'), '')
-    await atomicWriteFile(path.join(d, 'meta.json'), JSON.stringify({ repository, startedMs: Date.now() }))
+    // A plain write into the fresh directory: a meta.json cut short by a crash does not parse,
+    // and `status` then treats the session as unknown (the client starts a new one; gc sweeps it).
+    await fsp.writeFile(path.join(d, 'meta.json'), JSON.stringify({ repository, startedMs: Date.now() }))
     this.#live.set(id, { hash: newHash('sha256'), hashed: 0, queue: Promise.resolve() })
     return id
   }

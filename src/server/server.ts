@@ -166,6 +166,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     server.once('error', reject)
     server.listen(opts.listen.port, opts.listen.host, () => { server.off('error', reject); resolve() })
   })
+  // After listening, a server error (EMFILE on accept, say) is reported, never a crash.
+  server.on('error', (e) => opts.onInternalError?.(e))
   const addr = server.address() as net.AddressInfo
   const hostForUrl = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
   const host = `${hostForUrl}:${addr.port}`

@@ -93,7 +93,10 @@ export function register(program: Command): void {
       const accessLog = c.accessLog === 'off' ? undefined
         : c.accessLog === 'stderr' ? process.stderr
           : c.accessLog === 'stdout' ? process.stdout
-            : createWriteStream(c.accessLog, { flags: 'a' })
+            : createWriteStream(c.accessLog, { flags: 'a' }).on('error', (e) => {
+              // A log that cannot be written (disk full, removed directory) must not stop the registry.
+              process.stderr.write(`lading: serve: access log ${c.accessLog}: ${e.message}\n`)
+            })
       let auth
       if (c.auth) {
         const { RegistryAuth } = await import('../../server/auth.js')

@@ -35,6 +35,8 @@ interface Live {
   /** Running sha256 over bytes [0, hashed). */
   hash: Hash | undefined
   hashed: number
+  /** The data file was fsynced at this size (by the last append's writer). */
+  syncedSize?: number
   queue: Promise<unknown>
 }
 
@@ -133,6 +135,7 @@ export class UploadSessions {
       }
       const pos = st.size + received
       if (hash) { live.hash = hash; live.hashed = pos } else { live.hash = undefined }
+      live.syncedSize = pos
       return pos
     })
   }
@@ -161,8 +164,11 @@ export class UploadSessions {
         await this.#removeNow(id)
         throw new LadingError('DIGEST_MISMATCH', `upload ${id}: digest mismatch: the client said ${digest}, the ${st.size} bytes received are ${actual}`)
       }
-      const fh = await fsp.open(file, 'r')
-      try { await fh.sync() } finally { await fh.close() }
+      // The last append's writer fsynced the file at this size already (PooledFileWriter).
+      if (live?.syncedSize !== st.size) {
+        const fh = await fsp.open(file, 'r')
+        try { await fh.sync() } finally { await fh.close() }
+      }
       return { file, size: st.size }
     })
   }

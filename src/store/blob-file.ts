@@ -23,14 +23,21 @@ import { LadingError, isErrno } from '../errors.js'
 import { fsyncDir } from '../io/fs.js'
 import type { Layout } from './layout.js'
 
+/** blobs/<alg> directories already made and checked, per layout (they are never replaced by us). */
+const checkedDirs = new WeakMap<Layout, Set<string>>()
+
 async function ensureBlobDir(layout: Layout, d: Digest): Promise<string> {
-  await layout.hasBlob(d) // Layout's check: blobs/ and blobs/<alg> are real directories when present
   const dir = path.dirname(layout.blobPath(d))
+  if (checkedDirs.get(layout)?.has(dir)) return dir
+  await layout.hasBlob(d) // Layout's check: blobs/ and blobs/<alg> are real directories when present
   await fsp.mkdir(dir, { recursive: true })
   for (const p of [path.dirname(dir), dir]) {
     const st = await fsp.lstat(p)
     if (!st.isDirectory()) throw new LadingError('INVALID_LAYOUT', `${layout.dir}: ${path.relative(layout.dir, p)} is not a directory; refusing to use it`)
   }
+  let set = checkedDirs.get(layout)
+  if (!set) checkedDirs.set(layout, (set = new Set()))
+  set.add(dir)
   return dir
 }
 

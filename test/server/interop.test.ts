@@ -51,7 +51,7 @@ describe('lading serve with real clients', () => {
     await fsp.rm(tmp, { recursive: true, force: true })
   })
 
-  test('skopeo pushes and pulls the Debian images byte-identical (OCI, zstd)', async (t) => {
+  test('skopeo pushes and pulls the Debian images byte-identical (OCI, zstd, Docker v2s2)', async (t) => {
     const fx = debianFixtures(t)
     if (!fx || !requireTool(t, 'skopeo')) return
     const src = await Layout.open(fx.layout)
@@ -65,6 +65,18 @@ describe('lading serve with real clients', () => {
       runOk('skopeo', ['copy', '--quiet', '--src-tls-verify=false', ref, `oci:${out}:${tag}`])
       await sameBlobs(fx.layout, out, [desc.digest, ...blobsOf(manifest)])
       ladingOk(['validate', '--layout', path.join(server!.root, 'skopeo', 'debian')])
+    }
+    // Docker v2s2, as skopeo converts and pushes it; pulled back to dir: byte for byte.
+    const docker = `docker://${server!.host}/skopeo/docker:v1`
+    runOk('skopeo', ['copy', '--quiet', '--format', 'v2s2', '--dest-tls-verify=false', `oci:${fx.layout}:minbase`, docker])
+    const served = skopeoRaw(docker)
+    assert.equal((JSON.parse(served.toString()) as { mediaType: string }).mediaType, MediaType.DockerManifest)
+    const dir = path.join(tmp, 'skopeo-docker-dir')
+    runOk('skopeo', ['copy', '--quiet', '--src-tls-verify=false', docker, `dir:${dir}`])
+    assert.ok((await fsp.readFile(path.join(dir, 'manifest.json'))).equals(served))
+    for (const d of blobsOf(served)) {
+      const got = await fsp.readFile(path.join(dir, d.slice(7)))
+      assert.equal(digestOf(got), d)
     }
   })
 

@@ -46,7 +46,7 @@ export class Metrics {
       out.push(`lading_http_request_duration_seconds_sum{route="${r}"} ${h.sum}`)
       out.push(`lading_http_request_duration_seconds_count{route="${r}"} ${h.count}`)
     }
-    out.push('# HELP lading_http_received_bytes_total Request body bytes received.', '# TYPE lading_http_received_bytes_total counter', `lading_http_received_bytes_total ${this.bytesIn}`)
+    out.push('# HELP lading_http_received_bytes_total Bytes received from clients (requests, headers included).', '# TYPE lading_http_received_bytes_total counter', `lading_http_received_bytes_total ${this.bytesIn}`)
     out.push('# HELP lading_http_sent_bytes_total Response bytes sent.', '# TYPE lading_http_sent_bytes_total counter', `lading_http_sent_bytes_total ${this.bytesOut}`)
     out.push('# HELP lading_uploads_in_flight Upload requests being received now.', '# TYPE lading_uploads_in_flight gauge', `lading_uploads_in_flight ${this.uploadsInFlight}`)
     out.push('# HELP lading_upload_sessions Upload sessions open on disk.', '# TYPE lading_upload_sessions gauge', `lading_upload_sessions ${gauges.uploadSessions}`)

@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url'
 import { measure, median, max, run, CommandFailed, type Measurement } from './lib/measure.js'
 import { summarizeProfile } from './lib/cpu-profile.js'
 import { scenarios, type Scenario, type Target, type Medium, type Fixtures, type Side } from './scenarios.js'
+import { runServeBench } from './serve.js'
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 /** The `lading` command as users run it (bin/lading: the start-up snapshot when built). */
@@ -266,6 +267,12 @@ async function main(): Promise<void> {
         }
       }
       rmSync(medium.dir, { recursive: true, force: true })
+    }
+    // The registry server against docker-registry (bench/serve.ts prints its own table), on tmpfs.
+    if (available.has('serve') && (!opts.only || opts.only.test('serve'))) {
+      const dir = mkdtempSync(path.join('/dev/shm', 'lading-bench-serve-'))
+      workDirs.push(dir)
+      await runServeBench({ lading: ladingArgv, layout: fx.layout, dir, reps: opts.reps, quick: opts.quick })
     }
   } finally {
     cleanupAll()

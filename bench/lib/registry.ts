@@ -48,6 +48,11 @@ export class Registry {
     this.#configFile = path.join(dir, 'config.yml')
   }
 
+  /** The registry process's pid while started (for its peak RSS in /proc). */
+  get pid(): number | undefined {
+    return this.#child?.pid
+  }
+
   /** host:port, valid while started. */
   get host(): string {
     return `127.0.0.1:${this.#port}`
@@ -82,11 +87,16 @@ export class Registry {
   async stop(): Promise<void> {
     const child = this.#child
     this.#child = undefined
-    if (!child || child.exitCode !== null) return
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve())
-      child.kill('SIGTERM')
-      setTimeout(() => child.kill('SIGKILL'), 3000).unref()
-    })
+    await stopChild(child)
   }
+}
+
+/** SIGTERM a server process and wait for it (SIGKILL after `graceMs`). */
+export async function stopChild(child: ChildProcess | undefined, graceMs = 3000): Promise<void> {
+  if (!child || child.exitCode !== null) return
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve())
+    child.kill('SIGTERM')
+    setTimeout(() => child.kill('SIGKILL'), graceMs).unref()
+  })
 }

@@ -24,6 +24,14 @@ export function parseImageArg(arg: string, defaultTag: string | null = 'latest')
   return tag === null ? { dir: r.path } : { dir: r.path, tag }
 }
 
+/** A duration like 30s, 10m, 1h, 500ms (seconds without a unit), in milliseconds; USAGE otherwise. */
+export function parseDuration(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s)
+  if (!m) throw usage(`invalid duration ${JSON.stringify(s)} (e.g. 30s, 10m, 1h)`)
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h']
+  return Number(m[1]) * unit
+}
+
 /** Collect a repeatable option into an array (commander's custom-parser form). */
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value]

@@ -34,7 +34,8 @@ export async function listReferrers(blobs: BlobStore, subject: Digest, artifactT
     .map((c) => c.descriptor)
 }
 
-async function readReferrer(blobs: BlobStore, digest: Digest, size: number): Promise<ReferrerCandidate | undefined> {
+/** The referrer form of one stored document, when it has a subject (else undefined). */
+export async function readReferrer(blobs: BlobStore, digest: Digest, size: number): Promise<ReferrerCandidate | undefined> {
   let bytes: Buffer
   try {
     bytes = await blobs.read({ digest, size })

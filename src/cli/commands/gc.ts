@@ -3,14 +3,7 @@
  * manifests, subjects and referrers) and temp files of dead writers; prints what it removed.
  */
 import type { Command } from 'commander'
-import { formatBytes, usage, writeOut } from '../util.js'
-
-function parseDuration(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s)
-  if (!m) throw usage(`invalid duration ${JSON.stringify(s)} (e.g. 30s, 10m, 1h)`)
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h']
-  return Number(m[1]) * unit
-}
+import { formatBytes, parseDuration, usage, writeOut } from '../util.js'
 
 export function register(program: Command): void {
   program

@@ -121,7 +121,8 @@ async function unpackLayer(image: ResolvedImage, i: number, dir: string, opts: E
     const onWarning = (msg: string): void => {
       const m = UNMAPPED_WARNING.exec(msg)
       if (m) unmapped.add(m[1]!)
-      else opts.onWarning?.(msg)
+      // Rootless device nodes under dev/ are not missed: the runtime mounts its own /dev.
+      else if (!(rootless && /^layer entry "\.?\/?dev\/[^"]*": (?:char|block) device \d+:\d+ skipped \(rootless\)$/.test(msg))) opts.onWarning?.(msg)
     }
     // Rootless: container root is the user (runtime-config.ts's default mapping), so owner 0 maps
     // to the user and any other owner is reported (once per layer, kept beside the tree).

@@ -41,6 +41,7 @@ interface RunFlags extends StoreFlag {
   creds?: string
   authfile?: string
   debug?: boolean
+  quiet?: boolean
 }
 
 /** Where Debian's tini package puts its static build (a dynamic init would need the image's libc). */
@@ -80,6 +81,7 @@ export function register(program: Command): void {
     .option('--cert-dir <dir>', 'pull: *.crt CAs and *.cert/*.key client certificate')
     .option('--creds <user:pass>', 'pull: registry credentials')
     .option('--authfile <file>', 'pull: auth file')
+    .option('-q, --quiet', 'do not report the layers unpacked on stderr')
     .option('--debug', 'print stack traces for errors'))
     .action(async (image: string, command: string[], f: RunFlags) => {
       let code: number
@@ -112,6 +114,7 @@ async function runCommand(image: string, command: string[], f: RunFlags): Promis
     ...(f.name !== undefined ? { name: f.name } : {}),
     transport: registryOptionsFromFlags({ tlsVerify: f.tlsVerify, certDir: f.certDir, creds: f.creds, authfile: f.authfile }),
     onWarning: warn,
+    ...(f.quiet ? {} : { onUnpacked: (diffId: string) => process.stderr.write(`lading: unpacked layer ${diffId}\n`) }),
   })
   const fs = await import('node:fs')
   const path = await import('node:path')

@@ -3,9 +3,9 @@
  * transport reference into the store's layout, tagged with its store name (image-name.ts);
  * `push` copies a stored image to any transport reference.
  */
-import { copyImage, type CopyResult, type ProgressCallback } from '../copy/copy.js'
+import type { CopyResult, ProgressCallback } from '../copy/copy.js'
 import { LadingError } from '../errors.js'
-import { openDestination, openSource, type TransportOptions } from '../transport/open.js'
+import type { TransportOptions } from '../transport/open.js'
 import { parseReference } from '../transport/reference.js'
 import type { ImageReference } from '../transport/types.js'
 import { parseImageName, type ImageName } from './image-name.js'
@@ -17,6 +17,8 @@ export interface PullResult { name: string; copy: CopyResult }
 export async function pullImage(store: LocalStore, input: string | ImageName, opts: TransportOptions & { onProgress?: ProgressCallback } = {}): Promise<PullResult> {
   const n = typeof input === 'string' ? parseImageName(input) : input
   const { onProgress, ...transport } = opts
+  // Loaded when used: `lading run` of a stored image never needs the copy engine.
+  const [{ copyImage }, { openDestination, openSource }] = await Promise.all([import('../copy/copy.js'), import('../transport/open.js')])
   const src = await openSource(n.source, transport)
   try {
     const dest = await openDestination({ transport: 'oci', dir: store.imagesDir, tag: n.storeName }, transport)
@@ -40,6 +42,7 @@ export function pushDestination(dest: string): ImageReference {
 export async function pushImage(store: LocalStore, image: StoredImage, dest: string, opts: TransportOptions & { onProgress?: ProgressCallback } = {}): Promise<CopyResult> {
   const { onProgress, ...transport } = opts
   const destRef = pushDestination(dest)
+  const [{ copyImage }, { openDestination, openSource }] = await Promise.all([import('../copy/copy.js'), import('../transport/open.js')])
   const src = await openSource({ transport: 'oci', dir: store.imagesDir, digest: image.manifest.digest }, transport)
   try {
     const d = await openDestination(destRef, transport)

@@ -22,7 +22,6 @@ import { containerDir, createRecord, RECORD_FILE, removeContainer, SNAPSHOT_FILE
 import { imageForRun, type PullPolicy } from './images.js'
 import { diffIdsOf, ensureLayers } from './layers.js'
 import { copyLayers, mountOverlay, overlayAvailable, unmount, type ContainerDirs } from './rootfs.js'
-import { runcDelete } from './runc.js'
 import type { LocalStore } from './store.js'
 
 export const EXIT_LADING_FAILED = 125
@@ -44,6 +43,8 @@ export interface RunRequest {
   name?: string
   overrides: RunOverrides
   detach: boolean
+  /** --rm: the container goes when its command exits (it is not pinned, see ContainerRecord). */
+  remove?: boolean
   /** Pull options (registry TLS, credentials). */
   transport?: TransportOptions
   onProgress?: ProgressCallback
@@ -112,6 +113,7 @@ export async function prepareContainer(store: LocalStore, req: RunRequest): Prom
     rootless,
     command: [],
     detached: req.detach,
+    pinned: !req.remove,
   })
   const bundle = containerDir(store, record.id)
   try {
@@ -159,10 +161,10 @@ export async function prepareContainer(store: LocalStore, req: RunRequest): Prom
  * otherwise its root filesystem is unmounted (the writable layer stays, for commit and restart).
  */
 export async function finishContainer(store: LocalStore, record: ContainerRecord, remove: boolean): Promise<void> {
+  // `runc run` in the foreground deleted its state when the container exited.
   if (remove) {
-    await removeContainer(store, record, { force: true })
+    await removeContainer(store, record, { force: true, gone: true })
     return
   }
-  runcDelete(store.runcRoot, record.id)
   if (record.rootfs === 'overlay') unmount(containerDirs(containerDir(store, record.id)).rootfs)
 }

@@ -110,7 +110,7 @@ async function runCommand(image: string, command: string[], f: RunFlags): Promis
   if (f.detach && f.rm) throw usage('-d with --rm is not supported: nothing stays to remove the container when it exits; use lading container rm')
   const store = await openStore(f)
   const { record, bundle } = await prepareContainer(store, {
-    image, pull, overrides, detach: f.detach ?? false,
+    image, pull, overrides, detach: f.detach ?? false, remove: f.rm ?? false,
     ...(f.name !== undefined ? { name: f.name } : {}),
     transport: registryOptionsFromFlags({ tlsVerify: f.tlsVerify, certDir: f.certDir, creds: f.creds, authfile: f.authfile }),
     onWarning: warn,

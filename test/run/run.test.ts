@@ -189,8 +189,10 @@ describe('lading run -d, ps, logs, stop, container rm, commit', () => {
     const r = store!.run(['run', '--rm', '-q', 'mine:v1', 'sh', '-c', 'cat /etc/motd /srv/app/f; test -e /var/cache/debconf && echo debconf; test -e /etc/issue && echo issue; true'])
     assert.equal(r.status, 0, r.stderr)
     assert.equal(r.stdout, 'committed\napp\n')
-    const images = JSON.parse(store!.ok(['images', '--json']).stdout) as Array<{ name: string }>
+    const images = JSON.parse(store!.ok(['images', '--json']).stdout) as Array<{ name: string; id: string }>
     assert.deepEqual(images.map((i) => i.name).sort(), [MINBASE, 'localhost/mine:v1'])
+    const id = images.find((i) => i.name === 'localhost/mine:v1')!.id.slice('sha256:'.length, 'sha256:'.length + 12)
+    assert.equal(store!.ok(['run', '--rm', '-q', '--pull', 'never', id, 'cat', '/srv/app/f']).stdout, 'app\n', 'an image id prefix names the image')
     // The image in use by c1 cannot be removed without --force; once c1 is gone it can.
     assert.equal(store!.run(['rmi', MINBASE]).status, 1)
     store!.ok(['container', 'rm', 'c1'])

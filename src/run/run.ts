@@ -51,6 +51,8 @@ export interface RunRequest {
   onWarning?: (msg: string) => void
   /** Told of each layer this run unpacked. */
   onUnpacked?: (diffId: string) => void
+  /** Aborting stops an unpack at once; the container is then removed as for any failure. */
+  signal?: AbortSignal
 }
 
 export interface PreparedContainer {
@@ -121,6 +123,7 @@ export async function prepareContainer(store: LocalStore, req: RunRequest): Prom
       rootless,
       ...(req.onWarning ? { onWarning: req.onWarning } : {}),
       ...(req.onUnpacked ? { onUnpacked: req.onUnpacked } : {}),
+      ...(req.signal ? { signal: req.signal } : {}),
     })
     if (ensured.unmappedOwners.length > 0) {
       req.onWarning?.(`the image has files owned by ${ensured.unmappedOwners.join(', ')} (uid:gid), outside what this user maps (container 0 = you): they appear owned by root in the container; run as root for the image's owners`)

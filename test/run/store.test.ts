@@ -101,6 +101,29 @@ describe('the layer cache: unpacked once, complete or absent, verified', () => {
     }
   })
 
+  it('SIGTERM while a run unpacks removes the container and the partial layer', async (t) => {
+    if (!canRun(t)) return
+    const store = makeStore(['layered'])
+    try {
+      const c = spawn(binPath, ['run', '--store', store.dir, '--rm', LAYERED, 'true'], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let stderr = ''
+      c.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+      // Once the first layer is in, the second (or third) is being unpacked.
+      await new Promise<void>((resolve) => { c.stderr.on('data', () => { if (stderr.includes('unpacked layer')) resolve() }); c.once('exit', () => resolve()) })
+      c.kill('SIGTERM')
+      const status = await new Promise<number | null>((resolve) => { if (c.exitCode !== null) resolve(c.exitCode); else c.once('exit', (code) => resolve(code)) })
+      if (status === 0) return t.skip('the run finished before the signal arrived')
+      assert.equal(status, 143, stderr)
+      assert.match(stderr, /run interrupted by SIGTERM; the container was removed/)
+      assert.deepEqual(readdirSync(path.join(store.dir, 'containers')), [])
+      const names = readdirSync(path.join(store.dir, 'layers', 'sha256'))
+      assert.deepEqual(names.filter((n) => n.includes('.tmp-')), [], 'no partial layer left')
+      assert.ok(unpackedLayers(store.dir).length < 3)
+    } finally {
+      store.cleanup()
+    }
+  })
+
   it('8 parallel lading run --rm of a not yet unpacked image unpack each layer once, and all succeed', async (t) => {
     if (!canRun(t)) return
     const store = makeStore(['layered'])

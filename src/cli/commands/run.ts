@@ -109,13 +109,34 @@ async function runCommand(image: string, command: string[], f: RunFlags): Promis
   if (f.detach && f.tty) throw usage('-d with -t is not supported: a detached terminal needs runc\'s --console-socket (see lading run --help)')
   if (f.detach && f.rm) throw usage('-d with --rm is not supported: nothing stays to remove the container when it exits; use lading container rm')
   const store = await openStore(f)
-  const { record, bundle } = await prepareContainer(store, {
-    image, pull, overrides, detach: f.detach ?? false, remove: f.rm ?? false,
-    ...(f.name !== undefined ? { name: f.name } : {}),
-    transport: registryOptionsFromFlags({ tlsVerify: f.tlsVerify, certDir: f.certDir, creds: f.creds, authfile: f.authfile }),
-    onWarning: warn,
-    ...(f.quiet ? {} : { onUnpacked: (diffId: string) => process.stderr.write(`lading: unpacked layer ${diffId}\n`) }),
-  })
+  // Until runc runs, an interrupt stops the preparation (an unpack midway) and removes the
+  // container; then lading exits as an interrupted command does.
+  const ac = new AbortController()
+  let interrupted: NodeJS.Signals | undefined
+  const onInterrupt = (sig: NodeJS.Signals): void => { interrupted = sig; ac.abort() }
+  process.on('SIGINT', onInterrupt)
+  process.on('SIGTERM', onInterrupt)
+  let prepared: Awaited<ReturnType<typeof prepareContainer>>
+  try {
+    prepared = await prepareContainer(store, {
+      signal: ac.signal,
+      image, pull, overrides, detach: f.detach ?? false, remove: f.rm ?? false,
+      ...(f.name !== undefined ? { name: f.name } : {}),
+      transport: registryOptionsFromFlags({ tlsVerify: f.tlsVerify, certDir: f.certDir, creds: f.creds, authfile: f.authfile }),
+      onWarning: warn,
+      ...(f.quiet ? {} : { onUnpacked: (diffId: string) => process.stderr.write(`lading: unpacked layer ${diffId}\n`) }),
+    })
+  } catch (e) {
+    if (interrupted) {
+      process.stderr.write(`lading: run interrupted by ${interrupted}; the container was removed\n`)
+      return interrupted === 'SIGINT' ? 130 : 143
+    }
+    throw e
+  } finally {
+    process.off('SIGINT', onInterrupt)
+    process.off('SIGTERM', onInterrupt)
+  }
+  const { record, bundle } = prepared
   const fs = await import('node:fs')
   const path = await import('node:path')
   if (f.detach) {

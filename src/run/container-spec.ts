@@ -8,7 +8,7 @@
  */
 import path from 'node:path'
 import { rootFileReader } from '../bundle/root-file.js'
-import { envName, runtimeConfig } from '../bundle/runtime-config.js'
+import { envName, processArgs, runtimeConfig } from '../bundle/runtime-config.js'
 import type { RuntimeSpec } from '../bundle/runtime-types.js'
 import { LadingError } from '../errors.js'
 import type { ImageConfig } from '../spec/types.js'
@@ -135,7 +135,22 @@ export async function containerSpec(config: ImageConfig, o: RunOverrides, opts: 
   adjustCaps(spec, o.capAdd ?? [], o.capDrop ?? [])
   if (o.init !== undefined) {
     spec.mounts.push({ destination: INIT_PATH, type: 'bind', source: path.resolve(o.init), options: ['bind', 'ro'] })
-    spec.process.args = [INIT_PATH, '--', ...spec.process.args]
+    spec.process.args = withInit(spec.process.args)
   }
   return spec
+}
+
+/** tini's command line: the init, then the command it runs and forwards signals to. */
+function withInit(args: string[]): string[] {
+  return [INIT_PATH, '--', ...args]
+}
+
+/**
+ * The command the container will run, known before its root filesystem is (for its record):
+ * Entrypoint + Cmd after the overrides, runc's default `sh` without either (runtime-config.ts).
+ */
+export function plannedCommand(config: ImageConfig, o: RunOverrides): string[] {
+  const args = processArgs(withOverrides(config, o))
+  const command = args.length > 0 ? args : ['sh']
+  return o.init !== undefined ? withInit(command) : command
 }

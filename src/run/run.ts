@@ -17,7 +17,7 @@ import { resolveInRoot } from '../layer/path-safety.js'
 import { saveSnapshot, takeSnapshot } from '../layer/snapshot.js'
 import type { TransportOptions } from '../transport/open.js'
 import type { ProgressCallback } from '../copy/copy.js'
-import { containerSpec, INIT_PATH, type RunOverrides } from './container-spec.js'
+import { containerSpec, INIT_PATH, plannedCommand, type RunOverrides } from './container-spec.js'
 import { containerDir, createRecord, RECORD_FILE, removeContainer, SNAPSHOT_FILE, type ContainerRecord } from './containers.js'
 import { imageForRun, type PullPolicy } from './images.js'
 import { diffIdsOf, ensureLayers } from './layers.js'
@@ -113,7 +113,7 @@ export async function prepareContainer(store: LocalStore, req: RunRequest): Prom
     layers,
     rootfs: kind,
     rootless,
-    command: [],
+    command: plannedCommand(resolved.config, req.overrides),
     detached: req.detach,
     pinned: !req.remove,
   })
@@ -148,10 +148,12 @@ export async function prepareContainer(store: LocalStore, req: RunRequest): Prom
     }
     const spec = await containerSpec(resolved.config, req.overrides, { rootfs: dirs.rootfs, rootless, hostname: record.id.slice(0, 12) })
     checkCommand(dirs.rootfs, spec)
-    record.rootfs = kind
-    record.command = spec.process.args
     await atomicWriteFile(path.join(bundle, 'config.json'), JSON.stringify(spec, null, '\t') + '\n', 0o600)
-    await atomicWriteFile(path.join(bundle, RECORD_FILE), JSON.stringify(record, null, 2) + '\n', 0o600)
+    if (kind !== record.rootfs || JSON.stringify(spec.process.args) !== JSON.stringify(record.command)) {
+      record.rootfs = kind
+      record.command = spec.process.args
+      await atomicWriteFile(path.join(bundle, RECORD_FILE), JSON.stringify(record, null, 2) + '\n', 0o600)
+    }
     return { record, bundle, spec }
   } catch (e) {
     await removeContainer(store, record, { force: true }).catch(() => {})

@@ -23,10 +23,11 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Digest } from '../digest/digest.js'
 import { LadingError } from '../errors.js'
+import { exists } from '../io/fs.js'
 import { withLock } from '../io/lock.js'
 import { Annotation } from '../spec/media-types.js'
 import type { Descriptor } from '../spec/types.js'
-import { Layout } from '../store/layout.js'
+import { Layout, LAYOUT_FILE } from '../store/layout.js'
 import { resolveImage, type PlatformChoice, type ResolvedImage } from '../store/resolve.js'
 import { parseImageName, type ImageName } from './image-name.js'
 
@@ -66,7 +67,9 @@ export class LocalStore {
     // The store holds other users' nothing: keep it private, as podman's storage is.
     await fsp.mkdir(abs, { recursive: true, mode: 0o700 })
     for (const d of ['layers', 'containers', 'runc']) await fsp.mkdir(path.join(abs, d), { recursive: true, mode: 0o700 })
-    const layout = await Layout.init(path.join(abs, 'images'))
+    // Opening an existing layout reads nothing and takes no lock: this is on every run's path.
+    const images = path.join(abs, 'images')
+    const layout = (await exists(path.join(images, LAYOUT_FILE))) ? await Layout.open(images) : await Layout.init(images)
     return new LocalStore(abs, layout)
   }
 

@@ -8,7 +8,7 @@
  */
 import path from 'node:path'
 import { rootFileReader } from '../bundle/root-file.js'
-import { envName, processArgs, runtimeConfig } from '../bundle/runtime-config.js'
+import { envName, processArgs, runtimeConfig, type IdMap } from '../bundle/runtime-config.js'
 import type { RuntimeSpec } from '../bundle/runtime-types.js'
 import { LadingError } from '../errors.js'
 import type { ImageConfig } from '../spec/types.js'
@@ -102,8 +102,13 @@ function adjustCaps(spec: RuntimeSpec, add: string[], drop: string[]): void {
  * The container's config.json. `rootfs` is the container's root filesystem on the host (read
  * for /etc/passwd and /etc/group, staying inside it); the spec names it relatively as `rootfs`.
  */
-export async function containerSpec(config: ImageConfig, o: RunOverrides, opts: { rootfs: string; rootless: boolean; hostname: string }): Promise<RuntimeSpec> {
-  const spec = await runtimeConfig(withOverrides(config, o), { rootless: opts.rootless, readRootFile: rootFileReader(opts.rootfs) })
+export async function containerSpec(config: ImageConfig, o: RunOverrides, opts: { rootfs: string; rootless: boolean; hostname: string; uidMap?: IdMap[]; gidMap?: IdMap[] }): Promise<RuntimeSpec> {
+  const spec = await runtimeConfig(withOverrides(config, o), {
+    rootless: opts.rootless,
+    readRootFile: rootFileReader(opts.rootfs),
+    ...(opts.uidMap ? { uidMap: opts.uidMap } : {}),
+    ...(opts.gidMap ? { gidMap: opts.gidMap } : {}),
+  })
   spec.hostname = o.hostname ?? opts.hostname
   if (o.terminal) {
     spec.process.terminal = true
@@ -129,8 +134,13 @@ export async function containerSpec(config: ImageConfig, o: RunOverrides, opts: 
       if (m.destination === '/sys' && m.type === 'sysfs') Object.assign(m, { type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] })
     }
   } else if (opts.rootless && !spec.linux.namespaces.some((n) => n.type === 'network')) {
-    // --network none rootless: a network namespace of its own (only lo), owned by the user namespace.
+    // --network none rootless: a network namespace of its own (only lo), owned by the user
+    // namespace; that ownership lets the container mount its own sysfs instead of the host's
+    // (whose /sys/class/net would list the host's interfaces).
     spec.linux.namespaces.push({ type: 'network' })
+    for (const m of spec.mounts) {
+      if (m.destination === '/sys' && m.type === 'bind') Object.assign(m, { type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] })
+    }
   }
   adjustCaps(spec, o.capAdd ?? [], o.capDrop ?? [])
   if (o.init !== undefined) {

@@ -9,6 +9,7 @@
  * command's exit 1), so the command is looked up in the root filesystem first (checkCommand).
  */
 import { accessSync, constants, promises as fsp, statSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import type { RuntimeSpec } from '../bundle/runtime-types.js'
 import { LadingError } from '../errors.js'
@@ -23,6 +24,7 @@ import { imageForRun, type PullPolicy } from './images.js'
 import { diffIdsOf, ensureLayers } from './layers.js'
 import { copyLayers, mountOverlay, overlayAvailable, unmount, type ContainerDirs } from './rootfs.js'
 import type { LocalStore } from './store.js'
+import { rootlessMappings } from './subids.js'
 
 export const EXIT_LADING_FAILED = 125
 export const EXIT_CANNOT_INVOKE = 126
@@ -126,7 +128,7 @@ export async function prepareContainer(store: LocalStore, req: RunRequest): Prom
       ...(req.signal ? { signal: req.signal } : {}),
     })
     if (ensured.unmappedOwners.length > 0) {
-      req.onWarning?.(`the image has files owned by ${ensured.unmappedOwners.join(', ')} (uid:gid), outside what this user maps (container 0 = you): they appear owned by root in the container; run as root for the image's owners`)
+      req.onWarning?.(`the image has files owned by ${ensured.unmappedOwners.join(', ')} (uid:gid), which an unprivileged unpack cannot give them: they belong to you, so the container sees them as root's; run as root to keep the image's owners`)
     }
     const dirs = containerDirs(bundle)
     // The overlay's root directory takes its owner and mode from the upper directory: 0755 like
@@ -146,7 +148,8 @@ export async function prepareContainer(store: LocalStore, req: RunRequest): Prom
       await copyLayers(ensured.dirs, dirs.rootfs)
       await saveSnapshot(await takeSnapshot(dirs.rootfs), path.join(bundle, SNAPSHOT_FILE))
     }
-    const spec = await containerSpec(resolved.config, req.overrides, { rootfs: dirs.rootfs, rootless, hostname: record.id.slice(0, 12) })
+    const maps = rootless ? rootlessMappings({ name: os.userInfo().username, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }) : undefined
+    const spec = await containerSpec(resolved.config, req.overrides, { rootfs: dirs.rootfs, rootless, hostname: record.id.slice(0, 12), ...maps })
     checkCommand(dirs.rootfs, spec)
     await atomicWriteFile(path.join(bundle, 'config.json'), JSON.stringify(spec, null, '\t') + '\n', 0o600)
     if (kind !== record.rootfs || JSON.stringify(spec.process.args) !== JSON.stringify(record.command)) {

@@ -60,10 +60,17 @@ describe('lading run: registry, rootless, terminal', () => {
       assert.equal(r.status, 5, r.stderr)
       assert.equal(r.stdout, '0\n/root\nwritable\n')
       assert.match(r.stderr, /unpacked layer sha256:/)
-      assert.match(r.stderr, /files owned by [0-9:, ]+ \(uid:gid\), outside what this user maps/, 'owners outside the mapping are reported up front')
+      assert.match(r.stderr, /files owned by [0-9:, ]+ \(uid:gid\), which an unprivileged unpack cannot give them/, 'owners the user cannot give are reported up front')
       assert.ok(existsSync(path.join(dir, 'data', 'lading', 'layers')), 'the store is under $XDG_DATA_HOME/lading')
       const net = spawnSync(binPath, ['run', '--rm', '-q', '--pull', 'never', 'localhost/layout:minbase', 'ls', '/sys/class/net'], { uid, gid, env, cwd: dir, encoding: 'utf8' })
       assert.equal(net.status, 0, net.stderr)
+      assert.equal(net.stdout, 'lo\n', '--network none (the default) has only lo, rootless too')
+      // With subordinate ids (subuid(5)) and newuidmap, other users exist in the container.
+      if (existsSync('/usr/bin/newuidmap') && spawnSync('grep', ['-q', `^${TEST_USER}:`, '/etc/subuid']).status === 0) {
+        const other = spawnSync(binPath, ['run', '--rm', '-q', '--pull', 'never', '-u', 'nobody', 'localhost/layout:minbase', 'sh', '-c', 'id -u; cat /proc/self/uid_map'], { uid, gid, env, cwd: dir, encoding: 'utf8' })
+        assert.equal(other.status, 0, other.stderr)
+        assert.match(other.stdout, /^65534\n\s+0\s+\d+\s+1\n\s+1\s+\d+\s+\d+\n$/)
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -14,6 +14,7 @@ import { resolveImage } from '../../src/store/resolve.js'
 import { parseImageName, newImageName } from '../../src/run/image-name.js'
 import { ensureLayers, layerDir } from '../../src/run/layers.js'
 import { copyLayers } from '../../src/run/rootfs.js'
+import { rootlessMappings, subordinateRange } from '../../src/run/subids.js'
 import { defaultStoreDir, LocalStore } from '../../src/run/store.js'
 import { applyImageLayers } from '../../src/bundle/unpack.js'
 import { scanTree } from '../../src/layer/snapshot.js'
@@ -59,6 +60,29 @@ describe('image names as podman spells them', () => {
     assert.equal(defaultStoreDir({ uid: 1000, env: { XDG_DATA_HOME: '/x/data' } }), '/x/data/lading')
     assert.equal(defaultStoreDir({ uid: 1000, env: { HOME: '/home/u' } }), '/home/u/.local/share/lading')
     assert.equal(defaultStoreDir({ uid: 1000, env: { HOME: '/home/u', XDG_DATA_HOME: 'relative' } }), '/home/u/.local/share/lading')
+  })
+})
+
+describe('rootless id mappings', () => {
+  it('subuid(5) ranges map container ids 1..N; the user alone without one', async () => {
+    const text = '# comment\nother:200000:65536\nalice:100000:65536\n1002:300000:10\nbad:0:5\n'
+    assert.deepEqual(subordinateRange(text, { name: 'alice', id: 1001 }), { start: 100000, count: 65536 })
+    assert.deepEqual(subordinateRange(text, { name: 'bob', id: 1002 }), { start: 300000, count: 10 }, 'by numeric id too')
+    assert.equal(subordinateRange(text, { name: 'bad', id: 7 }), undefined, 'a range at 0 (root\'s ids) is refused')
+    assert.equal(subordinateRange(text, { name: 'carol', id: 1003 }), undefined)
+    const dir = await tempDir('lading-run-subid-')
+    try {
+      writeFileSync(path.join(dir, 'subuid'), text)
+      writeFileSync(path.join(dir, 'subgid'), text)
+      // The helpers must exist for runc to write a wide mapping: a directory without them gives none.
+      assert.equal(rootlessMappings({ name: 'alice', uid: 1001, gid: 1001 }, dir, dir), undefined)
+      const m = rootlessMappings({ name: 'alice', uid: 1001, gid: 1001 }, dir, '/usr/bin')
+      if (existsSync('/usr/bin/newuidmap') && existsSync('/usr/bin/newgidmap')) {
+        assert.deepEqual(m?.uidMap, [{ containerId: 0, hostId: 1001, size: 1 }, { containerId: 1, hostId: 100000, size: 65536 }])
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 

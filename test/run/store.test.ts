@@ -169,6 +169,26 @@ describe('the layer cache: unpacked once, complete or absent, verified', () => {
   })
 })
 
+describe('concurrent writers of one store', () => {
+  it('parallel pulls keep every image; two runs asking for one name: one gets it, the other is refused', async (t) => {
+    if (!canRun(t)) return
+    const store = makeStore([])
+    try {
+      const pulls = await Promise.all(['minbase', 'layered', 'minbase-zstd'].map((tag) => runAsync(['pull', '--store', store.dir, '-q', `oci:${FIXTURE_LAYOUT}:${tag}`])))
+      for (const p of pulls) assert.equal(p.status, 0, p.stderr)
+      const names = (JSON.parse(store.ok(['images', '--json']).stdout) as Array<{ name: string }>).map((i) => i.name).sort()
+      assert.deepEqual(names, ['localhost/layout:layered', 'localhost/layout:minbase', 'localhost/layout:minbase-zstd'])
+      const runs = await Promise.all([0, 1].map(() => runAsync(['run', '--store', store.dir, '-q', '--name', 'only-one', MINBASE, 'true'])))
+      assert.deepEqual(runs.map((r) => r.status).sort(), [0, 125])
+      assert.match(runs.find((r) => r.status === 125)!.stderr, /the container name "only-one" is already in use/)
+      assert.equal(store.ok(['ps', '-a', '-q']).stdout.trim().split('\n').length, 1)
+      store.ok(['container', 'rm', 'only-one'])
+    } finally {
+      store.cleanup()
+    }
+  })
+})
+
 describe('store gc during runs', () => {
   let store: TestStore | undefined
   before(() => { if (runnable()) store = makeStore(['minbase', 'layered']) })

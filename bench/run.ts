@@ -20,6 +20,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { measure, median, max, run, CommandFailed, type Measurement } from './lib/measure.js'
 import { summarizeProfile } from './lib/cpu-profile.js'
+import { runScenarios } from './run-scenarios.js'
 import { scenarios, type Scenario, type Target, type Medium, type Fixtures, type Side } from './scenarios.js'
 import { runServeBench } from './serve.js'
 
@@ -253,7 +254,7 @@ async function main(): Promise<void> {
       mkdirSync(parent, { recursive: true })
       const medium: Medium = { name, dir: mkdtempSync(path.join(parent, 'lading-bench-')) }
       workDirs.push(medium.dir)
-      for (const s of scenarios({ lading: ladingArgv, fixtures: fx }, medium)) {
+      for (const s of [...scenarios({ lading: ladingArgv, fixtures: fx }, medium), ...runScenarios({ lading: ladingArgv, fixtures: fx }, medium)]) {
         if (opts.only && !opts.only.test(s.name)) continue
         if (s.shmOnly && name !== 'shm') continue
         const t0 = Date.now()

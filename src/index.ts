@@ -67,3 +67,11 @@ export { openSource, openDestination, TRANSPORTS } from './transport/open.js'
 export { copyImage, type CopyOptions, type CopyResult } from './copy/copy.js'
 export type { CopyEvent } from './copy/events.js'
 export { RegistryClient, type RegistryOptions } from './transport/registry/index.js'
+
+// The local image store and containers run with runc (lading run)
+export { LocalStore, defaultStoreDir } from './run/store.js'
+export { parseImageName } from './run/image-name.js'
+export { pullImage, pushImage } from './run/images.js'
+export { ensureLayers } from './run/layers.js'
+export { prepareContainer, finishContainer, type RunRequest } from './run/run.js'
+export type { RunOverrides } from './run/container-spec.js'

@@ -131,7 +131,7 @@ export function defaultRuntimeSpec(opts: Pick<RuntimeConfigOptions, 'rootless' |
   return spec
 }
 
-function envName(entry: string): string {
+export function envName(entry: string): string {
   const i = entry.indexOf('=')
   return i < 0 ? entry : entry.slice(0, i)
 }

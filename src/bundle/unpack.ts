@@ -20,7 +20,7 @@ import { LadingError, quoteName } from '../errors.js'
 import { atomicWriteFile } from '../io/fs.js'
 import { decompress } from '../io/compression.js'
 import { ProgressStream, type ProgressCallback } from '../io/progress.js'
-import { applyLayer, type ApplyStats, type IdMapping } from '../layer/apply.js'
+import { applyLayer, type ApplyStats, type IdMapping, type WhiteoutStrategy } from '../layer/apply.js'
 import { saveSnapshot, takeSnapshot, type Snapshot } from '../layer/snapshot.js'
 import { layerInfo } from '../spec/media-types.js'
 import type { Platform } from '../spec/types.js'
@@ -79,64 +79,75 @@ export async function openImage(ref: ImageRef, platform?: Platform | 'any'): Pro
  */
 export async function applyImageLayers(image: ResolvedImage, rootfs: string, opts: Omit<UnpackOptions, 'image' | 'platform'> = {}): Promise<ApplyStats> {
   const total: ApplyStats = { entries: 0, bytes: 0, whiteouts: 0 }
-  const layers = image.manifest.layers
-  for (let i = 0; i < layers.length; i++) {
-    const desc = layers[i]!
-    const info = layerInfo(desc.mediaType)
-    const name = `layer ${i} (${desc.digest})`
-    if (!info) throw new LadingError('UNSUPPORTED', `${name}: media type ${quoteName(desc.mediaType)} is not a filesystem layer`)
-    const blob = await image.blobs.get(desc)
-    const progress = opts.onProgress
-    progress?.({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'unpack' })
-    // Counted only when someone listens: a pipe or --progress none costs nothing.
-    const counted: Readable = progress
-      ? pipelineCb(blob, new ProgressStream((bytes) => progress({ type: 'blob-progress', digest: desc.digest, bytes, size: desc.size })), () => {})
-      : blob
-    let tar: Readable
-    try {
-      tar = await decompress(counted, info.compression, name)
-    } catch (e) {
-      blob.destroy()
-      throw e
-    }
-    if (opts.verifyDiffIds) {
-      const diffId = image.config.rootfs?.diff_ids?.[i]
-      if (diffId === undefined) throw new LadingError('INVALID_CONFIG', `${name}: the config has no rootfs.diff_ids entry for it`)
-      tar = verifiedStream(tar, { digest: diffId, name: `${name} uncompressed (diff_id)` })
-    }
-    const applyOpts: Parameters<typeof applyLayer>[2] = {}
-    if (opts.rootless !== undefined) applyOpts.rootless = opts.rootless
-    if (opts.uidMap) applyOpts.uidMap = opts.uidMap
-    if (opts.gidMap) applyOpts.gidMap = opts.gidMap
-    if (opts.keepDirlinks) applyOpts.keepDirlinks = true
-    if (opts.maxBytes !== undefined) applyOpts.maxBytes = opts.maxBytes - total.bytes
-    if (opts.onWarning) applyOpts.onWarning = opts.onWarning
-    let stats: ApplyStats
-    const stop = (): void => { tar.destroy(interrupted()) }
-    opts.signal?.addEventListener('abort', stop, { once: true })
-    try {
-      if (opts.signal?.aborted) throw interrupted()
-      stats = await applyLayer(rootfs, tar, applyOpts)
-      // Read what follows the end-of-archive blocks too: the blob's size and digest are checked
-      // when it ends, and a mismatch must fail the unpack even if the tar looked complete.
-      await drain(tar)
-    } catch (e) {
-      blob.destroy()
-      tar.destroy()
-      if (opts.signal?.aborted) throw interrupted()
-      if (e instanceof LadingError && !e.message.includes(desc.digest)) {
-        throw new LadingError(e.code, `${name}: ${e.message}`, { cause: e })
-      }
-      throw e
-    } finally {
-      opts.signal?.removeEventListener('abort', stop)
-    }
-    progress?.({ type: 'blob-done', digest: desc.digest, size: desc.size, stored: { digest: desc.digest, size: desc.size, mediaType: desc.mediaType } })
+  for (let i = 0; i < image.manifest.layers.length; i++) {
+    const layerOpts = opts.maxBytes !== undefined ? { ...opts, maxBytes: opts.maxBytes - total.bytes } : opts
+    const stats = await applyImageLayer(image, i, rootfs, layerOpts)
     total.entries += stats.entries
     total.bytes += stats.bytes
     total.whiteouts += stats.whiteouts
   }
   return total
+}
+
+/**
+ * Apply layer `i` of the image to `rootfs`: blob -> verify -> decompress -> (diff_id check) ->
+ * applyLayer. `whiteouts` chooses how its whiteouts are carried out (layer/apply.ts): the local
+ * store unpacks each layer alone, with overlayfs markers.
+ */
+export async function applyImageLayer(image: ResolvedImage, i: number, rootfs: string, opts: Omit<UnpackOptions, 'image' | 'platform'> & { whiteouts?: WhiteoutStrategy } = {}): Promise<ApplyStats> {
+  const desc = image.manifest.layers[i]!
+  const info = layerInfo(desc.mediaType)
+  const name = `layer ${i} (${desc.digest})`
+  if (!info) throw new LadingError('UNSUPPORTED', `${name}: media type ${quoteName(desc.mediaType)} is not a filesystem layer`)
+  const blob = await image.blobs.get(desc)
+  const progress = opts.onProgress
+  progress?.({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'unpack' })
+  // Counted only when someone listens: a pipe or --progress none costs nothing.
+  const counted: Readable = progress
+    ? pipelineCb(blob, new ProgressStream((bytes) => progress({ type: 'blob-progress', digest: desc.digest, bytes, size: desc.size })), () => {})
+    : blob
+  let tar: Readable
+  try {
+    tar = await decompress(counted, info.compression, name)
+  } catch (e) {
+    blob.destroy()
+    throw e
+  }
+  if (opts.verifyDiffIds) {
+    const diffId = image.config.rootfs?.diff_ids?.[i]
+    if (diffId === undefined) throw new LadingError('INVALID_CONFIG', `${name}: the config has no rootfs.diff_ids entry for it`)
+    tar = verifiedStream(tar, { digest: diffId, name: `${name} uncompressed (diff_id)` })
+  }
+  const applyOpts: Parameters<typeof applyLayer>[2] = {}
+  if (opts.rootless !== undefined) applyOpts.rootless = opts.rootless
+  if (opts.uidMap) applyOpts.uidMap = opts.uidMap
+  if (opts.gidMap) applyOpts.gidMap = opts.gidMap
+  if (opts.keepDirlinks) applyOpts.keepDirlinks = true
+  if (opts.maxBytes !== undefined) applyOpts.maxBytes = opts.maxBytes
+  if (opts.onWarning) applyOpts.onWarning = opts.onWarning
+  if (opts.whiteouts) applyOpts.whiteouts = opts.whiteouts
+  const stop = (): void => { tar.destroy(interrupted()) }
+  opts.signal?.addEventListener('abort', stop, { once: true })
+  let stats: ApplyStats
+  try {
+    if (opts.signal?.aborted) throw interrupted()
+    stats = await applyLayer(rootfs, tar, applyOpts)
+    // Read what follows the end-of-archive blocks too: the blob's size and digest are checked
+    // when it ends, and a mismatch must fail the unpack even if the tar looked complete.
+    await drain(tar)
+  } catch (e) {
+    blob.destroy()
+    tar.destroy()
+    if (opts.signal?.aborted) throw interrupted()
+    if (e instanceof LadingError && !e.message.includes(desc.digest)) {
+      throw new LadingError(e.code, `${name}: ${e.message}`, { cause: e })
+    }
+    throw e
+  } finally {
+    opts.signal?.removeEventListener('abort', stop)
+  }
+  progress?.({ type: 'blob-done', digest: desc.digest, size: desc.size, stored: { digest: desc.digest, size: desc.size, mediaType: desc.mediaType } })
+  return stats
 }
 
 function interrupted(): LadingError {

@@ -34,6 +34,18 @@ export const commands: readonly CommandEntry[] = [
   { names: ['logout'], load: () => import('./commands/logout.js') },
   { names: ['manifest-digest'], load: () => import('./commands/manifest-digest.js') },
   { names: ['serve'], load: () => import('./commands/serve.js') },
+  { names: ['run'], load: () => import('./commands/run.js') },
+  { names: ['pull'], load: () => import('./commands/pull.js') },
+  { names: ['push'], load: () => import('./commands/push.js') },
+  { names: ['images'], load: () => import('./commands/images.js') },
+  { names: ['rmi'], load: () => import('./commands/rmi.js') },
+  { names: ['ps'], load: () => import('./commands/ps.js') },
+  { names: ['stop'], load: () => import('./commands/stop.js') },
+  { names: ['logs'], load: () => import('./commands/logs.js') },
+  { names: ['commit'], load: () => import('./commands/commit.js') },
+  { names: ['container'], load: () => import('./commands/container.js') },
+  { names: ['image'], load: () => import('./commands/image.js') },
+  { names: ['store'], load: () => import('./commands/store.js') },
 ]
 
 /** The entries to load for these arguments: the named command's alone when argv names one. */

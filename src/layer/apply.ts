@@ -35,7 +35,7 @@ import { type IdMapping, mapId } from './id-map.js'
 import { RootResolver, entryComponents, type ResolvedPath } from './path-safety.js'
 import { WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE, WHITEOUT_PREFIX } from './tar-constants.js'
 import { readTar, type SparseRegion, type TarEntry, type TarHeader } from './tar-reader.js'
-import { applyXattrs } from './xattr.js'
+import { applyXattrs, xattrApi } from './xattr.js'
 
 export type { IdMapping } from './id-map.js'
 
@@ -56,7 +56,30 @@ export interface ApplyOptions {
    * --keep-directory-symlink. Off: the symlink is replaced by a directory (layer.md).
    */
   keepDirlinks?: boolean
+  /**
+   * How whiteouts are applied (default `{ kind: 'apply' }`). See WhiteoutStrategy.
+   */
+  whiteouts?: WhiteoutStrategy
 }
+
+/**
+ * The two ways a layer's whiteouts can be carried out, as umoci has both:
+ * - `apply` (the default): the layer is applied on top of its lower layers in one root, so a
+ *   `.wh.NAME` entry removes NAME and `.wh..wh..opq` empties the directory (layer.md §Whiteouts).
+ * - `overlayfs`: the layer is unpacked ALONE into its own directory, to be stacked later as one
+ *   overlayfs lowerdir. The markers are then written in overlayfs' own form
+ *   (docs.kernel.org/filesystems/overlayfs.html §whiteouts and opaque directories): a character
+ *   device 0/0 at NAME for a deleted path, and the xattr `<prefix>.overlay.opaque` = "y" on an
+ *   opaque directory, `trusted` for a mount made by root, `user` for one made with `userxattr`
+ *   inside a user namespace. The layer's own entries still win over its markers, whatever their
+ *   order (layer.md §Whiteouts: a whiteout never hides its own layer's entries).
+ */
+export type WhiteoutStrategy =
+  | { kind: 'apply' }
+  | { kind: 'overlayfs'; opaqueXattr: 'trusted.overlay.opaque' | 'user.overlay.opaque' }
+
+/** overlayfs' opaque value (docs.kernel.org/filesystems/overlayfs.html §whiteouts and opaque directories). */
+export const OVERLAY_OPAQUE_VALUE = 'y'
 
 export interface ApplyStats {
   entries: number
@@ -125,8 +148,10 @@ class LayerApplier {
   #noLower: boolean
   /** Device nodes and fifos waiting for #flushNodes (canonical rel path -> entry). */
   #pending = new Map<string, { r: ResolvedPath; h: TarHeader }>()
+  #overlayOpaque: string | undefined
 
   constructor(root: string, opts: ApplyOptions, isRoot: boolean) {
+    this.#overlayOpaque = opts.whiteouts?.kind === 'overlayfs' ? opts.whiteouts.opaqueXattr : undefined
     this.#rootless = opts.rootless ?? false
     this.#privileged = isRoot && !this.#rootless
     this.#uidMap = opts.uidMap?.length ? opts.uidMap : undefined
@@ -451,7 +476,8 @@ class LayerApplier {
   #whiteout(comps: string[], h: TarHeader): void {
     this.stats.whiteouts++
     const base = comps[comps.length - 1]!
-    if (this.#noLower) {
+    const overlay = this.#overlayOpaque
+    if (this.#noLower && overlay === undefined) {
       // Nothing lower to hide; a whiteout never applies to its own layer (layer.md §Whiteouts).
       // Names are still checked so a hostile layer is reported the same way.
       if (base !== WHITEOUT_OPAQUE && !base.startsWith(WHITEOUT_META_PREFIX)) {
@@ -464,7 +490,8 @@ class LayerApplier {
     }
     const dirComps = comps.slice(0, -1)
     if (base === WHITEOUT_OPAQUE) {
-      this.#opaque(dirComps, h)
+      if (overlay !== undefined) this.#overlayOpaqueMarker(dirComps, h, overlay)
+      else this.#opaque(dirComps, h)
       return
     }
     if (base.startsWith(WHITEOUT_META_PREFIX)) {
@@ -475,6 +502,10 @@ class LayerApplier {
     const target = base.slice(WHITEOUT_PREFIX.length)
     if (target === '' || target === '.' || target === '..') {
       throw new LadingError('UNSAFE_PATH', `layer entry ${quoteName(h.path)}: whiteout of ${quoteName(target)} is refused`)
+    }
+    if (overlay !== undefined) {
+      this.#overlayWhiteoutMarker(dirComps, target, h)
+      return
     }
     const r = this.#resolver.resolveParent([...dirComps, target], h.path, 'existing')
     // A missing parent, or a parent that is now a non-directory, means there is nothing to hide.
@@ -493,6 +524,51 @@ class LayerApplier {
       return
     }
     this.#remove(r, st)
+  }
+
+  /**
+   * The overlayfs strategy records whiteouts instead of carrying them out (see WhiteoutStrategy).
+   * Paths resolve inside the root as for any entry; an entry of this layer already at the path
+   * keeps it (its own entries win), and a later entry at the path replaces the marker as it
+   * replaces any non-directory.
+   */
+  #overlayOpaqueMarker(dirComps: string[], h: TarHeader, xattr: string): void {
+    const host = this.#markerDir(dirComps, h)
+    if (host !== undefined) xattrApi().setAttributeSync(host, xattr, Buffer.from(OVERLAY_OPAQUE_VALUE))
+  }
+
+  #overlayWhiteoutMarker(dirComps: string[], target: string, h: TarHeader): void {
+    if (this.#markerDir(dirComps, h) === undefined) return
+    const r = this.#resolver.resolveParent([...dirComps, target], h.path, 'create')!
+    if (this.#pending.has(r.rel)) return
+    try {
+      lstatSync(r.host)
+      return // this layer's own entry is there
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw e
+    }
+    this.#touch(r.rel, true)
+    // Made with the layer's devices and fifos (one mknod batch). A 0/0 character device may be
+    // made without privileges since Linux 5.8 (vfs: allow unprivileged whiteout creation).
+    const marker: TarHeader = { ...h, type: 'char', devmajor: 0, devminor: 0, mode: 0, uid: 0, gid: 0, xattrs: undefined }
+    this.#pending.set(r.rel, { r, h: marker })
+  }
+
+  /**
+   * The directory a marker sits in, made if absent (host path), or undefined when this layer has
+   * a non-directory there: it replaced the directory, which already hides everything below it
+   * (umoci writes `.wh.` entries under a path its layer made a file).
+   */
+  #markerDir(dirComps: string[], h: TarHeader): string | undefined {
+    if (dirComps.length === 0) return this.#resolver.root
+    const r = this.#resolver.resolveParent(dirComps, h.path, 'create')!
+    let st: Stats | undefined
+    try { st = lstatSync(r.host) } catch (e) { if (!isErrno(e, 'ENOENT')) throw e }
+    if (st !== undefined) return st.isDirectory() ? r.host : undefined
+    this.#retry(r, () => this.#mkdir(r))
+    this.#resolver.noteDir(r.rel)
+    this.#touch(r.rel, true)
+    return r.host
   }
 
   #opaque(dirComps: string[], h: TarHeader): void {

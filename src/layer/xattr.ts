@@ -21,6 +21,7 @@ export interface XattrApi {
   setAttributeSync(p: string, name: string, value: Buffer): void
   listAttributesSync(p: string): string[]
   getAttributeSync(p: string, name: string): Buffer | null
+  removeAttributeSync(p: string, name: string): void
 }
 let api: XattrApi | undefined
 /** @napi-rs/xattr, loaded on first use: a native addon is never part of the start-up snapshot. */

@@ -85,6 +85,8 @@ test('regression (issue 10 #1): a writer never tags an image whose blobs are gon
   try {
     const img = await buildTaggedImage(path.join(t.dir, 'src'), 't')
     const destDir = path.join(t.dir, 'dest')
+    // An existing layout (a failed copy removes a directory it created itself, issue 10 #8).
+    await Layout.init(destDir)
     // Another tool's gc (no leases) removes a layer between the blobs and the tag.
     await assert.rejects(
       copyWith(`oci:${path.join(t.dir, 'src')}:t`, `oci:${destDir}:x`, async () => {

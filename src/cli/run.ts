@@ -8,7 +8,7 @@
  */
 import type * as Commander from 'commander'
 import { LadingError } from '../errors.js'
-import { interruptAll, isInterrupting, sweepTrackedSync } from '../io/cleanup.js'
+import { interruptAll, isInterrupting, signalClaim, sweepTrackedSync } from '../io/cleanup.js'
 import { adoptDeferredExtraCaCerts } from '../transport/registry/extra-ca.js'
 import { commandsFor } from './commands.js'
 
@@ -85,6 +85,8 @@ export function runCli(commander: typeof Commander): void {
   // directory still tracked (src/io/cleanup.ts), say so in one line, and exit as a shell reports
   // a signal (128 + its number). A second signal does not wait for the hooks.
   const onSignal = (sig: NodeJS.Signals): void => {
+    const claimed = signalClaim()
+    if (claimed && !isInterrupting()) return claimed(sig)
     const status = sig === 'SIGINT' ? 130 : 143
     if (isInterrupting()) {
       sweepTrackedSync()

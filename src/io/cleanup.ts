@@ -150,6 +150,24 @@ export function onInterrupt(hook: Hook): () => void {
   return () => { hooks.delete(hook) }
 }
 
+let claim: ((sig: NodeJS.Signals) => void) | undefined
+
+/**
+ * A command that handles SIGINT/SIGTERM itself (`lading run` forwards them to its container and
+ * exits with the container's status; `lading serve` drains its requests) claims them: while the
+ * claim stands, the CLI's handler hands each signal to `handler` instead of interrupting.
+ * Returns the release. One claim at a time: the later one replaces the earlier.
+ */
+export function claimSignals(handler: (sig: NodeJS.Signals) => void): () => void {
+  claim = handler
+  return () => { if (claim === handler) claim = undefined }
+}
+
+/** The claimer of SIGINT/SIGTERM, if a command claimed them (see claimSignals). */
+export function signalClaim(): ((sig: NodeJS.Signals) => void) | undefined {
+  return claim
+}
+
 /** True once an interruption began: a command failing now fails because it was stopped. */
 export function isInterrupting(): boolean {
   return interrupting

@@ -114,8 +114,8 @@ async function runCommand(image: string, command: string[], f: RunFlags): Promis
   const ac = new AbortController()
   let interrupted: NodeJS.Signals | undefined
   const onInterrupt = (sig: NodeJS.Signals): void => { interrupted = sig; ac.abort() }
-  process.on('SIGINT', onInterrupt)
-  process.on('SIGTERM', onInterrupt)
+  const { claimSignals } = await import('../../io/cleanup.js')
+  const release = claimSignals(onInterrupt)
   let prepared: Awaited<ReturnType<typeof prepareContainer>>
   try {
     prepared = await prepareContainer(store, {
@@ -133,8 +133,7 @@ async function runCommand(image: string, command: string[], f: RunFlags): Promis
     }
     throw e
   } finally {
-    process.off('SIGINT', onInterrupt)
-    process.off('SIGTERM', onInterrupt)
+    release()
   }
   const { record, bundle } = prepared
   const fs = await import('node:fs')
@@ -157,12 +156,16 @@ async function runCommand(image: string, command: string[], f: RunFlags): Promis
   const child = runcRun(store.runcRoot, bundle, record.id, { detach: false, stdio: [f.interactive || f.tty ? 'inherit' : 'ignore', 'inherit', 'inherit'] })
   // runc forwards what it receives to the container's init (runc(8) run: signals are proxied).
   const forward = (sig: NodeJS.Signals): void => { child.kill(sig) }
-  for (const s of FORWARDED) process.on(s, forward)
+  // SIGINT and SIGTERM come through the CLI's handler (claimed); the others straight from Node.
+  const releaseClaim = claimSignals(forward)
+  const others = FORWARDED.filter((s) => s !== 'SIGINT' && s !== 'SIGTERM')
+  for (const s of others) process.on(s, forward)
   let status: number
   try {
     status = await exited(child)
   } finally {
-    for (const s of FORWARDED) process.off(s, forward)
+    releaseClaim()
+    for (const s of others) process.off(s, forward)
   }
   await finishContainer(store, record, f.rm ?? false)
   return status

@@ -124,15 +124,16 @@ export function register(program: Command): void {
         requestTimeoutMs: c.timeouts.requestSeconds * 1000,
       })
       process.stdout.write(`lading: serving ${server.storage.root} at ${server.url}\n`)
+      // SIGTERM/SIGINT are claimed from the CLI's interrupt handler (src/io/cleanup.ts): the
+      // server drains instead of being interrupted; a second signal exits at once.
+      const { claimSignals } = await import('../../io/cleanup.js')
       await new Promise<void>((resolve) => {
         let stopping = false
-        const stop = (): void => {
+        claimSignals(() => {
           if (stopping) process.exit(1)
           stopping = true
           server.close().then(resolve, resolve)
-        }
-        process.on('SIGTERM', stop)
-        process.on('SIGINT', stop)
+        })
       })
     })
 }

@@ -33,6 +33,7 @@ export const commands: readonly CommandEntry[] = [
   { names: ['login'], load: () => import('./commands/login.js') },
   { names: ['logout'], load: () => import('./commands/logout.js') },
   { names: ['manifest-digest'], load: () => import('./commands/manifest-digest.js') },
+  { names: ['build'], load: () => import('./commands/build.js') },
 ]
 
 /** The entries to load for these arguments: the named command's alone when argv names one. */

@@ -68,9 +68,12 @@ export function expandWord(word: string, lookup: Lookup, escape = '\\', used: Se
   return new Lexer(word, lookup, escape, used).run('')
 }
 
-/** The same, without substitution: only quotes and escapes removed (for ONBUILD triggers, exec-form checks). */
-export function unquoteWord(word: string, escape = '\\'): string {
-  return new Lexer(word, () => undefined, escape, new Set(), false).run('')
+/**
+ * A here-document body with variables substituted (an unquoted delimiter): quotes are ordinary
+ * characters there, as in a shell here-document; the escape character still escapes `$`.
+ */
+export function expandHeredoc(body: string, lookup: Lookup, escape = '\\', used: Set<string> = new Set()): string {
+  return new Lexer(body, lookup, escape, used, true, false).run('')
 }
 
 class Lexer {
@@ -80,8 +83,10 @@ class Lexer {
   #escape: string
   #used: Set<string>
   #substitute: boolean
+  #quotes: boolean
 
-  constructor(s: string, lookup: Lookup, escape: string, used: Set<string>, substitute = true) {
+  constructor(s: string, lookup: Lookup, escape: string, used: Set<string>, substitute = true, quotes = true) {
+    this.#quotes = quotes
     this.#s = s
     this.#lookup = lookup
     this.#escape = escape
@@ -96,12 +101,15 @@ class Lexer {
     while (this.#i < s.length) {
       const c = s[this.#i]!
       if (stop !== '' && c === stop) return out
-      if (c === "'") out += this.#single()
-      else if (c === '"') out += this.#double()
+      if (c === "'" && this.#quotes) out += this.#single()
+      else if (c === '"' && this.#quotes) out += this.#double()
       else if (c === '$' && this.#substitute) out += this.#dollar()
-      else if (c === this.#escape) {
+      else if (c === this.#escape && this.#quotes) {
         this.#i++
         if (this.#i < s.length) out += s[this.#i++]!
+      } else if (c === this.#escape && s[this.#i + 1] === '$') {
+        out += '$'
+        this.#i += 2
       } else {
         out += c
         this.#i++

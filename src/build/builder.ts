@@ -32,7 +32,7 @@ import { rootFileReader } from '../bundle/root-file.js'
 import { DEFAULT_PATH } from '../bundle/runtime-config.js'
 import type { RuntimeMount } from '../bundle/runtime-types.js'
 import { applyImageLayers } from '../bundle/unpack.js'
-import { parseGroup, parsePasswd } from '../bundle/user.js'
+import { parseGroup, parsePasswd, resolveUser } from '../bundle/user.js'
 import { copyImage } from '../copy/copy.js'
 import { diffLayer } from '../layer/diff.js'
 import { takeSnapshot, type Snapshot } from '../layer/snapshot.js'
@@ -470,8 +470,17 @@ class Builder {
     const tree = await this.#materialize(s)
     const edit = (c: ImageConfig): void => { c.config = { ...(c.config ?? {}), WorkingDir: dir } }
     if (!isDirectoryIn(tree.rootfs, dir)) {
+      // Made as the stage's USER would (BuildKit and buildah chown what WORKDIR creates to it).
+      const user = s.image.config.config?.User
+      const owner = user ? (await resolveUser(user, rootFileReader(tree.rootfs)).catch((e: Error) => { throw this.#err(ins, `WORKDIR: USER ${user}: ${e.message}`) })).user : { uid: 0, gid: 0 }
       const { rel } = canonicalPath(tree.rootfs, dir)
-      fs.mkdirSync(path.join(tree.rootfs, rel), { recursive: true, mode: 0o755 })
+      const parts = rel.split('/')
+      for (let i = 1; i <= parts.length; i++) {
+        const host = path.join(tree.rootfs, ...parts.slice(0, i))
+        if (fs.existsSync(host)) continue
+        fs.mkdirSync(host, 0o755)
+        fs.chownSync(host, owner.uid, owner.gid)
+      }
     }
     await this.#commitLayer(s, tree, key, `WORKDIR ${dir}`, edit, [])
     return false

@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url'
 import { measure, median, max, run, CommandFailed, type Measurement } from './lib/measure.js'
 import { summarizeProfile } from './lib/cpu-profile.js'
 import { scenarios, type Scenario, type Target, type Medium, type Fixtures, type Side } from './scenarios.js'
+import { buildScenarios } from './build.js'
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 /** The `lading` command as users run it (bin/lading: the start-up snapshot when built). */
@@ -252,7 +253,7 @@ async function main(): Promise<void> {
       mkdirSync(parent, { recursive: true })
       const medium: Medium = { name, dir: mkdtempSync(path.join(parent, 'lading-bench-')) }
       workDirs.push(medium.dir)
-      for (const s of scenarios({ lading: ladingArgv, fixtures: fx }, medium)) {
+      for (const s of [...scenarios({ lading: ladingArgv, fixtures: fx }, medium), ...buildScenarios({ lading: ladingArgv, fixtures: fx }, medium)]) {
         if (opts.only && !opts.only.test(s.name)) continue
         if (s.shmOnly && name !== 'shm') continue
         const t0 = Date.now()

@@ -128,6 +128,7 @@ class Builder {
   readonly #o: BuildOptions
   #context: string
   readonly #cacheDir: string
+  readonly #layoutDir: string
   readonly #work: string
   readonly #target: Platform
   readonly #buildArgs: Map<string, string>
@@ -146,6 +147,9 @@ class Builder {
     this.#o = o
     this.#context = path.resolve(o.context)
     this.#cacheDir = path.resolve(o.cacheDir ?? defaultCacheDir())
+    // CACHE/layout is the OCI layout of step results; CACHE/mounts holds RUN cache mounts;
+    // CACHE/work/<pid>-<random> this build's root filesystems, removed when it ends.
+    this.#layoutDir = path.join(this.#cacheDir, 'layout')
     this.#work = path.join(this.#cacheDir, 'work', `${process.pid}-${randomBytes(4).toString('hex')}`)
     this.#target = o.platform ?? hostPlatform()
     this.#buildArgs = new Map(Object.entries(o.buildArgs ?? {}))
@@ -169,14 +173,16 @@ class Builder {
     const dfPath = this.#o.dockerfile ?? path.join(this.#context, 'Dockerfile')
     let text: string
     try { text = fs.readFileSync(dfPath, 'utf8') } catch (e) { throw new LadingError('NOT_FOUND', `${dfPath}: cannot read the Dockerfile: ${(e as Error).message}`) }
-    this.#df = parseDockerfile(text, path.relative(process.cwd(), dfPath) || dfPath)
+    // Messages name the Dockerfile as the user knows it: relative to the context when inside it.
+    const rel = path.relative(this.#context, path.resolve(dfPath))
+    this.#df = parseDockerfile(text, rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : dfPath)
     this.#plan = planStages(this.#df)
     this.#ignore = readIgnore(this.#context)
     this.#globals = globalArgValues(this.#plan, this.#df.file, this.#df.escape, this.#buildArgs, platformArgs(this.#target, hostPlatform()))
     const order = stageOrder(this.#plan, this.#df.file, this.#df.escape, (n) => this.#globals.get(n), this.#o.target)
 
-    fs.mkdirSync(this.#cacheDir, { recursive: true })
-    this.#layout = await Layout.init(this.#cacheDir)
+    fs.mkdirSync(this.#layoutDir, { recursive: true })
+    this.#layout = await Layout.init(this.#layoutDir)
     fs.mkdirSync(this.#work, { recursive: true })
 
     let last: StageState | undefined
@@ -187,7 +193,7 @@ class Builder {
     }
     const fin = last!
     return {
-      layout: this.#cacheDir,
+      layout: this.#layoutDir,
       manifest: fin.image.desc,
       imageId: fin.image.manifest.config.digest,
       stepsRun: this.#stepsRun,
@@ -213,9 +219,10 @@ class Builder {
       const { parsePlatform } = await import('../spec/platform.js')
       platform = parsePlatform(expandAt(this.#df.file, stage.from, pf, globals, this.#df.escape))
     }
-    this.#emit({ type: 'step', stage: label, index: 1, total, text: stage.from.text, cached: false })
     let image: CurrentImage
     let key: string
+    // FROM counts as cached unless the base image had to be fetched into the cache.
+    let fetched = false
     const parent = findStage(this.#plan, baseName, stage.index)
     if (parent) {
       const p = this.#done.get(parent)
@@ -226,9 +233,14 @@ class Builder {
       image = await this.#scratch(platform)
       key = digestOf(JSON.stringify(['scratch', formatPlatform(platform)]))
     } else {
-      image = await this.#pull(stage.from, baseName, platform)
+      const pulled = await this.#pull(stage.from, baseName, platform)
+      image = pulled.image
+      fetched = pulled.copied > 0
       key = digestOf(JSON.stringify(['from', image.desc.digest]))
     }
+    this.#emit({ type: 'step', stage: label, index: 1, total, text: stage.from.text, cached: !fetched })
+    if (fetched) this.#stepsRun++
+    else this.#stepsCached++
     const s: StageState = { stage, label, image, key, args: new Map(), cmdSet: false }
     // ONBUILD triggers of the base image run first (the Dockerfile reference §ONBUILD), then are cleared.
     const triggers = Array.isArray(image.config.config?.OnBuild) ? (image.config.config.OnBuild as unknown[]).filter((t): t is string => typeof t === 'string') : []
@@ -266,7 +278,7 @@ class Builder {
   }
 
   /** A FROM image: copied into the cache layout (blobs already there are skipped) and resolved. */
-  async #pull(ins: Instruction, name: string, platform: Platform): Promise<CurrentImage> {
+  async #pull(ins: Instruction, name: string, platform: Platform): Promise<{ image: CurrentImage; copied: number }> {
     let ref: ImageReference
     try {
       ref = /^(oci|oci-archive|docker-archive|dir):/.test(name) || name.startsWith('docker://') ? parseReference(name) : parseReference(`docker://${name}`)
@@ -276,7 +288,7 @@ class Builder {
     const tag = `base-${digestOf(JSON.stringify([formatReference(ref), formatPlatform(platform)])).slice(7, 71)}`
     const src = await openSource(ref, this.#o.transport ?? {})
     try {
-      const dest = await openDestination({ transport: 'oci', dir: this.#cacheDir, tag }, {})
+      const dest = await openDestination({ transport: 'oci', dir: this.#layoutDir, tag }, {})
       try {
         const r = await copyImage(src, dest, { platforms: [platform] })
         const img = await this.#load(r.digest)
@@ -284,7 +296,7 @@ class Builder {
         if (!platformMatches(platform, have)) {
           this.#emit({ type: 'warning', message: `FROM ${name}: the image is for ${formatPlatform(have)}, not ${formatPlatform(platform)}` })
         }
-        return img
+        return { image: img, copied: r.blobs.copied }
       } finally {
         await dest.close()
       }
@@ -764,7 +776,7 @@ class Builder {
       return { dir: fs.realpathSync(tree.rootfs), what: `stage ${from}` }
     }
     // An image: pulled into the cache and unpacked like a stage.
-    const img = await this.#pull(ins, from, this.#target)
+    const img = (await this.#pull(ins, from, this.#target)).image
     const tmp: StageState = { stage: s.stage, label: from, image: img, key: img.desc.digest, args: new Map(), cmdSet: false }
     const tree = await this.#materialize(tmp)
     return { dir: fs.realpathSync(tree.rootfs), what: `image ${from}` }

@@ -101,7 +101,7 @@ export async function openArchive(file: string): Promise<Readable | undefined> {
   if (kind === 'none') return isTarHeader(h) ? fs.createReadStream(file) : undefined
   let stream: Readable
   if (kind === 'gzip' || kind === 'zstd') {
-    stream = await decompress(fs.createReadStream(file))
+    try { stream = await decompress(fs.createReadStream(file)) } catch { return undefined }
   } else {
     const child = spawn(kind, ['-dc'], { stdio: [fs.openSync(file, 'r'), 'pipe', 'pipe'] })
     let err = ''
@@ -111,9 +111,15 @@ export async function openArchive(file: string): Promise<Readable | undefined> {
     child.on('close', (code) => { if (code !== 0) out.destroy(new LadingError('INVALID_TAR', `${file}: ${kind} -dc failed (${code}): ${err.trim()}`)) })
     stream = out
   }
-  const { first, rest } = await peek(stream, 512)
-  if (!isTarHeader(first)) { rest.destroy(); return undefined }
-  return rest
+  // Docker's rule: what does not decompress to a tar archive (corrupt data too) is copied as a file.
+  try {
+    const { first, rest } = await peek(stream, 512)
+    if (!isTarHeader(first)) { rest.destroy(); return undefined }
+    return rest
+  } catch {
+    stream.destroy()
+    return undefined
+  }
 }
 
 function isTarHeader(h: Uint8Array): boolean {

@@ -114,11 +114,13 @@ export function register(program: Command): void {
           signal: controller.signal,
         })
         const written = await exportImage(result, dests, transport)
-        for (const w of written) err.write(`wrote ${w.ref} ${w.digest}\n`)
-        err.write(`${result.stepsRun} step(s) run, ${result.stepsCached} cached, ${result.layersWritten} layer(s) written\n`)
+        if (progress !== 'json') {
+          for (const w of written) err.write(`wrote ${w.ref} ${w.digest}\n`)
+          err.write(`${result.stepsRun} step(s) run, ${result.stepsCached} cached, ${result.layersWritten} layer(s) written\n`)
+        }
         if (f.iidfile !== undefined) await atomicWriteFile(f.iidfile, result.imageId)
         if (f.digestfile !== undefined) await atomicWriteFile(f.digestfile, written[0]?.digest ?? result.manifest.digest)
-        if (progress === 'json') err.write(JSON.stringify({ type: 'done', imageId: result.imageId, manifest: result.manifest.digest, written }) + '\n')
+        if (progress === 'json') err.write(JSON.stringify({ type: 'done', imageId: result.imageId, manifest: result.manifest.digest, written, stepsRun: result.stepsRun, stepsCached: result.stepsCached, layersWritten: result.layersWritten }) + '\n')
         process.stdout.write(`${result.imageId}\n`)
       } finally {
         process.removeListener('SIGINT', onSignal)

@@ -2,7 +2,7 @@
  * Issue 13's benchmark: `lading build` beside `buildah bud --storage-driver vfs` (Debian's buildah)
  * on one Dockerfile: FROM the Debian fixture image + COPY of a 5,000-file directory + two RUN
  * steps + ENV and CMD, written to an oci: layout (buildah's time includes its push to the same
- * kind of layout, `-t oci:...`).
+ * kind of layout, `-t oci:...`). The base image is an oci: layout on the medium under test.
  *  - cold: both start with an empty cache/storage each run (lading: a fresh --cache-dir; buildah:
  *    fresh --root/--runroot), so both import the base image, unpack it, run, commit and write;
  *  - warm: a rebuild with nothing changed, each with its cache from an untimed first build
@@ -11,6 +11,7 @@
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { copyLayoutTags } from './lib/layout-copy.js'
 import { run } from './lib/measure.js'
 import type { Env, Medium, Scenario } from './scenarios.js'
 
@@ -45,9 +46,12 @@ export function buildScenarios(env: Env, medium: Medium): Scenario[] {
   const L = (...args: string[]): string[] => [...env.lading, ...args]
   const buildah = (root: string, ...args: string[]): string[] => ['buildah', '--root', path.join(root, 'root'), '--runroot', path.join(root, 'runroot'), '--storage-driver', 'vfs', 'bud', '-q', ...args]
   const out = (name: string): string => path.join(W, 'out', name)
+  // The base image on the medium under test, read by both tools from there.
+  const base = path.join(W, 'base')
   const prepare = (): void => {
+    if (!existsSync(base)) copyLayoutTags(env.fixtures.layout, base, ['minbase'])
     mkdirSync(ctx, { recursive: true })
-    makeContext(ctx, env.fixtures.layout)
+    makeContext(ctx, base)
   }
   const check = (): void => {
     // A fast wrong answer must not pass: the image must carry the RUN output.

@@ -50,6 +50,7 @@ import { applyCopy, canonicalPath, extractInto, isDirectoryIn, openArchive, type
 import { dockerfileError, parseDockerfile, type Dockerfile, type Instruction } from './dockerfile/parse.js'
 import { expandHeredoc, splitWords, type Lookup } from './dockerfile/words.js'
 import { IgnoreRules } from './dockerignore.js'
+import { linkBlobs } from './link-blobs.js'
 import { runStep } from './run-step.js'
 import { contentDigest, fileDigest, itemsOf, resolveSources, type SourceRoot } from './sources.js'
 import { PROXY_ARGS, argDeclarations, expandAt, findStage, globalArgValues, planStages, platformArgs, stageOrder, type Stage, type StagePlan } from './stages.js'
@@ -286,6 +287,12 @@ class Builder {
       throw this.#err(ins, `FROM ${name}: ${(e as Error).message}`)
     }
     const tag = `base-${digestOf(JSON.stringify([formatReference(ref), formatPlatform(platform)])).slice(7, 71)}`
+    if (ref.transport === 'oci') {
+      // Same filesystem: the base image's blobs are linked into the cache, not copied.
+      const from = await Layout.open(ref.dir).catch(() => undefined)
+      const img = from && await resolveImage(from, { tag: ref.digest ? undefined : (ref.tag ?? 'latest'), digest: ref.digest }, platform).catch(() => undefined)
+      if (from && img) await linkBlobs(from, this.#layout, [img.manifest.config, ...img.manifest.layers])
+    }
     const src = await openSource(ref, this.#o.transport ?? {})
     try {
       const dest = await openDestination({ transport: 'oci', dir: this.#layoutDir, tag }, {})
@@ -960,6 +967,11 @@ function readIgnore(context: string): IgnoreRules | undefined {
 export async function exportImage(result: BuildResult, dests: ImageReference[], transport: TransportOptions = {}): Promise<Array<{ ref: string; digest: Digest }>> {
   const out: Array<{ ref: string; digest: Digest }> = []
   for (const d of dests) {
+    if (d.transport === 'oci') {
+      const cache = await Layout.open(result.layout)
+      const img = await resolveImage(cache, { digest: result.manifest.digest }, 'any')
+      await linkBlobs(cache, await Layout.init(d.dir), [img.manifest.config, ...img.manifest.layers])
+    }
     const src = await openSource({ transport: 'oci', dir: result.layout, digest: result.manifest.digest }, transport)
     try {
       const dest = await openDestination(d, transport)

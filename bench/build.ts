@@ -41,7 +41,9 @@ function fresh(dir: string): void {
 }
 
 export function buildScenarios(env: Env, medium: Medium): Scenario[] {
-  const W = path.join(medium.dir, 'build')
+  // buildah wants lower-case paths in oci: references, and medium.dir has upper-case letters in
+  // its random part: a lower-case sibling on the same medium, removed by cleanup.
+  const W = path.join(path.dirname(medium.dir), `lading-build-bench-${path.basename(medium.dir).toLowerCase().replace(/[^a-z0-9-]/g, '')}`)
   const ctx = path.join(W, 'ctx')
   const L = (...args: string[]): string[] => [...env.lading, ...args]
   const buildah = (root: string, ...args: string[]): string[] => ['buildah', '--root', path.join(root, 'root'), '--runroot', path.join(root, 'runroot'), '--storage-driver', 'vfs', 'bud', '-q', ...args]

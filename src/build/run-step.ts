@@ -108,6 +108,7 @@ export async function runStep(o: RunOptions): Promise<RunResult> {
     await fsp.rm(stateDir, { recursive: true, force: true })
     await removeMountPoints(spec.root.path, made)
   }
+  if (o.signal?.aborted) throw new LadingError('CONFLICT', `${o.what}: interrupted`)
   if (status !== 0) {
     const how = signal ? `was killed by ${signal}` : `exited with status ${status}`
     const last = tail.lines()

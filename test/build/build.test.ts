@@ -309,3 +309,57 @@ test('usage errors exit 2', (t) => {
   assert.equal(r.status, 2)
   assert.match(r.stderr, /^lading: --network: expected none or host/)
 })
+
+test('ONBUILD: triggers are stored, run when a later build uses the image as its base, and not inherited', async (t) => {
+  if (!canRun(t)) return
+  const dir = tempDir(t)
+  const ctx = path.join(dir, 'ctx')
+  writeTree(ctx, { 'payload.txt': 'p\n', Dockerfile: `FROM ${BASE}\nONBUILD COPY payload.txt /onbuild/\nONBUILD RUN echo triggered > /onbuild/ran\n` })
+  const cache = path.join(dir, 'cache')
+  ladingBuildOk(['--cache-dir', cache, '-t', `oci:${dir}/base:t`, ctx])
+  assert.deepEqual((await imageConfig(`${dir}/base`, 't')).config?.OnBuild, ['COPY payload.txt /onbuild/', 'RUN echo triggered > /onbuild/ran'])
+  writeTree(ctx, { Dockerfile: `FROM oci:${dir}/base:t\nRUN cat /onbuild/ran /onbuild/payload.txt > /both\n` })
+  ladingBuildOk(['--cache-dir', cache, '-t', `oci:${dir}/child:t`, ctx])
+  const b = `${dir}/rootfs`
+  ladingOk(['raw', 'unpack', '--image', `${dir}/child:t`, b])
+  assert.equal(fs.readFileSync(`${b}/both`, 'utf8'), 'triggered\np\n')
+  assert.equal((await imageConfig(`${dir}/child`, 't')).config?.OnBuild, undefined)
+})
+
+test('concurrent builds sharing one cache both succeed and agree', async (t) => {
+  if (!canRun(t)) return
+  const dir = tempDir(t)
+  const ctx = path.join(dir, 'ctx')
+  writeTree(ctx, { 'a.txt': 'a\n', Dockerfile: `FROM ${BASE}\nCOPY a.txt /a.txt\nRUN cp /a.txt /b.txt\nCMD ["cat", "/b.txt"]\n` })
+  const { execFile } = await import('node:child_process')
+  const one = (tag: string): Promise<void> => new Promise((resolve, reject) => {
+    execFile(path.join(process.cwd(), 'bin/lading'), ['build', '--cache-dir', path.join(dir, 'cache'), '-t', `oci:${dir}/out:${tag}`, ctx], (e, _o, stderr) => (e ? reject(new Error(stderr)) : resolve()))
+  })
+  await Promise.all([one('x'), one('y')])
+  const cx = await imageConfig(`${dir}/out`, 'x')
+  const cy = await imageConfig(`${dir}/out`, 'y')
+  assert.deepEqual(cx.rootfs.diff_ids, cy.rootfs.diff_ids)
+  // Nothing of either build is left in the cache's work directory.
+  assert.deepEqual(fs.readdirSync(path.join(dir, 'cache', 'work')), [])
+})
+
+test('interrupted: SIGINT during a RUN stops it, removes the container and the work tree, tags nothing', async (t) => {
+  if (!canRun(t)) return
+  const dir = tempDir(t)
+  const ctx = path.join(dir, 'ctx')
+  writeTree(ctx, { Dockerfile: `FROM ${BASE}\nRUN echo started && sleep 600\n` })
+  const { spawn } = await import('node:child_process')
+  const child = spawn(path.join(process.cwd(), 'bin/lading'), ['build', '--cache-dir', path.join(dir, 'cache'), '-t', `oci:${dir}/out:t`, ctx], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  let sent = false
+  child.stderr.on('data', (b: Buffer) => {
+    stderr += b.toString()
+    if (!sent && stderr.includes('started\n')) { sent = true; child.kill('SIGINT') }
+  })
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  assert.equal(code, 1, stderr)
+  assert.match(stderr, /^lading: .*interrupted/m)
+  assert.deepEqual(tags(`${dir}/out`), [])
+  assert.deepEqual(fs.readdirSync(path.join(dir, 'cache', 'work')), [])
+  assert.doesNotMatch(run('runc', ['list']).stdout, /lading-build/)
+})

@@ -95,8 +95,9 @@ export function register(program: Command): void {
       }
       const controller = new AbortController()
       const onSignal = (): void => controller.abort()
-      process.once('SIGINT', onSignal)
-      process.once('SIGTERM', onSignal)
+      // Kept until the build has cleaned up: a second ^C must not kill it half-way through.
+      process.on('SIGINT', onSignal)
+      process.on('SIGTERM', onSignal)
       try {
         const result = await build({
           context,

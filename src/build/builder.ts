@@ -24,10 +24,14 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { digestOf, type Digest } from '../digest/digest.js'
 import { LadingError, isLadingError } from '../errors.js'
 import { appendLayer } from '../bundle/append-layer.js'
 import { removeTree } from '../bundle/cleanup.js'
+import { IdRemapStream, inverseMapper } from '../bundle/id-remap.js'
+import { openUpDirs, restoreDirs, withOpenedModes, withOriginalModes } from '../bundle/rootless-access.js'
 import { rootFileReader } from '../bundle/root-file.js'
 import { DEFAULT_PATH } from '../bundle/runtime-config.js'
 import type { RuntimeMount } from '../bundle/runtime-types.js'
@@ -133,6 +137,8 @@ class Builder {
   readonly #work: string
   readonly #target: Platform
   readonly #buildArgs: Map<string, string>
+  /** Not root: unpack without ownership, RUN in runc's rootless mode, ids mapped back in layers. */
+  readonly #rootless = process.getuid?.() !== 0
   #layout!: Layout
   #df!: Dockerfile
   #plan!: StagePlan
@@ -498,7 +504,8 @@ class Builder {
         const host = path.join(tree.rootfs, ...parts.slice(0, i))
         if (fs.existsSync(host)) continue
         fs.mkdirSync(host, 0o755)
-        fs.chownSync(host, owner.uid, owner.gid)
+        // Rootless, the user's own files are root's in the image; other owners cannot be made.
+        if (!this.#rootless) fs.chownSync(host, owner.uid, owner.gid)
       }
     }
     await this.#commitLayer(s, tree, key, `WORKDIR ${dir}`, edit, [])
@@ -597,7 +604,7 @@ class Builder {
       if (t.layers.length === want.length) return t
       await this.#apply(s.image, t.rootfs, t.layers.length)
       t.layers = want
-      t.snapshot = await takeSnapshot(t.rootfs)
+      t.snapshot = await this.#snapshot(t.rootfs)
       return t
     }
     if (t) await removeTree(t.dir)
@@ -605,15 +612,25 @@ class Builder {
     const rootfs = path.join(dir, 'rootfs')
     fs.mkdirSync(rootfs, { recursive: true, mode: 0o755 })
     await this.#apply(s.image, rootfs, 0)
-    const tree: Tree = { dir, rootfs, layers: want, snapshot: await takeSnapshot(rootfs) }
+    const tree: Tree = { dir, rootfs, layers: want, snapshot: await this.#snapshot(rootfs) }
     s.tree = tree
     return tree
+  }
+
+  /** A snapshot; rootless, unreadable directories are opened for the walk (as `lading unpack --rootless`). */
+  async #snapshot(rootfs: string): Promise<Snapshot> {
+    const opened = await openUpDirs(rootfs)
+    try {
+      return withOriginalModes(await takeSnapshot(rootfs), opened)
+    } finally {
+      await restoreDirs(opened)
+    }
   }
 
   async #apply(image: CurrentImage, rootfs: string, from: number): Promise<void> {
     const resolved: ResolvedImage = await resolveImage(this.#layout, { digest: image.desc.digest }, 'any')
     const partial: ResolvedImage = { ...resolved, manifest: { ...resolved.manifest, layers: resolved.manifest.layers.slice(from) } }
-    await applyImageLayers(partial, rootfs, { ...(this.#o.signal ? { signal: this.#o.signal } : {}) })
+    await applyImageLayers(partial, rootfs, { rootless: this.#rootless, ...(this.#o.signal ? { signal: this.#o.signal } : {}) })
   }
 
   /**
@@ -625,12 +642,26 @@ class Builder {
     const diffOpts: Parameters<typeof diffLayer>[2] = {}
     if (mask.length) diffOpts.maskPaths = mask
     if (this.#o.timestamp) diffOpts.mtimeClamp = this.#o.timestamp
-    const diff = diffLayer(tree.rootfs, tree.snapshot, diffOpts)
+    const opened = await openUpDirs(tree.rootfs)
+    let added: Awaited<ReturnType<typeof appendLayer>>
+    let now: Snapshot
     const history: History = { created, created_by: createdBy, comment: 'buildkit.dockerfile.v0' }
     const base = { manifest: s.image.manifest, config: structuredClone(s.image.config) }
     if (edit) edit(base.config)
-    const added = await appendLayer(this.#layout, base, diff.stream, { compression: 'gzip', history, tag: `cache-${key}` })
-    const now = await diff.snapshot
+    try {
+      const diff = diffLayer(tree.rootfs, withOpenedModes(tree.snapshot, opened), diffOpts)
+      let layerTar: Readable = diff.stream
+      if (this.#rootless) {
+        // Files the build made are the user's on disk and root's in the image (as repack does).
+        const remap = new IdRemapStream(inverseMapper(undefined, process.getuid?.()), inverseMapper(undefined, process.getgid?.()))
+        pipeline(diff.stream, remap).catch(() => {})
+        layerTar = remap
+      }
+      added = await appendLayer(this.#layout, base, layerTar, { compression: 'gzip', history, tag: `cache-${key}` })
+      now = withOriginalModes(await diff.snapshot, opened)
+    } finally {
+      await restoreDirs(opened)
+    }
     if (added.manifest) {
       this.#layers++
       s.image = await this.#load(added.manifest.digest)
@@ -695,7 +726,7 @@ class Builder {
       user: s.image.config.config?.User || undefined,
       network: network === 'host' ? 'host' : 'none',
       mounts: mounts.mounts,
-      rootless: process.getuid?.() !== 0,
+      rootless: this.#rootless,
       what: `RUN ${ins.args}`.slice(0, 200),
       onOutput: (data) => this.#emit({ type: 'output', data }),
       ...(this.#o.signal ? { signal: this.#o.signal } : {}),
@@ -845,7 +876,7 @@ class Builder {
       if (isAdd && src.entry.type === 'file') {
         const tar = await openArchive(src.host)
         if (tar) {
-          await extractInto(tree.rootfs, destCanon, tar)
+          await extractInto(tree.rootfs, destCanon, tar, this.#rootless)
           continue
         }
       }
@@ -869,7 +900,7 @@ class Builder {
       const target = destIsDir ? joinRel(destCanon, h.name) : destCanon
       data.push({ target, data: Buffer.from(h.body), mode: attrs.mode ?? 0o644, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, mtimeNs })
     }
-    await applyCopy(tree.rootfs, placements, data)
+    await applyCopy(tree.rootfs, placements, data, this.#rootless)
     await this.#commitLayer(s, tree, key, createdBy, undefined, [])
     return false
   }

@@ -72,14 +72,14 @@ function* sourcesOf(p: Placement): Generator<TarSource> {
 }
 
 /** Write the placements and data files into the rootfs. */
-export async function applyCopy(rootfs: string, placements: Placement[], data: DataFile[]): Promise<void> {
+export async function applyCopy(rootfs: string, placements: Placement[], data: DataFile[], rootless = false): Promise<void> {
   function* all(): Generator<TarSource> {
     for (const p of placements) yield* sourcesOf(p)
     for (const d of data) {
       yield { entry: { path: d.target, type: 'file', mode: d.mode, uid: d.uid, gid: d.gid, size: d.data.length, mtimeNs: d.mtimeNs }, content: { data: d.data } }
     }
   }
-  await applyLayer(rootfs, writeTar(all(), { subsecondMtimes: true }))
+  await applyLayer(rootfs, writeTar(all(), { subsecondMtimes: true }), { rootless })
 }
 
 const MAGIC: Array<[string, number[]]> = [
@@ -150,7 +150,7 @@ async function peek(r: Readable, n: number): Promise<{ first: Buffer; rest: Read
 }
 
 /** Extract a tar stream into `containerDir` of the rootfs (created if missing). */
-export async function extractInto(rootfs: string, containerDir: string, tar: Readable): Promise<void> {
+export async function extractInto(rootfs: string, containerDir: string, tar: Readable, rootless = false): Promise<void> {
   const real = fs.realpathSync(rootfs)
   const comps = containerDir.split('/').filter((c) => c !== '' && c !== '.')
   let host = real
@@ -165,5 +165,5 @@ export async function extractInto(rootfs: string, containerDir: string, tar: Rea
     if (!fs.lstatSync(r.host).isDirectory()) throw new LadingError('UNSAFE_PATH', `ADD: destination ${containerDir} is not a directory`)
     host = r.host
   }
-  await applyLayer(host, tar)
+  await applyLayer(host, tar, { rootless })
 }

@@ -60,7 +60,12 @@ export async function runStep(o: RunOptions): Promise<RunResult> {
   const spec: RuntimeSpec = defaultRuntimeSpec({ rootless: o.rootless })
   spec.root = { path: realpathSync(o.rootfs), readonly: false }
   spec.hostname = 'lading-build'
-  const caps = o.rootless ? spec.process.capabilities?.bounding ?? [] : BUILD_CAPABILITIES
+  // In a user namespace (rootless) the capabilities are the namespace's own: the same set works.
+  const caps = BUILD_CAPABILITIES
+  if (o.rootless && o.network === 'none') {
+    // runc spec --rootless shares the host's network; a build step gets its own, with loopback only.
+    spec.linux.namespaces.push({ type: 'network' })
+  }
   spec.process.capabilities = { bounding: [...caps], effective: [...caps], permitted: [...caps], ambient: [...caps] }
   spec.process.noNewPrivileges = false
   spec.process.args = o.args

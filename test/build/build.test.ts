@@ -363,3 +363,29 @@ test('interrupted: SIGINT during a RUN stops it, removes the container and the w
   assert.deepEqual(fs.readdirSync(path.join(dir, 'cache', 'work')), [])
   assert.doesNotMatch(run('runc', ['list']).stdout, /lading-build/)
 })
+
+test('rootless: an unprivileged user builds with RUN in runc\'s rootless mode; new files are root\'s in the image', async (t) => {
+  if (!canRun(t) || !requireTool(t, 'runuser')) return
+  const USER = 'ladingtest'
+  if (run('id', ['-u', USER]).status !== 0) {
+    if (process.env.CI === 'true') throw new Error(`user ${USER} missing, and CI=true forbids skipping`)
+    t.skip(`user ${USER} missing`)
+    return
+  }
+  const dir = tempDir(t)
+  fs.chmodSync(dir, 0o755)
+  // The user's own copy of the base image (the fixture's blobs are mode 0600, root's).
+  execFileSync('cp', ['-a', '/var/tmp/lading-fixtures/layout', `${dir}/base`])
+  const ctx = path.join(dir, 'ctx')
+  writeTree(ctx, { 'a.txt': 'a\n', Dockerfile: `FROM oci:${dir}/base:minbase\nCOPY a.txt /opt/a.txt\nRUN echo rootless > /made && rm /etc/issue.net && id -u > /uid\nWORKDIR /w\n` })
+  execFileSync('chown', ['-R', USER, dir])
+  const r = run('runuser', ['-u', USER, '--', path.join(process.cwd(), 'bin/lading'), 'build', '--cache-dir', `${dir}/cache`, '-t', `oci:${dir}/out:t`, ctx], { env: { ...process.env, HOME: dir } })
+  assert.equal(r.status, 0, r.stderr)
+  const b = `${dir}/rootfs`
+  ladingOk(['raw', 'unpack', '--image', `${dir}/out:t`, b])
+  assert.equal(fs.readFileSync(`${b}/made`, 'utf8'), 'rootless\n')
+  assert.equal(fs.readFileSync(`${b}/uid`, 'utf8'), '0\n')
+  assert.ok(!fs.existsSync(`${b}/etc/issue.net`))
+  for (const p of ['made', 'opt/a.txt', 'w']) assert.equal(fs.statSync(`${b}/${p}`).uid, 0, p)
+  assert.equal(fs.statSync(`${b}/etc/passwd`).uid, 0)
+})

@@ -344,8 +344,9 @@ class Builder {
     const announce = (cached: boolean): void => {
       if (pos) this.#emit({ type: 'step', stage: s.label, index: pos.index, total: pos.total, text: ins.text, cached })
     }
-    const wrap = async (fn: () => Promise<boolean>): Promise<void> => {
-      let cached: boolean
+    // fn says whether the step was a cache hit; undefined for ARG, which has nothing to run or cache.
+    const wrap = async (fn: () => Promise<boolean | undefined>): Promise<void> => {
+      let cached: boolean | undefined
       try {
         cached = await fn()
       } catch (e) {
@@ -354,8 +355,8 @@ class Builder {
         }
         throw e
       }
-      if (cached) this.#stepsCached++
-      else this.#stepsRun++
+      if (cached === true) this.#stepsCached++
+      else if (cached === false) this.#stepsRun++
     }
     this.#announce = announce
     switch (ins.keyword) {
@@ -428,7 +429,7 @@ class Builder {
     return this.#configStep(s, ins, `${kw} ${v}`, (c) => set(c.config, v))
   }
 
-  async #arg(s: StageState, ins: Instruction): Promise<boolean> {
+  async #arg(s: StageState, ins: Instruction): Promise<undefined> {
     const decl = argDeclarations(ins, this.#df.file, this.#df.escape, this.#lookup(s))
     const shown: string[] = []
     for (const d of decl) {
@@ -439,8 +440,8 @@ class Builder {
     }
     // ARG changes no config; BuildKit records no history entry for it. Its value is in later keys.
     s.key = this.#keyFor(s, ['arg', shown])
-    this.#announce(true)
-    return true
+    this.#announce(false)
+    return undefined
   }
 
   /** `NAME=VALUE ...` or the legacy `NAME VALUE` form (ENV, LABEL). */

@@ -389,3 +389,24 @@ test('rootless: an unprivileged user builds with RUN in runc\'s rootless mode; n
   for (const p of ['made', 'opt/a.txt', 'w']) assert.equal(fs.statSync(`${b}/${p}`).uid, 0, p)
   assert.equal(fs.statSync(`${b}/etc/passwd`).uid, 0)
 })
+
+test('registry: -t docker:// pushes; FROM a plain name pulls it (docker:// with the registries.conf rules)', async (t) => {
+  const { registryAvailable, startRegistry } = await import('../helpers/registry.js')
+  if (!registryAvailable()) {
+    if (process.env.CI === 'true') throw new Error('docker-registry not installed, and CI=true forbids skipping')
+    t.skip('docker-registry not installed')
+    return
+  }
+  const reg = await startRegistry()
+  t.after(() => reg.stop())
+  const dir = tempDir(t)
+  const env = { HOME: dir, REGISTRY_AUTH_FILE: '', XDG_RUNTIME_DIR: '', DOCKER_CONFIG: '', XDG_CONFIG_HOME: dir }
+  const ctx = path.join(dir, 'ctx')
+  writeTree(ctx, { 'base.txt': 'base\n', 'top.txt': 'top\n', Dockerfile: 'FROM scratch\nCOPY base.txt /\n' })
+  ladingBuildOk(['--cache-dir', `${dir}/cache`, '--tls-verify=false', '-t', `docker://${reg.host}/build/base:1`, ctx], env)
+  writeTree(ctx, { Dockerfile: `FROM ${reg.host}/build/base:1\nCOPY top.txt /\n` })
+  ladingBuildOk(['--cache-dir', `${dir}/cache2`, '--tls-verify=false', '-t', `oci:${dir}/out:t`, ctx], env)
+  const b = `${dir}/rootfs`
+  ladingOk(['raw', 'unpack', '--image', `${dir}/out:t`, b])
+  assert.deepEqual(fs.readdirSync(b).sort(), ['base.txt', 'top.txt'])
+})

@@ -872,8 +872,9 @@ class Builder {
     const placements: Placement[] = []
     const data: DataFile[] = []
     const mtimeNs = BigInt((this.#o.timestamp ?? new Date()).getTime()) * 1_000_000n
-    for (const src of sources) {
-      const items = itemsOf(root, src)
+    for (const [i, src] of sources.entries()) {
+      // The walk made for the cache key is the list of what to copy (one walk of the sources).
+      const items = groups[i]!.items
       if (isAdd && src.entry.type === 'file') {
         const tar = await openArchive(src.host)
         if (tar) {
@@ -895,11 +896,11 @@ class Builder {
       const target = destIsDir ? joinRel(destCanon, name) : destCanon
       const st = fs.statSync(f.file)
       // ADD of a URL: the file gets mode 0600 and the Last-Modified time (the Dockerfile reference §ADD).
-      data.push({ target, data: fs.readFileSync(f.file), mode: 0o600, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, mtimeNs: f.mtime ? BigInt(f.mtime.getTime()) * 1_000_000n : BigInt(Math.floor(st.mtimeMs)) * 1_000_000n })
+      data.push({ target, content: { file: f.file }, size: st.size, mode: 0o600, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, mtimeNs: f.mtime ? BigInt(f.mtime.getTime()) * 1_000_000n : BigInt(Math.floor(st.mtimeMs)) * 1_000_000n })
     }
     for (const h of heredocs) {
       const target = destIsDir ? joinRel(destCanon, h.name) : destCanon
-      data.push({ target, data: Buffer.from(h.body), mode: attrs.mode ?? 0o644, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, mtimeNs })
+      data.push({ target, content: { data: Buffer.from(h.body) }, size: Buffer.byteLength(h.body), mode: attrs.mode ?? 0o644, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, mtimeNs })
     }
     await applyCopy(tree.rootfs, placements, data, this.#rootless)
     await this.#commitLayer(s, tree, key, createdBy, undefined, [])

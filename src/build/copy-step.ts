@@ -37,8 +37,8 @@ export interface Placement {
   attrs: CopyAttrs
 }
 
-/** A file whose content is given (COPY <<EOF). */
-export interface DataFile { target: string; data: Buffer; mode: number; uid: number; gid: number; mtimeNs: bigint }
+/** A file whose content is given (COPY <<EOF) or downloaded (ADD <url>, streamed from its temp file). */
+export interface DataFile { target: string; content: { data: Buffer } | { file: string }; size: number; mode: number; uid: number; gid: number; mtimeNs: bigint }
 
 /** Canonical rootfs-relative path of a container path (symlinks followed inside the rootfs). */
 export function canonicalPath(rootfs: string, containerPath: string): { rel: string; host: string } {
@@ -76,7 +76,7 @@ export async function applyCopy(rootfs: string, placements: Placement[], data: D
   function* all(): Generator<TarSource> {
     for (const p of placements) yield* sourcesOf(p)
     for (const d of data) {
-      yield { entry: { path: d.target, type: 'file', mode: d.mode, uid: d.uid, gid: d.gid, size: d.data.length, mtimeNs: d.mtimeNs }, content: { data: d.data } }
+      yield { entry: { path: d.target, type: 'file', mode: d.mode, uid: d.uid, gid: d.gid, size: d.size, mtimeNs: d.mtimeNs }, content: d.content }
     }
   }
   await applyLayer(rootfs, writeTar(all(), { subsecondMtimes: true }), { rootless })

@@ -410,3 +410,74 @@ test('registry: -t docker:// pushes; FROM a plain name pulls it (docker:// with 
   ladingOk(['raw', 'unpack', '--image', `${dir}/out:t`, b])
   assert.deepEqual(fs.readdirSync(b).sort(), ['base.txt', 'top.txt'])
 })
+
+test('config and history as docker build (BuildKit) records them', async (t) => {
+  const dir = tempDir(t)
+  const ctx = path.join(dir, 'ctx')
+  writeTree(ctx, {
+    'f.txt': 'f\n',
+    Dockerfile: [
+      'FROM scratch',
+      'ARG V=1',
+      'ENV LEGACY value with spaces',
+      'ENV A=$V B="two words" C=${UNSET:-dflt}',
+      'LABEL "com.example.a"="x y" b=$V',
+      'EXPOSE 80 8000-8002/udp',
+      'WORKDIR /app',
+      'COPY f.txt .',
+      'USER 1000:1000',
+      'VOLUME ["/data"]',
+      'STOPSIGNAL SIGINT',
+      'HEALTHCHECK --interval=1m30s --retries=2 CMD ["/bin/check", "-q"]',
+      'CMD ["run"]',
+      'ENTRYPOINT ["/entry"]',
+      'SHELL ["/bin/bash", "-c"]',
+      'ONBUILD RUN echo hi',
+    ].join('\n'),
+  })
+  ladingBuildOk(['--cache-dir', `${dir}/cache`, '-t', `oci:${dir}/out:t`, ctx], { SOURCE_DATE_EPOCH: '0' })
+  const cfg = await imageConfig(`${dir}/out`, 't')
+  const c = cfg.config!
+  assert.deepEqual(c.Env, ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LEGACY=value with spaces', 'A=1', 'B=two words', 'C=dflt'])
+  assert.deepEqual(c.Labels, { 'com.example.a': 'x y', b: '1' })
+  assert.deepEqual(Object.keys(c.ExposedPorts!).sort(), ['80/tcp', '8000/udp', '8001/udp', '8002/udp'])
+  assert.equal(c.WorkingDir, '/app')
+  assert.equal(c.User, '1000:1000')
+  assert.deepEqual(c.Volumes, { '/data': {} })
+  assert.equal(c.StopSignal, 'SIGINT')
+  assert.deepEqual(c.Healthcheck, { Test: ['CMD', '/bin/check', '-q'], Interval: 90e9, Retries: 2 })
+  // CMD given in this stage survives the ENTRYPOINT after it.
+  assert.deepEqual(c.Cmd, ['run'])
+  assert.deepEqual(c.Entrypoint, ['/entry'])
+  assert.deepEqual(c.Shell, ['/bin/bash', '-c'])
+  assert.deepEqual(c.OnBuild, ['RUN echo hi'])
+  assert.equal(cfg.created, '1970-01-01T00:00:00Z')
+  assert.deepEqual(cfg.history!.map((h) => [h.created_by, h.empty_layer ?? false]), [
+    ['ENV LEGACY=value with spaces', true],
+    ['ENV A=1 B=two words C=dflt', true],
+    ['LABEL com.example.a=x y b=1', true],
+    ['EXPOSE map[80/tcp:{} 8000/udp:{} 8001/udp:{} 8002/udp:{}]', true],
+    ['WORKDIR /app', false],
+    ['COPY f.txt . # buildkit', false],
+    ['USER 1000:1000', true],
+    ['VOLUME [/data]', true],
+    ['STOPSIGNAL SIGINT', true],
+    ['HEALTHCHECK {"Test":["CMD","/bin/check","-q"],"Interval":90000000000,"Retries":2}', true],
+    ['CMD ["run"]', true],
+    ['ENTRYPOINT ["/entry"]', true],
+    ['SHELL [/bin/bash -c]', true],
+    ['ONBUILD RUN echo hi', true],
+  ])
+  assert.ok(cfg.history!.every((h) => h.created === '1970-01-01T00:00:00Z'))
+  assert.equal(cfg.rootfs.diff_ids.length, 2)
+})
+
+test('ENTRYPOINT resets a CMD inherited from the base stage', async (t) => {
+  const dir = tempDir(t)
+  const ctx = path.join(dir, 'ctx')
+  writeTree(ctx, { Dockerfile: 'FROM scratch AS base\nCMD ["base-cmd"]\nFROM base\nENTRYPOINT ["/e"]\n' })
+  ladingBuildOk(['--cache-dir', `${dir}/cache`, '-t', `oci:${dir}/out:t`, ctx])
+  const c = (await imageConfig(`${dir}/out`, 't')).config!
+  assert.deepEqual(c.Entrypoint, ['/e'])
+  assert.equal(c.Cmd, undefined)
+})

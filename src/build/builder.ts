@@ -38,6 +38,7 @@ import type { RuntimeMount } from '../bundle/runtime-types.js'
 import { applyImageLayers } from '../bundle/unpack.js'
 import { parseGroup, parsePasswd, resolveUser } from '../bundle/user.js'
 import { copyImage } from '../copy/copy.js'
+import { processAlive } from '../io/fs.js'
 import { diffLayer } from '../layer/diff.js'
 import { takeSnapshot, type Snapshot } from '../layer/snapshot.js'
 import { normalizePort } from '../spec/config-edit.js'
@@ -190,6 +191,7 @@ class Builder {
 
     fs.mkdirSync(this.#layoutDir, { recursive: true })
     this.#layout = await Layout.init(this.#layoutDir)
+    await removeStaleWork(path.dirname(this.#work))
     fs.mkdirSync(this.#work, { recursive: true })
 
     let last: StageState | undefined
@@ -933,6 +935,19 @@ class Builder {
     const lm = res.headers.get('last-modified')
     const mtime = lm ? new Date(lm) : undefined
     return mtime && !Number.isNaN(mtime.getTime()) ? { url, file, digest, mtime } : { url, file, digest }
+  }
+}
+
+/**
+ * Work trees of builds that were killed (SIGKILL, a crash) are removed by the next build: their
+ * names start with the pid, and a pid that no longer runs has no build to finish.
+ */
+async function removeStaleWork(workRoot: string): Promise<void> {
+  let names: string[]
+  try { names = fs.readdirSync(workRoot) } catch { return }
+  for (const n of names) {
+    const m = /^(\d+)-/.exec(n)
+    if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1]))) await removeTree(path.join(workRoot, n)).catch(() => {})
   }
 }
 

@@ -476,3 +476,16 @@ test('ENTRYPOINT resets a CMD inherited from the base stage', async (t) => {
   assert.deepEqual(c.Entrypoint, ['/e'])
   assert.equal(c.Cmd, undefined)
 })
+
+test('work trees of killed builds are removed by the next build; those of running ones are kept', (t) => {
+  const dir = tempDir(t)
+  const ctx = path.join(dir, 'ctx')
+  writeTree(ctx, { 'a': 'a', Dockerfile: 'FROM scratch\nCOPY a /a\n' })
+  const dead = run('sh', ['-c', 'echo $$']).stdout.trim()
+  const stale = path.join(dir, 'cache', 'work', `${dead}-0123abcd`, 'tree-1', 'rootfs')
+  const live = path.join(dir, 'cache', 'work', `${process.pid}-0123abcd`)
+  fs.mkdirSync(stale, { recursive: true })
+  fs.mkdirSync(live, { recursive: true })
+  ladingBuildOk(['--cache-dir', `${dir}/cache`, ctx])
+  assert.deepEqual(fs.readdirSync(path.join(dir, 'cache', 'work')), [path.basename(live)])
+})

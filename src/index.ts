@@ -52,3 +52,7 @@ export { parseReference, formatReference, openSource, openDestination, type Tran
 export { copyImage, type CopyOptions, type CopyResult } from './copy/copy.js'
 export type { CopyEvent } from './copy/events.js'
 export { RegistryClient, type RegistryOptions } from './transport/registry/index.js'
+
+// Building images from Dockerfiles (RUN through runc)
+export { build, exportImage, defaultCacheDir, type BuildOptions, type BuildResult, type BuildEvent } from './build/builder.js'
+export { parseDockerfile, type Dockerfile, type Instruction } from './build/dockerfile/parse.js'

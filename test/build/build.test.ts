@@ -489,3 +489,17 @@ test('work trees of killed builds are removed by the next build; those of runnin
   ladingBuildOk(['--cache-dir', `${dir}/cache`, ctx])
   assert.deepEqual(fs.readdirSync(path.join(dir, 'cache', 'work')), [path.basename(live)])
 })
+
+test('library: build() and exportImage() from the package API', async (t) => {
+  const lading = await import('lading')
+  const dir = tempDir(t)
+  const ctx = path.join(dir, 'ctx')
+  writeTree(ctx, { 'a.txt': 'a\n', Dockerfile: 'FROM scratch\nCOPY a.txt /\nCMD ["x"]\n' })
+  const events: string[] = []
+  const result = await lading.build({ context: ctx, cacheDir: `${dir}/cache`, onEvent: (e) => { if (e.type === 'step') events.push(e.text) } })
+  assert.deepEqual(events, ['FROM scratch', 'COPY a.txt /', 'CMD ["x"]'])
+  assert.equal(result.stepsRun, 2)
+  const [written] = await lading.exportImage(result, [lading.parseReference(`oci:${dir}/out:t`)])
+  assert.equal(written!.digest, result.manifest.digest)
+  assert.equal((await imageConfig(`${dir}/out`, 't')).config?.Cmd?.[0], 'x')
+})

@@ -756,7 +756,9 @@ class Builder {
         kv.set(eq < 0 ? part : part.slice(0, eq), eq < 0 ? 'true' : part.slice(eq + 1))
       }
       const type = kv.get('type') ?? 'bind'
-      let target = kv.get('target') ?? kv.get('dst') ?? kv.get('destination')
+      const given = kv.get('target') ?? kv.get('dst') ?? kv.get('destination')
+      // A relative target is below the working directory (BuildKit).
+      let target = given === undefined ? undefined : path.posix.resolve(this.#workdirOf(s), given)
       if (type === 'secret') {
         const id = kv.get('id') ?? (target ? path.posix.basename(target) : undefined)
         if (!id) throw this.#err(ins, 'RUN --mount=type=secret needs id=')
@@ -766,6 +768,7 @@ class Builder {
           if (kv.get('required') === 'true') throw this.#err(ins, `secret ${JSON.stringify(id)} is required: give --secret id=${id},src=FILE`)
           continue
         }
+        if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) throw this.#err(ins, `secret ${JSON.stringify(id)}: ${file} is not a readable file`)
         // The secret's content is not in the cache key (it must not be derivable from the cache), only its id.
         mounts.push({ destination: target, type: 'bind', source: path.resolve(file), options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] })
         key.push(['secret', id, target])

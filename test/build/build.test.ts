@@ -503,3 +503,8 @@ test('library: build() and exportImage() from the package API', async (t) => {
   assert.equal(written!.digest, result.manifest.digest)
   assert.equal((await imageConfig(`${dir}/out`, 't')).config?.Cmd?.[0], 'x')
 })
+
+test('bad input: a missing secret file, a required secret not given', (t) => {
+  fails(t, { Dockerfile: 'FROM scratch\nRUN --mount=type=secret,id=tok cat /run/secrets/tok\n' }, /^lading: Dockerfile:2:1: secret "tok": \/nonexistent\/tok is not a readable file$/m, ['--secret', 'id=tok,src=/nonexistent/tok'])
+  fails(t, { Dockerfile: 'FROM scratch\nRUN --mount=type=secret,id=tok,required true\n' }, /^lading: Dockerfile:2:1: secret "tok" is required: give --secret id=tok,src=FILE$/m)
+})

@@ -43,7 +43,7 @@ import { diffLayer } from '../layer/diff.js'
 import { takeSnapshot, type Snapshot } from '../layer/snapshot.js'
 import { normalizePort } from '../spec/config-edit.js'
 import { MediaType } from '../spec/media-types.js'
-import { formatPlatform, hostPlatform, platformMatches } from '../spec/platform.js'
+import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from '../spec/platform.js'
 import type { Descriptor, History, ImageConfig, Manifest, Platform } from '../spec/types.js'
 import { writeImage } from '../store/image.js'
 import { Layout } from '../store/layout.js'
@@ -52,7 +52,7 @@ import { openDestination, openSource, type TransportOptions } from '../transport
 import { formatReference, parseReference } from '../transport/reference.js'
 import type { ImageReference } from '../transport/types.js'
 import { applyCopy, canonicalPath, extractInto, isDirectoryIn, openArchive, type CopyAttrs, type DataFile, type Placement } from './copy-step.js'
-import { dockerfileError, parseDockerfile, type Dockerfile, type Instruction } from './dockerfile/parse.js'
+import { dockerfileError, parseDockerfile, parseInstruction, type Dockerfile, type Instruction } from './dockerfile/parse.js'
 import { expandHeredoc, splitWords, type Lookup } from './dockerfile/words.js'
 import { IgnoreRules } from './dockerignore.js'
 import { linkBlobs } from './link-blobs.js'
@@ -224,10 +224,7 @@ class Builder {
     const baseName = expandAt(this.#df.file, stage.from, stage.base, globals, this.#df.escape)
     let platform = this.#target
     const pf = stage.from.flags.find((f) => f.name === 'platform')?.value
-    if (pf !== undefined) {
-      const { parsePlatform } = await import('../spec/platform.js')
-      platform = parsePlatform(expandAt(this.#df.file, stage.from, pf, globals, this.#df.escape))
-    }
+    if (pf !== undefined) platform = parsePlatform(expandAt(this.#df.file, stage.from, pf, globals, this.#df.escape))
     let image: CurrentImage
     let key: string
     // FROM counts as cached unless the base image had to be fetched into the cache.
@@ -254,8 +251,13 @@ class Builder {
     // ONBUILD triggers of the base image run first (the Dockerfile reference §ONBUILD), then are cleared.
     const triggers = Array.isArray(image.config.config?.OnBuild) ? (image.config.config.OnBuild as unknown[]).filter((t): t is string => typeof t === 'string') : []
     if (triggers.length > 0) {
-      const { parseInstruction } = await import('./dockerfile/parse.js')
-      await this.#configStep(s, { ...stage.from, text: 'ONBUILD (clear base triggers)' }, 'clear-onbuild', (c) => { delete c.config!.OnBuild }, undefined, true)
+      // The new image does not inherit the triggers; dropping them records no history (as docker build).
+      const cfg = structuredClone(image.config)
+      cfg.config = { ...(cfg.config ?? {}) }
+      delete cfg.config.OnBuild
+      const desc = await writeImage(this.#layout, { config: cfg, manifest: image.manifest })
+      s.image = { manifest: image.manifest, config: cfg, desc }
+      s.key = this.#keyFor(s, ['onbuild-cleared'])
       for (const t of triggers) {
         const ins = parseInstruction(t, `${this.#df.file} (ONBUILD of ${baseName})`, stage.from.line, stage.from.column, this.#df.escape, true)
         await this.#step(s, ins)
@@ -404,16 +406,16 @@ class Builder {
    * A step that changes only the config: cached by (parent key, created_by, extra); on a miss the
    * edit is applied and recorded with an empty_layer history entry.
    */
-  async #configStep(s: StageState, _ins: Instruction, createdBy: string, edit: (c: ImageConfig & { config: NonNullable<ImageConfig['config']> }) => void, extra?: unknown, silent = false): Promise<boolean> {
+  async #configStep(s: StageState, _ins: Instruction, createdBy: string, edit: (c: ImageConfig & { config: NonNullable<ImageConfig['config']> }) => void, extra?: unknown): Promise<boolean> {
     const key = this.#keyFor(s, ['config', createdBy, extra ?? null, this.#o.timestamp?.getTime() ?? null])
     const hit = await this.#cached(key)
     if (hit) {
       s.image = hit
       s.key = key
-      if (!silent) this.#announce(true)
+      this.#announce(true)
       return true
     }
-    if (!silent) this.#announce(false)
+    this.#announce(false)
     const cfg = structuredClone(s.image.config) as ImageConfig & { config: NonNullable<ImageConfig['config']> }
     cfg.config = { ...(cfg.config ?? {}) }
     edit(cfg)

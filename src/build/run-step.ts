@@ -94,10 +94,10 @@ export async function runStep(o: RunOptions): Promise<RunResult> {
   let signal: NodeJS.Signals | null
   try {
     ;({ status, signal } = await new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-      const child = spawn('runc', ['--root', stateDir, 'run', '--bundle', o.bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] })
-      const onData = (b: Buffer): void => { tail.push(b); o.onOutput?.(b) }
-      child.stdout.on('data', onData)
-      child.stderr.on('data', onData)
+      // One pipe for the step's stdout and stderr (joined by the shell, which then becomes runc), so
+      // their lines reach the progress output and the error message in the order they were written.
+      const child = spawn('/bin/sh', ['-c', 'exec "$@" 2>&1', 'sh', 'runc', '--root', stateDir, 'run', '--bundle', o.bundle, id], { stdio: ['ignore', 'pipe', 'inherit'] })
+      child.stdout.on('data', (b: Buffer) => { tail.push(b); o.onOutput?.(b) })
       const abort = (): void => { child.kill('SIGKILL') }
       o.signal?.addEventListener('abort', abort, { once: true })
       child.on('error', (e) => reject(new LadingError('BUILD_FAILED', `${o.what}: cannot start runc: ${e.message}`, { cause: e })))

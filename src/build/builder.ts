@@ -117,6 +117,8 @@ interface StageState {
   args: Map<string, string | undefined>
   /** CMD given in this stage (ENTRYPOINT then keeps it). */
   cmdSet: boolean
+  /** An unpack started ahead of need (see #speculate). */
+  materializing?: Promise<unknown>
 }
 
 const DEFAULT_SHELL = ['/bin/sh', '-c']
@@ -164,7 +166,37 @@ class Builder {
   }
 
   async cleanup(): Promise<void> {
+    // An unpack started ahead of need may still be writing: let it end before removing its tree.
+    await Promise.allSettled([...this.#pending])
     await removeTree(this.#work).catch(() => {})
+  }
+
+  #pending = new Set<Promise<unknown>>()
+
+  /** Marker files: a step was cached with this parent key (so a rebuild may hit the cache after it). */
+  #childMarker(parentKey: string): string {
+    return path.join(this.#cacheDir, 'children', parentKey.replace(/^sha256:/, ''))
+  }
+
+  #markParent(parentKey: string): void {
+    const f = this.#childMarker(parentKey)
+    fs.mkdirSync(path.dirname(f), { recursive: true })
+    fs.writeFileSync(f, '')
+  }
+
+  /**
+   * When nothing was ever cached after this stage's base, its first real step will miss the cache
+   * and need the root filesystem: start unpacking it now, beside the work that computes that
+   * step's key (hashing COPY sources). A warm cache never unpacks ahead.
+   */
+  #speculate(s: StageState): void {
+    if (!this.#o.noCache && fs.existsSync(this.#childMarker(s.key))) return
+    if (s.image.manifest.layers.length === 0) return
+    const p = this.#materialize(s)
+    p.catch(() => {})
+    s.materializing = p
+    this.#pending.add(p)
+    void p.finally(() => this.#pending.delete(p)).catch(() => {})
   }
 
   #emit(e: BuildEvent): void { this.#o.onEvent?.(e) }
@@ -248,6 +280,7 @@ class Builder {
     if (fetched) this.#stepsRun++
     else this.#stepsCached++
     const s: StageState = { stage, label, image, key, args: new Map(), cmdSet: false }
+    this.#speculate(s)
     // ONBUILD triggers of the base image run first (the Dockerfile reference §ONBUILD), then are cleared.
     const triggers = Array.isArray(image.config.config?.OnBuild) ? (image.config.config.OnBuild as unknown[]).filter((t): t is string => typeof t === 'string') : []
     if (triggers.length > 0) {
@@ -423,6 +456,7 @@ class Builder {
     cfg.created = created
     cfg.history = [...(cfg.history ?? []), { created, created_by: createdBy, comment: 'buildkit.dockerfile.v0', empty_layer: true }]
     const desc = await writeImage(this.#layout, { config: cfg, manifest: s.image.manifest, tag: `cache-${key}` })
+    this.#markParent(s.key)
     s.image = { manifest: s.image.manifest, config: cfg, desc }
     s.key = key
     return false
@@ -603,6 +637,11 @@ class Builder {
 
   /** The stage's rootfs with every layer of its current image applied, and its snapshot. */
   async #materialize(s: StageState): Promise<Tree> {
+    if (s.materializing) {
+      const p = s.materializing
+      delete s.materializing
+      await p.catch(() => {})
+    }
     const want = s.image.manifest.layers.map((l) => l.digest as string)
     const t = s.tree
     if (t && t.layers.length <= want.length && t.layers.every((d, i) => d === want[i])) {
@@ -679,6 +718,7 @@ class Builder {
       s.image = { manifest: s.image.manifest, config: cfg, desc }
     }
     tree.snapshot = now
+    this.#markParent(s.key)
     s.key = key
   }
 

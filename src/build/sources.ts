@@ -144,8 +144,11 @@ export function itemsOf(root: SourceRoot, src: ResolvedSource): CopyItem[] {
  */
 export async function contentDigest(groups: Array<{ dest: string; items: CopyItem[] }>): Promise<string> {
   const lines: string[] = []
+  let n = 0
   for (const g of groups) {
     for (const it of g.items) {
+      // Let other work (an unpack started ahead, see builder.ts) run between files.
+      if (++n % 64 === 0) await new Promise<void>((resolve) => setImmediate(resolve))
       const e = it.entry
       let content = ''
       if (e.type === 'file') content = await fileDigest(it.host, e.size)

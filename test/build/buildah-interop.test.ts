@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { test, type TestContext } from 'node:test'
+import { after, test, type TestContext } from 'node:test'
 import { debianFixtures } from '../fixtures/debian.js'
 import { ladingOk } from '../helpers/cli.js'
 import { requireTool } from '../helpers/tools.js'
@@ -30,8 +30,9 @@ interface Case {
   setup?: (ctx: string) => void
 }
 
-/** One buildah storage for the whole file: the base image is pulled into it once. */
+/** One buildah storage for the whole file (the base image is pulled into it once), removed at the end. */
 let buildahRoot: string | undefined
+after(() => { if (buildahRoot) fs.rmSync(buildahRoot, { recursive: true, force: true }) })
 
 async function compare(t: TestContext, c: Case): Promise<void> {
   if (!requireTool(t, 'buildah') || !requireTool(t, 'runc')) return
@@ -39,7 +40,7 @@ async function compare(t: TestContext, c: Case): Promise<void> {
   const fx = debianFixtures(t)
   if (!fx) return
   const dir = tempDir(t)
-  buildahRoot ??= tempDir(t, '/var/tmp')
+  buildahRoot ??= fs.mkdtempSync('/var/tmp/lading-build-buildah-')
   const ctx = path.join(dir, 'ctx')
   writeTree(ctx, { ...c.files, Dockerfile: c.dockerfile })
   c.setup?.(ctx)

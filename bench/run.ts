@@ -23,6 +23,7 @@ import { summarizeProfile } from './lib/cpu-profile.js'
 import { runScenarios } from './run-scenarios.js'
 import { scenarios, type Scenario, type Target, type Medium, type Fixtures, type Side } from './scenarios.js'
 import { runServeBench } from './serve.js'
+import { buildScenarios } from './build.js'
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 /** The `lading` command as users run it (bin/lading: the start-up snapshot when built). */
@@ -254,7 +255,7 @@ async function main(): Promise<void> {
       mkdirSync(parent, { recursive: true })
       const medium: Medium = { name, dir: mkdtempSync(path.join(parent, 'lading-bench-')) }
       workDirs.push(medium.dir)
-      for (const s of [...scenarios({ lading: ladingArgv, fixtures: fx }, medium), ...runScenarios({ lading: ladingArgv, fixtures: fx }, medium)]) {
+      for (const s of [...scenarios({ lading: ladingArgv, fixtures: fx }, medium), ...runScenarios({ lading: ladingArgv, fixtures: fx }, medium), ...buildScenarios({ lading: ladingArgv, fixtures: fx }, medium)]) {
         if (opts.only && !opts.only.test(s.name)) continue
         if (s.shmOnly && name !== 'shm') continue
         const t0 = Date.now()

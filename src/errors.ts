@@ -33,6 +33,8 @@ export type ErrorCode =
   | 'REGISTRY_ERROR'
   | 'NETWORK'
   | 'CONFLICT'
+  | 'INVALID_DOCKERFILE'
+  | 'BUILD_FAILED'
 
 export class LadingError extends Error {
   readonly code: ErrorCode

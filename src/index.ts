@@ -75,3 +75,7 @@ export { pullImage, pushImage } from './run/images.js'
 export { ensureLayers } from './run/layers.js'
 export { prepareContainer, finishContainer, type RunRequest } from './run/run.js'
 export type { RunOverrides } from './run/container-spec.js'
+
+// Building images from Dockerfiles (RUN through runc)
+export { build, exportImage, defaultCacheDir, type BuildOptions, type BuildResult, type BuildEvent } from './build/builder.js'
+export { parseDockerfile, type Dockerfile, type Instruction } from './build/dockerfile/parse.js'

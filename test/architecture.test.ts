@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url'
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const srcDir = path.join(repo, 'src')
 
-const RANK: Record<string, number> = { errors: 0, digest: 1, io: 2, spec: 3, store: 4, layer: 4, bundle: 5, transport: 5, copy: 6, server: 7, run: 7, cli: 8, index: 9 }
+const RANK: Record<string, number> = { errors: 0, digest: 1, io: 2, spec: 3, store: 4, layer: 4, bundle: 5, transport: 5, copy: 6, server: 7, build: 7, run: 7, cli: 8, index: 9 }
 
 function moduleOf(src: string, file: string): string {
   const rel = path.relative(src, file).split(path.sep)

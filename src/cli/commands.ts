@@ -46,6 +46,7 @@ export const commands: readonly CommandEntry[] = [
   { names: ['container'], load: () => import('./commands/container.js') },
   { names: ['image'], load: () => import('./commands/image.js') },
   { names: ['store'], load: () => import('./commands/store.js') },
+  { names: ['build'], load: () => import('./commands/build.js') },
 ]
 
 /** The entries to load for these arguments: the named command's alone when argv names one. */

@@ -53,3 +53,25 @@ export function formatBytes(n: number): string {
   while (v >= 1000 && i < units.length - 1) { v /= 1000; i++ }
   return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`
 }
+
+/**
+ * Run `fn` with an AbortSignal fired by SIGINT/SIGTERM (src/cli/run.ts, through the interrupt
+ * hooks of src/io/cleanup.ts): the operation removes what it made and rejects; the run's
+ * handler waits for that, reports, and exits 130/143 as a shell does for an interrupted command.
+ */
+export async function whileInterruptible<T>(fn: (signal: AbortSignal) => Promise<T>, what: string): Promise<T> {
+  const { onInterrupt } = await import('../io/cleanup.js')
+  const ac = new AbortController()
+  let running: Promise<T> | undefined
+  const dispose = onInterrupt(async () => {
+    ac.abort()
+    await running?.catch(() => {})
+    return `${what}: removed what was written`
+  })
+  try {
+    running = fn(ac.signal)
+    return await running
+  } finally {
+    dispose()
+  }
+}

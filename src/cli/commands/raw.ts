@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
-import { collect, parseImageArg } from '../util.js'
-import { unpackOptions, parseIdMap, whileInterruptible, withUnpackOptions, type UnpackCliOpts } from './unpack.js'
+import { collect, parseImageArg, whileInterruptible } from '../util.js'
+import { unpackOptions, parseIdMap, withUnpackOptions, type UnpackCliOpts } from './unpack.js'
 
 export function register(program: Command): void {
   const raw = program.command('raw').description('low-level bundle operations (like umoci raw)')

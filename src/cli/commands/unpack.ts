@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { PROGRESS_HELP, progressFor } from '../progress.js'
-import { collect, parseImageArg, usage } from '../util.js'
+import { collect, parseImageArg, usage, whileInterruptible } from '../util.js'
 
 /** umoci's `--uid-map` syntax: `container:host:size` (all non-negative integers, size >= 1). */
 export function parseIdMap(s: string, flag: string): { containerId: number; hostId: number; size: number } {
@@ -28,28 +28,6 @@ export async function unpackOptions(opts: UnpackCliOpts) {
   if (opts.uidMap?.length) o.uidMap = opts.uidMap.map((s) => parseIdMap(s, '--uid-map'))
   if (opts.gidMap?.length) o.gidMap = opts.gidMap.map((s) => parseIdMap(s, '--gid-map'))
   return o
-}
-
-/**
- * Run `fn` with an AbortSignal fired by SIGINT/SIGTERM (src/cli/run.ts, through the interrupt
- * hooks of src/io/cleanup.ts): the operation removes what it made and rejects; the run's
- * handler waits for that, reports, and exits 130/143 as a shell does for an interrupted command.
- */
-export async function whileInterruptible<T>(fn: (signal: AbortSignal) => Promise<T>, what: string): Promise<T> {
-  const { onInterrupt } = await import('../../io/cleanup.js')
-  const ac = new AbortController()
-  let running: Promise<T> | undefined
-  const dispose = onInterrupt(async () => {
-    ac.abort()
-    await running?.catch(() => {})
-    return `${what}: removed what was written`
-  })
-  try {
-    running = fn(ac.signal)
-    return await running
-  } finally {
-    dispose()
-  }
 }
 
 /** The options `unpack` and `raw unpack` share (read by unpackOptions). */

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -43,6 +43,29 @@ describe('lading run: registry, rootless, terminal', () => {
     assert.equal(again.status, 0, again.stderr)
     const names = (JSON.parse(store!.ok(['images', '--json']).stdout) as Array<{ name: string }>).map((i) => i.name).sort()
     assert.deepEqual(names, [`${reg!.host}/interop/debian:12`, `${reg!.host}/pushed/minbase:v1`, MINBASE].sort())
+  })
+
+  it('an image built by lading build (RUN through runc) runs with lading run, its RUN output and CMD there', (t) => {
+    if (!canRun(t)) return
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lading-run-built-'))
+    try {
+      const ctx = path.join(dir, 'ctx')
+      spawnSync('mkdir', ['-p', ctx])
+      writeFileSync(path.join(ctx, 'greeting'), 'built here\n')
+      writeFileSync(path.join(ctx, 'Dockerfile'), [
+        `FROM oci:${FIXTURE_LAYOUT}:minbase`,
+        'COPY greeting /opt/greeting',
+        'RUN echo "from RUN" > /opt/ran && rm /etc/issue.net',
+        'ENV WHO=builder',
+        'CMD ["sh", "-c", "cat /opt/greeting /opt/ran; echo $WHO; test -e /etc/issue.net || echo whiteout-kept"]',
+      ].join('\n') + '\n')
+      ladingOk(['build', '--cache-dir', path.join(dir, 'cache'), '-t', `oci:${dir}/out:app`, ctx])
+      const r = store!.run(['run', '--rm', '-q', `oci:${dir}/out:app`])
+      assert.equal(r.status, 0, r.stderr)
+      assert.equal(r.stdout, 'built here\nfrom RUN\nbuilder\nwhiteout-kept\n')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('rootless: the unprivileged test user runs a container from its own store', (t) => {

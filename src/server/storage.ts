@@ -99,7 +99,8 @@ export class FsRegistryStorage implements RegistryStorage {
     const content = await initLayoutAmongChildren(path.join(this.root, SERVER_DIR, 'content'))
     // The content store's blob store, with its upload sessions beside it rather than inside the
     // layout: a committed session becomes a content-store blob, which repositories then link.
-    const blobs = new FsBlobStore(content.dir, { uploadsDir: path.join(this.root, SERVER_DIR, 'uploads') })
+    // The server's gc sweeps them by its own --upload-ttl (src/server/gc.ts), not the store's default.
+    const blobs = new FsBlobStore(content.dir, { uploadsDir: path.join(this.root, SERVER_DIR, 'uploads'), uploadTtlMs: Infinity })
     this.#content = new Layout({ name: content.dir, blobs, index: content.index, leases: content.leases })
   }
 

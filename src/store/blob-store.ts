@@ -102,6 +102,6 @@ export interface UploadSessions {
   abort(id: string): Promise<void>
   /** Every open session. */
   list(): Promise<UploadStatus[]>
-  /** Abort sessions idle at least `maxIdleMs`; returns how many. */
-  sweep(maxIdleMs: number, now?: number): Promise<number>
+  /** Abort sessions idle at least `maxIdleMs`; says how many, and the bytes they held. */
+  sweep(maxIdleMs: number, now?: number): Promise<{ sessions: number; bytes: number }>
 }

@@ -69,14 +69,15 @@ export abstract class SessionTable<S extends SessionState> {
     return [...this.#sessions].map(([id, s]) => this.#view(id, s))
   }
 
-  async sweep(maxIdleMs: number, now = Date.now()): Promise<number> {
-    let n = 0
+  async sweep(maxIdleMs: number, now = Date.now()): Promise<{ sessions: number; bytes: number }> {
+    const r = { sessions: 0, bytes: 0 }
     for (const [id, s] of [...this.#sessions]) {
       if (now - s.lastActiveMs < maxIdleMs) continue
       this.#sessions.delete(id)
-      n++
+      r.sessions++
+      r.bytes += s.size
     }
-    return n
+    return r
   }
 
   /** Register a new session. */

@@ -74,3 +74,20 @@ test('fs upload sessions: session ids that could climb out of the sessions direc
   }
   assert.equal(await fsp.readFile(path.join(outside, 'data'), 'utf8'), 'x', 'nothing outside was touched')
 })
+
+test('fs upload sessions: gc of a layout removes sessions idle a day (they outlive their writer), keeps younger ones', async (t) => {
+  const { dir, cleanup } = await tempDir('lading-contract-')
+  t.after(cleanup)
+  const layout = await Layout.init(dir)
+  const uploads = layout.blobs.uploads!
+  const old = await uploads.start()
+  await uploads.append(old.id, 0, Buffer.from('stale bytes'))
+  const young = await uploads.start()
+  const twoDaysAgo = new Date(Date.now() - 2 * 24 * 60 * 60 * 1000)
+  await fsp.utimes(path.join(dir, UPLOADS_DIR, old.id, 'data'), twoDaysAgo, twoDaysAgo)
+  const r = await layout.gc()
+  assert.equal(r.tempFilesRemoved, 1)
+  assert.equal(r.tempBytesRemoved, 'stale bytes'.length)
+  await assert.rejects(uploads.status(old.id), (e) => isLadingError(e, 'NOT_FOUND'))
+  assert.equal((await uploads.status(young.id)).size, 0)
+})

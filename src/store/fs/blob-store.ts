@@ -35,6 +35,9 @@ const WRITE_BUFFER = 8 * 1024 * 1024
 /** Where a layout's upload sessions are kept unless the store is told otherwise. */
 export const UPLOADS_DIR = '.lading-uploads'
 
+/** Upload sessions idle this long are removed by `sweep` (gc) unless the store is told otherwise (as `lading serve --upload-ttl`'s default). */
+export const UPLOAD_TTL_MS = 24 * 60 * 60 * 1000
+
 export interface TempFile { path: string; name: string; mtimeMs: number; size: number }
 
 export class FsBlobStore implements BlobStore {
@@ -43,10 +46,16 @@ export class FsBlobStore implements BlobStore {
   readonly uploads: UploadSessions
   #blobDirsChecked = new Set<string>()
   #swept: Promise<unknown> | undefined
+  readonly #uploadTtlMs: number
 
-  constructor(dir: string, opts: { uploadsDir?: string } = {}) {
+  /**
+   * `uploadsDir`: where upload sessions live; `uploadTtlMs`: how long an idle one lasts before
+   * `sweep` removes it (Infinity: never, for an owner that sweeps them by its own policy).
+   */
+  constructor(dir: string, opts: { uploadsDir?: string; uploadTtlMs?: number } = {}) {
     this.dir = dir
     this.uploads = new FsUploads(this, opts.uploadsDir ?? path.join(dir, UPLOADS_DIR))
+    this.#uploadTtlMs = opts.uploadTtlMs ?? UPLOAD_TTL_MS
   }
 
   /** image-layout.md §Blobs: blobs/<alg>/<encoded>. The digest is validated, so the path stays inside. */
@@ -195,7 +204,7 @@ export class FsBlobStore implements BlobStore {
   /**
    * Temp files are removed only when their writer (the pid in the name, src/io/fs.ts) is gone,
    * by the one rule of src/io/cleanup.ts isAbandonedTemp (`minIdleMs` on top): a blob another
-   * process is writing right now is never removed.
+   * process is writing right now is never removed. Upload sessions idle `uploadTtlMs` go too.
    */
   async sweep(minIdleMs = 0): Promise<{ filesRemoved: number; bytesRemoved: number }> {
     const now = Date.now()
@@ -210,6 +219,12 @@ export class FsBlobStore implements BlobStore {
       } catch (e) {
         if (!isErrno(e, 'ENOENT')) throw e
       }
+    }
+    // Upload sessions outlive their writer by design (a restarted server resumes them): they go by idleness.
+    if (this.#uploadTtlMs !== Infinity) {
+      const r = await this.uploads.sweep(this.#uploadTtlMs, now)
+      filesRemoved += r.sessions
+      bytesRemoved += r.bytes
     }
     return { filesRemoved, bytesRemoved }
   }

@@ -215,14 +215,15 @@ export class FsUploads implements UploadSessions {
     return out
   }
 
-  async sweep(maxIdleMs: number, now = Date.now()): Promise<number> {
-    let n = 0
+  async sweep(maxIdleMs: number, now = Date.now()): Promise<{ sessions: number; bytes: number }> {
+    const r = { sessions: 0, bytes: 0 }
     for (const s of await this.list()) {
       if (now - s.lastActiveMs < maxIdleMs) continue
       await this.abort(s.id)
-      n++
+      r.sessions++
+      r.bytes += s.size
     }
-    return n
+    return r
   }
 
   async #remove(id: string): Promise<void> {

@@ -63,7 +63,7 @@ export interface GcRound {
 }
 
 export async function collectOnline(storage: FsRegistryStorage, inFlight: InFlight, policy: GcPolicy): Promise<GcRound> {
-  const uploadsRemoved = await storage.uploads.sweep(policy.uploadTtlMs)
+  const uploadsRemoved = (await storage.uploads.sweep(policy.uploadTtlMs)).sessions
   const repos = await storage.listRepositories()
   const blobsRemoved: GcRound['blobsRemoved'] = []
   const errors: GcRound['errors'] = []

@@ -7,7 +7,7 @@
  * Hostile-client limits, all Node's own: request headers over `maxHeaderBytes` get 431, a client
  * that takes longer than `headersTimeoutMs` to send its headers is cut off, and a socket silent
  * for `idleTimeoutMs` (a body that stopped arriving) is closed; a chunk cut short this way is
- * truncated away by the upload session (src/server/uploads.ts).
+ * truncated away by the upload session (src/store/fs/uploads.ts).
  */
 import { readFileSync } from 'node:fs'
 import type http from 'node:http'

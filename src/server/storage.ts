@@ -6,7 +6,8 @@
  *   ROOT/<name>/                 repository <name> (a/b -> ROOT/a/b), an OCI image layout that
  *                                `lading ls --layout`, `oci:ROOT/a/b:TAG` and `lading validate` read
  *   ROOT/.lading/content/        one OCI layout holding every blob once (the content store)
- *   ROOT/.lading/uploads/<uuid>/ upload sessions (src/server/uploads.ts)
+ *   ROOT/.lading/uploads/<uuid>/ upload sessions: the content store's own (BlobStore.uploads,
+ *                                src/store/fs/uploads.ts), kept here so they survive a restart
  *
  * A repository's blobs are hard links to the content store's files, so a layer shared by many
  * repositories is stored once; a blob's link count says how many repositories still hold it.
@@ -29,10 +30,11 @@ import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
 import { Annotation } from '../spec/media-types.js'
 import { manifestMediaType } from '../spec/parse.js'
 import type { Descriptor, Index } from '../spec/types.js'
-import { adoptBlobFile, blobLinkCount, initLayoutAmongChildren, linkBlob, openBlobFile } from '../store/blob-file.js'
+import type { UploadSessions, UploadStatus } from '../store/blob-store.js'
+import { blobLinkCount, initLayoutAmongChildren, linkBlob, openBlobFile } from '../store/blob-file.js'
+import { FsBlobStore } from '../store/fs/blob-store.js'
 import { BLOBS_DIR, INDEX_FILE, LAYOUT_FILE, Layout } from '../store/layout.js'
 import { readReferrer } from '../store/referrers.js'
-import { UploadSessions, type UploadStatus } from './uploads.js'
 
 export interface StoredManifest { bytes: Buffer; mediaType: string; digest: Digest }
 export type ManifestRef = { tag: string } | { digest: Digest }
@@ -80,7 +82,6 @@ export const SERVER_DIR = '.lading'
 
 export class FsRegistryStorage implements RegistryStorage {
   readonly root: string
-  readonly uploads: UploadSessions
   #content: Layout | undefined
   readonly #layouts = new Map<string, Layout>()
   /** index.json parsed, per repository, reused while the file (inode, size, mtime) is unchanged. */
@@ -91,13 +92,23 @@ export class FsRegistryStorage implements RegistryStorage {
 
   constructor(root: string) {
     this.root = path.resolve(root)
-    this.uploads = new UploadSessions(path.join(this.root, SERVER_DIR, 'uploads'))
   }
 
   async init(): Promise<void> {
     await fsp.mkdir(this.root, { recursive: true })
-    this.#content = await initLayoutAmongChildren(path.join(this.root, SERVER_DIR, 'content'))
-    await this.uploads.init()
+    const content = await initLayoutAmongChildren(path.join(this.root, SERVER_DIR, 'content'))
+    // The content store's blob store, with its upload sessions beside it rather than inside the
+    // layout: a committed session becomes a content-store blob, which repositories then link.
+    // The server's gc sweeps them by its own --upload-ttl (src/server/gc.ts), not the store's default.
+    const blobs = new FsBlobStore(content.dir, { uploadsDir: path.join(this.root, SERVER_DIR, 'uploads'), uploadTtlMs: Infinity })
+    this.#content = new Layout({ name: content.dir, blobs, index: content.index, leases: content.leases })
+  }
+
+  /** The upload sessions (the content store's BlobStore.uploads). */
+  get uploads(): UploadSessions {
+    const uploads = this.content.blobs.uploads
+    if (!uploads) throw new Error('the content store has no upload sessions')
+    return uploads
   }
 
   get content(): Layout {
@@ -179,33 +190,49 @@ export class FsRegistryStorage implements RegistryStorage {
   }
 
   async startUpload(name: string): Promise<string> {
-    return this.uploads.create(name)
+    return (await this.uploads.start(name)).id
   }
 
+  /** The session, when it exists and was started for repository `name` (else undefined). */
   async uploadStatus(name: string, id: string): Promise<UploadStatus | undefined> {
-    return this.uploads.status(id, name)
+    let st: UploadStatus
+    try {
+      st = await this.uploads.status(id)
+    } catch (e) {
+      if (e instanceof LadingError && e.code === 'NOT_FOUND') return undefined
+      throw e
+    }
+    return st.owner === name ? st : undefined
   }
 
   async appendUpload(name: string, id: string, body: Readable, start: number | undefined, length: number | undefined): Promise<number> {
-    return this.uploads.append(id, name, body, start, length)
+    try {
+      return (await this.uploads.append(id, start, body, length)).size
+    } catch (e) {
+      // The HTTP side answers 416 with the Range the client may resume from.
+      if (e instanceof LadingError && e.code === 'CONFLICT') {
+        const size = (await this.uploadStatus(name, id))?.size ?? 0
+        throw Object.assign(e, { rangeSize: size })
+      }
+      throw e
+    }
   }
 
   async commitUpload(name: string, id: string, digest: Digest): Promise<number> {
-    const { file, size } = await this.uploads.commit(id, name, digest)
+    // The caller pinned `digest` (InFlight), so sweepContent leaves the content-store blob alone
+    // from here until the repository's link exists.
+    const { size } = await this.uploads.commit(id, { digest })
     const target = (await this.layout(name, true))!
-    // The content store's copy may be swept between the two links (it was there, unlinked and
-    // old, when this upload found it): link the session's verified file in again and retry.
-    for (let attempt = 0; ; attempt++) {
-      await adoptBlobFile(this.content, file, digest)
-      if (await linkBlob(this.content, target, digest)) break
-      if (attempt >= 5) throw new LadingError('BLOB_UNKNOWN', `blob ${digest} kept vanishing from the content store while it was published`)
+    if (!(await linkBlob(this.content, target, digest))) {
+      // Only when a sweep that had already read the pins removed an old unlinked copy at this
+      // very moment: the session is gone, so the client must push the blob again.
+      throw new LadingError('BLOB_UNKNOWN', `blob ${digest} vanished from the content store while it was published; push it again`)
     }
-    await this.uploads.remove(id)
     return size
   }
 
   async cancelUpload(_name: string, id: string): Promise<void> {
-    await this.uploads.remove(id)
+    await this.uploads.abort(id)
   }
 
   async #index(name: string): Promise<Index | undefined> {

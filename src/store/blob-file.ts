@@ -2,9 +2,6 @@
  * Blob operations on a Layout that work with files rather than streams, for a registry that keeps
  * one content store and many layouts on one file system (src/server/storage.ts):
  *
- * - `adoptBlobFile`: a file whose bytes the caller has verified against `digest` becomes the blob,
- *   by link(2) (same file system, atomic, never replacing an existing blob). The caller fsyncs it first; the directory is fsynced
- *   here. An existing blob wins and the file is removed (blobs are immutable).
  * - `linkBlob`: the same blob in another layout, as a hard link (stored once). The link's inode
  *   mtime is refreshed, so `gc --keep-recent` (Layout.gc minAgeMs) treats it as just written.
  * - `openBlobFile`: an open handle on a blob for ranged reads, refusing symlinks and non-regular
@@ -39,24 +36,6 @@ async function ensureBlobDir(layout: Layout, d: Digest): Promise<string> {
   if (!set) checkedDirs.set(layout, (set = new Set()))
   set.add(dir)
   return dir
-}
-
-/**
- * Make the verified, fsynced `file` the blob `digest` of `layout` (a hard link; an existing blob
- * is kept and touched). `file` itself stays: the caller removes it when done with it.
- */
-export async function adoptBlobFile(layout: Layout, file: string, digest: Digest): Promise<void> {
-  const dir = await ensureBlobDir(layout, digest)
-  // link(2) + unlink rather than rename(2): two uploads of one blob finishing together must not
-  // replace the file others already hard-link to (the content store would then hold a second
-  // inode, and the link counts that its gc reads would lie).
-  try {
-    await fsp.link(file, layout.blobPath(digest))
-    await fsyncDir(dir)
-  } catch (e) {
-    if (!isErrno(e, 'EEXIST')) throw e
-    await touch(layout.blobPath(digest))
-  }
 }
 
 /**

@@ -69,21 +69,39 @@ export interface UploadStatus {
   id: string
   /** Bytes received so far: the offset the next chunk must start at. */
   size: number
+  /** Whom the session was started for (a registry's repository), as given to `start`. */
+  owner?: string | undefined
+  /** When the session last received bytes (ms since the epoch): what `sweep` reads. */
+  lastActiveMs: number
 }
 
+/**
+ * Resumable uploads (distribution-spec §Pushing blobs). Where `durable` is true, the sessions
+ * outlive this object: a new store over the same place (a restarted server) sees them, with the
+ * size they reached, and can append, commit or abort them.
+ */
 export interface UploadSessions {
-  start(): Promise<UploadStatus>
+  readonly durable: boolean
+  start(owner?: string): Promise<UploadStatus>
   /**
    * Append `chunk` at `offset`, which must be the session's current size (CONFLICT otherwise,
-   * and nothing is appended). Returns the new status. NOT_FOUND for an unknown session.
+   * and nothing is appended); undefined appends at the end (a streamed upload). `length`, when
+   * given, is what the chunk declares: SIZE_MISMATCH if it disagrees, and nothing is appended.
+   * A chunk that fails midway is cut back, so the session stays at its earlier size. Chunks of
+   * one session are applied one at a time. Returns the new status. NOT_FOUND for an unknown session.
    */
-  append(id: string, offset: number, chunk: Readable | Uint8Array): Promise<UploadStatus>
+  append(id: string, offset: number | undefined, chunk: Readable | Uint8Array, length?: number): Promise<UploadStatus>
+  /** NOT_FOUND for an unknown (or expired) session. */
   status(id: string): Promise<UploadStatus>
   /**
-   * Verify the whole upload against `expected` and make it visible as a blob; the session ends
-   * either way (a mismatch removes it, and nothing becomes visible).
+   * Verify the whole upload against `expected` and make it visible as a blob; a mismatch ends the
+   * session (DIGEST_MISMATCH or SIZE_MISMATCH, and nothing becomes visible).
    */
   commit(id: string, expected: { digest: Digest; size?: number }): Promise<BlobInfo>
   /** Drop the session and its bytes; an unknown session is not an error. */
   abort(id: string): Promise<void>
+  /** Every open session. */
+  list(): Promise<UploadStatus[]>
+  /** Abort sessions idle at least `maxIdleMs`; says how many, and the bytes they held. */
+  sweep(maxIdleMs: number, now?: number): Promise<{ sessions: number; bytes: number }>
 }

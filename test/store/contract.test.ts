@@ -5,9 +5,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { promises as fsp } from 'node:fs'
-import type { Digest } from '../../src/digest/digest.js'
+import path from 'node:path'
+import { digestOf, type Digest } from '../../src/digest/digest.js'
 import { isLadingError } from '../../src/errors.js'
-import { FsBlobStore } from '../../src/store/fs/blob-store.js'
+import { FsBlobStore, UPLOADS_DIR } from '../../src/store/fs/blob-store.js'
 import { Layout } from '../../src/store/layout.js'
 import { MemoryBlobStore } from '../../src/store/memory/blob-store.js'
 import { MemoryIndexStore } from '../../src/store/memory/index-store.js'
@@ -20,6 +21,7 @@ blobStoreContract('fs', async () => {
   const layout = await Layout.init(dir)
   return {
     store: layout.blobs,
+    reopen: async () => (await Layout.open(dir)).blobs,
     async corrupt(d: Digest) {
       const file = layout.blobPath(d)
       const bytes = await fsp.readFile(file)
@@ -42,16 +44,50 @@ indexStoreContract('fs', async () => {
 
 indexStoreContract('memory', async () => ({ store: new MemoryIndexStore(), async cleanup() {} }))
 
-test('fs upload sessions: a session whose data gc swept ends with NOT_FOUND, not a raw file error', async (t) => {
+test('fs upload sessions: a session whose data vanished (swept by another process) ends with NOT_FOUND, not a raw file error', async (t) => {
   const { dir, cleanup } = await tempDir('lading-contract-')
   t.after(cleanup)
   const layout = await Layout.init(dir)
   const uploads = new FsBlobStore(layout.dir).uploads
   const s = await uploads.start()
   await uploads.append(s.id, 0, Buffer.from('abc'))
-  const temps = await layout.listTempFiles()
-  assert.equal(temps.length, 1, 'the session is one temp file, which gc sweeps once its writer is gone')
-  await fsp.rm(temps[0]!.path)
+  const sessions = path.join(dir, UPLOADS_DIR)
+  assert.deepEqual(await fsp.readdir(sessions), [s.id], 'the session is kept on disk, in the layout\'s sessions directory')
+  await fsp.rm(path.join(sessions, s.id), { recursive: true })
   await assert.rejects(uploads.append(s.id, 3, Buffer.from('def')), (e) => isLadingError(e, 'NOT_FOUND'))
   await assert.rejects(uploads.status(s.id), (e) => isLadingError(e, 'NOT_FOUND'))
+  await assert.rejects(uploads.commit(s.id, { digest: digestOf('abc') }), (e) => isLadingError(e, 'NOT_FOUND'))
+})
+
+test('fs upload sessions: session ids that could climb out of the sessions directory are unknown', async (t) => {
+  const { dir, cleanup } = await tempDir('lading-contract-')
+  t.after(cleanup)
+  const outside = path.join(dir, 'outside')
+  await fsp.mkdir(outside)
+  await fsp.writeFile(path.join(outside, 'meta.json'), '{}')
+  await fsp.writeFile(path.join(outside, 'data'), 'x')
+  const uploads = new FsBlobStore(path.join(dir, 'layout'), { uploadsDir: path.join(dir, 'sessions') }).uploads
+  for (const id of ['../outside', '..', '/etc', `${'0'.repeat(8)}-0000-0000-0000-000000000000/../../outside`]) {
+    await assert.rejects(uploads.status(id), (e) => isLadingError(e, 'NOT_FOUND'), id)
+    await assert.rejects(uploads.append(id, 0, Buffer.from('y')), (e) => isLadingError(e, 'NOT_FOUND'), id)
+    await uploads.abort(id)
+  }
+  assert.equal(await fsp.readFile(path.join(outside, 'data'), 'utf8'), 'x', 'nothing outside was touched')
+})
+
+test('fs upload sessions: gc of a layout removes sessions idle a day (they outlive their writer), keeps younger ones', async (t) => {
+  const { dir, cleanup } = await tempDir('lading-contract-')
+  t.after(cleanup)
+  const layout = await Layout.init(dir)
+  const uploads = layout.blobs.uploads!
+  const old = await uploads.start()
+  await uploads.append(old.id, 0, Buffer.from('stale bytes'))
+  const young = await uploads.start()
+  const twoDaysAgo = new Date(Date.now() - 2 * 24 * 60 * 60 * 1000)
+  await fsp.utimes(path.join(dir, UPLOADS_DIR, old.id, 'data'), twoDaysAgo, twoDaysAgo)
+  const r = await layout.gc()
+  assert.equal(r.tempFilesRemoved, 1)
+  assert.equal(r.tempBytesRemoved, 'stale bytes'.length)
+  await assert.rejects(uploads.status(old.id), (e) => isLadingError(e, 'NOT_FOUND'))
+  assert.equal((await uploads.status(young.id)).size, 0)
 })

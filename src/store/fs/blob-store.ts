@@ -6,12 +6,13 @@
  *   (gc) removes once its writer is dead.
  * - The layout is untrusted input: blobs that are symlinks or not regular files, and blob
  *   directories that are symlinks, are refused (INVALID_LAYOUT) rather than followed.
- * - Upload sessions are temp files too (so a dead server's sessions are swept by gc); the map
- *   from session id to file lives in this process, as the server holding them does.
+ * - Upload sessions live on disk (src/store/fs/uploads.ts), by default in `<layout>/.lading-uploads`,
+ *   or where the constructor's `uploadsDir` says (a registry keeps them beside its content store),
+ *   so a new store over the same directory (a restarted server) resumes them.
  */
 import fs, { constants, promises as fsp, type Stats } from 'node:fs'
 import path from 'node:path'
-import { Readable, Writable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { digestAlgorithm, digestHex, isAlgorithm, isDigest, type Algorithm, type Digest } from '../../digest/digest.js'
 import { VerifyingStream, verifiedStream, verifyBytes } from '../../digest/verify.js'
@@ -20,9 +21,9 @@ import { fsyncDir, isTempName, readSmallFileSync, tempNamePid, tempPathFor } fro
 import { ABANDONED_MIN_IDLE_MS, isAbandonedTemp, releaseTemp, removeTemp } from '../../io/cleanup.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
 import { PooledFileReader, PooledFileWriter } from '../../io/block-pool.js'
-import type { BlobExpectation, BlobInfo, BlobRef, BlobStat, BlobStore, UploadSessions, UploadStatus } from '../blob-store.js'
-import { SessionTable, type SessionState } from '../upload-sessions.js'
+import type { BlobExpectation, BlobInfo, BlobRef, BlobStat, BlobStore, UploadSessions } from '../blob-store.js'
 import { BLOBS_DIR, notRegular } from './layout-files.js'
+import { FsUploads } from './uploads.js'
 
 /**
  * How much a blob being written may queue for the disk: enough that a fast source (a registry
@@ -30,6 +31,12 @@ import { BLOBS_DIR, notRegular } from './layout-files.js'
  * receive stalled on every write batch; 8 MiB made a 95 MB pull into tmpfs ~25 ms faster.
  */
 const WRITE_BUFFER = 8 * 1024 * 1024
+
+/** Where a layout's upload sessions are kept unless the store is told otherwise. */
+export const UPLOADS_DIR = '.lading-uploads'
+
+/** Upload sessions idle this long are removed by `sweep` (gc) unless the store is told otherwise (as `lading serve --upload-ttl`'s default). */
+export const UPLOAD_TTL_MS = 24 * 60 * 60 * 1000
 
 export interface TempFile { path: string; name: string; mtimeMs: number; size: number }
 
@@ -39,10 +46,16 @@ export class FsBlobStore implements BlobStore {
   readonly uploads: UploadSessions
   #blobDirsChecked = new Set<string>()
   #swept: Promise<unknown> | undefined
+  readonly #uploadTtlMs: number
 
-  constructor(dir: string) {
+  /**
+   * `uploadsDir`: where upload sessions live; `uploadTtlMs`: how long an idle one lasts before
+   * `sweep` removes it (Infinity: never, for an owner that sweeps them by its own policy).
+   */
+  constructor(dir: string, opts: { uploadsDir?: string; uploadTtlMs?: number } = {}) {
     this.dir = dir
-    this.uploads = new FsUploads(this)
+    this.uploads = new FsUploads(this, opts.uploadsDir ?? path.join(dir, UPLOADS_DIR))
+    this.#uploadTtlMs = opts.uploadTtlMs ?? UPLOAD_TTL_MS
   }
 
   /** image-layout.md §Blobs: blobs/<alg>/<encoded>. The digest is validated, so the path stays inside. */
@@ -191,7 +204,7 @@ export class FsBlobStore implements BlobStore {
   /**
    * Temp files are removed only when their writer (the pid in the name, src/io/fs.ts) is gone,
    * by the one rule of src/io/cleanup.ts isAbandonedTemp (`minIdleMs` on top): a blob another
-   * process is writing right now is never removed.
+   * process is writing right now is never removed. Upload sessions idle `uploadTtlMs` go too.
    */
   async sweep(minIdleMs = 0): Promise<{ filesRemoved: number; bytesRemoved: number }> {
     const now = Date.now()
@@ -206,6 +219,12 @@ export class FsBlobStore implements BlobStore {
       } catch (e) {
         if (!isErrno(e, 'ENOENT')) throw e
       }
+    }
+    // Upload sessions outlive their writer by design (a restarted server resumes them): they go by idleness.
+    if (this.#uploadTtlMs !== Infinity) {
+      const r = await this.uploads.sweep(this.#uploadTtlMs, now)
+      filesRemoved += r.sessions
+      bytesRemoved += r.bytes
     }
     return { filesRemoved, bytesRemoved }
   }
@@ -328,90 +347,5 @@ export class FsBlobStore implements BlobStore {
       throw e
     }
     await fsyncDir(algDir)
-  }
-}
-
-interface Session extends SessionState { file: string }
-
-/** Upload sessions as temp files in blobs/sha256 (committed by rename, like put). */
-class FsUploads extends SessionTable<Session> implements UploadSessions {
-  readonly #store: FsBlobStore
-
-  constructor(store: FsBlobStore) {
-    super()
-    this.#store = store
-  }
-
-  async start(): Promise<UploadStatus> {
-    const dir = await this.#store.blobDir('sha256', true)
-    const file = tempPathFor(path.join(dir, 'upload'))
-    await (await fsp.open(file, 'wx', 0o644)).close()
-    return this.add({ file, size: 0, busy: false })
-  }
-
-  async append(id: string, offset: number, chunk: Readable | Uint8Array): Promise<UploadStatus> {
-    const s = this.claimAppend(id, offset)
-    let written = 0
-    try {
-      const fh = await fsp.open(s.file, 'r+').catch((e: unknown) => { throw this.#gone(id, e) })
-      try {
-        const body = chunk instanceof Readable ? chunk : Readable.from([chunk])
-        for await (const part of body) {
-          const b = part as Buffer
-          await fh.write(b, 0, b.length, s.size + written)
-          written += b.length
-        }
-      } catch (e) {
-        // A failed chunk leaves the session as it was: cut what was written of it.
-        await fh.truncate(s.size).catch(() => {})
-        throw e
-      } finally {
-        await fh.close()
-      }
-      s.size += written
-    } finally {
-      s.busy = false
-    }
-    return { id, size: s.size }
-  }
-
-  async commit(id: string, expected: { digest: Digest; size?: number }): Promise<BlobInfo> {
-    const s = this.claimCommit(id)
-    try {
-      const verifier = new VerifyingStream({ ...expected, name: `upload ${id}` })
-      const input = await fsp.open(s.file, 'r').catch((e: unknown) => { throw this.#gone(id, e) })
-      await pipeline(input.createReadStream(), verifier, new Writable({ write: (_c, _e, cb) => cb() }))
-      const existing = await this.#store.stat(expected.digest)
-      if (existing) {
-        await this.#store.touch(expected.digest)
-        return { digest: expected.digest, size: existing.size }
-      }
-      // Verified: the session file becomes the blob, fsynced first as put's temp files are.
-      const fh = await fsp.open(s.file, 'r+')
-      try {
-        await fh.sync()
-      } finally {
-        await fh.close()
-      }
-      const algDir = await this.#store.blobDir(digestAlgorithm(expected.digest), true)
-      await fsp.rename(s.file, this.#store.path(expected.digest))
-      releaseTemp(s.file)
-      await fsyncDir(algDir)
-      return { digest: expected.digest, size: s.size }
-    } finally {
-      await removeTemp(s.file)
-    }
-  }
-
-  async abort(id: string): Promise<void> {
-    const s = this.take(id)
-    if (s) await removeTemp(s.file)
-  }
-
-  /** A session whose file vanished (gc swept it: a day idle, or its process was judged dead) is over. */
-  #gone(id: string, e: unknown): unknown {
-    if (!isErrno(e, 'ENOENT')) return e
-    this.take(id)
-    return new LadingError('NOT_FOUND', `upload ${id}: the upload expired (its data was removed)`, { cause: e })
   }
 }

@@ -12,7 +12,7 @@ import { VerifyingStream, verifyBytes } from '../../digest/verify.js'
 import { LadingError } from '../../errors.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
 import type { BlobExpectation, BlobInfo, BlobRef, BlobStat, BlobStore, UploadSessions, UploadStatus } from '../blob-store.js'
-import { SessionTable, type SessionState } from '../upload-sessions.js'
+import { SessionTable, checkLength, type SessionState } from '../upload-sessions.js'
 
 interface Entry { bytes: Buffer; modifiedMs: number }
 
@@ -133,32 +133,42 @@ class MemoryUploads extends SessionTable<Session> implements UploadSessions {
     this.#store = store
   }
 
-  async start(): Promise<UploadStatus> {
-    return this.add({ chunks: [], size: 0, busy: false })
+  async start(owner?: string): Promise<UploadStatus> {
+    return this.add({ chunks: [], size: 0, owner, lastActiveMs: Date.now() })
   }
 
-  async append(id: string, offset: number, chunk: Readable | Uint8Array): Promise<UploadStatus> {
-    const s = this.claimAppend(id, offset)
-    try {
+  async append(id: string, offset: number | undefined, chunk: Readable | Uint8Array, length?: number): Promise<UploadStatus> {
+    return this.queues.run(id, async () => {
+      const s = this.claimAppend(id, offset)
       // Collected first, so that a chunk failing half-way leaves the session as it was.
       const parts: Buffer[] = []
-      if (chunk instanceof Readable) for await (const p of chunk) parts.push(p as Buffer)
-      else parts.push(Buffer.from(chunk))
-      for (const p of parts) {
-        s.chunks.push(p)
-        s.size += p.length
+      let received = 0
+      if (chunk instanceof Readable) {
+        for await (const p of chunk) {
+          parts.push(p as Buffer)
+          received += (p as Buffer).length
+          checkLength(received, length, false)
+        }
+      } else {
+        parts.push(Buffer.from(chunk))
+        received = chunk.length
       }
-    } finally {
-      s.busy = false
-    }
-    return { id, size: s.size }
+      checkLength(received, length, true)
+      this.get(id) // aborted meanwhile: NOT_FOUND
+      s.chunks.push(...parts)
+      s.size += received
+      s.lastActiveMs = Date.now()
+      return this.status(id)
+    })
   }
 
   async commit(id: string, expected: { digest: Digest; size?: number }): Promise<BlobInfo> {
-    const bytes = Buffer.concat(this.claimCommit(id).chunks)
-    const digest = verifyBytes(bytes, { ...expected, name: `upload ${id}` })
-    this.#store.commit(digest, bytes)
-    return { digest, size: bytes.length }
+    return this.queues.run(id, async () => {
+      const bytes = Buffer.concat(this.claimCommit(id).chunks)
+      const digest = verifyBytes(bytes, { ...expected, name: `upload ${id}` })
+      this.#store.commit(digest, bytes)
+      return { digest, size: bytes.length }
+    })
   }
 
   async abort(id: string): Promise<void> {

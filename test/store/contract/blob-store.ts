@@ -17,6 +17,11 @@ export interface BlobStoreUnderTest {
   store: BlobStore
   /** Flip one byte of a stored blob (same size) without the store knowing. */
   corrupt(digest: Digest): Promise<void>
+  /**
+   * A new store over the same place, as a restarted process opens it; absent when the
+   * implementation keeps nothing beyond the object (then `uploads.durable` must be false).
+   */
+  reopen?(): Promise<BlobStore>
   cleanup(): Promise<void>
 }
 
@@ -165,6 +170,63 @@ export function blobStoreContract(name: string, factory: () => Promise<BlobStore
     await uploads.abort(s.id)
     await uploads.abort(s.id) // unknown: not an error
     await assert.rejects(uploads.commit(s.id, { digest: digestOf(bytes) }), (e) => isLadingError(e, 'NOT_FOUND'))
+    assert.deepEqual(await listed(store), [])
+  }))
+
+  test(`${name} blob store: a session survives a new store instance (restart)`, withStore(async ({ store, reopen }) => {
+    const uploads = store.uploads
+    if (!uploads) return
+    if (!reopen) {
+      assert.equal(uploads.durable, false, 'an implementation that cannot be reopened must not claim durable sessions')
+      return
+    }
+    assert.equal(uploads.durable, true)
+    const bytes = randomBytes(50_000)
+    const d = digestOf(bytes)
+    const s = await uploads.start('team/app')
+    await uploads.append(s.id, 0, bytes.subarray(0, 20_000))
+    const gone = await uploads.start()
+    await uploads.append(gone.id, 0, bytes.subarray(0, 10))
+    const mismatched = await uploads.start()
+    await uploads.append(mismatched.id, 0, bytes.subarray(0, 10))
+
+    const again = (await reopen()).uploads!
+    const st = await again.status(s.id)
+    assert.equal(st.size, 20_000, 'the size reached before the restart')
+    assert.equal(st.owner, 'team/app')
+    assert.deepEqual((await again.list()).map((x) => x.id).sort(), [s.id, gone.id, mismatched.id].sort())
+    await assert.rejects(again.append(s.id, 10_000, bytes.subarray(10_000)), (e) => isLadingError(e, 'CONFLICT'), 'still in order only')
+    // A chunk that breaks off midway is cut back to where it started.
+    const broken = Readable.from((function* () { yield bytes.subarray(20_000, 25_000); throw new Error('client gone') })())
+    await assert.rejects(again.append(s.id, 20_000, broken))
+    assert.equal((await again.status(s.id)).size, 20_000)
+    // A chunk that disagrees with its declared length appends nothing.
+    await assert.rejects(again.append(s.id, 20_000, bytes.subarray(20_000, 21_000), 999), (e) => isLadingError(e, 'SIZE_MISMATCH'))
+    assert.equal((await again.status(s.id)).size, 20_000)
+    assert.equal((await again.append(s.id, undefined, chunked(bytes.subarray(20_000), 7000), 30_000)).size, bytes.length)
+    assert.equal(await store.stat(d), undefined, 'nothing is visible before commit')
+    assert.deepEqual(await again.commit(s.id, { digest: d, size: bytes.length }), { digest: d, size: bytes.length })
+    assert.deepEqual(await store.read({ digest: d }, 1 << 20), bytes, 'the first instance sees the blob too')
+    // Nothing becomes a blob before it verifies, after a restart too.
+    await assert.rejects(again.commit(mismatched.id, { digest: d }), (e) => isLadingError(e, 'DIGEST_MISMATCH'))
+    await assert.rejects(again.status(mismatched.id), (e) => isLadingError(e, 'NOT_FOUND'))
+    await again.abort(gone.id)
+    await assert.rejects(uploads.status(gone.id), (e) => isLadingError(e, 'NOT_FOUND'), 'aborted for every instance')
+    assert.deepEqual(await listed(store), [d])
+  }))
+
+  test(`${name} blob store: expired upload sessions are swept, young ones stay`, withStore(async ({ store }) => {
+    const uploads = store.uploads
+    if (!uploads) return
+    const old = await uploads.start()
+    await uploads.append(old.id, 0, Buffer.from('old'))
+    const young = await uploads.start()
+    const now = Date.now()
+    assert.deepEqual(await uploads.sweep(60_000, now), { sessions: 0, bytes: 0 })
+    assert.deepEqual(await uploads.sweep(0, now + 120_000), { sessions: 2, bytes: 3 })
+    await assert.rejects(uploads.status(old.id), (e) => isLadingError(e, 'NOT_FOUND'))
+    await assert.rejects(uploads.status(young.id), (e) => isLadingError(e, 'NOT_FOUND'))
+    assert.deepEqual(await uploads.list(), [])
     assert.deepEqual(await listed(store), [])
   }))
 }

@@ -8,7 +8,7 @@
  * runc reports a command it cannot exec as its own failure (status 1, indistinguishable from the
  * command's exit 1), so the command is looked up in the root filesystem first (checkCommand).
  */
-import { accessSync, constants, promises as fsp, statSync } from 'node:fs'
+import { accessSync, chmodSync, constants, mkdirSync, statSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { RuntimeSpec } from '../bundle/runtime-types.js'
@@ -139,9 +139,12 @@ export async function prepareContainer(store: LocalStore, req: RunRequest): Prom
     const dirs = containerDirs(bundle)
     // The overlay's root directory takes its owner and mode from the upper directory: 0755 like
     // any root directory (the container directory around it is 0700, closed to other users).
-    for (const d of [dirs.rootfs, dirs.upper, dirs.work]) await fsp.mkdir(d, { mode: 0o700 })
-    await fsp.chmod(dirs.rootfs, 0o755)
-    await fsp.chmod(dirs.upper, 0o755)
+    // Synchronous: five calls of microseconds each, which through the thread pool cost a
+    // round trip each on every run's path.
+    for (const d of [dirs.rootfs, dirs.upper, dirs.work]) mkdirSync(d, { mode: 0o700 })
+    chmodSync(dirs.rootfs, 0o755)
+    chmodSync(dirs.upper, 0o755)
+    trace('container directories made')
     if (kind === 'overlay') {
       try {
         mountOverlay(ensured.dirs, dirs, store.root)

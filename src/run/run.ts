@@ -162,7 +162,10 @@ export async function prepareContainer(store: LocalStore, req: RunRequest): Prom
     const spec = await containerSpec(resolved.config, req.overrides, { rootfs: dirs.rootfs, rootless, hostname: record.id.slice(0, 12), ...maps })
     checkCommand(dirs.rootfs, spec)
     trace('spec made, command checked')
-    await atomicWriteFile(path.join(bundle, 'config.json'), JSON.stringify(spec, null, '\t') + '\n', 0o600)
+    // Only runc reads config.json, when this run starts it. A --rm container does not outlive
+    // this process, so its config need not survive a crash (the record, which gc and ps read,
+    // stays durable): two fsyncs less on every `run --rm`, 5-10 ms on a disk.
+    await atomicWriteFile(path.join(bundle, 'config.json'), JSON.stringify(spec, null, '\t') + '\n', 0o600, { durable: !req.remove })
     if (kind !== record.rootfs || JSON.stringify(spec.process.args) !== JSON.stringify(record.command)) {
       record.rootfs = kind
       record.command = spec.process.args

@@ -60,13 +60,18 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Write `data` to `target` atomically: temp file, fsync, rename, fsync dir. */
-export async function atomicWriteFile(target: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
+/**
+ * Write `data` to `target` atomically: temp file, fsync, rename, fsync dir. `durable: false`
+ * keeps the atomicity (readers see the old file or the whole new one) without the two fsyncs,
+ * for a file nobody reads after a crash.
+ */
+export async function atomicWriteFile(target: string, data: Uint8Array | string, mode = 0o644, opts: { durable?: boolean } = {}): Promise<void> {
+  const durable = opts.durable ?? true
   const tmp = tempPathFor(target)
   const fh = await fsp.open(tmp, 'wx', mode)
   try {
     await fh.writeFile(data)
-    await fh.sync()
+    if (durable) await fh.sync()
   } catch (e) {
     await fh.close().catch(() => {})
     await removeTemp(tmp)
@@ -80,7 +85,7 @@ export async function atomicWriteFile(target: string, data: Uint8Array | string,
     await removeTemp(tmp)
     throw e
   }
-  await fsyncDir(path.dirname(target))
+  if (durable) await fsyncDir(path.dirname(target))
 }
 
 /**

@@ -178,10 +178,18 @@ export async function removeContainer(store: LocalStore, rec: ContainerRecord, o
   const dir = containerDir(store, rec.id)
   unmount(path.join(dir, 'rootfs'))
   if (isMounted(path.join(dir, 'rootfs'))) throw new LadingError('CONFLICT', `container ${rec.name}: its root filesystem is still mounted`)
-  await store.withStoreLock(async () => {
-    // The record goes first: a removal cut short leaves a directory that is no container.
+  // The record goes first: a removal cut short leaves a directory that is no container.
+  if (rec.pinned !== false) {
+    await store.withStoreLock(async () => {
+      await fsp.rm(path.join(dir, RECORD_FILE), { force: true })
+      await store.unpin(rec.id)
+    })
+  } else {
+    // Unpinned (--rm): the record's unlink is atomic and nothing else is to be changed with it;
+    // gc, under the lock, reads a record or finds none (listContainers), and once the root
+    // filesystem is unmounted (above) no container uses the layers it kept. Taking the store
+    // lock here cost every `run --rm` a lock file's create, write and unlink.
     await fsp.rm(path.join(dir, RECORD_FILE), { force: true })
-    if (rec.pinned !== false) await store.unpin(rec.id)
-  })
+  }
   await removeTree(dir)
 }

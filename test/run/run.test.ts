@@ -132,6 +132,24 @@ describe('lading run: the command, its output and its exit status', () => {
     assert.equal(store!.ok(['ps', '-a', '-q']).stdout, '')
   })
 
+  it('LADING_TRACE=1 prints the phases of a run in order, apart from the command\'s own output', (t) => {
+    if (!canRun(t)) return
+    const r = store!.run(['run', '--rm', '-q', MINBASE, 'sh', '-c', 'echo out; echo err >&2'], { env: { LADING_TRACE: '1' } })
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.stdout, 'out\n')
+    const lines = r.stderr.split('\n').filter((l) => l !== '')
+    const phases = lines.filter((l) => l.startsWith('lading: trace ')).map((l) => /^lading: trace (\d+\.\d) ms (.+)$/.exec(l))
+    assert.ok(phases.every((m) => m !== null), r.stderr)
+    const names = phases.map((m) => m![2])
+    for (const want of ['store opened', 'image resolved', 'record created', 'rootfs made', 'config written', 'runc started', 'runc exited', 'removed']) assert.ok(names.includes(want), `${want} in ${r.stderr}`)
+    const times = phases.map((m) => Number(m![1]))
+    assert.deepEqual([...times].sort((a, b) => a - b), times, 'times only grow')
+    assert.deepEqual(lines.filter((l) => !l.startsWith('lading: trace ')), ['err'])
+    assert.deepEqual(readdirSync(path.join(store!.dir, 'containers')), [])
+    // Without the variable: nothing but the command's own output.
+    assert.equal(store!.run(['run', '--rm', '-q', MINBASE, 'true']).stderr, '')
+  })
+
   it('two runs share the unpacked layers (the second unpacks nothing); writes stay in their container', (t) => {
     if (!canRun(t)) return
     const layers = unpackedLayers(store!.dir)

@@ -101,14 +101,17 @@ export function register(program: Command): void {
 }
 
 async function runCommand(image: string, command: string[], f: RunFlags): Promise<number> {
-  const [{ prepareContainer, finishContainer }, { parsePullPolicy }, { runcRun }, overrides, { registryOptionsFromFlags }, { LOG_FILE }] = await Promise.all([
+  const [{ prepareContainer, finishContainer }, { parsePullPolicy }, { runcRun }, overrides, { registryOptionsFromFlags }, { LOG_FILE }, { runTrace }] = await Promise.all([
     import('../../run/run.js'), import('../../run/images.js'), import('../../run/runc.js'), runOverrides(command, f),
-    import('../../transport/registry/cli-options.js'), import('../../run/containers.js'),
+    import('../../transport/registry/cli-options.js'), import('../../run/containers.js'), import('../../run/trace.js'),
   ])
+  const trace = runTrace()
+  trace('command parsed, modules loaded')
   const pull = parsePullPolicy(f.pull)
   if (f.detach && f.tty) throw usage('-d with -t is not supported: a detached terminal needs runc\'s --console-socket (see lading run --help)')
   if (f.detach && f.rm) throw usage('-d with --rm is not supported: nothing stays to remove the container when it exits; use lading container rm')
   const store = await openStore(f)
+  trace('store opened')
   // Until runc runs, an interrupt stops the preparation (an unpack midway) and removes the
   // container; then lading exits as an interrupted command does.
   const ac = new AbortController()
@@ -160,9 +163,11 @@ async function runCommand(image: string, command: string[], f: RunFlags): Promis
   const releaseClaim = claimSignals(forward)
   const others = FORWARDED.filter((s) => s !== 'SIGINT' && s !== 'SIGTERM')
   for (const s of others) process.on(s, forward)
+  trace('runc started')
   let status: number
   try {
     status = await exited(child)
+    trace('runc exited')
   } finally {
     releaseClaim()
     for (const s of others) process.off(s, forward)

@@ -12,7 +12,7 @@
  * the same entry always gives the same bytes.
  */
 import { LadingError } from '../errors.js'
-import { BLOCK_SIZE, GNU_MAGIC, Header, TypeFlag, USTAR_MAGIC, USTAR_VERSION } from './tar-constants.js'
+import { BLOCK_SIZE, END_OF_ARCHIVE_BLOCKS, GNU_MAGIC, Header, TypeFlag, USTAR_MAGIC, USTAR_VERSION } from './tar-constants.js'
 
 /** A header field's place in the block (one of tar-constants' `Header` entries, or a sparse slot). */
 export interface HeaderField { offset: number; length: number }
@@ -28,7 +28,7 @@ export function padding(n: number): number {
 }
 
 /** Two zero blocks end an archive (POSIX ustar). */
-export const END_OF_ARCHIVE = Buffer.alloc(BLOCK_SIZE * 2)
+export const END_OF_ARCHIVE = Buffer.alloc(BLOCK_SIZE * END_OF_ARCHIVE_BLOCKS)
 const ZERO_BLOCK = Buffer.alloc(BLOCK_SIZE)
 
 // ---- decoding ----

@@ -4,7 +4,7 @@
 // esbuild is the bundler: Node 20 can only snapshot a single script.
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -17,7 +17,9 @@ function modules(dir, rel = '') {
   return readdirSync(path.join(dir, rel), { withFileTypes: true }).flatMap((e) => {
     const r = path.join(rel, e.name)
     if (e.isDirectory()) return modules(dir, r)
-    return e.name.endsWith('.js') && !skip.has(r) ? [r] : []
+    // Only outputs of a source that still exists: tsc leaves the output of a moved or deleted
+    // file behind in build/, and bundling it would import names that are gone.
+    return e.name.endsWith('.js') && !skip.has(r) && existsSync(path.join(root, 'src', r.replace(/\.js$/, '.ts'))) ? [r] : []
   }).sort()
 }
 

@@ -10,9 +10,9 @@
  * with the checksum field counted as spaces).
  */
 import { Transform, type TransformCallback } from 'node:stream'
-import { LadingError, quoteName } from '../errors.js'
-import { BLOCK_SIZE, Header, MAX_OCTAL_ID, PaxKey, TypeFlag } from '../layer/tar-constants.js'
-import { paxRecord, writeBase256, writeHeaderChecksum, writeOctal } from '../layer/tar-writer.js'
+import { LadingError } from '../errors.js'
+import { BLOCK_SIZE, Header, PaxKey, TypeFlag } from '../layer/tar-constants.js'
+import { fieldNumber, parsePax, paxInt, paxRecord, writeHeaderChecksum, writeNumber, type HeaderField } from '../layer/tar-header.js'
 
 export interface IdMap { containerId: number; hostId: number; size: number }
 export type IdMapper = (hostId: number) => number
@@ -39,22 +39,9 @@ function padded(n: number): number {
   return Math.ceil(n / BLOCK_SIZE) * BLOCK_SIZE
 }
 
-function readNumber(h: Buffer, field: { offset: number; length: number }): number {
-  if (h[field.offset]! & 0x80) {
-    // GNU base-256, big-endian, positive only here.
-    let v = 0n
-    for (let i = field.offset + 1; i < field.offset + field.length; i++) v = (v << 8n) | BigInt(h[i]!)
-    return Number(v)
-  }
-  const s = h.toString('latin1', field.offset, field.offset + field.length).replace(/[\0 ]+$/, '').trim()
-  if (s === '') return 0
-  if (!/^[0-7]+$/.test(s)) throw new LadingError('INVALID_TAR', `id remap: malformed numeric header field ${quoteName(s)}`)
-  return parseInt(s, 8)
-}
-
-function writeNumber(h: Buffer, field: { offset: number; length: number }, value: number): void {
-  if (value <= MAX_OCTAL_ID) writeOctal(h, field, value)
-  else writeBase256(h, field, value)
+/** A numeric header field, checked as the layer reader checks it (shared codec). */
+function readNumber(h: Buffer, field: HeaderField, what: string): number {
+  return fieldNumber(h, field.offset, field.length, what, () => 'id remap: tar header')
 }
 
 export class IdRemapStream extends Transform {
@@ -120,7 +107,7 @@ export class IdRemapStream extends Transform {
       return
     }
     const type = String.fromCharCode(h[Header.typeflag.offset]!)
-    const size = readNumber(h, Header.size)
+    const size = readNumber(h, Header.size, 'size')
     if (type === TypeFlag.PaxHeader) {
       if (size > MAX_PAX_BYTES) throw new LadingError('INVALID_TAR', `id remap: pax header of ${size} bytes is larger than ${MAX_PAX_BYTES}`)
       this.#pax = { header: h, size, chunks: [], got: 0 }
@@ -132,8 +119,8 @@ export class IdRemapStream extends Transform {
       this.#skip = padded(size)
       return
     }
-    writeNumber(h, Header.uid, this.#uid(readNumber(h, Header.uid)))
-    writeNumber(h, Header.gid, this.#gid(readNumber(h, Header.gid)))
+    writeNumber(h, Header.uid, this.#uid(readNumber(h, Header.uid, 'uid')))
+    writeNumber(h, Header.gid, this.#gid(readNumber(h, Header.gid, 'gid')))
     writeHeaderChecksum(h)
     this.push(h)
     this.#skip = padded(this.#nextSize ?? size)
@@ -145,24 +132,14 @@ export class IdRemapStream extends Transform {
     this.#pax = undefined
     const data = Buffer.concat(p.chunks).subarray(0, p.size)
     const out: Buffer[] = []
-    let i = 0
-    while (i < data.length) {
-      const sp = data.indexOf(0x20, i)
-      if (sp < 0) throw new LadingError('INVALID_TAR', 'id remap: malformed pax record')
-      const len = Number(data.toString('latin1', i, sp))
-      if (!Number.isSafeInteger(len) || len <= sp - i || i + len > data.length) throw new LadingError('INVALID_TAR', 'id remap: malformed pax record length')
-      const rec = data.subarray(i, i + len)
-      const eq = rec.indexOf(0x3d)
-      const key = rec.toString('utf8', sp - i + 1, eq)
-      const value = rec.subarray(eq + 1, rec.length - 1)
+    for (const [key, value] of parsePax(data, 'id remap: pax header')) {
       if (key === PaxKey.Uid || key === PaxKey.Gid) {
-        const mapped = (key === PaxKey.Uid ? this.#uid : this.#gid)(Number(value.toString('latin1')))
+        const mapped = (key === PaxKey.Uid ? this.#uid : this.#gid)(paxInt(value, key, 'id remap'))
         out.push(paxRecord(key, Buffer.from(String(mapped))))
       } else {
-        if (key === PaxKey.Size) this.#nextSize = Number(value.toString('latin1'))
-        out.push(rec)
+        if (key === PaxKey.Size) this.#nextSize = paxInt(value, key, 'id remap')
+        out.push(paxRecord(key, value))
       }
-      i += len
     }
     const newData = Buffer.concat(out)
     const h = p.header

@@ -25,8 +25,12 @@
  *   metadata, plus the input's own chunks.
  */
 import type { Readable } from 'node:stream'
-import { LadingError, quoteName } from '../errors.js'
-import { BLOCK_SIZE, GNU_MAGIC, Header, PaxKey, TypeFlag, USTAR_MAGIC } from './tar-constants.js'
+import { quoteName } from '../errors.js'
+import { BLOCK_SIZE, Header, PaxKey, TypeFlag } from './tar-constants.js'
+import {
+  checkHeaderChecksum, DECIMAL_INT, fieldNumber, fieldString, headerFormat, headerName, headerTypeflag, invalid, isMetaTypeflag,
+  isZeroBlock, longNameText, padding, parsePax, paxInt, paxTime, type PaxRecords,
+} from './tar-header.js'
 
 export type TarEntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo' | 'unknown'
 
@@ -78,11 +82,6 @@ export interface TarReadOptions {
 
 const DEFAULT_SMALL_FILE_MAX = 1024 * 1024
 const DEFAULT_MAX_META = 1024 * 1024
-const ZERO_BLOCK = Buffer.alloc(BLOCK_SIZE)
-
-function invalid(message: string, cause?: unknown): LadingError {
-  return new LadingError('INVALID_TAR', message, cause === undefined ? undefined : { cause })
-}
 
 /** A FIFO of input chunks with cheap slicing: a take() within one chunk is zero-copy. */
 class ByteQueue {
@@ -144,75 +143,6 @@ class ByteQueue {
   }
 }
 
-/** Text of a NUL-terminated header field. */
-function fieldString(block: Buffer, offset: number, length: number): string {
-  let end = offset
-  const limit = offset + length
-  while (end < limit && block[end] !== 0) end++
-  return block.toString('utf8', offset, end)
-}
-
-/**
- * A numeric header field: octal text (leading spaces/NULs allowed, terminated by space or NUL), or
- * GNU base-256 (first byte 0x80 positive / 0xff negative, big-endian two's complement).
- * Negative or unsafe-integer values are refused for every field we use.
- */
-function fieldNumber(block: Buffer, offset: number, length: number, what: string, where: () => string, allowNegative = false): number {
-  const first = block[offset]!
-  if (first & 0x80) {
-    if (first === 0xff) {
-      // Negative (two's complement over the whole field): only a time may be before 1970.
-      if (!allowNegative) throw invalid(`${where()}: negative base-256 ${what}`)
-      let v = 0n
-      for (let i = offset; i < offset + length; i++) v = (v << 8n) | BigInt(block[i]!)
-      v -= 1n << BigInt(8 * length)
-      if (v < -BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(`${where()}: ${what} ${v} is too small`)
-      return Number(v)
-    }
-    if (first !== 0x80) throw invalid(`${where()}: invalid base-256 marker in ${what}`)
-    let v = 0n
-    for (let i = offset + 1; i < offset + length; i++) v = (v << 8n) | BigInt(block[i]!)
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(`${where()}: ${what} ${v} is too large`)
-    return Number(v)
-  }
-  let i = offset
-  const end = offset + length
-  while (i < end && (block[i] === 0x20 || block[i] === 0)) i++
-  let v = 0
-  let digits = 0
-  for (; i < end; i++) {
-    const c = block[i]!
-    if (c === 0x20 || c === 0) break
-    if (c < 0x30 || c > 0x37) throw invalid(`${where()}: invalid octal digit in ${what} field`)
-    v = v * 8 + (c - 0x30)
-    digits++
-  }
-  // Only trailing spaces/NULs may follow the digits.
-  for (; i < end; i++) {
-    const c = block[i]!
-    if (c !== 0x20 && c !== 0) throw invalid(`${where()}: garbage after ${what} field`)
-  }
-  if (digits > 17) throw invalid(`${where()}: ${what} field too long`)
-  return v
-}
-
-/** Checksum per POSIX ustar: the sum of all header bytes with the checksum field read as spaces. */
-function checksumOk(block: Buffer, stored: number): boolean {
-  let unsigned = 0
-  let signed = 0
-  for (let i = 0; i < BLOCK_SIZE; i++) {
-    const b = i >= 148 && i < 156 ? 0x20 : block[i]!
-    unsigned += b
-    signed += b > 127 ? b - 256 : b
-  }
-  // Some historic writers summed signed chars; accept either, as GNU tar and Go do.
-  return stored === unsigned || stored === signed
-}
-
-function isZeroBlock(block: Buffer): boolean {
-  return block.equals(ZERO_BLOCK)
-}
-
 function typeOf(flag: string): TarEntryType {
   switch (flag) {
     case TypeFlag.File: case TypeFlag.FileOld: case TypeFlag.Contiguous: case TypeFlag.GnuSparse: return 'file'
@@ -230,58 +160,6 @@ function typeOf(flag: string): TarEntryType {
 /** Types whose size field describes no data in the archive (as Go's archive/tar treats them). */
 function isHeaderOnly(t: TarEntryType): boolean {
   return t === 'hardlink' || t === 'symlink' || t === 'char' || t === 'block' || t === 'dir' || t === 'fifo'
-}
-
-/** pax records, in order (order matters for GNU.sparse 0.0's repeated offset/numbytes pairs). */
-type PaxRecords = Array<[string, Buffer]>
-
-/** Parse a pax extended header body: records `LEN KEY=VALUE\n`, LEN counting the whole record. */
-function parsePax(body: Buffer, where: string): PaxRecords {
-  const out: PaxRecords = []
-  let pos = 0
-  while (pos < body.length) {
-    // GNU tar pads with NULs in some versions; trailing NULs end the records.
-    if (body[pos] === 0) {
-      for (let i = pos; i < body.length; i++) if (body[i] !== 0) throw invalid(`${where}: NUL inside pax header`)
-      break
-    }
-    let sp = pos
-    let len = 0
-    while (sp < body.length && body[sp] !== 0x20) {
-      const c = body[sp]!
-      if (c < 0x30 || c > 0x39 || sp - pos > 9) throw invalid(`${where}: malformed pax record length at byte ${pos}`)
-      len = len * 10 + (c - 0x30)
-      sp++
-    }
-    if (sp === pos || sp >= body.length) throw invalid(`${where}: malformed pax record at byte ${pos}`)
-    const end = pos + len
-    if (len <= sp - pos + 1 || end > body.length || body[end - 1] !== 0x0a) {
-      throw invalid(`${where}: pax record at byte ${pos} has an impossible length ${len}`)
-    }
-    const eq = body.indexOf(0x3d, sp + 1)
-    if (eq < 0 || eq >= end - 1 || eq === sp + 1) throw invalid(`${where}: pax record at byte ${pos} has no key=value`)
-    const key = body.toString('utf8', sp + 1, eq)
-    out.push([key, body.subarray(eq + 1, end - 1)])
-    pos = end
-  }
-  return out
-}
-
-const DECIMAL_INT = /^\d{1,16}$/
-const DECIMAL_TIME = /^-?\d{1,16}(\.\d{0,19})?$/
-
-function paxInt(v: Buffer, key: string, where: string): number {
-  const s = v.toString('latin1')
-  if (!DECIMAL_INT.test(s)) throw invalid(`${where}: pax ${key}=${JSON.stringify(s.slice(0, 40))} is not a non-negative integer`)
-  const n = Number(s)
-  if (!Number.isSafeInteger(n)) throw invalid(`${where}: pax ${key} ${s} is too large`)
-  return n
-}
-
-function paxTime(v: Buffer, key: string, where: string): number {
-  const s = v.toString('latin1')
-  if (!DECIMAL_TIME.test(s)) throw invalid(`${where}: pax ${key}=${JSON.stringify(s.slice(0, 40))} is not a time`)
-  return Number(s)
 }
 
 /** Check a sparse map against the file's logical size and the stored data size. */
@@ -397,10 +275,9 @@ export async function* readTar(input: Readable | AsyncIterable<Buffer | Uint8Arr
           return
         }
         const where = (): string => `tar header at offset ${headerAt}`
-        const stored = fieldNumber(block, Header.checksum.offset, Header.checksum.length, 'checksum', where)
-        if (!checksumOk(block, stored)) throw invalid(`${where()}: bad header checksum (not a tar archive, or corrupted)`)
-        typeflag = String.fromCharCode(block[Header.typeflag.offset]!)
-        if (typeflag === TypeFlag.PaxHeader || typeflag === TypeFlag.PaxGlobalHeader || typeflag === TypeFlag.GnuLongName || typeflag === TypeFlag.GnuLongLink) {
+        checkHeaderChecksum(block, where)
+        typeflag = headerTypeflag(block)
+        if (isMetaTypeflag(typeflag)) {
           const size = fieldNumber(block, Header.size.offset, Header.size.length, 'size', where)
           const body = await readMeta(size, `${typeflag === 'x' || typeflag === 'g' ? 'pax header' : 'GNU long name'}`, headerAt)
           if (typeflag === TypeFlag.PaxHeader) {
@@ -410,9 +287,7 @@ export async function* readTar(input: Readable | AsyncIterable<Buffer | Uint8Arr
             if (globalPax.length > 10000) throw invalid(`pax global header at offset ${headerAt}: too many records`)
             entryOffset = -1
           } else {
-            let end = body.indexOf(0)
-            if (end < 0) end = body.length
-            const s = body.toString('utf8', 0, end)
+            const s = longNameText(body)
             if (typeflag === TypeFlag.GnuLongName) longName = s
             else longLink = s
           }
@@ -423,16 +298,11 @@ export async function* readTar(input: Readable | AsyncIterable<Buffer | Uint8Arr
 
       // The real header.
       const where0 = (): string => `tar header at offset ${headerAt}`
-      const magic = block.toString('latin1', Header.magic.offset, Header.magic.offset + Header.magic.length)
-      const isGnu = magic === GNU_MAGIC
-      const isUstar = magic === USTAR_MAGIC
-      let name = fieldString(block, Header.name.offset, Header.name.length)
-      if (isUstar && !isGnu) {
-        const prefix = fieldString(block, Header.prefix.offset, Header.prefix.length)
-        if (prefix !== '') name = `${prefix}/${name}`
-      }
+      const format = headerFormat(block)
+      const isGnu = format === 'gnu'
+      const isUstar = format === 'ustar'
       const header: TarHeader = {
-        path: name,
+        path: headerName(block, format),
         type: typeOf(typeflag),
         typeflag,
         mode: fieldNumber(block, Header.mode.offset, Header.mode.length, 'mode', where0) & 0o7777,
@@ -641,7 +511,3 @@ export async function* readTar(input: Readable | AsyncIterable<Buffer | Uint8Arr
   }
 }
 
-function padding(n: number): number {
-  const r = n % BLOCK_SIZE
-  return r === 0 ? 0 : BLOCK_SIZE - r
-}

@@ -16,15 +16,17 @@
  * uname/gname defaults, and stamps its pax headers with the current time, so its output is
  * neither complete for layers nor byte-for-byte reproducible.
  *
- * Header encoding is pure (encodeEntryHeader); writeTar() streams entries and file contents in
- * the order given, reading each file exactly once and refusing a file whose size changed since
- * it was recorded (the header already promised a size).
+ * Header blocks and pax records are encoded by the shared codec (tar-header.ts); this module
+ * decides what goes where. Header encoding is pure (encodeEntryHeader); writeTar() streams
+ * entries and file contents in the order given, reading each file exactly once and refusing a
+ * file whose size changed since it was recorded (the header already promised a size).
  */
 import { constants as fsc } from 'node:fs'
 import fs from 'node:fs'
 import { Readable } from 'node:stream'
 import { LadingError, quoteName } from '../errors.js'
-import { BLOCK_SIZE, Header, MAX_OCTAL_ID, MAX_OCTAL_SIZE, PaxKey, TypeFlag, USTAR_MAGIC, USTAR_VERSION } from './tar-constants.js'
+import { MAX_OCTAL_ID, MAX_OCTAL_SIZE, PaxKey, TypeFlag } from './tar-constants.js'
+import { encodeUstarHeader, END_OF_ARCHIVE, padding, paxRecord, splitUstarName } from './tar-header.js'
 import { POOL_BLOCK_SIZE, takeBlock } from '../io/block-pool.js'
 
 export type TarEntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'directory' | 'fifo'
@@ -67,7 +69,6 @@ const TYPE_FLAGS: Record<TarEntryType, string> = {
 }
 
 const NS = 1_000_000_000n
-export const END_OF_ARCHIVE = Buffer.alloc(BLOCK_SIZE * 2)
 
 /** SOURCE_DATE_EPOCH (reproducible-builds.org: decimal seconds) as a clamp in ns, if set. */
 export function sourceDateEpochNs(env: NodeJS.ProcessEnv = process.env): bigint | undefined {
@@ -99,86 +100,6 @@ function checkPath(p: string): void {
   }
 }
 
-export function writeOctal(buf: Buffer, field: { offset: number; length: number }, value: number | bigint): void {
-  const s = value.toString(8).padStart(field.length - 1, '0')
-  buf.write(s, field.offset, field.length - 1, 'latin1')
-  buf[field.offset + field.length - 1] = 0
-}
-
-/** GNU base-256: high bit of the first byte set, the rest a big-endian two's complement number. */
-export function writeBase256(buf: Buffer, field: { offset: number; length: number }, value: number): void {
-  let v = BigInt(value)
-  for (let i = field.length - 1; i >= 1; i--) {
-    buf[field.offset + i] = Number(v & 0xffn)
-    v >>= 8n
-  }
-  buf[field.offset] = 0x80
-}
-
-/** One pax extended header record (POSIX pax: "%d %s=%s\n", the length counting itself). */
-export function paxRecord(key: string, value: Buffer): Buffer {
-  // "%d %s=%s\n" where %d counts the whole record including its own digits.
-  const rest = Buffer.byteLength(key) + value.length + 3 // ' ' '=' '\n'
-  const digits = String(rest).length
-  let len = rest + digits
-  if (String(len).length > digits) len = rest + digits + 1
-  const head = Buffer.from(`${len} ${key}=`, 'utf8')
-  return Buffer.concat([head, value, Buffer.from('\n')])
-}
-
-/** Split `name` into ustar (prefix, name) fields, or undefined if it cannot fit. */
-function splitUstarName(name: Buffer): { prefix: Buffer; name: Buffer } | undefined {
-  if (name.length <= 100) return { prefix: Buffer.alloc(0), name }
-  const max = Math.min(155, name.length - 2)
-  for (let i = max; i >= 0; i--) {
-    if (name[i] !== 0x2f) continue
-    const rest = name.length - i - 1
-    if (rest > 100) return undefined
-    if (rest === 0) continue
-    return { prefix: name.subarray(0, i), name: name.subarray(i + 1) }
-  }
-  return undefined
-}
-
-function ustarHeader(f: {
-  name: Buffer; prefix: Buffer; mode: number; uid: number; gid: number; size: number | bigint; mtime: number | bigint
-  typeflag: string; linkname: Buffer; devmajor: number; devminor: number
-}): Buffer {
-  const h = Buffer.alloc(BLOCK_SIZE)
-  f.name.copy(h, Header.name.offset, 0, Header.name.length)
-  writeOctal(h, Header.mode, f.mode)
-  writeOctal(h, Header.uid, f.uid)
-  writeOctal(h, Header.gid, f.gid)
-  writeOctal(h, Header.size, f.size)
-  writeOctal(h, Header.mtime, f.mtime)
-  h.write(f.typeflag, Header.typeflag.offset, 1, 'latin1')
-  f.linkname.copy(h, Header.linkname.offset, 0, Header.linkname.length)
-  h.write(USTAR_MAGIC, Header.magic.offset, 6, 'latin1')
-  h.write(USTAR_VERSION, Header.version.offset, 2, 'latin1')
-  if (f.devmajor > MAX_OCTAL_ID) writeBase256(h, Header.devmajor, f.devmajor)
-  else writeOctal(h, Header.devmajor, f.devmajor)
-  if (f.devminor > MAX_OCTAL_ID) writeBase256(h, Header.devminor, f.devminor)
-  else writeOctal(h, Header.devminor, f.devminor)
-  f.prefix.copy(h, Header.prefix.offset, 0, Header.prefix.length)
-  writeHeaderChecksum(h)
-  return h
-}
-
-/** Checksum: the sum of all header bytes with the checksum field read as spaces; 6 octal digits, NUL, space. */
-export function writeHeaderChecksum(h: Buffer): void {
-  h.fill(0x20, Header.checksum.offset, Header.checksum.offset + Header.checksum.length)
-  let sum = 0
-  for (let i = 0; i < BLOCK_SIZE; i++) sum += h[i]!
-  h.write(sum.toString(8).padStart(6, '0'), Header.checksum.offset, 6, 'latin1')
-  h[Header.checksum.offset + 6] = 0
-  h[Header.checksum.offset + 7] = 0x20
-}
-
-function padTo(n: number): number {
-  const r = n % BLOCK_SIZE
-  return r === 0 ? 0 : BLOCK_SIZE - r
-}
-
 /** Effective mtime of an entry after clamping and (unless asked) truncation to whole seconds. */
 export function effectiveMtimeNs(mtimeNs: bigint, opts: TarWriteOptions = {}): bigint {
   let t = mtimeNs
@@ -194,7 +115,7 @@ function floorDiv(a: bigint, b: bigint): bigint {
 
 /**
  * The header block(s) for one entry: a pax 'x' header (with its data) if needed, then the ustar
- * header. The caller writes `size` bytes of content and padTo(size) zero bytes after it.
+ * header. The caller writes `size` bytes of content and padding(size) zero bytes after it.
  */
 export function encodeEntryHeader(e: TarEntry, opts: TarWriteOptions = {}): Buffer {
   checkPath(e.path)
@@ -253,7 +174,7 @@ export function encodeEntryHeader(e: TarEntry, opts: TarWriteOptions = {}): Buff
       pax.push(paxRecord(PaxKey.XattrPrefix + k, e.xattrs[k]!))
     }
   }
-  const header = ustarHeader({
+  const header = encodeUstarHeader({
     name: split.name, prefix: split.prefix, mode: e.mode & 0o7777, uid, gid, size: ustarSize, mtime: ustarMtime,
     typeflag: TYPE_FLAGS[e.type], linkname: linkBytes, devmajor: e.devmajor ?? 0, devminor: e.devminor ?? 0,
   })
@@ -262,11 +183,11 @@ export function encodeEntryHeader(e: TarEntry, opts: TarWriteOptions = {}): Buff
   // A fixed, content-derived name for the pax header keeps output reproducible (GNU uses
   // %d/PaxHeaders/%f with the pid; we leave the pid out).
   const base = Buffer.from(`PaxHeaders/${pathStr.replace(/\/$/, '').split('/').pop()!}`, 'utf8').subarray(0, 100)
-  const paxHeader = ustarHeader({
+  const paxHeader = encodeUstarHeader({
     name: base, prefix: Buffer.alloc(0), mode: 0o644, uid: 0, gid: 0, size: paxData.length, mtime: 0,
     typeflag: TypeFlag.PaxHeader, linkname: Buffer.alloc(0), devmajor: 0, devminor: 0,
   })
-  return Buffer.concat([paxHeader, paxData, Buffer.alloc(padTo(paxData.length)), header])
+  return Buffer.concat([paxHeader, paxData, Buffer.alloc(padding(paxData.length)), header])
 }
 
 /** Where an entry's content comes from. */
@@ -353,7 +274,7 @@ export function writeTar(sources: Iterable<TarSource> | AsyncIterable<TarSource>
         } else {
           yield* readFileInto(a, content.file, size)
         }
-        yield* zeros(padTo(size))
+        yield* zeros(padding(size))
       }
     }
     yield* put(END_OF_ARCHIVE)

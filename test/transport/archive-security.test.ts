@@ -7,14 +7,17 @@ import assert from 'node:assert/strict'
 import { promises as fsp } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { Readable } from 'node:stream'
 import { test } from 'node:test'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import tarStream from 'tar-stream'
 import { copyImage } from '../../src/copy/copy.js'
 import { digestOf } from '../../src/digest/digest.js'
 import { isLadingError } from '../../src/errors.js'
+import { readTar } from '../../src/layer/tar-reader.js'
+import { writeTar } from '../../src/layer/tar-writer.js'
 import { Layout } from '../../src/store/layout.js'
-import { TarIndex } from '../../src/transport/docker-archive/tar-index.js'
+import { TarIndex } from '../../src/transport/archive/tar-index.js'
 import { openDestination, openSource } from '../../src/transport/open.js'
 import { parseReference } from '../../src/transport/reference.js'
 import { makeTar } from '../helpers/raw-layout.js'
@@ -121,6 +124,51 @@ test('tar index: pax path and GNU long names name the member that follows', asyn
   assert.equal((await idx.read(long, 10)).toString(), 'one')
   assert.equal((await idx.read(gnuName, 10)).toString(), 'two')
   assert.equal(idx.lookup('short'), undefined)
+}))
+
+/** Set a header field of the first member of `tar` to raw bytes and fix its checksum. */
+function patchHeader(tar: Buffer, offset: number, bytes: Buffer): Buffer {
+  const out = Buffer.from(tar)
+  bytes.copy(out, offset)
+  out.write('        ', 148)
+  let sum = 0
+  for (let i = 0; i < 512; i++) sum += out[i]!
+  out.write(sum.toString(8).padStart(6, '0') + '\0 ', 148)
+  return out
+}
+
+test('security: the tar index decodes headers with the layer reader\'s strict codec (negative base-256, garbage in numbers, malformed pax)', async () => withTmp(async (dir) => {
+  const one = Buffer.concat([member('f', '0', Buffer.from('x')), Buffer.alloc(1024)])
+  const cases: Array<[string, Buffer, RegExp]> = [
+    ['neg.tar', patchHeader(one, 124, Buffer.alloc(12, 0xff)), /negative base-256 size/],
+    ['garbage.tar', patchHeader(one, 124, Buffer.from('00000001\0x\0\0')), /garbage after size field/],
+    ['octal.tar', patchHeader(one, 124, Buffer.from('0000000009\0\0')), /invalid octal digit in size/],
+    ['pax.tar', Buffer.concat([member('PaxHeader', 'x', Buffer.from('99 path=x\n')), one]), /pax record at byte 0 has an impossible length/],
+    ['paxsize.tar', Buffer.concat([member('PaxHeader', 'x', Buffer.from('11 size=-1\n')), one]), /pax size="-1" is not a non-negative integer/],
+  ]
+  for (const [name, bytes, re] of cases) {
+    await fsp.writeFile(path.join(dir, name), bytes)
+    await rejectsWith(TarIndex.open(path.join(dir, name)), 'INVALID_TAR', re)
+  }
+}))
+
+test('tar index and layer reader agree on the members of a tar from the layer writer (one codec)', async () => withTmp(async (dir) => {
+  const longPath = `${'deep/'.repeat(40)}file.bin`
+  const longLink = `${'t/'.repeat(70)}target`
+  const tar = Buffer.concat(await writeTar([
+    { entry: { path: 'd', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n } },
+    { entry: { path: longPath, type: 'file', mode: 0o644, uid: 3_000_000, gid: 0, mtimeNs: 1_500_000_000n, size: 3 }, content: { data: Buffer.from('abc') } },
+    { entry: { path: 'd/short', type: 'file', mode: 0o600, uid: 0, gid: 0, mtimeNs: 0n, size: 2 }, content: { data: Buffer.from('hi') } },
+    { entry: { path: 'd/link', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: 0n, linkname: longLink } },
+  ], { subsecondMtimes: true }).toArray() as Buffer[])
+  await fsp.writeFile(path.join(dir, 'w.tar'), tar)
+  const idx = await TarIndex.open(path.join(dir, 'w.tar'))
+  const read: string[] = []
+  for await (const e of readTar(Readable.from([tar]))) if (e.header.type === 'file' || e.header.type === 'symlink') read.push(e.header.path)
+  assert.deepEqual(idx.names(), read)
+  assert.deepEqual(read, [longPath, 'd/short', 'd/link'])
+  assert.equal((await idx.read(longPath, 10)).toString(), 'abc')
+  assert.equal((await idx.read('d/short', 10)).toString(), 'hi')
 }))
 
 test('security: member names climbing out of the archive are never served', async () => withTmp(async (dir) => {

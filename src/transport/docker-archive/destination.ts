@@ -32,8 +32,8 @@ import type { Descriptor, RawManifest } from '../../spec/types.js'
 import { DOCKER_ARCHIVE_CAPABILITIES } from '../capabilities.js'
 import { displayReference, dockerRepoTag } from '../reference.js'
 import type { ImageDestination, ImageReference, TransportOptions } from '../types.js'
-import { ArchiveWriter } from './archive-writer.js'
-import { isStreamTarget, writeArchive, type TarSink } from './tar-output.js'
+import { ArchiveWriter } from '../archive/archive-writer.js'
+import { isStreamTarget, writeArchive, type TarSink } from '../archive/tar-output.js'
 
 type DockerArchiveRef = Extract<ImageReference, { transport: 'docker-archive' }>
 

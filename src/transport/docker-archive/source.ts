@@ -15,11 +15,11 @@ import { parseConfig } from '../../spec/parse.js'
 import { MediaType, layerMediaType } from '../../spec/media-types.js'
 import type { Descriptor, Manifest, RawManifest } from '../../spec/types.js'
 import type { ImageReference, ImageSource, TransportOptions } from '../types.js'
-import { openArchive } from './archive-file.js'
+import { openArchive } from '../archive/archive-file.js'
 import { parseArchiveManifest, type ArchiveManifestItem } from './format.js'
 import { formatDockerReference, parseDockerReference } from '../docker-reference.js'
 import { displayReference } from '../reference.js'
-import type { TarIndex } from './tar-index.js'
+import type { TarIndex } from '../archive/tar-index.js'
 
 type DockerArchiveRef = Extract<ImageReference, { transport: 'docker-archive' }>
 

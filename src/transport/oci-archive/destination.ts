@@ -12,7 +12,7 @@ import { makeTempDir, removeTemp, sweepAbandoned, tempDirPid } from '../../io/cl
 import { assertNoContent, sweepAbandonedTempsOf } from '../../io/fs.js'
 import { Layout } from '../../store/layout.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
-import { writeArchive } from '../docker-archive/tar-output.js'
+import { writeArchive } from '../archive/tar-output.js'
 import { OCI_CAPABILITIES } from '../capabilities.js'
 import { LayoutDestination } from '../oci/layout-destination.js'
 import type { ImageDestination, ImageReference, TransportOptions } from '../types.js'

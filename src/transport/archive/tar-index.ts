@@ -3,7 +3,8 @@
  * regular file's bytes are, so an archive transport can serve any member as a file range without
  * extracting the archive or holding a layer in memory.
  *
- * The archive is untrusted: header checksums are checked, sizes are bounded by the file size, the
+ * The archive is untrusted: headers are decoded by the layer reader's codec (layer/tar-header.ts,
+ * with its strict numeric fields and pax records), header checksums are checked, sizes are bounded by the file size, the
  * number of entries and of pax/long-name bytes are capped, and names are only ever used as lookup
  * keys (nothing is written to disk), so a hostile name cannot escape anywhere. Symlinks and hard
  * links are resolved inside the archive only (Docker >= 25 `docker save` writes the legacy
@@ -14,8 +15,10 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import { LadingError, quoteName } from '../../errors.js'
 import { readAllLimited } from '../../io/limits.js'
-
-const BLOCK = 512
+import { BLOCK_SIZE as BLOCK, Header, PaxKey, TypeFlag } from '../../layer/tar-constants.js'
+import {
+  checksumOk, fieldNumber, fieldString, headerName, headerTypeflag, isZeroBlock, longNameText, padding, parsePax, paxInt,
+} from '../../layer/tar-header.js'
 const MAX_ENTRIES = 1_000_000
 const MAX_META_BYTES = 1024 * 1024
 
@@ -27,49 +30,6 @@ export function normalizeMemberName(name: string): string | undefined {
   const n = path.posix.normalize(name.replace(/^\/+/, '')).replace(/\/+$/, '')
   if (n === '' || n === '.' || n === '..' || n.startsWith('../')) return undefined
   return n
-}
-
-function readOctal(buf: Buffer, off: number, len: number, what: string, file: string): number {
-  // GNU base-256: high bit of the first byte set, big-endian binary in the rest.
-  if (buf[off]! & 0x80) {
-    let v = buf[off]! & 0x7f
-    for (let i = 1; i < len; i++) v = v * 256 + buf[off + i]!
-    if (!Number.isSafeInteger(v)) throw new LadingError('INVALID_TAR', `${file}: tar header ${what} out of range`)
-    return v
-  }
-  const s = buf.toString('latin1', off, off + len).replace(/\0.*$/s, '').trim()
-  if (s === '') return 0
-  if (!/^[0-7]+$/.test(s)) throw new LadingError('INVALID_TAR', `${file}: tar header ${what} is not octal: ${quoteName(s)}`)
-  return parseInt(s, 8)
-}
-
-function cString(buf: Buffer, off: number, len: number): string {
-  const end = buf.indexOf(0, off)
-  return buf.toString('utf8', off, end >= 0 && end < off + len ? end : off + len)
-}
-
-function checksumOk(h: Buffer, file: string): boolean {
-  const stored = readOctal(h, 148, 8, 'checksum', file)
-  let sum = 0
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!
-  return sum === stored
-}
-
-/** pax extended header records: "LEN key=value\n" (POSIX pax format). */
-function parsePax(data: Buffer, file: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  let i = 0
-  while (i < data.length) {
-    const sp = data.indexOf(0x20, i)
-    if (sp < 0) break
-    const len = Number(data.toString('latin1', i, sp))
-    if (!Number.isInteger(len) || len <= sp - i || i + len > data.length) throw new LadingError('INVALID_TAR', `${file}: malformed pax header record`)
-    const rec = data.toString('utf8', sp + 1, i + len - 1)
-    const eq = rec.indexOf('=')
-    if (eq > 0) out[rec.slice(0, eq)] = rec.slice(eq + 1)
-    i += len
-  }
-  return out
 }
 
 export class TarIndex {
@@ -106,41 +66,44 @@ export class TarIndex {
         }
         const { bytesRead } = await fh.read(h, 0, BLOCK, off)
         if (bytesRead !== BLOCK) throw new LadingError('INVALID_TAR', `${label}: truncated tar header at offset ${off}`)
-        if (h.every((b) => b === 0)) break // end of archive
-        if (!checksumOk(h, label)) throw new LadingError('INVALID_TAR', `${label}: bad tar header checksum at offset ${off}`)
-        const type = String.fromCharCode(h[156]!)
-        const size = paxSize ?? readOctal(h, 124, 12, 'size', label)
+        if (isZeroBlock(h)) break // end of archive
+        const where = (): string => `${label}: tar header at offset ${off}`
+        if (!checksumOk(h, fieldNumber(h, Header.checksum.offset, Header.checksum.length, 'checksum', where))) {
+          throw new LadingError('INVALID_TAR', `${label}: bad tar header checksum at offset ${off}`)
+        }
+        const type = headerTypeflag(h)
+        const size = paxSize ?? fieldNumber(h, Header.size.offset, Header.size.length, 'size', where)
         const dataStart = off + BLOCK
         if (dataStart + size > fileSize) throw new LadingError('INVALID_TAR', `${label}: member at offset ${off} claims ${size} bytes past the end of the archive`)
-        const next = dataStart + Math.ceil(size / BLOCK) * BLOCK
-        if (type === 'x') {
-          const pax = parsePax(await readData(dataStart, size, 'pax header'), label)
-          paxPath = pax.path
-          paxLink = pax.linkpath
-          if (pax.size !== undefined) {
-            if (!/^\d{1,15}$/.test(pax.size)) throw new LadingError('INVALID_TAR', `${label}: invalid pax size ${quoteName(pax.size)}`)
-            paxSize = Number(pax.size)
+        const next = dataStart + size + padding(size)
+        if (type === TypeFlag.PaxHeader) {
+          // Records in order; a later record of the same key wins (POSIX pax), an empty value
+          // deletes the keyword's effect, as the layer reader reads them.
+          for (const [key, v] of parsePax(await readData(dataStart, size, 'pax header'), `${label}: pax header at offset ${off}`)) {
+            const value = v.length === 0 ? undefined : v
+            if (key === PaxKey.Path) paxPath = value?.toString('utf8')
+            else if (key === PaxKey.LinkPath) paxLink = value?.toString('utf8')
+            else if (key === PaxKey.Size) paxSize = value === undefined ? undefined : paxInt(value, key, `${label}: pax header at offset ${off}`)
           }
           off = next
           continue
         }
-        if (type === 'L' || type === 'K') {
-          const s = (await readData(dataStart, size, 'GNU long name')).toString('utf8').replace(/\0+$/, '')
-          if (type === 'L') longName = s
+        if (type === TypeFlag.GnuLongName || type === TypeFlag.GnuLongLink) {
+          const s = longNameText(await readData(dataStart, size, 'GNU long name'))
+          if (type === TypeFlag.GnuLongName) longName = s
           else longLink = s
           off = next
           continue
         }
-        if (type !== 'g') {
-          const prefix = h.toString('latin1', 257, 263) === 'ustar\0' ? cString(h, 345, 155) : ''
-          const raw = paxPath ?? longName ?? (prefix ? `${prefix}/${cString(h, 0, 100)}` : cString(h, 0, 100))
-          const link = paxLink ?? longLink ?? cString(h, 157, 100)
+        if (type !== TypeFlag.PaxGlobalHeader) {
+          const raw = paxPath ?? longName ?? headerName(h)
+          const link = paxLink ?? longLink ?? fieldString(h, Header.linkname.offset, Header.linkname.length)
           const name = normalizeMemberName(raw)
           if (name !== undefined) {
             if (idx.#entries.size >= MAX_ENTRIES) throw new LadingError('INVALID_TAR', `${label}: more than ${MAX_ENTRIES} entries`)
-            if (type === '0' || type === '\0' || type === '7') idx.#put(name, { kind: 'file', offset: dataStart, size })
-            else if (type === '2') idx.#put(name, { kind: 'symlink', target: link })
-            else if (type === '1') idx.#put(name, { kind: 'hardlink', target: link })
+            if (type === TypeFlag.File || type === TypeFlag.FileOld || type === TypeFlag.Contiguous) idx.#put(name, { kind: 'file', offset: dataStart, size })
+            else if (type === TypeFlag.Symlink) idx.#put(name, { kind: 'symlink', target: link })
+            else if (type === TypeFlag.Hardlink) idx.#put(name, { kind: 'hardlink', target: link })
             else idx.#entries.delete(name) // a directory or special file shadows an earlier member
           }
         }

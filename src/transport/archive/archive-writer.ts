@@ -24,16 +24,12 @@ import type { Digest } from '../../digest/digest.js'
 import { verifiedStream } from '../../digest/verify.js'
 import { removeTemp } from '../../io/cleanup.js'
 import { publishTemp, tempPathFor } from '../../io/fs.js'
-import { BLOCK_SIZE, END_OF_ARCHIVE_BLOCKS, Header, MAX_OCTAL_SIZE } from '../../layer/tar-constants.js'
-import { encodeEntryHeader, writeBase256, writeHeaderChecksum, writeOctal, type TarEntry } from '../../layer/tar-writer.js'
+import { BLOCK_SIZE, Header } from '../../layer/tar-constants.js'
+import { END_OF_ARCHIVE, padding, writeHeaderChecksum, writeNumber } from '../../layer/tar-header.js'
+import { encodeEntryHeader, type TarEntry } from '../../layer/tar-writer.js'
 import { quoteName } from '../../errors.js'
 
 const COPY_CHUNK = 1024 * 1024
-
-function padding(n: number): number {
-  const r = n % BLOCK_SIZE
-  return r === 0 ? 0 : BLOCK_SIZE - r
-}
 
 /**
  * A stream writing into `fh` from `start` on with positional writes (batches as one writev). Not
@@ -59,16 +55,19 @@ function writerAt(fh: FileHandle, start: number): Writable & { readonly written:
   return Object.defineProperty(w, 'written', { get: () => pos - start }) as Writable & { readonly written: number }
 }
 
-function entry(name: string, type: TarEntry['type'], extra: Partial<TarEntry> = {}): TarEntry {
-  return { path: name, type, mode: type === 'directory' ? 0o755 : type === 'symlink' ? 0o777 : 0o644, uid: 0, gid: 0, mtimeNs: 0n, ...extra }
+/**
+ * The entry of an archive member: mode 0644 (0755 directories, 0777 links), uid/gid 0, mtime 0,
+ * so an archive's bytes depend only on its members. `name` may end in '/' for a directory.
+ */
+export function memberEntry(name: string, type: TarEntry['type'], extra: Partial<TarEntry> = {}): TarEntry {
+  return { path: type === 'directory' ? name.replace(/\/$/, '') : name, type, mode: type === 'directory' ? 0o755 : type === 'symlink' ? 0o777 : 0o644, uid: 0, gid: 0, mtimeNs: 0n, ...extra }
 }
 
 /** One ustar header block for a regular file of `size` bytes (base-256 size from 8 GiB on). */
 export function fileHeaderBlock(name: string, size: number): Buffer {
-  const h = encodeEntryHeader(entry(name, 'file', { size: 0 }))
+  const h = encodeEntryHeader(memberEntry(name, 'file', { size: 0 }))
   if (h.length !== BLOCK_SIZE) throw new Error(`tar member name ${quoteName(name)} needs more than one header block`)
-  if (size <= MAX_OCTAL_SIZE) writeOctal(h, Header.size, size)
-  else writeBase256(h, Header.size, size)
+  writeNumber(h, Header.size, size)
   writeHeaderChecksum(h)
   return h
 }
@@ -196,13 +195,13 @@ export class ArchiveWriter {
   async addDir(name: string): Promise<void> {
     if (this.#names.has(name)) return
     this.#names.add(name)
-    await this.#append(encodeEntryHeader(entry(name.replace(/\/$/, ''), 'directory')))
+    await this.#append(encodeEntryHeader(memberEntry(name, 'directory')))
   }
 
   async addSymlink(name: string, target: string): Promise<void> {
     if (this.#names.has(name)) return
     this.#names.add(name)
-    await this.#append(encodeEntryHeader(entry(name, 'symlink', { linkname: target })))
+    await this.#append(encodeEntryHeader(memberEntry(name, 'symlink', { linkname: target })))
   }
 
   /**
@@ -211,7 +210,7 @@ export class ArchiveWriter {
    */
   async publish(label: string, replace: boolean): Promise<void> {
     if (this.#streaming) throw new Error('ArchiveWriter: a member is still streaming')
-    await this.#append(Buffer.alloc(BLOCK_SIZE * END_OF_ARCHIVE_BLOCKS))
+    await this.#append(END_OF_ARCHIVE)
     // Anything past the end (a cut-off member's pages) is dropped before the rename.
     await this.#fh.truncate(this.#end)
     await this.#fh.sync()

@@ -3,54 +3,56 @@
  * fsynced and renamed over it (so FILE is never half-written: absent, old, or complete), or
  * straight to stdout / a pipe / a device for `-`, /dev/stdout and FIFOs.
  */
-import { createReadStream, createWriteStream, promises as fsp } from 'node:fs'
+import { createWriteStream, promises as fsp } from 'node:fs'
 import path from 'node:path'
 import type { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import tar from 'tar-stream'
 import { isErrno } from '../../errors.js'
 import { removeTemp } from '../../io/cleanup.js'
 import { publishTemp, tempPathFor } from '../../io/fs.js'
+import { writeTar, type TarSource } from '../../layer/tar-writer.js'
+import { memberEntry } from './archive-writer.js'
 
-const MTIME = new Date(0)
-
-/** Adds members to a tar being written; every method resolves once the member is in the stream. */
+/**
+ * The members of an archive to write, in order; the first of a name wins. The members are
+ * written by the layer tar writer (layer/tar-writer.ts writeTar, headers from the shared codec),
+ * which reads each file once, without following a symlink swapped in, and refuses one whose size
+ * changed since it was added (CONFLICT): the header already promised that size.
+ */
 export class TarSink {
-  readonly #pack: tar.Pack
+  readonly #sources: TarSource[] = []
   readonly #names = new Set<string>()
-  constructor(pack: tar.Pack) { this.#pack = pack }
 
-  /** A file's bytes as a member (`size` must be its size: tar headers come first). */
-  async file(name: string, file: string, size: number): Promise<void> {
+  #add(name: string, source: TarSource): void {
     if (this.#names.has(name)) return
     this.#names.add(name)
-    const entry = this.#pack.entry({ name, size, mode: 0o644, mtime: MTIME, uid: 0, gid: 0, type: 'file' })
-    await pipeline(createReadStream(file), entry)
+    this.#sources.push(source)
+  }
+
+  /** A file's bytes as a member (`size` must be its size: tar headers come first). */
+  file(name: string, file: string, size: number): Promise<void> {
+    this.#add(name, { entry: memberEntry(name, 'file', { size }), content: { file } })
+    return Promise.resolve()
   }
 
   bytes(name: string, data: Uint8Array): Promise<void> {
-    if (this.#names.has(name)) return Promise.resolve()
-    this.#names.add(name)
-    return new Promise((resolve, reject) => {
-      this.#pack.entry({ name, size: data.length, mode: 0o644, mtime: MTIME, uid: 0, gid: 0, type: 'file' }, Buffer.from(data), (err) => (err ? reject(err) : resolve()))
-    })
+    const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+    this.#add(name, { entry: memberEntry(name, 'file', { size: buf.length }), content: { data: buf } })
+    return Promise.resolve()
   }
 
   symlink(name: string, target: string): Promise<void> {
-    if (this.#names.has(name)) return Promise.resolve()
-    this.#names.add(name)
-    return new Promise((resolve, reject) => {
-      this.#pack.entry({ name, linkname: target, mode: 0o777, mtime: MTIME, uid: 0, gid: 0, type: 'symlink' }, (err) => (err ? reject(err) : resolve()))
-    })
+    this.#add(name, { entry: memberEntry(name, 'symlink', { linkname: target }) })
+    return Promise.resolve()
   }
 
   dir(name: string): Promise<void> {
-    if (this.#names.has(name)) return Promise.resolve()
-    this.#names.add(name)
-    return new Promise((resolve, reject) => {
-      this.#pack.entry({ name, mode: 0o755, mtime: MTIME, uid: 0, gid: 0, type: 'directory' }, (err) => (err ? reject(err) : resolve()))
-    })
+    this.#add(name, { entry: memberEntry(name, 'directory') })
+    return Promise.resolve()
   }
+
+  /** The members added so far, in order. */
+  sources(): readonly TarSource[] { return this.#sources }
 }
 
 /** True when FILE must be written as a stream (stdout, a pipe, a character device). */
@@ -67,27 +69,21 @@ export async function isStreamTarget(file: string): Promise<boolean> {
 
 /** Write the tar `fill` produces to `file` (see the module comment for the atomicity contract). */
 export async function writeArchive(file: string, stdout: NodeJS.WritableStream | undefined, fill: (sink: TarSink) => Promise<void>, label: string): Promise<void> {
-  const pack = tar.pack()
-  const run = async (): Promise<void> => {
-    try {
-      await fill(new TarSink(pack))
-      pack.finalize()
-    } catch (e) {
-      pack.destroy(e as Error)
-      throw e
-    }
-  }
+  // Members are listed first (they are names of bytes already at hand: memory, spool files, a
+  // layout), then streamed: a failure while listing writes nothing at all.
+  const sink = new TarSink()
+  await fill(sink)
   if (await isStreamTarget(file)) {
     const out = (file === '-' ? (stdout ?? process.stdout) : createWriteStream(file, { flags: 'a' })) as Writable
     // Never end process.stdout: other output (or nothing) may follow, and Node refuses to close it.
-    await Promise.all([run(), pipeline(pack, out, { end: out !== process.stdout })])
+    await pipeline(writeTar(sink.sources()), out, { end: out !== process.stdout })
     return
   }
   const abs = path.resolve(file)
   const tmp = tempPathFor(abs)
   try {
     // flush: fsync before close, so the rename below publishes a durable archive.
-    await Promise.all([run(), pipeline(pack, createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }))])
+    await pipeline(writeTar(sink.sources()), createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }))
     // Never over a file that has content (publishTemp): refused at open, and again here in case
     // one appeared while the copy ran.
     await publishTemp(tmp, abs, label, false)

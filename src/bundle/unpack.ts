@@ -67,10 +67,7 @@ export interface UnpackResult {
 /** Open the layout and resolve DIR[:TAG] or DIR@DIGEST to one image manifest. */
 export async function openImage(ref: ImageRef, platform?: Platform | 'any'): Promise<ResolvedImage> {
   const layout = await Layout.open(ref.dir)
-  const r: { tag?: string; digest?: ReturnType<typeof parseDigest> } = {}
-  if (ref.digest !== undefined) r.digest = parseDigest(ref.digest)
-  else if (ref.tag !== undefined) r.tag = ref.tag
-  return resolveImage(layout, r, platform)
+  return resolveImage(layout, ref.digest !== undefined ? { digest: parseDigest(ref.digest) } : { tag: ref.tag ?? 'latest' }, platform)
 }
 
 /**

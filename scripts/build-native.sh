@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # npm's install step for Lading itself: builds native/ (libdeflate gzip members, see
-# native/gzip_member.c) when Debian's libdeflate-dev is installed. Without it Lading still works
-# and compresses gzip with Node's zlib (slower, about 1.7% larger), so a missing library is a
-# warning here, except under CI=true, where the fast path must be the one tested.
+# native/gzip_member.c) when Debian's libdeflate-dev is installed. The addon is optional: without
+# it (no library, no compiler, a failed build) Lading still works and compresses gzip with Node's
+# zlib (slower, about 1.7% larger; src/io/native-gzip.ts), so a failure is a note here and never
+# fails `npm install`. Strict only where the fast path must be the one tested: Lading's own CI
+# (CI=true in a checkout, not a copy installed under node_modules/) or LADING_REQUIRE_NATIVE=1.
+# test/install.test.ts runs this with CC=false and checks the install succeeds.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+strict=false
+if [ "${LADING_REQUIRE_NATIVE:-}" = 1 ]; then strict=true
+elif [ "${CI:-}" = true ] && [[ "$PWD" != */node_modules/* ]]; then strict=true; fi
 log="native/build-native.log"
 if [ ! -f /usr/include/libdeflate.h ]; then
   msg="libdeflate-dev is not installed: gzip layers will be compressed with Node's zlib (apt-get install libdeflate-dev, then npm rebuild, for the faster encoder)"
-  if [ "${CI:-}" = true ]; then echo "lading: $msg" >&2; exit 1; fi
+  if [ "$strict" = true ]; then echo "lading: $msg" >&2; exit 1; fi
   echo "lading: note: $msg" >&2
   exit 0
 fi
@@ -29,5 +35,5 @@ if "${gyp[@]}" rebuild --directory=native "${nodedir[@]}" >"$log" 2>&1; then
 fi
 echo "lading: building native/ failed (see $log); gzip falls back to Node's zlib" >&2
 tail -n 5 "$log" >&2
-[ "${CI:-}" = true ] && exit 1
+[ "$strict" = true ] && exit 1
 exit 0

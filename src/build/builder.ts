@@ -333,7 +333,7 @@ class Builder {
     if (ref.transport === 'oci') {
       // Same filesystem: the base image's blobs are linked into the cache, not copied.
       const from = await Layout.open(ref.dir).catch(() => undefined)
-      const img = from && await resolveImage(from, { tag: ref.digest ? undefined : (ref.tag ?? 'latest'), digest: ref.digest }, platform).catch(() => undefined)
+      const img = from && await resolveImage(from, ref.digest ?? ref.tag ?? 'latest', platform).catch(() => undefined)
       if (from && img) await linkBlobs(from, this.#layout, [img.manifest.config, ...img.manifest.layers])
     }
     const src = await openSource(ref, this.#o.transport ?? {})

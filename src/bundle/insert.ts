@@ -14,12 +14,14 @@ import { encodeEntryHeader, resolveMtimeClamp, writeTar, type TarEntry } from '.
 import { tarDirectory } from '../layer/tar-directory.js'
 import type { Compression } from '../spec/media-types.js'
 import type { Descriptor, History } from '../spec/types.js'
-import { Layout } from '../store/layout.js'
+import type { Layout } from '../store/layout.js'
 import { appendLayer } from './append-layer.js'
-import { openImage } from './unpack.js'
+import { resolveImage, selectorParts, type ImageSelector } from '../store/resolve.js'
 
 export interface InsertOptions {
-  image: { dir: string; tag?: string; digest?: string }
+  /** The store the image is in, and which image (a tag or a digest; src/store/resolve.ts). */
+  layout: Layout
+  image: ImageSelector
   /** Host file or directory to add; omitted with `whiteout`. */
   source?: string
   /** Absolute path in the image. */
@@ -99,9 +101,9 @@ export async function insertTar(opts: Pick<InsertOptions, 'source' | 'target' | 
 }
 
 export async function insertIntoImage(opts: InsertOptions): Promise<InsertResult> {
-  const image = await openImage(opts.image, 'any')
+  const image = await resolveImage(opts.layout, opts.image, 'any')
   const tar = await insertTar(opts)
-  const tag = opts.tag ?? opts.image.tag
+  const tag = opts.tag ?? selectorParts(opts.image).tag
   // The image path only, never the host SOURCE path (see the CLI's insert command).
   const what = opts.whiteout ? `--whiteout ${opts.target}` : `${opts.opaque ? '--opaque ' : ''}${opts.target}`
   const history = opts.history === false ? undefined : (opts.history ?? { created: new Date().toISOString(), created_by: `lading insert ${what}` })
@@ -110,7 +112,7 @@ export async function insertIntoImage(opts: InsertOptions): Promise<InsertResult
   // The history author defaults to the image's author (as `--history.author` documents).
   if (history) appendOpts.history = history.author === undefined && image.config.author !== undefined ? { ...history, author: image.config.author } : history
   if (tag !== undefined) appendOpts.tag = tag
-  const r = await appendLayer(await Layout.open(opts.image.dir), image, tar, appendOpts)
+  const r = await appendLayer(opts.layout, image, tar, appendOpts)
   if (!r.manifest || !r.layer) throw new LadingError('INVALID_TAR', `insert ${what}: produced an empty layer`)
   const out: InsertResult = { manifest: r.manifest, layer: r.layer }
   if (r.historyMismatch) out.historyMismatch = true

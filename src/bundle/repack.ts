@@ -18,7 +18,7 @@ import { loadSnapshot, saveSnapshot, type Snapshot } from '../layer/snapshot.js'
 import { NEW_LAYER, ProgressStream, type ProgressCallback } from '../io/progress.js'
 import { isIndexMediaType, type Compression } from '../spec/media-types.js'
 import type { Descriptor, History } from '../spec/types.js'
-import { Layout } from '../store/layout.js'
+import type { Layout } from '../store/layout.js'
 import { resolveImage } from '../store/resolve.js'
 import { appendLayer } from './append-layer.js'
 import { IdRemapStream, inverseMapper } from './id-remap.js'
@@ -26,8 +26,10 @@ import { openUpDirs, restoreDirs, withOpenedModes, withOriginalModes } from './r
 import { ROOTFS_DIR, readBundleState, writeBundleState } from './state.js'
 
 export interface RepackOptions {
-  /** The layout (must be the one the bundle came from) and the tag to move. */
-  image: { dir: string; tag?: string }
+  /** The layout the bundle was unpacked from (its blobs hold the bundle's base image). */
+  layout: Layout
+  /** The tag to move to the new image. */
+  tag?: string
   compression?: Compression
   level?: number
   /** The history entry for the layer; undefined = a default one (created now, "lading repack"); false = none. */
@@ -65,11 +67,11 @@ function samePath(a: string, b: string): boolean {
 export async function repackBundle(bundle: string, opts: RepackOptions): Promise<RepackResult> {
   const dir = path.resolve(bundle)
   const state = await readBundleState(dir)
-  if (!samePath(state.layout, opts.image.dir)) {
+  if (!samePath(state.layout, opts.layout.dir)) {
     // The bundle's base manifest and its blobs live in the layout it was unpacked from.
-    throw new LadingError('USAGE', `bundle ${dir} was unpacked from ${state.layout}, not ${path.resolve(opts.image.dir)}: repack into the same layout`)
+    throw new LadingError('USAGE', `bundle ${dir} was unpacked from ${state.layout}, not ${path.resolve(opts.layout.dir)}: repack into the same layout`)
   }
-  const layout = await Layout.open(opts.image.dir)
+  const layout = opts.layout
   const base = await resolveImage(layout, { digest: parseDigest(state.manifest.digest) }, 'any')
   const snapshotFile = path.join(dir, state.snapshot)
   const before = await loadSnapshot(snapshotFile)
@@ -84,11 +86,11 @@ export async function repackBundle(bundle: string, opts: RepackOptions): Promise
   if (opts.level !== undefined) appendOpts.level = opts.level
   // The history author defaults to the image's author (as `--history.author` documents).
   if (history) appendOpts.history = history.author === undefined && base.config.author !== undefined ? { ...history, author: base.config.author } : history
-  if (opts.image.tag !== undefined) appendOpts.tag = opts.image.tag
+  if (opts.tag !== undefined) appendOpts.tag = opts.tag
   let tagMoved: RepackResult['tagMoved']
-  if (opts.image.tag !== undefined) {
-    const now = (await layout.listTags()).find((t) => t.tag === opts.image.tag)?.descriptor
-    if (now && !isIndexMediaType(now.mediaType) && now.digest !== state.manifest.digest) tagMoved = { tag: opts.image.tag, base: state.manifest.digest, was: now.digest }
+  if (opts.tag !== undefined) {
+    const now = (await layout.listTags()).find((t) => t.tag === opts.tag)?.descriptor
+    if (now && !isIndexMediaType(now.mediaType) && now.digest !== state.manifest.digest) tagMoved = { tag: opts.tag, base: state.manifest.digest, was: now.digest }
   }
 
   // A rootless bundle's unreadable directories are opened for the walk (see rootless-access.ts).
@@ -131,7 +133,7 @@ export async function repackBundle(bundle: string, opts: RepackOptions): Promise
     // from). A crash in between leaves the new base with the old snapshot, whose next repack
     // re-adds this change (harmless), never one that loses changes.
     const m = added.manifest
-    await writeBundleState(dir, { ...state, manifest: { mediaType: m.mediaType, digest: m.digest, size: m.size }, ...(opts.image.tag !== undefined ? { tag: opts.image.tag } : {}) })
+    await writeBundleState(dir, { ...state, manifest: { mediaType: m.mediaType, digest: m.digest, size: m.size }, ...(opts.tag !== undefined ? { tag: opts.tag } : {}) })
     await saveSnapshot(after, snapshotFile)
   }
   const result: RepackResult = { manifest: added.manifest, changes: list }

@@ -15,7 +15,6 @@ import path from 'node:path'
 import { pipeline as pipelineCb, type Readable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import { verifiedStream } from '../digest/verify.js'
-import { parseDigest } from '../digest/digest.js'
 import { LadingError, quoteName } from '../errors.js'
 import { atomicWriteFile } from '../io/fs.js'
 import { decompress } from '../io/compression.js'
@@ -24,8 +23,8 @@ import { applyLayer, type ApplyStats, type IdMapping, type WhiteoutStrategy } fr
 import { saveSnapshot, takeSnapshot, type Snapshot } from '../layer/snapshot.js'
 import { layerInfo } from '../spec/media-types.js'
 import type { Platform } from '../spec/types.js'
-import { Layout } from '../store/layout.js'
-import { resolveImage, type ResolvedImage } from '../store/resolve.js'
+import type { Layout } from '../store/layout.js'
+import { resolveImage, selectorParts, type ImageSelector, type ResolvedImage } from '../store/resolve.js'
 import { isEmptyOrAbsent, removeTree } from './cleanup.js'
 import { rootFileReader } from './root-file.js'
 import { openUpDirs, restoreDirs, withOriginalModes } from './rootless-access.js'
@@ -33,10 +32,12 @@ import { runtimeConfig } from './runtime-config.js'
 import type { RuntimeSpec } from './runtime-types.js'
 import { CONFIG_FILE, ROOTFS_DIR, SNAPSHOT_FILE, writeBundleState, type BundleState } from './state.js'
 
-export interface ImageRef { dir: string; tag?: string; digest?: string }
 
 export interface UnpackOptions {
-  image: ImageRef
+  /** The store the image is in (a bundle records its directory, for repack). */
+  layout: Layout
+  /** Which image: a tag or a digest (src/store/resolve.ts ImageSelector). */
+  image: ImageSelector
   platform?: Platform | 'any'
   rootless?: boolean
   uidMap?: IdMapping[]
@@ -64,20 +65,11 @@ export interface UnpackResult {
   stats: ApplyStats
 }
 
-/** Open the layout and resolve DIR[:TAG] or DIR@DIGEST to one image manifest. */
-export async function openImage(ref: ImageRef, platform?: Platform | 'any'): Promise<ResolvedImage> {
-  const layout = await Layout.open(ref.dir)
-  const r: { tag?: string; digest?: ReturnType<typeof parseDigest> } = {}
-  if (ref.digest !== undefined) r.digest = parseDigest(ref.digest)
-  else if (ref.tag !== undefined) r.tag = ref.tag
-  return resolveImage(layout, r, platform)
-}
-
 /**
  * Apply the image's layers, in manifest order, to `rootfs` (which must exist). Layer media types
  * are checked: a non-layer blob (an artifact) is refused rather than fed to the tar reader.
  */
-export async function applyImageLayers(image: ResolvedImage, rootfs: string, opts: Omit<UnpackOptions, 'image' | 'platform'> = {}): Promise<ApplyStats> {
+export async function applyImageLayers(image: ResolvedImage, rootfs: string, opts: Omit<UnpackOptions, 'layout' | 'image' | 'platform'> = {}): Promise<ApplyStats> {
   const total: ApplyStats = { entries: 0, bytes: 0, whiteouts: 0 }
   for (let i = 0; i < image.manifest.layers.length; i++) {
     const layerOpts = opts.maxBytes !== undefined ? { ...opts, maxBytes: opts.maxBytes - total.bytes } : opts
@@ -94,7 +86,7 @@ export async function applyImageLayers(image: ResolvedImage, rootfs: string, opt
  * applyLayer. `whiteouts` chooses how its whiteouts are carried out (layer/apply.ts): the local
  * store unpacks each layer alone, with overlayfs markers.
  */
-export async function applyImageLayer(image: ResolvedImage, i: number, rootfs: string, opts: Omit<UnpackOptions, 'image' | 'platform'> & { whiteouts?: WhiteoutStrategy } = {}): Promise<ApplyStats> {
+export async function applyImageLayer(image: ResolvedImage, i: number, rootfs: string, opts: Omit<UnpackOptions, 'layout' | 'image' | 'platform'> & { whiteouts?: WhiteoutStrategy } = {}): Promise<ApplyStats> {
   const desc = image.manifest.layers[i]!
   const info = layerInfo(desc.mediaType)
   const name = `layer ${i} (${desc.digest})`
@@ -207,7 +199,7 @@ async function intoFreshDir<T>(dir: string, what: string, fn: (created: string[]
 /** `lading unpack`: image -> BUNDLE/{rootfs,config.json,lading.json,lading.snapshot}. */
 export async function unpackBundle(bundle: string, opts: UnpackOptions): Promise<UnpackResult> {
   const dir = path.resolve(bundle)
-  const image = await openImage(opts.image, opts.platform)
+  const image = await resolveImage(opts.layout, opts.image, opts.platform)
   return intoFreshDir(dir, 'bundle', async (created) => {
     const rootfs = path.join(dir, ROOTFS_DIR)
     created.push(rootfs)
@@ -230,13 +222,14 @@ export async function unpackBundle(bundle: string, opts: UnpackOptions): Promise
     const m = image.manifestDescriptor
     const state: BundleState = {
       version: 1,
-      layout: path.resolve(opts.image.dir),
+      layout: path.resolve(opts.layout.dir),
       manifest: { mediaType: m.mediaType, digest: m.digest, size: m.size },
       platform: { architecture: image.config.architecture, os: image.config.os, ...(image.config.variant ? { variant: image.config.variant } : {}) },
       snapshot: SNAPSHOT_FILE,
       rootless: opts.rootless ?? false,
     }
-    if (opts.image.tag !== undefined) state.tag = opts.image.tag
+    const { tag } = selectorParts(opts.image)
+    if (tag !== undefined) state.tag = tag
     if (opts.uidMap) state.uidMap = opts.uidMap
     if (opts.gidMap) state.gidMap = opts.gidMap
     created.push(path.join(dir, 'lading.json'))
@@ -248,7 +241,7 @@ export async function unpackBundle(bundle: string, opts: UnpackOptions): Promise
 /** `lading raw unpack`: the rootfs alone, into an absent or empty directory. */
 export async function unpackRootfs(rootfs: string, opts: UnpackOptions): Promise<UnpackResult> {
   const dir = path.resolve(rootfs)
-  const image = await openImage(opts.image, opts.platform)
+  const image = await resolveImage(opts.layout, opts.image, opts.platform)
   return intoFreshDir(dir, 'rootfs', async (created) => {
     // Everything inside dir is ours (it was empty): on failure clear its contents.
     void created

@@ -24,6 +24,17 @@ export function parseImageArg(arg: string, defaultTag: string | null = 'latest')
   return tag === null ? { dir: r.path } : { dir: r.path, tag }
 }
 
+/**
+ * `--image DIR[:TAG]` / `DIR@DIGEST` as the library takes an image: the layout opened, and a
+ * selector (a tag or a digest). The layout module is loaded here, not at import (see above).
+ */
+export async function openImageArg(arg: string): Promise<{ layout: import('../store/layout.js').Layout; image: import('../store/resolve.js').ImageSelector }> {
+  const r = parseImageArg(arg)
+  const [{ Layout }, { parseDigest }] = await Promise.all([import('../store/layout.js'), import('../digest/digest.js')])
+  const layout = await Layout.open(r.dir)
+  return { layout, image: r.digest !== undefined ? { digest: parseDigest(r.digest) } : { tag: r.tag ?? 'latest' } }
+}
+
 /** A duration like 30s, 10m, 1h, 500ms (seconds without a unit), in milliseconds; USAGE otherwise. */
 export function parseDuration(s: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s)

@@ -118,9 +118,20 @@ function peek(input: Readable, n: number): Promise<Peeked> {
 
 type ZstdModule = typeof import('zstd-napi')
 let zstdModule: ZstdModule | undefined
-/** zstd-napi is a CommonJS native addon; load it only when a zstd stream is actually met. */
+/**
+ * zstd-napi is a CommonJS native addon; load it only when a zstd stream is actually met. It is an
+ * optional dependency (its install falls back to a compiler when no prebuilt binary downloads, and
+ * a library install must not need one): absent, zstd is one clear error, and gzip is unaffected.
+ */
+function requireZstd<T>(id: 'zstd-napi' | 'zstd-napi/binding'): T {
+  try {
+    return createRequire(import.meta.url)(id) as T
+  } catch (e) {
+    throw new LadingError('UNSUPPORTED', `zstd needs the optional package zstd-napi, which is not installed or did not build (${(e as Error).message.split('\n')[0]}); npm install zstd-napi, or use Node >= 22.15 to read zstd layers`, { cause: e })
+  }
+}
 function zstdNapi(): ZstdModule {
-  zstdModule ??= createRequire(import.meta.url)('zstd-napi') as ZstdModule
+  zstdModule ??= requireZstd<ZstdModule>('zstd-napi')
   return zstdModule
 }
 
@@ -151,7 +162,7 @@ function zstdDecoder(): Duplex {
 }
 
 async function* decodeZstd(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  zstdBinding ??= createRequire(import.meta.url)('zstd-napi/binding') as ZstdBinding
+  zstdBinding ??= requireZstd<ZstdBinding>('zstd-napi/binding')
   const dctx = new zstdBinding.DCtx()
   let dst = Buffer.allocUnsafe(ZSTD_OUT_CHUNK)
   let filled = 0

@@ -1,4 +1,4 @@
-/** The spec model: types, media types, strict parsers, validators, platforms, tags, conversion. */
+/** `lading/spec`: the spec model: types, media types, strict parsers, validators, platforms, tags, conversion. */
 export * from './types.js'
 export * from './media-types.js'
 export * from './json-pointer.js'
@@ -8,3 +8,5 @@ export * from './platform.js'
 export * from './ref-name.js'
 export * from './convert.js'
 export * from './referrer.js'
+export { editConfig, newImageConfig, type ConfigEdit } from './config-edit.js'
+export { statImage, summarizeImage, type ImageStat, type ImageSummary, type SummaryExtras } from './image-stat.js'

@@ -11,7 +11,7 @@
  * - 'any' takes the only image, or the first one that is not an attestation/unknown platform.
  * - No match is PLATFORM_NOT_FOUND naming the platforms available.
  */
-import type { Digest } from '../digest/digest.js'
+import { isDigest, type Digest } from '../digest/digest.js'
 import { LadingError, quoteName } from '../errors.js'
 import { checkIndexDepth } from '../io/limits.js'
 import { isConfigMediaType, isIndexMediaType, isManifestMediaType } from '../spec/media-types.js'
@@ -35,8 +35,27 @@ export interface ResolvedImage {
 
 export type PlatformChoice = Platform | 'any'
 
-/** Tag or digest; descends nested indexes choosing `platform` (default hostPlatform(); 'any' = the only/first image). */
-export async function resolveImage(layout: Layout, ref: { tag?: string | undefined; digest?: Digest | undefined }, platform?: PlatformChoice): Promise<ResolvedImage> {
+/**
+ * Which image of a layout: a tag ('latest', 'v1') or a digest ('sha256:…') as one string (a tag
+ * can never look like a digest: image-layout.md's ref.name grammar has no ':' in a tag, and a
+ * string that parses as a digest is taken as one), or the explicit `{ tag }` / `{ digest }`.
+ * The one argument style of every library function that names an image in a store.
+ */
+export type ImageSelector = string | { tag: string; digest?: undefined } | { digest: Digest; tag?: undefined }
+
+/** The selector as a tag or a digest (an empty object selects 'latest', as the CLI's DIR does). */
+export function selectorParts(selector: ImageSelector | { tag?: string | undefined; digest?: Digest | undefined }): { tag?: string; digest?: Digest } {
+  if (typeof selector === 'string') return isDigest(selector) ? { digest: selector } : { tag: selector }
+  if (selector.digest !== undefined) return { digest: selector.digest }
+  return { tag: selector.tag ?? 'latest' }
+}
+
+/**
+ * The image `selector` names in `layout`; descends nested indexes choosing `platform` (default
+ * hostPlatform(); 'any' = the only/first image).
+ */
+export async function resolveImage(layout: Layout, selector: ImageSelector, platform?: PlatformChoice): Promise<ResolvedImage> {
+  const ref = selectorParts(selector)
   const label = ref.digest ? `${layout.dir}@${ref.digest}` : `${layout.dir}:${ref.tag ?? 'latest'}`
   let candidates: Descriptor[]
   if (ref.digest !== undefined) {

@@ -91,7 +91,9 @@ export interface ImageSource {
   readSmallBlob?(desc: Descriptor, maxBytes: number): Promise<Buffer>
   /** Optional: manifests that refer to `digest` (distribution-spec §Listing Referrers). */
   listReferrers?(digest: Digest): Promise<Descriptor[]>
+  /** Idempotent; a source is also AsyncDisposable (`await using src = await openSource(r)`). */
   close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 export interface DestinationCapabilities {
@@ -134,5 +136,10 @@ export interface ImageDestination {
   putManifest(raw: RawManifest, tag?: string): Promise<Descriptor>
   /** Make everything put so far durable and visible as the named image. */
   commit(): Promise<void>
+  /**
+   * Idempotent; without commit() first, removes what this destination made. A destination is
+   * also AsyncDisposable (`await using dest = await openDestination(r)`): disposal is close().
+   */
   close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
 }

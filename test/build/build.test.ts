@@ -491,7 +491,7 @@ test('work trees of killed builds are removed by the next build; those of runnin
 })
 
 test('library: build() and exportImage() from the package API', async (t) => {
-  const lading = await import('lading')
+  const lading = { ...(await import('lading')), ...(await import('lading/build')) }
   const dir = tempDir(t)
   const ctx = path.join(dir, 'ctx')
   writeTree(ctx, { 'a.txt': 'a\n', Dockerfile: 'FROM scratch\nCOPY a.txt /\nCMD ["x"]\n' })

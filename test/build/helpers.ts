@@ -54,7 +54,7 @@ export async function imageConfig(dir: string, tag: string): Promise<ImageConfig
 }
 
 export async function rootfsTree(dir: string, tag: string, into: string): Promise<Map<string, NodeRecord>> {
-  await unpackRootfs(into, { image: { dir, tag } })
+  await unpackRootfs(into, { layout: await Layout.open(dir), image: tag })
   return treeOf(into, { mtimes: false })
 }
 

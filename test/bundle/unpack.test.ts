@@ -115,8 +115,8 @@ test('a manifest layer whose media type is not a filesystem layer is refused bef
   // The store already refuses to write such a manifest; applyImageLayers checks again because a
   // layout written by another tool reaches it too.
   const img = await buildImage(path.join(dir, 'img'), [ETC])
-  const { openImage } = await import('../../src/bundle/unpack.js')
-  const resolved = await openImage({ dir: img.dir, tag: 'latest' })
+  const [{ Layout }, { resolveImage }] = await Promise.all([import('../../src/store/layout.js'), import('../../src/store/resolve.js')])
+  const resolved = await resolveImage(await Layout.open(img.dir), 'latest')
   const odd = { ...resolved, manifest: { ...resolved.manifest, layers: [{ ...resolved.manifest.layers[0]!, mediaType: 'application/vnd.example.not-a-layer' }] } }
   const root = path.join(dir, 'root')
   await fsp.mkdir(root)

@@ -43,6 +43,7 @@ async function recordingSource(): Promise<{ src: ImageSource; requests: string[]
       return inner.getBlob(desc)
     },
     close: () => inner.close(),
+    [Symbol.asyncDispose]: () => inner.close(),
   }
   return { src, requests, release }
 }

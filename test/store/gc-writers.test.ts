@@ -44,6 +44,7 @@ function interposed(dest: ImageDestination, beforeCommit: () => Promise<void>): 
     putManifest: (r, t) => dest.putManifest(r, t),
     commit: async () => { await beforeCommit(); await dest.commit() },
     close: () => dest.close(),
+    [Symbol.asyncDispose]: () => dest.close(),
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * `lading copy SRC DEST`: copy an image (or an index) between any two transports, with skopeo's
  * flags. Progress goes to stderr only (stdout may carry a docker-archive:- stream). An interrupt
- * (SIGINT/SIGTERM) closes both ends so temp spools are removed; what the destination already
+ * (SIGINT/SIGTERM) aborts the copy (src/copy/copy-references.ts), which closes both ends so temp spools are removed; what the destination already
  * holds stays valid (see src/copy/copy.ts) and a rerun completes the copy.
  */
 import type { Command } from 'commander'
@@ -78,11 +78,10 @@ export function register(program: Command): void {
     .option('--tmpdir <dir>', 'where archive transports spool (default $TMPDIR or /tmp)')
     .action(async (source: string, destination: string, f: CopyFlags) => {
       // One batch of imports (they load side by side), none this copy does not need.
-      const [{ LadingError }, { parseReference }, { openSource, openDestination }, { copyImage }, { parsePlatform }, { registryOptionsFromFlags }, { ProgressPrinter, chooseProgressMode }] = await Promise.all([
+      const [{ LadingError }, { parseReference }, { copy }, { parsePlatform }, { registryOptionsFromFlags }, { ProgressPrinter, chooseProgressMode }] = await Promise.all([
         import('../../errors.js'),
         import('../../transport/reference.js'),
-        import('../../transport/open.js'),
-        import('../../copy/copy.js'),
+        import('../../copy/copy-references.js'),
         import('../../spec/platform.js'),
         import('../../transport/registry/cli-options.js'),
         import('../progress.js'),
@@ -136,34 +135,22 @@ export function register(program: Command): void {
         platforms = [{ os: f.overrideOs ?? host.os, architecture: arch, ...(variant !== undefined ? { variant } : {}) }]
       }
       const printer = new ProgressPrinter(chooseProgressMode(f))
-      // A registry destination is opened beside the source: opening it only starts its connection
-      // and ping, which then overlap the source's reads. Others are opened once the source is.
-      const earlyDest = destRef.transport === 'docker' ? openDestination(destRef, destOpts) : undefined
-      earlyDest?.catch(() => { /* awaited below */ })
-      // Its first request goes out before the source is read (one turn of the event loop runs
-      // the promise chain up to the socket's connect): the reads then overlap the round trip.
-      if (earlyDest) await new Promise<void>((resolve) => setImmediate(resolve))
-      let src: Awaited<ReturnType<typeof openSource>>
-      try {
-        src = await openSource(srcRef, srcOpts)
-      } catch (e) {
-        void earlyDest?.then((d) => d.close(), () => {})
-        throw e
-      }
-      let dest: Awaited<ReturnType<typeof openDestination>> | undefined
-      const cleanup = async (): Promise<void> => {
-        await Promise.allSettled([src.close(), dest?.close()])
-      }
-      // SIGINT/SIGTERM (src/cli/run.ts): closing the ends stops the copy and removes what the
-      // destination made; the run's handler then reports and exits.
+      // SIGINT/SIGTERM (src/cli/run.ts, through src/io/cleanup.ts's hooks): the signal aborts the
+      // copy, which closes both ends (removing what the destination made); the hook waits for
+      // that, then the run's handler reports and exits.
       const { onInterrupt } = await import('../../io/cleanup.js')
+      const ac = new AbortController()
+      let running: Promise<unknown> | undefined
       const disposeInterrupt = onInterrupt(async () => {
         printer.finish()
-        await cleanup()
+        ac.abort()
+        await running?.catch(() => {})
       })
       try {
-        dest = await (earlyDest ?? openDestination(destRef, destOpts))
-        const result = await copyImage(src, dest, {
+        const copying = copy(srcRef, destRef, {
+          signal: ac.signal,
+          sourceOptions: srcOpts,
+          destinationOptions: destOpts,
           ...(all ? { all: true } : {}),
           ...(platforms ? { platforms } : {}),
           ...(f.format ? { format: f.format as 'oci' | 'v2s2' } : {}),
@@ -178,6 +165,8 @@ export function register(program: Command): void {
           ...(concurrency !== undefined ? { concurrency } : {}),
           onProgress: printer.onEvent,
         })
+        running = copying
+        const result = await copying
         const { blobs } = result
         printer.finish(`Copied ${result.digest}: ${blobs.copied} blob(s) sent, ${blobs.existed} already there${result.referrers ? `, ${result.referrers} referrer(s)` : ''}`)
         if (chooseProgressMode(f) === 'json') process.stderr.write(JSON.stringify({ type: 'done', digest: result.digest, mediaType: result.mediaType, size: result.size, blobs }) + '\n')
@@ -186,7 +175,6 @@ export function register(program: Command): void {
         throw e
       } finally {
         disposeInterrupt()
-        await cleanup()
       }
     })
 }

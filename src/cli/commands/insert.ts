@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { addHistoryOptions, historyFromOptions } from '../image-options.js'
-import { parseImageArg, usage } from '../util.js'
+import { openImageArg, parseImageArg, usage } from '../util.js'
 import { mtimeClamp, parseLevel } from './repack.js'
 
 type Opts = Record<string, unknown> & { image: string; opaque?: boolean; whiteout?: boolean; compress?: string; level?: string; mtime?: string; tag?: string }
@@ -37,7 +37,7 @@ export function register(program: Command): void {
     const what = opts.whiteout ? `--whiteout ${target}` : `${opts.opaque ? '--opaque ' : ''}${target}`
     const history = historyFromOptions(opts, { createdBy: `lading insert ${what}`, emptyLayer: false })
     const o: import('../../bundle/insert.js').InsertOptions = {
-      image: { dir, tag: tag! },
+      ...await openImageArg(opts.image),
       target,
       compression: parseCompression(opts.compress ?? 'gzip'),
       history: history ?? false,

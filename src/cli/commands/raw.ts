@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { collect, parseImageArg, whileInterruptible } from '../util.js'
+import { collect, openImageArg, whileInterruptible } from '../util.js'
 import { unpackOptions, parseIdMap, withUnpackOptions, type UnpackCliOpts } from './unpack.js'
 
 export function register(program: Command): void {
@@ -26,10 +26,11 @@ export function register(program: Command): void {
     .option('--uid-map <c:h:s>', 'user namespace uid mapping (repeatable)', collect)
     .option('--gid-map <c:h:s>', 'user namespace gid mapping (repeatable)', collect)
     .action(async (file: string, opts: UnpackCliOpts & { rootfs?: string }) => {
-      const { openImage, writeRuntimeConfig } = await import('../../bundle/unpack.js')
+      const [{ writeRuntimeConfig }, { resolveImage }] = await Promise.all([import('../../bundle/unpack.js'), import('../../store/resolve.js')])
       const { parsePlatform } = await import('../../spec/platform.js')
       const platform = opts.platform === undefined ? undefined : opts.platform === 'any' ? 'any' as const : parsePlatform(opts.platform)
-      const image = await openImage(parseImageArg(opts.image), platform)
+      const { layout, image: selector } = await openImageArg(opts.image)
+      const image = await resolveImage(layout, selector, platform)
       const o: Parameters<typeof writeRuntimeConfig>[2] = { rootless: opts.rootless ?? false }
       if (opts.rootfs !== undefined) o.rootfs = opts.rootfs
       if (opts.uidMap?.length) o.uidMap = opts.uidMap.map((s) => parseIdMap(s, '--uid-map'))

@@ -38,9 +38,11 @@ export function register(program: Command): void {
     const { repackBundle } = await import('../../bundle/repack.js')
     const { dir, tag } = parseImageArg(opts.image)
     if (tag === undefined) throw usage('--image needs a tag to move (DIR[:TAG])')
+    const { Layout } = await import('../../store/layout.js')
     const history = historyFromOptions(opts, { createdBy: 'lading repack', emptyLayer: false })
     const o: import('../../bundle/repack.js').RepackOptions = {
-      image: { dir, tag },
+      layout: await Layout.open(dir),
+      tag,
       compression: parseCompression(opts.compress ?? 'gzip'),
       history: history ?? false,
     }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { PROGRESS_HELP, progressFor } from '../progress.js'
-import { collect, parseImageArg, usage, whileInterruptible } from '../util.js'
+import { collect, openImageArg, usage, whileInterruptible } from '../util.js'
 
 /** umoci's `--uid-map` syntax: `container:host:size` (all non-negative integers, size >= 1). */
 export function parseIdMap(s: string, flag: string): { containerId: number; hostId: number; size: number } {
@@ -16,9 +16,8 @@ export interface UnpackCliOpts { progress?: string; image: string; platform?: st
 /** The shared part of `unpack` and `raw unpack`: image, platform, rootless and id mappings. */
 export async function unpackOptions(opts: UnpackCliOpts) {
   const { parsePlatform } = await import('../../spec/platform.js')
-  const image = parseImageArg(opts.image)
   const o: import('../../bundle/unpack.js').UnpackOptions = {
-    image,
+    ...await openImageArg(opts.image),
     onWarning: (msg: string) => { process.stderr.write(`lading: warning: ${msg}\n`) },
   }
   if (opts.platform !== undefined) o.platform = opts.platform === 'any' ? 'any' : parsePlatform(opts.platform)

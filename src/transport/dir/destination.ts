@@ -104,6 +104,9 @@ export class DirDestination implements ImageDestination {
   }
 
   /** A directory open() created is removed if the copy did not commit (and no manifest.json appeared in it meanwhile). */
+  /** `await using`: the same as close(). */
+  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+
   async close(): Promise<void> {
     const created = this.#created
     this.#created = undefined

@@ -69,6 +69,9 @@ export class DirSource implements ImageSource {
     return verifiedStream(createReadStream(file), { digest: desc.digest, size: desc.size, name: `${this.#label}: blob ${desc.digest}` })
   }
 
+  /** `await using`: the same as close(). */
+  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+
   async close(): Promise<void> {}
 }
 

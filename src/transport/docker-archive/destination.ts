@@ -289,6 +289,9 @@ export class DockerArchiveDestination implements ImageDestination {
   }
 
   /** Removes the spool and an unpublished temp archive; an uncommitted archive is simply never written. */
+  /** `await using`: the same as close(). */
+  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+
   async close(): Promise<void> {
     const w = this.#archive
     this.#archive = undefined

@@ -147,6 +147,9 @@ export class DockerArchiveSource implements ImageSource {
     return verifiedStream(this.#index.open(name), { digest: desc.digest, size: desc.size, name: `${this.#label}: ${name}` })
   }
 
+  /** `await using`: the same as close(). */
+  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+
   async close(): Promise<void> { await this.#close() }
 }
 

@@ -79,6 +79,9 @@ export class OciArchiveDestination implements ImageDestination {
     }, `oci-archive:${this.ref.file}`)
   }
 
+  /** `await using`: the same as close(). */
+  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+
   async close(): Promise<void> {
     await this.#inner.close() // gives up its writer lease
     await removeTemp(this.#tmp)

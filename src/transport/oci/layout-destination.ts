@@ -125,6 +125,9 @@ export class LayoutDestination implements ImageDestination {
     this.#committed = true
   }
 
+  /** `await using`: the same as close(). */
+  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+
   async close(): Promise<void> {
     const layout = await this.#layout.catch(() => undefined)
     const lease = await this.#lease?.catch(() => undefined)

@@ -109,5 +109,8 @@ export class LayoutSource implements ImageSource {
     return out
   }
 
+  /** `await using`: the same as close(). */
+  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+
   async close(): Promise<void> { await this.#onClose() }
 }

@@ -50,6 +50,9 @@ export class RegistryDestination implements ImageDestination {
   /** Nothing to do: each PUT the registry acknowledged is already durable and visible. */
   async commit(): Promise<void> {}
 
+  /** `await using`: the same as close(). */
+  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+
   async close(): Promise<void> {
     if (this.#ownsClient) await this.client.close()
   }

@@ -67,6 +67,9 @@ export class MirroredSource implements ImageSource {
     return (await this.#choose()).source.listReferrers(digest)
   }
 
+  /** `await using`: the same as close(). */
+  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+
   async close(): Promise<void> {
     await this.#open?.close()
   }

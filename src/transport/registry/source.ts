@@ -38,6 +38,9 @@ export class RegistrySource implements ImageSource {
     return this.client.listReferrers(this.ref.repository, digest)
   }
 
+  /** `await using`: the same as close(). */
+  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+
   async close(): Promise<void> {
     if (this.#ownsClient) await this.client.close()
   }

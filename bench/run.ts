@@ -100,8 +100,8 @@ interface Row {
   ratio?: number
   /** Pairs the ratio is the median of. */
   pairs?: number
-  ladingRssMiB?: number
-  peerRssMiB?: number
+  ladingRssMiB?: number | undefined
+  peerRssMiB?: number | undefined
   target: string
   met: string
   note?: string

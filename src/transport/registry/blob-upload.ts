@@ -155,7 +155,8 @@ async function uploadOnce(conn: RegistryConnection, repo: string, body: Readable
     return streamedUpload(conn, repo, verify, pipe, fail, expected.size)
   }
   // Unknown size (a recompressed layer): a small one still goes in one retryable PUT.
-  pipe()
+  // Starts the flow; pipe() already caught the promise, and each upload below awaits pipe() again.
+  void pipe()
   let head: { chunks: Buffer[]; length: number; ended: boolean }
   try {
     head = await readPrefix(verify, MONOLITHIC_MAX)

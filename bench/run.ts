@@ -84,7 +84,7 @@ function ladingCommands(): Set<string> {
     if (/^Commands:/.test(line)) { inCommands = true; continue }
     if (inCommands) {
       const m = /^ {2}([a-z][\w-]*)/.exec(line)
-      if (m) names.add(m[1])
+      if (m?.[1]) names.add(m[1])
       else if (line.trim() && !line.startsWith(' ')) inCommands = false
     }
   }
@@ -101,8 +101,8 @@ interface Row {
   ratio?: number
   /** Pairs the ratio is the median of. */
   pairs?: number
-  ladingRssMiB?: number
-  peerRssMiB?: number
+  ladingRssMiB?: number | undefined
+  peerRssMiB?: number | undefined
   target: string
   met: string
   note?: string
@@ -154,9 +154,9 @@ async function runScenario(s: Scenario, opts: Options, available: Set<string>): 
     return s.comparisons.map((c) => ({ ...base(c.peer.label, c.target), met: 'not available', note: `lading ${missing.join(', ')} not in lading --help` }))
   }
   const lad: Measurement[] = []
-  const peers: Measurement[][] = s.comparisons.map(() => [])
-  // A failing peer spoils only its own comparison; a failing lading run spoils the scenario.
-  const peerFailed: Array<string | undefined> = s.comparisons.map(() => undefined)
+  // One record per comparison. A failing peer spoils only its own comparison; a failing lading run
+  // spoils the scenario.
+  const sides = s.comparisons.map((c) => ({ c, runs: [] as Measurement[], failed: undefined as string | undefined }))
   const why = (e: unknown): string => (e instanceof CommandFailed ? e.message : (e as Error).message)
   try {
     await s.prepare?.()
@@ -165,13 +165,13 @@ async function runScenario(s: Scenario, opts: Options, available: Set<string>): 
       lad.push(await timed(s.lading, s.medium))
       if (i === 0) await s.check?.()
       await s.lading.teardown?.()
-      for (let j = 0; j < s.comparisons.length; j++) {
-        if (peerFailed[j]) continue
-        const peer = s.comparisons[j].peer
+      for (const side of sides) {
+        if (side.failed) continue
+        const peer = side.c.peer
         try {
-          peers[j].push(await timed(peer, s.medium))
+          side.runs.push(await timed(peer, s.medium))
         } catch (e) {
-          peerFailed[j] = why(e)
+          side.failed = why(e)
         }
         await peer.teardown?.()
       }
@@ -192,20 +192,20 @@ async function runScenario(s: Scenario, opts: Options, available: Set<string>): 
   } finally {
     await s.cleanup?.()
   }
-  return s.comparisons.map((c, j) => {
+  return sides.map(({ c, runs, failed }) => {
     const ladingMs = median(lad.map((m) => m.ms))
     const ladingRssMiB = max(lad.map((m) => m.rssMiB))
-    const failed = peerFailed[j]
     if (failed) return { ...base(c.peer.label, c.target), ladingMs, ladingRssMiB, met: 'peer FAILED', note: failed }
-    const ratio = median(lad.map((m, i) => m.ms / peers[j][i].ms))
+    // A peer that never failed ran once after each lading run, so runs[i] pairs with lad[i].
+    const ratio = median(lad.map((m, i) => m.ms / runs[i]!.ms))
     return {
       ...base(c.peer.label, c.target),
       ladingMs,
-      peerMs: median(peers[j].map((m) => m.ms)),
+      peerMs: median(runs.map((m) => m.ms)),
       ratio,
       pairs: lad.length,
       ladingRssMiB,
-      peerRssMiB: max(peers[j].map((m) => m.rssMiB)),
+      peerRssMiB: max(runs.map((m) => m.rssMiB)),
       met: judge(c.target, s.memMaxMiB, ladingMs, ratio, ladingRssMiB),
     }
   })
@@ -225,8 +225,8 @@ function printTable(rows: Row[]): void {
     r.peerRssMiB === undefined ? '-' : `${r.peerRssMiB.toFixed(0)} MB`,
     r.target, r.met,
   ])
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)))
-  const line = (c: string[]): string => c.map((x, i) => x.padEnd(widths[i])).join(' | ').trimEnd()
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]?.length ?? 0)))
+  const line = (c: string[]): string => c.map((x, i) => x.padEnd(widths[i] ?? 0)).join(' | ').trimEnd()
   process.stdout.write('\n' + line(head) + '\n' + widths.map((w) => '-'.repeat(w)).join('-|-') + '\n')
   for (const c of cells) process.stdout.write(line(c) + '\n')
   const notes = rows.filter((r) => r.note)
@@ -281,7 +281,8 @@ async function main(): Promise<void> {
   }
   printTable(rows)
   process.stdout.write(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s; ${loadLine()}\n`)
-  if (os.loadavg()[0] > os.availableParallelism()) {
+  const [load1 = 0] = os.loadavg()
+  if (load1 > os.availableParallelism()) {
     process.stdout.write('note: other processes competed for the CPUs during this run: absolute times are inflated; the paired ratios less so\n')
   }
   if (opts.json) writeFileSync(opts.json, JSON.stringify({ reps: opts.reps, rows }, null, 2) + '\n')

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process'
 import { closeSync, copyFileSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs'
 import path from 'node:path'
-import { run, sh } from './lib/measure.js'
+import { run, sh, splitArgv } from './lib/measure.js'
 import { copyLayoutTags, blobPath, layersOf } from './lib/layout-copy.js'
 import { Registry } from './lib/registry.js'
 
@@ -140,15 +140,18 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
       const bad = path.join(W, 'layout-corrupt')
       fresh(bad)
       copyLayoutTags(src, bad, ['minbase'])
-      const layer = blobPath(bad, layersOf(bad, 'minbase')[0].digest)
+      const [first] = layersOf(bad, 'minbase')
+      if (!first) throw new Error('minbase has no layer to corrupt')
+      const layer = blobPath(bad, first.digest)
       const fd = openSync(layer, 'r+')
       const at = Math.floor(fstatSync(fd).size / 2)
       const b = Buffer.alloc(1)
       readSync(fd, b, 0, 1, at)
-      b[0] ^= 0xff
+      b.writeUInt8(b.readUInt8(0) ^ 0xff, 0)
       writeSync(fd, b, 0, 1, at)
       closeSync(fd)
-      const r = spawnSync(env.lading[0], [...env.lading.slice(1), 'validate', '--layout', bad], { encoding: 'utf8' })
+      const [cmd, args] = splitArgv(env.lading)
+      const r = spawnSync(cmd, [...args, 'validate', '--layout', bad], { encoding: 'utf8' })
       fresh(bad)
       if (r.status !== 1) throw new Error(`lading validate of a layout with a flipped byte exited ${r.status}, expected 1`)
     },
@@ -264,7 +267,7 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
     lading: { label: 'lading repack', needs: ['repack', 'unpack'], setup: wholeSetup('lading'), teardown: () => fresh(out('repack-lading')), args: () => repackArgs('lading', 'img'), argv: () => L(...repackArgs('lading', 'img')) },
     check: () => {
       const sizes = layerSizes(path.join(out('repack-lading'), 'layout'), 'img')
-      if (sizes.length !== 1 || sizes[0] < 50e6) throw new Error(`lading repack wrote layers of ${sizes.join(', ')} bytes; expected one of the whole rootfs`)
+      if (sizes.length !== 1 || (sizes[0] ?? 0) < 50e6) throw new Error(`lading repack wrote layers of ${sizes.join(', ')} bytes; expected one of the whole rootfs`)
     },
     comparisons: [{
       peer: { label: 'umoci repack', setup: wholeSetup('umoci'), teardown: () => fresh(out('repack-umoci')), argv: () => [UMOCI, ...repackArgs('umoci', 'img')] },
@@ -296,7 +299,8 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
     lading: { label: 'lading repack', needs: ['repack', 'unpack'], setup: tenSetup('lading'), teardown: () => fresh(path.join(out('repack-lading'), 'bundle')), args: () => repackArgs('lading', 'minbase'), argv: () => L(...repackArgs('lading', 'minbase')) },
     check: () => {
       const sizes = layerSizes(path.join(out('repack-lading'), 'layout'), 'minbase')
-      if (sizes.length !== 2 || sizes[1] > 1e6 || sizes[1] < 150e3) throw new Error(`lading repack wrote layers of ${sizes.join(', ')} bytes; expected minbase plus one small layer with the 10 changes`)
+      const [, added = 0] = sizes
+      if (sizes.length !== 2 || added > 1e6 || added < 150e3) throw new Error(`lading repack wrote layers of ${sizes.join(', ')} bytes; expected minbase plus one small layer with the 10 changes`)
     },
     comparisons: [{
       peer: { label: 'umoci repack', setup: tenSetup('umoci'), teardown: () => fresh(path.join(out('repack-umoci'), 'bundle')), argv: () => [UMOCI, ...repackArgs('umoci', 'minbase')] },

@@ -38,7 +38,7 @@ test("the package's own name resolves to the public API and drives a whole edit"
     // The selector: a tag as a plain string.
     const img = await lading.resolveImage(layout, 'v1', 'any')
     const edited = editConfig(img.config, { env: ['A=1'], history: { created_by: 'test' } })
-    edited.rootfs.diff_ids.push(diff.result!.digest)
+    edited.rootfs = { ...edited.rootfs, diff_ids: [...edited.rootfs.diff_ids, diff.result!.digest] }
     const m2 = { ...img.manifest, layers: [{ mediaType: MediaType.OciLayerGzip, digest: blob.digest, size: blob.size }] }
     const v2desc = await writeImage(layout, { config: edited, manifest: m2, tag: 'v2' })
     const v2 = await lading.resolveImage(layout, { tag: 'v2' }, 'any')

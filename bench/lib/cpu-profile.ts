@@ -20,7 +20,8 @@ export function summarizeProfile(file: string, top = 12): { totalMs: number; spo
   const self = new Map<string, number>()
   let total = 0
   for (let i = 0; i < p.samples.length; i++) {
-    const n = byId.get(p.samples[i])
+    const id = p.samples[i]
+    const n = id === undefined ? undefined : byId.get(id)
     const dt = (p.timeDeltas[i] ?? 0) / 1000
     total += dt
     if (!n) continue

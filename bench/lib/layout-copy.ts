@@ -13,6 +13,7 @@ interface Desc { mediaType?: string; digest: string; size: number; annotations?:
 
 export function blobPath(layout: string, digest: string): string {
   const [alg, hex] = digest.split(':')
+  if (!alg || !hex) throw new Error(`not a digest: ${digest}`)
   return path.join(layout, 'blobs', alg, hex)
 }
 

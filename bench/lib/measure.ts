@@ -42,16 +42,23 @@ export interface RunOptions {
   timeoutMs?: number
 }
 
+/** The command and its arguments; an empty argv is a harness bug, said as such. */
+export function splitArgv(argv: readonly string[]): [string, string[]] {
+  const [cmd, ...args] = argv
+  if (cmd === undefined) throw new Error('empty command line')
+  return [cmd, args]
+}
+
 /** Runs argv to completion, measured. Throws CommandFailed on a non-zero exit. */
 export async function measure(argv: string[], opts: RunOptions = {}): Promise<Measurement> {
   const rssFile = path.join(scratch, 'rss')
   rmSync(rssFile, { force: true })
-  const full = haveGnuTime ? [GNU_TIME, '-f', '%M', '-o', rssFile, ...argv] : argv
+  const [cmd, args] = splitArgv(haveGnuTime ? [GNU_TIME, '-f', '%M', '-o', rssFile, ...argv] : argv)
   const stderr: Buffer[] = []
   let stderrBytes = 0
   const start = process.hrtime.bigint()
   const status = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(full[0], full.slice(1), {
+    const child = spawn(cmd, args, {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: opts.env ?? process.env,
       cwd: opts.cwd,
@@ -77,7 +84,8 @@ export async function measure(argv: string[], opts: RunOptions = {}): Promise<Me
 
 /** Runs an untimed helper command (setup, cleanup); throws CommandFailed on failure. */
 export function run(argv: string[], opts: RunOptions = {}): string {
-  const r = spawnSync(argv[0], argv.slice(1), {
+  const [cmd, args] = splitArgv(argv)
+  const r = spawnSync(cmd, args, {
     encoding: 'utf8',
     env: opts.env ?? process.env,
     cwd: opts.cwd,
@@ -93,10 +101,14 @@ export function sh(script: string, opts: RunOptions = {}): string {
   return run(['bash', '-c', `set -euo pipefail; ${script}`], opts)
 }
 
-export function median(xs: number[]): number {
+/** The median of a non-empty list (a scenario always has at least one repetition). */
+export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b)
   const mid = s.length >> 1
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+  const hi = s[mid]
+  if (hi === undefined) throw new Error('median of an empty list')
+  // mid >= 1 whenever the length is even and non-zero, so s[mid - 1] exists.
+  return s.length % 2 ? hi : (s[mid - 1]! + hi) / 2
 }
 
 export function max(xs: Array<number | undefined>): number | undefined {

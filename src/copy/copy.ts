@@ -300,7 +300,7 @@ class CopyRun {
 
     // Read the config (small, bounded) through the source's verifying stream: recompression
     // checks layers against its diff_ids, and it is put from memory, not read twice.
-    let diffIds: Digest[] | undefined
+    let diffIds: readonly Digest[] | undefined
     let configBytes: Buffer | undefined
     const plans = m.layers.map((l) => {
       const info = layerInfo(l.mediaType)
@@ -397,7 +397,7 @@ class CopyRun {
   }
 
   /** Copy an index: the chosen children, then (when `put`) the possibly reduced or converted index. */
-  async copyIndex(raw: RawManifest, chosen: Descriptor[], all: boolean, source: string, put: boolean, depth = 0): Promise<CopiedManifest> {
+  async copyIndex(raw: RawManifest, chosen: readonly Descriptor[], all: boolean, source: string, put: boolean, depth = 0): Promise<CopiedManifest> {
     checkIndexDepth(depth, source)
     const index = parseIndex(raw.bytes, source, raw.mediaType)
     if (!this.#dest.capabilities.multiImage) {

@@ -38,7 +38,7 @@ export interface ContainerRecord {
   manifest: Descriptor
   imageId: string
   /** The image's diff_ids, bottom first: the store's layers this container uses. */
-  layers: string[]
+  layers: readonly string[]
   rootfs: RootfsKind
   rootless: boolean
   created: string

@@ -50,7 +50,7 @@ export function layerDir(store: LocalStore, diffId: string): string {
 }
 
 /** The image's diff_ids (config.md §rootfs), one per manifest layer, or INVALID_CONFIG. */
-export function diffIdsOf(image: ResolvedImage): string[] {
+export function diffIdsOf(image: ResolvedImage): readonly string[] {
   const ids = image.config.rootfs?.diff_ids ?? []
   if (ids.length !== image.manifest.layers.length) {
     throw new LadingError('INVALID_CONFIG', `image config: rootfs.diff_ids has ${ids.length} entries for ${image.manifest.layers.length} layers (config.md §rootfs)`)

@@ -56,7 +56,7 @@ export function overlayAvailable(): boolean {
  * `cwd` (the store root) to stay under the kernel's one-page limit on mount options for images
  * with many layers; a path holding `,` or `:` cannot be spelled in the options and is refused.
  */
-export function mountOverlay(layers: string[], dirs: ContainerDirs, cwd: string): void {
+export function mountOverlay(layers: readonly string[], dirs: ContainerDirs, cwd: string): void {
   if (layers.length === 0) throw new LadingError('UNSUPPORTED', 'an image without layers has no root filesystem to mount')
   const rel = (p: string): string => {
     const r = path.relative(cwd, p)
@@ -135,7 +135,7 @@ function prepareMerge(layer: string, target: string, markers: string[], opaque: 
 }
 
 /** Merge `layers` (bottom first) into the empty directory `target` (the copy fallback). */
-export async function copyLayers(layers: string[], target: string): Promise<void> {
+export async function copyLayers(layers: readonly string[], target: string): Promise<void> {
   for (const layer of layers) {
     const markers: string[] = []
     const opaque: string[] = []

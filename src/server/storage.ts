@@ -312,11 +312,13 @@ export class FsRegistryStorage implements RegistryStorage {
       let manifests = index.manifests
       if (tag !== undefined) {
         // The tag now keeps the manifest: drop its untagged entry, and the tag's old entry.
-        manifests = manifests.filter((d) => {
-          const t = d.annotations?.[Annotation.RefName]
-          return t !== tag && !(t === undefined && d.digest === m.digest)
-        })
-        manifests.push({ ...desc, annotations: { [Annotation.RefName]: tag } })
+        manifests = [
+          ...manifests.filter((d) => {
+            const t = d.annotations?.[Annotation.RefName]
+            return t !== tag && !(t === undefined && d.digest === m.digest)
+          }),
+          { ...desc, annotations: { [Annotation.RefName]: tag } },
+        ]
       } else if (!manifests.some((d) => d.digest === m.digest)) {
         manifests = [...manifests, desc]
       }

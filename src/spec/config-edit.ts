@@ -8,25 +8,25 @@ import type { History, ImageConfig } from './types.js'
 import { rfc3339Problem } from './validate.js'
 
 export interface ConfigEdit {
-  user?: string
-  exposedPorts?: string[]
-  env?: string[]
+  user?: string | undefined
+  exposedPorts?: string[] | undefined
+  env?: string[] | undefined
   /** Replaces Entrypoint when given (umoci: every --config.entrypoint is one element). */
-  entrypoint?: string[]
-  cmd?: string[]
-  volumes?: string[]
-  labels?: string[]
-  workingDir?: string
-  stopSignal?: string
-  created?: string
-  author?: string
-  os?: string
-  architecture?: string
-  variant?: string
+  entrypoint?: string[] | undefined
+  cmd?: string[] | undefined
+  volumes?: string[] | undefined
+  labels?: string[] | undefined
+  workingDir?: string | undefined
+  stopSignal?: string | undefined
+  created?: string | undefined
+  author?: string | undefined
+  os?: string | undefined
+  architecture?: string | undefined
+  variant?: string | undefined
   /** `--clear` keys, applied before additions (umoci's order). */
-  clear?: string[]
+  clear?: string[] | undefined
   /** Omit to record no history entry. */
-  history?: History
+  history?: History | undefined
 }
 
 export const CLEARABLE = ['config.labels', 'config.volume', 'config.env', 'config.exposedports', 'config.entrypoint', 'config.cmd', 'manifest.annotations'] as const

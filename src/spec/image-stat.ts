@@ -93,19 +93,19 @@ export interface ImageSummary {
   Architecture: string
   Os: string
   Variant?: string
-  Layers: string[]
+  Layers: readonly string[]
   LayersData: Array<{ MIMEType: string; Digest: string; Size: number; Annotations?: Record<string, string> }>
-  Env: string[]
+  Env: readonly string[]
   /** The image manifest's media type (of the manifest picked from an index, if any). */
   MediaType: string
   ImageId: string
   Author?: string
-  Entrypoint: string[]
-  Cmd: string[]
+  Entrypoint: readonly string[]
+  Cmd: readonly string[]
   User?: string
   WorkingDir?: string
   ExposedPorts: string[]
-  DiffIds: string[]
+  DiffIds: readonly string[]
   Annotations?: Record<string, string>
   /** For an image picked from an index: the index's digest, the platforms it offers, and the picked manifest's digest. */
   Index?: { Digest: string; Platforms: string[]; ImageDigest: string }

@@ -11,7 +11,7 @@ export interface Descriptor {
   mediaType: string
   digest: Digest
   size: number
-  urls?: string[]
+  urls?: readonly string[]
   annotations?: Record<string, string>
   data?: string
   artifactType?: string
@@ -24,9 +24,9 @@ export interface Platform {
   architecture: string
   os: string
   'os.version'?: string
-  'os.features'?: string[]
+  'os.features'?: readonly string[]
   variant?: string
-  features?: string[]
+  features?: readonly string[]
 }
 
 /** image-spec manifest.md (also models Docker v2 schema 2, which has the same shape). */
@@ -35,7 +35,7 @@ export interface Manifest {
   mediaType?: string
   artifactType?: string
   config: Descriptor
-  layers: Descriptor[]
+  layers: readonly Descriptor[]
   subject?: Descriptor
   annotations?: Record<string, string>
 }
@@ -45,7 +45,7 @@ export interface Index {
   schemaVersion: 2
   mediaType?: string
   artifactType?: string
-  manifests: Descriptor[]
+  manifests: readonly Descriptor[]
   subject?: Descriptor
   annotations?: Record<string, string>
 }
@@ -54,9 +54,9 @@ export interface Index {
 export interface ContainerConfig {
   User?: string
   ExposedPorts?: Record<string, object>
-  Env?: string[]
-  Entrypoint?: string[] | null
-  Cmd?: string[] | null
+  Env?: readonly string[]
+  Entrypoint?: readonly string[] | null
+  Cmd?: readonly string[] | null
   Volumes?: Record<string, object>
   WorkingDir?: string
   Labels?: Record<string, string>
@@ -80,11 +80,11 @@ export interface ImageConfig {
   architecture: string
   os: string
   'os.version'?: string
-  'os.features'?: string[]
+  'os.features'?: readonly string[]
   variant?: string
   config?: ContainerConfig
-  rootfs: { type: 'layers'; diff_ids: Digest[] }
-  history?: History[]
+  rootfs: { type: 'layers'; diff_ids: readonly Digest[] }
+  history?: readonly History[]
   [docker: string]: unknown
 }
 

@@ -36,7 +36,7 @@ export async function assertComplete(store: Pick<Stores, 'blobs' | 'name'>, desc
     const isIndex = isIndexMediaType(d.mediaType)
     if (!isIndex && !isManifestMediaType(d.mediaType)) return
     checkIndexDepth(depth, source)
-    let children: Descriptor[]
+    let children: readonly Descriptor[]
     try {
       const bytes = await store.blobs.read(d)
       if (isIndex) {

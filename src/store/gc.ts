@@ -100,7 +100,7 @@ async function walk(blobs: BlobReader, desc: Descriptor, marked: Set<string>, st
   // Too deep aborts gc (nothing removed) rather than leaving the children unmarked.
   if (strict) checkIndexDepth(depth, `gc aborted, nothing removed: ${source}`)
   else if (depth > MAX_INDEX_DEPTH) return
-  let children: Descriptor[]
+  let children: readonly Descriptor[]
   let subject: Descriptor | undefined
   try {
     const bytes = await blobs.read(desc)

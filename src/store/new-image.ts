@@ -14,7 +14,7 @@ import { digestOf } from '../digest/digest.js'
 import { compress } from '../io/compression.js'
 import { newImageConfig } from '../spec/config-edit.js'
 import { MediaType } from '../spec/media-types.js'
-import type { Descriptor, Manifest, Platform } from '../spec/types.js'
+import type { Descriptor, ImageConfig, Manifest, Platform } from '../spec/types.js'
 import { writeImage } from './image.js'
 import { withWriterLease } from './writer-lease.js'
 import type { Layout } from './layout.js'
@@ -37,8 +37,8 @@ export async function newImage(layout: Layout, tag: string, platform: Pick<Platf
 async function newImageLeased(layout: Layout, tag: string, platform: Pick<Platform, 'os' | 'architecture' | 'variant'>, opts: NewImageOptions): Promise<Descriptor> {
   const created = opts.created ?? new Date().toISOString()
   const layer = await layout.putBlob(compress(Readable.from([EMPTY_TAR]), 'gzip'))
-  const config = newImageConfig(platform, created)
-  config.rootfs.diff_ids.push(digestOf(EMPTY_TAR))
+  const base = newImageConfig(platform, created)
+  const config: ImageConfig = { ...base, rootfs: { ...base.rootfs, diff_ids: [...base.rootfs.diff_ids, digestOf(EMPTY_TAR)] } }
   config.history = [{ created, created_by: opts.createdBy ?? 'lading new', comment: 'empty base layer' }]
   const manifest: Manifest = {
     schemaVersion: 2,

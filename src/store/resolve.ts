@@ -127,7 +127,7 @@ class Resolver {
   }
 
   /** Pick among index entries (or several index.json entries with one tag) by platform. */
-  async choose(entries: Descriptor[], path: Descriptor[], depth: number): Promise<ResolvedImage> {
+  async choose(entries: readonly Descriptor[], path: Descriptor[], depth: number): Promise<ResolvedImage> {
     const usable = entries.filter((d) => isIndexMediaType(d.mediaType) || isManifestMediaType(d.mediaType))
     const want = this.#want
     if (usable.length === 0) {

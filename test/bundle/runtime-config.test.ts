@@ -10,8 +10,9 @@ import type { ImageConfig } from '../../src/spec/types.js'
 import type { Digest } from '../../src/digest/digest.js'
 import { tempDir } from './build-image.js'
 
-function image(config: ImageConfig['config'], extra: Partial<ImageConfig> = {}): ImageConfig {
-  return { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] as Digest[] }, config, ...extra }
+/** An image config; `config` undefined leaves the field out, as an image without one has it. */
+function image(config: ImageConfig['config'] | undefined, extra: Partial<ImageConfig> = {}): ImageConfig {
+  return { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] as Digest[] }, ...(config === undefined ? {} : { config }), ...extra }
 }
 
 const PASSWD = [

@@ -101,7 +101,7 @@ test('a corrupted layer blob (digest mismatch) fails the unpack and removes the 
   // Same size, different bytes: the gzip of another tar of the same length would be luck, so
   // flip a byte in the gzip trailer (the CRC): the digest check is what must catch it.
   const bytes = await fsp.readFile(blob)
-  bytes[bytes.length - 5] ^= 0xff
+  bytes.writeUInt8(bytes.readUInt8(bytes.length - 5) ^ 0xff, bytes.length - 5)
   await fsp.chmod(blob, 0o644)
   await fsp.writeFile(blob, bytes)
   const bundle = path.join(dir, 'bundle')

@@ -93,7 +93,7 @@ test('inspect --raw prints the stored manifest bytes; --config the config; cat v
   // A corrupted blob: cat fails with one line naming the digest mismatch.
   const p = path.join(dir, 'blobs', ...st.imageId.split(':'))
   const bytes = readFileSync(p)
-  bytes[5] ^= 1
+  bytes.writeUInt8(bytes.readUInt8(5) ^ 1, 5)
   writeFileSync(p, bytes)
   const r = lading(['cat', `${dir}@${st.imageId}`])
   assert.equal(r.status, 1)

@@ -36,7 +36,7 @@ before(async () => {
 after(async () => { await fsp.rm(tmp, { recursive: true, force: true }) })
 
 /** Every layer of an image decompresses to its diff_id. */
-async function assertLayersMatchDiffIds(ref: string, diffIds: string[]): Promise<void> {
+async function assertLayersMatchDiffIds(ref: string, diffIds: readonly string[]): Promise<void> {
   const src = await openSource(parseReference(ref))
   try {
     const raw = await src.getManifest()

@@ -33,7 +33,7 @@ before(async () => {
   await fsp.cp(good, broken, { recursive: true })
   const layer = path.join(broken, 'blobs', 'sha256', digestHex(img.layers[1]!.digest))
   const bytes = await fsp.readFile(layer)
-  bytes[bytes.length - 1] ^= 0xff
+  bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1)
   await fsp.writeFile(layer, bytes)
 })
 after(async () => { await fsp.rm(tmp, { recursive: true, force: true }) })

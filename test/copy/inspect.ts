@@ -11,7 +11,7 @@ export interface Seen {
   mediaType: string
   configDigest: Digest
   configBytes: string
-  diffIds: Digest[]
+  diffIds: readonly Digest[]
   layers: Array<{ digest: Digest; mediaType: string; size: number }>
 }
 

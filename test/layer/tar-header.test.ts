@@ -40,7 +40,7 @@ test('tar-header: an encoded ustar header decodes back (prefix/name split, numbe
   assert.deepEqual([num(Header.mode, 'mode'), num(Header.uid, 'uid'), num(Header.gid, 'gid'), num(Header.size, 'size'), num(Header.mtime, 'mtime')],
     [0o755, 1000, 100, 12345, 1_700_000_000])
   // A flipped byte anywhere is caught by the checksum.
-  h[10] ^= 1
+  h.writeUInt8(h.readUInt8(10) ^ 1, 10)
   invalidTar(() => checkHeaderChecksum(h, where), /test header: bad header checksum/)
 })
 

@@ -20,9 +20,8 @@ test('listReferrers finds manifests and indexes whose subject is the digest, in 
     }
     const sbomDesc = await layout.putManifest(Buffer.from(JSON.stringify(sbom)), MediaType.OciManifest)
     // No artifactType: the config media type stands in (distribution-spec §Listing Referrers).
-    const sig: Manifest = { ...sbom, artifactType: undefined, annotations: undefined, config: { mediaType: 'application/vnd.example.signature.v1', digest: empty.digest, size: 2 } }
-    delete sig.artifactType
-    delete sig.annotations
+    const { artifactType: _artifactType, annotations: _annotations, ...bare } = sbom
+    const sig: Manifest = { ...bare, config: { mediaType: 'application/vnd.example.signature.v1', digest: empty.digest, size: 2 } }
     const sigDesc = await layout.putManifest(Buffer.from(JSON.stringify(sig)), MediaType.OciManifest)
     const idxDesc = await layout.putManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [], subject: img.manifest })), MediaType.OciIndex)
     await putImage(layout, { subject: other.manifest })

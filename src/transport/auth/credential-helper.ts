@@ -12,7 +12,7 @@ import type { Credentials } from './auth-file.js'
 const HELPER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 const MAX_OUTPUT = 64 * 1024
 
-export interface HelperOptions { timeoutMs?: number; env?: NodeJS.ProcessEnv }
+export interface HelperOptions { timeoutMs?: number | undefined; env?: NodeJS.ProcessEnv | undefined }
 
 /** Run `docker-credential-<helper> get` for `server`; undefined when the helper has no entry. */
 export async function helperGet(helper: string, server: string, opts: HelperOptions = {}): Promise<Credentials | undefined> {

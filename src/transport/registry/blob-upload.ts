@@ -20,7 +20,7 @@
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { LadingError, isLadingError } from '../../errors.js'
-import { VerifyingStream, type Digest } from '../../digest/index.js'
+import { VerifyingStream, type Digest, type Expected } from '../../digest/index.js'
 import { sanitize } from './registry-error.js'
 import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, sleep } from './retry.js'
 import { drain, header, pushScope, type RegistryConnection } from './connection.js'
@@ -121,7 +121,7 @@ async function closeUpload(conn: RegistryConnection, repo: string, location: str
  * Upload a blob (see the module comment for the shapes). The stream is verified against
  * `expected` as it is read; on any failure the session is cancelled and nothing is stored.
  */
-export async function uploadBlob(conn: RegistryConnection, repo: string, body: Readable, expected: { digest?: Digest; size?: number; name?: string }, opts: UploadOptions = {}): Promise<UploadResult> {
+export async function uploadBlob(conn: RegistryConnection, repo: string, body: Readable, expected: Expected, opts: UploadOptions = {}): Promise<UploadResult> {
   const policy = conn.policy
   for (let attempt = 1; ; attempt++) {
     try {
@@ -135,7 +135,7 @@ export async function uploadBlob(conn: RegistryConnection, repo: string, body: R
   }
 }
 
-async function uploadOnce(conn: RegistryConnection, repo: string, body: Readable, expected: { digest?: Digest; size?: number; name?: string }, chunkSize: number | undefined): Promise<UploadResult> {
+async function uploadOnce(conn: RegistryConnection, repo: string, body: Readable, expected: Expected, chunkSize: number | undefined): Promise<UploadResult> {
   const verify = new VerifyingStream({ digest: expected.digest, size: expected.size, name: expected.name ?? (expected.digest ? `blob ${expected.digest}` : 'blob') }, undefined, body)
   let piping: Promise<void> | undefined
   const pipe = (): Promise<void> => {
@@ -155,7 +155,8 @@ async function uploadOnce(conn: RegistryConnection, repo: string, body: Readable
     return streamedUpload(conn, repo, verify, pipe, fail, expected.size)
   }
   // Unknown size (a recompressed layer): a small one still goes in one retryable PUT.
-  pipe()
+  // Starts the flow; pipe() already caught the promise, and each upload below awaits pipe() again.
+  void pipe()
   let head: { chunks: Buffer[]; length: number; ended: boolean }
   try {
     head = await readPrefix(verify, MONOLITHIC_MAX)

@@ -8,10 +8,10 @@ import { parseCredsOption } from '../auth/credentials.js'
 import type { RegistryOptions } from './client.js'
 
 export interface RegistryFlagValues {
-  tlsVerify?: string | boolean
-  certDir?: string
-  creds?: string
-  authfile?: string
+  tlsVerify?: string | boolean | undefined
+  certDir?: string | undefined
+  creds?: string | undefined
+  authfile?: string | undefined
 }
 
 /** `--tls-verify`, `--tls-verify=true|false` (commander gives true for the bare flag). */

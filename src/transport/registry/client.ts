@@ -16,7 +16,7 @@
  */
 import type { Readable } from 'node:stream'
 import { LadingError, isLadingError } from '../../errors.js'
-import { digestAlgorithm, digestHex, digestOf, isDigest, parseDigest, verifyBytes, type Digest } from '../../digest/index.js'
+import { digestAlgorithm, digestHex, digestOf, isDigest, parseDigest, verifyBytes, type Digest, type Expected } from '../../digest/index.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
 import { MediaType } from '../../spec/media-types.js'
 import { sniffManifestMediaType } from '../../spec/parse.js'
@@ -274,7 +274,7 @@ export class RegistryClient {
    * blob is streamed in one PATCH (unless the client has a `chunkSize`); `reopen` lets a
    * transient failure of that PATCH start the upload over from a fresh stream.
    */
-  async putBlob(repo: string, body: Readable, expected: { digest?: Digest; size?: number; name?: string } = {}, opts: { reopen?: () => Promise<Readable> } = {}): Promise<UploadResult> {
+  async putBlob(repo: string, body: Readable, expected: Expected = {}, opts: { reopen?: () => Promise<Readable> } = {}): Promise<UploadResult> {
     try { checkRepo(repo) } catch (e) { body.destroy(); throw e }
     let uploadBlob: typeof import('./blob-upload.js').uploadBlob
     try { ({ uploadBlob } = await import('./blob-upload.js')) } catch (e) { body.destroy(); throw e }

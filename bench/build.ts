@@ -25,15 +25,18 @@ function makeContext(dir: string, layout: string): void {
     mkdirSync(sub, { recursive: true })
     for (let f = 0; f < FILES / 50; f++) writeFileSync(path.join(sub, `f${f}.txt`), `file ${d}/${f}\n`.repeat(1 + ((d * 7 + f) % 40)))
   }
-  writeFileSync(path.join(dir, 'Dockerfile'), [
-    `FROM oci:${layout}:minbase`,
-    'COPY app /app',
-    'RUN find /app -type f | wc -l > /app/count && sha256sum /app/d00/* > /app/sums',
-    'RUN useradd -m -u 1500 appuser && mkdir -p /var/lib/app && chown appuser /var/lib/app',
-    'ENV APP_HOME=/app MODE=production',
-    'CMD ["/bin/bash", "-c", "cat /app/count"]',
-    '',
-  ].join('\n'))
+  writeFileSync(
+    path.join(dir, 'Dockerfile'),
+    [
+      `FROM oci:${layout}:minbase`,
+      'COPY app /app',
+      'RUN find /app -type f | wc -l > /app/count && sha256sum /app/d00/* > /app/sums',
+      'RUN useradd -m -u 1500 appuser && mkdir -p /var/lib/app && chown appuser /var/lib/app',
+      'ENV APP_HOME=/app MODE=production',
+      'CMD ["/bin/bash", "-c", "cat /app/count"]',
+      '',
+    ].join('\n'),
+  )
 }
 
 function fresh(dir: string): void {
@@ -43,10 +46,27 @@ function fresh(dir: string): void {
 export function buildScenarios(env: Env, medium: Medium): Scenario[] {
   // buildah wants lower-case paths in oci: references, and medium.dir has upper-case letters in
   // its random part: a lower-case sibling on the same medium, removed by cleanup.
-  const W = path.join(path.dirname(medium.dir), `lading-build-bench-${path.basename(medium.dir).toLowerCase().replace(/[^a-z0-9-]/g, '')}`)
+  const W = path.join(
+    path.dirname(medium.dir),
+    `lading-build-bench-${path
+      .basename(medium.dir)
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, '')}`,
+  )
   const ctx = path.join(W, 'ctx')
   const L = (...args: string[]): string[] => [...env.lading, ...args]
-  const buildah = (root: string, ...args: string[]): string[] => ['buildah', '--root', path.join(root, 'root'), '--runroot', path.join(root, 'runroot'), '--storage-driver', 'vfs', 'bud', '-q', ...args]
+  const buildah = (root: string, ...args: string[]): string[] => [
+    'buildah',
+    '--root',
+    path.join(root, 'root'),
+    '--runroot',
+    path.join(root, 'runroot'),
+    '--storage-driver',
+    'vfs',
+    'bud',
+    '-q',
+    ...args,
+  ]
   const out = (name: string): string => path.join(W, 'out', name)
   // The base image on the medium under test, read by both tools from there.
   const base = path.join(W, 'base')
@@ -73,20 +93,31 @@ export function buildScenarios(env: Env, medium: Medium): Scenario[] {
     lading: {
       label: 'lading build',
       needs: ['build'],
-      setup: () => { fresh(path.join(W, 'lcache')); fresh(out('lading')) },
+      setup: () => {
+        fresh(path.join(W, 'lcache'))
+        fresh(out('lading'))
+      },
       teardown: () => fresh(path.join(W, 'lcache')),
       args: () => ['build', '--cache-dir', path.join(W, 'lcache'), '-t', `oci:${out('lading')}:bench`, ctx],
       argv: () => L('build', '--progress', 'tty', '--cache-dir', path.join(W, 'lcache'), '-t', `oci:${out('lading')}:bench`, ctx),
     },
-    comparisons: [{
-      peer: {
-        label: 'buildah bud (vfs)',
-        setup: () => { fresh(path.join(W, 'bstore')); fresh(out('buildah')) },
-        teardown: () => { fresh(path.join(W, 'bstore')); fresh(out('buildah')) },
-        argv: () => buildah(path.join(W, 'bstore'), '-t', `oci:${out('buildah')}:bench`, ctx),
+    comparisons: [
+      {
+        peer: {
+          label: 'buildah bud (vfs)',
+          setup: () => {
+            fresh(path.join(W, 'bstore'))
+            fresh(out('buildah'))
+          },
+          teardown: () => {
+            fresh(path.join(W, 'bstore'))
+            fresh(out('buildah'))
+          },
+          argv: () => buildah(path.join(W, 'bstore'), '-t', `oci:${out('buildah')}:bench`, ctx),
+        },
+        target: { kind: 'ratio', max: 0.5 },
       },
-      target: { kind: 'ratio', max: 0.5 },
-    }],
+    ],
   })
   list.push({
     name: 'build rebuild (warm cache)',
@@ -106,13 +137,15 @@ export function buildScenarios(env: Env, medium: Medium): Scenario[] {
       args: () => ['build', '--cache-dir', path.join(W, 'wcache'), '-t', `oci:${out('lading')}:bench`, ctx],
       argv: () => L('build', '--progress', 'tty', '--cache-dir', path.join(W, 'wcache'), '-t', `oci:${out('lading')}:bench`, ctx),
     },
-    comparisons: [{
-      peer: {
-        label: 'buildah bud --layers (cached)',
-        argv: () => buildah(path.join(W, 'wstore'), '--layers', '-t', `oci:${out('buildah-warm')}:bench`, ctx),
+    comparisons: [
+      {
+        peer: {
+          label: 'buildah bud --layers (cached)',
+          argv: () => buildah(path.join(W, 'wstore'), '--layers', '-t', `oci:${out('buildah-warm')}:bench`, ctx),
+        },
+        target: { kind: 'ratio', max: 0.2 },
       },
-      target: { kind: 'ratio', max: 0.2 },
-    }],
+    ],
   })
   return list
 }

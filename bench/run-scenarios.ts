@@ -24,7 +24,11 @@ function fresh(dir: string): void {
 
 /** Remove the store's unpacked layers (and anything a failed run left), keeping its images. */
 function forgetLayers(store: string): void {
-  for (const id of existsSync(path.join(store, 'containers')) ? spawnSync('ls', [path.join(store, 'containers')], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean) : []) {
+  for (const id of existsSync(path.join(store, 'containers'))
+    ? spawnSync('ls', [path.join(store, 'containers')], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .filter(Boolean)
+    : []) {
     spawnSync('umount', ['-l', path.join(store, 'containers', id, 'rootfs')], { stdio: 'ignore' })
   }
   fresh(path.join(store, 'layers'))
@@ -45,8 +49,14 @@ export function runScenarios(env: Env, medium: Medium): Scenario[] {
     label: 'umoci unpack + runc run',
     setup: () => fresh(peerBundle),
     teardown: () => fresh(peerBundle),
-    argv: () => ['sh', '-c', `umoci unpack --image "$0" "$1" >/dev/null && ${fixConfig('"$1"')} && exec runc --root "$2" run --bundle "$1" bench-umoci`,
-      `${env.fixtures.layout}:minbase`, peerBundle, runcRoot],
+    argv: () => [
+      'sh',
+      '-c',
+      `umoci unpack --image "$0" "$1" >/dev/null && ${fixConfig('"$1"')} && exec runc --root "$2" run --bundle "$1" bench-umoci`,
+      `${env.fixtures.layout}:minbase`,
+      peerBundle,
+      runcRoot,
+    ],
   }
   const prepareStore = (): void => {
     if (!existsSync(path.join(store, 'images'))) run(L('pull', '--store', store, '-q', `oci:${env.fixtures.layout}:minbase`))
@@ -66,11 +76,18 @@ export function runScenarios(env: Env, medium: Medium): Scenario[] {
         run(['umoci', 'unpack', '--image', `${env.fixtures.layout}:minbase`, bundle])
         run(['sh', '-c', fixConfig(JSON.stringify(bundle))])
       },
-      cleanup: () => { forgetLayers(store); fresh(bundle); fresh(peerBundle) },
+      cleanup: () => {
+        forgetLayers(store)
+        fresh(bundle)
+        fresh(peerBundle)
+      },
       check,
       lading: { label: 'lading run --rm', needs: ['run'], args: () => ladingArgs, argv: () => L(...ladingArgs) },
       comparisons: [
-        { peer: { label: 'runc run (ready bundle)', argv: () => ['runc', '--root', runcRoot, 'run', '--bundle', bundle, 'bench-ready'] }, target: { kind: 'ratio', max: 1.3 } },
+        {
+          peer: { label: 'runc run (ready bundle)', argv: () => ['runc', '--root', runcRoot, 'run', '--bundle', bundle, 'bench-ready'] },
+          target: { kind: 'ratio', max: 1.3 },
+        },
         { peer: umociThenRunc, target: { kind: 'ratio', max: 0.5 } },
       ],
     },
@@ -78,7 +95,10 @@ export function runScenarios(env: Env, medium: Medium): Scenario[] {
       name: 'run /bin/true (first run, layer not unpacked)',
       medium,
       prepare: prepareStore,
-      cleanup: () => { forgetLayers(store); fresh(peerBundle) },
+      cleanup: () => {
+        forgetLayers(store)
+        fresh(peerBundle)
+      },
       lading: {
         label: 'lading run --rm (unpacks)',
         needs: ['run'],

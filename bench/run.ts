@@ -31,7 +31,14 @@ const BIN = path.join(repo, 'bin', 'lading')
 /** The plain-module entry, for --cpu-prof runs (Node's flags go before the script). */
 const CLI = path.join(repo, 'build', 'src', 'cli', 'main.js')
 
-interface Options { reps: number; only?: RegExp; media?: Array<Medium['name']>; cpuProf: boolean; json?: string; quick: boolean }
+interface Options {
+  reps: number
+  only?: RegExp
+  media?: Array<Medium['name']>
+  cpuProf: boolean
+  json?: string
+  quick: boolean
+}
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { reps: 5, cpuProf: false, quick: false }
@@ -42,15 +49,16 @@ function parseArgs(argv: string[]): Options {
       if (v === undefined) usage(`${a} needs a value`)
       return v
     }
-    if (a === '--quick') { o.quick = true; o.reps = 2 }
-    else if (a === '--reps') o.reps = Number.parseInt(value(), 10)
+    if (a === '--quick') {
+      o.quick = true
+      o.reps = 2
+    } else if (a === '--reps') o.reps = Number.parseInt(value(), 10)
     else if (a === '--only') o.only = new RegExp(value(), 'i')
     else if (a === '--medium') {
       const m = value()
       if (m !== 'shm' && m !== 'disk' && m !== 'all') usage(`--medium must be shm, disk or all, not ${m}`)
       o.media = m === 'all' ? ['shm', 'disk'] : [m]
-    }
-    else if (a === '--cpu-prof') o.cpuProf = true
+    } else if (a === '--cpu-prof') o.cpuProf = true
     else if (a === '--json') o.json = value()
     else usage(`unknown argument ${a}`)
   }
@@ -71,7 +79,12 @@ function fixtures(): Fixtures {
     process.stderr.write('bench: scripts/fixtures.sh failed; the benchmarks need its Debian image\n')
     process.exit(1)
   }
-  const kv = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)))
+  const kv = Object.fromEntries(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/=(.*)/s).slice(0, 2)),
+  )
   return { layout: kv.LAYOUT, rootfsTar: kv.ROOTFS_TAR }
 }
 
@@ -81,7 +94,10 @@ function ladingCommands(): Set<string> {
   const names = new Set<string>()
   let inCommands = false
   for (const line of (r.stdout ?? '').split('\n')) {
-    if (/^Commands:/.test(line)) { inCommands = true; continue }
+    if (/^Commands:/.test(line)) {
+      inCommands = true
+      continue
+    }
     if (inCommands) {
       const m = /^ {2}([a-z][\w-]*)/.exec(line)
       if (m?.[1]) names.add(m[1])
@@ -126,7 +142,10 @@ function judge(t: Target | undefined, memMaxMiB: number | undefined, ladingMs: n
 }
 
 function loadLine(): string {
-  return `load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.availableParallelism()} cores`
+  return `load average ${os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')} on ${os.availableParallelism()} cores`
 }
 
 function syncDisk(medium: Medium): void {
@@ -146,7 +165,12 @@ function profileArgv(args: string[], dir: string): string[] {
 
 async function runScenario(s: Scenario, opts: Options, available: Set<string>): Promise<Row[]> {
   const base = (peer: string, target: Target | undefined): Row => ({
-    scenario: s.name, medium: s.medium.name, lading: s.lading.label, peer, target: targetText(target, s.memMaxMiB), met: '-',
+    scenario: s.name,
+    medium: s.medium.name,
+    lading: s.lading.label,
+    peer,
+    target: targetText(target, s.memMaxMiB),
+    met: '-',
   })
   const needs = [s.lading, ...s.comparisons.map((c) => c.peer)].flatMap((side) => side.needs ?? [])
   const missing = [...new Set(needs)].filter((c) => !available.has(c))
@@ -219,14 +243,24 @@ function fmtMs(ms: number | undefined): string {
 function printTable(rows: Row[]): void {
   const head = ['scenario', 'medium', 'lading', 'lading median', 'peer', 'peer median', 'ratio', 'lading RSS', 'peer RSS', 'target', 'met']
   const cells = rows.map((r) => [
-    r.scenario, r.medium, r.lading, fmtMs(r.ladingMs), r.peer, fmtMs(r.peerMs),
+    r.scenario,
+    r.medium,
+    r.lading,
+    fmtMs(r.ladingMs),
+    r.peer,
+    fmtMs(r.peerMs),
     r.ratio === undefined ? '-' : `${r.ratio.toFixed(2)}x`,
     r.ladingRssMiB === undefined ? '-' : `${r.ladingRssMiB.toFixed(0)} MB`,
     r.peerRssMiB === undefined ? '-' : `${r.peerRssMiB.toFixed(0)} MB`,
-    r.target, r.met,
+    r.target,
+    r.met,
   ])
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]?.length ?? 0)))
-  const line = (c: string[]): string => c.map((x, i) => x.padEnd(widths[i] ?? 0)).join(' | ').trimEnd()
+  const line = (c: string[]): string =>
+    c
+      .map((x, i) => x.padEnd(widths[i] ?? 0))
+      .join(' | ')
+      .trimEnd()
   process.stdout.write('\n' + line(head) + '\n' + widths.map((w) => '-'.repeat(w)).join('-|-') + '\n')
   for (const c of cells) process.stdout.write(line(c) + '\n')
   const notes = rows.filter((r) => r.note)
@@ -243,29 +277,42 @@ async function main(): Promise<void> {
   const available = ladingCommands()
   const ladingArgv = [BIN]
   process.stdout.write(`lading commands available: ${[...available].sort().join(' ') || '(none)'}\n`)
-  process.stdout.write(`repetitions: ${opts.reps}${opts.quick ? '' : ' (more where a scenario asks for them)'}, interleaved; ratio = median over pairs of lading/peer wall time\n`)
+  process.stdout.write(
+    `repetitions: ${opts.reps}${opts.quick ? '' : ' (more where a scenario asks for them)'}, interleaved; ratio = median over pairs of lading/peer wall time\n`,
+  )
   process.stdout.write(`${loadLine()}\n`)
   const rows: Row[] = []
   const workDirs: string[] = []
-  const cleanupAll = (): void => { for (const d of workDirs) rmSync(d, { recursive: true, force: true }) }
-  process.on('SIGINT', () => { cleanupAll(); process.exit(130) })
+  const cleanupAll = (): void => {
+    for (const d of workDirs) rmSync(d, { recursive: true, force: true })
+  }
+  process.on('SIGINT', () => {
+    cleanupAll()
+    process.exit(130)
+  })
   try {
     for (const name of opts.media ?? []) {
       const parent = name === 'shm' ? '/dev/shm' : '/var/tmp'
       mkdirSync(parent, { recursive: true })
       const medium: Medium = { name, dir: mkdtempSync(path.join(parent, 'lading-bench-')) }
       workDirs.push(medium.dir)
-      for (const s of [...scenarios({ lading: ladingArgv, fixtures: fx }, medium), ...runScenarios({ lading: ladingArgv, fixtures: fx }, medium), ...buildScenarios({ lading: ladingArgv, fixtures: fx }, medium)]) {
+      for (const s of [
+        ...scenarios({ lading: ladingArgv, fixtures: fx }, medium),
+        ...runScenarios({ lading: ladingArgv, fixtures: fx }, medium),
+        ...buildScenarios({ lading: ladingArgv, fixtures: fx }, medium),
+      ]) {
         if (opts.only && !opts.only.test(s.name)) continue
         if (s.shmOnly && name !== 'shm') continue
         const t0 = Date.now()
         const got = await runScenario(s, opts, available)
         rows.push(...got)
         for (const r of got) {
-          process.stdout.write(`[${r.medium}] ${r.scenario}: ${fmtMs(r.ladingMs)} vs ${r.peer} ${fmtMs(r.peerMs)}` +
-            `${r.ratio === undefined ? '' : ` = ${r.ratio.toFixed(2)}x`}${r.pairs !== undefined && r.pairs !== opts.reps ? ` (${r.pairs} pairs)` : ''}` +
-            `${r.ladingRssMiB === undefined ? '' : `, RSS ${r.ladingRssMiB.toFixed(0)} vs ${r.peerRssMiB?.toFixed(0) ?? '-'} MB`}` +
-            ` -> ${r.met}${r.note ? ` (${r.note})` : ''} [${((Date.now() - t0) / 1000).toFixed(0)} s]\n`)
+          process.stdout.write(
+            `[${r.medium}] ${r.scenario}: ${fmtMs(r.ladingMs)} vs ${r.peer} ${fmtMs(r.peerMs)}` +
+              `${r.ratio === undefined ? '' : ` = ${r.ratio.toFixed(2)}x`}${r.pairs !== undefined && r.pairs !== opts.reps ? ` (${r.pairs} pairs)` : ''}` +
+              `${r.ladingRssMiB === undefined ? '' : `, RSS ${r.ladingRssMiB.toFixed(0)} vs ${r.peerRssMiB?.toFixed(0) ?? '-'} MB`}` +
+              ` -> ${r.met}${r.note ? ` (${r.note})` : ''} [${((Date.now() - t0) / 1000).toFixed(0)} s]\n`,
+          )
         }
       }
       rmSync(medium.dir, { recursive: true, force: true })

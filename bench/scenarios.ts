@@ -11,8 +11,8 @@ import { copyLayoutTags, blobPath, layersOf } from './lib/layout-copy.js'
 import { Registry } from './lib/registry.js'
 
 export type Target =
-  | { kind: 'ratio'; max: number; strict?: boolean }   // median of per-pair ratios lading/peer
-  | { kind: 'ms'; max: number }                        // lading's median wall time, absolute
+  | { kind: 'ratio'; max: number; strict?: boolean } // median of per-pair ratios lading/peer
+  | { kind: 'ms'; max: number } // lading's median wall time, absolute
 
 export interface Side {
   label: string
@@ -103,7 +103,7 @@ function layerSizes(layout: string, tag: string): number[] {
 
 function extractRootfs(tarball: string, into: string): void {
   mkdirSync(into, { recursive: true })
-  run(['tar', '--numeric-owner', '--xattrs', "--xattrs-include=*", '-xpf', tarball, '-C', into])
+  run(['tar', '--numeric-owner', '--xattrs', '--xattrs-include=*', '-xpf', tarball, '-C', into])
 }
 
 /** Ten changes a user would make in a container: six edits, two new files, two deletions. */
@@ -119,8 +119,8 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
   const W = medium.dir
   const L = (...args: string[]): string[] => [...env.lading, ...args]
   const src = env.fixtures.layout
-  const minbase = path.join(W, 'layout-minbase')      // only the minbase image: validate's "same blobs"
-  const images = path.join(W, 'layout-images')        // minbase, layered, minbase-zstd
+  const minbase = path.join(W, 'layout-minbase') // only the minbase image: validate's "same blobs"
+  const images = path.join(W, 'layout-images') // minbase, layered, minbase-zstd
   const out = (name: string): string => path.join(W, 'out', name)
   const list: Scenario[] = []
 
@@ -155,10 +155,12 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
       fresh(bad)
       if (r.status !== 1) throw new Error(`lading validate of a layout with a flipped byte exited ${r.status}, expected 1`)
     },
-    comparisons: [{
-      peer: { label: 'sha256sum blobs', argv: () => ['sh', '-c', 'exec sha256sum "$0"/blobs/sha256/*', minbase] },
-      target: { kind: 'ratio', max: 1.2 },
-    }],
+    comparisons: [
+      {
+        peer: { label: 'sha256sum blobs', argv: () => ['sh', '-c', 'exec sha256sum "$0"/blobs/sha256/*', minbase] },
+        target: { kind: 'ratio', max: 1.2 },
+      },
+    ],
   })
 
   // --- issue 2: ls and stat start and finish fast ------------------------------------------------
@@ -203,17 +205,31 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
       },
       comparisons: [
         {
-          peer: { label: 'umoci unpack', setup: () => fresh(out('umoci')), teardown: () => fresh(out('umoci')), argv: () => [UMOCI, 'unpack', '--image', `${images}:${tag}`, out('umoci')] },
+          peer: {
+            label: 'umoci unpack',
+            setup: () => fresh(out('umoci')),
+            teardown: () => fresh(out('umoci')),
+            argv: () => [UMOCI, 'unpack', '--image', `${images}:${tag}`, out('umoci')],
+          },
           target: { kind: 'ratio', max: 0.5 },
         },
         {
           peer: {
             label: 'tar -xzf (layers)',
-            setup: () => { fresh(out('tar')); mkdirSync(out('tar'), { recursive: true }) },
+            setup: () => {
+              fresh(out('tar'))
+              mkdirSync(out('tar'), { recursive: true })
+            },
             teardown: () => fresh(out('tar')),
             // GNU tar knows no whiteouts: it skips the .wh. entries (empty files; umoci writes some
             // under a path that has just become a file) and must unlink a directory a file replaces.
-            argv: () => ['sh', '-c', 'd=$0; for l in "$@"; do tar --recursive-unlink --exclude=.wh.* -xzf "$l" -C "$d" || exit 1; done', out('tar'), ...layerFiles()],
+            argv: () => [
+              'sh',
+              '-c',
+              'd=$0; for l in "$@"; do tar --recursive-unlink --exclude=.wh.* -xzf "$l" -C "$d" || exit 1; done',
+              out('tar'),
+              ...layerFiles(),
+            ],
           },
           target: { kind: 'ratio', max: 1.0 },
         },
@@ -229,20 +245,22 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
       label: 'lading unpack zstd',
       needs: ['unpack'],
       setup: () => fresh(out('lading')),
-        teardown: () => fresh(out('lading')),
+      teardown: () => fresh(out('lading')),
       args: () => ['unpack', '--image', `${images}:minbase-zstd`, out('lading')],
       argv: () => L('unpack', '--image', `${images}:minbase-zstd`, out('lading')),
     },
-    comparisons: [{
-      peer: {
-        label: 'lading unpack gzip',
-        needs: ['unpack'],
-        setup: () => fresh(out('lading-gzip')),
-        teardown: () => fresh(out('lading-gzip')),
-        argv: () => L('unpack', '--image', `${images}:minbase`, out('lading-gzip')),
+    comparisons: [
+      {
+        peer: {
+          label: 'lading unpack gzip',
+          needs: ['unpack'],
+          setup: () => fresh(out('lading-gzip')),
+          teardown: () => fresh(out('lading-gzip')),
+          argv: () => L('unpack', '--image', `${images}:minbase`, out('lading-gzip')),
+        },
+        target: { kind: 'ratio', max: 1.0, strict: true },
       },
-      target: { kind: 'ratio', max: 1.0, strict: true },
-    }],
+    ],
   })
 
   // --- issue 3: repack ---------------------------------------------------------------------------
@@ -253,26 +271,47 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
     fresh(dir)
     run([UMOCI, 'init', '--layout', path.join(dir, 'layout')])
     run([UMOCI, 'new', '--image', `${path.join(dir, 'layout')}:img`])
-    const unpack = tool === 'lading' ? L('unpack', '--image', `${path.join(dir, 'layout')}:img`, path.join(dir, 'bundle'))
-      : [UMOCI, 'unpack', '--image', `${path.join(dir, 'layout')}:img`, path.join(dir, 'bundle')]
+    const unpack =
+      tool === 'lading'
+        ? L('unpack', '--image', `${path.join(dir, 'layout')}:img`, path.join(dir, 'bundle'))
+        : [UMOCI, 'unpack', '--image', `${path.join(dir, 'layout')}:img`, path.join(dir, 'bundle')]
     run(unpack)
     extractRootfs(env.fixtures.rootfsTar, path.join(dir, 'bundle', 'rootfs'))
   }
-  const repackArgs = (tool: 'lading' | 'umoci', tag: string): string[] =>
-    ['repack', '--image', `${path.join(out(`repack-${tool}`), 'layout')}:${tag}`, path.join(out(`repack-${tool}`), 'bundle')]
+  const repackArgs = (tool: 'lading' | 'umoci', tag: string): string[] => [
+    'repack',
+    '--image',
+    `${path.join(out(`repack-${tool}`), 'layout')}:${tag}`,
+    path.join(out(`repack-${tool}`), 'bundle'),
+  ]
   list.push({
     name: 'repack whole rootfs (one gzip layer)',
     medium,
     memMaxMiB: 150,
-    lading: { label: 'lading repack', needs: ['repack', 'unpack'], setup: wholeSetup('lading'), teardown: () => fresh(out('repack-lading')), args: () => repackArgs('lading', 'img'), argv: () => L(...repackArgs('lading', 'img')) },
+    lading: {
+      label: 'lading repack',
+      needs: ['repack', 'unpack'],
+      setup: wholeSetup('lading'),
+      teardown: () => fresh(out('repack-lading')),
+      args: () => repackArgs('lading', 'img'),
+      argv: () => L(...repackArgs('lading', 'img')),
+    },
     check: () => {
       const sizes = layerSizes(path.join(out('repack-lading'), 'layout'), 'img')
-      if (sizes.length !== 1 || (sizes[0] ?? 0) < 50e6) throw new Error(`lading repack wrote layers of ${sizes.join(', ')} bytes; expected one of the whole rootfs`)
+      if (sizes.length !== 1 || (sizes[0] ?? 0) < 50e6)
+        throw new Error(`lading repack wrote layers of ${sizes.join(', ')} bytes; expected one of the whole rootfs`)
     },
-    comparisons: [{
-      peer: { label: 'umoci repack', setup: wholeSetup('umoci'), teardown: () => fresh(out('repack-umoci')), argv: () => [UMOCI, ...repackArgs('umoci', 'img')] },
-      target: { kind: 'ratio', max: 0.7 },
-    }],
+    comparisons: [
+      {
+        peer: {
+          label: 'umoci repack',
+          setup: wholeSetup('umoci'),
+          teardown: () => fresh(out('repack-umoci')),
+          argv: () => [UMOCI, ...repackArgs('umoci', 'img')],
+        },
+        target: { kind: 'ratio', max: 0.7 },
+      },
+    ],
   })
 
   // Ten files changed in an unpacked minbase: each iteration starts from the same image (index.json
@@ -287,25 +326,46 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
     }
     copyFileSync(path.join(dir, 'index.json.orig'), path.join(layout, 'index.json'))
     fresh(path.join(dir, 'bundle'))
-    run(tool === 'lading' ? L('unpack', '--image', `${layout}:minbase`, path.join(dir, 'bundle'))
-      : [UMOCI, 'unpack', '--image', `${layout}:minbase`, path.join(dir, 'bundle')])
+    run(
+      tool === 'lading'
+        ? L('unpack', '--image', `${layout}:minbase`, path.join(dir, 'bundle'))
+        : [UMOCI, 'unpack', '--image', `${layout}:minbase`, path.join(dir, 'bundle')],
+    )
     changeTenFiles(path.join(dir, 'bundle', 'rootfs'))
   }
   list.push({
     name: 'repack after changing 10 files',
     medium,
     memMaxMiB: 150,
-    prepare: () => { fresh(out('repack-lading')); fresh(out('repack-umoci')) },
-    lading: { label: 'lading repack', needs: ['repack', 'unpack'], setup: tenSetup('lading'), teardown: () => fresh(path.join(out('repack-lading'), 'bundle')), args: () => repackArgs('lading', 'minbase'), argv: () => L(...repackArgs('lading', 'minbase')) },
+    prepare: () => {
+      fresh(out('repack-lading'))
+      fresh(out('repack-umoci'))
+    },
+    lading: {
+      label: 'lading repack',
+      needs: ['repack', 'unpack'],
+      setup: tenSetup('lading'),
+      teardown: () => fresh(path.join(out('repack-lading'), 'bundle')),
+      args: () => repackArgs('lading', 'minbase'),
+      argv: () => L(...repackArgs('lading', 'minbase')),
+    },
     check: () => {
       const sizes = layerSizes(path.join(out('repack-lading'), 'layout'), 'minbase')
       const [, added = 0] = sizes
-      if (sizes.length !== 2 || added > 1e6 || added < 150e3) throw new Error(`lading repack wrote layers of ${sizes.join(', ')} bytes; expected minbase plus one small layer with the 10 changes`)
+      if (sizes.length !== 2 || added > 1e6 || added < 150e3)
+        throw new Error(`lading repack wrote layers of ${sizes.join(', ')} bytes; expected minbase plus one small layer with the 10 changes`)
     },
-    comparisons: [{
-      peer: { label: 'umoci repack', setup: tenSetup('umoci'), teardown: () => fresh(path.join(out('repack-umoci'), 'bundle')), argv: () => [UMOCI, ...repackArgs('umoci', 'minbase')] },
-      target: { kind: 'ratio', max: 0.5 },
-    }],
+    comparisons: [
+      {
+        peer: {
+          label: 'umoci repack',
+          setup: tenSetup('umoci'),
+          teardown: () => fresh(path.join(out('repack-umoci'), 'bundle')),
+          argv: () => [UMOCI, ...repackArgs('umoci', 'minbase')],
+        },
+        target: { kind: 'ratio', max: 0.5 },
+      },
+    ],
   })
 
   // --- issue 4: copy -----------------------------------------------------------------------------
@@ -314,7 +374,10 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
   const skopeoCache = '/var/lib/containers/cache/blob-info-cache-v1.boltdb'
   const pushRegistry = new Registry(path.join(W, 'registry-push'))
   const pullRegistry = new Registry(path.join(W, 'registry-pull'))
-  const pushSetup = async (): Promise<void> => { rmSync(skopeoCache, { force: true }); await pushRegistry.start() }
+  const pushSetup = async (): Promise<void> => {
+    rmSync(skopeoCache, { force: true })
+    await pushRegistry.start()
+  }
   const pushRef = (): string => `docker://${pushRegistry.host}/bench/minbase:latest`
   list.push({
     name: 'copy push oci: -> docker:// (local registry)',
@@ -336,10 +399,12 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
       const res = await fetch(url, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
       if (res.status !== 200) throw new Error(`the registry answers ${res.status} for ${url} after lading's push`)
     },
-    comparisons: [{
-      peer: { label: 'skopeo copy', setup: pushSetup, argv: () => [SKOPEO, 'copy', '--dest-tls-verify=false', `oci:${minbase}:minbase`, pushRef()] },
-      target: { kind: 'ratio', max: 1.0 },
-    }],
+    comparisons: [
+      {
+        peer: { label: 'skopeo copy', setup: pushSetup, argv: () => [SKOPEO, 'copy', '--dest-tls-verify=false', `oci:${minbase}:minbase`, pushRef()] },
+        target: { kind: 'ratio', max: 1.0 },
+      },
+    ],
   })
   const pullRef = (): string => `docker://${pullRegistry.host}/bench/minbase:latest`
   list.push({
@@ -365,22 +430,30 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
     check: () => {
       if (!existsSync(path.join(out('pull-lading'), 'index.json'))) throw new Error('no index.json in the pulled layout')
     },
-    comparisons: [{
-      peer: {
-        label: 'skopeo copy',
-        setup: () => { fresh(out('pull-skopeo')); rmSync(skopeoCache, { force: true }) },
-        teardown: () => fresh(out('pull-skopeo')),
-        argv: () => [SKOPEO, 'copy', '--src-tls-verify=false', pullRef(), `oci:${out('pull-skopeo')}:minbase`],
+    comparisons: [
+      {
+        peer: {
+          label: 'skopeo copy',
+          setup: () => {
+            fresh(out('pull-skopeo'))
+            rmSync(skopeoCache, { force: true })
+          },
+          teardown: () => fresh(out('pull-skopeo')),
+          argv: () => [SKOPEO, 'copy', '--src-tls-verify=false', pullRef(), `oci:${out('pull-skopeo')}:minbase`],
+        },
+        target: { kind: 'ratio', max: 1.0 },
       },
-      target: { kind: 'ratio', max: 1.0 },
-    }],
+    ],
   })
   const archive = (tool: string): string => `docker-archive:${out(`${tool}.tar`)}:bench/minbase:latest`
   list.push({
     name: 'copy oci: -> docker-archive:',
     medium,
     memMaxMiB: 200,
-    prepare: () => { ensureLayouts(); mkdirSync(path.join(W, 'out'), { recursive: true }) },
+    prepare: () => {
+      ensureLayouts()
+      mkdirSync(path.join(W, 'out'), { recursive: true })
+    },
     lading: {
       label: 'lading copy',
       needs: ['copy'],
@@ -393,10 +466,17 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
       const names = run(['tar', '-tf', out('lading.tar')]).split('\n')
       if (!names.includes('manifest.json')) throw new Error('the docker-archive has no manifest.json')
     },
-    comparisons: [{
-      peer: { label: 'skopeo copy', setup: () => rmSync(out('skopeo.tar'), { force: true }), teardown: () => rmSync(out('skopeo.tar'), { force: true }), argv: () => [SKOPEO, 'copy', `oci:${minbase}:minbase`, archive('skopeo')] },
-      target: { kind: 'ratio', max: 1.0 },
-    }],
+    comparisons: [
+      {
+        peer: {
+          label: 'skopeo copy',
+          setup: () => rmSync(out('skopeo.tar'), { force: true }),
+          teardown: () => rmSync(out('skopeo.tar'), { force: true }),
+          argv: () => [SKOPEO, 'copy', `oci:${minbase}:minbase`, archive('skopeo')],
+        },
+        target: { kind: 'ratio', max: 1.0 },
+      },
+    ],
   })
   return list
 }

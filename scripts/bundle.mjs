@@ -14,13 +14,15 @@ const entryName = path.join('cli', 'snapshot-entry.js')
 const skip = new Set([entryName, path.join('cli', 'main.js')])
 
 function modules(dir, rel = '') {
-  return readdirSync(path.join(dir, rel), { withFileTypes: true }).flatMap((e) => {
-    const r = path.join(rel, e.name)
-    if (e.isDirectory()) return modules(dir, r)
-    // Only outputs of a source that still exists: tsc leaves the output of a moved or deleted
-    // file behind in build/, and bundling it would import names that are gone.
-    return e.name.endsWith('.js') && !skip.has(r) && existsSync(path.join(root, 'src', r.replace(/\.js$/, '.ts'))) ? [r] : []
-  }).sort()
+  return readdirSync(path.join(dir, rel), { withFileTypes: true })
+    .flatMap((e) => {
+      const r = path.join(rel, e.name)
+      if (e.isDirectory()) return modules(dir, r)
+      // Only outputs of a source that still exists: tsc leaves the output of a moved or deleted
+      // file behind in build/, and bundling it would import names that are gone.
+      return e.name.endsWith('.js') && !skip.has(r) && existsSync(path.join(root, 'src', r.replace(/\.js$/, '.ts'))) ? [r] : []
+    })
+    .sort()
 }
 
 // Every module is imported (so loaded and initialized before the snapshot is taken: `await

@@ -16,7 +16,22 @@ import { fileURLToPath } from 'node:url'
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const srcDir = path.join(repo, 'src')
 
-const RANK: Record<string, number> = { errors: 0, digest: 1, io: 2, spec: 3, store: 4, layer: 4, bundle: 5, transport: 5, copy: 6, server: 7, build: 7, run: 7, cli: 8, index: 9 }
+const RANK: Record<string, number> = {
+  errors: 0,
+  digest: 1,
+  io: 2,
+  spec: 3,
+  store: 4,
+  layer: 4,
+  bundle: 5,
+  transport: 5,
+  copy: 6,
+  server: 7,
+  build: 7,
+  run: 7,
+  cli: 8,
+  index: 9,
+}
 
 function moduleOf(src: string, file: string): string {
   const rel = path.relative(src, file).split(path.sep)
@@ -55,7 +70,10 @@ function violations(src: string): string[] {
       if (to === from) continue
       const rf = RANK[from]
       const rt = RANK[to]
-      if (rf === undefined || rt === undefined) { bad.push(`${path.relative(src, file)}: unknown module ${rf === undefined ? from : to}`); continue }
+      if (rf === undefined || rt === undefined) {
+        bad.push(`${path.relative(src, file)}: unknown module ${rf === undefined ? from : to}`)
+        continue
+      }
       if (rt >= rf) bad.push(`${path.relative(src, file)} (${from}) imports ${spec} (${to})`)
     }
   }
@@ -69,12 +87,15 @@ test('no module imports against the dependency direction of DESIGN.md', () => {
 test('the direction check flags wrong-way and sideways imports, and allows the right way', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lading-arch-'))
   try {
-    const put = (rel: string, text: string) => { mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true }); writeFileSync(path.join(dir, rel), text) }
-    put('digest/a.ts', "import { x } from '../spec/b.js'\n")          // wrong way
-    put('store/c.ts', "export { y } from '../layer/d.js'\n")           // sideways
+    const put = (rel: string, text: string) => {
+      mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true })
+      writeFileSync(path.join(dir, rel), text)
+    }
+    put('digest/a.ts', "import { x } from '../spec/b.js'\n") // wrong way
+    put('store/c.ts', "export { y } from '../layer/d.js'\n") // sideways
     put('layer/d.ts', "import { z } from '../spec/b.js'\nconst m = await import('../io/e.js')\n") // fine
-    put('spec/b.ts', "import { q } from '../digest/a.js'\n")           // fine
-    put('io/e.ts', "const m = await import('../store/c.js')\n")        // wrong way, dynamic
+    put('spec/b.ts', "import { q } from '../digest/a.js'\n") // fine
+    put('io/e.ts', "const m = await import('../store/c.js')\n") // wrong way, dynamic
     const v = violations(dir).sort()
     assert.equal(v.length, 3, v.join('\n'))
     assert.match(v[0]!, /^digest\/a\.ts \(digest\) imports \.\.\/spec\/b\.js/)
@@ -93,7 +114,11 @@ test('the direction check flags wrong-way and sideways imports, and allows the r
  */
 function importCycles(src: string): string[][] {
   const graph = new Map<string, string[]>()
-  for (const file of walk(src)) graph.set(file, importsOf(src, file).map(([, t]) => t))
+  for (const file of walk(src))
+    graph.set(
+      file,
+      importsOf(src, file).map(([, t]) => t),
+    )
   const index = new Map<string, number>()
   const low = new Map<string, number>()
   const stack: string[] = []
@@ -116,7 +141,11 @@ function importCycles(src: string): string[][] {
     if (low.get(v) === index.get(v)) {
       const c: string[] = []
       let w: string
-      do { w = stack.pop()!; onStack.delete(w); c.push(w) } while (w !== v)
+      do {
+        w = stack.pop()!
+        onStack.delete(w)
+        c.push(w)
+      } while (w !== v)
       if (c.length > 1) clusters.push(c.map((f) => path.relative(src, f)).sort())
     }
   }
@@ -131,13 +160,16 @@ test('no import cycle between files of src/ (within a module or across)', () => 
 test('the cycle check finds static, type-only, re-export and dynamic cycles, and passes a tree without one', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lading-cycles-'))
   try {
-    const put = (rel: string, text: string) => { mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true }); writeFileSync(path.join(dir, rel), text) }
+    const put = (rel: string, text: string) => {
+      mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true })
+      writeFileSync(path.join(dir, rel), text)
+    }
     put('transport/open.ts', "export async function open() { return (await import('./oci/source.js')).x }\n") // dispatcher -> transport
-    put('transport/oci/source.ts', "import type { T } from '../open.js'\nexport const x = 1\n")           // -> back, type only
+    put('transport/oci/source.ts', "import type { T } from '../open.js'\nexport const x = 1\n") // -> back, type only
     put('transport/auth/a.ts', "export { n } from '../registry/n.js'\n")
     put('transport/registry/n.ts', "import { a } from '../auth/a.js'\nexport const n = a\n")
     put('spec/one.ts', "import { two } from './two.js'\n")
-    put('spec/two.ts', "export const two = 2\n")
+    put('spec/two.ts', 'export const two = 2\n')
     put('spec/three.ts', "const t: typeof import('./one.js') | undefined = undefined\n")
     assert.deepEqual(importCycles(dir), [
       ['transport/auth/a.ts', 'transport/registry/n.ts'],

@@ -24,13 +24,25 @@ test('parseDigest rejects upper-case hex, wrong length, unknown algorithm, bad g
     ['sha256', /not of the form/],
     ['SHA256:' + EMPTY.slice(7), /not of the form/],
   ] as const) {
-    assert.throws(() => parseDigest(bad), (e: unknown) => isLadingError(e, 'DIGEST_INVALID') && why.test((e as Error).message), bad)
+    assert.throws(
+      () => parseDigest(bad),
+      (e: unknown) => isLadingError(e, 'DIGEST_INVALID') && why.test((e as Error).message),
+      bad,
+    )
   }
 })
 
 async function run(data: Buffer, expected: ConstructorParameters<typeof VerifyingStream>[0]): Promise<{ ended: boolean }> {
   let ended = false
-  const sink = new Writable({ write(_c, _e, cb) { cb() }, final(cb) { ended = true; cb() } })
+  const sink = new Writable({
+    write(_c, _e, cb) {
+      cb()
+    },
+    final(cb) {
+      ended = true
+      cb()
+    },
+  })
   await pipeline(Readable.from([data.subarray(0, 3), data.subarray(3)]), new VerifyingStream(expected), sink)
   return { ended }
 }
@@ -38,15 +50,25 @@ async function run(data: Buffer, expected: ConstructorParameters<typeof Verifyin
 test('VerifyingStream passes matching bytes and reports result', async () => {
   const data = Buffer.from('hello world')
   const v = new VerifyingStream({ digest: digestOf(data), size: data.length })
-  await pipeline(Readable.from([data]), v, new Writable({ write(_c, _e, cb) { cb() } }))
+  await pipeline(
+    Readable.from([data]),
+    v,
+    new Writable({
+      write(_c, _e, cb) {
+        cb()
+      },
+    }),
+  )
   assert.deepEqual(v.result, { digest: digestOf(data), size: 11 })
 })
 
 test('VerifyingStream fails before end on digest mismatch, naming expected and actual', async () => {
   const data = Buffer.from('hello world')
   const wrong = digestOf('other')
-  await assert.rejects(run(data, { digest: wrong, size: data.length, name: 'layer' }), (e: unknown) =>
-    isLadingError(e, 'DIGEST_MISMATCH') && (e as Error).message.includes(wrong) && (e as Error).message.includes(digestOf(data)))
+  await assert.rejects(
+    run(data, { digest: wrong, size: data.length, name: 'layer' }),
+    (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH') && (e as Error).message.includes(wrong) && (e as Error).message.includes(digestOf(data)),
+  )
 })
 
 test('VerifyingStream fails as soon as the size is exceeded, and on short input', async () => {
@@ -65,7 +87,17 @@ test('attestation: a verifier downstream of an attested stream for the same dige
   const mid = new PassThrough()
   carryAttestation(up, mid)
   const down = new VerifyingStream({ digest: digestOf(data), size: data.length }, undefined, mid)
-  await pipeline(Readable.from([data]), up, mid, down, new Writable({ write(_c, _e, cb) { cb() } }))
+  await pipeline(
+    Readable.from([data]),
+    up,
+    mid,
+    down,
+    new Writable({
+      write(_c, _e, cb) {
+        cb()
+      },
+    }),
+  )
   assert.deepEqual(down.result, { digest: digestOf(data), size: data.length })
   // Bad bytes: the attested upstream errors before its end, so the trusting verifier never
   // reports a result and the pipeline fails with the digest mismatch.
@@ -73,25 +105,72 @@ test('attestation: a verifier downstream of an attested stream for the same dige
   const up2 = new VerifyingStream({ digest: digestOf(data) })
   const down2 = new VerifyingStream({ digest: digestOf(data) }, undefined, up2)
   let ended = false
-  await assert.rejects(pipeline(Readable.from([bad]), up2, down2, new Writable({ write(_c, _e, cb) { cb() }, final(cb) { ended = true; cb() } })),
-    (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'))
+  await assert.rejects(
+    pipeline(
+      Readable.from([bad]),
+      up2,
+      down2,
+      new Writable({
+        write(_c, _e, cb) {
+          cb()
+        },
+        final(cb) {
+          ended = true
+          cb()
+        },
+      }),
+    ),
+    (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'),
+  )
   assert.equal(ended, false)
   assert.equal(down2.result, undefined)
   // A different digest is not trusted: the downstream verifier hashes and catches it itself.
   const up3 = new VerifyingStream({})
   const down3 = new VerifyingStream({ digest: digestOf('other') }, undefined, up3)
-  await assert.rejects(pipeline(Readable.from([data]), up3, down3, new Writable({ write(_c, _e, cb) { cb() } })), (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'))
+  await assert.rejects(
+    pipeline(
+      Readable.from([data]),
+      up3,
+      down3,
+      new Writable({
+        write(_c, _e, cb) {
+          cb()
+        },
+      }),
+    ),
+    (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'),
+  )
   // Size is still checked when trusted.
   const up4 = new VerifyingStream({ digest: digestOf(data) })
   const down4 = new VerifyingStream({ digest: digestOf(data), size: 3 }, undefined, up4)
-  await assert.rejects(pipeline(Readable.from([data]), up4, down4, new Writable({ write(_c, _e, cb) { cb() } })), (e: unknown) => isLadingError(e, 'SIZE_MISMATCH'))
+  await assert.rejects(
+    pipeline(
+      Readable.from([data]),
+      up4,
+      down4,
+      new Writable({
+        write(_c, _e, cb) {
+          cb()
+        },
+      }),
+    ),
+    (e: unknown) => isLadingError(e, 'SIZE_MISMATCH'),
+  )
 })
 
 test('verifiedStream: the one verifying pipe: good bytes end, a flipped byte errors before the end, destroying it closes the input', async () => {
   const { verifiedStream } = await import('../src/digest/verify.js')
   const data = Buffer.from('the one verifying pipe')
   const sink = (): Writable & { ended: boolean } => {
-    const w = new Writable({ write(_c, _e, cb) { cb() }, final(cb) { w.ended = true; cb() } }) as Writable & { ended: boolean }
+    const w = new Writable({
+      write(_c, _e, cb) {
+        cb()
+      },
+      final(cb) {
+        w.ended = true
+        cb()
+      },
+    }) as Writable & { ended: boolean }
     w.ended = false
     return w
   }
@@ -102,18 +181,28 @@ test('verifiedStream: the one verifying pipe: good bytes end, a flipped byte err
   const flipped = Buffer.from(data)
   flipped[3] = flipped[3]! ^ 1
   const out = sink()
-  await assert.rejects(pipeline(verifiedStream(Readable.from([flipped]), { digest: digestOf(data), size: data.length, name: 'flipped' }), out),
-    (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH') && /flipped: digest mismatch/.test((e as Error).message))
+  await assert.rejects(
+    pipeline(verifiedStream(Readable.from([flipped]), { digest: digestOf(data), size: data.length, name: 'flipped' }), out),
+    (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH') && /flipped: digest mismatch/.test((e as Error).message),
+  )
   assert.equal(out.ended, false, 'nothing downstream saw the end of bad bytes')
 
   // A reader that gives up early destroys the input (a file or a connection is closed).
-  const input = new Readable({ read() { this.push(Buffer.alloc(1024)) } })
+  const input = new Readable({
+    read() {
+      this.push(Buffer.alloc(1024))
+    },
+  })
   const v = verifiedStream(input, { digest: digestOf(data) })
   v.destroy()
   await new Promise((r) => setImmediate(r))
   assert.equal(input.destroyed, true)
 
   // An input error surfaces on the verified stream.
-  const failing = new Readable({ read() { this.destroy(new Error('disk gone')) } })
+  const failing = new Readable({
+    read() {
+      this.destroy(new Error('disk gone'))
+    },
+  })
   await assert.rejects(pipeline(verifiedStream(failing, {}), sink()), /disk gone/)
 })

@@ -24,14 +24,17 @@ before(async () => {
   pkg = path.join(app, 'node_modules', 'lading')
   await fsp.mkdir(pkg, { recursive: true })
   const files = ['package.json', 'scripts/build-native.sh', 'scripts/build-snapshot.sh', 'native/binding.gyp', 'native/gzip_member.c', 'build/src']
-  for (const f of files) await fsp.cp(path.join(repoRoot, f), path.join(pkg, f), { recursive: true, filter: (s) => !/lading\.(cjs|blob)/.test(path.basename(s)) })
+  for (const f of files)
+    await fsp.cp(path.join(repoRoot, f), path.join(pkg, f), { recursive: true, filter: (s) => !/lading\.(cjs|blob)/.test(path.basename(s)) })
   // The package's dependencies beside it, as npm lays them out; the optional zstd-napi left out.
   for (const dep of await fsp.readdir(path.join(repoRoot, 'node_modules'))) {
     if (dep === 'zstd-napi' || dep.startsWith('.')) continue
     await fsp.symlink(path.join(repoRoot, 'node_modules', dep), path.join(app, 'node_modules', dep))
   }
 })
-after(async () => { await fsp.rm(tmp, { recursive: true, force: true }) })
+after(async () => {
+  await fsp.rm(tmp, { recursive: true, force: true })
+})
 
 /** The package's npm "install" script, as npm runs it (sh -c, in the package's directory). */
 const installScript = (): string => (JSON.parse(readFileSync(path.join(pkg, 'package.json'), 'utf8')) as { scripts: { install: string } }).scripts.install
@@ -50,13 +53,20 @@ test('npm install of the package succeeds without a compiler, also under CI=true
 
 test('the same install is strict with LADING_REQUIRE_NATIVE=1 (what a project CI that needs the fast path sets)', () => {
   const script = installScript()
-  const r = spawnSync('sh', ['-c', script], { cwd: pkg, env: { ...process.env, CC: 'false', CXX: 'false', LADING_REQUIRE_NATIVE: '1' }, encoding: 'utf8', timeout: 300_000 })
+  const r = spawnSync('sh', ['-c', script], {
+    cwd: pkg,
+    env: { ...process.env, CC: 'false', CXX: 'false', LADING_REQUIRE_NATIVE: '1' },
+    encoding: 'utf8',
+    timeout: 300_000,
+  })
   assert.equal(r.status, 1, r.stderr)
 })
 
 test('a program importing the installed library compresses gzip with zlib; zstd without zstd-napi is one clear error', async () => {
   const program = path.join(app, 'main.mjs')
-  await fsp.writeFile(program, `
+  await fsp.writeFile(
+    program,
+    `
 import { Readable } from 'node:stream'
 import { compress, decompress } from 'lading/io'
 import { nativeGzipUnavailableReason } from './node_modules/lading/build/src/io/native-gzip.js'
@@ -66,7 +76,8 @@ for await (const c of await decompress(compress(Readable.from([input]), 'gzip'),
 let zstd
 try { for await (const _ of compress(Readable.from([input]), 'zstd')) {} zstd = 'worked' } catch (e) { zstd = e.code + ': ' + e.message }
 console.log(JSON.stringify({ roundTrip: Buffer.concat(chunks).equals(input), native: nativeGzipUnavailableReason() ?? null, zstd }))
-`)
+`,
+  )
   const env: NodeJS.ProcessEnv = { ...process.env }
   delete env.LADING_GZIP
   const r = spawnSync(process.execPath, [program], { cwd: app, env, encoding: 'utf8', timeout: 60_000 })

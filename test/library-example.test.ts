@@ -66,5 +66,8 @@ test("the README's library program copies, edits, appends a layer and pushes", {
   assert.ok(config.config?.Env?.includes('GREETING=hello'), `Env: ${JSON.stringify(config.config?.Env)}`)
   assert.equal(config.history?.at(-1)?.created_by, 'edit-and-push: add /etc/greeting')
   // The program cleaned up its work layout.
-  assert.deepEqual((await fsp.readdir(tmp)).filter((n) => n.startsWith('edit-and-push-')), [])
+  assert.deepEqual(
+    (await fsp.readdir(tmp)).filter((n) => n.startsWith('edit-and-push-')),
+    [],
+  )
 })

@@ -31,7 +31,9 @@ test("the package's own name resolves to the public API and drives a whole edit"
     }
     await writeImage(layout, { config, manifest, tag: 'v1' })
     // A layer from a directory-free tar stream: one file, gzip-compressed by the library.
-    const tar = writeTar([{ entry: { path: 'hello.txt', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 3, mtimeNs: 0n }, content: { data: Buffer.from('hi\n') } }])
+    const tar = writeTar([
+      { entry: { path: 'hello.txt', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 3, mtimeNs: 0n }, content: { data: Buffer.from('hi\n') } },
+    ])
     const diff = new VerifyingStream({})
     const gz = compress(tar.pipe(diff), 'gzip')
     const blob = await layout.putBlob(gz as Readable)
@@ -51,7 +53,10 @@ test("the package's own name resolves to the public API and drives a whole edit"
     const result = await validateLayout(dir)
     assert.deepEqual(result.problems, [])
     assert.deepEqual((await layout.listTags()).map((t) => t.tag).sort(), ['v1', 'v2'])
-    assert.throws(() => parseDigest('sha256:XYZ'), (e) => lading.isLadingError(e, 'DIGEST_INVALID'))
+    assert.throws(
+      () => parseDigest('sha256:XYZ'),
+      (e) => lading.isLadingError(e, 'DIGEST_INVALID'),
+    )
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
@@ -59,17 +64,25 @@ test("the package's own name resolves to the public API and drives a whole edit"
 
 test('the root is small: the few things most programs need', async () => {
   const root = Object.keys(await import('lading')).sort()
-  assert.deepEqual(root, ['Layout', 'LadingError', 'copy', 'formatReference', 'isLadingError', 'openDestination', 'openSource', 'parseReference', 'resolveImage'].sort())
+  assert.deepEqual(
+    root,
+    ['Layout', 'LadingError', 'copy', 'formatReference', 'isLadingError', 'openDestination', 'openSource', 'parseReference', 'resolveImage'].sort(),
+  )
 })
 
 test("every subpath of package.json exports resolves by the package's name and exports what the README says", async () => {
   const pkg = JSON.parse(await fsp.readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { exports: Record<string, unknown> }
-  const subpaths = Object.keys(pkg.exports).filter((k) => k !== '.').map((k) => `lading/${k.slice(2)}`)
+  const subpaths = Object.keys(pkg.exports)
+    .filter((k) => k !== '.')
+    .map((k) => `lading/${k.slice(2)}`)
   const readme = await fsp.readFile(path.join(repoRoot, 'README.md'), 'utf8')
   // The Library table: | `lading/x` | what | `a`, `b` |
   const rows = new Map<string, string[]>()
   for (const m of readme.matchAll(/^\| `(lading\/[a-z-]+)` \|[^|]*\| (.*) \|$/gm)) {
-    rows.set(m[1]!, [...m[2]!.matchAll(/`([A-Za-z_$][\w$]*)`/g)].map((x) => x[1]!))
+    rows.set(
+      m[1]!,
+      [...m[2]!.matchAll(/`([A-Za-z_$][\w$]*)`/g)].map((x) => x[1]!),
+    )
   }
   assert.deepEqual([...rows.keys()].sort(), [...subpaths].sort(), 'the README table lists exactly the subpaths in package.json')
   for (const sub of subpaths) {

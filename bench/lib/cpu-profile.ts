@@ -10,9 +10,19 @@ interface ProfileNode {
   callFrame: { functionName: string; url: string; lineNumber: number }
   hitCount?: number
 }
-interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
+interface Profile {
+  nodes: ProfileNode[]
+  samples: number[]
+  timeDeltas: number[]
+  startTime: number
+  endTime: number
+}
 
-export interface HotSpot { name: string; selfMs: number; share: number }
+export interface HotSpot {
+  name: string
+  selfMs: number
+  share: number
+}
 
 export function summarizeProfile(file: string, top = 12): { totalMs: number; spots: HotSpot[] } {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile

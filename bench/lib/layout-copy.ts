@@ -9,7 +9,12 @@ import path from 'node:path'
 
 const REF_NAME = 'org.opencontainers.image.ref.name'
 
-interface Desc { mediaType?: string; digest: string; size: number; annotations?: Record<string, string> }
+interface Desc {
+  mediaType?: string
+  digest: string
+  size: number
+  annotations?: Record<string, string>
+}
 
 export function blobPath(layout: string, digest: string): string {
   const [alg, hex] = digest.split(':')

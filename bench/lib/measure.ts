@@ -26,7 +26,10 @@ export class CommandFailed extends Error {
 }
 
 function firstLines(s: string): string {
-  const lines = s.trim().split('\n').filter((l) => l.trim() !== '')
+  const lines = s
+    .trim()
+    .split('\n')
+    .filter((l) => l.trim() !== '')
   return lines.slice(0, 3).join(' | ').slice(0, 400)
 }
 
@@ -69,8 +72,14 @@ export async function measure(argv: string[], opts: RunOptions = {}): Promise<Me
       if (stderrBytes < 64 * 1024) stderr.push(b)
       stderrBytes += b.length
     })
-    child.on('error', (e) => { clearTimeout(timer); reject(e) })
-    child.on('close', (code) => { clearTimeout(timer); resolve(code) })
+    child.on('error', (e) => {
+      clearTimeout(timer)
+      reject(e)
+    })
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve(code)
+    })
   })
   const ms = Number(process.hrtime.bigint() - start) / 1e6
   if (status !== 0) throw new CommandFailed(argv, status, Buffer.concat(stderr).toString())

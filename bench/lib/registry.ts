@@ -64,21 +64,24 @@ export class Registry {
     rmSync(this.#storage, { recursive: true, force: true })
     mkdirSync(this.#storage, { recursive: true })
     this.#port = await freePort()
-    writeFileSync(this.#configFile, [
-      'version: 0.1',
-      'log:',
-      '  level: error',
-      '  accesslog:',
-      '    disabled: true',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${this.#storage}`,
-      '  delete:',
-      '    enabled: true',
-      'http:',
-      `  addr: 127.0.0.1:${this.#port}`,
-      '',
-    ].join('\n'))
+    writeFileSync(
+      this.#configFile,
+      [
+        'version: 0.1',
+        'log:',
+        '  level: error',
+        '  accesslog:',
+        '    disabled: true',
+        'storage:',
+        '  filesystem:',
+        `    rootdirectory: ${this.#storage}`,
+        '  delete:',
+        '    enabled: true',
+        'http:',
+        `  addr: 127.0.0.1:${this.#port}`,
+        '',
+      ].join('\n'),
+    )
     const child = spawn(REGISTRY_BIN, ['serve', this.#configFile], { stdio: ['ignore', 'ignore', 'ignore'] })
     this.#child = child
     await waitReady(`http://${this.host}/v2/`, child, 10_000)

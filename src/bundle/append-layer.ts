@@ -59,18 +59,21 @@ export async function nonEmptyTar(tar: Readable): Promise<Readable | undefined> 
     tar.destroy()
     return undefined
   }
-  return Readable.from((async function* () {
-    try {
-      yield head
-      while (true) {
-        const r = await it.next()
-        if (r.done) return
-        yield r.value
+  return Readable.from(
+    (async function* () {
+      try {
+        yield head
+        while (true) {
+          const r = await it.next()
+          if (r.done) return
+          yield r.value
+        }
+      } finally {
+        await it.return?.()
       }
-    } finally {
-      await it.return?.()
-    }
-  })(), { objectMode: false })
+    })(),
+    { objectMode: false },
+  )
 }
 
 /**
@@ -80,7 +83,10 @@ export async function nonEmptyTar(tar: Readable): Promise<Readable | undefined> 
 export async function assertTagMovable(layout: Layout, tag: string): Promise<void> {
   const entries = await layout.tagEntries(tag)
   if (entries.length > 1 || entries.some((d) => isIndexMediaType(d.mediaType))) {
-    throw new LadingError('UNSUPPORTED', `tag ${quoteName(tag)} in ${layout.dir} names ${entries.length > 1 ? `${entries.length} entries` : 'an index'} (several images); moving it to one new image would drop the others: give another tag`)
+    throw new LadingError(
+      'UNSUPPORTED',
+      `tag ${quoteName(tag)} in ${layout.dir} names ${entries.length > 1 ? `${entries.length} entries` : 'an index'} (several images); moving it to one new image would drop the others: give another tag`,
+    )
   }
 }
 
@@ -117,12 +123,13 @@ async function appendLayerLeased(
 
   const hasher = new VerifyingStream({ name: 'new layer (uncompressed)' })
   const hashing = pipeline(body, hasher)
-  const compressed = opts.compression === 'none'
-    ? hasher
-    // The tar stream is ours alone, so its blocks may be reused once compressed, and the
-    // compressed stream's only reader is putBlob, which hands its blocks back once written
-    // (io/block-pool.ts).
-    : compress(hasher, opts.compression, { ...(opts.level === undefined ? {} : { level: opts.level }), recycleInput: true, recycleOutput: true })
+  const compressed =
+    opts.compression === 'none'
+      ? hasher
+      : // The tar stream is ours alone, so its blocks may be reused once compressed, and the
+        // compressed stream's only reader is putBlob, which hands its blocks back once written
+        // (io/block-pool.ts).
+        compress(hasher, opts.compression, { ...(opts.level === undefined ? {} : { level: opts.level }), recycleInput: true, recycleOutput: true })
   let put: { digest: Digest; size: number }
   try {
     ;[, put] = await Promise.all([hashing, layout.putBlob(compressed, { name: 'new layer' })])

@@ -10,11 +10,19 @@ import { isErrno } from '../errors.js'
 
 async function openUp(dir: string): Promise<void> {
   let st
-  try { st = await fsp.lstat(dir) } catch { return }
+  try {
+    st = await fsp.lstat(dir)
+  } catch {
+    return
+  }
   if (!st.isDirectory()) return
   if ((st.mode & 0o700) !== 0o700) await fsp.chmod(dir, (st.mode & 0o7777) | 0o700).catch(() => {})
   let names: string[]
-  try { names = await fsp.readdir(dir) } catch { return }
+  try {
+    names = await fsp.readdir(dir)
+  } catch {
+    return
+  }
   for (const n of names) await openUp(path.join(dir, n))
 }
 

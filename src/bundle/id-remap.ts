@@ -14,7 +14,11 @@ import { LadingError } from '../errors.js'
 import { BLOCK_SIZE, Header, PaxKey, TypeFlag } from '../layer/tar-constants.js'
 import { fieldNumber, parsePax, paxInt, paxRecord, writeHeaderChecksum, writeNumber, type HeaderField } from '../layer/tar-header.js'
 
-export interface IdMap { containerId: number; hostId: number; size: number }
+export interface IdMap {
+  containerId: number
+  hostId: number
+  size: number
+}
 export type IdMapper = (hostId: number) => number
 
 /**

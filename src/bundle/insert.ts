@@ -37,7 +37,11 @@ export interface InsertOptions {
   tag?: string
 }
 
-export interface InsertResult { manifest: Descriptor; layer: Descriptor; historyMismatch?: boolean }
+export interface InsertResult {
+  manifest: Descriptor
+  layer: Descriptor
+  historyMismatch?: boolean
+}
 
 /**
  * TARGET as a layer path: absolute in the image, normalised, no `..` (a layer path climbing out
@@ -48,7 +52,8 @@ export function layerPathOf(target: string): string {
   if (!target.startsWith('/')) throw new LadingError('USAGE', `target ${quoteName(target)}: must be an absolute path in the image`)
   const parts = target.split('/').filter((p) => p !== '' && p !== '.')
   if (parts.some((p) => p === '..')) throw new LadingError('UNSAFE_PATH', `target ${quoteName(target)}: contains ".."`)
-  if (parts.some((p) => p.startsWith(WHITEOUT_PREFIX))) throw new LadingError('USAGE', `target ${quoteName(target)}: a name starting with ${WHITEOUT_PREFIX} is reserved for whiteouts (layer.md)`)
+  if (parts.some((p) => p.startsWith(WHITEOUT_PREFIX)))
+    throw new LadingError('USAGE', `target ${quoteName(target)}: a name starting with ${WHITEOUT_PREFIX} is reserved for whiteouts (layer.md)`)
   return parts.join('/')
 }
 
@@ -85,7 +90,8 @@ export async function insertTar(opts: Pick<InsertOptions, 'source' | 'target' | 
     throw e
   }
   if (!st.isDirectory() && opts.opaque) throw new LadingError('USAGE', `--opaque needs a directory SOURCE; ${opts.source} is not one`)
-  if (!st.isDirectory() && layerPath === '') throw new LadingError('USAGE', `target "/": only a directory SOURCE can be inserted at the root; ${opts.source} is not one`)
+  if (!st.isDirectory() && layerPath === '')
+    throw new LadingError('USAGE', `target "/": only a directory SOURCE can be inserted at the root; ${opts.source} is not one`)
   // A directory: its entry at TARGET and everything below; anything else: one entry at TARGET.
   const tdOpts: Parameters<typeof tarDirectory>[1] = { prefix: layerPath }
   if (opts.mtimeClamp) tdOpts.mtimeClamp = opts.mtimeClamp
@@ -94,10 +100,13 @@ export async function insertTar(opts: Pick<InsertOptions, 'source' | 'target' | 
   // The opaque marker goes first; tarDirectory's entries (its root directory included) follow.
   // layer.md §Opaque Whiteout: the marker hides lower entries only, not this layer's siblings.
   const marker = markerHeader(layerPath === '' ? WHITEOUT_OPAQUE : `${layerPath}/${WHITEOUT_OPAQUE}`, nowNs(clampNs))
-  return Readable.from((async function* () {
-    yield marker
-    yield* body
-  })(), { objectMode: false })
+  return Readable.from(
+    (async function* () {
+      yield marker
+      yield* body
+    })(),
+    { objectMode: false },
+  )
 }
 
 export async function insertIntoImage(opts: InsertOptions): Promise<InsertResult> {

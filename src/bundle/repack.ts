@@ -60,7 +60,13 @@ export interface RepackResult {
 
 /** Same directory, also when reached through different symlinks or relative paths. */
 function samePath(a: string, b: string): boolean {
-  const real = (p: string): string => { try { return realpathSync(p) } catch { return path.resolve(p) } }
+  const real = (p: string): string => {
+    try {
+      return realpathSync(p)
+    } catch {
+      return path.resolve(p)
+    }
+  }
   return real(a) === real(b)
 }
 
@@ -90,7 +96,8 @@ export async function repackBundle(bundle: string, opts: RepackOptions): Promise
   let tagMoved: RepackResult['tagMoved']
   if (opts.tag !== undefined) {
     const now = (await layout.listTags()).find((t) => t.tag === opts.tag)?.descriptor
-    if (now && !isIndexMediaType(now.mediaType) && now.digest !== state.manifest.digest) tagMoved = { tag: opts.tag, base: state.manifest.digest, was: now.digest }
+    if (now && !isIndexMediaType(now.mediaType) && now.digest !== state.manifest.digest)
+      tagMoved = { tag: opts.tag, base: state.manifest.digest, was: now.digest }
   }
 
   // A rootless bundle's unreadable directories are opened for the walk (see rootless-access.ts).
@@ -107,7 +114,10 @@ export async function repackBundle(bundle: string, opts: RepackOptions): Promise
     // write the container's ids into the layer.
     let layerTar: Readable = stream
     if (state.rootless || state.uidMap?.length || state.gidMap?.length) {
-      const remap = new IdRemapStream(inverseMapper(state.uidMap, state.rootless ? process.getuid?.() : undefined), inverseMapper(state.gidMap, state.rootless ? process.getgid?.() : undefined))
+      const remap = new IdRemapStream(
+        inverseMapper(state.uidMap, state.rootless ? process.getuid?.() : undefined),
+        inverseMapper(state.gidMap, state.rootless ? process.getgid?.() : undefined),
+      )
       pipeline(stream, remap).catch(() => {})
       layerTar = remap
     }
@@ -133,7 +143,11 @@ export async function repackBundle(bundle: string, opts: RepackOptions): Promise
     // from). A crash in between leaves the new base with the old snapshot, whose next repack
     // re-adds this change (harmless), never one that loses changes.
     const m = added.manifest
-    await writeBundleState(dir, { ...state, manifest: { mediaType: m.mediaType, digest: m.digest, size: m.size }, ...(opts.tag !== undefined ? { tag: opts.tag } : {}) })
+    await writeBundleState(dir, {
+      ...state,
+      manifest: { mediaType: m.mediaType, digest: m.digest, size: m.size },
+      ...(opts.tag !== undefined ? { tag: opts.tag } : {}),
+    })
     await saveSnapshot(after, snapshotFile)
   }
   const result: RepackResult = { manifest: added.manifest, changes: list }

@@ -9,7 +9,12 @@ import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import type { Snapshot } from '../layer/snapshot.js'
 
-export interface OpenedDir { rel: string; abs: string; mode: number; opened: number }
+export interface OpenedDir {
+  rel: string
+  abs: string
+  mode: number
+  opened: number
+}
 
 const NEED = 0o500
 
@@ -38,7 +43,11 @@ export async function openUpDirs(root: string): Promise<OpenedDir[]> {
 export async function restoreDirs(opened: OpenedDir[]): Promise<void> {
   let first: unknown
   for (const o of [...opened].reverse()) {
-    try { await fsp.chmod(o.abs, o.mode) } catch (e) { first ??= e }
+    try {
+      await fsp.chmod(o.abs, o.mode)
+    } catch (e) {
+      first ??= e
+    }
   }
   if (first !== undefined) throw first
 }

@@ -28,7 +28,11 @@ import { LadingError, quoteName } from '../errors.js'
 import type { RuntimeIdMapping, RuntimeMount, RuntimeSpec } from './runtime-types.js'
 import { resolveUser, type RootFileReader } from './user.js'
 
-export interface IdMap { containerId: number; hostId: number; size: number }
+export interface IdMap {
+  containerId: number
+  hostId: number
+  size: number
+}
 
 export interface RuntimeConfigOptions {
   /** Reads files of the unpacked rootfs, staying inside it (see root-file.ts). */
@@ -62,8 +66,16 @@ export const RuntimeAnnotation = {
 export const DEFAULT_CAPABILITIES = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE']
 
 const MASKED_PATHS = [
-  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
-  '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi',
+  '/proc/acpi',
+  '/proc/asound',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/sys/firmware',
+  '/proc/scsi',
 ]
 const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']
 
@@ -72,7 +84,12 @@ function defaultMounts(rootless: boolean): RuntimeMount[] {
     { destination: '/proc', type: 'proc', source: 'proc' },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
     // gid=5 (tty) cannot be mapped in a rootless user namespace of size 1.
-    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', ...(rootless ? [] : ['gid=5'])] },
+    {
+      destination: '/dev/pts',
+      type: 'devpts',
+      source: 'devpts',
+      options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', ...(rootless ? [] : ['gid=5'])],
+    },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
   ]

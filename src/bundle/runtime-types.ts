@@ -20,7 +20,11 @@ export interface RuntimeUser {
 }
 
 /** runtime-spec config.md §POSIX process §rlimits */
-export interface RuntimeRlimit { type: string; hard: number; soft: number }
+export interface RuntimeRlimit {
+  type: string
+  hard: number
+  soft: number
+}
 
 /** runtime-spec config.md §Linux Process §capabilities */
 export interface RuntimeCapabilities {
@@ -43,7 +47,11 @@ export interface RuntimeProcess {
 }
 
 /** runtime-spec config-linux.md §User namespace mappings */
-export interface RuntimeIdMapping { containerID: number; hostID: number; size: number }
+export interface RuntimeIdMapping {
+  containerID: number
+  hostID: number
+  size: number
+}
 
 /** runtime-spec config-linux.md */
 export interface RuntimeLinux {

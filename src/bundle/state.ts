@@ -17,7 +17,11 @@ export const CONFIG_FILE = 'config.json'
 const STATE_VERSION = 1
 const MAX_STATE_BYTES = 1024 * 1024
 
-export interface IdMapState { containerId: number; hostId: number; size: number }
+export interface IdMapState {
+  containerId: number
+  hostId: number
+  size: number
+}
 
 export interface BundleState {
   version: 1
@@ -65,8 +69,13 @@ export async function readBundleState(bundle: string): Promise<BundleState> {
   const m = o.manifest as Record<string, unknown> | undefined
   if (typeof m !== 'object' || m === null || typeof m.mediaType !== 'string' || typeof m.size !== 'number') throw bad(file, '/manifest: missing or malformed')
   let digest: Digest
-  try { digest = parseDigest(m.digest) } catch (e) { throw bad(file, `/manifest/digest: ${(e as Error).message}`) }
-  if (typeof o.snapshot !== 'string' || o.snapshot === '' || o.snapshot.includes('/') || o.snapshot.startsWith('.')) throw bad(file, '/snapshot: missing or not a plain file name')
+  try {
+    digest = parseDigest(m.digest)
+  } catch (e) {
+    throw bad(file, `/manifest/digest: ${(e as Error).message}`)
+  }
+  if (typeof o.snapshot !== 'string' || o.snapshot === '' || o.snapshot.includes('/') || o.snapshot.startsWith('.'))
+    throw bad(file, '/snapshot: missing or not a plain file name')
   const maps = (x: unknown, ptr: string): IdMapState[] | undefined => {
     if (x === undefined) return undefined
     if (!Array.isArray(x)) throw bad(file, `${ptr}: not an array`)

@@ -32,7 +32,6 @@ import { runtimeConfig } from './runtime-config.js'
 import type { RuntimeSpec } from './runtime-types.js'
 import { CONFIG_FILE, ROOTFS_DIR, SNAPSHOT_FILE, writeBundleState, type BundleState } from './state.js'
 
-
 export interface UnpackOptions {
   /** The store the image is in (a bundle records its directory, for repack). */
   layout: Layout
@@ -69,7 +68,11 @@ export interface UnpackResult {
  * Apply the image's layers, in manifest order, to `rootfs` (which must exist). Layer media types
  * are checked: a non-layer blob (an artifact) is refused rather than fed to the tar reader.
  */
-export async function applyImageLayers(image: ResolvedImage, rootfs: string, opts: Omit<UnpackOptions, 'layout' | 'image' | 'platform'> = {}): Promise<ApplyStats> {
+export async function applyImageLayers(
+  image: ResolvedImage,
+  rootfs: string,
+  opts: Omit<UnpackOptions, 'layout' | 'image' | 'platform'> = {},
+): Promise<ApplyStats> {
   const total: ApplyStats = { entries: 0, bytes: 0, whiteouts: 0 }
   for (let i = 0; i < image.manifest.layers.length; i++) {
     const layerOpts = opts.maxBytes !== undefined ? { ...opts, maxBytes: opts.maxBytes - total.bytes } : opts
@@ -86,7 +89,12 @@ export async function applyImageLayers(image: ResolvedImage, rootfs: string, opt
  * applyLayer. `whiteouts` chooses how its whiteouts are carried out (layer/apply.ts): the local
  * store unpacks each layer alone, with overlayfs markers.
  */
-export async function applyImageLayer(image: ResolvedImage, i: number, rootfs: string, opts: Omit<UnpackOptions, 'layout' | 'image' | 'platform'> & { whiteouts?: WhiteoutStrategy } = {}): Promise<ApplyStats> {
+export async function applyImageLayer(
+  image: ResolvedImage,
+  i: number,
+  rootfs: string,
+  opts: Omit<UnpackOptions, 'layout' | 'image' | 'platform'> & { whiteouts?: WhiteoutStrategy } = {},
+): Promise<ApplyStats> {
   const desc = image.manifest.layers[i]!
   const info = layerInfo(desc.mediaType)
   const name = `layer ${i} (${desc.digest})`
@@ -118,7 +126,9 @@ export async function applyImageLayer(image: ResolvedImage, i: number, rootfs: s
   if (opts.maxBytes !== undefined) applyOpts.maxBytes = opts.maxBytes
   if (opts.onWarning) applyOpts.onWarning = opts.onWarning
   if (opts.whiteouts) applyOpts.whiteouts = opts.whiteouts
-  const stop = (): void => { tar.destroy(interrupted()) }
+  const stop = (): void => {
+    tar.destroy(interrupted())
+  }
   opts.signal?.addEventListener('abort', stop, { once: true })
   let stats: ApplyStats
   try {
@@ -154,7 +164,11 @@ async function drain(r: Readable): Promise<void> {
 }
 
 /** Write `config.json` for `image` into `dir`, reading users from `rootfs` if given. */
-export async function writeRuntimeConfig(image: ResolvedImage, file: string, opts: { rootfs?: string; rootless?: boolean; uidMap?: IdMapping[]; gidMap?: IdMapping[] } = {}): Promise<RuntimeSpec> {
+export async function writeRuntimeConfig(
+  image: ResolvedImage,
+  file: string,
+  opts: { rootfs?: string; rootless?: boolean; uidMap?: IdMapping[]; gidMap?: IdMapping[] } = {},
+): Promise<RuntimeSpec> {
   const cfgOpts: Parameters<typeof runtimeConfig>[1] = { rootless: opts.rootless ?? false }
   if (opts.rootfs !== undefined) cfgOpts.readRootFile = rootFileReader(opts.rootfs)
   if (opts.uidMap) cfgOpts.uidMap = opts.uidMap
@@ -181,7 +195,11 @@ async function snapshotOf(rootfs: string, rootless: boolean): Promise<Snapshot> 
  */
 async function intoFreshDir<T>(dir: string, what: string, fn: (created: string[]) => Promise<T>): Promise<T> {
   let st
-  try { st = await fsp.lstat(dir) } catch { st = undefined }
+  try {
+    st = await fsp.lstat(dir)
+  } catch {
+    st = undefined
+  }
   if (st && !st.isDirectory()) throw new LadingError('EXISTS', `${what} ${dir}: exists and is not a directory`)
   if (!(await isEmptyOrAbsent(dir))) throw new LadingError('EXISTS', `${what} ${dir}: directory is not empty (refusing to unpack over existing files)`)
   const madeDir = st === undefined

@@ -7,11 +7,23 @@
 import { LadingError, quoteName } from '../errors.js'
 import type { RuntimeUser } from './runtime-types.js'
 
-export interface PasswdEntry { name: string; uid: number; gid: number; home: string }
-export interface GroupEntry { name: string; gid: number; members: string[] }
+export interface PasswdEntry {
+  name: string
+  uid: number
+  gid: number
+  home: string
+}
+export interface GroupEntry {
+  name: string
+  gid: number
+  members: string[]
+}
 
 /** A resolved user: process.user plus the home directory (for HOME when the image sets none). */
-export interface ResolvedUser { user: RuntimeUser; home?: string }
+export interface ResolvedUser {
+  user: RuntimeUser
+  home?: string
+}
 
 /** Reads a file of the container's root (e.g. "/etc/passwd"); undefined if it does not exist. */
 export type RootFileReader = (containerPath: string) => Promise<string | undefined>
@@ -48,7 +60,10 @@ export function parseGroup(text: string): GroupEntry[] {
     if (f.length < 3 || f[0] === '') continue
     const gid = parseId(f[2]!)
     if (gid === undefined) continue
-    const members = (f[3] ?? '').split(',').map((m) => m.trim()).filter((m) => m !== '')
+    const members = (f[3] ?? '')
+      .split(',')
+      .map((m) => m.trim())
+      .filter((m) => m !== '')
     out.push({ name: f[0]!, gid, members })
   }
   return out
@@ -102,7 +117,10 @@ export async function resolveUser(spec: string | undefined, read: RootFileReader
     // gid and home are implementation-defined when only a uid is given: take them from the
     // passwd entry if there is one (what runc and umoci do), else gid 0.
     const entry = (await loadPasswd()).find((p) => p.uid === uid)
-    if (entry) { gid = entry.gid; home = entry.home || undefined }
+    if (entry) {
+      gid = entry.gid
+      home = entry.home || undefined
+    }
   } else {
     const entry = (await loadPasswd()).find((p) => p.name === userPart)
     if (!entry) {

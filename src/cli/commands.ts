@@ -9,7 +9,10 @@ import type { Command } from 'commander'
 
 export type Register = (program: Command) => void
 
-export interface CommandEntry { names: readonly string[]; load: () => Promise<{ register: Register }> }
+export interface CommandEntry {
+  names: readonly string[]
+  load: () => Promise<{ register: Register }>
+}
 
 export const commands: readonly CommandEntry[] = [
   { names: ['init'], load: () => import('./commands/init.js') },

@@ -16,7 +16,10 @@ export function addHistoryOptions(cmd: Command): Command {
 }
 
 /** The history entry the options describe, or undefined with --no-history. */
-export function historyFromOptions(opts: Record<string, unknown>, defaults: { createdBy: string; author?: string | undefined; emptyLayer: boolean }): History | undefined {
+export function historyFromOptions(
+  opts: Record<string, unknown>,
+  defaults: { createdBy: string; author?: string | undefined; emptyLayer: boolean },
+): History | undefined {
   if (opts.history === false) return undefined
   const h: History = {
     created: opts['history.created'] !== undefined ? assertRfc3339(String(opts['history.created']), '--history.created') : new Date().toISOString(),

@@ -14,19 +14,48 @@ import { formatBytes, usage } from './util.js'
 export type ProgressMode = 'tty' | 'plain' | 'json' | 'quiet'
 
 /** The state shown while a blob moves, by what happens to its bytes. */
-const ACTING: Record<BlobAction, string> = { copy: 'copying', compress: 'compressing', decompress: 'decompressing', recompress: 'recompressing', unpack: 'unpacking', verify: 'verifying', write: 'writing' }
+const ACTING: Record<BlobAction, string> = {
+  copy: 'copying',
+  compress: 'compressing',
+  decompress: 'decompressing',
+  recompress: 'recompressing',
+  unpack: 'unpacking',
+  verify: 'verifying',
+  write: 'writing',
+}
 /** Plain lines: [start, done] verbs; a copy that changes the bytes says how after the size. */
-const VERBS: Record<BlobAction, [string, string]> = { copy: ['Copying', 'Copied'], compress: ['Copying', 'Copied'], decompress: ['Copying', 'Copied'], recompress: ['Copying', 'Copied'], unpack: ['Unpacking', 'Unpacked'], verify: ['Verifying', 'Verified'], write: ['Writing', 'Wrote'] }
+const VERBS: Record<BlobAction, [string, string]> = {
+  copy: ['Copying', 'Copied'],
+  compress: ['Copying', 'Copied'],
+  decompress: ['Copying', 'Copied'],
+  recompress: ['Copying', 'Copied'],
+  unpack: ['Unpacking', 'Unpacked'],
+  verify: ['Verifying', 'Verified'],
+  write: ['Writing', 'Wrote'],
+}
 const MOVING = new Set(Object.values(ACTING))
 
-interface Row { digest: string; size: number; bytes: number; state: string; action?: BlobAction; started: number; ended?: number; stored?: string }
+interface Row {
+  digest: string
+  size: number
+  bytes: number
+  state: string
+  action?: BlobAction
+  started: number
+  ended?: number
+  stored?: string
+}
 
 /**
  * The mode for these options: --quiet, an explicit --progress, else 'tty' on a terminal and
  * `notTty` elsewhere ('plain' for copy, whose log lines are its output; 'quiet' for unpack,
  * repack and validate, which stay silent in pipes).
  */
-export function chooseProgressMode(opts: { quiet?: boolean; progress?: string }, stream: NodeJS.WriteStream = process.stderr, notTty: ProgressMode = 'plain'): ProgressMode {
+export function chooseProgressMode(
+  opts: { quiet?: boolean; progress?: string },
+  stream: NodeJS.WriteStream = process.stderr,
+  notTty: ProgressMode = 'plain',
+): ProgressMode {
   if (opts.quiet) return 'quiet'
   if (opts.progress === 'json') return 'json'
   if (opts.progress === 'plain') return 'plain'
@@ -40,7 +69,8 @@ export function chooseProgressMode(opts: { quiet?: boolean; progress?: string },
  * the printer to pass events to, or undefined when nothing is to be shown (no cost then).
  */
 export function progressFor(opts: { progress?: string }): ProgressPrinter | undefined {
-  if (opts.progress !== undefined && !['json', 'plain', 'tty', 'none'].includes(opts.progress)) throw usage(`--progress: expected tty, plain, json or none, got ${quoteName(opts.progress)}`)
+  if (opts.progress !== undefined && !['json', 'plain', 'tty', 'none'].includes(opts.progress))
+    throw usage(`--progress: expected tty, plain, json or none, got ${quoteName(opts.progress)}`)
   const mode = chooseProgressMode(opts, process.stderr, 'quiet')
   return mode === 'quiet' ? undefined : new ProgressPrinter(mode)
 }
@@ -64,15 +94,24 @@ export class ProgressPrinter {
   /** The callback to hand to copyImage. */
   readonly onEvent = (e: CopyEvent): void => {
     switch (this.#mode) {
-      case 'quiet': return
-      case 'json': this.#out.write(JSON.stringify({ ...e, time: new Date().toISOString() }) + '\n'); return
-      case 'plain': this.#plain(e); return
-      case 'tty': this.#tty(e); return
+      case 'quiet':
+        return
+      case 'json':
+        this.#out.write(JSON.stringify({ ...e, time: new Date().toISOString() }) + '\n')
+        return
+      case 'plain':
+        this.#plain(e)
+        return
+      case 'tty':
+        this.#tty(e)
+        return
     }
   }
 
   #plain(e: CopyEvent): void {
-    const line = (s: string): void => { this.#out.write(s + '\n') }
+    const line = (s: string): void => {
+      this.#out.write(s + '\n')
+    }
     switch (e.type) {
       case 'blob-start': {
         this.#rows.set(e.digest, { digest: e.digest, size: e.size, bytes: 0, state: ACTING[e.action], action: e.action, started: Date.now() })
@@ -80,8 +119,12 @@ export class ProgressPrinter {
         line(`${VERBS[e.action][0]} ${e.action === 'write' ? e.digest : `blob ${shortDigest(e.digest)} (${formatBytes(e.size)}${how})`}`)
         return
       }
-      case 'blob-exists': line(`Blob ${shortDigest(e.digest)} exists, skipped`); return
-      case 'blob-skipped': line(`Blob ${shortDigest(e.digest)} skipped: ${e.reason}`); return
+      case 'blob-exists':
+        line(`Blob ${shortDigest(e.digest)} exists, skipped`)
+        return
+      case 'blob-skipped':
+        line(`Blob ${shortDigest(e.digest)} skipped: ${e.reason}`)
+        return
       case 'blob-done': {
         const r = this.#rows.get(e.digest)
         const secs = r ? (Date.now() - r.started) / 1000 : 0
@@ -89,9 +132,14 @@ export class ProgressPrinter {
         line(`${VERBS[r?.action ?? 'copy'][1]} ${r?.action === 'write' ? e.digest : `blob ${shortDigest(e.digest)}`}${as} in ${secs.toFixed(1)}s`)
         return
       }
-      case 'manifest': line(`Wrote manifest ${shortDigest(e.digest)}${e.tag !== undefined ? ` as ${e.tag}` : ''}`); return
-      case 'warning': line(`Warning: ${e.message}`); return
-      case 'blob-progress': return
+      case 'manifest':
+        line(`Wrote manifest ${shortDigest(e.digest)}${e.tag !== undefined ? ` as ${e.tag}` : ''}`)
+        return
+      case 'warning':
+        line(`Warning: ${e.message}`)
+        return
+      case 'blob-progress':
+        return
     }
   }
 
@@ -155,7 +203,10 @@ export class ProgressPrinter {
   #draw(force: boolean): void {
     const now = Date.now()
     if (!force && now - this.#lastDraw < 100) {
-      this.#timer ??= setTimeout(() => { this.#timer = undefined; this.#draw(true) }, 100)
+      this.#timer ??= setTimeout(() => {
+        this.#timer = undefined
+        this.#draw(true)
+      }, 100)
       this.#timer.unref?.()
       return
     }

@@ -61,7 +61,9 @@ export function runCli(commander: typeof Commander): void {
     const modules = await Promise.all(commandsFor(process.argv.slice(2)).map((c) => c.load()))
     for (const m of modules) m.register(program)
     const override = (c: Commander.Command, path: string): void => {
-      c.exitOverride((err) => { throw Object.assign(err, { commandPath: path, operands: [...c.args] }) })
+      c.exitOverride((err) => {
+        throw Object.assign(err, { commandPath: path, operands: [...c.args] })
+      })
       c.configureOutput({ outputError: () => {}, writeErr: () => {} })
       for (const sub of c.commands) override(sub, `${path} ${sub.name()}`)
     }
@@ -76,8 +78,12 @@ export function runCli(commander: typeof Commander): void {
   function usageLine(e: Commander.CommanderError): string {
     const { commandPath: path = '', operands = [] } = e as { commandPath?: string; operands?: string[] }
     // 'commander.help' with an error status: no command given, or `help NAME` for an unknown NAME.
-    const why = e.code !== 'commander.help' ? e.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')
-      : operands.length === 0 ? 'no command given' : `unknown command ${JSON.stringify(operands.at(-1))}`
+    const why =
+      e.code !== 'commander.help'
+        ? e.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')
+        : operands.length === 0
+          ? 'no command given'
+          : `unknown command ${JSON.stringify(operands.at(-1))}`
     return `${path ? `${path.trim()}: ` : ''}${why} (run lading${path} --help for usage)`
   }
 
@@ -92,15 +98,21 @@ export function runCli(commander: typeof Commander): void {
       sweepTrackedSync()
       process.exit(status)
     }
-    void interruptAll(INTERRUPT_HOOKS_MS).then(({ removed, notes }) => {
-      const what = [`removed ${removed} temporary file${removed === 1 ? '' : 's'}`, ...notes].join('; ')
-      process.stderr.write(`lading: interrupted by ${sig}: ${what}\n`)
-      process.exit(status)
-    }, () => process.exit(status))
+    void interruptAll(INTERRUPT_HOOKS_MS).then(
+      ({ removed, notes }) => {
+        const what = [`removed ${removed} temporary file${removed === 1 ? '' : 's'}`, ...notes].join('; ')
+        process.stderr.write(`lading: interrupted by ${sig}: ${what}\n`)
+        process.exit(status)
+      },
+      () => process.exit(status),
+    )
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); fail(e) })
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0)
+    fail(e)
+  })
   process.on('unhandledRejection', fail)
   let finished = false
   // Node exits (status 0) when nothing is left to wait for, even if a command is still awaiting a

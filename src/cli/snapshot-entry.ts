@@ -67,9 +67,16 @@ async function warmUp(): Promise<void> {
     parseRegistriesConf('[[registry]]\nprefix = "a.test/b"\nlocation = "c.test/d"\ninsecure = true\n[[registry.mirror]]\nlocation = "m.test/d"\n', 'warm-up')
 
     const src = await Layout.init(path.join(dir, 'src'))
-    const config = await src.putBlob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [`sha256:${'0'.repeat(64)}`] } })))
+    const config = await src.putBlob(
+      Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [`sha256:${'0'.repeat(64)}`] } })),
+    )
     const layer = await src.putBlob(Buffer.alloc(300 * 1024, 7))
-    const manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, ...config }, layers: [{ mediaType: MediaType.OciLayerGzip, ...layer }] }
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: { mediaType: MediaType.OciConfig, ...config },
+      layers: [{ mediaType: MediaType.OciLayerGzip, ...layer }],
+    }
     await src.setTag('t', await src.putManifest(Buffer.from(JSON.stringify(manifest)), MediaType.OciManifest))
     for (const to of ['a', 'b']) {
       const from = await openSource(parseReference(`oci:${path.join(dir, 'src')}:t`))

@@ -4,7 +4,9 @@
  */
 import type { Command } from 'commander'
 
-export interface StoreFlag { store?: string }
+export interface StoreFlag {
+  store?: string
+}
 
 export function addStoreOption(cmd: Command): Command {
   return cmd.option('--store <dir>', 'the local image store (default: $XDG_DATA_HOME/lading, /var/lib/lading for root)')

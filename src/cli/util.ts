@@ -18,7 +18,9 @@ export function usage(message: string): LadingError {
  */
 export function parseImageArg(arg: string, defaultTag: string | null = 'latest'): { dir: string; tag?: string; digest?: string } {
   if (!arg) throw usage('--image is required (DIR[:TAG])')
-  const r = parseLayoutImage(arg, true, (why) => usage(`--image ${JSON.stringify(arg)}: ${why} (expected DIR[:TAG] or DIR@DIGEST; a DIR containing ':' cannot be named, as with umoci)`))
+  const r = parseLayoutImage(arg, true, (why) =>
+    usage(`--image ${JSON.stringify(arg)}: ${why} (expected DIR[:TAG] or DIR@DIGEST; a DIR containing ':' cannot be named, as with umoci)`),
+  )
   if (r.digest !== undefined) return { dir: r.path, digest: r.digest }
   const tag = r.tag ?? defaultTag
   return tag === null ? { dir: r.path } : { dir: r.path, tag }
@@ -61,7 +63,10 @@ export function formatBytes(n: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB']
   let v = n
   let i = 0
-  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++ }
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000
+    i++
+  }
   return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`
 }
 

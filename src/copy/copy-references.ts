@@ -35,18 +35,27 @@ export async function copy(from: string | ImageReference, to: string | ImageRefe
   // A registry destination is opened beside the source: opening it only starts its connection
   // and ping, which then overlap the source's reads. Others are opened once the source is.
   const earlyDest = destRef.transport === 'docker' ? openDestination(destRef, destinationOptions) : undefined
-  earlyDest?.catch(() => { /* awaited below */ })
+  earlyDest?.catch(() => {
+    /* awaited below */
+  })
   // Its first request goes out before the source is read (one turn of the event loop runs the
   // promise chain up to the socket's connect): the reads then overlap the round trip.
   if (earlyDest) await new Promise<void>((resolve) => setImmediate(resolve))
   let src: ImageSource | undefined
   let dest: ImageDestination | undefined
   const closeBoth = async (): Promise<void> => {
-    const destClosing = dest?.close() ?? earlyDest?.then((d) => d.close(), () => {})
+    const destClosing =
+      dest?.close() ??
+      earlyDest?.then(
+        (d) => d.close(),
+        () => {},
+      )
     await Promise.allSettled([src?.close(), destClosing])
   }
   let aborted: Promise<void> | undefined
-  const onAbort = (): void => { aborted ??= closeBoth() }
+  const onAbort = (): void => {
+    aborted ??= closeBoth()
+  }
   signal?.addEventListener('abort', onAbort, { once: true })
   try {
     src = await openSource(srcRef, sourceOptions)

@@ -87,7 +87,11 @@ export interface CopyResult {
 }
 
 /** A document as the destination holds it: its bytes, descriptor, and whether they differ from the source's. */
-interface CopiedManifest { raw: RawManifest; desc: Descriptor; changed: boolean }
+interface CopiedManifest {
+  raw: RawManifest
+  desc: Descriptor
+  changed: boolean
+}
 
 /** `from` piped into `to`, an error of either destroying both and surfacing on `to`. */
 function chain<T extends Transform>(from: Readable, to: T): T {
@@ -227,9 +231,16 @@ class CopyRun {
       p = this.#limiter.run(async () => {
         if (await this.#alreadyThere(desc)) return desc
         this.emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: 'copy' })
-        const stored = await this.#dest.putBlob(await open(), { mediaType: desc.mediaType, digest: desc.digest, size: desc.size }, { reopen: this.#reopen(desc, open) })
+        const stored = await this.#dest.putBlob(
+          await open(),
+          { mediaType: desc.mediaType, digest: desc.digest, size: desc.size },
+          { reopen: this.#reopen(desc, open) },
+        )
         if (stored.digest !== desc.digest || stored.size !== desc.size) {
-          throw new LadingError('DIGEST_MISMATCH', `blob ${desc.digest}: destination stored ${stored.digest} (${stored.size} bytes), expected ${desc.size} bytes`)
+          throw new LadingError(
+            'DIGEST_MISMATCH',
+            `blob ${desc.digest}: destination stored ${stored.digest} (${stored.size} bytes), expected ${desc.size} bytes`,
+          )
         }
         this.stats.copied++
         this.stats.bytesCopied += desc.size
@@ -264,7 +275,13 @@ class CopyRun {
     if (!p) {
       p = this.#limiter.run(async () => {
         const mediaType = layerMediaType(to, docker)
-        this.emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType, action: from === 'none' ? 'compress' : to === 'none' ? 'decompress' : 'recompress' })
+        this.emit({
+          type: 'blob-start',
+          digest: desc.digest,
+          size: desc.size,
+          mediaType: desc.mediaType,
+          action: from === 'none' ? 'compress' : to === 'none' ? 'decompress' : 'recompress',
+        })
         const name = `layer ${desc.digest}`
         // Loaded here: a copy that moves blobs as they are never needs zlib or zstd.
         const { compress, decompress }: { compress: typeof compressFn; decompress: typeof decompressFn } = await import('../io/compression.js')
@@ -316,14 +333,20 @@ class CopyRun {
     if (format !== undefined) {
       // Convert the planned manifest now: what the target format cannot express (zstd in v2s2,
       // artifacts, subject) fails here, before a single blob moves.
-      convertManifest({ ...m, layers: plans.map((p) => (p.to === undefined ? p.desc : { ...p.desc, mediaType: layerMediaType(p.to, p.info!.docker) })) }, format)
+      convertManifest(
+        { ...m, layers: plans.map((p) => (p.to === undefined ? p.desc : { ...p.desc, mediaType: layerMediaType(p.to, p.info!.docker) })) },
+        format,
+      )
     }
     // Layers that move as they are do not need the config: they start while it is read (a pull
     // saves a round trip). A recompression needs the diff_ids first, and fails before any blob moves.
     let early: Array<Promise<Descriptor>> | undefined
     if (recompress.length === 0) {
       early = plans.map((p) => this.plainBlob(p.desc))
-      for (const t of early) t.catch(() => { /* awaited below */ })
+      for (const t of early)
+        t.catch(() => {
+          /* awaited below */
+        })
     }
     if (isImage) {
       configBytes = await this.#readConfig(m.config)
@@ -338,12 +361,10 @@ class CopyRun {
     // are moving, or until they are all done (they may all be there already), so that its
     // requests do not hold up the first layer's on a busy start (a push starts 5-10 ms sooner).
     if (early) await Promise.race([this.#bytesMoving(), Promise.allSettled(early)])
-    const configTask = configBytes !== undefined
-      ? this.#putConfig(m.config, configBytes)
-      : this.plainBlob(m.config)
-    const layerTasks = early ?? plans.map((p, i) => p.to === undefined
-      ? this.plainBlob(p.desc)
-      : this.transcodeLayer(p.desc, p.info!.compression, p.to, p.info!.docker, diffIds?.[i]))
+    const configTask = configBytes !== undefined ? this.#putConfig(m.config, configBytes) : this.plainBlob(m.config)
+    const layerTasks =
+      early ??
+      plans.map((p, i) => (p.to === undefined ? this.plainBlob(p.desc) : this.transcodeLayer(p.desc, p.info!.compression, p.to, p.info!.docker, diffIds?.[i])))
     const settled = await Promise.allSettled([configTask, ...layerTasks])
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
     if (failed) throw failed.reason
@@ -408,7 +429,13 @@ class CopyRun {
     if (!all) this.#refuseDigestChange(`copying ${chosen.length} of the ${index.manifests.length} images of ${source} (a reduced index)`)
     if (format !== undefined) {
       // As for manifests: fail before copying children if the index itself cannot be converted.
-      convertIndex({ ...index, manifests: chosen.map((d) => ({ ...d, mediaType: isIndexMediaType(d.mediaType) ? indexMediaTypeFor(format) : manifestMediaTypeFor(format) })) }, format)
+      convertIndex(
+        {
+          ...index,
+          manifests: chosen.map((d) => ({ ...d, mediaType: isIndexMediaType(d.mediaType) ? indexMediaTypeFor(format) : manifestMediaTypeFor(format) })),
+        },
+        format,
+      )
     }
     const entries: Descriptor[] = []
     let height = 0
@@ -454,7 +481,6 @@ class CopyRun {
     this.#children.set(d.digest, p)
     return p
   }
-
 
   /** Referrers of `subjects`, copied as they are (they name their subject by digest). */
   async copyReferrers(subjects: Digest[]): Promise<void> {
@@ -526,7 +552,8 @@ export async function copyImage(src: ImageSource, dest: ImageDestination, opts: 
   // A conflict between the caller's own options is theirs, said before the source is read (not
   // blamed on the source's layers when conversion later fails).
   const zstd = opts.destCompress === 'zstd' ? 'destCompress zstd' : opts.destCompressFormat === 'zstd' ? '--dest-compress-format zstd' : undefined
-  if (zstd !== undefined && opts.format === 'v2s2') throw new LadingError('USAGE', `${zstd} and --format v2s2 conflict: Docker v2 schema 2 has no zstd layer type`)
+  if (zstd !== undefined && opts.format === 'v2s2')
+    throw new LadingError('USAGE', `${zstd} and --format v2s2 conflict: Docker v2 schema 2 has no zstd layer type`)
   const run = new CopyRun(src, dest, opts)
   const top = await src.getManifest()
   const source = describeRef(src.ref)
@@ -552,7 +579,8 @@ export async function copyImage(src: ImageSource, dest: ImageDestination, opts: 
   }
   if (opts.referrers) {
     // Referrers name their subject by digest: only subjects that kept their digest can keep them.
-    if (result.changed) run.emit({ type: 'warning', message: `the copied image's digest changed (${top.digest} -> ${result.desc.digest}); its referrers cannot follow it` })
+    if (result.changed)
+      run.emit({ type: 'warning', message: `the copied image's digest changed (${top.digest} -> ${result.desc.digest}); its referrers cannot follow it` })
     await run.copyReferrers([...new Set(run.unchanged)])
   }
   await run.putTop(result.raw)

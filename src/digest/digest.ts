@@ -29,21 +29,39 @@ export function parseDigest(s: unknown): Digest {
   const i = s.indexOf(':')
   const alg = s.slice(0, i)
   const hex = s.slice(i + 1)
-  if (!isAlgorithm(alg)) throw new LadingError('DIGEST_INVALID', `invalid digest ${JSON.stringify(s)}: unsupported algorithm ${JSON.stringify(alg)} (sha256 and sha512 are supported)`)
+  if (!isAlgorithm(alg))
+    throw new LadingError(
+      'DIGEST_INVALID',
+      `invalid digest ${JSON.stringify(s)}: unsupported algorithm ${JSON.stringify(alg)} (sha256 and sha512 are supported)`,
+    )
   if (!/^[a-f0-9]+$/.test(hex)) throw new LadingError('DIGEST_INVALID', `invalid digest ${JSON.stringify(s)}: ${alg} requires lowercase hex`)
-  if (hex.length !== HEX_LENGTH[alg]) throw new LadingError('DIGEST_INVALID', `invalid digest ${JSON.stringify(s)}: ${alg} requires ${HEX_LENGTH[alg]} hex characters, got ${hex.length}`)
+  if (hex.length !== HEX_LENGTH[alg])
+    throw new LadingError('DIGEST_INVALID', `invalid digest ${JSON.stringify(s)}: ${alg} requires ${HEX_LENGTH[alg]} hex characters, got ${hex.length}`)
   return s as Digest
 }
 
 export function isDigest(s: unknown): s is Digest {
-  try { parseDigest(s); return true } catch { return false }
+  try {
+    parseDigest(s)
+    return true
+  } catch {
+    return false
+  }
 }
 
-export function digestAlgorithm(d: Digest): Algorithm { return d.slice(0, d.indexOf(':')) as Algorithm }
-export function digestHex(d: Digest): string { return d.slice(d.indexOf(':') + 1) }
-export function formatDigest(alg: Algorithm, hex: string): Digest { return parseDigest(`${alg}:${hex}`) }
+export function digestAlgorithm(d: Digest): Algorithm {
+  return d.slice(0, d.indexOf(':')) as Algorithm
+}
+export function digestHex(d: Digest): string {
+  return d.slice(d.indexOf(':') + 1)
+}
+export function formatDigest(alg: Algorithm, hex: string): Digest {
+  return parseDigest(`${alg}:${hex}`)
+}
 
-export function newHash(alg: Algorithm): Hash { return createHash(alg) }
+export function newHash(alg: Algorithm): Hash {
+  return createHash(alg)
+}
 
 /** Digest of bytes in memory (small documents only: manifests, configs, indexes). */
 export function digestOf(data: Uint8Array | string, alg: Algorithm = 'sha256'): Digest {

@@ -75,7 +75,7 @@ export class VerifyingStream extends Transform {
   override _flush(cb: TransformCallback): void {
     // Trusted: the attested input has already checked these bytes against expected.digest and
     // would have errored before ending (so before this flush) on a mismatch.
-    const digest = this.#trusted ? this.#expected.digest! : `${this.#alg}:${this.#hash.digest('hex')}` as Digest
+    const digest = this.#trusted ? this.#expected.digest! : (`${this.#alg}:${this.#hash.digest('hex')}` as Digest)
     const want = this.#expected
     if (want.size !== undefined && this.#size !== want.size) {
       cb(new LadingError('SIZE_MISMATCH', `${this.#label()}: size mismatch: expected ${want.size} bytes, got ${this.#size}`))
@@ -90,9 +90,13 @@ export class VerifyingStream extends Transform {
   }
 
   /** The digest and size actually seen; available once the stream has ended. */
-  get result(): { digest: Digest; size: number } | undefined { return this.#result }
+  get result(): { digest: Digest; size: number } | undefined {
+    return this.#result
+  }
 
-  #label(): string { return this.#expected.name ?? this.#expected.digest ?? 'blob' }
+  #label(): string {
+    return this.#expected.name ?? this.#expected.digest ?? 'blob'
+  }
 }
 
 /**
@@ -104,7 +108,9 @@ export class VerifyingStream extends Transform {
  */
 export function verifiedStream(input: Readable, expected: Expected, alg?: Algorithm): VerifyingStream {
   const v = new VerifyingStream(expected, alg, input)
-  pipeline(input, v, () => { /* the error, if any, is v's */ })
+  pipeline(input, v, () => {
+    /* the error, if any, is v's */
+  })
   return v
 }
 

@@ -98,21 +98,27 @@ export class PooledFileReader extends Readable {
 
   override _read(): void {
     const block = takeBlock()
-    this.#fh.read(block, 0, block.length, null).then(({ bytesRead }) => {
-      if (bytesRead === 0) {
+    this.#fh.read(block, 0, block.length, null).then(
+      ({ bytesRead }) => {
+        if (bytesRead === 0) {
+          returnBlock(block)
+          this.push(null)
+        } else {
+          this.push(bytesRead === block.length ? block : block.subarray(0, bytesRead))
+        }
+      },
+      (e: Error) => {
         returnBlock(block)
-        this.push(null)
-      } else {
-        this.push(bytesRead === block.length ? block : block.subarray(0, bytesRead))
-      }
-    }, (e: Error) => {
-      returnBlock(block)
-      this.destroy(e)
-    })
+        this.destroy(e)
+      },
+    )
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
-    this.#fh.close().then(() => cb(err), (e: Error) => cb(err ?? e))
+    this.#fh.close().then(
+      () => cb(err),
+      (e: Error) => cb(err ?? e),
+    )
   }
 }
 
@@ -131,7 +137,10 @@ export class PooledFileWriter extends Writable {
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (e?: Error | null) => void): void {
-    writeAll(this.#fh, chunks.map((c) => c.chunk)).then(() => {
+    writeAll(
+      this.#fh,
+      chunks.map((c) => c.chunk),
+    ).then(() => {
       for (const c of chunks) returnOutBlock(c.chunk)
       cb()
     }, cb)
@@ -146,7 +155,10 @@ export class PooledFileWriter extends Writable {
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
-    this.#fh.close().then(() => cb(err), (e: Error) => cb(err ?? e))
+    this.#fh.close().then(
+      () => cb(err),
+      (e: Error) => cb(err ?? e),
+    )
   }
 }
 

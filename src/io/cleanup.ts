@@ -147,7 +147,9 @@ export async function sweepAbandoned(dir: string, pidOf: (name: string) => numbe
  */
 export function onInterrupt(hook: Hook): () => void {
   hooks.add(hook)
-  return () => { hooks.delete(hook) }
+  return () => {
+    hooks.delete(hook)
+  }
 }
 
 let claim: ((sig: NodeJS.Signals) => void) | undefined
@@ -160,7 +162,9 @@ let claim: ((sig: NodeJS.Signals) => void) | undefined
  */
 export function claimSignals(handler: (sig: NodeJS.Signals) => void): () => void {
   claim = handler
-  return () => { if (claim === handler) claim = undefined }
+  return () => {
+    if (claim === handler) claim = undefined
+  }
 }
 
 /** The claimer of SIGINT/SIGTERM, if a command claimed them (see claimSignals). */
@@ -188,7 +192,9 @@ export async function interruptAll(timeoutMs: number): Promise<{ removed: number
   let timer: NodeJS.Timeout | undefined
   await Promise.race([
     Promise.allSettled(running),
-    new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs) }),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs)
+    }),
   ])
   clearTimeout(timer)
   sweepTrackedSync()

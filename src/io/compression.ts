@@ -51,7 +51,11 @@ export function detectCompression(head: Uint8Array): Compression | undefined {
   // An empty archive (only zero blocks), or a stream shorter than a block that is all zeros.
   const n = Math.min(head.length, TAR_BLOCK)
   let zero = true
-  for (let i = 0; i < n; i++) if (head[i] !== 0) { zero = false; break }
+  for (let i = 0; i < n; i++)
+    if (head[i] !== 0) {
+      zero = false
+      break
+    }
   if (zero && (n === TAR_BLOCK || n === head.length)) return 'none'
   return undefined
 }
@@ -127,7 +131,11 @@ function requireZstd<T>(id: 'zstd-napi' | 'zstd-napi/binding'): T {
   try {
     return createRequire(import.meta.url)(id) as T
   } catch (e) {
-    throw new LadingError('UNSUPPORTED', `zstd needs the optional package zstd-napi, which is not installed or did not build (${(e as Error).message.split('\n')[0]}); npm install zstd-napi, or use Node >= 22.15 to read zstd layers`, { cause: e })
+    throw new LadingError(
+      'UNSUPPORTED',
+      `zstd needs the optional package zstd-napi, which is not installed or did not build (${(e as Error).message.split('\n')[0]}); npm install zstd-napi, or use Node >= 22.15 to read zstd layers`,
+      { cause: e },
+    )
   }
 }
 function zstdNapi(): ZstdModule {
@@ -144,7 +152,9 @@ interface NativeZstd {
 const nativeZstd = zlib as unknown as NativeZstd
 
 /** zstd-napi's low-level streaming decoder (RFC 8878), from the addon's binding. */
-interface ZstdBinding { DCtx: new () => { decompressStream(dst: Uint8Array, src: Uint8Array): [number, number, number] } }
+interface ZstdBinding {
+  DCtx: new () => { decompressStream(dst: Uint8Array, src: Uint8Array): [number, number, number] }
+}
 let zstdBinding: ZstdBinding | undefined
 const ZSTD_OUT_CHUNK = 1024 * 1024
 
@@ -214,7 +224,14 @@ export async function decompress(input: Readable, expected?: Compression, name?:
     if (!(expected === 'none' && found === undefined)) {
       release()
       input.destroy()
-      const what = found === undefined ? 'not recognised (neither gzip, zstd nor tar)' : found === 'none' ? (head.length === 0 ? 'none (empty)' : 'none (uncompressed tar)') : found
+      const what =
+        found === undefined
+          ? 'not recognised (neither gzip, zstd nor tar)'
+          : found === 'none'
+            ? head.length === 0
+              ? 'none (empty)'
+              : 'none (uncompressed tar)'
+            : found
       throw new LadingError('COMPRESSION_MISMATCH', `${describe(name)}media type says ${expected} but the data is ${what}`)
     }
   }
@@ -265,8 +282,13 @@ export function compress(input: Readable, c: Compression, opts: { level?: number
       encoder = new PassThrough({ highWaterMark: 256 * 1024 })
       break
     case 'gzip':
-      if (opts.level !== undefined && (!Number.isInteger(opts.level) || opts.level < 0 || opts.level > 9)) throw new LadingError('USAGE', `gzip level must be an integer from 0 to 9, got ${opts.level}`)
-      encoder = new ParallelGzip({ ...(opts.level !== undefined ? { level: opts.level } : {}), ...(opts.recycleInput ? { recycleInput: true } : {}), ...(opts.recycleOutput ? { recycleOutput: true } : {}) })
+      if (opts.level !== undefined && (!Number.isInteger(opts.level) || opts.level < 0 || opts.level > 9))
+        throw new LadingError('USAGE', `gzip level must be an integer from 0 to 9, got ${opts.level}`)
+      encoder = new ParallelGzip({
+        ...(opts.level !== undefined ? { level: opts.level } : {}),
+        ...(opts.recycleInput ? { recycleInput: true } : {}),
+        ...(opts.recycleOutput ? { recycleOutput: true } : {}),
+      })
       break
     case 'zstd':
       encoder = zstdEncoder(opts.level ?? 3)

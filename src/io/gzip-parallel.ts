@@ -145,7 +145,10 @@ export class ParallelGzip extends Transform {
     // Empty input still makes a valid gzip file: one member of nothing.
     if (this.#pendingBytes > 0 || (this.#native && this.#dispatched === 0)) this.#dispatch()
     this.#drain(0).then(() => {
-      if (this.#native) { cb(); return }
+      if (this.#native) {
+        cb()
+        return
+      }
       const trailer = Buffer.alloc(8)
       trailer.writeUInt32LE(this.#crc >>> 0, 0)
       trailer.writeUInt32LE(this.#isize, 4)
@@ -170,7 +173,11 @@ export class ParallelGzip extends Transform {
         p = this.#native.gzipMember(block, this.#level)
       }
       // The native job holds the block until it settles; then nothing else does (recycleInput).
-      if (this.#recycle) p.then(() => returnBlock(block), () => {})
+      if (this.#recycle)
+        p.then(
+          () => returnBlock(block),
+          () => {},
+        )
       p.catch(() => {})
       this.#queue.push(p)
       return
@@ -179,7 +186,10 @@ export class ParallelGzip extends Transform {
     // Avoid an unhandled rejection while the promise waits its turn; #drain observes the error.
     p.catch(() => {})
     this.#queue.push(p)
-    this.#dictionary = block.length >= DICTIONARY_SIZE ? block.subarray(block.length - DICTIONARY_SIZE) : Buffer.concat([this.#dictionary ?? Buffer.alloc(0), block]).subarray(-DICTIONARY_SIZE)
+    this.#dictionary =
+      block.length >= DICTIONARY_SIZE
+        ? block.subarray(block.length - DICTIONARY_SIZE)
+        : Buffer.concat([this.#dictionary ?? Buffer.alloc(0), block]).subarray(-DICTIONARY_SIZE)
   }
 
   /** Emit finished blocks in order until at most `keep` remain in flight. */

@@ -69,6 +69,7 @@ export class VisitBudget {
   /** Count `n` more descriptors. */
   spend(n = 1): void {
     this.#left -= n
-    if (this.#left < 0) throw new LadingError('SIZE_LIMIT', `${this.#what}: more than ${this.#max} descriptors to visit (Lading's limit; a hostile or broken index?)`)
+    if (this.#left < 0)
+      throw new LadingError('SIZE_LIMIT', `${this.#what}: more than ${this.#max} descriptors to visit (Lading's limit; a hostile or broken index?)`)
   }
 }

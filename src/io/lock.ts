@@ -41,7 +41,12 @@ export interface LockOptions {
   staleMs?: number
 }
 
-export interface LockInfo { pid: number; hostname: string; time: string; token: string }
+export interface LockInfo {
+  pid: number
+  hostname: string
+  time: string
+  token: string
+}
 
 const DEFAULT_TIMEOUT_MS = 30_000
 const DEFAULT_STALE_MS = 60_000
@@ -54,10 +59,13 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: 
   const staleMs = opts.staleMs ?? DEFAULT_STALE_MS
   const token = randomBytes(12).toString('hex')
   await acquire(lockPath, token, timeoutMs, staleMs)
-  const heartbeat = setInterval(() => {
-    const now = new Date()
-    fsp.utimes(lockPath, now, now).catch(() => {})
-  }, Math.max(10, Math.floor(staleMs / 4)))
+  const heartbeat = setInterval(
+    () => {
+      const now = new Date()
+      fsp.utimes(lockPath, now, now).catch(() => {})
+    },
+    Math.max(10, Math.floor(staleMs / 4)),
+  )
   heartbeat.unref()
   try {
     return await fn()
@@ -96,7 +104,10 @@ async function acquire(lockPath: string, token: string, timeoutMs: number, stale
     if (Date.now() - start >= timeoutMs) {
       const holder = await readLockInfo(lockPath).catch(() => undefined)
       const who = holder ? `pid ${holder.pid} on ${holder.hostname} since ${holder.time}` : 'another process'
-      throw new LadingError('LOCKED', `${lockPath}: locked by ${who}; gave up after ${(timeoutMs / 1000).toFixed(1)} s (remove the file if no such process is running)`)
+      throw new LadingError(
+        'LOCKED',
+        `${lockPath}: locked by ${who}; gave up after ${(timeoutMs / 1000).toFixed(1)} s (remove the file if no such process is running)`,
+      )
     }
     // Jittered exponential backoff, capped, so eight waiters do not retry in lockstep.
     await sleep(delay + Math.random() * delay)
@@ -134,7 +145,11 @@ export function breakerPath(lockPath: string): string {
 const BREAKER_STALE_MS = 5_000
 
 /** The lock file as found: its inode and its holder's token (undefined while unreadable). */
-interface Judged { dev: number; ino: number; token: string | undefined }
+interface Judged {
+  dev: number
+  ino: number
+  token: string | undefined
+}
 
 /** The lock file if it is stale, as found; undefined if absent or live. */
 async function judge(lockPath: string, staleMs: number): Promise<Judged | undefined> {
@@ -193,9 +208,7 @@ async function clearDeadBreaker(breaker: string): Promise<void> {
   if (!st) return
   const info = await readLockInfo(breaker)
   const age = Date.now() - st.mtimeMs
-  const dead = info === undefined ? age > UNREADABLE_GRACE_MS
-    : info.hostname === os.hostname() ? !processAlive(info.pid)
-      : age > BREAKER_STALE_MS
+  const dead = info === undefined ? age > UNREADABLE_GRACE_MS : info.hostname === os.hostname() ? !processAlive(info.pid) : age > BREAKER_STALE_MS
   if (!dead) return
   // A waiter that cleared it first may have made its own since.
   const now = await fsp.stat(breaker).catch(() => undefined)

@@ -25,8 +25,26 @@
  */
 import { spawnSync } from 'node:child_process'
 import {
-  chmodSync, closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync,
-  lutimesSync, mkdirSync, openSync, readdirSync, realpathSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeSync,
+  chmodSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  ftruncateSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeSync,
   type Stats,
 } from 'node:fs'
 import type { Readable } from 'node:stream'
@@ -74,9 +92,7 @@ export interface ApplyOptions {
  *   inside a user namespace. The layer's own entries still win over its markers, whatever their
  *   order (layer.md §Whiteouts: a whiteout never hides its own layer's entries).
  */
-export type WhiteoutStrategy =
-  | { kind: 'apply' }
-  | { kind: 'overlayfs'; opaqueXattr: 'trusted.overlay.opaque' | 'user.overlay.opaque' }
+export type WhiteoutStrategy = { kind: 'apply' } | { kind: 'overlayfs'; opaqueXattr: 'trusted.overlay.opaque' | 'user.overlay.opaque' }
 
 /** overlayfs' opaque value (docs.kernel.org/filesystems/overlayfs.html §whiteouts and opaque directories). */
 export const OVERLAY_OPAQUE_VALUE = 'y'
@@ -120,7 +136,11 @@ export async function applyLayer(root: string, tar: Readable, opts: ApplyOptions
   return applier.stats
 }
 
-interface DirMeta { mode: number; atime: number | undefined; mtime: number | undefined }
+interface DirMeta {
+  mode: number
+  atime: number | undefined
+  mtime: number | undefined
+}
 
 class LayerApplier {
   readonly stats: ApplyStats = { entries: 0, bytes: 0, whiteouts: 0 }
@@ -183,11 +203,22 @@ class LayerApplier {
         return undefined
       }
       switch (h.type) {
-        case 'dir': this.#dir(comps, h); return undefined
-        case 'file': return this.#file(comps, e)
-        case 'symlink': this.#symlink(comps, h); return undefined
-        case 'hardlink': this.#hardlink(comps, h); return undefined
-        case 'char': case 'block': case 'fifo': this.#special(comps, h); return undefined
+        case 'dir':
+          this.#dir(comps, h)
+          return undefined
+        case 'file':
+          return this.#file(comps, e)
+        case 'symlink':
+          this.#symlink(comps, h)
+          return undefined
+        case 'hardlink':
+          this.#hardlink(comps, h)
+          return undefined
+        case 'char':
+        case 'block':
+        case 'fifo':
+          this.#special(comps, h)
+          return undefined
         default:
           this.#warn(`layer entry ${quoteName(h.path)}: unknown tar type ${quoteName(h.typeflag)} skipped`)
           return undefined
@@ -258,7 +289,12 @@ class LayerApplier {
    */
   #dirlinkTarget(r: ResolvedPath, entry: string): ResolvedPath | undefined {
     let st
-    try { st = lstatSync(r.host) } catch (e) { if (isErrno(e, 'ENOENT')) return undefined; throw e }
+    try {
+      st = lstatSync(r.host)
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return undefined
+      throw e
+    }
     if (!st.isSymbolicLink()) return undefined
     const t = this.#resolver.resolveFull(r.rel, entry)
     if (t.rel === '') return undefined // a link to the root itself: not a directory we may take over
@@ -451,8 +487,13 @@ class LayerApplier {
     const args: string[] = []
     for (const { r, h } of nodes) {
       // Paths are absolute (no option confusion); major/minor are numbers; '' vanishes unquoted.
-      args.push((h.mode & 0o777).toString(8), r.host, h.type === 'fifo' ? 'p' : h.type === 'char' ? 'c' : 'b',
-        h.type === 'fifo' ? '' : String(h.devmajor), h.type === 'fifo' ? '' : String(h.devminor))
+      args.push(
+        (h.mode & 0o777).toString(8),
+        r.host,
+        h.type === 'fifo' ? 'p' : h.type === 'char' ? 'c' : 'b',
+        h.type === 'fifo' ? '' : String(h.devmajor),
+        h.type === 'fifo' ? '' : String(h.devminor),
+      )
     }
     const script = 'while [ $# -ge 5 ]; do mknod -m "$1" "$2" "$3" $4 $5 || exit 1; shift 5; done'
     const p = spawnSync('sh', ['-c', script, 'lading-mknod', ...args], { encoding: 'utf8' })
@@ -563,7 +604,11 @@ class LayerApplier {
     if (dirComps.length === 0) return this.#resolver.root
     const r = this.#resolver.resolveParent(dirComps, h.path, 'create')!
     let st: Stats | undefined
-    try { st = lstatSync(r.host) } catch (e) { if (!isErrno(e, 'ENOENT')) throw e }
+    try {
+      st = lstatSync(r.host)
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw e
+    }
     if (st !== undefined) return st.isDirectory() ? r.host : undefined
     this.#retry(r, () => this.#mkdir(r))
     this.#resolver.noteDir(r.rel)
@@ -698,7 +743,10 @@ class LayerApplier {
     const uid = this.#uidMap !== undefined ? mapId(h.uid, this.#uidMap) : h.uid
     const gid = this.#gidMap !== undefined ? mapId(h.gid, this.#gidMap) : h.gid
     if (uid === undefined || gid === undefined) {
-      this.#warnOnce(`unmapped ${h.uid}:${h.gid}`, `layer entry ${quoteName(h.path)}: owner ${h.uid}:${h.gid} is outside the id mappings; ownership not applied (reported once per id pair)`)
+      this.#warnOnce(
+        `unmapped ${h.uid}:${h.gid}`,
+        `layer entry ${quoteName(h.path)}: owner ${h.uid}:${h.gid} is outside the id mappings; ownership not applied (reported once per id pair)`,
+      )
       return undefined
     }
     return { uid, gid }
@@ -717,7 +765,10 @@ class LayerApplier {
 
   #chownFailed(e: unknown, h: TarHeader): void {
     if (this.#rootless && (isErrno(e, 'EPERM') || isErrno(e, 'EINVAL'))) {
-      this.#warnOnce(`chown ${h.uid}:${h.gid}`, `layer entry ${quoteName(h.path)}: cannot give ownership ${h.uid}:${h.gid} as an unprivileged user; not applied (reported once per id pair)`)
+      this.#warnOnce(
+        `chown ${h.uid}:${h.gid}`,
+        `layer entry ${quoteName(h.path)}: cannot give ownership ${h.uid}:${h.gid} as an unprivileged user; not applied (reported once per id pair)`,
+      )
       return
     }
     throw e

@@ -112,13 +112,20 @@ export function xattrsEqual(a: Record<string, Buffer> | undefined, b: Record<str
 const S_IFMT = 0o170000n
 function typeOf(mode: bigint): SnapshotEntryType {
   switch (mode & S_IFMT) {
-    case 0o100000n: return 'file'
-    case 0o040000n: return 'directory'
-    case 0o120000n: return 'symlink'
-    case 0o020000n: return 'char'
-    case 0o060000n: return 'block'
-    case 0o010000n: return 'fifo'
-    default: return 'socket'
+    case 0o100000n:
+      return 'file'
+    case 0o040000n:
+      return 'directory'
+    case 0o120000n:
+      return 'symlink'
+    case 0o020000n:
+      return 'char'
+    case 0o060000n:
+      return 'block'
+    case 0o010000n:
+      return 'fifo'
+    default:
+      return 'socket'
   }
 }
 
@@ -265,7 +272,25 @@ export async function saveSnapshot(s: Snapshot, file: string): Promise<void> {
       x = {}
       for (const [k, v] of Object.entries(e.xattrs)) x[k] = v.toString('base64')
     }
-    lines.push(JSON.stringify([p, e.type, e.mode, e.uid, e.gid, e.size, e.mtimeNs.toString(), e.ctimeNs.toString(), e.ino.toString(), e.dev.toString(), e.nlink, e.devmajor ?? null, e.devminor ?? null, e.link ?? null, x]))
+    lines.push(
+      JSON.stringify([
+        p,
+        e.type,
+        e.mode,
+        e.uid,
+        e.gid,
+        e.size,
+        e.mtimeNs.toString(),
+        e.ctimeNs.toString(),
+        e.ino.toString(),
+        e.dev.toString(),
+        e.nlink,
+        e.devmajor ?? null,
+        e.devminor ?? null,
+        e.link ?? null,
+        x,
+      ]),
+    )
   }
   await atomicWriteFile(file, lines.join('\n') + '\n', 0o600)
 }
@@ -311,10 +336,22 @@ export async function loadSnapshot(file: string): Promise<Snapshot> {
     }
     if (!Array.isArray(row) || row.length !== 15) throw bad(n, 'entry must be an array of 15 fields')
     const [p, type, mode, uid, gid, size, mtime, ctime, ino, dev, nlink, dmaj, dmin, link, x] = row as unknown[]
-    if (typeof p !== 'string' || (p !== '' && (p.startsWith('/') || p.split('/').some((c) => c === '' || c === '.' || c === '..')))) throw bad(n, 'invalid path')
+    if (typeof p !== 'string' || (p !== '' && (p.startsWith('/') || p.split('/').some((c) => c === '' || c === '.' || c === '..'))))
+      throw bad(n, 'invalid path')
     if (typeof type !== 'string' || !TYPES.has(type)) throw bad(n, 'invalid type')
     if (!isU32(mode) || mode > 0o7777 || !isU32(uid) || !isU32(gid) || !isU32(size) || !isU32(nlink)) throw bad(n, 'invalid numeric field')
-    const e: SnapshotEntry = { type: type as SnapshotEntryType, mode, uid, gid, size, mtimeNs: big(mtime, n, 'mtime'), ctimeNs: big(ctime, n, 'ctime'), ino: big(ino, n, 'ino'), dev: big(dev, n, 'dev'), nlink }
+    const e: SnapshotEntry = {
+      type: type as SnapshotEntryType,
+      mode,
+      uid,
+      gid,
+      size,
+      mtimeNs: big(mtime, n, 'mtime'),
+      ctimeNs: big(ctime, n, 'ctime'),
+      ino: big(ino, n, 'ino'),
+      dev: big(dev, n, 'dev'),
+      nlink,
+    }
     if (dmaj !== null || dmin !== null) {
       if (!isU32(dmaj) || !isU32(dmin)) throw bad(n, 'invalid device numbers')
       e.devmajor = dmaj

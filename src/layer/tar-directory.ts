@@ -62,7 +62,10 @@ export function* toTarSources(root: string, items: Iterable<SourceItem | Whiteou
     const tarPath = join(prefix, rel)
     if (tarPath === '') continue
     if (isWhiteoutName(baseName(rel))) {
-      throw new LadingError('UNSUPPORTED', `${path.join(root, rel)}: a file named like a whiteout (.wh.*) cannot be stored in a layer (image-spec layer.md §Whiteouts)`)
+      throw new LadingError(
+        'UNSUPPORTED',
+        `${path.join(root, rel)}: a file named like a whiteout (.wh.*) cannot be stored in a layer (image-spec layer.md §Whiteouts)`,
+      )
     }
     const base: Omit<TarEntry, 'type'> = { path: tarPath, mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs }
     if (e.xattrs) base.xattrs = e.xattrs
@@ -124,7 +127,8 @@ export function tarDirectory(dir: string, opts: TarDirectoryOptions = {}): Reada
     if (!st.isDirectory()) {
       if (prefix === '') throw new LadingError('USAGE', `${root}: not a directory (a single file needs a target path)`)
       // A single non-directory, stored at exactly `prefix`.
-      if (isWhiteoutName(baseName(prefix))) throw new LadingError('UNSUPPORTED', `layer path ${quoteName(prefix)} is a whiteout name (image-spec layer.md §Whiteouts)`)
+      if (isWhiteoutName(baseName(prefix)))
+        throw new LadingError('UNSUPPORTED', `layer path ${quoteName(prefix)} is a whiteout name (image-spec layer.md §Whiteouts)`)
       const entry = { ...statPath(root), nlink: 1 }
       for (const s of toTarSources(path.dirname(root), [{ rel: path.basename(root), entry }])) yield { ...s, entry: { ...s.entry, path: prefix } }
       return

@@ -15,7 +15,10 @@ import { LadingError } from '../errors.js'
 import { BLOCK_SIZE, END_OF_ARCHIVE_BLOCKS, GNU_MAGIC, Header, TypeFlag, USTAR_MAGIC, USTAR_VERSION } from './tar-constants.js'
 
 /** A header field's place in the block (one of tar-constants' `Header` entries, or a sparse slot). */
-export interface HeaderField { offset: number; length: number }
+export interface HeaderField {
+  offset: number
+  length: number
+}
 
 export function invalid(message: string, cause?: unknown): LadingError {
   return new LadingError('INVALID_TAR', message, cause === undefined ? undefined : { cause })
@@ -242,8 +245,17 @@ export function splitUstarName(name: Buffer): { prefix: Buffer; name: Buffer } |
  * the caller moves what does not fit (long names, big sizes and ids) into pax records first.
  */
 export function encodeUstarHeader(f: {
-  name: Buffer; prefix: Buffer; mode: number; uid: number; gid: number; size: number | bigint; mtime: number | bigint
-  typeflag: string; linkname: Buffer; devmajor: number; devminor: number
+  name: Buffer
+  prefix: Buffer
+  mode: number
+  uid: number
+  gid: number
+  size: number | bigint
+  mtime: number | bigint
+  typeflag: string
+  linkname: Buffer
+  devmajor: number
+  devminor: number
 }): Buffer {
   const h = Buffer.alloc(BLOCK_SIZE)
   f.name.copy(h, Header.name.offset, 0, Header.name.length)

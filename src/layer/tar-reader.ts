@@ -28,14 +28,31 @@ import type { Readable } from 'node:stream'
 import { quoteName } from '../errors.js'
 import { BLOCK_SIZE, Header, PaxKey, TypeFlag } from './tar-constants.js'
 import {
-  checkHeaderChecksum, DECIMAL_INT, fieldNumber, fieldString, headerFormat, headerName, headerTypeflag, invalid, isMetaTypeflag,
-  isZeroBlock, longNameText, padding, parsePax, paxInt, paxTime, type PaxRecords,
+  checkHeaderChecksum,
+  DECIMAL_INT,
+  fieldNumber,
+  fieldString,
+  headerFormat,
+  headerName,
+  headerTypeflag,
+  invalid,
+  isMetaTypeflag,
+  isZeroBlock,
+  longNameText,
+  padding,
+  parsePax,
+  paxInt,
+  paxTime,
+  type PaxRecords,
 } from './tar-header.js'
 
 export type TarEntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo' | 'unknown'
 
 /** One region of a sparse file that holds data; everything else reads as zeros. */
-export interface SparseRegion { offset: number; length: number }
+export interface SparseRegion {
+  offset: number
+  length: number
+}
 
 export interface TarHeader {
   /** The member name as stored (after pax / GNU long-name overrides); not cleaned or checked. */
@@ -88,7 +105,9 @@ class ByteQueue {
   #chunks: Buffer[] = []
   #length = 0
 
-  get length(): number { return this.#length }
+  get length(): number {
+    return this.#length
+  }
 
   push(b: Buffer): void {
     if (b.length === 0) return
@@ -145,15 +164,27 @@ class ByteQueue {
 
 function typeOf(flag: string): TarEntryType {
   switch (flag) {
-    case TypeFlag.File: case TypeFlag.FileOld: case TypeFlag.Contiguous: case TypeFlag.GnuSparse: return 'file'
-    case TypeFlag.Hardlink: return 'hardlink'
-    case TypeFlag.Symlink: return 'symlink'
-    case TypeFlag.CharDevice: return 'char'
-    case TypeFlag.BlockDevice: return 'block'
-    case TypeFlag.Directory: return 'dir'
-    case TypeFlag.Fifo: return 'fifo'
-    case 'D': return 'dir' // GNU dumpdir: a directory whose data lists its contents (ignored)
-    default: return 'unknown'
+    case TypeFlag.File:
+    case TypeFlag.FileOld:
+    case TypeFlag.Contiguous:
+    case TypeFlag.GnuSparse:
+      return 'file'
+    case TypeFlag.Hardlink:
+      return 'hardlink'
+    case TypeFlag.Symlink:
+      return 'symlink'
+    case TypeFlag.CharDevice:
+      return 'char'
+    case TypeFlag.BlockDevice:
+      return 'block'
+    case TypeFlag.Directory:
+      return 'dir'
+    case TypeFlag.Fifo:
+      return 'fifo'
+    case 'D':
+      return 'dir' // GNU dumpdir: a directory whose data lists its contents (ignored)
+    default:
+      return 'unknown'
   }
 }
 
@@ -356,21 +387,51 @@ export async function* readTar(input: Readable | AsyncIterable<Buffer | Uint8Arr
         // An empty value deletes the keyword's effect (POSIX pax): keep the ustar field.
         if (v.length === 0) continue
         switch (key) {
-          case PaxKey.Path: header.path = v.toString('utf8'); break
-          case PaxKey.LinkPath: header.linkpath = v.toString('utf8'); break
-          case PaxKey.Size: header.size = paxInt(v, key, pw); break
-          case PaxKey.Uid: header.uid = paxInt(v, key, pw); break
-          case PaxKey.Gid: header.gid = paxInt(v, key, pw); break
-          case PaxKey.Uname: header.uname = v.toString('utf8'); break
-          case PaxKey.Gname: header.gname = v.toString('utf8'); break
-          case PaxKey.Mtime: header.mtime = paxTime(v, key, pw); break
-          case PaxKey.Atime: header.atime = paxTime(v, key, pw); break
-          case PaxKey.GnuSparseMajor: sparseMajor = v.toString('latin1'); break
-          case PaxKey.GnuSparseMinor: sparseMinor = v.toString('latin1'); break
-          case PaxKey.GnuSparseName: sparseName = v.toString('utf8'); break
-          case PaxKey.GnuSparseRealSize: case PaxKey.GnuSparseSize: sparseSize = paxInt(v, key, pw); break
-          case PaxKey.GnuSparseMap: sparseMap = v.toString('latin1'); break
-          case PaxKey.GnuSparseOffset: case PaxKey.GnuSparseNumBytes:
+          case PaxKey.Path:
+            header.path = v.toString('utf8')
+            break
+          case PaxKey.LinkPath:
+            header.linkpath = v.toString('utf8')
+            break
+          case PaxKey.Size:
+            header.size = paxInt(v, key, pw)
+            break
+          case PaxKey.Uid:
+            header.uid = paxInt(v, key, pw)
+            break
+          case PaxKey.Gid:
+            header.gid = paxInt(v, key, pw)
+            break
+          case PaxKey.Uname:
+            header.uname = v.toString('utf8')
+            break
+          case PaxKey.Gname:
+            header.gname = v.toString('utf8')
+            break
+          case PaxKey.Mtime:
+            header.mtime = paxTime(v, key, pw)
+            break
+          case PaxKey.Atime:
+            header.atime = paxTime(v, key, pw)
+            break
+          case PaxKey.GnuSparseMajor:
+            sparseMajor = v.toString('latin1')
+            break
+          case PaxKey.GnuSparseMinor:
+            sparseMinor = v.toString('latin1')
+            break
+          case PaxKey.GnuSparseName:
+            sparseName = v.toString('utf8')
+            break
+          case PaxKey.GnuSparseRealSize:
+          case PaxKey.GnuSparseSize:
+            sparseSize = paxInt(v, key, pw)
+            break
+          case PaxKey.GnuSparseMap:
+            sparseMap = v.toString('latin1')
+            break
+          case PaxKey.GnuSparseOffset:
+          case PaxKey.GnuSparseNumBytes:
             sparse00 ??= []
             if ((sparse00.length % 2 === 0) !== (key === PaxKey.GnuSparseOffset)) throw invalid(`${pw}: GNU.sparse.offset/numbytes out of order`)
             sparse00.push(paxInt(v, key, pw))
@@ -510,4 +571,3 @@ export async function* readTar(input: Readable | AsyncIterable<Buffer | Uint8Arr
     }
   }
 }
-

@@ -110,7 +110,7 @@ export function effectiveMtimeNs(mtimeNs: bigint, opts: TarWriteOptions = {}): b
 
 function floorDiv(a: bigint, b: bigint): bigint {
   const q = a / b
-  return a % b !== 0n && (a < 0n) !== (b < 0n) ? q - 1n : q
+  return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q
 }
 
 /**
@@ -149,7 +149,8 @@ export function encodeEntryHeader(e: TarEntry, opts: TarWriteOptions = {}): Buff
   }
   let uid = e.uid
   let gid = e.gid
-  if (!Number.isSafeInteger(uid) || uid < 0 || !Number.isSafeInteger(gid) || gid < 0) throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: invalid uid/gid ${uid}/${gid}`)
+  if (!Number.isSafeInteger(uid) || uid < 0 || !Number.isSafeInteger(gid) || gid < 0)
+    throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: invalid uid/gid ${uid}/${gid}`)
   if (uid > MAX_OCTAL_ID) {
     pax.push(paxRecord(PaxKey.Uid, Buffer.from(String(uid))))
     uid = 0
@@ -170,13 +171,23 @@ export function encodeEntryHeader(e: TarEntry, opts: TarWriteOptions = {}): Buff
   if (sec < 0n || sec > BigInt(MAX_OCTAL_SIZE)) ustarMtime = 0n
   if (e.xattrs) {
     for (const k of Object.keys(e.xattrs).sort()) {
-      if (k.includes('=') || k.includes('\0') || k === '') throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: cannot encode xattr name ${quoteName(k)}`)
+      if (k.includes('=') || k.includes('\0') || k === '')
+        throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: cannot encode xattr name ${quoteName(k)}`)
       pax.push(paxRecord(PaxKey.XattrPrefix + k, e.xattrs[k]!))
     }
   }
   const header = encodeUstarHeader({
-    name: split.name, prefix: split.prefix, mode: e.mode & 0o7777, uid, gid, size: ustarSize, mtime: ustarMtime,
-    typeflag: TYPE_FLAGS[e.type], linkname: linkBytes, devmajor: e.devmajor ?? 0, devminor: e.devminor ?? 0,
+    name: split.name,
+    prefix: split.prefix,
+    mode: e.mode & 0o7777,
+    uid,
+    gid,
+    size: ustarSize,
+    mtime: ustarMtime,
+    typeflag: TYPE_FLAGS[e.type],
+    linkname: linkBytes,
+    devmajor: e.devmajor ?? 0,
+    devminor: e.devminor ?? 0,
   })
   if (pax.length === 0) return header
   const paxData = Buffer.concat(pax)
@@ -184,8 +195,17 @@ export function encodeEntryHeader(e: TarEntry, opts: TarWriteOptions = {}): Buff
   // %d/PaxHeaders/%f with the pid; we leave the pid out).
   const base = Buffer.from(`PaxHeaders/${pathStr.replace(/\/$/, '').split('/').pop()!}`, 'utf8').subarray(0, 100)
   const paxHeader = encodeUstarHeader({
-    name: base, prefix: Buffer.alloc(0), mode: 0o644, uid: 0, gid: 0, size: paxData.length, mtime: 0,
-    typeflag: TypeFlag.PaxHeader, linkname: Buffer.alloc(0), devmajor: 0, devminor: 0,
+    name: base,
+    prefix: Buffer.alloc(0),
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: paxData.length,
+    mtime: 0,
+    typeflag: TypeFlag.PaxHeader,
+    linkname: Buffer.alloc(0),
+    devmajor: 0,
+    devminor: 0,
   })
   return Buffer.concat([paxHeader, paxData, Buffer.alloc(padding(paxData.length)), header])
 }
@@ -226,7 +246,9 @@ function notRegular(file: string): LadingError {
 class Arena {
   buf = takeBlock()
   pos = 0
-  get room(): number { return TAR_CHUNK - this.pos }
+  get room(): number {
+    return TAR_CHUNK - this.pos
+  }
   /** The full chunk, and a fresh one to fill (the full one now belongs downstream). */
   take(): Buffer {
     const out = this.pos === TAR_CHUNK ? this.buf : this.buf.subarray(0, this.pos)
@@ -269,7 +291,8 @@ export function writeTar(sources: Iterable<TarSource> | AsyncIterable<TarSource>
       if (size > 0) {
         if (!content) throw new LadingError('INVALID_TAR', `tar entry ${quoteName(entry.path)}: no content for a ${size}-byte file`)
         if ('data' in content) {
-          if (content.data.length !== size) throw new LadingError('INVALID_TAR', `tar entry ${quoteName(entry.path)}: content is ${content.data.length} bytes, header says ${size}`)
+          if (content.data.length !== size)
+            throw new LadingError('INVALID_TAR', `tar entry ${quoteName(entry.path)}: content is ${content.data.length} bytes, header says ${size}`)
           yield* put(content.data)
         } else {
           yield* readFileInto(a, content.file, size)
@@ -308,4 +331,3 @@ function* readFileInto(a: Arena, file: string, size: number): Generator<Buffer> 
     fs.closeSync(fd)
   }
 }
-

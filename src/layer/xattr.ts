@@ -50,7 +50,14 @@ export function xattrSkipReason(name: string, target: XattrTarget, privileged: b
  * Set `xattrs` on `host` (already resolved inside the root; never followed if it is a symlink).
  * Skips and failures go to `warn`, each naming the entry and the attribute.
  */
-export function applyXattrs(host: string, xattrs: ReadonlyMap<string, Buffer>, target: XattrTarget, privileged: boolean, entry: string, warn: (msg: string) => void): void {
+export function applyXattrs(
+  host: string,
+  xattrs: ReadonlyMap<string, Buffer>,
+  target: XattrTarget,
+  privileged: boolean,
+  entry: string,
+  warn: (msg: string) => void,
+): void {
   for (const [name, value] of xattrs) {
     const skip = xattrSkipReason(name, target, privileged)
     if (skip !== undefined) {

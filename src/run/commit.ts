@@ -25,8 +25,15 @@ import type { LocalStore } from './store.js'
 
 const OVERLAY_XATTR = /^(?:trusted|user)\.overlay\./
 
-export interface CommitOptions { author?: string; message?: string }
-export interface CommitResult { name: string; manifest?: Descriptor; layer?: Descriptor }
+export interface CommitOptions {
+  author?: string
+  message?: string
+}
+export interface CommitResult {
+  name: string
+  manifest?: Descriptor
+  layer?: Descriptor
+}
 
 function withoutOverlayXattrs(e: SnapshotEntry): SnapshotEntry {
   if (!e.xattrs) return e
@@ -46,7 +53,8 @@ export function* upperItems(upper: string): Generator<SourceItem | WhiteoutItem>
       continue
     }
     yield { rel, entry: withoutOverlayXattrs(e) }
-    const opaque = e.type === 'directory' && Object.entries(e.xattrs ?? {}).some(([k, v]) => OVERLAY_XATTR.test(k) && k.endsWith('.opaque') && v.toString() === 'y')
+    const opaque =
+      e.type === 'directory' && Object.entries(e.xattrs ?? {}).some(([k, v]) => OVERLAY_XATTR.test(k) && k.endsWith('.opaque') && v.toString() === 'y')
     // WhiteoutItem names the path removed; `.wh.` + `.wh..opq` spells the opaque marker.
     if (opaque) yield { whiteout: `${rel}/${WHITEOUT_OPAQUE.slice(WHITEOUT_PREFIX.length)}` }
   }

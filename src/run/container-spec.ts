@@ -13,7 +13,11 @@ import type { RuntimeSpec } from '../bundle/runtime-types.js'
 import { LadingError } from '../errors.js'
 import type { ImageConfig } from '../spec/types.js'
 
-export interface VolumeMount { host: string; container: string; readonly: boolean }
+export interface VolumeMount {
+  host: string
+  container: string
+  readonly: boolean
+}
 
 export interface RunOverrides {
   /** KEY=VALUE entries, replacing the image's variable of the same name. */
@@ -73,12 +77,47 @@ function capName(s: string): string {
 
 /** Every capability of Linux 6.x (capabilities(7)), for --cap-add ALL. */
 const ALL_CAPS = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
-  'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW',
-  'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT',
-  'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD',
-  'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG',
-  'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_DAC_READ_SEARCH',
+  'CAP_FOWNER',
+  'CAP_FSETID',
+  'CAP_KILL',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETPCAP',
+  'CAP_LINUX_IMMUTABLE',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_NET_BROADCAST',
+  'CAP_NET_ADMIN',
+  'CAP_NET_RAW',
+  'CAP_IPC_LOCK',
+  'CAP_IPC_OWNER',
+  'CAP_SYS_MODULE',
+  'CAP_SYS_RAWIO',
+  'CAP_SYS_CHROOT',
+  'CAP_SYS_PTRACE',
+  'CAP_SYS_PACCT',
+  'CAP_SYS_ADMIN',
+  'CAP_SYS_BOOT',
+  'CAP_SYS_NICE',
+  'CAP_SYS_RESOURCE',
+  'CAP_SYS_TIME',
+  'CAP_SYS_TTY_CONFIG',
+  'CAP_MKNOD',
+  'CAP_LEASE',
+  'CAP_AUDIT_WRITE',
+  'CAP_AUDIT_CONTROL',
+  'CAP_SETFCAP',
+  'CAP_MAC_OVERRIDE',
+  'CAP_MAC_ADMIN',
+  'CAP_SYSLOG',
+  'CAP_WAKE_ALARM',
+  'CAP_BLOCK_SUSPEND',
+  'CAP_AUDIT_READ',
+  'CAP_PERFMON',
+  'CAP_BPF',
+  'CAP_CHECKPOINT_RESTORE',
 ]
 
 function adjustCaps(spec: RuntimeSpec, add: string[], drop: string[]): void {
@@ -87,7 +126,7 @@ function adjustCaps(spec: RuntimeSpec, add: string[], drop: string[]): void {
   const adds = add.map(capName).flatMap((c) => (c === 'ALL' ? ALL_CAPS : [c]))
   const drops = new Set(drop.map(capName))
   const edit = (list: string[] | undefined): string[] => {
-    const set = new Set(drops.has('ALL') ? [] : list ?? [])
+    const set = new Set(drops.has('ALL') ? [] : (list ?? []))
     for (const c of adds) set.add(c)
     for (const c of drops) set.delete(c)
     return [...set]
@@ -102,7 +141,11 @@ function adjustCaps(spec: RuntimeSpec, add: string[], drop: string[]): void {
  * The container's config.json. `rootfs` is the container's root filesystem on the host (read
  * for /etc/passwd and /etc/group, staying inside it); the spec names it relatively as `rootfs`.
  */
-export async function containerSpec(config: ImageConfig, o: RunOverrides, opts: { rootfs: string; rootless: boolean; hostname: string; uidMap?: IdMap[]; gidMap?: IdMap[] }): Promise<RuntimeSpec> {
+export async function containerSpec(
+  config: ImageConfig,
+  o: RunOverrides,
+  opts: { rootfs: string; rootless: boolean; hostname: string; uidMap?: IdMap[]; gidMap?: IdMap[] },
+): Promise<RuntimeSpec> {
   const spec = await runtimeConfig(withOverrides(config, o), {
     rootless: opts.rootless,
     readRootFile: rootFileReader(opts.rootfs),
@@ -131,7 +174,8 @@ export async function containerSpec(config: ImageConfig, o: RunOverrides, opts: 
     }
     // sysfs needs a network namespace of our own; bind the host's read-only instead (as rootless does).
     for (const m of spec.mounts) {
-      if (m.destination === '/sys' && m.type === 'sysfs') Object.assign(m, { type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] })
+      if (m.destination === '/sys' && m.type === 'sysfs')
+        Object.assign(m, { type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] })
     }
   } else if (opts.rootless && !spec.linux.namespaces.some((n) => n.type === 'network')) {
     // --network none rootless: a network namespace of its own (only lo), owned by the user

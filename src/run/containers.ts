@@ -116,14 +116,19 @@ export async function findContainer(store: LocalStore, idOrName: string): Promis
  * Make the record of a new container (and its directory), under the store lock: the name must be
  * free, and from here on gc keeps its layers and its image. `fill` completes the record.
  */
-export async function createRecord(store: LocalStore, fields: Omit<ContainerRecord, 'version' | 'id' | 'name' | 'created'> & { name?: string }): Promise<ContainerRecord> {
+export async function createRecord(
+  store: LocalStore,
+  fields: Omit<ContainerRecord, 'version' | 'id' | 'name' | 'created'> & { name?: string },
+): Promise<ContainerRecord> {
   const id = newContainerId()
   const name = fields.name ?? `lading-${id.slice(0, 12)}`
-  if (!NAME.test(name)) throw new LadingError('USAGE', `invalid container name ${JSON.stringify(name)} (letters, digits, '_', '.', '-'; not starting with a symbol)`)
+  if (!NAME.test(name))
+    throw new LadingError('USAGE', `invalid container name ${JSON.stringify(name)} (letters, digits, '_', '.', '-'; not starting with a symbol)`)
   const { name: _asked, ...rest } = fields
   const rec: ContainerRecord = { version: 1, id, name, created: new Date().toISOString(), ...rest }
   return store.withStoreLock(async () => {
-    if ((await listContainers(store)).some((c) => c.name === name)) throw new LadingError('EXISTS', `the container name ${JSON.stringify(name)} is already in use`)
+    if ((await listContainers(store)).some((c) => c.name === name))
+      throw new LadingError('EXISTS', `the container name ${JSON.stringify(name)} is already in use`)
     const dir = containerDir(store, id)
     await fsp.mkdir(dir, { mode: 0o700 })
     if (rec.pinned) await store.pin(id, rec.manifest)

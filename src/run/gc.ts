@@ -73,7 +73,13 @@ export async function storeGc(store: LocalStore): Promise<StoreGcResult> {
     for (const name of await readdirOrEmpty(store.containersDir)) {
       const p = path.join(store.containersDir, name)
       if (recorded.has(name) || !/^[0-9a-f]{64}$/.test(name)) continue
-      if (await fsp.stat(path.join(p, RECORD_FILE)).then(() => true, () => false)) continue
+      if (
+        await fsp.stat(path.join(p, RECORD_FILE)).then(
+          () => true,
+          () => false,
+        )
+      )
+        continue
       await removeTree(p)
       containerDirsRemoved++
     }

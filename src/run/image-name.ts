@@ -39,7 +39,12 @@ export function dockerStoreName(r: Extract<ImageReference, { transport: 'docker'
 }
 
 function localName(p: string, tag: string | undefined): string {
-  const base = path.basename(path.resolve(p)).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+|[._-]+$/g, '') || 'image'
+  const base =
+    path
+      .basename(path.resolve(p))
+      .toLowerCase()
+      .replace(/[^a-z0-9._-]+/g, '-')
+      .replace(/^[._-]+|[._-]+$/g, '') || 'image'
   return `localhost/${base}:${tag ?? 'latest'}`
 }
 
@@ -50,14 +55,22 @@ export function parseImageName(input: string): ImageName {
     const source = parseReference(input)
     let storeName: string
     switch (source.transport) {
-      case 'docker': storeName = dockerStoreName(source); break
-      case 'oci': storeName = localName(source.dir, source.tag); break
-      case 'oci-archive': storeName = localName(source.file, source.tag); break
+      case 'docker':
+        storeName = dockerStoreName(source)
+        break
+      case 'oci':
+        storeName = localName(source.dir, source.tag)
+        break
+      case 'oci-archive':
+        storeName = localName(source.file, source.tag)
+        break
       case 'docker-archive': {
         storeName = source.name !== undefined ? dockerRepoTag(source.name, source.tag ?? 'latest') : localName(source.file, undefined)
         break
       }
-      case 'dir': storeName = localName(source.dir, undefined); break
+      case 'dir':
+        storeName = localName(source.dir, undefined)
+        break
     }
     return { candidates: [storeName], source, storeName }
   }
@@ -77,7 +90,11 @@ export function parseImageName(input: string): ImageName {
 
 /** The name an image gets when a user names a new one (commit, tag): short names are local. */
 export function newImageName(input: string): string {
-  if (TRANSPORT_PREFIX.test(input)) throw new LadingError('USAGE', `${JSON.stringify(input)}: name the new image without a transport (it is stored locally; use lading push to send it elsewhere)`)
+  if (TRANSPORT_PREFIX.test(input))
+    throw new LadingError(
+      'USAGE',
+      `${JSON.stringify(input)}: name the new image without a transport (it is stored locally; use lading push to send it elsewhere)`,
+    )
   const n = parseImageName(input)
   return n.candidates.length > 1 ? n.candidates[1]! : n.storeName
 }

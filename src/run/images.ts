@@ -11,10 +11,17 @@ import type { ImageReference } from '../transport/types.js'
 import { parseImageName, type ImageName } from './image-name.js'
 import type { LocalStore, StoredImage } from './store.js'
 
-export interface PullResult { name: string; copy: CopyResult }
+export interface PullResult {
+  name: string
+  copy: CopyResult
+}
 
 /** Copy the image `input` names into the store, under its store name. */
-export async function pullImage(store: LocalStore, input: string | ImageName, opts: TransportOptions & { onProgress?: ProgressCallback } = {}): Promise<PullResult> {
+export async function pullImage(
+  store: LocalStore,
+  input: string | ImageName,
+  opts: TransportOptions & { onProgress?: ProgressCallback } = {},
+): Promise<PullResult> {
   const n = typeof input === 'string' ? parseImageName(input) : input
   const { onProgress, ...transport } = opts
   // Loaded when used: `lading run` of a stored image never needs the copy engine.
@@ -39,7 +46,12 @@ export function pushDestination(dest: string): ImageReference {
 }
 
 /** Copy a stored image to `dest`. */
-export async function pushImage(store: LocalStore, image: StoredImage, dest: string, opts: TransportOptions & { onProgress?: ProgressCallback } = {}): Promise<CopyResult> {
+export async function pushImage(
+  store: LocalStore,
+  image: StoredImage,
+  dest: string,
+  opts: TransportOptions & { onProgress?: ProgressCallback } = {},
+): Promise<CopyResult> {
   const { onProgress, ...transport } = opts
   const destRef = pushDestination(dest)
   const [{ copyImage }, { openDestination, openSource }] = await Promise.all([import('../copy/copy.js'), import('../transport/open.js')])
@@ -69,7 +81,12 @@ export function parsePullPolicy(s: string | undefined): PullPolicy {
  * only when the store has no such image, `always` every time, `never` not at all. A transport
  * reference (`oci:…`) is always copied: the copy skips the blobs the store already has.
  */
-export async function imageForRun(store: LocalStore, input: string, policy: PullPolicy, opts: TransportOptions & { onProgress?: ProgressCallback } = {}): Promise<StoredImage> {
+export async function imageForRun(
+  store: LocalStore,
+  input: string,
+  policy: PullPolicy,
+  opts: TransportOptions & { onProgress?: ProgressCallback } = {},
+): Promise<StoredImage> {
   const n = parseImageName(input)
   const transportRef = n.candidates.length === 1 && n.source.transport !== 'docker'
   let found = policy === 'always' || transportRef ? undefined : await store.findImage(n)

@@ -53,7 +53,10 @@ export function layerDir(store: LocalStore, diffId: string): string {
 export function diffIdsOf(image: ResolvedImage): readonly string[] {
   const ids = image.config.rootfs?.diff_ids ?? []
   if (ids.length !== image.manifest.layers.length) {
-    throw new LadingError('INVALID_CONFIG', `image config: rootfs.diff_ids has ${ids.length} entries for ${image.manifest.layers.length} layers (config.md §rootfs)`)
+    throw new LadingError(
+      'INVALID_CONFIG',
+      `image config: rootfs.diff_ids has ${ids.length} entries for ${image.manifest.layers.length} layers (config.md §rootfs)`,
+    )
   }
   return ids
 }
@@ -86,11 +89,15 @@ export async function ensureLayers(store: LocalStore, image: ResolvedImage, opts
     dirs.push(path.join(dir, LAYER_TREE))
     if (!(await exists(dir))) {
       await fsp.mkdir(path.dirname(dir), { recursive: true, mode: 0o700 })
-      await withLock(`${dir}.lock`, async () => {
-        if (await exists(dir)) return // another process finished it while we waited
-        await unpackLayer(image, i, dir, opts)
-        opts.onUnpacked?.(ids[i]!)
-      }, { timeoutMs: STORE_LOCK_TIMEOUT_MS })
+      await withLock(
+        `${dir}.lock`,
+        async () => {
+          if (await exists(dir)) return // another process finished it while we waited
+          await unpackLayer(image, i, dir, opts)
+          opts.onUnpacked?.(ids[i]!)
+        },
+        { timeoutMs: STORE_LOCK_TIMEOUT_MS },
+      )
     }
     if (opts.rootless) for (const o of await readUnmapped(dir)) unmapped.add(o)
   }

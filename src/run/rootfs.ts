@@ -60,7 +60,8 @@ export function mountOverlay(layers: readonly string[], dirs: ContainerDirs, cwd
   if (layers.length === 0) throw new LadingError('UNSUPPORTED', 'an image without layers has no root filesystem to mount')
   const rel = (p: string): string => {
     const r = path.relative(cwd, p)
-    if (/[,:\\]/.test(r)) throw new LadingError('UNSUPPORTED', `overlay: the path ${JSON.stringify(p)} contains ',' ':' or '\\', which overlay mount options cannot carry`)
+    if (/[,:\\]/.test(r))
+      throw new LadingError('UNSUPPORTED', `overlay: the path ${JSON.stringify(p)} contains ',' ':' or '\\', which overlay mount options cannot carry`)
     return r
   }
   const opts = `lowerdir=${[...layers].reverse().map(rel).join(':')},upperdir=${rel(dirs.upper)},workdir=${rel(dirs.work)}`
@@ -143,7 +144,8 @@ export async function copyLayers(layers: readonly string[], target: string): Pro
     // --remove-destination: replace files, never write through them (a hardlinked file of a
     // lower layer keeps its content); --no-dereference is implied by -a.
     const r = spawnSync('cp', ['-a', '--reflink=auto', '--remove-destination', `${layer}/.`, `${target}/`], { encoding: 'utf8' })
-    if (r.error !== undefined || r.status !== 0) throw new LadingError('CONFLICT', `copying layer ${layer} into ${target} failed: ${(r.error?.message ?? r.stderr).trim().split('\n')[0]}`)
+    if (r.error !== undefined || r.status !== 0)
+      throw new LadingError('CONFLICT', `copying layer ${layer} into ${target} failed: ${(r.error?.message ?? r.stderr).trim().split('\n')[0]}`)
     for (const m of markers) {
       const st = lstatOrUndefined(m)
       if (st && isWhiteoutMarker(st)) await fsp.rm(m, { force: true })
@@ -152,7 +154,11 @@ export async function copyLayers(layers: readonly string[], target: string): Pro
     // commit of the container must not carry them into a layer.
     for (const dir of opaque) {
       for (const name of OPAQUE_XATTRS) {
-        try { xattrApi().removeAttributeSync(dir, name) } catch { /* not set */ }
+        try {
+          xattrApi().removeAttributeSync(dir, name)
+        } catch {
+          /* not set */
+        }
       }
     }
   }

@@ -82,13 +82,23 @@ export function checkCommand(rootfs: string, spec: RuntimeSpec): void {
   const envPath = spec.process.env?.find((e) => e.startsWith('PATH='))?.slice(5) ?? ''
   const candidates = cmd.includes('/')
     ? [path.posix.resolve(spec.process.cwd, cmd)]
-    : envPath.split(':').filter((d) => d !== '').map((d) => path.posix.join(path.posix.resolve('/', d), cmd))
+    : envPath
+        .split(':')
+        .filter((d) => d !== '')
+        .map((d) => path.posix.join(path.posix.resolve('/', d), cmd))
   let denied: string | undefined
   for (const c of candidates) {
     const host = resolveInRoot(rootfs, c)
     let st
-    try { st = statSync(host) } catch { continue }
-    if (st.isDirectory()) { denied ??= `${c} is a directory`; continue }
+    try {
+      st = statSync(host)
+    } catch {
+      continue
+    }
+    if (st.isDirectory()) {
+      denied ??= `${c} is a directory`
+      continue
+    }
     try {
       accessSync(host, constants.X_OK)
       if ((st.mode & 0o111) === 0) throw new Error('no x bit')
@@ -133,7 +143,9 @@ export async function prepareContainer(store: LocalStore, req: RunRequest): Prom
       ...(req.signal ? { signal: req.signal } : {}),
     })
     if (ensured.unmappedOwners.length > 0) {
-      req.onWarning?.(`the image has files owned by ${ensured.unmappedOwners.join(', ')} (uid:gid), which an unprivileged unpack cannot give them: they belong to you, so the container sees them as root's; run as root to keep the image's owners`)
+      req.onWarning?.(
+        `the image has files owned by ${ensured.unmappedOwners.join(', ')} (uid:gid), which an unprivileged unpack cannot give them: they belong to you, so the container sees them as root's; run as root to keep the image's owners`,
+      )
     }
     trace('layers ensured')
     const dirs = containerDirs(bundle)

@@ -7,7 +7,12 @@
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { LadingError } from '../errors.js'
 
-export interface RuncState { id: string; pid: number; status: 'creating' | 'created' | 'running' | 'paused' | 'stopped'; bundle: string }
+export interface RuncState {
+  id: string
+  pid: number
+  status: 'creating' | 'created' | 'running' | 'paused' | 'stopped'
+  bundle: string
+}
 
 const MAX_STATE_BYTES = 1024 * 1024
 

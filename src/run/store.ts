@@ -37,7 +37,11 @@ export const CONTAINER_PIN_ANNOTATION = 'org.lading.container'
 /** Lock waits: a layer unpack or a gc may take minutes on a slow disk. */
 export const STORE_LOCK_TIMEOUT_MS = 10 * 60_000
 
-export interface StoreEnv { env?: NodeJS.ProcessEnv; uid?: number; home?: string }
+export interface StoreEnv {
+  env?: NodeJS.ProcessEnv
+  uid?: number
+  home?: string
+}
 
 /** The default store directory for this user (see the module comment). */
 export function defaultStoreDir(e: StoreEnv = {}): string {
@@ -73,10 +77,18 @@ export class LocalStore {
     return new LocalStore(abs, layout)
   }
 
-  get layersDir(): string { return path.join(this.root, 'layers') }
-  get containersDir(): string { return path.join(this.root, 'containers') }
-  get runcRoot(): string { return path.join(this.root, 'runc') }
-  get imagesDir(): string { return this.layout.dir }
+  get layersDir(): string {
+    return path.join(this.root, 'layers')
+  }
+  get containersDir(): string {
+    return path.join(this.root, 'containers')
+  }
+  get runcRoot(): string {
+    return path.join(this.root, 'runc')
+  }
+  get imagesDir(): string {
+    return this.layout.dir
+  }
 
   /** Hold the store lock (container creation, image removal, gc) while `fn` runs. */
   async withStoreLock<T>(fn: () => Promise<T>): Promise<T> {
@@ -122,7 +134,10 @@ export class LocalStore {
   /** NOT_FOUND for a name the store does not have, naming what was looked for. */
   notFound(input: string): LadingError {
     const n = parseImageName(input)
-    return new LadingError('NOT_FOUND', `image ${JSON.stringify(input)} is not in the store ${this.root} (looked for ${n.candidates.join(', ')}); lading pull it first`)
+    return new LadingError(
+      'NOT_FOUND',
+      `image ${JSON.stringify(input)} is not in the store ${this.root} (looked for ${n.candidates.join(', ')}); lading pull it first`,
+    )
   }
 
   /**
@@ -131,7 +146,10 @@ export class LocalStore {
    */
   async pin(id: string, manifest: Descriptor): Promise<void> {
     const entry: Descriptor = { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size, annotations: { [CONTAINER_PIN_ANNOTATION]: id } }
-    await this.layout.updateIndex((index) => ({ ...index, manifests: [...index.manifests.filter((d) => d.annotations?.[CONTAINER_PIN_ANNOTATION] !== id), entry] }))
+    await this.layout.updateIndex((index) => ({
+      ...index,
+      manifests: [...index.manifests.filter((d) => d.annotations?.[CONTAINER_PIN_ANNOTATION] !== id), entry],
+    }))
   }
 
   async unpin(id: string): Promise<void> {

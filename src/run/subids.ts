@@ -46,11 +46,18 @@ function mappingFor(file: string, helper: string, user: { name: string; id: numb
   const text = readSmall(file)
   const range = text === undefined ? undefined : subordinateRange(text, user)
   if (!range) return undefined
-  return [{ containerId: 0, hostId: user.id, size: 1 }, { containerId: 1, hostId: range.start, size: range.count }]
+  return [
+    { containerId: 0, hostId: user.id, size: 1 },
+    { containerId: 1, hostId: range.start, size: range.count },
+  ]
 }
 
 /** uid and gid mappings for a rootless container of this user, or undefined for the user alone. */
-export function rootlessMappings(user: { name: string; uid: number; gid: number }, etc = '/etc', bin = '/usr/bin'): { uidMap: IdMap[]; gidMap: IdMap[] } | undefined {
+export function rootlessMappings(
+  user: { name: string; uid: number; gid: number },
+  etc = '/etc',
+  bin = '/usr/bin',
+): { uidMap: IdMap[]; gidMap: IdMap[] } | undefined {
   const uidMap = mappingFor(`${etc}/subuid`, `${bin}/newuidmap`, { name: user.name, id: user.uid })
   const gidMap = mappingFor(`${etc}/subgid`, `${bin}/newgidmap`, { name: user.name, id: user.gid })
   return uidMap && gidMap ? { uidMap, gidMap } : undefined

@@ -11,5 +11,7 @@ const off: Trace = () => {}
 
 export function runTrace(): Trace {
   if (process.env.LADING_TRACE !== '1') return off
-  return (phase) => { process.stderr.write(`lading: trace ${performance.now().toFixed(1)} ms ${phase}\n`) }
+  return (phase) => {
+    process.stderr.write(`lading: trace ${performance.now().toFixed(1)} ms ${phase}\n`)
+  }
 }

@@ -22,7 +22,10 @@ import type { RegistryStorage } from './storage.js'
 import type { InFlight } from './gc.js'
 
 export type Action = 'pull' | 'push' | 'delete'
-export interface Scope { repository: string; actions: Action[] }
+export interface Scope {
+  repository: string
+  actions: Action[]
+}
 
 /** Decides whether a request may act on repositories; throws HttpError 401/403 otherwise. */
 export interface Authorizer {
@@ -51,7 +54,11 @@ export interface ApiOptions {
 }
 
 /** What the request was, for metrics and the access log. */
-export interface RequestInfo { route: string; user?: string | undefined; repository?: string | undefined }
+export interface RequestInfo {
+  route: string
+  user?: string | undefined
+  repository?: string | undefined
+}
 
 const API_VERSION = { 'Docker-Distribution-API-Version': 'registry/2.0' }
 const CONTENT_RANGE_RE = /^(?:bytes[ =])?(\d{1,15})-(\d{1,15})$/
@@ -181,11 +188,17 @@ export class RegistryApi {
       await this.#access(req, info, [{ repository: name, actions: ['pull'] }])
       const m = await storage.getManifest(name, ref)
       if (!m) throw new HttpError(404, 'MANIFEST_UNKNOWN', `manifest ${rawRef} not found in ${name}`)
-      send(req, res, 200, {
-        'Content-Type': m.mediaType,
-        'Docker-Content-Digest': m.digest,
-        ETag: `"${m.digest}"`,
-      }, m.bytes)
+      send(
+        req,
+        res,
+        200,
+        {
+          'Content-Type': m.mediaType,
+          'Docker-Content-Digest': m.digest,
+          ETag: `"${m.digest}"`,
+        },
+        m.bytes,
+      )
       return
     }
     if (method === 'PUT') {
@@ -218,7 +231,8 @@ export class RegistryApi {
       if (e instanceof LadingError && e.code === 'SIZE_LIMIT') throw new HttpError(413, 'MANIFEST_INVALID', e.message)
       throw e
     }
-    if (declared !== undefined && bytes.length !== declared) throw new HttpError(400, 'SIZE_INVALID', `body has ${bytes.length} bytes, Content-Length says ${declared}`)
+    if (declared !== undefined && bytes.length !== declared)
+      throw new HttpError(400, 'SIZE_INVALID', `body has ${bytes.length} bytes, Content-Length says ${declared}`)
     const source = 'manifest'
     const doc = parseJson(bytes, source)
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new HttpError(400, 'MANIFEST_INVALID', 'a manifest must be a JSON object')
@@ -242,12 +256,20 @@ export class RegistryApi {
       requires = [manifest.config.digest, ...manifest.layers.filter((l) => !(l.urls && l.urls.length > 0)).map((l) => l.digest)]
       subject = manifest.subject?.digest
     } else {
-      throw new HttpError(400, 'MANIFEST_INVALID', `unsupported manifest media type ${JSON.stringify(mediaType.slice(0, 200))} (OCI and Docker v2 manifests and indexes are stored)`)
+      throw new HttpError(
+        400,
+        'MANIFEST_INVALID',
+        `unsupported manifest media type ${JSON.stringify(mediaType.slice(0, 200))} (OCI and Docker v2 manifests and indexes are stored)`,
+      )
     }
     // A tag is kept as an index.json ref.name (image-layout.md), whose grammar is narrower than a
     // registry tag's: refuse the difference clearly rather than fail writing index.json.
     if ('tag' in ref && !isValidTag(ref.tag)) {
-      throw new HttpError(400, 'MANIFEST_INVALID', `tag ${JSON.stringify(ref.tag)} is a registry tag but not an OCI image layout ref.name (image-spec annotations.md: [A-Za-z0-9] runs joined by one of - . _ : @ + or --), and lading serve keeps tags in OCI layouts`)
+      throw new HttpError(
+        400,
+        'MANIFEST_INVALID',
+        `tag ${JSON.stringify(ref.tag)} is a registry tag but not an OCI image layout ref.name (image-spec annotations.md: [A-Za-z0-9] runs joined by one of - . _ : @ + or --), and lading serve keeps tags in OCI layouts`,
+      )
     }
     let digest: Digest
     if ('digest' in ref) {
@@ -294,7 +316,9 @@ export class RegistryApi {
       // RFC 9110 §14: one range; anything we do not understand is ignored (a full 200).
       const range = parseRange(req.headers.range, size)
       if (range === 'unsatisfiable') {
-        throw new HttpError(416, 'BLOB_UNKNOWN', `range ${req.headers.range} is outside the blob's ${size} bytes`, { headers: { 'Content-Range': `bytes */${size}` } })
+        throw new HttpError(416, 'BLOB_UNKNOWN', `range ${req.headers.range} is outside the blob's ${size} bytes`, {
+          headers: { 'Content-Range': `bytes */${size}` },
+        })
       }
       const [start, end] = range ?? [0, size - 1]
       const length = size === 0 ? 0 : end - start + 1
@@ -307,13 +331,23 @@ export class RegistryApi {
       }
       handedOff = true
       const stream = createReadStream('', { fd: fh, start, end, highWaterMark: 1024 * 1024, autoClose: true })
-      await pipeline(stream, res).catch(() => { /* the client went away; the stream closed the file */ })
+      await pipeline(stream, res).catch(() => {
+        /* the client went away; the stream closed the file */
+      })
     } finally {
       if (!handedOff) await fh.close()
     }
   }
 
-  async #upload(req: http.IncomingMessage, res: http.ServerResponse, method: string, name: string, id: string, query: URLSearchParams, info: RequestInfo): Promise<void> {
+  async #upload(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    method: string,
+    name: string,
+    id: string,
+    query: URLSearchParams,
+    info: RequestInfo,
+  ): Promise<void> {
     const storage = this.#o.storage
     await this.#access(req, info, [{ repository: name, actions: ['pull', 'push'] }])
     this.#writable()
@@ -468,7 +502,15 @@ export class RegistryApi {
     send(req, res, 200, headers, JSON.stringify({ name, tags: page }))
   }
 
-  async #referrers(req: http.IncomingMessage, res: http.ServerResponse, method: string, name: string, rawDigest: string, query: URLSearchParams, info: RequestInfo): Promise<void> {
+  async #referrers(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    method: string,
+    name: string,
+    rawDigest: string,
+    query: URLSearchParams,
+    info: RequestInfo,
+  ): Promise<void> {
     if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(req)
     const digest = parseDigestParam(rawDigest)
     await this.#access(req, info, [{ repository: name, actions: ['pull'] }])

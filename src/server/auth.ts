@@ -63,10 +63,19 @@ export function readHtpasswd(file: string): Map<string, string> {
 }
 
 function globRe(glob: string): RegExp {
-  return new RegExp(`^${glob.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`)
+  return new RegExp(
+    `^${glob
+      .split('*')
+      .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  )
 }
 
-interface TokenClaims { sub: string; access: Array<{ name: string; actions: Action[] }>; exp: number }
+interface TokenClaims {
+  sub: string
+  access: Array<{ name: string; actions: Action[] }>
+  exp: number
+}
 
 export class RegistryAuth implements Authorizer {
   readonly mode: 'basic' | 'token'
@@ -89,8 +98,9 @@ export class RegistryAuth implements Authorizer {
   allows(user: string | undefined, repository: string, action: Action): boolean {
     if (!this.#rules) return user !== undefined
     const who = user ?? ANONYMOUS
-    return this.#rules.some((r) => r.re.test(repository) && r.actions.includes(action) &&
-      (r.users.includes(who) || (user !== undefined && r.users.includes('*'))))
+    return this.#rules.some(
+      (r) => r.re.test(repository) && r.actions.includes(action) && (r.users.includes(who) || (user !== undefined && r.users.includes('*'))),
+    )
   }
 
   async authenticate(req: http.IncomingMessage): Promise<string | undefined> {
@@ -156,7 +166,8 @@ export class RegistryAuth implements Authorizer {
     }
     const now = Math.floor(Date.now() / 1000)
     const token = this.#signToken({ sub: user ?? ANONYMOUS, access, exp: now + this.#ttl })
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
+    res
+      .writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
       .end(JSON.stringify({ token, access_token: token, expires_in: this.#ttl, issued_at: new Date(now * 1000).toISOString() }))
   }
 
@@ -211,4 +222,6 @@ export class RegistryAuth implements Authorizer {
   }
 }
 
-interface TokenRequest extends http.IncomingMessage { tokenClaims?: TokenClaims }
+interface TokenRequest extends http.IncomingMessage {
+  tokenClaims?: TokenClaims
+}

@@ -92,7 +92,20 @@ export function parseConfig(text: string, file: string): Partial<ServeConfig> {
   }
   const base = path.dirname(path.resolve(file))
   const rel = (p: string): string => path.resolve(base, p)
-  const o = obj(v, file, '', ['root', 'listen', 'tls', 'readOnly', 'autoMount', 'chunkMinLength', 'maxManifestBytes', 'auth', 'gc', 'accessLog', 'timeouts', 'maxHeaderBytes'])
+  const o = obj(v, file, '', [
+    'root',
+    'listen',
+    'tls',
+    'readOnly',
+    'autoMount',
+    'chunkMinLength',
+    'maxManifestBytes',
+    'auth',
+    'gc',
+    'accessLog',
+    'timeouts',
+    'maxHeaderBytes',
+  ])
   const c: Partial<ServeConfig> = {}
   if (o.root !== undefined) c.root = rel(str(o.root, file, '/root'))
   if (o.listen !== undefined) c.listen = str(o.listen, file, '/listen')
@@ -145,7 +158,8 @@ export function parseConfig(text: string, file: string): Partial<ServeConfig> {
         const users = ro.users
         const actions = ro.actions
         if (!Array.isArray(users) || users.some((u) => typeof u !== 'string' || u === '')) throw bad(file, `${ptr}/users`, 'must be an array of user names')
-        if (!Array.isArray(actions) || actions.some((x) => !ACTIONS.includes(x as Action))) throw bad(file, `${ptr}/actions`, `must be an array of ${ACTIONS.join(', ')}`)
+        if (!Array.isArray(actions) || actions.some((x) => !ACTIONS.includes(x as Action)))
+          throw bad(file, `${ptr}/actions`, `must be an array of ${ACTIONS.join(', ')}`)
         return { repository: str(ro.repository, file, `${ptr}/repository`), users: users as string[], actions: actions as Action[] }
       })
     }

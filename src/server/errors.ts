@@ -8,9 +8,20 @@ import { LadingError } from '../errors.js'
 
 /** distribution-spec §Error Codes (code-1 .. code-14), plus Docker's RANGE_INVALID for 416. */
 export type RegistryErrorCode =
-  | 'BLOB_UNKNOWN' | 'BLOB_UPLOAD_INVALID' | 'BLOB_UPLOAD_UNKNOWN' | 'DIGEST_INVALID'
-  | 'MANIFEST_BLOB_UNKNOWN' | 'MANIFEST_INVALID' | 'MANIFEST_UNKNOWN' | 'NAME_INVALID'
-  | 'NAME_UNKNOWN' | 'SIZE_INVALID' | 'UNAUTHORIZED' | 'DENIED' | 'UNSUPPORTED' | 'TOOMANYREQUESTS'
+  | 'BLOB_UNKNOWN'
+  | 'BLOB_UPLOAD_INVALID'
+  | 'BLOB_UPLOAD_UNKNOWN'
+  | 'DIGEST_INVALID'
+  | 'MANIFEST_BLOB_UNKNOWN'
+  | 'MANIFEST_INVALID'
+  | 'MANIFEST_UNKNOWN'
+  | 'NAME_INVALID'
+  | 'NAME_UNKNOWN'
+  | 'SIZE_INVALID'
+  | 'UNAUTHORIZED'
+  | 'DENIED'
+  | 'UNSUPPORTED'
+  | 'TOOMANYREQUESTS'
   | 'RANGE_INVALID'
 
 export class HttpError extends Error {
@@ -67,7 +78,9 @@ export function toHttpError(e: unknown, context: 'manifest' | 'blob' | 'upload' 
     case 'UNSUPPORTED':
       return new HttpError(context === 'manifest' ? 400 : 415, context === 'manifest' ? 'MANIFEST_INVALID' : 'UNSUPPORTED', m)
     case 'NOT_FOUND':
-      return context === 'upload' ? new HttpError(404, 'BLOB_UPLOAD_UNKNOWN', m) : new HttpError(404, context === 'manifest' ? 'MANIFEST_UNKNOWN' : 'BLOB_UNKNOWN', m)
+      return context === 'upload'
+        ? new HttpError(404, 'BLOB_UPLOAD_UNKNOWN', m)
+        : new HttpError(404, context === 'manifest' ? 'MANIFEST_UNKNOWN' : 'BLOB_UNKNOWN', m)
     case 'UNAUTHORIZED':
       return new HttpError(401, 'UNAUTHORIZED', m)
     case 'DENIED':

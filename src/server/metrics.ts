@@ -46,13 +46,37 @@ export class Metrics {
       out.push(`lading_http_request_duration_seconds_sum{route="${r}"} ${h.sum}`)
       out.push(`lading_http_request_duration_seconds_count{route="${r}"} ${h.count}`)
     }
-    out.push('# HELP lading_http_received_bytes_total Bytes received from clients (requests, headers included).', '# TYPE lading_http_received_bytes_total counter', `lading_http_received_bytes_total ${this.bytesIn}`)
-    out.push('# HELP lading_http_sent_bytes_total Response bytes sent.', '# TYPE lading_http_sent_bytes_total counter', `lading_http_sent_bytes_total ${this.bytesOut}`)
-    out.push('# HELP lading_uploads_in_flight Upload requests being received now.', '# TYPE lading_uploads_in_flight gauge', `lading_uploads_in_flight ${this.uploadsInFlight}`)
-    out.push('# HELP lading_upload_sessions Upload sessions open on disk.', '# TYPE lading_upload_sessions gauge', `lading_upload_sessions ${gauges.uploadSessions}`)
-    out.push('# HELP lading_storage_bytes Bytes in the content store (every blob once).', '# TYPE lading_storage_bytes gauge', `lading_storage_bytes ${gauges.storageBytes}`)
+    out.push(
+      '# HELP lading_http_received_bytes_total Bytes received from clients (requests, headers included).',
+      '# TYPE lading_http_received_bytes_total counter',
+      `lading_http_received_bytes_total ${this.bytesIn}`,
+    )
+    out.push(
+      '# HELP lading_http_sent_bytes_total Response bytes sent.',
+      '# TYPE lading_http_sent_bytes_total counter',
+      `lading_http_sent_bytes_total ${this.bytesOut}`,
+    )
+    out.push(
+      '# HELP lading_uploads_in_flight Upload requests being received now.',
+      '# TYPE lading_uploads_in_flight gauge',
+      `lading_uploads_in_flight ${this.uploadsInFlight}`,
+    )
+    out.push(
+      '# HELP lading_upload_sessions Upload sessions open on disk.',
+      '# TYPE lading_upload_sessions gauge',
+      `lading_upload_sessions ${gauges.uploadSessions}`,
+    )
+    out.push(
+      '# HELP lading_storage_bytes Bytes in the content store (every blob once).',
+      '# TYPE lading_storage_bytes gauge',
+      `lading_storage_bytes ${gauges.storageBytes}`,
+    )
     out.push('# HELP lading_gc_runs_total Online garbage collection rounds.', '# TYPE lading_gc_runs_total counter', `lading_gc_runs_total ${this.gcRuns}`)
-    out.push('# HELP lading_gc_removed_blobs_total Blobs removed by garbage collection.', '# TYPE lading_gc_removed_blobs_total counter', `lading_gc_removed_blobs_total ${this.gcBlobsRemoved}`)
+    out.push(
+      '# HELP lading_gc_removed_blobs_total Blobs removed by garbage collection.',
+      '# TYPE lading_gc_removed_blobs_total counter',
+      `lading_gc_removed_blobs_total ${this.gcBlobsRemoved}`,
+    )
     return out.join('\n') + '\n'
   }
 }

@@ -20,9 +20,11 @@ const RESERVED = new Set([BLOBS_DIR, INDEX_FILE, LAYOUT_FILE])
 
 /** Why `name` is refused, or undefined when it is a repository name the server stores. */
 export function repositoryNameProblem(name: string): string | undefined {
-  if (!isValidRepository(name)) return `invalid repository name ${JSON.stringify(name.slice(0, 300))}: distribution-spec requires [a-z0-9]+ components joined by '.', '_', '__' or '-', separated by '/'`
+  if (!isValidRepository(name))
+    return `invalid repository name ${JSON.stringify(name.slice(0, 300))}: distribution-spec requires [a-z0-9]+ components joined by '.', '_', '__' or '-', separated by '/'`
   const bad = name.split('/').find((c) => RESERVED.has(c))
-  if (bad !== undefined) return `invalid repository name ${JSON.stringify(name)}: the component ${JSON.stringify(bad)} is reserved (an OCI layout keeps its own ${bad} there)`
+  if (bad !== undefined)
+    return `invalid repository name ${JSON.stringify(name)}: the component ${JSON.stringify(bad)} is reserved (an OCI layout keeps its own ${bad} there)`
   return undefined
 }
 
@@ -38,13 +40,19 @@ export function parseReference(ref: string): { digest: Digest } | { tag: string 
     if (!isDigest(ref)) throw new HttpError(400, 'DIGEST_INVALID', `invalid digest ${JSON.stringify(ref.slice(0, 200))}`)
     return { digest: ref }
   }
-  if (!isValidTag(ref, { distribution: true })) throw new HttpError(400, 'MANIFEST_INVALID', `invalid tag ${JSON.stringify(ref.slice(0, 200))}: a tag is 1-128 characters of [A-Za-z0-9_.-], not starting with '.' or '-'`)
+  if (!isValidTag(ref, { distribution: true }))
+    throw new HttpError(
+      400,
+      'MANIFEST_INVALID',
+      `invalid tag ${JSON.stringify(ref.slice(0, 200))}: a tag is 1-128 characters of [A-Za-z0-9_.-], not starting with '.' or '-'`,
+    )
   return { tag: ref }
 }
 
 /** A digest from a path or query; DIGEST_INVALID (400) otherwise. */
 export function parseDigestParam(s: string | null | undefined, what = 'digest'): Digest {
   if (s === null || s === undefined || s === '') throw new HttpError(400, 'DIGEST_INVALID', `${what} is missing`)
-  if (!isDigest(s)) throw new HttpError(400, 'DIGEST_INVALID', `invalid ${what} ${JSON.stringify(s.slice(0, 200))}: expected sha256:<64 hex> or sha512:<128 hex>`)
+  if (!isDigest(s))
+    throw new HttpError(400, 'DIGEST_INVALID', `invalid ${what} ${JSON.stringify(s.slice(0, 200))}: expected sha256:<64 hex> or sha512:<128 hex>`)
   return s
 }

@@ -64,7 +64,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const inFlight = new InFlight()
   const metrics = new Metrics()
   const api = new RegistryApi({
-    storage, inFlight, storageRoot: storage.root,
+    storage,
+    inFlight,
+    storageRoot: storage.root,
     readOnly: opts.readOnly ?? false,
     autoMount: opts.autoMount ?? true,
     chunkMinLength: opts.chunkMinLength ?? 0,
@@ -97,16 +99,26 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       metrics.observe(info.route, req.method ?? '', status, seconds)
       if (opts.accessLog) {
         const rec = {
-          time: new Date().toISOString(), remote: socket.remoteAddress, method: req.method, path: (req.url ?? '').slice(0, 2048),
-          status, route: info.route, repository: info.repository, user: info.user, bytes_in: bytesIn,
-          bytes_out: Number(res.getHeader('content-length') ?? 0) || sent, duration_ms: Math.round(seconds * 1e6) / 1e3,
+          time: new Date().toISOString(),
+          remote: socket.remoteAddress,
+          method: req.method,
+          path: (req.url ?? '').slice(0, 2048),
+          status,
+          route: info.route,
+          repository: info.repository,
+          user: info.user,
+          bytes_in: bytesIn,
+          bytes_out: Number(res.getHeader('content-length') ?? 0) || sent,
+          duration_ms: Math.round(seconds * 1e6) / 1e3,
           user_agent: req.headers['user-agent']?.slice(0, 256),
         }
         opts.accessLog.write(JSON.stringify(rec) + '\n')
       }
       if (active === 0) idleResolve?.()
     })
-    res.on('finish', () => { metrics.bytesOut += Number(res.getHeader('content-length') ?? 0) })
+    res.on('finish', () => {
+      metrics.bytesOut += Number(res.getHeader('content-length') ?? 0)
+    })
     if (closing) {
       info.route = 'closing'
       res.setHeader('Connection', 'close')
@@ -121,15 +133,24 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
     if (p === '/metrics') {
       info.route = 'metrics'
-      void renderMetrics().then((text) => {
-        res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }).end(text)
-      }, (e: unknown) => { opts.onInternalError?.(e); sendError(req, res, new HttpError(500, 'UNSUPPORTED', 'metrics unavailable')) })
+      void renderMetrics().then(
+        (text) => {
+          res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }).end(text)
+        },
+        (e: unknown) => {
+          opts.onInternalError?.(e)
+          sendError(req, res, new HttpError(500, 'UNSUPPORTED', 'metrics unavailable'))
+        },
+      )
       return
     }
     const auth = opts.auth
     if (auth?.handleToken && auth.tokenPath !== undefined && p === auth.tokenPath) {
       info.route = 'token'
-      auth.handleToken(req, res).catch((e: unknown) => { opts.onInternalError?.(e); sendError(req, res, new HttpError(500, 'UNSUPPORTED', 'token service failed')) })
+      auth.handleToken(req, res).catch((e: unknown) => {
+        opts.onInternalError?.(e)
+        sendError(req, res, new HttpError(500, 'UNSUPPORTED', 'token service failed'))
+      })
       return
     }
     api.handle(req, res, info).catch((e: unknown) => {
@@ -164,7 +185,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // its socket closes: no 'clientError' listener, so Node's default answer stands.
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(opts.listen.port, opts.listen.host, () => { server.off('error', reject); resolve() })
+    server.listen(opts.listen.port, opts.listen.host, () => {
+      server.off('error', reject)
+      resolve()
+    })
   })
   // After listening, a server error (EMFILE on accept, say) is reported, never a crash.
   server.on('error', (e) => opts.onInternalError?.(e))
@@ -189,9 +213,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
   if (opts.gc && opts.gc.intervalMs > 0) {
     const tick = (): void => {
-      runGc().catch((e: unknown) => opts.onInternalError?.(e)).finally(() => {
-        if (!closing) { gcTimer = setTimeout(tick, opts.gc!.intervalMs); gcTimer.unref() }
-      })
+      runGc()
+        .catch((e: unknown) => opts.onInternalError?.(e))
+        .finally(() => {
+          if (!closing) {
+            gcTimer = setTimeout(tick, opts.gc!.intervalMs)
+            gcTimer.unref()
+          }
+        })
     }
     gcTimer = setTimeout(tick, opts.gc.intervalMs)
     gcTimer.unref()
@@ -212,7 +241,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       server.closeIdleConnections()
       if (active > 0) {
         await Promise.race([
-          new Promise<void>((resolve) => { idleResolve = resolve }),
+          new Promise<void>((resolve) => {
+            idleResolve = resolve
+          }),
           new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
         ])
       }

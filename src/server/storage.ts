@@ -36,7 +36,11 @@ import { FsBlobStore } from '../store/fs/blob-store.js'
 import { BLOBS_DIR, INDEX_FILE, LAYOUT_FILE, Layout } from '../store/layout.js'
 import { readReferrer } from '../store/referrers.js'
 
-export interface StoredManifest { bytes: Buffer; mediaType: string; digest: Digest }
+export interface StoredManifest {
+  bytes: Buffer
+  mediaType: string
+  digest: Digest
+}
 export type ManifestRef = { tag: string } | { digest: Digest }
 
 /** What the HTTP side needs of storage; nothing else. */
@@ -257,9 +261,8 @@ export class FsRegistryStorage implements RegistryStorage {
     const layout = await this.layout(name)
     const index = await this.#index(name)
     if (!layout || !index) return undefined
-    const entry = 'tag' in ref
-      ? index.manifests.find((d) => d.annotations?.[Annotation.RefName] === ref.tag)
-      : index.manifests.find((d) => d.digest === ref.digest)
+    const entry =
+      'tag' in ref ? index.manifests.find((d) => d.annotations?.[Annotation.RefName] === ref.tag) : index.manifests.find((d) => d.digest === ref.digest)
     const digest = entry?.digest ?? ('digest' in ref ? ref.digest : undefined)
     if (digest === undefined) return undefined
     let bytes = this.#manifestCache.get(digest)
@@ -427,14 +430,23 @@ export class FsRegistryStorage implements RegistryStorage {
         changed = false
         for (const e of untagged) {
           const subject = (await doc(e)).subject
-          if (!kept.has(e.digest) && subject !== undefined && kept.has(subject)) { await keep(e.digest); changed = true }
+          if (!kept.has(e.digest) && subject !== undefined && kept.has(subject)) {
+            await keep(e.digest)
+            changed = true
+          }
         }
       }
       const manifests: Descriptor[] = []
       for (const e of index.manifests) {
-        if (kept.has(e.digest) || e.annotations?.[Annotation.RefName] !== undefined) { manifests.push(e); continue }
+        if (kept.has(e.digest) || e.annotations?.[Annotation.RefName] !== undefined) {
+          manifests.push(e)
+          continue
+        }
         const st = await blobLinkCount(layout, e.digest)
-        if (st && now - st.mtimeMs < graceMs) { manifests.push(e); continue }
+        if (st && now - st.mtimeMs < graceMs) {
+          manifests.push(e)
+          continue
+        }
         dropped.push(e.digest)
       }
       return dropped.length === 0 ? index : { ...index, manifests }

@@ -29,7 +29,15 @@ export interface ConfigEdit {
   history?: History | undefined
 }
 
-export const CLEARABLE = ['config.labels', 'config.volume', 'config.env', 'config.exposedports', 'config.entrypoint', 'config.cmd', 'manifest.annotations'] as const
+export const CLEARABLE = [
+  'config.labels',
+  'config.volume',
+  'config.env',
+  'config.exposedports',
+  'config.entrypoint',
+  'config.cmd',
+  'manifest.annotations',
+] as const
 
 /** A date-time option as config.md §created requires it (RFC 3339); USAGE error otherwise. */
 export function assertRfc3339(value: string, what: string): string {

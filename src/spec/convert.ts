@@ -102,8 +102,8 @@ export function convertIndex(i: Index, to: ManifestFormat): Index {
       mediaType: MediaType.OciIndex,
       manifests: i.manifests.map((d) => ({
         ...d,
-        mediaType: d.mediaType === MediaType.DockerManifest ? MediaType.OciManifest
-          : d.mediaType === MediaType.DockerManifestList ? MediaType.OciIndex : d.mediaType,
+        mediaType:
+          d.mediaType === MediaType.DockerManifest ? MediaType.OciManifest : d.mediaType === MediaType.DockerManifestList ? MediaType.OciIndex : d.mediaType,
       })),
     }
   }

@@ -136,7 +136,12 @@ export function summarizeImage(manifestDesc: Descriptor, manifest: Manifest, con
     Os: config.os,
     ...(config.variant !== undefined ? { Variant: config.variant } : {}),
     Layers: manifest.layers.map((l) => l.digest),
-    LayersData: manifest.layers.map((l) => ({ MIMEType: l.mediaType, Digest: l.digest, Size: l.size, ...(l.annotations ? { Annotations: l.annotations } : {}) })),
+    LayersData: manifest.layers.map((l) => ({
+      MIMEType: l.mediaType,
+      Digest: l.digest,
+      Size: l.size,
+      ...(l.annotations ? { Annotations: l.annotations } : {}),
+    })),
     Env: c.Env ?? [],
     MediaType: manifestDesc.mediaType,
     ImageId: manifest.config.digest,

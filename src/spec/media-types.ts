@@ -45,7 +45,11 @@ export function isConfigMediaType(m: string | undefined): boolean {
   return m === MediaType.OciConfig || m === MediaType.DockerConfig
 }
 
-interface LayerInfo { compression: Compression; docker: boolean; nondistributable: boolean }
+interface LayerInfo {
+  compression: Compression
+  docker: boolean
+  nondistributable: boolean
+}
 const LAYERS: Record<string, LayerInfo> = {
   [MediaType.OciLayer]: { compression: 'none', docker: false, nondistributable: false },
   [MediaType.OciLayerGzip]: { compression: 'gzip', docker: false, nondistributable: false },
@@ -60,8 +64,12 @@ const LAYERS: Record<string, LayerInfo> = {
 }
 
 /** Facts about a layer media type, or undefined if it is not a filesystem layer type. */
-export function layerInfo(m: string): LayerInfo | undefined { return LAYERS[m] }
-export function isLayerMediaType(m: string | undefined): boolean { return m !== undefined && m in LAYERS }
+export function layerInfo(m: string): LayerInfo | undefined {
+  return LAYERS[m]
+}
+export function isLayerMediaType(m: string | undefined): boolean {
+  return m !== undefined && m in LAYERS
+}
 
 /** The layer media type for a compression in the OCI or Docker family. */
 export function layerMediaType(compression: Compression, docker = false): string {

@@ -10,9 +10,7 @@ import { DEFAULT_MAX_DOCUMENT_BYTES } from '../io/limits.js'
 import { LadingError, type ErrorCode } from '../errors.js'
 import { MediaType } from './media-types.js'
 import type { Descriptor, ImageConfig, Index, Manifest, OciLayoutFile } from './types.js'
-import {
-  checkConfig, checkDescriptor, checkIndex, checkLayoutFile, checkManifest, formatProblem, type Problem,
-} from './validate.js'
+import { checkConfig, checkDescriptor, checkIndex, checkLayoutFile, checkManifest, formatProblem, type Problem } from './validate.js'
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 

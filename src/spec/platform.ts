@@ -22,8 +22,15 @@ const NODE_ARCH: Record<string, { architecture: string; variant?: string }> = {
 
 /** node's process.platform -> GOOS */
 const NODE_OS: Record<string, string> = {
-  linux: 'linux', win32: 'windows', darwin: 'darwin', freebsd: 'freebsd', openbsd: 'openbsd',
-  sunos: 'solaris', aix: 'aix', android: 'android', netbsd: 'netbsd',
+  linux: 'linux',
+  win32: 'windows',
+  darwin: 'darwin',
+  freebsd: 'freebsd',
+  openbsd: 'openbsd',
+  sunos: 'solaris',
+  aix: 'aix',
+  android: 'android',
+  netbsd: 'netbsd',
 }
 
 /** The platform this process runs on, in OCI terms. */

@@ -32,10 +32,12 @@ export function tagProblem(s: unknown, grammar: TagGrammar = {}): string | undef
   if (typeof s !== 'string') return `tag must be a string, got ${typeof s}`
   if (s === '') return 'tag is empty'
   if (grammar.distribution) {
-    return DISTRIBUTION_TAG_RE.test(s) ? undefined
+    return DISTRIBUTION_TAG_RE.test(s)
+      ? undefined
       : `invalid tag ${quoteName(s)}: a registry tag is 1-128 characters of [A-Za-z0-9_.-] not starting with '.' or '-'`
   }
-  return REF_NAME_RE.test(s) ? undefined
+  return REF_NAME_RE.test(s)
+    ? undefined
     : `invalid tag ${quoteName(s)}: a ref.name is components of [A-Za-z0-9] joined by one of - . _ : @ + or "--", separated by '/' (image-spec annotations.md)`
 }
 

@@ -89,7 +89,9 @@ export interface ImageConfig {
 }
 
 /** image-layout.md §oci-layout file */
-export interface OciLayoutFile { imageLayoutVersion: string }
+export interface OciLayoutFile {
+  imageLayoutVersion: string
+}
 
 /** A manifest or index as stored: the exact bytes, their media type and digest. */
 export interface RawManifest {

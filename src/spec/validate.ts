@@ -11,14 +11,16 @@
 import { parseDigest, isAlgorithm, verifyBytes, type Digest } from '../digest/index.js'
 import { isLadingError, type ErrorCode, quoteName } from '../errors.js'
 import { pointerJoin } from './json-pointer.js'
-import {
-  Annotation, MEDIA_TYPE_RE, MediaType, isConfigMediaType, isIndexMediaType, isLayerMediaType,
-  isManifestMediaType,
-} from './media-types.js'
+import { Annotation, MEDIA_TYPE_RE, MediaType, isConfigMediaType, isIndexMediaType, isLayerMediaType, isManifestMediaType } from './media-types.js'
 import { tagProblem } from './ref-name.js'
 import type { ImageConfig, Manifest, Platform } from './types.js'
 
-export interface Problem { source: string; pointer: string; code: ErrorCode; message: string }
+export interface Problem {
+  source: string
+  pointer: string
+  code: ErrorCode
+  message: string
+}
 
 /** Collects problems about one document; `code` is the default code for them. */
 export class ProblemList {
@@ -32,7 +34,9 @@ export class ProblemList {
   add(pointer: string, message: string, code: ErrorCode = this.code): void {
     this.problems.push({ source: this.source, pointer, code, message })
   }
-  get size(): number { return this.problems.length }
+  get size(): number {
+    return this.problems.length
+  }
 }
 
 /** One line per problem: `<source>: <pointer>: <message>` (the whole document is `/`). */
@@ -76,7 +80,9 @@ function expectStringArray(pl: ProblemList, v: unknown, ptr: string, allowNull =
     pl.add(ptr, `must be an array of strings${allowNull ? ' or null' : ''}, got ${typeName(v)}`)
     return
   }
-  v.forEach((s, i) => { if (typeof s !== 'string') pl.add(pointerJoin(ptr, i), `must be a string, got ${typeName(s)}`) })
+  v.forEach((s, i) => {
+    if (typeof s !== 'string') pl.add(pointerJoin(ptr, i), `must be a string, got ${typeName(s)}`)
+  })
 }
 
 /** defs.json mapStringString; annotations.md §Rules: values MUST be strings. */
@@ -295,7 +301,10 @@ function checkDocMediaType(pl: ProblemList, v: Record<string, unknown>, kind: 'm
   const oci = kind === 'manifest' ? MediaType.OciManifest : MediaType.OciIndex
   if (has(v, 'mediaType')) {
     const why = mediaTypeProblem(v.mediaType)
-    if (why) { pl.add('/mediaType', why); return }
+    if (why) {
+      pl.add('/mediaType', why)
+      return
+    }
     const mt = v.mediaType as string
     if (!isKind(mt)) {
       pl.add('/mediaType', other(mt) ? `is ${mt}, which is not an image ${kind}` : `unsupported ${kind} media type ${mt}`, other(mt) ? pl.code : 'UNSUPPORTED')
@@ -303,7 +312,8 @@ function checkDocMediaType(pl: ProblemList, v: Record<string, unknown>, kind: 'm
       pl.add('/mediaType', `is ${mt} but the document was referenced as ${expected}`)
     }
   } else if (expected !== undefined && expected !== oci) {
-    if (isKind(expected)) pl.add('/mediaType', `required field is missing (a Docker ${kind === 'manifest' ? 'manifest' : 'manifest list'} must state ${expected})`)
+    if (isKind(expected))
+      pl.add('/mediaType', `required field is missing (a Docker ${kind === 'manifest' ? 'manifest' : 'manifest list'} must state ${expected})`)
     else pl.add('', `the document was referenced as ${expected}, which is not an image ${kind}`)
   }
 }
@@ -381,7 +391,8 @@ export function checkIndexInto(pl: ProblemList, value: unknown, expectedMediaTyp
   checkSchemaVersion(pl, value)
   checkDocMediaType(pl, value, 'index', expectedMediaType)
   // GHSA-77vh-xpmg-72qh: see checkManifestInto.
-  if (has(value, 'config') || has(value, 'layers')) pl.add(has(value, 'config') ? '/config' : '/layers', 'an image index has no "config" or "layers" field (is this a manifest?)')
+  if (has(value, 'config') || has(value, 'layers'))
+    pl.add(has(value, 'config') ? '/config' : '/layers', 'an image index has no "config" or "layers" field (is this a manifest?)')
   const docker = value.mediaType === MediaType.DockerManifestList
   if (has(value, 'artifactType')) {
     const why = mediaTypeProblem(value.artifactType)
@@ -460,7 +471,10 @@ export function checkConfigInto(pl: ProblemList, value: unknown): void {
     else {
       value.history.forEach((h, i) => {
         const p = pointerJoin('/history', i)
-        if (!isObject(h)) { pl.add(p, `must be an object, got ${typeName(h)}`); return }
+        if (!isObject(h)) {
+          pl.add(p, `must be an object, got ${typeName(h)}`)
+          return
+        }
         if (has(h, 'created')) {
           const why = rfc3339Problem(h.created)
           if (why) pl.add(pointerJoin(p, 'created'), why)
@@ -504,7 +518,8 @@ function checkContainerConfig(pl: ProblemList, c: unknown, ptr: string): void {
     // config.md Env: "Entries are in the format of VARNAME=VARVALUE".
     if (Array.isArray(c.Env)) {
       c.Env.forEach((e, i) => {
-        if (typeof e === 'string' && (e.indexOf('=') <= 0)) pl.add(pointerJoin(ptr, 'Env', i), `invalid environment entry ${quoteName(e)}: expected VARNAME=VARVALUE`)
+        if (typeof e === 'string' && e.indexOf('=') <= 0)
+          pl.add(pointerJoin(ptr, 'Env', i), `invalid environment entry ${quoteName(e)}: expected VARNAME=VARVALUE`)
       })
     }
   }
@@ -526,8 +541,11 @@ export function checkLayoutFile(value: unknown, source: string): Problem[] {
   if (!isObject(value)) pl.add('', `oci-layout must be a JSON object, got ${typeName(value)}`)
   else if (!has(value, 'imageLayoutVersion')) pl.add('/imageLayoutVersion', 'required field is missing')
   else if (value.imageLayoutVersion !== '1.0.0') {
-    pl.add('/imageLayoutVersion', `unsupported image layout version ${quoteName(value.imageLayoutVersion)} (only "1.0.0" is defined by image-layout.md)`,
-      typeof value.imageLayoutVersion === 'string' ? 'UNSUPPORTED' : 'INVALID_LAYOUT')
+    pl.add(
+      '/imageLayoutVersion',
+      `unsupported image layout version ${quoteName(value.imageLayoutVersion)} (only "1.0.0" is defined by image-layout.md)`,
+      typeof value.imageLayoutVersion === 'string' ? 'UNSUPPORTED' : 'INVALID_LAYOUT',
+    )
   }
   return pl.problems
 }
@@ -550,7 +568,10 @@ export function checkImage(manifest: Manifest, config: ImageConfig, source: stri
     pl.add('/rootfs/diff_ids', `has ${diffIds.length} diff_ids but the manifest has ${layers.length} layers`)
   } else {
     layers.forEach((l, i) => {
-      if ((l.mediaType === MediaType.OciLayer || l.mediaType === MediaType.DockerLayer || l.mediaType === MediaType.OciLayerNondist) && diffIds[i] !== l.digest) {
+      if (
+        (l.mediaType === MediaType.OciLayer || l.mediaType === MediaType.DockerLayer || l.mediaType === MediaType.OciLayerNondist) &&
+        diffIds[i] !== l.digest
+      ) {
         const alg = String(diffIds[i]).split(':')[0] ?? ''
         if (isAlgorithm(alg) && alg === l.digest.split(':')[0]) {
           pl.add(pointerJoin('/rootfs/diff_ids', i), `is ${diffIds[i]} but layer ${i} is uncompressed with digest ${l.digest}; they must be equal`)
@@ -573,7 +594,12 @@ export function checkImage(manifest: Manifest, config: ImageConfig, source: stri
 export function checkPlatformAgrees(claimed: Platform, config: ImageConfig, source: string, pointer = ''): Problem[] {
   const pl = new ProblemList(source, 'INVALID_INDEX')
   if (claimed.os !== config.os) pl.add(pointerJoin(pointer, 'platform', 'os'), `is ${quoteName(claimed.os)} but the image config says ${quoteName(config.os)}`)
-  if (claimed.architecture !== config.architecture) pl.add(pointerJoin(pointer, 'platform', 'architecture'), `is ${quoteName(claimed.architecture)} but the image config says ${quoteName(config.architecture)}`)
-  if (claimed.variant && config.variant && claimed.variant !== config.variant) pl.add(pointerJoin(pointer, 'platform', 'variant'), `is ${quoteName(claimed.variant)} but the image config says ${quoteName(config.variant)}`)
+  if (claimed.architecture !== config.architecture)
+    pl.add(
+      pointerJoin(pointer, 'platform', 'architecture'),
+      `is ${quoteName(claimed.architecture)} but the image config says ${quoteName(config.architecture)}`,
+    )
+  if (claimed.variant && config.variant && claimed.variant !== config.variant)
+    pl.add(pointerJoin(pointer, 'platform', 'variant'), `is ${quoteName(claimed.variant)} but the image config says ${quoteName(config.variant)}`)
   return pl.problems
 }

@@ -114,7 +114,10 @@ export async function initLayoutAmongChildren(dir: string): Promise<Layout> {
   const { withLock, breakerPath } = await import('../io/lock.js')
   const { atomicWriteFile, isTempName } = await import('../io/fs.js')
   return withLock(path.join(dir, INDEX_LOCK_FILE), async () => {
-    const has = await fsp.lstat(path.join(dir, LAYOUT_FILE)).then(() => true, () => false)
+    const has = await fsp.lstat(path.join(dir, LAYOUT_FILE)).then(
+      () => true,
+      () => false,
+    )
     if (!has) {
       for (const name of await fsp.readdir(dir)) {
         if (isTempName(name) || name === INDEX_LOCK_FILE || name === breakerPath(INDEX_LOCK_FILE)) continue
@@ -124,7 +127,10 @@ export async function initLayoutAmongChildren(dir: string): Promise<Layout> {
         }
       }
       await fsp.mkdir(path.join(dir, BLOBS_DIR, 'sha256'), { recursive: true })
-      await atomicWriteFile(path.join(dir, INDEX_FILE), JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }))
+      await atomicWriteFile(
+        path.join(dir, INDEX_FILE),
+        JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }),
+      )
       await atomicWriteFile(path.join(dir, LAYOUT_FILE), JSON.stringify({ imageLayoutVersion: IMAGE_LAYOUT_VERSION }))
     }
     return Layout.open(dir)

@@ -19,7 +19,10 @@ import type { Readable } from 'node:stream'
 import type { Digest } from '../digest/digest.js'
 
 /** What a descriptor tells a reader: the digest, and the size when known. */
-export interface BlobRef { digest: Digest; size?: number | undefined }
+export interface BlobRef {
+  digest: Digest
+  size?: number | undefined
+}
 
 export interface BlobInfo {
   digest: Digest
@@ -32,7 +35,11 @@ export interface BlobStat extends BlobInfo {
 }
 
 /** What `put` checks the bytes against; `name` is used in error messages. */
-export interface BlobExpectation { digest?: Digest; size?: number; name?: string }
+export interface BlobExpectation {
+  digest?: Digest
+  size?: number
+  name?: string
+}
 
 /**
  * Reading blobs, verified: all that unpacking, resolving or copying needs. A layout, an

@@ -29,9 +29,13 @@ export async function assertComplete(store: Pick<Stores, 'blobs' | 'name'>, desc
     const size = (await store.blobs.stat(d.digest))?.size
     if (size === undefined) {
       if (d.urls?.length) return
-      throw new LadingError('BLOB_UNKNOWN', `${what}: blob ${d.digest} (${d.mediaType}) is not in layout ${store.name}; was it removed by a gc while this ran? Nothing was tagged`)
+      throw new LadingError(
+        'BLOB_UNKNOWN',
+        `${what}: blob ${d.digest} (${d.mediaType}) is not in layout ${store.name}; was it removed by a gc while this ran? Nothing was tagged`,
+      )
     }
-    if (size !== d.size) throw new LadingError('SIZE_MISMATCH', `${what}: blob ${d.digest}: descriptor says ${d.size} bytes, blob has ${size}; nothing was tagged`)
+    if (size !== d.size)
+      throw new LadingError('SIZE_MISMATCH', `${what}: blob ${d.digest}: descriptor says ${d.size} bytes, blob has ${size}; nothing was tagged`)
     const source = `blob ${d.digest}`
     const isIndex = isIndexMediaType(d.mediaType)
     if (!isIndex && !isManifestMediaType(d.mediaType)) return

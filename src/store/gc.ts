@@ -43,7 +43,11 @@ export interface GcOptions {
    */
   minAgeMs?: number
 }
-export interface GcResult { removed: Array<{ digest: Digest; size: number }>; tempFilesRemoved: number; tempBytesRemoved: number }
+export interface GcResult {
+  removed: Array<{ digest: Digest; size: number }>
+  tempFilesRemoved: number
+  tempBytesRemoved: number
+}
 
 /** Mark everything reachable from index.json (including referrers). Exposed for tests and validate. */
 export async function markReachable(store: Pick<Stores, 'blobs' | 'index'>): Promise<Set<string>> {

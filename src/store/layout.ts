@@ -146,7 +146,11 @@ export class Layout implements Stores {
   async resolveTag(tag: string): Promise<Descriptor> {
     const tags = await this.listTags()
     const hit = tags.find((t) => t.tag === tag)
-    if (!hit) throw this.tagNotFound(tag, tags.map((t) => t.tag))
+    if (!hit)
+      throw this.tagNotFound(
+        tag,
+        tags.map((t) => t.tag),
+      )
     return hit.descriptor
   }
 
@@ -176,7 +180,10 @@ export class Layout implements Stores {
     await this.index.update((index) => {
       const manifests = index.manifests.filter((d) => d.annotations?.[Annotation.RefName] !== tag)
       if (manifests.length === index.manifests.length) {
-        throw this.tagNotFound(tag, index.manifests.flatMap((d) => d.annotations?.[Annotation.RefName] ?? []))
+        throw this.tagNotFound(
+          tag,
+          index.manifests.flatMap((d) => d.annotations?.[Annotation.RefName] ?? []),
+        )
       }
       return { ...index, manifests }
     })

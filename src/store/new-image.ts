@@ -29,12 +29,22 @@ export interface NewImageOptions {
   createdBy?: string
 }
 
-export async function newImage(layout: Layout, tag: string, platform: Pick<Platform, 'os' | 'architecture' | 'variant'>, opts: NewImageOptions = {}): Promise<Descriptor> {
+export async function newImage(
+  layout: Layout,
+  tag: string,
+  platform: Pick<Platform, 'os' | 'architecture' | 'variant'>,
+  opts: NewImageOptions = {},
+): Promise<Descriptor> {
   // The empty layer is stored before the tag names it: under a writer lease (writer-lease.ts).
   return withWriterLease(layout, () => newImageLeased(layout, tag, platform, opts))
 }
 
-async function newImageLeased(layout: Layout, tag: string, platform: Pick<Platform, 'os' | 'architecture' | 'variant'>, opts: NewImageOptions): Promise<Descriptor> {
+async function newImageLeased(
+  layout: Layout,
+  tag: string,
+  platform: Pick<Platform, 'os' | 'architecture' | 'variant'>,
+  opts: NewImageOptions,
+): Promise<Descriptor> {
   const created = opts.created ?? new Date().toISOString()
   const layer = await layout.putBlob(compress(Readable.from([EMPTY_TAR]), 'gzip'))
   const base = newImageConfig(platform, created)

@@ -63,7 +63,11 @@ export async function resolveImage(layout: Layout, selector: ImageSelector, plat
   } else {
     const tag = ref.tag ?? 'latest'
     candidates = await layout.tagEntries(tag)
-    if (candidates.length === 0) throw layout.tagNotFound(tag, (await layout.listTags()).map((t) => t.tag))
+    if (candidates.length === 0)
+      throw layout.tagNotFound(
+        tag,
+        (await layout.listTags()).map((t) => t.tag),
+      )
   }
   const r = new Resolver(layout, label, platform)
   return candidates.length === 1 ? r.descend(candidates[0]!, [], 0, false) : r.choose(candidates, [], 0)
@@ -114,7 +118,10 @@ class Resolver {
     }
     const manifest = parseManifest(raw.bytes, source, mediaType)
     if (!isConfigMediaType(manifest.config.mediaType)) {
-      throw new LadingError('UNSUPPORTED', `${this.#label}: manifest ${desc.digest} is not a container image (config media type ${quoteName(manifest.config.mediaType)}; an artifact?)`)
+      throw new LadingError(
+        'UNSUPPORTED',
+        `${this.#label}: manifest ${desc.digest} is not a container image (config media type ${quoteName(manifest.config.mediaType)}; an artifact?)`,
+      )
     }
     const configBytes = await this.#layout.readBlob(manifest.config)
     const config = parseConfig(configBytes, `blob ${manifest.config.digest} (config)`)
@@ -189,8 +196,7 @@ export function configPlatform(c: ImageConfig): Platform {
 
 /** Docker buildx attaches provenance as extra manifests marked unknown/unknown. */
 function isAttestation(d: Descriptor): boolean {
-  return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
-    (d.platform?.os === 'unknown' && d.platform.architecture === 'unknown')
+  return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || (d.platform?.os === 'unknown' && d.platform.architecture === 'unknown')
 }
 
 /** PLATFORM_NOT_FOUND that also carries the platforms seen, so an outer index can list them. */

@@ -48,12 +48,18 @@ export class SerialQueues {
     const next = prev.then(fn, fn)
     const tail = next.catch(() => {})
     this.#tails.set(key, tail)
-    void tail.then(() => { if (this.#tails.get(key) === tail) this.#tails.delete(key) })
+    void tail.then(() => {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key)
+    })
     return next
   }
 }
 
-export interface SessionState { size: number; owner: string | undefined; lastActiveMs: number }
+export interface SessionState {
+  size: number
+  owner: string | undefined
+  lastActiveMs: number
+}
 
 /** In-memory sessions: nothing survives the object (`durable` false). */
 export abstract class SessionTable<S extends SessionState> {

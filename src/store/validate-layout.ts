@@ -31,15 +31,11 @@ import { Limiter } from '../io/limit.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES, MAX_INDEX_DEPTH, indexDepthMessage } from '../io/limits.js'
 import { ProgressStream, type ProgressCallback } from '../io/progress.js'
 import { pointerJoin } from '../spec/json-pointer.js'
-import {
-  Annotation, MediaType, isConfigMediaType, isIndexMediaType, isManifestMediaType, layerInfo,
-} from '../spec/media-types.js'
+import { Annotation, MediaType, isConfigMediaType, isIndexMediaType, isManifestMediaType, layerInfo } from '../spec/media-types.js'
 import { parseJson } from '../spec/parse.js'
 import { platformMatches } from '../spec/platform.js'
 import type { Descriptor, ImageConfig, Manifest, Platform } from '../spec/types.js'
-import {
-  checkConfig, checkImage, checkIndex, checkLayoutFile, checkManifest, checkPlatformAgrees, type Problem,
-} from '../spec/validate.js'
+import { checkConfig, checkImage, checkIndex, checkLayoutFile, checkManifest, checkPlatformAgrees, type Problem } from '../spec/validate.js'
 
 export interface ValidateLayoutOptions {
   /** Validate only the image(s) tagged `tag` (a ref.name in index.json). */
@@ -132,7 +128,9 @@ function kindOf(mediaType: string): Kind {
 class Pool {
   readonly #limiter: Limiter
   readonly #all: Promise<void>[] = []
-  constructor(n: number) { this.#limiter = new Limiter(Math.max(1, Math.floor(n) || 1), { stopAfterFailure: false }) }
+  constructor(n: number) {
+    this.#limiter = new Limiter(Math.max(1, Math.floor(n) || 1), { stopAfterFailure: false })
+  }
   add(task: () => Promise<void>): void {
     this.#all.push(this.#limiter.run(task))
   }
@@ -195,8 +193,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 /** Is this descriptor usable for a blob lookup (valid digest, sane size)? Structural checks report the rest. */
 function usable(d: unknown): d is Descriptor {
-  return isObject(d) && isDigest(d.digest) && typeof d.mediaType === 'string' &&
-    typeof d.size === 'number' && Number.isSafeInteger(d.size) && d.size >= 0
+  return isObject(d) && isDigest(d.digest) && typeof d.mediaType === 'string' && typeof d.size === 'number' && Number.isSafeInteger(d.size) && d.size >= 0
 }
 
 class Walker {
@@ -249,7 +246,14 @@ class Walker {
     for (const alg of algs) {
       const rel = path.join('blobs', alg.name)
       if (!alg.isDirectory()) {
-        out.push(problem(rel, '', 'INVALID_LAYOUT', `is ${alg.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; blobs/ holds one directory per digest algorithm`))
+        out.push(
+          problem(
+            rel,
+            '',
+            'INVALID_LAYOUT',
+            `is ${alg.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; blobs/ holds one directory per digest algorithm`,
+          ),
+        )
         continue
       }
       for (const entry of await fsp.readdir(path.join(blobs, alg.name), { withFileTypes: true })) {
@@ -288,7 +292,15 @@ class Walker {
         if (typeof tag !== 'string') return
         const prev = tagged.get(tag)
         if (prev === undefined) tagged.set(tag, i)
-        else out.push(problem('index.json', pointerJoin('/manifests', i, 'annotations', Annotation.RefName), 'TAG_INVALID', `tag ${quoteName(tag)} is also on /manifests/${prev}; a tag must name one image`))
+        else
+          out.push(
+            problem(
+              'index.json',
+              pointerJoin('/manifests', i, 'annotations', Annotation.RefName),
+              'TAG_INVALID',
+              `tag ${quoteName(tag)} is also on /manifests/${prev}; a tag must name one image`,
+            ),
+          )
       })
     }
     return doc
@@ -297,8 +309,14 @@ class Walker {
   async #readTopFile(name: string, out: Problem[], code: ErrorCode): Promise<unknown> {
     const opened = await openBlob(path.join(this.#dir, name))
     if ('problem' in opened) {
-      out.push(problem(name, '', opened.code === 'BLOB_UNKNOWN' ? code : opened.code,
-        opened.code === 'BLOB_UNKNOWN' ? `is missing: ${this.#dir} is not an OCI image layout (image-layout.md)` : opened.problem))
+      out.push(
+        problem(
+          name,
+          '',
+          opened.code === 'BLOB_UNKNOWN' ? code : opened.code,
+          opened.code === 'BLOB_UNKNOWN' ? `is missing: ${this.#dir} is not an OCI image layout (image-layout.md)` : opened.problem,
+        ),
+      )
       return undefined
     }
     try {
@@ -348,7 +366,10 @@ class Walker {
     const out = this.#findings.slot()
     this.#pool.add(async () => {
       const opened = await openBlob(this.#blobPath(digest))
-      if ('problem' in opened) { out.push(problem('index.json', '/manifests', 'NOT_FOUND', `no manifest or index with digest ${digest}: blob ${opened.problem}`)); return }
+      if ('problem' in opened) {
+        out.push(problem('index.json', '/manifests', 'NOT_FOUND', `no manifest or index with digest ${digest}: blob ${opened.problem}`))
+        return
+      }
       let mediaType: string = MediaType.OciManifest
       try {
         const bytes = await readSmall(opened.fh, opened.size, this.#max)
@@ -384,10 +405,19 @@ class Walker {
     if (this.#seen.has(key)) return
     this.#seen.add(key)
     const out = this.#findings.slot()
-    this.#pool.add(() => this.#check(ref, out).catch((e: unknown) => {
-      // An I/O error (EIO, EACCES) on one blob is a finding about that blob, not the end of the walk.
-      out.push(problem(ref.from, ref.pointer, isLadingError(e) ? e.code : 'INVALID_LAYOUT', `${ref.kind} blob ${d.digest} cannot be checked: ${(e as Error).message}`))
-    }))
+    this.#pool.add(() =>
+      this.#check(ref, out).catch((e: unknown) => {
+        // An I/O error (EIO, EACCES) on one blob is a finding about that blob, not the end of the walk.
+        out.push(
+          problem(
+            ref.from,
+            ref.pointer,
+            isLadingError(e) ? e.code : 'INVALID_LAYOUT',
+            `${ref.kind} blob ${d.digest} cannot be checked: ${(e as Error).message}`,
+          ),
+        )
+      }),
+    )
   }
 
   async #check(ref: Ref, out: Problem[]): Promise<void> {
@@ -398,15 +428,23 @@ class Walker {
       // layer.md §Non-distributable layers: such blobs may legitimately be absent when urls say where they live.
       const foreign = layerInfo(d.mediaType)?.nondistributable === true && Array.isArray(d.urls) && d.urls.length > 0
       if (opened.code === 'BLOB_UNKNOWN' && foreign) return
-      out.push(problem(ref.from, ref.pointer, opened.code, `${ref.kind} blob ${d.digest} ${opened.problem} (${path.join('blobs', digestAlgorithm(d.digest), digestHex(d.digest))})`))
+      out.push(
+        problem(
+          ref.from,
+          ref.pointer,
+          opened.code,
+          `${ref.kind} blob ${d.digest} ${opened.problem} (${path.join('blobs', digestAlgorithm(d.digest), digestHex(d.digest))})`,
+        ),
+      )
       return
     }
     this.#blobs++
     try {
       if (opened.size !== d.size) {
         // A size mismatch already proves the content differs; hashing it would add nothing.
-        out.push(problem(ref.from, pointerJoin(ref.pointer, 'size'), 'SIZE_MISMATCH',
-          `descriptor says ${d.size} bytes but blob ${d.digest} has ${opened.size} bytes`))
+        out.push(
+          problem(ref.from, pointerJoin(ref.pointer, 'size'), 'SIZE_MISMATCH', `descriptor says ${d.size} bytes but blob ${d.digest} has ${opened.size} bytes`),
+        )
         return
       }
       if (ref.diffId) {
@@ -429,8 +467,14 @@ class Walker {
           const { detectCompression } = await import('../io/compression.js')
           const found = detectCompression(head)
           if (found !== expected && !(expected === 'none' && found === undefined)) {
-            out.push(problem(ref.from, pointerJoin(ref.pointer, 'mediaType'), 'COMPRESSION_MISMATCH',
-              `${d.mediaType} says ${expected} but layer blob ${d.digest} is ${found === undefined ? 'neither gzip, zstd nor tar' : found === 'none' ? 'an uncompressed tar' : found}`))
+            out.push(
+              problem(
+                ref.from,
+                pointerJoin(ref.pointer, 'mediaType'),
+                'COMPRESSION_MISMATCH',
+                `${d.mediaType} says ${expected} but layer blob ${d.digest} is ${found === undefined ? 'neither gzip, zstd nor tar' : found === 'none' ? 'an uncompressed tar' : found}`,
+              ),
+            )
           }
         }
         return
@@ -477,7 +521,14 @@ class Walker {
       this.#visit(ref)
     })
     if (want && matched === 0 && value.manifests.some((m) => usable(m) && kindOf(m.mediaType) === 'manifest')) {
-      out.push(problem(source, '/manifests', 'PLATFORM_NOT_FOUND', `no manifest for platform ${want.os}/${want.architecture}${want.variant ? '/' + want.variant : ''}`))
+      out.push(
+        problem(
+          source,
+          '/manifests',
+          'PLATFORM_NOT_FOUND',
+          `no manifest for platform ${want.os}/${want.architecture}${want.variant ? '/' + want.variant : ''}`,
+        ),
+      )
     }
     if (isObject(value.subject) && usable(value.subject)) {
       this.#visit({ desc: value.subject, from: source, pointer: '/subject', kind: kindOf(value.subject.mediaType), depth })
@@ -524,7 +575,14 @@ class Walker {
     const cout = this.#findings.slot()
     const opened = await openBlob(this.#blobPath(c.digest))
     if ('problem' in opened) {
-      cout.push(problem(source, '/config', opened.code, `config blob ${c.digest} ${opened.problem} (${path.join('blobs', digestAlgorithm(c.digest), digestHex(c.digest))})`))
+      cout.push(
+        problem(
+          source,
+          '/config',
+          opened.code,
+          `config blob ${c.digest} ${opened.problem} (${path.join('blobs', digestAlgorithm(c.digest), digestHex(c.digest))})`,
+        ),
+      )
       return undefined
     }
     if (first) this.#blobs++
@@ -596,7 +654,17 @@ class Walker {
       // Loaded only in deep mode: the plain walk needs no codecs (and starts faster without them).
       const { decompress } = await import('../io/compression.js')
       const tar = await decompress((counter ? file.pipe(counter) : file).pipe(stored), layerInfo(d.mediaType)?.compression, name)
-      await pipeline(tar, tarHash, new Writable({ highWaterMark: READ_CHUNK, write(chunk: Buffer, _e, cb) { bytes += chunk.length; cb() } }))
+      await pipeline(
+        tar,
+        tarHash,
+        new Writable({
+          highWaterMark: READ_CHUNK,
+          write(chunk: Buffer, _e, cb) {
+            bytes += chunk.length
+            cb()
+          },
+        }),
+      )
     } catch (e) {
       file.destroy()
       if (!isLadingError(e)) throw e
@@ -611,7 +679,14 @@ class Walker {
     }
     const tarDigest = tarHash.result!.digest
     if (tarDigest !== diffId.digest) {
-      out.push(problem(diffId.source, diffId.pointer, 'DIGEST_MISMATCH', `is ${diffId.digest} but layer ${d.digest} decompresses to ${bytes} bytes with digest ${tarDigest}`))
+      out.push(
+        problem(
+          diffId.source,
+          diffId.pointer,
+          'DIGEST_MISMATCH',
+          `is ${diffId.digest} but layer ${d.digest} decompresses to ${bytes} bytes with digest ${tarDigest}`,
+        ),
+      )
     }
   }
 }
@@ -652,9 +727,13 @@ export async function validateDocument(file: string, type: DocumentType, maxByte
     await opened.fh.close()
   }
   switch (type) {
-    case 'manifest': return checkManifest(value, source)
-    case 'index': return checkIndex(value, source)
-    case 'config': return checkConfig(value, source)
-    case 'layout': return checkLayoutFile(value, source)
+    case 'manifest':
+      return checkManifest(value, source)
+    case 'index':
+      return checkIndex(value, source)
+    case 'config':
+      return checkConfig(value, source)
+    case 'layout':
+      return checkLayoutFile(value, source)
   }
 }

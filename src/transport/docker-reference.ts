@@ -46,8 +46,14 @@ const REGISTRY_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0
 const IMAGE_ID = /^[a-f0-9]{64}$/
 const NAME_TOTAL_LENGTH_MAX = 255
 
-export interface DockerName { registry: string; repository: string }
-export interface DockerReferenceParts extends DockerName { tag?: string; digest?: Digest }
+export interface DockerName {
+  registry: string
+  repository: string
+}
+export interface DockerReferenceParts extends DockerName {
+  tag?: string
+  digest?: Digest
+}
 
 function invalid(why: string): LadingError {
   return new LadingError('INVALID_REFERENCE', why)

@@ -22,7 +22,16 @@ import type { Digest } from '../digest/digest.js'
 import { LadingError, isLadingError } from '../errors.js'
 import { parseLayoutImage, splitPath } from '../store/image-name.js'
 import { DEFAULT_TAG, isValidTag, parseDockerName, parseDockerReference, type DockerReferenceParts } from './docker-reference.js'
-import type { DirReference, DockerArchiveReference, DockerReference, ImageReference, OciArchiveReference, OciReference, ReferenceSyntax, TransportName } from './types.js'
+import type {
+  DirReference,
+  DockerArchiveReference,
+  DockerReference,
+  ImageReference,
+  OciArchiveReference,
+  OciReference,
+  ReferenceSyntax,
+  TransportName,
+} from './types.js'
 
 function invalid(why: string): LadingError {
   return new LadingError('INVALID_REFERENCE', why)
@@ -35,7 +44,8 @@ function parseOciLike(body: string, allowDigest: boolean): { path: string; tag?:
 
 /** A path that cannot be spelled (its first colon would end it) is refused rather than mis-spelled. */
 function spellablePath(transport: string, p: string): string {
-  if (p.includes(':')) throw new LadingError('USAGE', `cannot write a ${transport}: reference for ${JSON.stringify(p)}: the path contains ':', which ends the path in this syntax`)
+  if (p.includes(':'))
+    throw new LadingError('USAGE', `cannot write a ${transport}: reference for ${JSON.stringify(p)}: the path contains ':', which ends the path in this syntax`)
   return p
 }
 
@@ -100,7 +110,9 @@ const dir: ReferenceSyntax<'dir'> = {
 
 function dockerReference(p: DockerReferenceParts, defaultTag: boolean): DockerReference {
   return {
-    transport: 'docker', registry: p.registry, repository: p.repository,
+    transport: 'docker',
+    registry: p.registry,
+    repository: p.repository,
     ...(p.tag !== undefined ? { tag: p.tag } : defaultTag && p.digest === undefined ? { tag: DEFAULT_TAG } : {}),
     ...(p.digest !== undefined ? { digest: p.digest } : {}),
   }
@@ -119,13 +131,17 @@ const docker: ReferenceSyntax<'docker'> = {
 
 /** The reference syntax of every transport, by name (./open.ts adds how to open each). */
 export const REFERENCE_SYNTAX: { readonly [N in TransportName]: ReferenceSyntax<N> } = {
-  oci, 'oci-archive': ociArchive, 'docker-archive': dockerArchive, dir, docker,
+  oci,
+  'oci-archive': ociArchive,
+  'docker-archive': dockerArchive,
+  dir,
+  docker,
 }
 
 const FORMS = Object.values(REFERENCE_SYNTAX).map((t) => t.form)
 
 function syntaxOf(name: string): ReferenceSyntax | undefined {
-  return Object.hasOwn(REFERENCE_SYNTAX, name) ? REFERENCE_SYNTAX[name as TransportName] as ReferenceSyntax : undefined
+  return Object.hasOwn(REFERENCE_SYNTAX, name) ? (REFERENCE_SYNTAX[name as TransportName] as ReferenceSyntax) : undefined
 }
 
 /** INVALID_REFERENCE from a syntax -> the usage error the user sees, naming the expected form. */
@@ -145,7 +161,10 @@ export function parseReference(s: string): ImageReference {
   const syntax = syntaxOf(name)
   // `docker:` without `//` is not skopeo's spelling either; it is reported as an unknown transport.
   if (!syntax || (name === 'docker' && !s.startsWith('docker://'))) {
-    throw new LadingError('USAGE', `invalid image reference ${JSON.stringify(s)}: unknown transport ${JSON.stringify(name || s)} (expected one of ${FORMS.join(', ')})`)
+    throw new LadingError(
+      'USAGE',
+      `invalid image reference ${JSON.stringify(s)}: unknown transport ${JSON.stringify(name || s)} (expected one of ${FORMS.join(', ')})`,
+    )
   }
   return asUsage(s, syntax.form, () => syntax.parse(s.slice(colon + 1)))
 }

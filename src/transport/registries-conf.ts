@@ -28,11 +28,17 @@ import { parseDockerName, type DockerName } from './docker-reference.js'
 import type { DockerReference } from './types.js'
 
 /** The one option registries.conf sets on a connection (its `insecure`); any registry options type carries it. */
-interface TlsOption { tlsVerify?: boolean }
+interface TlsOption {
+  tlsVerify?: boolean
+}
 
 export type PullFromMirror = 'all' | 'digest-only' | 'tag-only'
 
-export interface MirrorEntry { location: string; insecure: boolean; pullFromMirror: PullFromMirror }
+export interface MirrorEntry {
+  location: string
+  insecure: boolean
+  pullFromMirror: PullFromMirror
+}
 
 export interface RegistryEntry {
   /** What references it applies to: `host[:port][/path]` or `*.domain`. */
@@ -67,7 +73,11 @@ export interface Endpoint {
 
 const MAX_CONF_BYTES = 1024 * 1024
 
-export interface ConfEnv { env?: NodeJS.ProcessEnv; home?: string; systemDir?: string }
+export interface ConfEnv {
+  env?: NodeJS.ProcessEnv
+  home?: string
+  systemDir?: string
+}
 
 /** The files to read, in order (missing ones are skipped by loadRegistriesConf). */
 function confFiles(e: ConfEnv): string[] {
@@ -84,7 +94,11 @@ function confFiles(e: ConfEnv): string[] {
 
 function dropIns(dir: string): string[] {
   try {
-    return fs.readdirSync(dir).filter((n) => n.endsWith('.conf')).sort().map((n) => path.join(dir, n))
+    return fs
+      .readdirSync(dir)
+      .filter((n) => n.endsWith('.conf'))
+      .sort()
+      .map((n) => path.join(dir, n))
   } catch (e) {
     if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) return []
     throw new LadingError('INVALID_DOCUMENT', `registries.conf.d ${dir}: ${(e as Error).message}`, { cause: e })
@@ -233,11 +247,23 @@ export function parseConfFile(text: string, file: string): { entries: RegistryEn
       const loc = str(mm.location, `[[registry]] ${prefix} mirror #${j + 1} location`)
       if (!loc) throw bad(`[[registry]] ${prefix}: mirror #${j + 1} has no location`)
       const pull = str(mm['pull-from-mirror'], `[[registry]] ${prefix} mirror #${j + 1} pull-from-mirror`) || 'all'
-      if (pull !== 'all' && pull !== 'digest-only' && pull !== 'tag-only') throw bad(`[[registry]] ${prefix}: mirror #${j + 1} pull-from-mirror must be all, digest-only or tag-only, got ${JSON.stringify(pull)}`)
+      if (pull !== 'all' && pull !== 'digest-only' && pull !== 'tag-only')
+        throw bad(`[[registry]] ${prefix}: mirror #${j + 1} pull-from-mirror must be all, digest-only or tag-only, got ${JSON.stringify(pull)}`)
       if (digestOnly && pull !== 'all') throw bad(`[[registry]] ${prefix}: mirror-by-digest-only cannot be combined with pull-from-mirror`)
-      return { location: loc, insecure: bool(mm.insecure, `[[registry]] ${prefix} mirror #${j + 1} insecure`), pullFromMirror: digestOnly ? 'digest-only' : pull }
+      return {
+        location: loc,
+        insecure: bool(mm.insecure, `[[registry]] ${prefix} mirror #${j + 1} insecure`),
+        pullFromMirror: digestOnly ? 'digest-only' : pull,
+      }
     })
-    entries.push({ prefix, location, insecure: bool(r.insecure, `[[registry]] ${prefix} insecure`), blocked: bool(r.blocked, `[[registry]] ${prefix} blocked`), mirrors, file })
+    entries.push({
+      prefix,
+      location,
+      insecure: bool(r.insecure, `[[registry]] ${prefix} insecure`),
+      blocked: bool(r.blocked, `[[registry]] ${prefix} blocked`),
+      mirrors,
+      file,
+    })
   }
   return withHelpers(entries)
 }
@@ -247,7 +273,8 @@ function checkPrefix(prefix: string, bad: (what: string) => LadingError): string
   if (p.includes('://')) throw bad(`${JSON.stringify(prefix)}: a prefix or location names a registry, not a URL`)
   if (p.startsWith('*.') && p.includes('/')) throw bad(`${JSON.stringify(prefix)}: a wildcard prefix names hosts only`)
   const slash = p.indexOf('/')
-  if (p.includes('@') || (slash >= 0 && p.slice(slash).includes(':'))) throw bad(`${JSON.stringify(prefix)}: prefixes naming a tag or digest are not supported by lading`)
+  if (p.includes('@') || (slash >= 0 && p.slice(slash).includes(':')))
+    throw bad(`${JSON.stringify(prefix)}: prefixes naming a tag or digest are not supported by lading`)
   return p
 }
 
@@ -277,7 +304,10 @@ function relocate(ref: DockerReference, prefix: string, location: string): Docke
   const moved = location + name.slice(prefix.length)
   const slash = moved.indexOf('/')
   if (slash <= 0 || slash === moved.length - 1) {
-    throw new LadingError('INVALID_REFERENCE', `registries.conf: ${name} moved by ${JSON.stringify(prefix)} -> ${JSON.stringify(location)} is ${JSON.stringify(moved)}, which names no repository`)
+    throw new LadingError(
+      'INVALID_REFERENCE',
+      `registries.conf: ${name} moved by ${JSON.stringify(prefix)} -> ${JSON.stringify(location)} is ${JSON.stringify(moved)}, which names no repository`,
+    )
   }
   // The moved name is read by the one Docker grammar and must already be in its normalised form,
   // as containers/image requires (reference.ParseNamed): a location `mirror/x` is refused rather
@@ -286,16 +316,24 @@ function relocate(ref: DockerReference, prefix: string, location: string): Docke
   try {
     n = parseDockerName(moved)
   } catch (e) {
-    throw new LadingError('INVALID_REFERENCE', `registries.conf: ${name} moved by ${JSON.stringify(prefix)} -> ${JSON.stringify(location)} is ${JSON.stringify(moved)}: ${(e as Error).message}`, { cause: e })
+    throw new LadingError(
+      'INVALID_REFERENCE',
+      `registries.conf: ${name} moved by ${JSON.stringify(prefix)} -> ${JSON.stringify(location)} is ${JSON.stringify(moved)}: ${(e as Error).message}`,
+      { cause: e },
+    )
   }
   if (`${n.registry}/${n.repository}` !== moved) {
-    throw new LadingError('INVALID_REFERENCE', `registries.conf: ${name} moved by ${JSON.stringify(prefix)} -> ${JSON.stringify(location)} is ${JSON.stringify(moved)}, which is not a normalised name (it reads as ${n.registry}/${n.repository})`)
+    throw new LadingError(
+      'INVALID_REFERENCE',
+      `registries.conf: ${name} moved by ${JSON.stringify(prefix)} -> ${JSON.stringify(location)} is ${JSON.stringify(moved)}, which is not a normalised name (it reads as ${n.registry}/${n.repository})`,
+    )
   }
   return { ...ref, registry: n.registry, repository: n.repository }
 }
 
 function refuseBlocked(entry: RegistryEntry | undefined, ref: DockerReference): void {
-  if (entry?.blocked) throw new LadingError('DENIED', `${ref.registry}/${ref.repository}: the registry is blocked by registries.conf (${entry.file}, prefix ${entry.prefix})`)
+  if (entry?.blocked)
+    throw new LadingError('DENIED', `${ref.registry}/${ref.repository}: the registry is blocked by registries.conf (${entry.file}, prefix ${entry.prefix})`)
 }
 
 /**

@@ -9,16 +9,37 @@ import type { Descriptor, RawManifest } from '../spec/types.js'
 import type { RetryOptions } from './registry/retry.js'
 
 /** One reference type per transport; ./reference.ts parses and formats them. */
-export interface OciReference { transport: 'oci'; dir: string; tag?: string; digest?: Digest }
-export interface OciArchiveReference { transport: 'oci-archive'; file: string; tag?: string }
+export interface OciReference {
+  transport: 'oci'
+  dir: string
+  tag?: string
+  digest?: Digest
+}
+export interface OciArchiveReference {
+  transport: 'oci-archive'
+  file: string
+  tag?: string
+}
 export interface DockerArchiveReference {
-  transport: 'docker-archive'; file: string; name?: string; tag?: string
+  transport: 'docker-archive'
+  file: string
+  name?: string
+  tag?: string
   /** `FILE:@N`: the Nth image of manifest.json (sources only) */
   sourceIndex?: number
 }
-export interface DirReference { transport: 'dir'; dir: string }
+export interface DirReference {
+  transport: 'dir'
+  dir: string
+}
 /** `registry` and `repository` are normalised by ./docker-reference.ts (docker.io, library/). */
-export interface DockerReference { transport: 'docker'; registry: string; repository: string; tag?: string; digest?: Digest }
+export interface DockerReference {
+  transport: 'docker'
+  registry: string
+  repository: string
+  tag?: string
+  digest?: Digest
+}
 
 export type ImageReference = OciReference | OciArchiveReference | DockerArchiveReference | DirReference | DockerReference
 

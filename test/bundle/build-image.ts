@@ -33,7 +33,9 @@ export async function tarOf(entries: Entry[]): Promise<Buffer> {
   const pack = tarStream.pack()
   const chunks: Buffer[] = []
   const done = new Promise<void>((resolve, reject) => {
-    pack.on('data', (c: unknown) => { chunks.push(c as Buffer) })
+    pack.on('data', (c: unknown) => {
+      chunks.push(c as Buffer)
+    })
     pack.on('end', resolve)
     pack.on('error', reject)
   })
@@ -43,8 +45,12 @@ export async function tarOf(entries: Entry[]): Promise<Buffer> {
     const header = {
       // tar-stream replaces a mode of 0 by its default; a bit above 0o7777 keeps it truthy and
       // is masked off when the header is encoded.
-      name: e.name, type, mode: e.mode === 0 ? 0o10000 : (e.mode ?? (type === 'directory' ? 0o755 : 0o644)),
-      uid: e.uid ?? 0, gid: e.gid ?? 0, mtime: e.mtime ?? EPOCH,
+      name: e.name,
+      type,
+      mode: e.mode === 0 ? 0o10000 : (e.mode ?? (type === 'directory' ? 0o755 : 0o644)),
+      uid: e.uid ?? 0,
+      gid: e.gid ?? 0,
+      mtime: e.mtime ?? EPOCH,
     } as tarStream.Header
     if (e.linkname !== undefined) header.linkname = e.linkname
     if (e.pax) header.pax = e.pax
@@ -60,10 +66,21 @@ export async function tarOf(entries: Entry[]): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-export interface BuiltImage { dir: string; layout: Layout; tag: string; manifest: Descriptor }
+export interface BuiltImage {
+  dir: string
+  layout: Layout
+  tag: string
+  manifest: Descriptor
+}
 
 /** A layout at `dir` (created) with one image tagged `tag`: gzip layers from the entry lists. */
-export async function buildImage(dir: string, layers: Entry[][], config: ContainerConfig = {}, tag = 'latest', extra: Partial<ImageConfig> = {}): Promise<BuiltImage> {
+export async function buildImage(
+  dir: string,
+  layers: Entry[][],
+  config: ContainerConfig = {},
+  tag = 'latest',
+  extra: Partial<ImageConfig> = {},
+): Promise<BuiltImage> {
   const layout = await Layout.init(dir)
   const descs: Descriptor[] = []
   const diffIds = []
@@ -75,12 +92,20 @@ export async function buildImage(dir: string, layers: Entry[][], config: Contain
     diffIds.push(digestOf(tar))
   }
   const imageConfig: ImageConfig = {
-    architecture: hostArch(), os: 'linux', created: '2024-01-01T00:00:00Z',
-    config, rootfs: { type: 'layers', diff_ids: diffIds },
+    architecture: hostArch(),
+    os: 'linux',
+    created: '2024-01-01T00:00:00Z',
+    config,
+    rootfs: { type: 'layers', diff_ids: diffIds },
     history: layers.map(() => ({ created: '2024-01-01T00:00:00Z', created_by: 'test' })),
     ...extra,
   }
-  const manifest: Manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: digestOf('{}'), size: 2 }, layers: descs }
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: { mediaType: MediaType.OciConfig, digest: digestOf('{}'), size: 2 },
+    layers: descs,
+  }
   const desc = await writeImage(layout, { config: imageConfig, manifest, tag })
   return { dir, layout, tag, manifest: desc }
 }
@@ -105,8 +130,16 @@ export async function layerTar(layout: Layout, desc: Descriptor): Promise<Buffer
 export async function tarNames(tar: Buffer): Promise<string[]> {
   const ex = tarStream.extract()
   const names: string[] = []
-  ex.on('entry', (h, s, next) => { names.push(h.name); s.on('end', next); s.resume() })
-  await new Promise<void>((resolve, reject) => { ex.on('finish', resolve); ex.on('error', reject); Readable.from([tar]).pipe(ex) })
+  ex.on('entry', (h, s, next) => {
+    names.push(h.name)
+    s.on('end', next)
+    s.resume()
+  })
+  await new Promise<void>((resolve, reject) => {
+    ex.on('finish', resolve)
+    ex.on('error', reject)
+    Readable.from([tar]).pipe(ex)
+  })
   return names
 }
 
@@ -123,13 +156,22 @@ export async function tarEntries(tar: Buffer): Promise<Array<{ name: string; uid
   const out: Array<{ name: string; uid: number; gid: number; size: number; body: Buffer }> = []
   ex.on('entry', (h, s, next) => {
     const chunks: Buffer[] = []
-    s.on('data', (c: unknown) => { chunks.push(c as Buffer) })
+    s.on('data', (c: unknown) => {
+      chunks.push(c as Buffer)
+    })
     // tar-stream leaves pax uid/gid records in h.pax; they override the ustar fields (POSIX pax).
     const pax = (h.pax ?? {}) as Record<string, string>
     const uid = pax.uid !== undefined ? Number(pax.uid) : (h.uid ?? 0)
     const gid = pax.gid !== undefined ? Number(pax.gid) : (h.gid ?? 0)
-    s.on('end', () => { out.push({ name: h.name, uid, gid, size: h.size ?? 0, body: Buffer.concat(chunks) }); next() })
+    s.on('end', () => {
+      out.push({ name: h.name, uid, gid, size: h.size ?? 0, body: Buffer.concat(chunks) })
+      next()
+    })
   })
-  await new Promise<void>((resolve, reject) => { ex.on('finish', resolve); ex.on('error', reject); Readable.from([tar]).pipe(ex) })
+  await new Promise<void>((resolve, reject) => {
+    ex.on('finish', resolve)
+    ex.on('error', reject)
+    Readable.from([tar]).pipe(ex)
+  })
   return out
 }

@@ -76,70 +76,99 @@ test('repack with no change adds no layer and leaves the tag alone', async () =>
   }
 })
 
-test('repack after add, modify, delete file, delete dir, chmod, type changes round-trips through lading, umoci and GNU tar', { timeout: 120_000 }, async (t) => {
-  const dir = await tempDir()
-  try {
-    const img = await buildImage(path.join(dir, 'img'), [BASE], { Cmd: ['/bin/true'] })
-    const bundle = path.join(dir, 'bundle')
-    ladingOk(['unpack', '--image', `${img.dir}:latest`, bundle])
-    const root = path.join(bundle, 'rootfs')
-    await makeChanges(root)
-    ladingOk(['repack', '--image', `${img.dir}:v2`, bundle, '--history.comment', 'changes', '--history.author', 'tester', '--history.created', '2025-02-03T04:05:06Z', '--mask-path', '/usr/masked'])
+test(
+  'repack after add, modify, delete file, delete dir, chmod, type changes round-trips through lading, umoci and GNU tar',
+  { timeout: 120_000 },
+  async (t) => {
+    const dir = await tempDir()
+    try {
+      const img = await buildImage(path.join(dir, 'img'), [BASE], { Cmd: ['/bin/true'] })
+      const bundle = path.join(dir, 'bundle')
+      ladingOk(['unpack', '--image', `${img.dir}:latest`, bundle])
+      const root = path.join(bundle, 'rootfs')
+      await makeChanges(root)
+      ladingOk([
+        'repack',
+        '--image',
+        `${img.dir}:v2`,
+        bundle,
+        '--history.comment',
+        'changes',
+        '--history.author',
+        'tester',
+        '--history.created',
+        '2025-02-03T04:05:06Z',
+        '--mask-path',
+        '/usr/masked',
+      ])
 
-    const { layout, image } = await imageLayers(img.dir, 'v2')
-    assert.equal(image.manifest.layers.length, 2)
-    assert.equal(image.config.rootfs.diff_ids.length, 2)
-    const h = image.config.history!.at(-1)!
-    assert.deepEqual({ ...h }, { created: '2025-02-03T04:05:06Z', created_by: 'lading repack', author: 'tester', comment: 'changes' })
-    assert.equal(image.config.created, '2025-02-03T04:05:06Z')
-    // The original tag still names the original image.
-    assert.equal((await imageLayers(img.dir, 'latest')).image.manifestDescriptor.digest, img.manifest.digest)
+      const { layout, image } = await imageLayers(img.dir, 'v2')
+      assert.equal(image.manifest.layers.length, 2)
+      assert.equal(image.config.rootfs.diff_ids.length, 2)
+      const h = image.config.history!.at(-1)!
+      assert.deepEqual({ ...h }, { created: '2025-02-03T04:05:06Z', created_by: 'lading repack', author: 'tester', comment: 'changes' })
+      assert.equal(image.config.created, '2025-02-03T04:05:06Z')
+      // The original tag still names the original image.
+      assert.equal((await imageLayers(img.dir, 'latest')).image.manifestDescriptor.digest, img.manifest.digest)
 
-    const tar = await layerTar(layout, image.manifest.layers[1]!)
-    const names = await tarNames(tar)
-    for (const want of ['etc/.wh.delete-me', 'var/.wh.dir-to-delete', 'etc/added', 'etc/modify', 'etc/chmod-me', 'etc/file-to-dir/child', 'var/dir-to-file', 'opt/newdir/f']) {
-      assert.ok(names.some((n) => n.replace(/\/$/, '') === want), `layer lacks ${want}: ${names.join(' ')}`)
+      const tar = await layerTar(layout, image.manifest.layers[1]!)
+      const names = await tarNames(tar)
+      for (const want of [
+        'etc/.wh.delete-me',
+        'var/.wh.dir-to-delete',
+        'etc/added',
+        'etc/modify',
+        'etc/chmod-me',
+        'etc/file-to-dir/child',
+        'var/dir-to-file',
+        'opt/newdir/f',
+      ]) {
+        assert.ok(
+          names.some((n) => n.replace(/\/$/, '') === want),
+          `layer lacks ${want}: ${names.join(' ')}`,
+        )
+      }
+      assert.ok(!names.some((n) => n.startsWith('usr/masked')), '--mask-path left the masked path out')
+      assert.ok(!names.includes('usr/link'), 'unchanged entries are not in the layer')
+
+      // Lading's unpack of the new image equals the edited rootfs (but for the masked path).
+      const again = path.join(dir, 'again')
+      ladingOk(['unpack', '--image', `${img.dir}:v2`, again])
+      const skip = ['usr/masked']
+      const edited = treeOf(root, { nlink: true, skip })
+      const ours = treeOf(path.join(again, 'rootfs'), { nlink: true, skip })
+      assert.deepEqual(diffTrees(ours, edited, ['re-unpacked', 'edited']), [])
+      assert.equal(ours.get('etc/chmod-me')?.mode, '4755')
+      assert.equal(ours.get('etc/keep')?.nlink, 2)
+
+      // umoci unpacks the repacked image to the same tree.
+      if (requireTool(t, 'umoci')) {
+        const u = path.join(dir, 'umoci')
+        runOk('umoci', ['unpack', '--image', `${img.dir}:v2`, u])
+        assert.deepEqual(diffTrees(ours, treeOf(path.join(u, 'rootfs'), { nlink: true, skip }), ['lading', 'umoci']), [])
+      }
+      // GNU tar extracts the new layer alone to what Lading makes of it alone in an empty root
+      // (tar knows no whiteouts: it writes the .wh. files, which Lading consumes).
+      if (requireTool(t, 'tar')) {
+        const gnu = path.join(dir, 'gnu')
+        const mine = path.join(dir, 'mine')
+        await fsp.mkdir(gnu)
+        await fsp.mkdir(mine)
+        const layerFile = path.join(dir, 'layer.tar')
+        await fsp.writeFile(layerFile, tar)
+        runOk('tar', ['--numeric-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', '-xf', layerFile, '-C', gnu])
+        await applyLayer(mine, Readable.from([tar]))
+        const g = new Map([...treeOf(gnu)].filter(([p]) => !path.basename(p).startsWith('.wh.')))
+        const m = treeOf(mine)
+        g.delete('.')
+        m.delete('.')
+        assert.deepEqual(diffTrees(m, g, ['lading', 'gnu tar']), [])
+      }
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true })
     }
-    assert.ok(!names.some((n) => n.startsWith('usr/masked')), '--mask-path left the masked path out')
-    assert.ok(!names.includes('usr/link'), 'unchanged entries are not in the layer')
-
-    // Lading's unpack of the new image equals the edited rootfs (but for the masked path).
-    const again = path.join(dir, 'again')
-    ladingOk(['unpack', '--image', `${img.dir}:v2`, again])
-    const skip = ['usr/masked']
-    const edited = treeOf(root, { nlink: true, skip })
-    const ours = treeOf(path.join(again, 'rootfs'), { nlink: true, skip })
-    assert.deepEqual(diffTrees(ours, edited, ['re-unpacked', 'edited']), [])
-    assert.equal(ours.get('etc/chmod-me')?.mode, '4755')
-    assert.equal(ours.get('etc/keep')?.nlink, 2)
-
-    // umoci unpacks the repacked image to the same tree.
-    if (requireTool(t, 'umoci')) {
-      const u = path.join(dir, 'umoci')
-      runOk('umoci', ['unpack', '--image', `${img.dir}:v2`, u])
-      assert.deepEqual(diffTrees(ours, treeOf(path.join(u, 'rootfs'), { nlink: true, skip }), ['lading', 'umoci']), [])
-    }
-    // GNU tar extracts the new layer alone to what Lading makes of it alone in an empty root
-    // (tar knows no whiteouts: it writes the .wh. files, which Lading consumes).
-    if (requireTool(t, 'tar')) {
-      const gnu = path.join(dir, 'gnu')
-      const mine = path.join(dir, 'mine')
-      await fsp.mkdir(gnu)
-      await fsp.mkdir(mine)
-      const layerFile = path.join(dir, 'layer.tar')
-      await fsp.writeFile(layerFile, tar)
-      runOk('tar', ['--numeric-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', '-xf', layerFile, '-C', gnu])
-      await applyLayer(mine, Readable.from([tar]))
-      const g = new Map([...treeOf(gnu)].filter(([p]) => !path.basename(p).startsWith('.wh.')))
-      const m = treeOf(mine)
-      g.delete('.')
-      m.delete('.')
-      assert.deepEqual(diffTrees(m, g, ['lading', 'gnu tar']), [])
-    }
-  } finally {
-    await fsp.rm(dir, { recursive: true, force: true })
-  }
-})
+  },
+)
 
 test('repacked images pass lading validate and oci-image-tool validate', { timeout: 60_000 }, async (t) => {
   const dir = await tempDir()
@@ -284,9 +313,6 @@ test('repack of the whole Debian rootfs change set: umoci unpacks it to the same
   }
 })
 
-
-
-
 test('a Docker v2s2 image unpacks, and repack adds a layer with the Docker media type', async () => {
   const dir = await tempDir()
   try {
@@ -301,7 +327,10 @@ test('a Docker v2s2 image unpacks, and repack adds a layer with the Docker media
     ladingOk(['repack', '--image', `${img.dir}:docker`, bundle])
     const after = (await imageLayers(img.dir, 'docker')).image
     assert.equal(after.manifest.mediaType, 'application/vnd.docker.distribution.manifest.v2+json')
-    assert.deepEqual(after.manifest.layers.map((l) => l.mediaType), ['application/vnd.docker.image.rootfs.diff.tar.gzip', 'application/vnd.docker.image.rootfs.diff.tar.gzip'])
+    assert.deepEqual(
+      after.manifest.layers.map((l) => l.mediaType),
+      ['application/vnd.docker.image.rootfs.diff.tar.gzip', 'application/vnd.docker.image.rootfs.diff.tar.gzip'],
+    )
     assert.equal(after.manifest.config.mediaType, 'application/vnd.docker.container.image.v1+json')
     ladingOk(['validate', '--image', `${img.dir}:docker`])
   } finally {

@@ -78,7 +78,10 @@ test('rootless unpack then repack as an unprivileged user: mode-000 entries surv
     const image = await resolveImage(layout, { tag: 'latest' }, 'any')
     assert.equal(image.manifest.layers.length, 2)
     const added = await tarEntries(await layerTar(layout, image.manifest.layers[1]!))
-    assert.deepEqual(added.map((e) => e.name), ['added'])
+    assert.deepEqual(
+      added.map((e) => e.name),
+      ['added'],
+    )
     // The user's files are the container's root's in the layer (host ids mapped back).
     assert.deepEqual([added[0]!.uid, added[0]!.gid], [0, 0])
 

@@ -24,17 +24,12 @@ const PASSWD = [
   'bob:x:1001:100::/home/bob:/bin/sh',
   'weird:x:notanumber:1::/:/bin/sh',
 ].join('\n')
-const GROUP = [
-  'root:x:0:',
-  'users:x:100:alice',
-  'alice:x:1000:',
-  'audio:x:29:alice,bob',
-  'video:x:44: bob , alice ',
-  'staff:x:50:',
-].join('\n')
+const GROUP = ['root:x:0:', 'users:x:100:alice', 'alice:x:1000:', 'audio:x:29:alice,bob', 'video:x:44: bob , alice ', 'staff:x:50:'].join('\n')
 
-const files = (passwd: string | undefined, group: string | undefined): RootFileReader =>
-  async (p) => (p === '/etc/passwd' ? passwd : p === '/etc/group' ? group : undefined)
+const files =
+  (passwd: string | undefined, group: string | undefined): RootFileReader =>
+  async (p) =>
+    p === '/etc/passwd' ? passwd : p === '/etc/group' ? group : undefined
 const etc = files(PASSWD, GROUP)
 
 test('conversion.md Entrypoint/Cmd: Cmd appended to Entrypoint; either alone; neither keeps runc default', async () => {
@@ -57,12 +52,18 @@ test('conversion.md Env verbatim: PATH only added when absent, never overriding 
 test('cwd defaults to "/", WorkingDir copied verbatim, relative WorkingDir refused', async () => {
   assert.equal((await runtimeConfig(image({ Cmd: ['x'] }))).process.cwd, '/')
   assert.equal((await runtimeConfig(image({ Cmd: ['x'], WorkingDir: '/srv/app' }))).process.cwd, '/srv/app')
-  await assert.rejects(runtimeConfig(image({ Cmd: ['x'], WorkingDir: 'rel' })), (e) => isLadingError(e, 'INVALID_CONFIG') && /WorkingDir/.test((e as Error).message))
+  await assert.rejects(
+    runtimeConfig(image({ Cmd: ['x'], WorkingDir: 'rel' })),
+    (e) => isLadingError(e, 'INVALID_CONFIG') && /WorkingDir/.test((e as Error).message),
+  )
 })
 
 test('passwd and group parsing skips comments and malformed lines', () => {
   const p = parsePasswd(PASSWD)
-  assert.deepEqual(p.map((e) => e.name), ['root', 'daemon', 'alice', 'bob'])
+  assert.deepEqual(
+    p.map((e) => e.name),
+    ['root', 'daemon', 'alice', 'bob'],
+  )
   assert.deepEqual(p[2], { name: 'alice', uid: 1000, gid: 1000, home: '/home/alice' })
   const g = parseGroup(GROUP)
   assert.deepEqual(g.find((e) => e.name === 'video')?.members, ['bob', 'alice'])
@@ -96,15 +97,23 @@ test('HOME from passwd is added only when the image sets none', async () => {
   assert.ok(a.process.env?.includes('HOME=/home/alice'))
   assert.deepEqual(a.process.user, { uid: 1000, gid: 1000, additionalGids: [100, 29, 44] })
   const b = await runtimeConfig(image({ User: 'alice', Cmd: ['x'], Env: ['HOME=/mine'] }), { readRootFile: etc })
-  assert.deepEqual(b.process.env?.filter((e) => e.startsWith('HOME=')), ['HOME=/mine'])
+  assert.deepEqual(
+    b.process.env?.filter((e) => e.startsWith('HOME=')),
+    ['HOME=/mine'],
+  )
 })
 
 test('conversion.md annotations: implicit fields, exposedPorts list, Labels take precedence', () => {
-  const a = runtimeAnnotations(image({
-    Labels: { 'org.opencontainers.image.os': 'from-label', custom: 'v' },
-    ExposedPorts: { '80/tcp': {}, '53/udp': {} },
-    StopSignal: 'SIGINT',
-  }, { author: 'me', created: '2024-01-01T00:00:00Z', variant: 'v8', 'os.version': '10.0', 'os.features': ['a', 'b'] }))
+  const a = runtimeAnnotations(
+    image(
+      {
+        Labels: { 'org.opencontainers.image.os': 'from-label', custom: 'v' },
+        ExposedPorts: { '80/tcp': {}, '53/udp': {} },
+        StopSignal: 'SIGINT',
+      },
+      { author: 'me', created: '2024-01-01T00:00:00Z', variant: 'v8', 'os.version': '10.0', 'os.features': ['a', 'b'] },
+    ),
+  )
   assert.deepEqual(a, {
     'org.opencontainers.image.os': 'from-label',
     'org.opencontainers.image.architecture': 'amd64',
@@ -129,8 +138,14 @@ test('Volumes do not become mounts (conversion.md: need not use mountpoints)', a
 test('Linux defaults: namespaces, mounts, capabilities, masked paths, rlimit, terminal false', () => {
   const s = defaultRuntimeSpec()
   assert.equal(s.process.terminal, false)
-  assert.deepEqual(s.linux.namespaces.map((n) => n.type), ['pid', 'network', 'ipc', 'uts', 'mount'])
-  assert.deepEqual(s.mounts.map((m) => m.destination), ['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/sys/fs/cgroup'])
+  assert.deepEqual(
+    s.linux.namespaces.map((n) => n.type),
+    ['pid', 'network', 'ipc', 'uts', 'mount'],
+  )
+  assert.deepEqual(
+    s.mounts.map((m) => m.destination),
+    ['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/sys/fs/cgroup'],
+  )
   assert.equal(s.mounts.find((m) => m.destination === '/sys')?.type, 'sysfs')
   assert.deepEqual(s.process.capabilities?.bounding, ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'])
   assert.ok(s.linux.maskedPaths?.includes('/proc/kcore'))
@@ -153,7 +168,11 @@ test('rootless variant: user namespace with mappings, no network namespace, sysf
   assert.ok(!s.mounts.some((m) => m.type === 'cgroup'))
   assert.ok(!s.mounts.find((m) => m.destination === '/dev/pts')?.options?.includes('gid=5'))
   assert.equal(s.linux.resources, undefined)
-  const mapped = defaultRuntimeSpec({ rootless: true, uidMap: [{ containerId: 0, hostId: 100000, size: 65536 }], gidMap: [{ containerId: 0, hostId: 200000, size: 10 }] })
+  const mapped = defaultRuntimeSpec({
+    rootless: true,
+    uidMap: [{ containerId: 0, hostId: 100000, size: 65536 }],
+    gidMap: [{ containerId: 0, hostId: 200000, size: 10 }],
+  })
   assert.deepEqual(mapped.linux.uidMappings, [{ containerID: 0, hostID: 100000, size: 65536 }])
   assert.deepEqual(mapped.linux.gidMappings, [{ containerID: 0, hostID: 200000, size: 10 }])
 })

@@ -53,7 +53,10 @@ export function treeOf(root: string, opts: TreeOptions = {}): Map<string, NodeRe
     }
     if (st.isSymbolicLink()) r.link = readlinkSync(abs)
     const x = readXattrs(abs)
-    if (x) r.xattrs = Object.entries(x).map(([k, v]) => `${k}=${v.toString('base64')}`).join(';')
+    if (x)
+      r.xattrs = Object.entries(x)
+        .map(([k, v]) => `${k}=${v.toString('base64')}`)
+        .join(';')
     if (!st.isDirectory() && opts.mtimes !== false) r.mtime = Math.floor(st.mtimeMs / 1000)
     out.set(rel === '' ? '.' : rel, r)
     if (st.isDirectory()) {

@@ -6,7 +6,10 @@ import { commands, commandsFor } from '../../src/cli/commands.js'
 import { repoRoot } from '../helpers/cli.js'
 
 test('every module in src/cli/commands is listed, once, and registers its first name', async () => {
-  const files = readdirSync(path.join(repoRoot, 'src/cli/commands')).filter((f) => f.endsWith('.ts')).map((f) => f.replace(/\.ts$/, '')).sort()
+  const files = readdirSync(path.join(repoRoot, 'src/cli/commands'))
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => f.replace(/\.ts$/, ''))
+    .sort()
   const { Command } = await import('commander')
   const seen: string[] = []
   for (const c of commands) {
@@ -22,8 +25,14 @@ test('every module in src/cli/commands is listed, once, and registers its first 
 })
 
 test('commandsFor loads only the named command; help and unknown names load all', () => {
-  assert.deepEqual(commandsFor(['ls', '--layout', 'x']).map((c) => c.names[0]), ['ls'])
-  assert.deepEqual(commandsFor(['--debug', 'list']).map((c) => c.names[0]), ['ls'])
+  assert.deepEqual(
+    commandsFor(['ls', '--layout', 'x']).map((c) => c.names[0]),
+    ['ls'],
+  )
+  assert.deepEqual(
+    commandsFor(['--debug', 'list']).map((c) => c.names[0]),
+    ['ls'],
+  )
   assert.equal(commandsFor(['--help']).length, commands.length)
   assert.equal(commandsFor(['help', 'ls']).length, commands.length)
   assert.equal(commandsFor(['frobnicate']).length, commands.length)

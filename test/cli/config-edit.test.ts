@@ -23,8 +23,15 @@ test('editConfig does not modify its input', () => {
 
 test('editConfig: entrypoint and cmd replace, labels/volumes/ports merge, clear runs first', () => {
   const c = editConfig(base(), {
-    entrypoint: ['/bin/echo', 'x'], cmd: ['y'], labels: ['b=2', 'a=3'], volumes: ['/data'],
-    exposedPorts: ['80', '53/udp'], clear: ['config.labels'], user: '1:2', workingDir: '/w', stopSignal: 'SIGINT',
+    entrypoint: ['/bin/echo', 'x'],
+    cmd: ['y'],
+    labels: ['b=2', 'a=3'],
+    volumes: ['/data'],
+    exposedPorts: ['80', '53/udp'],
+    clear: ['config.labels'],
+    user: '1:2',
+    workingDir: '/w',
+    stopSignal: 'SIGINT',
   })
   assert.deepEqual(c.config!.Entrypoint, ['/bin/echo', 'x'])
   assert.deepEqual(c.config!.Cmd, ['y'])
@@ -40,15 +47,33 @@ test('editConfig records the history entry and validates dates', () => {
   const c = editConfig(base(), { history: { created: '2024-02-02T00:00:00Z', created_by: 'lading config', empty_layer: true } })
   assert.equal(c.history!.length, 1)
   assert.equal(c.history![0]!.empty_layer, true)
-  assert.throws(() => editConfig(base(), { created: 'yesterday' }), (e) => isLadingError(e, 'USAGE') && /RFC 3339/.test((e as Error).message))
+  assert.throws(
+    () => editConfig(base(), { created: 'yesterday' }),
+    (e) => isLadingError(e, 'USAGE') && /RFC 3339/.test((e as Error).message),
+  )
 })
 
 test('editConfig refuses unknown --clear keys, bad ports, relative volumes, bad labels', () => {
-  assert.throws(() => editConfig(base(), { clear: ['bogus'] }), (e) => isLadingError(e, 'USAGE') && /unknown key "bogus"/.test((e as Error).message))
-  assert.throws(() => normalizePort('http'), (e) => isLadingError(e, 'USAGE'))
-  assert.throws(() => normalizePort('70000'), (e) => isLadingError(e, 'USAGE'))
-  assert.throws(() => editConfig(base(), { volumes: ['data'] }), (e) => isLadingError(e, 'USAGE'))
-  assert.throws(() => editConfig(base(), { labels: ['=x'] }), (e) => isLadingError(e, 'USAGE'))
+  assert.throws(
+    () => editConfig(base(), { clear: ['bogus'] }),
+    (e) => isLadingError(e, 'USAGE') && /unknown key "bogus"/.test((e as Error).message),
+  )
+  assert.throws(
+    () => normalizePort('http'),
+    (e) => isLadingError(e, 'USAGE'),
+  )
+  assert.throws(
+    () => normalizePort('70000'),
+    (e) => isLadingError(e, 'USAGE'),
+  )
+  assert.throws(
+    () => editConfig(base(), { volumes: ['data'] }),
+    (e) => isLadingError(e, 'USAGE'),
+  )
+  assert.throws(
+    () => editConfig(base(), { labels: ['=x'] }),
+    (e) => isLadingError(e, 'USAGE'),
+  )
 })
 
 test('statImage pairs non-empty history entries with layers in order, like umoci stat', () => {
@@ -65,7 +90,14 @@ test('statImage pairs non-empty history entries with layers in order, like umoci
   }
   const mdesc: Descriptor = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d(8), size: 100 }
   const st = statImage(mdesc, manifest, config)
-  assert.deepEqual(st.history.map((h) => [h.layer?.digest ?? null, h.diff_id, h.created_by]), [[d(1), d(3), 'a'], [null, '', 'b'], [d(2), d(4), 'c']])
+  assert.deepEqual(
+    st.history.map((h) => [h.layer?.digest ?? null, h.diff_id, h.created_by]),
+    [
+      [d(1), d(3), 'a'],
+      [null, '', 'b'],
+      [d(2), d(4), 'c'],
+    ],
+  )
   assert.equal(st.imageId, d(9))
   assert.equal(st.manifest.digest, d(8))
   assert.equal(st.platform, 'linux/amd64')

@@ -15,7 +15,9 @@ import { lading, ladingOk, runOk } from '../helpers/cli.js'
 import { requireTool } from '../helpers/tools.js'
 
 let tmp: string
-before(() => { tmp = mkdtempSync(path.join(os.tmpdir(), 'lading-image-arg-')) })
+before(() => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'lading-image-arg-'))
+})
 after(() => rmSync(tmp, { recursive: true, force: true }))
 
 const DIGEST = `sha256:${'a'.repeat(64)}`
@@ -31,7 +33,11 @@ test('regression: --image splits DIR:TAG at the first colon, so tags may hold / 
   const r = parseReference('oci:./L:a/b:c')
   assert.deepEqual(r, { transport: 'oci', dir: './L', tag: 'a/b:c' })
   for (const bad of ['L:', 'L:bad tag', ':t', 'L:a//b']) {
-    assert.throws(() => parseImageArg(bad), (e: unknown) => isLadingError(e, 'USAGE') && e.message.startsWith(`--image ${JSON.stringify(bad)}: `), bad)
+    assert.throws(
+      () => parseImageArg(bad),
+      (e: unknown) => isLadingError(e, 'USAGE') && e.message.startsWith(`--image ${JSON.stringify(bad)}: `),
+      bad,
+    )
   }
 })
 

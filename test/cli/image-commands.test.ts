@@ -12,7 +12,9 @@ import { lading, ladingOk, runOk } from '../helpers/cli.js'
 import { requireTool } from '../helpers/tools.js'
 
 let tmp: string
-before(() => { tmp = mkdtempSync(path.join(os.tmpdir(), 'lading-cli-')) })
+before(() => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'lading-cli-'))
+})
 after(() => rmSync(tmp, { recursive: true, force: true }))
 
 /** umoci re-serialises times the Go way (trailing zeros dropped), so compare instants, not strings. */
@@ -28,9 +30,29 @@ test('new + config write a new config and manifest with a history entry, like um
   const dir = path.join(tmp, 'a')
   ladingOk(['init', '--layout', dir])
   ladingOk(['new', '--image', `${dir}:t`, '--platform', 'linux/arm64/v8'])
-  ladingOk(['config', '--image', `${dir}:t`, '--config.env', 'A=1', '--config.env', 'B=2', '--config.cmd', 'sh',
-    '--config.cmd', '-c', '--config.label', 'x=y', '--config.exposedports', '8080', '--author', 'me',
-    '--manifest.annotation', 'k=v', '--history.comment', 'first'])
+  ladingOk([
+    'config',
+    '--image',
+    `${dir}:t`,
+    '--config.env',
+    'A=1',
+    '--config.env',
+    'B=2',
+    '--config.cmd',
+    'sh',
+    '--config.cmd',
+    '-c',
+    '--config.label',
+    'x=y',
+    '--config.exposedports',
+    '8080',
+    '--author',
+    'me',
+    '--manifest.annotation',
+    'k=v',
+    '--history.comment',
+    'first',
+  ])
   ladingOk(['config', '--image', `${dir}:t`, '--config.env', 'A=3', '--no-history', '--tag', 't2'])
   const st = JSON.parse(ladingOk(['stat', '--image', `${dir}:t`, '--json']).stdout)
   assert.equal(st.platform, 'linux/arm64/v8')
@@ -66,7 +88,10 @@ test('new writes a manifest with one empty layer, so it passes the spec schema (
   assert.equal(manifest.layers.length, 1)
   // The empty tar is the two zero blocks that end an archive; its diff_id is their digest.
   assert.deepEqual(st.diffIds, ['sha256:' + createHash('sha256').update(Buffer.alloc(1024)).digest('hex')])
-  for (const [type, digest] of [['manifest', st.manifest.digest], ['config', st.imageId]] as const) {
+  for (const [type, digest] of [
+    ['manifest', st.manifest.digest],
+    ['config', st.imageId],
+  ] as const) {
     const file = path.join(dir, 'blobs', ...digest.split(':'))
     runOk('oci-image-tool', ['validate', '--type', type, file])
   }

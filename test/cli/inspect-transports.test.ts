@@ -48,11 +48,17 @@ describe('inspect over transports agrees with skopeo inspect', { skip }, () => {
     assert.deepEqual(ours.Env, theirs.Env)
     assert.deepEqual(ours.Labels, theirs.Labels)
     assert.equal(ours.Architecture, theirs.Architecture)
-    assert.deepEqual(ladingOk(['inspect', '--tls-verify=false', '--raw', ref]).stdoutBytes, runOk('skopeo', ['inspect', '--tls-verify=false', '--raw', ref]).stdoutBytes)
-    assert.deepEqual(ladingOk(['inspect', '--tls-verify=false', '--config', ref]).stdoutBytes, runOk('skopeo', ['inspect', '--tls-verify=false', '--config', '--raw', ref]).stdoutBytes)
+    assert.deepEqual(
+      ladingOk(['inspect', '--tls-verify=false', '--raw', ref]).stdoutBytes,
+      runOk('skopeo', ['inspect', '--tls-verify=false', '--raw', ref]).stdoutBytes,
+    )
+    assert.deepEqual(
+      ladingOk(['inspect', '--tls-verify=false', '--config', ref]).stdoutBytes,
+      runOk('skopeo', ['inspect', '--tls-verify=false', '--config', '--raw', ref]).stdoutBytes,
+    )
   })
 
-  test('inspect-skopeo-shape: docker:// has skopeo inspect\'s keys, in its order, with its values (Name without transport, RepoTags)', (t) => {
+  test("inspect-skopeo-shape: docker:// has skopeo inspect's keys, in its order, with its values (Name without transport, RepoTags)", (t) => {
     if (!requireTool(t, 'skopeo')) return
     const repo = `${reg.host}/lading/shape`
     ladingOk(['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${repo}:v1`])
@@ -60,9 +66,19 @@ describe('inspect over transports agrees with skopeo inspect', { skip }, () => {
     const ours = JSON.parse(ladingOk(['inspect', '--tls-verify=false', `docker://${repo}:v1`]).stdout) as Record<string, unknown>
     const theirs = JSON.parse(runOk('skopeo', ['inspect', '--tls-verify=false', `docker://${repo}:v1`]).stdout) as Record<string, unknown>
     const keys = Object.keys(theirs)
-    assert.deepEqual(Object.keys(ours).filter((k) => keys.includes(k)), keys, 'every key of skopeo, in its order')
+    assert.deepEqual(
+      Object.keys(ours).filter((k) => keys.includes(k)),
+      keys,
+      'every key of skopeo, in its order',
+    )
     // LayersData sits between Layers and Env in skopeo versions that print it (not Debian's 1.9).
-    assert.deepEqual(Object.keys(ours).filter((k) => k !== 'LayersData' || keys.includes(k)).slice(0, keys.length), keys, "skopeo's keys first")
+    assert.deepEqual(
+      Object.keys(ours)
+        .filter((k) => k !== 'LayersData' || keys.includes(k))
+        .slice(0, keys.length),
+      keys,
+      "skopeo's keys first",
+    )
     assert.equal(ours.Name, `${repo}`)
     assert.deepEqual([...(ours.RepoTags as string[])].sort(), ['v1', 'v2'])
     for (const k of keys) {
@@ -74,15 +90,25 @@ describe('inspect over transports agrees with skopeo inspect', { skip }, () => {
     assert.deepEqual(JSON.parse(ladingOk(['inspect', '--tls-verify=false', '--no-tags', `docker://${repo}:v1`]).stdout).RepoTags, [])
   })
 
-  test('inspect-skopeo-shape-index: through an index, Digest is the index\'s as in skopeo; Index.ImageDigest the picked image', async (t) => {
+  test("inspect-skopeo-shape-index: through an index, Digest is the index's as in skopeo; Index.ImageDigest the picked image", async (t) => {
     if (!requireTool(t, 'skopeo')) return
     const repo = `${reg.host}/lading/shape-index`
     ladingOk(['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${repo}:v1`])
     const m = ladingOk(['inspect', '--tls-verify=false', '--raw', `docker://${repo}:v1`]).stdoutBytes
     const plain = JSON.parse(ladingOk(['inspect', '--tls-verify=false', `docker://${repo}:v1`]).stdout)
-    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [{ mediaType: MediaType.OciManifest, digest: plain.Digest, size: m.length, platform: { os: plain.Os, architecture: plain.Architecture } }] }))
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OciIndex,
+        manifests: [{ mediaType: MediaType.OciManifest, digest: plain.Digest, size: m.length, platform: { os: plain.Os, architecture: plain.Architecture } }],
+      }),
+    )
     const c = new RegistryClient({ registry: reg.host, tlsVerify: false })
-    try { await c.putManifest('lading/shape-index', 'multi', { bytes: index, mediaType: MediaType.OciIndex, digest: digestOf(index) }) } finally { await c.close() }
+    try {
+      await c.putManifest('lading/shape-index', 'multi', { bytes: index, mediaType: MediaType.OciIndex, digest: digestOf(index) })
+    } finally {
+      await c.close()
+    }
     const ref = `docker://${repo}:multi`
     const ours = JSON.parse(ladingOk(['inspect', '--tls-verify=false', ref]).stdout)
     const theirs = JSON.parse(runOk('skopeo', ['inspect', '--tls-verify=false', ref]).stdout)
@@ -97,7 +123,10 @@ describe('inspect over transports agrees with skopeo inspect', { skip }, () => {
     const ours = JSON.parse(ladingOk(['inspect', `oci:${layout}:v1`]).stdout) as Record<string, unknown>
     const theirs = JSON.parse(runOk('skopeo', ['inspect', `oci:${layout}:v1`]).stdout) as Record<string, unknown>
     const keys = Object.keys(theirs)
-    assert.deepEqual(Object.keys(ours).filter((k) => keys.includes(k)), keys)
+    assert.deepEqual(
+      Object.keys(ours).filter((k) => keys.includes(k)),
+      keys,
+    )
     assert.deepEqual(ours.RepoTags, [])
     assert.deepEqual(theirs.RepoTags, [])
     assert.equal(ours.Digest, theirs.Digest)
@@ -115,7 +144,10 @@ describe('inspect over transports agrees with skopeo inspect', { skip }, () => {
     // synthesised manifest digests differ; the config and the layer blobs must not.
     assert.deepEqual(ours.Layers, theirs.Layers)
     assert.deepEqual(ours.Env, theirs.Env)
-    assert.deepEqual(ladingOk(['inspect', '--config', `docker-archive:${archive}`]).stdoutBytes, runOk('skopeo', ['inspect', '--config', '--raw', `docker-archive:${archive}`]).stdoutBytes)
+    assert.deepEqual(
+      ladingOk(['inspect', '--config', `docker-archive:${archive}`]).stdoutBytes,
+      runOk('skopeo', ['inspect', '--config', '--raw', `docker-archive:${archive}`]).stdoutBytes,
+    )
     assert.equal(ours.LayersData.length, 2, 'the empty base layer of new, and the inserted one')
     for (const l of ours.LayersData as Array<{ MIMEType: string }>) assert.equal(l.MIMEType, 'application/vnd.docker.image.rootfs.diff.tar')
   })

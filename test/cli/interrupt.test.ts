@@ -18,7 +18,9 @@ import { buildImage, tempDir } from '../bundle/build-image.js'
 async function interruptOnTempFile(args: string[], watchDir: string, signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string; sent: boolean }> {
   const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
-  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString()
+  })
   let sent = false
   const watcher = watch(watchDir, (_ev, name) => {
     if (!sent && typeof name === 'string' && name.includes('.tmp-')) {
@@ -36,7 +38,17 @@ async function withImage(fn: (dir: string, layoutDir: string) => Promise<void>):
   const dir = await tempDir('lading-interrupt-cli-')
   try {
     const layoutDir = path.join(dir, 'img')
-    await buildImage(layoutDir, [[{ name: 'etc/', type: 'directory' }, { name: 'etc/hostname', body: 'x\n' }]], {}, 't')
+    await buildImage(
+      layoutDir,
+      [
+        [
+          { name: 'etc/', type: 'directory' },
+          { name: 'etc/hostname', body: 'x\n' },
+        ],
+      ],
+      {},
+      't',
+    )
     await fsp.writeFile(path.join(dir, 'big.bin'), randomBytes(64 * 1024 * 1024))
     await fn(dir, layoutDir)
   } finally {
@@ -47,30 +59,42 @@ async function withImage(fn: (dir: string, layoutDir: string) => Promise<void>):
 async function assertLayoutAsItWas(layoutDir: string, indexBefore: string): Promise<void> {
   assert.equal(await fsp.readFile(path.join(layoutDir, 'index.json'), 'utf8'), indexBefore, 'index.json untouched')
   for (const d of [layoutDir, path.join(layoutDir, 'blobs', 'sha256')]) {
-    assert.deepEqual((await fsp.readdir(d)).filter((n) => n.includes('.tmp-')), [], `no temp file left in ${d}`)
+    assert.deepEqual(
+      (await fsp.readdir(d)).filter((n) => n.includes('.tmp-')),
+      [],
+      `no temp file left in ${d}`,
+    )
   }
   ladingOk(['validate', '--layout', layoutDir])
 }
 
-test('SIGINT during insert removes the layer being written, says so, exits 130', { timeout: 120_000 }, () => withImage(async (dir, layoutDir) => {
-  const indexBefore = await fsp.readFile(path.join(layoutDir, 'index.json'), 'utf8')
-  const r = await interruptOnTempFile(['insert', '--image', `${layoutDir}:t`, path.join(dir, 'big.bin'), '/big.bin'], path.join(layoutDir, 'blobs', 'sha256'), 'SIGINT')
-  assert.ok(r.sent, `the insert was interrupted while writing (stderr: ${r.stderr})`)
-  assert.equal(r.code, 130, r.stderr)
-  assert.equal(r.stderr, 'lading: interrupted by SIGINT: removed 1 temporary file\n')
-  await assertLayoutAsItWas(layoutDir, indexBefore)
-}))
+test('SIGINT during insert removes the layer being written, says so, exits 130', { timeout: 120_000 }, () =>
+  withImage(async (dir, layoutDir) => {
+    const indexBefore = await fsp.readFile(path.join(layoutDir, 'index.json'), 'utf8')
+    const r = await interruptOnTempFile(
+      ['insert', '--image', `${layoutDir}:t`, path.join(dir, 'big.bin'), '/big.bin'],
+      path.join(layoutDir, 'blobs', 'sha256'),
+      'SIGINT',
+    )
+    assert.ok(r.sent, `the insert was interrupted while writing (stderr: ${r.stderr})`)
+    assert.equal(r.code, 130, r.stderr)
+    assert.equal(r.stderr, 'lading: interrupted by SIGINT: removed 1 temporary file\n')
+    await assertLayoutAsItWas(layoutDir, indexBefore)
+  }),
+)
 
-test('SIGTERM during repack removes the layer being written, says so, exits 143', { timeout: 120_000 }, () => withImage(async (dir, layoutDir) => {
-  const bundle = path.join(dir, 'bundle')
-  ladingOk(['unpack', '--image', `${layoutDir}:t`, bundle])
-  await fsp.rename(path.join(dir, 'big.bin'), path.join(bundle, 'rootfs', 'big.bin'))
-  const indexBefore = await fsp.readFile(path.join(layoutDir, 'index.json'), 'utf8')
-  const r = await interruptOnTempFile(['repack', '--image', `${layoutDir}:t`, bundle], path.join(layoutDir, 'blobs', 'sha256'), 'SIGTERM')
-  assert.ok(r.sent, `the repack was interrupted while writing (stderr: ${r.stderr})`)
-  assert.equal(r.code, 143, r.stderr)
-  assert.equal(r.stderr, 'lading: interrupted by SIGTERM: removed 1 temporary file\n')
-  await assertLayoutAsItWas(layoutDir, indexBefore)
-  // The bundle can still be repacked.
-  ladingOk(['repack', '--image', `${layoutDir}:t`, bundle])
-}))
+test('SIGTERM during repack removes the layer being written, says so, exits 143', { timeout: 120_000 }, () =>
+  withImage(async (dir, layoutDir) => {
+    const bundle = path.join(dir, 'bundle')
+    ladingOk(['unpack', '--image', `${layoutDir}:t`, bundle])
+    await fsp.rename(path.join(dir, 'big.bin'), path.join(bundle, 'rootfs', 'big.bin'))
+    const indexBefore = await fsp.readFile(path.join(layoutDir, 'index.json'), 'utf8')
+    const r = await interruptOnTempFile(['repack', '--image', `${layoutDir}:t`, bundle], path.join(layoutDir, 'blobs', 'sha256'), 'SIGTERM')
+    assert.ok(r.sent, `the repack was interrupted while writing (stderr: ${r.stderr})`)
+    assert.equal(r.code, 143, r.stderr)
+    assert.equal(r.stderr, 'lading: interrupted by SIGTERM: removed 1 temporary file\n')
+    await assertLayoutAsItWas(layoutDir, indexBefore)
+    // The bundle can still be repacked.
+    ladingOk(['repack', '--image', `${layoutDir}:t`, bundle])
+  }),
+)

@@ -38,10 +38,19 @@ test('regression: unpack shows progress per layer with --progress plain, and not
 
 test('regression: validate shows progress per blob hashed (json events), and nothing in a pipe by default', () => {
   const json = ladingOk(['validate', '--progress', 'json', '--image', `${dir}:t`])
-  const events = json.stderr.trim().split('\n').map((l) => JSON.parse(l) as { type: string; digest?: string; action?: string })
+  const events = json.stderr
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; digest?: string; action?: string })
   for (const l of img.layers) {
-    assert.ok(events.some((e) => e.type === 'blob-start' && e.digest === l.digest && e.action === 'verify'), json.stderr)
-    assert.ok(events.some((e) => e.type === 'blob-done' && e.digest === l.digest), json.stderr)
+    assert.ok(
+      events.some((e) => e.type === 'blob-start' && e.digest === l.digest && e.action === 'verify'),
+      json.stderr,
+    )
+    assert.ok(
+      events.some((e) => e.type === 'blob-done' && e.digest === l.digest),
+      json.stderr,
+    )
   }
   assert.match(json.stdout, /valid/)
   const deep = ladingOk(['validate', '--deep', '--progress', 'plain', '--layout', dir])
@@ -63,7 +72,11 @@ test('regression: repack shows the new layer being written with --progress plain
 })
 
 test('--progress with a bad value is a usage error', () => {
-  for (const cmd of [['validate', '--layout', dir], ['unpack', '--image', `${dir}:t`, path.join(tmp, 'never')], ['repack', '--image', `${dir}:t`, path.join(tmp, 'never')]]) {
+  for (const cmd of [
+    ['validate', '--layout', dir],
+    ['unpack', '--image', `${dir}:t`, path.join(tmp, 'never')],
+    ['repack', '--image', `${dir}:t`, path.join(tmp, 'never')],
+  ]) {
     const r = lading([...cmd, '--progress', 'fancy'])
     assert.equal(r.status, 2, r.stderr)
     assert.match(r.stderr, /^lading: --progress: expected tty, plain, json or none, got "fancy"\n$/)

@@ -17,10 +17,12 @@ import { applySpecs, tempDir } from '../layer/helpers/apply-env.js'
 import { buildTaggedImage } from '../copy/image-builder.js'
 
 let tmp: string
-before(() => { tmp = mkdtempSync(path.join(os.tmpdir(), 'lading-messages-')) })
+before(() => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'lading-messages-'))
+})
 after(() => rmSync(tmp, { recursive: true, force: true }))
 
-test('regression: a zstd conflict between the user\'s own flags is named as theirs, not blamed on the source', async () => {
+test("regression: a zstd conflict between the user's own flags is named as theirs, not blamed on the source", async () => {
   await buildTaggedImage(path.join(tmp, 'src'), 't')
   const r = lading(['copy', '--format', 'v2s2', '--dest-compress-format', 'zstd', `oci:${path.join(tmp, 'src')}:t`, `dir:${path.join(tmp, 'zstd-v2s2')}`])
   assert.equal(r.status, 2, r.stderr)
@@ -56,12 +58,15 @@ test('regression: a layer entry with a 5000-character name gives a short error l
 
 test('regression: size 1e400 is reported as a number too large, not as null', () => {
   const doc = `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:${'a'.repeat(64)}","size":1e400},"layers":[]}`
-  assert.throws(() => parseManifest(Buffer.from(doc), 'm'), (e: unknown) => {
-    assert.ok(isLadingError(e))
-    assert.match(e.message, /\/config\/size: size must be a non-negative integer, got a number too large to represent/)
-    assert.doesNotMatch(e.message, /got null/)
-    return true
-  })
+  assert.throws(
+    () => parseManifest(Buffer.from(doc), 'm'),
+    (e: unknown) => {
+      assert.ok(isLadingError(e))
+      assert.match(e.message, /\/config\/size: size must be a non-negative integer, got a number too large to represent/)
+      assert.doesNotMatch(e.message, /got null/)
+      return true
+    },
+  )
   // Through the CLI too.
   const f = path.join(tmp, 'm.json')
   writeFileSync(f, doc)
@@ -87,12 +92,18 @@ test('regression: repack warns that the tag moved since unpack', async (t) => {
   ladingOk(['new', '--image', `${dir}:t`])
   const bundle = path.join(tmp, 'bundle')
   const u = lading(['unpack', '--rootless', '--image', `${dir}:t`, bundle])
-  if (u.status !== 0) { t.skip(`unpack failed here: ${u.stderr}`); return }
+  if (u.status !== 0) {
+    t.skip(`unpack failed here: ${u.stderr}`)
+    return
+  }
   // Someone else moves the tag.
   ladingOk(['config', '--image', `${dir}:t`, '--config.env', 'MOVED=1'])
   writeFileSync(path.join(bundle, 'rootfs', 'new-file'), 'x')
   const r = ladingOk(['repack', '--image', `${dir}:t`, bundle])
-  assert.match(r.stderr, /^lading: warning: t moved since unpack \(to sha256:[0-9a-f]{12}\); the new image is based on sha256:[0-9a-f]{12}, as unpacked, and replaces it\n$/)
+  assert.match(
+    r.stderr,
+    /^lading: warning: t moved since unpack \(to sha256:[0-9a-f]{12}\); the new image is based on sha256:[0-9a-f]{12}, as unpacked, and replaces it\n$/,
+  )
   // No warning when the tag did not move.
   writeFileSync(path.join(bundle, 'rootfs', 'another'), 'y')
   const again = ladingOk(['repack', '--refresh-bundle', '--image', `${dir}:t`, bundle])

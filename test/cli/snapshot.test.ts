@@ -16,22 +16,33 @@ const blob = path.join(repoRoot, 'build/src/cli/lading.blob')
 const noSnapshot = existsSync(blob) ? false : process.env.CI === 'true' ? false : 'no start-up snapshot built (npm run build makes one)'
 
 /** Variables that are not set are absent (JSON drops undefined). */
-interface Probe { execArgv: string[]; atStart: Record<string, string | undefined>; atExit: Record<string, string | undefined> }
+interface Probe {
+  execArgv: string[]
+  atStart: Record<string, string | undefined>
+  atExit: Record<string, string | undefined>
+}
 
 /**
  * Runs `lading args` with a preload that records how Node was started and the CA variables;
  * `nodeOptions` go in NODE_OPTIONS before the preload.
  */
-async function probe(args: string[], env: Record<string, string>, nodeOptions = ''): Promise<{ status: number | null; stdout: string; stderr: string; probe: Probe }> {
+async function probe(
+  args: string[],
+  env: Record<string, string>,
+  nodeOptions = '',
+): Promise<{ status: number | null; stdout: string; stderr: string; probe: Probe }> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-probe-'))
   try {
     const out = path.join(dir, 'probe.json')
     const script = path.join(dir, 'probe.cjs')
-    await fsp.writeFile(script, `
+    await fsp.writeFile(
+      script,
+      `
       const pick = () => ({ extra: process.env.NODE_EXTRA_CA_CERTS, deferred: process.env.LADING_DEFERRED_EXTRA_CA_CERTS })
       const atStart = pick()
       process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ execArgv: process.execArgv, atStart, atExit: pick() })))
-    `)
+    `,
+    )
     const r = lading(args, { env: { ...env, NODE_OPTIONS: `${nodeOptions} -r ${script}`.trim() } })
     return { status: r.status, stdout: r.stdout, stderr: r.stderr, probe: JSON.parse(await fsp.readFile(out, 'utf8')) as Probe }
   } finally {
@@ -39,13 +50,17 @@ async function probe(args: string[], env: Record<string, string>, nodeOptions = 
   }
 }
 
-test('lading starts from the start-up snapshot made by this node, with NODE_EXTRA_CA_CERTS moved aside until the command runs', { skip: noSnapshot }, async () => {
-  const r = await probe(['--version'], { NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' })
-  assert.equal(r.status, 0, r.stderr)
-  assert.ok(r.probe.execArgv.includes('--snapshot-blob'), `execArgv ${JSON.stringify(r.probe.execArgv)}`)
-  assert.deepEqual(r.probe.atStart, { deferred: '/etc/ssl/certs/ca-certificates.crt' }, 'Node started without NODE_EXTRA_CA_CERTS')
-  assert.deepEqual(r.probe.atExit, { extra: '/etc/ssl/certs/ca-certificates.crt' }, 'the command put it back')
-})
+test(
+  'lading starts from the start-up snapshot made by this node, with NODE_EXTRA_CA_CERTS moved aside until the command runs',
+  { skip: noSnapshot },
+  async () => {
+    const r = await probe(['--version'], { NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' })
+    assert.equal(r.status, 0, r.stderr)
+    assert.ok(r.probe.execArgv.includes('--snapshot-blob'), `execArgv ${JSON.stringify(r.probe.execArgv)}`)
+    assert.deepEqual(r.probe.atStart, { deferred: '/etc/ssl/certs/ca-certificates.crt' }, 'Node started without NODE_EXTRA_CA_CERTS')
+    assert.deepEqual(r.probe.atExit, { extra: '/etc/ssl/certs/ca-certificates.crt' }, 'the command put it back')
+  },
+)
 
 test('LADING_SNAPSHOT=0 starts from the plain modules', async () => {
   const r = await probe(['--version'], { LADING_SNAPSHOT: '0', NODE_EXTRA_CA_CERTS: '' })
@@ -79,13 +94,23 @@ test('the snapshot and the plain modules print the same help, results and errors
     const layout = path.join(dir, 'layout')
     ladingOk(['init', '--layout', layout])
     ladingOk(['new', '--image', `${layout}:t`])
-    const cases = [['--help'], ['copy', '--help'], ['ls', '--layout', layout], ['stat', '--image', `${layout}:t`],
-      ['ls', '--layout', path.join(dir, 'missing')], ['copy', 'nonsense:x', 'oci:y'], ['no-such-command']]
+    const cases = [
+      ['--help'],
+      ['copy', '--help'],
+      ['ls', '--layout', layout],
+      ['stat', '--image', `${layout}:t`],
+      ['ls', '--layout', path.join(dir, 'missing')],
+      ['copy', 'nonsense:x', 'oci:y'],
+      ['no-such-command'],
+    ]
     for (const args of cases) {
       const fromSnapshot = lading(args)
       const plain = lading(args, { env: { LADING_SNAPSHOT: '0' } })
-      assert.deepEqual({ status: fromSnapshot.status, stdout: fromSnapshot.stdout, stderr: fromSnapshot.stderr },
-        { status: plain.status, stdout: plain.stdout, stderr: plain.stderr }, `lading ${args.join(' ')}`)
+      assert.deepEqual(
+        { status: fromSnapshot.status, stdout: fromSnapshot.stdout, stderr: fromSnapshot.stderr },
+        { status: plain.status, stdout: plain.stdout, stderr: plain.stderr },
+        `lading ${args.join(' ')}`,
+      )
     }
   } finally {
     await fsp.rm(dir, { recursive: true, force: true })

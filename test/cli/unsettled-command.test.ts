@@ -19,7 +19,10 @@ test('a command left awaiting a promise that never settles exits 1 with one line
     // Every asynchronous lstat from here on waits forever (and keeps nothing alive); gc's walk of
     // the blob directories starts with one.
     const hook = `import { promises } from 'node:fs'; promises.lstat = () => new Promise(() => {})`
-    const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, cliPath, 'gc', '--layout', layout], { encoding: 'utf8', env: { ...process.env, LADING_DEBUG: '' } })
+    const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, cliPath, 'gc', '--layout', layout], {
+      encoding: 'utf8',
+      env: { ...process.env, LADING_DEBUG: '' },
+    })
     assert.equal(r.status, 1, r.stderr)
     assert.match(r.stderr, /^lading: internal error: the command stopped before it finished.*\n$/)
   } finally {

@@ -78,101 +78,127 @@ function gzipMembers(gz: Buffer): Buffer[] {
   return out
 }
 
-test('the native (libdeflate) gzip engine is built and used by default under CI', { skip: process.env.CI === 'true' ? false : nativeGzipUnavailableReason() ? `not built here: ${nativeGzipUnavailableReason()}` : false }, () => {
-  assert.equal(nativeGzipUnavailableReason(), undefined)
-  assert.equal(defaultGzipEngine(), 'libdeflate')
-  assert.equal(defaultGzipEngine(0), 'zlib', 'level 0 (stored) is zlib\'s')
-})
+test(
+  'the native (libdeflate) gzip engine is built and used by default under CI',
+  { skip: process.env.CI === 'true' ? false : nativeGzipUnavailableReason() ? `not built here: ${nativeGzipUnavailableReason()}` : false },
+  () => {
+    assert.equal(nativeGzipUnavailableReason(), undefined)
+    assert.equal(defaultGzipEngine(), 'libdeflate')
+    assert.equal(defaultGzipEngine(0), 'zlib', "level 0 (stored) is zlib's")
+  },
+)
 
-test('libdeflate gzip: one member per 1 MiB block, each with MTIME 0, OS 255 and a valid trailer', { skip: engines.includes('libdeflate') ? false : 'libdeflate engine not built' }, async () => {
-  const data = sampleData(2 * GZIP_BLOCK_SIZE + 5)
-  const gz = await gzipWith('libdeflate', chunked(data, 70001))
-  const members = gzipMembers(gz)
-  assert.deepEqual(members.map((m) => m.length), [GZIP_BLOCK_SIZE, GZIP_BLOCK_SIZE, 5])
-  assert.ok(Buffer.concat(members).equals(data))
-  assert.ok(zlib.gunzipSync(gz).equals(data), 'node zlib reads every member')
-  // Empty input: exactly one member of nothing.
-  const empty = await gzipWith('libdeflate', Buffer.alloc(0))
-  assert.deepEqual(gzipMembers(empty).map((m) => m.length), [0])
-})
+test(
+  'libdeflate gzip: one member per 1 MiB block, each with MTIME 0, OS 255 and a valid trailer',
+  { skip: engines.includes('libdeflate') ? false : 'libdeflate engine not built' },
+  async () => {
+    const data = sampleData(2 * GZIP_BLOCK_SIZE + 5)
+    const gz = await gzipWith('libdeflate', chunked(data, 70001))
+    const members = gzipMembers(gz)
+    assert.deepEqual(
+      members.map((m) => m.length),
+      [GZIP_BLOCK_SIZE, GZIP_BLOCK_SIZE, 5],
+    )
+    assert.ok(Buffer.concat(members).equals(data))
+    assert.ok(zlib.gunzipSync(gz).equals(data), 'node zlib reads every member')
+    // Empty input: exactly one member of nothing.
+    const empty = await gzipWith('libdeflate', Buffer.alloc(0))
+    assert.deepEqual(
+      gzipMembers(empty).map((m) => m.length),
+      [0],
+    )
+  },
+)
 
-test('libdeflate gzip stores incompressible blocks instead of deflating them, and still compresses the rest', { skip: engines.includes('libdeflate') ? false : 'libdeflate engine not built' }, async () => {
-  const noise = randomBytes(3 * GZIP_BLOCK_SIZE)
-  const text = sampleData(2 * GZIP_BLOCK_SIZE)
-  const gz = await gzipWith('libdeflate', Buffer.concat([noise, text]))
-  const members = gzipMembers(gz)
-  assert.equal(members.length, 5)
-  assert.ok(Buffer.concat(members).equals(Buffer.concat([noise, text])))
-  // A stored member is the data plus deflate's 5 bytes per stored block and the gzip framing;
-  // its first bits say BTYPE=00 (stored).
-  let off = 0
-  for (let i = 0; i < 5; i++) {
-    const start = off
-    const inf = zlib.inflateRawSync(gz.subarray(off + 10), { info: true }) as unknown as { engine: { bytesWritten: number } }
-    off += 10 + inf.engine.bytesWritten + 8
-    const btype = (gz[start + 10]! >> 1) & 3
-    if (i < 3) {
-      assert.equal(btype, 0, `member ${i} (random bytes) is stored`)
-      assert.ok(off - start < GZIP_BLOCK_SIZE + 200, `member ${i}: ${off - start} bytes`)
-    } else {
-      assert.notEqual(btype, 0, `member ${i} (text) is compressed`)
-      assert.ok(off - start < GZIP_BLOCK_SIZE / 2, `member ${i}: ${off - start} bytes`)
+test(
+  'libdeflate gzip stores incompressible blocks instead of deflating them, and still compresses the rest',
+  { skip: engines.includes('libdeflate') ? false : 'libdeflate engine not built' },
+  async () => {
+    const noise = randomBytes(3 * GZIP_BLOCK_SIZE)
+    const text = sampleData(2 * GZIP_BLOCK_SIZE)
+    const gz = await gzipWith('libdeflate', Buffer.concat([noise, text]))
+    const members = gzipMembers(gz)
+    assert.equal(members.length, 5)
+    assert.ok(Buffer.concat(members).equals(Buffer.concat([noise, text])))
+    // A stored member is the data plus deflate's 5 bytes per stored block and the gzip framing;
+    // its first bits say BTYPE=00 (stored).
+    let off = 0
+    for (let i = 0; i < 5; i++) {
+      const start = off
+      const inf = zlib.inflateRawSync(gz.subarray(off + 10), { info: true }) as unknown as { engine: { bytesWritten: number } }
+      off += 10 + inf.engine.bytesWritten + 8
+      const btype = (gz[start + 10]! >> 1) & 3
+      if (i < 3) {
+        assert.equal(btype, 0, `member ${i} (random bytes) is stored`)
+        assert.ok(off - start < GZIP_BLOCK_SIZE + 200, `member ${i}: ${off - start} bytes`)
+      } else {
+        assert.notEqual(btype, 0, `member ${i} (text) is compressed`)
+        assert.ok(off - start < GZIP_BLOCK_SIZE / 2, `member ${i}: ${off - start} bytes`)
+      }
     }
-  }
-  // Same bytes in, same bytes out.
-  assert.ok(gz.equals(await gzipWith('libdeflate', chunked(Buffer.concat([noise, text]), 77777))))
-  // Random bytes that repeat (high entropy, yet compressible): the level-1 probe sees the repeats.
-  const piece = randomBytes(8 * 1024)
-  const repeated = Buffer.concat(Array.from({ length: GZIP_BLOCK_SIZE / piece.length }, () => piece))
-  const rgz = await gzipWith('libdeflate', repeated)
-  assert.ok(rgz.length < GZIP_BLOCK_SIZE / 4, `repeated random data compressed to ${rgz.length} bytes`)
-})
+    // Same bytes in, same bytes out.
+    assert.ok(gz.equals(await gzipWith('libdeflate', chunked(Buffer.concat([noise, text]), 77777))))
+    // Random bytes that repeat (high entropy, yet compressible): the level-1 probe sees the repeats.
+    const piece = randomBytes(8 * 1024)
+    const repeated = Buffer.concat(Array.from({ length: GZIP_BLOCK_SIZE / piece.length }, () => piece))
+    const rgz = await gzipWith('libdeflate', repeated)
+    assert.ok(rgz.length < GZIP_BLOCK_SIZE / 4, `repeated random data compressed to ${rgz.length} bytes`)
+  },
+)
 
-test('libdeflate gzip into recycled output blocks: the same bytes, written by PooledFileWriter, blocks reused', { skip: engines.includes('libdeflate') ? false : 'libdeflate engine not built' }, async () => {
-  // Random blocks are stored (the largest output a block can have), text blocks compressed.
-  const data = Buffer.concat([randomBytes(8 * GZIP_BLOCK_SIZE), sampleData(16 * GZIP_BLOCK_SIZE + 777)])
-  const members = 25
-  const plain = await gzipWith('libdeflate', chunked(data, 65536))
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lading-gzip-out-'))
-  try {
-    let madeInRound1 = 0
-    for (let round = 0; round < 2; round++) {
-      const before = poolStats().outMade
-      const file = path.join(dir, `out-${round}`)
-      const z = new ParallelGzip({ engine: 'libdeflate', recycleOutput: true })
-      await pipeline(chunked(data, 65536), z, new PooledFileWriter(await fs.promises.open(file, 'wx'), 8 * 1024 * 1024))
-      assert.ok(fs.readFileSync(file).equals(plain), `round ${round}: the file holds exactly the bytes of the plain encoder`)
-      if (round === 1) madeInRound1 = poolStats().outMade - before
+test(
+  'libdeflate gzip into recycled output blocks: the same bytes, written by PooledFileWriter, blocks reused',
+  { skip: engines.includes('libdeflate') ? false : 'libdeflate engine not built' },
+  async () => {
+    // Random blocks are stored (the largest output a block can have), text blocks compressed.
+    const data = Buffer.concat([randomBytes(8 * GZIP_BLOCK_SIZE), sampleData(16 * GZIP_BLOCK_SIZE + 777)])
+    const members = 25
+    const plain = await gzipWith('libdeflate', chunked(data, 65536))
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lading-gzip-out-'))
+    try {
+      let madeInRound1 = 0
+      for (let round = 0; round < 2; round++) {
+        const before = poolStats().outMade
+        const file = path.join(dir, `out-${round}`)
+        const z = new ParallelGzip({ engine: 'libdeflate', recycleOutput: true })
+        await pipeline(chunked(data, 65536), z, new PooledFileWriter(await fs.promises.open(file, 'wx'), 8 * 1024 * 1024))
+        assert.ok(fs.readFileSync(file).equals(plain), `round ${round}: the file holds exactly the bytes of the plain encoder`)
+        if (round === 1) madeInRound1 = poolStats().outMade - before
+      }
+      // The writer handed every block back once written: the second round reused the first's
+      // (it makes new ones only where more were in flight at once than in the first round; without
+      // the hand-back it would make one per member).
+      assert.ok(madeInRound1 < members / 2, `the second round made ${madeInRound1} new blocks for ${members} members`)
+      assert.ok(poolStats().outFree > 0)
+      const a = takeOutBlock()
+      const b = takeOutBlock()
+      assert.equal(a.length, OUT_BLOCK_SIZE)
+      assert.notEqual(a.buffer, b.buffer)
+      returnOutBlock(a.subarray(0, 10))
+      returnOutBlock(a.subarray(0, 10)) // a second return of the same block is ignored
+      returnOutBlock(Buffer.alloc(OUT_BLOCK_SIZE)) // and a foreign buffer never enters the pool
+      assert.equal(takeOutBlock().buffer, a.buffer)
+      assert.notEqual(takeOutBlock().buffer, a.buffer, 'a block given back once is handed out once')
+      returnOutBlock(b)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
     }
-    // The writer handed every block back once written: the second round reused the first's
-    // (it makes new ones only where more were in flight at once than in the first round; without
-    // the hand-back it would make one per member).
-    assert.ok(madeInRound1 < members / 2, `the second round made ${madeInRound1} new blocks for ${members} members`)
-    assert.ok(poolStats().outFree > 0)
-    const a = takeOutBlock()
-    const b = takeOutBlock()
-    assert.equal(a.length, OUT_BLOCK_SIZE)
-    assert.notEqual(a.buffer, b.buffer)
-    returnOutBlock(a.subarray(0, 10))
-    returnOutBlock(a.subarray(0, 10)) // a second return of the same block is ignored
-    returnOutBlock(Buffer.alloc(OUT_BLOCK_SIZE)) // and a foreign buffer never enters the pool
-    assert.equal(takeOutBlock().buffer, a.buffer)
-    assert.notEqual(takeOutBlock().buffer, a.buffer, 'a block given back once is handed out once')
-    returnOutBlock(b)
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true })
-  }
-  // The native call refuses an output buffer without room for libdeflate's bound.
-  const native = nativeGzip()!
-  await assert.rejects(native.gzipMemberInto(randomBytes(GZIP_BLOCK_SIZE), 4, Buffer.alloc(1024)), /smaller than libdeflate's bound/)
-})
+    // The native call refuses an output buffer without room for libdeflate's bound.
+    const native = nativeGzip()!
+    await assert.rejects(native.gzipMemberInto(randomBytes(GZIP_BLOCK_SIZE), 4, Buffer.alloc(1024)), /smaller than libdeflate's bound/)
+  },
+)
 
-test('libdeflate gzip at level 4 is smaller than zlib gzip at level 4 on text-like data', { skip: engines.includes('libdeflate') ? false : 'libdeflate engine not built' }, async () => {
-  const data = sampleData(4 * GZIP_BLOCK_SIZE)
-  const fast = await gzipWith('libdeflate', data, 4)
-  const slow = await gzipWith('zlib', data, 4)
-  assert.ok(fast.length < slow.length, `libdeflate ${fast.length} bytes vs zlib ${slow.length}`)
-})
+test(
+  'libdeflate gzip at level 4 is smaller than zlib gzip at level 4 on text-like data',
+  { skip: engines.includes('libdeflate') ? false : 'libdeflate engine not built' },
+  async () => {
+    const data = sampleData(4 * GZIP_BLOCK_SIZE)
+    const fast = await gzipWith('libdeflate', data, 4)
+    const slow = await gzipWith('zlib', data, 4)
+    assert.ok(fast.length < slow.length, `libdeflate ${fast.length} bytes vs zlib ${slow.length}`)
+  },
+)
 
 const tarHeader = (): Buffer => {
   const h = Buffer.alloc(512)
@@ -197,7 +223,10 @@ test('detectCompression recognises gzip, zstd, tar, empty and zero-block streams
 
 test('parseCompression accepts the three names and refuses others', () => {
   assert.equal(parseCompression('zstd'), 'zstd')
-  assert.throws(() => parseCompression('bzip2'), (e: unknown) => isLadingError(e, 'USAGE'))
+  assert.throws(
+    () => parseCompression('bzip2'),
+    (e: unknown) => isLadingError(e, 'USAGE'),
+  )
 })
 
 test('gzip round trip through compress and decompress over several blocks', async () => {
@@ -339,8 +368,14 @@ test('an error of the input stream (e.g. a digest mismatch) reaches the decompre
 })
 
 test('compress refuses an out-of-range level', () => {
-  assert.throws(() => compress(Readable.from([]), 'gzip', { level: 12 }), (e: unknown) => isLadingError(e, 'USAGE'))
-  assert.throws(() => compress(Readable.from([]), 'zstd', { level: 99 }), (e: unknown) => isLadingError(e, 'USAGE'))
+  assert.throws(
+    () => compress(Readable.from([]), 'gzip', { level: 12 }),
+    (e: unknown) => isLadingError(e, 'USAGE'),
+  )
+  assert.throws(
+    () => compress(Readable.from([]), 'zstd', { level: 99 }),
+    (e: unknown) => isLadingError(e, 'USAGE'),
+  )
 })
 
 test('zlib engine: blocks are primed with the previous 32 KiB, so parallel gzip compresses like one stream', async () => {
@@ -358,10 +393,25 @@ test('decompression bombs are decoded only as fast as they are read (bounded mem
   const zeros = Buffer.alloc(1024 * 1024)
   for (const c of ['gzip', 'zstd'] as const) {
     // 512 MiB of zeros compresses to well under a megabyte.
-    const bomb = await buffer(compress(Readable.from((function* () { for (let i = 0; i < 512; i++) yield zeros })(), { objectMode: false }), c))
+    const bomb = await buffer(
+      compress(
+        Readable.from(
+          (function* () {
+            for (let i = 0; i < 512; i++) yield zeros
+          })(),
+          { objectMode: false },
+        ),
+        c,
+      ),
+    )
     assert.ok(bomb.length < 1024 * 1024, `${c} bomb is ${bomb.length} bytes`)
     const out = await decompress(Readable.from([bomb]), c, 'bomb')
-    const first = await new Promise<Buffer>((resolve) => out.once('data', (d: Buffer) => { out.pause(); resolve(d) }))
+    const first = await new Promise<Buffer>((resolve) =>
+      out.once('data', (d: Buffer) => {
+        out.pause()
+        resolve(d)
+      }),
+    )
     assert.ok(first.length > 0)
     await new Promise((r) => setTimeout(r, 300))
     assert.ok(out.readableLength <= 16 * 1024 * 1024, `${c}: ${out.readableLength} bytes buffered while nobody reads`)
@@ -392,10 +442,18 @@ test('block pool: only whole blocks it made are reused; the gzip encoder hands b
   assert.notEqual(takeBlock(), a, 'views and foreign buffers never enter the pool')
   if (!engines.includes('libdeflate')) return
   const data = sampleData(3 * POOL_BLOCK_SIZE)
-  const fill = (): Buffer[] => [0, 1, 2].map((i) => { const b = takeBlock(); data.copy(b, 0, i * POOL_BLOCK_SIZE, (i + 1) * POOL_BLOCK_SIZE); return b })
+  const fill = (): Buffer[] =>
+    [0, 1, 2].map((i) => {
+      const b = takeBlock()
+      data.copy(b, 0, i * POOL_BLOCK_SIZE, (i + 1) * POOL_BLOCK_SIZE)
+      return b
+    })
   const kept = fill()
   const plain = await buffer(Readable.from(kept).pipe(new ParallelGzip()))
-  assert.ok(kept.every((b, i) => b.equals(data.subarray(i * POOL_BLOCK_SIZE, (i + 1) * POOL_BLOCK_SIZE))), 'without recycleInput the blocks stay the caller\'s')
+  assert.ok(
+    kept.every((b, i) => b.equals(data.subarray(i * POOL_BLOCK_SIZE, (i + 1) * POOL_BLOCK_SIZE))),
+    "without recycleInput the blocks stay the caller's",
+  )
   const given = fill()
   const recycled = await buffer(Readable.from(given).pipe(new ParallelGzip({ recycleInput: true })))
   await new Promise((r) => setImmediate(r))

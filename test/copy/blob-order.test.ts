@@ -24,14 +24,18 @@ before(async () => {
   tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-blob-order-'))
   img = await buildTaggedImage(path.join(tmp, 'src'), 't')
 })
-after(async () => { await fsp.rm(tmp, { recursive: true, force: true }) })
+after(async () => {
+  await fsp.rm(tmp, { recursive: true, force: true })
+})
 
 /** The source, recording blob requests; the config's stream is held back until `release()`. */
 async function recordingSource(): Promise<{ src: ImageSource; requests: string[]; release: () => void }> {
   const inner = await openSource(parseReference(`oci:${path.join(tmp, 'src')}:t`))
   const requests: string[] = []
   let release!: () => void
-  const released = new Promise<void>((resolve) => { release = resolve })
+  const released = new Promise<void>((resolve) => {
+    release = resolve
+  })
   const configDigest = (JSON.parse((await inner.getManifest()).bytes.toString()) as { config: Descriptor }).config.digest
   const src: ImageSource = {
     ref: inner.ref,
@@ -80,7 +84,7 @@ test('a recompression reads the config (its diff_ids) before it requests any lay
   }
 })
 
-test('the config is put once the layers\' bytes are moving, and at once when every layer is already there', async () => {
+test("the config is put once the layers' bytes are moving, and at once when every layer is already there", async () => {
   const copyTo = async (dir: string): Promise<string[]> => {
     const order: string[] = []
     const src = await openSource(parseReference(`oci:${path.join(tmp, 'src')}:t`))

@@ -26,9 +26,15 @@ before(async () => {
   src = path.join(tmp, 'src')
   img = await buildTaggedImage(src, 't', { layerBytes: 1 << 20 })
 })
-after(async () => { await fsp.rm(tmp, { recursive: true, force: true }) })
+after(async () => {
+  await fsp.rm(tmp, { recursive: true, force: true })
+})
 
-const exists = (p: string): Promise<boolean> => fsp.stat(p).then(() => true, () => false)
+const exists = (p: string): Promise<boolean> =>
+  fsp.stat(p).then(
+    () => true,
+    () => false,
+  )
 
 test('copy() takes references as strings or parsed, and leaves the copied image', async () => {
   const r1 = await copy(`oci:${src}:t`, `oci:${path.join(tmp, 'one')}:v1`)
@@ -36,7 +42,10 @@ test('copy() takes references as strings or parsed, and leaves the copied image'
   const r2 = await copy(parseReference(`oci:${src}:t`), parseReference(`dir:${path.join(tmp, 'two')}`))
   assert.equal(r2.digest, img.manifest.digest)
   const layout = await Layout.open(path.join(tmp, 'one'))
-  assert.deepEqual((await layout.listTags()).map((t) => t.tag), ['v1'])
+  assert.deepEqual(
+    (await layout.listTags()).map((t) => t.tag),
+    ['v1'],
+  )
 })
 
 test('copy() with a signal already aborted opens nothing and rejects with its reason', async () => {
@@ -50,11 +59,16 @@ test('copy() aborted mid-copy closes both ends, rejects with the reason, and lea
   const dest = path.join(tmp, 'aborted')
   const ac = new AbortController()
   let events = 0
-  await assert.rejects(copy(`oci:${src}:t`, `oci:${dest}:t`, {
-    signal: ac.signal,
-    // The first blob moving is the moment to stop: the destination exists and holds a temp file.
-    onProgress: () => { if (events++ === 0) ac.abort() },
-  }), (e) => e instanceof Error && e.name === 'AbortError')
+  await assert.rejects(
+    copy(`oci:${src}:t`, `oci:${dest}:t`, {
+      signal: ac.signal,
+      // The first blob moving is the moment to stop: the destination exists and holds a temp file.
+      onProgress: () => {
+        if (events++ === 0) ac.abort()
+      },
+    }),
+    (e) => e instanceof Error && e.name === 'AbortError',
+  )
   assert.ok(events > 0, 'the copy had started')
   assert.equal(await exists(dest), false, 'the destination closed before its commit removed the layout it created')
 })
@@ -68,11 +82,8 @@ test('copy() closes the source when the destination cannot be opened', async () 
   await fsp.writeFile(archive, gzipSync(await fsp.readFile(tar)))
   const spool = path.join(tmp, 'spool')
   await fsp.mkdir(spool)
-  await assert.rejects(
-    copy(`oci-archive:${archive}:t`, `oci-archive:${archive}:t`, { sourceOptions: { tmpDir: spool } }),
-    (e) => isLadingError(e),
-  )
-  assert.deepEqual(await fsp.readdir(spool), [], 'the source\'s spool was removed')
+  await assert.rejects(copy(`oci-archive:${archive}:t`, `oci-archive:${archive}:t`, { sourceOptions: { tmpDir: spool } }), (e) => isLadingError(e))
+  assert.deepEqual(await fsp.readdir(spool), [], "the source's spool was removed")
 })
 
 test('await using closes a source and a destination; an uncommitted destination removes what it made', async () => {

@@ -41,12 +41,18 @@ async function copy(from: string, to: string, opts: Parameters<typeof copyImage>
 
 function refFor(transport: string, base: string): string {
   switch (transport) {
-    case 'oci': return `oci:${base}:t`
-    case 'oci-archive': return `oci-archive:${base}.tar:t`
-    case 'docker-archive': return `docker-archive:${base}.tar:example/app:t`
-    case 'dir': return `dir:${base}`
-    case 'docker': return `docker://${registry!.host}/matrix/${path.basename(base)}:t`
-    default: throw new Error(transport)
+    case 'oci':
+      return `oci:${base}:t`
+    case 'oci-archive':
+      return `oci-archive:${base}.tar:t`
+    case 'docker-archive':
+      return `docker-archive:${base}.tar:example/app:t`
+    case 'dir':
+      return `dir:${base}`
+    case 'docker':
+      return `docker://${registry!.host}/matrix/${path.basename(base)}:t`
+    default:
+      throw new Error(transport)
   }
 }
 
@@ -84,31 +90,55 @@ test('copy matrix: every transport to every transport keeps config and diff_ids'
       assert.equal(result.digest, seen.manifestDigest, `${what}: reported digest is what the destination holds`)
       if (s !== 'docker-archive' && d !== 'docker-archive') {
         assert.equal(seen.manifestDigest, origin.manifestDigest, `${what}: manifest digest preserved`)
-        assert.deepEqual(seen.layers.map((l) => l.digest), origin.layers.map((l) => l.digest), `${what}: layer digests`)
+        assert.deepEqual(
+          seen.layers.map((l) => l.digest),
+          origin.layers.map((l) => l.digest),
+          `${what}: layer digests`,
+        )
       }
       if (d === 'docker-archive') {
         // docker-archive keeps layers uncompressed: their digests are the diff_ids.
-        assert.deepEqual(seen.layers.map((l) => l.digest), origin.diffIds, `${what}: uncompressed layers`)
+        assert.deepEqual(
+          seen.layers.map((l) => l.digest),
+          origin.diffIds,
+          `${what}: uncompressed layers`,
+        )
       }
     }
   }
 })
 
 test('copy docker-archive: -> docker:// compresses its uncompressed layers with gzip (as skopeo does); --preserve-digests and --dest-decompress (destCompress none) keep them', async (t) => {
-  if (missing) { t.skip(missing); return }
+  if (missing) {
+    t.skip(missing)
+    return
+  }
   const origin = await seeImage(`oci:${path.join(tmp, 'origin')}:t`, OPTS)
   const archive = refFor('docker-archive', path.join(tmp, 'gz-src'))
   await copy(`oci:${path.join(tmp, 'origin')}:t`, archive)
   const to = (name: string): string => `docker://${registry!.host}/gz/${name}:t`
   await copy(archive, to('default'))
   const seen = await seeImage(to('default'), OPTS)
-  assert.ok(seen.layers.every((l) => /\.gzip$/.test(l.mediaType)), seen.layers.map((l) => l.mediaType).join(', '))
+  assert.ok(
+    seen.layers.every((l) => /\.gzip$/.test(l.mediaType)),
+    seen.layers.map((l) => l.mediaType).join(', '),
+  )
   assert.deepEqual(seen.diffIds, origin.diffIds)
-  for (const [name, opts] of [['kept', { preserveDigests: true }], ['none', { destCompress: 'none' as const }]] as const) {
+  for (const [name, opts] of [
+    ['kept', { preserveDigests: true }],
+    ['none', { destCompress: 'none' as const }],
+  ] as const) {
     await copy(archive, to(name), opts)
     const plain = await seeImage(to(name), OPTS)
-    assert.ok(plain.layers.every((l) => /\.tar$/.test(l.mediaType)), `${name}: ${plain.layers.map((l) => l.mediaType).join(', ')}`)
-    assert.deepEqual(plain.layers.map((l) => l.digest), origin.diffIds, `${name}: the uncompressed layers as they were`)
+    assert.ok(
+      plain.layers.every((l) => /\.tar$/.test(l.mediaType)),
+      `${name}: ${plain.layers.map((l) => l.mediaType).join(', ')}`,
+    )
+    assert.deepEqual(
+      plain.layers.map((l) => l.digest),
+      origin.diffIds,
+      `${name}: the uncompressed layers as they were`,
+    )
   }
 })
 
@@ -131,7 +161,10 @@ test('copy: several images into one docker-archive (one destination, two copies)
   // Unnamed destination: each copy names its image with full NAME:TAG tags.
   const dest = await openDestination(parseReference(`docker-archive:${file}`))
   try {
-    for (const [from, tags] of [[`oci:${path.join(tmp, 'origin')}:t`, ['example/first:v1']], [`oci:${second}:t`, ['example/second:v2', 'example/second:latest']]] as const) {
+    for (const [from, tags] of [
+      [`oci:${path.join(tmp, 'origin')}:t`, ['example/first:v1']],
+      [`oci:${second}:t`, ['example/second:v2', 'example/second:latest']],
+    ] as const) {
       const src = await openSource(parseReference(from))
       try {
         await copyImage(src, dest, { additionalTags: [...tags] })
@@ -200,7 +233,11 @@ test('copy between two repositories of one registry mounts blobs instead of send
   const a = `docker://${registry.host}/mount/a:t`
   await copy(`oci:${path.join(tmp, 'origin')}:t`, a)
   const events: string[] = []
-  const r = await copy(a, `docker://${registry.host}/mount/b:t`, { onProgress: (e) => { if (e.type === 'blob-skipped') events.push(e.reason) } })
+  const r = await copy(a, `docker://${registry.host}/mount/b:t`, {
+    onProgress: (e) => {
+      if (e.type === 'blob-skipped') events.push(e.reason)
+    },
+  })
   assert.equal(r.blobs.copied, 0)
   assert.deepEqual(events, ['mounted from mount/a', 'mounted from mount/a', 'mounted from mount/a'])
   assert.equal(r.digest, img.manifest.digest)

@@ -33,7 +33,9 @@ before(async () => {
   origin = await seeImage(O())
   multi = await buildMultiPlatform(path.join(tmp, 'multi'), 't')
 })
-after(async () => { await fsp.rm(tmp, { recursive: true, force: true }) })
+after(async () => {
+  await fsp.rm(tmp, { recursive: true, force: true })
+})
 
 /** Every layer of an image decompresses to its diff_id. */
 async function assertLayersMatchDiffIds(ref: string, diffIds: readonly string[]): Promise<void> {
@@ -44,7 +46,9 @@ async function assertLayersMatchDiffIds(ref: string, diffIds: readonly string[])
     for (const [i, l] of m.layers.entries()) {
       const v = new VerifyingStream({ digest: diffIds[i] as any, name: `layer ${i}` })
       const plain = await decompress(await src.getBlob(l as any))
-      for await (const _ of plain.pipe(v)) { /* drain */ }
+      for await (const _ of plain.pipe(v)) {
+        /* drain */
+      }
     }
   } finally {
     await src.close()
@@ -59,7 +63,11 @@ test('copy --format v2s2 then --format oci: digests change, config and diff_ids 
   assert.ok(seen.layers.every((l) => l.mediaType === MediaType.DockerLayerGzip))
   assert.notEqual(seen.manifestDigest, origin.manifestDigest)
   assert.equal(seen.configDigest, origin.configDigest)
-  assert.deepEqual(seen.layers.map((l) => l.digest), origin.layers.map((l) => l.digest), 'layer blobs are untouched')
+  assert.deepEqual(
+    seen.layers.map((l) => l.digest),
+    origin.layers.map((l) => l.digest),
+    'layer blobs are untouched',
+  )
   const raw = JSON.parse(await fsp.readFile(path.join(tmp, 'v2s2', 'manifest.json'), 'utf8'))
   assert.equal(raw.config.mediaType, MediaType.DockerConfig)
   const back = `oci:${path.join(tmp, 'v2s2-back')}:t`
@@ -73,8 +81,14 @@ test('copy --dest-compress-format zstd and gzip: new layer digests, same diff_id
   const z = `oci:${path.join(tmp, 'zstd')}:t`
   ladingOk(['copy', '-q', '--dest-compress-format', 'zstd', O(), z])
   const seen = await seeImage(z)
-  assert.ok(seen.layers.every((l) => l.mediaType === MediaType.OciLayerZstd), JSON.stringify(seen.layers))
-  assert.notDeepEqual(seen.layers.map((l) => l.digest), origin.layers.map((l) => l.digest))
+  assert.ok(
+    seen.layers.every((l) => l.mediaType === MediaType.OciLayerZstd),
+    JSON.stringify(seen.layers),
+  )
+  assert.notDeepEqual(
+    seen.layers.map((l) => l.digest),
+    origin.layers.map((l) => l.digest),
+  )
   assert.deepEqual(seen.diffIds, origin.diffIds)
   await assertLayersMatchDiffIds(z, origin.diffIds)
   // From uncompressed layers (a docker-archive) to gzip.
@@ -83,7 +97,10 @@ test('copy --dest-compress-format zstd and gzip: new layer digests, same diff_id
   const g = `oci:${path.join(tmp, 'gz')}:t`
   ladingOk(['copy', '-q', '--dest-compress-format', 'gzip', '--dest-compress-level', '1', da, g])
   const seenG = await seeImage(g)
-  assert.ok(seenG.layers.every((l) => l.mediaType === MediaType.OciLayerGzip), JSON.stringify(seenG.layers))
+  assert.ok(
+    seenG.layers.every((l) => l.mediaType === MediaType.OciLayerGzip),
+    JSON.stringify(seenG.layers),
+  )
   await assertLayersMatchDiffIds(g, origin.diffIds)
   if (findTool('skopeo')) runOk('skopeo', ['inspect', z])
 })
@@ -105,7 +122,10 @@ test('copy --all keeps the index digest; --platform picks one image; two platfor
   ladingOk(['copy', '-q', '--platform', 'linux/arm64', '--platform', 'linux/amd64', M(), `oci:${both}:t`])
   const idx = JSON.parse((await (await Layout.open(both)).readBlob(await (await Layout.open(both)).resolveTag('t'))).toString())
   assert.equal(idx.manifests.length, 2)
-  assert.deepEqual(idx.manifests.map((d: { platform: { architecture: string } }) => d.platform.architecture), ['arm64', 'amd64'])
+  assert.deepEqual(
+    idx.manifests.map((d: { platform: { architecture: string } }) => d.platform.architecture),
+    ['arm64', 'amd64'],
+  )
 
   const none = lading(['copy', '-q', '--platform', 'linux/s390x', M(), `oci:${path.join(tmp, 'none')}:t`])
   assert.equal(none.status, 1)
@@ -155,7 +175,9 @@ test('copy --additional-tag and --digestfile', async () => {
 test('copy to docker-archive:- streams the archive to a pipe; progress stays on stderr', async () => {
   const out = path.join(tmp, 'piped.tar')
   // A real pipe (not a file) as stdout: the writer must never seek.
-  const r = spawnSync('sh', ['-c', `"${process.execPath}" "${cliPath}" copy --progress=plain "${O()}" docker-archive:-:example/app:p | cat > "${out}"`], { encoding: 'utf8' })
+  const r = spawnSync('sh', ['-c', `"${process.execPath}" "${cliPath}" copy --progress=plain "${O()}" docker-archive:-:example/app:p | cat > "${out}"`], {
+    encoding: 'utf8',
+  })
   assert.equal(r.status, 0, r.stderr)
   assert.match(r.stderr, /Copying blob sha256:/)
   assert.match(r.stderr, /Copied sha256:/)
@@ -178,12 +200,18 @@ test('copy to docker-archive:- streams the archive to a pipe; progress stays on 
 test('copy --progress=json writes one JSON event per line on stderr; --quiet writes nothing', () => {
   const r = ladingOk(['copy', '--progress=json', O(), `oci:${path.join(tmp, 'json')}:t`])
   assert.equal(r.stdout, '')
-  const events = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { type: string })
+  const events = r.stderr
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string })
   assert.ok(events.some((e) => e.type === 'blob-start'))
   assert.equal(events.filter((e) => e.type === 'blob-done').length, 3)
   assert.equal(events.at(-1)!.type, 'done')
   const again = ladingOk(['copy', '--progress=json', O(), `oci:${path.join(tmp, 'json')}:t`])
-  const ev2 = again.stderr.trim().split('\n').map((l) => JSON.parse(l) as { type: string })
+  const ev2 = again.stderr
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string })
   assert.equal(ev2.filter((e) => e.type === 'blob-exists').length, 3, 'a rerun sends nothing')
   const q = ladingOk(['copy', '-q', O(), `oci:${path.join(tmp, 'quiet')}:t`])
   assert.equal(q.stderr, '')
@@ -200,7 +228,10 @@ test('copy --referrers copies an artifact whose subject is the image', async () 
   const r = ladingOk(['copy', '--progress=plain', '--referrers', `oci:${src}:t`, `oci:${dst}:t`])
   assert.match(r.stderr, /1 referrer/)
   const idx = await (await Layout.open(dst)).readIndex()
-  assert.ok(idx.manifests.some((d) => d.digest === ref.digest && d.annotations?.[Annotation.RefName] === undefined), 'the referrer is listed (untagged)')
+  assert.ok(
+    idx.manifests.some((d) => d.digest === ref.digest && d.annotations?.[Annotation.RefName] === undefined),
+    'the referrer is listed (untagged)',
+  )
   assert.ok(await (await Layout.open(dst)).hasBlob(ref.digest))
   // Without --referrers it stays behind.
   const dst2 = path.join(tmp, 'referrer-none')
@@ -210,7 +241,7 @@ test('copy --referrers copies an artifact whose subject is the image', async () 
 
 test('manifest-digest prints the digest of the file bytes', async () => {
   const f = path.join(tmp, 'm.json')
-  await fsp.writeFile(f, (await (await Layout.open(path.join(tmp, 'origin'))).readBlob(img.manifest)))
+  await fsp.writeFile(f, await (await Layout.open(path.join(tmp, 'origin'))).readBlob(img.manifest))
   assert.equal(ladingOk(['manifest-digest', f]).stdout, `${img.manifest.digest}\n`)
   if (findTool('skopeo')) assert.equal(runOk('skopeo', ['manifest-digest', f]).stdout.trim(), img.manifest.digest)
   await fsp.writeFile(f, 'not json')
@@ -240,7 +271,10 @@ test('copy usage errors exit 2 with one line naming what was expected, before an
     [['copy', '--dest-compress-format', 'lz4', 'oci:/nope:t', 'oci:/nope2:t'], /unknown compression "lz4"/],
     [['copy', '--platform', 'linux', 'oci:/nope:t', 'oci:/nope2:t'], /invalid platform "linux"/],
     [['copy', '--all', '--platform', 'linux/amd64', 'oci:/nope:t', 'oci:/nope2:t'], /--all and --platform cannot be combined/],
-    [['copy', '--dest-compress-level', '5', '--dest-decompress', 'oci:/nope:t', 'oci:/nope2:t'], /--dest-decompress and --dest-compress-level cannot be combined/],
+    [
+      ['copy', '--dest-compress-level', '5', '--dest-decompress', 'oci:/nope:t', 'oci:/nope2:t'],
+      /--dest-decompress and --dest-compress-level cannot be combined/,
+    ],
     [['copy', '--progress', 'fancy', 'oci:/nope:t', 'oci:/nope2:t'], /--progress: expected json, plain or tty/],
   ]
   for (const [args, re] of cases) {

@@ -36,19 +36,31 @@ before(async () => {
   bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1)
   await fsp.writeFile(layer, bytes)
 })
-after(async () => { await fsp.rm(tmp, { recursive: true, force: true }) })
+after(async () => {
+  await fsp.rm(tmp, { recursive: true, force: true })
+})
 
-const sha = async (file: string): Promise<string> => createHash('sha256').update(await fsp.readFile(file)).digest('hex')
+const sha = async (file: string): Promise<string> =>
+  createHash('sha256')
+    .update(await fsp.readFile(file))
+    .digest('hex')
 
 test('docker-archive: and oci-archive: refuse to replace a file that has content; an empty file is written', async () => {
-  for (const [transport, suffix] of [['docker-archive', ':example/x:t'], ['oci-archive', ':t']] as const) {
+  for (const [transport, suffix] of [
+    ['docker-archive', ':example/x:t'],
+    ['oci-archive', ':t'],
+  ] as const) {
     const file = path.join(tmp, `${transport}-existing.tar`)
     await fsp.writeFile(file, 'precious\n')
     const r = lading(['copy', '-q', `oci:${good}:t`, `${transport}:${file}${suffix}`])
     assert.equal(r.status, 1, r.stderr)
     assert.equal(r.stderr, `lading: ${transport}:${file}: the file already exists (9 bytes); refusing to replace it (remove it first)\n`)
     assert.equal(await fsp.readFile(file, 'utf8'), 'precious\n', 'the file is untouched')
-    assert.deepEqual((await fsp.readdir(tmp)).filter((n) => n.includes('.tmp-')), [], 'no temp archive left')
+    assert.deepEqual(
+      (await fsp.readdir(tmp)).filter((n) => n.includes('.tmp-')),
+      [],
+      'no temp archive left',
+    )
 
     const empty = path.join(tmp, `${transport}-empty.tar`)
     await fsp.writeFile(empty, '')
@@ -78,7 +90,10 @@ test('an archive that appears while the copy runs is not replaced either', async
   const { openDestination, openSource } = await import('../../src/transport/open.js')
   const { copyImage } = await import('../../src/copy/copy.js')
   const { parseReference } = await import('../../src/transport/reference.js')
-  for (const [transport, suffix] of [['docker-archive', ':example/x:t'], ['oci-archive', ':t']] as const) {
+  for (const [transport, suffix] of [
+    ['docker-archive', ':example/x:t'],
+    ['oci-archive', ':t'],
+  ] as const) {
     const file = path.join(tmp, `${transport}-late.tar`)
     const src = await openSource(parseReference(`oci:${good}:t`))
     const dest = await openDestination(parseReference(`${transport}:${file}${suffix}`))
@@ -89,7 +104,10 @@ test('an archive that appears while the copy runs is not replaced either', async
       await Promise.all([src.close(), dest.close()])
     }
     assert.equal(await fsp.readFile(file, 'utf8'), 'late\n')
-    assert.deepEqual((await fsp.readdir(tmp)).filter((n) => n.includes('.tmp-')), [])
+    assert.deepEqual(
+      (await fsp.readdir(tmp)).filter((n) => n.includes('.tmp-')),
+      [],
+    )
   }
 })
 

@@ -10,7 +10,12 @@ import { MediaType } from '../../src/spec/media-types.js'
 import type { Descriptor, ImageConfig, Manifest, Platform } from '../../src/spec/types.js'
 import { makeTar } from '../helpers/raw-layout.js'
 
-export interface BuiltImage { manifest: Descriptor; config: ImageConfig; diffIds: Digest[]; layers: Descriptor[] }
+export interface BuiltImage {
+  manifest: Descriptor
+  config: ImageConfig
+  diffIds: Digest[]
+  layers: Descriptor[]
+}
 
 async function putBytes(layout: Layout, bytes: Buffer, mediaType: string): Promise<Descriptor> {
   const { digest, size } = await layout.putBlob(bytes)
@@ -54,7 +59,10 @@ export async function buildTaggedImage(dir: string, tag: string, opts: Parameter
 /** A two-platform OCI index (linux/amd64, linux/arm64) tagged `tag`. */
 export async function buildMultiPlatform(dir: string, tag: string): Promise<{ index: Descriptor; images: BuiltImage[] }> {
   const layout = await Layout.init(dir)
-  const platforms: Platform[] = [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }]
+  const platforms: Platform[] = [
+    { os: 'linux', architecture: 'amd64' },
+    { os: 'linux', architecture: 'arm64', variant: 'v8' },
+  ]
   const images: BuiltImage[] = []
   for (const p of platforms) images.push(await buildImage(layout, { platform: p, seed: p.architecture }))
   const index = {
@@ -71,7 +79,14 @@ export async function buildMultiPlatform(dir: string, tag: string): Promise<{ in
 export async function addReferrer(layout: Layout, subject: Descriptor): Promise<Descriptor> {
   const blob = await putBytes(layout, Buffer.from('{"sbom":true}'), 'application/spdx+json')
   const empty = await putBytes(layout, Buffer.from('{}'), MediaType.OciEmpty)
-  const m = { schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: 'application/spdx+json', config: empty, layers: [blob], subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size } }
+  const m = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    artifactType: 'application/spdx+json',
+    config: empty,
+    layers: [blob],
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+  }
   const desc = await layout.putManifest(Buffer.from(JSON.stringify(m)), MediaType.OciManifest)
   await layout.updateIndex((idx) => ({ ...idx, manifests: [...idx.manifests, { ...desc, annotations: { 'org.example': 'sbom' } }] }))
   return desc

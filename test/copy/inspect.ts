@@ -23,7 +23,10 @@ export async function seeImage(ref: string, opts: TransportOptions = {}): Promis
     if (isIndexMediaType(raw.mediaType)) throw new Error(`${ref} is an index`)
     const m = parseManifest(raw.bytes, ref)
     // Every layer must stream and verify, not only the documents.
-    for (const l of m.layers) for await (const _ of await src.getBlob(l)) { /* drain */ }
+    for (const l of m.layers)
+      for await (const _ of await src.getBlob(l)) {
+        /* drain */
+      }
     const configBytes = await readAllLimited(await src.getBlob(m.config), 1 << 22, 'config')
     return {
       manifestDigest: raw.digest,

@@ -35,17 +35,28 @@ before(async () => {
   big = { mediaType: MediaType.OciLayer, ...l2 }
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(small), digestOf(tar)] } }))
   const c = await layout.putBlob(config)
-  const manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, ...c }, layers: [{ mediaType: MediaType.OciLayer, ...l1 }, big] }
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: { mediaType: MediaType.OciConfig, ...c },
+    layers: [{ mediaType: MediaType.OciLayer, ...l1 }, big],
+  }
   bigManifest = await layout.putManifest(Buffer.from(JSON.stringify(manifest)), MediaType.OciManifest)
   await layout.setTag('t', bigManifest)
 })
-after(async () => { await fsp.rm(tmp, { recursive: true, force: true }) })
+after(async () => {
+  await fsp.rm(tmp, { recursive: true, force: true })
+})
 
 /**
  * Run `lading copy --progress=json` and kill it (SIGKILL by default) once the big layer is partly
  * copied. `messages` are the lines on stderr that are not progress events.
  */
-async function killMidBlob(args: string[], signal: NodeJS.Signals = 'SIGKILL', env: NodeJS.ProcessEnv = process.env): Promise<{ killedAt: number; code: number | null; messages: string[] }> {
+async function killMidBlob(
+  args: string[],
+  signal: NodeJS.Signals = 'SIGKILL',
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ killedAt: number; code: number | null; messages: string[] }> {
   const child = spawn(process.execPath, [cliPath, 'copy', '--progress=json', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   let killedAt = -1
@@ -71,10 +82,18 @@ async function killMidBlob(args: string[], signal: NodeJS.Signals = 'SIGKILL', e
  * Run `lading copy` and send `signal` the moment a file named `prefix…` appears in `dir` (a temp
  * file being written: the copy is surely mid-write, and the file surely exists).
  */
-async function killWhenAppears(args: string[], dir: string, prefix: string, signal: NodeJS.Signals, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stderr: string }> {
+async function killWhenAppears(
+  args: string[],
+  dir: string,
+  prefix: string,
+  signal: NodeJS.Signals,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(process.execPath, [cliPath, 'copy', '-q', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env })
   let stderr = ''
-  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString()
+  })
   let sent = false
   const watcher = watch(dir, (_ev, name) => {
     if (!sent && typeof name === 'string' && name.startsWith(prefix)) {
@@ -101,8 +120,14 @@ test('interrupted copy into an OCI layout leaves it valid; a rerun completes it'
   // Every visible blob is complete and verifies.
   for await (const b of layout.listBlobs()) await layout.readBlob({ digest: b.digest, size: b.size }, 64 * 1024 * 1024)
   const rerun = ladingOk(['copy', '--progress=json', '--preserve-digests', `oci:${path.join(tmp, 'src')}:t`, `oci:${dst}:t`])
-  const events = rerun.stderr.trim().split('\n').map((l) => JSON.parse(l) as { type: string })
-  assert.ok(events.some((e) => e.type === 'blob-start'), 'the rerun copies what is missing')
+  const events = rerun.stderr
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string })
+  assert.ok(
+    events.some((e) => e.type === 'blob-start'),
+    'the rerun copies what is missing',
+  )
   assert.equal((await layout.resolveTag('t')).digest, bigManifest.digest)
   assert.equal((await seeImage(`oci:${dst}:t`)).manifestDigest, bigManifest.digest)
   if (findTool('skopeo')) runOk('skopeo', ['inspect', `oci:${dst}:t`])
@@ -134,12 +159,19 @@ test('SIGINT during a copy to docker-archive exits 130 and removes the spool', a
   const tmpdir = path.join(tmp, 'private-tmp')
   await fsp.mkdir(tmpdir)
   const tar = path.join(tmp, 'sigint.tar')
-  const { code, stderr } = await killWhenAppears([`oci:${path.join(tmp, 'src')}:t`, `docker-archive:${tar}:example/x:t`], tmp, '.sigint.tar.tmp-', 'SIGINT', { ...process.env, TMPDIR: tmpdir })
+  const { code, stderr } = await killWhenAppears([`oci:${path.join(tmp, 'src')}:t`, `docker-archive:${tar}:example/x:t`], tmp, '.sigint.tar.tmp-', 'SIGINT', {
+    ...process.env,
+    TMPDIR: tmpdir,
+  })
   assert.equal(code, 130)
   assert.equal(stderr, 'lading: interrupted by SIGINT: removed 2 temporary files\n', 'the temp archive beside FILE and the spool')
   assert.deepEqual(await fsp.readdir(tmpdir), [], 'the spool directory is gone')
   await assert.rejects(fsp.stat(tar), 'no archive was written')
-  assert.deepEqual((await fsp.readdir(tmp)).filter((n) => n.startsWith('.sigint.tar')), [], 'no temp archive left beside the target')
+  assert.deepEqual(
+    (await fsp.readdir(tmp)).filter((n) => n.startsWith('.sigint.tar')),
+    [],
+    'no temp archive left beside the target',
+  )
 })
 
 /** Temp names a writer makes (src/io/fs.ts tempPathFor) and spool directories (src/io/cleanup.ts makeTempDir) in `dir`. */
@@ -172,7 +204,10 @@ test('SIGINT while the oci-archive itself is being written removes its temp file
   await fsp.mkdir(tmpdir, { recursive: true })
   const tar = path.join(dir, 'out.tar')
   // The temp archive appears beside FILE only once every blob is in the private layout.
-  const { code, stderr } = await killWhenAppears([`oci:${path.join(tmp, 'src')}:t`, `oci-archive:${tar}:t`], dir, '.out.tar.tmp-', 'SIGINT', { ...process.env, TMPDIR: tmpdir })
+  const { code, stderr } = await killWhenAppears([`oci:${path.join(tmp, 'src')}:t`, `oci-archive:${tar}:t`], dir, '.out.tar.tmp-', 'SIGINT', {
+    ...process.env,
+    TMPDIR: tmpdir,
+  })
   assert.equal(code, 130, `interrupted while writing the archive (stderr: ${stderr})`)
   assert.match(stderr, /^lading: interrupted by SIGINT: removed [1-9]\d* temporary files?\n$/)
   assert.deepEqual(await fsp.readdir(dir), ['tmp'], 'no archive and no temp archive beside it')
@@ -193,7 +228,7 @@ test('a SIGKILLed copy to docker-archive: its temp archive and spool are removed
   // A dead writer's leftovers younger than a few minutes are left alone (another pid namespace
   // may share the directory); these are made to look older.
   ladingOk(['copy', '-q', `oci:${path.join(tmp, 'src')}:t`, `docker-archive:${path.join(dir, 'other.tar')}:example/x:t`], { env })
-  assert.equal((await leftovers(dir)).length, 1, 'another archive\'s copy leaves them alone')
+  assert.equal((await leftovers(dir)).length, 1, "another archive's copy leaves them alone")
   await age([...beside, ...spools])
   ladingOk(['copy', '-q', `oci:${path.join(tmp, 'src')}:t`, `docker-archive:${tar}:example/x:t`], { env })
   assert.deepEqual(await leftovers(dir), [])
@@ -206,7 +241,12 @@ test('a SIGKILLed copy into a layout: its temp files are removed by the next wri
   await Layout.init(dst)
   const blobs = path.join(dst, 'blobs', 'sha256')
   // --preserve-digests: the big layer moves as it is (not gzipped on the way), so its temp file carries its digest.
-  await killWhenAppears(['--preserve-digests', `oci:${path.join(tmp, 'src')}:t`, `oci:${dst}:t`], blobs, `.${big.digest.slice('sha256:'.length)}.tmp-`, 'SIGKILL')
+  await killWhenAppears(
+    ['--preserve-digests', `oci:${path.join(tmp, 'src')}:t`, `oci:${dst}:t`],
+    blobs,
+    `.${big.digest.slice('sha256:'.length)}.tmp-`,
+    'SIGKILL',
+  )
   const temps = (await leftovers(blobs)).map((n) => path.join(blobs, n))
   assert.ok(temps.length >= 1, 'the killed copy left a partial blob')
   await age(temps)

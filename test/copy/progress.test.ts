@@ -20,7 +20,9 @@ const EVENTS: CopyEvent[] = [
 function render(mode: 'tty' | 'plain' | 'json' | 'quiet'): string {
   const out = new PassThrough()
   let text = ''
-  out.on('data', (c: Buffer) => { text += c.toString() })
+  out.on('data', (c: Buffer) => {
+    text += c.toString()
+  })
   const p = new ProgressPrinter(mode, out)
   for (const e of EVENTS) p.onEvent(e)
   p.finish('summary line')
@@ -40,19 +42,28 @@ test('progress: tty mode draws a line per blob with state and redraws with ANSI 
 test('progress: plain mode prints one short line per blob event and no escapes', () => {
   const s = render('plain')
   assert.doesNotMatch(s, /\x1b/)
-  assert.deepEqual(s.trim().split('\n').map((l) => l.replace(/ in [\d.]+s/, '')), [
-    'Copying blob sha256:aaaaaaaaaaaa (1.00 kB)',
-    'Blob sha256:bbbbbbbbbbbb exists, skipped',
-    'Copied blob sha256:aaaaaaaaaaaa as sha256:cccccccccccc (3.00 kB)',
-    'Wrote manifest sha256:cccccccccccc as latest',
-    'summary line',
-  ])
+  assert.deepEqual(
+    s
+      .trim()
+      .split('\n')
+      .map((l) => l.replace(/ in [\d.]+s/, '')),
+    [
+      'Copying blob sha256:aaaaaaaaaaaa (1.00 kB)',
+      'Blob sha256:bbbbbbbbbbbb exists, skipped',
+      'Copied blob sha256:aaaaaaaaaaaa as sha256:cccccccccccc (3.00 kB)',
+      'Wrote manifest sha256:cccccccccccc as latest',
+      'summary line',
+    ],
+  )
 })
 
 test('progress: json mode is one parseable event per line; quiet prints nothing', () => {
   const lines = render('json').trim().split('\n')
   assert.equal(lines.length, EVENTS.length)
-  assert.deepEqual(lines.map((l) => (JSON.parse(l) as { type: string }).type), EVENTS.map((e) => e.type))
+  assert.deepEqual(
+    lines.map((l) => (JSON.parse(l) as { type: string }).type),
+    EVENTS.map((e) => e.type),
+  )
   assert.equal(render('quiet'), '')
 })
 
@@ -64,5 +75,10 @@ test('progress: mode choice (quiet wins; json by flag; tty only on a terminal ou
   assert.equal(chooseProgressMode({}, pipe), 'plain')
   const ci = process.env.CI
   process.env.CI = 'false'
-  try { assert.equal(chooseProgressMode({}, fakeTty), process.env.TERM === 'dumb' ? 'plain' : 'tty') } finally { if (ci === undefined) delete process.env.CI; else process.env.CI = ci }
+  try {
+    assert.equal(chooseProgressMode({}, fakeTty), process.env.TERM === 'dumb' ? 'plain' : 'tty')
+  } finally {
+    if (ci === undefined) delete process.env.CI
+    else process.env.CI = ci
+  }
 })

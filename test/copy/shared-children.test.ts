@@ -86,42 +86,57 @@ before(async () => {
   hostile = path.join(tmp, 'hostile')
   await buildHostile(hostile)
 })
-after(async () => { await fsp.rm(tmp, { recursive: true, force: true }) })
+after(async () => {
+  await fsp.rm(tmp, { recursive: true, force: true })
+})
 
 for (const all of [true, false]) {
-  test(`regression (issue 10 #3): oci: -> oci: ${all ? 'with' : 'without'} --all over indexes repeating their children visits each manifest once`, { timeout: 60_000 }, async () => {
-    const out = path.join(tmp, `out-${all}`)
-    const counts = await copyCounting(`oci:${hostile}:t`, `oci:${out}:t`, all)
-    for (const [digest, n] of counts) assert.equal(n, 1, `${digest} read ${n} times`)
-    assert.equal(counts.size, docs.length, 'every document read')
-    assert.deepEqual((await validateLayout(out)).problems, [])
-    const layout = await Layout.open(out)
-    // Without --all the top index is reduced to the host's entry (a new document); the rest is as it was.
-    for (const d of all ? docs : docs.slice(0, -1)) assert.ok(await layout.hasBlob(d.digest), d.digest)
-  })
+  test(
+    `regression (issue 10 #3): oci: -> oci: ${all ? 'with' : 'without'} --all over indexes repeating their children visits each manifest once`,
+    { timeout: 60_000 },
+    async () => {
+      const out = path.join(tmp, `out-${all}`)
+      const counts = await copyCounting(`oci:${hostile}:t`, `oci:${out}:t`, all)
+      for (const [digest, n] of counts) assert.equal(n, 1, `${digest} read ${n} times`)
+      assert.equal(counts.size, docs.length, 'every document read')
+      assert.deepEqual((await validateLayout(out)).problems, [])
+      const layout = await Layout.open(out)
+      // Without --all the top index is reduced to the host's entry (a new document); the rest is as it was.
+      for (const d of all ? docs : docs.slice(0, -1)) assert.ok(await layout.hasBlob(d.digest), d.digest)
+    },
+  )
 }
 
-test('regression (issue 10 #3): resolving a platform (stat, unpack, config) over indexes repeating children without platforms searches each index once', { timeout: 60_000 }, async () => {
-  const layout = await Layout.init(path.join(tmp, 'no-platforms'))
-  const s390x = { os: 'linux', architecture: 's390x' }
-  await buildImage(layout, { platform: s390x })
-  const img = await buildImage(layout, { platform: s390x, seed: 'b' })
-  let child: Descriptor = img.manifest
-  for (let i = 0; i < LEVELS; i++) {
-    const entry = { mediaType: child.mediaType, digest: child.digest, size: child.size }
-    const index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: Array.from({ length: WIDTH }, () => entry) }
-    child = await layout.putManifest(Buffer.from(JSON.stringify(index)), MediaType.OciIndex)
-  }
-  await layout.setTag('t', child)
-  await assert.rejects(resolveImage(layout, { tag: 't' }, { os: 'linux', architecture: 'riscv64' }),
-    (e: unknown) => isLadingError(e, 'PLATFORM_NOT_FOUND') && e.message.endsWith('available: linux/s390x'))
-  assert.equal((await resolveImage(layout, { tag: 't' }, s390x)).manifestDescriptor.digest, img.manifest.digest)
-})
+test(
+  'regression (issue 10 #3): resolving a platform (stat, unpack, config) over indexes repeating children without platforms searches each index once',
+  { timeout: 60_000 },
+  async () => {
+    const layout = await Layout.init(path.join(tmp, 'no-platforms'))
+    const s390x = { os: 'linux', architecture: 's390x' }
+    await buildImage(layout, { platform: s390x })
+    const img = await buildImage(layout, { platform: s390x, seed: 'b' })
+    let child: Descriptor = img.manifest
+    for (let i = 0; i < LEVELS; i++) {
+      const entry = { mediaType: child.mediaType, digest: child.digest, size: child.size }
+      const index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: Array.from({ length: WIDTH }, () => entry) }
+      child = await layout.putManifest(Buffer.from(JSON.stringify(index)), MediaType.OciIndex)
+    }
+    await layout.setTag('t', child)
+    await assert.rejects(
+      resolveImage(layout, { tag: 't' }, { os: 'linux', architecture: 'riscv64' }),
+      (e: unknown) => isLadingError(e, 'PLATFORM_NOT_FOUND') && e.message.endsWith('available: linux/s390x'),
+    )
+    assert.equal((await resolveImage(layout, { tag: 't' }, s390x)).manifestDescriptor.digest, img.manifest.digest)
+  },
+)
 
 test('a walk past MAX_DESCRIPTORS_VISITED stops with one SIZE_LIMIT error', () => {
   const b = new VisitBudget('copy from oci:x', 3)
   b.spend(3)
-  assert.throws(() => b.spend(), (e: unknown) => isLadingError(e, 'SIZE_LIMIT') && /copy from oci:x: more than 3 descriptors/.test(e.message))
+  assert.throws(
+    () => b.spend(),
+    (e: unknown) => isLadingError(e, 'SIZE_LIMIT') && /copy from oci:x: more than 3 descriptors/.test(e.message),
+  )
 })
 
 describe('from a registry', { skip: registryMissing() ?? false }, () => {
@@ -138,19 +153,23 @@ describe('from a registry', { skip: registryMissing() ?? false }, () => {
   })
 
   for (const all of [true, false]) {
-    test(`regression (issue 10 #3): docker:// -> oci: ${all ? 'with' : 'without'} --all fetches each manifest and the config once`, { timeout: 60_000 }, async () => {
-      proxy.requests.length = 0
-      await copyCounting(`docker://${proxy.host}/hostile/nested:t`, `oci:${path.join(tmp, `from-registry-${all}`)}:t`, all)
-      const gets = new Map<string, number>()
-      for (const r of proxy.requests) {
-        if (r.method !== 'GET') continue
-        const m = /\/(manifests|blobs)\/([^/?]+)$/.exec(r.path)
-        if (m) gets.set(decodeURIComponent(m[2]!), (gets.get(decodeURIComponent(m[2]!)) ?? 0) + 1)
-      }
-      for (const d of docs.slice(0, -1)) assert.equal(gets.get(d.digest), 1, `manifest ${d.digest} fetched ${gets.get(d.digest) ?? 0} times`)
-      // The top index is fetched by tag, once.
-      assert.equal(gets.get('t'), 1)
-      assert.equal(gets.get(configDigest), 1, 'config fetched once')
-    })
+    test(
+      `regression (issue 10 #3): docker:// -> oci: ${all ? 'with' : 'without'} --all fetches each manifest and the config once`,
+      { timeout: 60_000 },
+      async () => {
+        proxy.requests.length = 0
+        await copyCounting(`docker://${proxy.host}/hostile/nested:t`, `oci:${path.join(tmp, `from-registry-${all}`)}:t`, all)
+        const gets = new Map<string, number>()
+        for (const r of proxy.requests) {
+          if (r.method !== 'GET') continue
+          const m = /\/(manifests|blobs)\/([^/?]+)$/.exec(r.path)
+          if (m) gets.set(decodeURIComponent(m[2]!), (gets.get(decodeURIComponent(m[2]!)) ?? 0) + 1)
+        }
+        for (const d of docs.slice(0, -1)) assert.equal(gets.get(d.digest), 1, `manifest ${d.digest} fetched ${gets.get(d.digest) ?? 0} times`)
+        // The top index is fetched by tag, once.
+        assert.equal(gets.get('t'), 1)
+        assert.equal(gets.get(configDigest), 1, 'config fetched once')
+      },
+    )
   }
 })

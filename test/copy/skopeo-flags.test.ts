@@ -28,7 +28,9 @@ before(async () => {
   archive = `docker-archive:${path.join(tmp, 'plain.tar')}`
   ladingOk(['copy', '-q', O(), archive])
 })
-after(async () => { await fsp.rm(tmp, { recursive: true, force: true }) })
+after(async () => {
+  await fsp.rm(tmp, { recursive: true, force: true })
+})
 
 const kinds = (layers: Array<{ mediaType: string }>): string[] => layers.map((l) => l.mediaType)
 const total = (layers: Array<{ size: number }>): number => layers.reduce((n, l) => n + l.size, 0)
@@ -38,8 +40,14 @@ test('regression: docker-archive: -> oci: stores layers gzip-compressed by defau
   ladingOk(['copy', '-q', archive, dest])
   const seen = await seeImage(dest)
   const plain = await seeImage(archive)
-  assert.deepEqual(kinds(plain.layers), [MediaType.DockerLayer, MediaType.DockerLayer].map(() => plain.layers[0]!.mediaType))
-  assert.ok(seen.layers.every((l) => l.mediaType === MediaType.OciLayerGzip), kinds(seen.layers).join(', '))
+  assert.deepEqual(
+    kinds(plain.layers),
+    [MediaType.DockerLayer, MediaType.DockerLayer].map(() => plain.layers[0]!.mediaType),
+  )
+  assert.ok(
+    seen.layers.every((l) => l.mediaType === MediaType.OciLayerGzip),
+    kinds(seen.layers).join(', '),
+  )
   assert.deepEqual(seen.diffIds, img.diffIds)
   assert.ok(total(seen.layers) < total(plain.layers) * 0.9, `compressed ${total(seen.layers)} B vs ${total(plain.layers)} B uncompressed`)
   // oci-archive: is an oci layout in a tar: the same rule.
@@ -60,29 +68,45 @@ test('regression: --dest-decompress stores layers uncompressed; from there --pre
   const plain = `oci:${path.join(tmp, 'decompressed')}:t`
   const r = ladingOk(['copy', '--progress', 'plain', '--dest-decompress', O(), plain])
   const seen = await seeImage(plain)
-  assert.ok(seen.layers.every((l) => l.mediaType === MediaType.OciLayer), kinds(seen.layers).join(', '))
-  assert.deepEqual(seen.layers.map((l) => l.digest), img.diffIds)
+  assert.ok(
+    seen.layers.every((l) => l.mediaType === MediaType.OciLayer),
+    kinds(seen.layers).join(', '),
+  )
+  assert.deepEqual(
+    seen.layers.map((l) => l.digest),
+    img.diffIds,
+  )
   // Item 15: decompressing is said as such, not as "recompressing".
   assert.match(r.stderr, /, decompressing\)/)
   assert.doesNotMatch(r.stderr, /recompressing/)
   const kept = `oci:${path.join(tmp, 'kept')}:t`
   ladingOk(['copy', '-q', '--preserve-digests', plain, kept])
-  assert.deepEqual((await seeImage(kept)).layers.map((l) => l.digest), img.diffIds, 'the uncompressed blobs, byte for byte')
+  assert.deepEqual(
+    (await seeImage(kept)).layers.map((l) => l.digest),
+    img.diffIds,
+    'the uncompressed blobs, byte for byte',
+  )
   const again = `oci:${path.join(tmp, 'recompressed')}:t`
   const r2 = ladingOk(['copy', '--progress', 'plain', plain, again])
   assert.ok((await seeImage(again)).layers.every((l) => l.mediaType === MediaType.OciLayerGzip))
   assert.match(r2.stderr, /, compressing\)/)
 })
 
-test('regression: dir: keeps layers as they are; --dest-compress compresses them (skopeo\'s boolean, which takes no argument)', async (t) => {
+test("regression: dir: keeps layers as they are; --dest-compress compresses them (skopeo's boolean, which takes no argument)", async (t) => {
   const d1 = path.join(tmp, 'dir-plain')
   ladingOk(['copy', '-q', archive, `dir:${d1}`])
-  assert.deepEqual((await seeImage(`dir:${d1}`)).layers.map((l) => l.digest), img.diffIds)
+  assert.deepEqual(
+    (await seeImage(`dir:${d1}`)).layers.map((l) => l.digest),
+    img.diffIds,
+  )
   // `--dest-compress` followed by the source: the source must not be taken as its value.
   const d2 = path.join(tmp, 'dir-gz')
   ladingOk(['copy', '-q', '--dest-compress', archive, `dir:${d2}`])
   const gz = await seeImage(`dir:${d2}`)
-  assert.ok(gz.layers.every((l) => /gzip$/.test(l.mediaType)), kinds(gz.layers).join(', '))
+  assert.ok(
+    gz.layers.every((l) => /gzip$/.test(l.mediaType)),
+    kinds(gz.layers).join(', '),
+  )
   assert.deepEqual(gz.diffIds, img.diffIds)
   const d3 = path.join(tmp, 'dir-zstd')
   ladingOk(['copy', '-q', '--dest-compress', '--dest-compress-format', 'zstd', '--format', 'oci', archive, `dir:${d3}`])
@@ -90,9 +114,15 @@ test('regression: dir: keeps layers as they are; --dest-compress compresses them
   // --dest-compress-format alone leaves dir: as it is (skopeo: only destinations that compress use it).
   const d4 = path.join(tmp, 'dir-format-only')
   ladingOk(['copy', '-q', '--dest-compress-format', 'zstd', O(), `dir:${d4}`])
-  assert.deepEqual((await seeImage(`dir:${d4}`)).layers.map((l) => l.digest), img.layers.map((l) => l.digest))
+  assert.deepEqual(
+    (await seeImage(`dir:${d4}`)).layers.map((l) => l.digest),
+    img.layers.map((l) => l.digest),
+  )
   if (!requireTool(t, 'skopeo')) return
-  for (const [args, sameAs] of [[[], d1], [['--dest-compress'], d2]] as const) {
+  for (const [args, sameAs] of [
+    [[], d1],
+    [['--dest-compress'], d2],
+  ] as const) {
     const sk = path.join(tmp, `skopeo-dir-${args.length}`)
     runOk('skopeo', ['copy', '-q', ...args, archive, `dir:${sk}`])
     // skopeo labels the docker-archive's plain layers gzip (its source reports them so); compare bytes.
@@ -149,8 +179,11 @@ test('regression: skopeo flags that conflict or are unsupported are usage errors
   }
 })
 
-test('--retry-times and --remove-signatures are accepted with skopeo\'s meaning', async () => {
+test("--retry-times and --remove-signatures are accepted with skopeo's meaning", async () => {
   const dest = `oci:${path.join(tmp, 'flags-ok')}:t`
   ladingOk(['copy', '-q', '--retry-times', '2', '--remove-signatures', O(), dest])
-  assert.deepEqual((await seeImage(dest)).layers.map((l) => l.digest), img.layers.map((l) => l.digest))
+  assert.deepEqual(
+    (await seeImage(dest)).layers.map((l) => l.digest),
+    img.layers.map((l) => l.digest),
+  )
 })

@@ -32,7 +32,11 @@ function refs(base: string): Record<string, string> {
 }
 
 function skopeo(args: string[]): string {
-  const tls = args.some((a) => a.startsWith('docker://')) ? (args[0] === 'copy' ? ['--src-tls-verify=false', '--dest-tls-verify=false'] : ['--tls-verify=false']) : []
+  const tls = args.some((a) => a.startsWith('docker://'))
+    ? args[0] === 'copy'
+      ? ['--src-tls-verify=false', '--dest-tls-verify=false']
+      : ['--tls-verify=false']
+    : []
   return runOk('skopeo', [args[0]!, ...tls, ...args.slice(1)]).stdout
 }
 
@@ -62,7 +66,15 @@ test('skopeo reads what Lading wrote (inspect, and copy into an OCI layout)', as
   if (!requireTool(t, 'skopeo')) return
   if (regMissing) t.diagnostic(`docker:// left out: ${regMissing}`)
   for (const [transport, ref] of Object.entries(refs(path.join(tmp, 'by-lading')))) {
-    const out = ladingOk(['copy', '-q', '--dest-tls-verify=false', '--digestfile', path.join(tmp, `${transport}.digest`), `oci:${path.join(tmp, 'origin')}:t`, ref])
+    const out = ladingOk([
+      'copy',
+      '-q',
+      '--dest-tls-verify=false',
+      '--digestfile',
+      path.join(tmp, `${transport}.digest`),
+      `oci:${path.join(tmp, 'origin')}:t`,
+      ref,
+    ])
     assert.equal(out.stdout, '', 'copy prints nothing on stdout')
     const digest = await fsp.readFile(path.join(tmp, `${transport}.digest`), 'utf8')
     if (transport !== 'docker-archive') assert.equal(digest, origin.manifestDigest, `${transport}: digest preserved`)
@@ -89,7 +101,10 @@ test('Lading reads what skopeo wrote', async (t) => {
       assert.equal(seen.manifestDigest, origin.manifestDigest, `${transport}: manifest digest`)
     } else {
       // skopeo's archive keeps uncompressed layers: their digests are the diff_ids.
-      assert.deepEqual(seen.layers.map((l) => l.digest), origin.diffIds)
+      assert.deepEqual(
+        seen.layers.map((l) => l.digest),
+        origin.diffIds,
+      )
     }
     // And Lading copies it on, verified end to end.
     const to = `oci:${path.join(tmp, `lading-back-${transport}`)}:t`

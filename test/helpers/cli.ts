@@ -9,7 +9,12 @@ export const binPath = path.join(repoRoot, 'bin/lading')
 /** The plain-module entry (what bin/lading falls back to), for tests that give Node flags or hooks. */
 export const cliPath = path.join(repoRoot, 'build/src/cli/main.js')
 
-export interface CliResult { status: number | null; stdout: string; stderr: string; stdoutBytes: Buffer }
+export interface CliResult {
+  status: number | null
+  stdout: string
+  stderr: string
+  stdoutBytes: Buffer
+}
 
 export function lading(args: string[], opts: SpawnSyncOptions = {}): CliResult {
   const r = spawnSync(binPath, args, { maxBuffer: 256 * 1024 * 1024, ...opts, env: { ...process.env, LADING_DEBUG: '', ...(opts.env ?? {}) } })
@@ -51,7 +56,10 @@ export function ladingAsync(args: string[], opts: { env?: NodeJS.ProcessEnv; kil
   child.stderr.on('data', (b: Buffer) => err.push(b))
   const killer = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 60_000)
   return new Promise((resolve, reject) => {
-    child.once('error', (e) => { clearTimeout(killer); reject(e) })
+    child.once('error', (e) => {
+      clearTimeout(killer)
+      reject(e)
+    })
     child.once('close', (status) => {
       clearTimeout(killer)
       const stdoutBytes = Buffer.concat(out)

@@ -41,7 +41,11 @@ export interface FaultRule {
 }
 
 export interface ProxiedRequest {
-  method: string; path: string; range?: string; authorization: boolean; fault?: Fault['kind']
+  method: string
+  path: string
+  range?: string
+  authorization: boolean
+  fault?: Fault['kind']
   /** Which client connection carried it (1, 2, ... in order of arrival): equal numbers mean a reused keep-alive connection. */
   connection: number
 }
@@ -70,7 +74,14 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     if (rule) rule.left--
     const fault = rule?.fault
     if (!connectionIds.has(req.socket)) connectionIds.set(req.socket, ++connections)
-    requests.push({ method: req.method ?? '', path: p, connection: connectionIds.get(req.socket)!, authorization: req.headers.authorization !== undefined, ...(req.headers.range ? { range: req.headers.range } : {}), ...(fault ? { fault: fault.kind } : {}) })
+    requests.push({
+      method: req.method ?? '',
+      path: p,
+      connection: connectionIds.get(req.socket)!,
+      authorization: req.headers.authorization !== undefined,
+      ...(req.headers.range ? { range: req.headers.range } : {}),
+      ...(fault ? { fault: fault.kind } : {}),
+    })
     if (fault?.kind === 'reset') {
       req.socket.resetAndDestroy()
       return
@@ -84,7 +95,10 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       // Raw bytes on the socket: node:http's response object would not send half a header.
       req.socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.man')
       if (fault.kind === 'trickle-headers') {
-        const t = setInterval(() => { if (req.socket.destroyed) clearInterval(t); else req.socket.write('i') }, fault.everyMs)
+        const t = setInterval(() => {
+          if (req.socket.destroyed) clearInterval(t)
+          else req.socket.write('i')
+        }, fault.everyMs)
         req.socket.once('close', () => clearInterval(t))
       }
       return
@@ -103,51 +117,66 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     }
     const headers = { ...req.headers }
     if (fault?.kind === 'ignore-range') delete headers.range
-    const up = http.request({
-      host: upstream.hostname, port: upstream.port, method: req.method, path: p, headers, agent,
-    }, (ures) => {
-      if (fault?.kind === 'drop-response') {
-        ures.resume()
-        ures.on('end', () => req.socket.resetAndDestroy())
-        return
-      }
-      if (fault?.kind === 'rewrite-location' && typeof ures.headers.location === 'string') {
-        const loc = new URL(ures.headers.location, `http://${req.headers.host}`)
-        ures.headers.location = `${fault.origin}${loc.pathname}${loc.search}`
-      }
-      res.writeHead(ures.statusCode ?? 502, ures.headers)
-      if (fault?.kind === 'flip-byte') {
-        let pos = 0
-        const at = fault.offset ?? 0
-        ures.on('data', (chunk: Buffer) => {
-          if (at >= pos && at < pos + chunk.length) {
-            chunk = Buffer.from(chunk)
-            chunk[at - pos] = chunk[at - pos]! ^ 0xff
-          }
-          pos += chunk.length
-          res.write(chunk)
-        })
-        ures.on('end', () => res.end())
-        return
-      }
-      if (fault?.kind === 'cut' || fault?.kind === 'stall-body') {
-        // cut: the socket dies after `after` bytes; stall-body: it stays open and says nothing more.
-        const cut = fault.kind === 'cut'
-        let sent = 0
-        ures.on('data', (chunk: Buffer) => {
-          if (sent >= fault.after) return
-          const part = chunk.subarray(0, fault.after - sent)
-          sent += part.length
-          res.write(part, () => {
-            if (cut && sent >= fault.after) { ures.destroy(); res.socket?.destroy() }
+    const up = http.request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: p,
+        headers,
+        agent,
+      },
+      (ures) => {
+        if (fault?.kind === 'drop-response') {
+          ures.resume()
+          ures.on('end', () => req.socket.resetAndDestroy())
+          return
+        }
+        if (fault?.kind === 'rewrite-location' && typeof ures.headers.location === 'string') {
+          const loc = new URL(ures.headers.location, `http://${req.headers.host}`)
+          ures.headers.location = `${fault.origin}${loc.pathname}${loc.search}`
+        }
+        res.writeHead(ures.statusCode ?? 502, ures.headers)
+        if (fault?.kind === 'flip-byte') {
+          let pos = 0
+          const at = fault.offset ?? 0
+          ures.on('data', (chunk: Buffer) => {
+            if (at >= pos && at < pos + chunk.length) {
+              chunk = Buffer.from(chunk)
+              chunk[at - pos] = chunk[at - pos]! ^ 0xff
+            }
+            pos += chunk.length
+            res.write(chunk)
           })
-        })
-        ures.on('end', () => { if (cut && sent < fault.after) res.end() })
-        return
-      }
-      ures.pipe(res)
+          ures.on('end', () => res.end())
+          return
+        }
+        if (fault?.kind === 'cut' || fault?.kind === 'stall-body') {
+          // cut: the socket dies after `after` bytes; stall-body: it stays open and says nothing more.
+          const cut = fault.kind === 'cut'
+          let sent = 0
+          ures.on('data', (chunk: Buffer) => {
+            if (sent >= fault.after) return
+            const part = chunk.subarray(0, fault.after - sent)
+            sent += part.length
+            res.write(part, () => {
+              if (cut && sent >= fault.after) {
+                ures.destroy()
+                res.socket?.destroy()
+              }
+            })
+          })
+          ures.on('end', () => {
+            if (cut && sent < fault.after) res.end()
+          })
+          return
+        }
+        ures.pipe(res)
+      },
+    )
+    up.on('error', () => {
+      res.socket?.destroy()
     })
-    up.on('error', () => { res.socket?.destroy() })
     req.pipe(up)
   })
   const listening = await listenOnLoopback(server)
@@ -155,8 +184,12 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     url: `http://${listening.host}`,
     host: listening.host,
     requests,
-    addFault(rule) { rules.push({ ...rule, left: rule.times ?? 1 }) },
-    pending() { return rules.reduce((n, r) => n + r.left, 0) },
+    addFault(rule) {
+      rules.push({ ...rule, left: rule.times ?? 1 })
+    },
+    pending() {
+      return rules.reduce((n, r) => n + r.left, 0)
+    },
     async stop() {
       agent.destroy()
       await listening.stop()

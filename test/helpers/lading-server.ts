@@ -26,7 +26,10 @@ export async function startTestServer(opts: Partial<ServerOptions> & { root?: st
   const root = opts.root ?? path.join(tmp!, 'root')
   const server = await startServer({ ...opts, root, listen: { host: '127.0.0.1', port: 0 } })
   return {
-    url: server.url, host: server.host, root, server,
+    url: server.url,
+    host: server.host,
+    root,
+    server,
     async stop() {
       await server.close(2000)
       if (tmp) await fsp.rm(tmp, { recursive: true, force: true })
@@ -49,8 +52,12 @@ export interface ChildServer {
 export async function spawnServer(root: string, args: string[] = []): Promise<ChildServer> {
   const child = spawn(binPath, ['serve', '--root', root, '--listen', '127.0.0.1:0', '--access-log', 'off', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
-  child.stdout!.on('data', (b: Buffer) => { out += b.toString() })
-  child.stderr!.on('data', (b: Buffer) => { out += b.toString() })
+  child.stdout!.on('data', (b: Buffer) => {
+    out += b.toString()
+  })
+  child.stderr!.on('data', (b: Buffer) => {
+    out += b.toString()
+  })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const deadline = Date.now() + 15_000
   let url: string | undefined
@@ -64,7 +71,11 @@ export async function spawnServer(root: string, args: string[] = []): Promise<Ch
     throw new Error(`lading serve did not start:\n${out}`)
   }
   return {
-    url, host: url.slice(7), root, child, log: () => out,
+    url,
+    host: url.slice(7),
+    root,
+    child,
+    log: () => out,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM')
       const t = setTimeout(() => child.kill('SIGKILL'), 5000)
@@ -79,10 +90,18 @@ export async function spawnServer(root: string, args: string[] = []): Promise<Ch
   }
 }
 
-export interface Reply { status: number; headers: http.IncomingHttpHeaders; body: Buffer }
+export interface Reply {
+  status: number
+  headers: http.IncomingHttpHeaders
+  body: Buffer
+}
 
 /** One request; `body` may be a Buffer or a function that writes to the request itself. */
-export function request(url: string, method: string, opts: { headers?: Record<string, string | number>; body?: Buffer | string | ((req: http.ClientRequest) => void); agent?: http.Agent } = {}): Promise<Reply> {
+export function request(
+  url: string,
+  method: string,
+  opts: { headers?: Record<string, string | number>; body?: Buffer | string | ((req: http.ClientRequest) => void); agent?: http.Agent } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     // The path goes out exactly as given (new URL() would resolve `..` before it is sent).
     const m = /^http:\/\/([^/:]+):(\d+)(\/.*)$/.exec(url)
@@ -118,8 +137,12 @@ export function ladingAsync(args: string[], env: Record<string, string> = {}): P
     const child = spawn(binPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LADING_DEBUG: '', ...env } })
     let stdout = ''
     let stderr = ''
-    child.stdout!.on('data', (b: Buffer) => { stdout += b.toString() })
-    child.stderr!.on('data', (b: Buffer) => { stderr += b.toString() })
+    child.stdout!.on('data', (b: Buffer) => {
+      stdout += b.toString()
+    })
+    child.stderr!.on('data', (b: Buffer) => {
+      stderr += b.toString()
+    })
     child.on('error', reject)
     child.on('close', (code) => {
       if (code === 0) resolve({ stdout, stderr })

@@ -12,7 +12,10 @@ export interface Listening {
 
 export async function listenOnLoopback(server: http.Server): Promise<Listening> {
   const sockets = new Set<net.Socket>()
-  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
+  server.on('connection', (s) => {
+    sockets.add(s)
+    s.on('close', () => sockets.delete(s))
+  })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as net.AddressInfo).port
   return {

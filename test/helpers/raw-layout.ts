@@ -60,10 +60,14 @@ export function makeTar(files: Record<string, string | Buffer>): Buffer {
 export class RawLayout {
   readonly dir: string
   #index: { schemaVersion: 2; mediaType: string; manifests: RawDescriptor[] } = {
-    schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [],
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [],
   }
 
-  private constructor(dir: string) { this.dir = dir }
+  private constructor(dir: string) {
+    this.dir = dir
+  }
 
   /** A fresh layout in a new temp directory (oci-layout, empty index.json, blobs/sha256). */
   static async create(prefix = 'lading-raw-'): Promise<RawLayout> {
@@ -92,7 +96,9 @@ export class RawLayout {
     return this.writeBlob(JSON.stringify(value), mediaType)
   }
 
-  get index(): { schemaVersion: 2; mediaType: string; manifests: RawDescriptor[] } { return this.#index }
+  get index(): { schemaVersion: 2; mediaType: string; manifests: RawDescriptor[] } {
+    return this.#index
+  }
 
   /** Write index.json: the tracked index, or exactly `raw` (any bytes) when given. */
   async writeIndex(raw?: string | Buffer): Promise<void> {
@@ -119,8 +125,9 @@ export class RawLayout {
     for (let i = 0; i < n; i++) {
       const tar = makeTar({ [`file-${i}.txt`]: `layer ${i} of ${opts.seed ?? opts.tag ?? 'image'}\n` })
       diffIds.push(sha256(tar))
-      layers.push(await this.writeBlob(gzip ? gzipSync(tar) : tar,
-        gzip ? 'application/vnd.oci.image.layer.v1.tar+gzip' : 'application/vnd.oci.image.layer.v1.tar'))
+      layers.push(
+        await this.writeBlob(gzip ? gzipSync(tar) : tar, gzip ? 'application/vnd.oci.image.layer.v1.tar+gzip' : 'application/vnd.oci.image.layer.v1.tar'),
+      )
     }
     const config = {
       created: '2024-01-02T03:04:05Z',

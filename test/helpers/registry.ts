@@ -24,7 +24,12 @@ export function registryMissing(): string | undefined {
   return `docker-registry not installed (${REGISTRY_BINARY})`
 }
 
-export interface TokenAuthConfig { realm: string; service: string; issuer: string; rootCertBundle: string }
+export interface TokenAuthConfig {
+  realm: string
+  service: string
+  issuer: string
+  rootCertBundle: string
+}
 
 export interface StartRegistryOptions {
   /** Users for htpasswd basic auth. */
@@ -60,7 +65,9 @@ export async function freePort(): Promise<number> {
   })
 }
 
-function yamlString(s: string): string { return JSON.stringify(s) }
+function yamlString(s: string): string {
+  return JSON.stringify(s)
+}
 
 async function writeConfig(dir: string, port: number, storage: string, opts: StartRegistryOptions): Promise<string> {
   const lines = [
@@ -91,11 +98,14 @@ async function writeConfig(dir: string, port: number, storage: string, opts: Sta
     await fsp.writeFile(file, entries.join('\n') + '\n')
     lines.push('auth:', '  htpasswd:', '    realm: lading-test', `    path: ${yamlString(file)}`)
   } else if (opts.token) {
-    lines.push('auth:', '  token:',
+    lines.push(
+      'auth:',
+      '  token:',
       `    realm: ${yamlString(opts.token.realm)}`,
       `    service: ${yamlString(opts.token.service)}`,
       `    issuer: ${yamlString(opts.token.issuer)}`,
-      `    rootcertbundle: ${yamlString(opts.token.rootCertBundle)}`)
+      `    rootcertbundle: ${yamlString(opts.token.rootCertBundle)}`,
+    )
   }
   const file = path.join(dir, 'config.yml')
   await fsp.writeFile(file, lines.join('\n') + '\n')
@@ -110,7 +120,9 @@ async function waitReady(url: string, child: ChildProcess, timeoutMs: number): P
       const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) })
       await res.arrayBuffer()
       return true
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     await sleep(50)
   }
   return false
@@ -127,7 +139,9 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
     const config = await writeConfig(dir, port, storage, opts)
     const child = spawn(REGISTRY_BINARY, ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] })
     let log = ''
-    const onData = (b: Buffer): void => { log = (log + b.toString('utf8')).slice(-20_000) }
+    const onData = (b: Buffer): void => {
+      log = (log + b.toString('utf8')).slice(-20_000)
+    }
     child.stdout!.on('data', onData)
     child.stderr!.on('data', onData)
     const scheme = opts.tls ? 'https' : 'http'
@@ -144,7 +158,12 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
         async stop() {
           if (child.exitCode === null) {
             child.kill('SIGTERM')
-            await Promise.race([exited, sleep(3000).then(() => { if (child.exitCode === null) child.kill('SIGKILL') })])
+            await Promise.race([
+              exited,
+              sleep(3000).then(() => {
+                if (child.exitCode === null) child.kill('SIGKILL')
+              }),
+            ])
           }
           await fsp.rm(dir, { recursive: true, force: true })
         },
@@ -162,7 +181,10 @@ async function waitTcp(port: number, child: ChildProcess, timeoutMs: number): Pr
   while (Date.now() < deadline) {
     if (child.exitCode !== null) return false
     const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true) })
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy()
+        resolve(true)
+      })
       s.on('error', () => resolve(false))
     })
     if (ok) return true

@@ -29,7 +29,13 @@ export interface TokenServerOptions {
   expireFirst?: number
 }
 
-export interface TokenRequest { method: string; user?: string; scopes: string[]; service?: string; status: number }
+export interface TokenRequest {
+  method: string
+  user?: string
+  scopes: string[]
+  service?: string
+  status: number
+}
 
 export interface TokenServer {
   realm: string
@@ -50,7 +56,11 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-token-'))
   const keyFile = path.join(dir, 'key.pem')
   const certFile = path.join(dir, 'cert.pem')
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=lading-token-server'], { stdio: 'ignore' })
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=lading-token-server'],
+    { stdio: 'ignore' },
+  )
   const key = readFileSync(keyFile, 'utf8')
   const certDer = new X509Certificate(readFileSync(certFile)).raw
   const service = 'lading-test-registry'
@@ -63,8 +73,11 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     const now = Math.floor(Date.now() / 1000)
     const header = { typ: 'JWT', alg: 'RS256', x5c: [certDer.toString('base64')] }
     const claims = {
-      iss: issuer, sub, aud: service,
-      iat: expired ? now - 600 : now, nbf: expired ? now - 600 : now - 10,
+      iss: issuer,
+      sub,
+      aud: service,
+      iat: expired ? now - 600 : now,
+      nbf: expired ? now - 600 : now - 10,
       exp: expired ? now - 300 : now + ttl,
       jti: randomBytes(12).toString('hex'),
       access,
@@ -129,7 +142,9 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     issuer,
     certFile,
     requests,
-    expireNext(n: number) { expiredToIssue = n },
+    expireNext(n: number) {
+      expiredToIssue = n
+    },
     async stop() {
       await listening.stop()
       await fsp.rm(dir, { recursive: true, force: true })

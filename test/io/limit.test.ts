@@ -28,21 +28,35 @@ test('limiter: at most n at once, and n used, while running tasks add more (as t
 test('limiter: after a failure, tasks not yet started reject with the first error (the copy stops quickly)', async () => {
   const limiter = new Limiter(1)
   const started: number[] = []
-  const results = await Promise.allSettled([0, 1, 2].map((i) => limiter.run(async () => {
-    started.push(i)
-    if (i === 0) throw new Error('first')
-    return i
-  })))
+  const results = await Promise.allSettled(
+    [0, 1, 2].map((i) =>
+      limiter.run(async () => {
+        started.push(i)
+        if (i === 0) throw new Error('first')
+        return i
+      }),
+    ),
+  )
   assert.deepEqual(started, [0])
-  assert.deepEqual(results.map((r) => r.status === 'rejected' ? (r.reason as Error).message : r.value), ['first', 'first', 'first'])
+  assert.deepEqual(
+    results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : r.value)),
+    ['first', 'first', 'first'],
+  )
 })
 
 test('limiter: stopAfterFailure false runs every task (the validator collects every problem)', async () => {
   const limiter = new Limiter(2, { stopAfterFailure: false })
-  const results = await Promise.allSettled([0, 1, 2, 3].map((i) => limiter.run(async () => {
-    if (i === 0) throw new Error('first')
-    return i
-  })))
-  assert.deepEqual(results.map((r) => r.status), ['rejected', 'fulfilled', 'fulfilled', 'fulfilled'])
+  const results = await Promise.allSettled(
+    [0, 1, 2, 3].map((i) =>
+      limiter.run(async () => {
+        if (i === 0) throw new Error('first')
+        return i
+      }),
+    ),
+  )
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['rejected', 'fulfilled', 'fulfilled', 'fulfilled'],
+  )
   assert.throws(() => new Limiter(0), RangeError)
 })

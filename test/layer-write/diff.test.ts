@@ -61,15 +61,42 @@ test('diff classifies every kind of change (add, modify, delete, dir delete, typ
   const { stream, changes } = diffLayer(root, before, { maskPaths: ['/masked'] })
   const k = kinds(await changes)
   const expect: Record<string, string> = {
-    'etc/passwd': 'modified', 'etc/meta': 'metadata', 'var/cache/dir1': 'deleted', 'usr/bin/link': 'deleted',
-    new: 'added', 'new/dir': 'added', 'new/dir/file': 'added', 'opt/t2d': 'modified', 'opt/t2d/inner': 'added',
-    'opt/d2f': 'modified', 'opt/l2f': 'modified', 'hl/third': 'added', 'hl/orig': 'modified', 'hl/second': 'modified',
-    'same/size': 'modified', 'var/cache': 'metadata', 'usr/bin': 'metadata', opt: 'metadata', hl: 'metadata',
+    'etc/passwd': 'modified',
+    'etc/meta': 'metadata',
+    'var/cache/dir1': 'deleted',
+    'usr/bin/link': 'deleted',
+    new: 'added',
+    'new/dir': 'added',
+    'new/dir/file': 'added',
+    'opt/t2d': 'modified',
+    'opt/t2d/inner': 'added',
+    'opt/d2f': 'modified',
+    'opt/l2f': 'modified',
+    'hl/third': 'added',
+    'hl/orig': 'modified',
+    'hl/second': 'modified',
+    'same/size': 'modified',
+    'var/cache': 'metadata',
+    'usr/bin': 'metadata',
+    opt: 'metadata',
+    hl: 'metadata',
   }
   if (isRoot) expect['etc/own'] = 'metadata'
   if (xattrs) expect['xat/f'] = 'metadata'
   for (const [p, want] of Object.entries(expect)) assert.equal(k.get(p), want, p)
-  for (const p of ['etc/keep', 'data/big', 'usr/bin/tool', 'etc', 'masked', 'masked/x', 'masked/y', 'var/cache/dir1/a', 'var/cache/dir1/b', 'opt/d2f/child', 'uni/naïve-日本']) {
+  for (const p of [
+    'etc/keep',
+    'data/big',
+    'usr/bin/tool',
+    'etc',
+    'masked',
+    'masked/x',
+    'masked/y',
+    'var/cache/dir1/a',
+    'var/cache/dir1/b',
+    'opt/d2f/child',
+    'uni/naïve-日本',
+  ]) {
     assert.ok(!k.has(p), `${p} must not be in the changeset (${k.get(p)})`)
   }
   const entries = await listTar(stream)
@@ -78,7 +105,14 @@ test('diff classifies every kind of change (add, modify, delete, dir delete, typ
   assert.ok(!names.some((n) => n.startsWith('masked')), 'masked paths neither added nor whited out')
   assert.ok(!names.includes('data/big'), 'unchanged file not in the layer')
   const hl = entries.filter((e) => e.name.startsWith('hl/') && e.name !== 'hl/')
-  assert.deepEqual(hl.map((e) => [e.name, e.type, e.linkname]), [['hl/orig', 'file', null], ['hl/second', 'link', 'hl/orig'], ['hl/third', 'link', 'hl/orig']])
+  assert.deepEqual(
+    hl.map((e) => [e.name, e.type, e.linkname]),
+    [
+      ['hl/orig', 'file', null],
+      ['hl/second', 'link', 'hl/orig'],
+      ['hl/third', 'link', 'hl/orig'],
+    ],
+  )
   const meta = entries.find((e) => e.name === 'etc/meta')!
   assert.equal(meta.mode, 0o600)
   assert.equal(meta.data.toString(), 'metadata only\n', 'a metadata-only change re-adds the whole file')
@@ -144,7 +178,8 @@ test('applied after the base layer by umoci and by GNU tar, the changeset reprod
   ])
   const bundle = path.join(dir, 'bundle')
   await exec('umoci', ['unpack', '--image', `${layout}:v2`, bundle])
-  const unmasked = (m: ReturnType<typeof treeRecord>): ReturnType<typeof treeRecord> => new Map([...m].filter(([p]) => p !== 'masked' && !p.startsWith('masked/')))
+  const unmasked = (m: ReturnType<typeof treeRecord>): ReturnType<typeof treeRecord> =>
+    new Map([...m].filter(([p]) => p !== 'masked' && !p.startsWith('masked/')))
   assert.deepEqual(diffTrees(unmasked(treeRecord(root)), unmasked(treeRecord(path.join(bundle, 'rootfs')))), [])
 
   // GNU tar has no whiteouts, so only the single-layer case compares: the edited tree as one layer.
@@ -181,6 +216,10 @@ test('sockets are neither added to nor whited out of a layer', async (t) => {
   const withoutSocket = await takeSnapshot(root)
   withoutSocket.entries.delete('sock')
   const second = diffLayer(root, withoutSocket)
-  assert.deepEqual((await second.changes).filter((c) => c.path === 'sock'), [], 'a new socket is not added')
+  assert.deepEqual(
+    (await second.changes).filter((c) => c.path === 'sock'),
+    [],
+    'a new socket is not added',
+  )
   second.stream.destroy()
 })

@@ -43,9 +43,18 @@ export async function listTar(tar: Buffer | Readable): Promise<ListedEntry[]> {
     const h = entry.header as tarStream.Header & { pax?: Record<string, string> | null }
     const data = await buffer(entry)
     out.push({
-      name: h.name, type: h.type ?? '', mode: h.mode ?? 0, uid: h.uid ?? 0, gid: h.gid ?? 0, size: h.size ?? 0,
-      mtime: h.mtime ? h.mtime.getTime() : 0, linkname: h.linkname ?? null, uname: h.uname ?? '', gname: h.gname ?? '',
-      pax: h.pax ?? null, data,
+      name: h.name,
+      type: h.type ?? '',
+      mode: h.mode ?? 0,
+      uid: h.uid ?? 0,
+      gid: h.gid ?? 0,
+      size: h.size ?? 0,
+      mtime: h.mtime ? h.mtime.getTime() : 0,
+      linkname: h.linkname ?? null,
+      uname: h.uname ?? '',
+      gname: h.gname ?? '',
+      pax: h.pax ?? null,
+      data,
     })
   }
   return out
@@ -72,10 +81,20 @@ export function treeRecord(root: string, opts: { dirMtimes?: boolean } = {}): Ma
     const x: Record<string, string> = {}
     for (const [k, v] of Object.entries(e.xattrs ?? {})) x[k] = v.toString('hex')
     out.set(rel, {
-      type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size,
+      type: e.type,
+      mode: e.mode,
+      uid: e.uid,
+      gid: e.gid,
+      size: e.size,
       mtimeSec: e.type === 'directory' && !opts.dirMtimes ? 0n : e.mtimeNs / 1_000_000_000n,
-      link: e.link ?? null, xattrs: x,
-      sha256: e.type === 'file' ? createHash('sha256').update(fs.readFileSync(path.join(root, rel))).digest('hex') : null,
+      link: e.link ?? null,
+      xattrs: x,
+      sha256:
+        e.type === 'file'
+          ? createHash('sha256')
+              .update(fs.readFileSync(path.join(root, rel)))
+              .digest('hex')
+          : null,
     })
   }
   return out
@@ -111,20 +130,38 @@ export async function writeLayout(dir: string, tag: string, layers: Array<{ blob
   }
   const layerDescs = []
   for (const l of layers) layerDescs.push({ mediaType: l.mediaType, digest: await put(l.blob), size: l.blob.length })
-  const config = Buffer.from(JSON.stringify({
-    architecture: 'amd64', os: 'linux', config: {},
-    rootfs: { type: 'layers', diff_ids: layers.map((l) => sha256(l.tar)) },
-    history: layers.map(() => ({ created: '2020-01-01T00:00:00Z', created_by: 'lading test' })),
-  }))
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: await put(config), size: config.length },
-    layers: layerDescs,
-  }))
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: {},
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => sha256(l.tar)) },
+      history: layers.map(() => ({ created: '2020-01-01T00:00:00Z', created_by: 'lading test' })),
+    }),
+  )
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: await put(config), size: config.length },
+      layers: layerDescs,
+    }),
+  )
   const md = await put(manifest)
   await fs.promises.writeFile(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }))
-  await fs.promises.writeFile(path.join(dir, 'index.json'), JSON.stringify({
-    schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json',
-    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: md, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': tag } }],
-  }))
+  await fs.promises.writeFile(
+    path.join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: md,
+          size: manifest.length,
+          annotations: { 'org.opencontainers.image.ref.name': tag },
+        },
+      ],
+    }),
+  )
 }

@@ -39,7 +39,10 @@ test('tarDirectory: stable order (parents first, names by bytes), hardlinks as t
     if (parent) assert.ok(seen.has(`${parent}/`), `${parent}/ before ${n}`)
     seen.add(n)
   }
-  assert.deepEqual(names.filter((n) => n.startsWith('hl/')), ['hl/', 'hl/orig', 'hl/second'])
+  assert.deepEqual(
+    names.filter((n) => n.startsWith('hl/')),
+    ['hl/', 'hl/orig', 'hl/second'],
+  )
   const second = entries.find((e) => e.name === 'hl/second')!
   assert.equal(second.type, 'link')
   assert.equal(second.linkname, 'hl/orig')
@@ -56,9 +59,15 @@ test('tarDirectory with a prefix, and a single file inserted at a path', async (
   const names = (await listTar(tarDirectory(path.join(src, 'usr'), { prefix: '/opt/app/' }))).map((e) => e.name)
   assert.deepEqual(names.slice(0, 3), ['opt/app/', 'opt/app/bin/', 'opt/app/bin/abslink'])
   const one = await listTar(tarDirectory(path.join(src, 'etc/passwd'), { prefix: 'etc/passwd.new' }))
-  assert.deepEqual(one.map((e) => [e.name, e.type, e.data.toString()]), [['etc/passwd.new', 'file', 'root:x:0:0:root:/root:/bin/sh\n']])
+  assert.deepEqual(
+    one.map((e) => [e.name, e.type, e.data.toString()]),
+    [['etc/passwd.new', 'file', 'root:x:0:0:root:/root:/bin/sh\n']],
+  )
   await assert.rejects(buffer(tarDirectory(path.join(src, 'etc/passwd'))), (e: unknown) => isLadingError(e, 'USAGE'))
-  assert.throws(() => tarDirectory(src, { prefix: '../escape' }), (e: unknown) => isLadingError(e, 'USAGE'))
+  assert.throws(
+    () => tarDirectory(src, { prefix: '../escape' }),
+    (e: unknown) => isLadingError(e, 'USAGE'),
+  )
 })
 
 test('tarDirectory clamps mtimes to mtimeClamp and to SOURCE_DATE_EPOCH', async (t) => {
@@ -67,7 +76,10 @@ test('tarDirectory clamps mtimes to mtimeClamp and to SOURCE_DATE_EPOCH', async 
   buildTree(src)
   const clamp = new Date('2000-01-01T00:00:00Z')
   const e = await listTar(tarDirectory(src, { mtimeClamp: clamp }))
-  assert.ok(e.every((x) => x.mtime === clamp.getTime()), 'all entries clamped')
+  assert.ok(
+    e.every((x) => x.mtime === clamp.getTime()),
+    'all entries clamped',
+  )
   const old = process.env['SOURCE_DATE_EPOCH']
   process.env['SOURCE_DATE_EPOCH'] = '946684800'
   try {

@@ -9,7 +9,16 @@ import { requireTool } from '../helpers/tools.js'
 import { exec, listTar, tmpdir } from './helpers.js'
 
 const S = 1_000_000_000n
-const base = (p: string, over: Partial<TarEntry> = {}): TarEntry => ({ path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtimeNs: 1_600_000_000n * S, ...over })
+const base = (p: string, over: Partial<TarEntry> = {}): TarEntry => ({
+  path: p,
+  type: 'file',
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  size: 0,
+  mtimeNs: 1_600_000_000n * S,
+  ...over,
+})
 
 async function tarOf(sources: TarSource[], opts = {}): Promise<Buffer> {
   return buffer(writeTar(sources, opts))
@@ -22,10 +31,13 @@ test('ustar header: numeric ids, empty uname/gname, trailing slash on directorie
   ])
   assert.equal(tar.length % 512, 0)
   const e = await listTar(tar)
-  assert.deepEqual(e.map((x) => [x.name, x.type, x.mode, x.uid, x.gid, x.uname, x.gname]), [
-    ['d/', 'directory', 0o1777, 5, 6, '', ''],
-    ['d/f', 'file', 0o4755, 0, 0, '', ''],
-  ])
+  assert.deepEqual(
+    e.map((x) => [x.name, x.type, x.mode, x.uid, x.gid, x.uname, x.gname]),
+    [
+      ['d/', 'directory', 0o1777, 5, 6, '', ''],
+      ['d/f', 'file', 0o4755, 0, 0, '', ''],
+    ],
+  )
   assert.equal(e[1]!.data.toString(), 'abc')
   assert.equal(e[0]!.pax, null, 'no pax header when ustar suffices')
   assert.ok(tar.subarray(tar.length - 1024).equals(Buffer.alloc(1024)), 'ends with two zero blocks')
@@ -35,13 +47,16 @@ test('pax headers only where needed: long path, long link, big ids, sub-second m
   const long = `${'a'.repeat(90)}/${'b'.repeat(90)}/${'c'.repeat(120)}`
   const splittable = `${'p'.repeat(120)}/${'n'.repeat(90)}`
   const longLink = 'l'.repeat(150)
-  const tar = await tarOf([
-    { entry: base(long) },
-    { entry: base(splittable) },
-    { entry: base('sym', { type: 'symlink', linkname: longLink }) },
-    { entry: base('ids', { uid: 3_000_000, gid: 4_000_000 }) },
-    { entry: base('ns', { mtimeNs: 1_600_000_000n * S + 123_456_789n }) },
-  ], { subsecondMtimes: true })
+  const tar = await tarOf(
+    [
+      { entry: base(long) },
+      { entry: base(splittable) },
+      { entry: base('sym', { type: 'symlink', linkname: longLink }) },
+      { entry: base('ids', { uid: 3_000_000, gid: 4_000_000 }) },
+      { entry: base('ns', { mtimeNs: 1_600_000_000n * S + 123_456_789n }) },
+    ],
+    { subsecondMtimes: true },
+  )
   const e = await listTar(tar)
   assert.equal(e[0]!.name, long)
   assert.equal(e[0]!.pax?.['path'], long)
@@ -86,7 +101,10 @@ test('mtime clamp: nothing newer than the clamp; SOURCE_DATE_EPOCH parsing', () 
   assert.equal(effectiveMtimeNs(900n * S + 5n, { mtimeClampNs: 1_000_000_000n * S }), 900n * S)
   assert.equal(sourceDateEpochNs({ SOURCE_DATE_EPOCH: '1700000000' }), 1_700_000_000n * S)
   assert.equal(sourceDateEpochNs({}), undefined)
-  assert.throws(() => sourceDateEpochNs({ SOURCE_DATE_EPOCH: 'yesterday' }), (e: unknown) => isLadingError(e, 'USAGE'))
+  assert.throws(
+    () => sourceDateEpochNs({ SOURCE_DATE_EPOCH: 'yesterday' }),
+    (e: unknown) => isLadingError(e, 'USAGE'),
+  )
 })
 
 test('mtimes before 1970 and uids above the octal range survive via pax', async () => {
@@ -96,27 +114,45 @@ test('mtimes before 1970 and uids above the octal range survive via pax', async 
 
 test('writer refuses unsafe paths (absolute, .., empty, NUL) and hardlinks escaping', () => {
   for (const p of ['/etc/passwd', '../x', 'a/../../b', '', 'a//b', 'a\0b', './a', 'a/./b']) {
-    assert.throws(() => encodeEntryHeader(base(p)), (e: unknown) => isLadingError(e, 'UNSAFE_PATH'), p)
+    assert.throws(
+      () => encodeEntryHeader(base(p)),
+      (e: unknown) => isLadingError(e, 'UNSAFE_PATH'),
+      p,
+    )
   }
-  assert.throws(() => encodeEntryHeader(base('h', { type: 'hardlink', linkname: '../../etc/shadow' })), (e: unknown) => isLadingError(e, 'UNSAFE_PATH'))
+  assert.throws(
+    () => encodeEntryHeader(base('h', { type: 'hardlink', linkname: '../../etc/shadow' })),
+    (e: unknown) => isLadingError(e, 'UNSAFE_PATH'),
+  )
 })
 
 test('a file that changed size since it was recorded is an error, not a corrupt archive', async (t) => {
   const dir = await tmpdir(t)
   const f = path.join(dir, 'f')
   await fs.promises.writeFile(f, 'short')
-  await assert.rejects(buffer(writeTar([{ entry: base('f', { size: 10 }), content: { file: f } }])), (e: unknown) => isLadingError(e, 'CONFLICT') && /shrank/.test(e.message))
-  await assert.rejects(buffer(writeTar([{ entry: base('f', { size: 2 }), content: { file: f } }])), (e: unknown) => isLadingError(e, 'CONFLICT') && /grew/.test(e.message))
+  await assert.rejects(
+    buffer(writeTar([{ entry: base('f', { size: 10 }), content: { file: f } }])),
+    (e: unknown) => isLadingError(e, 'CONFLICT') && /shrank/.test(e.message),
+  )
+  await assert.rejects(
+    buffer(writeTar([{ entry: base('f', { size: 2 }), content: { file: f } }])),
+    (e: unknown) => isLadingError(e, 'CONFLICT') && /grew/.test(e.message),
+  )
   // Large-file path (streamed) checks the same.
   await fs.promises.writeFile(f, Buffer.alloc(3 * 1024 * 1024))
-  await assert.rejects(buffer(writeTar([{ entry: base('f', { size: 3 * 1024 * 1024 - 1 }), content: { file: f } }])), (e: unknown) => isLadingError(e, 'CONFLICT'))
+  await assert.rejects(buffer(writeTar([{ entry: base('f', { size: 3 * 1024 * 1024 - 1 }), content: { file: f } }])), (e: unknown) =>
+    isLadingError(e, 'CONFLICT'),
+  )
 })
 
 test('the writer does not follow a symlink swapped in for a file', async (t) => {
   const dir = await tmpdir(t)
   await fs.promises.writeFile(path.join(dir, 'secret'), 'host secret')
   await fs.promises.symlink(path.join(dir, 'secret'), path.join(dir, 'f'))
-  await assert.rejects(buffer(writeTar([{ entry: base('f', { size: 11 }), content: { file: path.join(dir, 'f') } }])), (e: unknown) => (e as NodeJS.ErrnoException).code === 'ELOOP')
+  await assert.rejects(
+    buffer(writeTar([{ entry: base('f', { size: 11 }), content: { file: path.join(dir, 'f') } }])),
+    (e: unknown) => (e as NodeJS.ErrnoException).code === 'ELOOP',
+  )
 })
 
 test('GNU tar lists and extracts our pax output (long names, long links, big ids)', async (t) => {
@@ -161,7 +197,10 @@ test('file contents that straddle output chunks: exact chunk sizes, every byte i
   }
   const chunks: Buffer[] = []
   for await (const c of writeTar(sources)) chunks.push(c as Buffer)
-  assert.ok(chunks.slice(0, -1).every((c) => c.length === TAR_CHUNK), `chunk sizes ${chunks.map((c) => c.length).join(',')}`)
+  assert.ok(
+    chunks.slice(0, -1).every((c) => c.length === TAR_CHUNK),
+    `chunk sizes ${chunks.map((c) => c.length).join(',')}`,
+  )
   const file = path.join(dir, 'x.tar')
   await fs.promises.writeFile(file, Buffer.concat(chunks))
   const out = path.join(dir, 'out')
@@ -174,6 +213,9 @@ test('a FIFO swapped in for a recorded file is refused, never a hang', async (t)
   const dir = await tmpdir(t)
   const f = path.join(dir, 'f')
   await exec('mkfifo', [f])
-  await assert.rejects(buffer(writeTar([{ entry: base('f', { size: 5 }), content: { file: f } }])), (e: unknown) => isLadingError(e, 'CONFLICT') && /regular file/.test(e.message))
+  await assert.rejects(
+    buffer(writeTar([{ entry: base('f', { size: 5 }), content: { file: f } }])),
+    (e: unknown) => isLadingError(e, 'CONFLICT') && /regular file/.test(e.message),
+  )
   await assert.rejects(buffer(writeTar([{ entry: base('f', { size: 5 * 1024 * 1024 }), content: { file: f } }])), (e: unknown) => isLadingError(e, 'CONFLICT'))
 })

@@ -74,10 +74,15 @@ describe('applyLayer: entry types and metadata', () => {
     const { dir, cleanup } = tempDir()
     try {
       await applySpecs(dir, [
-        { name: 'a', type: '6' }, { name: 'a', data: 'file wins' },
-        { name: 'b', data: 'x' }, { name: 'b', type: '3', devmajor: 1, devminor: 5 },
-        { name: 'd/', mode: 0o755 }, { name: 'd/f', type: '6' }, { name: 'd', data: 'dir replaced' },
-        { name: 'p', type: '6', mode: 0o640, uid: 3 }, { name: 'p2', type: '1', linkname: 'p' },
+        { name: 'a', type: '6' },
+        { name: 'a', data: 'file wins' },
+        { name: 'b', data: 'x' },
+        { name: 'b', type: '3', devmajor: 1, devminor: 5 },
+        { name: 'd/', mode: 0o755 },
+        { name: 'd/f', type: '6' },
+        { name: 'd', data: 'dir replaced' },
+        { name: 'p', type: '6', mode: 0o640, uid: 3 },
+        { name: 'p2', type: '1', linkname: 'p' },
       ])
       assert.equal(readFileSync(path.join(dir, 'a'), 'utf8'), 'file wins')
       assert.ok(lstatSync(path.join(dir, 'b')).isCharacterDevice())
@@ -108,17 +113,35 @@ describe('applyLayer: entry types and metadata', () => {
     const { dir, cleanup } = tempDir()
     try {
       const warnings: string[] = []
-      await applySpecs(dir, [
-        { name: 'ping', data: 'elf', mode: 0o755, uid: 3, pax: { 'SCHILY.xattr.security.capability': CAP_NET_RAW, 'SCHILY.xattr.user.k': 'v', 'SCHILY.xattr.trusted.t': 'tv', 'SCHILY.xattr.security.selinux': 'x' } },
-        { name: 'dir/', pax: { 'SCHILY.xattr.user.d': 'dv' } },
-      ], { onWarning: (m) => warnings.push(m) })
+      await applySpecs(
+        dir,
+        [
+          {
+            name: 'ping',
+            data: 'elf',
+            mode: 0o755,
+            uid: 3,
+            pax: {
+              'SCHILY.xattr.security.capability': CAP_NET_RAW,
+              'SCHILY.xattr.user.k': 'v',
+              'SCHILY.xattr.trusted.t': 'tv',
+              'SCHILY.xattr.security.selinux': 'x',
+            },
+          },
+          { name: 'dir/', pax: { 'SCHILY.xattr.user.d': 'dv' } },
+        ],
+        { onWarning: (m) => warnings.push(m) },
+      )
       const f = path.join(dir, 'ping')
       assert.deepEqual(getAttributeSync(f, 'security.capability'), CAP_NET_RAW, 'capability set after chown, which would clear it')
       assert.equal(getAttributeSync(f, 'user.k')?.toString(), 'v')
       assert.equal(getAttributeSync(f, 'trusted.t')?.toString(), 'tv')
       assert.equal(getAttributeSync(f, 'security.selinux'), null)
       assert.equal(getAttributeSync(path.join(dir, 'dir'), 'user.d')?.toString(), 'dv')
-      assert.ok(warnings.some((w) => w.includes('"ping"') && w.includes('security.selinux')), warnings.join('\n'))
+      assert.ok(
+        warnings.some((w) => w.includes('"ping"') && w.includes('security.selinux')),
+        warnings.join('\n'),
+      )
     } finally {
       cleanup()
     }
@@ -151,8 +174,17 @@ describe('applyLayer: entry types and metadata', () => {
   it('refuses to extract past maxBytes with SIZE_LIMIT', async () => {
     const { dir, cleanup } = tempDir()
     try {
-      await assert.rejects(applySpecs(dir, [{ name: 'a', data: Buffer.alloc(600) }, { name: 'b', data: Buffer.alloc(600) }], { maxBytes: 1000, rootless: !isRoot() }),
-        (e: unknown) => isLadingError(e, 'SIZE_LIMIT') && /"b"/.test((e as Error).message))
+      await assert.rejects(
+        applySpecs(
+          dir,
+          [
+            { name: 'a', data: Buffer.alloc(600) },
+            { name: 'b', data: Buffer.alloc(600) },
+          ],
+          { maxBytes: 1000, rootless: !isRoot() },
+        ),
+        (e: unknown) => isLadingError(e, 'SIZE_LIMIT') && /"b"/.test((e as Error).message),
+      )
       assert.ok(!existsSync(path.join(dir, 'b')))
     } finally {
       cleanup()
@@ -166,10 +198,12 @@ describe('applyLayer: entry types and metadata', () => {
       const { Readable } = await import('node:stream')
       const { LadingError } = await import('../../src/errors.js')
       const tar = Buffer.concat([buildTar([{ name: 'a', data: 'x' }]), Buffer.alloc(4096)])
-      const src = Readable.from((async function* () {
-        yield tar
-        throw new LadingError('DIGEST_MISMATCH', 'blob sha256:abc: digest mismatch')
-      })())
+      const src = Readable.from(
+        (async function* () {
+          yield tar
+          throw new LadingError('DIGEST_MISMATCH', 'blob sha256:abc: digest mismatch')
+        })(),
+      )
       await assert.rejects(applyLayer(dir, src, { rootless: !isRoot() }), (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'))
     } finally {
       cleanup()
@@ -179,9 +213,13 @@ describe('applyLayer: entry types and metadata', () => {
   it('reports an INVALID_TAR layer with the offending entry', async () => {
     const { dir, cleanup } = tempDir()
     try {
-      await assert.rejects(applySpecs(dir, [{ name: 'a', data: 'x', badChecksum: true }], { rootless: !isRoot() }), (e: unknown) => isLadingError(e, 'INVALID_TAR'))
-      await assert.rejects(applySpecs(dir, [{ name: 'h', type: '1', linkname: 'missing' }], { rootless: !isRoot() }),
-        (e: unknown) => isLadingError(e, 'INVALID_TAR') && /"h".*missing.*does not exist/.test((e as Error).message))
+      await assert.rejects(applySpecs(dir, [{ name: 'a', data: 'x', badChecksum: true }], { rootless: !isRoot() }), (e: unknown) =>
+        isLadingError(e, 'INVALID_TAR'),
+      )
+      await assert.rejects(
+        applySpecs(dir, [{ name: 'h', type: '1', linkname: 'missing' }], { rootless: !isRoot() }),
+        (e: unknown) => isLadingError(e, 'INVALID_TAR') && /"h".*missing.*does not exist/.test((e as Error).message),
+      )
     } finally {
       cleanup()
     }
@@ -201,7 +239,7 @@ describe('applyLayer: whiteouts and replacement (layer.md)', () => {
   ]
   const opts = { rootless: !isRoot() }
 
-  it('whiteouts in a layer applied to an empty root hide nothing, including the same layer\'s entries', async () => {
+  it("whiteouts in a layer applied to an empty root hide nothing, including the same layer's entries", async () => {
     const { dir, cleanup } = tempDir()
     try {
       const st = await applySpecs(dir, [{ name: 'a', data: 'a' }, { name: '.wh.a' }, { name: 'd/x', data: 'x' }, { name: 'd/.wh..wh..opq' }], opts)
@@ -225,7 +263,7 @@ describe('applyLayer: whiteouts and replacement (layer.md)', () => {
     }
   })
 
-  it('opaque whiteout BEFORE the same layer\'s entries hides only lower contents', async () => {
+  it("opaque whiteout BEFORE the same layer's entries hides only lower contents", async () => {
     const { dir, cleanup } = tempDir()
     try {
       await applySpecs(dir, lower, opts)
@@ -237,20 +275,20 @@ describe('applyLayer: whiteouts and replacement (layer.md)', () => {
     }
   })
 
-  it('opaque whiteout AFTER the same layer\'s entries hides only lower contents', async () => {
+  it("opaque whiteout AFTER the same layer's entries hides only lower contents", async () => {
     const { dir, cleanup } = tempDir()
     try {
       await applySpecs(dir, lower, opts)
       await applySpecs(dir, [{ name: 'op/' }, { name: 'op/new', data: 'n' }, { name: 'op/sub/c', data: 'c' }, { name: 'op/.wh..wh..opq' }], opts)
       assert.deepEqual(readdirSync(path.join(dir, 'op')).sort(), ['new', 'sub'])
-      assert.deepEqual(readdirSync(path.join(dir, 'op/sub')), ['c'], 'lower op/sub/b hidden, this layer\'s op/sub/c kept')
+      assert.deepEqual(readdirSync(path.join(dir, 'op/sub')), ['c'], "lower op/sub/b hidden, this layer's op/sub/c kept")
       assert.equal(readFileSync(path.join(dir, 'op/new'), 'utf8'), 'n')
     } finally {
       cleanup()
     }
   })
 
-  it('a whiteout never removes the same layer\'s entry, in either order', async () => {
+  it("a whiteout never removes the same layer's entry, in either order", async () => {
     const { dir, cleanup } = tempDir()
     try {
       await applySpecs(dir, lower, opts)
@@ -277,12 +315,16 @@ describe('applyLayer: whiteouts and replacement (layer.md)', () => {
     const { dir, cleanup } = tempDir()
     try {
       await applySpecs(dir, lower, opts)
-      await applySpecs(dir, [
-        { name: 'gonedir', data: 'file now' },
-        { name: 'keep/', mode: 0o750 },
-        { name: 'keep/inside', data: 'i' },
-        { name: 'op', type: '2', linkname: 'keep' },
-      ], opts)
+      await applySpecs(
+        dir,
+        [
+          { name: 'gonedir', data: 'file now' },
+          { name: 'keep/', mode: 0o750 },
+          { name: 'keep/inside', data: 'i' },
+          { name: 'op', type: '2', linkname: 'keep' },
+        ],
+        opts,
+      )
       assert.ok(lstatSync(path.join(dir, 'gonedir')).isFile())
       assert.ok(lstatSync(path.join(dir, 'keep')).isDirectory())
       assert.equal(lstatSync(path.join(dir, 'keep')).mode & 0o777, 0o750)
@@ -296,7 +338,15 @@ describe('applyLayer: whiteouts and replacement (layer.md)', () => {
   it('a lower directory changed without an entry of its own keeps its mode and mtime', async () => {
     const { dir, cleanup } = tempDir()
     try {
-      await applySpecs(dir, [{ name: 'usr/', mode: 0o755, mtime: 1000000000 }, { name: 'usr/bin/', mode: 0o711, mtime: 1100000000 }, { name: 'usr/bin/old', data: 'o' }], opts)
+      await applySpecs(
+        dir,
+        [
+          { name: 'usr/', mode: 0o755, mtime: 1000000000 },
+          { name: 'usr/bin/', mode: 0o711, mtime: 1100000000 },
+          { name: 'usr/bin/old', data: 'o' },
+        ],
+        opts,
+      )
       await applySpecs(dir, [{ name: 'usr/bin/new', data: 'n' }, { name: 'usr/bin/.wh.old' }], opts)
       const st = lstatSync(path.join(dir, 'usr/bin'))
       assert.equal(st.mtimeMs, 1100000000 * 1000)
@@ -333,7 +383,11 @@ describe('id maps (umoci --uid-map syntax)', () => {
   })
   it('rejects malformed mappings with USAGE', () => {
     for (const bad of ['', '0:1', '0:1:0', 'a:b:c', '-1:0:1', '4294967295:0:2']) {
-      assert.throws(() => parseIdMap(bad), (e: unknown) => isLadingError(e, 'USAGE'), bad)
+      assert.throws(
+        () => parseIdMap(bad),
+        (e: unknown) => isLadingError(e, 'USAGE'),
+        bad,
+      )
     }
   })
 })
@@ -344,13 +398,17 @@ describe('applyLayer: id maps', () => {
     const { dir, cleanup } = tempDir()
     try {
       const warnings: string[] = []
-      await applySpecs(dir, [
-        { name: 'd/', uid: 0, gid: 0 },
-        { name: 'd/f', data: 'x', uid: 5, gid: 6, mode: 0o4755 },
-        { name: 'd/l', type: '2', linkname: 'f', uid: 7, gid: 8 },
-        { name: 'd/out1', data: 'x', uid: 70000, gid: 1 },
-        { name: 'd/out2', data: 'x', uid: 70000, gid: 1 },
-      ], { uidMap: [parseIdMap('0:100000:65536')], gidMap: [parseIdMap('0:200000:65536')], onWarning: (w) => warnings.push(w) })
+      await applySpecs(
+        dir,
+        [
+          { name: 'd/', uid: 0, gid: 0 },
+          { name: 'd/f', data: 'x', uid: 5, gid: 6, mode: 0o4755 },
+          { name: 'd/l', type: '2', linkname: 'f', uid: 7, gid: 8 },
+          { name: 'd/out1', data: 'x', uid: 70000, gid: 1 },
+          { name: 'd/out2', data: 'x', uid: 70000, gid: 1 },
+        ],
+        { uidMap: [parseIdMap('0:100000:65536')], gidMap: [parseIdMap('0:200000:65536')], onWarning: (w) => warnings.push(w) },
+      )
       const d = lstatSync(path.join(dir, 'd'))
       assert.deepEqual([d.uid, d.gid], [100000, 200000])
       const f = lstatSync(path.join(dir, 'd/f'))
@@ -379,26 +437,27 @@ describe('applyLayer: rootless', () => {
       mkdirSync(root)
       spawnSync('chown', ['ladingtest:', root])
       const { buildTar } = await import('./helpers/tar-builder.js')
-      writeFileSync(path.join(dir, 'l1.tar'), buildTar([
-        { name: 'locked/', mode: 0o000, uid: 0 },
-        { name: 'locked/secret', data: 'top', mode: 0o000 },
-        { name: 'locked/sub/', mode: 0o000 },
-        { name: 'locked/sub/f', data: 'f', mode: 0o400 },
-        { name: 'ro/', mode: 0o555 },
-        { name: 'ro/file', data: 'r', mode: 0o000, uid: 1234 },
-        { name: 'dev/null', type: '3', devmajor: 1, devminor: 3 },
-        { name: 'fifo', type: '6', mode: 0o600 },
-        { name: 'x000', data: 'x', mode: 0o000, pax: { 'SCHILY.xattr.user.k': 'v' } },
-      ]))
+      writeFileSync(
+        path.join(dir, 'l1.tar'),
+        buildTar([
+          { name: 'locked/', mode: 0o000, uid: 0 },
+          { name: 'locked/secret', data: 'top', mode: 0o000 },
+          { name: 'locked/sub/', mode: 0o000 },
+          { name: 'locked/sub/f', data: 'f', mode: 0o400 },
+          { name: 'ro/', mode: 0o555 },
+          { name: 'ro/file', data: 'r', mode: 0o000, uid: 1234 },
+          { name: 'dev/null', type: '3', devmajor: 1, devminor: 3 },
+          { name: 'fifo', type: '6', mode: 0o600 },
+          { name: 'x000', data: 'x', mode: 0o000, pax: { 'SCHILY.xattr.user.k': 'v' } },
+        ]),
+      )
       // A second layer writing into and deleting from the mode-000 directories of the first.
-      writeFileSync(path.join(dir, 'l2.tar'), buildTar([
-        { name: 'locked/added', data: 'a', mode: 0o000 },
-        { name: 'locked/.wh.sub' },
-        { name: 'ro/.wh.file' },
-      ]))
+      writeFileSync(path.join(dir, 'l2.tar'), buildTar([{ name: 'locked/added', data: 'a', mode: 0o000 }, { name: 'locked/.wh.sub' }, { name: 'ro/.wh.file' }]))
       const script = path.join(dir, 'run.mjs')
       const applyJs = mod.applyJs
-      writeFileSync(script, `
+      writeFileSync(
+        script,
+        `
         import { createReadStream } from 'node:fs'
         import { applyLayer } from ${JSON.stringify(applyJs)}
         const warnings = []
@@ -406,12 +465,16 @@ describe('applyLayer: rootless', () => {
           await applyLayer(${JSON.stringify(root)}, createReadStream(${JSON.stringify(dir)} + '/' + l), { rootless: true, onWarning: (w) => warnings.push(w) })
         }
         console.log(JSON.stringify({ uid: process.getuid(), warnings }))
-      `)
+      `,
+      )
       const r = spawnSync('runuser', ['-u', 'ladingtest', '--', process.execPath, script], { encoding: 'utf8' })
       assert.equal(r.status, 0, r.stderr)
       const out = JSON.parse(r.stdout) as { uid: number; warnings: string[] }
       assert.notEqual(out.uid, 0)
-      assert.ok(out.warnings.some((w) => w.includes('dev/null') && w.includes('rootless')), out.warnings.join('\n'))
+      assert.ok(
+        out.warnings.some((w) => w.includes('dev/null') && w.includes('rootless')),
+        out.warnings.join('\n'),
+      )
       const locked = lstatSync(path.join(root, 'locked'))
       assert.equal(locked.mode & 0o7777, 0o000)
       assert.equal(locked.uid, out.uid, 'ownership not applied without maps')
@@ -457,7 +520,9 @@ describe('applyLayer: keepDirlinks (umoci --keep-dirlinks)', () => {
       assert.ok(lstatSync(path.join(dir, 'lib')).isDirectory())
       assert.deepEqual(readdirSync(path.join(dir, 'lib')), ['new'])
       assert.deepEqual(readdirSync(path.join(dir, 'usr/lib')), ['old'])
-    } finally { cleanup() }
+    } finally {
+      cleanup()
+    }
   })
 
   it('on: symlinks to directories stay, their targets get the contents but keep their metadata (as umoci); a link to a file is still replaced', async (t) => {
@@ -467,12 +532,14 @@ describe('applyLayer: keepDirlinks (umoci --keep-dirlinks)', () => {
       await applySpecs(dir, lower)
       await applySpecs(dir, upper, { keepDirlinks: true })
       assert.equal(readlinkSync(path.join(dir, 'lib')), 'usr/lib')
-      assert.equal(readlinkSync(path.join(dir, 'abs')), '/usr/lib', 'an absolute target means the root\'s /usr/lib')
+      assert.equal(readlinkSync(path.join(dir, 'abs')), '/usr/lib', "an absolute target means the root's /usr/lib")
       assert.deepEqual(readdirSync(path.join(dir, 'usr/lib')).sort(), ['new', 'old', 'viaabs'])
       const st = lstatSync(path.join(dir, 'usr/lib'))
       assert.equal(st.mode & 0o7777, 0o755)
       assert.ok(lstatSync(path.join(dir, 'tofile')).isDirectory(), 'a symlink to a file is replaced by the directory')
-    } finally { cleanup() }
+    } finally {
+      cleanup()
+    }
   })
 
   it('security: with keepDirlinks a directory symlink pointing above the root is refused, and nothing outside changes', async (t) => {
@@ -485,9 +552,21 @@ describe('applyLayer: keepDirlinks (umoci --keep-dirlinks)', () => {
       mkdirSync(sentinel, { mode: 0o755 })
       writeFileSync(path.join(sentinel, 'keep'), 'keep')
       await applySpecs(root, [{ name: 'esc', type: '2', linkname: '../sentinel' }])
-      await assert.rejects(applySpecs(root, [{ name: 'esc/', mode: 0o777 }, { name: 'esc/planted', data: 'x' }], { keepDirlinks: true }), (e: unknown) => isLadingError(e, 'UNSAFE_PATH') && /esc/.test((e as Error).message))
+      await assert.rejects(
+        applySpecs(
+          root,
+          [
+            { name: 'esc/', mode: 0o777 },
+            { name: 'esc/planted', data: 'x' },
+          ],
+          { keepDirlinks: true },
+        ),
+        (e: unknown) => isLadingError(e, 'UNSAFE_PATH') && /esc/.test((e as Error).message),
+      )
       assert.deepEqual(readdirSync(sentinel), ['keep'])
       assert.equal(lstatSync(sentinel).mode & 0o7777, 0o755)
-    } finally { cleanup() }
+    } finally {
+      cleanup()
+    }
   })
 })

@@ -5,7 +5,20 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, copyFileSync, createReadStream, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  createReadStream,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, it } from 'node:test'
@@ -25,7 +38,9 @@ function scratch(): { dir: string; cleanup: () => void } {
 
 /** The layer blob paths of a tag in an OCI layout (test-side reading; the store is not under test). */
 function layerBlobs(layout: string, tag: string): string[] {
-  const index = JSON.parse(readFileSync(path.join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string; annotations?: Record<string, string> }> }
+  const index = JSON.parse(readFileSync(path.join(layout, 'index.json'), 'utf8')) as {
+    manifests: Array<{ digest: string; annotations?: Record<string, string> }>
+  }
   const desc = index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === tag)
   assert.ok(desc, `tag ${tag} missing from the fixture layout`)
   const blob = (d: string): string => path.join(layout, 'blobs', ...d.split(':'))
@@ -89,72 +104,117 @@ describe('applyLayer on the Debian fixture', () => {
     }
   })
 
-  it('the layered image: every change of layered-changes.txt shows, and a rootless unpack as ladingtest matches but for owners and devices', { timeout: 240_000 }, async (t) => {
-    const fx = debianFixtures(t)
-    if (!fx) return
-    if (!need(t, isRoot(), 'needs root (ownership, devices, switching user)')) return
-    const blobs = layerBlobs(fx.layout, 'layered')
-    assert.equal(blobs.length, 3)
-    const { dir, cleanup } = scratch()
-    try {
-      const root = path.join(dir, 'root')
-      mkdirSync(root)
-      await applyBlobs(root, blobs)
-      // The last change of each path is what the final tree shows.
-      const final = new Map<string, [string, string]>()
-      for (const line of readFileSync(fx.layeredChanges, 'utf8').split('\n')) {
-        const [layer, kind, p] = line.split(' ')
-        if (layer && kind && p) final.set(p, [layer, kind])
-      }
-      for (const [p, [layer, kind]] of final) {
-        const abs = path.join(root, p)
-        const st = existsSync(abs) || kind.startsWith('symlink') ? lstatSync(abs, { throwIfNoEntry: false }) : undefined
-        const what = `${kind} ${p}`
-        switch (kind) {
-          case 'deleted-dir': case 'deleted-file': assert.equal(st, undefined, what); break
-          case 'dir-to-file': assert.ok(st?.isFile(), what); break
-          case 'file-to-dir': case 'added-dir': assert.ok(st?.isDirectory(), what); break
-          case 'hardlink': case 'hardlink-lower':
-            // umoci writes layer 3's link to a lower file whose partner is not in that layer as a
-            // plain file (see fixtures.sh), so only layer 2's links can be checked for sharing.
-            assert.ok(st?.isFile() && (layer === 'layer3' || st.nlink >= 2), what)
-            break
-          case 'symlink': case 'symlink-absolute': case 'symlink-dangling': case 'symlink-dir': assert.ok(st?.isSymbolicLink(), what); break
-          case 'setuid': assert.ok(st && (st.mode & 0o4000) !== 0, what); break
-          case 'setgid': assert.ok(st && (st.mode & 0o2000) !== 0, what); break
-          case 'setuid-setgid': assert.ok(st && (st.mode & 0o6000) === 0o6000, what); break
-          case 'sticky-dir': assert.ok(st?.isDirectory() && (st.mode & 0o1000) !== 0, what); break
-          case 'xattr-user': assert.ok(walkTree(abs).get('.')!.xattrs.includes('user.'), what); break
-          case 'xattr-capability': assert.ok(walkTree(abs).get('.')!.xattrs.includes('security.capability='), what); break
-          case 'mode-000-file': assert.ok(st?.isFile() && (st.mode & 0o7777) === 0, what); break
-          case 'mode-000-dir': assert.ok(st?.isDirectory() && (st.mode & 0o7777) === 0 && readdirSync(abs).length > 0, what); break
-          case 'fifo': assert.ok(st?.isFIFO(), what); break
-          case 'owner-1000': assert.equal(st?.uid, 1000, what); break
-          case 'owner-70000': assert.equal(st?.uid, 70000, what); break
-          case 'modified': case 'metadata': assert.ok(st?.isFile(), what); break
-          default: assert.fail(`unknown change kind ${kind}`)
+  it(
+    'the layered image: every change of layered-changes.txt shows, and a rootless unpack as ladingtest matches but for owners and devices',
+    { timeout: 240_000 },
+    async (t) => {
+      const fx = debianFixtures(t)
+      if (!fx) return
+      if (!need(t, isRoot(), 'needs root (ownership, devices, switching user)')) return
+      const blobs = layerBlobs(fx.layout, 'layered')
+      assert.equal(blobs.length, 3)
+      const { dir, cleanup } = scratch()
+      try {
+        const root = path.join(dir, 'root')
+        mkdirSync(root)
+        await applyBlobs(root, blobs)
+        // The last change of each path is what the final tree shows.
+        const final = new Map<string, [string, string]>()
+        for (const line of readFileSync(fx.layeredChanges, 'utf8').split('\n')) {
+          const [layer, kind, p] = line.split(' ')
+          if (layer && kind && p) final.set(p, [layer, kind])
         }
-      }
+        for (const [p, [layer, kind]] of final) {
+          const abs = path.join(root, p)
+          const st = existsSync(abs) || kind.startsWith('symlink') ? lstatSync(abs, { throwIfNoEntry: false }) : undefined
+          const what = `${kind} ${p}`
+          switch (kind) {
+            case 'deleted-dir':
+            case 'deleted-file':
+              assert.equal(st, undefined, what)
+              break
+            case 'dir-to-file':
+              assert.ok(st?.isFile(), what)
+              break
+            case 'file-to-dir':
+            case 'added-dir':
+              assert.ok(st?.isDirectory(), what)
+              break
+            case 'hardlink':
+            case 'hardlink-lower':
+              // umoci writes layer 3's link to a lower file whose partner is not in that layer as a
+              // plain file (see fixtures.sh), so only layer 2's links can be checked for sharing.
+              assert.ok(st?.isFile() && (layer === 'layer3' || st.nlink >= 2), what)
+              break
+            case 'symlink':
+            case 'symlink-absolute':
+            case 'symlink-dangling':
+            case 'symlink-dir':
+              assert.ok(st?.isSymbolicLink(), what)
+              break
+            case 'setuid':
+              assert.ok(st && (st.mode & 0o4000) !== 0, what)
+              break
+            case 'setgid':
+              assert.ok(st && (st.mode & 0o2000) !== 0, what)
+              break
+            case 'setuid-setgid':
+              assert.ok(st && (st.mode & 0o6000) === 0o6000, what)
+              break
+            case 'sticky-dir':
+              assert.ok(st?.isDirectory() && (st.mode & 0o1000) !== 0, what)
+              break
+            case 'xattr-user':
+              assert.ok(walkTree(abs).get('.')!.xattrs.includes('user.'), what)
+              break
+            case 'xattr-capability':
+              assert.ok(walkTree(abs).get('.')!.xattrs.includes('security.capability='), what)
+              break
+            case 'mode-000-file':
+              assert.ok(st?.isFile() && (st.mode & 0o7777) === 0, what)
+              break
+            case 'mode-000-dir':
+              assert.ok(st?.isDirectory() && (st.mode & 0o7777) === 0 && readdirSync(abs).length > 0, what)
+              break
+            case 'fifo':
+              assert.ok(st?.isFIFO(), what)
+              break
+            case 'owner-1000':
+              assert.equal(st?.uid, 1000, what)
+              break
+            case 'owner-70000':
+              assert.equal(st?.uid, 70000, what)
+              break
+            case 'modified':
+            case 'metadata':
+              assert.ok(st?.isFile(), what)
+              break
+            default:
+              assert.fail(`unknown change kind ${kind}`)
+          }
+        }
 
-      // Rootless, as an unprivileged user, into a directory that user owns.
-      if (!need(t, ensureTestUser() && hasCommand('runuser', ['--help']), 'user ladingtest and runuser needed')) return
-      chmodSync(dir, 0o755)
-      const rl = path.join(dir, 'rootless')
-      mkdirSync(rl)
-      const ids = testUserIds()
-      chownSync(rl, ids.uid, ids.gid)
-      const mod = applyModuleForTestUser()
-      t.after(mod.cleanup)
-      // The layout's blobs are mode 0600: hand the unprivileged user readable copies.
-      const copies = blobs.map((b, i) => {
-        const c = path.join(dir, `layer${i}.tgz`)
-        copyFileSync(b, c)
-        chmodSync(c, 0o644)
-        return c
-      })
-      const script = path.join(dir, 'rootless.mjs')
-      const applyJs = mod.applyJs
-      writeFileSync(script, `
+        // Rootless, as an unprivileged user, into a directory that user owns.
+        if (!need(t, ensureTestUser() && hasCommand('runuser', ['--help']), 'user ladingtest and runuser needed')) return
+        chmodSync(dir, 0o755)
+        const rl = path.join(dir, 'rootless')
+        mkdirSync(rl)
+        const ids = testUserIds()
+        chownSync(rl, ids.uid, ids.gid)
+        const mod = applyModuleForTestUser()
+        t.after(mod.cleanup)
+        // The layout's blobs are mode 0600: hand the unprivileged user readable copies.
+        const copies = blobs.map((b, i) => {
+          const c = path.join(dir, `layer${i}.tgz`)
+          copyFileSync(b, c)
+          chmodSync(c, 0o644)
+          return c
+        })
+        const script = path.join(dir, 'rootless.mjs')
+        const applyJs = mod.applyJs
+        writeFileSync(
+          script,
+          `
         import { createReadStream } from 'node:fs'
         import { createGunzip } from 'node:zlib'
         import { applyLayer } from ${JSON.stringify(applyJs)}
@@ -163,27 +223,35 @@ describe('applyLayer on the Debian fixture', () => {
           await applyLayer(${JSON.stringify(rl)}, createReadStream(b).pipe(createGunzip()), { rootless: true, onWarning: (w) => warnings.push(w) })
         }
         console.log(JSON.stringify({ uid: process.getuid(), warnings }))
-      `)
-      const r = spawnSync('runuser', ['-u', 'ladingtest', '--', process.execPath, script], { encoding: 'utf8', maxBuffer: 16 << 20 })
-      assert.equal(r.status, 0, r.stderr)
-      const out = JSON.parse(r.stdout) as { uid: number; warnings: string[] }
-      assert.notEqual(out.uid, 0)
-      const devices = [...walkTree(root)].filter(([, n]) => n.type === 'char' || n.type === 'block').map(([rel]) => rel)
-      assert.ok(devices.length > 0)
-      for (const d of devices) assert.ok(out.warnings.some((w) => w.includes(`"${d}"`)), `no warning for skipped device ${d}`)
-      const diffs = diffTrees(root, rl, {
-        ignore: (rel, key, a) => key === 'uid' || key === 'gid' ||
-          // security.capability and trusted.* need privileges; user.* xattrs must still match.
-          (key === 'xattrs' && a.xattrs.includes('security.capability')) ||
-          (rel === '.' && key === 'mode'),
-      }).filter((d) => !devices.some((dev) => d.startsWith(`${dev}: only in first`)))
-      assert.deepEqual(diffs, [])
-      const m0 = walkTree(path.join(rl, 'opt/lading/mode000-dir'))
-      assert.equal(m0.get('.')!.mode, 0)
-      assert.ok(m0.size > 1, 'mode-000 directory keeps its contents')
-      assert.equal(lstatSync(path.join(rl, 'opt/lading/mode000-file')).mode & 0o7777, 0)
-    } finally {
-      cleanup()
-    }
-  })
+      `,
+        )
+        const r = spawnSync('runuser', ['-u', 'ladingtest', '--', process.execPath, script], { encoding: 'utf8', maxBuffer: 16 << 20 })
+        assert.equal(r.status, 0, r.stderr)
+        const out = JSON.parse(r.stdout) as { uid: number; warnings: string[] }
+        assert.notEqual(out.uid, 0)
+        const devices = [...walkTree(root)].filter(([, n]) => n.type === 'char' || n.type === 'block').map(([rel]) => rel)
+        assert.ok(devices.length > 0)
+        for (const d of devices)
+          assert.ok(
+            out.warnings.some((w) => w.includes(`"${d}"`)),
+            `no warning for skipped device ${d}`,
+          )
+        const diffs = diffTrees(root, rl, {
+          ignore: (rel, key, a) =>
+            key === 'uid' ||
+            key === 'gid' ||
+            // security.capability and trusted.* need privileges; user.* xattrs must still match.
+            (key === 'xattrs' && a.xattrs.includes('security.capability')) ||
+            (rel === '.' && key === 'mode'),
+        }).filter((d) => !devices.some((dev) => d.startsWith(`${dev}: only in first`)))
+        assert.deepEqual(diffs, [])
+        const m0 = walkTree(path.join(rl, 'opt/lading/mode000-dir'))
+        assert.equal(m0.get('.')!.mode, 0)
+        assert.ok(m0.size > 1, 'mode-000 directory keeps its contents')
+        assert.equal(lstatSync(path.join(rl, 'opt/lading/mode000-file')).mode & 0o7777, 0)
+      } finally {
+        cleanup()
+      }
+    },
+  )
 })

@@ -24,13 +24,17 @@ describe('applyLayer: overlayfs whiteout strategy', () => {
     if (!need(t, isRoot(), 'needs root (trusted.* xattrs)')) return
     const { dir, cleanup } = tempDir()
     try {
-      const st = await applySpecs(dir, [
-        { name: 'etc/' },
-        { name: 'etc/.wh.motd', data: '' },
-        { name: 'var/cache/.wh..wh..opq', data: '' },
-        { name: 'var/cache/keep', data: 'new' },
-        { name: '.wh.gone', data: '' },
-      ], { whiteouts: OVERLAY })
+      const st = await applySpecs(
+        dir,
+        [
+          { name: 'etc/' },
+          { name: 'etc/.wh.motd', data: '' },
+          { name: 'var/cache/.wh..wh..opq', data: '' },
+          { name: 'var/cache/keep', data: 'new' },
+          { name: '.wh.gone', data: '' },
+        ],
+        { whiteouts: OVERLAY },
+      )
       assert.equal(st.whiteouts, 3)
       assert.ok(isWhiteoutDevice(path.join(dir, 'etc/motd')), 'char 0/0 marks the deleted path')
       assert.ok(isWhiteoutDevice(path.join(dir, 'gone')))
@@ -42,16 +46,20 @@ describe('applyLayer: overlayfs whiteout strategy', () => {
     }
   })
 
-  it('the layer\'s own entry wins over its whiteout, in either order', async (t) => {
+  it("the layer's own entry wins over its whiteout, in either order", async (t) => {
     if (!need(t, isRoot(), 'needs root')) return
     const { dir, cleanup } = tempDir()
     try {
-      await applySpecs(dir, [
-        { name: 'a', data: 'before' },
-        { name: '.wh.a', data: '' },
-        { name: '.wh.b', data: '' },
-        { name: 'b', data: 'after' },
-      ], { whiteouts: OVERLAY })
+      await applySpecs(
+        dir,
+        [
+          { name: 'a', data: 'before' },
+          { name: '.wh.a', data: '' },
+          { name: '.wh.b', data: '' },
+          { name: 'b', data: 'after' },
+        ],
+        { whiteouts: OVERLAY },
+      )
       assert.equal(readFileSync(path.join(dir, 'a'), 'utf8'), 'before')
       assert.equal(readFileSync(path.join(dir, 'b'), 'utf8'), 'after')
     } finally {
@@ -63,11 +71,15 @@ describe('applyLayer: overlayfs whiteout strategy', () => {
     if (!need(t, isRoot(), 'needs root')) return
     const { dir, cleanup } = tempDir()
     try {
-      await applySpecs(dir, [
-        { name: 'usr/share/licenses', data: 'now a file' },
-        { name: 'usr/share/licenses/.wh.GPL', data: '' },
-        { name: 'usr/share/licenses/.wh..wh..opq', data: '' },
-      ], { whiteouts: OVERLAY })
+      await applySpecs(
+        dir,
+        [
+          { name: 'usr/share/licenses', data: 'now a file' },
+          { name: 'usr/share/licenses/.wh.GPL', data: '' },
+          { name: 'usr/share/licenses/.wh..wh..opq', data: '' },
+        ],
+        { whiteouts: OVERLAY },
+      )
       assert.equal(readFileSync(path.join(dir, 'usr/share/licenses'), 'utf8'), 'now a file')
     } finally {
       cleanup()
@@ -93,8 +105,18 @@ describe('applyLayer: overlayfs whiteout strategy', () => {
     const merged = path.join(dir, 'merged')
     try {
       const layers: Parameters<typeof applySpecs>[1][] = [
-        [{ name: 'etc/' }, { name: 'etc/motd', data: 'hi' }, { name: 'etc/issue', data: 'debian' }, { name: 'var/cache/a', data: '1' }, { name: 'var/cache/b', data: '2' }],
-        [{ name: 'etc/.wh.motd', data: '' }, { name: 'var/cache/.wh..wh..opq', data: '' }, { name: 'var/cache/c', data: '3' }],
+        [
+          { name: 'etc/' },
+          { name: 'etc/motd', data: 'hi' },
+          { name: 'etc/issue', data: 'debian' },
+          { name: 'var/cache/a', data: '1' },
+          { name: 'var/cache/b', data: '2' },
+        ],
+        [
+          { name: 'etc/.wh.motd', data: '' },
+          { name: 'var/cache/.wh..wh..opq', data: '' },
+          { name: 'var/cache/c', data: '3' },
+        ],
       ]
       const lower: string[] = []
       for (const [i, specs] of layers.entries()) {
@@ -110,7 +132,12 @@ describe('applyLayer: overlayfs whiteout strategy', () => {
       const m = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower.join(':')}`, merged], { encoding: 'utf8' })
       if (!need(t, m.status === 0, `overlay mount failed: ${m.stderr}`)) return
       try {
-        const list = (root: string): string[] => ['etc', 'var/cache'].flatMap((d) => readdirSync(path.join(root, d)).sort().map((n) => `${d}/${n}`))
+        const list = (root: string): string[] =>
+          ['etc', 'var/cache'].flatMap((d) =>
+            readdirSync(path.join(root, d))
+              .sort()
+              .map((n) => `${d}/${n}`),
+          )
         assert.deepEqual(list(merged), list(flat))
         assert.deepEqual(list(merged), ['etc/issue', 'var/cache/c'])
       } finally {

@@ -76,94 +76,196 @@ async function runHostile(h: Hostile): Promise<void> {
 }
 
 describe('path safety: hostile layers leave the sentinel beside the root untouched', () => {
-  it('dotdot-name: ../sentinel/pwned is refused', () => runHostile({
-    layers: () => [[{ name: '../sentinel/pwned', data: 'x' }]], refused: '../sentinel/pwned',
-  }))
-  it('dotdot-inner: a/../../sentinel/canary is refused', () => runHostile({
-    layers: () => [[{ name: 'a/', mode: 0o755 }, { name: 'a/../../sentinel/canary', data: 'x' }]], refused: 'a/../../sentinel/canary',
-  }))
-  it('absolute-name: an absolute host path lands inside the root, not at the host path', () => runHostile({
-    layers: (s) => [[{ name: `${s}/canary`, data: 'x' }]], lands: (s) => `${s}/canary`,
-  }))
-  it('root-entry: an entry named "/" (umoci insert SOURCE /) applies to the root, its children land inside', () => runHostile({
-    layers: () => [[{ name: '/', mode: 0o755 }, { name: '/x/', mode: 0o755 }, { name: '/x/f', data: 'x' }]], lands: 'x/f',
-  }))
-  it('absolute-dotdot: /../sentinel/canary still climbs above the root and is refused', () => runHostile({
-    layers: () => [[{ name: '/../sentinel/canary', data: 'x' }]], refused: '/../sentinel/canary',
-  }))
-  it('symlink-escape-same-layer: a file written through a symlink to ../sentinel is refused', () => runHostile({
-    layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }, { name: 'evil/pwned', data: 'x' }]], refused: 'evil/pwned',
-  }))
-  it('symlink-escape-earlier-layer: the symlink comes from a lower layer', () => runHostile({
-    layers: () => [[{ name: 'evil', type: '2', linkname: '../../../../sentinel' }], [{ name: 'evil/canary', data: 'x' }]], refused: 'evil/canary',
-  }))
-  it('symlink-escape-chain: a chain of relative symlinks that climbs out is refused', () => runHostile({
-    layers: () => [[
-      { name: 'a/', mode: 0o755 }, { name: 'a/up', type: '2', linkname: '..' }, { name: 'a/upup', type: '2', linkname: 'up/..' },
-      { name: 'a/upup/sentinel/canary', data: 'x' },
-    ]], refused: 'a/upup/sentinel/canary',
-  }))
-  it('symlink-to-host-absolute: a symlink to the sentinel\'s absolute path resolves inside the root', () => runHostile({
-    layers: (s) => [[{ name: 'evil', type: '2', linkname: s }, { name: 'evil/canary', data: 'x' }]],
-    lands: (s) => `${s}/canary`, // the absolute target re-rooted under the root
-  }))
-  it('symlink-to-root: evil -> / then evil/etc/pwned lands inside the root', () => runHostile({
-    layers: () => [[{ name: 'evil', type: '2', linkname: '/' }, { name: 'evil/etc/pwned', data: 'x' }]], lands: 'etc/pwned',
-  }))
-  it('symlink-to-root-dot: evil -> /. then evil/pwned lands inside the root', () => runHostile({
-    layers: () => [[{ name: 'evil', type: '2', linkname: '/.' }], [{ name: 'evil/pwned', data: 'x' }]], lands: 'pwned',
-  }))
-  it('symlink-final-component: a file entry replaces a symlink to the sentinel, never writes through it', () => runHostile({
-    layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel/canary' }], [{ name: 'evil', data: 'x', mode: 0o777 }]], lands: 'evil',
-  }))
-  it('symlink-final-dir-entry: a directory entry over a symlink to the sentinel does not chmod/chown it', () => runHostile({
-    layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }], [{ name: 'evil/', mode: 0o777, uid: 4242 }]], lands: 'evil',
-  }))
-  it('symlink-xattr: xattrs on a symlink to the sentinel are set on the link, not its target', () => runHostile({
-    layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel/canary', pax: { 'SCHILY.xattr.user.pwned': 'x' } }]], lands: 'evil',
-  }))
-  it('hardlink-outside: a hardlink to ../sentinel/canary is refused', () => runHostile({
-    layers: () => [[{ name: 'h', type: '1', linkname: '../sentinel/canary' }]], refused: 'h',
-  }))
-  it('hardlink-through-symlink: a hardlink whose target is reached through a symlink out of the root is refused', () => runHostile({
-    layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }], [{ name: 'h', type: '1', linkname: 'evil/canary' }]], refused: 'h',
-  }))
-  it('hardlink-through-absolute-symlink: the target is looked up inside the root (and is missing)', () => runHostile({
-    layers: (s) => [[{ name: 'evil', type: '2', linkname: s }, { name: 'h', type: '1', linkname: 'evil/canary' }]], refused: 'h', code: 'INVALID_TAR',
-  }))
-  it('hardlink-to-symlink-then-write: writing to a hardlinked symlink name replaces it', () => runHostile({
-    layers: () => [[{ name: 's', type: '2', linkname: '../sentinel/canary' }, { name: 'h', type: '1', linkname: 's' }], [{ name: 'h', data: 'x' }]], lands: 'h',
-  }))
-  it('whiteout-escape: ../.wh.sentinel is refused', () => runHostile({
-    layers: () => [[{ name: '../.wh.sentinel' }]], refused: '../.wh.sentinel',
-  }))
-  it('whiteout-dotdot-name: a/.wh... (whiteout of "..") is refused', () => runHostile({
-    layers: () => [[{ name: 'a/', mode: 0o755 }, { name: 'a/.wh...' }]], refused: 'a/.wh...',
-  }))
-  it('whiteout-through-symlink: evil/.wh.canary with evil -> ../sentinel is refused', () => runHostile({
-    layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }], [{ name: 'evil/.wh.canary' }]], refused: 'evil/.wh.canary',
-  }))
-  it('whiteout-of-symlink: .wh.evil removes the symlink, not its target', () => runHostile({
-    layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }], [{ name: '.wh.evil' }]],
-  }))
-  it('opaque-through-symlink: evil/.wh..wh..opq with evil -> ../sentinel does nothing', () => runHostile({
-    layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }], [{ name: 'evil/.wh..wh..opq' }]], lands: 'evil',
-  }))
-  it('device-through-symlink: a fifo written through a symlink out of the root is refused', () => runHostile({
-    layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }, { name: 'evil/fifo', type: '6' }]], refused: 'evil/fifo',
-  }))
-  it('symlink-loop: a -> b, b -> a, then a/x is refused', () => runHostile({
-    layers: () => [[{ name: 'a', type: '2', linkname: 'b' }, { name: 'b', type: '2', linkname: 'a' }, { name: 'a/x', data: 'x' }]], refused: 'a/x',
-  }))
-  it('symlink-chain-too-long: more than MAX_SYMLINK_HOPS links is refused', () => runHostile({
-    layers: () => {
-      const specs: TarSpec[] = [{ name: 'real/', mode: 0o755 }]
-      for (let i = 0; i <= MAX_SYMLINK_HOPS; i++) specs.push({ name: `l${i}`, type: '2', linkname: i === MAX_SYMLINK_HOPS ? 'real' : `l${i + 1}` })
-      specs.push({ name: 'l0/x', data: 'x' })
-      return [specs]
-    },
-    refused: 'l0/x',
-  }))
+  it('dotdot-name: ../sentinel/pwned is refused', () =>
+    runHostile({
+      layers: () => [[{ name: '../sentinel/pwned', data: 'x' }]],
+      refused: '../sentinel/pwned',
+    }))
+  it('dotdot-inner: a/../../sentinel/canary is refused', () =>
+    runHostile({
+      layers: () => [
+        [
+          { name: 'a/', mode: 0o755 },
+          { name: 'a/../../sentinel/canary', data: 'x' },
+        ],
+      ],
+      refused: 'a/../../sentinel/canary',
+    }))
+  it('absolute-name: an absolute host path lands inside the root, not at the host path', () =>
+    runHostile({
+      layers: (s) => [[{ name: `${s}/canary`, data: 'x' }]],
+      lands: (s) => `${s}/canary`,
+    }))
+  it('root-entry: an entry named "/" (umoci insert SOURCE /) applies to the root, its children land inside', () =>
+    runHostile({
+      layers: () => [
+        [
+          { name: '/', mode: 0o755 },
+          { name: '/x/', mode: 0o755 },
+          { name: '/x/f', data: 'x' },
+        ],
+      ],
+      lands: 'x/f',
+    }))
+  it('absolute-dotdot: /../sentinel/canary still climbs above the root and is refused', () =>
+    runHostile({
+      layers: () => [[{ name: '/../sentinel/canary', data: 'x' }]],
+      refused: '/../sentinel/canary',
+    }))
+  it('symlink-escape-same-layer: a file written through a symlink to ../sentinel is refused', () =>
+    runHostile({
+      layers: () => [
+        [
+          { name: 'evil', type: '2', linkname: '../sentinel' },
+          { name: 'evil/pwned', data: 'x' },
+        ],
+      ],
+      refused: 'evil/pwned',
+    }))
+  it('symlink-escape-earlier-layer: the symlink comes from a lower layer', () =>
+    runHostile({
+      layers: () => [[{ name: 'evil', type: '2', linkname: '../../../../sentinel' }], [{ name: 'evil/canary', data: 'x' }]],
+      refused: 'evil/canary',
+    }))
+  it('symlink-escape-chain: a chain of relative symlinks that climbs out is refused', () =>
+    runHostile({
+      layers: () => [
+        [
+          { name: 'a/', mode: 0o755 },
+          { name: 'a/up', type: '2', linkname: '..' },
+          { name: 'a/upup', type: '2', linkname: 'up/..' },
+          { name: 'a/upup/sentinel/canary', data: 'x' },
+        ],
+      ],
+      refused: 'a/upup/sentinel/canary',
+    }))
+  it("symlink-to-host-absolute: a symlink to the sentinel's absolute path resolves inside the root", () =>
+    runHostile({
+      layers: (s) => [
+        [
+          { name: 'evil', type: '2', linkname: s },
+          { name: 'evil/canary', data: 'x' },
+        ],
+      ],
+      lands: (s) => `${s}/canary`, // the absolute target re-rooted under the root
+    }))
+  it('symlink-to-root: evil -> / then evil/etc/pwned lands inside the root', () =>
+    runHostile({
+      layers: () => [
+        [
+          { name: 'evil', type: '2', linkname: '/' },
+          { name: 'evil/etc/pwned', data: 'x' },
+        ],
+      ],
+      lands: 'etc/pwned',
+    }))
+  it('symlink-to-root-dot: evil -> /. then evil/pwned lands inside the root', () =>
+    runHostile({
+      layers: () => [[{ name: 'evil', type: '2', linkname: '/.' }], [{ name: 'evil/pwned', data: 'x' }]],
+      lands: 'pwned',
+    }))
+  it('symlink-final-component: a file entry replaces a symlink to the sentinel, never writes through it', () =>
+    runHostile({
+      layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel/canary' }], [{ name: 'evil', data: 'x', mode: 0o777 }]],
+      lands: 'evil',
+    }))
+  it('symlink-final-dir-entry: a directory entry over a symlink to the sentinel does not chmod/chown it', () =>
+    runHostile({
+      layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }], [{ name: 'evil/', mode: 0o777, uid: 4242 }]],
+      lands: 'evil',
+    }))
+  it('symlink-xattr: xattrs on a symlink to the sentinel are set on the link, not its target', () =>
+    runHostile({
+      layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel/canary', pax: { 'SCHILY.xattr.user.pwned': 'x' } }]],
+      lands: 'evil',
+    }))
+  it('hardlink-outside: a hardlink to ../sentinel/canary is refused', () =>
+    runHostile({
+      layers: () => [[{ name: 'h', type: '1', linkname: '../sentinel/canary' }]],
+      refused: 'h',
+    }))
+  it('hardlink-through-symlink: a hardlink whose target is reached through a symlink out of the root is refused', () =>
+    runHostile({
+      layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }], [{ name: 'h', type: '1', linkname: 'evil/canary' }]],
+      refused: 'h',
+    }))
+  it('hardlink-through-absolute-symlink: the target is looked up inside the root (and is missing)', () =>
+    runHostile({
+      layers: (s) => [
+        [
+          { name: 'evil', type: '2', linkname: s },
+          { name: 'h', type: '1', linkname: 'evil/canary' },
+        ],
+      ],
+      refused: 'h',
+      code: 'INVALID_TAR',
+    }))
+  it('hardlink-to-symlink-then-write: writing to a hardlinked symlink name replaces it', () =>
+    runHostile({
+      layers: () => [
+        [
+          { name: 's', type: '2', linkname: '../sentinel/canary' },
+          { name: 'h', type: '1', linkname: 's' },
+        ],
+        [{ name: 'h', data: 'x' }],
+      ],
+      lands: 'h',
+    }))
+  it('whiteout-escape: ../.wh.sentinel is refused', () =>
+    runHostile({
+      layers: () => [[{ name: '../.wh.sentinel' }]],
+      refused: '../.wh.sentinel',
+    }))
+  it('whiteout-dotdot-name: a/.wh... (whiteout of "..") is refused', () =>
+    runHostile({
+      layers: () => [[{ name: 'a/', mode: 0o755 }, { name: 'a/.wh...' }]],
+      refused: 'a/.wh...',
+    }))
+  it('whiteout-through-symlink: evil/.wh.canary with evil -> ../sentinel is refused', () =>
+    runHostile({
+      layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }], [{ name: 'evil/.wh.canary' }]],
+      refused: 'evil/.wh.canary',
+    }))
+  it('whiteout-of-symlink: .wh.evil removes the symlink, not its target', () =>
+    runHostile({
+      layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }], [{ name: '.wh.evil' }]],
+    }))
+  it('opaque-through-symlink: evil/.wh..wh..opq with evil -> ../sentinel does nothing', () =>
+    runHostile({
+      layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }], [{ name: 'evil/.wh..wh..opq' }]],
+      lands: 'evil',
+    }))
+  it('device-through-symlink: a fifo written through a symlink out of the root is refused', () =>
+    runHostile({
+      layers: () => [
+        [
+          { name: 'evil', type: '2', linkname: '../sentinel' },
+          { name: 'evil/fifo', type: '6' },
+        ],
+      ],
+      refused: 'evil/fifo',
+    }))
+  it('symlink-loop: a -> b, b -> a, then a/x is refused', () =>
+    runHostile({
+      layers: () => [
+        [
+          { name: 'a', type: '2', linkname: 'b' },
+          { name: 'b', type: '2', linkname: 'a' },
+          { name: 'a/x', data: 'x' },
+        ],
+      ],
+      refused: 'a/x',
+    }))
+  it('symlink-chain-too-long: more than MAX_SYMLINK_HOPS links is refused', () =>
+    runHostile({
+      layers: () => {
+        const specs: TarSpec[] = [{ name: 'real/', mode: 0o755 }]
+        for (let i = 0; i <= MAX_SYMLINK_HOPS; i++) specs.push({ name: `l${i}`, type: '2', linkname: i === MAX_SYMLINK_HOPS ? 'real' : `l${i + 1}` })
+        specs.push({ name: 'l0/x', data: 'x' })
+        return [specs]
+      },
+      refused: 'l0/x',
+    }))
 })
 
 describe('path safety: named helpers', () => {
@@ -174,7 +276,11 @@ describe('path safety: named helpers', () => {
     assert.deepEqual(entryComponents('/etc/passwd', 'e'), ['etc', 'passwd'])
     assert.deepEqual(entryComponents('/', 'e'), [])
     for (const bad of ['..', '../x', 'a/../../x', '/../x', 'a\0b']) {
-      assert.throws(() => entryComponents(bad, bad), (e: unknown) => isLadingError(e, 'UNSAFE_PATH'), bad)
+      assert.throws(
+        () => entryComponents(bad, bad),
+        (e: unknown) => isLadingError(e, 'UNSAFE_PATH'),
+        bad,
+      )
     }
   })
 
@@ -189,7 +295,10 @@ describe('path safety: named helpers', () => {
       symlinkSync(path.join(dir, 'passwd'), path.join(root, 'etc/abs'))
       assert.equal(resolveInRoot(root, 'etc/abs'), path.join(root, dir, 'passwd'))
       symlinkSync('loop', path.join(root, 'loop'))
-      assert.throws(() => resolveInRoot(root, '/loop/x'), (e: unknown) => isLadingError(e, 'UNSAFE_PATH'))
+      assert.throws(
+        () => resolveInRoot(root, '/loop/x'),
+        (e: unknown) => isLadingError(e, 'UNSAFE_PATH'),
+      )
       assert.equal(resolveInRoot(root, '/missing/dir/file'), path.join(root, 'missing/dir/file'))
     } finally {
       cleanup()
@@ -206,7 +315,10 @@ describe('path safety: named helpers', () => {
       rmSync(path.join(dir, 'a'), { recursive: true })
       symlinkSync('..', path.join(dir, 'a'))
       r.forget('a')
-      assert.throws(() => r.resolveParent(['a', 'f'], 'a/f', 'existing'), (e: unknown) => isLadingError(e, 'UNSAFE_PATH'))
+      assert.throws(
+        () => r.resolveParent(['a', 'f'], 'a/f', 'existing'),
+        (e: unknown) => isLadingError(e, 'UNSAFE_PATH'),
+      )
     } finally {
       cleanup()
     }

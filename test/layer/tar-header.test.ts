@@ -8,8 +8,19 @@ import { test } from 'node:test'
 import { isLadingError } from '../../src/errors.js'
 import { BLOCK_SIZE, Header, MAX_OCTAL_ID, MAX_OCTAL_SIZE } from '../../src/layer/tar-constants.js'
 import {
-  checkHeaderChecksum, encodeUstarHeader, fieldNumber, headerFormat, headerName, headerTypeflag, longNameText, padding, parsePax,
-  paxRecord, splitUstarName, writeHeaderChecksum, writeNumber,
+  checkHeaderChecksum,
+  encodeUstarHeader,
+  fieldNumber,
+  headerFormat,
+  headerName,
+  headerTypeflag,
+  longNameText,
+  padding,
+  parsePax,
+  paxRecord,
+  splitUstarName,
+  writeHeaderChecksum,
+  writeNumber,
 } from '../../src/layer/tar-header.js'
 
 const where = (): string => 'test header'
@@ -19,8 +30,18 @@ function header(name: string, extra: Partial<Parameters<typeof encodeUstarHeader
   const split = splitUstarName(bytes)
   assert.ok(split, `${name} fits ustar`)
   return encodeUstarHeader({
-    name: split.name, prefix: split.prefix, mode: 0o755, uid: 1000, gid: 100, size: 12345, mtime: 1_700_000_000,
-    typeflag: '0', linkname: Buffer.from('target'), devmajor: 0, devminor: 0, ...extra,
+    name: split.name,
+    prefix: split.prefix,
+    mode: 0o755,
+    uid: 1000,
+    gid: 100,
+    size: 12345,
+    mtime: 1_700_000_000,
+    typeflag: '0',
+    linkname: Buffer.from('target'),
+    devmajor: 0,
+    devminor: 0,
+    ...extra,
   })
 }
 
@@ -37,8 +58,10 @@ test('tar-header: an encoded ustar header decodes back (prefix/name split, numbe
   assert.equal(headerTypeflag(h), '0')
   checkHeaderChecksum(h, where)
   const num = (f: { offset: number; length: number }, what: string): number => fieldNumber(h, f.offset, f.length, what, where)
-  assert.deepEqual([num(Header.mode, 'mode'), num(Header.uid, 'uid'), num(Header.gid, 'gid'), num(Header.size, 'size'), num(Header.mtime, 'mtime')],
-    [0o755, 1000, 100, 12345, 1_700_000_000])
+  assert.deepEqual(
+    [num(Header.mode, 'mode'), num(Header.uid, 'uid'), num(Header.gid, 'gid'), num(Header.size, 'size'), num(Header.mtime, 'mtime')],
+    [0o755, 1000, 100, 12345, 1_700_000_000],
+  )
   // A flipped byte anywhere is caught by the checksum.
   h.writeUInt8(h.readUInt8(10) ^ 1, 10)
   invalidTar(() => checkHeaderChecksum(h, where), /test header: bad header checksum/)
@@ -50,7 +73,10 @@ test('tar-header: a name with no slash to split at does not fit ustar', () => {
 })
 
 test('tar-header: writeNumber switches to GNU base-256 exactly where octal digits run out; fieldNumber reads both', () => {
-  for (const [field, max] of [[Header.uid, MAX_OCTAL_ID], [Header.size, MAX_OCTAL_SIZE]] as const) {
+  for (const [field, max] of [
+    [Header.uid, MAX_OCTAL_ID],
+    [Header.size, MAX_OCTAL_SIZE],
+  ] as const) {
     for (const v of [0, 1, max, max + 1, 2 ** 40]) {
       const h = Buffer.alloc(BLOCK_SIZE)
       writeNumber(h, field, v)

@@ -10,7 +10,13 @@ import { readTar, type TarEntry } from '../../src/layer/tar-reader.js'
 import { buildTar, entry, header, paxBody, streamOf } from './helpers/tar-builder.js'
 import { makeSparseFile } from './helpers/sparse.js'
 
-interface Got { path: string; type: string; size: number; data: Buffer; entry: TarEntry }
+interface Got {
+  path: string
+  type: string
+  size: number
+  data: Buffer
+  entry: TarEntry
+}
 
 async function readAll(buf: Buffer, chunk = 700, opts = {}): Promise<Got[]> {
   const out: Got[] = []
@@ -42,10 +48,18 @@ describe('tar reader: formats', () => {
       { name: 'fifo', type: '6' },
     ])
     const got = await readAll(tar)
-    assert.deepEqual(got.map((g) => [g.path, g.type]), [
-      ['dir/', 'dir'], ['dir/file', 'file'], ['dir/link', 'symlink'], ['dir/hard', 'hardlink'],
-      ['dev/null', 'char'], ['dev/sda', 'block'], ['fifo', 'fifo'],
-    ])
+    assert.deepEqual(
+      got.map((g) => [g.path, g.type]),
+      [
+        ['dir/', 'dir'],
+        ['dir/file', 'file'],
+        ['dir/link', 'symlink'],
+        ['dir/hard', 'hardlink'],
+        ['dev/null', 'char'],
+        ['dev/sda', 'block'],
+        ['fifo', 'fifo'],
+      ],
+    )
     const f = got[1]!.entry.header
     assert.equal(f.mode, 0o4755)
     assert.equal(f.uid, 1000)
@@ -59,8 +73,19 @@ describe('tar reader: formats', () => {
   })
 
   it('treats a v7 regular-file entry whose name ends in / as a directory', async () => {
-    const got = await readAll(buildTar([{ name: 'olddir/', type: '\0', magic: 'v7' }, { name: 'olddir/f', type: '\0', magic: 'v7', data: 'v7' }]))
-    assert.deepEqual(got.map((g) => [g.path, g.type]), [['olddir/', 'dir'], ['olddir/f', 'file']])
+    const got = await readAll(
+      buildTar([
+        { name: 'olddir/', type: '\0', magic: 'v7' },
+        { name: 'olddir/f', type: '\0', magic: 'v7', data: 'v7' },
+      ]),
+    )
+    assert.deepEqual(
+      got.map((g) => [g.path, g.type]),
+      [
+        ['olddir/', 'dir'],
+        ['olddir/f', 'file'],
+      ],
+    )
     assert.equal(got[1]!.data.toString(), 'v7')
   })
 
@@ -73,9 +98,16 @@ describe('tar reader: formats', () => {
     const long = 'p/' + 'x'.repeat(200)
     const tar = buildTar([
       {
-        name: 'short', data: 'abc', pax: {
-          path: long, uid: '3000000', gid: '4000000', mtime: '1700000000.123456789', atime: '1700000001.5',
-          'SCHILY.xattr.user.test': Buffer.from([0, 1, 2, 0x0a, 0xff]), 'SCHILY.xattr.security.capability': 'cap',
+        name: 'short',
+        data: 'abc',
+        pax: {
+          path: long,
+          uid: '3000000',
+          gid: '4000000',
+          mtime: '1700000000.123456789',
+          atime: '1700000001.5',
+          'SCHILY.xattr.user.test': Buffer.from([0, 1, 2, 0x0a, 0xff]),
+          'SCHILY.xattr.security.capability': 'cap',
           'LIBARCHIVE.xattr.user.la%20b': Buffer.from('aGVsbG8=').toString(),
         },
       },
@@ -98,8 +130,13 @@ describe('tar reader: formats', () => {
     const data = Buffer.alloc(1000, 7)
     const body = paxBody({ size: '1000' })
     const tar = Buffer.concat([
-      header({ name: 'ph', type: 'x', data: body }), body, Buffer.alloc(512 - body.length),
-      header({ name: 'big', size: 0 }), data, Buffer.alloc(24), Buffer.alloc(1024),
+      header({ name: 'ph', type: 'x', data: body }),
+      body,
+      Buffer.alloc(512 - body.length),
+      header({ name: 'big', size: 0 }),
+      data,
+      Buffer.alloc(24),
+      Buffer.alloc(1024),
     ])
     const got = await readAll(tar)
     assert.equal(got[0]!.size, 1000)
@@ -109,8 +146,12 @@ describe('tar reader: formats', () => {
   it('applies pax global headers to every later entry', async () => {
     const body = paxBody({ uid: '77', 'SCHILY.xattr.user.g': 'v' })
     const tar = Buffer.concat([
-      header({ name: 'global', type: 'g', data: body }), body, Buffer.alloc(512 - body.length),
-      entry({ name: 'a', data: '1' }), entry({ name: 'b', data: '2', pax: { uid: '5' } }), Buffer.alloc(1024),
+      header({ name: 'global', type: 'g', data: body }),
+      body,
+      Buffer.alloc(512 - body.length),
+      entry({ name: 'a', data: '1' }),
+      entry({ name: 'b', data: '2', pax: { uid: '5' } }),
+      Buffer.alloc(1024),
     ])
     const got = await readAll(tar)
     assert.equal(got.length, 2)
@@ -125,8 +166,12 @@ describe('tar reader: formats', () => {
     const ln = Buffer.from(name + '\0')
     const ll = Buffer.from(link + '\0')
     const tar = Buffer.concat([
-      header({ name: '././@LongLink', type: 'L', data: ln, magic: 'gnu' }), ln, Buffer.alloc((512 - (ln.length % 512)) % 512),
-      header({ name: '././@LongLink', type: 'K', data: ll, magic: 'gnu' }), ll, Buffer.alloc((512 - (ll.length % 512)) % 512),
+      header({ name: '././@LongLink', type: 'L', data: ln, magic: 'gnu' }),
+      ln,
+      Buffer.alloc((512 - (ln.length % 512)) % 512),
+      header({ name: '././@LongLink', type: 'K', data: ll, magic: 'gnu' }),
+      ll,
+      Buffer.alloc((512 - (ll.length % 512)) % 512),
       header({ name: name.slice(0, 99), type: '2', linkname: link.slice(0, 99), magic: 'gnu' }),
       Buffer.alloc(1024),
     ])
@@ -166,7 +211,10 @@ describe('tar reader: formats', () => {
   it('streams large bodies in chunks and skips unread data', async () => {
     const big = Buffer.alloc(300_000)
     for (let i = 0; i < big.length; i++) big[i] = i % 251
-    const tar = buildTar([{ name: 'big', data: big }, { name: 'after', data: 'ok' }])
+    const tar = buildTar([
+      { name: 'big', data: big },
+      { name: 'after', data: 'ok' },
+    ])
     const got = await readAll(tar, 4096, { smallFileMax: 1024 })
     assert.equal(got[0]!.entry.body, undefined)
     assert.deepEqual(got[0]!.data, big)
@@ -185,12 +233,14 @@ describe('tar reader: formats', () => {
   it('drains the input after the end marker so a verifying stream underneath sees every byte', async () => {
     let consumed = 0
     const tar = Buffer.concat([buildTar([{ name: 'a', data: 'x' }]), Buffer.alloc(10240)])
-    const src = Readable.from((function* () {
-      for (let i = 0; i < tar.length; i += 512) {
-        consumed += 512
-        yield tar.subarray(i, i + 512)
-      }
-    })())
+    const src = Readable.from(
+      (function* () {
+        for (let i = 0; i < tar.length; i += 512) {
+          consumed += 512
+          yield tar.subarray(i, i + 512)
+        }
+      })(),
+    )
     for await (const e of readTar(src)) void e
     assert.equal(consumed, tar.length)
   })
@@ -342,7 +392,9 @@ describe('tar reader: mutated archives', () => {
     const ln = Buffer.from('l/'.repeat(70) + 'name\0')
     const base = Buffer.concat([
       entry({ name: 'a', data: 'hello', pax: { path: 'p/'.repeat(60) + 'a', mtime: '1.5', 'SCHILY.xattr.user.x': 'y' } }),
-      header({ name: '././@LongLink', type: 'L', data: ln, magic: 'gnu' }), ln, Buffer.alloc(512 - ln.length),
+      header({ name: '././@LongLink', type: 'L', data: ln, magic: 'gnu' }),
+      ln,
+      Buffer.alloc(512 - ln.length),
       entry({ name: 'x', data: Buffer.alloc(700, 3), magic: 'gnu' }),
       entry({ name: 'sp', data: 'abcd', pax: { 'GNU.sparse.size': '100', 'GNU.sparse.map': '0,2,50,2' } }),
       Buffer.alloc(1024),

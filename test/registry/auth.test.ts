@@ -44,36 +44,60 @@ describe('htpasswd basic auth', { skip }, () => {
   const env = (): NodeJS.ProcessEnv => ({ HOME: tmp, PATH: `${tmp}:${process.env.PATH}` })
 
   test('push and pull with --creds', async () => {
-    const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: env(), creds: { username: 'alice', password: 's3cret:with:colons' } })
-    try { await pushAndPull(c, 'basic/app', makeImage()) } finally { await c.close() }
+    const c = new RegistryClient({
+      registry: reg.host,
+      tlsVerify: false,
+      retry: fast,
+      env: env(),
+      creds: { username: 'alice', password: 's3cret:with:colons' },
+    })
+    try {
+      await pushAndPull(c, 'basic/app', makeImage())
+    } finally {
+      await c.close()
+    }
   })
 
   test('wrong password: one line, UNAUTHORIZED, "wrong username or password"', async () => {
     const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: env(), creds: { username: 'alice', password: 'nope' } })
     try {
-      await assert.rejects(c.getManifest('basic/app', 'v1'), (e) => oneLine(e, 'UNAUTHORIZED', /^docker:\/\/127\.0\.0\.1:\d+\/basic\/app: GET manifest v1: UNAUTHORIZED: wrong username or password$/))
+      await assert.rejects(c.getManifest('basic/app', 'v1'), (e) =>
+        oneLine(e, 'UNAUTHORIZED', /^docker:\/\/127\.0\.0\.1:\d+\/basic\/app: GET manifest v1: UNAUTHORIZED: wrong username or password$/),
+      )
       await assert.rejects(c.checkLogin(), (e) => oneLine(e, 'UNAUTHORIZED', /wrong username or password/))
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('no credentials: UNAUTHORIZED from the registry, in one line', async () => {
     const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: env() })
     try {
       await assert.rejects(c.listTags('basic/app'), (e) => oneLine(e, 'UNAUTHORIZED', /401 UNAUTHORIZED/))
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('credentials from an auth file (--authfile), base64 auth entry', async () => {
     const file = path.join(tmp, 'auth.json')
     await fsp.writeFile(file, JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from('alice:s3cret:with:colons').toString('base64') } } }))
     const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: env(), authFile: file })
-    try { assert.deepEqual(await c.listTags('basic/app'), ['v1']) } finally { await c.close() }
+    try {
+      assert.deepEqual(await c.listTags('basic/app'), ['v1'])
+    } finally {
+      await c.close()
+    }
   })
 
   test('credentials from ~/.docker/config.json credHelpers (docker-credential-<name> get, server on stdin)', async () => {
     const helper = path.join(tmp, 'docker-credential-ladingtest')
     const seen = path.join(tmp, 'helper-stdin')
-    await fsp.writeFile(helper, `#!/bin/sh\n[ "$1" = get ] || exit 3\ncat > '${seen}'\nprintf '{"ServerURL":"x","Username":"alice","Secret":"s3cret:with:colons"}'\n`, { mode: 0o755 })
+    await fsp.writeFile(
+      helper,
+      `#!/bin/sh\n[ "$1" = get ] || exit 3\ncat > '${seen}'\nprintf '{"ServerURL":"x","Username":"alice","Secret":"s3cret:with:colons"}'\n`,
+      { mode: 0o755 },
+    )
     await fsp.mkdir(path.join(tmp, '.docker'), { recursive: true })
     await fsp.writeFile(path.join(tmp, '.docker', 'config.json'), JSON.stringify({ credHelpers: { [reg.host]: 'ladingtest' } }))
     const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: env() })
@@ -88,7 +112,11 @@ describe('htpasswd basic auth', { skip }, () => {
 
   test('credentials from registries.conf credential-helpers, through the CLI; skopeo given the same file agrees', async (t) => {
     const helper = path.join(tmp, 'docker-credential-ladingconf')
-    await fsp.writeFile(helper, `#!/bin/sh\n[ "$1" = get ] || exit 3\nread s\n[ "$s" = '${reg.host}' ] || { echo "credentials not found"; exit 1; }\nprintf '{"ServerURL":"x","Username":"alice","Secret":"s3cret:with:colons"}'\n`, { mode: 0o755 })
+    await fsp.writeFile(
+      helper,
+      `#!/bin/sh\n[ "$1" = get ] || exit 3\nread s\n[ "$s" = '${reg.host}' ] || { echo "credentials not found"; exit 1; }\nprintf '{"ServerURL":"x","Username":"alice","Secret":"s3cret:with:colons"}'\n`,
+      { mode: 0o755 },
+    )
     const conf = path.join(tmp, 'registries-ch.conf')
     await fsp.writeFile(conf, 'credential-helpers = ["ladingconf"]\n')
     const cliEnv = { HOME: tmp, PATH: `${tmp}:${process.env.PATH}`, CONTAINERS_REGISTRIES_CONF: conf }
@@ -102,7 +130,10 @@ describe('htpasswd basic auth', { skip }, () => {
     if (!requireTool(t, 'skopeo')) return
     const skopeo = findTool('skopeo')!
     await fsp.writeFile(conf, 'credential-helpers = ["ladingconf"]\n')
-    const sk = spawnSync(skopeo, ['--registries-conf', conf, 'list-tags', '--tls-verify=false', `docker://${reg.host}/basic/app`], { env: { ...process.env, ...cliEnv }, encoding: 'utf8' })
+    const sk = spawnSync(skopeo, ['--registries-conf', conf, 'list-tags', '--tls-verify=false', `docker://${reg.host}/basic/app`], {
+      env: { ...process.env, ...cliEnv },
+      encoding: 'utf8',
+    })
     assert.equal(sk.status, 0, sk.stderr)
     assert.deepEqual(JSON.parse(sk.stdout).Tags, ['v1'])
   })
@@ -111,25 +142,32 @@ describe('htpasswd basic auth', { skip }, () => {
     // A helper that keeps one entry in a file: store, get, erase and list, as docker-credential-helpers do.
     const entry = path.join(tmp, 'helper-entry.json')
     const helper = path.join(tmp, 'docker-credential-ladingstore')
-    await fsp.writeFile(helper, [
-      '#!/bin/sh',
-      `e='${entry}'`,
-      'case "$1" in',
-      '  store) cat > "$e" ;;',
-      '  get) read s; [ -f "$e" ] && grep -q "\\"ServerURL\\":\\"$s\\"" "$e" && cat "$e" || { echo "credentials not found in native keychain"; exit 1; } ;;',
-      '  erase) read s; [ -f "$e" ] && rm "$e" || { echo "credentials not found in native keychain"; exit 1; } ;;',
-      '  list) if [ -f "$e" ]; then printf \'{"%s":"alice"}\' "$(sed \'s/.*"ServerURL":"\\([^"]*\\)".*/\\1/\' "$e")"; else echo "{}"; fi ;;',
-      '  *) exit 3 ;;',
-      'esac',
-      '',
-    ].join('\n'), { mode: 0o755 })
+    await fsp.writeFile(
+      helper,
+      [
+        '#!/bin/sh',
+        `e='${entry}'`,
+        'case "$1" in',
+        '  store) cat > "$e" ;;',
+        '  get) read s; [ -f "$e" ] && grep -q "\\"ServerURL\\":\\"$s\\"" "$e" && cat "$e" || { echo "credentials not found in native keychain"; exit 1; } ;;',
+        '  erase) read s; [ -f "$e" ] && rm "$e" || { echo "credentials not found in native keychain"; exit 1; } ;;',
+        '  list) if [ -f "$e" ]; then printf \'{"%s":"alice"}\' "$(sed \'s/.*"ServerURL":"\\([^"]*\\)".*/\\1/\' "$e")"; else echo "{}"; fi ;;',
+        '  *) exit 3 ;;',
+        'esac',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    )
     const conf = path.join(tmp, 'registries-store.conf')
     await fsp.writeFile(conf, 'credential-helpers = ["ladingstore"]\n')
     const authFile = path.join(tmp, 'untouched-auth.json')
     const cliEnv = { HOME: tmp, PATH: `${tmp}:${process.env.PATH}`, CONTAINERS_REGISTRIES_CONF: conf, REGISTRY_AUTH_FILE: authFile }
     const tags = ['list-tags', '--tls-verify=false', `docker://${reg.host}/basic/app`]
 
-    assert.match(ladingOk(['login', '--tls-verify=false', '-u', 'alice', '--password-stdin', reg.host], { env: cliEnv, input: 's3cret:with:colons\n' }).stdout, /Login Succeeded/)
+    assert.match(
+      ladingOk(['login', '--tls-verify=false', '-u', 'alice', '--password-stdin', reg.host], { env: cliEnv, input: 's3cret:with:colons\n' }).stdout,
+      /Login Succeeded/,
+    )
     assert.deepEqual(JSON.parse(await fsp.readFile(entry, 'utf8')), { ServerURL: reg.host, Username: 'alice', Secret: 's3cret:with:colons' })
     await assert.rejects(fsp.stat(authFile), { code: 'ENOENT' }, 'the auth file is not in the list, so it is not written')
     assert.deepEqual(JSON.parse(ladingOk(tags, { env: cliEnv }).stdout).Tags, ['v1'], 'and the stored credentials are used')
@@ -142,7 +180,7 @@ describe('htpasswd basic auth', { skip }, () => {
 
     ladingOk(['login', '--tls-verify=false', '-u', 'alice', '--password-stdin', reg.host], { env: cliEnv, input: 's3cret:with:colons\n' })
     ladingOk(['logout', '--all'], { env: cliEnv })
-    await assert.rejects(fsp.stat(entry), { code: 'ENOENT' }, '--all lists the helper\'s entries and erases each')
+    await assert.rejects(fsp.stat(entry), { code: 'ENOENT' }, "--all lists the helper's entries and erases each")
 
     // A helper that is not installed is passed over: login stores in the next one, and
     // logout --all skips it.
@@ -157,16 +195,35 @@ describe('htpasswd basic auth', { skip }, () => {
   test('security: a blob redirect to another host does not carry the Authorization header', async () => {
     const img = makeImage([4000])
     const layer = img.layers[0]!
-    const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: env(), creds: { username: 'alice', password: 's3cret:with:colons' } })
+    const c = new RegistryClient({
+      registry: reg.host,
+      tlsVerify: false,
+      retry: fast,
+      env: env(),
+      creds: { username: 'alice', password: 's3cret:with:colons' },
+    })
     const front = await startFaultProxy(reg.url)
     // The "blob store" is another origin: a second proxy that records headers and forwards to
     // the registry, which answers 401 because the credentials were (rightly) not sent along.
     const store = await startFaultProxy(reg.url)
-    const viaFront = new RegistryClient({ registry: front.host, tlsVerify: false, retry: fast, env: env(), creds: { username: 'alice', password: 's3cret:with:colons' } })
+    const viaFront = new RegistryClient({
+      registry: front.host,
+      tlsVerify: false,
+      retry: fast,
+      env: env(),
+      creds: { username: 'alice', password: 's3cret:with:colons' },
+    })
     try {
       await c.putBlob('basic/redirect', stream(layer.bytes), layer.desc)
-      front.addFault({ method: 'GET', path: /\/blobs\/sha256:/, fault: { kind: 'redirect', location: `${store.url}/v2/basic/redirect/blobs/${layer.desc.digest}` } })
-      await assert.rejects(async () => collect(await viaFront.getBlob('basic/redirect', layer.desc)), (e) => oneLine(e, 'UNAUTHORIZED', /401/))
+      front.addFault({
+        method: 'GET',
+        path: /\/blobs\/sha256:/,
+        fault: { kind: 'redirect', location: `${store.url}/v2/basic/redirect/blobs/${layer.desc.digest}` },
+      })
+      await assert.rejects(
+        async () => collect(await viaFront.getBlob('basic/redirect', layer.desc)),
+        (e) => oneLine(e, 'UNAUTHORIZED', /401/),
+      )
       const atFront = front.requests.filter((q) => q.path.includes('/blobs/sha256:'))
       assert.equal(atFront[0]!.authorization, true, 'the registry itself got credentials')
       assert.equal(store.requests.length, 1)
@@ -182,12 +239,24 @@ describe('htpasswd basic auth', { skip }, () => {
     const layer = makeImage([MONOLITHIC_MAX + 1000]).layers[0]!
     const front = await startFaultProxy(reg.url)
     const elsewhere = await startFaultProxy(reg.url)
-    const c = new RegistryClient({ registry: front.host, tlsVerify: false, retry: fast, env: env(), creds: { username: 'alice', password: 's3cret:with:colons' } })
+    const c = new RegistryClient({
+      registry: front.host,
+      tlsVerify: false,
+      retry: fast,
+      env: env(),
+      creds: { username: 'alice', password: 's3cret:with:colons' },
+    })
     try {
       front.addFault({ method: 'POST', path: /\/basic\/sforeign\/blobs\/uploads\/$/, fault: { kind: 'rewrite-location', origin: elsewhere.url } })
       await assert.rejects(c.putBlob('basic/sforeign', stream(layer.bytes, 64 * 1024), layer.desc), (e) => oneLine(e, 'UNAUTHORIZED', /401/))
-      assert.ok(elsewhere.requests.some((q) => q.method === 'PATCH'), 'the blob was streamed to the other host')
-      assert.ok(elsewhere.requests.every((q) => !q.authorization), 'without credentials')
+      assert.ok(
+        elsewhere.requests.some((q) => q.method === 'PATCH'),
+        'the blob was streamed to the other host',
+      )
+      assert.ok(
+        elsewhere.requests.every((q) => !q.authorization),
+        'without credentials',
+      )
     } finally {
       await c.close()
       await front.stop()
@@ -199,13 +268,25 @@ describe('htpasswd basic auth', { skip }, () => {
     const layer = makeImage([2000]).layers[0]!
     const front = await startFaultProxy(reg.url)
     const elsewhere = await startFaultProxy(reg.url)
-    const c = new RegistryClient({ registry: front.host, tlsVerify: false, retry: fast, env: env(), creds: { username: 'alice', password: 's3cret:with:colons' } })
+    const c = new RegistryClient({
+      registry: front.host,
+      tlsVerify: false,
+      retry: fast,
+      env: env(),
+      creds: { username: 'alice', password: 's3cret:with:colons' },
+    })
     try {
       front.addFault({ method: 'POST', path: /\/basic\/foreign\/blobs\/uploads\/$/, fault: { kind: 'rewrite-location', origin: elsewhere.url } })
       await assert.rejects(c.putBlob('basic/foreign', stream(layer.bytes), layer.desc), (e) => oneLine(e, 'UNAUTHORIZED', /401/))
-      assert.ok(front.requests.filter((q) => q.method === 'POST').every((q) => q.authorization), 'the registry got credentials')
+      assert.ok(
+        front.requests.filter((q) => q.method === 'POST').every((q) => q.authorization),
+        'the registry got credentials',
+      )
       assert.ok(elsewhere.requests.length >= 1)
-      assert.ok(elsewhere.requests.every((q) => !q.authorization), 'the other host never did')
+      assert.ok(
+        elsewhere.requests.every((q) => !q.authorization),
+        'the other host never did',
+      )
     } finally {
       await c.close()
       await front.stop()
@@ -232,7 +313,9 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
     const c = client()
     try {
       await pushAndPull(c, 'tok/big', makeImage([MONOLITHIC_MAX + 1000]))
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('push and pull with a token; the token asks for pull,push on the repository', async () => {
@@ -243,22 +326,30 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
       assert.ok(req, JSON.stringify(tokens.requests))
       assert.equal(req.user, 'bob')
       assert.equal(req.service, tokens.service)
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('wrong password: one line, UNAUTHORIZED, "wrong username or password"', async () => {
     const c = client('wrong')
     try {
-      await assert.rejects(c.getManifest('tok/app', 'v1'), (e) => oneLine(e, 'UNAUTHORIZED', /^docker:\/\/127\.0\.0\.1:\d+: UNAUTHORIZED: wrong username or password$/))
+      await assert.rejects(c.getManifest('tok/app', 'v1'), (e) =>
+        oneLine(e, 'UNAUTHORIZED', /^docker:\/\/127\.0\.0\.1:\d+: UNAUTHORIZED: wrong username or password$/),
+      )
       await assert.rejects(c.checkLogin(), (e) => oneLine(e, 'UNAUTHORIZED', /wrong username or password/))
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('anonymous: the token grants nothing and the registry says so in one line', async () => {
     const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: { HOME: '/nonexistent' } })
     try {
       await assert.rejects(c.getManifest('tok/app', 'v1'), (e) => oneLine(e, 'UNAUTHORIZED', /401 UNAUTHORIZED/))
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('an expired token is refreshed on the registry 401 and the request succeeds', async () => {
@@ -271,10 +362,14 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
       const c2 = client()
       try {
         assert.equal((await c2.getManifest('tok/refresh', 'v1')).digest, img.manifest.digest)
-      } finally { await c2.close() }
+      } finally {
+        await c2.close()
+      }
       const fetched = tokens.requests.slice(before).filter((r) => r.scopes.includes('repository:tok/refresh:pull'))
       assert.equal(fetched.length, 2, 'one expired token, one fresh')
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('delete with a token: the token asks for delete on the repository', async () => {
@@ -284,8 +379,13 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
       await pushAndPull(c, 'tok/del', img)
       await c.deleteManifest('tok/del', img.manifest.digest)
       assert.equal(await c.headManifest('tok/del', img.manifest.digest), undefined)
-      assert.ok(tokens.requests.some((r) => r.scopes.includes('repository:tok/del:pull,delete')), JSON.stringify(tokens.requests.map((r) => r.scopes)))
-    } finally { await c.close() }
+      assert.ok(
+        tokens.requests.some((r) => r.scopes.includes('repository:tok/del:pull,delete')),
+        JSON.stringify(tokens.requests.map((r) => r.scopes)),
+      )
+    } finally {
+      await c.close()
+    }
   })
 
   test('concurrent requests share one token request', async () => {
@@ -298,8 +398,12 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
         const before = tokens.requests.length
         await Promise.all([img.config, ...img.layers].map(async (b) => collect(await c2.getBlob('tok/conc', b.desc))))
         assert.equal(tokens.requests.length - before, 1)
-      } finally { await c2.close() }
-    } finally { await c.close() }
+      } finally {
+        await c2.close()
+      }
+    } finally {
+      await c.close()
+    }
   })
 
   test('an identity token from the auth file is exchanged with grant_type=refresh_token (POST)', async () => {
@@ -310,15 +414,21 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
       const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: { HOME: dir }, authFile: file })
       try {
         await pushAndPull(c, 'tok/idtoken', makeImage([64]))
-      } finally { await c.close() }
+      } finally {
+        await c.close()
+      }
       const posts = tokens.requests.filter((r) => r.method === 'POST' && r.scopes.includes('repository:tok/idtoken:pull,push'))
       assert.ok(posts.length >= 1 && posts.every((r) => r.user === 'bob' && r.status === 200), JSON.stringify(tokens.requests.slice(-3)))
       await fsp.writeFile(file, JSON.stringify({ auths: { [reg.host]: { identitytoken: 'revoked' } } }))
       const bad = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: { HOME: dir }, authFile: file })
       try {
         await assert.rejects(bad.listTags('tok/idtoken'), (e) => oneLine(e, 'UNAUTHORIZED', /identity token was refused/))
-      } finally { await bad.close() }
-    } finally { await fsp.rm(dir, { recursive: true, force: true }) }
+      } finally {
+        await bad.close()
+      }
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true })
+    }
   })
 
   test('cross-repository mount asks one token for push on the target and pull on the source', async () => {
@@ -330,6 +440,8 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
       const req = tokens.requests.find((r) => r.scopes.includes('repository:tok/dst:pull,push') && r.scopes.includes('repository:tok/src:pull'))
       assert.ok(req, JSON.stringify(tokens.requests.map((r) => r.scopes)))
       assert.equal(await c.blobSize('tok/dst', layer.desc.digest), layer.desc.size)
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 })

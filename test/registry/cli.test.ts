@@ -29,12 +29,17 @@ describe('lading login / list-tags / delete / logout', { skip }, () => {
     env = { HOME: tmp, REGISTRY_AUTH_FILE: '', XDG_RUNTIME_DIR: '', DOCKER_CONFIG: '' }
     const c = new RegistryClient({ registry: reg.host, tlsVerify: false, creds: { username: 'alice', password: 'pa55' } })
     try {
-      for (const [tags, size] of [[['a', 'b'], 100], [['c', 'd', 'e'], 200]] as const) {
+      for (const [tags, size] of [
+        [['a', 'b'], 100],
+        [['c', 'd', 'e'], 200],
+      ] as const) {
         const img = makeImage([size])
         for (const b of [img.config, ...img.layers]) await c.putBlob('cli/app', stream(b.bytes), b.desc)
         for (const t of tags) await c.putManifest('cli/app', t, img.manifest)
       }
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
   after(async () => {
     await reg?.stop()
@@ -81,7 +86,11 @@ describe('lading login / list-tags / delete / logout', { skip }, () => {
   test('login on a terminal without -p prompts for the password (hidden) and stores it', async (t) => {
     if (!requireTool(t, 'script')) return // util-linux's script(1) gives the CLI a pseudo-terminal
     const file = path.join(tmp, 'prompted.json')
-    const r = spawnSync('script', ['-qec', `${process.execPath} ${cliPath} login ${reg.host} -u alice --tls-verify=false --authfile ${file}`, '/dev/null'], { input: 'pa55\r', encoding: 'utf8', env: { ...process.env, ...env } })
+    const r = spawnSync('script', ['-qec', `${process.execPath} ${cliPath} login ${reg.host} -u alice --tls-verify=false --authfile ${file}`, '/dev/null'], {
+      input: 'pa55\r',
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+    })
     assert.equal(r.status, 0, r.stdout)
     assert.match(r.stdout, /Password: [\s\S]*Login Succeeded!/)
     const stored = JSON.parse(await fsp.readFile(file, 'utf8'))
@@ -89,7 +98,9 @@ describe('lading login / list-tags / delete / logout', { skip }, () => {
   })
 
   test('--creds on the command line works without an auth file', () => {
-    const r = lading(['list-tags', `docker://${reg.host}/cli/app`, '--tls-verify=false', '--creds', 'alice:pa55', '--authfile', path.join(tmp, 'none.json')], { env })
+    const r = lading(['list-tags', `docker://${reg.host}/cli/app`, '--tls-verify=false', '--creds', 'alice:pa55', '--authfile', path.join(tmp, 'none.json')], {
+      env,
+    })
     assert.equal(r.status, 0, r.stderr)
     assert.ok(JSON.parse(r.stdout).Tags.includes('c'))
   })

@@ -53,12 +53,16 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
         if (!(await dest.hasBlob(b.desc))) await dest.putBlob(stream(b.bytes), b.desc)
       }
       await dest.putManifest(img.manifest, 'v1')
-    } finally { await dest.close() }
+    } finally {
+      await dest.close()
+    }
     const src = await registrySource(ref, { tlsVerify: false, retry: fast })
     try {
       assert.equal((await src.getManifest()).digest, img.manifest.digest)
       for (const b of [img.config, ...img.layers]) assert.deepEqual(await collect(await src.getBlob(b.desc)), b.bytes)
-    } finally { await src.close() }
+    } finally {
+      await src.close()
+    }
     assert.equal(proxy.pending(), 0, 'every injected fault fired')
     assert.deepEqual(await collect(await direct.getBlob('faults/retry', img.layers[1]!.desc)), img.layers[1]!.bytes)
   })
@@ -72,7 +76,9 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
       const t0 = Date.now()
       assert.deepEqual(await collect(await c.getBlob('faults/after', img.config.desc)), img.config.bytes)
       assert.ok(Date.now() - t0 >= 900, `waited ${Date.now() - t0} ms`)
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('a fault on every attempt fails with one NETWORK line after the retry budget', async () => {
@@ -81,13 +87,18 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
     const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } })
     try {
       proxy.addFault({ method: 'GET', path: /\/faults\/budget\/blobs\//, fault: { kind: 'status', status: 500 }, times: 3 })
-      await assert.rejects(async () => collect(await c.getBlob('faults/budget', img.config.desc)), (e: unknown) => {
-        assert.ok(isLadingError(e, 'NETWORK'), String(e))
-        assert.match((e as Error).message, /GET blob sha256:[0-9a-f]{64}: HTTP 500|500 UNKNOWN/)
-        return true
-      })
+      await assert.rejects(
+        async () => collect(await c.getBlob('faults/budget', img.config.desc)),
+        (e: unknown) => {
+          assert.ok(isLadingError(e, 'NETWORK'), String(e))
+          assert.match((e as Error).message, /GET blob sha256:[0-9a-f]{64}: HTTP 500|500 UNKNOWN/)
+          return true
+        },
+      )
       assert.equal(proxy.pending(), 0)
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('security: a flipped byte in a served blob is DIGEST_MISMATCH naming the blob, and the destination stores nothing', async () => {
@@ -107,7 +118,11 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
       assert.equal(await dest.hasBlob(layer.desc), false)
       const flipped = Buffer.from(layer.bytes)
       flipped[12_345] = flipped[12_345]! ^ 0xff
-      assert.equal(await direct.blobSize('faults/flip-dst', digestOf(flipped)), undefined, 'the corrupted bytes were not committed under their own digest either')
+      assert.equal(
+        await direct.blobSize('faults/flip-dst', digestOf(flipped)),
+        undefined,
+        'the corrupted bytes were not committed under their own digest either',
+      )
     } finally {
       await src.close()
       await dest.close()
@@ -118,12 +133,18 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
     const img = makeImage([20_000])
     const layer = img.layers[0]!
     const wrong = digestOf(Buffer.from('something else'))
-    await assert.rejects(direct.putBlob('faults/upload', stream(layer.bytes), { digest: wrong, size: layer.desc.size }), (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'))
-    await assert.rejects(direct.putBlob('faults/upload', stream(layer.bytes), { digest: layer.desc.digest, size: layer.desc.size - 1 }), (e: unknown) => isLadingError(e, 'SIZE_MISMATCH'))
+    await assert.rejects(direct.putBlob('faults/upload', stream(layer.bytes), { digest: wrong, size: layer.desc.size }), (e: unknown) =>
+      isLadingError(e, 'DIGEST_MISMATCH'),
+    )
+    await assert.rejects(direct.putBlob('faults/upload', stream(layer.bytes), { digest: layer.desc.digest, size: layer.desc.size - 1 }), (e: unknown) =>
+      isLadingError(e, 'SIZE_MISMATCH'),
+    )
     const chunked = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, chunkSize: 4096 })
     try {
       await assert.rejects(chunked.putBlob('faults/upload', stream(layer.bytes), { digest: wrong }), (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'))
-    } finally { await chunked.close() }
+    } finally {
+      await chunked.close()
+    }
     assert.equal(await direct.blobSize('faults/upload', layer.desc.digest), undefined)
     assert.equal(await direct.blobSize('faults/upload', wrong), undefined)
   })
@@ -141,7 +162,9 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
       assert.equal(gets.length, 2)
       assert.equal(gets[0]!.range, undefined)
       assert.equal(gets[1]!.range, 'bytes=30000-')
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('a resume answered with the whole body (Range ignored) skips the bytes already received', async () => {
@@ -154,7 +177,9 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
       proxy.addFault({ method: 'GET', path: /\/faults\/norange\/blobs\//, fault: { kind: 'ignore-range' } })
       assert.deepEqual(await collect(await c.getBlob('faults/norange', layer.desc)), layer.bytes)
       assert.equal(proxy.pending(), 0)
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('streamed upload: a PATCH reset, a 500 and a lost response each start the upload over from a fresh stream; the blob completes', async () => {
@@ -167,7 +192,12 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
       proxy.addFault({ method: 'PATCH', path: /\/faults\/stream\/blobs\/uploads\//, fault: { kind: 'status', status: 500 } })
       proxy.addFault({ method: 'PATCH', path: /\/faults\/stream\/blobs\/uploads\//, fault: { kind: 'drop-response' } })
       let reopened = 0
-      const r = await c.putBlob('faults/stream', stream(data, 64 * 1024), desc, { reopen: async () => { reopened++; return stream(data, 64 * 1024) } })
+      const r = await c.putBlob('faults/stream', stream(data, 64 * 1024), desc, {
+        reopen: async () => {
+          reopened++
+          return stream(data, 64 * 1024)
+        },
+      })
       assert.deepEqual(r, desc)
       assert.equal(reopened, 3)
       assert.equal(proxy.pending(), 0)
@@ -177,7 +207,9 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
       assert.equal(seen.filter((q) => q.method === 'PUT').length, 1, 'one closing PUT, after the attempt that went through')
       assert.equal(seen.filter((q) => q.method === 'DELETE').length, 3, 'each failed session is cancelled')
       assert.deepEqual(await collect(await direct.getBlob('faults/stream', desc)), data)
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('streamed upload without a way to reopen the stream: a PATCH reset fails in one NETWORK line and commits nothing', async () => {
@@ -194,7 +226,9 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
       })
       assert.equal(proxy.pending(), 0)
       assert.equal(await direct.blobSize('faults/noreopen', desc.digest), undefined)
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('copy: a streamed layer upload that is reset starts over from the source (with a warning) and the copy completes', async () => {
@@ -202,7 +236,10 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
     for (const b of [img.config, ...img.layers]) await direct.putBlob('faults/copysrc', stream(b.bytes), b.desc)
     await direct.putManifest('faults/copysrc', 'v1', img.manifest)
     const src = await registrySource({ transport: 'docker', registry: reg.host, repository: 'faults/copysrc', tag: 'v1' }, { tlsVerify: false, retry: fast })
-    const dest = await registryDestination({ transport: 'docker', registry: proxy.host, repository: 'faults/copydst', tag: 'v1' }, { tlsVerify: false, retry: fast })
+    const dest = await registryDestination(
+      { transport: 'docker', registry: proxy.host, repository: 'faults/copydst', tag: 'v1' },
+      { tlsVerify: false, retry: fast },
+    )
     const events: CopyEvent[] = []
     try {
       proxy.addFault({ method: 'PATCH', path: /\/faults\/copydst\/blobs\/uploads\//, fault: { kind: 'reset' } })
@@ -214,7 +251,10 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
       await dest.close()
     }
     const layer = img.layers[0]!
-    assert.ok(events.some((e) => e.type === 'warning' && e.message.includes(layer.desc.digest)), 'the restart is reported')
+    assert.ok(
+      events.some((e) => e.type === 'warning' && e.message.includes(layer.desc.digest)),
+      'the restart is reported',
+    )
     assert.deepEqual(await collect(await direct.getBlob('faults/copydst', layer.desc)), layer.bytes)
   })
 
@@ -225,16 +265,27 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
     try {
       const before = proxy.requests.length
       // Reopening cannot help a mismatch: it must not even be tried.
-      const reopen = async (): Promise<Readable> => { throw new Error('reopen must not be called for a mismatch') }
-      await assert.rejects(c.putBlob('faults/smismatch', stream(data, 64 * 1024), { digest: wrong, size: data.length }, { reopen }), (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'))
-      await assert.rejects(c.putBlob('faults/smismatch', stream(data.subarray(0, data.length - 1), 64 * 1024), { digest: digestOf(data), size: data.length }, { reopen }), (e: unknown) => isLadingError(e, 'SIZE_MISMATCH'))
-      await assert.rejects(c.putBlob('faults/smismatch', stream(data, 64 * 1024), { digest: wrong }, { reopen }), (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'))
+      const reopen = async (): Promise<Readable> => {
+        throw new Error('reopen must not be called for a mismatch')
+      }
+      await assert.rejects(c.putBlob('faults/smismatch', stream(data, 64 * 1024), { digest: wrong, size: data.length }, { reopen }), (e: unknown) =>
+        isLadingError(e, 'DIGEST_MISMATCH'),
+      )
+      await assert.rejects(
+        c.putBlob('faults/smismatch', stream(data.subarray(0, data.length - 1), 64 * 1024), { digest: digestOf(data), size: data.length }, { reopen }),
+        (e: unknown) => isLadingError(e, 'SIZE_MISMATCH'),
+      )
+      await assert.rejects(c.putBlob('faults/smismatch', stream(data, 64 * 1024), { digest: wrong }, { reopen }), (e: unknown) =>
+        isLadingError(e, 'DIGEST_MISMATCH'),
+      )
       const seen = proxy.requests.slice(before)
       assert.ok(seen.filter((q) => q.method === 'PATCH').length >= 2, 'the bytes were streamed')
       assert.equal(seen.filter((q) => q.method === 'PUT').length, 0, 'no closing PUT for bytes that failed verification')
       assert.equal(await direct.blobSize('faults/smismatch', digestOf(data)), undefined)
       assert.equal(await direct.blobSize('faults/smismatch', wrong), undefined)
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('chunked upload: a PATCH reset before it reached the registry is retried and the blob completes', async () => {
@@ -248,7 +299,9 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
       assert.equal(r.digest, layer.desc.digest)
       assert.equal(proxy.pending(), 0)
       assert.deepEqual(await collect(await direct.getBlob('faults/patch', layer.desc)), layer.bytes)
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('chunked upload: a PATCH whose response is lost fails in one line (distribution voids the session) and commits nothing', async () => {
@@ -264,6 +317,8 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
         return true
       })
       assert.equal(await direct.blobSize('faults/lost', layer.desc.digest), undefined)
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 })

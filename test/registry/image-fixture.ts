@@ -5,8 +5,15 @@ import { digestOf, type Digest } from '../../src/digest/index.js'
 import { MediaType } from '../../src/spec/media-types.js'
 import type { Descriptor, RawManifest } from '../../src/spec/types.js'
 
-export interface Blob { desc: Descriptor; bytes: Buffer }
-export interface TestImage { config: Blob; layers: Blob[]; manifest: RawManifest }
+export interface Blob {
+  desc: Descriptor
+  bytes: Buffer
+}
+export interface TestImage {
+  config: Blob
+  layers: Blob[]
+  manifest: RawManifest
+}
 
 export function blob(bytes: Buffer, mediaType: string): Blob {
   return { bytes, desc: { mediaType, digest: digestOf(bytes), size: bytes.length } }
@@ -19,11 +26,17 @@ export function rawManifest(doc: unknown, mediaType: string = MediaType.OciManif
 
 export function makeImage(layerSizes: number[] = [3000, 70_000]): TestImage {
   const layers = layerSizes.map((n) => blob(randomBytes(n), MediaType.OciLayerGzip))
-  const config = blob(Buffer.from(JSON.stringify({
-    architecture: 'amd64', os: 'linux',
-    rootfs: { type: 'layers', diff_ids: layers.map(() => digestOf(randomBytes(8))) },
-    created: '2024-01-01T00:00:00Z',
-  })), MediaType.OciConfig)
+  const config = blob(
+    Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        rootfs: { type: 'layers', diff_ids: layers.map(() => digestOf(randomBytes(8))) },
+        created: '2024-01-01T00:00:00Z',
+      }),
+    ),
+    MediaType.OciConfig,
+  )
   const manifest = rawManifest({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: config.desc, layers: layers.map((l) => l.desc) })
   return { config, layers, manifest }
 }
@@ -33,8 +46,11 @@ export function makeArtifact(subject: Descriptor, artifactType = 'application/vn
   const config = blob(Buffer.from('{}'), MediaType.OciEmpty)
   const layer = blob(randomBytes(100), 'application/vnd.lading.test.sbom.v1+json')
   const manifest = rawManifest({
-    schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType,
-    config: config.desc, layers: [layer.desc],
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    artifactType,
+    config: config.desc,
+    layers: [layer.desc],
     subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
     annotations: { 'org.example.kind': 'sbom' },
   })
@@ -45,7 +61,10 @@ export function stream(b: Buffer, chunk = 16 * 1024): Readable {
   let off = 0
   return new Readable({
     read() {
-      if (off >= b.length) { this.push(null); return }
+      if (off >= b.length) {
+        this.push(null)
+        return
+      }
       this.push(b.subarray(off, off + chunk))
       off += chunk
     },

@@ -49,7 +49,10 @@ test('an upload read with PooledFileReader arrives intact and reuses a few pool 
       await new Promise((r) => res.body.on('end', r))
     }
     const expected = createHash('sha256').update(data).digest('hex')
-    assert.deepEqual(received, [{ digest: expected, bytes: data.length }, { digest: expected, bytes: data.length }])
+    assert.deepEqual(received, [
+      { digest: expected, bytes: data.length },
+      { digest: expected, bytes: data.length },
+    ])
     const made = poolStats().made - before
     assert.ok(made <= 8, `${made} blocks made for two 24 MiB uploads`)
   } finally {

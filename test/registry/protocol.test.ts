@@ -17,7 +17,15 @@ import { MediaType } from '../../src/spec/media-types.js'
 import { collect, stream } from './image-fixture.js'
 import { randomBytes } from 'node:crypto'
 
-interface Seen { method: string; url: string; range?: string; contentRange?: string; contentLength?: string; chunked?: boolean; length: number }
+interface Seen {
+  method: string
+  url: string
+  range?: string
+  contentRange?: string
+  contentLength?: string
+  chunked?: boolean
+  length: number
+}
 
 describe('distribution-spec features against a conforming test server', () => {
   const TAGS = ['alpha', 'beta', 'delta', 'epsilon', 'gamma']
@@ -43,7 +51,10 @@ describe('distribution-spec features against a conforming test server', () => {
       // (the client sees a broken pipe), and says why when asked for the session's status.
       if (req.url?.startsWith('/v2/refused/blobs/uploads/r1')) {
         seen.push({ method: req.method!, url: req.url, length: 0 })
-        if (req.method === 'PATCH') { req.socket.destroy(); return }
+        if (req.method === 'PATCH') {
+          req.socket.destroy()
+          return
+        }
         res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="x"' })
         res.end(JSON.stringify({ errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }] }))
         return
@@ -54,7 +65,9 @@ describe('distribution-spec features against a conforming test server', () => {
         const body = Buffer.concat(chunks)
         const url = new URL(req.url ?? '/', 'http://x')
         seen.push({
-          method: req.method!, url: req.url!, length: body.length,
+          method: req.method!,
+          url: req.url!,
+          length: body.length,
           ...(req.headers.range ? { range: req.headers.range } : {}),
           ...(req.headers['content-range'] ? { contentRange: req.headers['content-range'] as string } : {}),
           ...(req.headers['content-length'] !== undefined ? { contentLength: req.headers['content-length'] } : {}),
@@ -91,7 +104,13 @@ describe('distribution-spec features against a conforming test server', () => {
         }
         if (url.pathname.startsWith('/v2/p/manifests/typed-')) {
           // An index without a mediaType field, served with its type in Content-Type; and a lie.
-          const doc = Buffer.from(JSON.stringify(url.pathname.endsWith('lie') ? { schemaVersion: 2, mediaType: MediaType.OciManifest, config: {}, layers: [] } : { schemaVersion: 2, manifests: [] }))
+          const doc = Buffer.from(
+            JSON.stringify(
+              url.pathname.endsWith('lie')
+                ? { schemaVersion: 2, mediaType: MediaType.OciManifest, config: {}, layers: [] }
+                : { schemaVersion: 2, manifests: [] },
+            ),
+          )
           res.writeHead(200, { 'content-type': `${MediaType.OciIndex}; charset=utf-8`, 'docker-content-digest': digestOf(doc) })
           res.end(doc)
           return
@@ -117,7 +136,10 @@ describe('distribution-spec features against a conforming test server', () => {
           res.writeHead(202, { location: '/v2/refused/blobs/uploads/r1', 'content-length': '0' })
           return res.end()
         }
-        if (req.method === 'DELETE' && url.pathname === '/v2/refused/blobs/uploads/r1') { res.writeHead(204); return res.end() }
+        if (req.method === 'DELETE' && url.pathname === '/v2/refused/blobs/uploads/r1') {
+          res.writeHead(204)
+          return res.end()
+        }
         if (req.method === 'POST' && url.pathname === '/v2/p/blobs/uploads/') {
           uploaded = []
           res.writeHead(202, { location: '/v2/p/blobs/uploads/u1?state=0', 'oci-chunk-min-length': '20000', 'content-length': '0' })
@@ -127,10 +149,17 @@ describe('distribution-spec features against a conforming test server', () => {
           const offset = uploaded.reduce((n, b) => n + b.length, 0)
           if (req.method === 'PATCH') {
             // Without Content-Range: a streamed upload (what docker and skopeo send), appended.
-            const m = /^(\d+)-(\d+)$/.exec(req.headers['content-range'] as string ?? '')
-            if (req.headers['content-range'] !== undefined && (!m || Number(m[1]) !== offset)) { res.writeHead(416); return res.end() }
+            const m = /^(\d+)-(\d+)$/.exec((req.headers['content-range'] as string) ?? '')
+            if (req.headers['content-range'] !== undefined && (!m || Number(m[1]) !== offset)) {
+              res.writeHead(416)
+              return res.end()
+            }
             uploaded.push(body)
-            res.writeHead(202, { location: `/v2/p/blobs/uploads/u1?state=${offset + body.length}`, range: `0-${offset + body.length - 1}`, 'content-length': '0' })
+            res.writeHead(202, {
+              location: `/v2/p/blobs/uploads/u1?state=${offset + body.length}`,
+              range: `0-${offset + body.length - 1}`,
+              'content-length': '0',
+            })
             return res.end()
           }
           if (req.method === 'PUT') {
@@ -159,8 +188,13 @@ describe('distribution-spec features against a conforming test server', () => {
     try {
       assert.deepEqual(await c.listTags('p', { pageSize: 2 }), TAGS)
       const pages = seen.filter((s) => s.url.startsWith('/v2/p/tags/list'))
-      assert.deepEqual(pages.map((s) => s.url), ['/v2/p/tags/list?n=2', '/v2/p/tags/list?n=2&last=beta', '/v2/p/tags/list?n=2&last=epsilon'])
-    } finally { await c.close() }
+      assert.deepEqual(
+        pages.map((s) => s.url),
+        ['/v2/p/tags/list?n=2', '/v2/p/tags/list?n=2&last=beta', '/v2/p/tags/list?n=2&last=epsilon'],
+      )
+    } finally {
+      await c.close()
+    }
   })
 
   test('tag pagination without Link (older registries): continues with last= until a short page', async () => {
@@ -170,7 +204,9 @@ describe('distribution-spec features against a conforming test server', () => {
     try {
       assert.deepEqual(await c.listTags('p', { pageSize: 2 }), TAGS)
       assert.equal(seen.filter((s) => s.url.startsWith('/v2/p/tags/list')).length, 3)
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('security: a Link header pointing back at the same page does not loop forever', async () => {
@@ -180,17 +216,27 @@ describe('distribution-spec features against a conforming test server', () => {
     try {
       assert.deepEqual(await c.listTags('p', { pageSize: 2 }), ['alpha', 'beta'])
       assert.ok(seen.length < 10)
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('referrers API: pages joined via Link, artifactType filter applied client-side too', async () => {
     const c = client()
     try {
       const all = await c.listReferrers('p', subject)
-      assert.deepEqual(all.map((d) => d.digest), referrers.map((d) => d.digest))
+      assert.deepEqual(
+        all.map((d) => d.digest),
+        referrers.map((d) => d.digest),
+      )
       const sigs = await c.listReferrers('p', subject, 'application/x-sig')
-      assert.deepEqual(sigs.map((d) => d.digest), [referrers[1]!.digest])
-    } finally { await c.close() }
+      assert.deepEqual(
+        sigs.map((d) => d.digest),
+        [referrers[1]!.digest],
+      )
+    } finally {
+      await c.close()
+    }
   })
 
   test('OCI-Chunk-Min-Length raises the chunk size: PATCHes of 20000 bytes, not 1024', async () => {
@@ -201,13 +247,21 @@ describe('distribution-spec features against a conforming test server', () => {
       const r = await c.putBlob('p', stream(data, 3000), { digest: digestOf(data), size: data.length })
       assert.equal(r.digest, digestOf(data))
       const patches = seen.filter((s) => s.method === 'PATCH')
-      assert.deepEqual(patches.map((p) => p.length), [20_000, 20_000, 20_000])
-      assert.deepEqual(patches.map((p) => p.contentRange), ['0-19999', '20000-39999', '40000-59999'])
+      assert.deepEqual(
+        patches.map((p) => p.length),
+        [20_000, 20_000, 20_000],
+      )
+      assert.deepEqual(
+        patches.map((p) => p.contentRange),
+        ['0-19999', '20000-39999', '40000-59999'],
+      )
       const put = seen.find((s) => s.method === 'PUT')!
       assert.equal(put.length, 5000)
       assert.equal(put.contentRange, '60000-64999')
       assert.ok(put.url.includes('state=60000'), 'the closing PUT uses the Location of the last PATCH')
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('streamed upload (the default): a blob over 8 MiB goes in ONE PATCH with Content-Range 0-(N-1) and Content-Length N, closed by an empty PUT ?digest=', async () => {
@@ -218,7 +272,10 @@ describe('distribution-spec features against a conforming test server', () => {
       const r = await c.putBlob('p', stream(data, 64 * 1024), { digest: digestOf(data), size: data.length })
       assert.deepEqual(r, { digest: digestOf(data), size: data.length })
       const uploads = seen.filter((s) => s.url.startsWith('/v2/p/blobs/uploads/'))
-      assert.deepEqual(uploads.map((s) => s.method), ['POST', 'PATCH', 'PUT'])
+      assert.deepEqual(
+        uploads.map((s) => s.method),
+        ['POST', 'PATCH', 'PUT'],
+      )
       const [, patch, put] = uploads
       assert.equal(patch!.length, data.length)
       assert.equal(patch!.contentRange, `0-${data.length - 1}`)
@@ -227,7 +284,9 @@ describe('distribution-spec features against a conforming test server', () => {
       assert.equal(put!.contentRange, undefined)
       assert.ok(put!.url.includes(`state=${data.length}`), 'the closing PUT uses the Location of the PATCH')
       assert.ok(put!.url.includes(`digest=${encodeURIComponent(digestOf(data))}`) || put!.url.includes(`digest=${digestOf(data)}`))
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('streamed upload of unknown size: over 8 MiB one PATCH in chunked encoding (no Content-Range); under it one PUT', async () => {
@@ -244,8 +303,16 @@ describe('distribution-spec features against a conforming test server', () => {
       seen = []
       const small = randomBytes(MONOLITHIC_MAX - 1)
       assert.equal((await c.putBlob('p', stream(small, 64 * 1024))).digest, digestOf(small))
-      assert.deepEqual(seen.filter((s) => s.url.startsWith('/v2/p/blobs/uploads/')).map((s) => [s.method, s.length]), [['POST', 0], ['PUT', small.length]])
-    } finally { await c.close() }
+      assert.deepEqual(
+        seen.filter((s) => s.url.startsWith('/v2/p/blobs/uploads/')).map((s) => [s.method, s.length]),
+        [
+          ['POST', 0],
+          ['PUT', small.length],
+        ],
+      )
+    } finally {
+      await c.close()
+    }
   })
 
   test('a streamed PATCH the registry cuts off because it refuses the upload reports the refusal (from the upload status), without starting over', async () => {
@@ -254,7 +321,10 @@ describe('distribution-spec features against a conforming test server', () => {
     try {
       const data = randomBytes(MONOLITHIC_MAX + 1000)
       let reopened = 0
-      const reopen = async () => { reopened++; return stream(data, 64 * 1024) }
+      const reopen = async () => {
+        reopened++
+        return stream(data, 64 * 1024)
+      }
       await assert.rejects(c.putBlob('refused', stream(data, 64 * 1024), { digest: digestOf(data), size: data.length }, { reopen }), (e) => {
         assert.ok(isLadingError(e, 'DENIED') || isLadingError(e, 'UNAUTHORIZED'), String(e))
         assert.match((e as Error).message, /denied/)
@@ -262,27 +332,54 @@ describe('distribution-spec features against a conforming test server', () => {
         return true
       })
       assert.equal(reopened, 0, 'a refusal is not retried')
-      assert.deepEqual(seen.filter((q) => q.url.startsWith('/v2/refused/blobs/uploads/r1')).map((q) => q.method).slice(0, 2), ['PATCH', 'GET'])
-    } finally { await c.close() }
+      assert.deepEqual(
+        seen
+          .filter((q) => q.url.startsWith('/v2/refused/blobs/uploads/r1'))
+          .map((q) => q.method)
+          .slice(0, 2),
+        ['PATCH', 'GET'],
+      )
+    } finally {
+      await c.close()
+    }
   })
 
   test('a registry that never answers is a NETWORK error after the timeout (retried), not a hang', async () => {
-    const c = new RegistryClient({ registry: host, tlsVerify: false, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5 }, timeoutMs: 300, env: { HOME: '/nonexistent' } })
+    const c = new RegistryClient({
+      registry: host,
+      tlsVerify: false,
+      retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5 },
+      timeoutMs: 300,
+      env: { HOME: '/nonexistent' },
+    })
     try {
       const t0 = Date.now()
       await assert.rejects(c.getManifest('p', 'silent'), (e) => isLadingError(e, 'NETWORK') && /GET manifest silent/.test((e as Error).message))
       assert.ok(Date.now() - t0 < 5000)
       assert.equal(seen.filter((s) => s.url === '/v2/p/manifests/silent').length, 2)
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('a blob body that stalls midway fails after the timeout (resumes retried), not a hang', async () => {
-    const c = new RegistryClient({ registry: host, tlsVerify: false, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5 }, timeoutMs: 300, env: { HOME: '/nonexistent' } })
+    const c = new RegistryClient({
+      registry: host,
+      tlsVerify: false,
+      retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5 },
+      timeoutMs: 300,
+      env: { HOME: '/nonexistent' },
+    })
     try {
       const t0 = Date.now()
-      await assert.rejects(async () => collect(await c.getBlob('p', { digest: stallDigest, size: stallBytes.length })), (e) => isLadingError(e) && /timed out|no answer|ETIMEDOUT|resum/i.test((e as Error).message))
+      await assert.rejects(
+        async () => collect(await c.getBlob('p', { digest: stallDigest, size: stallBytes.length })),
+        (e) => isLadingError(e) && /timed out|no answer|ETIMEDOUT|resum/i.test((e as Error).message),
+      )
       assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`)
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('media type: Content-Type decides when the document has no mediaType field; a contradicting field is refused', async () => {
@@ -290,25 +387,34 @@ describe('distribution-spec features against a conforming test server', () => {
     try {
       assert.equal((await c.getManifest('p', 'typed-ok')).mediaType, MediaType.OciIndex)
       await assert.rejects(c.getManifest('p', 'typed-lie'), (e) => isLadingError(e, 'INVALID_MANIFEST') && /does not match/.test((e as Error).message))
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('security: a manifest over 4 MiB is refused before it is read whole (SIZE_LIMIT)', async () => {
     const c = client()
     try {
       await assert.rejects(c.getManifest('p', 'huge'), (e) => isLadingError(e, 'SIZE_LIMIT'))
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('security: a resumed download whose Content-Range starts elsewhere is refused, not spliced', async () => {
     const c = client()
     try {
-      await assert.rejects(async () => collect(await c.getBlob('p', { digest: blobDigest, size: blobBytes.length })), (e) => {
-        assert.ok(isLadingError(e, 'REGISTRY_ERROR'), String(e))
-        assert.match((e as Error).message, /resumed at byte 10000/)
-        return true
-      })
+      await assert.rejects(
+        async () => collect(await c.getBlob('p', { digest: blobDigest, size: blobBytes.length })),
+        (e) => {
+          assert.ok(isLadingError(e, 'REGISTRY_ERROR'), String(e))
+          assert.match((e as Error).message, /resumed at byte 10000/)
+          return true
+        },
+      )
       assert.ok(seen.some((s) => s.range === 'bytes=10000-'))
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 })

@@ -15,7 +15,10 @@ const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : '
 
 test('proxy settings from the environment exclude loopback hosts; explicit settings are used as given', () => {
   assert.equal(proxySettings(undefined, {}), undefined)
-  assert.deepEqual(proxySettings(undefined, { https_proxy: 'http://p:3128', NO_PROXY: 'corp.example' }), { httpsProxy: 'http://p:3128', noProxy: 'corp.example,localhost,127.0.0.1,::1' })
+  assert.deepEqual(proxySettings(undefined, { https_proxy: 'http://p:3128', NO_PROXY: 'corp.example' }), {
+    httpsProxy: 'http://p:3128',
+    noProxy: 'corp.example,localhost,127.0.0.1,::1',
+  })
   assert.deepEqual(proxySettings({ httpProxy: 'http://q:1' }, { HTTP_PROXY: 'http://ignored' }), { httpProxy: 'http://q:1', noProxy: '' })
 })
 
@@ -27,7 +30,10 @@ describe('CONNECT proxy', { skip }, () => {
   const sockets = new Set<net.Socket>()
   before(async () => {
     reg = await startRegistry()
-    proxy = http.createServer((_req, res) => { res.writeHead(405); res.end() })
+    proxy = http.createServer((_req, res) => {
+      res.writeHead(405)
+      res.end()
+    })
     proxy.on('connect', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
       connects.push(req.url ?? '')
       const [host, port] = (req.url ?? '').split(':')
@@ -59,7 +65,12 @@ describe('CONNECT proxy', { skip }, () => {
       await c.putManifest('proxy/app', 'v1', img.manifest)
       for (const l of img.layers) assert.deepEqual(await collect(await c.getBlob('proxy/app', l.desc)), l.bytes)
       assert.ok(connects.length >= 1)
-      assert.ok(connects.every((u) => u === reg.host), connects.join(','))
-    } finally { await c.close() }
+      assert.ok(
+        connects.every((u) => u === reg.host),
+        connects.join(','),
+      )
+    } finally {
+      await c.close()
+    }
   })
 })

@@ -40,7 +40,11 @@ describe('manifest redirects (registry behind a CDN or proxy)', { skip }, () => 
     cdn = await startFaultProxy(reg.url)
     img = makeImage([2000])
     const direct = new RegistryClient({ registry: reg.host, tlsVerify: false })
-    try { await push(direct, 'redir/app', img) } finally { await direct.close() }
+    try {
+      await push(direct, 'redir/app', img)
+    } finally {
+      await direct.close()
+    }
   })
   after(async () => {
     await front?.stop()
@@ -58,8 +62,13 @@ describe('manifest redirects (registry behind a CDN or proxy)', { skip }, () => 
       front.addFault({ method: 'HEAD', path: /\/redir\/app\/manifests\/v1$/, fault: { kind: 'redirect', location: manifestUrl('redir/app') } })
       assert.equal((await c.headManifest('redir/app', 'v1'))?.digest, img.manifest.digest)
       assert.equal(front.pending(), 0)
-      assert.deepEqual(cdn.requests.map((r) => r.method), ['GET', 'HEAD'])
-    } finally { await c.close() }
+      assert.deepEqual(
+        cdn.requests.map((r) => r.method),
+        ['GET', 'HEAD'],
+      )
+    } finally {
+      await c.close()
+    }
   })
 
   test('manifest-redirect-cli: `lading inspect` and `lading copy` follow a redirected manifest', async () => {
@@ -69,10 +78,14 @@ describe('manifest redirects (registry behind a CDN or proxy)', { skip }, () => 
       const ins = await ladingAsync(['inspect', '--tls-verify=false', `docker://${front.host}/redir/app:v1`], { killAfterMs: 30_000 })
       assert.equal(ins.status, 0, ins.stderr)
       assert.equal(JSON.parse(ins.stdout).Digest, img.manifest.digest)
-      const cp = await ladingAsync(['copy', '--quiet', '--src-tls-verify=false', `docker://${front.host}/redir/app:v1`, `oci:${path.join(tmp, 'oci')}:v1`], { killAfterMs: 30_000 })
+      const cp = await ladingAsync(['copy', '--quiet', '--src-tls-verify=false', `docker://${front.host}/redir/app:v1`, `oci:${path.join(tmp, 'oci')}:v1`], {
+        killAfterMs: 30_000,
+      })
       assert.equal(cp.status, 0, cp.stderr)
       assert.equal(front.pending(), 0)
-    } finally { rmSync(tmp, { recursive: true, force: true }) }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true })
+    }
   })
 
   test('inspect-repotags-refused: a registry refusing the tag listing (401) leaves RepoTags empty with a warning, as skopeo', async () => {
@@ -82,18 +95,31 @@ describe('manifest redirects (registry behind a CDN or proxy)', { skip }, () => 
     const out = JSON.parse(r.stdout)
     assert.deepEqual(out.RepoTags, [])
     assert.equal(out.Name, `${front.host}/redir/app`)
-    assert.match(r.stderr, /^lading: warning: the registry does not allow listing tags; RepoTags left empty \(docker:\/\/127\.0\.0\.1:\d+\/redir\/app: GET tags list: 401 UNKNOWN: injected 401/)
+    assert.match(
+      r.stderr,
+      /^lading: warning: the registry does not allow listing tags; RepoTags left empty \(docker:\/\/127\.0\.0\.1:\d+\/redir\/app: GET tags list: 401 UNKNOWN: injected 401/,
+    )
     assert.equal(front.pending(), 0)
-    assert.deepEqual(JSON.parse((await ladingAsync(['inspect', '--tls-verify=false', `docker://${front.host}/redir/app:v1`], { killAfterMs: 30_000 })).stdout).RepoTags, ['v1'])
+    assert.deepEqual(
+      JSON.parse((await ladingAsync(['inspect', '--tls-verify=false', `docker://${front.host}/redir/app:v1`], { killAfterMs: 30_000 })).stdout).RepoTags,
+      ['v1'],
+    )
   })
 
   test('manifest-redirect-loop: a manifest redirected more than 10 times is one error', async () => {
     const c = new RegistryClient({ registry: front.host, tlsVerify: false, retry })
     try {
-      front.addFault({ method: 'GET', path: /\/redir\/app\/manifests\/loop$/, fault: { kind: 'redirect', location: `${front.url}/v2/redir/app/manifests/loop` }, times: 11 })
+      front.addFault({
+        method: 'GET',
+        path: /\/redir\/app\/manifests\/loop$/,
+        fault: { kind: 'redirect', location: `${front.url}/v2/redir/app/manifests/loop` },
+        times: 11,
+      })
       await assert.rejects(c.getManifest('redir/app', 'loop'), (e) => oneLine(e, 'REGISTRY_ERROR', /\/redir\/app: GET manifest loop: more than 10 redirects$/))
       assert.equal(front.pending(), 0)
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 })
 
@@ -110,7 +136,11 @@ describe('manifest redirects keep credentials at home', { skip }, () => {
     cdn = await startFaultProxy(reg.url)
     img = makeImage([1000])
     const direct = new RegistryClient({ registry: reg.host, tlsVerify: false, creds: alice, env: { HOME: home } })
-    try { await push(direct, 'sec/app', img) } finally { await direct.close() }
+    try {
+      await push(direct, 'sec/app', img)
+    } finally {
+      await direct.close()
+    }
   })
   after(async () => {
     await front?.stop()
@@ -126,10 +156,20 @@ describe('manifest redirects keep credentials at home', { skip }, () => {
       // The other host forwards to the registry, which (rightly) refuses a request without credentials.
       await assert.rejects(c.getManifest('sec/app', 'v1'), (e) => oneLine(e, 'UNAUTHORIZED', /GET manifest v1: 401 UNAUTHORIZED/))
       assert.equal(front.requests.find((r) => r.fault === 'redirect')?.authorization, true, 'the registry itself got credentials')
-      assert.deepEqual(cdn.requests.map((r) => r.authorization), [false], 'the other host did not')
-      front.addFault({ method: 'HEAD', path: /\/sec\/app\/manifests\/v1$/, fault: { kind: 'redirect', location: `${front.url}/v2/sec/app/manifests/${img.manifest.digest}` } })
+      assert.deepEqual(
+        cdn.requests.map((r) => r.authorization),
+        [false],
+        'the other host did not',
+      )
+      front.addFault({
+        method: 'HEAD',
+        path: /\/sec\/app\/manifests\/v1$/,
+        fault: { kind: 'redirect', location: `${front.url}/v2/sec/app/manifests/${img.manifest.digest}` },
+      })
       assert.equal((await c.headManifest('sec/app', 'v1'))?.digest, img.manifest.digest, 'a redirect on the same origin keeps the credentials')
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 })
 
@@ -148,13 +188,21 @@ describe('messages a user can act on', { skip }, () => {
     await reg?.stop()
     if (home) rmSync(home, { recursive: true, force: true })
   })
-  const env = (): NodeJS.ProcessEnv => ({ HOME: home, XDG_RUNTIME_DIR: home, REGISTRY_AUTH_FILE: path.join(home, 'none.json'), DOCKER_CONFIG: path.join(home, 'docker') })
+  const env = (): NodeJS.ProcessEnv => ({
+    HOME: home,
+    XDG_RUNTIME_DIR: home,
+    REGISTRY_AUTH_FILE: path.join(home, 'none.json'),
+    DOCKER_CONFIG: path.join(home, 'docker'),
+  })
 
   test('message-tls-to-plain-http: HTTPS spoken to a plain-HTTP registry says to use --tls-verify=false', () => {
     const r = lading(['inspect', `docker://${reg.host}/any/thing:v1`], { env: env() })
     assert.equal(r.status, 1)
     assert.equal(r.stderr.split('\n').length, 2, r.stderr)
-    assert.match(r.stderr, /^lading: docker:\/\/127\.0\.0\.1:\d+: GET \/v2\/: (ERR_SSL_WRONG_VERSION_NUMBER: )?TLS error: wrong version number \(the registry answers in plain HTTP, not HTTPS: if it is meant to, use --tls-verify=false \(copy: --src-tls-verify=false or --dest-tls-verify=false\) or mark it insecure in registries\.conf\)\n$/)
+    assert.match(
+      r.stderr,
+      /^lading: docker:\/\/127\.0\.0\.1:\d+: GET \/v2\/: (ERR_SSL_WRONG_VERSION_NUMBER: )?TLS error: wrong version number \(the registry answers in plain HTTP, not HTTPS: if it is meant to, use --tls-verify=false \(copy: --src-tls-verify=false or --dest-tls-verify=false\) or mark it insecure in registries\.conf\)\n$/,
+    )
   })
 
   test('message-push-401: a push without credentials says they are needed and how to give them', () => {
@@ -162,7 +210,10 @@ describe('messages a user can act on', { skip }, () => {
     assert.equal(r.status, 1)
     assert.equal(r.stderr.split('\n').length, 2, r.stderr)
     assert.doesNotMatch(r.stderr, /HTTP 401(\)|$|\n)/)
-    assert.match(r.stderr, /^lading: .*docker:\/\/127\.0\.0\.1:\d+\/msg\/app: .*(credentials are needed: |\()log in with `lading login 127\.0\.0\.1:\d+`, or give credentials with --creds \(copy: --src-creds or --dest-creds\)/)
+    assert.match(
+      r.stderr,
+      /^lading: .*docker:\/\/127\.0\.0\.1:\d+\/msg\/app: .*(credentials are needed: |\()log in with `lading login 127\.0\.0\.1:\d+`, or give credentials with --creds \(copy: --src-creds or --dest-creds\)/,
+    )
   })
 })
 
@@ -198,15 +249,23 @@ describe('bare statuses in words', () => {
     test(`message-status-${status}: a bare ${status} is said in words`, async () => {
       const c = new RegistryClient({ registry: srv.host, tlsVerify: false, retry, env: { HOME: home } })
       try {
-        await assert.rejects(c.getManifest('st/app', `s${status}`), (e) => oneLine(e, code, new RegExp(`^docker://127\\.0\\.0\\.1:\\d+/st/app: GET manifest s${status}: ${re.source}`)))
-      } finally { await c.close() }
+        await assert.rejects(c.getManifest('st/app', `s${status}`), (e) =>
+          oneLine(e, code, new RegExp(`^docker://127\\.0\\.0\\.1:\\d+/st/app: GET manifest s${status}: ${re.source}`)),
+        )
+      } finally {
+        await c.close()
+      }
     })
   }
 
   test('message-status-403-with-credentials: a 403 to given credentials says they lack permission', async () => {
     const c = new RegistryClient({ registry: srv.host, tlsVerify: false, retry, creds: alice, env: { HOME: home } })
     try {
-      await assert.rejects(c.headManifest('st/app', 's403'), (e) => oneLine(e, 'DENIED', /HEAD manifest s403: HTTP 403 denied: these credentials have no permission for this repository or operation$/))
-    } finally { await c.close() }
+      await assert.rejects(c.headManifest('st/app', 's403'), (e) =>
+        oneLine(e, 'DENIED', /HEAD manifest s403: HTTP 403 denied: these credentials have no permission for this repository or operation$/),
+      )
+    } finally {
+      await c.close()
+    }
   })
 })

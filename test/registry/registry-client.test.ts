@@ -54,7 +54,9 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
       const md = await dest.putManifest(img.manifest, 'v1')
       assert.equal(md.digest, img.manifest.digest)
       await dest.commit()
-    } finally { await dest.close() }
+    } finally {
+      await dest.close()
+    }
     const src = await registrySource(ref, { tlsVerify: false })
     try {
       const byTag = await src.getManifest()
@@ -64,12 +66,19 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
       const byDigest = await src.getManifest(img.manifest.digest)
       assert.deepEqual(byDigest.bytes, img.manifest.bytes)
       for (const b of [img.config, ...img.layers]) assert.deepEqual(await collect(await src.getBlob(b.desc)), b.bytes)
-    } finally { await src.close() }
+    } finally {
+      await src.close()
+    }
   })
 
   test('a Docker v2s2 manifest keeps its media type through content negotiation', async () => {
     const img = makeImage([500])
-    const doc = { schemaVersion: 2, mediaType: MediaType.DockerManifest, config: { ...img.config.desc, mediaType: MediaType.DockerConfig }, layers: img.layers.map((l) => ({ ...l.desc, mediaType: MediaType.DockerLayerGzip })) }
+    const doc = {
+      schemaVersion: 2,
+      mediaType: MediaType.DockerManifest,
+      config: { ...img.config.desc, mediaType: MediaType.DockerConfig },
+      layers: img.layers.map((l) => ({ ...l.desc, mediaType: MediaType.DockerLayerGzip })),
+    }
     const bytes = Buffer.from(JSON.stringify(doc, null, 3))
     const { digestOf } = await import('../../src/digest/index.js')
     const raw = { bytes, mediaType: MediaType.DockerManifest, digest: digestOf(bytes) }
@@ -96,7 +105,9 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
       assert.equal(put.length, 1)
       assert.match(put[0]!.path, /digest=sha256%3A/)
       assert.deepEqual(await collect(await client.getBlob('lading/chunked', layer.desc)), layer.bytes)
-    } finally { await chunked.close() }
+    } finally {
+      await chunked.close()
+    }
   })
 
   test('cross-repository mount: 201 when the blob exists in the source repository, false otherwise', async () => {
@@ -123,8 +134,10 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
       const lists = proxy.requests.slice(before).filter((q) => q.path.includes('/tags/list'))
       assert.equal(lists.length, 1)
       assert.match(lists[0]!.path, /[?&]n=2/)
-    } finally { await paging.close() }
-    assert.deepEqual([...await client.listTags('lading/tags')].sort(), ['t1', 't2', 't3', 't4', 't5'])
+    } finally {
+      await paging.close()
+    }
+    assert.deepEqual([...(await client.listTags('lading/tags'))].sort(), ['t1', 't2', 't3', 't4', 't5'])
   })
 
   test('referrers: without the API, pushing (and deleting) a manifest with subject maintains the sha256-<hex> tag, and listReferrers falls back to it', async () => {
@@ -148,7 +161,9 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
     const src = await registrySource({ transport: 'docker', registry: reg.host, repository: 'lading/refs' }, { tlsVerify: false })
     try {
       assert.equal((await src.listReferrers(subject.digest)).length, 1)
-    } finally { await src.close() }
+    } finally {
+      await src.close()
+    }
     // deleting the artifact takes it out of the fallback index (§Deleting Manifests)
     await client.deleteManifest('lading/refs', art.manifest.digest)
     assert.deepEqual(await client.listReferrers('lading/refs', subject.digest), [])
@@ -188,7 +203,9 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
       proxy.addFault({ method: 'GET', path: /\/lading\/tamper\/manifests\/x$/, fault: { kind: 'flip-byte', offset: 10 } })
       // by tag: checked against Docker-Content-Digest
       await assert.rejects(tampering.getManifest('lading/tamper', 'x'), (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'))
-    } finally { await tampering.close() }
+    } finally {
+      await tampering.close()
+    }
   })
   test('a blob redirected to another origin is followed and verified', async () => {
     const layer = makeImage([4000]).layers[0]!
@@ -196,7 +213,11 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
     const store = await startFaultProxy(reg.url)
     const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: fast })
     try {
-      proxy.addFault({ method: 'GET', path: /\/lading\/redirect\/blobs\/sha256:/, fault: { kind: 'redirect', location: `${store.url}/v2/lading/redirect/blobs/${layer.desc.digest}` } })
+      proxy.addFault({
+        method: 'GET',
+        path: /\/lading\/redirect\/blobs\/sha256:/,
+        fault: { kind: 'redirect', location: `${store.url}/v2/lading/redirect/blobs/${layer.desc.digest}` },
+      })
       assert.deepEqual(await collect(await c.getBlob('lading/redirect', layer.desc)), layer.bytes)
       assert.equal(store.requests.length, 1)
     } finally {

@@ -23,16 +23,26 @@ const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : '
 function tinyImage(): { config: ReturnType<typeof blob>; layer: ReturnType<typeof blob>; manifest: ReturnType<typeof rawManifest> } {
   const hdr = Buffer.alloc(512)
   hdr.write('hello.txt', 0)
-  hdr.write('0000644\0', 100); hdr.write('0000000\0', 108); hdr.write('0000000\0', 116)
-  hdr.write('00000000006\0', 124); hdr.write('00000000000\0', 136)
-  hdr.write('        ', 148); hdr.write('0', 156); hdr.write('ustar\0', 257); hdr.write('00', 263)
+  hdr.write('0000644\0', 100)
+  hdr.write('0000000\0', 108)
+  hdr.write('0000000\0', 116)
+  hdr.write('00000000006\0', 124)
+  hdr.write('00000000000\0', 136)
+  hdr.write('        ', 148)
+  hdr.write('0', 156)
+  hdr.write('ustar\0', 257)
+  hdr.write('00', 263)
   let sum = 0
   for (const b of hdr) sum += b
   hdr.write(sum.toString(8).padStart(6, '0') + '\0 ', 148)
-  const data = Buffer.alloc(512); data.write('hello\n')
+  const data = Buffer.alloc(512)
+  data.write('hello\n')
   const tar = Buffer.concat([hdr, data, Buffer.alloc(1024)])
   const layer = blob(gzipSync(tar), MediaType.OciLayerGzip)
-  const config = blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(tar)] }, config: {} })), MediaType.OciConfig)
+  const config = blob(
+    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(tar)] }, config: {} })),
+    MediaType.OciConfig,
+  )
   const manifest = rawManifest({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: config.desc, layers: [layer.desc] })
   return { config, layer, manifest }
 }
@@ -76,7 +86,20 @@ describe('skopeo interop over docker-registry', { skip }, () => {
     await fsp.writeFile(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}')
     for (const b of [img.config, img.layer]) await fsp.writeFile(path.join(layout, 'blobs', 'sha256', b.desc.digest.slice(7)), b.bytes)
     await fsp.writeFile(path.join(layout, 'blobs', 'sha256', img.manifest.digest.slice(7)), img.manifest.bytes)
-    await fsp.writeFile(path.join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MediaType.OciManifest, digest: img.manifest.digest, size: img.manifest.bytes.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }] }))
+    await fsp.writeFile(
+      path.join(layout, 'index.json'),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [
+          {
+            mediaType: MediaType.OciManifest,
+            digest: img.manifest.digest,
+            size: img.manifest.bytes.length,
+            annotations: { 'org.opencontainers.image.ref.name': 'v1' },
+          },
+        ],
+      }),
+    )
     execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${reg.host}/interop/skopeo:v1`])
     const m = await client.getManifest('interop/skopeo', 'v1')
     assert.equal(m.digest, img.manifest.digest)

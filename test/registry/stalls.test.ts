@@ -40,7 +40,9 @@ describe('a registry that stops answering mid-request', { skip }, () => {
     try {
       for (const b of [img.config, ...img.layers]) await direct.putBlob('stall/app', stream(b.bytes), b.desc)
       await direct.putManifest('stall/app', 'v1', img.manifest)
-    } finally { await direct.close() }
+    } finally {
+      await direct.close()
+    }
   })
   after(async () => {
     await proxy?.stop()
@@ -53,9 +55,16 @@ describe('a registry that stops answering mid-request', { skip }, () => {
     const from = proxy.requests.length
     const c = client()
     try {
-      await assert.rejects(c.getManifest('stall/app', 'v1'), (e) => oneLine(e, 'NETWORK',
-        /^docker:\/\/127\.0\.0\.1:\d+\/stall\/app: GET manifest v1: ETIMEDOUT: timed out waiting for the response headers \(idle for 0\.4 s\) \(3 attempts\) \(the registry stopped answering; LADING_REGISTRY_TIMEOUT=SECONDS/))
-    } finally { await c.close() }
+      await assert.rejects(c.getManifest('stall/app', 'v1'), (e) =>
+        oneLine(
+          e,
+          'NETWORK',
+          /^docker:\/\/127\.0\.0\.1:\d+\/stall\/app: GET manifest v1: ETIMEDOUT: timed out waiting for the response headers \(idle for 0\.4 s\) \(3 attempts\) \(the registry stopped answering; LADING_REGISTRY_TIMEOUT=SECONDS/,
+        ),
+      )
+    } finally {
+      await c.close()
+    }
     const seen = proxy.requests.slice(from)
     assert.equal(seen[0]!.path, '/v2/')
     assert.equal(seen[1]!.fault, 'silence')
@@ -71,16 +80,24 @@ describe('a registry that stops answering mid-request', { skip }, () => {
       assert.equal((await c.getManifest('stall/app', 'v1')).digest, img.manifest.digest)
       assert.equal(proxy.pending(), 0)
       proxy.addFault({ method: 'HEAD', path: /\/stall\/app\/manifests\/v1$/, fault: { kind: 'stall-headers' }, times: retry.attempts })
-      await assert.rejects(c.headManifest('stall/app', 'v1'), (e) => oneLine(e, 'NETWORK', /\/stall\/app: HEAD manifest v1: .*timed out waiting for the response headers \(idle for 0\.4 s\) \(3 attempts\)/))
-    } finally { await c.close() }
+      await assert.rejects(c.headManifest('stall/app', 'v1'), (e) =>
+        oneLine(e, 'NETWORK', /\/stall\/app: HEAD manifest v1: .*timed out waiting for the response headers \(idle for 0\.4 s\) \(3 attempts\)/),
+      )
+    } finally {
+      await c.close()
+    }
   })
 
   test('stall-trickled-headers: headers sent a byte at a time never hold a request longer than the timeout', bounded, async () => {
     proxy.addFault({ method: 'GET', path: /\/stall\/app\/manifests\/v1$/, fault: { kind: 'trickle-headers', everyMs: 50 }, times: retry.attempts })
     const c = client()
     try {
-      await assert.rejects(c.getManifest('stall/app', 'v1'), (e) => oneLine(e, 'NETWORK', /GET manifest v1: .*timed out waiting for the response headers \(not complete after 0\.8 s\)/))
-    } finally { await c.close() }
+      await assert.rejects(c.getManifest('stall/app', 'v1'), (e) =>
+        oneLine(e, 'NETWORK', /GET manifest v1: .*timed out waiting for the response headers \(not complete after 0\.8 s\)/),
+      )
+    } finally {
+      await c.close()
+    }
   })
 
   test('stall-mid-manifest-body: a manifest body stopped midway is fetched again; stopped every time, one error', bounded, async () => {
@@ -90,10 +107,17 @@ describe('a registry that stops answering mid-request', { skip }, () => {
       assert.equal((await c.getManifest('stall/app', 'v1')).digest, img.manifest.digest)
       assert.equal(proxy.pending(), 0)
       proxy.addFault({ method: 'GET', path: /\/stall\/app\/manifests\/v1$/, fault: { kind: 'stall-body', after: 10 }, times: retry.attempts })
-      await assert.rejects(c.getManifest('stall/app', 'v1'), (e) => oneLine(e, 'NETWORK',
-        /^docker:\/\/127\.0\.0\.1:\d+\/stall\/app: GET manifest v1: reading the response failed after 10 bytes: ETIMEDOUT: timed out reading the response body \(idle for 0\.4 s\) \(3 attempts\)/))
+      await assert.rejects(c.getManifest('stall/app', 'v1'), (e) =>
+        oneLine(
+          e,
+          'NETWORK',
+          /^docker:\/\/127\.0\.0\.1:\d+\/stall\/app: GET manifest v1: reading the response failed after 10 bytes: ETIMEDOUT: timed out reading the response body \(idle for 0\.4 s\) \(3 attempts\)/,
+        ),
+      )
       assert.equal(proxy.pending(), 0)
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('stall-mid-blob-body: a blob body stopped midway resumes with Range; stopped every time, one error', bounded, async () => {
@@ -103,19 +127,45 @@ describe('a registry that stops answering mid-request', { skip }, () => {
       proxy.addFault({ method: 'GET', path: new RegExp(`/stall/app/blobs/${layer.desc.digest}$`), fault: { kind: 'stall-body', after: 50_000 } })
       const from = proxy.requests.length
       assert.deepEqual(await collect(await c.getBlob('stall/app', layer.desc)), layer.bytes)
-      assert.deepEqual(proxy.requests.slice(from).filter((r) => r.path.includes('/blobs/')).map((r) => r.range), [undefined, 'bytes=50000-'])
-      proxy.addFault({ method: 'GET', path: new RegExp(`/stall/app/blobs/${layer.desc.digest}$`), fault: { kind: 'stall-body', after: 50_000 }, times: retry.attempts })
+      assert.deepEqual(
+        proxy.requests
+          .slice(from)
+          .filter((r) => r.path.includes('/blobs/'))
+          .map((r) => r.range),
+        [undefined, 'bytes=50000-'],
+      )
+      proxy.addFault({
+        method: 'GET',
+        path: new RegExp(`/stall/app/blobs/${layer.desc.digest}$`),
+        fault: { kind: 'stall-body', after: 50_000 },
+        times: retry.attempts,
+      })
       // Each of the three stalls comes 50000 bytes further on: the resumes keep what arrived.
-      await assert.rejects(async () => collect(await c.getBlob('stall/app', layer.desc)), (e) => oneLine(e, 'NETWORK',
-        /\/stall\/app: GET blob sha256:[0-9a-f]{64}: download failed after 150000 bytes: ETIMEDOUT: timed out reading the response body \(idle for 0\.4 s\)/))
-    } finally { await c.close() }
+      await assert.rejects(
+        async () => collect(await c.getBlob('stall/app', layer.desc)),
+        (e) =>
+          oneLine(
+            e,
+            'NETWORK',
+            /\/stall\/app: GET blob sha256:[0-9a-f]{64}: download failed after 150000 bytes: ETIMEDOUT: timed out reading the response body \(idle for 0\.4 s\)/,
+          ),
+      )
+    } finally {
+      await c.close()
+    }
   })
 
   test('stall-cli-inspect: `lading inspect` against a silent registry ends with one line, exit 1', bounded, async () => {
     proxy.addFault({ method: 'GET', path: /\/stall\/app\/manifests\/v1$/, fault: { kind: 'silence' }, times: 5 })
-    const r = await ladingAsync(['inspect', '--tls-verify=false', `docker://${proxy.host}/stall/app:v1`], { env: { LADING_REGISTRY_TIMEOUT: '0.3' }, killAfterMs: 25_000 })
+    const r = await ladingAsync(['inspect', '--tls-verify=false', `docker://${proxy.host}/stall/app:v1`], {
+      env: { LADING_REGISTRY_TIMEOUT: '0.3' },
+      killAfterMs: 25_000,
+    })
     assert.equal(r.status, 1, `lading was killed or exited ${r.status}: ${r.stderr}`)
-    assert.match(r.stderr, /^lading: docker:\/\/127\.0\.0\.1:\d+\/stall\/app: GET manifest v1: ETIMEDOUT: timed out waiting for the response headers \(idle for 0\.3 s\) \(5 attempts\) .*\n$/)
+    assert.match(
+      r.stderr,
+      /^lading: docker:\/\/127\.0\.0\.1:\d+\/stall\/app: GET manifest v1: ETIMEDOUT: timed out waiting for the response headers \(idle for 0\.3 s\) \(5 attempts\) .*\n$/,
+    )
     assert.equal(proxy.pending(), 0)
   })
 
@@ -123,7 +173,10 @@ describe('a registry that stops answering mid-request', { skip }, () => {
     const layer = img.layers[1]!
     proxy.addFault({ method: 'GET', path: new RegExp(`/stall/app/blobs/${layer.desc.digest}$`), fault: { kind: 'stall-body', after: 1000 }, times: 5 })
     const dest = path.join(tmp, 'copy')
-    const r = await ladingAsync(['copy', '--quiet', '--src-tls-verify=false', `docker://${proxy.host}/stall/app:v1`, `oci:${dest}:v1`], { env: { LADING_REGISTRY_TIMEOUT: '0.3' }, killAfterMs: 25_000 })
+    const r = await ladingAsync(['copy', '--quiet', '--src-tls-verify=false', `docker://${proxy.host}/stall/app:v1`, `oci:${dest}:v1`], {
+      env: { LADING_REGISTRY_TIMEOUT: '0.3' },
+      killAfterMs: 25_000,
+    })
     assert.notEqual(r.status, null, 'lading hung and was killed')
     if (r.status === 0) {
       // Seen once in a full parallel run: the copy succeeded. Allowed only as a successful
@@ -134,7 +187,10 @@ describe('a registry that stops answering mid-request', { skip }, () => {
     }
     assert.equal(r.status, 1, `lading exited ${r.status}: ${r.stderr}`)
     // Five stalls (the default retry budget), each 1000 bytes further on.
-    assert.match(r.stderr, /^lading: docker:\/\/127\.0\.0\.1:\d+\/stall\/app: GET blob sha256:[0-9a-f]{64}: download failed after 5000 bytes: ETIMEDOUT: timed out reading the response body \(idle for 0\.3 s\) \(the registry stopped answering; LADING_REGISTRY_TIMEOUT=SECONDS sets how long to wait\)\n$/)
+    assert.match(
+      r.stderr,
+      /^lading: docker:\/\/127\.0\.0\.1:\d+\/stall\/app: GET blob sha256:[0-9a-f]{64}: download failed after 5000 bytes: ETIMEDOUT: timed out reading the response body \(idle for 0\.3 s\) \(the registry stopped answering; LADING_REGISTRY_TIMEOUT=SECONDS sets how long to wait\)\n$/,
+    )
   })
 
   test('stall-timeout-setting: a malformed LADING_REGISTRY_TIMEOUT is a usage error', () => {

@@ -24,10 +24,17 @@ const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : '
 /** Run the CLI and return the built-in modules it loaded (process.moduleLoadList at exit). */
 function builtinsLoaded(args: string[]): { status: number | null; stderr: string; builtins: Set<string> } {
   const hook = `process.on('exit', () => process.stderr.write('\\nMODULES ' + JSON.stringify(process.moduleLoadList) + '\\n'))`
-  const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, cliPath, ...args], { encoding: 'utf8', env: { ...process.env, HOME: '/nonexistent', REGISTRY_AUTH_FILE: '', DOCKER_CONFIG: '', XDG_RUNTIME_DIR: '' } })
+  const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, cliPath, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, HOME: '/nonexistent', REGISTRY_AUTH_FILE: '', DOCKER_CONFIG: '', XDG_RUNTIME_DIR: '' },
+  })
   const m = /\nMODULES (.*)\n/.exec(r.stderr)
-  const list = m ? JSON.parse(m[1]!) as string[] : []
-  return { status: r.status, stderr: r.stderr, builtins: new Set(list.filter((x) => x.startsWith('NativeModule ')).map((x) => x.slice('NativeModule '.length))) }
+  const list = m ? (JSON.parse(m[1]!) as string[]) : []
+  return {
+    status: r.status,
+    stderr: r.stderr,
+    builtins: new Set(list.filter((x) => x.startsWith('NativeModule ')).map((x) => x.slice('NativeModule '.length))),
+  }
 }
 
 describe('copy start-up: modules loaded', { skip }, () => {
@@ -54,7 +61,16 @@ describe('copy start-up: modules loaded', { skip }, () => {
   })
 
   test('a recompressing copy does load zlib (the lazy load is taken when needed)', () => {
-    const r = builtinsLoaded(['copy', '-q', '--dest-compress-format', 'gzip', '--dest-compress-level', '1', `oci:${path.join(tmp, 'src')}:v1`, `oci:${path.join(tmp, 'regz')}:v1`])
+    const r = builtinsLoaded([
+      'copy',
+      '-q',
+      '--dest-compress-format',
+      'gzip',
+      '--dest-compress-level',
+      '1',
+      `oci:${path.join(tmp, 'src')}:v1`,
+      `oci:${path.join(tmp, 'regz')}:v1`,
+    ])
     assert.equal(r.status, 0, r.stderr)
     assert.ok(r.builtins.has('zlib'))
   })
@@ -70,7 +86,11 @@ describe('copy start-up: requests before the first real one', () => {
       seen.push(`${req.method} ${req.url}`)
       req.resume()
       req.on('end', () => {
-        if (req.url === '/v2/') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{}'); return }
+        if (req.url === '/v2/') {
+          res.writeHead(200, { 'content-type': 'application/json' })
+          res.end('{}')
+          return
+        }
         res.writeHead(404, { 'content-type': 'application/json' })
         res.end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'no' }] }))
       })
@@ -88,7 +108,9 @@ describe('copy start-up: requests before the first real one', () => {
       assert.deepEqual(seen, ['GET /v2/'], 'the connection is warmed up before any request is made')
       await assert.rejects(src.getManifest(), (e) => isLadingError(e, 'MANIFEST_UNKNOWN'))
       assert.deepEqual(seen, ['GET /v2/', 'GET /v2/p/manifests/x'])
-    } finally { await src.close() }
+    } finally {
+      await src.close()
+    }
   })
 
   test('a warm-up that fails is not an unhandled rejection: the first real request reports the failure', async () => {
@@ -97,6 +119,8 @@ describe('copy start-up: requests before the first real one', () => {
     try {
       await sleep(50)
       await assert.rejects(src.getManifest(), (e) => isLadingError(e, 'NETWORK'))
-    } finally { await src.close() }
+    } finally {
+      await src.close()
+    }
   })
 })

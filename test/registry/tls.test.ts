@@ -23,8 +23,27 @@ const fast = { attempts: 2, baseDelayMs: 5, maxDelayMs: 20 }
 function selfSigned(dir: string, name: string, cn: string): { cert: string; key: string } {
   const cert = path.join(dir, `${name}.pem`)
   const key = path.join(dir, `${name}-key.pem`)
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
-    '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' })
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    { stdio: 'ignore' },
+  )
   return { cert, key }
 }
 
@@ -54,7 +73,9 @@ describe('TLS registry', { skip }, () => {
         assert.doesNotMatch((e as Error).message, /\n/)
         return true
       })
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('--cert-dir with the CA as *.crt: push (a small blob in one PUT, a large one streamed) and pull over verified HTTPS', async () => {
@@ -67,7 +88,9 @@ describe('TLS registry', { skip }, () => {
       for (const b of [img.config, ...img.layers]) await c.putBlob('tls/app', stream(b.bytes, 64 * 1024), b.desc)
       await c.putManifest('tls/app', 'v1', img.manifest)
       for (const l of img.layers) assert.deepEqual(await collect(await c.getBlob('tls/app', l.desc)), l.bytes)
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   // bin/lading moves NODE_EXTRA_CA_CERTS aside for Node's start (src/transport/registry/extra-ca.ts);
@@ -92,7 +115,9 @@ describe('TLS registry', { skip }, () => {
     const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast })
     try {
       assert.deepEqual(await c.listTags('tls/app'), ['v1'])
-    } finally { await c.close() }
+    } finally {
+      await c.close()
+    }
   })
 
   test('client certificate: a *.cert/*.key pair in the cert dir is presented to a registry that requires one', async () => {
@@ -104,19 +129,27 @@ describe('TLS registry', { skip }, () => {
       const without = new RegistryClient({ registry: mtls.host, retry: fast, certDir: dir })
       try {
         await assert.rejects(without.listTags('tls/app'), (e) => isLadingError(e, 'NETWORK'))
-      } finally { await without.close() }
+      } finally {
+        await without.close()
+      }
       await fsp.copyFile(clientPair.cert, path.join(dir, 'client.cert'))
       await fsp.copyFile(clientPair.key, path.join(dir, 'client.key'))
       const withCert = new RegistryClient({ registry: mtls.host, retry: fast, certDir: dir })
       try {
         await assert.rejects(withCert.listTags('tls/none'), (e) => isLadingError(e, 'NAME_UNKNOWN'), 'the TLS handshake passed; the registry answered')
-      } finally { await withCert.close() }
+      } finally {
+        await withCert.close()
+      }
       await fsp.rm(path.join(dir, 'client.key'))
       const broken = new RegistryClient({ registry: mtls.host, retry: fast, certDir: dir })
       try {
         await assert.rejects(broken.listTags('tls/none'), (e) => isLadingError(e, 'NOT_FOUND') && /no matching key/.test((e as Error).message))
-      } finally { await broken.close() }
-    } finally { await mtls.stop() }
+      } finally {
+        await broken.close()
+      }
+    } finally {
+      await mtls.stop()
+    }
   })
 })
 

@@ -15,7 +15,14 @@ import { mergeScopes, nextLink, referrersTag } from '../../src/transport/registr
 import { manifestMediaType } from '../../src/spec/parse.js'
 import { backoffDelay, parseRetryAfter, retryPolicy, isRetryableError } from '../../src/transport/registry/retry.js'
 import { registryError } from '../../src/transport/registry/registry-error.js'
-import { authFileSearchPath, defaultAuthFilePath, readAuthFile, removeCredentials, storeCredentials, removeAllCredentials } from '../../src/transport/auth/auth-file.js'
+import {
+  authFileSearchPath,
+  defaultAuthFilePath,
+  readAuthFile,
+  removeCredentials,
+  storeCredentials,
+  removeAllCredentials,
+} from '../../src/transport/auth/auth-file.js'
 import { parseCredsOption, resolveCredentials } from '../../src/transport/auth/credentials.js'
 import { helperGet } from '../../src/transport/auth/credential-helper.js'
 import { parseBoolFlag } from '../../src/transport/registry/cli-options.js'
@@ -34,7 +41,11 @@ describe('names and references', () => {
 
   test('invalid names are INVALID_REFERENCE naming the problem', () => {
     for (const bad of ['Upper/case', 'a//b', 'host:5000/', 'a/-b', '']) {
-      assert.throws(() => parseDockerName(bad), (e) => isLadingError(e, 'INVALID_REFERENCE'), bad)
+      assert.throws(
+        () => parseDockerName(bad),
+        (e) => isLadingError(e, 'INVALID_REFERENCE'),
+        bad,
+      )
     }
   })
 
@@ -46,7 +57,11 @@ describe('names and references', () => {
     assert.deepEqual(parseRegistryReference(`docker://busybox@${d}`), { transport: 'docker', registry: 'docker.io', repository: 'library/busybox', digest: d })
     assert.deepEqual(parseRegistryReference('docker://localhost:5000/x'), { transport: 'docker', registry: 'localhost:5000', repository: 'x' })
     for (const bad of ['docker://a:-bad', 'docker://a@sha256:1234', 'docker:a', 'docker://', `docker://a:${'t'.repeat(129)}`]) {
-      assert.throws(() => parseRegistryReference(bad), (e) => isLadingError(e, 'USAGE') && /expected|invalid/.test((e as Error).message), bad)
+      assert.throws(
+        () => parseRegistryReference(bad),
+        (e) => isLadingError(e, 'USAGE') && /expected|invalid/.test((e as Error).message),
+        bad,
+      )
     }
   })
 
@@ -62,11 +77,21 @@ describe('names and references', () => {
 
 describe('protocol details', () => {
   test('WWW-Authenticate: bearer with quoted params, several challenges, junk does not throw', () => {
-    const [c] = parseChallenges('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push",error="insufficient_scope"')
+    const [c] = parseChallenges(
+      'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push",error="insufficient_scope"',
+    )
     assert.equal(c!.scheme, 'bearer')
-    assert.deepEqual(c!.params, { realm: 'https://auth.example/token', service: 'registry.example', scope: 'repository:a/b:pull,push', error: 'insufficient_scope' })
+    assert.deepEqual(c!.params, {
+      realm: 'https://auth.example/token',
+      service: 'registry.example',
+      scope: 'repository:a/b:pull,push',
+      error: 'insufficient_scope',
+    })
     const both = parseChallenges(['Basic realm="x"', 'Bearer realm="y", service=z'])
-    assert.deepEqual(both.map((x) => x.scheme), ['basic', 'bearer'])
+    assert.deepEqual(
+      both.map((x) => x.scheme),
+      ['basic', 'bearer'],
+    )
     assert.equal(both[1]!.params.service, 'z')
     assert.deepEqual(parseChallenges(undefined), [])
     parseChallenges('"=,,=""\\')
@@ -107,25 +132,40 @@ describe('protocol details', () => {
     const html = registryError('w', 502, Buffer.from('<html>\r\n<b>bad gateway</b></html>'))
     assert.equal(html.code, 'NETWORK')
     assert.doesNotMatch(html.message, /[\r\n]/)
-    assert.equal(registryError('w', 404, Buffer.from(JSON.stringify({ errors: [{ code: 'NAME_UNKNOWN', message: 'repository name not known to registry' }] }))).code, 'NAME_UNKNOWN')
+    assert.equal(
+      registryError('w', 404, Buffer.from(JSON.stringify({ errors: [{ code: 'NAME_UNKNOWN', message: 'repository name not known to registry' }] }))).code,
+      'NAME_UNKNOWN',
+    )
   })
 
   test('manifest media type from the document when Content-Type is generic', () => {
     // The client uses the one sniffer of spec/parse.ts (test/spec/referrer.test.ts shows where its own copy differed).
     assert.equal(manifestMediaType(Buffer.from('{"schemaVersion":2,"manifests":[]}'), 'm'), 'application/vnd.oci.image.index.v1+json')
     assert.equal(manifestMediaType(Buffer.from('{"schemaVersion":2,"config":{}}'), 'm'), 'application/vnd.oci.image.manifest.v1+json')
-    assert.throws(() => manifestMediaType(Buffer.from('[1]'), 'm'), (e) => isLadingError(e, 'INVALID_DOCUMENT'))
-    assert.throws(() => manifestMediaType(Buffer.from('{'), 'm'), (e) => isLadingError(e, 'INVALID_JSON'))
+    assert.throws(
+      () => manifestMediaType(Buffer.from('[1]'), 'm'),
+      (e) => isLadingError(e, 'INVALID_DOCUMENT'),
+    )
+    assert.throws(
+      () => manifestMediaType(Buffer.from('{'), 'm'),
+      (e) => isLadingError(e, 'INVALID_JSON'),
+    )
   })
 
   test('--creds and --tls-verify values', () => {
     assert.deepEqual(parseCredsOption('u:p:q'), { username: 'u', password: 'p:q' })
     assert.deepEqual(parseCredsOption('u'), { username: 'u', password: '' })
-    assert.throws(() => parseCredsOption(':p'), (e) => isLadingError(e, 'USAGE'))
+    assert.throws(
+      () => parseCredsOption(':p'),
+      (e) => isLadingError(e, 'USAGE'),
+    )
     assert.equal(parseBoolFlag('false', '--tls-verify', true), false)
     assert.equal(parseBoolFlag(true, '--tls-verify', false), true)
     assert.equal(parseBoolFlag(undefined, '--tls-verify', true), true)
-    assert.throws(() => parseBoolFlag('maybe', '--tls-verify', true), (e) => isLadingError(e, 'USAGE'))
+    assert.throws(
+      () => parseBoolFlag('maybe', '--tls-verify', true),
+      (e) => isLadingError(e, 'USAGE'),
+    )
   })
 })
 
@@ -141,13 +181,19 @@ test('security: repository names and references are validated before they reach 
       await assert.rejects(c.getManifest('a/b', ref), (e) => isLadingError(e, 'INVALID_REFERENCE'), ref)
     }
     await assert.rejects(c.mountBlob('a', `sha256:${'a'.repeat(64)}` as Digest, '../b'), (e) => isLadingError(e, 'INVALID_REFERENCE'))
-  } finally { await c.close() }
+  } finally {
+    await c.close()
+  }
 })
 
 describe('auth files and credential helpers', () => {
   let tmp: string
-  before(async () => { tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-creds-')) })
-  after(async () => { await fsp.rm(tmp, { recursive: true, force: true }) })
+  before(async () => {
+    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-creds-'))
+  })
+  after(async () => {
+    await fsp.rm(tmp, { recursive: true, force: true })
+  })
 
   test('login file location: --authfile, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, then ~/.config', () => {
     assert.equal(defaultAuthFilePath('/x.json', { env: { REGISTRY_AUTH_FILE: '/y.json' } }), '/x.json')
@@ -188,38 +234,68 @@ describe('auth files and credential helpers', () => {
     const bin = path.join(tmp, `bin-${name}`)
     await fsp.mkdir(path.join(home, '.docker'), { recursive: true })
     await fsp.mkdir(bin, { recursive: true })
-    for (const [helper, body] of Object.entries(helpers)) await fsp.writeFile(path.join(bin, `docker-credential-${helper}`), `#!/bin/sh\n${body}\n`, { mode: 0o755 })
+    for (const [helper, body] of Object.entries(helpers))
+      await fsp.writeFile(path.join(bin, `docker-credential-${helper}`), `#!/bin/sh\n${body}\n`, { mode: 0o755 })
     await fsp.writeFile(path.join(home, '.docker', 'config.json'), JSON.stringify(dockerConfig))
     return { env: { HOME: home, PATH: `${bin}:${process.env.PATH}`, CONTAINERS_REGISTRIES_CONF: path.join(tmp, 'none.conf') } }
   }
 
   test('docker config: auths keyed by URL, credsStore helper, precedence credHelpers > auths > credsStore', async () => {
-    const { env } = await helperHome('plain', {
-      store1: 'read s\nif [ "$s" = "store.io" ]; then printf \'{"Username":"st","Secret":"sp"}\'; else echo "credentials not found in native keychain"; exit 1; fi',
-      h1: 'printf \'{"Username":"hu","Secret":"hp"}\'',
-      tok: 'printf \'{"Username":"<token>","Secret":"refresh-me"}\'',
-    }, {
-      auths: { 'https://index.docker.io/v1/': { auth: Buffer.from('hub:pw').toString('base64') }, 'helped.io': { auth: Buffer.from('no:no').toString('base64') } },
-      credHelpers: { 'helped.io': 'h1', 'oauth.io': 'tok' },
-      credsStore: 'store1',
-    })
+    const { env } = await helperHome(
+      'plain',
+      {
+        store1:
+          'read s\nif [ "$s" = "store.io" ]; then printf \'{"Username":"st","Secret":"sp"}\'; else echo "credentials not found in native keychain"; exit 1; fi',
+        h1: 'printf \'{"Username":"hu","Secret":"hp"}\'',
+        tok: 'printf \'{"Username":"<token>","Secret":"refresh-me"}\'',
+      },
+      {
+        auths: {
+          'https://index.docker.io/v1/': { auth: Buffer.from('hub:pw').toString('base64') },
+          'helped.io': { auth: Buffer.from('no:no').toString('base64') },
+        },
+        credHelpers: { 'helped.io': 'h1', 'oauth.io': 'tok' },
+        credsStore: 'store1',
+      },
+    )
     assert.deepEqual(await resolveCredentials('docker.io', { env }), { username: 'hub', password: 'pw' })
     assert.deepEqual(await resolveCredentials('helped.io', { env }), { username: 'hu', password: 'hp' })
     assert.deepEqual(await resolveCredentials('store.io', { env }), { username: 'st', password: 'sp' })
     assert.equal(await resolveCredentials('nothing.io', { env }), undefined)
-    assert.deepEqual(await resolveCredentials('oauth.io', { env }), { username: '', password: '', identityToken: 'refresh-me' }, 'a <token> user is an identity token')
-    assert.deepEqual(await resolveCredentials('helped.io', { env, creds: { username: 'x', password: 'y' } }), { username: 'x', password: 'y' }, 'explicit creds win')
+    assert.deepEqual(
+      await resolveCredentials('oauth.io', { env }),
+      { username: '', password: '', identityToken: 'refresh-me' },
+      'a <token> user is an identity token',
+    )
+    assert.deepEqual(
+      await resolveCredentials('helped.io', { env, creds: { username: 'x', password: 'y' } }),
+      { username: 'x', password: 'y' },
+      'explicit creds win',
+    )
   })
 
   test('registries.conf credential-helpers: tried in order, containers-auth.json standing for the auth files', async () => {
     const asked = path.join(tmp, 'asked')
-    const { env } = await helperHome('ch', {
-      vault: 'read s\nif [ "$s" = "vault.io" ] || [ "$s" = "both.io" ]; then printf \'{"Username":"vu","Secret":"vp"}\'; else echo "credentials not found"; exit 1; fi',
-      recorder: `cat > '${asked}'\nprintf '{"Username":"r","Secret":"s"}'`,
-    }, { auths: { 'both.io': { auth: Buffer.from('fu:fp').toString('base64') }, 'file.io': { auth: Buffer.from('fu:fp').toString('base64') } } })
+    const { env } = await helperHome(
+      'ch',
+      {
+        vault:
+          'read s\nif [ "$s" = "vault.io" ] || [ "$s" = "both.io" ]; then printf \'{"Username":"vu","Secret":"vp"}\'; else echo "credentials not found"; exit 1; fi',
+        recorder: `cat > '${asked}'\nprintf '{"Username":"r","Secret":"s"}'`,
+      },
+      { auths: { 'both.io': { auth: Buffer.from('fu:fp').toString('base64') }, 'file.io': { auth: Buffer.from('fu:fp').toString('base64') } } },
+    )
     const vaultFirst = ['vault', 'containers-auth.json']
-    assert.deepEqual(await resolveCredentials('both.io', { env, credentialHelpers: vaultFirst }), { username: 'vu', password: 'vp' }, 'the first helper that knows the registry wins')
-    assert.deepEqual(await resolveCredentials('file.io', { env, credentialHelpers: vaultFirst }), { username: 'fu', password: 'fp' }, 'a helper without it passes to the next')
+    assert.deepEqual(
+      await resolveCredentials('both.io', { env, credentialHelpers: vaultFirst }),
+      { username: 'vu', password: 'vp' },
+      'the first helper that knows the registry wins',
+    )
+    assert.deepEqual(
+      await resolveCredentials('file.io', { env, credentialHelpers: vaultFirst }),
+      { username: 'fu', password: 'fp' },
+      'a helper without it passes to the next',
+    )
     assert.deepEqual(await resolveCredentials('both.io', { env, credentialHelpers: ['containers-auth.json', 'vault'] }), { username: 'fu', password: 'fp' })
     assert.equal(await resolveCredentials('file.io', { env, credentialHelpers: ['vault'] }), undefined, 'the auth files are read only when listed')
     assert.deepEqual(await resolveCredentials('file.io', { env }), { username: 'fu', password: 'fp' }, 'default: the auth files')
@@ -227,7 +303,10 @@ describe('auth files and credential helpers', () => {
     // A helper that is not installed (or fails) is passed over, as containers/image does; its
     // error counts only when no helper has the credentials.
     assert.deepEqual(await resolveCredentials('file.io', { env, credentialHelpers: ['missing', 'containers-auth.json'] }), { username: 'fu', password: 'fp' })
-    await assert.rejects(resolveCredentials('nowhere.io', { env, credentialHelpers: ['missing', 'vault'] }), (e) => isLadingError(e, 'UNAUTHORIZED') && /docker-credential-missing not found/.test((e as Error).message))
+    await assert.rejects(
+      resolveCredentials('nowhere.io', { env, credentialHelpers: ['missing', 'vault'] }),
+      (e) => isLadingError(e, 'UNAUTHORIZED') && /docker-credential-missing not found/.test((e as Error).message),
+    )
     await assert.rejects(resolveCredentials('file.io', { env, credentialHelpers: ['missing'] }), (e) => isLadingError(e, 'NOT_FOUND'))
     // These helpers are asked about Docker Hub as docker.io (containers/image's key), where
     // docker config's helpers get docker's https://index.docker.io/v1/.
@@ -242,11 +321,17 @@ describe('auth files and credential helpers', () => {
 
   test('security: a credential helper name with a path is refused; a failing helper is one line', async () => {
     await assert.rejects(helperGet('../../bin/sh', 'x'), (e) => isLadingError(e, 'USAGE'))
-    await assert.rejects(helperGet('lading-no-such-helper', 'x', { env: { PATH: tmp } }), (e) => isLadingError(e, 'NOT_FOUND') && /docker-credential-lading-no-such-helper/.test((e as Error).message))
+    await assert.rejects(
+      helperGet('lading-no-such-helper', 'x', { env: { PATH: tmp } }),
+      (e) => isLadingError(e, 'NOT_FOUND') && /docker-credential-lading-no-such-helper/.test((e as Error).message),
+    )
     const bin = path.join(tmp, 'bin2')
     await fsp.mkdir(bin, { recursive: true })
     await fsp.writeFile(path.join(bin, 'docker-credential-bad'), '#!/bin/sh\necho "boom\nmore" >&2\nexit 7\n', { mode: 0o755 })
-    await assert.rejects(helperGet('bad', 'x', { env: { PATH: bin } }), (e) => isLadingError(e, 'UNAUTHORIZED') && /exited with 7: boom more/.test((e as Error).message))
+    await assert.rejects(
+      helperGet('bad', 'x', { env: { PATH: bin } }),
+      (e) => isLadingError(e, 'UNAUTHORIZED') && /exited with 7: boom more/.test((e as Error).message),
+    )
     await fsp.writeFile(path.join(bin, 'docker-credential-junk'), '#!/bin/sh\necho "not json"\n', { mode: 0o755 })
     await assert.rejects(helperGet('junk', 'x', { env: { PATH: bin } }), (e) => isLadingError(e, 'INVALID_JSON'))
   })

@@ -17,7 +17,11 @@ import { listenOnLoopback } from '../helpers/loopback.js'
 const SIZE = 9 * 1024 * 1024 // over the 8 MiB that go in one PUT: streamed in one PATCH
 const POST_DELAY_MS = 150
 
-interface Seen { method: string; url: string; at: number }
+interface Seen {
+  method: string
+  url: string
+  at: number
+}
 
 /** A registry that answers the POST late and records every request. */
 async function slowPostRegistry(seen: Seen[], answeredPost: { at?: number }) {
@@ -25,7 +29,10 @@ async function slowPostRegistry(seen: Seen[], answeredPost: { at?: number }) {
     seen.push({ method: req.method!, url: req.url!, at: Date.now() })
     req.resume()
     req.on('end', () => {
-      if (req.method === 'GET' && req.url === '/v2/') { res.end('{}'); return }
+      if (req.method === 'GET' && req.url === '/v2/') {
+        res.end('{}')
+        return
+      }
       if (req.method === 'POST') {
         setTimeout(() => {
           answeredPost.at = Date.now()
@@ -33,9 +40,18 @@ async function slowPostRegistry(seen: Seen[], answeredPost: { at?: number }) {
         }, POST_DELAY_MS)
         return
       }
-      if (req.method === 'PATCH') { res.writeHead(202, { location: '/v2/r/blobs/uploads/s1' }).end(); return }
-      if (req.method === 'PUT') { res.writeHead(201).end(); return }
-      if (req.method === 'DELETE') { res.writeHead(204).end(); return }
+      if (req.method === 'PATCH') {
+        res.writeHead(202, { location: '/v2/r/blobs/uploads/s1' }).end()
+        return
+      }
+      if (req.method === 'PUT') {
+        res.writeHead(201).end()
+        return
+      }
+      if (req.method === 'DELETE') {
+        res.writeHead(204).end()
+        return
+      }
       res.writeHead(404).end()
     })
   })
@@ -60,7 +76,10 @@ test('a streamed upload starts reading its source only once the POST has been an
     })
     const result = await uploadBlob(conn, 'r', body, { digest, size: SIZE })
     assert.equal(result.digest, digest)
-    assert.deepEqual(seen.map((s) => s.method), ['GET', 'POST', 'PATCH', 'PUT'])
+    assert.deepEqual(
+      seen.map((s) => s.method),
+      ['GET', 'POST', 'PATCH', 'PUT'],
+    )
     assert.ok(firstRead !== undefined && answeredPost.at !== undefined)
     assert.ok(firstRead >= answeredPost.at, `the source was read ${answeredPost.at - firstRead} ms before the POST was answered`)
   } finally {
@@ -77,11 +96,12 @@ test('a source that fails while the POST is in flight fails the upload with its 
     // Fails on its own (as a download that breaks off would), without being read.
     const body = new Readable({ read() {} })
     setTimeout(() => body.destroy(new Error('source broke off')), 20)
-    await assert.rejects(
-      uploadBlob(conn, 'r', body, { digest: `sha256:${'a'.repeat(64)}` as Digest, size: SIZE }),
-      /source broke off/,
+    await assert.rejects(uploadBlob(conn, 'r', body, { digest: `sha256:${'a'.repeat(64)}` as Digest, size: SIZE }), /source broke off/)
+    assert.deepEqual(
+      seen.map((s) => s.method),
+      ['GET', 'POST', 'DELETE'],
+      'no PATCH, and the session is cancelled',
     )
-    assert.deepEqual(seen.map((s) => s.method), ['GET', 'POST', 'DELETE'], 'no PATCH, and the session is cancelled')
   } finally {
     await conn.close()
     await listening.stop()

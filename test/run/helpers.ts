@@ -20,7 +20,10 @@ export function runnable(): boolean {
 /** Skip (or fail under CI=true) unless root, runc and the fixtures are there. */
 export function canRun(t: TestContext): boolean {
   if (!requireTool(t, 'runc')) return false
-  for (const [ok, why] of [[process.getuid?.() === 0, 'needs root (runc, overlay mounts)'], [existsSync(path.join(FIXTURE_LAYOUT, 'index.json')), `fixtures not built (${FIXTURE_LAYOUT}; bash scripts/fixtures.sh)`]] as const) {
+  for (const [ok, why] of [
+    [process.getuid?.() === 0, 'needs root (runc, overlay mounts)'],
+    [existsSync(path.join(FIXTURE_LAYOUT, 'index.json')), `fixtures not built (${FIXTURE_LAYOUT}; bash scripts/fixtures.sh)`],
+  ] as const) {
     if (ok) continue
     if (inCI()) throw new Error(`${why}, and CI=true forbids skipping`)
     t.skip(why)
@@ -29,7 +32,12 @@ export function canRun(t: TestContext): boolean {
   return true
 }
 
-export interface TestStore { dir: string; run(args: string[], opts?: Parameters<typeof lading>[1]): CliResult; ok(args: string[]): CliResult; cleanup(): void }
+export interface TestStore {
+  dir: string
+  run(args: string[], opts?: Parameters<typeof lading>[1]): CliResult
+  ok(args: string[]): CliResult
+  cleanup(): void
+}
 
 /** A fresh store under /tmp with the fixture images pulled (`tags`), none of their layers unpacked. */
 export function makeStore(tags: string[] = ['minbase']): TestStore {
@@ -59,10 +67,19 @@ export function makeStore(tags: string[] = ['minbase']): TestStore {
 export function unpackedLayers(store: string): string[] {
   const root = path.join(store, 'layers')
   if (!existsSync(root)) return []
-  return readdirSync(root).flatMap((alg) => readdirSync(path.join(root, alg)).filter((n) => /^[0-9a-f]{64}$/.test(n)).map((n) => `${alg}:${n}`)).sort()
+  return readdirSync(root)
+    .flatMap((alg) =>
+      readdirSync(path.join(root, alg))
+        .filter((n) => /^[0-9a-f]{64}$/.test(n))
+        .map((n) => `${alg}:${n}`),
+    )
+    .sort()
 }
 
 /** Mount points under `dir` (from /proc/self/mountinfo). */
 export function mountsUnder(dir: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(dir + '/'))
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m.startsWith(dir + '/'))
 }

@@ -52,13 +52,16 @@ describe('lading run: registry, rootless, terminal', () => {
       const ctx = path.join(dir, 'ctx')
       spawnSync('mkdir', ['-p', ctx])
       writeFileSync(path.join(ctx, 'greeting'), 'built here\n')
-      writeFileSync(path.join(ctx, 'Dockerfile'), [
-        `FROM oci:${FIXTURE_LAYOUT}:minbase`,
-        'COPY greeting /opt/greeting',
-        'RUN echo "from RUN" > /opt/ran && rm /etc/issue.net',
-        'ENV WHO=builder',
-        'CMD ["sh", "-c", "cat /opt/greeting /opt/ran; echo $WHO; test -e /etc/issue.net || echo whiteout-kept"]',
-      ].join('\n') + '\n')
+      writeFileSync(
+        path.join(ctx, 'Dockerfile'),
+        [
+          `FROM oci:${FIXTURE_LAYOUT}:minbase`,
+          'COPY greeting /opt/greeting',
+          'RUN echo "from RUN" > /opt/ran && rm /etc/issue.net',
+          'ENV WHO=builder',
+          'CMD ["sh", "-c", "cat /opt/greeting /opt/ran; echo $WHO; test -e /etc/issue.net || echo whiteout-kept"]',
+        ].join('\n') + '\n',
+      )
       ladingOk(['build', '--cache-dir', path.join(dir, 'cache'), '-t', `oci:${dir}/out:app`, ctx])
       const r = store!.run(['run', '--rm', '-q', `oci:${dir}/out:app`])
       assert.equal(r.status, 0, r.stderr)
@@ -79,18 +82,38 @@ describe('lading run: registry, rootless, terminal', () => {
       spawnSync('chown', ['-R', `${uid}:${gid}`, dir])
       chmodSync(dir, 0o755)
       const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, XDG_DATA_HOME: path.join(dir, 'data'), XDG_RUNTIME_DIR: dir }
-      const r = spawnSync(binPath, ['run', '--rm', `oci:${dir}/layout:minbase`, 'sh', '-c', 'id -u; echo $HOME; test -w /etc && echo writable; exit 5'], { uid, gid, env, cwd: dir, encoding: 'utf8' })
+      const r = spawnSync(binPath, ['run', '--rm', `oci:${dir}/layout:minbase`, 'sh', '-c', 'id -u; echo $HOME; test -w /etc && echo writable; exit 5'], {
+        uid,
+        gid,
+        env,
+        cwd: dir,
+        encoding: 'utf8',
+      })
       assert.equal(r.status, 5, r.stderr)
       assert.equal(r.stdout, '0\n/root\nwritable\n')
       assert.match(r.stderr, /unpacked layer sha256:/)
-      assert.match(r.stderr, /files owned by [0-9:, ]+ \(uid:gid\), which an unprivileged unpack cannot give them/, 'owners the user cannot give are reported up front')
+      assert.match(
+        r.stderr,
+        /files owned by [0-9:, ]+ \(uid:gid\), which an unprivileged unpack cannot give them/,
+        'owners the user cannot give are reported up front',
+      )
       assert.ok(existsSync(path.join(dir, 'data', 'lading', 'layers')), 'the store is under $XDG_DATA_HOME/lading')
-      const net = spawnSync(binPath, ['run', '--rm', '-q', '--pull', 'never', 'localhost/layout:minbase', 'ls', '/sys/class/net'], { uid, gid, env, cwd: dir, encoding: 'utf8' })
+      const net = spawnSync(binPath, ['run', '--rm', '-q', '--pull', 'never', 'localhost/layout:minbase', 'ls', '/sys/class/net'], {
+        uid,
+        gid,
+        env,
+        cwd: dir,
+        encoding: 'utf8',
+      })
       assert.equal(net.status, 0, net.stderr)
       assert.equal(net.stdout, 'lo\n', '--network none (the default) has only lo, rootless too')
       // With subordinate ids (subuid(5)) and newuidmap, other users exist in the container.
       if (existsSync('/usr/bin/newuidmap') && spawnSync('grep', ['-q', `^${TEST_USER}:`, '/etc/subuid']).status === 0) {
-        const other = spawnSync(binPath, ['run', '--rm', '-q', '--pull', 'never', '-u', 'nobody', 'localhost/layout:minbase', 'sh', '-c', 'id -u; cat /proc/self/uid_map'], { uid, gid, env, cwd: dir, encoding: 'utf8' })
+        const other = spawnSync(
+          binPath,
+          ['run', '--rm', '-q', '--pull', 'never', '-u', 'nobody', 'localhost/layout:minbase', 'sh', '-c', 'id -u; cat /proc/self/uid_map'],
+          { uid, gid, env, cwd: dir, encoding: 'utf8' },
+        )
         assert.equal(other.status, 0, other.stderr)
         assert.match(other.stdout, /^65534\n\s+0\s+\d+\s+1\n\s+1\s+\d+\s+\d+\n$/)
       }

@@ -14,7 +14,9 @@ import { canRun, FIXTURE_LAYOUT, LAYERED, makeStore, MINBASE, mountsUnder, runna
 
 describe('lading run: the command, its output and its exit status', () => {
   let store: TestStore | undefined
-  before(() => { if (runnable()) store = makeStore(['minbase']) })
+  before(() => {
+    if (runnable()) store = makeStore(['minbase'])
+  })
   after(() => store?.cleanup())
 
   it('exit 3 passes through; stdout and stderr arrive as written', (t) => {
@@ -25,7 +27,7 @@ describe('lading run: the command, its output and its exit status', () => {
     assert.equal(r.stderr, 'err1\n')
   })
 
-  it('podman\'s exit statuses: 127 for a command not found, 126 for one that cannot be invoked, 125 for Lading\'s own failure', (t) => {
+  it("podman's exit statuses: 127 for a command not found, 126 for one that cannot be invoked, 125 for Lading's own failure", (t) => {
     if (!canRun(t)) return
     const nf = store!.run(['run', '--rm', MINBASE, 'no-such-command'])
     assert.equal(nf.status, 127)
@@ -46,8 +48,23 @@ describe('lading run: the command, its output and its exit status', () => {
     try {
       const envFile = path.join(dir, 'env')
       writeFileSync(envFile, '# comment\nFROM_FILE=yes\n\nPATH=/usr/bin:/bin\n')
-      const r = store!.run(['run', '--rm', '-q', '-e', 'FOO=bar baz', '--env-file', envFile, '-u', 'nobody', '-w', '/tmp', MINBASE,
-        'sh', '-c', 'echo "$FOO|$FROM_FILE|$PATH|$HOME"; id -un; id -u; pwd'])
+      const r = store!.run([
+        'run',
+        '--rm',
+        '-q',
+        '-e',
+        'FOO=bar baz',
+        '--env-file',
+        envFile,
+        '-u',
+        'nobody',
+        '-w',
+        '/tmp',
+        MINBASE,
+        'sh',
+        '-c',
+        'echo "$FOO|$FROM_FILE|$PATH|$HOME"; id -un; id -u; pwd',
+      ])
       assert.equal(r.status, 0, r.stderr)
       assert.equal(r.stdout, 'bar baz|yes|/usr/bin:/bin|/nonexistent\nnobody\n65534\n/tmp\n')
       const ep = store!.run(['run', '--rm', '-q', '--entrypoint', '/bin/echo', MINBASE, 'via', 'entrypoint'])
@@ -75,7 +92,18 @@ describe('lading run: the command, its output and its exit status', () => {
       assert.equal(ro.stdout, 'from host\n')
       assert.match(ro.stderr, /Read-only file system/)
       assert.ok(!existsSync(path.join(dir, 'nope')))
-      const rofs = store!.run(['run', '--rm', '-q', '--read-only', '--tmpfs', '/scratch', MINBASE, 'sh', '-c', 'echo ok > /scratch/f && cat /scratch/f && touch /etc/x'])
+      const rofs = store!.run([
+        'run',
+        '--rm',
+        '-q',
+        '--read-only',
+        '--tmpfs',
+        '/scratch',
+        MINBASE,
+        'sh',
+        '-c',
+        'echo ok > /scratch/f && cat /scratch/f && touch /etc/x',
+      ])
       assert.equal(rofs.stdout, 'ok\n')
       assert.match(rofs.stderr, /Read-only file system/)
     } finally {
@@ -83,7 +111,7 @@ describe('lading run: the command, its output and its exit status', () => {
     }
   })
 
-  it('--network none has only a loopback interface; --network host sees the host\'s', (t) => {
+  it("--network none has only a loopback interface; --network host sees the host's", (t) => {
     if (!canRun(t)) return
     const none = store!.run(['run', '--rm', '-q', '--network', 'none', MINBASE, 'ls', '/sys/class/net'])
     assert.equal(none.status, 0, none.stderr)
@@ -94,7 +122,8 @@ describe('lading run: the command, its output and its exit status', () => {
 
   it('--cap-drop and --cap-add change the capability sets; --hostname sets the host name', (t) => {
     if (!canRun(t)) return
-    const capEff = (args: string[]): bigint => BigInt('0x' + /CapEff:\s+([0-9a-f]+)/.exec(store!.ok(['run', '--rm', '-q', ...args, MINBASE, 'cat', '/proc/self/status']).stdout)![1]!)
+    const capEff = (args: string[]): bigint =>
+      BigInt('0x' + /CapEff:\s+([0-9a-f]+)/.exec(store!.ok(['run', '--rm', '-q', ...args, MINBASE, 'cat', '/proc/self/status']).stdout)![1]!)
     const CAP_KILL = 1n << 5n
     const CAP_SYS_TIME = 1n << 25n
     assert.equal(capEff([]) & CAP_KILL, CAP_KILL)
@@ -109,10 +138,15 @@ describe('lading run: the command, its output and its exit status', () => {
       if (inCI()) throw new Error('tini not installed (Debian: apt-get install tini), and CI=true forbids skipping')
       return t.skip('tini not installed (Debian: apt-get install tini)')
     }
-    const child = spawn(binPath, ['run', '--store', store!.dir, '--rm', '-q', '--init', MINBASE, 'sh', '-c', 'echo ready; exec sleep 60'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(binPath, ['run', '--store', store!.dir, '--rm', '-q', '--init', MINBASE, 'sh', '-c', 'echo ready; exec sleep 60'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('ready')) resolve() })
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString()
+        if (out.includes('ready')) resolve()
+      })
       child.once('exit', () => reject(new Error(`exited before ready: ${out}`)))
     })
     const started = Date.now()
@@ -132,19 +166,30 @@ describe('lading run: the command, its output and its exit status', () => {
     assert.equal(store!.ok(['ps', '-a', '-q']).stdout, '')
   })
 
-  it('LADING_TRACE=1 prints the phases of a run in order, apart from the command\'s own output', (t) => {
+  it("LADING_TRACE=1 prints the phases of a run in order, apart from the command's own output", (t) => {
     if (!canRun(t)) return
     const r = store!.run(['run', '--rm', '-q', MINBASE, 'sh', '-c', 'echo out; echo err >&2'], { env: { LADING_TRACE: '1' } })
     assert.equal(r.status, 0, r.stderr)
     assert.equal(r.stdout, 'out\n')
     const lines = r.stderr.split('\n').filter((l) => l !== '')
     const phases = lines.filter((l) => l.startsWith('lading: trace ')).map((l) => /^lading: trace (\d+\.\d) ms (.+)$/.exec(l))
-    assert.ok(phases.every((m) => m !== null), r.stderr)
+    assert.ok(
+      phases.every((m) => m !== null),
+      r.stderr,
+    )
     const names = phases.map((m) => m![2])
-    for (const want of ['store opened', 'image resolved', 'record created', 'rootfs made', 'config written', 'runc started', 'runc exited', 'removed']) assert.ok(names.includes(want), `${want} in ${r.stderr}`)
+    for (const want of ['store opened', 'image resolved', 'record created', 'rootfs made', 'config written', 'runc started', 'runc exited', 'removed'])
+      assert.ok(names.includes(want), `${want} in ${r.stderr}`)
     const times = phases.map((m) => Number(m![1]))
-    assert.deepEqual([...times].sort((a, b) => a - b), times, 'times only grow')
-    assert.deepEqual(lines.filter((l) => !l.startsWith('lading: trace ')), ['err'])
+    assert.deepEqual(
+      [...times].sort((a, b) => a - b),
+      times,
+      'times only grow',
+    )
+    assert.deepEqual(
+      lines.filter((l) => !l.startsWith('lading: trace ')),
+      ['err'],
+    )
     assert.deepEqual(readdirSync(path.join(store!.dir, 'containers')), [])
     // Without the variable: nothing but the command's own output.
     assert.equal(store!.run(['run', '--rm', '-q', MINBASE, 'true']).stderr, '')
@@ -161,7 +206,7 @@ describe('lading run: the command, its output and its exit status', () => {
     assert.doesNotMatch(a.stderr, /unpacked layer/, 'the layer was already unpacked')
     const b = store!.run(['run', '--rm', MINBASE, 'sh', '-c', 'cat /etc/motd; ls /root'])
     assert.doesNotMatch(b.stderr, /unpacked layer/)
-    assert.doesNotMatch(b.stdout, /mine|new/, 'the other container\'s writes are invisible')
+    assert.doesNotMatch(b.stdout, /mine|new/, "the other container's writes are invisible")
     assert.deepEqual(unpackedLayers(store!.dir), layers, 'the store holds each layer once')
     const after = statSync(layerDir)
     assert.equal(after.ino, before.ino)
@@ -173,7 +218,15 @@ describe('lading run: the command, its output and its exit status', () => {
   it('the overlayfs whiteouts of a layered image take effect in the container', (t) => {
     if (!canRun(t)) return
     store!.ok(['pull', '-q', `oci:${FIXTURE_LAYOUT}:layered`])
-    const r = store!.run(['run', '--rm', '-q', LAYERED, 'sh', '-c', 'test -e /etc/motd && echo motd; test -e /usr/share/doc && echo doc; test -e /opt/lading/to-delete && echo to-delete; test -f /opt/lading/to-replace && echo replaced; test -d /usr/share/common-licenses || echo licenses-file'])
+    const r = store!.run([
+      'run',
+      '--rm',
+      '-q',
+      LAYERED,
+      'sh',
+      '-c',
+      'test -e /etc/motd && echo motd; test -e /usr/share/doc && echo doc; test -e /opt/lading/to-delete && echo to-delete; test -f /opt/lading/to-replace && echo replaced; test -d /usr/share/common-licenses || echo licenses-file',
+    ])
     assert.equal(r.status, 0, r.stderr)
     assert.equal(r.stdout, 'replaced\nlicenses-file\n')
   })
@@ -181,7 +234,9 @@ describe('lading run: the command, its output and its exit status', () => {
 
 describe('lading run -d, ps, logs, stop, container rm, commit', () => {
   let store: TestStore | undefined
-  before(() => { if (runnable()) store = makeStore(['minbase']) })
+  before(() => {
+    if (runnable()) store = makeStore(['minbase'])
+  })
   after(() => store?.cleanup())
 
   it('a detached container is listed, logs its output, stops and is removed', async (t) => {
@@ -189,7 +244,10 @@ describe('lading run -d, ps, logs, stop, container rm, commit', () => {
     const id = store!.ok(['run', '-d', '-q', '--name', 'bg', MINBASE, 'sh', '-c', 'echo hello from bg; exec sleep 60']).stdout.trim()
     assert.match(id, /^[0-9a-f]{64}$/)
     const ps = JSON.parse(store!.ok(['ps', '--json']).stdout) as Array<{ id: string; name: string; status: string }>
-    assert.deepEqual(ps.map((c) => [c.id, c.name, c.status]), [[id, 'bg', 'running']])
+    assert.deepEqual(
+      ps.map((c) => [c.id, c.name, c.status]),
+      [[id, 'bg', 'running']],
+    )
     for (let i = 0; i < 50 && !store!.ok(['logs', 'bg']).stdout; i++) await new Promise((r) => setTimeout(r, 50))
     assert.equal(store!.ok(['logs', 'bg']).stdout, 'hello from bg\n')
     const rm = store!.run(['container', 'rm', 'bg'])
@@ -203,12 +261,29 @@ describe('lading run -d, ps, logs, stop, container rm, commit', () => {
     assert.deepEqual(mountsUnder(store!.dir), [])
   })
 
-  it('commit makes the container\'s changes (files, deletions) a new layer that runs', (t) => {
+  it("commit makes the container's changes (files, deletions) a new layer that runs", (t) => {
     if (!canRun(t)) return
-    store!.ok(['run', '-q', '--name', 'c1', MINBASE, 'sh', '-c', 'echo committed > /etc/motd; rm -rf /var/cache/debconf; rm /etc/issue; mkdir -p /srv/app && echo app > /srv/app/f'])
+    store!.ok([
+      'run',
+      '-q',
+      '--name',
+      'c1',
+      MINBASE,
+      'sh',
+      '-c',
+      'echo committed > /etc/motd; rm -rf /var/cache/debconf; rm /etc/issue; mkdir -p /srv/app && echo app > /srv/app/f',
+    ])
     const out = store!.ok(['commit', 'c1', 'mine:v1']).stdout
     assert.match(out, /^localhost\/mine:v1 sha256:[0-9a-f]{64}\n$/)
-    const r = store!.run(['run', '--rm', '-q', 'mine:v1', 'sh', '-c', 'cat /etc/motd /srv/app/f; test -e /var/cache/debconf && echo debconf; test -e /etc/issue && echo issue; true'])
+    const r = store!.run([
+      'run',
+      '--rm',
+      '-q',
+      'mine:v1',
+      'sh',
+      '-c',
+      'cat /etc/motd /srv/app/f; test -e /var/cache/debconf && echo debconf; test -e /etc/issue && echo issue; true',
+    ])
     assert.equal(r.status, 0, r.stderr)
     assert.equal(r.stdout, 'committed\napp\n')
     const images = JSON.parse(store!.ok(['images', '--json']).stdout) as Array<{ name: string; id: string }>

@@ -27,8 +27,12 @@ function runAsync(args: string[]): Promise<{ status: number | null; stdout: stri
     const c = spawn(binPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
-    c.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    c.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    c.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString()
+    })
+    c.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString()
+    })
     c.once('error', reject)
     c.once('exit', (status) => resolve({ status, stdout, stderr }))
   })
@@ -51,8 +55,14 @@ describe('image names as podman spells them', () => {
     assert.equal(oci.storeName, 'localhost/layout:minbase')
     assert.equal(parseImageName('docker-archive:/tmp/x.tar:example/app:2').storeName, 'docker.io/example/app:2')
     assert.equal(parseImageName('docker://127.0.0.1:5000/a/b:c').storeName, '127.0.0.1:5000/a/b:c')
-    assert.throws(() => parseImageName('Bad/Name'), (e) => isLadingError(e, 'USAGE'))
-    assert.throws(() => newImageName('oci:/x:y'), (e) => isLadingError(e, 'USAGE'))
+    assert.throws(
+      () => parseImageName('Bad/Name'),
+      (e) => isLadingError(e, 'USAGE'),
+    )
+    assert.throws(
+      () => newImageName('oci:/x:y'),
+      (e) => isLadingError(e, 'USAGE'),
+    )
   })
 
   it('the default store is per user: /var/lib/lading for root, $XDG_DATA_HOME/lading else', () => {
@@ -68,7 +78,7 @@ describe('rootless id mappings', () => {
     const text = '# comment\nother:200000:65536\nalice:100000:65536\n1002:300000:10\nbad:0:5\n'
     assert.deepEqual(subordinateRange(text, { name: 'alice', id: 1001 }), { start: 100000, count: 65536 })
     assert.deepEqual(subordinateRange(text, { name: 'bob', id: 1002 }), { start: 300000, count: 10 }, 'by numeric id too')
-    assert.equal(subordinateRange(text, { name: 'bad', id: 7 }), undefined, 'a range at 0 (root\'s ids) is refused')
+    assert.equal(subordinateRange(text, { name: 'bad', id: 7 }), undefined, "a range at 0 (root's ids) is refused")
     assert.equal(subordinateRange(text, { name: 'carol', id: 1003 }), undefined)
     const dir = await tempDir('lading-run-subid-')
     try {
@@ -78,7 +88,10 @@ describe('rootless id mappings', () => {
       assert.equal(rootlessMappings({ name: 'alice', uid: 1001, gid: 1001 }, dir, dir), undefined)
       const m = rootlessMappings({ name: 'alice', uid: 1001, gid: 1001 }, dir, '/usr/bin')
       if (existsSync('/usr/bin/newuidmap') && existsSync('/usr/bin/newgidmap')) {
-        assert.deepEqual(m?.uidMap, [{ containerId: 0, hostId: 1001, size: 1 }, { containerId: 1, hostId: 100000, size: 65536 }])
+        assert.deepEqual(m?.uidMap, [
+          { containerId: 0, hostId: 1001, size: 1 },
+          { containerId: 1, hostId: 100000, size: 65536 },
+        ])
       }
     } finally {
       rmSync(dir, { recursive: true, force: true })
@@ -91,13 +104,18 @@ describe('the layer cache: unpacked once, complete or absent, verified', () => {
     if (process.getuid?.() !== 0) return t.skip('needs root (unpacks with owners)')
     const dir = await tempDir('lading-run-lie-')
     try {
-      const img = await buildImage(path.join(dir, 'layout'), [[{ name: 'etc/passwd', body: 'root:x:0:0::/root:/bin/sh\n' }]], {}, 'latest',
-        { rootfs: { type: 'layers', diff_ids: [parseDigest(`sha256:${'1'.repeat(64)}`)] } })
+      const img = await buildImage(path.join(dir, 'layout'), [[{ name: 'etc/passwd', body: 'root:x:0:0::/root:/bin/sh\n' }]], {}, 'latest', {
+        rootfs: { type: 'layers', diff_ids: [parseDigest(`sha256:${'1'.repeat(64)}`)] },
+      })
       const store = await LocalStore.open(path.join(dir, 'store'))
       const resolved = await resolveImage(img.layout, { tag: 'latest' })
       await assert.rejects(ensureLayers(store, resolved), (e) => isLadingError(e, 'DIGEST_MISMATCH') && /diff_id/.test((e as Error).message))
       assert.ok(!existsSync(layerDir(store, `sha256:${'1'.repeat(64)}`)), 'nothing under the claimed diff_id')
-      assert.deepEqual(readdirSync(path.join(store.layersDir, 'sha256')).filter((n) => !n.endsWith('.lock')), [], 'no temp directory left')
+      assert.deepEqual(
+        readdirSync(path.join(store.layersDir, 'sha256')).filter((n) => !n.endsWith('.lock')),
+        [],
+        'no temp directory left',
+      )
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
@@ -131,17 +149,31 @@ describe('the layer cache: unpacked once, complete or absent, verified', () => {
     try {
       const c = spawn(binPath, ['run', '--store', store.dir, '--rm', LAYERED, 'true'], { stdio: ['ignore', 'pipe', 'pipe'] })
       let stderr = ''
-      c.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+      c.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString()
+      })
       // Once the first layer is in, the second (or third) is being unpacked.
-      await new Promise<void>((resolve) => { c.stderr.on('data', () => { if (stderr.includes('unpacked layer')) resolve() }); c.once('exit', () => resolve()) })
+      await new Promise<void>((resolve) => {
+        c.stderr.on('data', () => {
+          if (stderr.includes('unpacked layer')) resolve()
+        })
+        c.once('exit', () => resolve())
+      })
       c.kill('SIGTERM')
-      const status = await new Promise<number | null>((resolve) => { if (c.exitCode !== null) resolve(c.exitCode); else c.once('exit', (code) => resolve(code)) })
+      const status = await new Promise<number | null>((resolve) => {
+        if (c.exitCode !== null) resolve(c.exitCode)
+        else c.once('exit', (code) => resolve(code))
+      })
       if (status === 0) return t.skip('the run finished before the signal arrived')
       assert.equal(status, 143, stderr)
       assert.match(stderr, /run interrupted by SIGTERM; the container was removed/)
       assert.deepEqual(readdirSync(path.join(store.dir, 'containers')), [])
       const names = readdirSync(path.join(store.dir, 'layers', 'sha256'))
-      assert.deepEqual(names.filter((n) => n.includes('.tmp-')), [], 'no partial layer left')
+      assert.deepEqual(
+        names.filter((n) => n.includes('.tmp-')),
+        [],
+        'no partial layer left',
+      )
       assert.ok(unpackedLayers(store.dir).length < 3)
     } finally {
       store.cleanup()
@@ -153,7 +185,9 @@ describe('the layer cache: unpacked once, complete or absent, verified', () => {
     const store = makeStore(['layered'])
     try {
       assert.deepEqual(unpackedLayers(store.dir), [])
-      const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => runAsync(['run', '--store', store.dir, '--rm', LAYERED, 'sh', '-c', `echo run ${i}; cat /etc/issue >/dev/null`])))
+      const runs = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => runAsync(['run', '--store', store.dir, '--rm', LAYERED, 'sh', '-c', `echo run ${i}; cat /etc/issue >/dev/null`])),
+      )
       for (const [i, r] of runs.entries()) {
         assert.equal(r.status, 0, `run ${i}: ${r.stderr}`)
         assert.equal(r.stdout, `run ${i}\n`)
@@ -174,7 +208,9 @@ describe('concurrent writers of one store', () => {
     if (!canRun(t)) return
     const store = makeStore([])
     try {
-      const pulls = await Promise.all(['minbase', 'layered', 'minbase-zstd'].map((tag) => runAsync(['pull', '--store', store.dir, '-q', `oci:${FIXTURE_LAYOUT}:${tag}`])))
+      const pulls = await Promise.all(
+        ['minbase', 'layered', 'minbase-zstd'].map((tag) => runAsync(['pull', '--store', store.dir, '-q', `oci:${FIXTURE_LAYOUT}:${tag}`])),
+      )
       for (const p of pulls) assert.equal(p.status, 0, p.stderr)
       const names = (JSON.parse(store.ok(['images', '--json']).stdout) as Array<{ name: string }>).map((i) => i.name).sort()
       assert.deepEqual(names, ['localhost/layout:layered', 'localhost/layout:minbase', 'localhost/layout:minbase-zstd'])
@@ -191,7 +227,9 @@ describe('concurrent writers of one store', () => {
 
 describe('store gc during runs', () => {
   let store: TestStore | undefined
-  before(() => { if (runnable()) store = makeStore(['minbase', 'layered']) })
+  before(() => {
+    if (runnable()) store = makeStore(['minbase', 'layered'])
+  })
   after(() => store?.cleanup())
 
   it('store gc during runs removes nothing in use; what no container or image uses goes', async (t) => {
@@ -214,8 +252,8 @@ describe('store gc during runs', () => {
     store!.ok(['container', 'rm', 'keep'])
     store!.ok(['store', 'gc'])
     const left = unpackedLayers(store!.dir)
-    assert.equal(left.length, 1, 'only minbase\'s layer remains')
-    assert.ok(used.includes(left[0]!), 'minbase\'s layer is the layered image\'s bottom one')
+    assert.equal(left.length, 1, "only minbase's layer remains")
+    assert.ok(used.includes(left[0]!), "minbase's layer is the layered image's bottom one")
   })
 })
 
@@ -235,7 +273,15 @@ describe('the copy fallback', () => {
       mkdirSync(flat)
       await copyLayers(dirs, merged)
       await applyImageLayers(img, flat)
-      const view = (root: string): string[] => [...scanTree(root).entries].filter(([rel]) => rel !== '').map(([rel, e]) => `${rel} ${e.type} ${e.mode.toString(8)} ${e.uid}:${e.gid} ${e.type === 'file' ? e.size : ''} ${e.link ?? ''} ${Object.keys(e.xattrs ?? {}).sort().join(',')}`)
+      const view = (root: string): string[] =>
+        [...scanTree(root).entries]
+          .filter(([rel]) => rel !== '')
+          .map(
+            ([rel, e]) =>
+              `${rel} ${e.type} ${e.mode.toString(8)} ${e.uid}:${e.gid} ${e.type === 'file' ? e.size : ''} ${e.link ?? ''} ${Object.keys(e.xattrs ?? {})
+                .sort()
+                .join(',')}`,
+          )
       assert.deepEqual(view(merged), view(flat))
     } finally {
       rmSync(dir, { recursive: true, force: true })

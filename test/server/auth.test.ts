@@ -30,20 +30,27 @@ describe('lading serve: authentication and access rules', () => {
   before(async () => {
     tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-serve-auth-'))
     const htpasswd = path.join(tmp, 'htpasswd')
-    await fsp.writeFile(htpasswd, ['alice:a-secret', 'bob:b-secret'].map((u) => execFileSync('htpasswd', ['-Bbn', ...u.split(':')], { encoding: 'utf8' }).trim()).join('\n') + '\n')
+    await fsp.writeFile(
+      htpasswd,
+      ['alice:a-secret', 'bob:b-secret'].map((u) => execFileSync('htpasswd', ['-Bbn', ...u.split(':')], { encoding: 'utf8' }).trim()).join('\n') + '\n',
+    )
     config = path.join(tmp, 'serve.json')
-    await fsp.writeFile(config, JSON.stringify({
-      accessLog: 'off',
-      auth: {
-        htpasswd: 'htpasswd', realm: 'lading-test',
-        access: [
-          { repository: '*', users: ['alice'], actions: ['pull', 'push', 'delete'] },
-          { repository: 'team/*', users: ['bob'], actions: ['pull'] },
-          { repository: 'bob/*', users: ['bob'], actions: ['pull', 'push'] },
-          { repository: 'public/*', users: ['anonymous', '*'], actions: ['pull'] },
-        ],
-      },
-    }))
+    await fsp.writeFile(
+      config,
+      JSON.stringify({
+        accessLog: 'off',
+        auth: {
+          htpasswd: 'htpasswd',
+          realm: 'lading-test',
+          access: [
+            { repository: '*', users: ['alice'], actions: ['pull', 'push', 'delete'] },
+            { repository: 'team/*', users: ['bob'], actions: ['pull'] },
+            { repository: 'bob/*', users: ['bob'], actions: ['pull', 'push'] },
+            { repository: 'public/*', users: ['anonymous', '*'], actions: ['pull'] },
+          ],
+        },
+      }),
+    )
     src = path.join(tmp, 'src')
     ladingOk(['init', '--layout', src])
     ladingOk(['new', '--image', `${src}:base`])
@@ -55,14 +62,21 @@ describe('lading serve: authentication and access rules', () => {
   for (const mode of ['basic', 'token'] as const) {
     describe(`${mode} mode`, () => {
       let s: ChildServer
-      before(async () => { s = await spawnServer(path.join(tmp, `root-${mode}`), ['--config', config, '--auth-mode', mode]) })
-      after(async () => { await s.stop() })
+      before(async () => {
+        s = await spawnServer(path.join(tmp, `root-${mode}`), ['--config', config, '--auth-mode', mode])
+      })
+      after(async () => {
+        await s.stop()
+      })
 
       test('/v2/ asks for credentials, refuses wrong ones and accepts right ones', async () => {
         const none = await request(`${s.url}/v2/`, 'GET')
         assert.equal(none.status, 401)
         assert.equal(errorCode(none), 'UNAUTHORIZED')
-        assert.match(String(none.headers['www-authenticate']), mode === 'basic' ? /^Basic realm="lading-test"$/ : /^Bearer realm="http:\/\/127\.0\.0\.1:\d+\/auth\/token",service="lading-test"$/)
+        assert.match(
+          String(none.headers['www-authenticate']),
+          mode === 'basic' ? /^Basic realm="lading-test"$/ : /^Bearer realm="http:\/\/127\.0\.0\.1:\d+\/auth\/token",service="lading-test"$/,
+        )
         assert.equal((await request(`${s.url}/v2/`, 'GET', { headers: { Authorization: basic('alice', 'wrong') } })).status, 401)
         assert.equal((await request(`${s.url}/v2/`, 'GET', { headers: { Authorization: basic('nobody', 'a-secret') } })).status, 401)
         assert.equal((await request(`${s.url}/v2/`, 'GET', { headers: { Authorization: basic('alice', 'a-secret') } })).status, 200)
@@ -76,9 +90,21 @@ describe('lading serve: authentication and access rules', () => {
           ladingOk(['copy', '--quiet', '--dest-tls-verify=false', '--dest-creds', 'alice:a-secret', `oci:${src}:base`, `docker://${s.host}/${repo}:v1`])
         }
         ladingOk(['inspect', '--tls-verify=false', '--creds', 'bob:b-secret', `docker://${s.host}/team/app:v1`])
-        const bobPush = lading(['copy', '--quiet', '--dest-tls-verify=false', '--dest-creds', 'bob:b-secret', `oci:${src}:base`, `docker://${s.host}/team/app:v2`])
+        const bobPush = lading([
+          'copy',
+          '--quiet',
+          '--dest-tls-verify=false',
+          '--dest-creds',
+          'bob:b-secret',
+          `oci:${src}:base`,
+          `docker://${s.host}/team/app:v2`,
+        ])
         assert.equal(bobPush.status, 1, 'bob may not push')
-        assert.equal(lading(['inspect', '--tls-verify=false', '--creds', 'bob:b-secret', `docker://${s.host}/private/app:v1`]).status, 1, 'bob may not pull private/*')
+        assert.equal(
+          lading(['inspect', '--tls-verify=false', '--creds', 'bob:b-secret', `docker://${s.host}/private/app:v1`]).status,
+          1,
+          'bob may not pull private/*',
+        )
         ladingOk(['inspect', '--tls-verify=false', `docker://${s.host}/public/app:v1`])
         assert.equal(lading(['inspect', '--tls-verify=false', `docker://${s.host}/private/app:v1`]).status, 1, 'anonymous may not pull private/*')
         if (mode === 'basic') {
@@ -113,8 +139,19 @@ describe('lading serve: authentication and access rules', () => {
       test('skopeo pushes and pulls with credentials', async (t) => {
         if (!requireTool(t, 'skopeo')) return
         runOk('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--dest-creds', 'alice:a-secret', `oci:${src}:base`, `docker://${s.host}/skopeo/app:v1`])
-        runOk('skopeo', ['copy', '--quiet', '--src-tls-verify=false', '--src-creds', 'alice:a-secret', `docker://${s.host}/skopeo/app:v1`, `oci:${path.join(tmp, `skopeo-${mode}`)}:v1`])
-        assert.throws(() => execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${s.host}/skopeo/app:v1`], { stdio: ['ignore', 'pipe', 'pipe'] }), 'anonymous may not pull skopeo/app')
+        runOk('skopeo', [
+          'copy',
+          '--quiet',
+          '--src-tls-verify=false',
+          '--src-creds',
+          'alice:a-secret',
+          `docker://${s.host}/skopeo/app:v1`,
+          `oci:${path.join(tmp, `skopeo-${mode}`)}:v1`,
+        ])
+        assert.throws(
+          () => execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${s.host}/skopeo/app:v1`], { stdio: ['ignore', 'pipe', 'pipe'] }),
+          'anonymous may not pull skopeo/app',
+        )
       })
     })
   }
@@ -122,7 +159,9 @@ describe('lading serve: authentication and access rules', () => {
   test('token mode: the token endpoint grants only what the rules allow, and a token lacking a scope gets a challenge for it', async () => {
     const s = await spawnServer(path.join(tmp, 'root-token2'), ['--config', config, '--auth-mode', 'token'])
     try {
-      const tok = await request(`${s.url}/auth/token?service=lading-test&scope=repository:team/app:pull,push`, 'GET', { headers: { Authorization: basic('bob', 'b-secret') } })
+      const tok = await request(`${s.url}/auth/token?service=lading-test&scope=repository:team/app:pull,push`, 'GET', {
+        headers: { Authorization: basic('bob', 'b-secret') },
+      })
       assert.equal(tok.status, 200)
       const token = JSON.parse(tok.body.toString()).token as string
       const pull = await request(`${s.url}/v2/team/app/tags/list`, 'GET', { headers: { Authorization: `Bearer ${token}` } })
@@ -155,20 +194,56 @@ describe('lading serve: TLS and config errors', () => {
     const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-serve-tls-'))
     const cert = path.join(tmp, 'cert.pem')
     const key = path.join(tmp, 'key.pem')
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=lading-serve', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' })
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '2',
+        '-subj',
+        '/CN=lading-serve',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    )
     const { spawn } = await import('node:child_process')
     const { binPath } = await import('../helpers/cli.js')
-    const child = spawn(binPath, ['serve', '--root', path.join(tmp, 'root'), '--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key, '--access-log', 'off'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(
+      binPath,
+      ['serve', '--root', path.join(tmp, 'root'), '--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key, '--access-log', 'off'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
     try {
       const url = await new Promise<string>((resolve, reject) => {
         let out = ''
-        child.stdout!.on('data', (b: Buffer) => { out += b.toString(); const m = /https:\/\/127\.0\.0\.1:\d+/.exec(out); if (m) resolve(m[0]) })
+        child.stdout!.on('data', (b: Buffer) => {
+          out += b.toString()
+          const m = /https:\/\/127\.0\.0\.1:\d+/.exec(out)
+          if (m) resolve(m[0])
+        })
         child.on('exit', () => reject(new Error(`exited: ${out}`)))
       })
       const host = url.slice(8)
       const https = await import('node:https')
       const body = await new Promise<string>((resolve, reject) => {
-        https.get(`${url}/v2/`, { ca: readFileSync(cert) }, (res) => { let b = ''; res.on('data', (c: Buffer) => { b += c.toString() }); res.on('end', () => resolve(b)) }).on('error', reject)
+        https
+          .get(`${url}/v2/`, { ca: readFileSync(cert) }, (res) => {
+            let b = ''
+            res.on('data', (c: Buffer) => {
+              b += c.toString()
+            })
+            res.on('end', () => resolve(b))
+          })
+          .on('error', reject)
       })
       assert.equal(body, '{}')
       const certDir = path.join(tmp, 'certs')

@@ -27,8 +27,14 @@ function gzipLayer(n: number): Blob {
 function imageWith(shared: Blob[], own = 1000): { blobs: Blob[]; manifest: ReturnType<typeof rawManifest> } {
   const mine = gzipLayer(own)
   const layers = [...shared, mine]
-  const config = blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map(() => digestOf(randomBytes(8))) } })), MediaType.OciConfig)
-  return { blobs: [config, ...layers], manifest: rawManifest({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: config.desc, layers: layers.map((l) => l.desc) }) }
+  const config = blob(
+    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map(() => digestOf(randomBytes(8))) } })),
+    MediaType.OciConfig,
+  )
+  return {
+    blobs: [config, ...layers],
+    manifest: rawManifest({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: config.desc, layers: layers.map((l) => l.desc) }),
+  }
 }
 
 async function validateAll(root: string, repos: string[]): Promise<void> {
@@ -41,15 +47,17 @@ describe('lading serve: concurrency, crashes and gc', () => {
     try {
       const shared = [gzipLayer(200_000), gzipLayer(50_000)]
       const images = Array.from({ length: 16 }, () => imageWith(shared))
-      await Promise.all(images.map(async (img, i) => {
-        const c = new RegistryClient({ registry: s.host, tlsVerify: false })
-        try {
-          for (const b of img.blobs) await c.putBlob('storm/one', stream(b.bytes), b.desc)
-          await c.putManifest('storm/one', `t${i}`, img.manifest)
-        } finally {
-          await c.close()
-        }
-      }))
+      await Promise.all(
+        images.map(async (img, i) => {
+          const c = new RegistryClient({ registry: s.host, tlsVerify: false })
+          try {
+            for (const b of img.blobs) await c.putBlob('storm/one', stream(b.bytes), b.desc)
+            await c.putManifest('storm/one', `t${i}`, img.manifest)
+          } finally {
+            await c.close()
+          }
+        }),
+      )
       const c = new RegistryClient({ registry: s.host, tlsVerify: false })
       try {
         assert.equal((await c.listTags('storm/one')).length, 16)
@@ -70,19 +78,26 @@ describe('lading serve: concurrency, crashes and gc', () => {
     const s = await startTestServer()
     try {
       const b = blob(randomBytes(3_000_000), MediaType.OciLayerGzip)
-      const [r1, r2] = await Promise.all(['same/a', 'same/b'].map(async (repo) => {
-        const loc = (await request(`${s.url}/v2/${repo}/blobs/uploads/`, 'POST')).headers.location!
-        return request(`${s.url}${loc}?digest=${b.desc.digest}`, 'PUT', { body: b.bytes })
-      }))
+      const [r1, r2] = await Promise.all(
+        ['same/a', 'same/b'].map(async (repo) => {
+          const loc = (await request(`${s.url}/v2/${repo}/blobs/uploads/`, 'POST')).headers.location!
+          return request(`${s.url}${loc}?digest=${b.desc.digest}`, 'PUT', { body: b.bytes })
+        }),
+      )
       assert.equal(r1!.status, 201)
       assert.equal(r2!.status, 201)
       const st = await fsp.stat(path.join(s.root, 'same', 'a', 'blobs', 'sha256', b.desc.digest.slice(7)))
       assert.equal(st.nlink, 3, 'one inode: the content store and both repositories')
-      const same = await Promise.all([1, 2].map(async () => {
-        const loc = (await request(`${s.url}/v2/same/a/blobs/uploads/`, 'POST')).headers.location!
-        return request(`${s.url}${loc}?digest=${b.desc.digest}`, 'PUT', { body: b.bytes })
-      }))
-      assert.deepEqual(same.map((r) => r.status), [201, 201])
+      const same = await Promise.all(
+        [1, 2].map(async () => {
+          const loc = (await request(`${s.url}/v2/same/a/blobs/uploads/`, 'POST')).headers.location!
+          return request(`${s.url}${loc}?digest=${b.desc.digest}`, 'PUT', { body: b.bytes })
+        }),
+      )
+      assert.deepEqual(
+        same.map((r) => r.status),
+        [201, 201],
+      )
       assert.deepEqual((await request(`${s.url}/v2/same/b/blobs/${b.desc.digest}`, 'GET')).body, b.bytes)
     } finally {
       await s.stop()
@@ -103,7 +118,10 @@ describe('lading serve: concurrency, crashes and gc', () => {
       // A chunked session with one chunk in, and a big streamed PATCH cut off by the kill.
       const chunked = randomBytes(300_000)
       const loc1 = (await request(`${server.url}/v2/kill/r/blobs/uploads/`, 'POST')).headers.location!
-      assert.equal((await request(`${server.url}${loc1}`, 'PATCH', { body: chunked.subarray(0, 100_000), headers: { 'Content-Range': '0-99999' } })).status, 202)
+      assert.equal(
+        (await request(`${server.url}${loc1}`, 'PATCH', { body: chunked.subarray(0, 100_000), headers: { 'Content-Range': '0-99999' } })).status,
+        202,
+      )
       const big = randomBytes(8 * 1024 * 1024)
       const loc2 = (await request(`${server.url}/v2/kill/r/blobs/uploads/`, 'POST')).headers.location!
       const cut = new Promise<void>((resolve) => {
@@ -111,7 +129,10 @@ describe('lading serve: concurrency, crashes and gc', () => {
         req.on('error', () => resolve())
         req.on('response', () => resolve())
         req.write(big.subarray(0, 3 * 1024 * 1024), () => {
-          void server.kill('SIGKILL').then(() => { req.destroy(); resolve() })
+          void server.kill('SIGKILL').then(() => {
+            req.destroy()
+            resolve()
+          })
         })
       })
       await cut
@@ -126,7 +147,10 @@ describe('lading serve: concurrency, crashes and gc', () => {
       // The chunked session resumes where its status says, and completes verified.
       const st1 = await request(`${server.url}${loc1}`, 'GET')
       assert.equal(st1.headers.range, '0-99999')
-      assert.equal((await request(`${server.url}${loc1}`, 'PATCH', { body: chunked.subarray(100_000), headers: { 'Content-Range': '100000-299999' } })).status, 202)
+      assert.equal(
+        (await request(`${server.url}${loc1}`, 'PATCH', { body: chunked.subarray(100_000), headers: { 'Content-Range': '100000-299999' } })).status,
+        202,
+      )
       assert.equal((await request(`${server.url}${loc1}?digest=${digestOf(chunked)}`, 'PUT')).status, 201)
       assert.deepEqual((await request(`${server.url}/v2/kill/r/blobs/${digestOf(chunked)}`, 'GET')).body, chunked)
 
@@ -136,7 +160,10 @@ describe('lading serve: concurrency, crashes and gc', () => {
       const have = Number(/^0-(\d+)$/.exec(String(st2.headers.range))![1]) + 1
       assert.ok(have <= 3 * 1024 * 1024, `${have} bytes kept`)
       const at = have === 1 ? 0 : have // "0-0" is an empty session
-      assert.equal((await request(`${server.url}${loc2}`, 'PATCH', { body: big.subarray(at), headers: { 'Content-Range': `${at}-${big.length - 1}` } })).status, 202)
+      assert.equal(
+        (await request(`${server.url}${loc2}`, 'PATCH', { body: big.subarray(at), headers: { 'Content-Range': `${at}-${big.length - 1}` } })).status,
+        202,
+      )
       assert.equal((await request(`${server.url}${loc2}?digest=${digestOf(big)}`, 'PUT')).status, 201)
       await validateAll(root, ['kill/r'])
     } finally {
@@ -160,30 +187,32 @@ describe('lading serve: concurrency, crashes and gc', () => {
       const shared = [gzipLayer(100_000)]
       const finished: Array<{ repo: string; tag: string; img: ReturnType<typeof imageWith> }> = []
       let retries = 0
-      await Promise.all(Array.from({ length: 8 }, async (_, w) => {
-        const c = new RegistryClient({ registry: s.host, tlsVerify: false })
-        try {
-          for (let i = 0; i < 4; i++) {
-            const repo = `gc/w${w % 3}`
-            const img = imageWith(shared)
-            for (let attempt = 0; ; attempt++) {
-              for (const b of img.blobs) await c.putBlob(repo, stream(b.bytes), b.desc)
-              try {
-                await c.putManifest(repo, `w${w}-${i}`, img.manifest)
-                break
-              } catch (e) {
-                // gc (grace 0) may take blobs before their manifest lands: the push is refused
-                // (MANIFEST_BLOB_UNKNOWN), never accepted dangling. A client pushes them again.
-                if (!/MANIFEST_BLOB_UNKNOWN/.test(String(e)) || attempt > 20) throw e
-                retries++
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, w) => {
+          const c = new RegistryClient({ registry: s.host, tlsVerify: false })
+          try {
+            for (let i = 0; i < 4; i++) {
+              const repo = `gc/w${w % 3}`
+              const img = imageWith(shared)
+              for (let attempt = 0; ; attempt++) {
+                for (const b of img.blobs) await c.putBlob(repo, stream(b.bytes), b.desc)
+                try {
+                  await c.putManifest(repo, `w${w}-${i}`, img.manifest)
+                  break
+                } catch (e) {
+                  // gc (grace 0) may take blobs before their manifest lands: the push is refused
+                  // (MANIFEST_BLOB_UNKNOWN), never accepted dangling. A client pushes them again.
+                  if (!/MANIFEST_BLOB_UNKNOWN/.test(String(e)) || attempt > 20) throw e
+                  retries++
+                }
               }
+              finished.push({ repo, tag: `w${w}-${i}`, img })
             }
-            finished.push({ repo, tag: `w${w}-${i}`, img })
+          } finally {
+            await c.close()
           }
-        } finally {
-          await c.close()
-        }
-      }))
+        }),
+      )
       stop = true
       await gcLoop
       await s.server.runGc({ graceMs: 0, uploadTtlMs: 60_000 })
@@ -215,8 +244,14 @@ describe('lading serve: concurrency, crashes and gc', () => {
       const kept = await s.server.runGc({ graceMs: 60_000, uploadTtlMs: 60_000 })
       assert.equal(kept.blobsRemoved.length + kept.contentRemoved.length + kept.uploadsRemoved, 0, 'young blobs and sessions stay')
       const r = await s.server.runGc({ graceMs: 0, uploadTtlMs: 0 })
-      assert.deepEqual(r.blobsRemoved.map((x) => x.digest), [b.desc.digest])
-      assert.deepEqual(r.contentRemoved.map((x) => x.digest), [b.desc.digest])
+      assert.deepEqual(
+        r.blobsRemoved.map((x) => x.digest),
+        [b.desc.digest],
+      )
+      assert.deepEqual(
+        r.contentRemoved.map((x) => x.digest),
+        [b.desc.digest],
+      )
       assert.equal(r.uploadsRemoved, 1)
       assert.equal((await request(`${s.url}${loc}`, 'GET')).status, 404)
       assert.equal((await request(`${s.url}/v2/sweep/r/blobs/${b.desc.digest}`, 'HEAD')).status, 404)
@@ -239,17 +274,41 @@ describe('lading serve: concurrency, crashes and gc', () => {
       await push(tagged, 'v1')
       await push(orphan, orphan.manifest.digest)
       await push(child, child.manifest.digest)
-      const index = rawManifest({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [{ mediaType: MediaType.OciManifest, digest: child.manifest.digest, size: child.manifest.bytes.length, platform: { architecture: 'amd64', os: 'linux' } }] }, MediaType.OciIndex)
+      const index = rawManifest(
+        {
+          schemaVersion: 2,
+          mediaType: MediaType.OciIndex,
+          manifests: [
+            {
+              mediaType: MediaType.OciManifest,
+              digest: child.manifest.digest,
+              size: child.manifest.bytes.length,
+              platform: { architecture: 'amd64', os: 'linux' },
+            },
+          ],
+        },
+        MediaType.OciIndex,
+      )
       await c.putManifest('untag/r', 'multi', index)
       const empty = blob(Buffer.from('{}'), MediaType.OciEmpty)
       await c.putBlob('untag/r', stream(empty.bytes), empty.desc)
-      const referrer = rawManifest({ schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: 'application/x.sig', config: empty.desc, layers: [empty.desc], subject: { mediaType: MediaType.OciManifest, digest: tagged.manifest.digest, size: tagged.manifest.bytes.length } })
+      const referrer = rawManifest({
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        artifactType: 'application/x.sig',
+        config: empty.desc,
+        layers: [empty.desc],
+        subject: { mediaType: MediaType.OciManifest, digest: tagged.manifest.digest, size: tagged.manifest.bytes.length },
+      })
       await c.putManifest('untag/r', referrer.digest, referrer)
 
       const spared = await s.server.runGc({ graceMs: 0, uploadTtlMs: 60_000, untaggedGraceMs: 60_000 })
       assert.deepEqual(spared.untaggedRemoved, [], 'young untagged manifests stay')
       const r = await s.server.runGc({ graceMs: 0, uploadTtlMs: 60_000, untaggedGraceMs: 0 })
-      assert.deepEqual(r.untaggedRemoved.map((x) => x.digest), [orphan.manifest.digest])
+      assert.deepEqual(
+        r.untaggedRemoved.map((x) => x.digest),
+        [orphan.manifest.digest],
+      )
       assert.equal((await request(`${s.url}/v2/untag/r/manifests/${orphan.manifest.digest}`, 'GET')).status, 404)
       assert.equal((await request(`${s.url}/v2/untag/r/blobs/${orphan.blobs[1]!.desc.digest}`, 'HEAD')).status, 404, 'its own layer went with it')
       for (const d of [child.manifest.digest, referrer.digest, tagged.manifest.digest]) {
@@ -268,7 +327,14 @@ describe('lading serve: concurrency, crashes and gc', () => {
     try {
       const bytes = randomBytes(2 * 1024 * 1024)
       const reply = new Promise<number>((resolve, reject) => {
-        const req = http.request(`${server.url}/v2/term/r/blobs/uploads/?digest=${digestOf(bytes)}`, { method: 'POST', agent: false, headers: { 'Content-Length': bytes.length } }, (res) => { res.resume(); resolve(res.statusCode!) })
+        const req = http.request(
+          `${server.url}/v2/term/r/blobs/uploads/?digest=${digestOf(bytes)}`,
+          { method: 'POST', agent: false, headers: { 'Content-Length': bytes.length } },
+          (res) => {
+            res.resume()
+            resolve(res.statusCode!)
+          },
+        )
         req.on('error', reject)
         req.write(bytes.subarray(0, 1024 * 1024), () => {
           server.child.kill('SIGTERM')

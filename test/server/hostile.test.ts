@@ -15,15 +15,33 @@ import { MediaType } from '../../src/spec/media-types.js'
 import { errorCode, request, startTestServer, type TestServer } from '../helpers/lading-server.js'
 
 /** Send raw bytes on a fresh connection; resolves with everything the server sent before it closed (or after `waitMs`). */
-function raw(host: string, port: number, data: Buffer | string, opts: { waitMs?: number; endWrite?: boolean } = {}): Promise<{ text: string; closedByServer: boolean }> {
+function raw(
+  host: string,
+  port: number,
+  data: Buffer | string,
+  opts: { waitMs?: number; endWrite?: boolean } = {},
+): Promise<{ text: string; closedByServer: boolean }> {
   return new Promise((resolve, reject) => {
     const s = net.connect(port, host)
     let text = ''
     let settled = false
-    const done = (closedByServer: boolean): void => { if (!settled) { settled = true; s.destroy(); resolve({ text, closedByServer }) } }
-    s.on('data', (b: Buffer) => { text += b.toString('latin1') })
+    const done = (closedByServer: boolean): void => {
+      if (!settled) {
+        settled = true
+        s.destroy()
+        resolve({ text, closedByServer })
+      }
+    }
+    s.on('data', (b: Buffer) => {
+      text += b.toString('latin1')
+    })
     s.on('close', () => done(true))
-    s.on('error', (e) => { if (!settled) { settled = true; reject(e) } })
+    s.on('error', (e) => {
+      if (!settled) {
+        settled = true
+        reject(e)
+      }
+    })
     s.on('connect', () => {
       s.write(data)
       if (opts.endWrite) s.end()
@@ -52,9 +70,15 @@ describe('lading serve: hostile HTTP', () => {
 
   test('path traversal in repository names is NAME_INVALID before the file system is touched', async () => {
     for (const p of [
-      '/v2/../sentinel/tags/list', '/v2/a/../../sentinel/tags/list', '/v2/%2e%2e/sentinel/tags/list',
-      '/v2/..%2fsentinel/tags/list', '/v2//etc/tags/list', '/v2/a/./b/tags/list', '/v2/UPPER/tags/list',
-      '/v2/a/blobs/tags/list', '/v2/x/index.json/tags/list',
+      '/v2/../sentinel/tags/list',
+      '/v2/a/../../sentinel/tags/list',
+      '/v2/%2e%2e/sentinel/tags/list',
+      '/v2/..%2fsentinel/tags/list',
+      '/v2//etc/tags/list',
+      '/v2/a/./b/tags/list',
+      '/v2/UPPER/tags/list',
+      '/v2/a/blobs/tags/list',
+      '/v2/x/index.json/tags/list',
     ]) {
       const r = await request(`${s.url}${p}`, 'GET')
       assert.equal(r.status, 400, p)
@@ -109,7 +133,10 @@ describe('lading serve: hostile HTTP', () => {
     assert.equal(errorCode(declared), 'MANIFEST_INVALID')
     const streamed = await request(`${s.url}/v2/big/manifests/v1`, 'PUT', {
       headers: { 'Content-Type': MediaType.OciManifest, 'Transfer-Encoding': 'chunked' },
-      body: (req) => { for (let i = 0; i < 5; i++) req.write(Buffer.alloc(1024 * 1024, 0x20)); req.end() },
+      body: (req) => {
+        for (let i = 0; i < 5; i++) req.write(Buffer.alloc(1024 * 1024, 0x20))
+        req.end()
+      },
     }).catch((e: Error) => ({ status: -1, body: Buffer.from(e.message), headers: {} }))
     // The server answers 413 as soon as the limit passes and closes; the client may see the reset first.
     assert.ok(streamed.status === 413 || streamed.status === -1, String(streamed.status))
@@ -118,7 +145,12 @@ describe('lading serve: hostile HTTP', () => {
 
   test('a body shorter than its Content-Length leaves the upload where it was', async () => {
     const loc = (await request(`${s.url}/v2/short/blobs/uploads/`, 'POST')).headers.location!
-    const r = await raw('127.0.0.1', port, `PATCH ${loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nContent-Type: application/octet-stream\r\n\r\n${'y'.repeat(50)}`, { endWrite: true, waitMs: 2000 })
+    const r = await raw(
+      '127.0.0.1',
+      port,
+      `PATCH ${loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nContent-Type: application/octet-stream\r\n\r\n${'y'.repeat(50)}`,
+      { endWrite: true, waitMs: 2000 },
+    )
     assert.equal(r.text.startsWith('HTTP/1.1 202'), false, 'a short chunk is never accepted')
     await sleep(100)
     assert.equal((await request(`${s.url}${loc}`, 'GET')).headers.range, '0-0')
@@ -148,15 +180,24 @@ describe('lading serve: hostile HTTP', () => {
     assert.equal(r.status, 400)
     assert.equal(errorCode(r), 'DIGEST_INVALID')
     assert.equal((await request(`${s.url}/v2/mismatch/blobs/${claimed}`, 'HEAD')).status, 404)
-    const m = await request(`${s.url}/v2/mismatch/manifests/${claimed}`, 'PUT', { body: '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/x.test","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}', headers: { 'Content-Type': MediaType.OciManifest } })
+    const m = await request(`${s.url}/v2/mismatch/manifests/${claimed}`, 'PUT', {
+      body: '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/x.test","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}',
+      headers: { 'Content-Type': MediaType.OciManifest },
+    })
     assert.equal(errorCode(m), 'DIGEST_INVALID')
   })
 
   test('a registry tag that is no OCI ref.name is refused clearly, and errors never name server paths', async () => {
-    const r = await request(`${s.url}/v2/tagname/manifests/_under`, 'PUT', { body: '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}', headers: { 'Content-Type': MediaType.OciIndex } })
+    const r = await request(`${s.url}/v2/tagname/manifests/_under`, 'PUT', {
+      body: '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}',
+      headers: { 'Content-Type': MediaType.OciIndex },
+    })
     assert.equal(r.status, 400)
     assert.match(JSON.parse(r.body.toString()).errors[0].message, /not an OCI image layout ref\.name/)
-    const ok = await request(`${s.url}/v2/tagname/manifests/fine`, 'PUT', { body: '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}', headers: { 'Content-Type': MediaType.OciIndex } })
+    const ok = await request(`${s.url}/v2/tagname/manifests/fine`, 'PUT', {
+      body: '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}',
+      headers: { 'Content-Type': MediaType.OciIndex },
+    })
     assert.equal(ok.status, 201)
     // A repository whose index.json is corrupt: the error says so without the server's paths.
     await fsp.writeFile(path.join(s.root, 'tagname', 'index.json'), '{not json')

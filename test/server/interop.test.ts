@@ -115,31 +115,43 @@ describe('lading serve with real clients', () => {
     const layout = await Layout.open(multi)
     const a = await layout.resolveTag('minbase')
     const b = await layout.resolveTag('minbase-zstd')
-    const index = Buffer.from(JSON.stringify({
-      schemaVersion: 2, mediaType: MediaType.OciIndex,
-      manifests: [
-        { mediaType: a.mediaType, digest: a.digest, size: a.size, platform: { architecture: 'amd64', os: 'linux' } },
-        { mediaType: b.mediaType, digest: b.digest, size: b.size, platform: { architecture: 'amd64', os: 'linux', variant: 'zstd' } },
-      ],
-    }))
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OciIndex,
+        manifests: [
+          { mediaType: a.mediaType, digest: a.digest, size: a.size, platform: { architecture: 'amd64', os: 'linux' } },
+          { mediaType: b.mediaType, digest: b.digest, size: b.size, platform: { architecture: 'amd64', os: 'linux', variant: 'zstd' } },
+        ],
+      }),
+    )
     const indexDesc = await layout.putManifest(index, MediaType.OciIndex)
     await layout.setTag('multi', indexDesc)
     const empty = await layout.putBlob(Buffer.from('{}'))
     const sbom = await layout.putBlob(Buffer.from('{"sbom":true}'))
-    const artifact = Buffer.from(JSON.stringify({
-      schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: 'application/vnd.example.sbom',
-      config: { mediaType: MediaType.OciEmpty, digest: empty.digest, size: empty.size },
-      layers: [{ mediaType: 'application/vnd.example.sbom+json', digest: sbom.digest, size: sbom.size }],
-      subject: { mediaType: MediaType.OciIndex, digest: indexDesc.digest, size: indexDesc.size },
-    }))
+    const artifact = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        artifactType: 'application/vnd.example.sbom',
+        config: { mediaType: MediaType.OciEmpty, digest: empty.digest, size: empty.size },
+        layers: [{ mediaType: 'application/vnd.example.sbom+json', digest: sbom.digest, size: sbom.size }],
+        subject: { mediaType: MediaType.OciIndex, digest: indexDesc.digest, size: indexDesc.size },
+      }),
+    )
     const artDesc = await layout.putManifest(artifact, MediaType.OciManifest)
     await layout.setTag('sbom', artDesc)
 
     const ref = `docker://${server!.host}/multi/debian:v1`
     ladingOk(['copy', '--quiet', '--all', '--referrers', '--dest-tls-verify=false', `oci:${multi}:multi`, ref])
     assert.ok(skopeoRaw(ref).equals(index), 'the index bytes are served as pushed')
-    const refs = JSON.parse((await request(`http://${server!.host}/v2/multi/debian/referrers/${indexDesc.digest}`, 'GET')).body.toString()) as { manifests: Array<{ digest: string; artifactType: string }> }
-    assert.deepEqual(refs.manifests.map((m) => [m.digest, m.artifactType]), [[artDesc.digest, 'application/vnd.example.sbom']])
+    const refs = JSON.parse((await request(`http://${server!.host}/v2/multi/debian/referrers/${indexDesc.digest}`, 'GET')).body.toString()) as {
+      manifests: Array<{ digest: string; artifactType: string }>
+    }
+    assert.deepEqual(
+      refs.manifests.map((m) => [m.digest, m.artifactType]),
+      [[artDesc.digest, 'application/vnd.example.sbom']],
+    )
 
     const out = path.join(tmp, 'multi-out')
     runOk('skopeo', ['copy', '--quiet', '--all', '--src-tls-verify=false', ref, `oci:${out}:v1`])
@@ -155,15 +167,34 @@ describe('lading serve with real clients', () => {
   test('lading copy --all from docker-registry into lading serve and back keeps every digest', async (t) => {
     const fx = debianFixtures(t)
     const missing = registryMissing()
-    if (missing) { t.skip(missing); return }
+    if (missing) {
+      t.skip(missing)
+      return
+    }
     if (!fx || !requireTool(t, 'skopeo')) return
     const reg = await startRegistry()
     try {
       const src = await Layout.open(fx.layout)
       const want = await src.resolveTag('layered')
       ladingOk(['copy', '--quiet', '--dest-tls-verify=false', `oci:${fx.layout}:layered`, `docker://${reg.host}/from/dist:v1`])
-      ladingOk(['copy', '--quiet', '--all', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${reg.host}/from/dist:v1`, `docker://${server!.host}/via/lading:v1`])
-      ladingOk(['copy', '--quiet', '--all', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${server!.host}/via/lading:v1`, `docker://${reg.host}/back/dist:v1`])
+      ladingOk([
+        'copy',
+        '--quiet',
+        '--all',
+        '--src-tls-verify=false',
+        '--dest-tls-verify=false',
+        `docker://${reg.host}/from/dist:v1`,
+        `docker://${server!.host}/via/lading:v1`,
+      ])
+      ladingOk([
+        'copy',
+        '--quiet',
+        '--all',
+        '--src-tls-verify=false',
+        '--dest-tls-verify=false',
+        `docker://${server!.host}/via/lading:v1`,
+        `docker://${reg.host}/back/dist:v1`,
+      ])
       for (const ref of [`docker://${server!.host}/via/lading:v1`, `docker://${reg.host}/back/dist:v1`]) {
         assert.equal(digestOf(skopeoRaw(ref)), want.digest, ref)
       }

@@ -68,7 +68,10 @@ describe('lading serve: distribution-spec protocol', () => {
     assert.equal(post.headers['oci-chunk-min-length'], '1024')
     const loc = post.headers.location!
     assert.match(loc, /^\/v2\/chunks\/blobs\/uploads\/[0-9a-f-]{36}$/)
-    const c1 = await request(`${s.url}${loc}`, 'PATCH', { body: bytes.subarray(0, 1500), headers: { 'Content-Range': '0-1499', 'Content-Type': 'application/octet-stream' } })
+    const c1 = await request(`${s.url}${loc}`, 'PATCH', {
+      body: bytes.subarray(0, 1500),
+      headers: { 'Content-Range': '0-1499', 'Content-Type': 'application/octet-stream' },
+    })
     assert.equal(c1.status, 202)
     assert.equal(c1.headers.range, '0-1499')
     const again = await request(`${s.url}${loc}`, 'PATCH', { body: bytes.subarray(0, 1500), headers: { 'Content-Range': '0-1499' } })
@@ -89,7 +92,10 @@ describe('lading serve: distribution-spec protocol', () => {
     const bytes = randomBytes(70_000)
     const loc = (await request(`${s.url}/v2/stream/blobs/uploads/`, 'POST')).headers.location!
     assert.equal((await request(`${s.url}${loc}`, 'PATCH', { body: bytes.subarray(0, 60_000) })).status, 202)
-    const put = await request(`${s.url}${loc}?digest=${digestOf(bytes)}`, 'PUT', { body: bytes.subarray(60_000), headers: { 'Content-Type': 'application/octet-stream' } })
+    const put = await request(`${s.url}${loc}?digest=${digestOf(bytes)}`, 'PUT', {
+      body: bytes.subarray(60_000),
+      headers: { 'Content-Type': 'application/octet-stream' },
+    })
     assert.equal(put.status, 201)
     const loc2 = (await request(`${s.url}/v2/stream/blobs/uploads/`, 'POST')).headers.location!
     const wrong = digestOf(Buffer.from('something else'))
@@ -170,7 +176,10 @@ describe('lading serve: distribution-spec protocol', () => {
     const sig = makeArtifact(subject, 'application/vnd.example.sig')
     for (const a of [sbom, sig]) {
       for (const b of [a.config, a.layer]) await client.putBlob('ref/r', stream(b.bytes), b.desc)
-      const r = await request(`${s.url}/v2/ref/r/manifests/${a.manifest.digest}`, 'PUT', { body: a.manifest.bytes, headers: { 'Content-Type': MediaType.OciManifest } })
+      const r = await request(`${s.url}/v2/ref/r/manifests/${a.manifest.digest}`, 'PUT', {
+        body: a.manifest.bytes,
+        headers: { 'Content-Type': MediaType.OciManifest },
+      })
       assert.equal(r.status, 201)
       assert.equal(r.headers['oci-subject'], img.manifest.digest)
     }
@@ -182,7 +191,10 @@ describe('lading serve: distribution-spec protocol', () => {
     assert.deepEqual(idx.manifests.find((d: { digest: string }) => d.digest === sbom.manifest.digest).annotations, { 'org.example.kind': 'sbom' })
     const filtered = await request(`${s.url}/v2/ref/r/referrers/${img.manifest.digest}?artifactType=application/vnd.example.sig`, 'GET')
     assert.equal(filtered.headers['oci-filters-applied'], 'artifactType')
-    assert.deepEqual(JSON.parse(filtered.body.toString()).manifests.map((d: { digest: string }) => d.digest), [sig.manifest.digest])
+    assert.deepEqual(
+      JSON.parse(filtered.body.toString()).manifests.map((d: { digest: string }) => d.digest),
+      [sig.manifest.digest],
+    )
     const none = await request(`${s.url}/v2/ref/r/referrers/${digestOf(Buffer.from('x'))}`, 'GET')
     assert.equal(none.status, 200)
     assert.deepEqual(JSON.parse(none.body.toString()).manifests, [])
@@ -235,9 +247,26 @@ describe('lading serve: distribution-spec protocol', () => {
 
   test('a Docker v2s2 manifest list keeps its media type; its children are required', async () => {
     const img = makeImage([70])
-    const docker = rawManifest({ schemaVersion: 2, mediaType: MediaType.DockerManifest, config: { ...img.config.desc, mediaType: MediaType.DockerConfig }, layers: img.layers.map((l) => ({ ...l.desc, mediaType: MediaType.DockerLayerGzip })) }, MediaType.DockerManifest)
+    const docker = rawManifest(
+      {
+        schemaVersion: 2,
+        mediaType: MediaType.DockerManifest,
+        config: { ...img.config.desc, mediaType: MediaType.DockerConfig },
+        layers: img.layers.map((l) => ({ ...l.desc, mediaType: MediaType.DockerLayerGzip })),
+      },
+      MediaType.DockerManifest,
+    )
     for (const b of [img.config, ...img.layers]) await client.putBlob('dock/r', stream(b.bytes), b.desc)
-    const list = rawManifest({ schemaVersion: 2, mediaType: MediaType.DockerManifestList, manifests: [{ mediaType: MediaType.DockerManifest, digest: docker.digest, size: docker.bytes.length, platform: { architecture: 'amd64', os: 'linux' } }] }, MediaType.DockerManifestList)
+    const list = rawManifest(
+      {
+        schemaVersion: 2,
+        mediaType: MediaType.DockerManifestList,
+        manifests: [
+          { mediaType: MediaType.DockerManifest, digest: docker.digest, size: docker.bytes.length, platform: { architecture: 'amd64', os: 'linux' } },
+        ],
+      },
+      MediaType.DockerManifestList,
+    )
     const early = await request(`${s.url}/v2/dock/r/manifests/multi`, 'PUT', { body: list.bytes, headers: { 'Content-Type': MediaType.DockerManifestList } })
     assert.equal(errorCode(early), 'MANIFEST_BLOB_UNKNOWN')
     await client.putManifest('dock/r', docker.digest, docker)
@@ -269,7 +298,16 @@ describe('lading serve: read-only and access log', () => {
       await s.server.close()
     }
     const lines: string[] = []
-    const ro = await startTestServer({ root: s.root, readOnly: true, accessLog: { write: (l: string) => { lines.push(l); return true } } as never })
+    const ro = await startTestServer({
+      root: s.root,
+      readOnly: true,
+      accessLog: {
+        write: (l: string) => {
+          lines.push(l)
+          return true
+        },
+      } as never,
+    })
     try {
       assert.equal((await request(`${ro.url}/v2/ro/r/manifests/v1`, 'GET')).status, 200)
       const post = await request(`${ro.url}/v2/ro/r/blobs/uploads/`, 'POST')

@@ -3,9 +3,7 @@ import assert from 'node:assert/strict'
 import { digestOf } from '../../src/digest/digest.js'
 import { isLadingError } from '../../src/errors.js'
 import { MediaType } from '../../src/spec/media-types.js'
-import {
-  manifestMediaType, parseConfig, parseDescriptor, parseIndex, parseJson, parseLayoutFile, parseManifest,
-} from '../../src/spec/parse.js'
+import { manifestMediaType, parseConfig, parseDescriptor, parseIndex, parseJson, parseLayoutFile, parseManifest } from '../../src/spec/parse.js'
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from '../../src/spec/platform.js'
 import { assertValidTag, isValidTag } from '../../src/spec/ref-name.js'
 import { checkImage, checkManifest, rfc3339Problem } from '../../src/spec/validate.js'
@@ -14,10 +12,14 @@ import type { ImageConfig, Index, Manifest } from '../../src/spec/types.js'
 
 const D = (s: string) => digestOf(s)
 const layer = (s: string, mediaType: string = MediaType.OciLayerGzip) => ({ mediaType, digest: D(s), size: s.length })
-const manifest = (over: Record<string, unknown> = {}): Manifest => ({
-  schemaVersion: 2, mediaType: MediaType.OciManifest,
-  config: { mediaType: MediaType.OciConfig, digest: D('c'), size: 1 }, layers: [layer('a'), layer('b')], ...over,
-} as Manifest)
+const manifest = (over: Record<string, unknown> = {}): Manifest =>
+  ({
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: { mediaType: MediaType.OciConfig, digest: D('c'), size: 1 },
+    layers: [layer('a'), layer('b')],
+    ...over,
+  }) as Manifest
 const bytes = (v: unknown) => Buffer.from(JSON.stringify(v))
 
 function throwsCode(fn: () => unknown, code: string, msg?: RegExp): void {
@@ -57,15 +59,22 @@ test('security: deeply nested JSON within the size cap is refused or parsed, nev
 
 test('parseManifest: OCI and Docker v2s2 accepted; message names source, pointer, and counts the rest', () => {
   assert.equal(parseManifest(bytes(manifest()), 'm', MediaType.OciManifest).layers.length, 2)
-  const docker = manifest({ mediaType: MediaType.DockerManifest, config: { mediaType: MediaType.DockerConfig, digest: D('c'), size: 1 }, layers: [layer('a', MediaType.DockerLayerGzip)] })
+  const docker = manifest({
+    mediaType: MediaType.DockerManifest,
+    config: { mediaType: MediaType.DockerConfig, digest: D('c'), size: 1 },
+    layers: [layer('a', MediaType.DockerLayerGzip)],
+  })
   assert.equal(parseManifest(bytes(docker), 'm', MediaType.DockerManifest).mediaType, MediaType.DockerManifest)
   // OCI allows mediaType to be absent; Docker requires it.
   const { mediaType: _, ...bare } = manifest()
   assert.ok(parseManifest(bytes(bare), 'm', MediaType.OciManifest))
   throwsCode(() => parseManifest(bytes(bare), 'm', MediaType.DockerManifest), 'INVALID_MANIFEST', /\/mediaType: required field is missing/)
   const bad = manifest({ layers: [{ mediaType: MediaType.OciLayer, digest: 'sha256:XYZ', size: -1 }] })
-  throwsCode(() => parseManifest(bytes(bad), 'blob sha256:ab (manifest)', MediaType.OciManifest), 'INVALID_MANIFEST',
-    /^blob sha256:ab \(manifest\): \/layers\/0\/digest: invalid digest "sha256:XYZ": .* \(\+1 more problem\)$/)
+  throwsCode(
+    () => parseManifest(bytes(bad), 'blob sha256:ab (manifest)', MediaType.OciManifest),
+    'INVALID_MANIFEST',
+    /^blob sha256:ab \(manifest\): \/layers\/0\/digest: invalid digest "sha256:XYZ": .* \(\+1 more problem\)$/,
+  )
   throwsCode(() => parseManifest(bytes({ schemaVersion: 1, fsLayers: [] }), 'm'), 'UNSUPPORTED', /schema 1/)
   throwsCode(() => parseManifest(bytes([]), 'm'), 'INVALID_MANIFEST', /^m: \/: a manifest must be a JSON object/)
 })
@@ -74,26 +83,50 @@ test('checkManifest: artifacts (empty config needs artifactType), layers of imag
   const empty = { mediaType: MediaType.OciEmpty, digest: D('{}'), size: 2, data: 'e30=' }
   const art = manifest({ config: empty, layers: [empty] })
   const ps = checkManifest(art, 'a', MediaType.OciManifest)
-  assert.deepEqual(ps.map((p) => p.pointer), ['/artifactType'])
+  assert.deepEqual(
+    ps.map((p) => p.pointer),
+    ['/artifactType'],
+  )
   assert.deepEqual(checkManifest({ ...art, artifactType: 'application/vnd.example+type' }, 'a'), [])
   const wrongLayer = manifest({ layers: [layer('x', 'text/plain')] })
-  assert.deepEqual(checkManifest(wrongLayer, 'm').map((p) => p.pointer), ['/layers/0/mediaType'])
+  assert.deepEqual(
+    checkManifest(wrongLayer, 'm').map((p) => p.pointer),
+    ['/layers/0/mediaType'],
+  )
   assert.deepEqual(checkManifest(manifest({ layers: [layer('e', 'application/vnd.oci.image.layer.v1.tar+gzip+encrypted')] }), 'm'), [], 'ocicrypt layers')
-  assert.deepEqual(checkManifest(manifest({ layers: [layer('m', MediaType.OciManifest)] }), 'm').map((p) => p.pointer), ['/layers/0/mediaType'])
+  assert.deepEqual(
+    checkManifest(manifest({ layers: [layer('m', MediaType.OciManifest)] }), 'm').map((p) => p.pointer),
+    ['/layers/0/mediaType'],
+  )
   // Artifacts may carry any layer media type.
   assert.deepEqual(checkManifest({ ...wrongLayer, config: { ...empty }, artifactType: 'application/x-a' }, 'm'), [])
   const withSubject = manifest({ subject: { mediaType: MediaType.OciManifest, digest: 'sha256:12', size: 1 } })
-  assert.deepEqual(checkManifest(withSubject, 'm').map((p) => [p.pointer, p.code]), [['/subject/digest', 'DIGEST_INVALID']])
+  assert.deepEqual(
+    checkManifest(withSubject, 'm').map((p) => [p.pointer, p.code]),
+    [['/subject/digest', 'DIGEST_INVALID']],
+  )
   const layerSubject = manifest({ subject: layer('s') })
-  assert.deepEqual(checkManifest(layerSubject, 'm').map((p) => p.pointer), ['/subject/mediaType'])
+  assert.deepEqual(
+    checkManifest(layerSubject, 'm').map((p) => p.pointer),
+    ['/subject/mediaType'],
+  )
   // Embedded data must match the digest.
   const badData = manifest({ config: { ...empty, data: 'e3w=' }, artifactType: 'application/x-a' })
-  assert.deepEqual(checkManifest(badData, 'm').map((p) => [p.pointer, p.code]), [['/config/data', 'DIGEST_MISMATCH']])
+  assert.deepEqual(
+    checkManifest(badData, 'm').map((p) => [p.pointer, p.code]),
+    [['/config/data', 'DIGEST_MISMATCH']],
+  )
   const nonCanonical = manifest({ config: { ...empty, data: 'e31=' }, artifactType: 'application/x-a' })
-  assert.deepEqual(checkManifest(nonCanonical, 'm').map((p) => p.message), ['is not canonical base64 (non-zero padding bits, RFC 4648 §3.5)'])
+  assert.deepEqual(
+    checkManifest(nonCanonical, 'm').map((p) => p.message),
+    ['is not canonical base64 (non-zero padding bits, RFC 4648 §3.5)'],
+  )
   assert.deepEqual(checkManifest(manifest({ layers: [] }), 'm'), [], 'umoci new writes images without layers')
   const layerAsConfig = manifest({ config: layer('c', MediaType.OciLayerGzip) })
-  assert.deepEqual(checkManifest(layerAsConfig, 'm').map((p) => p.pointer), ['/config/mediaType'])
+  assert.deepEqual(
+    checkManifest(layerAsConfig, 'm').map((p) => p.pointer),
+    ['/config/mediaType'],
+  )
 })
 
 test('parseIndex: Docker manifest lists need platforms; index media type checks', () => {
@@ -107,13 +140,24 @@ test('parseIndex: Docker manifest lists need platforms; index media type checks'
 })
 
 test('parseConfig: types, RFC 3339, ports, Go-style nulls accepted', () => {
-  const cfg = { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [D('a')] }, config: { Env: null, Cmd: null, Entrypoint: null, Volumes: null, Labels: null, ExposedPorts: { '53/udp': {}, '80': {} } }, history: [{ created: '2024-01-02T03:04:05.123+01:00' }] }
+  const cfg = {
+    architecture: 'amd64',
+    os: 'linux',
+    rootfs: { type: 'layers', diff_ids: [D('a')] },
+    config: { Env: null, Cmd: null, Entrypoint: null, Volumes: null, Labels: null, ExposedPorts: { '53/udp': {}, '80': {} } },
+    history: [{ created: '2024-01-02T03:04:05.123+01:00' }],
+  }
   assert.equal(parseConfig(bytes(cfg), 'c').os, 'linux')
-  throwsCode(() => parseConfig(bytes({ ...cfg, config: { ExposedPorts: { '70000/tcp': {} } } }), 'c'), 'INVALID_CONFIG', /\/config\/ExposedPorts\/70000~1tcp: invalid port/)
+  throwsCode(
+    () => parseConfig(bytes({ ...cfg, config: { ExposedPorts: { '70000/tcp': {} } } }), 'c'),
+    'INVALID_CONFIG',
+    /\/config\/ExposedPorts\/70000~1tcp: invalid port/,
+  )
   throwsCode(() => parseConfig(bytes({ ...cfg, config: { Env: ['NOEQUALS'] } }), 'c'), 'INVALID_CONFIG', /\/config\/Env\/0: .*VARNAME=VARVALUE/)
   throwsCode(() => parseConfig(bytes({ ...cfg, rootfs: { type: 'layers' } }), 'c'), 'INVALID_CONFIG', /\/rootfs\/diff_ids: required/)
   for (const bad of ['2024-13-01T00:00:00Z', '2024-01-02', '2024-01-02T25:00:00Z', 'yesterday', '2024-01-02T03:04:05']) assert.ok(rfc3339Problem(bad), bad)
-  for (const good of ['2024-01-02T03:04:05Z', '2024-01-02T03:04:05.999999999-07:00', '2016-12-31T23:59:60Z']) assert.equal(rfc3339Problem(good), undefined, good)
+  for (const good of ['2024-01-02T03:04:05Z', '2024-01-02T03:04:05.999999999-07:00', '2016-12-31T23:59:60Z'])
+    assert.equal(rfc3339Problem(good), undefined, good)
 })
 
 test('parseLayoutFile and manifestMediaType', () => {
@@ -134,12 +178,27 @@ test('parseDescriptor: required fields and size bounds', () => {
 })
 
 test('checkImage: diff_ids vs layers, history vs layers, os/arch', () => {
-  const cfg = (ids: number, hist?: Array<{ empty_layer?: boolean }>): ImageConfig => ({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: Array.from({ length: ids }, (_, i) => D(`d${i}`)) }, ...(hist ? { history: hist } : {}) } as ImageConfig)
+  const cfg = (ids: number, hist?: Array<{ empty_layer?: boolean }>): ImageConfig =>
+    ({
+      architecture: 'amd64',
+      os: 'linux',
+      rootfs: { type: 'layers', diff_ids: Array.from({ length: ids }, (_, i) => D(`d${i}`)) },
+      ...(hist ? { history: hist } : {}),
+    }) as ImageConfig
   assert.deepEqual(checkImage(manifest(), cfg(2), 'c'), [])
   assert.deepEqual(checkImage(manifest(), cfg(2, [{}, { empty_layer: true }, {}]), 'c'), [])
-  assert.deepEqual(checkImage(manifest(), cfg(3), 'c').map((p) => p.pointer), ['/rootfs/diff_ids'])
-  assert.deepEqual(checkImage(manifest(), cfg(2, [{}]), 'c').map((p) => p.pointer), ['/history'])
-  assert.deepEqual(checkImage(manifest(), { ...cfg(2), os: '' }, 'c').map((p) => p.pointer), ['/os'])
+  assert.deepEqual(
+    checkImage(manifest(), cfg(3), 'c').map((p) => p.pointer),
+    ['/rootfs/diff_ids'],
+  )
+  assert.deepEqual(
+    checkImage(manifest(), cfg(2, [{}]), 'c').map((p) => p.pointer),
+    ['/history'],
+  )
+  assert.deepEqual(
+    checkImage(manifest(), { ...cfg(2), os: '' }, 'c').map((p) => p.pointer),
+    ['/os'],
+  )
 })
 
 test('platforms: host, parse, format, matching with variant normalisation', () => {
@@ -169,25 +228,43 @@ test('tags: ref.name grammar (image-spec annotations.md) and distribution gramma
 })
 
 test('convert: OCI <-> Docker v2s2 media types, OCI-only fields dropped, zstd and artifacts refused', () => {
-  const m = manifest({ annotations: { a: 'b' }, layers: [{ ...layer('a'), annotations: { x: 'y' } }, layer('b', MediaType.OciLayer), layer('n', MediaType.OciLayerNondistGzip)] })
+  const m = manifest({
+    annotations: { a: 'b' },
+    layers: [{ ...layer('a'), annotations: { x: 'y' } }, layer('b', MediaType.OciLayer), layer('n', MediaType.OciLayerNondistGzip)],
+  })
   const d = convertManifest(m, 'v2s2')
   assert.equal(d.mediaType, MediaType.DockerManifest)
   assert.equal(d.config.mediaType, MediaType.DockerConfig)
-  assert.deepEqual(d.layers.map((l) => l.mediaType), [MediaType.DockerLayerGzip, MediaType.DockerLayer, MediaType.DockerForeignLayer])
+  assert.deepEqual(
+    d.layers.map((l) => l.mediaType),
+    [MediaType.DockerLayerGzip, MediaType.DockerLayer, MediaType.DockerForeignLayer],
+  )
   assert.equal(d.annotations, undefined)
   assert.equal(d.layers[0]!.annotations, undefined)
   assert.deepEqual(d.layers[0]!.digest, m.layers[0]!.digest)
   assert.ok(m.annotations, 'input not mutated')
   assert.deepEqual(checkManifest(d, 'd', MediaType.DockerManifest), [])
   const back = convertManifest(d, 'oci')
-  assert.deepEqual(back.layers.map((l) => l.mediaType), [MediaType.OciLayerGzip, MediaType.OciLayer, MediaType.OciLayerNondistGzip])
+  assert.deepEqual(
+    back.layers.map((l) => l.mediaType),
+    [MediaType.OciLayerGzip, MediaType.OciLayer, MediaType.OciLayerNondistGzip],
+  )
   assert.equal(back.config.mediaType, MediaType.OciConfig)
   throwsCode(() => convertManifest(manifest({ layers: [layer('z', MediaType.OciLayerZstd)] }), 'v2s2'), 'UNSUPPORTED', /\/layers\/0 is zstd-compressed/)
-  throwsCode(() => convertManifest(manifest({ config: { mediaType: MediaType.OciEmpty, digest: D('{}'), size: 2 }, artifactType: 'a/b' }), 'v2s2'), 'UNSUPPORTED', /artifacts/)
+  throwsCode(
+    () => convertManifest(manifest({ config: { mediaType: MediaType.OciEmpty, digest: D('{}'), size: 2 }, artifactType: 'a/b' }), 'v2s2'),
+    'UNSUPPORTED',
+    /artifacts/,
+  )
   throwsCode(() => convertManifest(manifest({ subject: layer('s', MediaType.OciManifest) }), 'v2s2'), 'UNSUPPORTED', /subject/)
   assert.equal(configMediaTypeFor('v2s2'), MediaType.DockerConfig)
   assert.equal(configMediaTypeFor('oci'), MediaType.OciConfig)
-  const idx: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, annotations: { a: 'b' }, manifests: [{ mediaType: MediaType.OciManifest, digest: D('m'), size: 1, platform: { os: 'linux', architecture: 'amd64' }, annotations: { k: 'v' } }] }
+  const idx: Index = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciIndex,
+    annotations: { a: 'b' },
+    manifests: [{ mediaType: MediaType.OciManifest, digest: D('m'), size: 1, platform: { os: 'linux', architecture: 'amd64' }, annotations: { k: 'v' } }],
+  }
   const list = convertIndex(idx, 'v2s2')
   assert.equal(list.mediaType, MediaType.DockerManifestList)
   assert.equal(list.manifests[0]!.mediaType, MediaType.DockerManifest)
@@ -195,7 +272,15 @@ test('convert: OCI <-> Docker v2s2 media types, OCI-only fields dropped, zstd an
   assert.equal(list.annotations, undefined)
   assert.equal(convertIndex(list, 'oci').manifests[0]!.mediaType, MediaType.OciManifest)
   throwsCode(() => convertIndex({ ...idx, manifests: [{ mediaType: MediaType.OciManifest, digest: D('m'), size: 1 }] }, 'v2s2'), 'UNSUPPORTED', /no platform/)
-  throwsCode(() => convertIndex({ ...idx, manifests: [{ mediaType: MediaType.OciIndex, digest: D('m'), size: 1, platform: { os: 'linux', architecture: 'amd64' } }] }, 'v2s2'), 'UNSUPPORTED', /only list image manifests/)
+  throwsCode(
+    () =>
+      convertIndex(
+        { ...idx, manifests: [{ mediaType: MediaType.OciIndex, digest: D('m'), size: 1, platform: { os: 'linux', architecture: 'amd64' } }] },
+        'v2s2',
+      ),
+    'UNSUPPORTED',
+    /only list image manifests/,
+  )
 })
 
 test('security: GHSA-77vh-xpmg-72qh ambiguous documents (a manifest with manifests, an index with layers) are refused', () => {

@@ -29,24 +29,72 @@ const SBOM = 'application/vnd.example.sbom.v1'
 const EMPTY = Buffer.from('{}')
 const EMPTY_DESC = { mediaType: CFG, digest: digestOf(EMPTY), size: EMPTY.length }
 
-interface Case { name: string; noRegistry?: boolean; doc: Record<string, unknown>; mediaType: string; expect: Omit<Descriptor, 'digest' | 'size' | 'mediaType'> | undefined }
+interface Case {
+  name: string
+  noRegistry?: boolean
+  doc: Record<string, unknown>
+  mediaType: string
+  expect: Omit<Descriptor, 'digest' | 'size' | 'mediaType'> | undefined
+}
 
 function cases(subject: Descriptor): Case[] {
   const s = { mediaType: subject.mediaType, digest: subject.digest, size: subject.size }
   return [
     // artifactType "" counts as missing: the config's media type (the oci source used to omit it).
-    { name: 'empty artifactType', mediaType: MediaType.OciManifest, doc: { schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: '', config: EMPTY_DESC, layers: [], subject: s }, expect: { artifactType: CFG } },
+    {
+      name: 'empty artifactType',
+      mediaType: MediaType.OciManifest,
+      doc: { schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: '', config: EMPTY_DESC, layers: [], subject: s },
+      expect: { artifactType: CFG },
+    },
     // An index never takes a config's type (the oci source used to take a stray one). The
     // distribution registry refuses an index with a config, so it is not pushed there.
-    { name: 'index with a stray config', noRegistry: true, mediaType: MediaType.OciIndex, doc: { schemaVersion: 2, mediaType: MediaType.OciIndex, config: EMPTY_DESC, manifests: [], subject: s, annotations: { 'org.example.a': 'x' } }, expect: { annotations: { 'org.example.a': 'x' } } },
+    {
+      name: 'index with a stray config',
+      noRegistry: true,
+      mediaType: MediaType.OciIndex,
+      doc: { schemaVersion: 2, mediaType: MediaType.OciIndex, config: EMPTY_DESC, manifests: [], subject: s, annotations: { 'org.example.a': 'x' } },
+      expect: { annotations: { 'org.example.a': 'x' } },
+    },
     // Only string annotations are listed (the oci source and the client used to copy them unchecked).
     // The distribution registry refuses such a document outright, so it is not pushed there.
-    { name: 'non-string annotation', noRegistry: true, mediaType: MediaType.OciManifest, doc: { schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: SBOM, config: EMPTY_DESC, layers: [], subject: s, annotations: { 'org.example.a': 'y', 'org.example.n': 1 } }, expect: { artifactType: SBOM, annotations: { 'org.example.a': 'y' } } },
+    {
+      name: 'non-string annotation',
+      noRegistry: true,
+      mediaType: MediaType.OciManifest,
+      doc: {
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        artifactType: SBOM,
+        config: EMPTY_DESC,
+        layers: [],
+        subject: s,
+        annotations: { 'org.example.a': 'y', 'org.example.n': 1 },
+      },
+      expect: { artifactType: SBOM, annotations: { 'org.example.a': 'y' } },
+    },
     { name: 'plain index', mediaType: MediaType.OciIndex, doc: { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [], subject: s }, expect: {} },
     // Its own artifactType wins; an empty annotation map is omitted (the client used to keep it only if non-empty, the source always).
-    { name: 'own artifactType', mediaType: MediaType.OciManifest, doc: { schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: SBOM, config: EMPTY_DESC, layers: [], subject: s, annotations: {} }, expect: { artifactType: SBOM } },
+    {
+      name: 'own artifactType',
+      mediaType: MediaType.OciManifest,
+      doc: { schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: SBOM, config: EMPTY_DESC, layers: [], subject: s, annotations: {} },
+      expect: { artifactType: SBOM },
+    },
     // A subject without a valid digest is no subject (the layout destination used to count it).
-    { name: 'subject without a digest', mediaType: MediaType.OciManifest, doc: { schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: SBOM, config: EMPTY_DESC, layers: [], subject: { mediaType: MediaType.OciManifest, size: 2 } }, expect: undefined },
+    {
+      name: 'subject without a digest',
+      mediaType: MediaType.OciManifest,
+      doc: {
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        artifactType: SBOM,
+        config: EMPTY_DESC,
+        layers: [],
+        subject: { mediaType: MediaType.OciManifest, size: 2 },
+      },
+      expect: undefined,
+    },
   ]
 }
 
@@ -132,14 +180,18 @@ describe('referrers: one rule in spec/referrer.ts', () => {
       reg = await startRegistry()
       client = new RegistryClient({ registry: reg.host, tlsVerify: false })
     })
-    after(async () => { await client.close(); await reg.stop() })
+    after(async () => {
+      await client.close()
+      await reg.stop()
+    })
 
     test('gives each referrer the descriptor the layout gives it', async () => {
       const repo = 'referrers/rule'
       // The subject and the config blob, so that the registry accepts the referrers.
       const sub = await fsp.readFile(raw.blobPath(subject.digest))
       const subDoc = JSON.parse(sub.toString('utf8')) as { config: Descriptor; layers: Descriptor[] }
-      for (const b of [subDoc.config, ...subDoc.layers]) await client.putBlob(repo, (await import('node:stream')).Readable.from([await fsp.readFile(raw.blobPath(b.digest))]), b)
+      for (const b of [subDoc.config, ...subDoc.layers])
+        await client.putBlob(repo, (await import('node:stream')).Readable.from([await fsp.readFile(raw.blobPath(b.digest))]), b)
       await client.putManifest(repo, 'v', { bytes: sub, mediaType: subject.mediaType, digest: subject.digest as Digest })
       await client.putBlob(repo, (await import('node:stream')).Readable.from([EMPTY]), EMPTY_DESC)
       const pushed: Descriptor[] = []
@@ -163,14 +215,26 @@ describe('manifest media type: one sniffer (spec/parse.ts) for stores, sources a
     assert.deepEqual(sniff({ schemaVersion: 2, manifests: [] }), { mediaType: MediaType.OciIndex, declared: false })
     assert.deepEqual(sniff({ schemaVersion: 2, config: {} }), { mediaType: MediaType.OciManifest, declared: false })
   })
-  test('where the registry client\'s copy disagreed: layers alone is a manifest, a non-array manifests an index (the parser then says what is wrong)', () => {
+  test("where the registry client's copy disagreed: layers alone is a manifest, a non-array manifests an index (the parser then says what is wrong)", () => {
     assert.equal(sniff({ schemaVersion: 2, layers: [] }).mediaType, MediaType.OciManifest)
     assert.equal(sniff({ schemaVersion: 2, manifests: {} }).mediaType, MediaType.OciIndex)
   })
   test('where it disagreed on errors: schema 1 is UNSUPPORTED at once, a non-object INVALID_DOCUMENT, bad JSON INVALID_JSON', () => {
-    assert.throws(() => sniff({ schemaVersion: 1, fsLayers: [] }), (e) => isLadingError(e, 'UNSUPPORTED'))
-    assert.throws(() => sniff([1]), (e) => isLadingError(e, 'INVALID_DOCUMENT'))
-    assert.throws(() => sniffManifestMediaType(Buffer.from('{'), 'm'), (e) => isLadingError(e, 'INVALID_JSON'))
-    assert.throws(() => sniff({ schemaVersion: 2 }), (e) => isLadingError(e, 'INVALID_DOCUMENT'))
+    assert.throws(
+      () => sniff({ schemaVersion: 1, fsLayers: [] }),
+      (e) => isLadingError(e, 'UNSUPPORTED'),
+    )
+    assert.throws(
+      () => sniff([1]),
+      (e) => isLadingError(e, 'INVALID_DOCUMENT'),
+    )
+    assert.throws(
+      () => sniffManifestMediaType(Buffer.from('{'), 'm'),
+      (e) => isLadingError(e, 'INVALID_JSON'),
+    )
+    assert.throws(
+      () => sniff({ schemaVersion: 2 }),
+      (e) => isLadingError(e, 'INVALID_DOCUMENT'),
+    )
   })
 })

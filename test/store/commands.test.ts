@@ -25,7 +25,10 @@ test('init, ls, tag, rm and gc work together and print what umoci prints', async
     ladingOk(['tag', '--image', `${dir}:b`, 'c'])
     assert.equal(ladingOk(['ls', '--layout', dir]).stdout, 'a\nb\nby-digest\nc\n')
     const json = JSON.parse(ladingOk(['ls', '--layout', dir, '--json']).stdout) as Array<{ tag: string; digest: string; mediaType: string; size: number }>
-    assert.deepEqual(json.map((x) => x.tag), ['a', 'b', 'by-digest', 'c'])
+    assert.deepEqual(
+      json.map((x) => x.tag),
+      ['a', 'b', 'by-digest', 'c'],
+    )
     assert.ok(json.every((x) => x.digest === img.manifest.digest && x.size === img.manifest.size))
     ladingOk(['rm', '--image', `${dir}:a`])
     ladingOk(['rm', '--image', `${dir}:b`])
@@ -85,18 +88,26 @@ test('lading ls keeps a tiny import graph: no registry, zstd, tar or layer code 
     ladingOk(['init', '--layout', dir])
     const log = path.join(tmp.dir, 'loaded.txt')
     const hooks = path.join(tmp.dir, 'hooks.mjs')
-    await fsp.writeFile(hooks, `
+    await fsp.writeFile(
+      hooks,
+      `
       import { appendFileSync } from 'node:fs'
       export async function load(url, context, next) { appendFileSync(${JSON.stringify(log)}, url + '\\n'); return next(url, context) }
-    `)
+    `,
+    )
     const register = path.join(tmp.dir, 'register.mjs')
     await fsp.writeFile(register, `import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(hooks).href)})`)
     const r = lading(['ls', '--layout', dir], { env: { LADING_SNAPSHOT: '0', NODE_OPTIONS: `--import ${pathToFileURL(register).href}` } })
     assert.equal(r.status, 0, r.stderr)
     const loaded = (await fsp.readFile(log, 'utf8')).split('\n').filter(Boolean)
-    assert.ok(loaded.some((u) => u.endsWith('/store/layout.js')), 'the hook saw the modules')
+    assert.ok(
+      loaded.some((u) => u.endsWith('/store/layout.js')),
+      'the hook saw the modules',
+    )
     // extra-ca.js (no imports but node:fs) is how every command takes NODE_EXTRA_CA_CERTS back at start.
-    const heavy = loaded.filter((u) => /zstd|tar-stream|\/src\/layer\/|\/src\/transport\/|\/src\/copy\//.test(u) && !u.endsWith('/transport/registry/extra-ca.js'))
+    const heavy = loaded.filter(
+      (u) => /zstd|tar-stream|\/src\/layer\/|\/src\/transport\/|\/src\/copy\//.test(u) && !u.endsWith('/transport/registry/extra-ca.js'),
+    )
     assert.deepEqual(heavy, [], `ls loaded heavy modules (through ${path.relative(process.cwd(), cliPath)})`)
   } finally {
     await tmp.cleanup()

@@ -34,7 +34,13 @@ blobStoreContract('fs', async () => {
 
 blobStoreContract('memory', async () => {
   const store = new MemoryBlobStore()
-  return { store, async corrupt(d: Digest) { store.corrupt(d, 1000) }, async cleanup() {} }
+  return {
+    store,
+    async corrupt(d: Digest) {
+      store.corrupt(d, 1000)
+    },
+    async cleanup() {},
+  }
 })
 
 indexStoreContract('fs', async () => {
@@ -52,7 +58,7 @@ test('fs upload sessions: a session whose data vanished (swept by another proces
   const s = await uploads.start()
   await uploads.append(s.id, 0, Buffer.from('abc'))
   const sessions = path.join(dir, UPLOADS_DIR)
-  assert.deepEqual(await fsp.readdir(sessions), [s.id], 'the session is kept on disk, in the layout\'s sessions directory')
+  assert.deepEqual(await fsp.readdir(sessions), [s.id], "the session is kept on disk, in the layout's sessions directory")
   await fsp.rm(path.join(sessions, s.id), { recursive: true })
   await assert.rejects(uploads.append(s.id, 3, Buffer.from('def')), (e) => isLadingError(e, 'NOT_FOUND'))
   await assert.rejects(uploads.status(s.id), (e) => isLadingError(e, 'NOT_FOUND'))

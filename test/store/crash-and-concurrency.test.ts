@@ -31,7 +31,9 @@ function child(code: string, args: string[]): { proc: ChildProcess; ready: Promi
   `
   const proc = spawn(process.execPath, ['--input-type=module', '-e', barrier + code, '--', ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
   let stderr = ''
-  proc.stderr!.on('data', (b: Buffer) => { stderr += b.toString() })
+  proc.stderr!.on('data', (b: Buffer) => {
+    stderr += b.toString()
+  })
   const ready = new Promise<void>((resolve, reject) => {
     proc.stdout!.once('data', () => resolve())
     proc.once('exit', (c) => reject(new Error(`child exited ${c} before ready: ${stderr}`)))
@@ -43,7 +45,14 @@ function child(code: string, args: string[]): { proc: ChildProcess; ready: Promi
 async function checkEveryBlob(layout: Layout): Promise<number> {
   let n = 0
   for await (const b of layout.listBlobs()) {
-    await pipeline(await layout.getBlob(b), new Writable({ write(_c, _e, cb) { cb() } }))
+    await pipeline(
+      await layout.getBlob(b),
+      new Writable({
+        write(_c, _e, cb) {
+          cb()
+        },
+      }),
+    )
     n++
   }
   return n
@@ -173,7 +182,11 @@ test('SIGKILL while writing a 200 MB blob leaves no partial blob; the layout val
     assert.equal(r.code, null, 'killed, not finished')
 
     const after = (await fsp.readdir(alg)).sort()
-    assert.deepEqual(after.filter((n) => !isTempName(n)), before, 'no new (partial) blob under a digest name')
+    assert.deepEqual(
+      after.filter((n) => !isTempName(n)),
+      before,
+      'no new (partial) blob under a digest name',
+    )
     assert.deepEqual(after.filter(isTempName), [temp])
     assert.equal(await checkEveryBlob(layout), before.length)
     const v = lading(['validate', '--layout', layout.dir])
@@ -208,7 +221,9 @@ test('gc while another process is writing a blob leaves the writer alone; its bl
     const k = child(code, [layout.dir])
     await k.ready
     let out = ''
-    k.proc.stdout!.on('data', (b: Buffer) => { out += b.toString() })
+    k.proc.stdout!.on('data', (b: Buffer) => {
+      out += b.toString()
+    })
     k.proc.stdin!.write('go\n')
     const alg = path.join(layout.dir, 'blobs', 'sha256')
     let sawTemp = false

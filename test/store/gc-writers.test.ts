@@ -42,7 +42,10 @@ function interposed(dest: ImageDestination, beforeCommit: () => Promise<void>): 
     hasBlob: (d) => dest.hasBlob(d),
     putBlob: (b, e, o) => dest.putBlob(b, e, o),
     putManifest: (r, t) => dest.putManifest(r, t),
-    commit: async () => { await beforeCommit(); await dest.commit() },
+    commit: async () => {
+      await beforeCommit()
+      await dest.commit()
+    },
     close: () => dest.close(),
     [Symbol.asyncDispose]: () => dest.close(),
   }
@@ -75,7 +78,10 @@ test('regression (issue 10 #1): gc between a copy storing its blobs and tagging 
     const layout = await Layout.open(destDir)
     assert.equal((await layout.listTags()).map((x) => x.tag).join(), 'x')
     // The lease is gone with the copy: nothing of it is left in the layout.
-    assert.deepEqual((await fsp.readdir(destDir)).filter((n) => n.startsWith(LEASE_PREFIX)), [])
+    assert.deepEqual(
+      (await fsp.readdir(destDir)).filter((n) => n.startsWith(LEASE_PREFIX)),
+      [],
+    )
   } finally {
     await t.cleanup()
   }
@@ -124,7 +130,10 @@ test('gc keeps blobs stored or reused under a live writer lease, and sweeps them
     await fsp.utimes(layout.blobPath(reused.digest), past, past)
     await layout.touchBlob(reused.digest) // what a writer does with a blob it finds already there
     const r1 = await layout.gc()
-    assert.deepEqual(r1.removed.map((b) => b.digest), [old.digest])
+    assert.deepEqual(
+      r1.removed.map((b) => b.digest),
+      [old.digest],
+    )
     assert.ok((await blobNames(layout)).has(fresh.digest))
     await lease.release()
     const r2 = await layout.gc()
@@ -135,7 +144,10 @@ test('gc keeps blobs stored or reused under a live writer lease, and sweeps them
     await fsp.writeFile(deadFile, JSON.stringify({ pid: 999_999_999, hostname: (await import('node:os')).hostname(), started: Date.now() - 1000 }))
     const loose = await layout.putBlob(Buffer.from('loose'))
     assert.equal(await oldestLiveLease(layout), undefined)
-    assert.deepEqual((await layout.gc()).removed.map((b) => b.digest), [loose.digest])
+    assert.deepEqual(
+      (await layout.gc()).removed.map((b) => b.digest),
+      [loose.digest],
+    )
     await assert.rejects(fsp.stat(deadFile), { code: 'ENOENT' })
   } finally {
     await t.cleanup()
@@ -158,12 +170,19 @@ test('new, config (writeImage) and insert/repack (appendLayer) survive a gc run 
     const created = await newImage(layout, 'new', { os: 'linux', architecture: 'amd64' })
     const base = await resolveImage(layout, { tag: 'new' }, 'any')
     const edited = await writeImage(layout, { config: { ...base.config, author: 'me' }, manifest: base.manifest, tag: 'config' })
-    const appended = await appendLayer(layout, { manifest: base.manifest, config: base.config }, Readable.from([makeTar({ 'hello.txt': 'hi\n' })]), { compression: 'gzip', tag: 'insert', history: { created_by: 'test insert' } })
+    const appended = await appendLayer(layout, { manifest: base.manifest, config: base.config }, Readable.from([makeTar({ 'hello.txt': 'hi\n' })]), {
+      compression: 'gzip',
+      tag: 'insert',
+      history: { created_by: 'test insert' },
+    })
     assert.equal(gcRuns, 3)
     const tags = Object.fromEntries((await layout.listTags()).map((x) => [x.tag, x.descriptor.digest]))
     assert.deepEqual(tags, { new: created.digest, config: edited.digest, insert: appended.manifest!.digest })
     assert.deepEqual((await validateLayout(layout.dir)).problems, [])
-    assert.deepEqual((await fsp.readdir(layout.dir)).filter((n) => n.startsWith(LEASE_PREFIX)), [])
+    assert.deepEqual(
+      (await fsp.readdir(layout.dir)).filter((n) => n.startsWith(LEASE_PREFIX)),
+      [],
+    )
   } finally {
     await t.cleanup()
   }
@@ -174,56 +193,62 @@ function ladingAsync(args: string[]): Promise<{ status: number | null; stderr: s
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
-    p.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+    p.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString()
+    })
     p.on('close', (status) => resolve({ status, stderr }))
   })
 }
 
-test('regression (issue 10 #1): lading copy racing lading gc in a loop ends with a valid tagged image or one clear error, never a tag naming missing blobs', { timeout: 240_000 }, async () => {
-  const t = await tempDir()
-  try {
-    const srcDir = path.join(t.dir, 'src')
-    const destDir = path.join(t.dir, 'dest')
-    for (let i = 0; i < 3; i++) await buildTaggedImage(srcDir, `t${i}`, { seed: `s${i}`, layerBytes: 512 * 1024 })
-    await Layout.init(destDir)
-    let stop = false
-    let gcs = 0
-    const gcLoop = (async () => {
-      while (!stop) {
-        const r = await ladingAsync(['gc', '--layout', destDir])
-        assert.equal(r.status, 0, r.stderr)
-        gcs++
-      }
-    })()
-    const outcomes: string[] = []
+test(
+  'regression (issue 10 #1): lading copy racing lading gc in a loop ends with a valid tagged image or one clear error, never a tag naming missing blobs',
+  { timeout: 240_000 },
+  async () => {
+    const t = await tempDir()
     try {
-      for (let i = 0; i < 6; i++) {
-        // Untag between rounds so that gc has something to sweep while the next copy writes.
-        const tag = `x${i}`
-        const r = await ladingAsync(['copy', '--quiet', `oci:${srcDir}:t${i % 3}`, `oci:${destDir}:${tag}`])
-        if (r.status === 0) {
-          outcomes.push('ok')
-        } else {
-          assert.equal(r.status, 1)
-          assert.match(r.stderr.trim(), /^lading: [^\n]+$/, 'one clear line')
-          outcomes.push('error')
+      const srcDir = path.join(t.dir, 'src')
+      const destDir = path.join(t.dir, 'dest')
+      for (let i = 0; i < 3; i++) await buildTaggedImage(srcDir, `t${i}`, { seed: `s${i}`, layerBytes: 512 * 1024 })
+      await Layout.init(destDir)
+      let stop = false
+      let gcs = 0
+      const gcLoop = (async () => {
+        while (!stop) {
+          const r = await ladingAsync(['gc', '--layout', destDir])
+          assert.equal(r.status, 0, r.stderr)
+          gcs++
         }
-        const v = await validateLayout(destDir)
-        assert.deepEqual(v.problems, [], `after copy ${i} (${outcomes[i]})`)
-        const tags = (await (await Layout.open(destDir)).listTags()).map((x) => x.tag)
-        assert.equal(tags.includes(tag), r.status === 0)
-        if (r.status === 0) await (await Layout.open(destDir)).removeTag(tag)
+      })()
+      const outcomes: string[] = []
+      try {
+        for (let i = 0; i < 6; i++) {
+          // Untag between rounds so that gc has something to sweep while the next copy writes.
+          const tag = `x${i}`
+          const r = await ladingAsync(['copy', '--quiet', `oci:${srcDir}:t${i % 3}`, `oci:${destDir}:${tag}`])
+          if (r.status === 0) {
+            outcomes.push('ok')
+          } else {
+            assert.equal(r.status, 1)
+            assert.match(r.stderr.trim(), /^lading: [^\n]+$/, 'one clear line')
+            outcomes.push('error')
+          }
+          const v = await validateLayout(destDir)
+          assert.deepEqual(v.problems, [], `after copy ${i} (${outcomes[i]})`)
+          const tags = (await (await Layout.open(destDir)).listTags()).map((x) => x.tag)
+          assert.equal(tags.includes(tag), r.status === 0)
+          if (r.status === 0) await (await Layout.open(destDir)).removeTag(tag)
+        }
+      } finally {
+        stop = true
+        await gcLoop
       }
+      assert.ok(gcs > 0)
+      // Leases protect the copies: every one succeeds.
+      assert.deepEqual(outcomes, ['ok', 'ok', 'ok', 'ok', 'ok', 'ok'])
+      const index = JSON.parse(await fsp.readFile(path.join(destDir, 'index.json'), 'utf8')) as { manifests: Array<{ annotations?: Record<string, string> }> }
+      assert.equal(index.manifests.filter((m) => m.annotations?.[Annotation.RefName]).length, 0)
     } finally {
-      stop = true
-      await gcLoop
+      await t.cleanup()
     }
-    assert.ok(gcs > 0)
-    // Leases protect the copies: every one succeeds.
-    assert.deepEqual(outcomes, ['ok', 'ok', 'ok', 'ok', 'ok', 'ok'])
-    const index = JSON.parse(await fsp.readFile(path.join(destDir, 'index.json'), 'utf8')) as { manifests: Array<{ annotations?: Record<string, string> }> }
-    assert.equal(index.manifests.filter((m) => m.annotations?.[Annotation.RefName]).length, 0)
-  } finally {
-    await t.cleanup()
-  }
-})
+  },
+)

@@ -13,7 +13,11 @@ import { putImage, putIndex, tempDir, withPlatform } from './store-fixtures.js'
 
 async function withLayout(fn: (layout: Layout) => Promise<void>): Promise<void> {
   const t = await tempDir()
-  try { await fn(await Layout.init(path.join(t.dir, 'l'))) } finally { await t.cleanup() }
+  try {
+    await fn(await Layout.init(path.join(t.dir, 'l')))
+  } finally {
+    await t.cleanup()
+  }
 }
 
 async function blobs(layout: Layout): Promise<string[]> {
@@ -52,10 +56,14 @@ test('gc keeps referrers (manifests whose subject is reachable), transitively, a
     const orphan = await putImage(layout)
     const orphanSig = await putImage(layout, { subject: orphan.manifest })
     // An index referrer, too (image-index.md §subject).
-    const idxRef = await layout.putManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [], subject: img.manifest })), MediaType.OciIndex)
+    const idxRef = await layout.putManifest(
+      Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [], subject: img.manifest })),
+      MediaType.OciIndex,
+    )
 
     const marked = await markReachable(layout)
-    for (const d of [img.manifest, sig.manifest, sig.config, ...sig.layers, sigOfSig.manifest, sigOfSig.layers[0]!, idxRef]) assert.ok(marked.has(d.digest), d.digest)
+    for (const d of [img.manifest, sig.manifest, sig.config, ...sig.layers, sigOfSig.manifest, sigOfSig.layers[0]!, idxRef])
+      assert.ok(marked.has(d.digest), d.digest)
     const r = await layout.gc()
     const removed = new Set(r.removed.map((x) => x.digest))
     for (const d of [orphan.manifest, orphanSig.manifest, ...orphanSig.layers]) assert.ok(removed.has(d.digest), d.digest)
@@ -121,7 +129,10 @@ test('gc --keep-recent (minAgeMs) keeps young unreferenced blobs', async () => {
     const t = new Date(Date.now() - 3_600_000)
     await fsp.utimes(layout.blobPath(old.digest), t, t)
     const r = await layout.gc({ minAgeMs: 600_000 })
-    assert.deepEqual(r.removed.map((x) => x.digest), [old.digest])
+    assert.deepEqual(
+      r.removed.map((x) => x.digest),
+      [old.digest],
+    )
     assert.ok(await layout.hasBlob(young.digest))
   })
 })

@@ -36,7 +36,9 @@ before(async () => {
   await chain(path.join(tmp, 'ok'), MAX_INDEX_DEPTH)
   await chain(path.join(tmp, 'deep'), MAX_INDEX_DEPTH + 1)
 })
-after(async () => { await fsp.rm(tmp, { recursive: true, force: true }) })
+after(async () => {
+  await fsp.rm(tmp, { recursive: true, force: true })
+})
 
 /** Each command as a user types it, on layout `dir` (`out` is a fresh path for its output). */
 function commands(dir: string, out: string): Record<string, string[]> {
@@ -72,7 +74,10 @@ test(`regression (issue 10 #5): every command refuses ${MAX_INDEX_DEPTH + 1} nes
     assert.equal(r.status, 1, `${name}: exit ${r.status}: ${r.stderr}${r.stdout}`)
     if (name.startsWith('validate')) {
       // validate reports problems on stdout, one a line.
-      assert.ok(r.stdout.split('\n').some((l) => l.endsWith(message)), `${name}: ${r.stdout}`)
+      assert.ok(
+        r.stdout.split('\n').some((l) => l.endsWith(message)),
+        `${name}: ${r.stdout}`,
+      )
     } else {
       const line = r.stderr.trim()
       assert.match(line, /^lading: [^\n]+$/, `${name}: one line`)
@@ -109,5 +114,8 @@ test('regression (issue 10 #5): copy --all and validate judge depth on every pat
     await src.close()
   }
   const v = await validateLayout(dir)
-  assert.ok(v.problems.some((p) => p.message.endsWith(indexDepthMessage())), JSON.stringify(v.problems))
+  assert.ok(
+    v.problems.some((p) => p.message.endsWith(indexDepthMessage())),
+    JSON.stringify(v.problems),
+  )
 })

@@ -31,7 +31,14 @@ async function blobList(layout: Layout): Promise<string[]> {
 async function verifyAll(layout: Layout): Promise<number> {
   let n = 0
   for await (const b of layout.listBlobs()) {
-    await pipeline(await layout.getBlob(b), new Writable({ write(_c, _e, cb) { cb() } }))
+    await pipeline(
+      await layout.getBlob(b),
+      new Writable({
+        write(_c, _e, cb) {
+          cb()
+        },
+      }),
+    )
     n++
   }
   return n
@@ -43,7 +50,13 @@ function lines(s: string): string[] {
 
 /** A real image: one gzip tar layer made by GNU tar from a directory holding `content`. */
 async function realImage(layout: Layout, work: string, content: string, platform: Platform, tag?: string): Promise<Descriptor> {
-  const root = path.join(work, `root-${createHash('sha256').update(content + platform.architecture).digest('hex').slice(0, 8)}`)
+  const root = path.join(
+    work,
+    `root-${createHash('sha256')
+      .update(content + platform.architecture)
+      .digest('hex')
+      .slice(0, 8)}`,
+  )
   await fsp.mkdir(root, { recursive: true })
   await fsp.writeFile(path.join(root, 'hello.txt'), content)
   const tar = execFileSync('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-C', root, '-cf', '-', '.'])
@@ -58,7 +71,12 @@ async function realImage(layout: Layout, work: string, content: string, platform
   }
   return writeImage(layout, {
     config,
-    manifest: { schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: layer.digest, size: 0 }, layers: [{ mediaType: MediaType.OciLayerGzip, ...layer }] },
+    manifest: {
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: { mediaType: MediaType.OciConfig, digest: layer.digest, size: 0 },
+      layers: [{ mediaType: MediaType.OciLayerGzip, ...layer }],
+    },
     tag,
   })
 }
@@ -139,7 +157,10 @@ test('layouts written by skopeo copy (several images and a multi-platform index 
     assert.equal(docker.manifest.layers[0]?.mediaType, MediaType.DockerLayerGzip)
     assert.deepEqual(docker.config.rootfs.diff_ids, (await resolveImage(layout, { tag: 'second' })).config.rootfs.diff_ids)
     if (requireTool(t, 'umoci')) assert.deepEqual(lines(runOk('umoci', ['ls', '--layout', dst]).stdout), tags)
-    assert.equal((await resolveImage(layout, { tag: 'first' })).manifestDescriptor.digest, (await resolveImage(layout, { tag: 'first-again' })).manifestDescriptor.digest)
+    assert.equal(
+      (await resolveImage(layout, { tag: 'first' })).manifestDescriptor.digest,
+      (await resolveImage(layout, { tag: 'first-again' })).manifestDescriptor.digest,
+    )
     assert.equal((await resolveImage(layout, { tag: 'multi' }, arm64)).config.architecture, 'arm64')
     assert.equal((await resolveImage(layout, { tag: 'multi' }, amd64)).config.architecture, 'amd64')
     assert.ok((await resolveImage(layout, { tag: 'multi' }, arm64)).path.length >= 2)
@@ -175,7 +196,10 @@ test('index.json, manifests and configs written by the store pass oci-image-tool
     runOk('oci-image-tool', ['validate', '--type', 'imageIndex', path.join(layout.dir, 'index.json')])
     for (const tag of ['a', 'multi']) {
       const img = await resolveImage(layout, { tag }, tag === 'multi' ? arm64 : undefined)
-      for (const [type, digest] of [['manifest', img.manifestDescriptor.digest], ['config', img.manifest.config.digest]] as const) {
+      for (const [type, digest] of [
+        ['manifest', img.manifestDescriptor.digest],
+        ['config', img.manifest.config.digest],
+      ] as const) {
         runOk('oci-image-tool', ['validate', '--type', type, layout.blobPath(digest)])
       }
       for (const d of img.path.slice(0, -1)) runOk('oci-image-tool', ['validate', '--type', 'imageIndex', layout.blobPath(d.digest)])

@@ -18,7 +18,15 @@ function isCode(code: ErrorCode, re?: RegExp) {
 
 async function drain(r: Readable): Promise<Buffer> {
   const chunks: Buffer[] = []
-  await pipeline(r, new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb() } }))
+  await pipeline(
+    r,
+    new Writable({
+      write(c: Buffer, _e, cb) {
+        chunks.push(c)
+        cb()
+      },
+    }),
+  )
   return Buffer.concat(chunks)
 }
 
@@ -41,7 +49,10 @@ test('init creates oci-layout, index.json and blobs/sha256, and is idempotent', 
     const { manifest } = await putImage(layout)
     await layout.setTag('keep', manifest)
     const again = await Layout.init(dir)
-    assert.deepEqual((await again.listTags()).map((t) => t.tag), ['keep'])
+    assert.deepEqual(
+      (await again.listTags()).map((t) => t.tag),
+      ['keep'],
+    )
   })
 })
 
@@ -103,7 +114,13 @@ test('putBlob is idempotent: an existing blob is kept and the body is not read',
     await layout.putBlob(data)
     const st1 = await fsp.stat(layout.blobPath(digest))
     let read = false
-    const body = new Readable({ read() { read = true; this.push(Buffer.from('something else')); this.push(null) } })
+    const body = new Readable({
+      read() {
+        read = true
+        this.push(Buffer.from('something else'))
+        this.push(null)
+      },
+    })
     assert.deepEqual(await layout.putBlob(body, { digest, size: 5 }), { digest, size: 5 })
     assert.equal(read, false)
     assert.equal((await fsp.stat(layout.blobPath(digest))).ino, st1.ino)
@@ -124,7 +141,10 @@ test('putBlob with the wrong digest or size fails and leaves neither blob nor te
 
 test('putBlob: a failing source stream leaves no blob and no temp file', async () => {
   await withLayout(async (layout, dir) => {
-    async function* gen() { yield randomBytes(1000); throw new Error('source broke') }
+    async function* gen() {
+      yield randomBytes(1000)
+      throw new Error('source broke')
+    }
     await assert.rejects(layout.putBlob(Readable.from(gen())), /source broke/)
     assert.deepEqual(await fsp.readdir(path.join(dir, 'blobs', 'sha256')), [])
   })
@@ -252,7 +272,10 @@ test('listBlobs lists regular blobs with sizes and skips temp files and junk nam
     await fsp.mkdir(path.join(dir, 'blobs', 'md5'))
     const got = []
     for await (const x of layout.listBlobs()) got.push(x)
-    assert.deepEqual(got.sort((x, y) => x.digest.localeCompare(y.digest)), [a, b].sort((x, y) => x.digest.localeCompare(y.digest)))
+    assert.deepEqual(
+      got.sort((x, y) => x.digest.localeCompare(y.digest)),
+      [a, b].sort((x, y) => x.digest.localeCompare(y.digest)),
+    )
     assert.equal((await layout.listTempFiles()).length, 1)
   })
 })
@@ -273,7 +296,10 @@ test('tags: set, list, resolve, move and remove ref.name annotations in index.js
     await layout.setTag('v1', one.manifest)
     await layout.setTag('latest', one.manifest)
     await layout.setTag('v2', { ...two.manifest, annotations: { 'x.y': 'z' } })
-    assert.deepEqual((await layout.listTags()).map((t) => t.tag), ['v1', 'latest', 'v2'])
+    assert.deepEqual(
+      (await layout.listTags()).map((t) => t.tag),
+      ['v1', 'latest', 'v2'],
+    )
     assert.equal((await layout.resolveTag('v2')).annotations?.['x.y'], 'z')
     await layout.setTag('latest', two.manifest)
     assert.equal((await layout.resolveTag('latest')).digest, two.manifest.digest)
@@ -313,7 +339,14 @@ test('updateIndex keeps unknown fields and untagged entries of index.json', asyn
 
 test('putManifest checks the document against its media type; getManifest returns verified bytes', async () => {
   await withLayout(async (layout) => {
-    const bad = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: 'sha256:XYZ', size: 1 }, layers: [] }))
+    const bad = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        config: { mediaType: MediaType.OciConfig, digest: 'sha256:XYZ', size: 1 },
+        layers: [],
+      }),
+    )
     await assert.rejects(layout.putManifest(bad, MediaType.OciManifest), isCode('INVALID_MANIFEST'))
     const { manifest } = await putImage(layout)
     const raw = await layout.getManifest({ digest: manifest.digest, size: manifest.size })
@@ -337,7 +370,10 @@ test('init: concurrent inits of one directory all succeed and leave one layout',
 test('updateIndex never writes an index.json it would refuse to read', async () => {
   await withLayout(async (layout, dir) => {
     const before = await fsp.readFile(path.join(dir, 'index.json'))
-    await assert.rejects(layout.updateIndex((index) => ({ ...index, manifests: [{ mediaType: MediaType.OciManifest, digest: 'sha256:nope' as Digest, size: 1 }] })), isCode('INVALID_INDEX'))
+    await assert.rejects(
+      layout.updateIndex((index) => ({ ...index, manifests: [{ mediaType: MediaType.OciManifest, digest: 'sha256:nope' as Digest, size: 1 }] })),
+      isCode('INVALID_INDEX'),
+    )
     assert.deepEqual(await fsp.readFile(path.join(dir, 'index.json')), before)
   })
 })

@@ -18,7 +18,11 @@ function deadPid(): number {
 
 async function inTemp(fn: (lock: string) => Promise<void>): Promise<void> {
   const t = await tempDir('lading-lock-')
-  try { await fn(path.join(t.dir, 'x.lock')) } finally { await t.cleanup() }
+  try {
+    await fn(path.join(t.dir, 'x.lock'))
+  } finally {
+    await t.cleanup()
+  }
 }
 
 test('withLock: critical sections never overlap and the lock file is removed afterwards', async () => {
@@ -26,13 +30,17 @@ test('withLock: critical sections never overlap and the lock file is removed aft
     let inside = 0
     let maxInside = 0
     let done = 0
-    await Promise.all(Array.from({ length: 12 }, async () => withLock(lock, async () => {
-      inside++
-      maxInside = Math.max(maxInside, inside)
-      await sleep(3)
-      inside--
-      done++
-    })))
+    await Promise.all(
+      Array.from({ length: 12 }, async () =>
+        withLock(lock, async () => {
+          inside++
+          maxInside = Math.max(maxInside, inside)
+          await sleep(3)
+          inside--
+          done++
+        }),
+      ),
+    )
     assert.equal(maxInside, 1)
     assert.equal(done, 12)
     await assert.rejects(fsp.stat(lock), { code: 'ENOENT' })
@@ -52,7 +60,12 @@ test('withLock: the lock file names pid, hostname and time while held', async ()
 
 test('withLock: released when fn throws', async () => {
   await inTemp(async (lock) => {
-    await assert.rejects(withLock(lock, async () => { throw new Error('boom') }), /boom/)
+    await assert.rejects(
+      withLock(lock, async () => {
+        throw new Error('boom')
+      }),
+      /boom/,
+    )
     await assert.rejects(fsp.stat(lock), { code: 'ENOENT' })
   })
 })
@@ -61,8 +74,10 @@ test('withLock: a lock held by a live process times out with LOCKED naming the h
   await inTemp(async (lock) => {
     await fsp.writeFile(lock, JSON.stringify({ pid: process.pid, hostname: os.hostname(), time: new Date().toISOString(), token: 'other' }))
     const t0 = Date.now()
-    await assert.rejects(withLock(lock, async () => {}, { timeoutMs: 300 }),
-      (e: unknown) => isLadingError(e, 'LOCKED') && new RegExp(`locked by pid ${process.pid} on ${os.hostname()}`).test((e as Error).message))
+    await assert.rejects(
+      withLock(lock, async () => {}, { timeoutMs: 300 }),
+      (e: unknown) => isLadingError(e, 'LOCKED') && new RegExp(`locked by pid ${process.pid} on ${os.hostname()}`).test((e as Error).message),
+    )
     assert.ok(Date.now() - t0 < 3000)
     // The foreign lock is left alone.
     assert.equal((await readLockInfo(lock))?.token, 'other')
@@ -74,7 +89,13 @@ test('withLock: stale lock recovery when the holder pid is dead', async () => {
     const pid = deadPid()
     await fsp.writeFile(lock, JSON.stringify({ pid, hostname: os.hostname(), time: new Date().toISOString(), token: 'dead' }))
     let ran = false
-    await withLock(lock, async () => { ran = true }, { timeoutMs: 2000 })
+    await withLock(
+      lock,
+      async () => {
+        ran = true
+      },
+      { timeoutMs: 2000 },
+    )
     assert.ok(ran)
   })
 })
@@ -109,7 +130,7 @@ test('withLock: only one waiter breaks a stale lock at a time; a breaker that di
     await fsp.utimes(breakerPath(lock), old, old)
     await breakIfStale(lock, 60_000)
     assert.equal((await readLockInfo(lock))?.token, 'dead', 'another waiter is breaking it: left alone')
-    assert.equal((await readLockInfo(breakerPath(lock)))?.token, 'live-breaker', 'a live breaker\'s lock is never removed')
+    assert.equal((await readLockInfo(breakerPath(lock)))?.token, 'live-breaker', "a live breaker's lock is never removed")
 
     // A young breaker lock nobody wrote yet (a breaker between create and write): left alone.
     await fsp.writeFile(breakerPath(lock), '')
@@ -119,8 +140,14 @@ test('withLock: only one waiter breaks a stale lock at a time; a breaker that di
     // One whose breaker died: cleared at once, and the stale lock then broken.
     await fsp.writeFile(breakerPath(lock), info(deadPid(), 'dead-breaker'))
     let ran = false
-    await withLock(lock, async () => { ran = true }, { timeoutMs: 2000 })
-    assert.ok(ran, 'the dead breaker\'s file was cleared and the stale lock broken')
+    await withLock(
+      lock,
+      async () => {
+        ran = true
+      },
+      { timeoutMs: 2000 },
+    )
+    assert.ok(ran, "the dead breaker's file was cleared and the stale lock broken")
     await assert.rejects(fsp.stat(breakerPath(lock)), { code: 'ENOENT' })
   })
 })
@@ -131,7 +158,13 @@ test('withLock: stale lock recovery when the lock is older than the bound (pid r
     const old = new Date(Date.now() - 120_000)
     await fsp.utimes(lock, old, old)
     let ran = false
-    await withLock(lock, async () => { ran = true }, { timeoutMs: 2000, staleMs: 60_000 })
+    await withLock(
+      lock,
+      async () => {
+        ran = true
+      },
+      { timeoutMs: 2000, staleMs: 60_000 },
+    )
     assert.ok(ran)
   })
 })
@@ -139,9 +172,15 @@ test('withLock: stale lock recovery when the lock is older than the bound (pid r
 test('withLock: a fresh lock from another host is not broken; an unreadable young lock is not broken, an old one is', async () => {
   await inTemp(async (lock) => {
     await fsp.writeFile(lock, JSON.stringify({ pid: 1, hostname: 'elsewhere', time: new Date().toISOString(), token: 'remote' }))
-    await assert.rejects(withLock(lock, async () => {}, { timeoutMs: 200 }), (e: unknown) => isLadingError(e, 'LOCKED'))
+    await assert.rejects(
+      withLock(lock, async () => {}, { timeoutMs: 200 }),
+      (e: unknown) => isLadingError(e, 'LOCKED'),
+    )
     await fsp.writeFile(lock, '')
-    await assert.rejects(withLock(lock, async () => {}, { timeoutMs: 200 }), (e: unknown) => isLadingError(e, 'LOCKED'))
+    await assert.rejects(
+      withLock(lock, async () => {}, { timeoutMs: 200 }),
+      (e: unknown) => isLadingError(e, 'LOCKED'),
+    )
     const old = new Date(Date.now() - 10_000)
     await fsp.utimes(lock, old, old)
     await withLock(lock, async () => {}, { timeoutMs: 2000 })
@@ -151,9 +190,23 @@ test('withLock: a fresh lock from another host is not broken; an unreadable youn
 test('withLock: the holder keeps its lock fresh, so a long critical section is not judged stale', async () => {
   await inTemp(async (lock) => {
     const order: string[] = []
-    const first = withLock(lock, async () => { order.push('a-start'); await sleep(600); order.push('a-end') }, { staleMs: 200 })
+    const first = withLock(
+      lock,
+      async () => {
+        order.push('a-start')
+        await sleep(600)
+        order.push('a-end')
+      },
+      { staleMs: 200 },
+    )
     await sleep(50)
-    const second = withLock(lock, async () => { order.push('b') }, { staleMs: 200, timeoutMs: 5000 })
+    const second = withLock(
+      lock,
+      async () => {
+        order.push('b')
+      },
+      { staleMs: 200, timeoutMs: 5000 },
+    )
     await Promise.all([first, second])
     assert.deepEqual(order, ['a-start', 'a-end', 'b'])
   })

@@ -22,7 +22,10 @@ test('memory layout: tag, resolve and unpack an image with no directory behind i
   const layout = memoryLayout()
   const img = await putImage(layout, { layers: 2 })
   await layout.setTag('v1', img.manifest)
-  assert.deepEqual((await layout.listTags()).map((t) => t.tag), ['v1'])
+  assert.deepEqual(
+    (await layout.listTags()).map((t) => t.tag),
+    ['v1'],
+  )
   const resolved = await resolveImage(layout, { tag: 'v1' })
   assert.equal(resolved.manifest.layers.length, 2)
   const rootfs = await mkdtemp(path.join(os.tmpdir(), 'lading-memory-'))
@@ -65,7 +68,10 @@ test('memory layout: referrers are found and kept by gc through the blob store',
   await layout.setTag('s', subject.manifest)
   const sig = await putImage(layout, { subject: subject.manifest })
   const found = await listReferrers(layout.blobs, subject.manifest.digest)
-  assert.deepEqual(found.map((d) => d.digest), [sig.manifest.digest])
+  assert.deepEqual(
+    found.map((d) => d.digest),
+    [sig.manifest.digest],
+  )
   assert.equal(found[0]!.mediaType, MediaType.OciManifest)
   assert.deepEqual((await collectGarbage(layout)).removed, [])
 })

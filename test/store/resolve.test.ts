@@ -17,7 +17,11 @@ function isCode(code: ErrorCode, re?: RegExp) {
 
 async function withLayout(fn: (layout: Layout) => Promise<void>): Promise<void> {
   const t = await tempDir()
-  try { await fn(await Layout.init(path.join(t.dir, 'l'))) } finally { await t.cleanup() }
+  try {
+    await fn(await Layout.init(path.join(t.dir, 'l')))
+  } finally {
+    await t.cleanup()
+  }
 }
 
 const amd64 = { os: 'linux', architecture: 'amd64' }
@@ -54,7 +58,10 @@ test('resolveImage descends nested indexes (OCI index -> Docker manifest list) c
     await layout.setTag('multi', outer)
     const r = await resolveImage(layout, { tag: 'multi' }, { os: 'linux', architecture: 'arm64' })
     assert.equal(r.manifestDescriptor.digest, b.manifest.digest)
-    assert.deepEqual(r.path.map((d) => d.digest), [outer.digest, list.digest, b.manifest.digest])
+    assert.deepEqual(
+      r.path.map((d) => d.digest),
+      [outer.digest, list.digest, b.manifest.digest],
+    )
     assert.equal(r.config.architecture, 'arm64')
     const r2 = await resolveImage(layout, { tag: 'multi' }, { os: 'linux', architecture: 'amd64' })
     assert.equal(r2.manifestDescriptor.digest, a.manifest.digest)
@@ -73,8 +80,10 @@ test('resolveImage: PLATFORM_NOT_FOUND names the requested platform and those av
     const b = await putImage(layout, { platform: arm64 })
     const idx = await putIndex(layout, [withPlatform(a.manifest, amd64), withPlatform(b.manifest, arm64)])
     await layout.setTag('multi', idx)
-    await assert.rejects(resolveImage(layout, { tag: 'multi' }, s390x),
-      isCode('PLATFORM_NOT_FOUND', /no image for linux\/s390x; available: linux\/amd64, linux\/arm64\/v8/))
+    await assert.rejects(
+      resolveImage(layout, { tag: 'multi' }, s390x),
+      isCode('PLATFORM_NOT_FOUND', /no image for linux\/s390x; available: linux\/amd64, linux\/arm64\/v8/),
+    )
   })
 })
 
@@ -96,7 +105,8 @@ test("resolveImage: index entries without platform are judged by their config; '
     const att = await putImage(layout, { platform: { os: 'unknown', architecture: 'unknown' } })
     const idx = await putIndex(layout, [
       { ...withPlatform(att.manifest, { os: 'unknown', architecture: 'unknown' }), annotations: { 'vnd.docker.reference.type': 'attestation-manifest' } },
-      a.manifest, b.manifest,
+      a.manifest,
+      b.manifest,
     ])
     await layout.setTag('t', idx)
     assert.equal((await resolveImage(layout, { tag: 't' }, arm64)).manifestDescriptor.digest, b.manifest.digest)
@@ -123,7 +133,13 @@ test('resolveImage: several index.json entries with one tag (one per platform) a
 test('resolveImage: an artifact manifest is UNSUPPORTED, a corrupt manifest blob is reported, a mediaType lie is caught', async () => {
   await withLayout(async (layout) => {
     const cfg = await layout.putBlob(Buffer.from('{}'))
-    const artifact: Manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: 'application/x.test', config: { mediaType: MediaType.OciEmpty, digest: cfg.digest, size: cfg.size }, layers: [] }
+    const artifact: Manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      artifactType: 'application/x.test',
+      config: { mediaType: MediaType.OciEmpty, digest: cfg.digest, size: cfg.size },
+      layers: [],
+    }
     await layout.setTag('art', await layout.putManifest(Buffer.from(JSON.stringify(artifact)), MediaType.OciManifest))
     await assert.rejects(resolveImage(layout, { tag: 'art' }), isCode('UNSUPPORTED', /not a container image/))
 
@@ -157,7 +173,10 @@ test('writeImage stores config and manifest, points the tag at the manifest, and
     assert.equal((await resolveImage(layout, { tag: 't' })).manifestDescriptor.digest, img.manifest.digest)
     const missing = { ...r.manifest, layers: [{ mediaType: MediaType.OciLayerGzip, digest: digestOf('nope'), size: 4 }] }
     await assert.rejects(writeImage(layout, { config, manifest: missing, tag: 't3' }), isCode('BLOB_UNKNOWN'))
-    assert.deepEqual((await layout.listTags()).map((t) => t.tag), ['t', 't2'])
+    assert.deepEqual(
+      (await layout.listTags()).map((t) => t.tag),
+      ['t', 't2'],
+    )
   })
 })
 
@@ -171,10 +190,16 @@ test('crane/buildah-style index.json: full references as ref.name, untagged entr
       manifests: [
         // crane append/pull with --format oci writes untagged entries.
         idx,
-        { ...a.manifest, annotations: { [Annotation.RefName]: 'docker.io/library/busybox:1.36', [Annotation.ContainerdImageName]: 'docker.io/library/busybox:1.36' } },
+        {
+          ...a.manifest,
+          annotations: { [Annotation.RefName]: 'docker.io/library/busybox:1.36', [Annotation.ContainerdImageName]: 'docker.io/library/busybox:1.36' },
+        },
       ],
     }))
-    assert.deepEqual((await layout.listTags()).map((t) => t.tag), ['docker.io/library/busybox:1.36'])
+    assert.deepEqual(
+      (await layout.listTags()).map((t) => t.tag),
+      ['docker.io/library/busybox:1.36'],
+    )
     assert.equal((await resolveImage(layout, { tag: 'docker.io/library/busybox:1.36' })).manifestDescriptor.digest, a.manifest.digest)
     assert.equal((await resolveImage(layout, { digest: idx.digest }, arm64)).manifestDescriptor.digest, b.manifest.digest)
     await layout.setTag('example.com/app/x:v1.0.0-vendor.0', idx)

@@ -17,10 +17,17 @@ export async function tempDir(prefix = 'lading-store-'): Promise<{ dir: string; 
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) }
 }
 
-export interface BuiltImage { manifest: Descriptor; config: Descriptor; layers: Descriptor[] }
+export interface BuiltImage {
+  manifest: Descriptor
+  config: Descriptor
+  layers: Descriptor[]
+}
 
 /** Store one image (config + manifest + `layers` random layers) without tagging it. */
-export async function putImage(layout: Layout, opts: { platform?: Platform; layers?: number; docker?: boolean; subject?: Descriptor; seed?: string } = {}): Promise<BuiltImage> {
+export async function putImage(
+  layout: Layout,
+  opts: { platform?: Platform; layers?: number; docker?: boolean; subject?: Descriptor; seed?: string } = {},
+): Promise<BuiltImage> {
   const docker = opts.docker ?? false
   const platform = opts.platform ?? { os: 'linux', architecture: 'amd64' }
   const layers: Descriptor[] = []

@@ -17,18 +17,28 @@ async function inTempDir(make: (dir: string) => TransportUnderTest['ref']): Prom
 
 transportContract('oci', () => inTempDir((dir) => ({ transport: 'oci', dir: path.join(dir, 'layout'), tag: 'v1' })))
 transportContract('oci-archive', () => inTempDir((dir) => ({ transport: 'oci-archive', file: path.join(dir, 'image.tar'), tag: 'v1' })))
-transportContract('docker-archive', () => inTempDir((dir) => ({ transport: 'docker-archive', file: path.join(dir, 'image.tar'), name: 'example.com/contract', tag: 'v1' })))
+transportContract('docker-archive', () =>
+  inTempDir((dir) => ({ transport: 'docker-archive', file: path.join(dir, 'image.tar'), name: 'example.com/contract', tag: 'v1' })),
+)
 transportContract('dir', () => inTempDir((dir) => ({ transport: 'dir', dir: path.join(dir, 'image') })))
 
 const missing = registryMissing()
 let registry: RunningRegistry | undefined
 if (!missing) {
-  before(async () => { registry = await startRegistry() })
-  after(async () => { await registry?.stop() })
+  before(async () => {
+    registry = await startRegistry()
+  })
+  after(async () => {
+    await registry?.stop()
+  })
 }
-transportContract('docker', async () => ({
-  ref: { transport: 'docker', registry: registry!.host, repository: `contract/${randomBytes(4).toString('hex')}`, tag: 'v1' },
-  root: registry!.storageDir,
-  opts: { tlsVerify: false },
-  async cleanup() {},
-}), { skip: missing ?? false })
+transportContract(
+  'docker',
+  async () => ({
+    ref: { transport: 'docker', registry: registry!.host, repository: `contract/${randomBytes(4).toString('hex')}`, tag: 'v1' },
+    root: registry!.storageDir,
+    opts: { tlsVerify: false },
+    async cleanup() {},
+  }),
+  { skip: missing ?? false },
+)

@@ -24,14 +24,21 @@ import { parseReference } from '../../src/transport/reference.js'
 import { makeTar } from '../helpers/raw-layout.js'
 
 let tmp: string
-before(async () => { tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-da-writer-')) })
-after(async () => { await fsp.rm(tmp, { recursive: true, force: true }) })
+before(async () => {
+  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-da-writer-'))
+})
+after(async () => {
+  await fsp.rm(tmp, { recursive: true, force: true })
+})
 
 function chunks(b: Buffer, size = 64 * 1024): Readable {
   let off = 0
   return new Readable({
     read() {
-      if (off >= b.length) { this.push(null); return }
+      if (off >= b.length) {
+        this.push(null)
+        return
+      }
       this.push(b.subarray(off, off + size))
       off += size
     },
@@ -41,7 +48,9 @@ function chunks(b: Buffer, size = 64 * 1024): Readable {
 /** A layer (an uncompressed tar over 1 MiB, so it is never held in memory) and a config naming it. */
 function image(seed: string, layerCount = 1): { layers: Buffer[]; config: Buffer; manifest(layers: Descriptor[], config: Descriptor): RawManifest } {
   const layers = Array.from({ length: layerCount }, (_, i) => makeTar({ [`data-${seed}-${i}.bin`]: randomBytes(1_500_000) }))
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => digestOf(l)) }, config: { Labels: { seed } } }))
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => digestOf(l)) }, config: { Labels: { seed } } }),
+  )
   return {
     layers,
     config,
@@ -79,7 +88,9 @@ async function layerBytes(ref: string, d: Descriptor): Promise<Buffer> {
     const out: Buffer[] = []
     for await (const c of await src.getBlob(d)) out.push(c as Buffer)
     return Buffer.concat(out)
-  } finally { await src.close() }
+  } finally {
+    await src.close()
+  }
 }
 
 test('a layer of unknown size streams into the temp archive beside FILE, not into the spool', async () => {
@@ -100,7 +111,9 @@ test('a layer of unknown size streams into the temp archive beside FILE, not int
     await dest.putBlob(chunks(img.config), configDesc(img.config))
     await dest.putManifest(img.manifest([layerDesc(img.layers[0]!)], configDesc(img.config)))
     await dest.commit()
-  } finally { await dest.close() }
+  } finally {
+    await dest.close()
+  }
   assert.equal(await tempArchiveSize(dir, 'out.tar'), undefined, 'no temp archive left')
   assert.deepEqual(await layerBytes(`docker-archive:${file}`, layerDesc(img.layers[0]!)), img.layers[0])
 })
@@ -120,7 +133,9 @@ test('a blob that fails verification while streaming in is cut off again; the ar
     await dest.putBlob(chunks(img.config), configDesc(img.config))
     await dest.putManifest(img.manifest([layerDesc(layer)], configDesc(img.config)))
     await dest.commit()
-  } finally { await dest.close() }
+  } finally {
+    await dest.close()
+  }
   const names = members(file)
   assert.equal(names.filter((n) => n === `${digestOf(layer).slice(7)}.tar`).length, 1)
   assert.deepEqual(await layerBytes(`docker-archive:${file}`, layerDesc(layer)), layer)
@@ -135,21 +150,28 @@ test('two layers at once: one streams into the archive, the other goes through t
     await dest.putBlob(chunks(img.config), configDesc(img.config))
     await dest.putManifest(img.manifest(img.layers.map(layerDesc), configDesc(img.config)))
     await dest.commit()
-  } finally { await dest.close() }
+  } finally {
+    await dest.close()
+  }
   for (const l of img.layers) assert.deepEqual(await layerBytes(`docker-archive:${file}`, layerDesc(l)), l)
 })
 
 test('a blob listed both as a layer and as the config is written under both names', async () => {
   const file = path.join(tmp, 'both.tar')
   // A config-shaped document that is also (pretend) a layer: one blob, two member names.
-  const blob = Buffer.concat([Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } })), Buffer.alloc(1_200_000, 0x20)])
+  const blob = Buffer.concat([
+    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } })),
+    Buffer.alloc(1_200_000, 0x20),
+  ])
   const dest = await DockerArchiveDestination.open({ transport: 'docker-archive', file, name: 'example/both', tag: 'v1' }, { tmpDir: tmp })
   try {
     await dest.putBlob(chunks(blob), layerDesc(blob))
     const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.DockerManifest, config: configDesc(blob), layers: [layerDesc(blob)] }))
     await dest.putManifest({ bytes, mediaType: MediaType.DockerManifest, digest: digestOf(bytes) })
     await dest.commit()
-  } finally { await dest.close() }
+  } finally {
+    await dest.close()
+  }
   const hex = digestOf(blob).slice(7)
   const out = path.join(tmp, 'both-x')
   await fsp.mkdir(out)
@@ -165,11 +187,16 @@ test('two commits into one destination: the second archive copies (and re-verifi
   const b = image('b')
   const dest = await DockerArchiveDestination.open({ transport: 'docker-archive', file }, { tmpDir: tmp })
   try {
-    for (const [img, tag] of [[a, 'example/a:v1'], [b, 'example/b:v1']] as const) {
+    for (const [img, tag] of [
+      [a, 'example/a:v1'],
+      [b, 'example/b:v1'],
+    ] as const) {
       await putOneLayerImage(dest, img, tag)
       await dest.commit()
     }
-  } finally { await dest.close() }
+  } finally {
+    await dest.close()
+  }
   assert.deepEqual(await layerBytes(`docker-archive:${file}:example/a:v1`, layerDesc(a.layers[0]!)), a.layers[0])
   assert.deepEqual(await layerBytes(`docker-archive:${file}:example/b:v1`, layerDesc(b.layers[0]!)), b.layers[0])
 })
@@ -189,10 +216,14 @@ test('security: a published archive changed between two commits is not copied in
       await fh.read(one, 0, 1, 512 + 1000)
       one[0] = one[0]! ^ 0xff
       await fh.write(one, 0, 1, 512 + 1000)
-    } finally { await fh.close() }
+    } finally {
+      await fh.close()
+    }
     await putOneLayerImage(dest, b, 'example/b:v1')
     await assert.rejects(dest.commit(), (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'))
-  } finally { await dest.close() }
+  } finally {
+    await dest.close()
+  }
 })
 
 test('a member of 8 GiB or more gets a base-256 size in its one header block (GNU tar reads it)', async () => {

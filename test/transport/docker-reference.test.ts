@@ -22,14 +22,35 @@ function readings(name: string): string[] {
   const g = parseRegistryReference(name)
   const n = parseDockerName(name)
   const a = parseReference(`docker-archive:x.tar:${name}`) as Extract<ImageReference, { transport: 'docker-archive' }>
-  return [`${r.registry}/${r.repository}`, `${g.registry}/${g.repository}`, `${n.registry}/${n.repository}`, dockerRepoTag(a.name!, 'latest').replace(/:latest$/, '')]
+  return [
+    `${r.registry}/${r.repository}`,
+    `${g.registry}/${g.repository}`,
+    `${n.registry}/${n.repository}`,
+    dockerRepoTag(a.name!, 'latest').replace(/:latest$/, ''),
+  ]
 }
 
 function allRefuse(name: string, why: RegExp): void {
-  assert.throws(() => parseReference(`docker://${name}`), (e) => isLadingError(e, 'USAGE') && why.test((e as Error).message), `docker://${name}`)
-  assert.throws(() => parseRegistryReference(name), (e) => isLadingError(e, 'USAGE') && why.test((e as Error).message), name)
-  assert.throws(() => parseDockerName(name), (e) => isLadingError(e, 'INVALID_REFERENCE') && why.test((e as Error).message), name)
-  assert.throws(() => parseReference(`docker-archive:x.tar:${name}`), (e) => isLadingError(e, 'USAGE') && why.test((e as Error).message), `docker-archive:x.tar:${name}`)
+  assert.throws(
+    () => parseReference(`docker://${name}`),
+    (e) => isLadingError(e, 'USAGE') && why.test((e as Error).message),
+    `docker://${name}`,
+  )
+  assert.throws(
+    () => parseRegistryReference(name),
+    (e) => isLadingError(e, 'USAGE') && why.test((e as Error).message),
+    name,
+  )
+  assert.throws(
+    () => parseDockerName(name),
+    (e) => isLadingError(e, 'INVALID_REFERENCE') && why.test((e as Error).message),
+    name,
+  )
+  assert.throws(
+    () => parseReference(`docker-archive:x.tar:${name}`),
+    (e) => isLadingError(e, 'USAGE') && why.test((e as Error).message),
+    `docker-archive:x.tar:${name}`,
+  )
 }
 
 test('docker reference: registry-1.docker.io is Docker Hub everywhere (was: a registry of its own for copy, Hub for the registry commands)', () => {
@@ -38,7 +59,8 @@ test('docker reference: registry-1.docker.io is Docker Hub everywhere (was: a re
   }
   assert.deepEqual(readings('registry-1.docker.io/user/app'), Array(4).fill('docker.io/user/app'))
   // Auth-file keys fold the same names (and the config-file alias registry.hub.docker.com).
-  for (const key of ['registry-1.docker.io', 'index.docker.io', 'https://index.docker.io/v1/', 'registry.hub.docker.com']) assert.equal(normalizeAuthKey(key), DOCKER_HUB, key)
+  for (const key of ['registry-1.docker.io', 'index.docker.io', 'https://index.docker.io/v1/', 'registry.hub.docker.com'])
+    assert.equal(normalizeAuthKey(key), DOCKER_HUB, key)
 })
 
 test('docker reference: a port is 1..65535 everywhere (was: any digits for copy, at most five digits for the registry commands)', () => {
@@ -65,23 +87,40 @@ test('docker reference: a 64-hex name is an image ID, not a repository (was: acc
 })
 
 test('docker reference: bad names are INVALID_REFERENCE at the core and USAGE naming the form at the command line (was: INVALID_REFERENCE or USAGE by parser)', () => {
-  for (const [name, why] of [['Upper/case', /lowercase/], ['a//b', /invalid repository component ""/], ['host:5000/', /invalid repository component/], ['a/-b', /invalid repository component/], ['', /empty repository name/], ['a..b/c', /invalid registry/]] as const) {
+  for (const [name, why] of [
+    ['Upper/case', /lowercase/],
+    ['a//b', /invalid repository component ""/],
+    ['host:5000/', /invalid repository component/],
+    ['a/-b', /invalid repository component/],
+    ['', /empty repository name/],
+    ['a..b/c', /invalid registry/],
+  ] as const) {
     allRefuse(name, why)
   }
-  assert.throws(() => parseReference('docker://a/b:'), (e) => isLadingError(e, 'USAGE') && /invalid tag "".*expected docker:\/\//.test((e as Error).message))
-  assert.throws(() => parseDockerReference(`a:${'t'.repeat(129)}`), (e) => isLadingError(e, 'INVALID_REFERENCE') && /invalid tag/.test((e as Error).message))
+  assert.throws(
+    () => parseReference('docker://a/b:'),
+    (e) => isLadingError(e, 'USAGE') && /invalid tag "".*expected docker:\/\//.test((e as Error).message),
+  )
+  assert.throws(
+    () => parseDockerReference(`a:${'t'.repeat(129)}`),
+    (e) => isLadingError(e, 'INVALID_REFERENCE') && /invalid tag/.test((e as Error).message),
+  )
 })
 
 test('docker reference: the registry commands take docker:// or a bare name, never another transport (was: `oci:x` read as docker.io/library/oci:x)', () => {
   assert.deepEqual(parseRegistryReference('docker://r.io/a:t'), parseRegistryReference('r.io/a:t'))
   for (const s of ['oci:x', 'dir:/tmp/x', 'docker-archive:a.tar', 'docker:busybox']) {
-    assert.throws(() => parseRegistryReference(s), (e) => isLadingError(e, 'USAGE') && /not a registry reference/.test((e as Error).message), s)
+    assert.throws(
+      () => parseRegistryReference(s),
+      (e) => isLadingError(e, 'USAGE') && /not a registry reference/.test((e as Error).message),
+      s,
+    )
   }
   // A registry with a port is not a transport prefix.
   assert.deepEqual(parseRegistryReference('localhost:5000/x'), { transport: 'docker', registry: 'localhost:5000', repository: 'x' })
 })
 
-test('docker reference: the default tag is the caller\'s (copy names latest as skopeo; list-tags must see that none was given)', () => {
+test("docker reference: the default tag is the caller's (copy names latest as skopeo; list-tags must see that none was given)", () => {
   assert.deepEqual(parseReference('docker://busybox'), { transport: 'docker', registry: 'docker.io', repository: 'library/busybox', tag: 'latest' })
   assert.deepEqual(parseRegistryReference('docker://busybox'), { transport: 'docker', registry: 'docker.io', repository: 'library/busybox' })
   assert.deepEqual(parseReference(`docker://busybox@sha256:${HEX}`), parseRegistryReference(`busybox@sha256:${HEX}`), 'a digest alone: no tag for either')
@@ -90,15 +129,26 @@ test('docker reference: the default tag is the caller\'s (copy names latest as s
 test('docker reference: docker-archive RepoTags use the same grammar (was: a colon split of their own)', () => {
   assert.equal(dockerRepoTag('busybox', '1.36'), 'docker.io/library/busybox:1.36')
   assert.equal(dockerRepoTag('registry-1.docker.io/x/y', 'v'), 'docker.io/x/y:v')
-  assert.throws(() => dockerRepoTag('Busybox', 'v'), (e) => isLadingError(e, 'INVALID_REFERENCE'))
-  assert.throws(() => dockerRepoTag('busybox', 'bad tag'), (e) => isLadingError(e, 'INVALID_REFERENCE') && /invalid tag/.test((e as Error).message), 'the tag too (was: written into RepoTags unchecked)')
+  assert.throws(
+    () => dockerRepoTag('Busybox', 'v'),
+    (e) => isLadingError(e, 'INVALID_REFERENCE'),
+  )
+  assert.throws(
+    () => dockerRepoTag('busybox', 'bad tag'),
+    (e) => isLadingError(e, 'INVALID_REFERENCE') && /invalid tag/.test((e as Error).message),
+    'the tag too (was: written into RepoTags unchecked)',
+  )
 })
 
 test('reference display: one form per transport, without tag or digest (was: six spellings, one without docker://)', () => {
   const cases: Array<[string, string]> = [
-    [`oci:/l:t`, 'oci:/l'], [`oci:/l@sha256:${HEX}`, 'oci:/l'], ['oci-archive:/a.tar:t', 'oci-archive:/a.tar'],
-    ['docker-archive:/a.tar:busybox:v', 'docker-archive:/a.tar'], ['dir:/d', 'dir:/d'],
-    ['docker://busybox:1', 'docker://docker.io/library/busybox'], [`docker://r.io:5000/a/b@sha256:${HEX}`, 'docker://r.io:5000/a/b'],
+    [`oci:/l:t`, 'oci:/l'],
+    [`oci:/l@sha256:${HEX}`, 'oci:/l'],
+    ['oci-archive:/a.tar:t', 'oci-archive:/a.tar'],
+    ['docker-archive:/a.tar:busybox:v', 'docker-archive:/a.tar'],
+    ['dir:/d', 'dir:/d'],
+    ['docker://busybox:1', 'docker://docker.io/library/busybox'],
+    [`docker://r.io:5000/a/b@sha256:${HEX}`, 'docker://r.io:5000/a/b'],
   ]
   for (const [s, shown] of cases) {
     const r = parseReference(s)

@@ -16,7 +16,12 @@ test('reference: parse of each transport form', () => {
   assert.deepEqual(parseReference('oci-archive:img.tar'), { transport: 'oci-archive', file: 'img.tar' })
   assert.deepEqual(parseReference('docker-archive:a.tar'), { transport: 'docker-archive', file: 'a.tar' })
   assert.deepEqual(parseReference('docker-archive:a.tar:busybox'), { transport: 'docker-archive', file: 'a.tar', name: 'busybox', tag: 'latest' })
-  assert.deepEqual(parseReference('docker-archive:a.tar:localhost:5000/x/y:v2'), { transport: 'docker-archive', file: 'a.tar', name: 'localhost:5000/x/y', tag: 'v2' })
+  assert.deepEqual(parseReference('docker-archive:a.tar:localhost:5000/x/y:v2'), {
+    transport: 'docker-archive',
+    file: 'a.tar',
+    name: 'localhost:5000/x/y',
+    tag: 'v2',
+  })
   assert.deepEqual(parseReference('docker-archive:a.tar:@1'), { transport: 'docker-archive', file: 'a.tar', sourceIndex: 1 })
   assert.deepEqual(parseReference('docker-archive:-'), { transport: 'docker-archive', file: '-' })
   assert.deepEqual(parseReference('dir:/some/where:odd'), { transport: 'dir', dir: '/some/where:odd' })
@@ -25,7 +30,12 @@ test('reference: parse of each transport form', () => {
 test('reference: docker:// default registry, library/ expansion and the domain heuristic', () => {
   assert.deepEqual(parseReference('docker://busybox'), { transport: 'docker', registry: 'docker.io', repository: 'library/busybox', tag: 'latest' })
   assert.deepEqual(parseReference('docker://user/app:1.0'), { transport: 'docker', registry: 'docker.io', repository: 'user/app', tag: '1.0' })
-  assert.deepEqual(parseReference('docker://index.docker.io/busybox'), { transport: 'docker', registry: 'docker.io', repository: 'library/busybox', tag: 'latest' })
+  assert.deepEqual(parseReference('docker://index.docker.io/busybox'), {
+    transport: 'docker',
+    registry: 'docker.io',
+    repository: 'library/busybox',
+    tag: 'latest',
+  })
   assert.deepEqual(parseReference('docker://quay.io/org/app:v'), { transport: 'docker', registry: 'quay.io', repository: 'org/app', tag: 'v' })
   assert.deepEqual(parseReference('docker://localhost/app'), { transport: 'docker', registry: 'localhost', repository: 'app', tag: 'latest' })
   assert.deepEqual(parseReference('docker://127.0.0.1:5000/a/b:t'), { transport: 'docker', registry: '127.0.0.1:5000', repository: 'a/b', tag: 't' })
@@ -33,15 +43,33 @@ test('reference: docker:// default registry, library/ expansion and the domain h
   // No dot, colon or localhost: a first component is a namespace on docker.io.
   assert.deepEqual(parseReference('docker://myhost/app'), { transport: 'docker', registry: 'docker.io', repository: 'myhost/app', tag: 'latest' })
   assert.deepEqual(parseReference(`docker://r.io/a@sha256:${HEX}`), { transport: 'docker', registry: 'r.io', repository: 'a', digest: `sha256:${HEX}` })
-  assert.deepEqual(parseReference(`docker://r.io/a:t@sha256:${HEX}`), { transport: 'docker', registry: 'r.io', repository: 'a', tag: 't', digest: `sha256:${HEX}` })
+  assert.deepEqual(parseReference(`docker://r.io/a:t@sha256:${HEX}`), {
+    transport: 'docker',
+    registry: 'r.io',
+    repository: 'a',
+    tag: 't',
+    digest: `sha256:${HEX}`,
+  })
 })
 
 test('reference: format(parse(s)) parses back to the same value', () => {
   const inputs = [
-    'oci:/tmp/layout', 'oci:/tmp/layout:v1', 'oci:l:library/busybox:1.36', `oci:./l@sha256:${HEX}`,
-    'oci-archive:/x/img.tar:latest', 'oci-archive:img.tar',
-    'docker-archive:a.tar', 'docker-archive:a.tar:busybox', 'docker-archive:a.tar:localhost:5000/x/y:v2', 'docker-archive:a.tar:@3', 'docker-archive:-',
-    'dir:/some/where', 'docker://busybox', 'docker://quay.io/org/app:v', `docker://r.io/a:t@sha256:${HEX}`, 'docker://127.0.0.1:5000/a/b:t',
+    'oci:/tmp/layout',
+    'oci:/tmp/layout:v1',
+    'oci:l:library/busybox:1.36',
+    `oci:./l@sha256:${HEX}`,
+    'oci-archive:/x/img.tar:latest',
+    'oci-archive:img.tar',
+    'docker-archive:a.tar',
+    'docker-archive:a.tar:busybox',
+    'docker-archive:a.tar:localhost:5000/x/y:v2',
+    'docker-archive:a.tar:@3',
+    'docker-archive:-',
+    'dir:/some/where',
+    'docker://busybox',
+    'docker://quay.io/org/app:v',
+    `docker://r.io/a:t@sha256:${HEX}`,
+    'docker://127.0.0.1:5000/a/b:t',
   ]
   for (const s of inputs) {
     const r = parseReference(s)
@@ -51,7 +79,10 @@ test('reference: format(parse(s)) parses back to the same value', () => {
   }
   assert.equal(formatReference(parseReference('docker://busybox')), 'docker://docker.io/library/busybox:latest')
   // A value no string can name is refused instead of formatted into a different reference.
-  assert.throws(() => formatReference({ transport: 'oci', dir: '/a:b', tag: 't' }), (e: unknown) => isLadingError(e, 'USAGE'))
+  assert.throws(
+    () => formatReference({ transport: 'oci', dir: '/a:b', tag: 't' }),
+    (e: unknown) => isLadingError(e, 'USAGE'),
+  )
   assert.equal(formatReference({ transport: 'dir', dir: '/a:b' }), 'dir:/a:b')
 })
 
@@ -78,6 +109,10 @@ test('reference: bad forms are USAGE errors naming the expected form', () => {
     ['docker://a/b:', /invalid tag/],
   ]
   for (const [s, re] of cases) {
-    assert.throws(() => parseReference(s), (e: unknown) => isLadingError(e, 'USAGE') && re.test((e as Error).message), s)
+    assert.throws(
+      () => parseReference(s),
+      (e: unknown) => isLadingError(e, 'USAGE') && re.test((e as Error).message),
+      s,
+    )
   }
 })

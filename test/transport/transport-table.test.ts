@@ -30,7 +30,13 @@ test('transport table: one entry per transport name, with the reference syntax o
 test('transport table: capabilities are known before opening and are what the opened destination reports', async (t) => {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-table-'))
   t.after(() => fsp.rm(dir, { recursive: true, force: true }))
-  for (const s of [`oci:${dir}/oci:t`, `oci-archive:${dir}/a.tar:t`, `docker-archive:${dir}/d.tar:x:y`, `dir:${dir}/dir`, 'docker://127.0.0.1:9/never/contacted:t']) {
+  for (const s of [
+    `oci:${dir}/oci:t`,
+    `oci-archive:${dir}/a.tar:t`,
+    `docker-archive:${dir}/d.tar:x:y`,
+    `dir:${dir}/dir`,
+    'docker://127.0.0.1:9/never/contacted:t',
+  ]) {
     const r = parseReference(s)
     const dest = await openDestination(r, { tlsVerify: false })
     try {

@@ -53,7 +53,21 @@ function buildWithUmoci(dir: string): string {
   const layout = path.join(dir, 'umoci')
   ok('umoci', ['init', '--layout', layout])
   ok('umoci', ['new', '--image', `${layout}:base`])
-  ok('umoci', ['config', '--image', `${layout}:base`, '--config.cmd', '/bin/sh', '--config.env', 'A=1', '--config.exposedports', '8080/tcp', '--author', 'test', '--tag', 'configured'])
+  ok('umoci', [
+    'config',
+    '--image',
+    `${layout}:base`,
+    '--config.cmd',
+    '/bin/sh',
+    '--config.env',
+    'A=1',
+    '--config.exposedports',
+    '8080/tcp',
+    '--author',
+    'test',
+    '--tag',
+    'configured',
+  ])
   const bundle = path.join(dir, 'bundle')
   ok('umoci', ['unpack', '--image', `${layout}:configured`, bundle])
   return layout.concat('\0', bundle)
@@ -84,7 +98,13 @@ test('interop: layouts written by umoci (init, new, config, unpack + repack) pas
   await fsp.truncate(layerFile, manifest.layers[0].size - 1)
   const bad = ladingValidate(['--image', `${layout}:final`])
   assert.equal(bad.status, 1)
-  assert.match(bad.stdout, new RegExp(`^blob ${entry.digest} \\(manifest\\): /layers/0/size: descriptor says ${manifest.layers[0].size} bytes but blob ${manifest.layers[0].digest} has ${manifest.layers[0].size - 1} bytes$`, 'm'))
+  assert.match(
+    bad.stdout,
+    new RegExp(
+      `^blob ${entry.digest} \\(manifest\\): /layers/0/size: descriptor says ${manifest.layers[0].size} bytes but blob ${manifest.layers[0].digest} has ${manifest.layers[0].size - 1} bytes$`,
+      'm',
+    ),
+  )
 })
 
 test('interop: skopeo copy oci:A:t oci:B:t (OCI and --format v2s2) passes lading validate', async (t) => {
@@ -149,10 +169,17 @@ test('interop: documents written by the raw-layout helper pass oci-image-tool an
   t.after(() => l.cleanup())
   const a = await l.addImage({ tag: 'a', layers: 2 })
   const b = await l.addImage({ layers: 1, architecture: 'arm64', seed: 'arm' })
-  const idx = await l.writeJson({
-    schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json',
-    manifests: [{ ...a.manifestDescriptor, platform: { os: 'linux', architecture: 'amd64' } }, { ...b.manifestDescriptor, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } }],
-  }, 'application/vnd.oci.image.index.v1+json')
+  const idx = await l.writeJson(
+    {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        { ...a.manifestDescriptor, platform: { os: 'linux', architecture: 'amd64' } },
+        { ...b.manifestDescriptor, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+      ],
+    },
+    'application/vnd.oci.image.index.v1+json',
+  )
   await l.addToIndex(idx, 'multi')
   const docs = await documents(l.dir)
   assert.equal(docs.length, 8, 'index.json; manifest+config of a; the nested index; a again and b, each with config')
@@ -173,8 +200,20 @@ test('interop: images committed by store/image.ts writeImage pass oci-image-tool
   const put = await layout.putBlob(gz)
   await writeImage(layout, {
     tag: 'w',
-    config: { architecture: 'amd64', os: 'linux', created: '2024-01-01T00:00:00Z', rootfs: { type: 'layers', diff_ids: [sha256(tar) as any] }, history: [{ created_by: 'test' }], config: { Env: ['A=1'] } },
-    manifest: { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: put.digest, size: 0 }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: put.digest, size: put.size }] },
+    config: {
+      architecture: 'amd64',
+      os: 'linux',
+      created: '2024-01-01T00:00:00Z',
+      rootfs: { type: 'layers', diff_ids: [sha256(tar) as any] },
+      history: [{ created_by: 'test' }],
+      config: { Env: ['A=1'] },
+    },
+    manifest: {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: put.digest, size: 0 },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: put.digest, size: put.size }],
+    },
   })
   for (const d of await documents(layout.dir)) ociImageTool(d.type, d.file)
   assertValid(layout.dir)
@@ -204,6 +243,9 @@ test('interop: a layout written by the lading CLI (init, new, config, insert) pa
   const r = ladingValidate(['--layout', layout, '--deep'])
   assert.equal(r.status, 0, r.stdout + r.stderr)
   const docs = await documents(layout)
-  assert.deepEqual(docs.map((d) => d.type), ['imageIndex', 'manifest', 'config'])
+  assert.deepEqual(
+    docs.map((d) => d.type),
+    ['imageIndex', 'manifest', 'config'],
+  )
   for (const d of docs) ociImageTool(d.type, d.file)
 })

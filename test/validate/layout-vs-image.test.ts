@@ -53,7 +53,7 @@ const corruptions: Record<string, (layout: Layout) => Promise<void>> = {
     const img = await putImage(layout, { layers: 1 })
     let chain: Descriptor = img.manifest
     const levels: Descriptor[] = []
-    for (let i = 0; i < 9; i++) levels.push(chain = await putIndex(layout, [chain]))
+    for (let i = 0; i < 9; i++) levels.push((chain = await putIndex(layout, [chain])))
     await tagRaw(layout, 'a', levels[0]!)
     await tagRaw(layout, 'b', chain)
   },
@@ -82,7 +82,10 @@ const lines = (r: { problems: Parameters<typeof formatProblem>[0][] }): string[]
 test('regression (issue 10 #4): a tag whose descriptor claims an index for a manifest blob another tag also uses is reported by --layout', async () => {
   await withCorrupt('a descriptor claims an index for a manifest another tag names rightly', async (dir) => {
     const image = await validateLayout(dir, { tag: 'b' })
-    assert.ok(image.problems.some((p) => p.code === 'INVALID_INDEX'), lines(image).join('\n'))
+    assert.ok(
+      image.problems.some((p) => p.code === 'INVALID_INDEX'),
+      lines(image).join('\n'),
+    )
     const layout = await validateLayout(dir)
     for (const l of lines(image)) assert.ok(lines(layout).includes(l), `--layout misses: ${l}`)
   })
@@ -91,7 +94,10 @@ test('regression (issue 10 #4): a tag whose descriptor claims an index for a man
 test('regression (issue 10 #4): with --deep, a wrong diff_id for a layer shared with another image is reported by --layout', async () => {
   await withCorrupt('a layer shared with another image has a wrong diff_id in the second config (deep)', async (dir) => {
     const image = await validateLayout(dir, { tag: 'b', deep: true })
-    assert.ok(image.problems.some((p) => p.code === 'DIGEST_MISMATCH' && p.pointer === '/rootfs/diff_ids/0'), lines(image).join('\n'))
+    assert.ok(
+      image.problems.some((p) => p.code === 'DIGEST_MISMATCH' && p.pointer === '/rootfs/diff_ids/0'),
+      lines(image).join('\n'),
+    )
     const layout = await validateLayout(dir, { deep: true })
     for (const l of lines(image)) assert.ok(lines(layout).includes(l), `--layout --deep misses: ${l}`)
   })

@@ -9,7 +9,9 @@ test('requireTool: present tools pass, missing tools skip locally and fail when 
   try {
     delete process.env.CI
     let skipped: boolean | undefined
-    await t.test('local: skipped with a reason', (st) => { skipped = !requireTool(st, 'definitely-not-a-tool-lading') })
+    await t.test('local: skipped with a reason', (st) => {
+      skipped = !requireTool(st, 'definitely-not-a-tool-lading')
+    })
     assert.equal(skipped, true)
     process.env.CI = 'true'
     assert.throws(() => requireTool(t, 'definitely-not-a-tool-lading'), /definitely-not-a-tool-lading not installed, and CI=true forbids skipping/)

@@ -36,7 +36,7 @@ export function register(program: Command): void {
     .option('-t, --tag <dest>', 'write the image here: oci:DIR:TAG, oci-archive:, docker-archive:, docker://... (repeatable)', collect)
     .option('--build-arg <k=v>', 'set a build argument (K alone takes the value from the environment) (repeatable)', collect)
     .option('--target <stage>', 'build this stage (default the last)')
-    .option('--platform <os/arch[/variant]>', 'the platform to build for (default the host\'s)')
+    .option('--platform <os/arch[/variant]>', "the platform to build for (default the host's)")
     .option('--no-cache', 'run every step again (the results still go into the cache)')
     .option('--network <none|host>', 'network for RUN steps (default none: only loopback)')
     .option('--secret <id=ID,src=FILE>', 'a secret for RUN --mount=type=secret (repeatable)', collect)
@@ -50,14 +50,15 @@ export function register(program: Command): void {
     .option('--creds <user:pass>', 'registry credentials')
     .option('--authfile <file>', 'registry auth file')
     .action(async (context: string, f: BuildFlags) => {
-      const [{ build, exportImage }, { parseReference }, { parsePlatform }, { registryOptionsFromFlags }, { mtimeClamp }, { atomicWriteFile }] = await Promise.all([
-        import('../../build/builder.js'),
-        import('../../transport/reference.js'),
-        import('../../spec/platform.js'),
-        import('../../transport/registry/cli-options.js'),
-        import('./repack.js'),
-        import('../../io/fs.js'),
-      ])
+      const [{ build, exportImage }, { parseReference }, { parsePlatform }, { registryOptionsFromFlags }, { mtimeClamp }, { atomicWriteFile }] =
+        await Promise.all([
+          import('../../build/builder.js'),
+          import('../../transport/reference.js'),
+          import('../../spec/platform.js'),
+          import('../../transport/registry/cli-options.js'),
+          import('./repack.js'),
+          import('../../io/fs.js'),
+        ])
       // Every flag is checked before anything runs.
       const dests = (f.tag ?? []).map((t) => parseReference(t))
       const buildArgs: Record<string, string> = {}
@@ -71,13 +72,19 @@ export function register(program: Command): void {
       }
       const secrets: Record<string, string> = {}
       for (const s of f.secret ?? []) {
-        const kv = new Map(s.split(',').map((p) => { const i = p.indexOf('='); return [i < 0 ? p : p.slice(0, i), i < 0 ? '' : p.slice(i + 1)] as [string, string] }))
+        const kv = new Map(
+          s.split(',').map((p) => {
+            const i = p.indexOf('=')
+            return [i < 0 ? p : p.slice(0, i), i < 0 ? '' : p.slice(i + 1)] as [string, string]
+          }),
+        )
         const id = kv.get('id')
         const src = kv.get('src') ?? kv.get('source')
         if (!id || !src) throw usage(`--secret ${JSON.stringify(s)}: expected id=ID,src=FILE`)
         secrets[id] = src
       }
-      if (f.network !== undefined && f.network !== 'none' && f.network !== 'host') throw usage(`--network: expected none or host, got ${JSON.stringify(f.network)}`)
+      if (f.network !== undefined && f.network !== 'none' && f.network !== 'host')
+        throw usage(`--network: expected none or host, got ${JSON.stringify(f.network)}`)
       const progress = f.progress ?? 'plain'
       if (!['plain', 'tty', 'json'].includes(progress)) throw usage(`--progress: expected plain, tty or json, got ${JSON.stringify(progress)}`)
       const timestamp = mtimeClamp(f.timestamp)
@@ -118,7 +125,18 @@ export function register(program: Command): void {
         }
         if (f.iidfile !== undefined) await atomicWriteFile(f.iidfile, result.imageId)
         if (f.digestfile !== undefined) await atomicWriteFile(f.digestfile, written[0]?.digest ?? result.manifest.digest)
-        if (progress === 'json') err.write(JSON.stringify({ type: 'done', imageId: result.imageId, manifest: result.manifest.digest, written, stepsRun: result.stepsRun, stepsCached: result.stepsCached, layersWritten: result.layersWritten }) + '\n')
+        if (progress === 'json')
+          err.write(
+            JSON.stringify({
+              type: 'done',
+              imageId: result.imageId,
+              manifest: result.manifest.digest,
+              written,
+              stepsRun: result.stepsRun,
+              stepsCached: result.stepsCached,
+              layersWritten: result.layersWritten,
+            }) + '\n',
+          )
         process.stdout.write(`${result.imageId}\n`)
       }, 'build')
     })

@@ -10,7 +10,7 @@ export function register(program: Command): void {
     .command('config')
     .description('change the configuration of an image, writing a new config and manifest (like umoci config)')
     .requiredOption('--image <dir[:tag]>', 'the image to change, DIR[:TAG] (tag defaults to latest)')
-    .option('--tag <newtag>', 'save the result under this tag instead of moving --image\'s tag')
+    .option('--tag <newtag>', "save the result under this tag instead of moving --image's tag")
     .option('--config.user <user>', 'user[:group] the process runs as')
     .option('--config.exposedports <port>', 'expose PORT[/tcp|udp|sctp] (repeatable)', collect)
     .option('--config.env <key=value>', 'set an environment variable (repeatable)', collect)
@@ -28,7 +28,11 @@ export function register(program: Command): void {
     .option('--os <os>', 'alias of --platform.os (umoci 0.4 spelling)')
     .option('--architecture <arch>', 'alias of --platform.arch (umoci 0.4 spelling)')
     .option('--manifest.annotation <key=value>', 'set a manifest annotation (repeatable)', collect)
-    .option('--clear <field>', 'clear a field first: config.labels, config.volume, config.env, config.exposedports, config.entrypoint, config.cmd, manifest.annotations (repeatable)', collect)
+    .option(
+      '--clear <field>',
+      'clear a field first: config.labels, config.volume, config.env, config.exposedports, config.entrypoint, config.cmd, manifest.annotations (repeatable)',
+      collect,
+    )
   addHistoryOptions(cmd).action(async (opts: Opts) => {
     const { dir, tag } = parseImageArg(opts.image)
     const { Layout } = await import('../../store/layout.js')
@@ -38,17 +42,29 @@ export function register(program: Command): void {
     const layout = await Layout.open(dir)
     const img = await resolveImage(layout, { tag: tag! }, 'any')
     if (img.path.length > 1) {
-      throw new LadingError('UNSUPPORTED', `${dir}:${tag}: names an index of ${img.path.length - 1 > 1 ? 'nested indexes' : 'several images'}; lading config edits one image manifest (copy the platform you want out first)`)
+      throw new LadingError(
+        'UNSUPPORTED',
+        `${dir}:${tag}: names an index of ${img.path.length - 1 > 1 ? 'nested indexes' : 'several images'}; lading config edits one image manifest (copy the platform you want out first)`,
+      )
     }
     const s = (k: string) => opts[k] as string | undefined
     const a = (k: string) => opts[k] as string[] | undefined
     const clear = opts.clear ?? []
     const config = editConfig(img.config, {
-      user: s('config.user'), exposedPorts: a('config.exposedports'), env: a('config.env'),
-      entrypoint: a('config.entrypoint'), cmd: a('config.cmd'), volumes: a('config.volume'),
-      labels: a('config.label'), workingDir: s('config.workingdir'), stopSignal: s('config.stopsignal'),
-      created: s('created'), author: s('author'),
-      os: s('platform.os') ?? s('os'), architecture: s('platform.arch') ?? s('architecture'), variant: s('platform.variant'),
+      user: s('config.user'),
+      exposedPorts: a('config.exposedports'),
+      env: a('config.env'),
+      entrypoint: a('config.entrypoint'),
+      cmd: a('config.cmd'),
+      volumes: a('config.volume'),
+      labels: a('config.label'),
+      workingDir: s('config.workingdir'),
+      stopSignal: s('config.stopsignal'),
+      created: s('created'),
+      author: s('author'),
+      os: s('platform.os') ?? s('os'),
+      architecture: s('platform.arch') ?? s('architecture'),
+      variant: s('platform.variant'),
       clear,
       history: historyFromOptions(opts, { createdBy: 'lading config', author: s('author') ?? img.config.author, emptyLayer: true }),
     })

@@ -15,17 +15,19 @@ export function register(program: Command): void {
   defineStop(c.command('stop'))
   defineLogs(c.command('logs'))
   defineCommit(c.command('commit'))
-  addStoreOption(c.command('rm')
-    .description('remove containers: their writable layer, mount and runc state')
-    .argument('<containers...>', 'names or ids')
-    .option('-f, --force', 'kill running containers first'))
-    .action(async (names: string[], f: StoreFlag & { force?: boolean }) => {
-      const { findContainer, removeContainer } = await import('../../run/containers.js')
-      const store = await openStore(f)
-      for (const n of names) {
-        const rec = await findContainer(store, n)
-        await removeContainer(store, rec, { force: f.force ?? false })
-        process.stdout.write(`${rec.id}\n`)
-      }
-    })
+  addStoreOption(
+    c
+      .command('rm')
+      .description('remove containers: their writable layer, mount and runc state')
+      .argument('<containers...>', 'names or ids')
+      .option('-f, --force', 'kill running containers first'),
+  ).action(async (names: string[], f: StoreFlag & { force?: boolean }) => {
+    const { findContainer, removeContainer } = await import('../../run/containers.js')
+    const store = await openStore(f)
+    for (const n of names) {
+      const rec = await findContainer(store, n)
+      await removeContainer(store, rec, { force: f.force ?? false })
+      process.stdout.write(`${rec.id}\n`)
+    }
+  })
 }

@@ -47,12 +47,12 @@ export function register(program: Command): void {
     .argument('<source>', 'source image reference, e.g. docker://busybox, oci:DIR:TAG, docker-archive:FILE')
     .argument('<destination>', 'destination image reference (docker-archive:- writes the archive to stdout)')
     .option('-a, --all', 'copy every image of an index, and the index')
-    .option('--platform <os/arch[/variant]>', 'copy the image for this platform (repeatable; several keep a reduced index); default the host\'s', collect)
+    .option('--platform <os/arch[/variant]>', "copy the image for this platform (repeatable; several keep a reduced index); default the host's", collect)
     .option('-f, --format <oci|v2s2>', 'convert manifests to OCI or Docker v2s2 (digests change, diff_ids do not)')
     .option('--preserve-digests', 'fail instead of making any change that alters a digest')
     .option('--multi-arch <system|all>', 'for an index: the image for this system (default), or all images and the index (= --all)')
-    .option('--override-arch <arch>', 'choose the image for this architecture instead of the host\'s')
-    .option('--override-os <os>', 'choose the image for this OS instead of the host\'s')
+    .option('--override-arch <arch>', "choose the image for this architecture instead of the host's")
+    .option('--override-os <os>', "choose the image for this OS instead of the host's")
     .option('--override-variant <variant>', 'choose the image for this architecture variant')
     .option('--dest-compress', 'compress uncompressed layers for dir: too (oci:, oci-archive: and docker:// always do)')
     .option('--dest-compress-format <gzip|zstd>', 'compression of the layers the destination compresses; others are recompressed (default gzip)')
@@ -78,45 +78,68 @@ export function register(program: Command): void {
     .option('--tmpdir <dir>', 'where archive transports spool (default $TMPDIR or /tmp)')
     .action(async (source: string, destination: string, f: CopyFlags) => {
       // One batch of imports (they load side by side), none this copy does not need.
-      const [{ LadingError }, { parseReference }, { copy }, { parsePlatform }, { registryOptionsFromFlags }, { ProgressPrinter, chooseProgressMode }] = await Promise.all([
-        import('../../errors.js'),
-        import('../../transport/reference.js'),
-        import('../../copy/copy-references.js'),
-        import('../../spec/platform.js'),
-        import('../../transport/registry/cli-options.js'),
-        import('../progress.js'),
-      ])
+      const [{ LadingError }, { parseReference }, { copy }, { parsePlatform }, { registryOptionsFromFlags }, { ProgressPrinter, chooseProgressMode }] =
+        await Promise.all([
+          import('../../errors.js'),
+          import('../../transport/reference.js'),
+          import('../../copy/copy-references.js'),
+          import('../../spec/platform.js'),
+          import('../../transport/registry/cli-options.js'),
+          import('../progress.js'),
+        ])
 
       const srcRef = parseReference(source)
       const destRef = parseReference(destination)
-      if (f.format !== undefined && f.format !== 'oci' && f.format !== 'v2s2') throw new LadingError('USAGE', `--format: expected oci or v2s2, got ${JSON.stringify(f.format)}`)
-      if (f.progress !== undefined && !['json', 'plain', 'tty'].includes(f.progress)) throw new LadingError('USAGE', `--progress: expected json, plain or tty, got ${JSON.stringify(f.progress)}`)
+      if (f.format !== undefined && f.format !== 'oci' && f.format !== 'v2s2')
+        throw new LadingError('USAGE', `--format: expected oci or v2s2, got ${JSON.stringify(f.format)}`)
+      if (f.progress !== undefined && !['json', 'plain', 'tty'].includes(f.progress))
+        throw new LadingError('USAGE', `--progress: expected json, plain or tty, got ${JSON.stringify(f.progress)}`)
       const intFlag = (v: string | undefined, name: string, min: number, max: number): number | undefined => {
         if (v === undefined) return undefined
         const n = Number(v)
-        if (!Number.isInteger(n) || n < min || n > max) throw new LadingError('USAGE', `${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`)
+        if (!Number.isInteger(n) || n < min || n > max)
+          throw new LadingError('USAGE', `${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`)
         return n
       }
       const level = intFlag(f.destCompressLevel, '--dest-compress-level', -7, 22)
       const concurrency = intFlag(f.concurrency, '--concurrency', 1, 64)
       const retryTimes = intFlag(f.retryTimes, '--retry-times', 0, 100)
       if (f.destDecompress && (f.destCompress || f.destCompressFormat !== undefined || level !== undefined)) {
-        throw new LadingError('USAGE', `--dest-decompress and ${f.destCompress ? '--dest-compress' : f.destCompressFormat !== undefined ? '--dest-compress-format' : '--dest-compress-level'} cannot be combined`)
+        throw new LadingError(
+          'USAGE',
+          `--dest-decompress and ${f.destCompress ? '--dest-compress' : f.destCompressFormat !== undefined ? '--dest-compress-format' : '--dest-compress-level'} cannot be combined`,
+        )
       }
-      if (f.removeSignatures && f.referrers) throw new LadingError('USAGE', '--remove-signatures and --referrers cannot be combined (referrers include signatures)')
+      if (f.removeSignatures && f.referrers)
+        throw new LadingError('USAGE', '--remove-signatures and --referrers cannot be combined (referrers include signatures)')
       if (f.multiArch !== undefined && !['system', 'all'].includes(f.multiArch)) {
         // index-only (the index without its images) would leave an oci: layout that references
         // manifests it does not hold: refused rather than half done.
-        throw new LadingError('USAGE', `--multi-arch: expected system or all, got ${JSON.stringify(f.multiArch)}${f.multiArch === 'index-only' ? ' (index-only is not supported: the destination would reference images it does not hold)' : ''}`)
+        throw new LadingError(
+          'USAGE',
+          `--multi-arch: expected system or all, got ${JSON.stringify(f.multiArch)}${f.multiArch === 'index-only' ? ' (index-only is not supported: the destination would reference images it does not hold)' : ''}`,
+        )
       }
       const all = f.all === true || f.multiArch === 'all'
       const override = f.overrideArch !== undefined || f.overrideOs !== undefined || f.overrideVariant !== undefined
-      if (all && (f.platform?.length || override)) throw new LadingError('USAGE', `${f.all ? '--all' : '--multi-arch all'} and ${f.platform?.length ? '--platform' : '--override-*'} cannot be combined`)
+      if (all && (f.platform?.length || override))
+        throw new LadingError('USAGE', `${f.all ? '--all' : '--multi-arch all'} and ${f.platform?.length ? '--platform' : '--override-*'} cannot be combined`)
       if (override && f.platform?.length) throw new LadingError('USAGE', '--platform and --override-arch/--override-os/--override-variant cannot be combined')
       const tmp = f.tmpdir !== undefined ? { tmpDir: f.tmpdir } : {}
       const retry = retryTimes !== undefined ? { retry: { attempts: retryTimes + 1 } } : {}
-      const srcOpts = { ...registryOptionsFromFlags({ tlsVerify: f.srcTlsVerify, certDir: f.srcCertDir, creds: f.srcCreds, authfile: f.srcAuthfile ?? f.authfile }, 'src-'), ...tmp, ...retry }
-      const destOpts = { ...registryOptionsFromFlags({ tlsVerify: f.destTlsVerify, certDir: f.destCertDir, creds: f.destCreds, authfile: f.destAuthfile ?? f.authfile }, 'dest-'), ...tmp, ...retry }
+      const srcOpts = {
+        ...registryOptionsFromFlags({ tlsVerify: f.srcTlsVerify, certDir: f.srcCertDir, creds: f.srcCreds, authfile: f.srcAuthfile ?? f.authfile }, 'src-'),
+        ...tmp,
+        ...retry,
+      }
+      const destOpts = {
+        ...registryOptionsFromFlags(
+          { tlsVerify: f.destTlsVerify, certDir: f.destCertDir, creds: f.destCreds, authfile: f.destAuthfile ?? f.authfile },
+          'dest-',
+        ),
+        ...tmp,
+        ...retry,
+      }
 
       // Every flag is checked before anything is opened: a usage error never touches the source.
       let destCompressFormat: 'gzip' | 'zstd' | undefined
@@ -168,8 +191,11 @@ export function register(program: Command): void {
         running = copying
         const result = await copying
         const { blobs } = result
-        printer.finish(`Copied ${result.digest}: ${blobs.copied} blob(s) sent, ${blobs.existed} already there${result.referrers ? `, ${result.referrers} referrer(s)` : ''}`)
-        if (chooseProgressMode(f) === 'json') process.stderr.write(JSON.stringify({ type: 'done', digest: result.digest, mediaType: result.mediaType, size: result.size, blobs }) + '\n')
+        printer.finish(
+          `Copied ${result.digest}: ${blobs.copied} blob(s) sent, ${blobs.existed} already there${result.referrers ? `, ${result.referrers} referrer(s)` : ''}`,
+        )
+        if (chooseProgressMode(f) === 'json')
+          process.stderr.write(JSON.stringify({ type: 'done', digest: result.digest, mediaType: result.mediaType, size: result.size, blobs }) + '\n')
       } catch (e) {
         printer.finish()
         throw e

@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .argument('[target]', 'TARGET: absolute path in the image')
     .option('--opaque', 'make TARGET opaque first: hide what lower layers have under it (SOURCE must be a directory)')
     .option('--whiteout', 'delete TARGET from the image (only TARGET is given)')
-    .option('--tag <newtag>', 'save the result under this tag instead of moving --image\'s tag')
+    .option('--tag <newtag>', "save the result under this tag instead of moving --image's tag")
     .option('--compress <gzip|zstd|none>', 'layer compression', 'gzip')
     .option('--level <n>', 'compression level')
     .option('--mtime <epoch|date>', 'clamp file mtimes in the layer (default: $SOURCE_DATE_EPOCH if set)')
@@ -37,7 +37,7 @@ export function register(program: Command): void {
     const what = opts.whiteout ? `--whiteout ${target}` : `${opts.opaque ? '--opaque ' : ''}${target}`
     const history = historyFromOptions(opts, { createdBy: `lading insert ${what}`, emptyLayer: false })
     const o: import('../../bundle/insert.js').InsertOptions = {
-      ...await openImageArg(opts.image),
+      ...(await openImageArg(opts.image)),
       target,
       compression: parseCompression(opts.compress ?? 'gzip'),
       history: history ?? false,

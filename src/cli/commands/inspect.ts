@@ -18,7 +18,9 @@ interface Opts {
 export function register(program: Command): void {
   program
     .command('inspect')
-    .description('summarise an image from a layout (--image DIR[:TAG]) or any transport (oci:, oci-archive:, docker-archive:, dir:, docker://) without pulling layers')
+    .description(
+      'summarise an image from a layout (--image DIR[:TAG]) or any transport (oci:, oci-archive:, docker-archive:, dir:, docker://) without pulling layers',
+    )
     .argument('[reference]', 'a transport reference such as docker://REGISTRY/REPO:TAG')
     .option('--image <dir[:tag]>', 'an image in an OCI layout, DIR[:TAG] or DIR@DIGEST')
     .option('--raw', 'print the manifest (or index) exactly as stored')
@@ -57,7 +59,10 @@ export function register(program: Command): void {
         getManifest = async (d) => layout.getManifest(d ? { digest: d } : top)
         getSmallBlob = (d) => layout.readBlob(d)
       } else {
-        const [{ parseReference, formatReference }, { openSource }] = await Promise.all([import('../../transport/reference.js'), import('../../transport/open.js')])
+        const [{ parseReference, formatReference }, { openSource }] = await Promise.all([
+          import('../../transport/reference.js'),
+          import('../../transport/open.js'),
+        ])
         const { readAllLimited, DEFAULT_MAX_DOCUMENT_BYTES } = await import('../../io/limits.js')
         const ref = parseReference(reference!)
         name = formatReference(ref)
@@ -80,7 +85,10 @@ export function register(program: Command): void {
       }
       try {
         let raw = await getManifest()
-        if (opts.raw) { process.stdout.write(raw.bytes); return }
+        if (opts.raw) {
+          process.stdout.write(raw.bytes)
+          return
+        }
         let indexInfo: { digest: string; platforms: string[] } | undefined
         let mediaType = raw.mediaType || manifestMediaType(raw.bytes, name)
         // Descend through (possibly nested) indexes to the image for the wanted platform.
@@ -90,19 +98,27 @@ export function register(program: Command): void {
           const index = parseIndex(raw.bytes, `${name} (index ${raw.digest})`, mediaType)
           const platforms = index.manifests.filter((m) => m.platform).map((m) => formatPlatform(m.platform!))
           indexInfo ??= { digest: raw.digest, platforms }
-          const pick = index.manifests.find((m) => platformMatches(want, m.platform)) ??
-            (index.manifests.length === 1 ? index.manifests[0] : undefined)
-          if (!pick) throw new LadingError('PLATFORM_NOT_FOUND', `${name}: no image for ${formatPlatform(want)} (available: ${platforms.join(', ') || 'none'}); use --platform`)
+          const pick = index.manifests.find((m) => platformMatches(want, m.platform)) ?? (index.manifests.length === 1 ? index.manifests[0] : undefined)
+          if (!pick)
+            throw new LadingError(
+              'PLATFORM_NOT_FOUND',
+              `${name}: no image for ${formatPlatform(want)} (available: ${platforms.join(', ') || 'none'}); use --platform`,
+            )
           raw = await getManifest(pick.digest)
           mediaType = raw.mediaType || manifestMediaType(raw.bytes, name)
         }
         checkIndexDepth(depth, name)
         const manifest: Manifest = parseManifest(raw.bytes, `${name} (manifest ${raw.digest})`, mediaType)
         const configBytes = await getSmallBlob(manifest.config)
-        if (opts.config) { process.stdout.write(configBytes); return }
+        if (opts.config) {
+          process.stdout.write(configBytes)
+          return
+        }
         const config: ImageConfig = parseConfig(configBytes, `${name} (config ${manifest.config.digest})`)
         const summary = summarizeImage({ mediaType, digest: raw.digest, size: raw.bytes.length }, manifest, config, {
-          name: shownName, repoTags: await repoTags, ...(indexInfo ? { index: indexInfo } : {}),
+          name: shownName,
+          repoTags: await repoTags,
+          ...(indexInfo ? { index: indexInfo } : {}),
         })
         printJson(summary)
       } finally {

@@ -27,7 +27,8 @@ export function register(program: Command): void {
       let pageSize: number | undefined
       if (opts.pageSize !== undefined) {
         pageSize = Number(opts.pageSize)
-        if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new LadingError('USAGE', `--page-size: expected a positive integer, got ${JSON.stringify(opts.pageSize)}`)
+        if (!Number.isSafeInteger(pageSize) || pageSize < 1)
+          throw new LadingError('USAGE', `--page-size: expected a positive integer, got ${JSON.stringify(opts.pageSize)}`)
       }
       const { directRegistryOptions } = await import('../../transport/registries-conf.js')
       const client = new RegistryClient({ ...directRegistryOptions(ref, registryOptionsFromFlags(opts)), registry: ref.registry })

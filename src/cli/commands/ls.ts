@@ -17,7 +17,15 @@ export function register(program: Command): void {
       const { Layout } = await import('../../store/layout.js')
       const tags = await (await Layout.open(opts.layout)).listTags()
       if (opts.json) {
-        printJson(tags.map(({ tag, descriptor: d }) => ({ tag, mediaType: d.mediaType, digest: d.digest, size: d.size, ...(d.platform ? { platform: d.platform } : {}) })))
+        printJson(
+          tags.map(({ tag, descriptor: d }) => ({
+            tag,
+            mediaType: d.mediaType,
+            digest: d.digest,
+            size: d.size,
+            ...(d.platform ? { platform: d.platform } : {}),
+          })),
+        )
         return
       }
       await writeOut(tags.map((t) => `${t.tag}\n`).join(''))

@@ -15,7 +15,8 @@ export function register(program: Command): void {
       const { MediaType } = await import('../../spec/media-types.js')
       const st = await fsp.stat(file)
       if (!st.isFile()) throw new LadingError('USAGE', `${file}: not a regular file`)
-      if (st.size > DEFAULT_MAX_DOCUMENT_BYTES) throw new LadingError('SIZE_LIMIT', `${file}: larger than the limit of ${DEFAULT_MAX_DOCUMENT_BYTES} bytes for a manifest`)
+      if (st.size > DEFAULT_MAX_DOCUMENT_BYTES)
+        throw new LadingError('SIZE_LIMIT', `${file}: larger than the limit of ${DEFAULT_MAX_DOCUMENT_BYTES} bytes for a manifest`)
       const bytes = await fsp.readFile(file)
       // The media type check rejects what is not a manifest at all (and schema 1, whose digest is
       // computed over the payload without its signatures, which Lading does not support).

@@ -4,16 +4,17 @@ import { unpackOptions, parseIdMap, withUnpackOptions, type UnpackCliOpts } from
 
 export function register(program: Command): void {
   const raw = program.command('raw').description('low-level bundle operations (like umoci raw)')
-  withUnpackOptions(raw
-    .command('unpack')
-    .description('unpack only the root filesystem of an image into ROOTFS (no config.json, no bundle state)')
-    .argument('<rootfs>', 'directory to create (must be absent or empty)'),
-  'unpack as an unprivileged user: no chown, no devices')
-    .action(async (rootfs: string, opts: UnpackCliOpts) => {
-      const { unpackRootfs } = await import('../../bundle/unpack.js')
-      const r = await whileInterruptible((signal) => unpackOptions(opts).then((o) => unpackRootfs(rootfs, { ...o, signal })), `raw unpack into ${rootfs}`)
-      process.stdout.write(`unpacked ${r.image.manifestDescriptor.digest} (${r.layers} layer${r.layers === 1 ? '' : 's'}) into ${rootfs}\n`)
-    })
+  withUnpackOptions(
+    raw
+      .command('unpack')
+      .description('unpack only the root filesystem of an image into ROOTFS (no config.json, no bundle state)')
+      .argument('<rootfs>', 'directory to create (must be absent or empty)'),
+    'unpack as an unprivileged user: no chown, no devices',
+  ).action(async (rootfs: string, opts: UnpackCliOpts) => {
+    const { unpackRootfs } = await import('../../bundle/unpack.js')
+    const r = await whileInterruptible((signal) => unpackOptions(opts).then((o) => unpackRootfs(rootfs, { ...o, signal })), `raw unpack into ${rootfs}`)
+    process.stdout.write(`unpacked ${r.image.manifestDescriptor.digest} (${r.layers} layer${r.layers === 1 ? '' : 's'}) into ${rootfs}\n`)
+  })
   raw
     .command('runtime-config')
     .alias('config')
@@ -28,7 +29,7 @@ export function register(program: Command): void {
     .action(async (file: string, opts: UnpackCliOpts & { rootfs?: string }) => {
       const [{ writeRuntimeConfig }, { resolveImage }] = await Promise.all([import('../../bundle/unpack.js'), import('../../store/resolve.js')])
       const { parsePlatform } = await import('../../spec/platform.js')
-      const platform = opts.platform === undefined ? undefined : opts.platform === 'any' ? 'any' as const : parsePlatform(opts.platform)
+      const platform = opts.platform === undefined ? undefined : opts.platform === 'any' ? ('any' as const) : parsePlatform(opts.platform)
       const { layout, image: selector } = await openImageArg(opts.image)
       const image = await resolveImage(layout, selector, platform)
       const o: Parameters<typeof writeRuntimeConfig>[2] = { rootless: opts.rootless ?? false }

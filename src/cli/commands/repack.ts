@@ -3,7 +3,15 @@ import { addHistoryOptions, historyFromOptions } from '../image-options.js'
 import { PROGRESS_HELP, progressFor } from '../progress.js'
 import { collect, parseImageArg, usage } from '../util.js'
 
-type Opts = Record<string, unknown> & { progress?: string; image: string; compress?: string; level?: string; maskPath?: string[]; refreshBundle?: boolean; mtime?: string }
+type Opts = Record<string, unknown> & {
+  progress?: string
+  image: string
+  compress?: string
+  level?: string
+  maskPath?: string[]
+  refreshBundle?: boolean
+  mtime?: string
+}
 
 /** SOURCE_DATE_EPOCH (reproducible-builds.org) or --mtime, as the clamp for layer mtimes. */
 export function mtimeClamp(mtime: string | undefined): Date | undefined {
@@ -24,14 +32,14 @@ export function parseLevel(s: string | undefined): number | undefined {
 export function register(program: Command): void {
   const cmd = program
     .command('repack')
-    .description('add the changes made in a bundle\'s rootfs as a new layer and move the tag (like umoci repack)')
+    .description("add the changes made in a bundle's rootfs as a new layer and move the tag (like umoci repack)")
     .requiredOption('--image <dir[:tag]>', 'the layout the bundle was unpacked from, and the tag to set (default latest)')
     .argument('<bundle>', 'bundle made by lading unpack')
     .option('--compress <gzip|zstd|none>', 'layer compression', 'gzip')
     .option('--level <n>', 'compression level')
     .option('--mask-path <path>', 'leave this path (and what is below it) out of the layer (repeatable)', collect)
     .option('--mtime <epoch|date>', 'clamp file mtimes in the layer (default: $SOURCE_DATE_EPOCH if set)')
-    .option('--refresh-bundle', 'make the new image the bundle\'s base, so a later repack only adds later changes')
+    .option('--refresh-bundle', "make the new image the bundle's base, so a later repack only adds later changes")
     .option('--progress <mode>', PROGRESS_HELP)
   addHistoryOptions(cmd).action(async (bundle: string, opts: Opts) => {
     const { parseCompression } = await import('../../io/compression.js')
@@ -58,7 +66,9 @@ export function register(program: Command): void {
     if (r.tagMoved) {
       const { shortDigest } = await import('../../digest/digest.js')
       const t = r.tagMoved
-      process.stderr.write(`lading: warning: ${t.tag} moved since unpack (to ${shortDigest(t.was)}); ${r.manifest ? `the new image is based on ${shortDigest(t.base)}, as unpacked, and replaces it` : 'no change, the tag is left alone'}\n`)
+      process.stderr.write(
+        `lading: warning: ${t.tag} moved since unpack (to ${shortDigest(t.was)}); ${r.manifest ? `the new image is based on ${shortDigest(t.base)}, as unpacked, and replaces it` : 'no change, the tag is left alone'}\n`,
+      )
     }
     if (!r.manifest) {
       process.stdout.write(`no changes in ${bundle}: no new layer, ${dir}:${tag} unchanged\n`)

@@ -51,64 +51,71 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', '
 
 export function register(program: Command): void {
   program.enablePositionalOptions()
-  addStoreOption(program
-    .command('run')
-    .description('run a command in a new container from an image of the local store (pulled when missing)')
-    .argument('<image>', 'image: a name (debian:12, localhost/app), an image id, or any transport reference (oci:DIR:TAG, docker://…)')
-    .argument('[command...]', 'command and arguments (default: the image\'s Entrypoint and Cmd)')
-    .passThroughOptions()
-    .option('--rm', 'remove the container (and its writable layer) when it exits')
-    .option('-i, --interactive', 'keep stdin attached')
-    .option('-t, --tty', 'give the container a terminal')
-    .option('-d, --detach', 'run in the background and print the container id (output goes to lading logs)')
-    .option('--name <name>', 'name the container')
-    .option('-e, --env <key[=value]>', 'set an environment variable (KEY alone: its value here; repeatable)', collect)
-    .option('--env-file <file>', 'read KEY=VALUE lines from a file (repeatable)', collect)
-    .option('-u, --user <user[:group]>', 'user (name or id) and group to run as')
-    .option('-w, --workdir <dir>', 'working directory inside the container')
-    .option('--entrypoint <cmd>', 'override the image\'s entrypoint (a command, or a JSON array)')
-    .option('-v, --volume <host:container[:ro]>', 'bind-mount a host path (repeatable)', collect)
-    .option('--tmpfs <path>', 'mount a tmpfs at this path (repeatable)', collect)
-    .option('--read-only', 'mount the root filesystem read-only')
-    .option('--network <mode>', 'none (own network namespace with only lo; the default) or host')
-    .option('--hostname <name>', 'the container\'s host name (default: its short id)')
-    .option('--cap-add <cap>', 'add a capability (repeatable; ALL for every one)', collect)
-    .option('--cap-drop <cap>', 'drop a capability (repeatable; ALL for every one)', collect)
-    .option('--pull <policy>', 'missing (default), always or never')
-    .option('--init', `run a minimal init as PID 1 that forwards signals and reaps zombies (${DEFAULT_INIT})`)
-    .option('--init-path <file>', 'the static init binary for --init')
-    .option('--tls-verify [bool]', 'pull: verify TLS; false also allows plain HTTP (default true)')
-    .option('--cert-dir <dir>', 'pull: *.crt CAs and *.cert/*.key client certificate')
-    .option('--creds <user:pass>', 'pull: registry credentials')
-    .option('--authfile <file>', 'pull: auth file')
-    .option('-q, --quiet', 'do not report the layers unpacked on stderr')
-    .option('--debug', 'print stack traces for errors'))
-    .action(async (image: string, command: string[], f: RunFlags) => {
-      let code: number
-      try {
-        code = await runCommand(image, command, f)
-      } catch (e) {
-        const { LadingError } = await import('../../errors.js')
-        const { CommandError, EXIT_LADING_FAILED } = await import('../../run/run.js')
-        if (e instanceof LadingError && e.code === 'USAGE') throw e
-        const msg = e instanceof Error ? e.message : String(e)
-        process.stderr.write(`lading: ${msg}\n`)
-        if ((f.debug || process.env.LADING_DEBUG === '1') && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n')
-        code = e instanceof CommandError ? e.exitStatus : EXIT_LADING_FAILED
-      }
-      process.exit(code)
-    })
+  addStoreOption(
+    program
+      .command('run')
+      .description('run a command in a new container from an image of the local store (pulled when missing)')
+      .argument('<image>', 'image: a name (debian:12, localhost/app), an image id, or any transport reference (oci:DIR:TAG, docker://…)')
+      .argument('[command...]', "command and arguments (default: the image's Entrypoint and Cmd)")
+      .passThroughOptions()
+      .option('--rm', 'remove the container (and its writable layer) when it exits')
+      .option('-i, --interactive', 'keep stdin attached')
+      .option('-t, --tty', 'give the container a terminal')
+      .option('-d, --detach', 'run in the background and print the container id (output goes to lading logs)')
+      .option('--name <name>', 'name the container')
+      .option('-e, --env <key[=value]>', 'set an environment variable (KEY alone: its value here; repeatable)', collect)
+      .option('--env-file <file>', 'read KEY=VALUE lines from a file (repeatable)', collect)
+      .option('-u, --user <user[:group]>', 'user (name or id) and group to run as')
+      .option('-w, --workdir <dir>', 'working directory inside the container')
+      .option('--entrypoint <cmd>', "override the image's entrypoint (a command, or a JSON array)")
+      .option('-v, --volume <host:container[:ro]>', 'bind-mount a host path (repeatable)', collect)
+      .option('--tmpfs <path>', 'mount a tmpfs at this path (repeatable)', collect)
+      .option('--read-only', 'mount the root filesystem read-only')
+      .option('--network <mode>', 'none (own network namespace with only lo; the default) or host')
+      .option('--hostname <name>', "the container's host name (default: its short id)")
+      .option('--cap-add <cap>', 'add a capability (repeatable; ALL for every one)', collect)
+      .option('--cap-drop <cap>', 'drop a capability (repeatable; ALL for every one)', collect)
+      .option('--pull <policy>', 'missing (default), always or never')
+      .option('--init', `run a minimal init as PID 1 that forwards signals and reaps zombies (${DEFAULT_INIT})`)
+      .option('--init-path <file>', 'the static init binary for --init')
+      .option('--tls-verify [bool]', 'pull: verify TLS; false also allows plain HTTP (default true)')
+      .option('--cert-dir <dir>', 'pull: *.crt CAs and *.cert/*.key client certificate')
+      .option('--creds <user:pass>', 'pull: registry credentials')
+      .option('--authfile <file>', 'pull: auth file')
+      .option('-q, --quiet', 'do not report the layers unpacked on stderr')
+      .option('--debug', 'print stack traces for errors'),
+  ).action(async (image: string, command: string[], f: RunFlags) => {
+    let code: number
+    try {
+      code = await runCommand(image, command, f)
+    } catch (e) {
+      const { LadingError } = await import('../../errors.js')
+      const { CommandError, EXIT_LADING_FAILED } = await import('../../run/run.js')
+      if (e instanceof LadingError && e.code === 'USAGE') throw e
+      const msg = e instanceof Error ? e.message : String(e)
+      process.stderr.write(`lading: ${msg}\n`)
+      if ((f.debug || process.env.LADING_DEBUG === '1') && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n')
+      code = e instanceof CommandError ? e.exitStatus : EXIT_LADING_FAILED
+    }
+    process.exit(code)
+  })
 }
 
 async function runCommand(image: string, command: string[], f: RunFlags): Promise<number> {
-  const [{ prepareContainer, finishContainer }, { parsePullPolicy }, { runcRun }, overrides, { registryOptionsFromFlags }, { LOG_FILE }, { runTrace }] = await Promise.all([
-    import('../../run/run.js'), import('../../run/images.js'), import('../../run/runc.js'), runOverrides(command, f),
-    import('../../transport/registry/cli-options.js'), import('../../run/containers.js'), import('../../run/trace.js'),
-  ])
+  const [{ prepareContainer, finishContainer }, { parsePullPolicy }, { runcRun }, overrides, { registryOptionsFromFlags }, { LOG_FILE }, { runTrace }] =
+    await Promise.all([
+      import('../../run/run.js'),
+      import('../../run/images.js'),
+      import('../../run/runc.js'),
+      runOverrides(command, f),
+      import('../../transport/registry/cli-options.js'),
+      import('../../run/containers.js'),
+      import('../../run/trace.js'),
+    ])
   const trace = runTrace()
   trace('command parsed, modules loaded')
   const pull = parsePullPolicy(f.pull)
-  if (f.detach && f.tty) throw usage('-d with -t is not supported: a detached terminal needs runc\'s --console-socket (see lading run --help)')
+  if (f.detach && f.tty) throw usage("-d with -t is not supported: a detached terminal needs runc's --console-socket (see lading run --help)")
   if (f.detach && f.rm) throw usage('-d with --rm is not supported: nothing stays to remove the container when it exits; use lading container rm')
   const store = await openStore(f)
   trace('store opened')
@@ -116,14 +123,21 @@ async function runCommand(image: string, command: string[], f: RunFlags): Promis
   // container; then lading exits as an interrupted command does.
   const ac = new AbortController()
   let interrupted: NodeJS.Signals | undefined
-  const onInterrupt = (sig: NodeJS.Signals): void => { interrupted = sig; ac.abort() }
+  const onInterrupt = (sig: NodeJS.Signals): void => {
+    interrupted = sig
+    ac.abort()
+  }
   const { claimSignals } = await import('../../io/cleanup.js')
   const release = claimSignals(onInterrupt)
   let prepared: Awaited<ReturnType<typeof prepareContainer>>
   try {
     prepared = await prepareContainer(store, {
       signal: ac.signal,
-      image, pull, overrides, detach: f.detach ?? false, remove: f.rm ?? false,
+      image,
+      pull,
+      overrides,
+      detach: f.detach ?? false,
+      remove: f.rm ?? false,
       ...(f.name !== undefined ? { name: f.name } : {}),
       transport: registryOptionsFromFlags({ tlsVerify: f.tlsVerify, certDir: f.certDir, creds: f.creds, authfile: f.authfile }),
       onWarning: warn,
@@ -158,7 +172,9 @@ async function runCommand(image: string, command: string[], f: RunFlags): Promis
   }
   const child = runcRun(store.runcRoot, bundle, record.id, { detach: false, stdio: [f.interactive || f.tty ? 'inherit' : 'ignore', 'inherit', 'inherit'] })
   // runc forwards what it receives to the container's init (runc(8) run: signals are proxied).
-  const forward = (sig: NodeJS.Signals): void => { child.kill(sig) }
+  const forward = (sig: NodeJS.Signals): void => {
+    child.kill(sig)
+  }
   // SIGINT and SIGTERM come through the CLI's handler (claimed); the others straight from Node.
   const releaseClaim = claimSignals(forward)
   const others = FORWARDED.filter((s) => s !== 'SIGINT' && s !== 'SIGTERM')
@@ -190,7 +206,7 @@ async function runOverrides(command: string[], f: RunFlags): Promise<import('../
   if (command.length > 0) o.cmd = command
   if (f.entrypoint !== undefined) o.entrypoint = parseEntrypoint(f.entrypoint)
   const env: string[] = []
-  for (const file of f.envFile ?? []) env.push(...await readEnvFile(file))
+  for (const file of f.envFile ?? []) env.push(...(await readEnvFile(file)))
   for (const e of f.env ?? []) env.push(...envEntry(e, '--env'))
   if (env.length > 0) o.env = env
   if (f.user !== undefined) {
@@ -203,7 +219,8 @@ async function runOverrides(command: string[], f: RunFlags): Promise<import('../
   if (f.tmpfs?.length) o.tmpfs = f.tmpfs
   if (f.readOnly) o.readOnly = true
   if (f.network !== undefined) {
-    if (f.network !== 'none' && f.network !== 'host') throw usage(`--network: expected none or host, got ${JSON.stringify(f.network)} (no other networks are set up by lading)`)
+    if (f.network !== 'none' && f.network !== 'host')
+      throw usage(`--network: expected none or host, got ${JSON.stringify(f.network)} (no other networks are set up by lading)`)
     o.network = f.network
   }
   if (f.capAdd?.length) o.capAdd = f.capAdd
@@ -226,7 +243,11 @@ async function runOverrides(command: string[], f: RunFlags): Promise<import('../
 function parseEntrypoint(s: string): string[] {
   if (s.startsWith('[')) {
     let v: unknown
-    try { v = JSON.parse(s) } catch { throw usage(`--entrypoint ${JSON.stringify(s)}: not a JSON array`) }
+    try {
+      v = JSON.parse(s)
+    } catch {
+      throw usage(`--entrypoint ${JSON.stringify(s)}: not a JSON array`)
+    }
     if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string')) throw usage('--entrypoint: a JSON array of strings, not empty')
     return v
   }

@@ -90,17 +90,27 @@ export function register(program: Command): void {
       const listen = parseListen(c.listen)
 
       const { createWriteStream } = await import('node:fs')
-      const accessLog = c.accessLog === 'off' ? undefined
-        : c.accessLog === 'stderr' ? process.stderr
-          : c.accessLog === 'stdout' ? process.stdout
-            : createWriteStream(c.accessLog, { flags: 'a' }).on('error', (e) => {
-              // A log that cannot be written (disk full, removed directory) must not stop the registry.
-              process.stderr.write(`lading: serve: access log ${c.accessLog}: ${e.message}\n`)
-            })
+      const accessLog =
+        c.accessLog === 'off'
+          ? undefined
+          : c.accessLog === 'stderr'
+            ? process.stderr
+            : c.accessLog === 'stdout'
+              ? process.stdout
+              : createWriteStream(c.accessLog, { flags: 'a' }).on('error', (e) => {
+                  // A log that cannot be written (disk full, removed directory) must not stop the registry.
+                  process.stderr.write(`lading: serve: access log ${c.accessLog}: ${e.message}\n`)
+                })
       let auth
       if (c.auth) {
         const { RegistryAuth } = await import('../../server/auth.js')
-        auth = new RegistryAuth({ htpasswdFile: c.auth.htpasswd, realm: c.auth.realm, mode: c.auth.mode, tokenTtlSeconds: c.auth.tokenTtlSeconds, ...(c.auth.access ? { access: c.auth.access } : {}) })
+        auth = new RegistryAuth({
+          htpasswdFile: c.auth.htpasswd,
+          realm: c.auth.realm,
+          mode: c.auth.mode,
+          tokenTtlSeconds: c.auth.tokenTtlSeconds,
+          ...(c.auth.access ? { access: c.auth.access } : {}),
+        })
       }
       const { startServer } = await import('../../server/server.js')
       const server = await startServer({
@@ -113,11 +123,14 @@ export function register(program: Command): void {
         maxManifestBytes: c.maxManifestBytes,
         ...(auth ? { auth } : {}),
         gc: {
-          intervalMs: c.gc.intervalSeconds * 1000, graceMs: c.gc.graceSeconds * 1000, uploadTtlMs: c.gc.uploadTtlSeconds * 1000,
+          intervalMs: c.gc.intervalSeconds * 1000,
+          graceMs: c.gc.graceSeconds * 1000,
+          uploadTtlMs: c.gc.uploadTtlSeconds * 1000,
           ...(c.gc.untaggedGraceSeconds !== undefined ? { untaggedGraceMs: c.gc.untaggedGraceSeconds * 1000 } : {}),
         },
         ...(accessLog ? { accessLog } : {}),
-        onInternalError: (e) => process.stderr.write(`lading: serve: internal error: ${e instanceof Error ? (process.env.LADING_DEBUG === '1' ? e.stack : e.message) : String(e)}\n`),
+        onInternalError: (e) =>
+          process.stderr.write(`lading: serve: internal error: ${e instanceof Error ? (process.env.LADING_DEBUG === '1' ? e.stack : e.message) : String(e)}\n`),
         maxHeaderBytes: c.maxHeaderBytes,
         headersTimeoutMs: c.timeouts.headersSeconds * 1000,
         idleTimeoutMs: c.timeouts.idleSeconds * 1000,

@@ -27,7 +27,15 @@ export function register(program: Command): void {
       let out = `Manifest: ${st.manifest.digest} (${st.manifest.mediaType})\nImage ID: ${st.imageId}\nPlatform: ${st.platform}\n`
       if (st.created) out += `Created:  ${st.created}\n`
       out += `Diff IDs:\n${st.diffIds.map((d) => `  ${d}\n`).join('') || '  (none)\n'}\nHistory:\n`
-      out += rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(width[i]!))).join(' ').trimEnd()).join('\n') + '\n'
+      out +=
+        rows
+          .map((r) =>
+            r
+              .map((c, i) => (i === r.length - 1 ? c : c.padEnd(width[i]!)))
+              .join(' ')
+              .trimEnd(),
+          )
+          .join('\n') + '\n'
       await writeOut(out)
     })
 }

@@ -11,14 +11,25 @@ export function parseIdMap(s: string, flag: string): { containerId: number; host
   return { containerId, hostId, size }
 }
 
-export interface UnpackCliOpts { progress?: string; image: string; platform?: string; rootless?: boolean; uidMap?: string[]; gidMap?: string[]; verifyDiffIds?: boolean; keepDirlinks?: boolean }
+export interface UnpackCliOpts {
+  progress?: string
+  image: string
+  platform?: string
+  rootless?: boolean
+  uidMap?: string[]
+  gidMap?: string[]
+  verifyDiffIds?: boolean
+  keepDirlinks?: boolean
+}
 
 /** The shared part of `unpack` and `raw unpack`: image, platform, rootless and id mappings. */
 export async function unpackOptions(opts: UnpackCliOpts) {
   const { parsePlatform } = await import('../../spec/platform.js')
   const o: import('../../bundle/unpack.js').UnpackOptions = {
-    ...await openImageArg(opts.image),
-    onWarning: (msg: string) => { process.stderr.write(`lading: warning: ${msg}\n`) },
+    ...(await openImageArg(opts.image)),
+    onWarning: (msg: string) => {
+      process.stderr.write(`lading: warning: ${msg}\n`)
+    },
   }
   if (opts.platform !== undefined) o.platform = opts.platform === 'any' ? 'any' : parsePlatform(opts.platform)
   if (opts.rootless) o.rootless = true
@@ -38,21 +49,26 @@ export function withUnpackOptions(cmd: Command, rootlessHelp: string): Command {
     .option('--rootless', rootlessHelp)
     .option('--uid-map <c:h:s>', 'map container uids to host uids, umoci syntax (repeatable)', collect)
     .option('--gid-map <c:h:s>', 'map container gids to host gids, umoci syntax (repeatable)', collect)
-    .option('--verify-diff-ids', 'also check each uncompressed layer against the config\'s diff_ids (slower)')
-    .option('--keep-dirlinks', 'keep symlinks to directories instead of replacing them with a layer\'s directory (like umoci)')
+    .option('--verify-diff-ids', "also check each uncompressed layer against the config's diff_ids (slower)")
+    .option('--keep-dirlinks', "keep symlinks to directories instead of replacing them with a layer's directory (like umoci)")
 }
 
 export function register(program: Command): void {
-  withUnpackOptions(program
-    .command('unpack')
-    .description('unpack an image into a runtime bundle: BUNDLE/rootfs, BUNDLE/config.json (like umoci unpack)')
-    .argument('<bundle>', 'bundle directory to create (must be absent or empty)'),
-  'unpack as an unprivileged user: no chown, no devices; config.json with a user namespace')
-    .action(async (bundle: string, opts: UnpackCliOpts) => {
-      const { unpackBundle } = await import('../../bundle/unpack.js')
-      const printer = progressFor(opts)
-      const r = await whileInterruptible((signal) => unpackOptions(opts).then((o) => unpackBundle(bundle, { ...o, signal, ...(printer ? { onProgress: printer.onEvent } : {}) })), `unpack into ${bundle}`)
-        .finally(() => printer?.finish())
-      process.stdout.write(`unpacked ${r.image.manifestDescriptor.digest} (${r.layers} layer${r.layers === 1 ? '' : 's'}, ${r.stats.entries} entries) into ${bundle}\n`)
-    })
+  withUnpackOptions(
+    program
+      .command('unpack')
+      .description('unpack an image into a runtime bundle: BUNDLE/rootfs, BUNDLE/config.json (like umoci unpack)')
+      .argument('<bundle>', 'bundle directory to create (must be absent or empty)'),
+    'unpack as an unprivileged user: no chown, no devices; config.json with a user namespace',
+  ).action(async (bundle: string, opts: UnpackCliOpts) => {
+    const { unpackBundle } = await import('../../bundle/unpack.js')
+    const printer = progressFor(opts)
+    const r = await whileInterruptible(
+      (signal) => unpackOptions(opts).then((o) => unpackBundle(bundle, { ...o, signal, ...(printer ? { onProgress: printer.onEvent } : {}) })),
+      `unpack into ${bundle}`,
+    ).finally(() => printer?.finish())
+    process.stdout.write(
+      `unpacked ${r.image.manifestDescriptor.digest} (${r.layers} layer${r.layers === 1 ? '' : 's'}, ${r.stats.entries} entries) into ${bundle}\n`,
+    )
+  })
 }

@@ -6,7 +6,15 @@ import type { Command } from 'commander'
 import { PROGRESS_HELP, progressFor } from '../progress.js'
 import { formatBytes, parseImageArg, printJson, usage, writeOut } from '../util.js'
 
-interface ValidateOpts { progress?: string; layout?: string; image?: string; type?: string; platform?: string; json?: boolean; deep?: boolean }
+interface ValidateOpts {
+  progress?: string
+  layout?: string
+  image?: string
+  type?: string
+  platform?: string
+  json?: boolean
+  deep?: boolean
+}
 
 const TYPES = ['manifest', 'index', 'config', 'layout'] as const
 
@@ -40,7 +48,10 @@ export function register(program: Command): void {
         problems = await validateDocument(file, type as (typeof TYPES)[number])
         what = `${file} (${type})`
         const { promises: fsp } = await import('node:fs')
-        const size = await fsp.lstat(file).then((st) => st.size, () => 0)
+        const size = await fsp.lstat(file).then(
+          (st) => st.size,
+          () => 0,
+        )
         checked = { blobs: 0, bytes: size }
       } else {
         const { validateLayout } = await import('../../store/validate-layout.js')

@@ -38,7 +38,12 @@ export const UPLOADS_DIR = '.lading-uploads'
 /** Upload sessions idle this long are removed by `sweep` (gc) unless the store is told otherwise (as `lading serve --upload-ttl`'s default). */
 export const UPLOAD_TTL_MS = 24 * 60 * 60 * 1000
 
-export interface TempFile { path: string; name: string; mtimeMs: number; size: number }
+export interface TempFile {
+  path: string
+  name: string
+  mtimeMs: number
+  size: number
+}
 
 export class FsBlobStore implements BlobStore {
   /** The layout root (blobs/ is inside it). */
@@ -280,7 +285,9 @@ export class FsBlobStore implements BlobStore {
       return new LadingError('BLOB_UNKNOWN', `blob ${d} not found in layout ${this.dir}`, { cause: e })
     }
     if (isErrno(e, 'ELOOP')) {
-      return new LadingError('INVALID_LAYOUT', `${this.dir}: ${BLOBS_DIR}/${digestAlgorithm(d)}/${digestHex(d)} is a symbolic link; refusing to follow it`, { cause: e })
+      return new LadingError('INVALID_LAYOUT', `${this.dir}: ${BLOBS_DIR}/${digestAlgorithm(d)}/${digestHex(d)} is a symbolic link; refusing to follow it`, {
+        cause: e,
+      })
     }
     return e
   }
@@ -309,7 +316,10 @@ export class FsBlobStore implements BlobStore {
         throw e
       }
       if (!st.isDirectory()) {
-        throw new LadingError('INVALID_LAYOUT', `${this.dir}: ${path.relative(this.dir, p)} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; refusing to use it`)
+        throw new LadingError(
+          'INVALID_LAYOUT',
+          `${this.dir}: ${path.relative(this.dir, p)} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; refusing to use it`,
+        )
       }
     }
     this.#blobDirsChecked.add(alg)

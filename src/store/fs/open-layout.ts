@@ -15,7 +15,12 @@ import { FsIndexStore } from './index-store.js'
 import { BLOBS_DIR, IMAGE_LAYOUT_VERSION, INDEX_FILE, INDEX_LOCK_FILE, LAYOUT_FILE, readRegularFile } from './layout-files.js'
 import { FsWriterLeases } from './writer-leases.js'
 
-export interface FsStores { name: string; blobs: FsBlobStore; index: FsIndexStore; leases: FsWriterLeases }
+export interface FsStores {
+  name: string
+  blobs: FsBlobStore
+  index: FsIndexStore
+  leases: FsWriterLeases
+}
 
 function storesAt(abs: string): FsStores {
   const index = new FsIndexStore(abs)
@@ -67,7 +72,10 @@ export async function openLayoutDir(dir: string): Promise<FsStores> {
     bytes = await readRegularFile(file, 64 * 1024, `${dir}/${LAYOUT_FILE}`)
   } catch (e) {
     if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) {
-      const dirExists = await fsp.stat(abs).then((s) => s.isDirectory(), () => false)
+      const dirExists = await fsp.stat(abs).then(
+        (s) => s.isDirectory(),
+        () => false,
+      )
       if (!dirExists) throw new LadingError('NOT_FOUND', `${dir}: no such layout directory`, { cause: e })
       throw new LadingError('INVALID_LAYOUT', `${dir}: not an OCI image layout: ${LAYOUT_FILE} is missing`, { cause: e })
     }
@@ -77,7 +85,10 @@ export async function openLayoutDir(dir: string): Promise<FsStores> {
   const parsed = parseLayoutFile(bytes, `${dir}/${LAYOUT_FILE}`)
   if (parsed.imageLayoutVersion !== IMAGE_LAYOUT_VERSION) {
     // parseLayoutFile already refuses other versions; this guards the contract locally.
-    throw new LadingError('INVALID_LAYOUT', `${dir}/${LAYOUT_FILE}: unknown imageLayoutVersion ${quoteName(parsed.imageLayoutVersion)} (Lading reads ${IMAGE_LAYOUT_VERSION})`)
+    throw new LadingError(
+      'INVALID_LAYOUT',
+      `${dir}/${LAYOUT_FILE}: unknown imageLayoutVersion ${quoteName(parsed.imageLayoutVersion)} (Lading reads ${IMAGE_LAYOUT_VERSION})`,
+    )
   }
   return storesAt(abs)
 }

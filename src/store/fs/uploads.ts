@@ -128,7 +128,9 @@ export class FsUploads implements UploadSessions {
       let ok = false
       try {
         // Append mode: operations on a session are serial, so the file ends at st.size.
-        const fh = await fsp.open(file, 'a').catch((e: unknown) => { throw isErrno(e, 'ENOENT') ? unknownSession(id, e) : e })
+        const fh = await fsp.open(file, 'a').catch((e: unknown) => {
+          throw isErrno(e, 'ENOENT') ? unknownSession(id, e) : e
+        })
         await pipeline(body, tap, new PooledFileWriter(fh, WRITE_BUFFER))
         checkLength(received, length, true)
         ok = true
@@ -153,7 +155,15 @@ export class FsUploads implements UploadSessions {
         actual = `sha256:${live.hash.copy().digest('hex')}`
       } else {
         const h = newHash(alg)
-        await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), new Writable({ write(c: Buffer, _e, cb) { h.update(c); cb() } }))
+        await pipeline(
+          createReadStream(file, { highWaterMark: 1024 * 1024 }),
+          new Writable({
+            write(c: Buffer, _e, cb) {
+              h.update(c)
+              cb()
+            },
+          }),
+        )
         actual = `${alg}:${h.digest('hex')}`
       }
       if (expected.size !== undefined && expected.size !== st.size) {
@@ -166,7 +176,11 @@ export class FsUploads implements UploadSessions {
       }
       if (live?.syncedSize !== st.size) {
         const fh = await fsp.open(file, 'r')
-        try { await fh.sync() } finally { await fh.close() }
+        try {
+          await fh.sync()
+        } finally {
+          await fh.close()
+        }
       }
       const algDir = await this.#store.blobDir(alg, true)
       try {

@@ -18,7 +18,11 @@ export const LEASE_HEARTBEAT_MS = 60_000
 /** A lease not refreshed for this long is dead (its writer hung, or runs on another host and died). */
 export const LEASE_STALE_MS = 10 * 60_000
 
-interface LeaseFile { pid: number; hostname: string; started: number }
+interface LeaseFile {
+  pid: number
+  hostname: string
+  started: number
+}
 
 export class FsWriterLeases implements WriterLeases {
   readonly #dir: string
@@ -81,8 +85,7 @@ export class FsWriterLeases implements WriterLeases {
       } catch {
         // Being written, or garbled: judged by its mtime alone.
       }
-      const dead = now - st.mtimeMs > LEASE_STALE_MS ||
-        (info.hostname === host && typeof info.pid === 'number' && !processAlive(info.pid))
+      const dead = now - st.mtimeMs > LEASE_STALE_MS || (info.hostname === host && typeof info.pid === 'number' && !processAlive(info.pid))
       if (dead) {
         if (opts.removeDead) await fsp.rm(file, { force: true })
         continue

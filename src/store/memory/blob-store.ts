@@ -14,7 +14,10 @@ import { DEFAULT_MAX_DOCUMENT_BYTES } from '../../io/limits.js'
 import type { BlobExpectation, BlobInfo, BlobRef, BlobStat, BlobStore, UploadSessions, UploadStatus } from '../blob-store.js'
 import { SessionTable, checkLength, type SessionState } from '../upload-sessions.js'
 
-interface Entry { bytes: Buffer; modifiedMs: number }
+interface Entry {
+  bytes: Buffer
+  modifiedMs: number
+}
 
 export class MemoryBlobStore implements BlobStore {
   readonly name: string
@@ -46,7 +49,16 @@ export class MemoryBlobStore implements BlobStore {
       const verifier = new VerifyingStream({ ...expected, name: expected.name ?? expected.digest }, undefined, body)
       const chunks: Buffer[] = []
       try {
-        await pipeline(body, verifier, new Writable({ write: (c: Buffer, _e, cb) => { chunks.push(c); cb() } }))
+        await pipeline(
+          body,
+          verifier,
+          new Writable({
+            write: (c: Buffer, _e, cb) => {
+              chunks.push(c)
+              cb()
+            },
+          }),
+        )
       } catch (e) {
         body.destroy()
         throw e
@@ -123,7 +135,9 @@ export class MemoryBlobStore implements BlobStore {
   }
 }
 
-interface Session extends SessionState { chunks: Buffer[] }
+interface Session extends SessionState {
+  chunks: Buffer[]
+}
 
 class MemoryUploads extends SessionTable<Session> implements UploadSessions {
   readonly #store: MemoryBlobStore

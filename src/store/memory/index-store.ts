@@ -37,13 +37,20 @@ export class MemoryIndexStore implements IndexStore {
   async withLock<T>(fn: () => Promise<T>, opts: { timeoutMs?: number } = {}): Promise<T> {
     const prev = this.#tail
     let release!: () => void
-    const mine = new Promise<void>((resolve) => { release = resolve })
+    const mine = new Promise<void>((resolve) => {
+      release = resolve
+    })
     this.#tail = prev.then(() => mine)
     let timer: NodeJS.Timeout | undefined
     try {
-      await (opts.timeoutMs === undefined ? prev : Promise.race([prev, new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new LadingError('LOCKED', `${this.name} index: still locked after ${opts.timeoutMs} ms`)), opts.timeoutMs)
-      })]))
+      await (opts.timeoutMs === undefined
+        ? prev
+        : Promise.race([
+            prev,
+            new Promise((_, reject) => {
+              timer = setTimeout(() => reject(new LadingError('LOCKED', `${this.name} index: still locked after ${opts.timeoutMs} ms`)), opts.timeoutMs)
+            }),
+          ]))
     } catch (e) {
       // Our turn is given up: whoever queued after us waits for the holder only.
       prev.then(release, release)
@@ -72,7 +79,9 @@ export class MemoryWriterLeases implements WriterLeases {
     const name = `memory-lease-${++this.#next}`
     const started = Date.now()
     // Under the index lock, as on disk: a lease never starts while a gc sweeps.
-    await this.#index.withLock(async () => { this.#live.set(name, started) })
+    await this.#index.withLock(async () => {
+      this.#live.set(name, started)
+    })
     const live = this.#live
     return {
       path: name,

@@ -33,7 +33,9 @@ async function head(file: string, n: number): Promise<Buffer> {
 
 export async function openArchive(file: string, opts: { tmpDir?: string; stdin?: NodeJS.ReadableStream; label: string }): Promise<OpenedArchive> {
   let tmp: string | undefined
-  const cleanup = async (): Promise<void> => { if (tmp) await removeTemp(tmp) }
+  const cleanup = async (): Promise<void> => {
+    if (tmp) await removeTemp(tmp)
+  }
   try {
     let src = file
     const isStdin = file === '-'

@@ -50,7 +50,9 @@ function writerAt(fh: FileHandle, start: number): Writable & { readonly written:
   }
   const w = new Writable({
     highWaterMark: COPY_CHUNK,
-    writev(chunks, cb) { writeAll(chunks.map((c) => c.chunk as Buffer)).then(() => cb(), cb) },
+    writev(chunks, cb) {
+      writeAll(chunks.map((c) => c.chunk as Buffer)).then(() => cb(), cb)
+    },
   })
   return Object.defineProperty(w, 'written', { get: () => pos - start }) as Writable & { readonly written: number }
 }
@@ -60,7 +62,15 @@ function writerAt(fh: FileHandle, start: number): Writable & { readonly written:
  * so an archive's bytes depend only on its members. `name` may end in '/' for a directory.
  */
 export function memberEntry(name: string, type: TarEntry['type'], extra: Partial<TarEntry> = {}): TarEntry {
-  return { path: type === 'directory' ? name.replace(/\/$/, '') : name, type, mode: type === 'directory' ? 0o755 : type === 'symlink' ? 0o777 : 0o644, uid: 0, gid: 0, mtimeNs: 0n, ...extra }
+  return {
+    path: type === 'directory' ? name.replace(/\/$/, '') : name,
+    type,
+    mode: type === 'directory' ? 0o755 : type === 'symlink' ? 0o777 : 0o644,
+    uid: 0,
+    gid: 0,
+    mtimeNs: 0n,
+    ...extra,
+  }
 }
 
 /** One ustar header block for a regular file of `size` bytes (base-256 size from 8 GiB on). */
@@ -95,9 +105,13 @@ export class ArchiveWriter {
   }
 
   /** A member is streaming in right now; another one must wait or go elsewhere. */
-  get streaming(): boolean { return this.#streaming }
+  get streaming(): boolean {
+    return this.#streaming
+  }
 
-  has(name: string): boolean { return this.#names.has(name) }
+  has(name: string): boolean {
+    return this.#names.has(name)
+  }
 
   async #writeAt(buf: Buffer, at: number): Promise<void> {
     let done = 0

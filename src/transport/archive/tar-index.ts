@@ -17,13 +17,29 @@ import { LadingError, quoteName } from '../../errors.js'
 import { readAllLimited } from '../../io/limits.js'
 import { BLOCK_SIZE as BLOCK, Header, PaxKey, TypeFlag } from '../../layer/tar-constants.js'
 import {
-  checksumOk, fieldNumber, fieldString, headerName, headerTypeflag, isZeroBlock, longNameText, padding, parsePax, paxInt,
+  checksumOk,
+  fieldNumber,
+  fieldString,
+  headerName,
+  headerTypeflag,
+  isZeroBlock,
+  longNameText,
+  padding,
+  parsePax,
+  paxInt,
 } from '../../layer/tar-header.js'
 const MAX_ENTRIES = 1_000_000
 const MAX_META_BYTES = 1024 * 1024
 
-interface Member { kind: 'file'; offset: number; size: number }
-interface Link { kind: 'symlink' | 'hardlink'; target: string }
+interface Member {
+  kind: 'file'
+  offset: number
+  size: number
+}
+interface Link {
+  kind: 'symlink' | 'hardlink'
+  target: string
+}
 
 /** Canonical member name: no leading `./` or `/`, no empty or `.` components; undefined if it climbs out. */
 export function normalizeMemberName(name: string): string | undefined {
@@ -37,7 +53,9 @@ export class TarIndex {
   readonly #entries = new Map<string, Member | Link>()
   readonly #order: string[] = []
 
-  private constructor(file: string) { this.file = file }
+  private constructor(file: string) {
+    this.file = file
+  }
 
   /** Index an uncompressed tar file. INVALID_TAR names the archive and the problem. */
   static async open(file: string, label = file): Promise<TarIndex> {
@@ -74,7 +92,8 @@ export class TarIndex {
         const type = headerTypeflag(h)
         const size = paxSize ?? fieldNumber(h, Header.size.offset, Header.size.length, 'size', where)
         const dataStart = off + BLOCK
-        if (dataStart + size > fileSize) throw new LadingError('INVALID_TAR', `${label}: member at offset ${off} claims ${size} bytes past the end of the archive`)
+        if (dataStart + size > fileSize)
+          throw new LadingError('INVALID_TAR', `${label}: member at offset ${off} claims ${size} bytes past the end of the archive`)
         const next = dataStart + size + padding(size)
         if (type === TypeFlag.PaxHeader) {
           // Records in order; a later record of the same key wins (POSIX pax), an empty value
@@ -122,7 +141,9 @@ export class TarIndex {
   }
 
   /** Member names in archive order (regular files and links). */
-  names(): string[] { return this.#order.filter((n) => this.#entries.has(n)) }
+  names(): string[] {
+    return this.#order.filter((n) => this.#entries.has(n))
+  }
 
   /** The regular file a name refers to, following links inside the archive (at most 16 hops). */
   lookup(name: string): { offset: number; size: number } | undefined {
@@ -131,14 +152,17 @@ export class TarIndex {
       const e = this.#entries.get(n)
       if (e === undefined) return undefined
       if (e.kind === 'file') return e
-      n = e.kind === 'hardlink'
-        ? normalizeMemberName(e.target)
-        : normalizeMemberName(e.target.startsWith('/') ? e.target : `${path.posix.dirname(n)}/${e.target}`)
+      n =
+        e.kind === 'hardlink'
+          ? normalizeMemberName(e.target)
+          : normalizeMemberName(e.target.startsWith('/') ? e.target : `${path.posix.dirname(n)}/${e.target}`)
     }
     return undefined
   }
 
-  has(name: string): boolean { return this.lookup(name) !== undefined }
+  has(name: string): boolean {
+    return this.lookup(name) !== undefined
+  }
 
   /** The member's bytes as a stream of a file range. NOT_FOUND if absent. */
   open(name: string): Readable {

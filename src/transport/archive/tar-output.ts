@@ -52,7 +52,9 @@ export class TarSink {
   }
 
   /** The members added so far, in order. */
-  sources(): readonly TarSource[] { return this.#sources }
+  sources(): readonly TarSource[] {
+    return this.#sources
+  }
 }
 
 /** True when FILE must be written as a stream (stdout, a pipe, a character device). */
@@ -68,7 +70,12 @@ export async function isStreamTarget(file: string): Promise<boolean> {
 }
 
 /** Write the tar `fill` produces to `file` (see the module comment for the atomicity contract). */
-export async function writeArchive(file: string, stdout: NodeJS.WritableStream | undefined, fill: (sink: TarSink) => Promise<void>, label: string): Promise<void> {
+export async function writeArchive(
+  file: string,
+  stdout: NodeJS.WritableStream | undefined,
+  fill: (sink: TarSink) => Promise<void>,
+  label: string,
+): Promise<void> {
   // Members are listed first (they are names of bytes already at hand: memory, spool files, a
   // layout), then streamed: a failure while listing writes nothing at all.
   const sink = new TarSink()

@@ -12,7 +12,12 @@ import { LadingError, isErrno } from '../../errors.js'
 import { atomicWriteFile } from '../../io/fs.js'
 import { normalizeAuthKey } from '../docker-reference.js'
 
-export interface AuthEntry { auth?: string; identitytoken?: string; username?: string; password?: string }
+export interface AuthEntry {
+  auth?: string
+  identitytoken?: string
+  username?: string
+  password?: string
+}
 export interface AuthFile {
   auths?: Record<string, AuthEntry>
   credHelpers?: Record<string, string>
@@ -31,12 +36,19 @@ export interface Credentials {
 }
 
 /** The environment paths are computed from (tests pass their own). */
-export interface AuthEnv { env?: NodeJS.ProcessEnv; homeDir?: string }
+export interface AuthEnv {
+  env?: NodeJS.ProcessEnv
+  homeDir?: string
+}
 
 const MAX_AUTH_FILE = 1024 * 1024
 
-function home(e: AuthEnv): string { return e.homeDir ?? e.env?.HOME ?? os.homedir() }
-function envOf(e: AuthEnv): NodeJS.ProcessEnv { return e.env ?? process.env }
+function home(e: AuthEnv): string {
+  return e.homeDir ?? e.env?.HOME ?? os.homedir()
+}
+function envOf(e: AuthEnv): NodeJS.ProcessEnv {
+  return e.env ?? process.env
+}
 
 /**
  * The file `lading login` writes to (skopeo's choice): --authfile, else $REGISTRY_AUTH_FILE,
@@ -75,14 +87,18 @@ export async function readAuthFile(file: string): Promise<AuthFile | undefined> 
   }
   if (bytes.length === 0) return {}
   let v: unknown
-  try { v = JSON.parse(bytes.toString('utf8')) } catch (e) {
+  try {
+    v = JSON.parse(bytes.toString('utf8'))
+  } catch (e) {
     throw new LadingError('INVALID_JSON', `auth file ${file}: not valid JSON: ${(e as Error).message}`, { cause: e })
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new LadingError('INVALID_JSON', `auth file ${file}: expected a JSON object`)
   const f = v as AuthFile
   const isStringMap = (x: unknown): boolean => typeof x === 'object' && x !== null && !Array.isArray(x) && Object.values(x).every((s) => typeof s === 'string')
-  if (f.auths !== undefined && (typeof f.auths !== 'object' || f.auths === null || Array.isArray(f.auths))) throw new LadingError('INVALID_JSON', `auth file ${file}: /auths: expected an object`)
-  if (f.credHelpers !== undefined && !isStringMap(f.credHelpers)) throw new LadingError('INVALID_JSON', `auth file ${file}: /credHelpers: expected an object of strings`)
+  if (f.auths !== undefined && (typeof f.auths !== 'object' || f.auths === null || Array.isArray(f.auths)))
+    throw new LadingError('INVALID_JSON', `auth file ${file}: /auths: expected an object`)
+  if (f.credHelpers !== undefined && !isStringMap(f.credHelpers))
+    throw new LadingError('INVALID_JSON', `auth file ${file}: /credHelpers: expected an object of strings`)
   if (f.credsStore !== undefined && typeof f.credsStore !== 'string') throw new LadingError('INVALID_JSON', `auth file ${file}: /credsStore: expected a string`)
   return f
 }

@@ -25,7 +25,9 @@ function parseOne(s: string): Challenge[] {
   const out: Challenge[] = []
   let i = 0
   let current: Challenge | undefined
-  const ws = (): void => { while (i < s.length && (s[i] === ' ' || s[i] === '\t' || s[i] === ',')) i++ }
+  const ws = (): void => {
+    while (i < s.length && (s[i] === ' ' || s[i] === '\t' || s[i] === ',')) i++
+  }
   const token = (): string => {
     const start = i
     while (i < s.length && /[!#$%&'*+\-.^_`|~0-9A-Za-z/]/.test(s[i]!)) i++
@@ -34,7 +36,10 @@ function parseOne(s: string): Challenge[] {
   while (i < s.length) {
     ws()
     const name = token()
-    if (!name) { i++; continue }
+    if (!name) {
+      i++
+      continue
+    }
     let j = i
     while (j < s.length && s[j] === ' ') j++
     if (s[j] === '=') {

@@ -12,7 +12,10 @@ import type { Credentials } from './auth-file.js'
 const HELPER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 const MAX_OUTPUT = 64 * 1024
 
-export interface HelperOptions { timeoutMs?: number | undefined; env?: NodeJS.ProcessEnv | undefined }
+export interface HelperOptions {
+  timeoutMs?: number | undefined
+  env?: NodeJS.ProcessEnv | undefined
+}
 
 /** Run `docker-credential-<helper> get` for `server`; undefined when the helper has no entry. */
 export async function helperGet(helper: string, server: string, opts: HelperOptions = {}): Promise<Credentials | undefined> {
@@ -23,7 +26,9 @@ export async function helperGet(helper: string, server: string, opts: HelperOpti
     throw new LadingError('UNAUTHORIZED', `${program} get ${server}: exited with ${code}: ${oneLine(stderr || stdout)}`)
   }
   let v: unknown
-  try { v = JSON.parse(stdout) } catch (e) {
+  try {
+    v = JSON.parse(stdout)
+  } catch (e) {
     throw new LadingError('INVALID_JSON', `${program} get ${server}: output is not JSON`, { cause: e })
   }
   const o = v as { Username?: unknown; Secret?: unknown }
@@ -61,7 +66,9 @@ export async function helperList(helper: string, opts: HelperOptions = {}): Prom
   const { code, stdout, stderr } = await run(program, ['list'], '', opts)
   if (code !== 0) throw new LadingError('UNAUTHORIZED', `${program} list: exited with ${code}: ${oneLine(stderr || stdout)}`)
   let v: unknown
-  try { v = JSON.parse(stdout) } catch (e) {
+  try {
+    v = JSON.parse(stdout)
+  } catch (e) {
     throw new LadingError('INVALID_JSON', `${program} list: output is not JSON`, { cause: e })
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new LadingError('INVALID_JSON', `${program} list: expected an object of server URLs`)
@@ -74,7 +81,10 @@ function checkedProgram(helper: string): string {
 }
 
 function oneLine(s: string): string {
-  return s.replace(/[\x00-\x1f\x7f]+/g, ' ').trim().slice(0, 200)
+  return s
+    .replace(/[\x00-\x1f\x7f]+/g, ' ')
+    .trim()
+    .slice(0, 200)
 }
 
 function run(program: string, args: string[], input: string, opts: HelperOptions): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -87,11 +97,16 @@ function run(program: string, args: string[], input: string, opts: HelperOptions
       child.kill('SIGKILL')
       reject(new LadingError('NETWORK', `${program}: no answer within ${opts.timeoutMs ?? 30_000} ms`))
     }, opts.timeoutMs ?? 30_000)
-    const collect = (into: Buffer[]) => (b: Buffer): void => {
-      n += b.length
-      if (n > MAX_OUTPUT) { child.kill('SIGKILL'); return }
-      into.push(b)
-    }
+    const collect =
+      (into: Buffer[]) =>
+      (b: Buffer): void => {
+        n += b.length
+        if (n > MAX_OUTPUT) {
+          child.kill('SIGKILL')
+          return
+        }
+        into.push(b)
+      }
     child.stdout.on('data', collect(out))
     child.stderr.on('data', collect(err))
     child.on('error', (e: NodeJS.ErrnoException) => {
@@ -101,10 +116,15 @@ function run(program: string, args: string[], input: string, opts: HelperOptions
     })
     child.on('close', (code) => {
       clearTimeout(timer)
-      if (n > MAX_OUTPUT) { reject(new LadingError('SIZE_LIMIT', `${program}: output larger than ${MAX_OUTPUT} bytes`)); return }
+      if (n > MAX_OUTPUT) {
+        reject(new LadingError('SIZE_LIMIT', `${program}: output larger than ${MAX_OUTPUT} bytes`))
+        return
+      }
       resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') })
     })
-    child.stdin.on('error', () => { /* the helper may exit without reading; its exit code tells */ })
+    child.stdin.on('error', () => {
+      /* the helper may exit without reading; its exit code tells */
+    })
     child.stdin.end(input)
   })
 }

@@ -55,17 +55,18 @@ function helpers(): Promise<typeof import('./credential-helper.js')> {
 
 export async function resolveCredentials(registry: string, src: CredentialSource = {}): Promise<Credentials | undefined> {
   if (src.creds) return src.creds
-  const list = src.credentialHelpers ?? await credentialHelperList(src.env)
+  const list = src.credentialHelpers ?? (await credentialHelperList(src.env))
   // As containers/image: a helper that fails (not installed, or an error of its own) does not
   // stop the search; its error is reported only if no helper has the credentials.
   const failures: string[] = []
   for (const helper of list) {
     try {
-      const c = helper === AUTH_FILES_HELPER
-        ? await fromAuthFiles(registry, src)
-        // Asked about the registry's own name (docker.io too), as containers/image asks these
-        // helpers; docker config's helpers below get docker's key for Docker Hub.
-        : await (await helpers()).helperGet(helper, registry, { env: src.env })
+      const c =
+        helper === AUTH_FILES_HELPER
+          ? await fromAuthFiles(registry, src)
+          : // Asked about the registry's own name (docker.io too), as containers/image asks these
+            // helpers; docker config's helpers below get docker's key for Docker Hub.
+            await (await helpers()).helperGet(helper, registry, { env: src.env })
       if (c) return c
     } catch (e) {
       if (list.length === 1) throw e

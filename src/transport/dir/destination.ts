@@ -44,13 +44,20 @@ export class DirDestination implements ImageDestination {
     try {
       const entries = (await fsp.readdir(dir)).filter((n) => !isTempName(n))
       if (entries.length > 0 && !entries.includes(VERSION_FILE)) {
-        throw new LadingError('EXISTS', `${displayReference(ref)}: directory is not empty and is not a dir: image (no ${VERSION_FILE} file); refusing to write into it`)
+        throw new LadingError(
+          'EXISTS',
+          `${displayReference(ref)}: directory is not empty and is not a dir: image (no ${VERSION_FILE} file); refusing to write into it`,
+        )
       }
       // Blob temp files of a writer killed before it could clean up.
       await sweepAbandoned(dir, (n) => (isTempName(n) ? tempNamePid(n) : undefined))
       const version = path.join(dir, VERSION_FILE)
       let current: string | undefined
-      try { current = await fsp.readFile(version, 'utf8') } catch (e) { if (!isErrno(e, 'ENOENT')) throw e }
+      try {
+        current = await fsp.readFile(version, 'utf8')
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) throw e
+      }
       if (current !== VERSION_TEXT) await atomicWriteFile(version, VERSION_TEXT)
     } catch (e) {
       if (created !== undefined) await fsp.rm(created, { recursive: true, force: true, maxRetries: 3 })
@@ -105,13 +112,21 @@ export class DirDestination implements ImageDestination {
 
   /** A directory open() created is removed if the copy did not commit (and no manifest.json appeared in it meanwhile). */
   /** `await using`: the same as close(). */
-  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
 
   async close(): Promise<void> {
     const created = this.#created
     this.#created = undefined
     if (created === undefined || this.#committed) return
-    if (await fsp.lstat(path.join(this.ref.dir, MANIFEST_FILE)).then(() => true, () => false)) return
+    if (
+      await fsp.lstat(path.join(this.ref.dir, MANIFEST_FILE)).then(
+        () => true,
+        () => false,
+      )
+    )
+      return
     // Counted among the temporary files an interrupted run reports (src/io/cleanup.ts).
     await removeTemp(created)
   }
@@ -120,4 +135,3 @@ export class DirDestination implements ImageDestination {
 export async function dirDestination(ref: DirRef, _opts: TransportOptions): Promise<ImageDestination> {
   return DirDestination.open(ref)
 }
-

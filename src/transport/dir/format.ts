@@ -10,5 +10,9 @@ export const VERSION_FILE = 'version'
 export const VERSION_TEXT = 'Directory Transport Version: 1.1\n'
 export const MANIFEST_FILE = 'manifest.json'
 
-export function blobFile(dir: string, d: Digest): string { return path.join(dir, digestHex(d)) }
-export function instanceManifestFile(dir: string, d: Digest): string { return path.join(dir, `${digestHex(d)}.manifest.json`) }
+export function blobFile(dir: string, d: Digest): string {
+  return path.join(dir, digestHex(d))
+}
+export function instanceManifestFile(dir: string, d: Digest): string {
+  return path.join(dir, `${digestHex(d)}.manifest.json`)
+}

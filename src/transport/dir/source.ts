@@ -43,7 +43,8 @@ export class DirSource implements ImageSource {
   async #readDoc(file: string, missing: () => LadingError): Promise<Buffer> {
     const { fd, size } = await openRegular(file, this.#label, missing)
     try {
-      if (size > DEFAULT_MAX_DOCUMENT_BYTES) throw new LadingError('SIZE_LIMIT', `${this.#label}: ${path.basename(file)} is larger than the limit of ${DEFAULT_MAX_DOCUMENT_BYTES} bytes`)
+      if (size > DEFAULT_MAX_DOCUMENT_BYTES)
+        throw new LadingError('SIZE_LIMIT', `${this.#label}: ${path.basename(file)} is larger than the limit of ${DEFAULT_MAX_DOCUMENT_BYTES} bytes`)
       return await readAllLimited(fd.createReadStream({ autoClose: false }), DEFAULT_MAX_DOCUMENT_BYTES, `${this.#label}: ${path.basename(file)}`)
     } finally {
       await fd.close()
@@ -52,7 +53,10 @@ export class DirSource implements ImageSource {
 
   async getManifest(digest?: Digest): Promise<RawManifest> {
     if (!this.#top) {
-      const bytes = await this.#readDoc(path.join(this.ref.dir, MANIFEST_FILE), () => new LadingError('NOT_FOUND', `${this.#label}: no ${MANIFEST_FILE} (not a dir: image)`))
+      const bytes = await this.#readDoc(
+        path.join(this.ref.dir, MANIFEST_FILE),
+        () => new LadingError('NOT_FOUND', `${this.#label}: no ${MANIFEST_FILE} (not a dir: image)`),
+      )
       this.#top = { bytes, mediaType: manifestMediaType(bytes, `${this.#label}: ${MANIFEST_FILE}`), digest: digestOf(bytes) }
     }
     if (digest === undefined || digest === this.#top.digest) return this.#top
@@ -70,7 +74,9 @@ export class DirSource implements ImageSource {
   }
 
   /** `await using`: the same as close(). */
-  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
 
   async close(): Promise<void> {}
 }

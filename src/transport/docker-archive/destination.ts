@@ -37,7 +37,11 @@ import { isStreamTarget, writeArchive, type TarSink } from '../archive/tar-outpu
 
 type DockerArchiveRef = Extract<ImageReference, { transport: 'docker-archive' }>
 
-interface PendingImage { configDigest: Digest; layers: Digest[]; repoTags: string[] }
+interface PendingImage {
+  configDigest: Digest
+  layers: Digest[]
+  repoTags: string[]
+}
 
 /** Where a verified blob is held until commit. */
 type Stored =
@@ -80,7 +84,8 @@ export class DockerArchiveDestination implements ImageDestination {
   }
 
   static async open(ref: DockerArchiveRef, opts: TransportOptions): Promise<DockerArchiveDestination> {
-    if (ref.sourceIndex !== undefined) throw new LadingError('USAGE', `${displayReference(ref)}:@${ref.sourceIndex}: an image index (@N) can only be read, not written`)
+    if (ref.sourceIndex !== undefined)
+      throw new LadingError('USAGE', `${displayReference(ref)}:@${ref.sourceIndex}: an image index (@N) can only be read, not written`)
     const streamTarget = await isStreamTarget(ref.file)
     const tmpDir = opts.tmpDir ?? os.tmpdir()
     if (!streamTarget) {
@@ -115,7 +120,16 @@ export class DockerArchiveDestination implements ImageDestination {
       this.#inMemory += size
       try {
         const chunks: Buffer[] = []
-        await pipeline(body, v, new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb() } }))
+        await pipeline(
+          body,
+          v,
+          new Writable({
+            write(c: Buffer, _e, cb) {
+              chunks.push(c)
+              cb()
+            },
+          }),
+        )
         stored = { where: 'memory', bytes: Buffer.concat(chunks), size }
       } catch (e) {
         this.#inMemory -= size
@@ -168,11 +182,13 @@ export class DockerArchiveDestination implements ImageDestination {
    */
   async putManifest(raw: RawManifest, tag?: string): Promise<Descriptor> {
     const label = displayReference(this.ref)
-    if (isIndexMediaType(raw.mediaType)) throw new LadingError('UNSUPPORTED', `${label}: a docker-archive holds single images, not an image index (choose a platform)`)
+    if (isIndexMediaType(raw.mediaType))
+      throw new LadingError('UNSUPPORTED', `${label}: a docker-archive holds single images, not an image index (choose a platform)`)
     const m = parseManifest(raw.bytes, `${label}: manifest ${raw.digest}`)
     for (const l of m.layers) {
       const info = layerInfo(l.mediaType)
-      if (!info || info.compression !== 'none') throw new LadingError('UNSUPPORTED', `${label}: layer ${l.digest} has media type ${l.mediaType}; a docker-archive stores uncompressed layers`)
+      if (!info || info.compression !== 'none')
+        throw new LadingError('UNSUPPORTED', `${label}: layer ${l.digest} has media type ${l.mediaType}; a docker-archive stores uncompressed layers`)
       if (!this.#blobs.has(l.digest)) throw new LadingError('BLOB_UNKNOWN', `${label}: manifest names layer ${l.digest}, which was not put`)
     }
     if (!this.#blobs.has(m.config.digest)) throw new LadingError('BLOB_UNKNOWN', `${label}: manifest names config ${m.config.digest}, which was not put`)
@@ -195,7 +211,10 @@ export class DockerArchiveDestination implements ImageDestination {
     const colon = tag.lastIndexOf(':')
     if (colon > 0 && colon > tag.lastIndexOf('/')) return dockerRepoTag(tag.slice(0, colon), tag.slice(colon + 1))
     if (this.ref.name === undefined) {
-      throw new LadingError('USAGE', `${displayReference(this.ref)}: tag ${quoteName(tag)} needs a name: give NAME:TAG, or name the archive image as docker-archive:FILE:NAME:TAG`)
+      throw new LadingError(
+        'USAGE',
+        `${displayReference(this.ref)}: tag ${quoteName(tag)} needs a name: give NAME:TAG, or name the archive image as docker-archive:FILE:NAME:TAG`,
+      )
     }
     return dockerRepoTag(this.ref.name, tag)
   }
@@ -238,10 +257,15 @@ export class DockerArchiveDestination implements ImageDestination {
     const legacyEntries = [...legacy.values()]
     const manifestBytes = Buffer.from(JSON.stringify(manifest))
     const repositoriesBytes = Object.keys(repositories).length > 0 ? Buffer.from(JSON.stringify(repositories)) : undefined
-    const legacyJson = (l: { id: string; parent?: string }): Buffer => Buffer.from(JSON.stringify({ id: l.id, ...(l.parent ? { parent: l.parent } : {}), created: '1970-01-01T00:00:00Z', container_config: {} }))
+    const legacyJson = (l: { id: string; parent?: string }): Buffer =>
+      Buffer.from(JSON.stringify({ id: l.id, ...(l.parent ? { parent: l.parent } : {}), created: '1970-01-01T00:00:00Z', container_config: {} }))
     // After the blobs, whichever way the archive is written: the legacy per-layer folders, then
     // manifest.json and repositories.
-    const indexMembers = async (out: { dir(name: string): Promise<void>; bytes(name: string, b: Buffer): Promise<void>; symlink(name: string, target: string): Promise<void> }): Promise<void> => {
+    const indexMembers = async (out: {
+      dir(name: string): Promise<void>
+      bytes(name: string, b: Buffer): Promise<void>
+      symlink(name: string, target: string): Promise<void>
+    }): Promise<void> => {
       for (const l of legacyEntries) {
         await out.dir(`${l.id}/`)
         await out.bytes(`${l.id}/VERSION`, Buffer.from('1.0'))
@@ -253,15 +277,20 @@ export class DockerArchiveDestination implements ImageDestination {
     }
 
     if (this.#streamTarget) {
-      await writeArchive(this.ref.file, this.#opts.stdout, async (sink: TarSink) => {
-        for (const m of members) {
-          const b = this.#blobs.get(m.digest)!
-          if (b.where === 'memory') await sink.bytes(m.name, b.bytes)
-          else if (b.where === 'spool') await sink.file(m.name, b.file, b.size)
-          else throw new Error(`docker-archive: ${m.name} is in an archive that is never written to a stream`)
-        }
-        await indexMembers(sink)
-      }, `docker-archive:${this.ref.file}`)
+      await writeArchive(
+        this.ref.file,
+        this.#opts.stdout,
+        async (sink: TarSink) => {
+          for (const m of members) {
+            const b = this.#blobs.get(m.digest)!
+            if (b.where === 'memory') await sink.bytes(m.name, b.bytes)
+            else if (b.where === 'spool') await sink.file(m.name, b.file, b.size)
+            else throw new Error(`docker-archive: ${m.name} is in an archive that is never written to a stream`)
+          }
+          await indexMembers(sink)
+        },
+        `docker-archive:${this.ref.file}`,
+      )
       return
     }
     const w = await this.#writer()
@@ -290,12 +319,18 @@ export class DockerArchiveDestination implements ImageDestination {
 
   /** Removes the spool and an unpublished temp archive; an uncommitted archive is simply never written. */
   /** `await using`: the same as close(). */
-  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
 
   async close(): Promise<void> {
     const w = this.#archive
     this.#archive = undefined
-    if (w) await w.then((a) => a.discard(), () => {})
+    if (w)
+      await w.then(
+        (a) => a.discard(),
+        () => {},
+      )
     await removeTemp(this.#spool)
   }
 }

@@ -27,8 +27,10 @@ export function parseArchiveManifest(bytes: Uint8Array, source: string): Archive
     const o = item as Record<string, unknown>
     if (typeof o.Config !== 'string' || o.Config === '') throw new LadingError('INVALID_DOCUMENT', `${at}/Config: expected a file name`)
     const tags = o.RepoTags ?? []
-    if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new LadingError('INVALID_DOCUMENT', `${at}/RepoTags: expected an array of strings`)
-    if (!Array.isArray(o.Layers) || !o.Layers.every((t) => typeof t === 'string' && t !== '')) throw new LadingError('INVALID_DOCUMENT', `${at}/Layers: expected an array of file names`)
+    if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string'))
+      throw new LadingError('INVALID_DOCUMENT', `${at}/RepoTags: expected an array of strings`)
+    if (!Array.isArray(o.Layers) || !o.Layers.every((t) => typeof t === 'string' && t !== ''))
+      throw new LadingError('INVALID_DOCUMENT', `${at}/Layers: expected an array of file names`)
     return { Config: o.Config, RepoTags: tags as string[], Layers: o.Layers as string[] }
   })
 }

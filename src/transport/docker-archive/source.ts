@@ -148,9 +148,13 @@ export class DockerArchiveSource implements ImageSource {
   }
 
   /** `await using`: the same as close(). */
-  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
 
-  async close(): Promise<void> { await this.#close() }
+  async close(): Promise<void> {
+    await this.#close()
+  }
 }
 
 export function dockerArchiveSource(ref: DockerArchiveRef, opts: TransportOptions): Promise<ImageSource> {

@@ -55,32 +55,45 @@ export class OciArchiveDestination implements ImageDestination {
     }
   }
 
-  hasBlob(desc: Descriptor): Promise<boolean> { return this.#inner.hasBlob(desc) }
-  putBlob(body: Readable, expected?: Partial<Descriptor>): Promise<Descriptor> { return this.#inner.putBlob(body, expected) }
-  putManifest(raw: RawManifest, tag?: string): Promise<Descriptor> { return this.#inner.putManifest(raw, tag) }
+  hasBlob(desc: Descriptor): Promise<boolean> {
+    return this.#inner.hasBlob(desc)
+  }
+  putBlob(body: Readable, expected?: Partial<Descriptor>): Promise<Descriptor> {
+    return this.#inner.putBlob(body, expected)
+  }
+  putManifest(raw: RawManifest, tag?: string): Promise<Descriptor> {
+    return this.#inner.putManifest(raw, tag)
+  }
 
   async commit(): Promise<void> {
     await this.#inner.commit()
     const dir = (await this.#inner.layout()).dir
-    await writeArchive(this.ref.file, this.#opts.stdout, async (sink) => {
-      await sink.bytes('oci-layout', await fsp.readFile(path.join(dir, 'oci-layout')))
-      await sink.dir('blobs/')
-      for (const alg of (await fsp.readdir(path.join(dir, 'blobs'))).sort()) {
-        await sink.dir(`blobs/${alg}/`)
-        for (const name of (await fsp.readdir(path.join(dir, 'blobs', alg))).sort()) {
-          if (name.startsWith('.')) continue // temp files of the store's atomic writes
-          const file = path.join(dir, 'blobs', alg, name)
-          const st = await fsp.stat(file)
-          if (st.isFile()) await sink.file(`blobs/${alg}/${name}`, file, st.size)
+    await writeArchive(
+      this.ref.file,
+      this.#opts.stdout,
+      async (sink) => {
+        await sink.bytes('oci-layout', await fsp.readFile(path.join(dir, 'oci-layout')))
+        await sink.dir('blobs/')
+        for (const alg of (await fsp.readdir(path.join(dir, 'blobs'))).sort()) {
+          await sink.dir(`blobs/${alg}/`)
+          for (const name of (await fsp.readdir(path.join(dir, 'blobs', alg))).sort()) {
+            if (name.startsWith('.')) continue // temp files of the store's atomic writes
+            const file = path.join(dir, 'blobs', alg, name)
+            const st = await fsp.stat(file)
+            if (st.isFile()) await sink.file(`blobs/${alg}/${name}`, file, st.size)
+          }
         }
-      }
-      // index.json last: a reader that streams the archive sees every blob before the entry point.
-      await sink.bytes('index.json', await fsp.readFile(path.join(dir, 'index.json')))
-    }, `oci-archive:${this.ref.file}`)
+        // index.json last: a reader that streams the archive sees every blob before the entry point.
+        await sink.bytes('index.json', await fsp.readFile(path.join(dir, 'index.json')))
+      },
+      `oci-archive:${this.ref.file}`,
+    )
   }
 
   /** `await using`: the same as close(). */
-  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
 
   async close(): Promise<void> {
     await this.#inner.close() // gives up its writer lease

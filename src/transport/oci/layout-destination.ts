@@ -54,11 +54,15 @@ export class LayoutDestination implements ImageDestination {
     this.ref = ref
     this.#abandon = abandon
     this.#layout = Promise.resolve(layout)
-    this.#layout.catch(() => { /* reported by the first method that awaits it */ })
+    this.#layout.catch(() => {
+      /* reported by the first method that awaits it */
+    })
   }
 
   /** The layout, once it is open. */
-  layout(): Promise<Layout> { return this.#layout }
+  layout(): Promise<Layout> {
+    return this.#layout
+  }
 
   /** The layout, with this destination's writer lease taken (once) before anything is stored. */
   async #leased(): Promise<Layout> {
@@ -79,7 +83,12 @@ export class LayoutDestination implements ImageDestination {
 
   async putBlob(body: Readable, expected?: Partial<Descriptor>): Promise<Descriptor> {
     let layout: Layout
-    try { layout = await this.#leased() } catch (e) { body.destroy(); throw e }
+    try {
+      layout = await this.#leased()
+    } catch (e) {
+      body.destroy()
+      throw e
+    }
     const { digest, size } = await layout.putBlob(body, {
       ...(expected?.digest !== undefined ? { digest: expected.digest } : {}),
       ...(expected?.size !== undefined ? { size: expected.size } : {}),
@@ -89,7 +98,12 @@ export class LayoutDestination implements ImageDestination {
   }
 
   async putManifest(raw: RawManifest, tag?: string): Promise<Descriptor> {
-    if (raw.mediaType !== MediaType.OciManifest && raw.mediaType !== MediaType.OciIndex && raw.mediaType !== MediaType.DockerManifest && raw.mediaType !== MediaType.DockerManifestList) {
+    if (
+      raw.mediaType !== MediaType.OciManifest &&
+      raw.mediaType !== MediaType.OciIndex &&
+      raw.mediaType !== MediaType.DockerManifest &&
+      raw.mediaType !== MediaType.DockerManifestList
+    ) {
       throw new LadingError('UNSUPPORTED', `cannot store a manifest of media type ${raw.mediaType} in an OCI layout`)
     }
     if (tag !== undefined) assertValidTag(tag)
@@ -126,7 +140,9 @@ export class LayoutDestination implements ImageDestination {
   }
 
   /** `await using`: the same as close(). */
-  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
 
   async close(): Promise<void> {
     const layout = await this.#layout.catch(() => undefined)

@@ -45,7 +45,13 @@ export class LayoutSource implements ImageSource {
   /** Media types of descriptors seen (index.json entries, index children) by digest. */
   readonly #known = new Map<string, Descriptor>()
 
-  constructor(ref: ImageReference, reader: LayoutReader, label: string, sel: { tag?: string | undefined; digest?: Digest | undefined }, onClose: () => Promise<void> = async () => {}) {
+  constructor(
+    ref: ImageReference,
+    reader: LayoutReader,
+    label: string,
+    sel: { tag?: string | undefined; digest?: Digest | undefined },
+    onClose: () => Promise<void> = async () => {},
+  ) {
     this.ref = ref
     this.#reader = reader
     this.#label = label
@@ -55,7 +61,10 @@ export class LayoutSource implements ImageSource {
   }
 
   async #read(desc: { digest: Digest; size?: number | undefined; mediaType?: string | undefined }): Promise<RawManifest> {
-    const bytes = await this.#reader.readBlob(desc.size !== undefined ? { digest: desc.digest, size: desc.size } : { digest: desc.digest }, DEFAULT_MAX_DOCUMENT_BYTES)
+    const bytes = await this.#reader.readBlob(
+      desc.size !== undefined ? { digest: desc.digest, size: desc.size } : { digest: desc.digest },
+      DEFAULT_MAX_DOCUMENT_BYTES,
+    )
     const mediaType = desc.mediaType ?? manifestMediaType(bytes, `${this.#label}: ${desc.digest}`)
     return { bytes, mediaType, digest: desc.digest }
   }
@@ -77,8 +86,11 @@ export class LayoutSource implements ImageSource {
     if (isIndexMediaType(raw.mediaType)) {
       try {
         const doc = JSON.parse(raw.bytes.toString('utf8')) as { manifests?: Descriptor[] }
-        for (const d of doc.manifests ?? []) if (typeof d?.digest === 'string' && (isManifestMediaType(d.mediaType) || isIndexMediaType(d.mediaType))) this.#known.set(d.digest, d)
-      } catch { /* the copy engine parses strictly and reports; this is only a hint */ }
+        for (const d of doc.manifests ?? [])
+          if (typeof d?.digest === 'string' && (isManifestMediaType(d.mediaType) || isIndexMediaType(d.mediaType))) this.#known.set(d.digest, d)
+      } catch {
+        /* the copy engine parses strictly and reports; this is only a hint */
+      }
     }
     return raw
   }
@@ -110,7 +122,11 @@ export class LayoutSource implements ImageSource {
   }
 
   /** `await using`: the same as close(). */
-  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
 
-  async close(): Promise<void> { await this.#onClose() }
+  async close(): Promise<void> {
+    await this.#onClose()
+  }
 }

@@ -12,7 +12,12 @@ import { backoffDelay, isRetryableError, sleep } from './retry.js'
 import { describeNetworkError, drain, header, networkHint, pullScope, type RegistryConnection, type Response } from './connection.js'
 
 /** GET a blob from `offset`, following redirects; checks a 206 starts where asked. */
-async function openBlob(conn: RegistryConnection, repo: string, desc: { digest: Digest; size?: number }, offset: number): Promise<{ res: Response; skip: number }> {
+async function openBlob(
+  conn: RegistryConnection,
+  repo: string,
+  desc: { digest: Digest; size?: number },
+  offset: number,
+): Promise<{ res: Response; skip: number }> {
   const what = `${conn.display(repo)}: GET blob ${desc.digest}`
   const res = await conn.send({
     method: 'GET',
@@ -28,7 +33,10 @@ async function openBlob(conn: RegistryConnection, repo: string, desc: { digest: 
     const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(header(res.headers, 'content-range') ?? '')
     if (!m || Number(m[1]) !== offset) {
       await drain(res)
-      throw new LadingError('REGISTRY_ERROR', `${what}: resumed at byte ${offset} but the registry answered Content-Range ${JSON.stringify(header(res.headers, 'content-range') ?? '')}`)
+      throw new LadingError(
+        'REGISTRY_ERROR',
+        `${what}: resumed at byte ${offset} but the registry answered Content-Range ${JSON.stringify(header(res.headers, 'content-range') ?? '')}`,
+      )
     }
     return { res, skip: 0 }
   }
@@ -78,16 +86,25 @@ export async function downloadBlob(conn: RegistryConnection, repo: string, desc:
   const pump = (part: { res: Response; skip: number }): void => {
     const body = part.res.body
     current = body
-    if (verify.destroyed) { body.destroy(); return }
+    if (verify.destroyed) {
+      body.destroy()
+      return
+    }
     let skip = part.skip
     let done = false
     let waiting = false
-    const onDrain = (): void => { waiting = false; body.resume() }
+    const onDrain = (): void => {
+      waiting = false
+      body.resume()
+    }
     const onData = (c: Buffer): void => {
       let b = c
       if (skip > 0) {
         // A 200 to a Range request: the registry ignored it; drop what we already have.
-        if (b.length <= skip) { skip -= b.length; return }
+        if (b.length <= skip) {
+          skip -= b.length
+          return
+        }
         b = b.subarray(skip)
         skip = 0
       }

@@ -25,7 +25,10 @@ import { sanitize } from './registry-error.js'
 import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, sleep } from './retry.js'
 import { drain, header, pushScope, type RegistryConnection } from './connection.js'
 
-export interface UploadResult { digest: Digest; size: number }
+export interface UploadResult {
+  digest: Digest
+  size: number
+}
 
 export interface UploadOptions {
   /** Upload blobs larger than this in PATCH chunks of this size instead of one streamed PATCH. */
@@ -41,7 +44,10 @@ const MAX_CHUNK = 64 * 1024 * 1024
 
 /** A failure of a streamed PATCH worth starting the upload over for (if the stream can be reopened). */
 class RestartableFailure extends Error {
-  constructor(readonly error: LadingError, readonly retryAfterMs?: number) {
+  constructor(
+    readonly error: LadingError,
+    readonly retryAfterMs?: number,
+  ) {
     super(error.message)
   }
 }
@@ -69,9 +75,17 @@ async function startUpload(conn: RegistryConnection, repo: string): Promise<{ lo
 
 export async function cancelUpload(conn: RegistryConnection, repo: string, location: string): Promise<void> {
   try {
-    const res = await conn.send({ method: 'DELETE', url: location, scopes: [pushScope(repo)], what: `${conn.display(repo)}: cancel upload`, ok: [200, 202, 204, 404] })
+    const res = await conn.send({
+      method: 'DELETE',
+      url: location,
+      scopes: [pushScope(repo)],
+      what: `${conn.display(repo)}: cancel upload`,
+      ok: [200, 202, 204, 404],
+    })
     await drain(res)
-  } catch { /* best effort: the registry expires abandoned sessions */ }
+  } catch {
+    /* best effort: the registry expires abandoned sessions */
+  }
 }
 
 /**
@@ -104,7 +118,14 @@ async function patchChunk(conn: RegistryConnection, repo: string, location: stri
 }
 
 /** The closing `PUT <location>?digest=` with the last bytes (if any) at `offset`; call only once the stream verified. */
-async function closeUpload(conn: RegistryConnection, repo: string, location: string, result: UploadResult, last: Buffer, offset: number): Promise<UploadResult> {
+async function closeUpload(
+  conn: RegistryConnection,
+  repo: string,
+  location: string,
+  result: UploadResult,
+  last: Buffer,
+  offset: number,
+): Promise<UploadResult> {
   const url = new URL(location)
   url.searchParams.set('digest', result.digest)
   const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'content-length': String(last.length) }
@@ -136,16 +157,25 @@ export async function uploadBlob(conn: RegistryConnection, repo: string, body: R
 }
 
 async function uploadOnce(conn: RegistryConnection, repo: string, body: Readable, expected: Expected, chunkSize: number | undefined): Promise<UploadResult> {
-  const verify = new VerifyingStream({ digest: expected.digest, size: expected.size, name: expected.name ?? (expected.digest ? `blob ${expected.digest}` : 'blob') }, undefined, body)
+  const verify = new VerifyingStream(
+    { digest: expected.digest, size: expected.size, name: expected.name ?? (expected.digest ? `blob ${expected.digest}` : 'blob') },
+    undefined,
+    body,
+  )
   let piping: Promise<void> | undefined
   const pipe = (): Promise<void> => {
     if (!piping) {
       piping = pipeline(body, verify)
-      piping.catch(() => { /* surfaced by reading `verify` */ })
+      piping.catch(() => {
+        /* surfaced by reading `verify` */
+      })
     }
     return piping
   }
-  const fail = (): void => { verify.destroy(); body.destroy() }
+  const fail = (): void => {
+    verify.destroy()
+    body.destroy()
+  }
   if (chunkSize !== undefined) return chunkedUpload(conn, repo, verify, pipe(), fail, chunkSize)
   if (expected.size !== undefined && expected.size <= MONOLITHIC_MAX) return chunkedUpload(conn, repo, verify, pipe(), fail, MONOLITHIC_MAX)
   if (expected.size !== undefined) {
@@ -182,8 +212,17 @@ async function readPrefix(s: Readable, max: number): Promise<{ chunks: Buffer[];
     }
     if (s.readableEnded) return { chunks, length, ended: true }
     await new Promise<void>((resolve, reject) => {
-      const done = (): void => { s.off('readable', done); s.off('end', done); s.off('error', failed); resolve() }
-      const failed = (e: Error): void => { s.off('readable', done); s.off('end', done); reject(e) }
+      const done = (): void => {
+        s.off('readable', done)
+        s.off('end', done)
+        s.off('error', failed)
+        resolve()
+      }
+      const failed = (e: Error): void => {
+        s.off('readable', done)
+        s.off('end', done)
+        reject(e)
+      }
       s.once('readable', done)
       s.once('end', done)
       s.once('error', failed)
@@ -192,7 +231,14 @@ async function readPrefix(s: Readable, max: number): Promise<{ chunks: Buffer[];
   return { chunks, length, ended: false }
 }
 
-async function monolithicUpload(conn: RegistryConnection, repo: string, verify: VerifyingStream, piping: Promise<void>, fail: () => void, bytes: Buffer): Promise<UploadResult> {
+async function monolithicUpload(
+  conn: RegistryConnection,
+  repo: string,
+  verify: VerifyingStream,
+  piping: Promise<void>,
+  fail: () => void,
+  bytes: Buffer,
+): Promise<UploadResult> {
   let location: string | undefined
   try {
     await piping
@@ -214,7 +260,13 @@ async function monolithicUpload(conn: RegistryConnection, repo: string, verify: 
  */
 async function refusal(conn: RegistryConnection, repo: string, location: string): Promise<LadingError | undefined> {
   try {
-    const res = await conn.send({ method: 'GET', url: location, scopes: [pushScope(repo)], what: `${conn.display(repo)}: PATCH blob (upload status)`, ok: [200, 204, 404, 416] })
+    const res = await conn.send({
+      method: 'GET',
+      url: location,
+      scopes: [pushScope(repo)],
+      what: `${conn.display(repo)}: PATCH blob (upload status)`,
+      ok: [200, 204, 404, 416],
+    })
     await drain(res)
     return undefined
   } catch (e) {
@@ -223,7 +275,14 @@ async function refusal(conn: RegistryConnection, repo: string, location: string)
 }
 
 /** One PATCH streaming the whole blob, then the closing PUT (see the module comment). */
-async function streamedUpload(conn: RegistryConnection, repo: string, verify: VerifyingStream, pipe: () => Promise<void>, fail: () => void, size: number | undefined): Promise<UploadResult> {
+async function streamedUpload(
+  conn: RegistryConnection,
+  repo: string,
+  verify: VerifyingStream,
+  pipe: () => Promise<void>,
+  fail: () => void,
+  size: number | undefined,
+): Promise<UploadResult> {
   let location: string | undefined
   try {
     location = (await startUpload(conn, repo)).location
@@ -275,7 +334,14 @@ async function streamedUpload(conn: RegistryConnection, repo: string, verify: Ve
  * PATCH chunks of `chunkSize` (at least OCI-Chunk-Min-Length), the rest in the closing PUT; a
  * blob no larger than one chunk is a monolithic POST + PUT.
  */
-async function chunkedUpload(conn: RegistryConnection, repo: string, verify: VerifyingStream, piping: Promise<void>, fail: () => void, chunkSizeOption: number): Promise<UploadResult> {
+async function chunkedUpload(
+  conn: RegistryConnection,
+  repo: string,
+  verify: VerifyingStream,
+  piping: Promise<void>,
+  fail: () => void,
+  chunkSizeOption: number,
+): Promise<UploadResult> {
   let session: { location: string; minChunk: number }
   try {
     session = await startUpload(conn, repo)
@@ -304,7 +370,9 @@ async function chunkedUpload(conn: RegistryConnection, repo: string, verify: Ver
         if (inflight) location = await inflight
         const at = offset
         inflight = patchChunk(conn, repo, location, chunk, at)
-        inflight.catch(() => { /* awaited below */ })
+        inflight.catch(() => {
+          /* awaited below */
+        })
         offset += chunk.length
         pending = rest.length ? [rest] : []
         pendingLen = rest.length

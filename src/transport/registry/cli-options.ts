@@ -34,7 +34,8 @@ export function registryTimeoutFromEnv(env: NodeJS.ProcessEnv): number | undefin
   const v = env[TIMEOUT_ENV]
   if (v === undefined || v === '') return undefined
   const s = Number(v)
-  if (!/^\s*\d+(\.\d+)?\s*$/.test(v) || !(s > 0) || s > 86_400) throw new LadingError('USAGE', `${TIMEOUT_ENV}: expected seconds, more than 0 and at most 86400, got ${JSON.stringify(v.slice(0, 40))}`)
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(v) || !(s > 0) || s > 86_400)
+    throw new LadingError('USAGE', `${TIMEOUT_ENV}: expected seconds, more than 0 and at most 86400, got ${JSON.stringify(v.slice(0, 40))}`)
   return Math.max(1, Math.round(s * 1000))
 }
 

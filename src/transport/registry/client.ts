@@ -31,12 +31,7 @@ export { mergeScopes, proxySettings, type RegistryOptions, type RegistryClientOp
 export type { UploadResult } from './blob-upload.js'
 
 /** Manifest types we accept, in preference order (content-negotiation.md: multi-platform first). */
-export const MANIFEST_ACCEPT = [
-  MediaType.OciIndex,
-  MediaType.DockerManifestList,
-  MediaType.OciManifest,
-  MediaType.DockerManifest,
-] as const
+export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.DockerManifestList, MediaType.OciManifest, MediaType.DockerManifest] as const
 
 const MAX_TAG_PAGES = 10_000
 
@@ -62,24 +57,32 @@ export class RegistryClient {
   }
 
   /** Open the connection and learn the auth challenge in the background (RegistryConnection.warmUp). */
-  warmUp(): void { this.#conn.warmUp() }
+  warmUp(): void {
+    this.#conn.warmUp()
+  }
 
   /** Check the credentials against the registry (see RegistryConnection.checkLogin). */
-  checkLogin(): Promise<void> { return this.#conn.checkLogin() }
+  checkLogin(): Promise<void> {
+    return this.#conn.checkLogin()
+  }
 
   /** GET a manifest or index by tag or digest, verified (see class comment). */
   async getManifest(repo: string, reference: string): Promise<RawManifest> {
-    checkRepo(repo); checkReference(reference)
+    checkRepo(repo)
+    checkReference(reference)
     const what = `${this.#conn.display(repo)}: GET manifest ${reference}`
     // Redirects followed (send(): GET and HEAD), as for blobs: a registry behind a CDN or proxy.
-    const { res, bytes } = await this.#conn.sendForBody({
-      method: 'GET',
-      url: `/v2/${repo}/manifests/${encodeURIComponent(reference)}`,
-      headers: { accept: MANIFEST_ACCEPT.join(', ') },
-      scopes: [pullScope(repo)],
-      what,
-      ok: [200],
-    }, DEFAULT_MAX_DOCUMENT_BYTES)
+    const { res, bytes } = await this.#conn.sendForBody(
+      {
+        method: 'GET',
+        url: `/v2/${repo}/manifests/${encodeURIComponent(reference)}`,
+        headers: { accept: MANIFEST_ACCEPT.join(', ') },
+        scopes: [pullScope(repo)],
+        what,
+        ok: [200],
+      },
+      DEFAULT_MAX_DOCUMENT_BYTES,
+    )
     const name = `manifest ${reference} of ${this.#conn.display(repo)}`
     let digest: Digest
     if (isDigest(reference)) {
@@ -111,7 +114,8 @@ export class RegistryClient {
 
   /** HEAD a manifest: its descriptor, or undefined when the registry does not have it. */
   async headManifest(repo: string, reference: string): Promise<{ digest: Digest; size?: number; mediaType?: string } | undefined> {
-    checkRepo(repo); checkReference(reference)
+    checkRepo(repo)
+    checkReference(reference)
     const what = `${this.#conn.display(repo)}: HEAD manifest ${reference}`
     const res = await this.#conn.send({
       method: 'HEAD',
@@ -144,7 +148,8 @@ export class RegistryClient {
    * OCI-Subject, the referrers tag schema index is updated (§Pushing Manifests with Subject).
    */
   async putManifest(repo: string, reference: string, raw: RawManifest): Promise<Descriptor> {
-    checkRepo(repo); checkReference(reference)
+    checkRepo(repo)
+    checkReference(reference)
     const what = `${this.#conn.display(repo)}: PUT manifest ${reference}`
     verifyBytes(raw.bytes, { digest: raw.digest, name: what })
     if (isDigest(reference) && reference !== raw.digest) throw new LadingError('DIGEST_MISMATCH', `${what}: the manifest's digest is ${raw.digest}`)
@@ -202,12 +207,17 @@ export class RegistryClient {
    * registry has no referrers API (§Deleting Manifests: clients SHOULD).
    */
   async deleteManifest(repo: string, reference: string): Promise<void> {
-    checkRepo(repo); checkReference(reference)
+    checkRepo(repo)
+    checkReference(reference)
     const kind = isDigest(reference) ? 'manifest' : 'tag'
     let subject: Digest | undefined
     if (isDigest(reference)) {
       // Unreadable or absent: the DELETE below reports that in its own words.
-      try { subject = subjectOf(await this.getManifest(repo, reference)) } catch { subject = undefined }
+      try {
+        subject = subjectOf(await this.getManifest(repo, reference))
+      } catch {
+        subject = undefined
+      }
     }
     const what = `${this.#conn.display(repo)}: DELETE ${kind} ${reference}`
     const res = await this.#conn.send({
@@ -228,21 +238,33 @@ export class RegistryClient {
           await this.putManifest(repo, tag, { bytes, mediaType: MediaType.OciIndex, digest: digestOf(bytes) })
         }
       } catch (e) {
-        throw new LadingError(isLadingError(e) ? e.code : 'REGISTRY_ERROR', `${what}: deleted, but updating the referrers tag ${tag} failed: ${(e as Error).message}`, { cause: e })
+        throw new LadingError(
+          isLadingError(e) ? e.code : 'REGISTRY_ERROR',
+          `${what}: deleted, but updating the referrers tag ${tag} failed: ${(e as Error).message}`,
+          { cause: e },
+        )
       }
     }
   }
 
   /** Does the registry implement GET /v2/<name>/referrers/<digest> (200, not 404)? */
   async #hasReferrersApi(repo: string, digest: Digest): Promise<boolean> {
-    const res = await this.#conn.send({ method: 'GET', url: `/v2/${repo}/referrers/${digest}`, headers: { accept: MediaType.OciIndex }, scopes: [pullScope(repo)], what: `${this.#conn.display(repo)}: GET referrers ${digest}`, ok: [200, 404] })
+    const res = await this.#conn.send({
+      method: 'GET',
+      url: `/v2/${repo}/referrers/${digest}`,
+      headers: { accept: MediaType.OciIndex },
+      scopes: [pullScope(repo)],
+      what: `${this.#conn.display(repo)}: GET referrers ${digest}`,
+      ok: [200, 404],
+    })
     await drain(res)
     return res.statusCode === 200
   }
 
   /** HEAD a blob: its size when present, undefined when absent (§Checking if content exists). */
   async blobSize(repo: string, digest: Digest): Promise<number | undefined> {
-    checkRepo(repo); parseDigest(digest)
+    checkRepo(repo)
+    parseDigest(digest)
     const res = await this.#conn.send({
       method: 'HEAD',
       url: `/v2/${repo}/blobs/${digest}`,
@@ -262,7 +284,8 @@ export class RegistryClient {
    * digest match; interrupted bodies resume with a Range request.
    */
   async getBlob(repo: string, desc: { digest: Digest; size?: number }): Promise<Readable> {
-    checkRepo(repo); parseDigest(desc.digest)
+    checkRepo(repo)
+    parseDigest(desc.digest)
     // Loaded on first use, like the upload code: a pull never loads the push side, nor a push the pull side.
     const { downloadBlob } = await import('./blob-download.js')
     return downloadBlob(this.#conn, repo, desc)
@@ -275,10 +298,23 @@ export class RegistryClient {
    * transient failure of that PATCH start the upload over from a fresh stream.
    */
   async putBlob(repo: string, body: Readable, expected: Expected = {}, opts: { reopen?: () => Promise<Readable> } = {}): Promise<UploadResult> {
-    try { checkRepo(repo) } catch (e) { body.destroy(); throw e }
+    try {
+      checkRepo(repo)
+    } catch (e) {
+      body.destroy()
+      throw e
+    }
     let uploadBlob: typeof import('./blob-upload.js').uploadBlob
-    try { ({ uploadBlob } = await import('./blob-upload.js')) } catch (e) { body.destroy(); throw e }
-    return uploadBlob(this.#conn, repo, body, expected, { ...(this.#chunkSize !== undefined ? { chunkSize: this.#chunkSize } : {}), ...(opts.reopen ? { reopen: opts.reopen } : {}) })
+    try {
+      ;({ uploadBlob } = await import('./blob-upload.js'))
+    } catch (e) {
+      body.destroy()
+      throw e
+    }
+    return uploadBlob(this.#conn, repo, body, expected, {
+      ...(this.#chunkSize !== undefined ? { chunkSize: this.#chunkSize } : {}),
+      ...(opts.reopen ? { reopen: opts.reopen } : {}),
+    })
   }
 
   /**
@@ -286,7 +322,9 @@ export class RegistryClient {
    * (201); false when the registry started an upload instead (202), which we cancel.
    */
   async mountBlob(repo: string, digest: Digest, from: string): Promise<boolean> {
-    checkRepo(repo); checkRepo(from); parseDigest(digest)
+    checkRepo(repo)
+    checkRepo(from)
+    parseDigest(digest)
     const what = `${this.#conn.display(repo)}: mount blob ${digest} from ${from}`
     const res = await this.#conn.send({
       method: 'POST',
@@ -299,7 +337,10 @@ export class RegistryClient {
     await drain(res)
     if (res.statusCode === 201) return true
     const location = header(res.headers, 'location')
-    if (location) await (await import('./blob-upload.js')).cancelUpload(this.#conn, repo, new URL(location, await this.#conn.resolve(`/v2/${repo}/blobs/uploads/`)).toString())
+    if (location)
+      await (
+        await import('./blob-upload.js')
+      ).cancelUpload(this.#conn, repo, new URL(location, await this.#conn.resolve(`/v2/${repo}/blobs/uploads/`)).toString())
     return false
   }
 
@@ -316,13 +357,21 @@ export class RegistryClient {
       const what = `${this.#conn.display(repo)}: GET tags list`
       const { res, bytes } = await this.#conn.sendForBody({ method: 'GET', url, scopes: [pullScope(repo)], what, ok: [200] }, DEFAULT_MAX_DOCUMENT_BYTES)
       let v: { tags?: unknown }
-      try { v = JSON.parse(bytes.toString('utf8')) } catch (e) {
+      try {
+        v = JSON.parse(bytes.toString('utf8'))
+      } catch (e) {
         throw new LadingError('INVALID_JSON', `${what}: response is not JSON`, { cause: e })
       }
       const pageTags = v.tags ?? []
-      if (!Array.isArray(pageTags) || !pageTags.every((t) => typeof t === 'string')) throw new LadingError('INVALID_DOCUMENT', `${what}: /tags: expected an array of strings`)
+      if (!Array.isArray(pageTags) || !pageTags.every((t) => typeof t === 'string'))
+        throw new LadingError('INVALID_DOCUMENT', `${what}: /tags: expected an array of strings`)
       let added = 0
-      for (const t of pageTags as string[]) if (!seen.has(t)) { seen.add(t); tags.push(t); added++ }
+      for (const t of pageTags as string[])
+        if (!seen.has(t)) {
+          seen.add(t)
+          tags.push(t)
+          added++
+        }
       const link = nextLink(header(res.headers, 'link'))
       if (link) {
         const next = new URL(link, await this.#conn.resolve(url)).toString()
@@ -347,7 +396,8 @@ export class RegistryClient {
    * referrers when that tag is absent or not an index.
    */
   async listReferrers(repo: string, digest: Digest, artifactType?: string): Promise<Descriptor[]> {
-    checkRepo(repo); parseDigest(digest)
+    checkRepo(repo)
+    parseDigest(digest)
     const what = `${this.#conn.display(repo)}: GET referrers ${digest}`
     let url = `/v2/${repo}/referrers/${digest}${artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : ''}`
     const out: Descriptor[] = []
@@ -386,7 +436,9 @@ const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/
 
 function checkReference(reference: string): void {
   if (TAG_RE.test(reference)) return
-  try { parseDigest(reference) } catch (e) {
+  try {
+    parseDigest(reference)
+  } catch (e) {
     throw new LadingError('INVALID_REFERENCE', `invalid tag or digest ${JSON.stringify(sanitize(reference, 200))}`, { cause: e })
   }
 }
@@ -397,7 +449,9 @@ export function referrersTag(d: Digest): string {
 }
 
 function parseDigestHeader(v: string, what: string): Digest {
-  try { return parseDigest(v.trim()) } catch (e) {
+  try {
+    return parseDigest(v.trim())
+  } catch (e) {
     throw new LadingError('REGISTRY_ERROR', `${what}: invalid Docker-Content-Digest ${JSON.stringify(sanitize(v, 140))}`, { cause: e })
   }
 }
@@ -409,7 +463,11 @@ function subjectOf(raw: RawManifest): Digest | undefined {
 /** Lenient read of a referrers index: descriptors with a valid digest, size and media type. */
 function parseReferrersIndex(bytes: Uint8Array): { manifests: Descriptor[] } | undefined {
   let v: unknown
-  try { v = JSON.parse(Buffer.from(bytes).toString('utf8')) } catch { return undefined }
+  try {
+    v = JSON.parse(Buffer.from(bytes).toString('utf8'))
+  } catch {
+    return undefined
+  }
   const ms = (v as { manifests?: unknown } | null)?.manifests
   if (!Array.isArray(ms)) return undefined
   const out: Descriptor[] = []
@@ -420,4 +478,3 @@ function parseReferrersIndex(bytes: Uint8Array): { manifests: Descriptor[] } | u
   }
   return { manifests: out }
 }
-

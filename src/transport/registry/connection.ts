@@ -103,7 +103,10 @@ export interface SendRequest {
   followRedirects?: boolean
 }
 
-interface Token { value: string; expiresAt: number }
+interface Token {
+  value: string
+  expiresAt: number
+}
 
 /** Merge scopes so each resource appears once with the union of its actions (pull,push order kept). */
 export function mergeScopes(scopes: string[]): string[] {
@@ -119,9 +122,15 @@ export function mergeScopes(scopes: string[]): string[] {
   return [...byResource].map(([r, a]) => `${r}:${a.join(',')}`).sort()
 }
 
-export function pullScope(repo: string): string { return `repository:${repo}:pull` }
-export function pushScope(repo: string): string { return `repository:${repo}:pull,push` }
-export function deleteScope(repo: string): string { return `repository:${repo}:delete` }
+export function pullScope(repo: string): string {
+  return `repository:${repo}:pull`
+}
+export function pushScope(repo: string): string {
+  return `repository:${repo}:pull,push`
+}
+export function deleteScope(repo: string): string {
+  return `repository:${repo}:delete`
+}
 
 export function header(h: Headers, name: string): string | undefined {
   const v = h[name]
@@ -189,7 +198,9 @@ export class RegistryConnection {
   }
 
   /** The retry policy (blob downloads use it for their Range resumes). */
-  get policy(): RetryPolicy { return this.#policy }
+  get policy(): RetryPolicy {
+    return this.#policy
+  }
 
   async #http(): Promise<HttpPool> {
     if (this.#closed) throw new LadingError('USAGE', `registry client for ${this.registry} is closed`)
@@ -226,7 +237,8 @@ export class RegistryConnection {
         // server") or a refused handshake sends us to HTTPS without verification.
         try {
           const res = await this.#exchange('GET', `http://${host}/v2/`, {}, undefined, true)
-          const body = res.statusCode === 400 ? (await readBody(res, MAX_ERROR_BODY, 'probe').catch(() => Buffer.alloc(0))).toString('utf8') : (await drain(res), '')
+          const body =
+            res.statusCode === 400 ? (await readBody(res, MAX_ERROR_BODY, 'probe').catch(() => Buffer.alloc(0))).toString('utf8') : (await drain(res), '')
           if (!/HTTPS server/i.test(body)) {
             this.#learnChallenge(res)
             return `http://${host}`
@@ -253,13 +265,22 @@ export class RegistryConnection {
     return /^https?:\/\//i.test(url) ? url : new URL(url, await this.baseUrl()).toString()
   }
 
-  #userAgent(): string { return this.#opts.userAgent ?? 'lading/0.1' }
+  #userAgent(): string {
+    return this.#opts.userAgent ?? 'lading/0.1'
+  }
 
   /**
    * One request with retries on network errors and transient statuses (when `replayable`).
    * Returns the response for any status it does not retry.
    */
-  async #exchange(method: string, url: string, headers: Record<string, string>, body: Buffer | undefined, replayable: boolean, what?: string): Promise<Response> {
+  async #exchange(
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    body: Buffer | undefined,
+    replayable: boolean,
+    what?: string,
+  ): Promise<Response> {
     const pool = await this.#http()
     for (let attempt = 1; ; attempt++) {
       let res: Response
@@ -347,7 +368,16 @@ export class RegistryConnection {
       if (!pending) {
         pending = this.#fetchToken(ch, merged, creds)
         this.#tokenFetches.set(key, pending)
-        pending.then((t) => { this.#tokens.set(key, t) }, () => {}).finally(() => { if (this.#tokenFetches.get(key) === pending) this.#tokenFetches.delete(key) })
+        pending
+          .then(
+            (t) => {
+              this.#tokens.set(key, t)
+            },
+            () => {},
+          )
+          .finally(() => {
+            if (this.#tokenFetches.get(key) === pending) this.#tokenFetches.delete(key)
+          })
       }
       const token = await pending
       return { value: `Bearer ${token.value}`, basic: false }
@@ -386,7 +416,9 @@ export class RegistryConnection {
     if (res.statusCode !== 200) throw await this.failure(res, what)
     const body = await readBody(res, MAX_TOKEN_BODY, what)
     let v: { token?: unknown; access_token?: unknown; expires_in?: unknown }
-    try { v = JSON.parse(body.toString('utf8')) } catch (e) {
+    try {
+      v = JSON.parse(body.toString('utf8'))
+    } catch (e) {
       throw new LadingError('INVALID_JSON', `${what}: response is not JSON`, { cause: e })
     }
     const value = typeof v.token === 'string' && v.token ? v.token : typeof v.access_token === 'string' ? v.access_token : ''
@@ -437,7 +469,8 @@ export class RegistryConnection {
         if (!location) throw new LadingError('REGISTRY_ERROR', `${req.what}: redirect ${status} without Location`)
         if (++redirects > MAX_REDIRECTS) throw new LadingError('REGISTRY_ERROR', `${req.what}: more than ${MAX_REDIRECTS} redirects`)
         const next = new URL(location, url)
-        if (next.protocol !== 'https:' && next.protocol !== 'http:') throw new LadingError('REGISTRY_ERROR', `${req.what}: redirect to unsupported URL scheme ${next.protocol}`)
+        if (next.protocol !== 'https:' && next.protocol !== 'http:')
+          throw new LadingError('REGISTRY_ERROR', `${req.what}: redirect to unsupported URL scheme ${next.protocol}`)
         url = next.toString()
         continue
       }
@@ -540,7 +573,6 @@ export class RegistryConnection {
     await drain(res)
   }
 
-
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
@@ -561,7 +593,7 @@ export function networkHint(e: unknown): string {
   if (/WRONG_VERSION_NUMBER|wrong version number|packet length too long/i.test(text)) {
     return ' (the registry answers in plain HTTP, not HTTPS: if it is meant to, use --tls-verify=false (copy: --src-tls-verify=false or --dest-tls-verify=false) or mark it insecure in registries.conf)'
   }
-  if (/CERT|SELF_SIGNED|certificate/i.test(text)) return ' (give the registry\'s CA with --cert-dir, or --tls-verify=false)'
+  if (/CERT|SELF_SIGNED|certificate/i.test(text)) return " (give the registry's CA with --cert-dir, or --tls-verify=false)"
   if (/ETIMEDOUT|timed out/i.test(text)) return ' (the registry stopped answering; LADING_REGISTRY_TIMEOUT=SECONDS sets how long to wait)'
   return ''
 }

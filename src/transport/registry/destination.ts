@@ -30,11 +30,16 @@ export class RegistryDestination implements ImageDestination {
   }
 
   async putBlob(body: Readable, expected: Partial<Descriptor> = {}, opts: PutBlobOptions = {}): Promise<Descriptor> {
-    const r = await this.client.putBlob(this.ref.repository, body, {
-      digest: expected.digest,
-      size: expected.size,
-      name: expected.digest ? `blob ${expected.digest}` : undefined,
-    }, opts)
+    const r = await this.client.putBlob(
+      this.ref.repository,
+      body,
+      {
+        digest: expected.digest,
+        size: expected.size,
+        name: expected.digest ? `blob ${expected.digest}` : undefined,
+      },
+      opts,
+    )
     return { mediaType: expected.mediaType ?? 'application/octet-stream', digest: r.digest, size: r.size }
   }
 
@@ -51,7 +56,9 @@ export class RegistryDestination implements ImageDestination {
   async commit(): Promise<void> {}
 
   /** `await using`: the same as close(). */
-  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
 
   async close(): Promise<void> {
     if (this.#ownsClient) await this.client.close()
@@ -63,6 +70,8 @@ export async function registryDestination(ref: DockerReference, opts: RegistryOp
   const r = new RegistryDestination(ref, opts)
   r.client.warmUp()
   // The upload code is loaded on first use; start loading it now, while the connection opens.
-  import('./blob-upload.js').catch(() => { /* the first upload reports it */ })
+  import('./blob-upload.js').catch(() => {
+    /* the first upload reports it */
+  })
   return r
 }

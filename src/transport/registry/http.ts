@@ -45,7 +45,10 @@ function httpModule(): typeof http {
   return plainHttp
 }
 
-interface SecureModules { https: typeof https; tls: typeof tls }
+interface SecureModules {
+  https: typeof https
+  tls: typeof tls
+}
 let secure: SecureModules | undefined
 
 /** node:https and node:tls, loaded on first use: a plain-HTTP registry (a local one) never pays for them. */
@@ -64,7 +67,11 @@ export interface TlsOptions {
   key?: string
 }
 
-export interface ProxySettings { httpProxy?: string; httpsProxy?: string; noProxy: string }
+export interface ProxySettings {
+  httpProxy?: string
+  httpsProxy?: string
+  noProxy: string
+}
 
 export interface HttpOptions {
   tls: TlsOptions
@@ -101,7 +108,10 @@ export function bypassesProxy(hostname: string, port: string, noProxy: string): 
     let name = entry
     let entryPort: string | undefined
     const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(entry)
-    if (m) { name = m[1]!; entryPort = m[2] }
+    if (m) {
+      name = m[1]!
+      entryPort = m[2]
+    }
     name = name.replace(/^\[|\]$/g, '').replace(/^\*?\./, '')
     if (entryPort && entryPort !== port) continue
     if (host === name || host.endsWith(`.${name}`)) return true
@@ -117,10 +127,20 @@ type ConnectCallback = (err: Error | null, stream: Duplex) => void
  * Agent accepts an asynchronous createConnection (the callback form), so pooled keep-alive
  * connections work through the tunnel as they do without it.
  */
-function tunnelConnect(proxyUrl: URL, target: { host: string; port: number; servername?: string }, targetTls: SecureModules | undefined, proxyTls: SecureModules | undefined, tlsOpts: tls.ConnectionOptions, timeoutMs: number, cb: ConnectCallback): void {
+function tunnelConnect(
+  proxyUrl: URL,
+  target: { host: string; port: number; servername?: string },
+  targetTls: SecureModules | undefined,
+  proxyTls: SecureModules | undefined,
+  tlsOpts: tls.ConnectionOptions,
+  timeoutMs: number,
+  cb: ConnectCallback,
+): void {
   const authority = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`
   const headers: Record<string, string> = { host: authority }
-  if (proxyUrl.username) headers['proxy-authorization'] = `Basic ${Buffer.from(`${decodeURIComponent(proxyUrl.username)}:${decodeURIComponent(proxyUrl.password)}`).toString('base64')}`
+  if (proxyUrl.username)
+    headers['proxy-authorization'] =
+      `Basic ${Buffer.from(`${decodeURIComponent(proxyUrl.username)}:${decodeURIComponent(proxyUrl.password)}`).toString('base64')}`
   const mod = proxyUrl.protocol === 'https:' ? proxyTls!.https : plainHttp!
   const req = mod.request({
     host: proxyUrl.hostname.replace(/^\[|\]$/g, ''),
@@ -143,11 +163,18 @@ function tunnelConnect(proxyUrl: URL, target: { host: string; port: number; serv
     socket.setTimeout(0)
     if (res.statusCode !== 200) {
       socket.destroy()
-      finish(Object.assign(new Error(`proxy ${proxyUrl.host} refused CONNECT ${authority}: ${res.statusCode} ${res.statusMessage ?? ''}`.trim()), { code: 'EPROXY' }))
+      finish(
+        Object.assign(new Error(`proxy ${proxyUrl.host} refused CONNECT ${authority}: ${res.statusCode} ${res.statusMessage ?? ''}`.trim()), {
+          code: 'EPROXY',
+        }),
+      )
       return
     }
     if (head.length) socket.unshift(head)
-    if (!targetTls) { finish(null, socket); return }
+    if (!targetTls) {
+      finish(null, socket)
+      return
+    }
     const t = targetTls.tls.connect({ ...tlsOpts, socket, servername: target.servername })
     t.once('secureConnect', () => finish(null, t))
     t.once('error', (e) => finish(e))
@@ -174,7 +201,7 @@ export class HttpPool {
     const p = this.#opts.proxy
     if (!p) return undefined
     const secure = url.protocol === 'https:'
-    const proxy = secure ? p.httpsProxy ?? p.httpProxy : p.httpProxy
+    const proxy = secure ? (p.httpsProxy ?? p.httpProxy) : p.httpProxy
     if (!proxy) return undefined
     const port = url.port || (secure ? '443' : '80')
     if (bypassesProxy(url.hostname, port, p.noProxy)) return undefined
@@ -197,7 +224,15 @@ export class HttpPool {
         override createConnection(options: http.ClientRequestArgs, cb?: ConnectCallback): Duplex | undefined {
           const host = String(options.host ?? url.hostname)
           const servername = (options as { servername?: string }).servername ?? (net.isIP(host) ? undefined : host)
-          tunnelConnect(proxy, { host, port: Number(options.port), ...(servername ? { servername } : {}) }, secure ? sec : undefined, sec, tlsOpts, timeoutMs, cb!)
+          tunnelConnect(
+            proxy,
+            { host, port: Number(options.port), ...(servername ? { servername } : {}) },
+            secure ? sec : undefined,
+            sec,
+            tlsOpts,
+            timeoutMs,
+            cb!,
+          )
           return undefined
         }
       })({ ...common, ...(secure ? tlsOpts : {}) })
@@ -238,14 +273,22 @@ export class HttpPool {
       // a stalled upload or download fails with this error instead of hanging the copy.
       req.on('timeout', () => fail(`${phase} (idle for ${seconds})`))
       req.on('socket', (s: net.Socket) => {
-        if (!s.connecting) { phase = 'sending the request'; return }
-        s.once('connect', () => { if (phase === 'connecting') phase = 'sending the request' })
+        if (!s.connecting) {
+          phase = 'sending the request'
+          return
+        }
+        s.once('connect', () => {
+          if (phase === 'connecting') phase = 'sending the request'
+        })
       })
       req.on('finish', () => {
         if (response) return // answered before the upload ended (an early refusal)
         phase = 'waiting for the response headers'
         // Twice the idle timeout, so that a peer silent from the start is reported as idle.
-        headersDeadline = setTimeout(() => fail(`waiting for the response headers (not complete after ${(2 * timeoutMs / 1000).toFixed(1)} s)`), 2 * timeoutMs)
+        headersDeadline = setTimeout(
+          () => fail(`waiting for the response headers (not complete after ${((2 * timeoutMs) / 1000).toFixed(1)} s)`),
+          2 * timeoutMs,
+        )
       })
       req.on('close', () => clearTimeout(headersDeadline))
       req.on('error', (e) => {
@@ -270,7 +313,12 @@ export class HttpPool {
       // As pipe() does, with one addition: a block of the block pool (a blob read from a layout)
       // goes back to the pool once the socket has written it; the body holds no other reference.
       body.on('data', (chunk: Buffer) => {
-        if (!req.write(chunk, (err) => { if (!err) returnBlock(chunk) })) body.pause()
+        if (
+          !req.write(chunk, (err) => {
+            if (!err) returnBlock(chunk)
+          })
+        )
+          body.pause()
       })
       req.on('drain', () => body.resume())
       body.once('end', () => req.end())

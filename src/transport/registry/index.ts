@@ -4,6 +4,16 @@ export { MONOLITHIC_MAX, type UploadOptions } from './blob-upload.js'
 export { RegistryConnection, mergeScopes, proxySettings, type RegistryOptions, type RegistryClientOptions } from './connection.js'
 export { RegistrySource, registrySource } from './source.js'
 export { RegistryDestination, registryDestination } from './destination.js'
-export { parseDockerName, parseDockerReference, formatDockerReference, registryEndpointHost, isLoopbackRegistry, normalizeAuthKey, DOCKER_HUB, type DockerName, type DockerReferenceParts } from '../docker-reference.js'
+export {
+  parseDockerName,
+  parseDockerReference,
+  formatDockerReference,
+  registryEndpointHost,
+  isLoopbackRegistry,
+  normalizeAuthKey,
+  DOCKER_HUB,
+  type DockerName,
+  type DockerReferenceParts,
+} from '../docker-reference.js'
 export type { DockerReference } from '../types.js'
 export type { RetryOptions } from './retry.js'

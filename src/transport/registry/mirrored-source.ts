@@ -68,10 +68,11 @@ export class MirroredSource implements ImageSource {
   }
 
   /** `await using`: the same as close(). */
-  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
 
   async close(): Promise<void> {
     await this.#open?.close()
   }
 }
-

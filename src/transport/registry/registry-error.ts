@@ -23,13 +23,21 @@ const CODE_MAP: Record<string, ErrorCode> = {
   TOOMANYREQUESTS: 'NETWORK',
 }
 
-export interface RegistryErrorEntry { code: string; message?: string; detail?: unknown }
+export interface RegistryErrorEntry {
+  code: string
+  message?: string
+  detail?: unknown
+}
 
 /** Parse a registry error body; undefined when it is not the spec's JSON shape. */
 export function parseErrorBody(body: Uint8Array): RegistryErrorEntry[] | undefined {
   if (body.length === 0) return undefined
   let v: unknown
-  try { v = JSON.parse(Buffer.from(body).toString('utf8')) } catch { return undefined }
+  try {
+    v = JSON.parse(Buffer.from(body).toString('utf8'))
+  } catch {
+    return undefined
+  }
   if (typeof v !== 'object' || v === null || !Array.isArray((v as { errors?: unknown }).errors)) return undefined
   const out: RegistryErrorEntry[] = []
   for (const e of (v as { errors: unknown[] }).errors) {
@@ -76,7 +84,8 @@ export function registryError(what: string, status: number, body: Uint8Array, op
     const code = CODE_MAP[first.code] ?? statusCode(status)
     const text = entries.map((e) => `${sanitize(e.code, 40)}${e.message ? `: ${sanitize(e.message)}` : ''}`).join('; ')
     // The registry's words first (users search for them), then ours only where they add a remedy.
-    const remedy = (status === 401 || status === 403) && opts.anonymous ? ` (${loginHint(opts.registry)})` : status === 429 || status >= 500 ? retriedNote(opts) : ''
+    const remedy =
+      (status === 401 || status === 403) && opts.anonymous ? ` (${loginHint(opts.registry)})` : status === 429 || status >= 500 ? retriedNote(opts) : ''
     return new LadingError(code, `${what}: ${status} ${text}${remedy}`)
   }
   const snippet = sanitize(Buffer.from(body.subarray(0, 200)).toString('utf8'), 120)
@@ -94,20 +103,30 @@ function retriedNote(opts: ErrorContext): string {
 /** A bare status in words, with the remedy when there is one (RFC 9110 §15 meanings, as registries use them). */
 function statusHint(status: number, opts: ErrorContext): string {
   switch (status) {
-    case 400: return 'HTTP 400 bad request: the registry refused the request as malformed'
-    case 401: return opts.anonymous === false
-      ? 'HTTP 401 unauthorized: the registry refused the credentials for this request'
-      : `HTTP 401 unauthorized: credentials are needed: ${loginHint(opts.registry)}`
-    case 403: return opts.anonymous
-      ? `HTTP 403 denied: the registry refuses this without credentials: ${loginHint(opts.registry)}`
-      : 'HTTP 403 denied: these credentials have no permission for this repository or operation'
-    case 404: return 'HTTP 404 not found: no such repository, or no such tag, digest or blob in it'
-    case 405: return 'HTTP 405 method not allowed: the registry does not offer this operation (read-only, or deletes disabled)'
-    case 409: return 'HTTP 409 conflict: the registry refused the change as conflicting with what it holds'
-    case 413: return 'HTTP 413 payload too large: the registry (or a proxy before it) refuses a body this large'
-    case 414: return 'HTTP 414 URI too long: the registry (or a proxy before it) refuses the request line'
-    case 416: return 'HTTP 416 range not satisfiable: the registry cannot resume this download'
-    case 429: return `HTTP 429 too many requests: the registry is rate-limiting this client; try again later${retriedNote(opts)}`
+    case 400:
+      return 'HTTP 400 bad request: the registry refused the request as malformed'
+    case 401:
+      return opts.anonymous === false
+        ? 'HTTP 401 unauthorized: the registry refused the credentials for this request'
+        : `HTTP 401 unauthorized: credentials are needed: ${loginHint(opts.registry)}`
+    case 403:
+      return opts.anonymous
+        ? `HTTP 403 denied: the registry refuses this without credentials: ${loginHint(opts.registry)}`
+        : 'HTTP 403 denied: these credentials have no permission for this repository or operation'
+    case 404:
+      return 'HTTP 404 not found: no such repository, or no such tag, digest or blob in it'
+    case 405:
+      return 'HTTP 405 method not allowed: the registry does not offer this operation (read-only, or deletes disabled)'
+    case 409:
+      return 'HTTP 409 conflict: the registry refused the change as conflicting with what it holds'
+    case 413:
+      return 'HTTP 413 payload too large: the registry (or a proxy before it) refuses a body this large'
+    case 414:
+      return 'HTTP 414 URI too long: the registry (or a proxy before it) refuses the request line'
+    case 416:
+      return 'HTTP 416 range not satisfiable: the registry cannot resume this download'
+    case 429:
+      return `HTTP 429 too many requests: the registry is rate-limiting this client; try again later${retriedNote(opts)}`
     default:
       if (status >= 500) return `HTTP ${status}: the registry (or a proxy before it) failed with a server error${retriedNote(opts)}`
       if (status >= 300 && status < 400) return `HTTP ${status} redirect, not followed for this request`

@@ -15,7 +15,11 @@ export interface RetryOptions {
   maxDelayMs?: number
 }
 
-export interface RetryPolicy { attempts: number; baseDelayMs: number; maxDelayMs: number }
+export interface RetryPolicy {
+  attempts: number
+  baseDelayMs: number
+  maxDelayMs: number
+}
 
 export function retryPolicy(o: RetryOptions | undefined): RetryPolicy {
   const attempts = Math.max(1, Math.floor(o?.attempts ?? 5))
@@ -45,8 +49,15 @@ export function isRetryableStatus(status: number): boolean {
 }
 
 const RETRYABLE_CODES = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH',
-  'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ECONNABORTED',
+  'ERR_STREAM_PREMATURE_CLOSE',
 ])
 
 /** A network-level failure worth another attempt (the socket error may be wrapped in `cause`). */

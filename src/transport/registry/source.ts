@@ -39,13 +39,17 @@ export class RegistrySource implements ImageSource {
   }
 
   /** `await using`: the same as close(). */
-  [Symbol.asyncDispose](): Promise<void> { return this.close() }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
 
   async close(): Promise<void> {
     if (this.#ownsClient) await this.client.close()
   }
 
-  #display(): string { return displayReference(this.ref) }
+  #display(): string {
+    return displayReference(this.ref)
+  }
 }
 
 /** Open the endpoint: the connection and the auth challenge are set up in the background while the caller gets on. */
@@ -53,6 +57,8 @@ export async function registrySource(ref: DockerReference, opts: RegistryOptions
   const r = new RegistrySource(ref, opts)
   r.client.warmUp()
   // The download code is loaded on first use; start loading it now, while the connection opens.
-  import('./blob-download.js').catch(() => { /* the first download reports it */ })
+  import('./blob-download.js').catch(() => {
+    /* the first download reports it */
+  })
   return r
 }

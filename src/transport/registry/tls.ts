@@ -54,7 +54,9 @@ export function loadTlsMaterial(registry: string, certDir: string | undefined): 
       } else if (name.endsWith('.cert')) {
         const keyFile = path.join(dir, `${name.slice(0, -'.cert'.length)}.key`)
         let key: string
-        try { key = readPem(keyFile) } catch (e) {
+        try {
+          key = readPem(keyFile)
+        } catch (e) {
           throw new LadingError('NOT_FOUND', `client certificate ${file} has no matching key ${keyFile}`, { cause: e })
         }
         if (out.cert) throw new LadingError('UNSUPPORTED', `${dir}: more than one client certificate (*.cert)`)

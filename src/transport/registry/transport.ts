@@ -26,7 +26,9 @@ export const registryTransport: Transport<'docker'> = {
   async openSource(ref, o): Promise<ImageSource> {
     const opts = registryOptions(o)
     const [{ processRegistriesConf, pullEndpoints, endpointOptions }, { registrySource }, { MirroredSource }] = await Promise.all([
-      import('../registries-conf.js'), import('./source.js'), import('./mirrored-source.js'),
+      import('../registries-conf.js'),
+      import('./source.js'),
+      import('./mirrored-source.js'),
     ])
     const endpoints = pullEndpoints(processRegistriesConf(), ref)
     if (endpoints.length === 1) return registrySource(endpoints[0]!.ref, endpointOptions(opts, endpoints[0]!))

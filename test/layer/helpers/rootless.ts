@@ -27,7 +27,9 @@ export function testUserIds(): { uid: number; gid: number } {
 /** Path of a build/src/layer/apply.js the test user can import, and a cleanup for any copy made. */
 export function applyModuleForTestUser(): { applyJs: string; cleanup: () => void } {
   const applyJs = fileURLToPath(new URL('../../../src/layer/apply.js', import.meta.url))
-  const readable = spawnSync('runuser', ['-u', TEST_USER, '--', process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(applyJs)})`], { stdio: 'ignore' })
+  const readable = spawnSync('runuser', ['-u', TEST_USER, '--', process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(applyJs)})`], {
+    stdio: 'ignore',
+  })
   if (readable.status === 0) return { applyJs, cleanup: () => {} }
   const buildRoot = path.resolve(path.dirname(applyJs), '../../..') // repo root (build/src/layer -> .)
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'lading-build-'))

@@ -9,7 +9,10 @@ export function makeSparseFile(file: string): Buffer {
   const size = 5 * 1024 * 1024
   const fd = openSync(file, 'w')
   const expected = Buffer.alloc(size)
-  const regions: Array<[number, number]> = [[0, 1000], [3 * 1024 * 1024 + 17, 70_000]]
+  const regions: Array<[number, number]> = [
+    [0, 1000],
+    [3 * 1024 * 1024 + 17, 70_000],
+  ]
   for (let k = 0; k < 28; k++) regions.push([1024 * 1024 + k * 64 * 1024 + (k % 3) * 1000, 3000 + k * 100])
   for (const [off, len] of regions) {
     const piece = Buffer.alloc(len)
@@ -21,4 +24,3 @@ export function makeSparseFile(file: string): Buffer {
   spawnSync('truncate', ['-s', String(size), file])
   return expected
 }
-

@@ -16,7 +16,7 @@ export interface Node {
   xattrs: string
 }
 
-function typeOf(st: import("node:fs").Stats): Node["type"] {
+function typeOf(st: import('node:fs').Stats): Node['type'] {
   if (st.isFile()) return 'file'
   if (st.isDirectory()) return 'dir'
   if (st.isSymbolicLink()) return 'symlink'
@@ -34,11 +34,23 @@ export function walkTree(root: string): Map<string, Node> {
     const type = typeOf(st)
     let xattrs = ''
     try {
-      xattrs = listAttributesSync(abs).sort().map((n) => `${n}=${getAttributeSync(abs, n)?.toString('hex')}`).join(',')
+      xattrs = listAttributesSync(abs)
+        .sort()
+        .map((n) => `${n}=${getAttributeSync(abs, n)?.toString('hex')}`)
+        .join(',')
     } catch {
       // filesystems without xattrs
     }
-    const node: Node = { type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: type === 'file' ? st.size : 0, mtime: Math.floor(st.mtimeMs / 1000), nlink: type === 'dir' ? 0 : st.nlink, xattrs }
+    const node: Node = {
+      type,
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      size: type === 'file' ? st.size : 0,
+      mtime: Math.floor(st.mtimeMs / 1000),
+      nlink: type === 'dir' ? 0 : st.nlink,
+      xattrs,
+    }
     if (type === 'symlink') node.link = readlinkSync(abs)
     if (type === 'char' || type === 'block') node.rdev = st.rdev
     out.set(rel, node)

@@ -14,8 +14,8 @@ import { blobStoreContract } from './blob-store.js'
 export class VisibleBeforeVerifiedStore extends MemoryBlobStore {
   override async put(body: Readable | Uint8Array, expected: BlobExpectation = {}): Promise<BlobInfo> {
     // Otherwise correct (an existing blob is kept unread), so that only the one bug shows.
-    if (expected.digest !== undefined && await this.stat(expected.digest)) return super.put(body, expected)
-    const bytes = body instanceof Readable ? Buffer.concat(await body.toArray() as Buffer[]) : Buffer.from(body)
+    if (expected.digest !== undefined && (await this.stat(expected.digest))) return super.put(body, expected)
+    const bytes = body instanceof Readable ? Buffer.concat((await body.toArray()) as Buffer[]) : Buffer.from(body)
     // The bug: visible under the promised name first; checked (and maybe refused) afterwards.
     this.commit(expected.digest ?? digestOf(bytes), bytes)
     return super.put(bytes, expected)
@@ -25,6 +25,12 @@ export class VisibleBeforeVerifiedStore extends MemoryBlobStore {
 if (process.env.LADING_BROKEN_CONTRACT === '1') {
   blobStoreContract('broken', async () => {
     const store = new VisibleBeforeVerifiedStore('broken')
-    return { store, async corrupt(d: Digest) { store.corrupt(d, 1000) }, async cleanup() {} }
+    return {
+      store,
+      async corrupt(d: Digest) {
+        store.corrupt(d, 1000)
+      },
+      async cleanup() {},
+    }
   })
 }

@@ -17,7 +17,9 @@ export function withFresh<T extends { cleanup(): Promise<void> }>(factory: () =>
 export async function drainStream(s: Readable): Promise<{ bytes: Buffer; ended: boolean; error?: unknown }> {
   const chunks: Buffer[] = []
   let ended = false
-  s.on('end', () => { ended = true })
+  s.on('end', () => {
+    ended = true
+  })
   try {
     for await (const c of s) chunks.push(c as Buffer)
     return { bytes: Buffer.concat(chunks), ended }

@@ -278,7 +278,7 @@ export class RegistryApi {
     } else {
       digest = digestOf(bytes)
     }
-    const unpin = this.#o.inFlight?.pin([digest, ...requires])
+    const unpin = await this.#o.inFlight?.pinSettled([digest, ...requires])
     try {
       await this.#o.storage.putManifest(name, { bytes, mediaType, digest }, 'tag' in ref ? ref.tag : undefined, requires)
     } finally {
@@ -478,7 +478,7 @@ export class RegistryApi {
   }
 
   async #commit(req: http.IncomingMessage, res: http.ServerResponse, name: string, id: string, digest: Digest): Promise<void> {
-    const unpin = this.#o.inFlight?.pin([digest])
+    const unpin = await this.#o.inFlight?.pinSettled([digest])
     try {
       await this.#o.storage.commitUpload(name, id, digest)
     } catch (e) {

@@ -41,6 +41,43 @@ export class InFlight {
   isPinned(digest: string): boolean {
     return this.#pins.has(digest)
   }
+
+  /** Removals in progress: digest -> settles when the removal is over. */
+  readonly #removing = new Map<string, Promise<void>>()
+
+  /**
+   * Pin `digests`, then wait until no removal of any of them is in progress. A sweep claims a
+   * digest (claimForRemoval) in the same tick as it reads the pins, so either the sweep sees this
+   * pin and spares the blob, or its removal started first and this waits for it to finish: the
+   * caller then finds the blob absent and writes it anew, instead of reporting success on a blob
+   * that vanishes a moment later (an upload lost to gc).
+   */
+  async pinSettled(digests: Iterable<string>): Promise<() => void> {
+    const list = [...new Set(digests)]
+    const unpin = this.pin(list)
+    for (const d of list) await this.#removing.get(d)
+    return unpin
+  }
+
+  /**
+   * Claim `digest` for removal unless it is pinned (checked and claimed synchronously, so no pin
+   * can slip in between). Returns the release to call when the removal is over, or undefined when
+   * the digest is pinned and must be kept.
+   */
+  claimForRemoval(digest: string): (() => void) | undefined {
+    if (this.#pins.has(digest) || this.#removing.has(digest)) return undefined
+    let release!: () => void
+    this.#removing.set(
+      digest,
+      new Promise<void>((resolve) => {
+        release = resolve
+      }),
+    )
+    return () => {
+      this.#removing.delete(digest)
+      release()
+    }
+  }
 }
 
 export interface GcPolicy {
@@ -81,6 +118,6 @@ export async function collectOnline(storage: FsRegistryStorage, inFlight: InFlig
       errors.push({ repository, message: e instanceof Error ? e.message : String(e) })
     }
   }
-  const contentRemoved = await storage.sweepContent(policy.graceMs, (d) => inFlight.isPinned(d))
+  const contentRemoved = await storage.sweepContent(policy.graceMs, (d) => inFlight.claimForRemoval(d))
   return { repositories: repos.length, blobsRemoved, contentRemoved, uploadsRemoved, errors, untaggedRemoved }
 }

@@ -460,14 +460,24 @@ export class FsRegistryStorage implements RegistryStorage {
    * its link the bytes live on through it, and a mount that finds the file gone falls back to an
    * upload.
    */
-  async sweepContent(graceMs: number, isPinned: (digest: string) => boolean, now = Date.now()): Promise<Array<{ digest: Digest; size: number }>> {
+  async sweepContent(graceMs: number, claim: (digest: string) => (() => void) | undefined, now = Date.now()): Promise<Array<{ digest: Digest; size: number }>> {
     const removed: Array<{ digest: Digest; size: number }> = []
     for await (const b of this.content.listBlobs()) {
       const st = await blobLinkCount(this.content, b.digest)
-      // Pins are read last, right before the removal (publishers pin before they link).
-      if (!st || st.nlink > 1 || now - st.mtimeMs < graceMs || isPinned(b.digest)) continue
-      await this.content.deleteBlob(b.digest)
-      removed.push(b)
+      if (!st || st.nlink > 1 || now - st.mtimeMs < graceMs) continue
+      // Pins are read last, right before the removal, and the digest is claimed in the same
+      // tick: a publisher that pins after this waits for the removal (InFlight.pinSettled).
+      const release = claim(b.digest)
+      if (!release) continue
+      try {
+        // Linked by a repository since the first look: kept.
+        const again = await blobLinkCount(this.content, b.digest)
+        if (!again || again.nlink > 1) continue
+        await this.content.deleteBlob(b.digest)
+        removed.push(b)
+      } finally {
+        release()
+      }
     }
     return removed
   }

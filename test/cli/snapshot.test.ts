@@ -3,7 +3,7 @@
  * (src/cli/snapshot-entry.ts) when that snapshot was built by the `node` it is about to run, and
  * from the plain modules otherwise. Both must behave the same; the snapshot is never used with
  * another Node; and NODE_EXTRA_CA_CERTS is moved aside for Node's start and put back for the
- * command (the TLS side of that is in test/registry/tls.test.ts).
+ * command (the TLS side of that is in test/transport/registry/tls.test.ts).
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'

@@ -11,7 +11,7 @@ import { digestOf } from '../../src/digest/index.js'
 import { MediaType } from '../../src/spec/media-types.js'
 import { RegistryClient } from '../../src/transport/registry/client.js'
 import { errorCode, ladingAsync, request, startTestServer, type TestServer } from '../helpers/lading-server.js'
-import { blob, collect, makeArtifact, makeImage, rawManifest, stream, type TestImage } from '../registry/image-fixture.js'
+import { blob, collect, makeArtifact, makeImage, rawManifest, stream, type TestImage } from '../transport/registry/image-fixture.js'
 
 async function pushImage(client: RegistryClient, repo: string, img: TestImage, tag: string): Promise<void> {
   for (const b of [img.config, ...img.layers]) await client.putBlob(repo, stream(b.bytes), b.desc)

@@ -7,14 +7,14 @@ import { promises as fsp } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { isLadingError } from '../../src/errors.js'
-import { parseDockerName, normalizeAuthKey, registryEndpointHost, isLoopbackRegistry } from '../../src/transport/docker-reference.js'
-import { parseRegistryReference, formatReference } from '../../src/transport/reference.js'
-import { parseChallenges } from '../../src/transport/auth/challenge.js'
-import { mergeScopes, nextLink, referrersTag } from '../../src/transport/registry/client.js'
-import { manifestMediaType } from '../../src/spec/parse.js'
-import { backoffDelay, parseRetryAfter, retryPolicy, isRetryableError } from '../../src/transport/registry/retry.js'
-import { registryError } from '../../src/transport/registry/registry-error.js'
+import { isLadingError } from '../../../src/errors.js'
+import { parseDockerName, normalizeAuthKey, registryEndpointHost, isLoopbackRegistry } from '../../../src/transport/docker-reference.js'
+import { parseRegistryReference, formatReference } from '../../../src/transport/reference.js'
+import { parseChallenges } from '../../../src/transport/auth/challenge.js'
+import { mergeScopes, nextLink, referrersTag } from '../../../src/transport/registry/client.js'
+import { manifestMediaType } from '../../../src/spec/parse.js'
+import { backoffDelay, parseRetryAfter, retryPolicy, isRetryableError } from '../../../src/transport/registry/retry.js'
+import { registryError } from '../../../src/transport/registry/registry-error.js'
 import {
   authFileSearchPath,
   defaultAuthFilePath,
@@ -22,11 +22,11 @@ import {
   removeCredentials,
   storeCredentials,
   removeAllCredentials,
-} from '../../src/transport/auth/auth-file.js'
-import { parseCredsOption, resolveCredentials } from '../../src/transport/auth/credentials.js'
-import { helperGet } from '../../src/transport/auth/credential-helper.js'
-import { parseBoolFlag } from '../../src/transport/registry/cli-options.js'
-import type { Digest } from '../../src/digest/digest.js'
+} from '../../../src/transport/auth/auth-file.js'
+import { parseCredsOption, resolveCredentials } from '../../../src/transport/auth/credentials.js'
+import { helperGet } from '../../../src/transport/auth/credential-helper.js'
+import { parseBoolFlag } from '../../../src/transport/registry/cli-options.js'
+import type { Digest } from '../../../src/digest/digest.js'
 
 describe('names and references', () => {
   test('docker.io and library/ defaults, as skopeo', () => {
@@ -170,7 +170,7 @@ describe('protocol details', () => {
 })
 
 test('security: repository names and references are validated before they reach a URL path', async () => {
-  const { RegistryClient } = await import('../../src/transport/registry/client.js')
+  const { RegistryClient } = await import('../../../src/transport/registry/client.js')
   const c = new RegistryClient({ registry: '127.0.0.1:9', tlsVerify: false, retry: { attempts: 1 } })
   try {
     for (const repo of ['a/../../v2/_catalog', 'a?x=1', 'A', '']) {

@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { RegistryClient } from '../../src/transport/registry/client.js'
-import { registryDestination } from '../../src/transport/registry/destination.js'
-import { registrySource } from '../../src/transport/registry/source.js'
-import { isLadingError } from '../../src/errors.js'
-import { startRegistry, registryAvailable, type RunningRegistry } from '../helpers/registry.js'
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js'
+import { RegistryClient } from '../../../src/transport/registry/client.js'
+import { registryDestination } from '../../../src/transport/registry/destination.js'
+import { registrySource } from '../../../src/transport/registry/source.js'
+import { isLadingError } from '../../../src/errors.js'
+import { startRegistry, registryAvailable, type RunningRegistry } from '../../helpers/registry.js'
+import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js'
 import { collect, makeArtifact, makeImage, stream, type TestImage } from './image-fixture.js'
-import { MediaType } from '../../src/spec/media-types.js'
+import { MediaType } from '../../../src/spec/media-types.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 const fast = { attempts: 4, baseDelayMs: 5, maxDelayMs: 50 }
@@ -80,7 +80,7 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
       layers: img.layers.map((l) => ({ ...l.desc, mediaType: MediaType.DockerLayerGzip })),
     }
     const bytes = Buffer.from(JSON.stringify(doc, null, 3))
-    const { digestOf } = await import('../../src/digest/index.js')
+    const { digestOf } = await import('../../../src/digest/index.js')
     const raw = { bytes, mediaType: MediaType.DockerManifest, digest: digestOf(bytes) }
     for (const b of [img.config, ...img.layers]) await client.putBlob('lading/docker', stream(b.bytes), b.desc)
     await client.putManifest('lading/docker', 'v2s2', raw)

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Writable } from 'node:stream'
-import { parseDigest, digestOf } from '../src/digest/digest.js'
-import { VerifyingStream } from '../src/digest/verify.js'
-import { isLadingError } from '../src/errors.js'
+import { parseDigest, digestOf } from '../../src/digest/digest.js'
+import { VerifyingStream } from '../../src/digest/verify.js'
+import { isLadingError } from '../../src/errors.js'
 
 const EMPTY = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
 
@@ -78,7 +78,7 @@ test('VerifyingStream fails as soon as the size is exceeded, and on short input'
 })
 
 test('attestation: a verifier downstream of an attested stream for the same digest does not hash again, and a mismatch still fails before the end', async () => {
-  const { carryAttestation, attestationOf } = await import('../src/digest/verify.js')
+  const { carryAttestation, attestationOf } = await import('../../src/digest/verify.js')
   const { PassThrough } = await import('node:stream')
   const data = Buffer.from('hello world')
   // Good bytes: the downstream verifier trusts the upstream one and reports the digest.
@@ -159,7 +159,7 @@ test('attestation: a verifier downstream of an attested stream for the same dige
 })
 
 test('verifiedStream: the one verifying pipe: good bytes end, a flipped byte errors before the end, destroying it closes the input', async () => {
-  const { verifiedStream } = await import('../src/digest/verify.js')
+  const { verifiedStream } = await import('../../src/digest/verify.js')
   const data = Buffer.from('the one verifying pipe')
   const sink = (): Writable & { ended: boolean } => {
     const w = new Writable({

@@ -11,9 +11,9 @@ import { promises as fsp } from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
-import { PooledFileReader, poolStats } from '../../src/io/block-pool.js'
-import { HttpPool } from '../../src/transport/registry/http.js'
-import { listenOnLoopback } from '../helpers/loopback.js'
+import { PooledFileReader, poolStats } from '../../../src/io/block-pool.js'
+import { HttpPool } from '../../../src/transport/registry/http.js'
+import { listenOnLoopback } from '../../helpers/loopback.js'
 
 test('an upload read with PooledFileReader arrives intact and reuses a few pool blocks', async () => {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-pooled-'))

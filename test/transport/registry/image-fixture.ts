@@ -1,9 +1,9 @@
 /** A small image built in code: random layer blobs, a config, an OCI manifest (all in memory). */
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
-import { digestOf, type Digest } from '../../src/digest/index.js'
-import { MediaType } from '../../src/spec/media-types.js'
-import type { Descriptor, RawManifest } from '../../src/spec/types.js'
+import { digestOf, type Digest } from '../../../src/digest/index.js'
+import { MediaType } from '../../../src/spec/media-types.js'
+import type { Descriptor, RawManifest } from '../../../src/spec/types.js'
 
 export interface Blob {
   desc: Descriptor

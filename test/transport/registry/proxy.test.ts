@@ -6,10 +6,10 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import net from 'node:net'
 import { after, before, describe, test } from 'node:test'
-import { RegistryClient, proxySettings } from '../../src/transport/registry/client.js'
-import { startRegistry, registryAvailable, type RunningRegistry } from '../helpers/registry.js'
+import { RegistryClient, proxySettings } from '../../../src/transport/registry/client.js'
+import { startRegistry, registryAvailable, type RunningRegistry } from '../../helpers/registry.js'
 import { collect, makeImage, stream } from './image-fixture.js'
-import { MONOLITHIC_MAX } from '../../src/transport/registry/blob-upload.js'
+import { MONOLITHIC_MAX } from '../../../src/transport/registry/blob-upload.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 

@@ -10,8 +10,8 @@ import { mkdirSync, mkdtempSync, promises as fsp, rmSync, writeFileSync } from '
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { isLadingError } from '../../src/errors.js'
-import type { Digest } from '../../src/digest/digest.js'
+import { isLadingError } from '../../../src/errors.js'
+import type { Digest } from '../../../src/digest/digest.js'
 import {
   directEndpoint,
   findRegistry,
@@ -20,12 +20,12 @@ import {
   parseRegistriesConf,
   pullEndpoints,
   type RegistriesConf,
-} from '../../src/transport/registries-conf.js'
-import type { DockerReference } from '../../src/transport/types.js'
-import { lading, ladingOk } from '../helpers/cli.js'
-import { registryAvailable, startRegistry, type RunningRegistry } from '../helpers/registry.js'
-import { findTool } from '../helpers/tools.js'
-import { buildTaggedImage } from '../copy/image-builder.js'
+} from '../../../src/transport/registries-conf.js'
+import type { DockerReference } from '../../../src/transport/types.js'
+import { lading, ladingOk } from '../../helpers/cli.js'
+import { registryAvailable, startRegistry, type RunningRegistry } from '../../helpers/registry.js'
+import { findTool } from '../../helpers/tools.js'
+import { buildTaggedImage } from '../../copy/image-builder.js'
 
 const ref = (name: string, extra: Partial<DockerReference> = {}): DockerReference => {
   const slash = name.indexOf('/')

@@ -9,10 +9,10 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import http from 'node:http'
 import { Readable } from 'node:stream'
-import type { Digest } from '../../src/digest/index.js'
-import { uploadBlob } from '../../src/transport/registry/blob-upload.js'
-import { RegistryConnection } from '../../src/transport/registry/connection.js'
-import { listenOnLoopback } from '../helpers/loopback.js'
+import type { Digest } from '../../../src/digest/index.js'
+import { uploadBlob } from '../../../src/transport/registry/blob-upload.js'
+import { RegistryConnection } from '../../../src/transport/registry/connection.js'
+import { listenOnLoopback } from '../../helpers/loopback.js'
 
 const SIZE = 9 * 1024 * 1024 // over the 8 MiB that go in one PUT: streamed in one PATCH
 const POST_DELAY_MS = 150

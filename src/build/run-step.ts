@@ -95,7 +95,10 @@ export async function runStep(o: RunOptions): Promise<RunResult> {
   try {
     ;({ status, signal } = await new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       // One pipe for the step's stdout and stderr (joined by the shell, which then becomes runc), so
-      // their lines reach the progress output and the error message in the order they were written.
+      // that progress output and the error message get both through one stream. Their relative
+      // order is runc's: a foreground runc without a terminal gives the container pipes of its own
+      // and copies stdout and stderr to ours separately, so a line on stderr can overtake a line on
+      // stdout written just before it (buildah and BuildKit have the same property).
       const child = spawn('/bin/sh', ['-c', 'exec "$@" 2>&1', 'sh', 'runc', '--root', stateDir, 'run', '--bundle', o.bundle, id], { stdio: ['ignore', 'pipe', 'inherit'] })
       child.stdout.on('data', (b: Buffer) => { tail.push(b); o.onOutput?.(b) })
       const abort = (): void => { child.kill('SIGKILL') }

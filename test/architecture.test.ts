@@ -1,9 +1,9 @@
 /**
- * The dependency direction of ../shared/DESIGN.md, enforced:
- *   digest <- io <- spec <- {store, layer} <- {bundle, transport} <- copy <- server <- cli
+ * The dependency direction of the project's design (README, Design), enforced:
+ *   digest <- io <- spec <- {store, layer} <- {bundle, transport} <- copy <- {server, build, run} <- cli
  * A module may import from its own layer and any layer to its left, never to its right or
  * sideways within a tier (store and layer never import each other; bundle and transport neither).
- * And no file imports itself back through others (DESIGN.md: "a cycle inside a module is a design
+ * And no file imports itself back through others (the design: "a cycle inside a module is a design
  * bug"): the file import graph of src/ has no cycle.
  */
 import { test } from 'node:test'
@@ -80,7 +80,7 @@ function violations(src: string): string[] {
   return bad
 }
 
-test('no module imports against the dependency direction of DESIGN.md', () => {
+test('no module imports against the dependency direction of the design', () => {
   assert.deepEqual(violations(srcDir), [])
 })
 

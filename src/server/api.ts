@@ -1,5 +1,5 @@
 /**
- * The distribution-spec v1.1 API (../shared/specs/distribution-spec/spec.md) over a
+ * The OCI distribution-spec v1.1 API (spec.md of opencontainers/distribution-spec) over a
  * RegistryStorage: routing on Node's own http (nine path shapes; a router library would add a
  * dependency for a dozen lines of regular expressions), one spec error for every failure.
  *

@@ -13,7 +13,8 @@
  *    manifest pointing at nothing).
  * 3. The content store drops blobs no repository links to any more, older than `graceMs`, and
  *    never one pinned by the server's in-flight tracking: digests of uploads being committed and
- *    of manifests being pushed and the blobs they name.
+ *    of manifests being pushed and the blobs they name. A pin taken while a removal is under
+ *    way waits for it (InFlight.pinSettled), so the pinner sees the blob gone, not vanishing.
  */
 import type { Digest } from '../digest/digest.js'
 import type { FsRegistryStorage } from './storage.js'
@@ -36,10 +37,6 @@ export class InFlight {
         else this.#pins.set(d, n)
       }
     }
-  }
-
-  isPinned(digest: string): boolean {
-    return this.#pins.has(digest)
   }
 
   /** Removals in progress: digest -> settles when the removal is over. */

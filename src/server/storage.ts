@@ -223,13 +223,13 @@ export class FsRegistryStorage implements RegistryStorage {
   }
 
   async commitUpload(name: string, id: string, digest: Digest): Promise<number> {
-    // The caller pinned `digest` (InFlight), so sweepContent leaves the content-store blob alone
-    // from here until the repository's link exists.
+    // The caller pinned `digest` with InFlight.pinSettled: sweepContent leaves the content-store
+    // blob alone from here until the repository's link exists.
     const { size } = await this.uploads.commit(id, { digest })
     const target = (await this.layout(name, true))!
     if (!(await linkBlob(this.content, target, digest))) {
-      // Only when a sweep that had already read the pins removed an old unlinked copy at this
-      // very moment: the session is gone, so the client must push the blob again.
+      // Only for a caller that did not pin the digest (see above) while a sweep removed an old
+      // unlinked copy: the session is gone, so the client must push the blob again.
       throw new LadingError('BLOB_UNKNOWN', `blob ${digest} vanished from the content store while it was published; push it again`)
     }
     return size
@@ -456,7 +456,7 @@ export class FsRegistryStorage implements RegistryStorage {
 
   /**
    * Content-store blobs no repository links to any more (link count 1) and older than
-   * `graceMs`, except those `isPinned` names: removed. A mount racing this is safe: once the repository has
+   * `graceMs`, except those `claim` refuses (pinned ones): removed. A mount racing this is safe: once the repository has
    * its link the bytes live on through it, and a mount that finds the file gone falls back to an
    * upload.
    */
@@ -470,9 +470,6 @@ export class FsRegistryStorage implements RegistryStorage {
       const release = claim(b.digest)
       if (!release) continue
       try {
-        // Linked by a repository since the first look: kept.
-        const again = await blobLinkCount(this.content, b.digest)
-        if (!again || again.nlink > 1) continue
         await this.content.deleteBlob(b.digest)
         removed.push(b)
       } finally {

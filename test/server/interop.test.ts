@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict'
 import { existsSync, promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { digestOf } from '../../src/digest/index.js'
@@ -14,6 +13,7 @@ import { MediaType } from '../../src/spec/media-types.js'
 import { Layout } from '../../src/store/layout.js'
 import { ladingOk, runOk } from '../helpers/cli.js'
 import { debianFixtures } from '../fixtures/debian.js'
+import { tempDir } from '../fixtures/temp.js'
 import { request, spawnServer, type ChildServer } from '../helpers/lading-server.js'
 import { registryMissing, startRegistry } from '../helpers/registry.js'
 import { requireTool } from '../helpers/tools.js'
@@ -40,15 +40,14 @@ function blobsOf(manifest: Buffer): string[] {
 }
 
 describe('lading serve with real clients', () => {
-  let tmp: string
   let server: ChildServer | undefined
-  before(async () => {
-    tmp = await fsp.mkdtemp(path.join(existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'lading-serve-interop-'))
-    server = await spawnServer(path.join(tmp, 'root'))
-  })
+  // Registered first, so that the server stops before the directory under it goes (hooks run in order).
   after(async () => {
     await server?.stop()
-    await fsp.rm(tmp, { recursive: true, force: true })
+  })
+  const tmp = tempDir({ after }, { prefix: 'lading-serve-interop-', ...(existsSync('/dev/shm') ? { base: '/dev/shm' } : {}) })
+  before(async () => {
+    server = await spawnServer(path.join(tmp, 'root'))
   })
 
   test('skopeo pushes and pulls the Debian images byte-identical (OCI, zstd, Docker v2s2)', async (t) => {

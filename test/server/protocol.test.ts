@@ -11,6 +11,7 @@ import { digestOf } from '../../src/digest/index.js'
 import { MediaType } from '../../src/spec/media-types.js'
 import { RegistryClient } from '../../src/transport/registry/client.js'
 import { errorCode, ladingAsync, request, startTestServer, type TestServer } from '../helpers/lading-server.js'
+import { tempDir } from '../fixtures/temp.js'
 import { blob, collect, makeArtifact, makeImage, rawManifest, stream, type TestImage } from '../transport/registry/image-fixture.js'
 
 async function pushImage(client: RegistryClient, repo: string, img: TestImage, tag: string): Promise<void> {
@@ -287,19 +288,21 @@ describe('lading serve: distribution-spec protocol', () => {
 })
 
 describe('lading serve: read-only and access log', () => {
-  test('--read-only refuses pushes and deletes with 405 and still serves pulls', async () => {
-    const s = await startTestServer()
+  test('--read-only refuses pushes and deletes with 405 and still serves pulls', async (t) => {
+    // One root for both servers: the first one's is served again read-only.
+    const root = path.join(tempDir(t, { prefix: 'lading-serve-ro-' }), 'root')
+    const s = await startTestServer({ root })
     const img = makeImage([10])
     const client = new RegistryClient({ registry: s.host, tlsVerify: false })
     try {
       await pushImage(client, 'ro/r', img, 'v1')
     } finally {
       await client.close()
-      await s.server.close()
+      await s.stop()
     }
     const lines: string[] = []
     const ro = await startTestServer({
-      root: s.root,
+      root,
       readOnly: true,
       accessLog: {
         write: (l: string) => {
@@ -320,7 +323,6 @@ describe('lading serve: read-only and access log', () => {
       assert.equal(rec.route, 'manifest')
     } finally {
       await ro.stop()
-      await fsp.rm(path.dirname(s.root), { recursive: true, force: true })
     }
   })
 })

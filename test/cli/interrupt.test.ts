@@ -6,33 +6,17 @@
  * interruptions are in test/copy/interrupted-copy.test.ts.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { promises as fsp, watch } from 'node:fs'
+import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { test, type TestContext } from 'node:test'
-import { cliPath, ladingOk } from '../helpers/cli.js'
+import { ladingOk, signalWhenFileAppears } from '../helpers/cli.js'
 import { buildImage } from '../bundle/build-image.js'
 import { tempDir } from '../fixtures/temp.js'
 
 /** Run the CLI and send `signal` as soon as a temp file appears in `watchDir`. */
-async function interruptOnTempFile(args: string[], watchDir: string, signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string; sent: boolean }> {
-  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let stderr = ''
-  child.stderr!.on('data', (c: Buffer) => {
-    stderr += c.toString()
-  })
-  let sent = false
-  const watcher = watch(watchDir, (_ev, name) => {
-    if (!sent && typeof name === 'string' && name.includes('.tmp-')) {
-      sent = true
-      watcher.close()
-      child.kill(signal)
-    }
-  })
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
-  watcher.close()
-  return { code, stderr, sent }
+function interruptOnTempFile(args: string[], watchDir: string, signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string; sent: boolean }> {
+  return signalWhenFileAppears(args, watchDir, (name) => name.includes('.tmp-'), signal)
 }
 
 async function withImage(t: TestContext, fn: (dir: string, layoutDir: string) => Promise<void>): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ensureTestUser, TEST_USER, testUserIds } from '../layer/helpers/rootless.js'
@@ -13,6 +13,7 @@ import { binPath, ladingOk } from '../helpers/cli.js'
 import { registryMissing, startRegistry, type RunningRegistry } from '../helpers/registry.js'
 import { requireTool } from '../helpers/tools.js'
 import { tempDir } from '../fixtures/temp.js'
+import { writeTree } from '../fixtures/write-tree.js'
 import { canRun, FIXTURE_LAYOUT, makeStore, MINBASE, runnable } from './helpers.js'
 
 describe('lading run: registry, rootless, terminal', () => {
@@ -48,18 +49,17 @@ describe('lading run: registry, rootless, terminal', () => {
     if (!canRun(t)) return
     const dir = tempDir(t, { prefix: 'lading-run-built-' })
     const ctx = path.join(dir, 'ctx')
-    spawnSync('mkdir', ['-p', ctx])
-    writeFileSync(path.join(ctx, 'greeting'), 'built here\n')
-    writeFileSync(
-      path.join(ctx, 'Dockerfile'),
-      [
-        `FROM oci:${FIXTURE_LAYOUT}:minbase`,
-        'COPY greeting /opt/greeting',
-        'RUN echo "from RUN" > /opt/ran && rm /etc/issue.net',
-        'ENV WHO=builder',
-        'CMD ["sh", "-c", "cat /opt/greeting /opt/ran; echo $WHO; test -e /etc/issue.net || echo whiteout-kept"]',
-      ].join('\n') + '\n',
-    )
+    writeTree(ctx, {
+      greeting: 'built here\n',
+      Dockerfile:
+        [
+          `FROM oci:${FIXTURE_LAYOUT}:minbase`,
+          'COPY greeting /opt/greeting',
+          'RUN echo "from RUN" > /opt/ran && rm /etc/issue.net',
+          'ENV WHO=builder',
+          'CMD ["sh", "-c", "cat /opt/greeting /opt/ran; echo $WHO; test -e /etc/issue.net || echo whiteout-kept"]',
+        ].join('\n') + '\n',
+    })
     ladingOk(['build', '--cache-dir', path.join(dir, 'cache'), '-t', `oci:${dir}/out:app`, ctx])
     const r = store.run(['run', '--rm', '-q', `oci:${dir}/out:app`])
     assert.equal(r.status, 0, r.stderr)

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test'
 import { lading, ladingOk, runOk } from '../helpers/cli.js'
 import { errorCode, request, spawnServer, type ChildServer } from '../helpers/lading-server.js'
 import { requireTool } from '../helpers/tools.js'
+import { selfSigned } from '../helpers/tls-cert.js'
 import { tempDir } from '../fixtures/temp.js'
 
 /** A token for bob from the server's token endpoint, for `scope` (repository:NAME:ACTIONS without the prefix). */
@@ -187,29 +188,7 @@ describe('lading serve: TLS and config errors', () => {
   test('--tls-cert/--tls-key serve HTTPS that lading copy and curl reach', async (t) => {
     if (!requireTool(t, 'openssl')) return
     const tmp = tempDir(t, { prefix: 'lading-serve-tls-' })
-    const cert = path.join(tmp, 'cert.pem')
-    const key = path.join(tmp, 'key.pem')
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '2',
-        '-subj',
-        '/CN=lading-serve',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    )
+    const { cert, key } = selfSigned(tmp, 'serve', 'lading-serve')
     const { spawn } = await import('node:child_process')
     const { binPath } = await import('../helpers/cli.js')
     const child = spawn(

@@ -14,7 +14,8 @@ import { describe, test } from 'node:test'
 import { digestOf } from '../../src/digest/index.js'
 import { MediaType } from '../../src/spec/media-types.js'
 import { RegistryClient } from '../../src/transport/registry/client.js'
-import { ladingAsync, request, spawnServer, startTestServer } from '../helpers/lading-server.js'
+import { request, spawnServer, startTestServer } from '../helpers/lading-server.js'
+import { ladingAsyncOk } from '../helpers/cli.js'
 import { tempDir } from '../fixtures/temp.js'
 import { blob, collect, rawManifest, stream, type Blob } from '../transport/registry/image-fixture.js'
 
@@ -38,7 +39,7 @@ function imageWith(shared: Blob[], own = 1000): { blobs: Blob[]; manifest: Retur
 }
 
 async function validateAll(root: string, repos: string[]): Promise<void> {
-  for (const r of repos) await ladingAsync(['validate', '--layout', path.join(root, ...r.split('/'))])
+  for (const r of repos) await ladingAsyncOk(['validate', '--layout', path.join(root, ...r.split('/'))])
 }
 
 describe('lading serve: concurrency, crashes and gc', () => {

@@ -76,13 +76,8 @@ describe('lading run: registry, rootless, terminal', () => {
     spawnSync('chown', ['-R', `${uid}:${gid}`, dir])
     chmodSync(dir, 0o755)
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, XDG_DATA_HOME: path.join(dir, 'data'), XDG_RUNTIME_DIR: dir }
-    const r = spawnSync(binPath, ['run', '--rm', `oci:${dir}/layout:minbase`, 'sh', '-c', 'id -u; echo $HOME; test -w /etc && echo writable; exit 5'], {
-      uid,
-      gid,
-      env,
-      cwd: dir,
-      encoding: 'utf8',
-    })
+    const asUser = { uid, gid, env, cwd: dir, encoding: 'utf8' } as const
+    const r = spawnSync(binPath, ['run', '--rm', `oci:${dir}/layout:minbase`, 'sh', '-c', 'id -u; echo $HOME; test -w /etc && echo writable; exit 5'], asUser)
     assert.equal(r.status, 5, r.stderr)
     assert.equal(r.stdout, '0\n/root\nwritable\n')
     assert.match(r.stderr, /unpacked layer sha256:/)
@@ -92,13 +87,7 @@ describe('lading run: registry, rootless, terminal', () => {
       'owners the user cannot give are reported up front',
     )
     assert.ok(existsSync(path.join(dir, 'data', 'lading', 'layers')), 'the store is under $XDG_DATA_HOME/lading')
-    const net = spawnSync(binPath, ['run', '--rm', '-q', '--pull', 'never', 'localhost/layout:minbase', 'ls', '/sys/class/net'], {
-      uid,
-      gid,
-      env,
-      cwd: dir,
-      encoding: 'utf8',
-    })
+    const net = spawnSync(binPath, ['run', '--rm', '-q', '--pull', 'never', 'localhost/layout:minbase', 'ls', '/sys/class/net'], asUser)
     assert.equal(net.status, 0, net.stderr)
     assert.equal(net.stdout, 'lo\n', '--network none (the default) has only lo, rootless too')
     // With subordinate ids (subuid(5)) and newuidmap, other users exist in the container.
@@ -106,7 +95,7 @@ describe('lading run: registry, rootless, terminal', () => {
       const other = spawnSync(
         binPath,
         ['run', '--rm', '-q', '--pull', 'never', '-u', 'nobody', 'localhost/layout:minbase', 'sh', '-c', 'id -u; cat /proc/self/uid_map'],
-        { uid, gid, env, cwd: dir, encoding: 'utf8' },
+        asUser,
       )
       assert.equal(other.status, 0, other.stderr)
       assert.match(other.stdout, /^65534\n\s+0\s+\d+\s+1\n\s+1\s+\d+\s+\d+\n$/)

@@ -20,24 +20,11 @@ import { applyImageLayers } from '../../src/bundle/unpack.js'
 import { scanTree } from '../../src/layer/snapshot.js'
 import { buildImage } from '../bundle/build-image.js'
 import { tempDir } from '../fixtures/temp.js'
-import { binPath } from '../helpers/cli.js'
+import { binPath, ladingAsync } from '../helpers/cli.js'
 import { canRun, FIXTURE_LAYOUT, LAYERED, makeStore, MINBASE, runnable, unpackedLayers } from './helpers.js'
 
-function runAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(binPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    c.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString()
-    })
-    c.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString()
-    })
-    c.once('error', reject)
-    c.once('exit', (status) => resolve({ status, stdout, stderr }))
-  })
-}
+/** `lading` in a child without blocking, as these tests run several at once; killed after a generous 10 minutes. */
+const runAsync = (args: string[]): ReturnType<typeof ladingAsync> => ladingAsync(args, { killAfterMs: 600_000 })
 
 describe('image names as podman spells them', () => {
   it('short names are docker.io names, and also match local images', () => {

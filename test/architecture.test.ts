@@ -8,10 +8,11 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { tempDir } from './fixtures/temp.js'
+import { writeTree } from './fixtures/write-tree.js'
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const srcDir = path.join(repo, 'src')
@@ -84,26 +85,20 @@ test('no module imports against the dependency direction of the design', () => {
   assert.deepEqual(violations(srcDir), [])
 })
 
-test('the direction check flags wrong-way and sideways imports, and allows the right way', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lading-arch-'))
-  try {
-    const put = (rel: string, text: string) => {
-      mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true })
-      writeFileSync(path.join(dir, rel), text)
-    }
-    put('digest/a.ts', "import { x } from '../spec/b.js'\n") // wrong way
-    put('store/c.ts', "export { y } from '../layer/d.js'\n") // sideways
-    put('layer/d.ts', "import { z } from '../spec/b.js'\nconst m = await import('../io/e.js')\n") // fine
-    put('spec/b.ts', "import { q } from '../digest/a.js'\n") // fine
-    put('io/e.ts', "const m = await import('../store/c.js')\n") // wrong way, dynamic
-    const v = violations(dir).sort()
-    assert.equal(v.length, 3, v.join('\n'))
-    assert.match(v[0]!, /^digest\/a\.ts \(digest\) imports \.\.\/spec\/b\.js/)
-    assert.match(v[1]!, /^io\/e\.ts \(io\) imports \.\.\/store\/c\.js/)
-    assert.match(v[2]!, /^store\/c\.ts \(store\) imports \.\.\/layer\/d\.js/)
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
+test('the direction check flags wrong-way and sideways imports, and allows the right way', (t) => {
+  const dir = tempDir(t, { prefix: 'lading-arch-' })
+  writeTree(dir, {
+    'digest/a.ts': "import { x } from '../spec/b.js'\n", // wrong way
+    'store/c.ts': "export { y } from '../layer/d.js'\n", // sideways
+    'layer/d.ts': "import { z } from '../spec/b.js'\nconst m = await import('../io/e.js')\n", // fine
+    'spec/b.ts': "import { q } from '../digest/a.js'\n", // fine
+    'io/e.ts': "const m = await import('../store/c.js')\n", // wrong way, dynamic
+  })
+  const v = violations(dir).sort()
+  assert.equal(v.length, 3, v.join('\n'))
+  assert.match(v[0]!, /^digest\/a\.ts \(digest\) imports \.\.\/spec\/b\.js/)
+  assert.match(v[1]!, /^io\/e\.ts \(io\) imports \.\.\/store\/c\.js/)
+  assert.match(v[2]!, /^store\/c\.ts \(store\) imports \.\.\/layer\/d\.js/)
 })
 
 /**
@@ -157,28 +152,22 @@ test('no import cycle between files of src/ (within a module or across)', () => 
   assert.deepEqual(importCycles(srcDir), [])
 })
 
-test('the cycle check finds static, type-only, re-export and dynamic cycles, and passes a tree without one', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lading-cycles-'))
-  try {
-    const put = (rel: string, text: string) => {
-      mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true })
-      writeFileSync(path.join(dir, rel), text)
-    }
-    put('transport/open.ts', "export async function open() { return (await import('./oci/source.js')).x }\n") // dispatcher -> transport
-    put('transport/oci/source.ts', "import type { T } from '../open.js'\nexport const x = 1\n") // -> back, type only
-    put('transport/auth/a.ts', "export { n } from '../registry/n.js'\n")
-    put('transport/registry/n.ts', "import { a } from '../auth/a.js'\nexport const n = a\n")
-    put('spec/one.ts', "import { two } from './two.js'\n")
-    put('spec/two.ts', 'export const two = 2\n')
-    put('spec/three.ts', "const t: typeof import('./one.js') | undefined = undefined\n")
-    assert.deepEqual(importCycles(dir), [
-      ['transport/auth/a.ts', 'transport/registry/n.ts'],
-      ['transport/oci/source.ts', 'transport/open.ts'],
-    ])
-    rmSync(path.join(dir, 'transport/registry/n.ts'))
-    rmSync(path.join(dir, 'transport/oci/source.ts'))
-    assert.deepEqual(importCycles(dir), [])
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
+test('the cycle check finds static, type-only, re-export and dynamic cycles, and passes a tree without one', (t) => {
+  const dir = tempDir(t, { prefix: 'lading-cycles-' })
+  writeTree(dir, {
+    'transport/open.ts': "export async function open() { return (await import('./oci/source.js')).x }\n", // dispatcher -> transport
+    'transport/oci/source.ts': "import type { T } from '../open.js'\nexport const x = 1\n", // -> back, type only
+    'transport/auth/a.ts': "export { n } from '../registry/n.js'\n",
+    'transport/registry/n.ts': "import { a } from '../auth/a.js'\nexport const n = a\n",
+    'spec/one.ts': "import { two } from './two.js'\n",
+    'spec/two.ts': 'export const two = 2\n',
+    'spec/three.ts': "const t: typeof import('./one.js') | undefined = undefined\n",
+  })
+  assert.deepEqual(importCycles(dir), [
+    ['transport/auth/a.ts', 'transport/registry/n.ts'],
+    ['transport/oci/source.ts', 'transport/open.ts'],
+  ])
+  rmSync(path.join(dir, 'transport/registry/n.ts'))
+  rmSync(path.join(dir, 'transport/oci/source.ts'))
+  assert.deepEqual(importCycles(dir), [])
 })

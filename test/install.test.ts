@@ -9,19 +9,16 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { repoRoot } from './helpers/cli.js'
+import { tempDir } from './fixtures/temp.js'
 
-let tmp: string
-let app: string
-let pkg: string
+const tmp = tempDir({ after }, { prefix: 'lading-install-' })
+const app = path.join(tmp, 'app')
+const pkg = path.join(app, 'node_modules', 'lading')
 
 before(async () => {
-  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-install-'))
-  app = path.join(tmp, 'app')
-  pkg = path.join(app, 'node_modules', 'lading')
   await fsp.mkdir(pkg, { recursive: true })
   const files = ['package.json', 'scripts/build-native.sh', 'scripts/build-snapshot.sh', 'native/binding.gyp', 'native/gzip_member.c', 'build/src']
   for (const f of files)
@@ -31,9 +28,6 @@ before(async () => {
     if (dep === 'zstd-napi' || dep.startsWith('.')) continue
     await fsp.symlink(path.join(repoRoot, 'node_modules', dep), path.join(app, 'node_modules', dep))
   }
-})
-after(async () => {
-  await fsp.rm(tmp, { recursive: true, force: true })
 })
 
 /** The package's npm "install" script, as npm runs it (sh -c, in the package's directory). */

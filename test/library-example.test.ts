@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { after, before, test } from 'node:test'
@@ -16,6 +15,7 @@ import { repoRoot } from './helpers/cli.js'
 import { registryMissing, startRegistry, type RunningRegistry } from './helpers/registry.js'
 import { buildTaggedImage, type BuiltImage } from './copy/image-builder.js'
 import { seeImage } from './copy/inspect.js'
+import { tempDir } from './fixtures/temp.js'
 
 const MARKER = '<!-- library-example: test/library-example.test.ts runs this block -->'
 
@@ -30,18 +30,16 @@ export async function readmeExample(): Promise<string> {
 }
 
 const missing = registryMissing()
-let tmp: string
+const tmp = tempDir({ after }, { prefix: 'lading-library-example-' })
 let img: BuiltImage
 let registry: RunningRegistry | undefined
 
 before(async () => {
-  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-library-example-'))
   img = await buildTaggedImage(path.join(tmp, 'images'), 'base')
   if (!missing) registry = await startRegistry()
 })
 after(async () => {
   await registry?.stop()
-  await fsp.rm(tmp, { recursive: true, force: true })
 })
 
 test("the README's library program copies, edits, appends a layer and pushes", { skip: missing }, async () => {

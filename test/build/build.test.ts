@@ -14,7 +14,9 @@ import { debianFixtures } from '../fixtures/debian.js'
 import { ladingOk, run } from '../helpers/cli.js'
 import { requireTool } from '../helpers/tools.js'
 import { buildTar } from '../layer/helpers/tar-builder.js'
-import { imageConfig, ladingBuild, ladingBuildOk, tempDir, writeTree } from './helpers.js'
+import { imageConfig, ladingBuild, ladingBuildOk } from './helpers.js'
+import { writeTree } from '../fixtures/write-tree.js'
+import { tempDir } from '../fixtures/temp.js'
 
 const BASE = 'oci:/var/tmp/lading-fixtures/layout:minbase'
 

@@ -14,12 +14,14 @@ import { after, test, type TestContext } from 'node:test'
 import { debianFixtures } from '../fixtures/debian.js'
 import { ladingOk } from '../helpers/cli.js'
 import { requireTool } from '../helpers/tools.js'
-import { buildahBuild, comparableConfig, compareTrees, imageConfig, ladingBuildOk, rootfsTree, tempDir, writeTree } from './helpers.js'
+import { buildahBuild, comparableConfig, compareTrees, imageConfig, ladingBuildOk, rootfsTree } from './helpers.js'
+import { writeTree, type TreeFile } from '../fixtures/write-tree.js'
+import { tempDir } from '../fixtures/temp.js'
 
 const BASE = 'oci:/var/tmp/lading-fixtures/layout:minbase'
 
 interface Case {
-  files: Record<string, string | { link: string } | { content: string; mode: number }>
+  files: Record<string, TreeFile>
   dockerfile: string
   /** What buildah builds instead, when it cannot parse `dockerfile`. */
   buildahDockerfile?: string
@@ -31,8 +33,7 @@ interface Case {
 }
 
 /** One buildah storage for the whole file (the base image is pulled into it once), removed at the end. */
-let buildahRoot: string | undefined
-after(() => { if (buildahRoot) fs.rmSync(buildahRoot, { recursive: true, force: true }) })
+const buildahRoot = tempDir({ after }, { base: '/var/tmp', prefix: 'lading-build-buildah-' })
 
 async function compare(t: TestContext, c: Case): Promise<void> {
   if (!requireTool(t, 'buildah') || !requireTool(t, 'runc')) return
@@ -40,7 +41,6 @@ async function compare(t: TestContext, c: Case): Promise<void> {
   const fx = debianFixtures(t)
   if (!fx) return
   const dir = tempDir(t)
-  buildahRoot ??= fs.mkdtempSync('/var/tmp/lading-build-buildah-')
   const ctx = path.join(dir, 'ctx')
   writeTree(ctx, { ...c.files, Dockerfile: c.dockerfile })
   c.setup?.(ctx)

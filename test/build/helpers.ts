@@ -1,36 +1,11 @@
-/** Shared by the build tests: temp dirs, contexts written from a map, lading and buildah builds, comparisons. */
-import { randomBytes } from 'node:crypto'
-import fs from 'node:fs'
+/** Shared by the build tests: contexts written from a map, lading and buildah builds, comparisons. */
 import path from 'node:path'
-import type { TestContext } from 'node:test'
 import { unpackRootfs } from '../../src/bundle/unpack.js'
 import { Layout } from '../../src/store/layout.js'
 import { resolveImage } from '../../src/store/resolve.js'
 import type { ImageConfig } from '../../src/spec/types.js'
 import { diffTrees, treeOf, type NodeRecord } from '../bundle/tree.js'
 import { lading, run, type CliResult } from '../helpers/cli.js'
-
-/**
- * A fresh directory with a lower-case name (buildah refuses upper case in oci: references),
- * removed when the test ends.
- */
-export function tempDir(t: TestContext, base = '/tmp'): string {
-  const dir = path.join(base, `lading-build-${randomBytes(6).toString('hex')}`)
-  fs.mkdirSync(dir, { recursive: true })
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
-
-/** Write files (string content, or { link } for a symlink, or { mode, content }) under dir. */
-export function writeTree(dir: string, files: Record<string, string | { link: string } | { content: string; mode: number }>): void {
-  for (const [rel, v] of Object.entries(files)) {
-    const p = path.join(dir, rel)
-    fs.mkdirSync(path.dirname(p), { recursive: true })
-    if (typeof v === 'string') fs.writeFileSync(p, v)
-    else if ('link' in v) fs.symlinkSync(v.link, p)
-    else { fs.writeFileSync(p, v.content); fs.chmodSync(p, v.mode) }
-  }
-}
 
 export function ladingBuild(args: string[], env: Record<string, string> = {}): CliResult {
   return lading(['build', ...args], { env: { ...process.env, ...env } })

@@ -3,22 +3,17 @@
  * everywhere a layout image is named. `--image DIR:TAG` and `oci:DIR:TAG` share one rule: the
  * directory ends at the FIRST colon, as umoci splits --image and skopeo splits oci: references.
  */
-import { test, before, after } from 'node:test'
+import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { parseImageArg } from '../../src/cli/util.js'
 import { parseReference } from '../../src/transport/reference.js'
 import { isLadingError } from '../../src/errors.js'
 import { lading, ladingOk, runOk } from '../helpers/cli.js'
 import { requireTool } from '../helpers/tools.js'
+import { tempDir } from '../fixtures/temp.js'
 
-let tmp: string
-before(() => {
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'lading-image-arg-'))
-})
-after(() => rmSync(tmp, { recursive: true, force: true }))
+const tmp = tempDir({ after }, { prefix: 'lading-image-arg-' })
 
 const DIGEST = `sha256:${'a'.repeat(64)}`
 

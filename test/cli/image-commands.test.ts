@@ -2,20 +2,16 @@
  * The umoci-style image commands end to end through the CLI: new, config, stat, inspect, cat,
  * and their agreement with umoci in both directions.
  */
-import { test, before, after } from 'node:test'
+import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, mkdirSync, readdirSync } from 'node:fs'
+import { writeFileSync, readFileSync, mkdirSync, readdirSync } from 'node:fs'
 import { createHash } from 'node:crypto'
-import os from 'node:os'
 import path from 'node:path'
 import { lading, ladingOk, runOk } from '../helpers/cli.js'
 import { requireTool } from '../helpers/tools.js'
+import { tempDir } from '../fixtures/temp.js'
 
-let tmp: string
-before(() => {
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'lading-cli-'))
-})
-after(() => rmSync(tmp, { recursive: true, force: true }))
+const tmp = tempDir({ after }, { prefix: 'lading-cli-' })
 
 /** umoci re-serialises times the Go way (trailing zeros dropped), so compare instants, not strings. */
 function sameInstants(history: Array<Record<string, unknown>>): Array<Record<string, unknown>> {

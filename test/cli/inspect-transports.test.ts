@@ -4,8 +4,7 @@
  */
 import { test, before, after, describe } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { lading, ladingOk, runOk } from '../helpers/cli.js'
 import { RegistryClient } from '../../src/transport/registry/client.js'
@@ -13,17 +12,16 @@ import { MediaType } from '../../src/spec/media-types.js'
 import { digestOf } from '../../src/digest/index.js'
 import { requireTool } from '../helpers/tools.js'
 import { registryMissing, startRegistry, type RunningRegistry } from '../helpers/registry.js'
+import { tempDir } from '../fixtures/temp.js'
 
 const skip = registryMissing()
 
 describe('inspect over transports agrees with skopeo inspect', { skip }, () => {
-  let tmp: string
+  const tmp = tempDir({ after }, { prefix: 'lading-inspect-' })
+  const layout = path.join(tmp, 'oci')
   let reg: RunningRegistry
-  let layout: string
   before(async () => {
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'lading-inspect-'))
     reg = await startRegistry()
-    layout = path.join(tmp, 'oci')
     const src = path.join(tmp, 'src')
     mkdirSync(path.join(src, 'etc'), { recursive: true })
     writeFileSync(path.join(src, 'etc/motd'), 'hello\n')
@@ -34,7 +32,6 @@ describe('inspect over transports agrees with skopeo inspect', { skip }, () => {
   })
   after(async () => {
     await reg?.stop()
-    if (tmp) rmSync(tmp, { recursive: true, force: true })
   })
 
   test('docker:// — summary, --raw and --config match skopeo', (t) => {

@@ -6,54 +6,35 @@
  * interruptions are in test/copy/interrupted-copy.test.ts.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { promises as fsp, watch } from 'node:fs'
+import { promises as fsp } from 'node:fs'
 import path from 'node:path'
-import { test } from 'node:test'
-import { cliPath, ladingOk } from '../helpers/cli.js'
-import { buildImage, tempDir } from '../bundle/build-image.js'
+import { test, type TestContext } from 'node:test'
+import { ladingOk, signalWhenFileAppears } from '../helpers/cli.js'
+import { buildImage } from '../bundle/build-image.js'
+import { tempDir } from '../fixtures/temp.js'
 
 /** Run the CLI and send `signal` as soon as a temp file appears in `watchDir`. */
-async function interruptOnTempFile(args: string[], watchDir: string, signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string; sent: boolean }> {
-  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let stderr = ''
-  child.stderr!.on('data', (c: Buffer) => {
-    stderr += c.toString()
-  })
-  let sent = false
-  const watcher = watch(watchDir, (_ev, name) => {
-    if (!sent && typeof name === 'string' && name.includes('.tmp-')) {
-      sent = true
-      watcher.close()
-      child.kill(signal)
-    }
-  })
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
-  watcher.close()
-  return { code, stderr, sent }
+function interruptOnTempFile(args: string[], watchDir: string, signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string; sent: boolean }> {
+  return signalWhenFileAppears(args, watchDir, (name) => name.includes('.tmp-'), signal)
 }
 
-async function withImage(fn: (dir: string, layoutDir: string) => Promise<void>): Promise<void> {
-  const dir = await tempDir('lading-interrupt-cli-')
-  try {
-    const layoutDir = path.join(dir, 'img')
-    await buildImage(
-      layoutDir,
+async function withImage(t: TestContext, fn: (dir: string, layoutDir: string) => Promise<void>): Promise<void> {
+  const dir = tempDir(t, { prefix: 'lading-interrupt-cli-' })
+  const layoutDir = path.join(dir, 'img')
+  await buildImage(
+    layoutDir,
+    [
       [
-        [
-          { name: 'etc/', type: 'directory' },
-          { name: 'etc/hostname', body: 'x\n' },
-        ],
+        { name: 'etc/', type: 'directory' },
+        { name: 'etc/hostname', body: 'x\n' },
       ],
-      {},
-      't',
-    )
-    await fsp.writeFile(path.join(dir, 'big.bin'), randomBytes(64 * 1024 * 1024))
-    await fn(dir, layoutDir)
-  } finally {
-    await fsp.rm(dir, { recursive: true, force: true })
-  }
+    ],
+    {},
+    't',
+  )
+  await fsp.writeFile(path.join(dir, 'big.bin'), randomBytes(64 * 1024 * 1024))
+  await fn(dir, layoutDir)
 }
 
 async function assertLayoutAsItWas(layoutDir: string, indexBefore: string): Promise<void> {
@@ -68,8 +49,8 @@ async function assertLayoutAsItWas(layoutDir: string, indexBefore: string): Prom
   ladingOk(['validate', '--layout', layoutDir])
 }
 
-test('SIGINT during insert removes the layer being written, says so, exits 130', { timeout: 120_000 }, () =>
-  withImage(async (dir, layoutDir) => {
+test('SIGINT during insert removes the layer being written, says so, exits 130', { timeout: 120_000 }, (t) =>
+  withImage(t, async (dir, layoutDir) => {
     const indexBefore = await fsp.readFile(path.join(layoutDir, 'index.json'), 'utf8')
     const r = await interruptOnTempFile(
       ['insert', '--image', `${layoutDir}:t`, path.join(dir, 'big.bin'), '/big.bin'],
@@ -83,8 +64,8 @@ test('SIGINT during insert removes the layer being written, says so, exits 130',
   }),
 )
 
-test('SIGTERM during repack removes the layer being written, says so, exits 143', { timeout: 120_000 }, () =>
-  withImage(async (dir, layoutDir) => {
+test('SIGTERM during repack removes the layer being written, says so, exits 143', { timeout: 120_000 }, (t) =>
+  withImage(t, async (dir, layoutDir) => {
     const bundle = path.join(dir, 'bundle')
     ladingOk(['unpack', '--image', `${layoutDir}:t`, bundle])
     await fsp.rename(path.join(dir, 'big.bin'), path.join(bundle, 'rootfs', 'big.bin'))

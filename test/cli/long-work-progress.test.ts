@@ -5,21 +5,18 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { lading, ladingOk } from '../helpers/cli.js'
 import { buildTaggedImage, type BuiltImage } from '../copy/image-builder.js'
+import { tempDir } from '../fixtures/temp.js'
 
-let tmp: string
+const tmp = tempDir({ after }, { prefix: 'lading-long-progress-' })
+const dir = path.join(tmp, 'L')
 let img: BuiltImage
-let dir: string
 before(async () => {
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'lading-long-progress-'))
-  dir = path.join(tmp, 'L')
   img = await buildTaggedImage(dir, 't', { layerBytes: 200_000 })
 })
-after(() => rmSync(tmp, { recursive: true, force: true }))
 
 const short = (d: string): string => d.slice(7, 19)
 

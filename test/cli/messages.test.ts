@@ -5,22 +5,18 @@
  * `repack` warns when the tag moved since `unpack`. ("decompressing", not "recompressing", is in
  * test/copy/skopeo-flags.test.ts.)
  */
-import { test, before, after } from 'node:test'
+import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { isLadingError, quoteName } from '../../src/errors.js'
 import { parseManifest } from '../../src/spec/parse.js'
 import { lading, ladingOk } from '../helpers/cli.js'
-import { applySpecs, tempDir } from '../layer/helpers/apply-env.js'
+import { applySpecs } from '../layer/helpers/apply-env.js'
 import { buildTaggedImage } from '../copy/image-builder.js'
+import { tempDir } from '../fixtures/temp.js'
 
-let tmp: string
-before(() => {
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'lading-messages-'))
-})
-after(() => rmSync(tmp, { recursive: true, force: true }))
+const tmp = tempDir({ after }, { prefix: 'lading-messages-' })
 
 test("regression: a zstd conflict between the user's own flags is named as theirs, not blamed on the source", async () => {
   await buildTaggedImage(path.join(tmp, 'src'), 't')
@@ -41,19 +37,14 @@ test('regression: quoteName shortens hostile long names and says how long they w
   assert.doesNotThrow(() => JSON.parse(emoji.slice(0, emoji.indexOf('…'))))
 })
 
-test('regression: a layer entry with a 5000-character name gives a short error line', async () => {
-  const t = tempDir()
-  try {
-    const name = `${'a'.repeat(5000)}/../../../escape`
-    await assert.rejects(applySpecs(t.dir, [{ name: 'placeholder', pax: { path: name }, data: 'x' }]), (e: unknown) => {
-      assert.ok(isLadingError(e), String(e))
-      assert.ok(e.message.length < 600, `${e.message.length} characters: ${e.message.slice(0, 300)}`)
-      assert.match(e.message, /\(5016 characters\)/)
-      return true
-    })
-  } finally {
-    t.cleanup()
-  }
+test('regression: a layer entry with a 5000-character name gives a short error line', async (t) => {
+  const name = `${'a'.repeat(5000)}/../../../escape`
+  await assert.rejects(applySpecs(tempDir(t, { prefix: 'lading-apply-' }), [{ name: 'placeholder', pax: { path: name }, data: 'x' }]), (e: unknown) => {
+    assert.ok(isLadingError(e), String(e))
+    assert.ok(e.message.length < 600, `${e.message.length} characters: ${e.message.slice(0, 300)}`)
+    assert.match(e.message, /\(5016 characters\)/)
+    return true
+  })
 })
 
 test('regression: size 1e400 is reported as a number too large, not as null', () => {

@@ -1,5 +1,6 @@
 /** Run the built `lading` CLI as a user would, capturing output and exit status. */
 import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process'
+import { watch } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -66,4 +67,41 @@ export function ladingAsync(args: string[], opts: { env?: NodeJS.ProcessEnv; kil
       resolve({ status, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), stdoutBytes, ms: Date.now() - start })
     })
   })
+}
+
+/** ladingAsync that requires success; the error message carries stderr, as ladingOk's does. */
+export async function ladingAsyncOk(args: string[], opts: Parameters<typeof ladingAsync>[1] = {}): Promise<CliResult & { ms: number }> {
+  const r = await ladingAsync(args, opts)
+  if (r.status !== 0) throw new Error(`lading ${args.join(' ')} exited ${r.status}: ${r.stderr}`)
+  return r
+}
+
+/**
+ * Run the plain-module CLI (`node main.js ARGS`) and send `signal` the moment a file whose name
+ * `matches` appears in `dir`: a temp file being written, so the command is surely mid-write and
+ * the file surely exists. `sent` is false when the command exited before any such file showed.
+ */
+export async function signalWhenFileAppears(
+  args: string[],
+  dir: string,
+  matches: (name: string) => boolean,
+  signal: NodeJS.Signals,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stderr: string; sent: boolean }> {
+  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env })
+  let stderr = ''
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString()
+  })
+  let sent = false
+  const watcher = watch(dir, (_ev, name) => {
+    if (!sent && typeof name === 'string' && matches(name)) {
+      sent = true
+      watcher.close()
+      child.kill(signal)
+    }
+  })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+  watcher.close()
+  return { code, stderr, sent }
 }

@@ -5,13 +5,12 @@
  * send what fetch() refuses to (any method, raw header values, bodies that lie about length).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { promises as fsp } from 'node:fs'
 import http from 'node:http'
-import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/server.js'
 import { binPath } from './cli.js'
+import { ownedTempDir } from '../fixtures/owned-temp-dir.js'
 
 export interface TestServer {
   url: string
@@ -22,8 +21,10 @@ export interface TestServer {
 }
 
 export async function startTestServer(opts: Partial<ServerOptions> & { root?: string } = {}): Promise<TestServer> {
-  const tmp = opts.root ? undefined : await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-serve-'))
-  const root = opts.root ?? path.join(tmp!, 'root')
+  // Without a root from the caller, the server's root lives as long as the server (callers start it
+  // in before hooks, where no after can be registered): stop() removes it.
+  const tmp = opts.root ? undefined : ownedTempDir({ prefix: 'lading-serve-' })
+  const root = opts.root ?? path.join(tmp!.dir, 'root')
   const server = await startServer({ ...opts, root, listen: { host: '127.0.0.1', port: 0 } })
   return {
     url: server.url,
@@ -32,7 +33,7 @@ export async function startTestServer(opts: Partial<ServerOptions> & { root?: st
     server,
     async stop() {
       await server.close(2000)
-      if (tmp) await fsp.rm(tmp, { recursive: true, force: true })
+      await tmp?.remove()
     },
   }
 }
@@ -125,28 +126,4 @@ export function errorCode(r: Reply): string | undefined {
   } catch {
     return undefined
   }
-}
-
-/**
- * Run `lading ARGS` without blocking this process: a test whose server runs in-process must not
- * use the spawnSync helpers of ./cli.ts (the server could not answer the child). Rejects with
- * stderr on a non-zero exit.
- */
-export function ladingAsync(args: string[], env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LADING_DEBUG: '', ...env } })
-    let stdout = ''
-    let stderr = ''
-    child.stdout!.on('data', (b: Buffer) => {
-      stdout += b.toString()
-    })
-    child.stderr!.on('data', (b: Buffer) => {
-      stderr += b.toString()
-    })
-    child.on('error', reject)
-    child.on('close', (code) => {
-      if (code === 0) resolve({ stdout, stderr })
-      else reject(new Error(`lading ${args.join(' ')} exited ${code}: ${stderr}`))
-    })
-  })
 }

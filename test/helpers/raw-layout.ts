@@ -6,9 +6,9 @@
  */
 import { createHash } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
+import { ownedTempDir, type OwnedTempDir } from '../fixtures/owned-temp-dir.js'
 
 export interface RawDescriptor {
   mediaType: string
@@ -59,20 +59,25 @@ export function makeTar(files: Record<string, string | Buffer>): Buffer {
 
 export class RawLayout {
   readonly dir: string
+  readonly #tmp: OwnedTempDir
   #index: { schemaVersion: 2; mediaType: string; manifests: RawDescriptor[] } = {
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.index.v1+json',
     manifests: [],
   }
 
-  private constructor(dir: string) {
-    this.dir = dir
+  private constructor(tmp: OwnedTempDir) {
+    this.#tmp = tmp
+    this.dir = tmp.dir
   }
 
-  /** A fresh layout in a new temp directory (oci-layout, empty index.json, blobs/sha256). */
+  /**
+   * A fresh layout in a new temp directory (oci-layout, empty index.json, blobs/sha256), removed
+   * by cleanup(): callers build it in before hooks and in suites that hold no TestContext.
+   */
   static async create(prefix = 'lading-raw-'): Promise<RawLayout> {
-    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), prefix))
-    const l = new RawLayout(dir)
+    const l = new RawLayout(ownedTempDir({ prefix }))
+    const dir = l.dir
     await fsp.mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true })
     await fsp.writeFile(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }))
     await l.writeIndex()
@@ -156,6 +161,6 @@ export class RawLayout {
   }
 
   async cleanup(): Promise<void> {
-    await fsp.rm(this.dir, { recursive: true, force: true })
+    await this.#tmp.remove()
   }
 }

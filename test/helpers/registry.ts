@@ -7,9 +7,9 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { existsSync, promises as fsp } from 'node:fs'
 import net from 'node:net'
-import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { ownedTempDir } from '../fixtures/owned-temp-dir.js'
 
 export const REGISTRY_BINARY = process.env.LADING_REGISTRY_BINARY ?? '/usr/bin/docker-registry'
 
@@ -130,7 +130,10 @@ async function waitReady(url: string, child: ChildProcess, timeoutMs: number): P
 
 /** Start a registry; resolves once /v2/ answers. Retries on a port lost to a race. */
 export async function startRegistry(opts: StartRegistryOptions = {}): Promise<RunningRegistry> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-registry-'))
+  // Config and default storage live as long as the registry, not a test: callers start it in
+  // before hooks (where no after can be registered) or with no TestContext, so stop() removes them.
+  const tmp = ownedTempDir({ prefix: 'lading-registry-' })
+  const dir = tmp.dir
   const storage = opts.storageDir ?? path.join(dir, 'storage')
   await fsp.mkdir(storage, { recursive: true })
   let lastLog = ''
@@ -165,14 +168,14 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
               }),
             ])
           }
-          await fsp.rm(dir, { recursive: true, force: true })
+          await tmp.remove()
         },
       }
     }
     lastLog = log
     if (child.exitCode === null) child.kill('SIGKILL')
   }
-  await fsp.rm(dir, { recursive: true, force: true })
+  await tmp.remove()
   throw new Error(`docker-registry did not start:\n${lastLog}`)
 }
 

@@ -5,13 +5,12 @@
  * self-signed certificate (made by `openssl req -x509`) is the registry's rootcertbundle and
  * travels in the JWT header's x5c. Runs in the test process and records every request.
  */
-import { execFileSync } from 'node:child_process'
 import { createSign, randomBytes, X509Certificate } from 'node:crypto'
-import { promises as fsp, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import { listenOnLoopback } from './loopback.js'
-import os from 'node:os'
-import path from 'node:path'
+import { selfSigned } from './tls-cert.js'
+import { ownedTempDir } from '../fixtures/owned-temp-dir.js'
 
 export interface TokenServerOptions {
   /** username -> password; these users get every action they ask for. */
@@ -53,14 +52,10 @@ function b64url(b: Buffer | string): string {
 }
 
 export async function startTokenServer(opts: TokenServerOptions): Promise<TokenServer> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-token-'))
-  const keyFile = path.join(dir, 'key.pem')
-  const certFile = path.join(dir, 'cert.pem')
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=lading-token-server'],
-    { stdio: 'ignore' },
-  )
+  // The key and certificate live as long as the server, which its callers start with no
+  // TestContext at hand (in before hooks): stop() removes them.
+  const tmp = ownedTempDir({ prefix: 'lading-token-' })
+  const { cert: certFile, key: keyFile } = selfSigned(tmp.dir, 'token', 'lading-token-server')
   const key = readFileSync(keyFile, 'utf8')
   const certDer = new X509Certificate(readFileSync(certFile)).raw
   const service = 'lading-test-registry'
@@ -147,7 +142,7 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     },
     async stop() {
       await listening.stop()
-      await fsp.rm(dir, { recursive: true, force: true })
+      await tmp.remove()
     },
   }
 }

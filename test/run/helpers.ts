@@ -1,9 +1,9 @@
 /** Shared set-up for `lading run` tests: a temp store holding the Debian fixture images. */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
-import os from 'node:os'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import path from 'node:path'
 import type { TestContext } from 'node:test'
+import { tempDir, type AfterHook } from '../fixtures/temp.js'
 import { lading, ladingOk, type CliResult } from '../helpers/cli.js'
 import { findTool, requireTool, inCI } from '../helpers/tools.js'
 
@@ -36,31 +36,40 @@ export interface TestStore {
   dir: string
   run(args: string[], opts?: Parameters<typeof lading>[1]): CliResult
   ok(args: string[]): CliResult
-  cleanup(): void
+  /** Pull fixture images (`minbase`, `layered`) into the store, none of their layers unpacked. */
+  pull(tags: string[]): void
 }
 
-/** A fresh store under /tmp with the fixture images pulled (`tags`), none of their layers unpacked. */
-export function makeStore(tags: string[] = ['minbase']): TestStore {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lading-run-store-'))
+/**
+ * A fresh store in a temp dir with the fixture images `tags` pulled, removed by `hook`'s after
+ * (a test's `t`, or `{ after }` in a suite's body, whose `before` then pulls: making the store is
+ * cheap, so a suite that cannot run only makes an empty directory).
+ */
+export function makeStore(hook: AfterHook, tags: string[] = []): TestStore {
+  // Registered before the directory's own removal (hooks run in order): containers a failed test
+  // left are deleted and their rootfs unmounted before the tree goes.
+  hook.after(() => {
+    for (const id of existsSync(path.join(dir, 'containers')) ? readdirSync(path.join(dir, 'containers')) : []) {
+      spawnSync('runc', ['--root', path.join(dir, 'runc'), 'delete', '--force', id], { stdio: 'ignore' })
+      spawnSync('umount', ['-l', path.join(dir, 'containers', id, 'rootfs')], { stdio: 'ignore' })
+    }
+  })
+  const dir = tempDir(hook, { prefix: 'lading-run-store-' })
   const withStore = (args: string[]): string[] => {
     // --store goes after the (sub)command's verbs: the first argument not naming a noun.
     const i = args[0] === 'container' || args[0] === 'image' || args[0] === 'store' ? 2 : 1
     return [...args.slice(0, i), '--store', dir, ...args.slice(i)]
   }
-  for (const tag of tags) ladingOk(withStore(['pull', '-q', `oci:${FIXTURE_LAYOUT}:${tag}`]))
-  return {
+  const store: TestStore = {
     dir,
     run: (args, opts) => lading(withStore(args), opts),
     ok: (args) => ladingOk(withStore(args)),
-    cleanup: () => {
-      // Containers left by a failed test: unmount and delete before removing the tree.
-      for (const id of existsSync(path.join(dir, 'containers')) ? readdirSync(path.join(dir, 'containers')) : []) {
-        spawnSync('runc', ['--root', path.join(dir, 'runc'), 'delete', '--force', id], { stdio: 'ignore' })
-        spawnSync('umount', ['-l', path.join(dir, 'containers', id, 'rootfs')], { stdio: 'ignore' })
-      }
-      rmSync(dir, { recursive: true, force: true })
+    pull: (pulled) => {
+      for (const tag of pulled) ladingOk(withStore(['pull', '-q', `oci:${FIXTURE_LAYOUT}:${tag}`]))
     },
   }
+  store.pull(tags)
+  return store
 }
 
 /** The unpacked layer directories of a store (`<alg>:<hex>`). */

@@ -6,12 +6,13 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { promises as fsp, readFileSync } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { lading, ladingOk, runOk } from '../helpers/cli.js'
 import { errorCode, request, spawnServer, type ChildServer } from '../helpers/lading-server.js'
 import { requireTool } from '../helpers/tools.js'
+import { selfSigned } from '../helpers/tls-cert.js'
+import { tempDir } from '../fixtures/temp.js'
 
 /** A token for bob from the server's token endpoint, for `scope` (repository:NAME:ACTIONS without the prefix). */
 async function bobToken(s: ChildServer, scope: string): Promise<string> {
@@ -24,11 +25,10 @@ function basic(user: string, pass: string): string {
 }
 
 describe('lading serve: authentication and access rules', () => {
-  let tmp: string
+  const tmp = tempDir({ after }, { prefix: 'lading-serve-auth-' })
   let src: string
   let config: string
   before(async () => {
-    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-serve-auth-'))
     const htpasswd = path.join(tmp, 'htpasswd')
     await fsp.writeFile(
       htpasswd,
@@ -55,10 +55,6 @@ describe('lading serve: authentication and access rules', () => {
     ladingOk(['init', '--layout', src])
     ladingOk(['new', '--image', `${src}:base`])
   })
-  after(async () => {
-    await fsp.rm(tmp, { recursive: true, force: true })
-  })
-
   for (const mode of ['basic', 'token'] as const) {
     describe(`${mode} mode`, () => {
       let s: ChildServer
@@ -191,30 +187,8 @@ describe('lading serve: authentication and access rules', () => {
 describe('lading serve: TLS and config errors', () => {
   test('--tls-cert/--tls-key serve HTTPS that lading copy and curl reach', async (t) => {
     if (!requireTool(t, 'openssl')) return
-    const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-serve-tls-'))
-    const cert = path.join(tmp, 'cert.pem')
-    const key = path.join(tmp, 'key.pem')
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '2',
-        '-subj',
-        '/CN=lading-serve',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    )
+    const tmp = tempDir(t, { prefix: 'lading-serve-tls-' })
+    const { cert, key } = selfSigned(tmp, 'serve', 'lading-serve')
     const { spawn } = await import('node:child_process')
     const { binPath } = await import('../helpers/cli.js')
     const child = spawn(
@@ -257,31 +231,26 @@ describe('lading serve: TLS and config errors', () => {
     } finally {
       child.kill('SIGTERM')
       await new Promise((resolve) => child.once('exit', resolve))
-      await fsp.rm(tmp, { recursive: true, force: true })
     }
   })
 
-  test('a bad config or flag is one usage line and exit 2', async () => {
-    const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-serve-cfg-'))
-    try {
-      const bad = path.join(tmp, 'bad.json')
-      await fsp.writeFile(bad, JSON.stringify({ root: 'r', gcc: {} }))
-      const r1 = lading(['serve', '--config', bad])
-      assert.equal(r1.status, 2)
-      assert.match(r1.stderr, /^lading: .*bad\.json: \/gcc: unknown setting/)
-      assert.equal(r1.stderr.trim().split('\n').length, 1)
-      const r2 = lading(['serve', '--root', tmp, '--listen', 'nonsense'])
-      assert.equal(r2.status, 2)
-      assert.match(r2.stderr, /^lading: invalid listen address/)
-      const r3 = lading(['serve'])
-      assert.equal(r3.status, 2)
-      const h = path.join(tmp, 'h')
-      await fsp.writeFile(h, 'alice:plaintext\n')
-      const r4 = lading(['serve', '--root', tmp, '--htpasswd', h])
-      assert.equal(r4.status, 2)
-      assert.match(r4.stderr, /not a bcrypt htpasswd entry/)
-    } finally {
-      await fsp.rm(tmp, { recursive: true, force: true })
-    }
+  test('a bad config or flag is one usage line and exit 2', async (t) => {
+    const tmp = tempDir(t, { prefix: 'lading-serve-cfg-' })
+    const bad = path.join(tmp, 'bad.json')
+    await fsp.writeFile(bad, JSON.stringify({ root: 'r', gcc: {} }))
+    const r1 = lading(['serve', '--config', bad])
+    assert.equal(r1.status, 2)
+    assert.match(r1.stderr, /^lading: .*bad\.json: \/gcc: unknown setting/)
+    assert.equal(r1.stderr.trim().split('\n').length, 1)
+    const r2 = lading(['serve', '--root', tmp, '--listen', 'nonsense'])
+    assert.equal(r2.status, 2)
+    assert.match(r2.stderr, /^lading: invalid listen address/)
+    const r3 = lading(['serve'])
+    assert.equal(r3.status, 2)
+    const h = path.join(tmp, 'h')
+    await fsp.writeFile(h, 'alice:plaintext\n')
+    const r4 = lading(['serve', '--root', tmp, '--htpasswd', h])
+    assert.equal(r4.status, 2)
+    assert.match(r4.stderr, /not a bcrypt htpasswd entry/)
   })
 })

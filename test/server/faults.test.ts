@@ -7,7 +7,6 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
 import http from 'node:http'
-import os from 'node:os'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -15,7 +14,9 @@ import { describe, test } from 'node:test'
 import { digestOf } from '../../src/digest/index.js'
 import { MediaType } from '../../src/spec/media-types.js'
 import { RegistryClient } from '../../src/transport/registry/client.js'
-import { ladingAsync, request, spawnServer, startTestServer } from '../helpers/lading-server.js'
+import { request, spawnServer, startTestServer } from '../helpers/lading-server.js'
+import { ladingAsyncOk } from '../helpers/cli.js'
+import { tempDir } from '../fixtures/temp.js'
 import { blob, collect, rawManifest, stream, type Blob } from '../transport/registry/image-fixture.js'
 
 /** A layer blob that is gzip (as its media type says, which `lading validate` checks) of random bytes. */
@@ -38,7 +39,7 @@ function imageWith(shared: Blob[], own = 1000): { blobs: Blob[]; manifest: Retur
 }
 
 async function validateAll(root: string, repos: string[]): Promise<void> {
-  for (const r of repos) await ladingAsync(['validate', '--layout', path.join(root, ...r.split('/'))])
+  for (const r of repos) await ladingAsyncOk(['validate', '--layout', path.join(root, ...r.split('/'))])
 }
 
 describe('lading serve: concurrency, crashes and gc', () => {
@@ -104,8 +105,8 @@ describe('lading serve: concurrency, crashes and gc', () => {
     }
   })
 
-  test('SIGKILL in the middle of uploads: finished pushes stay, nothing half-written shows, sessions resume', async () => {
-    const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-serve-kill-'))
+  test('SIGKILL in the middle of uploads: finished pushes stay, nothing half-written shows, sessions resume', async (t) => {
+    const tmp = tempDir(t, { prefix: 'lading-serve-kill-' })
     const root = path.join(tmp, 'root')
     let server = await spawnServer(root)
     try {
@@ -168,7 +169,6 @@ describe('lading serve: concurrency, crashes and gc', () => {
       await validateAll(root, ['kill/r'])
     } finally {
       await server.stop()
-      await fsp.rm(tmp, { recursive: true, force: true })
     }
   })
 
@@ -321,8 +321,8 @@ describe('lading serve: concurrency, crashes and gc', () => {
     }
   })
 
-  test('SIGTERM: a request in flight finishes, then the server exits 0', async () => {
-    const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-serve-term-'))
+  test('SIGTERM: a request in flight finishes, then the server exits 0', async (t) => {
+    const tmp = tempDir(t, { prefix: 'lading-serve-term-' })
     const server = await spawnServer(path.join(tmp, 'root'))
     try {
       const bytes = randomBytes(2 * 1024 * 1024)
@@ -345,7 +345,6 @@ describe('lading serve: concurrency, crashes and gc', () => {
       assert.equal(await server.stop(), 0)
     } finally {
       await server.stop()
-      await fsp.rm(tmp, { recursive: true, force: true })
     }
   })
 })

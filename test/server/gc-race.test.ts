@@ -7,14 +7,12 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { promises as fsp } from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
 import { Readable } from 'node:stream'
 import { test } from 'node:test'
 import { digestOf } from '../../src/digest/index.js'
 import { InFlight } from '../../src/server/gc.js'
 import { FsRegistryStorage } from '../../src/server/storage.js'
+import { tempDir } from '../fixtures/temp.js'
 
 test('InFlight: a pinned digest cannot be claimed for removal, and pinSettled waits for a removal in progress', async () => {
   const f = new InFlight()
@@ -39,8 +37,7 @@ test('InFlight: a pinned digest cannot be claimed for removal, and pinSettled wa
 })
 
 test('gc content sweep racing an upload commit of the same digest keeps the uploaded blob', async (t) => {
-  const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-gc-race-'))
-  t.after(() => fsp.rm(root, { recursive: true, force: true }))
+  const root = tempDir(t, { prefix: 'lading-gc-race-' })
   const storage = new FsRegistryStorage(root)
   await storage.init()
   const bytes = randomBytes(64 * 1024)

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict'
 import { existsSync, promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { digestOf } from '../../src/digest/index.js'
@@ -14,6 +13,7 @@ import { MediaType } from '../../src/spec/media-types.js'
 import { Layout } from '../../src/store/layout.js'
 import { ladingOk, runOk } from '../helpers/cli.js'
 import { debianFixtures } from '../fixtures/debian.js'
+import { tempDir } from '../fixtures/temp.js'
 import { request, spawnServer, type ChildServer } from '../helpers/lading-server.js'
 import { registryMissing, startRegistry } from '../helpers/registry.js'
 import { requireTool } from '../helpers/tools.js'
@@ -40,15 +40,14 @@ function blobsOf(manifest: Buffer): string[] {
 }
 
 describe('lading serve with real clients', () => {
-  let tmp: string
   let server: ChildServer | undefined
-  before(async () => {
-    tmp = await fsp.mkdtemp(path.join(existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'lading-serve-interop-'))
-    server = await spawnServer(path.join(tmp, 'root'))
-  })
+  // Registered first, so that the server stops before the directory under it goes (hooks run in order).
   after(async () => {
     await server?.stop()
-    await fsp.rm(tmp, { recursive: true, force: true })
+  })
+  const tmp = tempDir({ after }, { prefix: 'lading-serve-interop-', ...(existsSync('/dev/shm') ? { base: '/dev/shm' } : {}) })
+  before(async () => {
+    server = await spawnServer(path.join(tmp, 'root'))
   })
 
   test('skopeo pushes and pulls the Debian images byte-identical (OCI, zstd, Docker v2s2)', async (t) => {
@@ -177,24 +176,11 @@ describe('lading serve with real clients', () => {
       const src = await Layout.open(fx.layout)
       const want = await src.resolveTag('layered')
       ladingOk(['copy', '--quiet', '--dest-tls-verify=false', `oci:${fx.layout}:layered`, `docker://${reg.host}/from/dist:v1`])
-      ladingOk([
-        'copy',
-        '--quiet',
-        '--all',
-        '--src-tls-verify=false',
-        '--dest-tls-verify=false',
-        `docker://${reg.host}/from/dist:v1`,
-        `docker://${server!.host}/via/lading:v1`,
-      ])
-      ladingOk([
-        'copy',
-        '--quiet',
-        '--all',
-        '--src-tls-verify=false',
-        '--dest-tls-verify=false',
-        `docker://${server!.host}/via/lading:v1`,
-        `docker://${reg.host}/back/dist:v1`,
-      ])
+      // distribution -> lading serve -> distribution
+      const hops = [`docker://${reg.host}/from/dist:v1`, `docker://${server!.host}/via/lading:v1`, `docker://${reg.host}/back/dist:v1`]
+      for (let i = 1; i < hops.length; i++) {
+        ladingOk(['copy', '--quiet', '--all', '--src-tls-verify=false', '--dest-tls-verify=false', hops[i - 1]!, hops[i]!])
+      }
       for (const ref of [`docker://${server!.host}/via/lading:v1`, `docker://${reg.host}/back/dist:v1`]) {
         assert.equal(digestOf(skopeoRaw(ref)), want.digest, ref)
       }

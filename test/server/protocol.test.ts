@@ -10,7 +10,9 @@ import { after, before, describe, test } from 'node:test'
 import { digestOf } from '../../src/digest/index.js'
 import { MediaType } from '../../src/spec/media-types.js'
 import { RegistryClient } from '../../src/transport/registry/client.js'
-import { errorCode, ladingAsync, request, startTestServer, type TestServer } from '../helpers/lading-server.js'
+import { errorCode, request, startTestServer, type TestServer } from '../helpers/lading-server.js'
+import { ladingAsyncOk } from '../helpers/cli.js'
+import { tempDir } from '../fixtures/temp.js'
 import { blob, collect, makeArtifact, makeImage, rawManifest, stream, type TestImage } from '../transport/registry/image-fixture.js'
 
 async function pushImage(client: RegistryClient, repo: string, img: TestImage, tag: string): Promise<void> {
@@ -228,12 +230,12 @@ describe('lading serve: distribution-spec protocol', () => {
 
   test('each repository is an OCI layout that lading ls and lading validate read while serving', async () => {
     const src = path.join(path.dirname(s.root), 'src-layout')
-    await ladingAsync(['init', '--layout', src])
-    await ladingAsync(['new', '--image', `${src}:base`])
-    await ladingAsync(['copy', '--quiet', '--dest-tls-verify=false', `oci:${src}:base`, `docker://${s.host}/layout/check:v7`])
+    await ladingAsyncOk(['init', '--layout', src])
+    await ladingAsyncOk(['new', '--image', `${src}:base`])
+    await ladingAsyncOk(['copy', '--quiet', '--dest-tls-verify=false', `oci:${src}:base`, `docker://${s.host}/layout/check:v7`])
     const dir = path.join(s.root, 'layout', 'check')
-    assert.equal((await ladingAsync(['ls', '--layout', dir])).stdout.trim(), 'v7')
-    await ladingAsync(['validate', '--layout', dir])
+    assert.equal((await ladingAsyncOk(['ls', '--layout', dir])).stdout.trim(), 'v7')
+    await ladingAsyncOk(['validate', '--layout', dir])
   })
 
   test('nested repositories: a/b first, then a, both layouts', async () => {
@@ -287,19 +289,21 @@ describe('lading serve: distribution-spec protocol', () => {
 })
 
 describe('lading serve: read-only and access log', () => {
-  test('--read-only refuses pushes and deletes with 405 and still serves pulls', async () => {
-    const s = await startTestServer()
+  test('--read-only refuses pushes and deletes with 405 and still serves pulls', async (t) => {
+    // One root for both servers: the first one's is served again read-only.
+    const root = path.join(tempDir(t, { prefix: 'lading-serve-ro-' }), 'root')
+    const s = await startTestServer({ root })
     const img = makeImage([10])
     const client = new RegistryClient({ registry: s.host, tlsVerify: false })
     try {
       await pushImage(client, 'ro/r', img, 'v1')
     } finally {
       await client.close()
-      await s.server.close()
+      await s.stop()
     }
     const lines: string[] = []
     const ro = await startTestServer({
-      root: s.root,
+      root,
       readOnly: true,
       accessLog: {
         write: (l: string) => {
@@ -320,7 +324,6 @@ describe('lading serve: read-only and access log', () => {
       assert.equal(rec.route, 'manifest')
     } finally {
       await ro.stop()
-      await fsp.rm(path.dirname(s.root), { recursive: true, force: true })
     }
   })
 })

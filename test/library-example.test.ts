@@ -14,8 +14,8 @@ import { promisify } from 'node:util'
 import { after, before, test } from 'node:test'
 import { repoRoot } from './helpers/cli.js'
 import { registryMissing, startRegistry, type RunningRegistry } from './helpers/registry.js'
-import { buildTaggedImage, type BuiltImage } from './copy/image-builder.js'
 import { seeImage } from './copy/inspect.js'
+import { initImage, type StoredImage } from './fixtures/image.js'
 
 const MARKER = '<!-- library-example: test/library-example.test.ts runs this block -->'
 
@@ -31,12 +31,12 @@ export async function readmeExample(): Promise<string> {
 
 const missing = registryMissing()
 let tmp: string
-let img: BuiltImage
+let img: StoredImage
 let registry: RunningRegistry | undefined
 
 before(async () => {
   tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-library-example-'))
-  img = await buildTaggedImage(path.join(tmp, 'images'), 'base')
+  img = await initImage(path.join(tmp, 'images'), {}, 'base')
   if (!missing) registry = await startRegistry()
 })
 after(async () => {

@@ -12,7 +12,8 @@ import { promises as fsp, watch } from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
 import { cliPath, ladingOk } from '../helpers/cli.js'
-import { buildImage, tempDir } from '../bundle/build-image.js'
+import { initImage } from '../fixtures/image.js'
+import { tempDir, type AfterHook } from '../fixtures/temp.js'
 
 /** Run the CLI and send `signal` as soon as a temp file appears in `watchDir`. */
 async function interruptOnTempFile(args: string[], watchDir: string, signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string; sent: boolean }> {
@@ -34,26 +35,23 @@ async function interruptOnTempFile(args: string[], watchDir: string, signal: Nod
   return { code, stderr, sent }
 }
 
-async function withImage(fn: (dir: string, layoutDir: string) => Promise<void>): Promise<void> {
-  const dir = await tempDir('lading-interrupt-cli-')
-  try {
-    const layoutDir = path.join(dir, 'img')
-    await buildImage(
-      layoutDir,
-      [
+async function withImage(hook: AfterHook, fn: (dir: string, layoutDir: string) => Promise<void>): Promise<void> {
+  const dir = tempDir(hook, { prefix: 'lading-interrupt-cli-' })
+  const layoutDir = path.join(dir, 'img')
+  await initImage(
+    layoutDir,
+    {
+      layers: [
         [
           { name: 'etc/', type: 'directory' },
           { name: 'etc/hostname', body: 'x\n' },
         ],
       ],
-      {},
-      't',
-    )
-    await fsp.writeFile(path.join(dir, 'big.bin'), randomBytes(64 * 1024 * 1024))
-    await fn(dir, layoutDir)
-  } finally {
-    await fsp.rm(dir, { recursive: true, force: true })
-  }
+    },
+    't',
+  )
+  await fsp.writeFile(path.join(dir, 'big.bin'), randomBytes(64 * 1024 * 1024))
+  await fn(dir, layoutDir)
 }
 
 async function assertLayoutAsItWas(layoutDir: string, indexBefore: string): Promise<void> {
@@ -68,8 +66,8 @@ async function assertLayoutAsItWas(layoutDir: string, indexBefore: string): Prom
   ladingOk(['validate', '--layout', layoutDir])
 }
 
-test('SIGINT during insert removes the layer being written, says so, exits 130', { timeout: 120_000 }, () =>
-  withImage(async (dir, layoutDir) => {
+test('SIGINT during insert removes the layer being written, says so, exits 130', { timeout: 120_000 }, (t) =>
+  withImage(t, async (dir, layoutDir) => {
     const indexBefore = await fsp.readFile(path.join(layoutDir, 'index.json'), 'utf8')
     const r = await interruptOnTempFile(
       ['insert', '--image', `${layoutDir}:t`, path.join(dir, 'big.bin'), '/big.bin'],
@@ -83,8 +81,8 @@ test('SIGINT during insert removes the layer being written, says so, exits 130',
   }),
 )
 
-test('SIGTERM during repack removes the layer being written, says so, exits 143', { timeout: 120_000 }, () =>
-  withImage(async (dir, layoutDir) => {
+test('SIGTERM during repack removes the layer being written, says so, exits 143', { timeout: 120_000 }, (t) =>
+  withImage(t, async (dir, layoutDir) => {
     const bundle = path.join(dir, 'bundle')
     ladingOk(['unpack', '--image', `${layoutDir}:t`, bundle])
     await fsp.rename(path.join(dir, 'big.bin'), path.join(bundle, 'rootfs', 'big.bin'))

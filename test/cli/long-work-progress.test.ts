@@ -9,15 +9,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { lading, ladingOk } from '../helpers/cli.js'
-import { buildTaggedImage, type BuiltImage } from '../copy/image-builder.js'
+import { initImage, type StoredImage } from '../fixtures/image.js'
 
 let tmp: string
-let img: BuiltImage
+let img: StoredImage
 let dir: string
 before(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'lading-long-progress-'))
   dir = path.join(tmp, 'L')
-  img = await buildTaggedImage(dir, 't', { layerBytes: 200_000 })
+  img = await initImage(dir, { layerBytes: 200_000 }, 't')
 })
 after(() => rmSync(tmp, { recursive: true, force: true }))
 

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { promises as fsp, watch } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, test } from 'node:test'
@@ -19,13 +18,13 @@ import { cliPath, ladingOk, runOk } from '../helpers/cli.js'
 import { findTool } from '../helpers/tools.js'
 import { makeTar } from '../helpers/raw-layout.js'
 import { seeImage } from './inspect.js'
+import { tempDir } from '../fixtures/temp.js'
 
-let tmp: string
+const tmp = tempDir({ after }, { prefix: 'lading-interrupt-' })
 let big: Descriptor
 let bigManifest: Descriptor
 
 before(async () => {
-  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-interrupt-'))
   // One big uncompressed layer (48 MiB) so the copy is surely mid-blob when killed.
   const layout = await Layout.init(path.join(tmp, 'src'))
   const tar = makeTar({ 'big.bin': randomBytes(48 * 1024 * 1024), 'small.txt': 'x' })
@@ -43,9 +42,6 @@ before(async () => {
   }
   bigManifest = await layout.putManifest(Buffer.from(JSON.stringify(manifest)), MediaType.OciManifest)
   await layout.setTag('t', bigManifest)
-})
-after(async () => {
-  await fsp.rm(tmp, { recursive: true, force: true })
 })
 
 /**

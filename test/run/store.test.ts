@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { parseDigest } from '../../src/digest/digest.js'
@@ -18,9 +18,10 @@ import { rootlessMappings, subordinateRange } from '../../src/run/subids.js'
 import { defaultStoreDir, LocalStore } from '../../src/run/store.js'
 import { applyImageLayers } from '../../src/bundle/unpack.js'
 import { scanTree } from '../../src/layer/snapshot.js'
-import { buildImage, tempDir } from '../bundle/build-image.js'
 import { binPath } from '../helpers/cli.js'
 import { canRun, FIXTURE_LAYOUT, LAYERED, makeStore, MINBASE, runnable, unpackedLayers, type TestStore } from './helpers.js'
+import { initImage } from '../fixtures/image.js'
+import { tempDir } from '../fixtures/temp.js'
 
 function runAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -74,27 +75,23 @@ describe('image names as podman spells them', () => {
 })
 
 describe('rootless id mappings', () => {
-  it('subuid(5) ranges map container ids 1..N; the user alone without one', async () => {
+  it('subuid(5) ranges map container ids 1..N; the user alone without one', async (t) => {
     const text = '# comment\nother:200000:65536\nalice:100000:65536\n1002:300000:10\nbad:0:5\n'
     assert.deepEqual(subordinateRange(text, { name: 'alice', id: 1001 }), { start: 100000, count: 65536 })
     assert.deepEqual(subordinateRange(text, { name: 'bob', id: 1002 }), { start: 300000, count: 10 }, 'by numeric id too')
     assert.equal(subordinateRange(text, { name: 'bad', id: 7 }), undefined, "a range at 0 (root's ids) is refused")
     assert.equal(subordinateRange(text, { name: 'carol', id: 1003 }), undefined)
-    const dir = await tempDir('lading-run-subid-')
-    try {
-      writeFileSync(path.join(dir, 'subuid'), text)
-      writeFileSync(path.join(dir, 'subgid'), text)
-      // The helpers must exist for runc to write a wide mapping: a directory without them gives none.
-      assert.equal(rootlessMappings({ name: 'alice', uid: 1001, gid: 1001 }, dir, dir), undefined)
-      const m = rootlessMappings({ name: 'alice', uid: 1001, gid: 1001 }, dir, '/usr/bin')
-      if (existsSync('/usr/bin/newuidmap') && existsSync('/usr/bin/newgidmap')) {
-        assert.deepEqual(m?.uidMap, [
-          { containerId: 0, hostId: 1001, size: 1 },
-          { containerId: 1, hostId: 100000, size: 65536 },
-        ])
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
+    const dir = tempDir(t, { prefix: 'lading-run-subid-' })
+    writeFileSync(path.join(dir, 'subuid'), text)
+    writeFileSync(path.join(dir, 'subgid'), text)
+    // The helpers must exist for runc to write a wide mapping: a directory without them gives none.
+    assert.equal(rootlessMappings({ name: 'alice', uid: 1001, gid: 1001 }, dir, dir), undefined)
+    const m = rootlessMappings({ name: 'alice', uid: 1001, gid: 1001 }, dir, '/usr/bin')
+    if (existsSync('/usr/bin/newuidmap') && existsSync('/usr/bin/newgidmap')) {
+      assert.deepEqual(m?.uidMap, [
+        { containerId: 0, hostId: 1001, size: 1 },
+        { containerId: 1, hostId: 100000, size: 65536 },
+      ])
     }
   })
 })
@@ -102,23 +99,22 @@ describe('rootless id mappings', () => {
 describe('the layer cache: unpacked once, complete or absent, verified', () => {
   it('layer cache: a layer whose config lies about its diff_id is refused and not cached', async (t) => {
     if (process.getuid?.() !== 0) return t.skip('needs root (unpacks with owners)')
-    const dir = await tempDir('lading-run-lie-')
-    try {
-      const img = await buildImage(path.join(dir, 'layout'), [[{ name: 'etc/passwd', body: 'root:x:0:0::/root:/bin/sh\n' }]], {}, 'latest', {
+    const dir = tempDir(t, { prefix: 'lading-run-lie-' })
+    const img = await initImage(path.join(dir, 'layout'), {
+      layers: [[{ name: 'etc/passwd', body: 'root:x:0:0::/root:/bin/sh\n' }]],
+      extra: {
         rootfs: { type: 'layers', diff_ids: [parseDigest(`sha256:${'1'.repeat(64)}`)] },
-      })
-      const store = await LocalStore.open(path.join(dir, 'store'))
-      const resolved = await resolveImage(img.layout, { tag: 'latest' })
-      await assert.rejects(ensureLayers(store, resolved), (e) => isLadingError(e, 'DIGEST_MISMATCH') && /diff_id/.test((e as Error).message))
-      assert.ok(!existsSync(layerDir(store, `sha256:${'1'.repeat(64)}`)), 'nothing under the claimed diff_id')
-      assert.deepEqual(
-        readdirSync(path.join(store.layersDir, 'sha256')).filter((n) => !n.endsWith('.lock')),
-        [],
-        'no temp directory left',
-      )
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+      },
+    })
+    const store = await LocalStore.open(path.join(dir, 'store'))
+    const resolved = await resolveImage(img.layout, { tag: 'latest' })
+    await assert.rejects(ensureLayers(store, resolved), (e) => isLadingError(e, 'DIGEST_MISMATCH') && /diff_id/.test((e as Error).message))
+    assert.ok(!existsSync(layerDir(store, `sha256:${'1'.repeat(64)}`)), 'nothing under the claimed diff_id')
+    assert.deepEqual(
+      readdirSync(path.join(store.layersDir, 'sha256')).filter((n) => !n.endsWith('.lock')),
+      [],
+      'no temp directory left',
+    )
   })
 
   it('a crashed unpack (a temp directory of a dead process) is never used, and gc removes it', async (t) => {
@@ -260,31 +256,27 @@ describe('store gc during runs', () => {
 describe('the copy fallback', () => {
   it('merging the unpacked layers by copy equals applying the layers in one root', async (t) => {
     if (!canRun(t)) return
-    const dir = await tempDir('lading-run-copy-')
-    try {
-      const s = await LocalStore.open(path.join(dir, 'store'))
-      const { pullImage } = await import('../../src/run/images.js')
-      await pullImage(s, `oci:${FIXTURE_LAYOUT}:layered`)
-      const img = await s.resolve((await s.findImage(LAYERED))!.manifest)
-      const { dirs } = await ensureLayers(s, img)
-      const merged = path.join(dir, 'merged')
-      const flat = path.join(dir, 'flat')
-      mkdirSync(merged)
-      mkdirSync(flat)
-      await copyLayers(dirs, merged)
-      await applyImageLayers(img, flat)
-      const view = (root: string): string[] =>
-        [...scanTree(root).entries]
-          .filter(([rel]) => rel !== '')
-          .map(
-            ([rel, e]) =>
-              `${rel} ${e.type} ${e.mode.toString(8)} ${e.uid}:${e.gid} ${e.type === 'file' ? e.size : ''} ${e.link ?? ''} ${Object.keys(e.xattrs ?? {})
-                .sort()
-                .join(',')}`,
-          )
-      assert.deepEqual(view(merged), view(flat))
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+    const dir = tempDir(t, { prefix: 'lading-run-copy-' })
+    const s = await LocalStore.open(path.join(dir, 'store'))
+    const { pullImage } = await import('../../src/run/images.js')
+    await pullImage(s, `oci:${FIXTURE_LAYOUT}:layered`)
+    const img = await s.resolve((await s.findImage(LAYERED))!.manifest)
+    const { dirs } = await ensureLayers(s, img)
+    const merged = path.join(dir, 'merged')
+    const flat = path.join(dir, 'flat')
+    mkdirSync(merged)
+    mkdirSync(flat)
+    await copyLayers(dirs, merged)
+    await applyImageLayers(img, flat)
+    const view = (root: string): string[] =>
+      [...scanTree(root).entries]
+        .filter(([rel]) => rel !== '')
+        .map(
+          ([rel, e]) =>
+            `${rel} ${e.type} ${e.mode.toString(8)} ${e.uid}:${e.gid} ${e.type === 'file' ? e.size : ''} ${e.link ?? ''} ${Object.keys(e.xattrs ?? {})
+              .sort()
+              .join(',')}`,
+        )
+    assert.deepEqual(view(merged), view(flat))
   })
 })

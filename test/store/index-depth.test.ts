@@ -14,14 +14,14 @@ import { Layout } from '../../src/store/layout.js'
 import { hostPlatform } from '../../src/spec/platform.js'
 import type { Descriptor } from '../../src/spec/types.js'
 import { lading } from '../helpers/cli.js'
-import { buildImage } from '../copy/image-builder.js'
+import { putImage } from '../fixtures/image.js'
 
 let tmp: string
 
 /** A layout whose tag `t` names `levels` nested indexes over one image of the host's platform. */
 async function chain(dir: string, levels: number): Promise<void> {
   const layout = await Layout.init(dir)
-  const img = await buildImage(layout, { platform: hostPlatform() })
+  const img = await putImage(layout, { platform: hostPlatform() })
   let d: Descriptor = img.manifest
   for (let i = 0; i < levels; i++) {
     const index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ ...d, platform: hostPlatform() }] }
@@ -93,7 +93,7 @@ test('regression (issue 10 #5): copy --all and validate judge depth on every pat
   const { validateLayout } = await import('../../src/store/validate-layout.js')
   const dir = path.join(tmp, 'two-paths')
   const layout = await Layout.init(dir)
-  const img = await buildImage(layout, { platform: hostPlatform() })
+  const img = await putImage(layout, { platform: hostPlatform() })
   const index = async (entries: Descriptor[]): Promise<Descriptor> => {
     const doc = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries }
     return layout.putManifest(Buffer.from(JSON.stringify(doc)), doc.mediaType)

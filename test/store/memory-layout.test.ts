@@ -16,7 +16,7 @@ import { listReferrers } from '../../src/store/referrers.js'
 import { resolveImage } from '../../src/store/resolve.js'
 import { withWriterLease } from '../../src/store/writer-lease.js'
 import { MediaType } from '../../src/spec/media-types.js'
-import { putImage } from './store-fixtures.js'
+import { putImage } from '../fixtures/image.js'
 
 test('memory layout: tag, resolve and unpack an image with no directory behind it', async () => {
   const layout = memoryLayout()
@@ -40,7 +40,7 @@ test('memory layout: tag, resolve and unpack an image with no directory behind i
 
 test('memory layout: a tag naming missing blobs is refused (assertComplete through the stores)', async () => {
   const layout = memoryLayout()
-  const img = await putImage(layout)
+  const img = await putImage(layout, { layers: 1 })
   await layout.blobs.delete(img.layers[0]!.digest)
   await assert.rejects(layout.setTag('broken', img.manifest), (e) => isLadingError(e, 'BLOB_UNKNOWN'))
   assert.deepEqual(await layout.listTags(), [])
@@ -48,10 +48,10 @@ test('memory layout: a tag naming missing blobs is refused (assertComplete throu
 
 test('memory layout: gc removes unreferenced blobs, keeps tagged ones, and keeps what a live writer lease stored', async () => {
   const layout = memoryLayout()
-  const kept = await putImage(layout)
+  const kept = await putImage(layout, { layers: 1 })
   await layout.setTag('kept', kept.manifest)
   await withWriterLease(layout, async () => {
-    const pending = await putImage(layout)
+    const pending = await putImage(layout, { layers: 1 })
     const during = await collectGarbage(layout)
     assert.deepEqual(during.removed, [], 'blobs of a writer holding a lease survive a gc')
     assert.ok(await layout.hasBlob(pending.manifest.digest))
@@ -64,9 +64,9 @@ test('memory layout: gc removes unreferenced blobs, keeps tagged ones, and keeps
 
 test('memory layout: referrers are found and kept by gc through the blob store', async () => {
   const layout = memoryLayout()
-  const subject = await putImage(layout)
+  const subject = await putImage(layout, { layers: 1 })
   await layout.setTag('s', subject.manifest)
-  const sig = await putImage(layout, { subject: subject.manifest })
+  const sig = await putImage(layout, { layers: 1, subject: subject.manifest })
   const found = await listReferrers(layout.blobs, subject.manifest.digest)
   assert.deepEqual(
     found.map((d) => d.digest),

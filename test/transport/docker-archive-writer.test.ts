@@ -9,10 +9,9 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
-import { after, before, test } from 'node:test'
+import { after, test } from 'node:test'
 import { digestOf } from '../../src/digest/digest.js'
 import { isLadingError } from '../../src/errors.js'
 import { MediaType } from '../../src/spec/media-types.js'
@@ -22,14 +21,9 @@ import { DockerArchiveDestination } from '../../src/transport/docker-archive/des
 import { openSource } from '../../src/transport/open.js'
 import { parseReference } from '../../src/transport/reference.js'
 import { makeTar } from '../helpers/raw-layout.js'
+import { tempDir } from '../fixtures/temp.js'
 
-let tmp: string
-before(async () => {
-  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-da-writer-'))
-})
-after(async () => {
-  await fsp.rm(tmp, { recursive: true, force: true })
-})
+const tmp = tempDir({ after }, { prefix: 'lading-da-writer-' })
 
 function chunks(b: Buffer, size = 64 * 1024): Readable {
   let off = 0

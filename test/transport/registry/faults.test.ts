@@ -17,7 +17,8 @@ import { digestOf } from '../../../src/digest/index.js'
 import { isLadingError } from '../../../src/errors.js'
 import { startRegistry, registryAvailable, type RunningRegistry } from '../../helpers/registry.js'
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js'
-import { collect, makeImage, stream } from './image-fixture.js'
+import { buffer as collect } from 'node:stream/consumers'
+import { makeImage, stream } from '../../fixtures/image.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 const fast = { attempts: 4, baseDelayMs: 5, maxDelayMs: 50 }
@@ -38,7 +39,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('connection resets, 500s and 429 with Retry-After are retried; push and pull complete', async () => {
-    const img = makeImage([5000, 40_000])
+    const img = makeImage({ layers: [5000, 40_000] })
     const ref = { transport: 'docker' as const, registry: proxy.host, repository: 'faults/retry', tag: 'v1' }
     proxy.addFault({ method: 'HEAD', path: /\/faults\/retry\/blobs\//, fault: { kind: 'reset' } })
     proxy.addFault({ method: 'POST', path: /\/faults\/retry\/blobs\/uploads\/$/, fault: { kind: 'reset' } })
@@ -68,7 +69,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('429 Retry-After is honoured (up to the cap)', async () => {
-    const img = makeImage([10])
+    const img = makeImage({ layers: [10] })
     await direct.putBlob('faults/after', stream(img.config.bytes), img.config.desc)
     const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5000 } })
     try {
@@ -82,7 +83,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('a fault on every attempt fails with one NETWORK line after the retry budget', async () => {
-    const img = makeImage([10])
+    const img = makeImage({ layers: [10] })
     await direct.putBlob('faults/budget', stream(img.config.bytes), img.config.desc)
     const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } })
     try {
@@ -102,7 +103,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('security: a flipped byte in a served blob is DIGEST_MISMATCH naming the blob, and the destination stores nothing', async () => {
-    const img = makeImage([30_000])
+    const img = makeImage({ layers: [30_000] })
     const layer = img.layers[0]!
     await direct.putBlob('faults/flip-src', stream(layer.bytes), layer.desc)
     const src = await registrySource({ transport: 'docker', registry: proxy.host, repository: 'faults/flip-src' }, { tlsVerify: false, retry: fast })
@@ -130,7 +131,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('security: an upload whose stream does not match the expected digest or size is never committed', async () => {
-    const img = makeImage([20_000])
+    const img = makeImage({ layers: [20_000] })
     const layer = img.layers[0]!
     const wrong = digestOf(Buffer.from('something else'))
     await assert.rejects(direct.putBlob('faults/upload', stream(layer.bytes), { digest: wrong, size: layer.desc.size }), (e: unknown) =>
@@ -150,7 +151,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('a body cut midway resumes with a Range request from the bytes received', async () => {
-    const img = makeImage([100_000])
+    const img = makeImage({ layers: [100_000] })
     const layer = img.layers[0]!
     await direct.putBlob('faults/cut', stream(layer.bytes), layer.desc)
     const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: fast })
@@ -168,7 +169,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('a resume answered with the whole body (Range ignored) skips the bytes already received', async () => {
-    const img = makeImage([80_000])
+    const img = makeImage({ layers: [80_000] })
     const layer = img.layers[0]!
     await direct.putBlob('faults/norange', stream(layer.bytes), layer.desc)
     const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: fast })
@@ -232,7 +233,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('copy: a streamed layer upload that is reset starts over from the source (with a warning) and the copy completes', async () => {
-    const img = makeImage([MONOLITHIC_MAX + 1000])
+    const img = makeImage({ layers: [MONOLITHIC_MAX + 1000] })
     for (const b of [img.config, ...img.layers]) await direct.putBlob('faults/copysrc', stream(b.bytes), b.desc)
     await direct.putManifest('faults/copysrc', 'v1', img.manifest)
     const src = await registrySource({ transport: 'docker', registry: reg.host, repository: 'faults/copysrc', tag: 'v1' }, { tlsVerify: false, retry: fast })
@@ -289,7 +290,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('chunked upload: a PATCH reset before it reached the registry is retried and the blob completes', async () => {
-    const img = makeImage([50_000])
+    const img = makeImage({ layers: [50_000] })
     const layer = img.layers[0]!
     const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: fast, chunkSize: 10_000 })
     try {
@@ -305,7 +306,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('chunked upload: a PATCH whose response is lost fails in one line (distribution voids the session) and commits nothing', async () => {
-    const img = makeImage([50_000])
+    const img = makeImage({ layers: [50_000] })
     const layer = img.layers[0]!
     const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: fast, chunkSize: 10_000 })
     try {

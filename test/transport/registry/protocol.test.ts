@@ -14,8 +14,9 @@ import { MONOLITHIC_MAX } from '../../../src/transport/registry/blob-upload.js'
 import { digestOf, type Digest } from '../../../src/digest/index.js'
 import { isLadingError } from '../../../src/errors.js'
 import { MediaType } from '../../../src/spec/media-types.js'
-import { collect, stream } from './image-fixture.js'
 import { randomBytes } from 'node:crypto'
+import { buffer as collect } from 'node:stream/consumers'
+import { stream } from '../../fixtures/image.js'
 
 interface Seen {
   method: string

@@ -25,7 +25,8 @@ import type { DockerReference } from '../../../src/transport/types.js'
 import { lading, ladingOk } from '../../helpers/cli.js'
 import { registryAvailable, startRegistry, type RunningRegistry } from '../../helpers/registry.js'
 import { findTool } from '../../helpers/tools.js'
-import { buildTaggedImage } from '../../copy/image-builder.js'
+import { initImage } from '../../fixtures/image.js'
+import { tempDir } from '../../fixtures/temp.js'
 
 const ref = (name: string, extra: Partial<DockerReference> = {}): DockerReference => {
   const slash = name.indexOf('/')
@@ -296,16 +297,15 @@ test('registries.conf files: $CONTAINERS_REGISTRIES_CONF alone; else the user fi
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 
 describe('registries.conf with real registries', { skip }, () => {
-  let tmp: string
+  const tmp = tempDir({ after }, { prefix: 'lading-regconf-it-' })
   let primary: RunningRegistry
   let mirror: RunningRegistry
   let confFile: string
   let env: Record<string, string>
   before(async () => {
-    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-regconf-it-'))
     ;[primary, mirror] = await Promise.all([startRegistry(), startRegistry()])
-    await buildTaggedImage(path.join(tmp, 'src'), 'v1', { seed: 'mirror-one' })
-    await buildTaggedImage(path.join(tmp, 'src'), 'v2', { seed: 'primary-two' })
+    await initImage(path.join(tmp, 'src'), { seed: 'mirror-one' }, 'v1')
+    await initImage(path.join(tmp, 'src'), { seed: 'primary-two' }, 'v2')
     // v1 only on the mirror, v2 only on the primary (both plain HTTP on loopback).
     ladingOk(['copy', '-q', '--dest-tls-verify=false', `oci:${path.join(tmp, 'src')}:v1`, `docker://${mirror.host}/mirrors/app:v1`])
     ladingOk(['copy', '-q', '--dest-tls-verify=false', `oci:${path.join(tmp, 'src')}:v2`, `docker://${primary.host}/real/app:v2`])
@@ -334,7 +334,6 @@ describe('registries.conf with real registries', { skip }, () => {
   })
   after(async () => {
     await Promise.all([primary?.stop(), mirror?.stop()])
-    if (tmp) await fsp.rm(tmp, { recursive: true, force: true })
   })
 
   test('a pull goes to the mirror first, and to the moved location when the mirror lacks the image', async () => {

@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { after, before, describe, test } from 'node:test'
@@ -15,7 +14,9 @@ import { digestOf } from '../../../src/digest/index.js'
 import { MediaType } from '../../../src/spec/media-types.js'
 import { startRegistry, registryAvailable, type RunningRegistry } from '../../helpers/registry.js'
 import { requireTool } from '../../helpers/tools.js'
-import { blob, collect, rawManifest, stream } from './image-fixture.js'
+import { blob, rawManifest, stream } from '../../fixtures/image.js'
+import { buffer as collect } from 'node:stream/consumers'
+import { tempDir } from '../../fixtures/temp.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 
@@ -49,17 +50,15 @@ function tinyImage(): { config: ReturnType<typeof blob>; layer: ReturnType<typeo
 
 describe('skopeo interop over docker-registry', { skip }, () => {
   let reg: RunningRegistry
-  let tmp: string
+  const tmp = tempDir({ after }, { prefix: 'lading-skopeo-' })
   let client: RegistryClient
   before(async () => {
     reg = await startRegistry()
-    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-skopeo-'))
     client = new RegistryClient({ registry: reg.host, tlsVerify: false })
   })
   after(async () => {
     await client?.close()
     await reg?.stop()
-    if (tmp) await fsp.rm(tmp, { recursive: true, force: true })
   })
 
   test('skopeo reads what Lading pushed: identical manifest bytes, blobs and tags', async (t) => {

@@ -13,7 +13,8 @@ import path from 'node:path'
 import { isLadingError, quoteName } from '../../src/errors.js'
 import { parseManifest } from '../../src/spec/parse.js'
 import { lading, ladingOk } from '../helpers/cli.js'
-import { applySpecs, tempDir } from '../layer/helpers/apply-env.js'
+import { applySpecs } from '../layer/helpers/apply-env.js'
+import { tempDir } from '../fixtures/temp.js'
 import { initImage } from '../fixtures/image.js'
 
 let tmp: string
@@ -41,19 +42,15 @@ test('regression: quoteName shortens hostile long names and says how long they w
   assert.doesNotThrow(() => JSON.parse(emoji.slice(0, emoji.indexOf('…'))))
 })
 
-test('regression: a layer entry with a 5000-character name gives a short error line', async () => {
-  const t = tempDir()
-  try {
-    const name = `${'a'.repeat(5000)}/../../../escape`
-    await assert.rejects(applySpecs(t.dir, [{ name: 'placeholder', pax: { path: name }, data: 'x' }]), (e: unknown) => {
-      assert.ok(isLadingError(e), String(e))
-      assert.ok(e.message.length < 600, `${e.message.length} characters: ${e.message.slice(0, 300)}`)
-      assert.match(e.message, /\(5016 characters\)/)
-      return true
-    })
-  } finally {
-    t.cleanup()
-  }
+test('regression: a layer entry with a 5000-character name gives a short error line', async (t) => {
+  const dir = tempDir(t)
+  const name = `${'a'.repeat(5000)}/../../../escape`
+  await assert.rejects(applySpecs(dir, [{ name: 'placeholder', pax: { path: name }, data: 'x' }]), (e: unknown) => {
+    assert.ok(isLadingError(e), String(e))
+    assert.ok(e.message.length < 600, `${e.message.length} characters: ${e.message.slice(0, 300)}`)
+    assert.match(e.message, /\(5016 characters\)/)
+    return true
+  })
 })
 
 test('regression: size 1e400 is reported as a number too large, not as null', () => {

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { MAX_INDEX_DEPTH, indexDepthMessage } from '../../src/io/limits.js'
@@ -15,8 +14,9 @@ import { hostPlatform } from '../../src/spec/platform.js'
 import type { Descriptor } from '../../src/spec/types.js'
 import { lading } from '../helpers/cli.js'
 import { putImage } from '../fixtures/image.js'
+import { tempDir } from '../fixtures/temp.js'
 
-let tmp: string
+const tmp = tempDir({ after }, { prefix: 'lading-index-depth-' })
 
 /** A layout whose tag `t` names `levels` nested indexes over one image of the host's platform. */
 async function chain(dir: string, levels: number): Promise<void> {
@@ -32,12 +32,8 @@ async function chain(dir: string, levels: number): Promise<void> {
 }
 
 before(async () => {
-  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-index-depth-'))
   await chain(path.join(tmp, 'ok'), MAX_INDEX_DEPTH)
   await chain(path.join(tmp, 'deep'), MAX_INDEX_DEPTH + 1)
-})
-after(async () => {
-  await fsp.rm(tmp, { recursive: true, force: true })
 })
 
 /** Each command as a user types it, on layout `dir` (`out` is a fresh path for its output). */

@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { RegistryClient } from '../../../src/transport/registry/client.js'
@@ -406,28 +405,24 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
     }
   })
 
-  test('an identity token from the auth file is exchanged with grant_type=refresh_token (POST)', async () => {
-    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-idtoken-'))
+  test('an identity token from the auth file is exchanged with grant_type=refresh_token (POST)', async (t) => {
+    const dir = tempDir(t, { prefix: 'lading-idtoken-' })
+    const file = path.join(dir, 'auth.json')
+    await fsp.writeFile(file, JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from('bob:').toString('base64'), identitytoken: 'rt-bob-1' } } }))
+    const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: { HOME: dir }, authFile: file })
     try {
-      const file = path.join(dir, 'auth.json')
-      await fsp.writeFile(file, JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from('bob:').toString('base64'), identitytoken: 'rt-bob-1' } } }))
-      const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: { HOME: dir }, authFile: file })
-      try {
-        await pushAndPull(c, 'tok/idtoken', makeImage({ layers: [64] }))
-      } finally {
-        await c.close()
-      }
-      const posts = tokens.requests.filter((r) => r.method === 'POST' && r.scopes.includes('repository:tok/idtoken:pull,push'))
-      assert.ok(posts.length >= 1 && posts.every((r) => r.user === 'bob' && r.status === 200), JSON.stringify(tokens.requests.slice(-3)))
-      await fsp.writeFile(file, JSON.stringify({ auths: { [reg.host]: { identitytoken: 'revoked' } } }))
-      const bad = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: { HOME: dir }, authFile: file })
-      try {
-        await assert.rejects(bad.listTags('tok/idtoken'), (e) => oneLine(e, 'UNAUTHORIZED', /identity token was refused/))
-      } finally {
-        await bad.close()
-      }
+      await pushAndPull(c, 'tok/idtoken', makeImage({ layers: [64] }))
     } finally {
-      await fsp.rm(dir, { recursive: true, force: true })
+      await c.close()
+    }
+    const posts = tokens.requests.filter((r) => r.method === 'POST' && r.scopes.includes('repository:tok/idtoken:pull,push'))
+    assert.ok(posts.length >= 1 && posts.every((r) => r.user === 'bob' && r.status === 200), JSON.stringify(tokens.requests.slice(-3)))
+    await fsp.writeFile(file, JSON.stringify({ auths: { [reg.host]: { identitytoken: 'revoked' } } }))
+    const bad = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: { HOME: dir }, authFile: file })
+    try {
+      await assert.rejects(bad.listTags('tok/idtoken'), (e) => oneLine(e, 'UNAUTHORIZED', /identity token was refused/))
+    } finally {
+      await bad.close()
     }
   })
 

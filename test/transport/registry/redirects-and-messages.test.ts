@@ -7,8 +7,6 @@
  */
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import { mkdtempSync, rmSync } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { RegistryClient } from '../../../src/transport/registry/client.js'
@@ -72,21 +70,17 @@ describe('manifest redirects (registry behind a CDN or proxy)', { skip }, () => 
     }
   })
 
-  test('manifest-redirect-cli: `lading inspect` and `lading copy` follow a redirected manifest', async () => {
-    const tmp = mkdtempSync(path.join(os.tmpdir(), 'lading-redir-'))
-    try {
-      front.addFault({ method: 'GET', path: /\/redir\/app\/manifests\/v1$/, fault: { kind: 'redirect', location: manifestUrl('redir/app') }, times: 2 })
-      const ins = await ladingAsync(['inspect', '--tls-verify=false', `docker://${front.host}/redir/app:v1`], { killAfterMs: 30_000 })
-      assert.equal(ins.status, 0, ins.stderr)
-      assert.equal(JSON.parse(ins.stdout).Digest, img.manifest.digest)
-      const cp = await ladingAsync(['copy', '--quiet', '--src-tls-verify=false', `docker://${front.host}/redir/app:v1`, `oci:${path.join(tmp, 'oci')}:v1`], {
-        killAfterMs: 30_000,
-      })
-      assert.equal(cp.status, 0, cp.stderr)
-      assert.equal(front.pending(), 0)
-    } finally {
-      rmSync(tmp, { recursive: true, force: true })
-    }
+  test('manifest-redirect-cli: `lading inspect` and `lading copy` follow a redirected manifest', async (t) => {
+    const tmp = tempDir(t, { prefix: 'lading-redir-' })
+    front.addFault({ method: 'GET', path: /\/redir\/app\/manifests\/v1$/, fault: { kind: 'redirect', location: manifestUrl('redir/app') }, times: 2 })
+    const ins = await ladingAsync(['inspect', '--tls-verify=false', `docker://${front.host}/redir/app:v1`], { killAfterMs: 30_000 })
+    assert.equal(ins.status, 0, ins.stderr)
+    assert.equal(JSON.parse(ins.stdout).Digest, img.manifest.digest)
+    const cp = await ladingAsync(['copy', '--quiet', '--src-tls-verify=false', `docker://${front.host}/redir/app:v1`, `oci:${path.join(tmp, 'oci')}:v1`], {
+      killAfterMs: 30_000,
+    })
+    assert.equal(cp.status, 0, cp.stderr)
+    assert.equal(front.pending(), 0)
   })
 
   test('inspect-repotags-refused: a registry refusing the tag listing (401) leaves RepoTags empty with a warning, as skopeo', async () => {

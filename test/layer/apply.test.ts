@@ -359,66 +359,62 @@ describe('applyLayer: rootless', () => {
     if (!need(t, isRoot(), 'needs root to switch to the test user')) return
     if (!need(t, ensureTestUser() && hasCommand('runuser', ['--help']), 'user ladingtest and runuser needed')) return
     const dir = tempDir(t, { prefix: 'lading-apply-' })
-    const mod = applyModuleForTestUser()
-    try {
-      spawnSync('chmod', ['0755', dir])
-      const root = path.join(dir, 'rootfs')
-      mkdirSync(root)
-      spawnSync('chown', ['ladingtest:', root])
-      const { buildTar } = await import('./helpers/tar-builder.js')
-      writeFileSync(
-        path.join(dir, 'l1.tar'),
-        buildTar([
-          { name: 'locked/', mode: 0o000, uid: 0 },
-          { name: 'locked/secret', data: 'top', mode: 0o000 },
-          { name: 'locked/sub/', mode: 0o000 },
-          { name: 'locked/sub/f', data: 'f', mode: 0o400 },
-          { name: 'ro/', mode: 0o555 },
-          { name: 'ro/file', data: 'r', mode: 0o000, uid: 1234 },
-          { name: 'dev/null', type: '3', devmajor: 1, devminor: 3 },
-          { name: 'fifo', type: '6', mode: 0o600 },
-          { name: 'x000', data: 'x', mode: 0o000, pax: { 'SCHILY.xattr.user.k': 'v' } },
-        ]),
-      )
-      // A second layer writing into and deleting from the mode-000 directories of the first.
-      writeFileSync(path.join(dir, 'l2.tar'), buildTar([{ name: 'locked/added', data: 'a', mode: 0o000 }, { name: 'locked/.wh.sub' }, { name: 'ro/.wh.file' }]))
-      const script = path.join(dir, 'run.mjs')
-      const applyJs = mod.applyJs
-      writeFileSync(
-        script,
-        `
-        import { createReadStream } from 'node:fs'
-        import { applyLayer } from ${JSON.stringify(applyJs)}
-        const warnings = []
-        for (const l of ['l1.tar', 'l2.tar']) {
-          await applyLayer(${JSON.stringify(root)}, createReadStream(${JSON.stringify(dir)} + '/' + l), { rootless: true, onWarning: (w) => warnings.push(w) })
-        }
-        console.log(JSON.stringify({ uid: process.getuid(), warnings }))
-      `,
-      )
-      const r = spawnSync('runuser', ['-u', 'ladingtest', '--', process.execPath, script], { encoding: 'utf8' })
-      assert.equal(r.status, 0, r.stderr)
-      const out = JSON.parse(r.stdout) as { uid: number; warnings: string[] }
-      assert.notEqual(out.uid, 0)
-      assert.ok(
-        out.warnings.some((w) => w.includes('dev/null') && w.includes('rootless')),
-        out.warnings.join('\n'),
-      )
-      const locked = lstatSync(path.join(root, 'locked'))
-      assert.equal(locked.mode & 0o7777, 0o000)
-      assert.equal(locked.uid, out.uid, 'ownership not applied without maps')
-      assert.equal(readFileSync(path.join(root, 'locked/secret'), 'utf8'), 'top')
-      assert.equal(lstatSync(path.join(root, 'locked/secret')).mode & 0o7777, 0)
-      assert.equal(readFileSync(path.join(root, 'locked/added'), 'utf8'), 'a')
-      assert.ok(!existsSync(path.join(root, 'locked/sub')), 'lower mode-000 directory removed by a whiteout')
-      assert.deepEqual(readdirSync(path.join(root, 'ro')), [])
-      assert.equal(lstatSync(path.join(root, 'ro')).mode & 0o7777, 0o555)
-      assert.ok(!existsSync(path.join(root, 'dev/null')))
-      assert.ok(lstatSync(path.join(root, 'fifo')).isFIFO())
-      assert.equal(getAttributeSync(path.join(root, 'x000'), 'user.k')?.toString(), 'v', 'user.* xattr set before chmod 000')
-    } finally {
-      mod.cleanup()
-    }
+    const mod = applyModuleForTestUser(t)
+    spawnSync('chmod', ['0755', dir])
+    const root = path.join(dir, 'rootfs')
+    mkdirSync(root)
+    spawnSync('chown', ['ladingtest:', root])
+    const { buildTar } = await import('./helpers/tar-builder.js')
+    writeFileSync(
+      path.join(dir, 'l1.tar'),
+      buildTar([
+        { name: 'locked/', mode: 0o000, uid: 0 },
+        { name: 'locked/secret', data: 'top', mode: 0o000 },
+        { name: 'locked/sub/', mode: 0o000 },
+        { name: 'locked/sub/f', data: 'f', mode: 0o400 },
+        { name: 'ro/', mode: 0o555 },
+        { name: 'ro/file', data: 'r', mode: 0o000, uid: 1234 },
+        { name: 'dev/null', type: '3', devmajor: 1, devminor: 3 },
+        { name: 'fifo', type: '6', mode: 0o600 },
+        { name: 'x000', data: 'x', mode: 0o000, pax: { 'SCHILY.xattr.user.k': 'v' } },
+      ]),
+    )
+    // A second layer writing into and deleting from the mode-000 directories of the first.
+    writeFileSync(path.join(dir, 'l2.tar'), buildTar([{ name: 'locked/added', data: 'a', mode: 0o000 }, { name: 'locked/.wh.sub' }, { name: 'ro/.wh.file' }]))
+    const script = path.join(dir, 'run.mjs')
+    const applyJs = mod.applyJs
+    writeFileSync(
+      script,
+      `
+      import { createReadStream } from 'node:fs'
+      import { applyLayer } from ${JSON.stringify(applyJs)}
+      const warnings = []
+      for (const l of ['l1.tar', 'l2.tar']) {
+        await applyLayer(${JSON.stringify(root)}, createReadStream(${JSON.stringify(dir)} + '/' + l), { rootless: true, onWarning: (w) => warnings.push(w) })
+      }
+      console.log(JSON.stringify({ uid: process.getuid(), warnings }))
+    `,
+    )
+    const r = spawnSync('runuser', ['-u', 'ladingtest', '--', process.execPath, script], { encoding: 'utf8' })
+    assert.equal(r.status, 0, r.stderr)
+    const out = JSON.parse(r.stdout) as { uid: number; warnings: string[] }
+    assert.notEqual(out.uid, 0)
+    assert.ok(
+      out.warnings.some((w) => w.includes('dev/null') && w.includes('rootless')),
+      out.warnings.join('\n'),
+    )
+    const locked = lstatSync(path.join(root, 'locked'))
+    assert.equal(locked.mode & 0o7777, 0o000)
+    assert.equal(locked.uid, out.uid, 'ownership not applied without maps')
+    assert.equal(readFileSync(path.join(root, 'locked/secret'), 'utf8'), 'top')
+    assert.equal(lstatSync(path.join(root, 'locked/secret')).mode & 0o7777, 0)
+    assert.equal(readFileSync(path.join(root, 'locked/added'), 'utf8'), 'a')
+    assert.ok(!existsSync(path.join(root, 'locked/sub')), 'lower mode-000 directory removed by a whiteout')
+    assert.deepEqual(readdirSync(path.join(root, 'ro')), [])
+    assert.equal(lstatSync(path.join(root, 'ro')).mode & 0o7777, 0o555)
+    assert.ok(!existsSync(path.join(root, 'dev/null')))
+    assert.ok(lstatSync(path.join(root, 'fifo')).isFIFO())
+    assert.equal(getAttributeSync(path.join(root, 'x000'), 'user.k')?.toString(), 'v', 'user.* xattr set before chmod 000')
   })
 })
 

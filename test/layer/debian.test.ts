@@ -185,8 +185,7 @@ describe('applyLayer on the Debian fixture', () => {
       mkdirSync(rl)
       const ids = testUserIds()
       chownSync(rl, ids.uid, ids.gid)
-      const mod = applyModuleForTestUser()
-      t.after(mod.cleanup)
+      const mod = applyModuleForTestUser(t)
       // The layout's blobs are mode 0600: hand the unprivileged user readable copies.
       const copies = blobs.map((b, i) => {
         const c = path.join(dir, `layer${i}.tgz`)

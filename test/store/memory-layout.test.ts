@@ -5,8 +5,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import os from 'node:os'
+import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { isLadingError } from '../../src/errors.js'
 import { applyImageLayers } from '../../src/bundle/unpack.js'
@@ -17,8 +16,9 @@ import { resolveImage } from '../../src/store/resolve.js'
 import { withWriterLease } from '../../src/store/writer-lease.js'
 import { MediaType } from '../../src/spec/media-types.js'
 import { putImage } from '../fixtures/image.js'
+import { tempDir } from '../fixtures/temp.js'
 
-test('memory layout: tag, resolve and unpack an image with no directory behind it', async () => {
+test('memory layout: tag, resolve and unpack an image with no directory behind it', async (t) => {
   const layout = memoryLayout()
   const img = await putImage(layout, { layers: 2 })
   await layout.setTag('v1', img.manifest)
@@ -28,14 +28,10 @@ test('memory layout: tag, resolve and unpack an image with no directory behind i
   )
   const resolved = await resolveImage(layout, { tag: 'v1' })
   assert.equal(resolved.manifest.layers.length, 2)
-  const rootfs = await mkdtemp(path.join(os.tmpdir(), 'lading-memory-'))
-  try {
-    await applyImageLayers(resolved, rootfs)
-    assert.equal((await readFile(path.join(rootfs, 'file-0'))).length, 200)
-    assert.equal((await readFile(path.join(rootfs, 'file-1'))).length, 201)
-  } finally {
-    await rm(rootfs, { recursive: true, force: true })
-  }
+  const rootfs = tempDir(t, { prefix: 'lading-memory-' })
+  await applyImageLayers(resolved, rootfs)
+  assert.equal((await readFile(path.join(rootfs, 'file-0'))).length, 200)
+  assert.equal((await readFile(path.join(rootfs, 'file-1'))).length, 201)
 })
 
 test('memory layout: a tag naming missing blobs is refused (assertComplete through the stores)', async () => {

@@ -7,8 +7,6 @@ import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
-import { Writable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseDigest } from '../../src/digest/digest.js'
@@ -16,7 +14,7 @@ import { Layout } from '../../src/store/layout.js'
 import { isTempName } from '../../src/io/fs.js'
 import { findTool, inCI } from '../helpers/tools.js'
 import { lading } from '../helpers/cli.js'
-import { putImage } from '../fixtures/image.js'
+import { putImage, verifyEveryBlob } from '../fixtures/image.js'
 import { tempDir } from '../fixtures/temp.js'
 
 const buildRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -41,22 +39,6 @@ function child(code: string, args: string[]): { proc: ChildProcess; ready: Promi
   })
   const done = new Promise<{ code: number | null; stderr: string }>((resolve) => proc.once('exit', (c) => resolve({ code: c, stderr })))
   return { proc, ready, done }
-}
-
-async function checkEveryBlob(layout: Layout): Promise<number> {
-  let n = 0
-  for await (const b of layout.listBlobs()) {
-    await pipeline(
-      await layout.getBlob(b),
-      new Writable({
-        write(_c, _e, cb) {
-          cb()
-        },
-      }),
-    )
-    n++
-  }
-  return n
 }
 
 async function validIndex(layout: Layout, t: { diagnostic: (s: string) => void }): Promise<void> {
@@ -176,7 +158,7 @@ test('SIGKILL while writing a 200 MB blob leaves no partial blob; the layout val
     'no new (partial) blob under a digest name',
   )
   assert.deepEqual(after.filter(isTempName), [temp])
-  assert.equal(await checkEveryBlob(layout), before.length)
+  assert.equal(await verifyEveryBlob(layout), before.length)
   const v = lading(['validate', '--layout', layout.dir])
   if (v.status === 0 || !/unknown command/.test(v.stderr)) assert.equal(v.status, 0, `lading validate: ${v.stdout}${v.stderr}`)
   else t.diagnostic('lading validate not available yet: blobs checked by digest only')
@@ -222,6 +204,6 @@ test('gc while another process is writing a blob leaves the writer alone; its bl
   assert.equal(r.code, 0, r.stderr)
   const { digest, size } = JSON.parse(out) as { digest: string; size: number }
   assert.equal(size, 24 * 1024 * 1024)
-  assert.equal(await checkEveryBlob(layout), 1)
+  assert.equal(await verifyEveryBlob(layout), 1)
   assert.ok(await layout.hasBlob(parseDigest(digest)))
 })

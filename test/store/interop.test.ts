@@ -10,8 +10,6 @@ import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
-import { Writable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import type { Digest } from '../../src/digest/digest.js'
 import { Layout } from '../../src/store/layout.js'
 import { resolveImage } from '../../src/store/resolve.js'
@@ -20,29 +18,13 @@ import { MediaType } from '../../src/spec/media-types.js'
 import type { Descriptor, ImageConfig, Platform } from '../../src/spec/types.js'
 import { lading, ladingOk, runOk } from '../helpers/cli.js'
 import { requireTool } from '../helpers/tools.js'
-import { putIndex, withPlatform } from '../fixtures/image.js'
+import { putIndex, withPlatform, verifyEveryBlob } from '../fixtures/image.js'
 import { tempDir } from '../fixtures/temp.js'
 
 async function blobList(layout: Layout): Promise<string[]> {
   const out: string[] = []
   for await (const b of layout.listBlobs()) out.push(b.digest)
   return out.sort()
-}
-
-async function verifyAll(layout: Layout): Promise<number> {
-  let n = 0
-  for await (const b of layout.listBlobs()) {
-    await pipeline(
-      await layout.getBlob(b),
-      new Writable({
-        write(_c, _e, cb) {
-          cb()
-        },
-      }),
-    )
-    n++
-  }
-  return n
 }
 
 function lines(s: string): string[] {
@@ -104,7 +86,7 @@ test('layouts written by umoci: lading ls agrees with umoci ls, every image reso
   }
   assert.deepEqual((await resolveImage(layout, { tag: 'c' })).config.config?.Env?.includes('X=1'), true)
   assert.equal((await resolveImage(layout, { tag: 'd' })).config.config?.User, '1000')
-  await verifyAll(layout)
+  await verifyEveryBlob(layout)
 
   // umoci config left the old manifests/configs of c behind: lading gc removes them, and
   // umoci gc afterwards finds nothing more to remove (lading kept exactly what umoci needs).
@@ -160,7 +142,7 @@ test('layouts written by skopeo copy (several images and a multi-platform index 
   assert.equal((await resolveImage(layout, { tag: 'multi' }, arm64)).config.architecture, 'arm64')
   assert.equal((await resolveImage(layout, { tag: 'multi' }, amd64)).config.architecture, 'amd64')
   assert.ok((await resolveImage(layout, { tag: 'multi' }, arm64)).path.length >= 2)
-  const n = await verifyAll(layout)
+  const n = await verifyEveryBlob(layout)
   assert.ok(n >= 9)
   const before = await blobList(layout)
   const gc = await layout.gc()

@@ -5,7 +5,6 @@
  * tlsVerify=false reaches it without verification. NODE_EXTRA_CA_CERTS is trusted by the command.
  */
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -17,36 +16,10 @@ import { lading } from '../../helpers/cli.js'
 import { buffer as collect } from 'node:stream/consumers'
 import { makeImage, stream } from '../../fixtures/image.js'
 import { tempDir } from '../../fixtures/temp.js'
+import { selfSigned } from '../../fixtures/tls.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 const fast = { attempts: 2, baseDelayMs: 5, maxDelayMs: 20 }
-
-function selfSigned(dir: string, name: string, cn: string): { cert: string; key: string } {
-  const cert = path.join(dir, `${name}.pem`)
-  const key = path.join(dir, `${name}-key.pem`)
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${cn}`,
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ],
-    { stdio: 'ignore' },
-  )
-  return { cert, key }
-}
 
 describe('TLS registry', { skip }, () => {
   const tmp = tempDir({ after }, { prefix: 'lading-tls-' })

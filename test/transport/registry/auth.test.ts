@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process'
 import { lading, ladingOk } from '../../helpers/cli.js'
 import { oneLine } from '../../helpers/one-line-error.js'
 import { findTool, requireTool } from '../../helpers/tools.js'
-import { buffer as collect } from 'node:stream/consumers'
+import { buffer } from 'node:stream/consumers'
 import { makeImage, stream, type TestImage } from '../../fixtures/image.js'
 import { tempDir } from '../../fixtures/temp.js'
 
@@ -28,7 +28,7 @@ async function pushAndPull(c: RegistryClient, repo: string, img: TestImage): Pro
   await c.putManifest(repo, 'v1', img.manifest)
   const m = await c.getManifest(repo, 'v1')
   assert.equal(m.digest, img.manifest.digest)
-  for (const b of [img.config, ...img.layers]) assert.deepEqual(await collect(await c.getBlob(repo, b.desc)), b.bytes)
+  for (const b of [img.config, ...img.layers]) assert.deepEqual(await buffer(await c.getBlob(repo, b.desc)), b.bytes)
 }
 
 describe('htpasswd basic auth', { skip }, () => {
@@ -220,7 +220,7 @@ describe('htpasswd basic auth', { skip }, () => {
         fault: { kind: 'redirect', location: `${store.url}/v2/basic/redirect/blobs/${layer.desc.digest}` },
       })
       await assert.rejects(
-        async () => collect(await viaFront.getBlob('basic/redirect', layer.desc)),
+        async () => buffer(await viaFront.getBlob('basic/redirect', layer.desc)),
         (e) => oneLine(e, 'UNAUTHORIZED', /401/),
       )
       const atFront = front.requests.filter((q) => q.path.includes('/blobs/sha256:'))
@@ -395,7 +395,7 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
       const c2 = client()
       try {
         const before = tokens.requests.length
-        await Promise.all([img.config, ...img.layers].map(async (b) => collect(await c2.getBlob('tok/conc', b.desc))))
+        await Promise.all([img.config, ...img.layers].map(async (b) => buffer(await c2.getBlob('tok/conc', b.desc))))
         assert.equal(tokens.requests.length - before, 1)
       } finally {
         await c2.close()

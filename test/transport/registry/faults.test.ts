@@ -17,7 +17,7 @@ import { digestOf } from '../../../src/digest/index.js'
 import { isLadingError } from '../../../src/errors.js'
 import { startRegistry, registryAvailable, type RunningRegistry } from '../../helpers/registry.js'
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js'
-import { buffer as collect } from 'node:stream/consumers'
+import { buffer } from 'node:stream/consumers'
 import { makeImage, stream } from '../../fixtures/image.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
@@ -60,12 +60,12 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
     const src = await registrySource(ref, { tlsVerify: false, retry: fast })
     try {
       assert.equal((await src.getManifest()).digest, img.manifest.digest)
-      for (const b of [img.config, ...img.layers]) assert.deepEqual(await collect(await src.getBlob(b.desc)), b.bytes)
+      for (const b of [img.config, ...img.layers]) assert.deepEqual(await buffer(await src.getBlob(b.desc)), b.bytes)
     } finally {
       await src.close()
     }
     assert.equal(proxy.pending(), 0, 'every injected fault fired')
-    assert.deepEqual(await collect(await direct.getBlob('faults/retry', img.layers[1]!.desc)), img.layers[1]!.bytes)
+    assert.deepEqual(await buffer(await direct.getBlob('faults/retry', img.layers[1]!.desc)), img.layers[1]!.bytes)
   })
 
   test('429 Retry-After is honoured (up to the cap)', async () => {
@@ -75,7 +75,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
     try {
       proxy.addFault({ method: 'GET', path: /\/faults\/after\/blobs\//, fault: { kind: 'status', status: 429, headers: { 'retry-after': '1' } } })
       const t0 = Date.now()
-      assert.deepEqual(await collect(await c.getBlob('faults/after', img.config.desc)), img.config.bytes)
+      assert.deepEqual(await buffer(await c.getBlob('faults/after', img.config.desc)), img.config.bytes)
       assert.ok(Date.now() - t0 >= 900, `waited ${Date.now() - t0} ms`)
     } finally {
       await c.close()
@@ -89,7 +89,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
     try {
       proxy.addFault({ method: 'GET', path: /\/faults\/budget\/blobs\//, fault: { kind: 'status', status: 500 }, times: 3 })
       await assert.rejects(
-        async () => collect(await c.getBlob('faults/budget', img.config.desc)),
+        async () => buffer(await c.getBlob('faults/budget', img.config.desc)),
         (e: unknown) => {
           assert.ok(isLadingError(e, 'NETWORK'), String(e))
           assert.match((e as Error).message, /GET blob sha256:[0-9a-f]{64}: HTTP 500|500 UNKNOWN/)
@@ -158,7 +158,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
     try {
       const before = proxy.requests.length
       proxy.addFault({ method: 'GET', path: /\/faults\/cut\/blobs\//, fault: { kind: 'cut', after: 30_000 } })
-      assert.deepEqual(await collect(await c.getBlob('faults/cut', layer.desc)), layer.bytes)
+      assert.deepEqual(await buffer(await c.getBlob('faults/cut', layer.desc)), layer.bytes)
       const gets = proxy.requests.slice(before).filter((q) => q.method === 'GET' && q.path.includes('/faults/cut/blobs/'))
       assert.equal(gets.length, 2)
       assert.equal(gets[0]!.range, undefined)
@@ -176,7 +176,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
     try {
       proxy.addFault({ method: 'GET', path: /\/faults\/norange\/blobs\//, fault: { kind: 'cut', after: 20_000 } })
       proxy.addFault({ method: 'GET', path: /\/faults\/norange\/blobs\//, fault: { kind: 'ignore-range' } })
-      assert.deepEqual(await collect(await c.getBlob('faults/norange', layer.desc)), layer.bytes)
+      assert.deepEqual(await buffer(await c.getBlob('faults/norange', layer.desc)), layer.bytes)
       assert.equal(proxy.pending(), 0)
     } finally {
       await c.close()
@@ -207,7 +207,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
       assert.equal(seen.filter((q) => q.method === 'POST').length, 4, 'each attempt is a new session')
       assert.equal(seen.filter((q) => q.method === 'PUT').length, 1, 'one closing PUT, after the attempt that went through')
       assert.equal(seen.filter((q) => q.method === 'DELETE').length, 3, 'each failed session is cancelled')
-      assert.deepEqual(await collect(await direct.getBlob('faults/stream', desc)), data)
+      assert.deepEqual(await buffer(await direct.getBlob('faults/stream', desc)), data)
     } finally {
       await c.close()
     }
@@ -256,7 +256,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
       events.some((e) => e.type === 'warning' && e.message.includes(layer.desc.digest)),
       'the restart is reported',
     )
-    assert.deepEqual(await collect(await direct.getBlob('faults/copydst', layer.desc)), layer.bytes)
+    assert.deepEqual(await buffer(await direct.getBlob('faults/copydst', layer.desc)), layer.bytes)
   })
 
   test('security: a streamed upload whose bytes do not match (digest, or fewer bytes than declared) sends no closing PUT and commits nothing', async () => {
@@ -299,7 +299,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
       const r = await c.putBlob('faults/patch', stream(layer.bytes), layer.desc)
       assert.equal(r.digest, layer.desc.digest)
       assert.equal(proxy.pending(), 0)
-      assert.deepEqual(await collect(await direct.getBlob('faults/patch', layer.desc)), layer.bytes)
+      assert.deepEqual(await buffer(await direct.getBlob('faults/patch', layer.desc)), layer.bytes)
     } finally {
       await c.close()
     }

@@ -12,7 +12,7 @@ import { isLadingError } from '../../../src/errors.js'
 import { startRegistry, registryAvailable, type RunningRegistry } from '../../helpers/registry.js'
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js'
 import { MediaType } from '../../../src/spec/media-types.js'
-import { buffer as collect } from 'node:stream/consumers'
+import { buffer } from 'node:stream/consumers'
 import { makeArtifact, makeImage, stream, type TestImage } from '../../fixtures/image.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
@@ -66,7 +66,7 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
       assert.deepEqual(byTag.bytes, img.manifest.bytes)
       const byDigest = await src.getManifest(img.manifest.digest)
       assert.deepEqual(byDigest.bytes, img.manifest.bytes)
-      for (const b of [img.config, ...img.layers]) assert.deepEqual(await collect(await src.getBlob(b.desc)), b.bytes)
+      for (const b of [img.config, ...img.layers]) assert.deepEqual(await buffer(await src.getBlob(b.desc)), b.bytes)
     } finally {
       await src.close()
     }
@@ -105,7 +105,7 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
       const put = reqs.filter((q) => q.method === 'PUT')
       assert.equal(put.length, 1)
       assert.match(put[0]!.path, /digest=sha256%3A/)
-      assert.deepEqual(await collect(await client.getBlob('lading/chunked', layer.desc)), layer.bytes)
+      assert.deepEqual(await buffer(await client.getBlob('lading/chunked', layer.desc)), layer.bytes)
     } finally {
       await chunked.close()
     }
@@ -219,7 +219,7 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
         path: /\/lading\/redirect\/blobs\/sha256:/,
         fault: { kind: 'redirect', location: `${store.url}/v2/lading/redirect/blobs/${layer.desc.digest}` },
       })
-      assert.deepEqual(await collect(await c.getBlob('lading/redirect', layer.desc)), layer.bytes)
+      assert.deepEqual(await buffer(await c.getBlob('lading/redirect', layer.desc)), layer.bytes)
       assert.equal(store.requests.length, 1)
     } finally {
       await c.close()

@@ -14,7 +14,7 @@ import { startRegistry, registryAvailable, type RunningRegistry } from '../../he
 import { requireTool } from '../../helpers/tools.js'
 import { makeImage, stream, type Blob } from '../../fixtures/image.js'
 import type { RawManifest } from '../../../src/spec/types.js'
-import { buffer as collect } from 'node:stream/consumers'
+import { buffer } from 'node:stream/consumers'
 import { tempDir } from '../../fixtures/temp.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
@@ -80,7 +80,7 @@ describe('skopeo interop over docker-registry', { skip }, () => {
     const m = await client.getManifest('interop/skopeo', 'v1')
     assert.equal(m.digest, img.manifest.digest)
     assert.deepEqual(m.bytes, img.manifest.bytes)
-    assert.deepEqual(await collect(await client.getBlob('interop/skopeo', img.layer.desc)), img.layer.bytes)
+    assert.deepEqual(await buffer(await client.getBlob('interop/skopeo', img.layer.desc)), img.layer.bytes)
     assert.deepEqual(await client.listTags('interop/skopeo'), ['v1'])
   })
 })

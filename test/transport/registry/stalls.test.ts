@@ -15,7 +15,7 @@ import { registryMissing, startRegistry, type RunningRegistry } from '../../help
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js'
 import { lading, ladingAsync } from '../../helpers/cli.js'
 import { oneLine } from '../../helpers/one-line-error.js'
-import { buffer as collect } from 'node:stream/consumers'
+import { buffer } from 'node:stream/consumers'
 import { makeImage, stream, type TestImage } from '../../fixtures/image.js'
 import { tempDir } from '../../fixtures/temp.js'
 
@@ -124,7 +124,7 @@ describe('a registry that stops answering mid-request', { skip }, () => {
     try {
       proxy.addFault({ method: 'GET', path: new RegExp(`/stall/app/blobs/${layer.desc.digest}$`), fault: { kind: 'stall-body', after: 50_000 } })
       const from = proxy.requests.length
-      assert.deepEqual(await collect(await c.getBlob('stall/app', layer.desc)), layer.bytes)
+      assert.deepEqual(await buffer(await c.getBlob('stall/app', layer.desc)), layer.bytes)
       assert.deepEqual(
         proxy.requests
           .slice(from)
@@ -140,7 +140,7 @@ describe('a registry that stops answering mid-request', { skip }, () => {
       })
       // Each of the three stalls comes 50000 bytes further on: the resumes keep what arrived.
       await assert.rejects(
-        async () => collect(await c.getBlob('stall/app', layer.desc)),
+        async () => buffer(await c.getBlob('stall/app', layer.desc)),
         (e) =>
           oneLine(
             e,

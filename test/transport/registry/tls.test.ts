@@ -13,7 +13,7 @@ import { isLadingError } from '../../../src/errors.js'
 import { startRegistry, registryAvailable, type RunningRegistry } from '../../helpers/registry.js'
 import { MONOLITHIC_MAX } from '../../../src/transport/registry/blob-upload.js'
 import { lading } from '../../helpers/cli.js'
-import { buffer as collect } from 'node:stream/consumers'
+import { buffer } from 'node:stream/consumers'
 import { makeImage, stream } from '../../fixtures/image.js'
 import { tempDir } from '../../fixtures/temp.js'
 import { selfSigned } from '../../fixtures/tls.js'
@@ -59,7 +59,7 @@ describe('TLS registry', { skip }, () => {
       const img = makeImage({ layers: [3000, MONOLITHIC_MAX + 1000] })
       for (const b of [img.config, ...img.layers]) await c.putBlob('tls/app', stream(b.bytes, 64 * 1024), b.desc)
       await c.putManifest('tls/app', 'v1', img.manifest)
-      for (const l of img.layers) assert.deepEqual(await collect(await c.getBlob('tls/app', l.desc)), l.bytes)
+      for (const l of img.layers) assert.deepEqual(await buffer(await c.getBlob('tls/app', l.desc)), l.bytes)
     } finally {
       await c.close()
     }

@@ -13,9 +13,9 @@ import { promisify } from 'node:util'
 import { after, before, test } from 'node:test'
 import { repoRoot } from './helpers/cli.js'
 import { registryMissing, startRegistry, type RunningRegistry } from './helpers/registry.js'
-import { buildTaggedImage, type BuiltImage } from './copy/image-builder.js'
 import { seeImage } from './copy/inspect.js'
 import { tempDir } from './fixtures/temp.js'
+import { initImage, type StoredImage } from './fixtures/image.js'
 
 const MARKER = '<!-- library-example: test/library-example.test.ts runs this block -->'
 
@@ -31,11 +31,11 @@ export async function readmeExample(): Promise<string> {
 
 const missing = registryMissing()
 const tmp = tempDir({ after }, { prefix: 'lading-library-example-' })
-let img: BuiltImage
+let img: StoredImage
 let registry: RunningRegistry | undefined
 
 before(async () => {
-  img = await buildTaggedImage(path.join(tmp, 'images'), 'base')
+  img = await initImage(path.join(tmp, 'images'), {}, 'base')
   if (!missing) registry = await startRegistry()
 })
 after(async () => {

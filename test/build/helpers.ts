@@ -4,7 +4,7 @@ import { unpackRootfs } from '../../src/bundle/unpack.js'
 import { Layout } from '../../src/store/layout.js'
 import { resolveImage } from '../../src/store/resolve.js'
 import type { ImageConfig } from '../../src/spec/types.js'
-import { diffTrees, treeOf, type NodeRecord } from '../bundle/tree.js'
+import { diffTrees, treeOf, type NodeRecord } from '../fixtures/tree.js'
 import { lading, run, type CliResult } from '../helpers/cli.js'
 
 export function ladingBuild(args: string[], env: Record<string, string> = {}): CliResult {

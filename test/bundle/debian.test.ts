@@ -9,8 +9,8 @@ import path from 'node:path'
 import { debianFixtures } from '../fixtures/debian.js'
 import { requireTool } from '../helpers/tools.js'
 import { ladingOk, run, runOk } from '../helpers/cli.js'
-import { diffTrees, treeOf } from './tree.js'
-import { tempDir } from './build-image.js'
+import { diffTrees, treeOf } from '../fixtures/tree.js'
+import { tempDir } from '../fixtures/temp.js'
 
 /**
  * config.json keys where Lading differs from umoci 0.4.7 on purpose (see the comment at the top
@@ -36,38 +36,34 @@ for (const tag of ['minbase', 'layered']) {
     async (t) => {
       const fx = debianFixtures(t)
       if (!fx || !requireTool(t, 'umoci')) return
-      const dir = await tempDir()
-      try {
-        const ours = path.join(dir, 'lading')
-        const theirs = path.join(dir, 'umoci')
-        ladingOk(['unpack', '--image', `${fx.layout}:${tag}`, ours])
-        runOk('umoci', ['unpack', '--image', `${fx.layout}:${tag}`, theirs])
-        const a = treeOf(path.join(ours, 'rootfs'), { nlink: true })
-        const b = treeOf(path.join(theirs, 'rootfs'), { nlink: true })
-        assert.ok(a.size > 5000, `expected a full rootfs, got ${a.size} paths`)
-        assert.deepEqual(diffTrees(a, b, ['lading', 'umoci']), [])
-        if (tag === 'layered') {
-          // The fixture's special paths are really there (so the comparison covered them).
-          assert.equal(a.get('opt/lading/setuid')?.mode, '4755')
-          assert.equal(a.get('opt/lading/mode000-file')?.mode, '0')
-          assert.equal(a.get('usr/share/doc'), undefined)
-          assert.equal(a.get('etc/motd'), undefined)
-          assert.equal(a.get('opt/lading/fifo')?.type, 'fifo')
-          assert.ok(a.get('opt/lading/cap-net-raw')?.xattrs?.includes('security.capability'))
-        }
-        const cfgOurs = JSON.parse(await fsp.readFile(path.join(ours, 'config.json'), 'utf8'))
-        const cfgTheirs = JSON.parse(await fsp.readFile(path.join(theirs, 'config.json'), 'utf8'))
-        assert.deepEqual(normalise(cfgOurs), normalise(cfgTheirs))
-        // The documented differences are what we say they are.
-        assert.equal(cfgOurs.process.terminal, false)
-        assert.equal(cfgOurs.process.capabilities.inheritable, undefined)
-        const state = JSON.parse(await fsp.readFile(path.join(ours, 'lading.json'), 'utf8'))
-        assert.equal(state.tag, tag)
-        assert.match(state.manifest.digest, /^sha256:[0-9a-f]{64}$/)
-        assert.equal(state.layout, fx.layout)
-      } finally {
-        await fsp.rm(dir, { recursive: true, force: true })
+      const dir = tempDir(t)
+      const ours = path.join(dir, 'lading')
+      const theirs = path.join(dir, 'umoci')
+      ladingOk(['unpack', '--image', `${fx.layout}:${tag}`, ours])
+      runOk('umoci', ['unpack', '--image', `${fx.layout}:${tag}`, theirs])
+      const a = treeOf(path.join(ours, 'rootfs'), { nlink: true })
+      const b = treeOf(path.join(theirs, 'rootfs'), { nlink: true })
+      assert.ok(a.size > 5000, `expected a full rootfs, got ${a.size} paths`)
+      assert.deepEqual(diffTrees(a, b, ['lading', 'umoci']), [])
+      if (tag === 'layered') {
+        // The fixture's special paths are really there (so the comparison covered them).
+        assert.equal(a.get('opt/lading/setuid')?.mode, 0o4755)
+        assert.equal(a.get('opt/lading/mode000-file')?.mode, 0)
+        assert.equal(a.get('usr/share/doc'), undefined)
+        assert.equal(a.get('etc/motd'), undefined)
+        assert.equal(a.get('opt/lading/fifo')?.type, 'fifo')
+        assert.ok(a.get('opt/lading/cap-net-raw')?.xattrs?.includes('security.capability'))
       }
+      const cfgOurs = JSON.parse(await fsp.readFile(path.join(ours, 'config.json'), 'utf8'))
+      const cfgTheirs = JSON.parse(await fsp.readFile(path.join(theirs, 'config.json'), 'utf8'))
+      assert.deepEqual(normalise(cfgOurs), normalise(cfgTheirs))
+      // The documented differences are what we say they are.
+      assert.equal(cfgOurs.process.terminal, false)
+      assert.equal(cfgOurs.process.capabilities.inheritable, undefined)
+      const state = JSON.parse(await fsp.readFile(path.join(ours, 'lading.json'), 'utf8'))
+      assert.equal(state.tag, tag)
+      assert.match(state.manifest.digest, /^sha256:[0-9a-f]{64}$/)
+      assert.equal(state.layout, fx.layout)
     },
   )
 }
@@ -80,7 +76,7 @@ test('runc run executes a bundle made by lading unpack', { timeout: 120_000 }, a
     t.skip('runc run needs root')
     return
   }
-  const dir = await tempDir()
+  const dir = tempDir(t)
   const id = `lading-test-${process.pid}-${Date.now()}`
   try {
     const bundle = path.join(dir, 'bundle')
@@ -94,7 +90,6 @@ test('runc run executes a bundle made by lading unpack', { timeout: 120_000 }, a
     assert.match(r.stdout, /^ok from 12\n0\n$/)
   } finally {
     run('runc', ['delete', '-f', id])
-    await fsp.rm(dir, { recursive: true, force: true })
   }
 })
 
@@ -115,7 +110,7 @@ test(
     }
     const uid = Number(runOk('id', ['-u', user]).stdout.trim())
     const gid = Number(runOk('id', ['-g', user]).stdout.trim())
-    const dir = await tempDir()
+    const dir = tempDir(t)
     try {
       await fsp.chmod(dir, 0o755)
       const work = path.join(dir, 'work')
@@ -132,8 +127,8 @@ test(
       const root = path.join(bundle, 'rootfs')
       const tree = treeOf(root, { mtimes: false })
       // Mode-000 entries exist with mode 000 (umoci issue 222), their contents extracted.
-      assert.equal(tree.get('opt/lading/mode000-file')?.mode, '0')
-      assert.equal(tree.get('opt/lading/mode000-dir')?.mode, '0')
+      assert.equal(tree.get('opt/lading/mode000-file')?.mode, 0)
+      assert.equal(tree.get('opt/lading/mode000-dir')?.mode, 0)
       assert.ok(
         [...tree.keys()].some((p) => p.startsWith('opt/lading/mode000-dir/')),
         'the file inside the mode-000 dir was extracted',
@@ -170,7 +165,6 @@ test(
       assert.deepEqual(diffTrees(strip(tree), strip(full), ['rootless', 'root']), [])
     } finally {
       // The unprivileged user's mode-000 dirs: root can remove them anyway.
-      await fsp.rm(dir, { recursive: true, force: true })
     }
   },
 )
@@ -178,30 +172,26 @@ test(
 test('an unpack interrupted by SIGINT removes the bundle it was making and exits 130', { timeout: 120_000 }, async (t) => {
   const fx = debianFixtures(t)
   if (!fx) return
-  const dir = await tempDir()
-  try {
-    const bundle = path.join(dir, 'bundle')
-    const { spawn } = await import('node:child_process')
-    const { cliPath } = await import('../helpers/cli.js')
-    const child = spawn(process.execPath, [cliPath, 'unpack', '--image', `${fx.layout}:layered`, bundle], { stdio: ['ignore', 'ignore', 'pipe'] })
-    let stderr = ''
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString()
-    })
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-    // Interrupt once extraction is under way (the rootfs has its first directories).
-    const started = Date.now()
-    while (Date.now() - started < 60_000) {
-      const names = await fsp.readdir(path.join(bundle, 'rootfs')).catch(() => [] as string[])
-      if (names.length >= 3) break
-      await new Promise((r) => setTimeout(r, 10))
-    }
-    child.kill('SIGINT')
-    const code = await exited
-    assert.equal(code, 130, stderr)
-    assert.match(stderr, /interrupted/)
-    await assert.rejects(fsp.access(bundle), 'the bundle directory is gone')
-  } finally {
-    await fsp.rm(dir, { recursive: true, force: true })
+  const dir = tempDir(t)
+  const bundle = path.join(dir, 'bundle')
+  const { spawn } = await import('node:child_process')
+  const { cliPath } = await import('../helpers/cli.js')
+  const child = spawn(process.execPath, [cliPath, 'unpack', '--image', `${fx.layout}:layered`, bundle], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString()
+  })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  // Interrupt once extraction is under way (the rootfs has its first directories).
+  const started = Date.now()
+  while (Date.now() - started < 60_000) {
+    const names = await fsp.readdir(path.join(bundle, 'rootfs')).catch(() => [] as string[])
+    if (names.length >= 3) break
+    await new Promise((r) => setTimeout(r, 10))
   }
+  child.kill('SIGINT')
+  const code = await exited
+  assert.equal(code, 130, stderr)
+  assert.match(stderr, /interrupted/)
+  await assert.rejects(fsp.access(bundle), 'the bundle directory is gone')
 })

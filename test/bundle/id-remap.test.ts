@@ -4,7 +4,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { IdRemapStream, inverseMapper } from '../../src/bundle/id-remap.js'
 import { writeTar, type TarSource } from '../../src/layer/tar-writer.js'
-import { tarEntries } from './build-image.js'
+import { tarEntries } from '../fixtures/tar.js'
 
 async function collect(r: Readable): Promise<Buffer> {
   const chunks: Buffer[] = []

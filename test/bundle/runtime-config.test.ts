@@ -8,7 +8,7 @@ import { rootFileReader } from '../../src/bundle/root-file.js'
 import { parseGroup, parsePasswd, resolveUser, type RootFileReader } from '../../src/bundle/user.js'
 import type { ImageConfig } from '../../src/spec/types.js'
 import type { Digest } from '../../src/digest/digest.js'
-import { tempDir } from './build-image.js'
+import { tempDir } from '../fixtures/temp.js'
 
 /** An image config; `config` undefined leaves the field out, as an image without one has it. */
 function image(config: ImageConfig['config'] | undefined, extra: Partial<ImageConfig> = {}): ImageConfig {
@@ -177,62 +177,50 @@ test('rootless variant: user namespace with mappings, no network namespace, sysf
   assert.deepEqual(mapped.linux.gidMappings, [{ containerID: 0, hostID: 200000, size: 10 }])
 })
 
-test('security: a symlinked /etc/passwd pointing at a host file is resolved inside the rootfs, never read from the host', async () => {
-  const dir = await tempDir()
-  try {
-    const root = path.join(dir, 'rootfs')
-    await fsp.mkdir(path.join(root, 'etc'), { recursive: true })
-    // The "host" files an attacker wants us to read.
-    const hostPasswd = path.join(dir, 'host-passwd')
-    await fsp.writeFile(hostPasswd, 'evil:x:4242:4242::/evil:/bin/sh\n')
-    await fsp.writeFile(path.join(dir, 'host-group'), 'evilgroup:x:4343:evil\n')
+test('security: a symlinked /etc/passwd pointing at a host file is resolved inside the rootfs, never read from the host', async (t) => {
+  const dir = tempDir(t)
+  const root = path.join(dir, 'rootfs')
+  await fsp.mkdir(path.join(root, 'etc'), { recursive: true })
+  // The "host" files an attacker wants us to read.
+  const hostPasswd = path.join(dir, 'host-passwd')
+  await fsp.writeFile(hostPasswd, 'evil:x:4242:4242::/evil:/bin/sh\n')
+  await fsp.writeFile(path.join(dir, 'host-group'), 'evilgroup:x:4343:evil\n')
 
-    // 1. absolute symlink to the host file's path: inside the root that path does not exist.
-    await fsp.symlink(hostPasswd, path.join(root, 'etc/passwd'))
-    const read = rootFileReader(root)
-    assert.equal(await read('/etc/passwd'), undefined)
-    await assert.rejects(runtimeConfig(image({ User: 'evil', Cmd: ['x'] }), { readRootFile: read }), /user "evil" not found/)
+  // 1. absolute symlink to the host file's path: inside the root that path does not exist.
+  await fsp.symlink(hostPasswd, path.join(root, 'etc/passwd'))
+  const read = rootFileReader(root)
+  assert.equal(await read('/etc/passwd'), undefined)
+  await assert.rejects(runtimeConfig(image({ User: 'evil', Cmd: ['x'] }), { readRootFile: read }), /user "evil" not found/)
 
-    // 2. relative symlink climbing out: `..` stops at the root, like at `/`.
-    await fsp.rm(path.join(root, 'etc/passwd'))
-    await fsp.symlink('../../../../../../host-passwd', path.join(root, 'etc/passwd'))
-    await fsp.symlink('../../host-group', path.join(root, 'etc/group'))
-    assert.equal(await read('/etc/passwd'), undefined)
-    assert.equal(await read('/etc/group'), undefined)
-    await assert.rejects(runtimeConfig(image({ User: '0:evilgroup', Cmd: ['x'] }), { readRootFile: read }), /group "evilgroup" not found/)
+  // 2. relative symlink climbing out: `..` stops at the root, like at `/`.
+  await fsp.rm(path.join(root, 'etc/passwd'))
+  await fsp.symlink('../../../../../../host-passwd', path.join(root, 'etc/passwd'))
+  await fsp.symlink('../../host-group', path.join(root, 'etc/group'))
+  assert.equal(await read('/etc/passwd'), undefined)
+  assert.equal(await read('/etc/group'), undefined)
+  await assert.rejects(runtimeConfig(image({ User: '0:evilgroup', Cmd: ['x'] }), { readRootFile: read }), /group "evilgroup" not found/)
 
-    // 3. the same relative link when the root has a file at that name: the root's is read.
-    await fsp.writeFile(path.join(root, 'host-passwd'), 'inside:x:7:7::/in:/bin/sh\n')
-    const s = await runtimeConfig(image({ User: 'inside', Cmd: ['x'] }), { readRootFile: read })
-    assert.deepEqual(s.process.user, { uid: 7, gid: 7 })
+  // 3. the same relative link when the root has a file at that name: the root's is read.
+  await fsp.writeFile(path.join(root, 'host-passwd'), 'inside:x:7:7::/in:/bin/sh\n')
+  const s = await runtimeConfig(image({ User: 'inside', Cmd: ['x'] }), { readRootFile: read })
+  assert.deepEqual(s.process.user, { uid: 7, gid: 7 })
 
-    // 4. /etc itself a symlink to the host's /etc directory.
-    await fsp.rm(path.join(root, 'etc'), { recursive: true })
-    await fsp.symlink(dir, path.join(root, 'etc'))
-    const got = await read('/etc/host-passwd').catch((e: unknown) => e)
-    assert.ok(got === undefined || isLadingError(got), `read through /etc -> host dir must not return host data, got ${String(got)}`)
-  } finally {
-    await fsp.rm(dir, { recursive: true, force: true })
-  }
+  // 4. /etc itself a symlink to the host's /etc directory.
+  await fsp.rm(path.join(root, 'etc'), { recursive: true })
+  await fsp.symlink(dir, path.join(root, 'etc'))
+  const got = await read('/etc/host-passwd').catch((e: unknown) => e)
+  assert.ok(got === undefined || isLadingError(got), `read through /etc -> host dir must not return host data, got ${String(got)}`)
 })
 
-test('a rootfs passwd that is a directory or a fifo is refused, not read', async () => {
-  const dir = await tempDir()
-  try {
-    await fsp.mkdir(path.join(dir, 'etc/passwd'), { recursive: true })
-    await assert.rejects(rootFileReader(dir)('/etc/passwd'), (e) => isLadingError(e) && /not a regular file/.test((e as Error).message))
-  } finally {
-    await fsp.rm(dir, { recursive: true, force: true })
-  }
+test('a rootfs passwd that is a directory or a fifo is refused, not read', async (t) => {
+  const dir = tempDir(t)
+  await fsp.mkdir(path.join(dir, 'etc/passwd'), { recursive: true })
+  await assert.rejects(rootFileReader(dir)('/etc/passwd'), (e) => isLadingError(e) && /not a regular file/.test((e as Error).message))
 })
 
-test('security: an oversized /etc/passwd in the rootfs is refused, not read into memory', async () => {
-  const dir = await tempDir()
-  try {
-    await fsp.mkdir(path.join(dir, 'etc'))
-    await fsp.writeFile(path.join(dir, 'etc/passwd'), Buffer.alloc(2048, 0x61))
-    await assert.rejects(rootFileReader(dir, 1024)('/etc/passwd'), (e) => isLadingError(e, 'SIZE_LIMIT'))
-  } finally {
-    await fsp.rm(dir, { recursive: true, force: true })
-  }
+test('security: an oversized /etc/passwd in the rootfs is refused, not read into memory', async (t) => {
+  const dir = tempDir(t)
+  await fsp.mkdir(path.join(dir, 'etc'))
+  await fsp.writeFile(path.join(dir, 'etc/passwd'), Buffer.alloc(2048, 0x61))
+  await assert.rejects(rootFileReader(dir, 1024)('/etc/passwd'), (e) => isLadingError(e, 'SIZE_LIMIT'))
 })

@@ -9,28 +9,29 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
-import { test, type TestContext } from 'node:test'
+import { test } from 'node:test'
 import { ladingOk, signalWhenFileAppears } from '../helpers/cli.js'
-import { buildImage } from '../bundle/build-image.js'
-import { tempDir } from '../fixtures/temp.js'
+import { initImage } from '../fixtures/image.js'
+import { tempDir, type AfterHook } from '../fixtures/temp.js'
 
 /** Run the CLI and send `signal` as soon as a temp file appears in `watchDir`. */
 function interruptOnTempFile(args: string[], watchDir: string, signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string; sent: boolean }> {
   return signalWhenFileAppears(args, watchDir, (name) => name.includes('.tmp-'), signal)
 }
 
-async function withImage(t: TestContext, fn: (dir: string, layoutDir: string) => Promise<void>): Promise<void> {
-  const dir = tempDir(t, { prefix: 'lading-interrupt-cli-' })
+async function withImage(hook: AfterHook, fn: (dir: string, layoutDir: string) => Promise<void>): Promise<void> {
+  const dir = tempDir(hook, { prefix: 'lading-interrupt-cli-' })
   const layoutDir = path.join(dir, 'img')
-  await buildImage(
+  await initImage(
     layoutDir,
-    [
-      [
-        { name: 'etc/', type: 'directory' },
-        { name: 'etc/hostname', body: 'x\n' },
+    {
+      layers: [
+        [
+          { name: 'etc/', type: 'directory' },
+          { name: 'etc/hostname', body: 'x\n' },
+        ],
       ],
-    ],
-    {},
+    },
     't',
   )
   await fsp.writeFile(path.join(dir, 'big.bin'), randomBytes(64 * 1024 * 1024))

@@ -8,14 +8,14 @@ import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { lading, ladingOk } from '../helpers/cli.js'
-import { buildTaggedImage, type BuiltImage } from '../copy/image-builder.js'
+import { initImage, type StoredImage } from '../fixtures/image.js'
 import { tempDir } from '../fixtures/temp.js'
 
 const tmp = tempDir({ after }, { prefix: 'lading-long-progress-' })
 const dir = path.join(tmp, 'L')
-let img: BuiltImage
+let img: StoredImage
 before(async () => {
-  img = await buildTaggedImage(dir, 't', { layerBytes: 200_000 })
+  img = await initImage(dir, { layerBytes: 200_000 }, 't')
 })
 
 const short = (d: string): string => d.slice(7, 19)

@@ -13,13 +13,13 @@ import { isLadingError, quoteName } from '../../src/errors.js'
 import { parseManifest } from '../../src/spec/parse.js'
 import { lading, ladingOk } from '../helpers/cli.js'
 import { applySpecs } from '../layer/helpers/apply-env.js'
-import { buildTaggedImage } from '../copy/image-builder.js'
 import { tempDir } from '../fixtures/temp.js'
+import { initImage } from '../fixtures/image.js'
 
 const tmp = tempDir({ after }, { prefix: 'lading-messages-' })
 
 test("regression: a zstd conflict between the user's own flags is named as theirs, not blamed on the source", async () => {
-  await buildTaggedImage(path.join(tmp, 'src'), 't')
+  await initImage(path.join(tmp, 'src'), {}, 't')
   const r = lading(['copy', '--format', 'v2s2', '--dest-compress-format', 'zstd', `oci:${path.join(tmp, 'src')}:t`, `dir:${path.join(tmp, 'zstd-v2s2')}`])
   assert.equal(r.status, 2, r.stderr)
   assert.equal(r.stderr, 'lading: --dest-compress-format zstd and --format v2s2 conflict: Docker v2 schema 2 has no zstd layer type\n')

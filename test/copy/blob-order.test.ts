@@ -5,8 +5,6 @@
  * requests would otherwise hold up the first layer's on a push).
  */
 import assert from 'node:assert/strict'
-import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -16,16 +14,13 @@ import type { Descriptor } from '../../src/spec/types.js'
 import { openDestination, openSource } from '../../src/transport/open.js'
 import { parseReference } from '../../src/transport/reference.js'
 import type { ImageSource } from '../../src/transport/types.js'
-import { buildTaggedImage, type BuiltImage } from './image-builder.js'
+import { initImage, type StoredImage } from '../fixtures/image.js'
+import { tempDir } from '../fixtures/temp.js'
 
-let tmp: string
-let img: BuiltImage
+const tmp = tempDir({ after }, { prefix: 'lading-blob-order-' })
+let img: StoredImage
 before(async () => {
-  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-blob-order-'))
-  img = await buildTaggedImage(path.join(tmp, 'src'), 't')
-})
-after(async () => {
-  await fsp.rm(tmp, { recursive: true, force: true })
+  img = await initImage(path.join(tmp, 'src'), {}, 't')
 })
 
 /** The source, recording blob requests; the config's stream is held back until `release()`. */

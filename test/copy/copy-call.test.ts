@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { after, before, test } from 'node:test'
@@ -15,19 +14,16 @@ import { isLadingError } from '../../src/errors.js'
 import { Layout } from '../../src/store/layout.js'
 import { openDestination, openSource } from '../../src/transport/open.js'
 import { parseReference } from '../../src/transport/reference.js'
-import { buildTaggedImage, type BuiltImage } from './image-builder.js'
+import { initImage, type StoredImage } from '../fixtures/image.js'
+import { tempDir } from '../fixtures/temp.js'
 
-let tmp: string
+const tmp = tempDir({ after }, { prefix: 'lading-copy-call-' })
 let src: string
-let img: BuiltImage
+let img: StoredImage
 
 before(async () => {
-  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-copy-call-'))
   src = path.join(tmp, 'src')
-  img = await buildTaggedImage(src, 't', { layerBytes: 1 << 20 })
-})
-after(async () => {
-  await fsp.rm(tmp, { recursive: true, force: true })
+  img = await initImage(src, { layerBytes: 1 << 20 }, 't')
 })
 
 const exists = (p: string): Promise<boolean> =>

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { registryMissing, startRegistry, type RunningRegistry } from '../helpers/registry.js'
@@ -16,11 +15,12 @@ import { digestOf } from '../../src/digest/digest.js'
 import { copyImage } from '../../src/copy/copy.js'
 import { openDestination, openSource } from '../../src/transport/open.js'
 import { parseReference } from '../../src/transport/reference.js'
-import { buildTaggedImage, type BuiltImage } from './image-builder.js'
 import { seeImage } from './inspect.js'
+import { initImage, initMultiPlatform, type StoredImage } from '../fixtures/image.js'
+import { tempDir } from '../fixtures/temp.js'
 
-let tmp: string
-let img: BuiltImage
+const tmp = tempDir({ after }, { prefix: 'lading-copy-matrix-' })
+let img: StoredImage
 let registry: RunningRegistry | undefined
 /** The registry runs plain HTTP on 127.0.0.1, as skopeo's --tls-verify=false allows. */
 const OPTS = { tlsVerify: false }
@@ -60,8 +60,7 @@ const TRANSPORTS = ['oci', 'oci-archive', 'docker-archive', 'dir']
 const missing = registryMissing()
 
 before(async () => {
-  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-copy-matrix-'))
-  img = await buildTaggedImage(path.join(tmp, 'origin'), 't')
+  img = await initImage(path.join(tmp, 'origin'), {}, 't')
   if (!missing) {
     registry = await startRegistry()
     TRANSPORTS.push('docker')
@@ -69,7 +68,6 @@ before(async () => {
 })
 after(async () => {
   await registry?.stop()
-  await fsp.rm(tmp, { recursive: true, force: true })
 })
 
 test('copy matrix: every transport to every transport keeps config and diff_ids', async (t) => {
@@ -156,7 +154,7 @@ test('copy: a rerun into the same oci layout sends no blob again', async () => {
 
 test('copy: several images into one docker-archive (one destination, two copies)', async () => {
   const second = path.join(tmp, 'second')
-  await buildTaggedImage(second, 't', { seed: 'second' })
+  await initImage(second, { seed: 'second' }, 't')
   const file = path.join(tmp, 'two-images.tar')
   // Unnamed destination: each copy names its image with full NAME:TAG tags.
   const dest = await openDestination(parseReference(`docker-archive:${file}`))
@@ -192,8 +190,7 @@ test('copy --all of a two-platform index through docker:// keeps every digest', 
     t.skip(`no registry: ${missing}`)
     return
   }
-  const { buildMultiPlatform } = await import('./image-builder.js')
-  const multi = await buildMultiPlatform(path.join(tmp, 'multi'), 't')
+  const multi = await initMultiPlatform(path.join(tmp, 'multi'), 't')
   const remote = `docker://${registry.host}/matrix/multi:t`
   const up = await copy(`oci:${path.join(tmp, 'multi')}:t`, remote, { all: true })
   assert.equal(up.digest, multi.index.digest)
@@ -210,12 +207,12 @@ test('copy --referrers through docker:// (referrers API or its fallback tag)', a
     t.skip(`no registry: ${missing}`)
     return
   }
-  const { addReferrer } = await import('./image-builder.js')
+  const { putReferrer } = await import('../fixtures/image.js')
   const { Layout } = await import('../../src/store/layout.js')
   const dir = path.join(tmp, 'with-ref')
-  await buildTaggedImage(dir, 't', { seed: 'ref' })
+  await initImage(dir, { seed: 'ref' }, 't')
   const layout = await Layout.open(dir)
-  const sbom = await addReferrer(layout, await layout.resolveTag('t'))
+  const sbom = await putReferrer(layout, await layout.resolveTag('t'))
   const remote = `docker://${registry.host}/matrix/with-ref:t`
   const up = await copy(`oci:${dir}:t`, remote, { referrers: true })
   assert.equal(up.referrers, 1)

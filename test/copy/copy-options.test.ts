@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { VerifyingStream } from '../../src/digest/verify.js'
@@ -17,24 +16,21 @@ import { openSource } from '../../src/transport/open.js'
 import { parseReference } from '../../src/transport/reference.js'
 import { cliPath, lading, ladingOk, runOk } from '../helpers/cli.js'
 import { findTool } from '../helpers/tools.js'
-import { addReferrer, buildMultiPlatform, buildTaggedImage, type BuiltImage } from './image-builder.js'
 import { seeImage, type Seen } from './inspect.js'
+import { initImage, initMultiPlatform, putReferrer, type StoredImage } from '../fixtures/image.js'
+import { tempDir } from '../fixtures/temp.js'
 
-let tmp: string
-let img: BuiltImage
+const tmp = tempDir({ after }, { prefix: 'lading-copy-opts-' })
+let img: StoredImage
 let origin: Seen
-let multi: Awaited<ReturnType<typeof buildMultiPlatform>>
+let multi: Awaited<ReturnType<typeof initMultiPlatform>>
 const O = (): string => `oci:${path.join(tmp, 'origin')}:t`
 const M = (): string => `oci:${path.join(tmp, 'multi')}:t`
 
 before(async () => {
-  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-copy-opts-'))
-  img = await buildTaggedImage(path.join(tmp, 'origin'), 't')
+  img = await initImage(path.join(tmp, 'origin'), {}, 't')
   origin = await seeImage(O())
-  multi = await buildMultiPlatform(path.join(tmp, 'multi'), 't')
-})
-after(async () => {
-  await fsp.rm(tmp, { recursive: true, force: true })
+  multi = await initMultiPlatform(path.join(tmp, 'multi'), 't')
 })
 
 /** Every layer of an image decompresses to its diff_id. */
@@ -220,10 +216,10 @@ test('copy --progress=json writes one JSON event per line on stderr; --quiet wri
 
 test('copy --referrers copies an artifact whose subject is the image', async () => {
   const src = path.join(tmp, 'with-referrer')
-  await buildTaggedImage(src, 't')
+  await initImage(src, {}, 't')
   const layout = await Layout.open(src)
   const subject = await layout.resolveTag('t')
-  const ref = await addReferrer(layout, subject)
+  const ref = await putReferrer(layout, subject)
   const dst = path.join(tmp, 'referrer-dst')
   const r = ladingOk(['copy', '--progress=plain', '--referrers', `oci:${src}:t`, `oci:${dst}:t`])
   assert.match(r.stderr, /1 referrer/)

@@ -9,24 +9,23 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { digestHex } from '../../src/digest/digest.js'
 import { Layout } from '../../src/store/layout.js'
 import { lading, ladingOk, run } from '../helpers/cli.js'
 import { requireTool } from '../helpers/tools.js'
-import { buildTaggedImage, type BuiltImage } from './image-builder.js'
+import { initImage, type StoredImage } from '../fixtures/image.js'
+import { tempDir } from '../fixtures/temp.js'
 
-let tmp: string
+const tmp = tempDir({ after }, { prefix: 'lading-dest-lifecycle-' })
 let good: string
 let broken: string
-let img: BuiltImage
+let img: StoredImage
 
 before(async () => {
-  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-dest-lifecycle-'))
   good = path.join(tmp, 'good')
-  img = await buildTaggedImage(good, 't')
+  img = await initImage(good, {}, 't')
   // The same image, its second layer corrupted: the copy fails after the destination opened
   // and received the config and first layer.
   broken = path.join(tmp, 'broken')
@@ -35,9 +34,6 @@ before(async () => {
   const bytes = await fsp.readFile(layer)
   bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1)
   await fsp.writeFile(layer, bytes)
-})
-after(async () => {
-  await fsp.rm(tmp, { recursive: true, force: true })
 })
 
 const sha = async (file: string): Promise<string> =>
@@ -126,7 +122,7 @@ test('a failed copy into a new oci: or dir: directory removes it, parents it mad
 test('a failed copy into an existing layout or dir: image leaves it valid, as it was', async () => {
   // Another image, so that the broken one's blobs are not there already (they would be skipped).
   const layoutDir = path.join(tmp, 'existing-oci')
-  const other = await buildTaggedImage(layoutDir, 't', { seed: 'other' })
+  const other = await initImage(layoutDir, { seed: 'other' }, 't')
   const indexBefore = await sha(path.join(layoutDir, 'index.json'))
   assert.equal(lading(['copy', '-q', `oci:${broken}:t`, `oci:${layoutDir}:other`]).status, 1)
   assert.equal(await sha(path.join(layoutDir, 'index.json')), indexBefore, 'index.json unchanged')

@@ -7,45 +7,30 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { promises as fsp, watch } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, test } from 'node:test'
-import { digestOf } from '../../src/digest/digest.js'
 import { Layout } from '../../src/store/layout.js'
-import { MediaType } from '../../src/spec/media-types.js'
 import type { Descriptor } from '../../src/spec/types.js'
 import { cliPath, ladingOk, runOk } from '../helpers/cli.js'
 import { findTool } from '../helpers/tools.js'
-import { makeTar } from '../helpers/raw-layout.js'
 import { seeImage } from './inspect.js'
+import { tempDir } from '../fixtures/temp.js'
+import { initImage } from '../fixtures/image.js'
 
-let tmp: string
+const tmp = tempDir({ after }, { prefix: 'lading-interrupt-' })
 let big: Descriptor
 let bigManifest: Descriptor
 
 before(async () => {
-  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-interrupt-'))
   // One big uncompressed layer (48 MiB) so the copy is surely mid-blob when killed.
-  const layout = await Layout.init(path.join(tmp, 'src'))
-  const tar = makeTar({ 'big.bin': randomBytes(48 * 1024 * 1024), 'small.txt': 'x' })
-  const small = makeTar({ 'a.txt': 'small layer' })
-  const l1 = await layout.putBlob(small)
-  const l2 = await layout.putBlob(tar)
-  big = { mediaType: MediaType.OciLayer, ...l2 }
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(small), digestOf(tar)] } }))
-  const c = await layout.putBlob(config)
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    config: { mediaType: MediaType.OciConfig, ...c },
-    layers: [{ mediaType: MediaType.OciLayer, ...l1 }, big],
-  }
-  bigManifest = await layout.putManifest(Buffer.from(JSON.stringify(manifest)), MediaType.OciManifest)
-  await layout.setTag('t', bigManifest)
-})
-after(async () => {
-  await fsp.rm(tmp, { recursive: true, force: true })
+  const img = await initImage(
+    path.join(tmp, 'src'),
+    { uncompressed: true, layers: [{ 'a.txt': 'small layer' }, { 'big.bin': randomBytes(48 * 1024 * 1024), 'small.txt': 'x' }] },
+    't',
+  )
+  big = img.layers[1]!
+  bigManifest = img.manifest
 })
 
 /**

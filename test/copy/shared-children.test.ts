@@ -5,8 +5,6 @@
  * once, from a layout and from a registry (each manifest and config fetched once).
  */
 import assert from 'node:assert/strict'
-import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { Digest } from '../../src/digest/digest.js'
@@ -24,12 +22,13 @@ import type { ImageSource } from '../../src/transport/types.js'
 import { parseReference } from '../../src/transport/reference.js'
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js'
 import { registryMissing, startRegistry, type RunningRegistry } from '../helpers/registry.js'
-import { buildImage } from './image-builder.js'
+import { putImage } from '../fixtures/image.js'
+import { tempDir } from '../fixtures/temp.js'
 
 const LEVELS = MAX_INDEX_DEPTH // the image manifest sits at the deepest depth allowed
 const WIDTH = 8
 
-let tmp: string
+const tmp = tempDir({ after }, { prefix: 'lading-shared-children-' })
 let hostile: string
 /** Every document of the hostile image: the indexes (top last) and the image manifest. */
 let docs: Descriptor[]
@@ -38,7 +37,7 @@ let configDigest: Digest
 /** Index level i lists the level below WIDTH times (all with the host platform). */
 async function buildHostile(dir: string): Promise<void> {
   const layout = await Layout.init(dir)
-  const img = await buildImage(layout, { platform: hostPlatform() })
+  const img = await putImage(layout, { platform: hostPlatform() })
   configDigest = (JSON.parse((await layout.readBlob(img.manifest)).toString()) as { config: Descriptor }).config.digest
   docs = [img.manifest]
   let child: Descriptor = img.manifest
@@ -82,12 +81,8 @@ async function copyCounting(from: string, to: string, all: boolean): Promise<Map
 }
 
 before(async () => {
-  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-shared-children-'))
   hostile = path.join(tmp, 'hostile')
   await buildHostile(hostile)
-})
-after(async () => {
-  await fsp.rm(tmp, { recursive: true, force: true })
 })
 
 for (const all of [true, false]) {
@@ -113,8 +108,8 @@ test(
   async () => {
     const layout = await Layout.init(path.join(tmp, 'no-platforms'))
     const s390x = { os: 'linux', architecture: 's390x' }
-    await buildImage(layout, { platform: s390x })
-    const img = await buildImage(layout, { platform: s390x, seed: 'b' })
+    await putImage(layout, { platform: s390x })
+    const img = await putImage(layout, { platform: s390x, seed: 'b' })
     let child: Descriptor = img.manifest
     for (let i = 0; i < LEVELS; i++) {
       const entry = { mediaType: child.mediaType, digest: child.digest, size: child.size }

@@ -6,30 +6,25 @@
  * --preserve-digests keeps every layer as it is.
  */
 import assert from 'node:assert/strict'
-import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { MediaType } from '../../src/spec/media-types.js'
 import { lading, ladingOk, runOk } from '../helpers/cli.js'
 import { requireTool } from '../helpers/tools.js'
-import { buildMultiPlatform, buildTaggedImage, type BuiltImage } from './image-builder.js'
 import { seeImage } from './inspect.js'
+import { initImage, initMultiPlatform, type StoredImage } from '../fixtures/image.js'
+import { tempDir } from '../fixtures/temp.js'
 
-let tmp: string
-let img: BuiltImage
+const tmp = tempDir({ after }, { prefix: 'lading-skopeo-flags-' })
+let img: StoredImage
 let archive: string
 const O = (): string => `oci:${path.join(tmp, 'origin')}:t`
 
 before(async () => {
-  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-skopeo-flags-'))
   // Repetitive layers: gzip makes them clearly smaller than the tar.
-  img = await buildTaggedImage(path.join(tmp, 'origin'), 't')
+  img = await initImage(path.join(tmp, 'origin'), {}, 't')
   archive = `docker-archive:${path.join(tmp, 'plain.tar')}`
   ladingOk(['copy', '-q', O(), archive])
-})
-after(async () => {
-  await fsp.rm(tmp, { recursive: true, force: true })
 })
 
 const kinds = (layers: Array<{ mediaType: string }>): string[] => layers.map((l) => l.mediaType)
@@ -145,7 +140,7 @@ test('regression: --dest-compress-format zstd recompresses gzip layers for oci:,
 })
 
 test('regression: --multi-arch all|system and --override-arch/--override-os/--override-variant choose images as skopeo does', async () => {
-  await buildMultiPlatform(path.join(tmp, 'multi'), 't')
+  await initMultiPlatform(path.join(tmp, 'multi'), 't')
   const M = `oci:${path.join(tmp, 'multi')}:t`
   const all = path.join(tmp, 'multi-all')
   ladingOk(['copy', '-q', '--multi-arch', 'all', M, `oci:${all}:t`])

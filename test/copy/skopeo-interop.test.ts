@@ -6,16 +6,16 @@
  */
 import assert from 'node:assert/strict'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, test, type TestContext } from 'node:test'
 import { ladingOk, runOk } from '../helpers/cli.js'
 import { registryMissing, startRegistry, type RunningRegistry } from '../helpers/registry.js'
 import { findTool, requireTool } from '../helpers/tools.js'
-import { buildTaggedImage } from './image-builder.js'
 import { seeImage, type Seen } from './inspect.js'
+import { initImage } from '../fixtures/image.js'
+import { tempDir } from '../fixtures/temp.js'
 
-let tmp: string
+const tmp = tempDir({ after }, { prefix: 'lading-skopeo-' })
 let origin: Seen
 let registry: RunningRegistry | undefined
 const regMissing = registryMissing()
@@ -41,14 +41,12 @@ function skopeo(args: string[]): string {
 }
 
 before(async () => {
-  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-skopeo-'))
-  await buildTaggedImage(path.join(tmp, 'origin'), 't')
+  await initImage(path.join(tmp, 'origin'), {}, 't')
   origin = await seeImage(`oci:${path.join(tmp, 'origin')}:t`)
   if (!regMissing && findTool('skopeo')) registry = await startRegistry()
 })
 after(async () => {
   await registry?.stop()
-  await fsp.rm(tmp, { recursive: true, force: true })
 })
 
 function checkSkopeoView(t: TestContext, transport: string, ref: string, expectDigest: string | undefined): void {

@@ -9,7 +9,7 @@ import { createSign, randomBytes, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import { listenOnLoopback } from './loopback.js'
-import { selfSigned } from './tls-cert.js'
+import { selfSigned } from '../fixtures/tls.js'
 import { ownedTempDir } from '../fixtures/owned-temp-dir.js'
 
 export interface TokenServerOptions {

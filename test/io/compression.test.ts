@@ -2,7 +2,6 @@ import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { buffer } from 'node:stream/consumers'
@@ -17,6 +16,7 @@ import { GZIP_BLOCK_SIZE, ParallelGzip, defaultGzipEngine, type GzipEngine } fro
 import { nativeGzip, nativeGzipUnavailableReason } from '../../src/io/native-gzip.js'
 import { OUT_BLOCK_SIZE, PooledFileWriter, poolStats, returnOutBlock, takeOutBlock } from '../../src/io/block-pool.js'
 import { requireTool } from '../helpers/tools.js'
+import { tempDir } from '../fixtures/temp.js'
 
 const exec = promisify(execFile)
 
@@ -149,40 +149,36 @@ test(
 test(
   'libdeflate gzip into recycled output blocks: the same bytes, written by PooledFileWriter, blocks reused',
   { skip: engines.includes('libdeflate') ? false : 'libdeflate engine not built' },
-  async () => {
+  async (t) => {
     // Random blocks are stored (the largest output a block can have), text blocks compressed.
     const data = Buffer.concat([randomBytes(8 * GZIP_BLOCK_SIZE), sampleData(16 * GZIP_BLOCK_SIZE + 777)])
     const members = 25
     const plain = await gzipWith('libdeflate', chunked(data, 65536))
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lading-gzip-out-'))
-    try {
-      let madeInRound1 = 0
-      for (let round = 0; round < 2; round++) {
-        const before = poolStats().outMade
-        const file = path.join(dir, `out-${round}`)
-        const z = new ParallelGzip({ engine: 'libdeflate', recycleOutput: true })
-        await pipeline(chunked(data, 65536), z, new PooledFileWriter(await fs.promises.open(file, 'wx'), 8 * 1024 * 1024))
-        assert.ok(fs.readFileSync(file).equals(plain), `round ${round}: the file holds exactly the bytes of the plain encoder`)
-        if (round === 1) madeInRound1 = poolStats().outMade - before
-      }
-      // The writer handed every block back once written: the second round reused the first's
-      // (it makes new ones only where more were in flight at once than in the first round; without
-      // the hand-back it would make one per member).
-      assert.ok(madeInRound1 < members / 2, `the second round made ${madeInRound1} new blocks for ${members} members`)
-      assert.ok(poolStats().outFree > 0)
-      const a = takeOutBlock()
-      const b = takeOutBlock()
-      assert.equal(a.length, OUT_BLOCK_SIZE)
-      assert.notEqual(a.buffer, b.buffer)
-      returnOutBlock(a.subarray(0, 10))
-      returnOutBlock(a.subarray(0, 10)) // a second return of the same block is ignored
-      returnOutBlock(Buffer.alloc(OUT_BLOCK_SIZE)) // and a foreign buffer never enters the pool
-      assert.equal(takeOutBlock().buffer, a.buffer)
-      assert.notEqual(takeOutBlock().buffer, a.buffer, 'a block given back once is handed out once')
-      returnOutBlock(b)
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true })
+    const dir = tempDir(t, { prefix: 'lading-gzip-out-' })
+    let madeInRound1 = 0
+    for (let round = 0; round < 2; round++) {
+      const before = poolStats().outMade
+      const file = path.join(dir, `out-${round}`)
+      const z = new ParallelGzip({ engine: 'libdeflate', recycleOutput: true })
+      await pipeline(chunked(data, 65536), z, new PooledFileWriter(await fs.promises.open(file, 'wx'), 8 * 1024 * 1024))
+      assert.ok(fs.readFileSync(file).equals(plain), `round ${round}: the file holds exactly the bytes of the plain encoder`)
+      if (round === 1) madeInRound1 = poolStats().outMade - before
     }
+    // The writer handed every block back once written: the second round reused the first's
+    // (it makes new ones only where more were in flight at once than in the first round; without
+    // the hand-back it would make one per member).
+    assert.ok(madeInRound1 < members / 2, `the second round made ${madeInRound1} new blocks for ${members} members`)
+    assert.ok(poolStats().outFree > 0)
+    const a = takeOutBlock()
+    const b = takeOutBlock()
+    assert.equal(a.length, OUT_BLOCK_SIZE)
+    assert.notEqual(a.buffer, b.buffer)
+    returnOutBlock(a.subarray(0, 10))
+    returnOutBlock(a.subarray(0, 10)) // a second return of the same block is ignored
+    returnOutBlock(Buffer.alloc(OUT_BLOCK_SIZE)) // and a foreign buffer never enters the pool
+    assert.equal(takeOutBlock().buffer, a.buffer)
+    assert.notEqual(takeOutBlock().buffer, a.buffer, 'a block given back once is handed out once')
+    returnOutBlock(b)
     // The native call refuses an output buffer without room for libdeflate's bound.
     const native = nativeGzip()!
     await assert.rejects(native.gzipMemberInto(randomBytes(GZIP_BLOCK_SIZE), 4, Buffer.alloc(1024)), /smaller than libdeflate's bound/)
@@ -286,8 +282,7 @@ for await (const c of compress(Readable.from([data]), 'gzip')) h.update(c); cons
 
 test('parallel gzip from either engine is accepted by GNU gzip (gzip -t, gzip -dc)', async (t) => {
   if (!requireTool(t, 'gzip')) return
-  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'lading-gz-'))
-  t.after(() => fs.promises.rm(dir, { recursive: true, force: true }))
+  const dir = tempDir(t, { prefix: 'lading-gz-' })
   const data = sampleData(3 * GZIP_BLOCK_SIZE + 99)
   for (const engine of engines) {
     const file = path.join(dir, `${engine}.gz`)

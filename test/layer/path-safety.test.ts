@@ -9,7 +9,8 @@ import path from 'node:path'
 import { describe, it } from 'node:test'
 import { isLadingError } from '../../src/errors.js'
 import { MAX_SYMLINK_HOPS, RootResolver, entryComponents, resolveInRoot } from '../../src/layer/path-safety.js'
-import { applySpecs, isRoot, tempDir } from './helpers/apply-env.js'
+import { applySpecs, isRoot } from './helpers/apply-env.js'
+import { tempDir, type AfterHook } from '../fixtures/temp.js'
 import type { TarSpec } from './helpers/tar-builder.js'
 
 const opts = { rootless: !isRoot() }
@@ -38,51 +39,47 @@ interface Hostile {
   code?: 'UNSAFE_PATH' | 'INVALID_TAR'
 }
 
-async function runHostile(h: Hostile): Promise<void> {
-  const { dir, cleanup } = tempDir('lading-hostile-')
+async function runHostile(hook: AfterHook, h: Hostile): Promise<void> {
+  const dir = tempDir(hook, { prefix: 'lading-hostile-' })
+  const root = path.join(dir, 'root')
+  const sentinel = path.join(dir, 'sentinel')
+  mkdirSync(root)
+  mkdirSync(path.join(sentinel, 'sub'), { recursive: true })
+  writeFileSync(path.join(sentinel, 'canary'), 'do not touch', { mode: 0o644 })
+  writeFileSync(path.join(sentinel, 'sub', 'inner'), 'inner')
+  const before = snapshot(sentinel)
+  const beside = readdirSync(dir).sort()
+  const layers = h.layers(sentinel)
+  let error: unknown
   try {
-    const root = path.join(dir, 'root')
-    const sentinel = path.join(dir, 'sentinel')
-    mkdirSync(root)
-    mkdirSync(path.join(sentinel, 'sub'), { recursive: true })
-    writeFileSync(path.join(sentinel, 'canary'), 'do not touch', { mode: 0o644 })
-    writeFileSync(path.join(sentinel, 'sub', 'inner'), 'inner')
-    const before = snapshot(sentinel)
-    const beside = readdirSync(dir).sort()
-    const layers = h.layers(sentinel)
-    let error: unknown
-    try {
-      for (const layer of layers) await applySpecs(root, layer, opts)
-    } catch (e) {
-      error = e
-    }
-    assert.equal(snapshot(sentinel), before, 'sentinel directory changed')
-    assert.deepEqual(readdirSync(dir).sort(), beside, 'something appeared beside the root')
-    if (h.refused !== undefined) {
-      const refused = typeof h.refused === 'function' ? h.refused(sentinel) : h.refused
-      assert.ok(error !== undefined, `expected entry ${refused} to be refused`)
-      assert.ok(isLadingError(error, h.code ?? 'UNSAFE_PATH'), `expected ${h.code ?? 'UNSAFE_PATH'}, got ${String(error)}`)
-      assert.ok((error as Error).message.includes(`"${refused}"`), `error does not name ${refused}: ${(error as Error).message}`)
-    } else {
-      assert.equal(error, undefined, `unexpected error: ${String(error)}`)
-    }
-    if (h.lands !== undefined) {
-      const lands = typeof h.lands === 'function' ? h.lands(sentinel) : h.lands
-      assert.ok(existsSync(path.join(root, lands)), `${lands} should exist inside the root`)
-    }
-  } finally {
-    cleanup()
+    for (const layer of layers) await applySpecs(root, layer, opts)
+  } catch (e) {
+    error = e
+  }
+  assert.equal(snapshot(sentinel), before, 'sentinel directory changed')
+  assert.deepEqual(readdirSync(dir).sort(), beside, 'something appeared beside the root')
+  if (h.refused !== undefined) {
+    const refused = typeof h.refused === 'function' ? h.refused(sentinel) : h.refused
+    assert.ok(error !== undefined, `expected entry ${refused} to be refused`)
+    assert.ok(isLadingError(error, h.code ?? 'UNSAFE_PATH'), `expected ${h.code ?? 'UNSAFE_PATH'}, got ${String(error)}`)
+    assert.ok((error as Error).message.includes(`"${refused}"`), `error does not name ${refused}: ${(error as Error).message}`)
+  } else {
+    assert.equal(error, undefined, `unexpected error: ${String(error)}`)
+  }
+  if (h.lands !== undefined) {
+    const lands = typeof h.lands === 'function' ? h.lands(sentinel) : h.lands
+    assert.ok(existsSync(path.join(root, lands)), `${lands} should exist inside the root`)
   }
 }
 
 describe('path safety: hostile layers leave the sentinel beside the root untouched', () => {
-  it('dotdot-name: ../sentinel/pwned is refused', () =>
-    runHostile({
+  it('dotdot-name: ../sentinel/pwned is refused', (t) =>
+    runHostile(t, {
       layers: () => [[{ name: '../sentinel/pwned', data: 'x' }]],
       refused: '../sentinel/pwned',
     }))
-  it('dotdot-inner: a/../../sentinel/canary is refused', () =>
-    runHostile({
+  it('dotdot-inner: a/../../sentinel/canary is refused', (t) =>
+    runHostile(t, {
       layers: () => [
         [
           { name: 'a/', mode: 0o755 },
@@ -91,13 +88,13 @@ describe('path safety: hostile layers leave the sentinel beside the root untouch
       ],
       refused: 'a/../../sentinel/canary',
     }))
-  it('absolute-name: an absolute host path lands inside the root, not at the host path', () =>
-    runHostile({
+  it('absolute-name: an absolute host path lands inside the root, not at the host path', (t) =>
+    runHostile(t, {
       layers: (s) => [[{ name: `${s}/canary`, data: 'x' }]],
       lands: (s) => `${s}/canary`,
     }))
-  it('root-entry: an entry named "/" (umoci insert SOURCE /) applies to the root, its children land inside', () =>
-    runHostile({
+  it('root-entry: an entry named "/" (umoci insert SOURCE /) applies to the root, its children land inside', (t) =>
+    runHostile(t, {
       layers: () => [
         [
           { name: '/', mode: 0o755 },
@@ -107,13 +104,13 @@ describe('path safety: hostile layers leave the sentinel beside the root untouch
       ],
       lands: 'x/f',
     }))
-  it('absolute-dotdot: /../sentinel/canary still climbs above the root and is refused', () =>
-    runHostile({
+  it('absolute-dotdot: /../sentinel/canary still climbs above the root and is refused', (t) =>
+    runHostile(t, {
       layers: () => [[{ name: '/../sentinel/canary', data: 'x' }]],
       refused: '/../sentinel/canary',
     }))
-  it('symlink-escape-same-layer: a file written through a symlink to ../sentinel is refused', () =>
-    runHostile({
+  it('symlink-escape-same-layer: a file written through a symlink to ../sentinel is refused', (t) =>
+    runHostile(t, {
       layers: () => [
         [
           { name: 'evil', type: '2', linkname: '../sentinel' },
@@ -122,13 +119,13 @@ describe('path safety: hostile layers leave the sentinel beside the root untouch
       ],
       refused: 'evil/pwned',
     }))
-  it('symlink-escape-earlier-layer: the symlink comes from a lower layer', () =>
-    runHostile({
+  it('symlink-escape-earlier-layer: the symlink comes from a lower layer', (t) =>
+    runHostile(t, {
       layers: () => [[{ name: 'evil', type: '2', linkname: '../../../../sentinel' }], [{ name: 'evil/canary', data: 'x' }]],
       refused: 'evil/canary',
     }))
-  it('symlink-escape-chain: a chain of relative symlinks that climbs out is refused', () =>
-    runHostile({
+  it('symlink-escape-chain: a chain of relative symlinks that climbs out is refused', (t) =>
+    runHostile(t, {
       layers: () => [
         [
           { name: 'a/', mode: 0o755 },
@@ -139,8 +136,8 @@ describe('path safety: hostile layers leave the sentinel beside the root untouch
       ],
       refused: 'a/upup/sentinel/canary',
     }))
-  it("symlink-to-host-absolute: a symlink to the sentinel's absolute path resolves inside the root", () =>
-    runHostile({
+  it("symlink-to-host-absolute: a symlink to the sentinel's absolute path resolves inside the root", (t) =>
+    runHostile(t, {
       layers: (s) => [
         [
           { name: 'evil', type: '2', linkname: s },
@@ -149,8 +146,8 @@ describe('path safety: hostile layers leave the sentinel beside the root untouch
       ],
       lands: (s) => `${s}/canary`, // the absolute target re-rooted under the root
     }))
-  it('symlink-to-root: evil -> / then evil/etc/pwned lands inside the root', () =>
-    runHostile({
+  it('symlink-to-root: evil -> / then evil/etc/pwned lands inside the root', (t) =>
+    runHostile(t, {
       layers: () => [
         [
           { name: 'evil', type: '2', linkname: '/' },
@@ -159,38 +156,38 @@ describe('path safety: hostile layers leave the sentinel beside the root untouch
       ],
       lands: 'etc/pwned',
     }))
-  it('symlink-to-root-dot: evil -> /. then evil/pwned lands inside the root', () =>
-    runHostile({
+  it('symlink-to-root-dot: evil -> /. then evil/pwned lands inside the root', (t) =>
+    runHostile(t, {
       layers: () => [[{ name: 'evil', type: '2', linkname: '/.' }], [{ name: 'evil/pwned', data: 'x' }]],
       lands: 'pwned',
     }))
-  it('symlink-final-component: a file entry replaces a symlink to the sentinel, never writes through it', () =>
-    runHostile({
+  it('symlink-final-component: a file entry replaces a symlink to the sentinel, never writes through it', (t) =>
+    runHostile(t, {
       layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel/canary' }], [{ name: 'evil', data: 'x', mode: 0o777 }]],
       lands: 'evil',
     }))
-  it('symlink-final-dir-entry: a directory entry over a symlink to the sentinel does not chmod/chown it', () =>
-    runHostile({
+  it('symlink-final-dir-entry: a directory entry over a symlink to the sentinel does not chmod/chown it', (t) =>
+    runHostile(t, {
       layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }], [{ name: 'evil/', mode: 0o777, uid: 4242 }]],
       lands: 'evil',
     }))
-  it('symlink-xattr: xattrs on a symlink to the sentinel are set on the link, not its target', () =>
-    runHostile({
+  it('symlink-xattr: xattrs on a symlink to the sentinel are set on the link, not its target', (t) =>
+    runHostile(t, {
       layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel/canary', pax: { 'SCHILY.xattr.user.pwned': 'x' } }]],
       lands: 'evil',
     }))
-  it('hardlink-outside: a hardlink to ../sentinel/canary is refused', () =>
-    runHostile({
+  it('hardlink-outside: a hardlink to ../sentinel/canary is refused', (t) =>
+    runHostile(t, {
       layers: () => [[{ name: 'h', type: '1', linkname: '../sentinel/canary' }]],
       refused: 'h',
     }))
-  it('hardlink-through-symlink: a hardlink whose target is reached through a symlink out of the root is refused', () =>
-    runHostile({
+  it('hardlink-through-symlink: a hardlink whose target is reached through a symlink out of the root is refused', (t) =>
+    runHostile(t, {
       layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }], [{ name: 'h', type: '1', linkname: 'evil/canary' }]],
       refused: 'h',
     }))
-  it('hardlink-through-absolute-symlink: the target is looked up inside the root (and is missing)', () =>
-    runHostile({
+  it('hardlink-through-absolute-symlink: the target is looked up inside the root (and is missing)', (t) =>
+    runHostile(t, {
       layers: (s) => [
         [
           { name: 'evil', type: '2', linkname: s },
@@ -200,8 +197,8 @@ describe('path safety: hostile layers leave the sentinel beside the root untouch
       refused: 'h',
       code: 'INVALID_TAR',
     }))
-  it('hardlink-to-symlink-then-write: writing to a hardlinked symlink name replaces it', () =>
-    runHostile({
+  it('hardlink-to-symlink-then-write: writing to a hardlinked symlink name replaces it', (t) =>
+    runHostile(t, {
       layers: () => [
         [
           { name: 's', type: '2', linkname: '../sentinel/canary' },
@@ -211,32 +208,32 @@ describe('path safety: hostile layers leave the sentinel beside the root untouch
       ],
       lands: 'h',
     }))
-  it('whiteout-escape: ../.wh.sentinel is refused', () =>
-    runHostile({
+  it('whiteout-escape: ../.wh.sentinel is refused', (t) =>
+    runHostile(t, {
       layers: () => [[{ name: '../.wh.sentinel' }]],
       refused: '../.wh.sentinel',
     }))
-  it('whiteout-dotdot-name: a/.wh... (whiteout of "..") is refused', () =>
-    runHostile({
+  it('whiteout-dotdot-name: a/.wh... (whiteout of "..") is refused', (t) =>
+    runHostile(t, {
       layers: () => [[{ name: 'a/', mode: 0o755 }, { name: 'a/.wh...' }]],
       refused: 'a/.wh...',
     }))
-  it('whiteout-through-symlink: evil/.wh.canary with evil -> ../sentinel is refused', () =>
-    runHostile({
+  it('whiteout-through-symlink: evil/.wh.canary with evil -> ../sentinel is refused', (t) =>
+    runHostile(t, {
       layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }], [{ name: 'evil/.wh.canary' }]],
       refused: 'evil/.wh.canary',
     }))
-  it('whiteout-of-symlink: .wh.evil removes the symlink, not its target', () =>
-    runHostile({
+  it('whiteout-of-symlink: .wh.evil removes the symlink, not its target', (t) =>
+    runHostile(t, {
       layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }], [{ name: '.wh.evil' }]],
     }))
-  it('opaque-through-symlink: evil/.wh..wh..opq with evil -> ../sentinel does nothing', () =>
-    runHostile({
+  it('opaque-through-symlink: evil/.wh..wh..opq with evil -> ../sentinel does nothing', (t) =>
+    runHostile(t, {
       layers: () => [[{ name: 'evil', type: '2', linkname: '../sentinel' }], [{ name: 'evil/.wh..wh..opq' }]],
       lands: 'evil',
     }))
-  it('device-through-symlink: a fifo written through a symlink out of the root is refused', () =>
-    runHostile({
+  it('device-through-symlink: a fifo written through a symlink out of the root is refused', (t) =>
+    runHostile(t, {
       layers: () => [
         [
           { name: 'evil', type: '2', linkname: '../sentinel' },
@@ -245,8 +242,8 @@ describe('path safety: hostile layers leave the sentinel beside the root untouch
       ],
       refused: 'evil/fifo',
     }))
-  it('symlink-loop: a -> b, b -> a, then a/x is refused', () =>
-    runHostile({
+  it('symlink-loop: a -> b, b -> a, then a/x is refused', (t) =>
+    runHostile(t, {
       layers: () => [
         [
           { name: 'a', type: '2', linkname: 'b' },
@@ -256,8 +253,8 @@ describe('path safety: hostile layers leave the sentinel beside the root untouch
       ],
       refused: 'a/x',
     }))
-  it('symlink-chain-too-long: more than MAX_SYMLINK_HOPS links is refused', () =>
-    runHostile({
+  it('symlink-chain-too-long: more than MAX_SYMLINK_HOPS links is refused', (t) =>
+    runHostile(t, {
       layers: () => {
         const specs: TarSpec[] = [{ name: 'real/', mode: 0o755 }]
         for (let i = 0; i <= MAX_SYMLINK_HOPS; i++) specs.push({ name: `l${i}`, type: '2', linkname: i === MAX_SYMLINK_HOPS ? 'real' : `l${i + 1}` })
@@ -284,43 +281,35 @@ describe('path safety: named helpers', () => {
     }
   })
 
-  it('resolveInRoot follows symlinks only within the root, with .. clamped at the root', () => {
-    const { dir, cleanup } = tempDir()
-    try {
-      const root = path.join(dir, 'root')
-      mkdirSync(path.join(root, 'etc'), { recursive: true })
-      writeFileSync(path.join(dir, 'passwd'), 'host file')
-      symlinkSync('../../../../passwd', path.join(root, 'etc/passwd'))
-      assert.equal(resolveInRoot(root, '/etc/passwd'), path.join(root, 'passwd'))
-      symlinkSync(path.join(dir, 'passwd'), path.join(root, 'etc/abs'))
-      assert.equal(resolveInRoot(root, 'etc/abs'), path.join(root, dir, 'passwd'))
-      symlinkSync('loop', path.join(root, 'loop'))
-      assert.throws(
-        () => resolveInRoot(root, '/loop/x'),
-        (e: unknown) => isLadingError(e, 'UNSAFE_PATH'),
-      )
-      assert.equal(resolveInRoot(root, '/missing/dir/file'), path.join(root, 'missing/dir/file'))
-    } finally {
-      cleanup()
-    }
+  it('resolveInRoot follows symlinks only within the root, with .. clamped at the root', (t) => {
+    const dir = tempDir(t, { prefix: 'lading-apply-' })
+    const root = path.join(dir, 'root')
+    mkdirSync(path.join(root, 'etc'), { recursive: true })
+    writeFileSync(path.join(dir, 'passwd'), 'host file')
+    symlinkSync('../../../../passwd', path.join(root, 'etc/passwd'))
+    assert.equal(resolveInRoot(root, '/etc/passwd'), path.join(root, 'passwd'))
+    symlinkSync(path.join(dir, 'passwd'), path.join(root, 'etc/abs'))
+    assert.equal(resolveInRoot(root, 'etc/abs'), path.join(root, dir, 'passwd'))
+    symlinkSync('loop', path.join(root, 'loop'))
+    assert.throws(
+      () => resolveInRoot(root, '/loop/x'),
+      (e: unknown) => isLadingError(e, 'UNSAFE_PATH'),
+    )
+    assert.equal(resolveInRoot(root, '/missing/dir/file'), path.join(root, 'missing/dir/file'))
   })
 
-  it('RootResolver in refuse mode reports a climbing symlink; the cache is dropped by forget()', () => {
-    const { dir, cleanup } = tempDir()
-    try {
-      const r = new RootResolver(dir)
-      mkdirSync(path.join(dir, 'a'))
-      assert.equal(r.resolveParent(['a', 'f'], 'a/f', 'existing')?.host, path.join(dir, 'a/f'))
-      // Replace the directory by a symlink out of the root: without forget() the cache would lie.
-      rmSync(path.join(dir, 'a'), { recursive: true })
-      symlinkSync('..', path.join(dir, 'a'))
-      r.forget('a')
-      assert.throws(
-        () => r.resolveParent(['a', 'f'], 'a/f', 'existing'),
-        (e: unknown) => isLadingError(e, 'UNSAFE_PATH'),
-      )
-    } finally {
-      cleanup()
-    }
+  it('RootResolver in refuse mode reports a climbing symlink; the cache is dropped by forget()', (t) => {
+    const dir = tempDir(t, { prefix: 'lading-apply-' })
+    const r = new RootResolver(dir)
+    mkdirSync(path.join(dir, 'a'))
+    assert.equal(r.resolveParent(['a', 'f'], 'a/f', 'existing')?.host, path.join(dir, 'a/f'))
+    // Replace the directory by a symlink out of the root: without forget() the cache would lie.
+    rmSync(path.join(dir, 'a'), { recursive: true })
+    symlinkSync('..', path.join(dir, 'a'))
+    r.forget('a')
+    assert.throws(
+      () => r.resolveParent(['a', 'f'], 'a/f', 'existing'),
+      (e: unknown) => isLadingError(e, 'UNSAFE_PATH'),
+    )
   })
 })

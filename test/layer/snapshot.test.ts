@@ -5,10 +5,10 @@ import { test } from 'node:test'
 import { isLadingError } from '../../src/errors.js'
 import { compareNames, loadSnapshot, saveSnapshot, takeSnapshot } from '../../src/layer/snapshot.js'
 import { buildTree, isRoot } from './fixture-tree.js'
-import { tmpdir } from './helpers.js'
+import { tempDir } from '../fixtures/temp.js'
 
 test('takeSnapshot records type, mode, ids, size, ns mtime, inode, nlink, link target, devices and xattrs', async (t) => {
-  const dir = await tmpdir(t)
+  const dir = tempDir(t, { prefix: 'lading-lw-' })
   const root = path.join(dir, 'root')
   const info = buildTree(root)
   const s = await takeSnapshot(root)
@@ -35,7 +35,7 @@ test('takeSnapshot records type, mode, ids, size, ns mtime, inode, nlink, link t
 })
 
 test('saveSnapshot / loadSnapshot round trip exactly (bigints, xattr bytes, order)', async (t) => {
-  const dir = await tmpdir(t)
+  const dir = tempDir(t, { prefix: 'lading-lw-' })
   const root = path.join(dir, 'root')
   buildTree(root)
   const s = await takeSnapshot(root)
@@ -49,7 +49,7 @@ test('saveSnapshot / loadSnapshot round trip exactly (bigints, xattr bytes, orde
 })
 
 test('loadSnapshot refuses truncated, malformed and hostile snapshot files', async (t) => {
-  const dir = await tmpdir(t)
+  const dir = tempDir(t, { prefix: 'lading-lw-' })
   const root = path.join(dir, 'root')
   buildTree(root)
   const file = path.join(dir, 'snap.jsonl')
@@ -71,7 +71,7 @@ test('loadSnapshot refuses truncated, malformed and hostile snapshot files', asy
 })
 
 test('takeSnapshot refuses a root that is not a directory', async (t) => {
-  const dir = await tmpdir(t)
+  const dir = tempDir(t, { prefix: 'lading-lw-' })
   fs.writeFileSync(path.join(dir, 'f'), '')
   fs.symlinkSync(dir, path.join(dir, 'l'))
   await assert.rejects(takeSnapshot(path.join(dir, 'f')), (e: unknown) => isLadingError(e, 'USAGE'))
@@ -86,7 +86,7 @@ test('compareNames orders by UTF-8 bytes', () => {
 })
 
 test('a file name that is not valid UTF-8 is refused clearly, not archived under a mangled name', async (t) => {
-  const dir = await tmpdir(t)
+  const dir = tempDir(t, { prefix: 'lading-lw-' })
   const bad = Buffer.concat([Buffer.from(path.join(dir, 'caf')), Buffer.from([0xe9])]) // latin1 "café"
   fs.writeFileSync(bad, 'x')
   await assert.rejects(takeSnapshot(dir), (e: unknown) => isLadingError(e, 'UNSUPPORTED') && /not valid UTF-8/.test(e.message))

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
-import os from 'node:os'
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { describe, it } from 'node:test'
@@ -9,6 +8,7 @@ import { isLadingError } from '../../src/errors.js'
 import { readTar, type TarEntry } from '../../src/layer/tar-reader.js'
 import { buildTar, entry, header, paxBody, streamOf } from './helpers/tar-builder.js'
 import { makeSparseFile } from './helpers/sparse.js'
+import { tempDir } from '../fixtures/temp.js'
 
 interface Got {
   path: string
@@ -327,33 +327,29 @@ describe('tar reader: archives from GNU tar', () => {
         t.skip('GNU tar not installed')
         return
       }
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'lading-tar-'))
-      try {
-        mkdirSync(path.join(dir, 'src'))
-        const expected = makeSparseFile(path.join(dir, 'src', 'sparse.bin'))
-        writeFileSync(path.join(dir, 'src', 'after.txt'), 'after')
-        const r = spawnSync('tar', ['-S', ...args, '-C', path.join(dir, 'src'), '-cf', path.join(dir, 'a.tar'), 'sparse.bin', 'after.txt'])
-        assert.equal(r.status, 0, String(r.stderr))
-        const got = await readAll(readFileSync(path.join(dir, 'a.tar')), 3000, { smallFileMax: 4096 })
-        assert.equal(got[0]!.path, 'sparse.bin')
-        const sp = got[0]!.entry.header.sparse
-        assert.ok(sp, 'sparse map expected')
-        assert.equal(sp.realSize, expected.length)
-        assert.ok(sp.regions.length > 4, `only ${sp.regions.length} regions: extension headers not exercised`)
-        // Rebuild the logical file from the map and the stored data.
-        const rebuilt = Buffer.alloc(sp.realSize)
-        let at = 0
-        for (const reg of sp.regions) {
-          got[0]!.data.copy(rebuilt, reg.offset, at, at + reg.length)
-          at += reg.length
-        }
-        assert.equal(at, got[0]!.data.length)
-        assert.ok(rebuilt.equals(expected), 'sparse content differs')
-        assert.equal(got[1]!.path, 'after.txt')
-        assert.equal(got[1]!.data.toString(), 'after')
-      } finally {
-        rmSync(dir, { recursive: true, force: true })
+      const dir = tempDir(t, { prefix: 'lading-tar-' })
+      mkdirSync(path.join(dir, 'src'))
+      const expected = makeSparseFile(path.join(dir, 'src', 'sparse.bin'))
+      writeFileSync(path.join(dir, 'src', 'after.txt'), 'after')
+      const r = spawnSync('tar', ['-S', ...args, '-C', path.join(dir, 'src'), '-cf', path.join(dir, 'a.tar'), 'sparse.bin', 'after.txt'])
+      assert.equal(r.status, 0, String(r.stderr))
+      const got = await readAll(readFileSync(path.join(dir, 'a.tar')), 3000, { smallFileMax: 4096 })
+      assert.equal(got[0]!.path, 'sparse.bin')
+      const sp = got[0]!.entry.header.sparse
+      assert.ok(sp, 'sparse map expected')
+      assert.equal(sp.realSize, expected.length)
+      assert.ok(sp.regions.length > 4, `only ${sp.regions.length} regions: extension headers not exercised`)
+      // Rebuild the logical file from the map and the stored data.
+      const rebuilt = Buffer.alloc(sp.realSize)
+      let at = 0
+      for (const reg of sp.regions) {
+        got[0]!.data.copy(rebuilt, reg.offset, at, at + reg.length)
+        at += reg.length
       }
+      assert.equal(at, got[0]!.data.length)
+      assert.ok(rebuilt.equals(expected), 'sparse content differs')
+      assert.equal(got[1]!.path, 'after.txt')
+      assert.equal(got[1]!.data.toString(), 'after')
     })
   }
 
@@ -363,26 +359,22 @@ describe('tar reader: archives from GNU tar', () => {
       t.skip('GNU tar not installed')
       return
     }
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'lading-tar-'))
-    try {
-      const deep = path.join('d'.repeat(60), 'e'.repeat(60), 'f'.repeat(60))
-      mkdirSync(path.join(dir, 'src', deep), { recursive: true })
-      const fname = path.join(deep, 'g'.repeat(90) + '.txt')
-      writeFileSync(path.join(dir, 'src', fname), 'deep')
-      spawnSync('ln', ['-s', 'x'.repeat(150), path.join(dir, 'src', 'longlink')])
-      for (const fmt of ['gnu', 'pax', 'ustar']) {
-        if (fmt === 'ustar') continue // ustar cannot hold a 150-byte link name
-        const r = spawnSync('tar', [`--format=${fmt}`, '-C', path.join(dir, 'src'), '-cf', path.join(dir, `${fmt}.tar`), '.'])
-        assert.equal(r.status, 0, String(r.stderr))
-        const got = await readAll(readFileSync(path.join(dir, `${fmt}.tar`)))
-        const f = got.find((g) => g.path === `./${fname}`)
-        assert.ok(f, `${fmt}: long file name missing: ${got.map((g) => g.path).join(', ')}`)
-        assert.equal(f.data.toString(), 'deep')
-        const l = got.find((g) => g.path === './longlink')
-        assert.equal(l?.entry.header.linkpath, 'x'.repeat(150))
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
+    const dir = tempDir(t, { prefix: 'lading-tar-' })
+    const deep = path.join('d'.repeat(60), 'e'.repeat(60), 'f'.repeat(60))
+    mkdirSync(path.join(dir, 'src', deep), { recursive: true })
+    const fname = path.join(deep, 'g'.repeat(90) + '.txt')
+    writeFileSync(path.join(dir, 'src', fname), 'deep')
+    spawnSync('ln', ['-s', 'x'.repeat(150), path.join(dir, 'src', 'longlink')])
+    for (const fmt of ['gnu', 'pax', 'ustar']) {
+      if (fmt === 'ustar') continue // ustar cannot hold a 150-byte link name
+      const r = spawnSync('tar', [`--format=${fmt}`, '-C', path.join(dir, 'src'), '-cf', path.join(dir, `${fmt}.tar`), '.'])
+      assert.equal(r.status, 0, String(r.stderr))
+      const got = await readAll(readFileSync(path.join(dir, `${fmt}.tar`)))
+      const f = got.find((g) => g.path === `./${fname}`)
+      assert.ok(f, `${fmt}: long file name missing: ${got.map((g) => g.path).join(', ')}`)
+      assert.equal(f.data.toString(), 'deep')
+      const l = got.find((g) => g.path === './longlink')
+      assert.equal(l?.entry.header.linkpath, 'x'.repeat(150))
     }
   })
 })

@@ -6,7 +6,12 @@ import { test } from 'node:test'
 import { isLadingError } from '../../src/errors.js'
 import { TAR_CHUNK, encodeEntryHeader, effectiveMtimeNs, sourceDateEpochNs, writeTar, type TarEntry, type TarSource } from '../../src/layer/tar-writer.js'
 import { requireTool } from '../helpers/tools.js'
-import { exec, listTar, tmpdir } from './helpers.js'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { listTar } from '../fixtures/tar.js'
+import { tempDir } from '../fixtures/temp.js'
+
+const exec = promisify(execFile)
 
 const S = 1_000_000_000n
 const base = (p: string, over: Partial<TarEntry> = {}): TarEntry => ({
@@ -127,7 +132,7 @@ test('writer refuses unsafe paths (absolute, .., empty, NUL) and hardlinks escap
 })
 
 test('a file that changed size since it was recorded is an error, not a corrupt archive', async (t) => {
-  const dir = await tmpdir(t)
+  const dir = tempDir(t, { prefix: 'lading-lw-' })
   const f = path.join(dir, 'f')
   await fs.promises.writeFile(f, 'short')
   await assert.rejects(
@@ -146,7 +151,7 @@ test('a file that changed size since it was recorded is an error, not a corrupt 
 })
 
 test('the writer does not follow a symlink swapped in for a file', async (t) => {
-  const dir = await tmpdir(t)
+  const dir = tempDir(t, { prefix: 'lading-lw-' })
   await fs.promises.writeFile(path.join(dir, 'secret'), 'host secret')
   await fs.promises.symlink(path.join(dir, 'secret'), path.join(dir, 'f'))
   await assert.rejects(
@@ -157,7 +162,7 @@ test('the writer does not follow a symlink swapped in for a file', async (t) => 
 
 test('GNU tar lists and extracts our pax output (long names, long links, big ids)', async (t) => {
   if (!requireTool(t, 'tar')) return
-  const dir = await tmpdir(t)
+  const dir = tempDir(t, { prefix: 'lading-lw-' })
   const long = `${'a'.repeat(90)}/${'b'.repeat(90)}/${'c'.repeat(120)}`
   const tar = await tarOf([
     { entry: base('a'.repeat(90), { type: 'directory', mode: 0o755 }) },
@@ -179,7 +184,7 @@ test('GNU tar lists and extracts our pax output (long names, long links, big ids
 
 test('file contents that straddle output chunks: exact chunk sizes, every byte in place (GNU tar reads it back)', async (t) => {
   if (!requireTool(t, 'tar')) return
-  const dir = await tmpdir(t)
+  const dir = tempDir(t, { prefix: 'lading-lw-' })
   // Sizes around the 1 MiB chunk edge and the 512-byte block edge, from files and from memory.
   const sizes = [0, 1, 511, 512, 513, TAR_CHUNK - 700, TAR_CHUNK - 512, TAR_CHUNK, TAR_CHUNK + 3, 3 * TAR_CHUNK + 1234, 77]
   const sources: TarSource[] = []
@@ -210,7 +215,7 @@ test('file contents that straddle output chunks: exact chunk sizes, every byte i
 })
 
 test('a FIFO swapped in for a recorded file is refused, never a hang', async (t) => {
-  const dir = await tmpdir(t)
+  const dir = tempDir(t, { prefix: 'lading-lw-' })
   const f = path.join(dir, 'f')
   await exec('mkfifo', [f])
   await assert.rejects(

@@ -18,7 +18,7 @@ import { rootlessMappings, subordinateRange } from '../../src/run/subids.js'
 import { defaultStoreDir, LocalStore } from '../../src/run/store.js'
 import { applyImageLayers } from '../../src/bundle/unpack.js'
 import { scanTree } from '../../src/layer/snapshot.js'
-import { buildImage } from '../bundle/build-image.js'
+import { initImage } from '../fixtures/image.js'
 import { tempDir } from '../fixtures/temp.js'
 import { binPath, ladingAsync } from '../helpers/cli.js'
 import { canRun, FIXTURE_LAYOUT, LAYERED, makeStore, MINBASE, runnable, unpackedLayers } from './helpers.js'
@@ -87,8 +87,11 @@ describe('the layer cache: unpacked once, complete or absent, verified', () => {
   it('layer cache: a layer whose config lies about its diff_id is refused and not cached', async (t) => {
     if (process.getuid?.() !== 0) return t.skip('needs root (unpacks with owners)')
     const dir = tempDir(t, { prefix: 'lading-run-lie-' })
-    const img = await buildImage(path.join(dir, 'layout'), [[{ name: 'etc/passwd', body: 'root:x:0:0::/root:/bin/sh\n' }]], {}, 'latest', {
-      rootfs: { type: 'layers', diff_ids: [parseDigest(`sha256:${'1'.repeat(64)}`)] },
+    const img = await initImage(path.join(dir, 'layout'), {
+      layers: [[{ name: 'etc/passwd', body: 'root:x:0:0::/root:/bin/sh\n' }]],
+      extra: {
+        rootfs: { type: 'layers', diff_ids: [parseDigest(`sha256:${'1'.repeat(64)}`)] },
+      },
     })
     const store = await LocalStore.open(path.join(dir, 'store'))
     const resolved = await resolveImage(img.layout, { tag: 'latest' })

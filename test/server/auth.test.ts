@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test'
 import { lading, ladingOk, runOk } from '../helpers/cli.js'
 import { errorCode, request, spawnServer, type ChildServer } from '../helpers/lading-server.js'
 import { requireTool } from '../helpers/tools.js'
-import { selfSigned } from '../helpers/tls-cert.js'
+import { selfSigned } from '../fixtures/tls.js'
 import { tempDir } from '../fixtures/temp.js'
 
 /** A token for bob from the server's token endpoint, for `scope` (repository:NAME:ACTIONS without the prefix). */

@@ -17,7 +17,8 @@ import { RegistryClient } from '../../src/transport/registry/client.js'
 import { request, spawnServer, startTestServer } from '../helpers/lading-server.js'
 import { ladingAsyncOk } from '../helpers/cli.js'
 import { tempDir } from '../fixtures/temp.js'
-import { blob, collect, rawManifest, stream, type Blob } from '../transport/registry/image-fixture.js'
+import { blob, type Blob, rawManifest, stream } from '../fixtures/image.js'
+import { buffer as collect } from 'node:stream/consumers'
 
 /** A layer blob that is gzip (as its media type says, which `lading validate` checks) of random bytes. */
 function gzipLayer(n: number): Blob {

@@ -13,7 +13,8 @@ import { RegistryClient } from '../../src/transport/registry/client.js'
 import { errorCode, request, startTestServer, type TestServer } from '../helpers/lading-server.js'
 import { ladingAsyncOk } from '../helpers/cli.js'
 import { tempDir } from '../fixtures/temp.js'
-import { blob, collect, makeArtifact, makeImage, rawManifest, stream, type TestImage } from '../transport/registry/image-fixture.js'
+import { blob, makeArtifact, makeImage, rawManifest, stream, type TestImage } from '../fixtures/image.js'
+import { buffer as collect } from 'node:stream/consumers'
 
 async function pushImage(client: RegistryClient, repo: string, img: TestImage, tag: string): Promise<void> {
   for (const b of [img.config, ...img.layers]) await client.putBlob(repo, stream(b.bytes), b.desc)
@@ -116,7 +117,7 @@ describe('lading serve: distribution-spec protocol', () => {
   })
 
   test('manifests by tag and digest: headers, exact bytes, sha512, delete by tag and by digest', async () => {
-    const img = makeImage([100, 200])
+    const img = makeImage({ layers: [100, 200] })
     await pushImage(client, 'm/img', img, 'v1')
     for (const ref of ['v1', img.manifest.digest]) {
       const r = await request(`${s.url}/v2/m/img/manifests/${ref}`, 'GET')
@@ -143,7 +144,7 @@ describe('lading serve: distribution-spec protocol', () => {
   })
 
   test('a manifest naming blobs the repository lacks is MANIFEST_BLOB_UNKNOWN; a manifest in another repo does not count', async () => {
-    const img = makeImage([300])
+    const img = makeImage({ layers: [300] })
     await pushImage(client, 'mbu/one', img, 'v1')
     const r = await request(`${s.url}/v2/mbu/two/manifests/v1`, 'PUT', { body: img.manifest.bytes, headers: { 'Content-Type': MediaType.OciManifest } })
     assert.equal(r.status, 400)
@@ -151,7 +152,7 @@ describe('lading serve: distribution-spec protocol', () => {
   })
 
   test('tags list: sorted, n/last pagination with a Link header, 404 NAME_UNKNOWN for no repository', async () => {
-    const img = makeImage([50])
+    const img = makeImage({ layers: [50] })
     await pushImage(client, 'tags/r', img, 'b')
     for (const t of ['a', 'd', 'c']) await client.putManifest('tags/r', t, img.manifest)
     const all = await request(`${s.url}/v2/tags/r/tags/list`, 'GET')
@@ -171,7 +172,7 @@ describe('lading serve: distribution-spec protocol', () => {
   })
 
   test('referrers: OCI-Subject on push, the list with artifactType, the filter and OCI-Filters-Applied', async () => {
-    const img = makeImage([60])
+    const img = makeImage({ layers: [60] })
     await pushImage(client, 'ref/r', img, 'v1')
     const subject = { mediaType: MediaType.OciManifest, digest: img.manifest.digest, size: img.manifest.bytes.length }
     const sbom = makeArtifact(subject, 'application/vnd.example.sbom')
@@ -239,7 +240,7 @@ describe('lading serve: distribution-spec protocol', () => {
   })
 
   test('nested repositories: a/b first, then a, both layouts', async () => {
-    const img = makeImage([40])
+    const img = makeImage({ layers: [40] })
     await pushImage(client, 'nest/a/b', img, 'x')
     await pushImage(client, 'nest/a', img, 'y')
     assert.deepEqual(await client.listTags('nest/a'), ['y'])
@@ -248,7 +249,7 @@ describe('lading serve: distribution-spec protocol', () => {
   })
 
   test('a Docker v2s2 manifest list keeps its media type; its children are required', async () => {
-    const img = makeImage([70])
+    const img = makeImage({ layers: [70] })
     const docker = rawManifest(
       {
         schemaVersion: 2,
@@ -293,7 +294,7 @@ describe('lading serve: read-only and access log', () => {
     // One root for both servers: the first one's is served again read-only.
     const root = path.join(tempDir(t, { prefix: 'lading-serve-ro-' }), 'root')
     const s = await startTestServer({ root })
-    const img = makeImage([10])
+    const img = makeImage({ layers: [10] })
     const client = new RegistryClient({ registry: s.host, tlsVerify: false })
     try {
       await pushImage(client, 'ro/r', img, 'v1')

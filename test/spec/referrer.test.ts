@@ -23,6 +23,8 @@ import { parseReference } from '../../src/transport/reference.js'
 import { RegistryClient, referrersTag } from '../../src/transport/registry/client.js'
 import { RawLayout } from '../helpers/raw-layout.js'
 import { registryAvailable, startRegistry, type RunningRegistry } from '../helpers/registry.js'
+import path from 'node:path'
+import { tempDir } from '../fixtures/temp.js'
 
 const CFG = 'application/vnd.example.config.v1+json'
 const SBOM = 'application/vnd.example.sbom.v1'
@@ -140,8 +142,7 @@ describe('referrers: one rule in spec/referrer.ts', () => {
   })
 
   test('the layout destination records as referrers exactly the documents the rule calls referrers', async (t) => {
-    const dir = `${raw.dir}-dest`
-    t.after(() => fsp.rm(dir, { recursive: true, force: true }))
+    const dir = path.join(tempDir(t, { prefix: 'lading-referrer-' }), 'dest')
     const dest = await openDestination(parseReference(`oci:${dir}`))
     try {
       // Blobs first, as a copy puts them; the subject is not needed in the destination.

@@ -14,10 +14,10 @@ import { MemoryBlobStore } from '../../src/store/memory/blob-store.js'
 import { MemoryIndexStore } from '../../src/store/memory/index-store.js'
 import { blobStoreContract } from './contract/blob-store.js'
 import { indexStoreContract } from './contract/index-store.js'
-import { tempDir } from './store-fixtures.js'
+import { tempDir } from '../fixtures/temp.js'
 
-blobStoreContract('fs', async () => {
-  const { dir, cleanup } = await tempDir('lading-contract-')
+blobStoreContract('fs', async (t) => {
+  const dir = tempDir(t, { prefix: 'lading-contract-' })
   const layout = await Layout.init(dir)
   return {
     store: layout.blobs,
@@ -28,7 +28,6 @@ blobStoreContract('fs', async () => {
       bytes[bytes.length >> 1]! ^= 0xff
       await fsp.writeFile(file, bytes)
     },
-    cleanup,
   }
 })
 
@@ -43,16 +42,15 @@ blobStoreContract('memory', async () => {
   }
 })
 
-indexStoreContract('fs', async () => {
-  const { dir, cleanup } = await tempDir('lading-contract-')
-  return { store: (await Layout.init(dir)).index, cleanup }
+indexStoreContract('fs', async (t) => {
+  const dir = tempDir(t, { prefix: 'lading-contract-' })
+  return { store: (await Layout.init(dir)).index }
 })
 
 indexStoreContract('memory', async () => ({ store: new MemoryIndexStore(), async cleanup() {} }))
 
 test('fs upload sessions: a session whose data vanished (swept by another process) ends with NOT_FOUND, not a raw file error', async (t) => {
-  const { dir, cleanup } = await tempDir('lading-contract-')
-  t.after(cleanup)
+  const dir = tempDir(t, { prefix: 'lading-contract-' })
   const layout = await Layout.init(dir)
   const uploads = new FsBlobStore(layout.dir).uploads
   const s = await uploads.start()
@@ -66,8 +64,7 @@ test('fs upload sessions: a session whose data vanished (swept by another proces
 })
 
 test('fs upload sessions: session ids that could climb out of the sessions directory are unknown', async (t) => {
-  const { dir, cleanup } = await tempDir('lading-contract-')
-  t.after(cleanup)
+  const dir = tempDir(t, { prefix: 'lading-contract-' })
   const outside = path.join(dir, 'outside')
   await fsp.mkdir(outside)
   await fsp.writeFile(path.join(outside, 'meta.json'), '{}')
@@ -82,8 +79,7 @@ test('fs upload sessions: session ids that could climb out of the sessions direc
 })
 
 test('fs upload sessions: gc of a layout removes sessions idle a day (they outlive their writer), keeps younger ones', async (t) => {
-  const { dir, cleanup } = await tempDir('lading-contract-')
-  t.after(cleanup)
+  const dir = tempDir(t, { prefix: 'lading-contract-' })
   const layout = await Layout.init(dir)
   const uploads = layout.blobs.uploads!
   const old = await uploads.start()

@@ -7,8 +7,6 @@ import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
-import { Writable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseDigest } from '../../src/digest/digest.js'
@@ -16,7 +14,8 @@ import { Layout } from '../../src/store/layout.js'
 import { isTempName } from '../../src/io/fs.js'
 import { findTool, inCI } from '../helpers/tools.js'
 import { lading } from '../helpers/cli.js'
-import { putImage, tempDir } from './store-fixtures.js'
+import { putImage, verifyEveryBlob } from '../fixtures/image.js'
+import { tempDir } from '../fixtures/temp.js'
 
 const buildRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const layoutModule = pathToFileURL(path.join(buildRoot, 'src/store/layout.js')).href
@@ -42,22 +41,6 @@ function child(code: string, args: string[]): { proc: ChildProcess; ready: Promi
   return { proc, ready, done }
 }
 
-async function checkEveryBlob(layout: Layout): Promise<number> {
-  let n = 0
-  for await (const b of layout.listBlobs()) {
-    await pipeline(
-      await layout.getBlob(b),
-      new Writable({
-        write(_c, _e, cb) {
-          cb()
-        },
-      }),
-    )
-    n++
-  }
-  return n
-}
-
 async function validIndex(layout: Layout, t: { diagnostic: (s: string) => void }): Promise<void> {
   await layout.readIndex()
   if (findTool('oci-image-tool')) {
@@ -72,175 +55,155 @@ async function validIndex(layout: Layout, t: { diagnostic: (s: string) => void }
 }
 
 test('eight processes calling setTag at the same moment leave eight tags and a valid index.json', async (t) => {
-  const tmp = await tempDir()
-  try {
-    const layout = await Layout.init(path.join(tmp.dir, 'l'))
-    const img = await putImage(layout)
-    await layout.setTag('base', img.manifest)
-    const code = `
-      const { Layout } = await import(${JSON.stringify(layoutModule)});
-      const [dir, tag, desc] = process.argv.slice(-3);
-      const layout = await Layout.open(dir);
-      await layout.setTag(tag, JSON.parse(desc));
-    `
-    const kids = Array.from({ length: 8 }, (_, i) => child(code, [layout.dir, `p${i}`, JSON.stringify(img.manifest)]))
-    await Promise.all(kids.map((k) => k.ready))
-    for (const k of kids) k.proc.stdin!.write('go\n')
-    const results = await Promise.all(kids.map((k) => k.done))
-    for (const r of results) assert.equal(r.code, 0, r.stderr)
-    const tags = (await layout.listTags()).map((x) => x.tag).sort()
-    assert.deepEqual(tags, ['base', 'p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7'])
-    await validIndex(layout, t)
-    const left = (await fsp.readdir(layout.dir)).filter((n) => n !== 'blobs' && n !== 'index.json' && n !== 'oci-layout')
-    assert.deepEqual(left, [], 'no lock or temp file is left behind')
-  } finally {
-    await tmp.cleanup()
-  }
+  const tmpDir = tempDir(t)
+  const layout = await Layout.init(path.join(tmpDir, 'l'))
+  const img = await putImage(layout, { layers: 1 })
+  await layout.setTag('base', img.manifest)
+  const code = `
+    const { Layout } = await import(${JSON.stringify(layoutModule)});
+    const [dir, tag, desc] = process.argv.slice(-3);
+    const layout = await Layout.open(dir);
+    await layout.setTag(tag, JSON.parse(desc));
+  `
+  const kids = Array.from({ length: 8 }, (_, i) => child(code, [layout.dir, `p${i}`, JSON.stringify(img.manifest)]))
+  await Promise.all(kids.map((k) => k.ready))
+  for (const k of kids) k.proc.stdin!.write('go\n')
+  const results = await Promise.all(kids.map((k) => k.done))
+  for (const r of results) assert.equal(r.code, 0, r.stderr)
+  const tags = (await layout.listTags()).map((x) => x.tag).sort()
+  assert.deepEqual(tags, ['base', 'p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7'])
+  await validIndex(layout, t)
+  const left = (await fsp.readdir(layout.dir)).filter((n) => n !== 'blobs' && n !== 'index.json' && n !== 'oci-layout')
+  assert.deepEqual(left, [], 'no lock or temp file is left behind')
 })
 
-test('stress: eight processes each setting fifteen tags lose no update (the lock is what makes this pass)', async () => {
-  const tmp = await tempDir()
-  try {
-    const layout = await Layout.init(path.join(tmp.dir, 'l'))
-    const img = await putImage(layout)
-    const code = `
-      const { Layout } = await import(${JSON.stringify(layoutModule)});
-      const [dir, prefix, desc] = process.argv.slice(-3);
-      const layout = await Layout.open(dir);
-      for (let j = 0; j < 15; j++) await layout.setTag(prefix + '-' + j, JSON.parse(desc));
-    `
-    const kids = Array.from({ length: 8 }, (_, i) => child(code, [layout.dir, `s${i}`, JSON.stringify(img.manifest)]))
-    await Promise.all(kids.map((k) => k.ready))
-    for (const k of kids) k.proc.stdin!.write('go\n')
-    for (const r of await Promise.all(kids.map((k) => k.done))) assert.equal(r.code, 0, r.stderr)
-    assert.equal((await layout.listTags()).length, 120)
-  } finally {
-    await tmp.cleanup()
-  }
+test('stress: eight processes each setting fifteen tags lose no update (the lock is what makes this pass)', async (t) => {
+  const tmpDir = tempDir(t)
+  const layout = await Layout.init(path.join(tmpDir, 'l'))
+  const img = await putImage(layout, { layers: 1 })
+  const code = `
+    const { Layout } = await import(${JSON.stringify(layoutModule)});
+    const [dir, prefix, desc] = process.argv.slice(-3);
+    const layout = await Layout.open(dir);
+    for (let j = 0; j < 15; j++) await layout.setTag(prefix + '-' + j, JSON.parse(desc));
+  `
+  const kids = Array.from({ length: 8 }, (_, i) => child(code, [layout.dir, `s${i}`, JSON.stringify(img.manifest)]))
+  await Promise.all(kids.map((k) => k.ready))
+  for (const k of kids) k.proc.stdin!.write('go\n')
+  for (const r of await Promise.all(kids.map((k) => k.done))) assert.equal(r.code, 0, r.stderr)
+  assert.equal((await layout.listTags()).length, 120)
 })
 
 test('eight `lading tag` processes at the same moment leave eight tags and a valid index.json', async (t) => {
-  const tmp = await tempDir()
-  try {
-    const layout = await Layout.init(path.join(tmp.dir, 'l'))
-    const img = await putImage(layout)
-    await layout.setTag('base', img.manifest)
-    // Each child waits at the barrier, then runs the CLI's main module with its argv.
-    const code = `
-      const [main, dir, tag] = process.argv.slice(-3);
-      process.argv = [process.argv[0], main, 'tag', '--image', dir + ':base', tag];
-      await import(${JSON.stringify(pathToFileURL(cliMain).href)});
-    `
-    const kids = Array.from({ length: 8 }, (_, i) => child(code, [cliMain, layout.dir, `c${i}`]))
-    await Promise.all(kids.map((k) => k.ready))
-    for (const k of kids) k.proc.stdin!.write('go\n')
-    const results = await Promise.all(kids.map((k) => k.done))
-    for (const r of results) assert.equal(r.code, 0, r.stderr)
-    const tags = (await layout.listTags()).map((x) => x.tag).sort()
-    assert.deepEqual(tags, ['base', 'c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7'])
-    for (const tag of tags) assert.equal((await layout.resolveTag(tag)).digest, img.manifest.digest)
-    await validIndex(layout, t)
-  } finally {
-    await tmp.cleanup()
-  }
+  const tmpDir = tempDir(t)
+  const layout = await Layout.init(path.join(tmpDir, 'l'))
+  const img = await putImage(layout, { layers: 1 })
+  await layout.setTag('base', img.manifest)
+  // Each child waits at the barrier, then runs the CLI's main module with its argv.
+  const code = `
+    const [main, dir, tag] = process.argv.slice(-3);
+    process.argv = [process.argv[0], main, 'tag', '--image', dir + ':base', tag];
+    await import(${JSON.stringify(pathToFileURL(cliMain).href)});
+  `
+  const kids = Array.from({ length: 8 }, (_, i) => child(code, [cliMain, layout.dir, `c${i}`]))
+  await Promise.all(kids.map((k) => k.ready))
+  for (const k of kids) k.proc.stdin!.write('go\n')
+  const results = await Promise.all(kids.map((k) => k.done))
+  for (const r of results) assert.equal(r.code, 0, r.stderr)
+  const tags = (await layout.listTags()).map((x) => x.tag).sort()
+  assert.deepEqual(tags, ['base', 'c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7'])
+  for (const tag of tags) assert.equal((await layout.resolveTag(tag)).digest, img.manifest.digest)
+  await validIndex(layout, t)
 })
 
 test('SIGKILL while writing a 200 MB blob leaves no partial blob; the layout validates; gc removes the temp file', async (t) => {
-  const tmp = await tempDir()
-  try {
-    const layout = await Layout.init(path.join(tmp.dir, 'l'))
-    const img = await putImage(layout, { layers: 2 })
-    await layout.setTag('t', img.manifest)
-    const before = (await fsp.readdir(path.join(layout.dir, 'blobs', 'sha256'))).sort()
-    // A slow generator: 200 chunks of 1 MiB with a pause between them.
-    const code = `
-      const { Layout } = await import(${JSON.stringify(layoutModule)});
-      const { Readable } = await import('node:stream');
-      const { setTimeout: sleep } = await import('node:timers/promises');
-      const layout = await Layout.open(process.argv.at(-1));
-      async function* slow() {
-        const chunk = Buffer.alloc(1024 * 1024, 7);
-        for (let i = 0; i < 200; i++) { chunk.writeUInt32BE(i, 0); yield Buffer.from(chunk); await sleep(20); }
-      }
-      await layout.putBlob(Readable.from(slow()));
-      process.stderr.write('finished writing, which the test should have prevented\\n');
-    `
-    const k = child(code, [layout.dir])
-    await k.ready
-    k.proc.stdin!.write('go\n')
-    const alg = path.join(layout.dir, 'blobs', 'sha256')
-    let temp: string | undefined
-    for (let i = 0; i < 400 && temp === undefined; i++) {
-      await sleep(25)
-      for (const n of await fsp.readdir(alg)) {
-        if (isTempName(n) && ((await fsp.stat(path.join(alg, n)).catch(() => undefined))?.size ?? 0) >= 16 * 1024 * 1024) temp = n
-      }
+  const tmpDir = tempDir(t)
+  const layout = await Layout.init(path.join(tmpDir, 'l'))
+  const img = await putImage(layout, { layers: 2 })
+  await layout.setTag('t', img.manifest)
+  const before = (await fsp.readdir(path.join(layout.dir, 'blobs', 'sha256'))).sort()
+  // A slow generator: 200 chunks of 1 MiB with a pause between them.
+  const code = `
+    const { Layout } = await import(${JSON.stringify(layoutModule)});
+    const { Readable } = await import('node:stream');
+    const { setTimeout: sleep } = await import('node:timers/promises');
+    const layout = await Layout.open(process.argv.at(-1));
+    async function* slow() {
+      const chunk = Buffer.alloc(1024 * 1024, 7);
+      for (let i = 0; i < 200; i++) { chunk.writeUInt32BE(i, 0); yield Buffer.from(chunk); await sleep(20); }
     }
-    assert.ok(temp, 'the writer made a temp file of at least 16 MiB')
-    k.proc.kill('SIGKILL')
-    const r = await k.done
-    assert.equal(r.code, null, 'killed, not finished')
-
-    const after = (await fsp.readdir(alg)).sort()
-    assert.deepEqual(
-      after.filter((n) => !isTempName(n)),
-      before,
-      'no new (partial) blob under a digest name',
-    )
-    assert.deepEqual(after.filter(isTempName), [temp])
-    assert.equal(await checkEveryBlob(layout), before.length)
-    const v = lading(['validate', '--layout', layout.dir])
-    if (v.status === 0 || !/unknown command/.test(v.stderr)) assert.equal(v.status, 0, `lading validate: ${v.stdout}${v.stderr}`)
-    else t.diagnostic('lading validate not available yet: blobs checked by digest only')
-
-    const g = await layout.gc()
-    assert.equal(g.tempFilesRemoved, 1)
-    assert.ok(g.tempBytesRemoved >= 16 * 1024 * 1024)
-    assert.deepEqual(g.removed, [])
-    assert.deepEqual((await fsp.readdir(alg)).sort(), before)
-  } finally {
-    await tmp.cleanup()
+    await layout.putBlob(Readable.from(slow()));
+    process.stderr.write('finished writing, which the test should have prevented\\n');
+  `
+  const k = child(code, [layout.dir])
+  await k.ready
+  k.proc.stdin!.write('go\n')
+  const alg = path.join(layout.dir, 'blobs', 'sha256')
+  let temp: string | undefined
+  for (let i = 0; i < 400 && temp === undefined; i++) {
+    await sleep(25)
+    for (const n of await fsp.readdir(alg)) {
+      if (isTempName(n) && ((await fsp.stat(path.join(alg, n)).catch(() => undefined))?.size ?? 0) >= 16 * 1024 * 1024) temp = n
+    }
   }
+  assert.ok(temp, 'the writer made a temp file of at least 16 MiB')
+  k.proc.kill('SIGKILL')
+  const r = await k.done
+  assert.equal(r.code, null, 'killed, not finished')
+
+  const after = (await fsp.readdir(alg)).sort()
+  assert.deepEqual(
+    after.filter((n) => !isTempName(n)),
+    before,
+    'no new (partial) blob under a digest name',
+  )
+  assert.deepEqual(after.filter(isTempName), [temp])
+  assert.equal(await verifyEveryBlob(layout), before.length)
+  const v = lading(['validate', '--layout', layout.dir])
+  if (v.status === 0 || !/unknown command/.test(v.stderr)) assert.equal(v.status, 0, `lading validate: ${v.stdout}${v.stderr}`)
+  else t.diagnostic('lading validate not available yet: blobs checked by digest only')
+
+  const g = await layout.gc()
+  assert.equal(g.tempFilesRemoved, 1)
+  assert.ok(g.tempBytesRemoved >= 16 * 1024 * 1024)
+  assert.deepEqual(g.removed, [])
+  assert.deepEqual((await fsp.readdir(alg)).sort(), before)
 })
 
-test('gc while another process is writing a blob leaves the writer alone; its blob lands intact', async () => {
-  const tmp = await tempDir()
-  try {
-    const layout = await Layout.init(path.join(tmp.dir, 'l'))
-    const code = `
-      const { Layout } = await import(${JSON.stringify(layoutModule)});
-      const { Readable } = await import('node:stream');
-      const { setTimeout: sleep } = await import('node:timers/promises');
-      const layout = await Layout.open(process.argv.at(-1));
-      async function* slow() {
-        for (let i = 0; i < 24; i++) { yield Buffer.alloc(1024 * 1024, i); await sleep(40); }
-      }
-      const r = await layout.putBlob(Readable.from(slow()));
-      process.stdout.write(JSON.stringify(r) + '\\n');
-    `
-    const k = child(code, [layout.dir])
-    await k.ready
-    let out = ''
-    k.proc.stdout!.on('data', (b: Buffer) => {
-      out += b.toString()
-    })
-    k.proc.stdin!.write('go\n')
-    const alg = path.join(layout.dir, 'blobs', 'sha256')
-    let sawTemp = false
-    for (let i = 0; i < 200 && !sawTemp; i++) {
-      await sleep(20)
-      sawTemp = (await fsp.readdir(alg)).some(isTempName)
+test('gc while another process is writing a blob leaves the writer alone; its blob lands intact', async (t) => {
+  const tmpDir = tempDir(t)
+  const layout = await Layout.init(path.join(tmpDir, 'l'))
+  const code = `
+    const { Layout } = await import(${JSON.stringify(layoutModule)});
+    const { Readable } = await import('node:stream');
+    const { setTimeout: sleep } = await import('node:timers/promises');
+    const layout = await Layout.open(process.argv.at(-1));
+    async function* slow() {
+      for (let i = 0; i < 24; i++) { yield Buffer.alloc(1024 * 1024, i); await sleep(40); }
     }
-    assert.ok(sawTemp, 'the writer started')
-    const g = await layout.gc()
-    assert.equal(g.tempFilesRemoved, 0, 'the live writer keeps its temp file')
-    const r = await k.done
-    assert.equal(r.code, 0, r.stderr)
-    const { digest, size } = JSON.parse(out) as { digest: string; size: number }
-    assert.equal(size, 24 * 1024 * 1024)
-    assert.equal(await checkEveryBlob(layout), 1)
-    assert.ok(await layout.hasBlob(parseDigest(digest)))
-  } finally {
-    await tmp.cleanup()
+    const r = await layout.putBlob(Readable.from(slow()));
+    process.stdout.write(JSON.stringify(r) + '\\n');
+  `
+  const k = child(code, [layout.dir])
+  await k.ready
+  let out = ''
+  k.proc.stdout!.on('data', (b: Buffer) => {
+    out += b.toString()
+  })
+  k.proc.stdin!.write('go\n')
+  const alg = path.join(layout.dir, 'blobs', 'sha256')
+  let sawTemp = false
+  for (let i = 0; i < 200 && !sawTemp; i++) {
+    await sleep(20)
+    sawTemp = (await fsp.readdir(alg)).some(isTempName)
   }
+  assert.ok(sawTemp, 'the writer started')
+  const g = await layout.gc()
+  assert.equal(g.tempFilesRemoved, 0, 'the live writer keeps its temp file')
+  const r = await k.done
+  assert.equal(r.code, 0, r.stderr)
+  const { digest, size } = JSON.parse(out) as { digest: string; size: number }
+  assert.equal(size, 24 * 1024 * 1024)
+  assert.equal(await verifyEveryBlob(layout), 1)
+  assert.ok(await layout.hasBlob(parseDigest(digest)))
 })

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { MAX_INDEX_DEPTH, indexDepthMessage } from '../../src/io/limits.js'
@@ -14,14 +13,15 @@ import { Layout } from '../../src/store/layout.js'
 import { hostPlatform } from '../../src/spec/platform.js'
 import type { Descriptor } from '../../src/spec/types.js'
 import { lading } from '../helpers/cli.js'
-import { buildImage } from '../copy/image-builder.js'
+import { putImage } from '../fixtures/image.js'
+import { tempDir } from '../fixtures/temp.js'
 
-let tmp: string
+const tmp = tempDir({ after }, { prefix: 'lading-index-depth-' })
 
 /** A layout whose tag `t` names `levels` nested indexes over one image of the host's platform. */
 async function chain(dir: string, levels: number): Promise<void> {
   const layout = await Layout.init(dir)
-  const img = await buildImage(layout, { platform: hostPlatform() })
+  const img = await putImage(layout, { platform: hostPlatform() })
   let d: Descriptor = img.manifest
   for (let i = 0; i < levels; i++) {
     const index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ ...d, platform: hostPlatform() }] }
@@ -32,12 +32,8 @@ async function chain(dir: string, levels: number): Promise<void> {
 }
 
 before(async () => {
-  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-index-depth-'))
   await chain(path.join(tmp, 'ok'), MAX_INDEX_DEPTH)
   await chain(path.join(tmp, 'deep'), MAX_INDEX_DEPTH + 1)
-})
-after(async () => {
-  await fsp.rm(tmp, { recursive: true, force: true })
 })
 
 /** Each command as a user types it, on layout `dir` (`out` is a fresh path for its output). */
@@ -93,7 +89,7 @@ test('regression (issue 10 #5): copy --all and validate judge depth on every pat
   const { validateLayout } = await import('../../src/store/validate-layout.js')
   const dir = path.join(tmp, 'two-paths')
   const layout = await Layout.init(dir)
-  const img = await buildImage(layout, { platform: hostPlatform() })
+  const img = await putImage(layout, { platform: hostPlatform() })
   const index = async (entries: Descriptor[]): Promise<Descriptor> => {
     const doc = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries }
     return layout.putManifest(Buffer.from(JSON.stringify(doc)), doc.mediaType)

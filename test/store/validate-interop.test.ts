@@ -10,12 +10,12 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { existsSync, promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { validateLayout } from '../../src/store/validate-layout.js'
 import { RawLayout } from '../helpers/raw-layout.js'
 import { requireTool } from '../helpers/tools.js'
+import { tempDir } from '../fixtures/temp.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 const cli = path.join(repoRoot, 'build/src/cli/main.js')
@@ -40,12 +40,6 @@ function assertValid(dir: string): void {
   const r = ladingValidate(['--layout', dir])
   assert.equal(r.status, 0, `lading validate --layout ${dir}:\n${r.stdout}${r.stderr}`)
   assert.match(r.stdout, /: valid \(/)
-}
-
-async function tmp(t: import('node:test').TestContext): Promise<string> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-interop-'))
-  t.after(() => fsp.rm(dir, { recursive: true, force: true }))
-  return dir
 }
 
 /** umoci: init, new, config, unpack, add files, repack, config again. Returns the layout dir. */
@@ -75,7 +69,7 @@ function buildWithUmoci(dir: string): string {
 
 test('interop: layouts written by umoci (init, new, config, unpack + repack) pass lading validate', async (t) => {
   if (!requireTool(t, 'umoci')) return
-  const dir = await tmp(t)
+  const dir = tempDir(t, { prefix: 'lading-interop-' })
   const [layout, bundle] = buildWithUmoci(dir).split('\0') as [string, string]
   assertValid(layout) // init + new (no layers) + config
   await fsp.mkdir(path.join(bundle, 'rootfs', 'etc'), { recursive: true })
@@ -109,7 +103,7 @@ test('interop: layouts written by umoci (init, new, config, unpack + repack) pas
 
 test('interop: skopeo copy oci:A:t oci:B:t (OCI and --format v2s2) passes lading validate', async (t) => {
   if (!requireTool(t, 'skopeo')) return
-  const dir = await tmp(t)
+  const dir = tempDir(t, { prefix: 'lading-interop-' })
   const src = await RawLayout.create()
   t.after(() => src.cleanup())
   await src.addImage({ tag: 't', layers: 2 })
@@ -129,7 +123,7 @@ test('interop: skopeo copy oci:A:t oci:B:t (OCI and --format v2s2) passes lading
 
 test('interop: skopeo copies umoci-built images too', async (t) => {
   if (!requireTool(t, 'umoci') || !requireTool(t, 'skopeo')) return
-  const dir = await tmp(t)
+  const dir = tempDir(t, { prefix: 'lading-interop-' })
   const [layout, bundle] = buildWithUmoci(dir).split('\0') as [string, string]
   await fsp.writeFile(path.join(bundle, 'rootfs', 'file'), 'x')
   ok('umoci', ['repack', '--image', `${layout}:r`, bundle])
@@ -191,7 +185,7 @@ test('interop: images committed by store/image.ts writeImage pass oci-image-tool
   if (!requireTool(t, 'oci-image-tool')) return
   const { Layout } = await import('../../src/store/layout.js')
   const { writeImage } = await import('../../src/store/image.js')
-  const dir = await tmp(t)
+  const dir = tempDir(t, { prefix: 'lading-interop-' })
   const layout = await Layout.init(path.join(dir, 'l'))
   const { makeTar, sha256 } = await import('../helpers/raw-layout.js')
   const { gzipSync } = await import('node:zlib')
@@ -232,7 +226,7 @@ test('interop: the Debian fixture layout (umoci-built, three tags) passes lading
 
 test('interop: a layout written by the lading CLI (init, new, config, insert) passes lading validate --deep and oci-image-tool', async (t) => {
   if (!requireTool(t, 'oci-image-tool')) return
-  const dir = await tmp(t)
+  const dir = tempDir(t, { prefix: 'lading-interop-' })
   const layout = path.join(dir, 'l')
   const lading = (args: string[]) => ok(process.execPath, [cli, ...args])
   lading(['init', '--layout', layout])

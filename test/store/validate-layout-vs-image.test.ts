@@ -14,7 +14,8 @@ import { validateLayout } from '../../src/store/validate-layout.js'
 import { Annotation, MediaType } from '../../src/spec/media-types.js'
 import type { Descriptor, ImageConfig, Manifest } from '../../src/spec/types.js'
 import { formatProblem } from '../../src/spec/validate.js'
-import { putImage, putIndex, tempDir, withPlatform } from '../store/store-fixtures.js'
+import { putImage, putIndex, withPlatform } from '../fixtures/image.js'
+import { tempDir, type AfterHook } from '../fixtures/temp.js'
 
 /** Add an index.json entry as given (lies included): what a hostile or buggy writer leaves. */
 async function tagRaw(layout: Layout, tag: string, desc: Descriptor): Promise<void> {
@@ -66,21 +67,16 @@ const corruptions: Record<string, (layout: Layout) => Promise<void>> = {
   },
 }
 
-async function withCorrupt(name: string, fn: (dir: string) => Promise<void>): Promise<void> {
-  const t = await tempDir('lading-layout-vs-image-')
-  try {
-    const layout = await Layout.init(path.join(t.dir, 'l'))
-    await corruptions[name]!(layout)
-    await fn(layout.dir)
-  } finally {
-    await t.cleanup()
-  }
+async function withCorrupt(hook: AfterHook, name: string, fn: (dir: string) => Promise<void>): Promise<void> {
+  const layout = await Layout.init(path.join(tempDir(hook, { prefix: 'lading-layout-vs-image-' }), 'l'))
+  await corruptions[name]!(layout)
+  await fn(layout.dir)
 }
 
 const lines = (r: { problems: Parameters<typeof formatProblem>[0][] }): string[] => r.problems.map(formatProblem)
 
-test('regression (issue 10 #4): a tag whose descriptor claims an index for a manifest blob another tag also uses is reported by --layout', async () => {
-  await withCorrupt('a descriptor claims an index for a manifest another tag names rightly', async (dir) => {
+test('regression (issue 10 #4): a tag whose descriptor claims an index for a manifest blob another tag also uses is reported by --layout', async (t) => {
+  await withCorrupt(t, 'a descriptor claims an index for a manifest another tag names rightly', async (dir) => {
     const image = await validateLayout(dir, { tag: 'b' })
     assert.ok(
       image.problems.some((p) => p.code === 'INVALID_INDEX'),
@@ -91,8 +87,8 @@ test('regression (issue 10 #4): a tag whose descriptor claims an index for a man
   })
 })
 
-test('regression (issue 10 #4): with --deep, a wrong diff_id for a layer shared with another image is reported by --layout', async () => {
-  await withCorrupt('a layer shared with another image has a wrong diff_id in the second config (deep)', async (dir) => {
+test('regression (issue 10 #4): with --deep, a wrong diff_id for a layer shared with another image is reported by --layout', async (t) => {
+  await withCorrupt(t, 'a layer shared with another image has a wrong diff_id in the second config (deep)', async (dir) => {
     const image = await validateLayout(dir, { tag: 'b', deep: true })
     assert.ok(
       image.problems.some((p) => p.code === 'DIGEST_MISMATCH' && p.pointer === '/rootfs/diff_ids/0'),
@@ -103,9 +99,9 @@ test('regression (issue 10 #4): with --deep, a wrong diff_id for a layer shared 
   })
 })
 
-test('property (issue 10 #4): for every corrupted layout, every problem --image finds for any tag, --layout finds (with and without --deep)', async () => {
+test('property (issue 10 #4): for every corrupted layout, every problem --image finds for any tag, --layout finds (with and without --deep)', async (t) => {
   for (const name of Object.keys(corruptions)) {
-    await withCorrupt(name, async (dir) => {
+    await withCorrupt(t, name, async (dir) => {
       for (const deep of [false, true]) {
         const whole = new Set(lines(await validateLayout(dir, { deep })))
         let found = 0
@@ -121,8 +117,8 @@ test('property (issue 10 #4): for every corrupted layout, every problem --image 
   }
 })
 
-test('the too-deep index is reported with the one depth message', async () => {
-  await withCorrupt('an index is shallow under one tag and too deep under another', async (dir) => {
+test('the too-deep index is reported with the one depth message', async (t) => {
+  await withCorrupt(t, 'an index is shallow under one tag and too deep under another', async (dir) => {
     const r = await validateLayout(dir)
     assert.equal(r.problems.filter((p) => p.message.endsWith(indexDepthMessage())).length, 1, lines(r).join('\n'))
     assert.deepEqual((await validateLayout(dir, { tag: 'a' })).problems, [])

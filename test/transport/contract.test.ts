@@ -3,24 +3,23 @@
  * docker-archive, dir, and docker against a real registry (docker-registry from Debian).
  */
 import { after, before } from 'node:test'
-import { mkdtemp, rm } from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { registryMissing, startRegistry, type RunningRegistry } from '../helpers/registry.js'
+import { tempDir, type AfterHook } from '../fixtures/temp.js'
 import { transportContract, type TransportUnderTest } from './contract.js'
 
-async function inTempDir(make: (dir: string) => TransportUnderTest['ref']): Promise<TransportUnderTest> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'lading-transport-contract-'))
-  return { ref: make(dir), root: dir, cleanup: () => rm(dir, { recursive: true, force: true }) }
+async function inTempDir(hook: AfterHook, make: (dir: string) => TransportUnderTest['ref']): Promise<TransportUnderTest> {
+  const dir = tempDir(hook, { prefix: 'lading-transport-contract-' })
+  return { ref: make(dir), root: dir }
 }
 
-transportContract('oci', () => inTempDir((dir) => ({ transport: 'oci', dir: path.join(dir, 'layout'), tag: 'v1' })))
-transportContract('oci-archive', () => inTempDir((dir) => ({ transport: 'oci-archive', file: path.join(dir, 'image.tar'), tag: 'v1' })))
-transportContract('docker-archive', () =>
-  inTempDir((dir) => ({ transport: 'docker-archive', file: path.join(dir, 'image.tar'), name: 'example.com/contract', tag: 'v1' })),
+transportContract('oci', (t) => inTempDir(t, (dir) => ({ transport: 'oci', dir: path.join(dir, 'layout'), tag: 'v1' })))
+transportContract('oci-archive', (t) => inTempDir(t, (dir) => ({ transport: 'oci-archive', file: path.join(dir, 'image.tar'), tag: 'v1' })))
+transportContract('docker-archive', (t) =>
+  inTempDir(t, (dir) => ({ transport: 'docker-archive', file: path.join(dir, 'image.tar'), name: 'example.com/contract', tag: 'v1' })),
 )
-transportContract('dir', () => inTempDir((dir) => ({ transport: 'dir', dir: path.join(dir, 'image') })))
+transportContract('dir', (t) => inTempDir(t, (dir) => ({ transport: 'dir', dir: path.join(dir, 'image') })))
 
 const missing = registryMissing()
 let registry: RunningRegistry | undefined

@@ -24,7 +24,8 @@ import { openDestination, openSource, transportOf } from '../../src/transport/op
 import type { ImageReference } from '../../src/transport/types.js'
 import type { TransportOptions } from '../../src/transport/open.js'
 import { drainStream, withFresh } from '../store/contract/with-fresh.js'
-import { tarOneFile } from '../store/store-fixtures.js'
+import { tarOf } from '../fixtures/image.js'
+import type { AfterHook } from '../fixtures/temp.js'
 
 export interface TransportUnderTest {
   ref: ImageReference
@@ -32,7 +33,8 @@ export interface TransportUnderTest {
   root: string
   /** How to open it (a test registry speaks plain HTTP: tlsVerify false). */
   opts?: TransportOptions
-  cleanup(): Promise<void>
+  /** What the test context's after hook does not undo (a temp dir is removed by it). */
+  cleanup?(): Promise<void>
 }
 
 /** Flip a byte inside the (unique, random) `needle` wherever the transport stored it under `root`. */
@@ -70,7 +72,7 @@ async function writeImage(ref: ImageReference, opts: TransportOptions = {}): Pro
   try {
     const docker = dest.capabilities.manifestTypes[0] === MediaType.DockerManifest
     const content = randomBytes(20_000)
-    const tar = tarOneFile('payload', content)
+    const tar = tarOf([{ name: 'payload', body: content }])
     const layerType = docker ? MediaType.DockerLayer : MediaType.OciLayer
     const layer = await dest.putBlob(Readable.from([tar]), { digest: digestOf(tar), size: tar.length, mediaType: layerType })
     const configBytes = Buffer.from(
@@ -103,7 +105,7 @@ async function writeImage(ref: ImageReference, opts: TransportOptions = {}): Pro
   }
 }
 
-export function transportContract(name: string, factory: () => Promise<TransportUnderTest>, opts: { skip?: string | false } = {}): void {
+export function transportContract(name: string, factory: (hook: AfterHook) => Promise<TransportUnderTest>, opts: { skip?: string | false } = {}): void {
   const withRef = withFresh(factory)
   const skip = opts.skip ?? false
 

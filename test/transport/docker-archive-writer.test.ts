@@ -9,10 +9,8 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
-import { Readable } from 'node:stream'
-import { after, before, test } from 'node:test'
+import { after, test } from 'node:test'
 import { digestOf } from '../../src/digest/digest.js'
 import { isLadingError } from '../../src/errors.js'
 import { MediaType } from '../../src/spec/media-types.js'
@@ -22,28 +20,10 @@ import { DockerArchiveDestination } from '../../src/transport/docker-archive/des
 import { openSource } from '../../src/transport/open.js'
 import { parseReference } from '../../src/transport/reference.js'
 import { makeTar } from '../helpers/raw-layout.js'
+import { tempDir } from '../fixtures/temp.js'
+import { stream } from '../fixtures/image.js'
 
-let tmp: string
-before(async () => {
-  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-da-writer-'))
-})
-after(async () => {
-  await fsp.rm(tmp, { recursive: true, force: true })
-})
-
-function chunks(b: Buffer, size = 64 * 1024): Readable {
-  let off = 0
-  return new Readable({
-    read() {
-      if (off >= b.length) {
-        this.push(null)
-        return
-      }
-      this.push(b.subarray(off, off + size))
-      off += size
-    },
-  })
-}
+const tmp = tempDir({ after }, { prefix: 'lading-da-writer-' })
 
 /** A layer (an uncompressed tar over 1 MiB, so it is never held in memory) and a config naming it. */
 function image(seed: string, layerCount = 1): { layers: Buffer[]; config: Buffer; manifest(layers: Descriptor[], config: Descriptor): RawManifest } {
@@ -66,8 +46,8 @@ const configDesc = (b: Buffer): Descriptor => ({ mediaType: MediaType.DockerConf
 
 /** Put a one-layer image (layer, config, manifest under `tag`) into `dest`. */
 async function putOneLayerImage(dest: DockerArchiveDestination, img: ReturnType<typeof image>, tag: string): Promise<void> {
-  await dest.putBlob(chunks(img.layers[0]!), layerDesc(img.layers[0]!))
-  await dest.putBlob(chunks(img.config), configDesc(img.config))
+  await dest.putBlob(stream(img.layers[0]!, 64 * 1024), layerDesc(img.layers[0]!))
+  await dest.putBlob(stream(img.config, 64 * 1024), configDesc(img.config))
   await dest.putManifest(img.manifest([layerDesc(img.layers[0]!)], configDesc(img.config)), tag)
 }
 
@@ -102,13 +82,13 @@ test('a layer of unknown size streams into the temp archive beside FILE, not int
   const img = image('direct')
   const dest = await DockerArchiveDestination.open({ transport: 'docker-archive', file, name: 'example/direct', tag: 'v1' }, { tmpDir: spoolParent })
   try {
-    const stored = await dest.putBlob(chunks(img.layers[0]!), { mediaType: MediaType.DockerLayer })
+    const stored = await dest.putBlob(stream(img.layers[0]!, 64 * 1024), { mediaType: MediaType.DockerLayer })
     assert.equal(stored.digest, digestOf(img.layers[0]!))
     const [spool] = await fsp.readdir(spoolParent)
     assert.deepEqual(await fsp.readdir(path.join(spoolParent, spool!)), [], 'nothing was spooled')
     assert.ok((await tempArchiveSize(dir, 'out.tar'))! >= img.layers[0]!.length + 512, 'the layer is in the temp archive already')
     await assert.rejects(fsp.stat(file), 'FILE itself appears only on commit')
-    await dest.putBlob(chunks(img.config), configDesc(img.config))
+    await dest.putBlob(stream(img.config, 64 * 1024), configDesc(img.config))
     await dest.putManifest(img.manifest([layerDesc(img.layers[0]!)], configDesc(img.config)))
     await dest.commit()
   } finally {
@@ -126,11 +106,11 @@ test('a blob that fails verification while streaming in is cut off again; the ar
   try {
     const bad = Buffer.from(layer)
     bad[700_000] = bad[700_000]! ^ 0xff
-    await assert.rejects(dest.putBlob(chunks(bad), layerDesc(layer)), (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'))
+    await assert.rejects(dest.putBlob(stream(bad, 64 * 1024), layerDesc(layer)), (e: unknown) => isLadingError(e, 'DIGEST_MISMATCH'))
     assert.equal(await tempArchiveSize(tmp, 'cut.tar'), 0, 'the failed member was truncated away')
     assert.equal(await dest.hasBlob(layerDesc(layer)), false)
-    await dest.putBlob(chunks(layer), layerDesc(layer))
-    await dest.putBlob(chunks(img.config), configDesc(img.config))
+    await dest.putBlob(stream(layer, 64 * 1024), layerDesc(layer))
+    await dest.putBlob(stream(img.config, 64 * 1024), configDesc(img.config))
     await dest.putManifest(img.manifest([layerDesc(layer)], configDesc(img.config)))
     await dest.commit()
   } finally {
@@ -146,8 +126,8 @@ test('two layers at once: one streams into the archive, the other goes through t
   const img = image('two', 2)
   const dest = await DockerArchiveDestination.open({ transport: 'docker-archive', file, name: 'example/two', tag: 'v1' }, { tmpDir: tmp })
   try {
-    await Promise.all(img.layers.map((l) => dest.putBlob(chunks(l), layerDesc(l))))
-    await dest.putBlob(chunks(img.config), configDesc(img.config))
+    await Promise.all(img.layers.map((l) => dest.putBlob(stream(l, 64 * 1024), layerDesc(l))))
+    await dest.putBlob(stream(img.config, 64 * 1024), configDesc(img.config))
     await dest.putManifest(img.manifest(img.layers.map(layerDesc), configDesc(img.config)))
     await dest.commit()
   } finally {
@@ -165,7 +145,7 @@ test('a blob listed both as a layer and as the config is written under both name
   ])
   const dest = await DockerArchiveDestination.open({ transport: 'docker-archive', file, name: 'example/both', tag: 'v1' }, { tmpDir: tmp })
   try {
-    await dest.putBlob(chunks(blob), layerDesc(blob))
+    await dest.putBlob(stream(blob, 64 * 1024), layerDesc(blob))
     const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.DockerManifest, config: configDesc(blob), layers: [layerDesc(blob)] }))
     await dest.putManifest({ bytes, mediaType: MediaType.DockerManifest, digest: digestOf(bytes) })
     await dest.commit()

@@ -4,13 +4,11 @@
  * report once opened.
  */
 import assert from 'node:assert/strict'
-import { promises as fsp } from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
 import { test } from 'node:test'
 import { TRANSPORTS, openDestination, transportOf } from '../../src/transport/open.js'
 import { REFERENCE_SYNTAX, formatReference, parseReference } from '../../src/transport/reference.js'
 import type { ReferenceSyntax, Transport } from '../../src/transport/types.js'
+import { tempDir } from '../fixtures/temp.js'
 
 test('transport table: one entry per transport name, with the reference syntax of reference.ts', () => {
   assert.deepEqual(Object.keys(TRANSPORTS).sort(), Object.keys(REFERENCE_SYNTAX).sort())
@@ -28,8 +26,7 @@ test('transport table: one entry per transport name, with the reference syntax o
 })
 
 test('transport table: capabilities are known before opening and are what the opened destination reports', async (t) => {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-table-'))
-  t.after(() => fsp.rm(dir, { recursive: true, force: true }))
+  const dir = tempDir(t, { prefix: 'lading-table-' })
   for (const s of [
     `oci:${dir}/oci:t`,
     `oci-archive:${dir}/a.tar:t`,

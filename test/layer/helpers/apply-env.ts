@@ -1,16 +1,8 @@
-/** Shared set-up for applyLayer tests: temp roots, applying in-code tars, tool checks. */
+/** Shared set-up for applyLayer tests: applying in-code tars, tool checks. */
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
 import type { TestContext } from 'node:test'
 import { applyLayer, type ApplyOptions, type ApplyStats } from '../../../src/layer/apply.js'
 import { buildTar, streamOf, type TarSpec } from './tar-builder.js'
-
-export function tempDir(prefix = 'lading-apply-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix))
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
-}
 
 export async function applySpecs(root: string, specs: TarSpec[], opts: ApplyOptions = {}): Promise<ApplyStats> {
   return applyLayer(root, streamOf(buildTar(specs), 1000), opts)

@@ -5,10 +5,10 @@
  * world-readable temporary directory.
  */
 import { spawnSync } from 'node:child_process'
-import { chmodSync, cpSync, mkdtempSync, rmSync } from 'node:fs'
-import os from 'node:os'
+import { chmodSync, cpSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { tempDir, type AfterHook } from '../../fixtures/temp.js'
 
 export const TEST_USER = 'ladingtest'
 
@@ -25,18 +25,18 @@ export function testUserIds(): { uid: number; gid: number } {
 }
 
 /** Path of a build/src/layer/apply.js the test user can import, and a cleanup for any copy made. */
-export function applyModuleForTestUser(): { applyJs: string; cleanup: () => void } {
+export function applyModuleForTestUser(hook: AfterHook): { applyJs: string } {
   const applyJs = fileURLToPath(new URL('../../../src/layer/apply.js', import.meta.url))
   const readable = spawnSync('runuser', ['-u', TEST_USER, '--', process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(applyJs)})`], {
     stdio: 'ignore',
   })
-  if (readable.status === 0) return { applyJs, cleanup: () => {} }
+  if (readable.status === 0) return { applyJs }
   const buildRoot = path.resolve(path.dirname(applyJs), '../../..') // repo root (build/src/layer -> .)
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'lading-build-'))
+  const tmp = tempDir(hook, { prefix: 'lading-build-' })
   cpSync(path.join(buildRoot, 'build', 'src'), path.join(tmp, 'build', 'src'), { recursive: true })
   cpSync(path.join(buildRoot, 'node_modules', '@napi-rs'), path.join(tmp, 'node_modules', '@napi-rs'), { recursive: true })
   cpSync(path.join(buildRoot, 'package.json'), path.join(tmp, 'package.json'))
   chmodSync(tmp, 0o755)
   spawnSync('chmod', ['-R', 'a+rX', tmp])
-  return { applyJs: path.join(tmp, 'build', 'src', 'layer', 'apply.js'), cleanup: () => rmSync(tmp, { recursive: true, force: true }) }
+  return { applyJs: path.join(tmp, 'build', 'src', 'layer', 'apply.js') }
 }

@@ -12,6 +12,7 @@ import { digestOf, type Digest } from '../../../src/digest/digest.js'
 import { isLadingError } from '../../../src/errors.js'
 import type { BlobStore } from '../../../src/store/blob-store.js'
 import { drainStream, withFresh } from './with-fresh.js'
+import type { AfterHook } from '../../fixtures/temp.js'
 
 export interface BlobStoreUnderTest {
   store: BlobStore
@@ -22,7 +23,8 @@ export interface BlobStoreUnderTest {
    * implementation keeps nothing beyond the object (then `uploads.durable` must be false).
    */
   reopen?(): Promise<BlobStore>
-  cleanup(): Promise<void>
+  /** What the test context's after hook does not undo (a temp dir is removed by it). */
+  cleanup?(): Promise<void>
 }
 
 async function listed(store: BlobStore): Promise<string[]> {
@@ -38,7 +40,7 @@ function chunked(bytes: Buffer, size = 1000): Readable {
   return Readable.from(parts)
 }
 
-export function blobStoreContract(name: string, factory: () => Promise<BlobStoreUnderTest>): void {
+export function blobStoreContract(name: string, factory: (hook: AfterHook) => Promise<BlobStoreUnderTest>): void {
   const withStore = withFresh(factory)
 
   test(

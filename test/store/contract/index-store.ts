@@ -9,17 +9,19 @@ import { Annotation, MediaType } from '../../../src/spec/media-types.js'
 import type { Descriptor, Index } from '../../../src/spec/types.js'
 import type { IndexStore } from '../../../src/store/index-store.js'
 import { withFresh } from './with-fresh.js'
+import type { AfterHook } from '../../fixtures/temp.js'
 
 export interface IndexStoreUnderTest {
   store: IndexStore
-  cleanup(): Promise<void>
+  /** What the test context's after hook does not undo (a temp dir is removed by it). */
+  cleanup?(): Promise<void>
 }
 
 function entry(tag: string): Descriptor {
   return { mediaType: MediaType.OciManifest, digest: digestOf(tag), size: tag.length, annotations: { [Annotation.RefName]: tag } }
 }
 
-export function indexStoreContract(name: string, factory: () => Promise<IndexStoreUnderTest>): void {
+export function indexStoreContract(name: string, factory: (hook: AfterHook) => Promise<IndexStoreUnderTest>): void {
   const withStore = withFresh(factory)
 
   test(

@@ -1,14 +1,20 @@
 /** Helpers the contract suites (store and transport) share. */
 import type { Readable } from 'node:stream'
+import type { TestContext } from 'node:test'
+import type { AfterHook } from '../../fixtures/temp.js'
 
-/** Run a contract case on a fresh implementation from `factory`, cleaned up however the case ends. */
-export function withFresh<T extends { cleanup(): Promise<void> }>(factory: () => Promise<T>) {
-  return (fn: (t: T) => Promise<void>) => async () => {
-    const t = await factory()
+/**
+ * Run a contract case on a fresh implementation from `factory`, cleaned up however the case ends:
+ * the factory gets the case's test context, so a temp dir it makes is removed by its after hook;
+ * `cleanup` is for what no hook can undo.
+ */
+export function withFresh<T extends { cleanup?(): Promise<void> }>(factory: (hook: AfterHook) => Promise<T>) {
+  return (fn: (u: T) => Promise<void>) => async (t: TestContext) => {
+    const u = await factory(t)
     try {
-      await fn(t)
+      await fn(u)
     } finally {
-      await t.cleanup()
+      await u.cleanup?.()
     }
   }
 }

@@ -5,19 +5,20 @@
  */
 import assert from 'node:assert/strict'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { RegistryClient } from '../../../src/transport/registry/client.js'
 import { startRegistry, registryAvailable, type RunningRegistry } from '../../helpers/registry.js'
 import { startTokenServer, type TokenServer } from '../../helpers/token-server.js'
 import { startFaultProxy } from '../../helpers/fault-proxy.js'
-import { collect, makeImage, stream, type TestImage } from './image-fixture.js'
 import { MONOLITHIC_MAX } from '../../../src/transport/registry/blob-upload.js'
 import { spawnSync } from 'node:child_process'
 import { lading, ladingOk } from '../../helpers/cli.js'
 import { oneLine } from '../../helpers/one-line-error.js'
 import { findTool, requireTool } from '../../helpers/tools.js'
+import { buffer } from 'node:stream/consumers'
+import { makeImage, stream, type TestImage } from '../../fixtures/image.js'
+import { tempDir } from '../../fixtures/temp.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 const fast = { attempts: 3, baseDelayMs: 5, maxDelayMs: 50 }
@@ -27,19 +28,17 @@ async function pushAndPull(c: RegistryClient, repo: string, img: TestImage): Pro
   await c.putManifest(repo, 'v1', img.manifest)
   const m = await c.getManifest(repo, 'v1')
   assert.equal(m.digest, img.manifest.digest)
-  for (const b of [img.config, ...img.layers]) assert.deepEqual(await collect(await c.getBlob(repo, b.desc)), b.bytes)
+  for (const b of [img.config, ...img.layers]) assert.deepEqual(await buffer(await c.getBlob(repo, b.desc)), b.bytes)
 }
 
 describe('htpasswd basic auth', { skip }, () => {
   let reg: RunningRegistry
-  let tmp: string
+  const tmp = tempDir({ after }, { prefix: 'lading-auth-' })
   before(async () => {
     reg = await startRegistry({ htpasswd: [{ username: 'alice', password: 's3cret:with:colons' }] })
-    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-auth-'))
   })
   after(async () => {
     await reg?.stop()
-    if (tmp) await fsp.rm(tmp, { recursive: true, force: true })
   })
   const env = (): NodeJS.ProcessEnv => ({ HOME: tmp, PATH: `${tmp}:${process.env.PATH}` })
 
@@ -52,7 +51,7 @@ describe('htpasswd basic auth', { skip }, () => {
       creds: { username: 'alice', password: 's3cret:with:colons' },
     })
     try {
-      await pushAndPull(c, 'basic/app', makeImage())
+      await pushAndPull(c, 'basic/app', makeImage({ layers: [3000, 70_000] }))
     } finally {
       await c.close()
     }
@@ -193,7 +192,7 @@ describe('htpasswd basic auth', { skip }, () => {
   })
 
   test('security: a blob redirect to another host does not carry the Authorization header', async () => {
-    const img = makeImage([4000])
+    const img = makeImage({ layers: [4000] })
     const layer = img.layers[0]!
     const c = new RegistryClient({
       registry: reg.host,
@@ -221,7 +220,7 @@ describe('htpasswd basic auth', { skip }, () => {
         fault: { kind: 'redirect', location: `${store.url}/v2/basic/redirect/blobs/${layer.desc.digest}` },
       })
       await assert.rejects(
-        async () => collect(await viaFront.getBlob('basic/redirect', layer.desc)),
+        async () => buffer(await viaFront.getBlob('basic/redirect', layer.desc)),
         (e) => oneLine(e, 'UNAUTHORIZED', /401/),
       )
       const atFront = front.requests.filter((q) => q.path.includes('/blobs/sha256:'))
@@ -236,7 +235,7 @@ describe('htpasswd basic auth', { skip }, () => {
     }
   })
   test('security: a streamed PATCH to an upload Location on another host does not get the Authorization header', async () => {
-    const layer = makeImage([MONOLITHIC_MAX + 1000]).layers[0]!
+    const layer = makeImage({ layers: [MONOLITHIC_MAX + 1000] }).layers[0]!
     const front = await startFaultProxy(reg.url)
     const elsewhere = await startFaultProxy(reg.url)
     const c = new RegistryClient({
@@ -265,7 +264,7 @@ describe('htpasswd basic auth', { skip }, () => {
   })
 
   test('security: an upload Location on another host does not get the Authorization header', async () => {
-    const layer = makeImage([2000]).layers[0]!
+    const layer = makeImage({ layers: [2000] }).layers[0]!
     const front = await startFaultProxy(reg.url)
     const elsewhere = await startFaultProxy(reg.url)
     const c = new RegistryClient({
@@ -312,7 +311,7 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
   test('a blob over 8 MiB streams in one PATCH under the token, and pulls back', async () => {
     const c = client()
     try {
-      await pushAndPull(c, 'tok/big', makeImage([MONOLITHIC_MAX + 1000]))
+      await pushAndPull(c, 'tok/big', makeImage({ layers: [MONOLITHIC_MAX + 1000] }))
     } finally {
       await c.close()
     }
@@ -321,7 +320,7 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
   test('push and pull with a token; the token asks for pull,push on the repository', async () => {
     const c = client()
     try {
-      await pushAndPull(c, 'tok/app', makeImage())
+      await pushAndPull(c, 'tok/app', makeImage({ layers: [3000, 70_000] }))
       const req = tokens.requests.find((r) => r.scopes.includes('repository:tok/app:pull,push'))
       assert.ok(req, JSON.stringify(tokens.requests))
       assert.equal(req.user, 'bob')
@@ -355,7 +354,7 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
   test('an expired token is refreshed on the registry 401 and the request succeeds', async () => {
     const c = client()
     try {
-      const img = makeImage([100])
+      const img = makeImage({ layers: [100] })
       await pushAndPull(c, 'tok/refresh', img)
       const before = tokens.requests.length
       tokens.expireNext(1)
@@ -375,7 +374,7 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
   test('delete with a token: the token asks for delete on the repository', async () => {
     const c = client()
     try {
-      const img = makeImage([77])
+      const img = makeImage({ layers: [77] })
       await pushAndPull(c, 'tok/del', img)
       await c.deleteManifest('tok/del', img.manifest.digest)
       assert.equal(await c.headManifest('tok/del', img.manifest.digest), undefined)
@@ -391,12 +390,12 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
   test('concurrent requests share one token request', async () => {
     const c = client()
     try {
-      const img = makeImage([10, 20, 30, 40])
+      const img = makeImage({ layers: [10, 20, 30, 40] })
       for (const b of [img.config, ...img.layers]) await c.putBlob('tok/conc', stream(b.bytes), b.desc)
       const c2 = client()
       try {
         const before = tokens.requests.length
-        await Promise.all([img.config, ...img.layers].map(async (b) => collect(await c2.getBlob('tok/conc', b.desc))))
+        await Promise.all([img.config, ...img.layers].map(async (b) => buffer(await c2.getBlob('tok/conc', b.desc))))
         assert.equal(tokens.requests.length - before, 1)
       } finally {
         await c2.close()
@@ -406,35 +405,31 @@ describe('bearer token auth (token server + docker-registry auth.token)', { skip
     }
   })
 
-  test('an identity token from the auth file is exchanged with grant_type=refresh_token (POST)', async () => {
-    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-idtoken-'))
+  test('an identity token from the auth file is exchanged with grant_type=refresh_token (POST)', async (t) => {
+    const dir = tempDir(t, { prefix: 'lading-idtoken-' })
+    const file = path.join(dir, 'auth.json')
+    await fsp.writeFile(file, JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from('bob:').toString('base64'), identitytoken: 'rt-bob-1' } } }))
+    const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: { HOME: dir }, authFile: file })
     try {
-      const file = path.join(dir, 'auth.json')
-      await fsp.writeFile(file, JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from('bob:').toString('base64'), identitytoken: 'rt-bob-1' } } }))
-      const c = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: { HOME: dir }, authFile: file })
-      try {
-        await pushAndPull(c, 'tok/idtoken', makeImage([64]))
-      } finally {
-        await c.close()
-      }
-      const posts = tokens.requests.filter((r) => r.method === 'POST' && r.scopes.includes('repository:tok/idtoken:pull,push'))
-      assert.ok(posts.length >= 1 && posts.every((r) => r.user === 'bob' && r.status === 200), JSON.stringify(tokens.requests.slice(-3)))
-      await fsp.writeFile(file, JSON.stringify({ auths: { [reg.host]: { identitytoken: 'revoked' } } }))
-      const bad = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: { HOME: dir }, authFile: file })
-      try {
-        await assert.rejects(bad.listTags('tok/idtoken'), (e) => oneLine(e, 'UNAUTHORIZED', /identity token was refused/))
-      } finally {
-        await bad.close()
-      }
+      await pushAndPull(c, 'tok/idtoken', makeImage({ layers: [64] }))
     } finally {
-      await fsp.rm(dir, { recursive: true, force: true })
+      await c.close()
+    }
+    const posts = tokens.requests.filter((r) => r.method === 'POST' && r.scopes.includes('repository:tok/idtoken:pull,push'))
+    assert.ok(posts.length >= 1 && posts.every((r) => r.user === 'bob' && r.status === 200), JSON.stringify(tokens.requests.slice(-3)))
+    await fsp.writeFile(file, JSON.stringify({ auths: { [reg.host]: { identitytoken: 'revoked' } } }))
+    const bad = new RegistryClient({ registry: reg.host, tlsVerify: false, retry: fast, env: { HOME: dir }, authFile: file })
+    try {
+      await assert.rejects(bad.listTags('tok/idtoken'), (e) => oneLine(e, 'UNAUTHORIZED', /identity token was refused/))
+    } finally {
+      await bad.close()
     }
   })
 
   test('cross-repository mount asks one token for push on the target and pull on the source', async () => {
     const c = client()
     try {
-      const layer = makeImage([1234]).layers[0]!
+      const layer = makeImage({ layers: [1234] }).layers[0]!
       await c.putBlob('tok/src', stream(layer.bytes), layer.desc)
       assert.equal(await c.mountBlob('tok/dst', layer.desc.digest, 'tok/src'), true)
       const req = tokens.requests.find((r) => r.scopes.includes('repository:tok/dst:pull,push') && r.scopes.includes('repository:tok/src:pull'))

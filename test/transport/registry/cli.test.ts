@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { RegistryClient } from '../../../src/transport/registry/client.js'
@@ -13,18 +12,18 @@ import { startRegistry, registryAvailable, type RunningRegistry } from '../../he
 import { spawnSync } from 'node:child_process'
 import { cliPath, lading } from '../../helpers/cli.js'
 import { requireTool } from '../../helpers/tools.js'
-import { makeImage, stream } from './image-fixture.js'
+import { makeImage, stream } from '../../fixtures/image.js'
+import { tempDir } from '../../fixtures/temp.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 
 describe('lading login / list-tags / delete / logout', { skip }, () => {
   let reg: RunningRegistry
-  let tmp: string
+  const tmp = tempDir({ after }, { prefix: 'lading-cli-reg-' })
   let authFile: string
   let env: NodeJS.ProcessEnv
   before(async () => {
     reg = await startRegistry({ htpasswd: [{ username: 'alice', password: 'pa55' }] })
-    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-cli-reg-'))
     authFile = path.join(tmp, 'auth', 'auth.json')
     env = { HOME: tmp, REGISTRY_AUTH_FILE: '', XDG_RUNTIME_DIR: '', DOCKER_CONFIG: '' }
     const c = new RegistryClient({ registry: reg.host, tlsVerify: false, creds: { username: 'alice', password: 'pa55' } })
@@ -33,7 +32,7 @@ describe('lading login / list-tags / delete / logout', { skip }, () => {
         [['a', 'b'], 100],
         [['c', 'd', 'e'], 200],
       ] as const) {
-        const img = makeImage([size])
+        const img = makeImage({ layers: [size] })
         for (const b of [img.config, ...img.layers]) await c.putBlob('cli/app', stream(b.bytes), b.desc)
         for (const t of tags) await c.putManifest('cli/app', t, img.manifest)
       }
@@ -43,7 +42,6 @@ describe('lading login / list-tags / delete / logout', { skip }, () => {
   })
   after(async () => {
     await reg?.stop()
-    if (tmp) await fsp.rm(tmp, { recursive: true, force: true })
   })
 
   test('login with a wrong password: one line, exit 1, nothing stored', async () => {

@@ -17,7 +17,8 @@ import { digestOf } from '../../../src/digest/index.js'
 import { isLadingError } from '../../../src/errors.js'
 import { startRegistry, registryAvailable, type RunningRegistry } from '../../helpers/registry.js'
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js'
-import { collect, makeImage, stream } from './image-fixture.js'
+import { buffer } from 'node:stream/consumers'
+import { makeImage, stream } from '../../fixtures/image.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 const fast = { attempts: 4, baseDelayMs: 5, maxDelayMs: 50 }
@@ -38,7 +39,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('connection resets, 500s and 429 with Retry-After are retried; push and pull complete', async () => {
-    const img = makeImage([5000, 40_000])
+    const img = makeImage({ layers: [5000, 40_000] })
     const ref = { transport: 'docker' as const, registry: proxy.host, repository: 'faults/retry', tag: 'v1' }
     proxy.addFault({ method: 'HEAD', path: /\/faults\/retry\/blobs\//, fault: { kind: 'reset' } })
     proxy.addFault({ method: 'POST', path: /\/faults\/retry\/blobs\/uploads\/$/, fault: { kind: 'reset' } })
@@ -59,22 +60,22 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
     const src = await registrySource(ref, { tlsVerify: false, retry: fast })
     try {
       assert.equal((await src.getManifest()).digest, img.manifest.digest)
-      for (const b of [img.config, ...img.layers]) assert.deepEqual(await collect(await src.getBlob(b.desc)), b.bytes)
+      for (const b of [img.config, ...img.layers]) assert.deepEqual(await buffer(await src.getBlob(b.desc)), b.bytes)
     } finally {
       await src.close()
     }
     assert.equal(proxy.pending(), 0, 'every injected fault fired')
-    assert.deepEqual(await collect(await direct.getBlob('faults/retry', img.layers[1]!.desc)), img.layers[1]!.bytes)
+    assert.deepEqual(await buffer(await direct.getBlob('faults/retry', img.layers[1]!.desc)), img.layers[1]!.bytes)
   })
 
   test('429 Retry-After is honoured (up to the cap)', async () => {
-    const img = makeImage([10])
+    const img = makeImage({ layers: [10] })
     await direct.putBlob('faults/after', stream(img.config.bytes), img.config.desc)
     const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5000 } })
     try {
       proxy.addFault({ method: 'GET', path: /\/faults\/after\/blobs\//, fault: { kind: 'status', status: 429, headers: { 'retry-after': '1' } } })
       const t0 = Date.now()
-      assert.deepEqual(await collect(await c.getBlob('faults/after', img.config.desc)), img.config.bytes)
+      assert.deepEqual(await buffer(await c.getBlob('faults/after', img.config.desc)), img.config.bytes)
       assert.ok(Date.now() - t0 >= 900, `waited ${Date.now() - t0} ms`)
     } finally {
       await c.close()
@@ -82,13 +83,13 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('a fault on every attempt fails with one NETWORK line after the retry budget', async () => {
-    const img = makeImage([10])
+    const img = makeImage({ layers: [10] })
     await direct.putBlob('faults/budget', stream(img.config.bytes), img.config.desc)
     const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } })
     try {
       proxy.addFault({ method: 'GET', path: /\/faults\/budget\/blobs\//, fault: { kind: 'status', status: 500 }, times: 3 })
       await assert.rejects(
-        async () => collect(await c.getBlob('faults/budget', img.config.desc)),
+        async () => buffer(await c.getBlob('faults/budget', img.config.desc)),
         (e: unknown) => {
           assert.ok(isLadingError(e, 'NETWORK'), String(e))
           assert.match((e as Error).message, /GET blob sha256:[0-9a-f]{64}: HTTP 500|500 UNKNOWN/)
@@ -102,7 +103,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('security: a flipped byte in a served blob is DIGEST_MISMATCH naming the blob, and the destination stores nothing', async () => {
-    const img = makeImage([30_000])
+    const img = makeImage({ layers: [30_000] })
     const layer = img.layers[0]!
     await direct.putBlob('faults/flip-src', stream(layer.bytes), layer.desc)
     const src = await registrySource({ transport: 'docker', registry: proxy.host, repository: 'faults/flip-src' }, { tlsVerify: false, retry: fast })
@@ -130,7 +131,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('security: an upload whose stream does not match the expected digest or size is never committed', async () => {
-    const img = makeImage([20_000])
+    const img = makeImage({ layers: [20_000] })
     const layer = img.layers[0]!
     const wrong = digestOf(Buffer.from('something else'))
     await assert.rejects(direct.putBlob('faults/upload', stream(layer.bytes), { digest: wrong, size: layer.desc.size }), (e: unknown) =>
@@ -150,14 +151,14 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('a body cut midway resumes with a Range request from the bytes received', async () => {
-    const img = makeImage([100_000])
+    const img = makeImage({ layers: [100_000] })
     const layer = img.layers[0]!
     await direct.putBlob('faults/cut', stream(layer.bytes), layer.desc)
     const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: fast })
     try {
       const before = proxy.requests.length
       proxy.addFault({ method: 'GET', path: /\/faults\/cut\/blobs\//, fault: { kind: 'cut', after: 30_000 } })
-      assert.deepEqual(await collect(await c.getBlob('faults/cut', layer.desc)), layer.bytes)
+      assert.deepEqual(await buffer(await c.getBlob('faults/cut', layer.desc)), layer.bytes)
       const gets = proxy.requests.slice(before).filter((q) => q.method === 'GET' && q.path.includes('/faults/cut/blobs/'))
       assert.equal(gets.length, 2)
       assert.equal(gets[0]!.range, undefined)
@@ -168,14 +169,14 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('a resume answered with the whole body (Range ignored) skips the bytes already received', async () => {
-    const img = makeImage([80_000])
+    const img = makeImage({ layers: [80_000] })
     const layer = img.layers[0]!
     await direct.putBlob('faults/norange', stream(layer.bytes), layer.desc)
     const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: fast })
     try {
       proxy.addFault({ method: 'GET', path: /\/faults\/norange\/blobs\//, fault: { kind: 'cut', after: 20_000 } })
       proxy.addFault({ method: 'GET', path: /\/faults\/norange\/blobs\//, fault: { kind: 'ignore-range' } })
-      assert.deepEqual(await collect(await c.getBlob('faults/norange', layer.desc)), layer.bytes)
+      assert.deepEqual(await buffer(await c.getBlob('faults/norange', layer.desc)), layer.bytes)
       assert.equal(proxy.pending(), 0)
     } finally {
       await c.close()
@@ -206,7 +207,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
       assert.equal(seen.filter((q) => q.method === 'POST').length, 4, 'each attempt is a new session')
       assert.equal(seen.filter((q) => q.method === 'PUT').length, 1, 'one closing PUT, after the attempt that went through')
       assert.equal(seen.filter((q) => q.method === 'DELETE').length, 3, 'each failed session is cancelled')
-      assert.deepEqual(await collect(await direct.getBlob('faults/stream', desc)), data)
+      assert.deepEqual(await buffer(await direct.getBlob('faults/stream', desc)), data)
     } finally {
       await c.close()
     }
@@ -232,7 +233,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('copy: a streamed layer upload that is reset starts over from the source (with a warning) and the copy completes', async () => {
-    const img = makeImage([MONOLITHIC_MAX + 1000])
+    const img = makeImage({ layers: [MONOLITHIC_MAX + 1000] })
     for (const b of [img.config, ...img.layers]) await direct.putBlob('faults/copysrc', stream(b.bytes), b.desc)
     await direct.putManifest('faults/copysrc', 'v1', img.manifest)
     const src = await registrySource({ transport: 'docker', registry: reg.host, repository: 'faults/copysrc', tag: 'v1' }, { tlsVerify: false, retry: fast })
@@ -255,7 +256,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
       events.some((e) => e.type === 'warning' && e.message.includes(layer.desc.digest)),
       'the restart is reported',
     )
-    assert.deepEqual(await collect(await direct.getBlob('faults/copydst', layer.desc)), layer.bytes)
+    assert.deepEqual(await buffer(await direct.getBlob('faults/copydst', layer.desc)), layer.bytes)
   })
 
   test('security: a streamed upload whose bytes do not match (digest, or fewer bytes than declared) sends no closing PUT and commits nothing', async () => {
@@ -289,7 +290,7 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
   })
 
   test('chunked upload: a PATCH reset before it reached the registry is retried and the blob completes', async () => {
-    const img = makeImage([50_000])
+    const img = makeImage({ layers: [50_000] })
     const layer = img.layers[0]!
     const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: fast, chunkSize: 10_000 })
     try {
@@ -298,14 +299,14 @@ describe('registry faults (fault proxy in front of docker-registry)', { skip }, 
       const r = await c.putBlob('faults/patch', stream(layer.bytes), layer.desc)
       assert.equal(r.digest, layer.desc.digest)
       assert.equal(proxy.pending(), 0)
-      assert.deepEqual(await collect(await direct.getBlob('faults/patch', layer.desc)), layer.bytes)
+      assert.deepEqual(await buffer(await direct.getBlob('faults/patch', layer.desc)), layer.bytes)
     } finally {
       await c.close()
     }
   })
 
   test('chunked upload: a PATCH whose response is lost fails in one line (distribution voids the session) and commits nothing', async () => {
-    const img = makeImage([50_000])
+    const img = makeImage({ layers: [50_000] })
     const layer = img.layers[0]!
     const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: fast, chunkSize: 10_000 })
     try {

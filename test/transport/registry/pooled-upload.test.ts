@@ -9,14 +9,14 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
 import http from 'node:http'
-import os from 'node:os'
 import path from 'node:path'
 import { PooledFileReader, poolStats } from '../../../src/io/block-pool.js'
 import { HttpPool } from '../../../src/transport/registry/http.js'
 import { listenOnLoopback } from '../../helpers/loopback.js'
+import { tempDir } from '../../fixtures/temp.js'
 
-test('an upload read with PooledFileReader arrives intact and reuses a few pool blocks', async () => {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-pooled-'))
+test('an upload read with PooledFileReader arrives intact and reuses a few pool blocks', async (t) => {
+  const dir = tempDir(t, { prefix: 'lading-pooled-' })
   const received: { digest: string; bytes: number }[] = []
   // A slow reader: the socket applies backpressure, so blocks wait in the socket before they return.
   const server = http.createServer((req, res) => {
@@ -58,6 +58,5 @@ test('an upload read with PooledFileReader arrives intact and reuses a few pool 
   } finally {
     pool.close()
     await listening.stop()
-    await fsp.rm(dir, { recursive: true, force: true })
   }
 })

@@ -14,8 +14,9 @@ import { MONOLITHIC_MAX } from '../../../src/transport/registry/blob-upload.js'
 import { digestOf, type Digest } from '../../../src/digest/index.js'
 import { isLadingError } from '../../../src/errors.js'
 import { MediaType } from '../../../src/spec/media-types.js'
-import { collect, stream } from './image-fixture.js'
 import { randomBytes } from 'node:crypto'
+import { buffer } from 'node:stream/consumers'
+import { stream } from '../../fixtures/image.js'
 
 interface Seen {
   method: string
@@ -373,7 +374,7 @@ describe('distribution-spec features against a conforming test server', () => {
     try {
       const t0 = Date.now()
       await assert.rejects(
-        async () => collect(await c.getBlob('p', { digest: stallDigest, size: stallBytes.length })),
+        async () => buffer(await c.getBlob('p', { digest: stallDigest, size: stallBytes.length })),
         (e) => isLadingError(e) && /timed out|no answer|ETIMEDOUT|resum/i.test((e as Error).message),
       )
       assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`)
@@ -405,7 +406,7 @@ describe('distribution-spec features against a conforming test server', () => {
     const c = client()
     try {
       await assert.rejects(
-        async () => collect(await c.getBlob('p', { digest: blobDigest, size: blobBytes.length })),
+        async () => buffer(await c.getBlob('p', { digest: blobDigest, size: blobBytes.length })),
         (e) => {
           assert.ok(isLadingError(e, 'REGISTRY_ERROR'), String(e))
           assert.match((e as Error).message, /resumed at byte 10000/)

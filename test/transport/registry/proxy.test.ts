@@ -8,8 +8,9 @@ import net from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { RegistryClient, proxySettings } from '../../../src/transport/registry/client.js'
 import { startRegistry, registryAvailable, type RunningRegistry } from '../../helpers/registry.js'
-import { collect, makeImage, stream } from './image-fixture.js'
 import { MONOLITHIC_MAX } from '../../../src/transport/registry/blob-upload.js'
+import { buffer } from 'node:stream/consumers'
+import { makeImage, stream } from '../../fixtures/image.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 
@@ -60,10 +61,10 @@ describe('CONNECT proxy', { skip }, () => {
   test('push (a small blob in one PUT, a large one streamed) and pull through the proxy tunnel', async () => {
     const c = new RegistryClient({ registry: reg.host, tlsVerify: false, proxy: { httpProxy: proxyUrl, httpsProxy: proxyUrl, noProxy: '' } })
     try {
-      const img = makeImage([5000, MONOLITHIC_MAX + 1000])
+      const img = makeImage({ layers: [5000, MONOLITHIC_MAX + 1000] })
       for (const b of [img.config, ...img.layers]) await c.putBlob('proxy/app', stream(b.bytes, 64 * 1024), b.desc)
       await c.putManifest('proxy/app', 'v1', img.manifest)
-      for (const l of img.layers) assert.deepEqual(await collect(await c.getBlob('proxy/app', l.desc)), l.bytes)
+      for (const l of img.layers) assert.deepEqual(await buffer(await c.getBlob('proxy/app', l.desc)), l.bytes)
       assert.ok(connects.length >= 1)
       assert.ok(
         connects.every((u) => u === reg.host),

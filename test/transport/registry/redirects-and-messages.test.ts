@@ -7,8 +7,6 @@
  */
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import { mkdtempSync, rmSync } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { RegistryClient } from '../../../src/transport/registry/client.js'
@@ -17,7 +15,8 @@ import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js'
 import { listenOnLoopback, type Listening } from '../../helpers/loopback.js'
 import { lading, ladingAsync, ladingOk } from '../../helpers/cli.js'
 import { oneLine } from '../../helpers/one-line-error.js'
-import { makeImage, stream, type TestImage } from './image-fixture.js'
+import { makeImage, stream, type TestImage } from '../../fixtures/image.js'
+import { tempDir } from '../../fixtures/temp.js'
 
 const skip = registryMissing()
 const retry = { attempts: 2, baseDelayMs: 5, maxDelayMs: 20 }
@@ -38,7 +37,7 @@ describe('manifest redirects (registry behind a CDN or proxy)', { skip }, () => 
     reg = await startRegistry()
     front = await startFaultProxy(reg.url)
     cdn = await startFaultProxy(reg.url)
-    img = makeImage([2000])
+    img = makeImage({ layers: [2000] })
     const direct = new RegistryClient({ registry: reg.host, tlsVerify: false })
     try {
       await push(direct, 'redir/app', img)
@@ -71,21 +70,17 @@ describe('manifest redirects (registry behind a CDN or proxy)', { skip }, () => 
     }
   })
 
-  test('manifest-redirect-cli: `lading inspect` and `lading copy` follow a redirected manifest', async () => {
-    const tmp = mkdtempSync(path.join(os.tmpdir(), 'lading-redir-'))
-    try {
-      front.addFault({ method: 'GET', path: /\/redir\/app\/manifests\/v1$/, fault: { kind: 'redirect', location: manifestUrl('redir/app') }, times: 2 })
-      const ins = await ladingAsync(['inspect', '--tls-verify=false', `docker://${front.host}/redir/app:v1`], { killAfterMs: 30_000 })
-      assert.equal(ins.status, 0, ins.stderr)
-      assert.equal(JSON.parse(ins.stdout).Digest, img.manifest.digest)
-      const cp = await ladingAsync(['copy', '--quiet', '--src-tls-verify=false', `docker://${front.host}/redir/app:v1`, `oci:${path.join(tmp, 'oci')}:v1`], {
-        killAfterMs: 30_000,
-      })
-      assert.equal(cp.status, 0, cp.stderr)
-      assert.equal(front.pending(), 0)
-    } finally {
-      rmSync(tmp, { recursive: true, force: true })
-    }
+  test('manifest-redirect-cli: `lading inspect` and `lading copy` follow a redirected manifest', async (t) => {
+    const tmp = tempDir(t, { prefix: 'lading-redir-' })
+    front.addFault({ method: 'GET', path: /\/redir\/app\/manifests\/v1$/, fault: { kind: 'redirect', location: manifestUrl('redir/app') }, times: 2 })
+    const ins = await ladingAsync(['inspect', '--tls-verify=false', `docker://${front.host}/redir/app:v1`], { killAfterMs: 30_000 })
+    assert.equal(ins.status, 0, ins.stderr)
+    assert.equal(JSON.parse(ins.stdout).Digest, img.manifest.digest)
+    const cp = await ladingAsync(['copy', '--quiet', '--src-tls-verify=false', `docker://${front.host}/redir/app:v1`, `oci:${path.join(tmp, 'oci')}:v1`], {
+      killAfterMs: 30_000,
+    })
+    assert.equal(cp.status, 0, cp.stderr)
+    assert.equal(front.pending(), 0)
   })
 
   test('inspect-repotags-refused: a registry refusing the tag listing (401) leaves RepoTags empty with a warning, as skopeo', async () => {
@@ -128,13 +123,12 @@ describe('manifest redirects keep credentials at home', { skip }, () => {
   let front: FaultProxy
   let cdn: FaultProxy
   let img: TestImage
-  let home: string
+  const home = tempDir({ after }, { prefix: 'lading-redir-home-' })
   before(async () => {
-    home = mkdtempSync(path.join(os.tmpdir(), 'lading-redir-home-'))
     reg = await startRegistry({ htpasswd: [alice] })
     front = await startFaultProxy(reg.url)
     cdn = await startFaultProxy(reg.url)
-    img = makeImage([1000])
+    img = makeImage({ layers: [1000] })
     const direct = new RegistryClient({ registry: reg.host, tlsVerify: false, creds: alice, env: { HOME: home } })
     try {
       await push(direct, 'sec/app', img)
@@ -146,7 +140,6 @@ describe('manifest redirects keep credentials at home', { skip }, () => {
     await front?.stop()
     await cdn?.stop()
     await reg?.stop()
-    if (home) rmSync(home, { recursive: true, force: true })
   })
 
   test('security: manifest-redirect-credentials: a redirect to another host gets no Authorization; one on the same host does', async () => {
@@ -175,10 +168,9 @@ describe('manifest redirects keep credentials at home', { skip }, () => {
 
 describe('messages a user can act on', { skip }, () => {
   let reg: RunningRegistry
-  let home: string
+  const home = tempDir({ after }, { prefix: 'lading-msg-' })
   let layout: string
   before(async () => {
-    home = mkdtempSync(path.join(os.tmpdir(), 'lading-msg-'))
     reg = await startRegistry({ htpasswd: [alice] })
     layout = path.join(home, 'oci')
     ladingOk(['init', '--layout', layout])
@@ -186,7 +178,6 @@ describe('messages a user can act on', { skip }, () => {
   })
   after(async () => {
     await reg?.stop()
-    if (home) rmSync(home, { recursive: true, force: true })
   })
   const env = (): NodeJS.ProcessEnv => ({
     HOME: home,
@@ -219,9 +210,8 @@ describe('messages a user can act on', { skip }, () => {
 
 describe('bare statuses in words', () => {
   let srv: Listening
-  let home: string
+  const home = tempDir({ after }, { prefix: 'lading-status-' })
   before(async () => {
-    home = mkdtempSync(path.join(os.tmpdir(), 'lading-status-'))
     // A registry that answers /v2/ and then each manifest tag `sNNN` with status NNN and no body.
     const server = http.createServer((req, res) => {
       req.resume()
@@ -233,7 +223,6 @@ describe('bare statuses in words', () => {
   })
   after(async () => {
     await srv?.stop()
-    if (home) rmSync(home, { recursive: true, force: true })
   })
 
   const cases: Array<[number, string, RegExp]> = [

@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, promises as fsp, rmSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { mkdirSync, promises as fsp, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { isLadingError } from '../../../src/errors.js'
@@ -25,7 +24,8 @@ import type { DockerReference } from '../../../src/transport/types.js'
 import { lading, ladingOk } from '../../helpers/cli.js'
 import { registryAvailable, startRegistry, type RunningRegistry } from '../../helpers/registry.js'
 import { findTool } from '../../helpers/tools.js'
-import { buildTaggedImage } from '../../copy/image-builder.js'
+import { initImage } from '../../fixtures/image.js'
+import { tempDir } from '../../fixtures/temp.js'
 
 const ref = (name: string, extra: Partial<DockerReference> = {}): DockerReference => {
   const slash = name.indexOf('/')
@@ -214,7 +214,7 @@ test('registries.conf: a file that says nothing of registries is not parsed; one
     )
   }
 })
-test('registries.conf: credential-helpers, from the last file that lists any', () => {
+test('registries.conf: credential-helpers, from the last file that lists any', (t) => {
   // A file that sets only credential-helpers is read (not skipped as saying nothing).
   assert.deepEqual(parseConfFile('credential-helpers = ["vault", "containers-auth.json"]\n', 'h.conf'), {
     entries: [],
@@ -228,84 +228,75 @@ test('registries.conf: credential-helpers, from the last file that lists any', (
       bad,
     )
   }
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lading-regconf-ch-'))
-  try {
-    const sys = path.join(dir, 'etc')
-    mkdirSync(path.join(sys, 'registries.conf.d'), { recursive: true })
-    writeFileSync(path.join(sys, 'registries.conf'), 'credential-helpers = ["one"]\n')
-    writeFileSync(path.join(sys, 'registries.conf.d', '10.conf'), 'credential-helpers = ["two", "containers-auth.json"]\n')
-    writeFileSync(path.join(sys, 'registries.conf.d', '20.conf'), 'credential-helpers = []\n')
-    const conf = loadRegistriesConf({ env: {}, home: path.join(dir, 'home'), systemDir: sys })
-    assert.deepEqual(conf.credentialHelpers, ['two', 'containers-auth.json'], 'a later list replaces an earlier one; an empty one does not')
-    assert.equal(loadRegistriesConf({ env: {}, home: path.join(dir, 'home'), systemDir: path.join(dir, 'none') }).credentialHelpers, undefined)
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
+  const dir = tempDir(t, { prefix: 'lading-regconf-ch-' })
+  const sys = path.join(dir, 'etc')
+  mkdirSync(path.join(sys, 'registries.conf.d'), { recursive: true })
+  writeFileSync(path.join(sys, 'registries.conf'), 'credential-helpers = ["one"]\n')
+  writeFileSync(path.join(sys, 'registries.conf.d', '10.conf'), 'credential-helpers = ["two", "containers-auth.json"]\n')
+  writeFileSync(path.join(sys, 'registries.conf.d', '20.conf'), 'credential-helpers = []\n')
+  const conf = loadRegistriesConf({ env: {}, home: path.join(dir, 'home'), systemDir: sys })
+  assert.deepEqual(conf.credentialHelpers, ['two', 'containers-auth.json'], 'a later list replaces an earlier one; an empty one does not')
+  assert.equal(loadRegistriesConf({ env: {}, home: path.join(dir, 'home'), systemDir: path.join(dir, 'none') }).credentialHelpers, undefined)
 })
 
-test('registries.conf files: $CONTAINERS_REGISTRIES_CONF alone; else the user file over the system one, then drop-ins (system, user), later ones replacing a prefix', async () => {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-regconf-'))
-  try {
-    const sys = path.join(dir, 'etc')
-    const home = path.join(dir, 'home')
-    const userDir = path.join(home, '.config', 'containers')
-    await fsp.mkdir(path.join(sys, 'registries.conf.d'), { recursive: true })
-    await fsp.mkdir(path.join(userDir, 'registries.conf.d'), { recursive: true })
-    const w = (p: string, t: string): Promise<void> => fsp.writeFile(p, t)
-    await w(path.join(sys, 'registries.conf'), '[[registry]]\nlocation = "a.test"\ninsecure = true\n')
-    await w(path.join(sys, 'registries.conf.d', '10-b.conf'), '[[registry]]\nlocation = "b.test"\ninsecure = true\n')
-    await w(path.join(sys, 'registries.conf.d', '20-b.conf'), '[[registry]]\nlocation = "b.test"\nblocked = true\n')
-    await w(path.join(sys, 'registries.conf.d', 'ignored.txt'), 'not toml [')
-    await w(path.join(userDir, 'registries.conf.d', '05-c.conf'), '[[registry]]\nlocation = "c.test"\ninsecure = true\n')
-    const load = (env: NodeJS.ProcessEnv): RegistriesConf => loadRegistriesConf({ env, home, systemDir: sys })
+test('registries.conf files: $CONTAINERS_REGISTRIES_CONF alone; else the user file over the system one, then drop-ins (system, user), later ones replacing a prefix', async (t) => {
+  const dir = tempDir(t, { prefix: 'lading-regconf-' })
+  const sys = path.join(dir, 'etc')
+  const home = path.join(dir, 'home')
+  const userDir = path.join(home, '.config', 'containers')
+  await fsp.mkdir(path.join(sys, 'registries.conf.d'), { recursive: true })
+  await fsp.mkdir(path.join(userDir, 'registries.conf.d'), { recursive: true })
+  const w = (p: string, t: string): Promise<void> => fsp.writeFile(p, t)
+  await w(path.join(sys, 'registries.conf'), '[[registry]]\nlocation = "a.test"\ninsecure = true\n')
+  await w(path.join(sys, 'registries.conf.d', '10-b.conf'), '[[registry]]\nlocation = "b.test"\ninsecure = true\n')
+  await w(path.join(sys, 'registries.conf.d', '20-b.conf'), '[[registry]]\nlocation = "b.test"\nblocked = true\n')
+  await w(path.join(sys, 'registries.conf.d', 'ignored.txt'), 'not toml [')
+  await w(path.join(userDir, 'registries.conf.d', '05-c.conf'), '[[registry]]\nlocation = "c.test"\ninsecure = true\n')
+  const load = (env: NodeJS.ProcessEnv): RegistriesConf => loadRegistriesConf({ env, home, systemDir: sys })
 
-    let conf = load({})
-    assert.deepEqual(
-      conf.files.map((f) => path.relative(dir, f)),
-      ['etc/registries.conf', 'etc/registries.conf.d/10-b.conf', 'etc/registries.conf.d/20-b.conf', 'home/.config/containers/registries.conf.d/05-c.conf'],
-    )
-    assert.deepEqual(
-      conf.registries.map((r) => `${r.prefix}${r.insecure ? ' insecure' : ''}${r.blocked ? ' blocked' : ''}`),
-      ['a.test insecure', 'b.test blocked', 'c.test insecure'],
-    )
+  let conf = load({})
+  assert.deepEqual(
+    conf.files.map((f) => path.relative(dir, f)),
+    ['etc/registries.conf', 'etc/registries.conf.d/10-b.conf', 'etc/registries.conf.d/20-b.conf', 'home/.config/containers/registries.conf.d/05-c.conf'],
+  )
+  assert.deepEqual(
+    conf.registries.map((r) => `${r.prefix}${r.insecure ? ' insecure' : ''}${r.blocked ? ' blocked' : ''}`),
+    ['a.test insecure', 'b.test blocked', 'c.test insecure'],
+  )
 
-    await w(path.join(userDir, 'registries.conf'), '[[registry]]\nlocation = "u.test"\nblocked = true\n')
-    conf = load({})
-    assert.deepEqual(
-      conf.registries.map((r) => r.prefix),
-      ['u.test', 'b.test', 'c.test'],
-      'the user file replaces the system file; drop-ins still apply',
-    )
+  await w(path.join(userDir, 'registries.conf'), '[[registry]]\nlocation = "u.test"\nblocked = true\n')
+  conf = load({})
+  assert.deepEqual(
+    conf.registries.map((r) => r.prefix),
+    ['u.test', 'b.test', 'c.test'],
+    'the user file replaces the system file; drop-ins still apply',
+  )
 
-    const only = path.join(dir, 'only.conf')
-    await w(only, '[[registry]]\nlocation = "o.test"\n')
-    conf = load({ CONTAINERS_REGISTRIES_CONF: only })
-    assert.deepEqual(conf.files, [only])
-    assert.deepEqual(
-      conf.registries.map((r) => r.prefix),
-      ['o.test'],
-    )
+  const only = path.join(dir, 'only.conf')
+  await w(only, '[[registry]]\nlocation = "o.test"\n')
+  conf = load({ CONTAINERS_REGISTRIES_CONF: only })
+  assert.deepEqual(conf.files, [only])
+  assert.deepEqual(
+    conf.registries.map((r) => r.prefix),
+    ['o.test'],
+  )
 
-    conf = loadRegistriesConf({ env: {}, home: path.join(dir, 'nohome'), systemDir: path.join(dir, 'noetc') })
-    assert.deepEqual(conf, { registries: [], files: [] }, 'no file: nothing applies')
-  } finally {
-    await fsp.rm(dir, { recursive: true, force: true })
-  }
+  conf = loadRegistriesConf({ env: {}, home: path.join(dir, 'nohome'), systemDir: path.join(dir, 'noetc') })
+  assert.deepEqual(conf, { registries: [], files: [] }, 'no file: nothing applies')
 })
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 
 describe('registries.conf with real registries', { skip }, () => {
-  let tmp: string
+  const tmp = tempDir({ after }, { prefix: 'lading-regconf-it-' })
   let primary: RunningRegistry
   let mirror: RunningRegistry
   let confFile: string
   let env: Record<string, string>
   before(async () => {
-    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-regconf-it-'))
     ;[primary, mirror] = await Promise.all([startRegistry(), startRegistry()])
-    await buildTaggedImage(path.join(tmp, 'src'), 'v1', { seed: 'mirror-one' })
-    await buildTaggedImage(path.join(tmp, 'src'), 'v2', { seed: 'primary-two' })
+    await initImage(path.join(tmp, 'src'), { seed: 'mirror-one' }, 'v1')
+    await initImage(path.join(tmp, 'src'), { seed: 'primary-two' }, 'v2')
     // v1 only on the mirror, v2 only on the primary (both plain HTTP on loopback).
     ladingOk(['copy', '-q', '--dest-tls-verify=false', `oci:${path.join(tmp, 'src')}:v1`, `docker://${mirror.host}/mirrors/app:v1`])
     ladingOk(['copy', '-q', '--dest-tls-verify=false', `oci:${path.join(tmp, 'src')}:v2`, `docker://${primary.host}/real/app:v2`])
@@ -334,7 +325,6 @@ describe('registries.conf with real registries', { skip }, () => {
   })
   after(async () => {
     await Promise.all([primary?.stop(), mirror?.stop()])
-    if (tmp) await fsp.rm(tmp, { recursive: true, force: true })
   })
 
   test('a pull goes to the mirror first, and to the moved location when the mirror lacks the image', async () => {

@@ -11,8 +11,9 @@ import { registrySource } from '../../../src/transport/registry/source.js'
 import { isLadingError } from '../../../src/errors.js'
 import { startRegistry, registryAvailable, type RunningRegistry } from '../../helpers/registry.js'
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js'
-import { collect, makeArtifact, makeImage, stream, type TestImage } from './image-fixture.js'
 import { MediaType } from '../../../src/spec/media-types.js'
+import { buffer } from 'node:stream/consumers'
+import { makeArtifact, makeImage, stream, type TestImage } from '../../fixtures/image.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 const fast = { attempts: 4, baseDelayMs: 5, maxDelayMs: 50 }
@@ -41,7 +42,7 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
   })
 
   test('push then pull a small image by tag and by digest (source/destination)', async () => {
-    const img = makeImage()
+    const img = makeImage({ layers: [3000, 70_000] })
     const ref = { transport: 'docker' as const, registry: reg.host, repository: 'lading/small', tag: 'v1' }
     const dest = await registryDestination(ref, { tlsVerify: false, retry: fast })
     try {
@@ -65,14 +66,14 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
       assert.deepEqual(byTag.bytes, img.manifest.bytes)
       const byDigest = await src.getManifest(img.manifest.digest)
       assert.deepEqual(byDigest.bytes, img.manifest.bytes)
-      for (const b of [img.config, ...img.layers]) assert.deepEqual(await collect(await src.getBlob(b.desc)), b.bytes)
+      for (const b of [img.config, ...img.layers]) assert.deepEqual(await buffer(await src.getBlob(b.desc)), b.bytes)
     } finally {
       await src.close()
     }
   })
 
   test('a Docker v2s2 manifest keeps its media type through content negotiation', async () => {
-    const img = makeImage([500])
+    const img = makeImage({ layers: [500] })
     const doc = {
       schemaVersion: 2,
       mediaType: MediaType.DockerManifest,
@@ -93,7 +94,7 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
   test('chunked upload: small chunks are PATCHed with Content-Range and the blob verifies', async () => {
     const chunked = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: fast, chunkSize: 16 * 1024 })
     try {
-      const img = makeImage([100_000])
+      const img = makeImage({ layers: [100_000] })
       const layer = img.layers[0]!
       const before = proxy.requests.length
       const r = await chunked.putBlob('lading/chunked', stream(layer.bytes, 5000), layer.desc)
@@ -104,26 +105,26 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
       const put = reqs.filter((q) => q.method === 'PUT')
       assert.equal(put.length, 1)
       assert.match(put[0]!.path, /digest=sha256%3A/)
-      assert.deepEqual(await collect(await client.getBlob('lading/chunked', layer.desc)), layer.bytes)
+      assert.deepEqual(await buffer(await client.getBlob('lading/chunked', layer.desc)), layer.bytes)
     } finally {
       await chunked.close()
     }
   })
 
   test('cross-repository mount: 201 when the blob exists in the source repository, false otherwise', async () => {
-    const img = makeImage([2000])
+    const img = makeImage({ layers: [2000] })
     const layer = img.layers[0]!
     await client.putBlob('lading/mount-src', stream(layer.bytes), layer.desc)
     assert.equal(await client.blobSize('lading/mount-dst', layer.desc.digest), undefined)
     assert.equal(await client.mountBlob('lading/mount-dst', layer.desc.digest, 'lading/mount-src'), true)
     assert.equal(await client.blobSize('lading/mount-dst', layer.desc.digest), layer.desc.size)
-    const other = makeImage([100]).layers[0]!
+    const other = makeImage({ layers: [100] }).layers[0]!
     assert.equal(await client.mountBlob('lading/mount-dst', other.desc.digest, 'lading/mount-src'), false)
     assert.equal(await client.blobSize('lading/mount-dst', other.desc.digest), undefined)
   })
 
   test('tag pagination against docker-registry 2.8, which ignores n: every tag once, no extra pages', async () => {
-    const img = makeImage([10])
+    const img = makeImage({ layers: [10] })
     await pushImage(client, 'lading/tags', img, 't1')
     for (const t of ['t2', 't3', 't4', 't5']) await client.putManifest('lading/tags', t, img.manifest)
     const paging = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: fast })
@@ -141,7 +142,7 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
   })
 
   test('referrers: without the API, pushing (and deleting) a manifest with subject maintains the sha256-<hex> tag, and listReferrers falls back to it', async () => {
-    const img = makeImage([300])
+    const img = makeImage({ layers: [300] })
     await pushImage(client, 'lading/refs', img, 'base')
     const subject = { mediaType: img.manifest.mediaType, digest: img.manifest.digest, size: img.manifest.bytes.length }
     assert.deepEqual(await client.listReferrers('lading/refs', subject.digest), [])
@@ -171,7 +172,7 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
   })
 
   test('delete: a manifest deleted by digest is gone, and the error says MANIFEST_UNKNOWN', async () => {
-    const img = makeImage([50])
+    const img = makeImage({ layers: [50] })
     await pushImage(client, 'lading/del', img, 'gone')
     const head = await client.headManifest('lading/del', 'gone')
     assert.equal(head?.digest, img.manifest.digest)
@@ -194,7 +195,7 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
   })
 
   test('security: a manifest whose bytes do not match the requested digest is refused (DIGEST_MISMATCH)', async () => {
-    const img = makeImage([20])
+    const img = makeImage({ layers: [20] })
     await pushImage(client, 'lading/tamper', img, 'x')
     const tampering = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: fast })
     try {
@@ -208,7 +209,7 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
     }
   })
   test('a blob redirected to another origin is followed and verified', async () => {
-    const layer = makeImage([4000]).layers[0]!
+    const layer = makeImage({ layers: [4000] }).layers[0]!
     await client.putBlob('lading/redirect', stream(layer.bytes), layer.desc)
     const store = await startFaultProxy(reg.url)
     const c = new RegistryClient({ registry: proxy.host, tlsVerify: false, retry: fast })
@@ -218,7 +219,7 @@ describe('registry client (anonymous docker-registry)', { skip }, () => {
         path: /\/lading\/redirect\/blobs\/sha256:/,
         fault: { kind: 'redirect', location: `${store.url}/v2/lading/redirect/blobs/${layer.desc.digest}` },
       })
-      assert.deepEqual(await collect(await c.getBlob('lading/redirect', layer.desc)), layer.bytes)
+      assert.deepEqual(await buffer(await c.getBlob('lading/redirect', layer.desc)), layer.bytes)
       assert.equal(store.requests.length, 1)
     } finally {
       await c.close()

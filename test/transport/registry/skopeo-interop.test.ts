@@ -6,60 +6,36 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
-import { gzipSync } from 'node:zlib'
 import { after, before, describe, test } from 'node:test'
 import { RegistryClient } from '../../../src/transport/registry/client.js'
-import { digestOf } from '../../../src/digest/index.js'
 import { MediaType } from '../../../src/spec/media-types.js'
 import { startRegistry, registryAvailable, type RunningRegistry } from '../../helpers/registry.js'
 import { requireTool } from '../../helpers/tools.js'
-import { blob, collect, rawManifest, stream } from './image-fixture.js'
+import { makeImage, stream, type Blob } from '../../fixtures/image.js'
+import type { RawManifest } from '../../../src/spec/types.js'
+import { buffer } from 'node:stream/consumers'
+import { tempDir } from '../../fixtures/temp.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 
-/** A valid image: one gzip layer holding a tar with one file (header + data + end blocks). */
-function tinyImage(): { config: ReturnType<typeof blob>; layer: ReturnType<typeof blob>; manifest: ReturnType<typeof rawManifest> } {
-  const hdr = Buffer.alloc(512)
-  hdr.write('hello.txt', 0)
-  hdr.write('0000644\0', 100)
-  hdr.write('0000000\0', 108)
-  hdr.write('0000000\0', 116)
-  hdr.write('00000000006\0', 124)
-  hdr.write('00000000000\0', 136)
-  hdr.write('        ', 148)
-  hdr.write('0', 156)
-  hdr.write('ustar\0', 257)
-  hdr.write('00', 263)
-  let sum = 0
-  for (const b of hdr) sum += b
-  hdr.write(sum.toString(8).padStart(6, '0') + '\0 ', 148)
-  const data = Buffer.alloc(512)
-  data.write('hello\n')
-  const tar = Buffer.concat([hdr, data, Buffer.alloc(1024)])
-  const layer = blob(gzipSync(tar), MediaType.OciLayerGzip)
-  const config = blob(
-    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(tar)] }, config: {} })),
-    MediaType.OciConfig,
-  )
-  const manifest = rawManifest({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: config.desc, layers: [layer.desc] })
-  return { config, layer, manifest }
+/** A valid image: one gzip layer holding one file. */
+function tinyImage(): { config: Blob; layer: Blob; manifest: RawManifest } {
+  const img = makeImage({ layers: [{ 'hello.txt': 'hello\n' }], platform: { os: 'linux', architecture: 'amd64' } })
+  return { config: img.config, layer: img.layers[0]!, manifest: img.manifest }
 }
 
 describe('skopeo interop over docker-registry', { skip }, () => {
   let reg: RunningRegistry
-  let tmp: string
+  const tmp = tempDir({ after }, { prefix: 'lading-skopeo-' })
   let client: RegistryClient
   before(async () => {
     reg = await startRegistry()
-    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-skopeo-'))
     client = new RegistryClient({ registry: reg.host, tlsVerify: false })
   })
   after(async () => {
     await client?.close()
     await reg?.stop()
-    if (tmp) await fsp.rm(tmp, { recursive: true, force: true })
   })
 
   test('skopeo reads what Lading pushed: identical manifest bytes, blobs and tags', async (t) => {
@@ -104,7 +80,7 @@ describe('skopeo interop over docker-registry', { skip }, () => {
     const m = await client.getManifest('interop/skopeo', 'v1')
     assert.equal(m.digest, img.manifest.digest)
     assert.deepEqual(m.bytes, img.manifest.bytes)
-    assert.deepEqual(await collect(await client.getBlob('interop/skopeo', img.layer.desc)), img.layer.bytes)
+    assert.deepEqual(await buffer(await client.getBlob('interop/skopeo', img.layer.desc)), img.layer.bytes)
     assert.deepEqual(await client.listTags('interop/skopeo'), ['v1'])
   })
 })

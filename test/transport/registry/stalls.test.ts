@@ -9,15 +9,15 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { RegistryClient } from '../../../src/transport/registry/client.js'
 import { registryMissing, startRegistry, type RunningRegistry } from '../../helpers/registry.js'
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js'
 import { lading, ladingAsync } from '../../helpers/cli.js'
 import { oneLine } from '../../helpers/one-line-error.js'
-import { collect, makeImage, stream, type TestImage } from './image-fixture.js'
+import { buffer } from 'node:stream/consumers'
+import { makeImage, stream, type TestImage } from '../../fixtures/image.js'
+import { tempDir } from '../../fixtures/temp.js'
 
 const skip = registryMissing()
 const retry = { attempts: 3, baseDelayMs: 5, maxDelayMs: 50 }
@@ -29,13 +29,12 @@ describe('a registry that stops answering mid-request', { skip }, () => {
   let reg: RunningRegistry
   let proxy: FaultProxy
   let img: TestImage
-  let tmp: string
+  const tmp = tempDir({ after }, { prefix: 'lading-stalls-' })
   const client = (): RegistryClient => new RegistryClient({ registry: proxy.host, tlsVerify: false, retry, timeoutMs })
   before(async () => {
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'lading-stalls-'))
     reg = await startRegistry()
     proxy = await startFaultProxy(reg.url)
-    img = makeImage([3000, 200_000])
+    img = makeImage({ layers: [3000, 200_000] })
     const direct = new RegistryClient({ registry: reg.host, tlsVerify: false })
     try {
       for (const b of [img.config, ...img.layers]) await direct.putBlob('stall/app', stream(b.bytes), b.desc)
@@ -47,7 +46,6 @@ describe('a registry that stops answering mid-request', { skip }, () => {
   after(async () => {
     await proxy?.stop()
     await reg?.stop()
-    if (tmp) rmSync(tmp, { recursive: true, force: true })
   })
 
   test('stall-silence-after-v2: silence on the kept-alive connection after GET /v2/ is retried, then one error', bounded, async () => {
@@ -126,7 +124,7 @@ describe('a registry that stops answering mid-request', { skip }, () => {
     try {
       proxy.addFault({ method: 'GET', path: new RegExp(`/stall/app/blobs/${layer.desc.digest}$`), fault: { kind: 'stall-body', after: 50_000 } })
       const from = proxy.requests.length
-      assert.deepEqual(await collect(await c.getBlob('stall/app', layer.desc)), layer.bytes)
+      assert.deepEqual(await buffer(await c.getBlob('stall/app', layer.desc)), layer.bytes)
       assert.deepEqual(
         proxy.requests
           .slice(from)
@@ -142,7 +140,7 @@ describe('a registry that stops answering mid-request', { skip }, () => {
       })
       // Each of the three stalls comes 50000 bytes further on: the resumes keep what arrived.
       await assert.rejects(
-        async () => collect(await c.getBlob('stall/app', layer.desc)),
+        async () => buffer(await c.getBlob('stall/app', layer.desc)),
         (e) =>
           oneLine(
             e,

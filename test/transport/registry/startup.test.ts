@@ -6,10 +6,8 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { promises as fsp } from 'node:fs'
 import http from 'node:http'
 import { listenOnLoopback, type Listening } from '../../helpers/loopback.js'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -17,7 +15,8 @@ import { isLadingError } from '../../../src/errors.js'
 import { registrySource } from '../../../src/transport/registry/source.js'
 import { cliPath } from '../../helpers/cli.js'
 import { freePort, startRegistry, registryAvailable, type RunningRegistry } from '../../helpers/registry.js'
-import { buildTaggedImage } from '../../copy/image-builder.js'
+import { initImage } from '../../fixtures/image.js'
+import { tempDir } from '../../fixtures/temp.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 
@@ -39,15 +38,13 @@ function builtinsLoaded(args: string[]): { status: number | null; stderr: string
 
 describe('copy start-up: modules loaded', { skip }, () => {
   let reg: RunningRegistry
-  let tmp: string
+  const tmp = tempDir({ after }, { prefix: 'lading-startup-' })
   before(async () => {
     reg = await startRegistry()
-    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-startup-'))
-    await buildTaggedImage(path.join(tmp, 'src'), 'v1')
+    await initImage(path.join(tmp, 'src'), {}, 'v1')
   })
   after(async () => {
     await reg?.stop()
-    if (tmp) await fsp.rm(tmp, { recursive: true, force: true })
   })
 
   test('a push to a plain-HTTP registry loads neither TLS nor zlib; a pull neither', () => {

@@ -5,62 +5,34 @@
  * tlsVerify=false reaches it without verification. NODE_EXTRA_CA_CERTS is trusted by the command.
  */
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { RegistryClient } from '../../../src/transport/registry/client.js'
 import { isLadingError } from '../../../src/errors.js'
 import { startRegistry, registryAvailable, type RunningRegistry } from '../../helpers/registry.js'
-import { collect, makeImage, stream } from './image-fixture.js'
 import { MONOLITHIC_MAX } from '../../../src/transport/registry/blob-upload.js'
 import { lading } from '../../helpers/cli.js'
+import { buffer } from 'node:stream/consumers'
+import { makeImage, stream } from '../../fixtures/image.js'
+import { tempDir } from '../../fixtures/temp.js'
+import { selfSigned } from '../../fixtures/tls.js'
 
 const skip = registryAvailable() ? false : process.env.CI === 'true' ? false : 'docker-registry not installed'
 const fast = { attempts: 2, baseDelayMs: 5, maxDelayMs: 20 }
 
-function selfSigned(dir: string, name: string, cn: string): { cert: string; key: string } {
-  const cert = path.join(dir, `${name}.pem`)
-  const key = path.join(dir, `${name}-key.pem`)
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${cn}`,
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ],
-    { stdio: 'ignore' },
-  )
-  return { cert, key }
-}
-
 describe('TLS registry', { skip }, () => {
-  let tmp: string
+  const tmp = tempDir({ after }, { prefix: 'lading-tls-' })
   let reg: RunningRegistry
   let server: { cert: string; key: string }
   let clientPair: { cert: string; key: string }
   before(async () => {
-    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-tls-'))
     server = selfSigned(tmp, 'server', 'lading-test-registry')
     clientPair = selfSigned(tmp, 'client', 'lading-test-client')
     reg = await startRegistry({ tls: { certificate: server.cert, key: server.key } })
   })
   after(async () => {
     await reg?.stop()
-    if (tmp) await fsp.rm(tmp, { recursive: true, force: true })
   })
 
   test('system CAs only: the self-signed certificate is refused in one line', async () => {
@@ -84,10 +56,10 @@ describe('TLS registry', { skip }, () => {
     await fsp.copyFile(server.cert, path.join(dir, 'ca.crt'))
     const c = new RegistryClient({ registry: reg.host, retry: fast, certDir: dir })
     try {
-      const img = makeImage([3000, MONOLITHIC_MAX + 1000])
+      const img = makeImage({ layers: [3000, MONOLITHIC_MAX + 1000] })
       for (const b of [img.config, ...img.layers]) await c.putBlob('tls/app', stream(b.bytes, 64 * 1024), b.desc)
       await c.putManifest('tls/app', 'v1', img.manifest)
-      for (const l of img.layers) assert.deepEqual(await collect(await c.getBlob('tls/app', l.desc)), l.bytes)
+      for (const l of img.layers) assert.deepEqual(await buffer(await c.getBlob('tls/app', l.desc)), l.bytes)
     } finally {
       await c.close()
     }

@@ -4,9 +4,8 @@
  */
 import assert from 'node:assert/strict'
 import { promises as fsp } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
-import { after, before, describe, test } from 'node:test'
+import { after, describe, test } from 'node:test'
 import { isLadingError } from '../../../src/errors.js'
 import { parseDockerName, normalizeAuthKey, registryEndpointHost, isLoopbackRegistry } from '../../../src/transport/docker-reference.js'
 import { parseRegistryReference, formatReference } from '../../../src/transport/reference.js'
@@ -27,6 +26,7 @@ import { parseCredsOption, resolveCredentials } from '../../../src/transport/aut
 import { helperGet } from '../../../src/transport/auth/credential-helper.js'
 import { parseBoolFlag } from '../../../src/transport/registry/cli-options.js'
 import type { Digest } from '../../../src/digest/digest.js'
+import { tempDir } from '../../fixtures/temp.js'
 
 describe('names and references', () => {
   test('docker.io and library/ defaults, as skopeo', () => {
@@ -187,13 +187,7 @@ test('security: repository names and references are validated before they reach 
 })
 
 describe('auth files and credential helpers', () => {
-  let tmp: string
-  before(async () => {
-    tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'lading-creds-'))
-  })
-  after(async () => {
-    await fsp.rm(tmp, { recursive: true, force: true })
-  })
+  const tmp = tempDir({ after }, { prefix: 'lading-creds-' })
 
   test('login file location: --authfile, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, then ~/.config', () => {
     assert.equal(defaultAuthFilePath('/x.json', { env: { REGISTRY_AUTH_FILE: '/y.json' } }), '/x.json')

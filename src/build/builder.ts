@@ -39,6 +39,7 @@ import { applyImageLayers } from '../bundle/unpack.js'
 import { parseGroup, parsePasswd, resolveUser } from '../bundle/user.js'
 import { copyImage } from '../copy/copy.js'
 import { processAlive } from '../io/fs.js'
+import { withLock } from '../io/lock.js'
 import { diffLayer } from '../layer/diff.js'
 import { takeSnapshot, type Snapshot } from '../layer/snapshot.js'
 import { normalizePort } from '../spec/config-edit.js'
@@ -391,6 +392,9 @@ class Builder {
           throw new LadingError(e.code, `${this.#df.file}:${ins.line}:${ins.column}: ${e.message}`, { cause: e })
         }
         throw e
+      } finally {
+        // The step's cache entry is written (or the step failed): a build waiting for it goes on.
+        await this.#releaseStep()
       }
       if (cached === true) this.#stepsCached++
       else if (cached === false) this.#stepsRun++
@@ -427,12 +431,55 @@ class Builder {
     return digestOf(JSON.stringify([s.key, ...parts])).slice(7)
   }
 
-  /** The cached image for a key, unless --no-cache. */
+  /**
+   * The cached image for a key, unless --no-cache. On a miss the step's lock in the cache
+   * (CACHE/locks/<key>, src/io/lock.ts) is taken and held until the step ends (#releaseStep, from
+   * #step): two builds sharing a cache that reach the same step at once run it once, and the second
+   * takes the first's result (BuildKit's solver does the same within its daemon). Without it both
+   * would run it and make different layers (file times differ), and their images would disagree.
+   * Steps run one at a time and take no other step lock while holding one, so no two builds wait on
+   * each other; a holder that dies is seen by its dead pid (or a lock not refreshed) and replaced.
+   */
   async #cached(key: string): Promise<CurrentImage | undefined> {
     if (this.#o.noCache) return undefined
+    const hit = await this.#cacheEntry(key)
+    if (hit) return hit
+    await this.#holdStep(key)
+    // Another build may have finished this step while this one waited for its lock.
+    const after = await this.#cacheEntry(key)
+    if (after) await this.#releaseStep()
+    return after
+  }
+
+  async #cacheEntry(key: string): Promise<CurrentImage | undefined> {
     const entries = await this.#layout.tagEntries(`cache-${key}`)
     if (entries.length !== 1) return undefined
     try { return await this.#load(entries[0]!.digest) } catch { return undefined }
+  }
+
+  /** The lock of the step running now: released (and its release awaited) when the step ends. */
+  #held: { release: () => void; done: Promise<unknown> } | undefined
+
+  async #holdStep(key: string): Promise<void> {
+    const dir = path.join(this.#cacheDir, 'locks')
+    fs.mkdirSync(dir, { recursive: true })
+    let release!: () => void
+    const stepEnded = new Promise<void>((resolve) => { release = resolve })
+    let acquired!: () => void
+    const got = new Promise<void>((resolve) => { acquired = resolve })
+    // A step may run for hours (a long RUN); a live holder keeps its lock fresh, so waiting has no
+    // practical limit, as a second `docker build` waits for the first's step.
+    const done = withLock(path.join(dir, key), async () => { acquired(); await stepEnded }, { timeoutMs: 24 * 3600_000 })
+    await Promise.race([got, done])
+    this.#held = { release, done }
+  }
+
+  async #releaseStep(): Promise<void> {
+    const held = this.#held
+    this.#held = undefined
+    if (!held) return
+    held.release()
+    await held.done
   }
 
   /**

@@ -336,16 +336,22 @@ test('ONBUILD: triggers are stored, run when a later build uses the image as its
   assert.equal((await imageConfig(`${dir}/child`, 't')).config?.OnBuild, undefined)
 })
 
-test('concurrent builds sharing one cache both succeed and agree', async (t) => {
+test('concurrent builds sharing one cache run each step once and agree', async (t) => {
   if (!canRun(t)) return
   const dir = tempDir(t)
   const ctx = path.join(dir, 'ctx')
-  writeTree(ctx, { 'a.txt': 'a\n', Dockerfile: `FROM ${BASE}\nCOPY a.txt /a.txt\nRUN cp /a.txt /b.txt\nCMD ["cat", "/b.txt"]\n` })
+  // The sleep keeps the first build's RUN going while the second reaches it.
+  writeTree(ctx, { 'a.txt': 'a\n', Dockerfile: `FROM ${BASE}\nCOPY a.txt /a.txt\nRUN sleep 1 && cp /a.txt /b.txt\nCMD ["cat", "/b.txt"]\n` })
   const { execFile } = await import('node:child_process')
-  const one = (tag: string): Promise<void> => new Promise((resolve, reject) => {
-    execFile(path.join(process.cwd(), 'bin/lading'), ['build', '--cache-dir', path.join(dir, 'cache'), '-t', `oci:${dir}/out:${tag}`, ctx], (e, _o, stderr) => (e ? reject(new Error(stderr)) : resolve()))
+  const one = (tag: string): Promise<string> => new Promise((resolve, reject) => {
+    execFile(path.join(process.cwd(), 'bin/lading'), ['build', '--progress', 'plain', '--cache-dir', path.join(dir, 'cache'), '-t', `oci:${dir}/out:${tag}`, ctx], (e, _o, stderr) => (e ? reject(new Error(stderr)) : resolve(stderr)))
   })
-  await Promise.all([one('x'), one('y')])
+  const logs = await Promise.all([one('x'), one('y')])
+  // Each step that makes a layer ran in one build; the other waited for its lock and took the result.
+  for (const step of ['COPY a.txt /a.txt', 'RUN sleep 1 && cp /a.txt /b.txt']) {
+    const lines = logs.map((l) => l.split('\n').find((x) => x.includes(`: ${step}`)) ?? '')
+    assert.deepEqual(lines.map((l) => l.endsWith('(cached)')).sort(), [false, true], `${step}:\n${logs.join('\n---\n')}`)
+  }
   const cx = await imageConfig(`${dir}/out`, 'x')
   const cy = await imageConfig(`${dir}/out`, 'y')
   assert.deepEqual(cx.rootfs.diff_ids, cy.rootfs.diff_ids)

@@ -97,3 +97,25 @@ test('fs upload sessions: gc of a layout removes sessions idle a day (they outli
   await assert.rejects(uploads.status(old.id), (e) => isLadingError(e, 'NOT_FOUND'))
   assert.equal((await uploads.status(young.id)).size, 0)
 })
+
+test('fs upload sessions: commit and abort remove the whole session directory, a stray file in it too', async (t) => {
+  const { dir, cleanup } = await tempDir('lading-contract-')
+  t.after(cleanup)
+  const layout = await Layout.init(dir)
+  const uploads = layout.blobs.uploads!
+  const sessions = path.join(dir, UPLOADS_DIR)
+  const committed = await uploads.start('a')
+  await uploads.append(committed.id, 0, Buffer.from('abc'))
+  const aborted = await uploads.start('b')
+  await uploads.append(aborted.id, 0, Buffer.from('def'))
+  // Something a session's two files do not account for (a later version's file, say).
+  const stray = await uploads.start('c')
+  await fsp.writeFile(path.join(sessions, stray.id, 'extra'), 'x')
+  assert.equal((await uploads.status(stray.id)).owner, 'c')
+  assert.deepEqual(await uploads.commit(committed.id, { digest: digestOf('abc') }), { digest: digestOf('abc'), size: 3 })
+  await uploads.abort(aborted.id)
+  await uploads.abort(stray.id)
+  assert.deepEqual(await fsp.readdir(sessions), [], 'no session directory is left')
+  for (const id of [committed.id, aborted.id, stray.id]) await assert.rejects(uploads.status(id), (e) => isLadingError(e, 'NOT_FOUND'), id)
+  assert.equal((await layout.readBlob({ digest: digestOf('abc') })).toString(), 'abc')
+})

@@ -29,12 +29,14 @@ import { pipeline } from 'node:stream/promises'
 import { digestAlgorithm, newHash, type Algorithm, type Digest } from '../../digest/digest.js'
 import { LadingError, isErrno } from '../../errors.js'
 import { fsyncDir } from '../../io/fs.js'
-import { PooledFileWriter } from '../../io/block-pool.js'
+import { POOL_BLOCK_SIZE, PooledFileWriter, returnOutBlock, takeOutBlock } from '../../io/block-pool.js'
 import type { BlobExpectation, BlobInfo, UploadSessions, UploadStatus } from '../blob-store.js'
 import { SerialQueues, checkLength, checkOffset, isSessionId, newSessionId, unknownSession } from '../upload-sessions.js'
 
 /** Bytes a chunk may queue for the disk (as FsBlobStore's WRITE_BUFFER, and for the same reason). */
 const WRITE_BUFFER = 8 * 1024 * 1024
+/** The size of the writes a chunk is gathered into (a pool block; OUT_BLOCK_SIZE has room for it). */
+const BATCH_BYTES = POOL_BLOCK_SIZE
 
 /** What this process knows beyond the disk: the running hash, and how far the data is fsynced. */
 interface Live {
@@ -127,8 +129,15 @@ export class FsUploads implements UploadSessions {
       const hash = live?.hash && live.hashed === st.size ? live.hash.copy() : undefined
       const file = path.join(this.dir, id, 'data')
       let received = 0
-      // Counts, checks and hashes on the way to the file; PooledFileWriter batches the writes
-      // and fsyncs before it finishes, so an acknowledged chunk is on disk.
+      // Counts, checks and hashes on the way to the file, and gathers the body's small chunks
+      // (an HTTP request arrives in 16-64 KiB reads) into 1 MiB blocks of the block pool, which
+      // PooledFileWriter hands back once the file has them. Without this, each socket read was
+      // a write of its own whenever the file kept up (tmpfs always does): about 1,500
+      // FileHandle.writev calls for a 95 MB layer, some 60-80 ms of the server's main thread
+      // in a CPU profile of a skopeo push; copying into the blocks costs a fraction of that.
+      // PooledFileWriter fsyncs before it finishes, so an acknowledged chunk is on disk.
+      let block: Buffer | undefined
+      let filled = 0
       const tap = new Transform({
         transform(c: Buffer, _enc, cb) {
           received += c.length
@@ -139,7 +148,26 @@ export class FsUploads implements UploadSessions {
             return
           }
           hash?.update(c)
-          cb(null, c)
+          for (let off = 0; off < c.length;) {
+            block ??= takeOutBlock()
+            const n = c.copy(block, filled, off, Math.min(c.length, off + BATCH_BYTES - filled))
+            filled += n
+            off += n
+            if (filled === BATCH_BYTES) {
+              this.push(block.subarray(0, filled))
+              block = undefined
+              filled = 0
+            }
+          }
+          cb()
+        },
+        flush(cb) {
+          if (block) {
+            if (filled > 0) this.push(block.subarray(0, filled))
+            else returnOutBlock(block)
+          }
+          block = undefined
+          cb()
         },
       })
       let ok = false

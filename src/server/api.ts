@@ -10,6 +10,7 @@
 import type http from 'node:http'
 import { createReadStream } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
+import { POOL_BLOCK_SIZE, PooledFileReader, returnBlock } from '../io/block-pool.js'
 import { digestAlgorithm, digestOf, type Digest } from '../digest/digest.js'
 import { LadingError } from '../errors.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES, readAllLimited } from '../io/limits.js'
@@ -330,10 +331,14 @@ export class RegistryApi {
         return
       }
       handedOff = true
-      const stream = createReadStream('', { fd: fh, start, end, highWaterMark: 1024 * 1024, autoClose: true })
-      await pipeline(stream, res).catch(() => {
-        /* the client went away; the stream closed the file */
-      })
+      if (range) {
+        const stream = createReadStream('', { fd: fh, start, end, highWaterMark: POOL_BLOCK_SIZE, autoClose: true })
+        await pipeline(stream, res).catch(() => {
+          /* the client went away; the stream closed the file */
+        })
+      } else {
+        await sendPooled(new PooledFileReader(fh), res, length)
+      }
     } finally {
       if (!handedOff) await fh.close()
     }
@@ -595,6 +600,48 @@ function methodNotAllowed(req: http.IncomingMessage): HttpError {
   return new HttpError(405, 'UNSUPPORTED', `method ${String(req.method).slice(0, 20)} not allowed here`)
 }
 
+/**
+ * A whole blob of `length` bytes out to the client through blocks of the block pool
+ * (src/io/block-pool.ts): each block goes back to the pool once the socket has written it (the
+ * write callback), so a 95 MB GET cycles through a few 1 MiB blocks instead of faulting in and
+ * garbage-collecting 95 fresh ones as createReadStream does. As pipe(), with two additions: that
+ * one (src/transport/registry/http.ts does the same for uploads), and the response ends with its
+ * last byte rather than after the read that finds the end of the file, so a client that has all
+ * it was promised and hangs up (skopeo does) does not leave the answer unfinished. A file shorter
+ * than `length` cuts the response off (the client sees a short body, never a wrong one).
+ * Resolves once the reader has closed the file.
+ */
+function sendPooled(body: PooledFileReader, res: http.ServerResponse, length: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let sent = 0
+    body.on('data', (chunk: Buffer) => {
+      if (sent >= length) {
+        body.destroy() // more than the size the response promised: nothing more of it goes out
+        return
+      }
+      const part = chunk.length > length - sent ? chunk.subarray(0, length - sent) : chunk
+      sent += part.length
+      const more = res.write(part, (err) => {
+        if (!err) returnBlock(chunk)
+      })
+      if (sent === length) res.end()
+      else if (!more) body.pause()
+    })
+    res.on('drain', () => body.resume())
+    body.once('end', () => {
+      if (sent < length) res.destroy()
+    })
+    body.once('error', () => res.destroy())
+    // The client went away: stop reading (destroying the reader closes the file). After a whole
+    // answer the reader goes on to the end of the file and closes it itself, its last block
+    // going back to the pool.
+    res.once('close', () => {
+      if (!res.writableFinished) body.destroy()
+    })
+    body.once('close', () => resolve())
+  })
+}
+
 /** Discard a request body we will not read, so the connection can carry the next request. */
 function drain(req: http.IncomingMessage): void {
   if (!req.readableEnded) req.resume()
@@ -616,7 +663,10 @@ export function sendError(req: http.IncomingMessage, res: http.ServerResponse, e
     return
   }
   // A body we did not read may still be arriving: close the connection after the answer rather
-  // than read (and discard) an unbounded upload.
-  if (!req.readableEnded) res.setHeader('Connection', 'close')
+  // than read (and discard) an unbounded upload. `complete` (the parser saw the whole request),
+  // not `readableEnded` (someone read it to its end): a HEAD or GET that gets a 404 has no body
+  // left to arrive, and closing its connection made every keep-alive client reconnect after each
+  // "blob unknown" answer of a push.
+  if (!req.complete) res.setHeader('Connection', 'close')
   send(req, res, e.status, { 'Content-Type': 'application/json', ...e.headers }, e.body())
 }

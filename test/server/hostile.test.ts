@@ -156,6 +156,19 @@ describe('lading serve: hostile HTTP', () => {
     assert.equal((await request(`${s.url}${loc}`, 'GET')).headers.range, '0-0')
   })
 
+  test('an error answered before a big body has arrived closes the connection (the rest is never read)', async () => {
+    // An upload to a session that does not exist: refused at once, while 64 MiB are still declared.
+    const r = await raw(
+      '127.0.0.1',
+      port,
+      `PATCH /v2/nobody/blobs/uploads/00000000-0000-4000-8000-000000000000 HTTP/1.1\r\nHost: x\r\nContent-Length: 67108864\r\n\r\n${'z'.repeat(1000)}`,
+      { waitMs: 2000 },
+    )
+    assert.match(r.text, /^HTTP\/1\.1 404 /)
+    assert.match(r.text, /\r\nConnection: close\r\n/i)
+    assert.equal(r.closedByServer, true, 'the server hung up instead of reading 64 MiB it will not use')
+  })
+
   test('a Content-Length that is not a number is a 400 from the HTTP parser', async () => {
     const r = await raw('127.0.0.1', port, 'PUT /v2/x/manifests/v1 HTTP/1.1\r\nHost: x\r\nContent-Length: 12abc\r\n\r\n{}')
     assert.match(r.text, /^HTTP\/1\.1 400 /)

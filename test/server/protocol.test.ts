@@ -5,9 +5,11 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
+import http from 'node:http'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { digestOf } from '../../src/digest/index.js'
+import { POOL_BLOCK_SIZE, drainPool, poolStats } from '../../src/io/block-pool.js'
 import { MediaType } from '../../src/spec/media-types.js'
 import { RegistryClient } from '../../src/transport/registry/client.js'
 import { errorCode, request, startTestServer, type TestServer } from '../helpers/lading-server.js'
@@ -106,6 +108,58 @@ describe('lading serve: distribution-spec protocol', () => {
     assert.equal(bad.status, 400)
     assert.equal(errorCode(bad), 'DIGEST_INVALID')
     assert.equal((await request(`${s.url}/v2/stream/blobs/${wrong}`, 'HEAD')).status, 404)
+  })
+
+  test('a whole-blob GET bigger than a pool block is exact, recycles its blocks, and a client leaving mid-GET stops nothing', async () => {
+    const bytes = randomBytes(5 * POOL_BLOCK_SIZE + 12_345)
+    const d = digestOf(bytes)
+    assert.equal((await request(`${s.url}/v2/pooled/blobs/uploads/?digest=${d}`, 'POST', { body: bytes })).status, 201)
+    const get = async (): Promise<void> => {
+      const r = await request(`${s.url}/v2/pooled/blobs/${d}`, 'GET')
+      assert.equal(r.status, 200)
+      assert.equal(r.headers['content-length'], String(bytes.length))
+      assert.ok(r.body.equals(bytes), 'the bytes served are the bytes stored')
+    }
+    drainPool()
+    const first = poolStats().made
+    await get()
+    assert.ok(poolStats().made > first, 'the GET went out through blocks of the pool')
+    const before = poolStats().made
+    for (let i = 0; i < 3; i++) await get()
+    // Without recycling each GET would make 6 fresh blocks (18 here); with it, three make fewer
+    // than one would (how many are in flight at once depends on how fast the client reads).
+    assert.ok(poolStats().made - before < 6, `blocks made by three more GETs: ${poolStats().made - before}`)
+    // A client that goes away after the first bytes: the server closes the file and serves on.
+    await new Promise<void>((resolve, reject) => {
+      const req = http.get(`${s.url}/v2/pooled/blobs/${d}`, (res) => {
+        res.once('data', () => {
+          req.destroy()
+          resolve()
+        })
+      })
+      req.on('error', (e) => (req.destroyed ? resolve() : reject(e)))
+    })
+    await get()
+  })
+
+  test('a HEAD answered 404 keeps its keep-alive connection (no reconnect after "blob unknown")', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    let sockets = 0
+    const create = agent.createConnection.bind(agent)
+    agent.createConnection = ((...args: Parameters<typeof create>) => {
+      sockets++
+      return create(...args)
+    }) as typeof agent.createConnection
+    try {
+      const unknown = digestOf(Buffer.from('never pushed'))
+      const head = await request(`${s.url}/v2/keepalive/blobs/${unknown}`, 'HEAD', { agent })
+      assert.equal(head.status, 404)
+      assert.notEqual(head.headers.connection, 'close')
+      assert.equal((await request(`${s.url}/v2/`, 'GET', { agent })).status, 200)
+      assert.equal(sockets, 1, 'both requests went over one connection')
+    } finally {
+      agent.destroy()
+    }
   })
 
   test('DELETE of an upload cancels it', async () => {

@@ -98,8 +98,7 @@ test('fs upload sessions: gc of a layout removes sessions idle a day (they outli
 })
 
 test('fs upload sessions: commit and abort remove the whole session directory, a stray file in it too', async (t) => {
-  const { dir, cleanup } = await tempDir('lading-contract-')
-  t.after(cleanup)
+  const dir = tempDir(t, { prefix: 'lading-contract-' })
   const layout = await Layout.init(dir)
   const uploads = layout.blobs.uploads!
   const sessions = path.join(dir, UPLOADS_DIR)
@@ -120,8 +119,7 @@ test('fs upload sessions: commit and abort remove the whole session directory, a
 })
 
 test('fs upload sessions: a body in many small chunks lands exactly, gathered into pooled 1 MiB writes', async (t) => {
-  const { dir, cleanup } = await tempDir('lading-contract-')
-  t.after(cleanup)
+  const dir = tempDir(t, { prefix: 'lading-contract-' })
   const layout = await Layout.init(dir)
   const uploads = layout.blobs.uploads!
   const bytes = randomBytes(6 * POOL_BLOCK_SIZE + 777)

@@ -20,7 +20,7 @@ import { removeTree } from '../bundle/cleanup.js'
 import { LadingError, isErrno } from '../errors.js'
 import { atomicWriteFile, isTempName } from '../io/fs.js'
 import type { Descriptor } from '../spec/types.js'
-import { isMounted, unmount, type RootfsKind } from './rootfs.js'
+import { unmount, type RootfsKind } from './rootfs.js'
 import { runcDelete, runcKill, runcState, type RuncState } from './runc.js'
 import type { LocalStore } from './store.js'
 
@@ -181,8 +181,11 @@ export async function removeContainer(store: LocalStore, rec: ContainerRecord, o
     runcDelete(store.runcRoot, rec.id)
   }
   const dir = containerDir(store, rec.id)
-  unmount(path.join(dir, 'rootfs'))
-  if (isMounted(path.join(dir, 'rootfs'))) throw new LadingError('CONFLICT', `container ${rec.name}: its root filesystem is still mounted`)
+  try {
+    unmount(path.join(dir, 'rootfs'))
+  } catch (e) {
+    throw new LadingError('CONFLICT', `container ${rec.name}: its root filesystem is still mounted (${(e as Error).message})`, { cause: e })
+  }
   // The record goes first: a removal cut short leaves a directory that is no container.
   if (rec.pinned !== false) {
     await store.withStoreLock(async () => {

@@ -59,7 +59,7 @@ export function overlayAvailable(): boolean {
  * `cwd` (the store root) to stay under the kernel's one-page limit on mount options for images
  * with many layers; a path holding `,` or `:` cannot be spelled in the options and is refused.
  */
-export function mountOverlay(layers: readonly string[], dirs: ContainerDirs, cwd: string): void {
+export function mountOverlay(layers: readonly string[], dirs: ContainerDirs, cwd: string, opts: { volatile?: boolean } = {}): void {
   if (layers.length === 0) throw new LadingError('UNSUPPORTED', 'an image without layers has no root filesystem to mount')
   const rel = (p: string): string => {
     const r = path.relative(cwd, p)
@@ -67,18 +67,24 @@ export function mountOverlay(layers: readonly string[], dirs: ContainerDirs, cwd
       throw new LadingError('UNSUPPORTED', `overlay: the path ${JSON.stringify(p)} contains ',' ':' or '\\', which overlay mount options cannot carry`)
     return r
   }
-  const opts = `lowerdir=${[...layers].reverse().map(rel).join(':')},upperdir=${rel(dirs.upper)},workdir=${rel(dirs.work)}`
-  if (opts.length > 4000) throw new LadingError('UNSUPPORTED', `overlay: ${layers.length} layers make mount options longer than the kernel's limit`)
+  // volatile (overlayfs.html §Volatile mount, Linux 5.10): no sync of the upper file system,
+  // for a container whose writable layer is thrown away when it exits. Without it the unmount
+  // syncs the whole file system of the store (ovl_sync_fs): 30-150 ms on this machine's disk,
+  // with everyone's dirty data in it. The container's own fsync calls on its root are then no-ops,
+  // which is what a writable layer that never outlives the container needs (podman does the same
+  // for `--rm`). A container that is kept (commit, restart) gets a normal mount.
+  const data = `lowerdir=${[...layers].reverse().map(rel).join(':')},upperdir=${rel(dirs.upper)},workdir=${rel(dirs.work)}${opts.volatile ? ',volatile' : ''}`
+  if (data.length > 4000) throw new LadingError('UNSUPPORTED', `overlay: ${layers.length} layers make mount options longer than the kernel's limit`)
   const native = nativeMount()
   if (native) {
     try {
-      native.mount('overlay', path.resolve(dirs.rootfs), 'overlay', 0, opts, cwd)
+      native.mount('overlay', path.resolve(dirs.rootfs), 'overlay', 0, data, cwd)
     } catch (e) {
       throw new LadingError('CONFLICT', `overlay mount of ${dirs.rootfs} failed: ${(e as Error).message}`, { cause: e })
     }
     return
   }
-  const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', opts, dirs.rootfs], { cwd, encoding: 'utf8' })
+  const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', data, dirs.rootfs], { cwd, encoding: 'utf8' })
   if (r.error !== undefined || r.status !== 0) {
     throw new LadingError('CONFLICT', `overlay mount of ${dirs.rootfs} failed: ${(r.error?.message ?? r.stderr).trim()}`)
   }

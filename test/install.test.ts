@@ -20,7 +20,15 @@ const pkg = path.join(app, 'node_modules', 'lading')
 
 before(async () => {
   await fsp.mkdir(pkg, { recursive: true })
-  const files = ['package.json', 'scripts/build-native.sh', 'scripts/build-snapshot.sh', 'native/binding.gyp', 'native/gzip_member.c', 'build/src']
+  const files = [
+    'package.json',
+    'scripts/build-native.sh',
+    'scripts/build-snapshot.sh',
+    'native/binding.gyp',
+    'native/gzip_member.c',
+    'native/mount.c',
+    'build/src',
+  ]
   for (const f of files)
     await fsp.cp(path.join(repoRoot, f), path.join(pkg, f), { recursive: true, filter: (s) => !/lading\.(cjs|blob)/.test(path.basename(s)) })
   // The package's dependencies beside it, as npm lays them out; the optional zstd-napi left out.

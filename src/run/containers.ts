@@ -14,13 +14,13 @@
  * runc each time (runc.ts); a record without runc state is a container that has exited.
  */
 import { randomBytes } from 'node:crypto'
-import { promises as fsp } from 'node:fs'
+import { promises as fsp, rmSync } from 'node:fs'
 import path from 'node:path'
 import { removeTree } from '../bundle/cleanup.js'
 import { LadingError, isErrno } from '../errors.js'
 import { atomicWriteFile, isTempName } from '../io/fs.js'
 import type { Descriptor } from '../spec/types.js'
-import { isMounted, unmount, type RootfsKind } from './rootfs.js'
+import { unmount, type RootfsKind } from './rootfs.js'
 import { runcDelete, runcKill, runcState, type RuncState } from './runc.js'
 import type { LocalStore } from './store.js'
 
@@ -132,7 +132,11 @@ export async function createRecord(
     const dir = containerDir(store, id)
     await fsp.mkdir(dir, { mode: 0o700 })
     if (rec.pinned) await store.pin(id, rec.manifest)
-    await atomicWriteFile(path.join(dir, RECORD_FILE), JSON.stringify(rec, null, 2) + '\n', 0o600)
+    // What the record must be for gc and for other runs (name taken, layers in use) it is once
+    // renamed in, durable or not. Only a container that outlives its run needs it after a crash:
+    // a `--rm` one does not survive a crash of the machine, and a directory left without its
+    // record is removed by gc. Two fsyncs less on the path of every `run --rm` (on disk: ms).
+    await atomicWriteFile(path.join(dir, RECORD_FILE), JSON.stringify(rec, null, 2) + '\n', 0o600, { durable: rec.pinned })
     return rec
   })
 }
@@ -181,8 +185,11 @@ export async function removeContainer(store: LocalStore, rec: ContainerRecord, o
     runcDelete(store.runcRoot, rec.id)
   }
   const dir = containerDir(store, rec.id)
-  unmount(path.join(dir, 'rootfs'))
-  if (isMounted(path.join(dir, 'rootfs'))) throw new LadingError('CONFLICT', `container ${rec.name}: its root filesystem is still mounted`)
+  try {
+    unmount(path.join(dir, 'rootfs'))
+  } catch (e) {
+    throw new LadingError('CONFLICT', `container ${rec.name}: its root filesystem is still mounted (${(e as Error).message})`, { cause: e })
+  }
   // The record goes first: a removal cut short leaves a directory that is no container.
   if (rec.pinned !== false) {
     await store.withStoreLock(async () => {
@@ -194,7 +201,14 @@ export async function removeContainer(store: LocalStore, rec: ContainerRecord, o
     // gc, under the lock, reads a record or finds none (listContainers), and once the root
     // filesystem is unmounted (above) no container uses the layers it kept. Taking the store
     // lock here cost every `run --rm` a lock file's create, write and unlink.
-    await fsp.rm(path.join(dir, RECORD_FILE), { force: true })
+    rmSync(path.join(dir, RECORD_FILE), { force: true })
   }
-  await removeTree(dir)
+  // Synchronously first: a container's directory is a few entries (config, upper, work, rootfs),
+  // which fs.rm walks with two thread-pool round trips per entry; removeTree copes with what
+  // this cannot remove (directories of mode 000 that a rootless container made).
+  try {
+    rmSync(dir, { recursive: true, force: true })
+  } catch {
+    await removeTree(dir)
+  }
 }

@@ -17,7 +17,7 @@
  *   upper directory (rootfs.ts).
  */
 import { spawnSync } from 'node:child_process'
-import { promises as fsp } from 'node:fs'
+import { lstatSync, promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { removeTree } from '../bundle/cleanup.js'
 import { applyImageLayer } from '../bundle/unpack.js'
@@ -28,6 +28,8 @@ import { withLock } from '../io/lock.js'
 import type { IdMapping, WhiteoutStrategy } from '../layer/apply.js'
 import type { ResolvedImage } from '../store/resolve.js'
 import { STORE_LOCK_TIMEOUT_MS, type LocalStore } from './store.js'
+import { nativeMount } from './native-mount.js'
+import { runTrace } from './trace.js'
 
 /** The tree of an unpacked layer, inside its directory. */
 export const LAYER_TREE = 'diff'
@@ -87,7 +89,8 @@ export async function ensureLayers(store: LocalStore, image: ResolvedImage, opts
   for (let i = 0; i < ids.length; i++) {
     const dir = layerDir(store, ids[i]!)
     dirs.push(path.join(dir, LAYER_TREE))
-    if (!(await exists(dir))) {
+    // lstat, synchronous: one call of microseconds per layer on every run's path.
+    if (!lstatSync(dir, { throwIfNoEntry: false })) {
       await fsp.mkdir(path.dirname(dir), { recursive: true, mode: 0o700 })
       await withLock(
         `${dir}.lock`,
@@ -143,16 +146,35 @@ async function unpackLayer(image: ResolvedImage, i: number, dir: string, opts: E
       ...(opts.signal ? { signal: opts.signal } : {}),
     })
     if (unmapped.size > 0) await fsp.writeFile(path.join(tmp, UNMAPPED_FILE), JSON.stringify([...unmapped].sort()) + '\n', { mode: 0o600 })
-    // Node has no syncfs(2); coreutils' `sync -f` is that call, for the file system of the store.
-    // Without it a crash after the rename could leave the name pointing at files whose data was
-    // never written (ext4 orders renames of files, not of the directories holding new files).
-    const s = spawnSync('sync', ['-f', tmp], { stdio: 'ignore' })
-    if (s.error !== undefined || s.status !== 0) throw new LadingError('CONFLICT', `layer ${i}: could not sync the store's file system`)
+    // Without a sync a crash after the rename could leave the name pointing at files whose data
+    // was never written (ext4 orders renames of files, not of the directories holding new files).
+    runTrace()('layer applied')
+    syncFileSystem(tmp, i)
+    runTrace()('layer synced')
     await fsp.rename(tmp, dir)
     await fsyncDir(path.dirname(dir))
+    runTrace()('layer renamed')
   } catch (e) {
     await removeTree(tmp).catch(() => {})
     if (isErrno(e, 'ENOTEMPTY') || isErrno(e, 'EEXIST')) return // complete elsewhere (cannot happen under the lock)
     throw e
   }
+}
+
+/**
+ * syncfs(2) of the file system holding `dir`: through the addon (native-mount.ts), else coreutils'
+ * `sync -f`, which is that call in a process of its own (Node has no syncfs).
+ */
+function syncFileSystem(dir: string, i: number): void {
+  const native = nativeMount()
+  if (native) {
+    try {
+      native.syncfs(dir)
+    } catch (e) {
+      throw new LadingError('CONFLICT', `layer ${i}: could not sync the store's file system: ${(e as Error).message}`, { cause: e })
+    }
+    return
+  }
+  const s = spawnSync('sync', ['-f', dir], { stdio: 'ignore' })
+  if (s.error !== undefined || s.status !== 0) throw new LadingError('CONFLICT', `layer ${i}: could not sync the store's file system`)
 }

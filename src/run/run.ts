@@ -159,7 +159,7 @@ export async function prepareContainer(store: LocalStore, req: RunRequest): Prom
     trace('container directories made')
     if (kind === 'overlay') {
       try {
-        mountOverlay(ensured.dirs, dirs, store.root)
+        mountOverlay(ensured.dirs, dirs, store.root, { volatile: req.remove ?? false })
       } catch (e) {
         req.onWarning?.(`${(e as Error).message}; copying the layers instead`)
         kind = 'copy'

@@ -18,12 +18,11 @@
  * container record, and container records are written under the same lock before their layers
  * are unpacked, so gc cannot remove a layer a starting container is about to use.
  */
-import { promises as fsp } from 'node:fs'
+import { lstatSync, mkdirSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { Digest } from '../digest/digest.js'
 import { LadingError } from '../errors.js'
-import { exists } from '../io/fs.js'
 import { withLock } from '../io/lock.js'
 import { Annotation } from '../spec/media-types.js'
 import type { Descriptor } from '../spec/types.js'
@@ -69,11 +68,13 @@ export class LocalStore {
   static async open(root: string): Promise<LocalStore> {
     const abs = path.resolve(root)
     // The store holds other users' nothing: keep it private, as podman's storage is.
-    await fsp.mkdir(abs, { recursive: true, mode: 0o700 })
-    for (const d of ['layers', 'containers', 'runc']) await fsp.mkdir(path.join(abs, d), { recursive: true, mode: 0o700 })
+    // Synchronous: on every run's path an existing store costs these few calls of microseconds
+    // each, where each async call was a round trip through the thread pool (9 of them).
+    mkdirSync(abs, { recursive: true, mode: 0o700 })
+    for (const d of ['layers', 'containers', 'runc']) mkdirSync(path.join(abs, d), { recursive: true, mode: 0o700 })
     // Opening an existing layout reads nothing and takes no lock: this is on every run's path.
     const images = path.join(abs, 'images')
-    const layout = (await exists(path.join(images, LAYOUT_FILE))) ? await Layout.open(images) : await Layout.init(images)
+    const layout = lstatSync(path.join(images, LAYOUT_FILE), { throwIfNoEntry: false }) ? await Layout.open(images) : await Layout.init(images)
     return new LocalStore(abs, layout)
   }
 

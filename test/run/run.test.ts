@@ -157,6 +157,40 @@ describe('lading run: the command, its output and its exit status', () => {
     assert.equal(store.ok(['ps', '-a', '-q']).stdout, '')
   })
 
+  it("a --rm container's overlay is mounted volatile (its unmount syncs nothing); a kept container's is not", async (t) => {
+    if (!canRun(t)) return
+    /** The mount options (per-mount and super block) of the rootfs mounts under the store. */
+    const rootfsMounts = (): string[] =>
+      readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .filter((l) => (l.split(' ')[4] ?? '').startsWith(path.join(store!.dir, 'containers') + '/'))
+        .map((l) => l.split(' - ')[1] ?? '')
+    store!.ok(['run', '--rm', '-q', MINBASE, 'true']) // the layer unpacked before the timed part
+    const child = spawn(binPath, ['run', '--store', store!.dir, '--rm', '-q', MINBASE, 'sh', '-c', 'sleep 3'], { stdio: 'ignore' })
+    let done = false
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => {
+        done = true
+        resolve(code)
+      }),
+    )
+    let seen: string[] = []
+    while (!done && seen.length === 0) {
+      await new Promise((r) => setTimeout(r, 50))
+      seen = rootfsMounts()
+    }
+    assert.equal(seen.length, 1, 'the --rm container is mounted while it runs')
+    assert.match(seen[0]!, /(?:^|,)(?:fsync=)?volatile(?:,|$)/, seen[0])
+    assert.equal(await exited, 0)
+    store!.ok(['run', '-d', '-q', '--name', 'kept-mount', MINBASE, 'sleep', '30'])
+    const kept = rootfsMounts()
+    assert.equal(kept.length, 1)
+    assert.doesNotMatch(kept[0]!, /volatile/, 'a container that outlives its run keeps the sync of its writable layer')
+    store!.ok(['stop', '-t', '0', 'kept-mount'])
+    store!.ok(['container', 'rm', 'kept-mount'])
+    assert.deepEqual(mountsUnder(store!.dir), [])
+  })
+
   it("LADING_TRACE=1 prints the phases of a run in order, apart from the command's own output", (t) => {
     if (!canRun(t)) return
     const r = store.run(['run', '--rm', '-q', MINBASE, 'sh', '-c', 'echo out; echo err >&2'], { env: { LADING_TRACE: '1' } })

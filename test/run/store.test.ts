@@ -223,6 +223,27 @@ describe('store gc during runs', () => {
   })
 })
 
+describe('a --rm container after a crash', () => {
+  it('crash safety: a --rm container directory whose record a crash lost (not fsynced) is removed by gc and keeps no layer', (t) => {
+    if (!canRun(t)) return
+    const store = makeStore(['minbase', 'layered'])
+    t.after(() => store.cleanup())
+    store.ok(['run', '--rm', '-q', LAYERED, 'true'])
+    store.ok(['rmi', LAYERED])
+    // What a power loss can leave of a `run --rm` whose record was written without fsync: the
+    // container's directory (config.json, upper, work, rootfs) and no container.json.
+    const id = 'ab'.repeat(32)
+    const dir = path.join(store.dir, 'containers', id)
+    for (const d of ['rootfs', 'upper', 'work']) mkdirSync(path.join(dir, d), { recursive: true })
+    writeFileSync(path.join(dir, 'config.json'), '{}')
+    assert.equal(store.ok(['ps', '-a', '-q']).stdout, '', 'a directory without a record is no container')
+    store.ok(['store', 'gc'])
+    assert.equal(existsSync(dir), false, 'gc removed the directory')
+    assert.equal(unpackedLayers(store.dir).length, 1, "only minbase's layer is kept: the lost record named none")
+    store.ok(['run', '--rm', '-q', MINBASE, 'true'])
+  })
+})
+
 describe('the copy fallback', () => {
   it('merging the unpacked layers by copy equals applying the layers in one root', async (t) => {
     if (!canRun(t)) return

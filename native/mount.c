@@ -1,0 +1,217 @@
+/*
+ * mount(2), umount2(2) and syncfs(2) for `lading run` (Node-API, no C++, no library).
+ *
+ * Why this exists: Node has none of these calls, and `lading run` needs each once per container
+ * (src/run/rootfs.ts mounts the overlay and unmounts it, src/run/layers.ts syncs the store's file
+ * system before a new layer is renamed in). Through util-linux `mount`/`umount` and coreutils'
+ * `sync -f` each call was a process spawn, 2-4 ms apiece on the path of every run, against
+ * microseconds for the system call. No maintained npm package exposes them. The addon is optional:
+ * where it was not built (no compiler), src/run/native-mount.ts falls back to those programs.
+ *
+ *   mount(source: string, target: string, fstype: string, flags: number, data: string, cwd?: string): void
+ *   umount2(target: string, flags: number): void
+ *   syncfs(path: string): void
+ *
+ * Failures throw an Error whose `code` is the errno name (EBUSY, EINVAL, ...) and whose message
+ * is strerror's. `cwd`, when given, is the directory relative paths in `data` are resolved from
+ * (overlay's lowerdir/upperdir/workdir, kept short by being relative: the kernel takes one page
+ * of options): the call changes into it and back around mount(2), inside this one synchronous
+ * call, so no JavaScript runs meanwhile. All calls are synchronous: each takes microseconds to
+ * a few milliseconds (syncfs: as long as the disk needs, which its caller waits for anyway).
+ */
+#define _GNU_SOURCE /* syncfs(2) */
+#include <node_api.h>
+#include <errno.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/mount.h>
+
+#define MAX_ARG 8192
+
+static const char *errno_name(int e) {
+  switch (e) {
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case EACCES: return "EACCES";
+    case EBUSY: return "EBUSY";
+    case EINVAL: return "EINVAL";
+    case ENOTDIR: return "ENOTDIR";
+    case ENODEV: return "ENODEV";
+    case ENOMEM: return "ENOMEM";
+    case ELOOP: return "ELOOP";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case EIO: return "EIO";
+    case EROFS: return "EROFS";
+    case ENOSPC: return "ENOSPC";
+    case EBADF: return "EBADF";
+    case EFAULT: return "EFAULT";
+    case EMFILE: return "EMFILE";
+    case ENOTBLK: return "ENOTBLK";
+    case ENXIO: return "ENXIO";
+    case EDQUOT: return "EDQUOT";
+    default: return "EUNKNOWN";
+  }
+}
+
+/* Throws `<syscall> <what>: <strerror>` with code = errno name; returns NULL for the caller to return. */
+static napi_value throw_errno(napi_env env, const char *syscall, int e) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", syscall, strerror(e));
+  napi_value code, text, err;
+  napi_create_string_utf8(env, errno_name(e), NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
+  napi_create_error(env, code, text, &err);
+  napi_value errno_value;
+  napi_create_int32(env, -e, &errno_value);
+  napi_set_named_property(env, err, "errno", errno_value);
+  napi_value sys;
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sys);
+  napi_set_named_property(env, err, "syscall", sys);
+  napi_throw(env, err);
+  return NULL;
+}
+
+/* A string argument copied into a fresh buffer (NULL with a TypeError thrown if it is not one). */
+static char *string_arg(napi_env env, napi_value v, const char *what) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok || len > MAX_ARG) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s must be a string of at most %d bytes", what, MAX_ARG);
+    napi_throw_type_error(env, NULL, msg);
+    return NULL;
+  }
+  char *s = malloc(len + 1);
+  if (s == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, v, s, len + 1, &len);
+  if (strlen(s) != len) { /* an embedded NUL would cut the path short: refuse it */
+    free(s);
+    napi_throw_type_error(env, NULL, "string arguments must not contain NUL bytes");
+    return NULL;
+  }
+  return s;
+}
+
+static int number_arg(napi_env env, napi_value v, unsigned long *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || d < 0 || d > 4294967295.0 || d != (double)(unsigned long)d) {
+    napi_throw_type_error(env, NULL, "flags must be a non-negative integer");
+    return 0;
+  }
+  *out = (unsigned long)d;
+  return 1;
+}
+
+/* The call's arguments, at least `min` of them (else a TypeError naming `usage`, and 0). */
+static size_t get_args(napi_env env, napi_callback_info info, size_t max, size_t min, napi_value *argv, const char *usage) {
+  size_t argc = max;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < min) {
+    napi_throw_type_error(env, NULL, usage);
+    return 0;
+  }
+  return argc;
+}
+
+/* undefined for rc == 0, else the errno error thrown. */
+static napi_value result_of(napi_env env, int rc, int e, const char *syscall) {
+  if (rc != 0) return throw_errno(env, syscall, e);
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+static napi_value do_mount(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  size_t argc = get_args(env, info, 6, 5, argv, "mount(source, target, fstype, flags, data[, cwd])");
+  if (argc == 0) return NULL;
+  char *source = NULL, *target = NULL, *fstype = NULL, *data = NULL, *cwd = NULL;
+  unsigned long flags = 0;
+  napi_value result = NULL;
+  int saved = -1;
+  if ((source = string_arg(env, argv[0], "source")) == NULL) goto out;
+  if ((target = string_arg(env, argv[1], "target")) == NULL) goto out;
+  if ((fstype = string_arg(env, argv[2], "fstype")) == NULL) goto out;
+  if (!number_arg(env, argv[3], &flags)) goto out;
+  if ((data = string_arg(env, argv[4], "data")) == NULL) goto out;
+  if (argc > 5) {
+    napi_valuetype t;
+    napi_typeof(env, argv[5], &t);
+    if (t != napi_undefined && (cwd = string_arg(env, argv[5], "cwd")) == NULL) goto out;
+  }
+  if (cwd != NULL) {
+    saved = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (saved < 0) {
+      throw_errno(env, "open .", errno);
+      goto out;
+    }
+    if (chdir(cwd) != 0) {
+      throw_errno(env, "chdir", errno);
+      goto out;
+    }
+  }
+  int rc = mount(source, target, fstype, flags, data);
+  int e = errno;
+  if (saved >= 0 && fchdir(saved) != 0) {
+    /* Cannot happen for a directory we hold open; if it did, relative paths would mislead. */
+    abort();
+  }
+  if (rc != 0) {
+    throw_errno(env, "mount", e);
+    goto out;
+  }
+  napi_get_undefined(env, &result);
+out:
+  if (saved >= 0) close(saved);
+  free(source);
+  free(target);
+  free(fstype);
+  free(data);
+  free(cwd);
+  return result;
+}
+
+static napi_value do_umount2(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, 2, argv, "umount2(target, flags)") == 0) return NULL;
+  unsigned long flags;
+  if (!number_arg(env, argv[1], &flags)) return NULL;
+  char *target = string_arg(env, argv[0], "target");
+  if (target == NULL) return NULL;
+  int rc = umount2(target, (int)flags);
+  int e = errno;
+  free(target);
+  return result_of(env, rc, e, "umount2");
+}
+
+static napi_value do_syncfs(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, 1, argv, "syncfs(path)") == 0) return NULL;
+  char *p = string_arg(env, argv[0], "path");
+  if (p == NULL) return NULL;
+  int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  int e = errno;
+  free(p);
+  if (fd < 0) return throw_errno(env, "open", e);
+  int rc = syncfs(fd);
+  e = errno;
+  close(fd);
+  return result_of(env, rc, e, "syncfs");
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"mount", NULL, do_mount, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"umount2", NULL, do_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"syncfs", NULL, do_syncfs, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

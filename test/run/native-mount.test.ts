@@ -121,8 +121,7 @@ describe('rootfs.ts unmount(): afterwards nothing is mounted there, or it throws
 describe('lading run without the native addon (LADING_NATIVE_MOUNT=0: mount(8), umount(8), sync -f)', () => {
   it('a first run unpacks and runs, and --rm leaves nothing mounted', (t) => {
     if (!canRun(t)) return
-    const store = makeStore(['minbase'])
-    t.after(() => store.cleanup())
+    const store = makeStore(t, ['minbase'])
     const env = { LADING_NATIVE_MOUNT: '0' }
     const r = store.run(['run', '--rm', '-q', MINBASE, 'sh', '-c', 'echo ok > /tmp/x && cat /tmp/x'], { env })
     assert.equal(r.status, 0, r.stderr)

@@ -226,8 +226,7 @@ describe('store gc during runs', () => {
 describe('a --rm container after a crash', () => {
   it('crash safety: a --rm container directory whose record a crash lost (not fsynced) is removed by gc and keeps no layer', (t) => {
     if (!canRun(t)) return
-    const store = makeStore(['minbase', 'layered'])
-    t.after(() => store.cleanup())
+    const store = makeStore(t, ['minbase', 'layered'])
     store.ok(['run', '--rm', '-q', LAYERED, 'true'])
     store.ok(['rmi', LAYERED])
     // What a power loss can leave of a `run --rm` whose record was written without fsync: the

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# npm's install step for Lading itself: builds native/ (libdeflate gzip members, see
-# native/gzip_member.c) when Debian's libdeflate-dev is installed. The addon is optional: without
-# it (no library, no compiler, a failed build) Lading still works and compresses gzip with Node's
-# zlib (slower, about 1.7% larger; src/io/native-gzip.ts), so a failure is a note here and never
-# fails `npm install`. Strict only where the fast path must be the one tested: Lading's own CI
+# npm's install step for Lading itself: builds native/ when Debian's libdeflate-dev is installed:
+# lading_gzip (libdeflate gzip members, native/gzip_member.c) and lading_mount (mount(2),
+# umount2(2) and syncfs(2) for `lading run`, native/mount.c). Both are optional: without them (no
+# library, no compiler, a failed build) Lading still works, compresses gzip with Node's zlib
+# (slower, about 1.7% larger; src/io/native-gzip.ts) and runs mount(8), umount(8) and `sync -f`
+# (src/run/native-mount.ts), so a failure is a note here and never fails `npm install`. Strict only where the fast path must be the one tested: Lading's own CI
 # (CI=true in a checkout, not a copy installed under node_modules/) or LADING_REQUIRE_NATIVE=1.
 # test/install.test.ts runs this with CC=false and checks the install succeeds.
 set -uo pipefail
@@ -33,7 +34,7 @@ if "${gyp[@]}" rebuild --directory=native "${nodedir[@]}" >"$log" 2>&1; then
   rm -f "$log"
   exit 0
 fi
-echo "lading: building native/ failed (see $log); gzip falls back to Node's zlib" >&2
+echo "lading: building native/ failed (see $log); gzip falls back to Node's zlib, mounts to mount(8)" >&2
 tail -n 5 "$log" >&2
 [ "$strict" = true ] && exit 1
 exit 0

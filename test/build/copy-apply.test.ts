@@ -8,13 +8,15 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { applyEntries, applyLayer } from '../../src/layer/apply.js'
+import { diffLayer } from '../../src/layer/diff.js'
 import { scanTree } from '../../src/layer/snapshot.js'
 import { toTarSources } from '../../src/layer/tar-directory.js'
 import { tarEntriesOf, writeTar, type TarSource } from '../../src/layer/tar-writer.js'
 import { diffTrees, treeOf } from '../bundle/tree.js'
 import { tempDir } from '../fixtures/temp.js'
+import { listTar } from '../layer/helpers.js'
 
 const rootless = process.getuid?.() !== 0
 
@@ -45,6 +47,17 @@ function makeSource(dir: string): void {
   }
 }
 
+/** A test directory (removed after the test) with `src` made by makeSource and the named empty directories. */
+function setup(t: TestContext, ...dirs: string[]): { src: string; dirs: string[] } {
+  const dir = tempDir(t, { prefix: 'lading-copy-' })
+  const src = path.join(dir, 'src')
+  fs.mkdirSync(src)
+  makeSource(src)
+  const made = dirs.map((d) => path.join(dir, d))
+  for (const d of made) fs.mkdirSync(d)
+  return { src, dirs: made }
+}
+
 function sourcesOf(dir: string, prefix: string): Generator<TarSource> {
   const items = [...scanTree(dir).entries].filter(([rel]) => rel !== '').map(([rel, entry]) => ({ rel, entry }))
   return toTarSources(dir, items, prefix)
@@ -58,14 +71,10 @@ function mtimes(root: string, sub: string): Map<string, bigint> {
 }
 
 test('COPY direct apply: the same tree as the same sources written as a tar and applied', async (t) => {
-  const dir = tempDir(t, { prefix: 'lading-copy-' })
-  const src = path.join(dir, 'src')
-  fs.mkdirSync(src)
-  makeSource(src)
-  const viaTar = path.join(dir, 'via-tar')
-  const direct = path.join(dir, 'direct')
-  fs.mkdirSync(viaTar)
-  fs.mkdirSync(direct)
+  const {
+    src,
+    dirs: [viaTar, direct],
+  } = setup(t, 'via-tar', 'direct') as { src: string; dirs: [string, string] }
   const opts = { subsecondMtimes: true }
   const a = await applyLayer(viaTar, writeTar(sourcesOf(src, 'opt/app'), opts), { rootless })
   const b = await applyEntries(direct, tarEntriesOf(sourcesOf(src, 'opt/app'), opts), { rootless })
@@ -149,4 +158,55 @@ test('security: COPY direct apply resolves paths inside the root (a symlink to /
   assert.equal(fs.readFileSync(path.join(root, 'x'), 'utf8'), '1')
   assert.deepEqual(fs.readdirSync(host), [], 'nothing written through the symlink to the host directory')
   assert.equal(fs.readFileSync(path.join(root, host, 'y'), 'utf8'), '2')
+})
+
+/** A small image-like tree: directories, files, a hardlink pair, symlinks. */
+function makeBase(root: string): void {
+  for (const d of ['etc', 'usr/bin', 'usr/lib/x', 'opt', 'var/empty']) fs.mkdirSync(path.join(root, d), { recursive: true })
+  fs.writeFileSync(path.join(root, 'etc/hosts'), '127.0.0.1 localhost\n')
+  fs.writeFileSync(path.join(root, 'usr/bin/tool'), 'v1')
+  fs.writeFileSync(path.join(root, 'usr/bin/other'), 'other')
+  fs.linkSync(path.join(root, 'usr/bin/other'), path.join(root, 'usr/lib/x/other-link'))
+  fs.symlinkSync('usr/bin', path.join(root, 'bin'))
+  for (let i = 0; i < 50; i++) fs.writeFileSync(path.join(root, 'usr/lib/x', `f${i}`), String(i))
+}
+
+test('COPY diff scope: the changeset and the new snapshot are those of a whole walk, with the rest of the tree not read', async (t) => {
+  const {
+    src,
+    dirs: [root],
+  } = setup(t, 'root') as { src: string; dirs: [string] }
+  makeBase(root)
+  const before = scanTree(root)
+  // As COPY does: a directory into a new nested path, a file over an existing one, a new file in an existing directory.
+  await applyEntries(root, tarEntriesOf(sourcesOf(src, 'opt/new/app'), { subsecondMtimes: true }), { rootless })
+  const one = (p: string, data: string): TarSource => ({ entry: { path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, size: data.length, mtimeNs: 1n }, content: { data: Buffer.from(data) } })
+  await applyEntries(root, tarEntriesOf([one('usr/bin/tool', 'v2'), one('etc/new.conf', 'x=1')]), { rootless })
+  const scope = ['opt/new/app', 'usr/bin/tool', 'etc/new.conf']
+  const whole = diffLayer(root, before)
+  const scoped = diffLayer(root, before, { scope })
+  const [wholeTar, scopedTar] = await Promise.all([listTar(whole.stream), listTar(scoped.stream)])
+  const wholeChanges = await whole.changes
+  const scopedChanges = await scoped.changes
+  assert.ok(wholeChanges.some((c) => c.path === 'usr/bin/tool' && c.kind === 'modified'))
+  assert.ok(wholeChanges.some((c) => c.path.startsWith('opt/new/app/a/b/c/')))
+  assert.deepEqual(scopedChanges, wholeChanges)
+  assert.deepEqual(scopedTar, wholeTar)
+  const [a, b] = [await whole.snapshot, await scoped.snapshot]
+  assert.deepEqual([...b.entries.keys()], [...a.entries.keys()], 'walk order kept')
+  assert.deepEqual(b.entries, a.entries)
+})
+
+test('COPY diff scope: a scope of the root is the whole tree; paths outside the scope are taken as they were', async (t) => {
+  const dir = tempDir(t, { prefix: 'lading-copy-' })
+  const root = path.join(dir, 'root')
+  fs.mkdirSync(root)
+  makeBase(root)
+  const before = scanTree(root)
+  fs.writeFileSync(path.join(root, 'usr/lib/x/f1'), 'changed outside the scope')
+  fs.writeFileSync(path.join(root, 'etc/new'), 'in the scope')
+  const inScope = await diffLayer(root, before, { scope: ['etc/new'] }).changes
+  assert.deepEqual(inScope.map((c) => c.path).sort(), ['etc', 'etc/new'])
+  const all = await diffLayer(root, before, { scope: ['/'] }).changes
+  assert.deepEqual(all.map((c) => c.path).sort(), ['etc', 'etc/new', 'usr/lib/x/f1'])
 })

@@ -28,7 +28,7 @@ import { LadingError, quoteName } from '../errors.js'
 import { MAX_OCTAL_ID, MAX_OCTAL_SIZE, PaxKey, TypeFlag } from './tar-constants.js'
 import { encodeUstarHeader, END_OF_ARCHIVE, padding, paxRecord, splitUstarName } from './tar-header.js'
 import { POOL_BLOCK_SIZE, takeBlock } from '../io/block-pool.js'
-import type { TarEntry as ReadTarEntry, TarEntryType as ReadTarEntryType, TarHeader } from './tar-reader.js'
+import { DEFAULT_SMALL_FILE_MAX, type TarEntry as ReadTarEntry, type TarEntryType as ReadTarEntryType, type TarHeader } from './tar-reader.js'
 
 export type TarEntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'directory' | 'fifo'
 
@@ -356,8 +356,8 @@ function openRegular(file: string): number {
   return fd
 }
 
-/** Bodies up to this size are read whole (tar-reader's default small-file limit); larger ones in pieces. */
-const WHOLE_BODY_MAX = 1024 * 1024
+/** Bodies up to this size are read whole, as readTar hands them over; larger ones in pieces. */
+const WHOLE_BODY_MAX = DEFAULT_SMALL_FILE_MAX
 
 const READER_TYPES: Record<TarEntryType, ReadTarEntryType> = {
   file: 'file',

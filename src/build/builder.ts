@@ -728,10 +728,11 @@ class Builder {
    * The rootfs changed: its diff becomes one layer (none when nothing changed: then the history
    * entry is empty_layer), the config is edited, and the result is cached under `key`.
    */
-  async #commitLayer(s: StageState, tree: Tree, key: string, createdBy: string, edit: ((c: ImageConfig) => void) | undefined, mask: string[]): Promise<void> {
+  async #commitLayer(s: StageState, tree: Tree, key: string, createdBy: string, edit: ((c: ImageConfig) => void) | undefined, mask: string[], scope?: string[]): Promise<void> {
     const created = this.#created()
     const diffOpts: Parameters<typeof diffLayer>[2] = {}
     if (mask.length) diffOpts.maskPaths = mask
+    if (scope) diffOpts.scope = scope
     if (this.#o.timestamp) diffOpts.mtimeClamp = this.#o.timestamp
     const opened = await openUpDirs(tree.rootfs)
     let added: Awaited<ReturnType<typeof appendLayer>>
@@ -966,12 +967,18 @@ class Builder {
     const placements: Placement[] = []
     const data: DataFile[] = []
     const mtimeNs = BigInt((this.#o.timestamp ?? new Date()).getTime()) * 1_000_000n
+    // Where this step writes, for the diff (DiffOptions.scope): the placements and data files below
+    // (canonical paths: every entry lands inside its target, layer/apply never follows a final
+    // component, and a copied directory's subdirectories are entries of their own). An extracted
+    // archive can put its entries anywhere (through symlinks it makes): then the whole tree.
+    let extracted = false
     for (const [i, src] of sources.entries()) {
       // The walk made for the cache key is the list of what to copy (one walk of the sources).
       const items = groups[i]!.items
       if (isAdd && src.entry.type === 'file') {
         const tar = await openArchive(src.host)
         if (tar) {
+          extracted = true
           await extractInto(tree.rootfs, destCanon, tar, this.#rootless)
           continue
         }
@@ -997,7 +1004,8 @@ class Builder {
       data.push({ target, content: { data: Buffer.from(h.body) }, size: Buffer.byteLength(h.body), mode: attrs.mode ?? 0o644, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, mtimeNs })
     }
     await applyCopy(tree.rootfs, placements, data, this.#rootless)
-    await this.#commitLayer(s, tree, key, createdBy, undefined, [])
+    const scope = extracted ? undefined : [...placements.map((p) => p.target), ...data.map((d) => d.target)]
+    await this.#commitLayer(s, tree, key, createdBy, undefined, [], scope)
     return false
   }
 

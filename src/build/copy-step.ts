@@ -12,10 +12,10 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import { LadingError } from '../errors.js'
 import { decompress } from '../io/compression.js'
-import { applyLayer } from '../layer/apply.js'
+import { applyEntries, applyLayer } from '../layer/apply.js'
 import { RootResolver } from '../layer/path-safety.js'
 import { toTarSources } from '../layer/tar-directory.js'
-import { writeTar, type TarSource } from '../layer/tar-writer.js'
+import { tarEntriesOf, type TarSource } from '../layer/tar-writer.js'
 import type { CopyItem } from './sources.js'
 
 /** Ownership and permission overrides (--chown, --chmod). */
@@ -79,7 +79,9 @@ export async function applyCopy(rootfs: string, placements: Placement[], data: D
       yield { entry: { path: d.target, type: 'file', mode: d.mode, uid: d.uid, gid: d.gid, size: d.size, mtimeNs: d.mtimeNs }, content: d.content }
     }
   }
-  await applyLayer(rootfs, writeTar(all(), { subsecondMtimes: true }), { rootless })
+  // Straight from the sources to the applier (no tar encoded and parsed back in between): the
+  // same entries and checks as a tar of them would give, at a fraction of the cost for many files.
+  await applyEntries(rootfs, tarEntriesOf(all(), { subsecondMtimes: true }), { rootless })
 }
 
 const MAGIC: Array<[string, number[]]> = [

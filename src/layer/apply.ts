@@ -114,23 +114,51 @@ const OPEN_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLL
  * path inside root. `root` must be an existing directory. Not safe to run twice at once on one root.
  */
 export async function applyLayer(root: string, tar: Readable, opts: ApplyOptions = {}): Promise<ApplyStats> {
+  let applier: LayerApplier
+  try {
+    applier = newApplier(root, opts)
+  } catch (e) {
+    tar.destroy()
+    throw e
+  }
+  return applyAll(applier, readTar(tar))
+}
+
+/**
+ * Apply entries given as objects rather than as a tar: what readTar would yield for the archive
+ * they stand for (tar-writer's tarEntriesOf makes them from tar sources). Every rule of
+ * applyLayer holds; only encoding a tar and parsing it back is skipped (`lading build` COPY
+ * writes thousands of small files, and the round trip cost more than writing them).
+ */
+export async function applyEntries(root: string, entries: Iterable<TarEntry> | AsyncIterable<TarEntry>, opts: ApplyOptions = {}): Promise<ApplyStats> {
+  return applyAll(newApplier(root, opts), entries)
+}
+
+function newApplier(root: string, opts: ApplyOptions): LayerApplier {
   let real: string
   try {
     real = realpathSync(root)
     if (!lstatSync(real).isDirectory()) throw new Error('not a directory')
   } catch (e) {
-    tar.destroy()
     throw new LadingError('NOT_FOUND', `unpack root ${root}: not an existing directory`, { cause: e })
   }
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
-  if (!opts.rootless && !isRoot) {
-    tar.destroy()
-    throw new LadingError('USAGE', 'applying a layer with ownership needs root; use the rootless option as an unprivileged user')
-  }
-  const applier = new LayerApplier(real, opts, isRoot)
-  for await (const entry of readTar(tar)) {
-    const pending = applier.apply(entry)
-    if (pending !== undefined) await pending
+  if (!opts.rootless && !isRoot) throw new LadingError('USAGE', 'applying a layer with ownership needs root; use the rootless option as an unprivileged user')
+  return new LayerApplier(real, opts, isRoot)
+}
+
+async function applyAll(applier: LayerApplier, entries: Iterable<TarEntry> | AsyncIterable<TarEntry>): Promise<ApplyStats> {
+  if (Symbol.iterator in entries) {
+    // Synchronous entries stay synchronous: no promise per entry, only for a streamed body.
+    for (const entry of entries) {
+      const pending = applier.apply(entry)
+      if (pending !== undefined) await pending
+    }
+  } else {
+    for await (const entry of entries) {
+      const pending = applier.apply(entry)
+      if (pending !== undefined) await pending
+    }
   }
   applier.finish()
   return applier.stats

@@ -33,6 +33,14 @@ export interface DiffOptions {
   mtimeClamp?: Date
   /** Keep sub-second mtimes (pax records). */
   subsecondMtimes?: boolean
+  /**
+   * Only these paths (relative to the root, without symlinks among their components) and what is
+   * below them can have changed since `before`, besides their ancestors (which may have been
+   * created, or have new children): the caller vouches for it (`lading build`'s COPY wrote
+   * nothing else). The rest of the tree is taken from `before` without being read again; the
+   * changeset is the one a whole walk would find. '' (the root) means the whole tree.
+   */
+  scope?: string[]
 }
 
 export interface DiffResult {
@@ -63,6 +71,16 @@ function parentOf(rel: string): string {
   return i < 0 ? '' : rel.slice(0, i)
 }
 
+/** For DiffOptions.scope: true for the paths outside every scope that are not an ancestor of one. */
+function scopeFilter(scope: string[] | undefined): ((rel: string) => boolean) | undefined {
+  if (scope === undefined) return undefined
+  const roots = scope.map((p) => normalizePrefix(p))
+  if (roots.includes('')) return undefined
+  const ancestors = new Set<string>()
+  for (const r of roots) for (let i = r.indexOf('/'); i > 0; i = r.indexOf('/', i + 1)) ancestors.add(r.slice(0, i))
+  return (rel) => !ancestors.has(rel) && !roots.some((r) => rel === r || rel.startsWith(`${r}/`))
+}
+
 interface Plan {
   items: Array<SourceItem | WhiteoutItem>
   changes: Change[]
@@ -72,7 +90,8 @@ interface Plan {
 function makePlan(root: string, before: Snapshot, opts: DiffOptions): Plan {
   const masks = (opts.maskPaths ?? []).map((m) => normalizePrefix(m)).filter((m) => m !== '')
   const exclude = masks.length === 0 ? undefined : (rel: string): boolean => masks.some((m) => rel === m || rel.startsWith(`${m}/`))
-  const now = scanTree(root, exclude ? { exclude, previous: before } : { previous: before })
+  const unchanged = scopeFilter(opts.scope)
+  const now = scanTree(root, { previous: before, ...(exclude ? { exclude } : {}), ...(unchanged ? { unchanged } : {}) })
   const kinds = new Map<string, Change['kind']>()
   for (const [rel, n] of now.entries) {
     // Sockets cannot be in a layer (tar has no type for them); they are neither added nor removed.

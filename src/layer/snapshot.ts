@@ -197,6 +197,12 @@ export interface ScanOptions {
    * unchanged are copied from it instead of being read again (an xattr change moves ctime).
    */
   previous?: Snapshot
+  /**
+   * Paths the caller vouches have not changed since `previous` (nothing was written there): an
+   * entry of `previous` for which this returns true is taken as it is, with everything below it
+   * for a directory, without touching the disk. Paths absent from `previous` are read as usual.
+   */
+  unchanged?: (rel: string) => boolean
 }
 
 /**
@@ -222,6 +228,23 @@ export function* walkTree(root: string, opts: ScanOptions = {}): Generator<[stri
   }
   if (!rootStat.isDirectory()) throw new LadingError('USAGE', `${absRoot}: not a directory`)
   yield ['', record('', absRoot, rootStat)]
+  // For `unchanged`: the previous entries in walk order, where a directory's subtree is the run of
+  // entries right after it whose paths start with its own and a '/'.
+  const unchanged = prev && opts.unchanged
+  let prevOrder: Array<[string, SnapshotEntry]> | undefined
+  let prevIndex: Map<string, number> | undefined
+  function* previousSubtree(rel: string): Generator<[string, SnapshotEntry]> {
+    prevOrder ??= [...prev!]
+    if (!prevIndex) {
+      prevIndex = new Map()
+      for (let i = 0; i < prevOrder.length; i++) prevIndex.set(prevOrder[i]![0], i)
+    }
+    const below = `${rel}/`
+    for (let i = prevIndex.get(rel)! + 1; i < prevOrder.length && prevOrder[i]![0].startsWith(below); i++) {
+      const item = prevOrder[i]!
+      if (!opts.exclude?.(item[0])) yield item
+    }
+  }
   function* walk(dirAbs: string, dirRel: string): Generator<[string, SnapshotEntry]> {
     const names = fs.readdirSync(dirAbs)
     names.sort(compareNames)
@@ -229,6 +252,12 @@ export function* walkTree(root: string, opts: ScanOptions = {}): Generator<[stri
       refuseNonUtf8(dirAbs, name)
       const rel = dirRel === '' ? name : `${dirRel}/${name}`
       if (opts.exclude?.(rel)) continue
+      const kept = unchanged && unchanged(rel) ? prev.get(rel) : undefined
+      if (kept) {
+        yield [rel, kept]
+        if (kept.type === 'directory') yield* previousSubtree(rel)
+        continue
+      }
       const abs = `${dirAbs}/${name}`
       let st: fs.BigIntStats
       try {

@@ -97,7 +97,8 @@ export interface TarReadOptions {
   maxMetaBytes?: number
 }
 
-const DEFAULT_SMALL_FILE_MAX = 1024 * 1024
+/** Bodies up to this size are handed over whole by default (TarReadOptions.smallFileMax). */
+export const DEFAULT_SMALL_FILE_MAX = 1024 * 1024
 const DEFAULT_MAX_META = 1024 * 1024
 
 /** A FIFO of input chunks with cheap slicing: a take() within one chunk is zero-copy. */

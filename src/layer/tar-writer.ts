@@ -28,6 +28,7 @@ import { LadingError, quoteName } from '../errors.js'
 import { MAX_OCTAL_ID, MAX_OCTAL_SIZE, PaxKey, TypeFlag } from './tar-constants.js'
 import { encodeUstarHeader, END_OF_ARCHIVE, padding, paxRecord, splitUstarName } from './tar-header.js'
 import { POOL_BLOCK_SIZE, takeBlock } from '../io/block-pool.js'
+import { DEFAULT_SMALL_FILE_MAX, type TarEntry as ReadTarEntry, type TarEntryType as ReadTarEntryType, type TarHeader } from './tar-reader.js'
 
 export type TarEntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'directory' | 'fifo'
 
@@ -113,12 +114,32 @@ function floorDiv(a: bigint, b: bigint): bigint {
   return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q
 }
 
+/** What an entry must satisfy to be written (the same for encodeEntryHeader and tarEntriesOf). */
+function checkEntry(e: TarEntry): void {
+  checkPath(e.path)
+  if (e.type === 'symlink' || e.type === 'hardlink') {
+    if (e.linkname === undefined) throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: ${e.type} without a link name`)
+    checkName('link name', e.linkname, e.path)
+    if (e.type === 'hardlink') checkPath(e.linkname)
+  }
+  const size = e.type === 'file' ? (e.size ?? 0) : 0
+  if (!Number.isSafeInteger(size) || size < 0) throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: invalid size ${size}`)
+  if (!Number.isSafeInteger(e.uid) || e.uid < 0 || !Number.isSafeInteger(e.gid) || e.gid < 0)
+    throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: invalid uid/gid ${e.uid}/${e.gid}`)
+  if (e.xattrs) {
+    for (const k of Object.keys(e.xattrs).sort()) {
+      if (k.includes('=') || k.includes('\0') || k === '')
+        throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: cannot encode xattr name ${quoteName(k)}`)
+    }
+  }
+}
+
 /**
  * The header block(s) for one entry: a pax 'x' header (with its data) if needed, then the ustar
  * header. The caller writes `size` bytes of content and padding(size) zero bytes after it.
  */
 export function encodeEntryHeader(e: TarEntry, opts: TarWriteOptions = {}): Buffer {
-  checkPath(e.path)
+  checkEntry(e)
   const isDir = e.type === 'directory'
   const pathStr = isDir ? `${e.path}/` : e.path
   const nameBytes = Buffer.from(pathStr, 'utf8')
@@ -130,10 +151,7 @@ export function encodeEntryHeader(e: TarEntry, opts: TarWriteOptions = {}): Buff
     split = { prefix: Buffer.alloc(0), name: nameBytes.subarray(nameBytes.length - 100) }
   }
   let linkBytes = Buffer.alloc(0)
-  if (e.type === 'symlink' || e.type === 'hardlink') {
-    if (e.linkname === undefined) throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: ${e.type} without a link name`)
-    checkName('link name', e.linkname, e.path)
-    if (e.type === 'hardlink') checkPath(e.linkname)
+  if (e.linkname !== undefined && (e.type === 'symlink' || e.type === 'hardlink')) {
     linkBytes = Buffer.from(e.linkname, 'utf8')
     if (linkBytes.length > 100) {
       pax.push(paxRecord(PaxKey.LinkPath, linkBytes))
@@ -141,7 +159,6 @@ export function encodeEntryHeader(e: TarEntry, opts: TarWriteOptions = {}): Buff
     }
   }
   const size = e.type === 'file' ? (e.size ?? 0) : 0
-  if (!Number.isSafeInteger(size) || size < 0) throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: invalid size ${size}`)
   let ustarSize = size
   if (size > MAX_OCTAL_SIZE) {
     pax.push(paxRecord(PaxKey.Size, Buffer.from(String(size))))
@@ -149,8 +166,6 @@ export function encodeEntryHeader(e: TarEntry, opts: TarWriteOptions = {}): Buff
   }
   let uid = e.uid
   let gid = e.gid
-  if (!Number.isSafeInteger(uid) || uid < 0 || !Number.isSafeInteger(gid) || gid < 0)
-    throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: invalid uid/gid ${uid}/${gid}`)
   if (uid > MAX_OCTAL_ID) {
     pax.push(paxRecord(PaxKey.Uid, Buffer.from(String(uid))))
     uid = 0
@@ -171,8 +186,6 @@ export function encodeEntryHeader(e: TarEntry, opts: TarWriteOptions = {}): Buff
   if (sec < 0n || sec > BigInt(MAX_OCTAL_SIZE)) ustarMtime = 0n
   if (e.xattrs) {
     for (const k of Object.keys(e.xattrs).sort()) {
-      if (k.includes('=') || k.includes('\0') || k === '')
-        throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: cannot encode xattr name ${quoteName(k)}`)
       pax.push(paxRecord(PaxKey.XattrPrefix + k, e.xattrs[k]!))
     }
   }
@@ -314,9 +327,8 @@ export function writeTar(sources: Iterable<TarSource> | AsyncIterable<TarSource>
  * being compressed there and stall the whole pipeline.
  */
 function* readFileInto(a: Arena, file: string, size: number): Generator<Buffer> {
-  const fd = fs.openSync(file, OPEN_FLAGS)
+  const fd = openRegular(file)
   try {
-    if (!fs.fstatSync(fd).isFile()) throw notRegular(file)
     let left = size
     while (left > 0) {
       const n = fs.readSync(fd, a.buf, a.pos, Math.min(a.room, left), null)
@@ -327,6 +339,137 @@ function* readFileInto(a: Arena, file: string, size: number): Generator<Buffer> 
     }
     // One more byte must find the end (the arena always has room: a full one was taken above).
     if (fs.readSync(fd, a.buf, a.pos, 1, null) !== 0) throw changedError(file, size, 'grew')
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** Open a file recorded as regular for reading its content; CONFLICT if it no longer is one. */
+function openRegular(file: string): number {
+  const fd = fs.openSync(file, OPEN_FLAGS)
+  try {
+    if (!fs.fstatSync(fd).isFile()) throw notRegular(file)
+  } catch (e) {
+    fs.closeSync(fd)
+    throw e
+  }
+  return fd
+}
+
+/** Bodies up to this size are read whole, as readTar hands them over; larger ones in pieces. */
+const WHOLE_BODY_MAX = DEFAULT_SMALL_FILE_MAX
+
+const READER_TYPES: Record<TarEntryType, ReadTarEntryType> = {
+  file: 'file',
+  hardlink: 'hardlink',
+  symlink: 'symlink',
+  char: 'char',
+  block: 'block',
+  directory: 'dir',
+  fifo: 'fifo',
+}
+
+/**
+ * The entries readTar would read back from `writeTar(sources, opts)`, made directly: the same
+ * checks as encodeEntryHeader, the same header values (path as stored, a directory's with its
+ * trailing '/'; mtime clamped and truncated as written, in seconds as parsed back; numeric
+ * ownership only; xattrs in name order), and each file's content read once, refused with
+ * CONFLICT if it is no longer a regular file of the recorded size. For applyEntries: applying a
+ * tree without encoding a tar and parsing it again. Contents are read when an entry is reached,
+ * so the consumer must take entries in order and each body before the next entry (as with readTar).
+ */
+export function* tarEntriesOf(sources: Iterable<TarSource>, opts: TarWriteOptions = {}): Generator<ReadTarEntry> {
+  for (const { entry: e, content } of sources) {
+    checkEntry(e)
+    const size = e.type === 'file' ? (e.size ?? 0) : 0
+    const t = effectiveMtimeNs(e.mtimeNs, opts)
+    const sec = floorDiv(t, NS)
+    const nsec = t - sec * NS
+    // encodeEntryHeader writes `sec.fraction` as a pax record when there is a fraction, and readTar
+    // parses it with Number(): the same string gives the same double.
+    const mtime = nsec === 0n ? Number(sec) : Number(`${sec}.${nsec.toString().padStart(9, '0').replace(/0+$/, '')}`)
+    let xattrs: Map<string, Buffer> | undefined
+    if (e.xattrs) {
+      const keys = Object.keys(e.xattrs).sort()
+      if (keys.length > 0) xattrs = new Map(keys.map((k) => [k, e.xattrs![k]!]))
+    }
+    const header: TarHeader = {
+      path: e.type === 'directory' ? `${e.path}/` : e.path,
+      type: READER_TYPES[e.type],
+      typeflag: TYPE_FLAGS[e.type],
+      mode: e.mode & 0o7777,
+      uid: e.uid,
+      gid: e.gid,
+      uname: '',
+      gname: '',
+      size,
+      mtime,
+      atime: undefined,
+      linkpath: e.type === 'symlink' || e.type === 'hardlink' ? e.linkname! : '',
+      devmajor: e.devmajor ?? 0,
+      devminor: e.devminor ?? 0,
+      xattrs,
+      sparse: undefined,
+    }
+    let body: Buffer | undefined
+    let chunks: () => AsyncGenerator<Buffer>
+    if (size === 0) body = Buffer.alloc(0)
+    else if (!content) throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: no content for a ${size}-byte file`)
+    else if ('data' in content) {
+      if (content.data.length !== size)
+        throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: content is ${content.data.length} bytes, header says ${size}`)
+      body = content.data
+    } else if (size <= WHOLE_BODY_MAX) {
+      body = readWhole(content.file, size)
+    }
+    if (body !== undefined) {
+      const whole = body
+      chunks = async function* () {
+        if (whole.length > 0) yield whole
+      }
+    } else {
+      const file = (content as { file: string }).file
+      chunks = async function* () {
+        yield* readPieces(file, size)
+      }
+    }
+    yield { header, offset: 0, body, chunks }
+  }
+}
+
+/** Exactly `size` bytes of `file` in one buffer (see openRegular; shrinking or growing is a CONFLICT). */
+function readWhole(file: string, size: number): Buffer {
+  const fd = openRegular(file)
+  try {
+    // One byte more than promised, so that a file that grew is seen in the same read.
+    const buf = Buffer.allocUnsafe(size + 1)
+    let got = 0
+    while (got < size + 1) {
+      const n = fs.readSync(fd, buf, got, size + 1 - got, null)
+      if (n === 0) break
+      got += n
+    }
+    if (got < size) throw changedError(file, size, 'shrank')
+    if (got > size) throw changedError(file, size, 'grew')
+    return buf.subarray(0, size)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** `file`'s `size` bytes in pieces of at most WHOLE_BODY_MAX, for large files (bounded memory). */
+function* readPieces(file: string, size: number): Generator<Buffer> {
+  const fd = openRegular(file)
+  try {
+    let left = size
+    while (left > 0) {
+      const buf = Buffer.allocUnsafe(Math.min(WHOLE_BODY_MAX, left))
+      const n = fs.readSync(fd, buf, 0, buf.length, null)
+      if (n === 0) throw changedError(file, size, 'shrank')
+      left -= n
+      yield n === buf.length ? buf : buf.subarray(0, n)
+    }
+    if (fs.readSync(fd, Buffer.alloc(1), 0, 1, null) !== 0) throw changedError(file, size, 'grew')
   } finally {
     fs.closeSync(fd)
   }

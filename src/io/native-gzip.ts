@@ -3,7 +3,7 @@
  * by `npm install` when Debian's libdeflate-dev is present (scripts/build-native.sh); without it,
  * or with LADING_GZIP=zlib in the environment, gzip output comes from Node's zlib instead.
  */
-import { createRequire } from 'node:module'
+import { optionalAddon } from './native-addon.js'
 
 export interface NativeGzip {
   /** One complete gzip member (MTIME 0, OS 255) of `input` at libdeflate `level` (1-12). */
@@ -12,35 +12,13 @@ export interface NativeGzip {
   gzipMemberInto(input: Buffer, level: number, out: Buffer): Promise<number>
 }
 
-/**
- * From build/src/io/ (and src/io/ under a TS runner, and the bundle in build/src/cli/) to the
- * repository root. Resolved on first use, not at module load: the start-up snapshot loads modules
- * at build time, and the package may have moved since.
- */
-const addonPath = (): string => new URL('../../../native/build/Release/lading_gzip.node', import.meta.url).pathname
-let loaded: NativeGzip | null | undefined
-let loadError: string | undefined
+const addon = optionalAddon<NativeGzip>('lading_gzip', ['gzipMember', 'gzipMemberInto'], { env: 'LADING_GZIP', value: 'zlib' })
 
 export function nativeGzip(): NativeGzip | undefined {
-  if (loaded === undefined) {
-    loaded = null
-    if (process.env.LADING_GZIP === 'zlib') {
-      loadError = 'LADING_GZIP=zlib'
-    } else {
-      try {
-        const addon = addonPath()
-        const m = createRequire(import.meta.url)(addon) as Partial<NativeGzip>
-        if (typeof m.gzipMember === 'function' && typeof m.gzipMemberInto === 'function') loaded = m as NativeGzip
-        else loadError = `${addon} is an older build (npm rebuild)`
-      } catch (e) {
-        loadError = (e as Error).message.split('\n')[0]
-      }
-    }
-  }
-  return loaded ?? undefined
+  return addon.get()
 }
 
 /** Why the native encoder is not in use (for `--debug` output and tests), or undefined if it is. */
 export function nativeGzipUnavailableReason(): string | undefined {
-  return nativeGzip() ? undefined : loadError
+  return addon.unavailableReason()
 }

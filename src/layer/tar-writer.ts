@@ -114,6 +114,11 @@ function floorDiv(a: bigint, b: bigint): bigint {
   return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q
 }
 
+/** A pax mtime with a fraction: `sec.fraction`, nanoseconds without trailing zeros. */
+function paxSeconds(sec: bigint, nsec: bigint): string {
+  return `${sec}.${nsec.toString().padStart(9, '0').replace(/0+$/, '')}`
+}
+
 /** What an entry must satisfy to be written (the same for encodeEntryHeader and tarEntriesOf). */
 function checkEntry(e: TarEntry): void {
   checkPath(e.path)
@@ -127,7 +132,7 @@ function checkEntry(e: TarEntry): void {
   if (!Number.isSafeInteger(e.uid) || e.uid < 0 || !Number.isSafeInteger(e.gid) || e.gid < 0)
     throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: invalid uid/gid ${e.uid}/${e.gid}`)
   if (e.xattrs) {
-    for (const k of Object.keys(e.xattrs).sort()) {
+    for (const k of Object.keys(e.xattrs)) {
       if (k.includes('=') || k.includes('\0') || k === '')
         throw new LadingError('INVALID_TAR', `tar entry ${quoteName(e.path)}: cannot encode xattr name ${quoteName(k)}`)
     }
@@ -179,7 +184,7 @@ export function encodeEntryHeader(e: TarEntry, opts: TarWriteOptions = {}): Buff
   const nsec = t - sec * NS
   let ustarMtime: bigint = sec
   if (nsec !== 0n) {
-    pax.push(paxRecord(PaxKey.Mtime, Buffer.from(`${sec}.${nsec.toString().padStart(9, '0').replace(/0+$/, '')}`)))
+    pax.push(paxRecord(PaxKey.Mtime, Buffer.from(paxSeconds(sec, nsec))))
   } else if (sec < 0n || sec > BigInt(MAX_OCTAL_SIZE)) {
     pax.push(paxRecord(PaxKey.Mtime, Buffer.from(String(sec))))
   }
@@ -387,7 +392,7 @@ export function* tarEntriesOf(sources: Iterable<TarSource>, opts: TarWriteOption
     const nsec = t - sec * NS
     // encodeEntryHeader writes `sec.fraction` as a pax record when there is a fraction, and readTar
     // parses it with Number(): the same string gives the same double.
-    const mtime = nsec === 0n ? Number(sec) : Number(`${sec}.${nsec.toString().padStart(9, '0').replace(/0+$/, '')}`)
+    const mtime = nsec === 0n ? Number(sec) : Number(paxSeconds(sec, nsec))
     let xattrs: Map<string, Buffer> | undefined
     if (e.xattrs) {
       const keys = Object.keys(e.xattrs).sort()

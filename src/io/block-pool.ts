@@ -175,3 +175,34 @@ async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
     if (n > 0) rest[0] = rest[0]!.subarray(n)
   }
 }
+
+/**
+ * Write `body` into `dest` as pipe() does, with one addition: each chunk goes back to the pool
+ * (returnBlock) once `dest` has written it, for a body of pool blocks (a PooledFileReader) that
+ * nothing else holds; other buffers are left alone. Without `length`, `dest` ends when `body`
+ * ends. With `length`, `dest` ends with its length-th byte, not after the read that finds the
+ * end of the body (a client that has all it was promised may hang up at once), nothing past it
+ * is sent (the body is destroyed), and a body that ends short destroys `dest` (its reader sees a
+ * short body, never a wrong one). Errors and early closes are the caller's to handle.
+ */
+export function pipeReturningBlocks(body: Readable, dest: Writable, length?: number): void {
+  let sent = 0
+  body.on('data', (chunk: Buffer) => {
+    if (length !== undefined && sent >= length) {
+      body.destroy()
+      return
+    }
+    const part = length !== undefined && chunk.length > length - sent ? chunk.subarray(0, length - sent) : chunk
+    sent += part.length
+    const more = dest.write(part, (err) => {
+      if (!err) returnBlock(chunk)
+    })
+    if (sent === length) dest.end()
+    else if (!more) body.pause()
+  })
+  dest.on('drain', () => body.resume())
+  body.once('end', () => {
+    if (length === undefined) dest.end()
+    else if (sent < length) dest.destroy()
+  })
+}

@@ -10,7 +10,7 @@
 import type http from 'node:http'
 import { createReadStream } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
-import { POOL_BLOCK_SIZE, PooledFileReader, returnBlock } from '../io/block-pool.js'
+import { POOL_BLOCK_SIZE, PooledFileReader, pipeReturningBlocks } from '../io/block-pool.js'
 import { digestAlgorithm, digestOf, type Digest } from '../digest/digest.js'
 import { LadingError } from '../errors.js'
 import { DEFAULT_MAX_DOCUMENT_BYTES, readAllLimited } from '../io/limits.js'
@@ -602,35 +602,14 @@ function methodNotAllowed(req: http.IncomingMessage): HttpError {
 
 /**
  * A whole blob of `length` bytes out to the client through blocks of the block pool
- * (src/io/block-pool.ts): each block goes back to the pool once the socket has written it (the
- * write callback), so a 95 MB GET cycles through a few 1 MiB blocks instead of faulting in and
- * garbage-collecting 95 fresh ones as createReadStream does. As pipe(), with two additions: that
- * one (src/transport/registry/http.ts does the same for uploads), and the response ends with its
- * last byte rather than after the read that finds the end of the file, so a client that has all
- * it was promised and hangs up (skopeo does) does not leave the answer unfinished. A file shorter
- * than `length` cuts the response off (the client sees a short body, never a wrong one).
- * Resolves once the reader has closed the file.
+ * (pipeReturningBlocks): a 95 MB GET cycles through a few 1 MiB blocks instead of faulting in and
+ * garbage-collecting 95 fresh ones as createReadStream does, and the response ends with its last
+ * byte, so a client that has all it was promised and hangs up (skopeo does) does not leave the
+ * answer unfinished. Resolves once the reader has closed the file.
  */
 function sendPooled(body: PooledFileReader, res: http.ServerResponse, length: number): Promise<void> {
   return new Promise<void>((resolve) => {
-    let sent = 0
-    body.on('data', (chunk: Buffer) => {
-      if (sent >= length) {
-        body.destroy() // more than the size the response promised: nothing more of it goes out
-        return
-      }
-      const part = chunk.length > length - sent ? chunk.subarray(0, length - sent) : chunk
-      sent += part.length
-      const more = res.write(part, (err) => {
-        if (!err) returnBlock(chunk)
-      })
-      if (sent === length) res.end()
-      else if (!more) body.pause()
-    })
-    res.on('drain', () => body.resume())
-    body.once('end', () => {
-      if (sent < length) res.destroy()
-    })
+    pipeReturningBlocks(body, res, length)
     body.once('error', () => res.destroy())
     // The client went away: stop reading (destroying the reader closes the file). After a whole
     // answer the reader goes on to the end of the file and closes it itself, its last block

@@ -31,7 +31,7 @@ import { createRequire } from 'node:module'
 import net from 'node:net'
 import type tls from 'node:tls'
 import { deferredExtraCaCerts } from './extra-ca.js'
-import { returnBlock } from '../../io/block-pool.js'
+import { pipeReturningBlocks } from '../../io/block-pool.js'
 
 let plainHttp: typeof http | undefined
 /**
@@ -310,18 +310,8 @@ export class HttpPool {
       body.once('close', () => {
         if (!body.readableEnded) req.destroy(Object.assign(new Error('request body closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }))
       })
-      // As pipe() does, with one addition: a block of the block pool (a blob read from a layout)
-      // goes back to the pool once the socket has written it; the body holds no other reference.
-      body.on('data', (chunk: Buffer) => {
-        if (
-          !req.write(chunk, (err) => {
-            if (!err) returnBlock(chunk)
-          })
-        )
-          body.pause()
-      })
-      req.on('drain', () => body.resume())
-      body.once('end', () => req.end())
+      // A blob read from a layout comes in blocks of the block pool: back to the pool once written.
+      pipeReturningBlocks(body, req)
     })
   }
 

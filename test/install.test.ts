@@ -26,6 +26,7 @@ before(async () => {
     'scripts/build-snapshot.sh',
     'native/binding.gyp',
     'native/gzip_member.c',
+    'native/inflate.c',
     'native/mount.c',
     'build/src',
   ]

@@ -1,0 +1,148 @@
+/**
+ * The native gzip decoder (native/inflate.c through io/native-gunzip.ts) against Node's zlib, the
+ * fallback: the same bytes out for every valid stream, the same error code for every invalid one,
+ * bounded memory for a bomb, and LADING_GUNZIP=zlib switching it off. The zlib side runs in a
+ * child process with that switch (the addon is loaded once per process), on the same cases.
+ */
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { Readable } from 'node:stream'
+import { test } from 'node:test'
+import v8 from 'node:v8'
+import vm from 'node:vm'
+import zlib from 'node:zlib'
+import { decompress } from '../../src/io/compression.js'
+import { nativeGunzipUnavailableReason } from '../../src/io/native-gunzip.js'
+import { buffer } from 'node:stream/consumers'
+import { FCOMMENT, FEXTRA, FHCRC, FNAME, buildCases, decodeAll, fullHeaderMember, sampleData, type CaseResult } from './gunzip-cases.js'
+
+const unavailable = nativeGunzipUnavailableReason()
+/** Locally a missing addon skips with its reason; under CI the native decoder must be the one tested. */
+const skipNative = process.env.CI === 'true' ? false : unavailable ? `native gunzip not built here: ${unavailable}` : false
+
+/** decodeAll() in a child process with LADING_GUNZIP=zlib; also reports the switch's reason. */
+function zlibResults(): { reason: string | null; results: CaseResult[] } {
+  const cases = new URL('./gunzip-cases.js', import.meta.url).href
+  const gunzip = new URL('../../src/io/native-gunzip.js', import.meta.url).href
+  const script = `
+    const { buildCases, decodeAll } = await import(${JSON.stringify(cases)})
+    const { nativeGunzipUnavailableReason } = await import(${JSON.stringify(gunzip)})
+    const results = await decodeAll(await buildCases())
+    process.stdout.write(JSON.stringify({ reason: nativeGunzipUnavailableReason() ?? null, results }))`
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, LADING_GUNZIP: 'zlib' },
+    encoding: 'utf8',
+    maxBuffer: 16 * 1024 * 1024,
+  })
+  assert.equal(r.status, 0, r.stderr)
+  return JSON.parse(r.stdout) as { reason: string | null; results: CaseResult[] }
+}
+
+test('the native gzip decoder is built and used by default under CI', { skip: skipNative }, () => {
+  assert.equal(unavailable, undefined)
+})
+
+test('gunzip: native and zlib decoders give identical bytes and the same error codes on every case', { skip: skipNative }, async () => {
+  const native = await decodeAll(await buildCases())
+  const { reason, results: viaZlib } = zlibResults()
+  assert.equal(reason, 'LADING_GUNZIP=zlib')
+  assert.equal(native.length, viaZlib.length)
+  for (let i = 0; i < native.length; i++) {
+    const n = native[i]!
+    const z = viaZlib[i]!
+    if (n.name.startsWith('error: ')) {
+      assert.ok('code' in z, `${z.name}: zlib accepted it`)
+      assert.ok('code' in n, `${n.name}: the native decoder accepted it`)
+      assert.equal(n.code, 'INVALID_TAR', `${n.name}: ${n.message}`)
+      assert.equal(n.code, z.code, n.name)
+      assert.match(n.message, /^case: corrupt gzip data: /, n.name)
+    } else {
+      assert.ok('sha256' in z, `${z.name}: zlib failed: ${'message' in z ? z.message : ''}`)
+      assert.ok('sha256' in n, `${n.name}: the native decoder failed: ${'message' in n ? n.message : ''}`)
+      assert.deepEqual(n, z, n.name)
+    }
+  }
+  // Which decoder ran is visible in how each names a bad ISIZE.
+  const isize = (rs: CaseResult[]): string => {
+    const r = rs.find((x) => x.name === 'error: corrupt ISIZE')
+    return r && 'message' in r ? r.message : ''
+  }
+  assert.match(isize(viaZlib), /incorrect length check/, 'the LADING_GUNZIP=zlib child used zlib')
+  assert.match(isize(native), /CRC-32 or ISIZE/, 'this process used the native decoder')
+})
+
+test('gunzip: a member header split anywhere between two chunks decodes (FEXTRA, FNAME, FCOMMENT, FHCRC)', { skip: skipNative }, async () => {
+  // ISA-L 2.30's own gzip header parser fails on exactly this (FEXTRA or FHCRC split), which is
+  // why native/inflate.c parses headers itself. The first member is over 512 bytes, so that
+  // decompress()'s peek at the first bytes does not join the chunks of the second header.
+  const first = zlib.gzipSync(sampleData(5000, 3))
+  assert.ok(first.length > 512)
+  const data = sampleData(20_000, 9)
+  for (const flags of [FEXTRA, FHCRC, FNAME | FCOMMENT, FHCRC | FEXTRA | FNAME | FCOMMENT]) {
+    const second = fullHeaderMember(data, flags)
+    for (let k = 1; k < 40; k++) {
+      const at = first.length + k
+      const gz = Buffer.concat([first, second])
+      const parts = [gz.subarray(0, at), gz.subarray(at, at + 3), gz.subarray(at + 3)]
+      const out = await buffer(await decompress(Readable.from(parts, { objectMode: false }), 'gzip', 'split'))
+      assert.equal(out.length, 5000 + data.length, `flags ${flags}, split at ${k}`)
+      assert.ok(out.subarray(5000).equals(data), `flags ${flags}, split at ${k}`)
+    }
+  }
+})
+
+test('gunzip: the native decoder checks CRC-32 and ISIZE of every member, not only the last', { skip: skipNative }, async () => {
+  const a = zlib.gzipSync('first member\n')
+  const b = zlib.gzipSync('second member\n')
+  for (const at of [a.length - 8, a.length - 4]) {
+    const bad = Buffer.from(a)
+    bad[at] = bad[at]! ^ 0x80
+    await assert.rejects(
+      async () => {
+        for await (const _ of await decompress(Readable.from([Buffer.concat([bad, b])]), 'gzip', 'm')) void _
+      },
+      (e: Error & { code?: string }) => e.code === 'INVALID_TAR' && /m: corrupt gzip data: incorrect data check/.test(e.message),
+      `trailer byte ${at - a.length + 8} of the first member`,
+    )
+  }
+})
+
+test('gunzip: a 1 GiB bomb read by a slow consumer decodes fully in bounded memory (native decoder)', { skip: skipNative }, async () => {
+  // 1024 members of 1 MiB of zeros each: about 1 MB of gzip for 1 GiB of output.
+  const member = zlib.gzipSync(Buffer.alloc(1024 * 1024))
+  const bomb = Buffer.concat(Array.from({ length: 1024 }, () => member))
+  assert.ok(bomb.length < 2 * 1024 * 1024)
+  // Live memory, not garbage the collector has yet to find: collect before each sample.
+  v8.setFlagsFromString('--expose-gc')
+  const gc = vm.runInNewContext('gc') as () => void
+  gc()
+  const base = process.memoryUsage()
+  const out = await decompress(Readable.from([bomb]), 'gzip', 'bomb')
+  let peakBuffers = 0
+  let peakRss = 0
+  let peakBuffered = 0
+  let total = 0
+  let nonZero = 0
+  let n = 0
+  for await (const chunk of out as AsyncIterable<Buffer>) {
+    total += chunk.length
+    if (chunk[0] !== 0 || chunk[chunk.length - 1] !== 0) nonZero++
+    // Slow: every 128th chunk the reader stops for 200 ms, time enough for a decoder that
+    // ignored backpressure to run hundreds of MiB ahead (it decodes zeros at GB/s).
+    if (++n % 128 === 0) {
+      await new Promise((r) => setTimeout(r, 200))
+      peakBuffered = Math.max(peakBuffered, out.readableLength)
+      gc()
+      const m = process.memoryUsage()
+      peakBuffers = Math.max(peakBuffers, m.arrayBuffers - base.arrayBuffers)
+      peakRss = Math.max(peakRss, m.rss - base.rss)
+    }
+  }
+  assert.equal(total, 1024 * 1024 * 1024)
+  assert.equal(nonZero, 0)
+  assert.ok(peakBuffered <= 8 * 1024 * 1024, `${peakBuffered} bytes waited for the reader`)
+  const mib = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`
+  assert.ok(peakBuffers < 64 * 1024 * 1024, `live Buffers grew by ${mib(peakBuffers)}`)
+  // Looser: the allocator keeps freed pages, but 1 GiB piling up would show.
+  assert.ok(peakRss < 192 * 1024 * 1024, `RSS grew by ${mib(peakRss)}`)
+})

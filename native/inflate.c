@@ -8,14 +8,18 @@
  *
  *   createInflater(): object
  *     A decoding state (an external; freed by the garbage collector) for one gzip stream.
- *   inflate(state, input: Buffer, inOffset: number, out: Buffer, outOffset: number):
- *       Promise<[consumed: number, produced: number, inMember: 0 | 1]>
- *     Decodes input[inOffset..] into out[outOffset..] on a pool thread until the input is used up
- *     or the output is full, whichever comes first. `inMember` is 1 while the stream is inside a
- *     gzip member, so a caller whose input has ended knows the stream was truncated. Rejects with
- *     an Error whose message says what is wrong ("incorrect data check", "unexpected trailing
- *     data", ...). One call at a time per state (a second one while busy throws); the Buffers
- *     must not change until the promise settles. After a rejection the state is unusable.
+ *   pushInput(state, input: Buffer): void
+ *     Queues compressed input (at most 64 chunks at a time, else it throws). The Buffer is kept
+ *     alive until it is decoded and must not change meanwhile.
+ *   inflate(state, out: Buffer, outOffset: number):
+ *       Promise<[consumed: number, produced: number, inMember: 0 | 1, decodedChunks: number]>
+ *     Decodes queued input into out[outOffset..] on a pool thread until the queue is empty or
+ *     the output is full. Several calls may be queued at once; they decode in call order, each
+ *     continuing where the one before stopped. `inMember` is 1 while the stream is inside a gzip
+ *     member (so a caller whose input has ended knows the stream was truncated); `decodedChunks`
+ *     counts the pushed chunks wholly decoded so far (their queue slots are free again). Rejects with an Error saying what is wrong ("incorrect
+ *     data check", "unexpected end of file" is the caller's to say, ...); after that the state
+ *     is unusable.
  *
  * The stream is RFC 1952 as gunzip(1) and Node's zlib read it: one or more members back to back
  * (pigz, Lading's own parallel encoder). Each member's header is parsed here, not by ISA-L: its
@@ -29,6 +33,7 @@
  * this refuses any non-zero byte after the padding (a blob is either gzip or it is not).
  */
 #include <node_api.h>
+#include <pthread.h>
 #include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
 #include <stdbool.h>
@@ -47,11 +52,35 @@ enum header_part { H_FIXED, H_XLEN, H_EXTRA, H_NAME, H_COMMENT, H_HCRC };
 #define FCOMMENT 0x10
 #define FRESERVED 0xe0
 
+/* Input chunks queued by pushInput, not yet wholly decoded. A power of two. */
+#define MAX_INPUTS 64
+
+typedef struct {
+  const uint8_t *p;
+  size_t len;
+  napi_ref ref; /* keeps the Buffer alive until a main-thread callback releases it */
+} input_t;
+
 typedef struct {
   struct inflate_state s;
   enum phase phase;
   uint64_t members; /* members completed */
-  bool busy;
+  /*
+   * Calls are queued on the pool before the previous one finishes (so that the decoder is not
+   * idle while the main thread is busy with the last output), and must decode in call order:
+   * each takes a ticket on the main thread and waits for its turn. libuv's pool runs work in
+   * FIFO order, so a waiting call's predecessor has always started: no deadlock.
+   */
+  pthread_mutex_t lock;
+  pthread_cond_t turn;
+  uint64_t next_ticket; /* main thread only */
+  uint64_t serving;     /* under lock */
+  /* The input ring: [freed, head) decoded, awaiting release on the main thread; [head, tail)
+   * queued, the one at head decoded up to head_off. tail and freed: main thread; head and
+   * head_off: the call whose turn it is; all read and written under lock. */
+  input_t inputs[MAX_INPUTS];
+  uint64_t freed, head, tail;
+  size_t head_off;
   /* The header being parsed. */
   enum header_part part;
   uint8_t fixed[10];
@@ -160,13 +189,14 @@ static bool parse_header(inflater_t *f, const uint8_t **in, size_t *in_left, con
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
-  napi_ref state_ref, input_ref, out_ref;
+  napi_ref state_ref, out_ref;
   inflater_t *inf;
-  const uint8_t *in;
-  size_t in_len;
+  uint64_t ticket;
   uint8_t *out;
   size_t out_len;
   size_t consumed, produced;
+  uint64_t decoded; /* input chunks wholly decoded since the start, after this call */
+  bool in_member;
   const char *error;
 } job_t;
 
@@ -184,14 +214,15 @@ static const char *isal_message(int ret) {
 /* isal_inflate counts in uint32_t; feed it at most this much at a time. */
 #define MAX_STEP (1u << 30)
 
-static void execute(napi_env env, void *data) {
-  (void)env;
-  job_t *j = data;
-  inflater_t *f = j->inf;
-  const uint8_t *in = j->in;
-  size_t in_left = j->in_len;
-  uint8_t *out = j->out;
-  size_t out_left = j->out_len;
+/*
+ * Decode from *in into *out until the input is used up, the output is full or the data is bad
+ * (*error set, the state FAILED). Advances both pointers and counts.
+ */
+static void decode(inflater_t *f, const uint8_t **inp, size_t *in_leftp, uint8_t **outp, size_t *out_leftp, const char **error) {
+  const uint8_t *in = *inp;
+  size_t in_left = *in_leftp;
+  uint8_t *out = *outp;
+  size_t out_left = *out_leftp;
   while (out_left > 0) {
     if (f->phase == BETWEEN_MEMBERS) {
       if (in_left == 0) break;
@@ -205,12 +236,8 @@ static void execute(napi_env env, void *data) {
       f->crc = 0;
     }
     if (f->phase == IN_HEADER) {
-      const char *error = NULL;
-      if (!parse_header(f, &in, &in_left, &error)) {
-        if (error != NULL) {
-          f->phase = FAILED;
-          j->error = error;
-        }
+      if (!parse_header(f, &in, &in_left, error)) {
+        if (*error != NULL) f->phase = FAILED;
         break;
       }
       isal_inflate_reset(&f->s);
@@ -221,7 +248,7 @@ static void execute(napi_env env, void *data) {
       while (in_left > 0 && *in == 0) in++, in_left--;
       if (in_left > 0) {
         f->phase = FAILED;
-        j->error = "unexpected trailing data after the last gzip member";
+        *error = "unexpected trailing data after the last gzip member";
       }
       break;
     }
@@ -237,7 +264,7 @@ static void execute(napi_env env, void *data) {
     out += made, out_left -= made;
     if (ret < 0) {
       f->phase = FAILED;
-      j->error = isal_message(ret);
+      *error = isal_message(ret);
       break;
     }
     if (f->s.block_state == ISAL_BLOCK_FINISH) {
@@ -251,27 +278,84 @@ static void execute(napi_env env, void *data) {
     if (in_left == 0 || out_left == 0) break;
     if (used == 0 && made == 0) {
       f->phase = FAILED;
-      j->error = "the decoder made no progress";
+      *error = "the decoder made no progress";
       break;
     }
   }
-  /* The loop also leaves when the output is full; a member may still have output pending. */
-  j->consumed = j->in_len - in_left;
+  *inp = in;
+  *in_leftp = in_left;
+  *outp = out;
+  *out_leftp = out_left;
+}
+
+static void execute(napi_env env, void *data) {
+  (void)env;
+  job_t *j = data;
+  inflater_t *f = j->inf;
+  pthread_mutex_lock(&f->lock);
+  while (f->serving != j->ticket) pthread_cond_wait(&f->turn, &f->lock);
+  pthread_mutex_unlock(&f->lock);
+  if (f->phase == FAILED) j->error = "inflate: the stream already failed";
+  uint8_t *out = j->out;
+  size_t out_left = j->out_len;
+  bool fed = false;
+  while (f->phase != FAILED && out_left > 0) {
+    pthread_mutex_lock(&f->lock);
+    bool have = f->head < f->tail;
+    input_t cur = have ? f->inputs[f->head % MAX_INPUTS] : (input_t){0};
+    size_t off = f->head_off;
+    pthread_mutex_unlock(&f->lock);
+    /* With nothing queued, one pass still lets the state finish a member from its buffered bits. */
+    if (!have && fed) break;
+    fed = true;
+    const uint8_t *in = have ? cur.p + off : NULL;
+    size_t in_left = have ? cur.len - off : 0;
+    decode(f, &in, &in_left, &out, &out_left, &j->error);
+    j->consumed += (have ? cur.len - off : 0) - in_left;
+    if (!have) break;
+    pthread_mutex_lock(&f->lock);
+    if (in_left == 0) {
+      f->head++;
+      f->head_off = 0;
+    } else {
+      f->head_off = cur.len - in_left;
+    }
+    pthread_mutex_unlock(&f->lock);
+  }
   j->produced = j->out_len - out_left;
+  pthread_mutex_lock(&f->lock);
+  j->decoded = f->head;
+  j->in_member = f->phase == IN_MEMBER || f->phase == IN_HEADER;
+  f->serving++;
+  pthread_cond_broadcast(&f->turn);
+  pthread_mutex_unlock(&f->lock);
+}
+
+/* Release the Buffers of inputs wholly decoded (main thread). */
+static void release_inputs(napi_env env, inflater_t *f, uint64_t upto) {
+  while (f->freed < upto) {
+    napi_delete_reference(env, f->inputs[f->freed % MAX_INPUTS].ref);
+    f->freed++;
+  }
 }
 
 static void complete(napi_env env, napi_status status, void *data) {
   job_t *j = data;
-  j->inf->busy = false;
+  inflater_t *f = j->inf;
+  pthread_mutex_lock(&f->lock);
+  uint64_t head = f->head;
+  pthread_mutex_unlock(&f->lock);
+  release_inputs(env, f, head);
   if (status != napi_ok && j->error == NULL) j->error = "inflate: the job was cancelled";
   napi_value result = NULL;
   bool ok = j->error == NULL;
   if (ok) {
     napi_value v;
-    ok = napi_create_array_with_length(env, 3, &result) == napi_ok;
+    ok = napi_create_array_with_length(env, 4, &result) == napi_ok;
     ok = ok && napi_create_double(env, (double)j->consumed, &v) == napi_ok && napi_set_element(env, result, 0, v) == napi_ok;
     ok = ok && napi_create_double(env, (double)j->produced, &v) == napi_ok && napi_set_element(env, result, 1, v) == napi_ok;
-    ok = ok && napi_create_uint32(env, j->inf->phase == IN_MEMBER || j->inf->phase == IN_HEADER ? 1 : 0, &v) == napi_ok && napi_set_element(env, result, 2, v) == napi_ok;
+    ok = ok && napi_create_uint32(env, j->in_member ? 1 : 0, &v) == napi_ok && napi_set_element(env, result, 2, v) == napi_ok;
+    ok = ok && napi_create_double(env, (double)j->decoded, &v) == napi_ok && napi_set_element(env, result, 3, v) == napi_ok;
     if (!ok) j->error = "inflate: cannot create the result";
   }
   if (ok) {
@@ -283,15 +367,19 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_reject_deferred(env, j->deferred, err);
   }
   napi_delete_reference(env, j->state_ref);
-  napi_delete_reference(env, j->input_ref);
   napi_delete_reference(env, j->out_ref);
   napi_delete_async_work(env, j->work);
   free(j);
 }
 
 static void free_inflater(napi_env env, void *data, void *hint) {
-  (void)env; (void)hint;
-  free(data);
+  (void)hint;
+  inflater_t *f = data;
+  /* No call is running (each holds a reference to the state); release what is still queued. */
+  release_inputs(env, f, f->tail);
+  pthread_mutex_destroy(&f->lock);
+  pthread_cond_destroy(&f->turn);
+  free(f);
 }
 
 static napi_value create_inflater(napi_env env, napi_callback_info info) {
@@ -303,13 +391,57 @@ static napi_value create_inflater(napi_env env, napi_callback_info info) {
   }
   isal_inflate_init(&f->s);
   f->phase = BETWEEN_MEMBERS;
+  pthread_mutex_init(&f->lock, NULL);
+  pthread_cond_init(&f->turn, NULL);
   napi_value ext;
   if (napi_create_external(env, f, free_inflater, NULL, &ext) != napi_ok) {
-    free(f);
+    free_inflater(env, f, NULL);
     napi_throw_error(env, NULL, "createInflater: cannot create the state");
     return NULL;
   }
   return ext;
+}
+
+/*
+ * The arguments (state, buffer, ...) of pushInput and inflate: the state and the Buffer's bytes,
+ * or NULL with a TypeError thrown naming `usage`.
+ */
+static inflater_t *state_and_buffer(napi_env env, napi_callback_info info, size_t argc, napi_value *argv, const char *usage, void **data, size_t *len) {
+  size_t got = argc;
+  napi_get_cb_info(env, info, &got, argv, NULL, NULL);
+  napi_valuetype type;
+  inflater_t *f = NULL;
+  bool is_buffer = false;
+  if (got < argc || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external || napi_get_value_external(env, argv[0], (void **)&f) != napi_ok ||
+      napi_is_buffer(env, argv[1], &is_buffer) != napi_ok || !is_buffer) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  napi_get_buffer_info(env, argv[1], data, len);
+  return f;
+}
+
+/* pushInput(state, input: Buffer): queues `input` (kept alive, read later on the pool). */
+static napi_value push_input(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  void *p = NULL;
+  size_t len = 0;
+  inflater_t *f = state_and_buffer(env, info, 2, argv, "pushInput(state, input: Buffer)", &p, &len);
+  if (f == NULL || len == 0) return NULL;
+  if (f->tail - f->freed >= MAX_INPUTS) {
+    napi_throw_error(env, NULL, "pushInput: the input queue is full");
+    return NULL;
+  }
+  input_t in = {.p = p, .len = len, .ref = NULL};
+  if (napi_create_reference(env, argv[1], 1, &in.ref) != napi_ok) {
+    napi_throw_error(env, NULL, "pushInput: cannot keep the input");
+    return NULL;
+  }
+  pthread_mutex_lock(&f->lock);
+  f->inputs[f->tail % MAX_INPUTS] = in;
+  f->tail++;
+  pthread_mutex_unlock(&f->lock);
+  return NULL;
 }
 
 /* An integer offset within [0, max]. */
@@ -320,34 +452,15 @@ static bool get_offset(napi_env env, napi_value v, size_t max, size_t *out) {
   return true;
 }
 
+/* inflate(state, out: Buffer, outOffset: number): a decoding call queued on the pool. */
 static napi_value inflate(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  const char *usage = "inflate(state, input: Buffer, inOffset: number, out: Buffer, outOffset: number)";
-  napi_valuetype type;
-  bool in_buf = false, out_buf = false;
-  if (argc < 5 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external || napi_is_buffer(env, argv[1], &in_buf) != napi_ok ||
-      !in_buf || napi_is_buffer(env, argv[3], &out_buf) != napi_ok || !out_buf) {
-    napi_throw_type_error(env, NULL, usage);
-    return NULL;
-  }
-  inflater_t *f = NULL;
-  napi_get_value_external(env, argv[0], (void **)&f);
-  if (f->busy) {
-    napi_throw_error(env, NULL, "inflate: the state is busy with another call");
-    return NULL;
-  }
-  if (f->phase == FAILED) {
-    napi_throw_error(env, NULL, "inflate: the stream already failed");
-    return NULL;
-  }
-  void *in = NULL, *out = NULL;
-  size_t in_len = 0, out_len = 0, in_off = 0, out_off = 0;
-  napi_get_buffer_info(env, argv[1], &in, &in_len);
-  napi_get_buffer_info(env, argv[3], &out, &out_len);
-  if (!get_offset(env, argv[2], in_len, &in_off) || !get_offset(env, argv[4], out_len, &out_off)) {
-    napi_throw_range_error(env, NULL, "inflate: an offset is not an integer within its Buffer");
+  napi_value argv[3];
+  void *out = NULL;
+  size_t out_len = 0, out_off = 0;
+  inflater_t *f = state_and_buffer(env, info, 3, argv, "inflate(state, out: Buffer, outOffset: number)", &out, &out_len);
+  if (f == NULL) return NULL;
+  if (!get_offset(env, argv[2], out_len, &out_off)) {
+    napi_throw_range_error(env, NULL, "inflate: the offset is not an integer within the Buffer");
     return NULL;
   }
   job_t *j = calloc(1, sizeof(job_t));
@@ -356,27 +469,25 @@ static napi_value inflate(napi_env env, napi_callback_info info) {
     return NULL;
   }
   j->inf = f;
-  j->in = (const uint8_t *)in + in_off;
-  j->in_len = in_len - in_off;
+  j->ticket = f->next_ticket++;
   j->out = (uint8_t *)out + out_off;
   j->out_len = out_len - out_off;
   napi_create_reference(env, argv[0], 1, &j->state_ref);
-  napi_create_reference(env, argv[1], 1, &j->input_ref);
-  napi_create_reference(env, argv[3], 1, &j->out_ref);
+  napi_create_reference(env, argv[1], 1, &j->out_ref);
   napi_value promise, name;
   napi_create_promise(env, &j->deferred, &promise);
   napi_create_string_utf8(env, "lading:inflate", NAPI_AUTO_LENGTH, &name);
   napi_create_async_work(env, NULL, name, execute, complete, j, &j->work);
-  f->busy = true;
   napi_queue_async_work(env, j->work);
   return promise;
 }
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
-  napi_value fn;
-  napi_create_function(env, "createInflater", NAPI_AUTO_LENGTH, create_inflater, NULL, &fn);
-  napi_set_named_property(env, exports, "createInflater", fn);
-  napi_create_function(env, "inflate", NAPI_AUTO_LENGTH, inflate, NULL, &fn);
-  napi_set_named_property(env, exports, "inflate", fn);
+  napi_property_descriptor fns[] = {
+      {"createInflater", NULL, create_inflater, NULL, NULL, NULL, napi_default, NULL},
+      {"pushInput", NULL, push_input, NULL, NULL, NULL, napi_default, NULL},
+      {"inflate", NULL, inflate, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   return exports;
 }

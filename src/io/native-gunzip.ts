@@ -46,10 +46,8 @@ const MAX_CALLS = 2
  * started only while the reader keeps up, so a decompression bomb costs time, not memory.
  */
 const READ_AHEAD = 1024 * 1024
-/** Compressed input queued ahead of the decoder before the writer is held back. */
-const INPUT_AHEAD = 1024 * 1024
-/** Below the addon's queue of 64 chunks: small chunks (a registry's) hold the writer back too. */
-const MAX_QUEUED_CHUNKS = 48
+/** What the writer may buffer while a written chunk is being decoded. */
+const WRITE_BUFFER = 1024 * 1024
 
 /** What a call returned (or its error), with the output region it was given. */
 interface CallResult {
@@ -66,10 +64,12 @@ export function nativeGunzip(): Duplex | undefined {
 }
 
 /**
- * Written chunks go to the addon's input queue (the write is acknowledged at once while the queue
- * is short, else once calls have consumed it); calls decode from that queue into output buffers
- * and their output is pushed in order. Calls are started while there is input (or the stream is
- * ending and not yet drained) and the reader wants more.
+ * A written chunk goes to the addon's input queue and is acknowledged once calls have decoded all
+ * of it, as Node's zlib does: a writer may reuse a chunk once its write is done (pipeReturningBlocks
+ * hands pool blocks back then), and an earlier acknowledgement let a queued chunk change under the
+ * decoder. Calls decode from that queue into output buffers and their output is pushed in order.
+ * Calls are started while there is input (or the stream is ending and not yet drained) and the
+ * reader wants more.
  */
 class NativeGunzip extends Duplex {
   readonly #addon: InflateAddon
@@ -78,6 +78,7 @@ class NativeGunzip extends Duplex {
   #queuedBytes = 0
   #pushedChunks = 0
   #decodedChunks = 0
+  /** The write waiting for its chunk to be decoded (one at a time, as Writable calls _write). */
   #pendingWrite: (() => void) | undefined
   #finalCb: ((e?: Error | null) => void) | undefined
   #wantMore = true
@@ -91,7 +92,7 @@ class NativeGunzip extends Duplex {
   readonly #early = new Map<number, CallResult>()
 
   constructor(a: InflateAddon) {
-    super({ readableHighWaterMark: READ_AHEAD, writableHighWaterMark: INPUT_AHEAD })
+    super({ readableHighWaterMark: READ_AHEAD, writableHighWaterMark: WRITE_BUFFER })
     this.#addon = a
     this.#state = a.createInflater()
   }
@@ -103,7 +104,7 @@ class NativeGunzip extends Duplex {
       this.#queuedBytes += chunk.length
       this.#drained = false
     }
-    if (this.#inputFull()) this.#pendingWrite = cb
+    if (this.#decodedChunks < this.#pushedChunks) this.#pendingWrite = cb
     else cb()
     this.#pump()
   }
@@ -116,10 +117,6 @@ class NativeGunzip extends Duplex {
   override _read(): void {
     this.#wantMore = true
     this.#pump()
-  }
-
-  #inputFull(): boolean {
-    return this.#queuedBytes >= INPUT_AHEAD || this.#pushedChunks - this.#decodedChunks >= MAX_QUEUED_CHUNKS
   }
 
   #pump(): void {
@@ -170,7 +167,7 @@ class NativeGunzip extends Duplex {
     if (room - produced >= MIN_ROOM && !this.#spare) this.#spare = { buf, used: off + produced }
     if (produced > 0 && !this.push(buf.subarray(off, off + produced))) this.#wantMore = false
     const write = this.#pendingWrite
-    if (write && !this.#inputFull()) {
+    if (write && this.#decodedChunks === this.#pushedChunks) {
       this.#pendingWrite = undefined
       write()
     }

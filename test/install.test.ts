@@ -4,7 +4,8 @@
  * dependency. This stages the package as an installed dependency (node_modules/lading, the
  * files package.json "files" lists, zstd-napi absent), runs its npm "install" script with no
  * working compiler (CC=CXX=false) and CI=true (a consumer's CI), and checks that the install
- * succeeds and a program importing the library compresses gzip through Node's zlib.
+ * succeeds and a program importing the library compresses gzip through Node's zlib; and that each
+ * addon builds without the library of another.
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -26,6 +27,7 @@ before(async () => {
     'scripts/build-snapshot.sh',
     'native/binding.gyp',
     'native/gzip_member.c',
+    'native/inflate.c',
     'native/mount.c',
     'build/src',
   ]
@@ -88,4 +90,39 @@ console.log(JSON.stringify({ roundTrip: Buffer.concat(chunks).equals(input), nat
   assert.equal(out.roundTrip, true)
   assert.notEqual(out.native, null, 'the native encoder is not in use: gzip came from zlib')
   assert.match(out.zstd, /^UNSUPPORTED: zstd needs the optional package zstd-napi/)
+})
+
+test('each native addon builds on its own: without libisal (have_isal=0) the encoder and mount addons build and gzip decodes with zlib', async () => {
+  // The last test here: it leaves addons built in the staged package. GYP_DEFINES overrides
+  // native/binding.gyp's look for the ISA-L header, as if libisal-dev were not installed.
+  const env: NodeJS.ProcessEnv = { ...process.env, GYP_DEFINES: 'have_isal=0' }
+  delete env.CI
+  delete env.LADING_REQUIRE_NATIVE
+  delete env.LADING_GZIP
+  delete env.LADING_GUNZIP
+  const b = spawnSync('bash', ['scripts/build-native.sh'], { cwd: pkg, env, encoding: 'utf8', timeout: 300_000 })
+  assert.equal(b.status, 0, b.stderr)
+  const built = (name: string): boolean => existsSync(path.join(pkg, `native/build/Release/${name}.node`))
+  if (existsSync('/usr/include/libdeflate.h')) assert.ok(built('lading_gzip'), 'the libdeflate encoder built')
+  assert.ok(built('lading_mount'), 'the mount addon built')
+  assert.equal(built('lading_inflate'), false, 'no ISA-L decoder without the library')
+  const program = path.join(app, 'gunzip.mjs')
+  await fsp.writeFile(
+    program,
+    `
+import { Readable } from 'node:stream'
+import zlib from 'node:zlib'
+import { decompress } from 'lading/io'
+import { nativeGunzipUnavailableReason } from './node_modules/lading/build/src/io/native-gunzip.js'
+const input = Buffer.alloc(1 << 20, 'lading ')
+const chunks = []
+for await (const c of await decompress(Readable.from([zlib.gzipSync(input)]), 'gzip')) chunks.push(c)
+console.log(JSON.stringify({ roundTrip: Buffer.concat(chunks).equals(input), reason: nativeGunzipUnavailableReason() ?? null }))
+`,
+  )
+  const r = spawnSync(process.execPath, [program], { cwd: app, env, encoding: 'utf8', timeout: 60_000 })
+  assert.equal(r.status, 0, r.stderr)
+  const out = JSON.parse(r.stdout) as { roundTrip: boolean; reason: string | null }
+  assert.equal(out.roundTrip, true)
+  assert.match(out.reason ?? '', /lading_inflate\.node/, 'the decoder is absent, so gzip came from zlib')
 })

@@ -9,10 +9,11 @@
  *    (buildah with --layers, its cached mode; lading's cache is always on).
  * Targets: cold <= 0.5x, warm <= 0.2x, lading's peak RSS < 200 MB.
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { copyLayoutTags } from './lib/layout-copy.js'
 import { run } from './lib/measure.js'
+import { discard } from './lib/discard.js'
 import type { Env, Medium, Scenario } from './scenarios.js'
 
 const FILES = 5000
@@ -37,10 +38,6 @@ function makeContext(dir: string, layout: string): void {
       '',
     ].join('\n'),
   )
-}
-
-function fresh(dir: string): void {
-  rmSync(dir, { recursive: true, force: true })
 }
 
 export function buildScenarios(env: Env, medium: Medium): Scenario[] {
@@ -89,15 +86,15 @@ export function buildScenarios(env: Env, medium: Medium): Scenario[] {
     memMaxMiB: 200,
     prepare,
     check,
-    cleanup: () => fresh(W),
+    cleanup: () => discard(W),
     lading: {
       label: 'lading build',
       needs: ['build'],
       setup: () => {
-        fresh(path.join(W, 'lcache'))
-        fresh(out('lading'))
+        discard(path.join(W, 'lcache'))
+        discard(out('lading'))
       },
-      teardown: () => fresh(path.join(W, 'lcache')),
+      teardown: () => discard(path.join(W, 'lcache')),
       args: () => ['build', '--cache-dir', path.join(W, 'lcache'), '-t', `oci:${out('lading')}:bench`, ctx],
       argv: () => L('build', '--progress', 'tty', '--cache-dir', path.join(W, 'lcache'), '-t', `oci:${out('lading')}:bench`, ctx),
     },
@@ -106,12 +103,12 @@ export function buildScenarios(env: Env, medium: Medium): Scenario[] {
         peer: {
           label: 'buildah bud (vfs)',
           setup: () => {
-            fresh(path.join(W, 'bstore'))
-            fresh(out('buildah'))
+            discard(path.join(W, 'bstore'))
+            discard(out('buildah'))
           },
           teardown: () => {
-            fresh(path.join(W, 'bstore'))
-            fresh(out('buildah'))
+            discard(path.join(W, 'bstore'))
+            discard(out('buildah'))
           },
           argv: () => buildah(path.join(W, 'bstore'), '-t', `oci:${out('buildah')}:bench`, ctx),
         },
@@ -130,7 +127,7 @@ export function buildScenarios(env: Env, medium: Medium): Scenario[] {
       run(buildah(path.join(W, 'wstore'), '--layers', '-t', `oci:${out('buildah-warm')}:bench`, ctx))
     },
     check,
-    cleanup: () => fresh(W),
+    cleanup: () => discard(W),
     lading: {
       label: 'lading build (cached)',
       needs: ['build'],

@@ -10,17 +10,14 @@
  * umoci's config.json asks for a terminal (and runs bash): the peers' script turns it off and
  * runs /bin/true with sed, which costs a few ms of the peer's time.
  */
-import { existsSync, rmSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { run } from './lib/measure.js'
+import { discard } from './lib/discard.js'
 import type { Env, Medium, Scenario } from './scenarios.js'
 
 const IMAGE = 'localhost/layout:minbase'
-
-function fresh(dir: string): void {
-  rmSync(dir, { recursive: true, force: true })
-}
 
 /** Remove the store's unpacked layers (and anything a failed run left), keeping its images. */
 function forgetLayers(store: string): void {
@@ -31,8 +28,8 @@ function forgetLayers(store: string): void {
     : []) {
     spawnSync('umount', ['-l', path.join(store, 'containers', id, 'rootfs')], { stdio: 'ignore' })
   }
-  fresh(path.join(store, 'layers'))
-  fresh(path.join(store, 'containers'))
+  discard(path.join(store, 'layers'))
+  discard(path.join(store, 'containers'))
 }
 
 export function runScenarios(env: Env, medium: Medium): Scenario[] {
@@ -47,8 +44,8 @@ export function runScenarios(env: Env, medium: Medium): Scenario[] {
   const fixConfig = (b: string): string => `sed -i -e 's/"terminal": true/"terminal": false/' -e 's|"/bin/bash"|"/bin/true"|' ${b}/config.json`
   const umociThenRunc = {
     label: 'umoci unpack + runc run',
-    setup: () => fresh(peerBundle),
-    teardown: () => fresh(peerBundle),
+    setup: () => discard(peerBundle),
+    teardown: () => discard(peerBundle),
     argv: () => [
       'sh',
       '-c',
@@ -72,14 +69,14 @@ export function runScenarios(env: Env, medium: Medium): Scenario[] {
       prepare: () => {
         prepareStore()
         run(L(...ladingArgs)) // unpacks the layer once
-        fresh(bundle)
+        discard(bundle)
         run(['umoci', 'unpack', '--image', `${env.fixtures.layout}:minbase`, bundle])
         run(['sh', '-c', fixConfig(JSON.stringify(bundle))])
       },
       cleanup: () => {
         forgetLayers(store)
-        fresh(bundle)
-        fresh(peerBundle)
+        discard(bundle)
+        discard(peerBundle)
       },
       check,
       lading: { label: 'lading run --rm', needs: ['run'], args: () => ladingArgs, argv: () => L(...ladingArgs) },
@@ -97,7 +94,7 @@ export function runScenarios(env: Env, medium: Medium): Scenario[] {
       prepare: prepareStore,
       cleanup: () => {
         forgetLayers(store)
-        fresh(peerBundle)
+        discard(peerBundle)
       },
       lading: {
         label: 'lading run --rm (unpacks)',

@@ -10,6 +10,8 @@
  * --medium shm|disk|all (default all; shm with --quick), --cpu-prof (one extra profiled lading run per scenario, hot functions printed),
  * --json FILE (also write the results there; results are never committed).
  *
+ * Between timed runs on disk, outputs are set aside rather than removed (lib/discard.ts), so a run
+ * does not pay for the inodes the previous one freed; the trash is emptied when the run ends.
  * A scenario whose lading command is not in `lading --help` prints "not available"; nothing is faked.
  * The fixtures come from scripts/fixtures.sh (built on first use; needs root).
  */
@@ -20,6 +22,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { measure, median, max, run, CommandFailed, type Measurement } from './lib/measure.js'
 import { summarizeProfile } from './lib/cpu-profile.js'
+import { emptyTrash } from './lib/discard.js'
 import { runScenarios } from './run-scenarios.js'
 import { scenarios, type Scenario, type Target, type Medium, type Fixtures, type Side } from './scenarios.js'
 import { runServeBench } from './serve.js'
@@ -285,6 +288,7 @@ async function main(): Promise<void> {
   const workDirs: string[] = []
   const cleanupAll = (): void => {
     for (const d of workDirs) rmSync(d, { recursive: true, force: true })
+    emptyTrash()
   }
   process.on('SIGINT', () => {
     cleanupAll()

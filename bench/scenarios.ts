@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { closeSync, copyFileSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import { run, sh, splitArgv } from './lib/measure.js'
+import { discard } from './lib/discard.js'
 import { copyLayoutTags, blobPath, layersOf } from './lib/layout-copy.js'
 import { Registry } from './lib/registry.js'
 
@@ -80,10 +81,6 @@ export interface Env {
 const UMOCI = 'umoci'
 const SKOPEO = 'skopeo'
 
-function fresh(dir: string): void {
-  rmSync(dir, { recursive: true, force: true })
-}
-
 function countEntries(root: string): number {
   let n = 0
   const walk = (d: string): void => {
@@ -138,7 +135,7 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
     check: () => {
       // A validate that does not hash would be fast and wrong: one flipped byte in the layer must fail it.
       const bad = path.join(W, 'layout-corrupt')
-      fresh(bad)
+      discard(bad)
       copyLayoutTags(src, bad, ['minbase'])
       const [first] = layersOf(bad, 'minbase')
       if (!first) throw new Error('minbase has no layer to corrupt')
@@ -152,7 +149,7 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
       closeSync(fd)
       const [cmd, args] = splitArgv(env.lading)
       const r = spawnSync(cmd, [...args, 'validate', '--layout', bad], { encoding: 'utf8' })
-      fresh(bad)
+      discard(bad)
       if (r.status !== 1) throw new Error(`lading validate of a layout with a flipped byte exited ${r.status}, expected 1`)
     },
     comparisons: [
@@ -192,8 +189,8 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
       lading: {
         label: 'lading unpack',
         needs: ['unpack'],
-        setup: () => fresh(out('lading')),
-        teardown: () => fresh(out('lading')),
+        setup: () => discard(out('lading')),
+        teardown: () => discard(out('lading')),
         args: () => ['unpack', '--image', `${images}:${tag}`, out('lading')],
         argv: () => L('unpack', '--image', `${images}:${tag}`, out('lading')),
       },
@@ -207,8 +204,8 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
         {
           peer: {
             label: 'umoci unpack',
-            setup: () => fresh(out('umoci')),
-            teardown: () => fresh(out('umoci')),
+            setup: () => discard(out('umoci')),
+            teardown: () => discard(out('umoci')),
             argv: () => [UMOCI, 'unpack', '--image', `${images}:${tag}`, out('umoci')],
           },
           target: { kind: 'ratio', max: 0.5 },
@@ -217,10 +214,10 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
           peer: {
             label: 'tar -xzf (layers)',
             setup: () => {
-              fresh(out('tar'))
+              discard(out('tar'))
               mkdirSync(out('tar'), { recursive: true })
             },
-            teardown: () => fresh(out('tar')),
+            teardown: () => discard(out('tar')),
             // GNU tar knows no whiteouts: it skips the .wh. entries (empty files; umoci writes some
             // under a path that has just become a file) and must unlink a directory a file replaces.
             argv: () => [
@@ -244,8 +241,8 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
     lading: {
       label: 'lading unpack zstd',
       needs: ['unpack'],
-      setup: () => fresh(out('lading')),
-      teardown: () => fresh(out('lading')),
+      setup: () => discard(out('lading')),
+      teardown: () => discard(out('lading')),
       args: () => ['unpack', '--image', `${images}:minbase-zstd`, out('lading')],
       argv: () => L('unpack', '--image', `${images}:minbase-zstd`, out('lading')),
     },
@@ -254,8 +251,8 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
         peer: {
           label: 'lading unpack gzip',
           needs: ['unpack'],
-          setup: () => fresh(out('lading-gzip')),
-          teardown: () => fresh(out('lading-gzip')),
+          setup: () => discard(out('lading-gzip')),
+          teardown: () => discard(out('lading-gzip')),
           argv: () => L('unpack', '--image', `${images}:minbase`, out('lading-gzip')),
         },
         target: { kind: 'ratio', max: 1.0, strict: true },
@@ -268,7 +265,7 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
   // copied in, then the timed repack writes it as one gzip layer.
   const wholeSetup = (tool: 'lading' | 'umoci') => (): void => {
     const dir = out(`repack-${tool}`)
-    fresh(dir)
+    discard(dir)
     run([UMOCI, 'init', '--layout', path.join(dir, 'layout')])
     run([UMOCI, 'new', '--image', `${path.join(dir, 'layout')}:img`])
     const unpack =
@@ -292,7 +289,7 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
       label: 'lading repack',
       needs: ['repack', 'unpack'],
       setup: wholeSetup('lading'),
-      teardown: () => fresh(out('repack-lading')),
+      teardown: () => discard(out('repack-lading')),
       args: () => repackArgs('lading', 'img'),
       argv: () => L(...repackArgs('lading', 'img')),
     },
@@ -306,7 +303,7 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
         peer: {
           label: 'umoci repack',
           setup: wholeSetup('umoci'),
-          teardown: () => fresh(out('repack-umoci')),
+          teardown: () => discard(out('repack-umoci')),
           argv: () => [UMOCI, ...repackArgs('umoci', 'img')],
         },
         target: { kind: 'ratio', max: 0.7 },
@@ -320,12 +317,12 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
     const dir = out(`repack-${tool}`)
     const layout = path.join(dir, 'layout')
     if (!existsSync(path.join(dir, 'index.json.orig'))) {
-      fresh(dir)
+      discard(dir)
       copyLayoutTags(src, layout, ['minbase'])
       copyFileSync(path.join(layout, 'index.json'), path.join(dir, 'index.json.orig'))
     }
     copyFileSync(path.join(dir, 'index.json.orig'), path.join(layout, 'index.json'))
-    fresh(path.join(dir, 'bundle'))
+    discard(path.join(dir, 'bundle'))
     run(
       tool === 'lading'
         ? L('unpack', '--image', `${layout}:minbase`, path.join(dir, 'bundle'))
@@ -338,14 +335,14 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
     medium,
     memMaxMiB: 150,
     prepare: () => {
-      fresh(out('repack-lading'))
-      fresh(out('repack-umoci'))
+      discard(out('repack-lading'))
+      discard(out('repack-umoci'))
     },
     lading: {
       label: 'lading repack',
       needs: ['repack', 'unpack'],
       setup: tenSetup('lading'),
-      teardown: () => fresh(path.join(out('repack-lading'), 'bundle')),
+      teardown: () => discard(path.join(out('repack-lading'), 'bundle')),
       args: () => repackArgs('lading', 'minbase'),
       argv: () => L(...repackArgs('lading', 'minbase')),
     },
@@ -360,7 +357,7 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
         peer: {
           label: 'umoci repack',
           setup: tenSetup('umoci'),
-          teardown: () => fresh(path.join(out('repack-umoci'), 'bundle')),
+          teardown: () => discard(path.join(out('repack-umoci'), 'bundle')),
           argv: () => [UMOCI, ...repackArgs('umoci', 'minbase')],
         },
         target: { kind: 'ratio', max: 0.5 },
@@ -422,8 +419,8 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
     lading: {
       label: 'lading copy',
       needs: ['copy'],
-      setup: () => fresh(out('pull-lading')),
-      teardown: () => fresh(out('pull-lading')),
+      setup: () => discard(out('pull-lading')),
+      teardown: () => discard(out('pull-lading')),
       args: () => ['copy', '--src-tls-verify=false', pullRef(), `oci:${out('pull-lading')}:minbase`],
       argv: () => L('copy', '--src-tls-verify=false', pullRef(), `oci:${out('pull-lading')}:minbase`),
     },
@@ -435,10 +432,10 @@ export function scenarios(env: Env, medium: Medium): Scenario[] {
         peer: {
           label: 'skopeo copy',
           setup: () => {
-            fresh(out('pull-skopeo'))
+            discard(out('pull-skopeo'))
             rmSync(skopeoCache, { force: true })
           },
-          teardown: () => fresh(out('pull-skopeo')),
+          teardown: () => discard(out('pull-skopeo')),
           argv: () => [SKOPEO, 'copy', '--src-tls-verify=false', pullRef(), `oci:${out('pull-skopeo')}:minbase`],
         },
         target: { kind: 'ratio', max: 1.0 },

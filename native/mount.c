@@ -11,6 +11,7 @@
  *   mount(source: string, target: string, fstype: string, flags: number, data: string, cwd?: string): void
  *   umount2(target: string, flags: number): void
  *   syncfs(path: string): void
+ *   syncfsStart(path: string): Promise<void>
  *
  * Failures throw an Error whose `code` is the errno name (EBUSY, EINVAL, ...) and whose message
  * is strerror's. `cwd`, when given, is the directory relative paths in `data` are resolved from
@@ -18,6 +19,11 @@
  * of options): the call changes into it and back around mount(2), inside this one synchronous
  * call, so no JavaScript runs meanwhile. All calls are synchronous: each takes microseconds to
  * a few milliseconds (syncfs: as long as the disk needs, which its caller waits for anyway).
+ *
+ * syncfsStart is syncfs(2) on libuv's pool: a layer's unpack starts one now and then while it
+ * writes, so the disk takes the data written so far while the main thread creates more files,
+ * and the last, waited-for syncfs finds little left to write. Its promise rejects with the errno
+ * error as syncfs does.
  */
 #define _GNU_SOURCE /* syncfs(2) */
 #include <node_api.h>
@@ -52,6 +58,7 @@ static const char *errno_name(int e) {
     case ENOTBLK: return "ENOTBLK";
     case ENXIO: return "ENXIO";
     case EDQUOT: return "EDQUOT";
+    case ECANCELED: return "ECANCELED";
     default: return "EUNKNOWN";
   }
 }
@@ -204,11 +211,76 @@ static napi_value do_syncfs(napi_env env, napi_callback_info info) {
   return result_of(env, rc, e, "syncfs");
 }
 
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;
+  int err; /* errno of syncfs, 0 on success */
+} syncfs_job;
+
+static void syncfs_execute(napi_env env, void *data) {
+  (void)env;
+  syncfs_job *job = data;
+  job->err = syncfs(job->fd) == 0 ? 0 : errno;
+  close(job->fd);
+}
+
+static void syncfs_complete(napi_env env, napi_status status, void *data) {
+  syncfs_job *job = data;
+  if (status != napi_ok) job->err = ECANCELED;
+  if (job->err == 0) {
+    napi_value u;
+    napi_get_undefined(env, &u);
+    napi_resolve_deferred(env, job->deferred, u);
+  } else {
+    char msg[256];
+    snprintf(msg, sizeof msg, "syncfs: %s", strerror(job->err));
+    napi_value code, text, err;
+    napi_create_string_utf8(env, errno_name(job->err), NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
+    napi_create_error(env, code, text, &err);
+    napi_reject_deferred(env, job->deferred, err);
+  }
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static napi_value do_syncfs_start(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, 1, argv, "syncfsStart(path)") == 0) return NULL;
+  char *p = string_arg(env, argv[0], "path");
+  if (p == NULL) return NULL;
+  /* Opened here, on the caller's thread, so a bad path throws at once like syncfs(). */
+  int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  int e = errno;
+  free(p);
+  if (fd < 0) return throw_errno(env, "open", e);
+  syncfs_job *job = calloc(1, sizeof *job);
+  if (job == NULL) {
+    close(fd);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  job->fd = fd;
+  napi_value promise, name;
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, "lading_syncfs", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, syncfs_execute, syncfs_complete, job, &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    close(fd);
+    free(job);
+    napi_throw_error(env, NULL, "could not queue syncfs");
+    return NULL;
+  }
+  return promise;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"mount", NULL, do_mount, NULL, NULL, NULL, napi_enumerable, NULL},
     {"umount2", NULL, do_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
     {"syncfs", NULL, do_syncfs, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"syncfsStart", NULL, do_syncfs_start, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -14,12 +14,14 @@ export interface NativeMount {
   umount2(target: string, flags: number): void
   /** syncfs(2) of the file system holding `path`. */
   syncfs(path: string): void
+  /** syncfs(2) on libuv's pool; the path is opened at once (throws as syncfs does), the promise settles when the sync ends. */
+  syncfsStart(path: string): Promise<void>
 }
 
 /** umount2(2)'s MNT_DETACH: a lazy unmount, for a mount some process still holds open. */
 export const MNT_DETACH = 2
 
-const addon = optionalAddon<NativeMount>('lading_mount', ['mount', 'umount2', 'syncfs'], { env: 'LADING_NATIVE_MOUNT', value: '0' })
+const addon = optionalAddon<NativeMount>('lading_mount', ['mount', 'umount2', 'syncfs', 'syncfsStart'], { env: 'LADING_NATIVE_MOUNT', value: '0' })
 
 export function nativeMount(): NativeMount | undefined {
   return addon.get()

@@ -37,7 +37,7 @@ function mountTmpfs(dir: string): void {
 }
 
 describe('native mount addon (native/mount.c)', () => {
-  it('mount, umount2 and syncfs work; failures carry the errno name as code', (t) => {
+  it('mount, umount2, syncfs and syncfsStart work; failures carry the errno name as code', async (t) => {
     if (!asRoot(t)) return
     const m = addon(t)
     if (!m) return
@@ -48,10 +48,12 @@ describe('native mount addon (native/mount.c)', () => {
     assert.equal(isMounted(point), true)
     writeFileSync(path.join(point, 'f'), 'x')
     m.syncfs(point)
+    assert.equal(await m.syncfsStart(point), undefined)
     m.umount2(point, 0)
     assert.equal(isMounted(point), false)
     assert.throws(() => m.umount2(point, 0), { code: 'EINVAL', syscall: 'umount2' }, 'not a mount point')
     assert.throws(() => m.syncfs(path.join(dir, 'absent')), { code: 'ENOENT' })
+    assert.throws(() => m.syncfsStart(path.join(dir, 'absent')), { code: 'ENOENT' }, 'a bad path throws at once, not in the promise')
     assert.throws(() => m.mount('tmpfs', path.join(dir, 'absent'), 'tmpfs', 0, ''), { code: 'ENOENT', syscall: 'mount' })
   })
 
@@ -85,6 +87,7 @@ describe('native mount addon (native/mount.c)', () => {
     assert.throws(() => m.mount('tmpfs', `${dir}\0/x`, 'tmpfs', 0, ''), TypeError)
     assert.throws(() => m.umount2(`${dir}\0/x`, MNT_DETACH), TypeError)
     assert.throws(() => m.syncfs(`${dir}\0/x`), TypeError)
+    assert.throws(() => m.syncfsStart(`${dir}\0/x`), TypeError)
     assert.equal(isMounted(dir), false)
   })
 })

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import fs, { constants, promises as fsp, type Stats } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
+import type { Writable } from 'node:stream'
 import path from 'node:path'
 import { LadingError, isErrno } from '../errors.js'
 import { releaseTemp, removeTemp, sweepAbandoned, trackTemp } from './cleanup.js'
@@ -155,6 +156,18 @@ export async function readUpTo(fh: FileHandle, n: number): Promise<Buffer> {
     off += bytesRead
   }
   return off === n ? buf : buf.subarray(0, off)
+}
+
+/**
+ * A write stream onto `file`, created (O_EXCL, `mode`) before the stream exists. fs's
+ * createWriteStream opens lazily: when a pipeline into it fails before that open has completed,
+ * the open can create the file after the caller's cleanup ran, and a temp file is left behind
+ * (seen under load: archive output's CONFLICT test). Here the file exists, or the call failed,
+ * before any byte flows. `flush`: fsync before the handle is closed.
+ */
+export async function createNewFileStream(file: string, opts: { mode: number; flush?: boolean }): Promise<Writable> {
+  const fh = await fsp.open(file, 'wx', opts.mode)
+  return fh.createWriteStream({ flush: opts.flush ?? false })
 }
 
 /**

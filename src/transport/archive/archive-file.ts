@@ -3,13 +3,14 @@
  * A pipe (`-`, /dev/stdin, a FIFO) or a compressed archive (`docker save | gzip`) is first spooled
  * (decompressed) into a private temp directory that close() removes.
  */
-import { createReadStream, createWriteStream, promises as fsp } from 'node:fs'
+import { createReadStream, promises as fsp } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { makeTempDir, removeTemp, sweepAbandoned, tempDirPid } from '../../io/cleanup.js'
 import { detectCompression, decompress } from '../../io/compression.js'
+import { createNewFileStream } from '../../io/fs.js'
 import { TarIndex } from './tar-index.js'
 
 /** The spool directory's name in the temp dir: `<prefix><pid>-XXXXXX` (src/io/cleanup.ts makeTempDir). */
@@ -47,9 +48,10 @@ export async function openArchive(file: string, opts: { tmpDir?: string; stdin?:
       await sweepAbandoned(tmpDir, (name) => tempDirPid(name, SPOOL_PREFIX))
       tmp = await makeTempDir(tmpDir, SPOOL_PREFIX)
       src = path.join(tmp, 'archive.tar')
+      const out = await createNewFileStream(src, { mode: 0o600 })
       const input = (isStdin ? (opts.stdin ?? process.stdin) : createReadStream(file)) as Readable
       // decompress() peeks the magic, so a piped compressed archive is handled too.
-      await pipeline(await decompress(input, undefined, opts.label), createWriteStream(src, { flags: 'wx', mode: 0o600 }))
+      await pipeline(await decompress(input, undefined, opts.label), out)
     }
     const index = await TarIndex.open(src, opts.label)
     return { index, close: cleanup }

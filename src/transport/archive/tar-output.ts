@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { isErrno } from '../../errors.js'
 import { removeTemp } from '../../io/cleanup.js'
-import { publishTemp, tempPathFor } from '../../io/fs.js'
+import { createNewFileStream, publishTemp, tempPathFor } from '../../io/fs.js'
 import { writeTar, type TarSource } from '../../layer/tar-writer.js'
 import { memberEntry } from './archive-writer.js'
 
@@ -90,7 +90,8 @@ export async function writeArchive(
   const tmp = tempPathFor(abs)
   try {
     // flush: fsync before close, so the rename below publishes a durable archive.
-    await pipeline(writeTar(sink.sources()), createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }))
+    const out = await createNewFileStream(tmp, { mode: 0o644, flush: true })
+    await pipeline(writeTar(sink.sources()), out)
     // Never over a file that has content (publishTemp): refused at open, and again here in case
     // one appeared while the copy ran.
     await publishTemp(tmp, abs, label, false)

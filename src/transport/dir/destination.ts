@@ -6,14 +6,14 @@
  * existing dir: image is not emptied first, for exactly that reason; its manifest is replaced.
  * A directory this destination created is removed again if the copy does not commit.
  */
-import { createWriteStream, promises as fsp } from 'node:fs'
+import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { VerifyingStream } from '../../digest/verify.js'
 import { LadingError, isErrno } from '../../errors.js'
 import { releaseTemp, removeTemp, sweepAbandoned } from '../../io/cleanup.js'
-import { atomicWriteFile, fsyncDir, isTempName, tempNamePid, tempPathFor } from '../../io/fs.js'
+import { atomicWriteFile, createNewFileStream, fsyncDir, isTempName, tempNamePid, tempPathFor } from '../../io/fs.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
 import { DIR_CAPABILITIES } from '../capabilities.js'
 import { displayReference } from '../reference.js'
@@ -81,7 +81,14 @@ export class DirDestination implements ImageDestination {
     const tmp = tempPathFor(path.join(this.ref.dir, 'blob'))
     try {
       // flush: fsync before close, so the rename below publishes durable bytes.
-      await pipeline(body, v, createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }))
+      await pipeline(
+        body,
+        v,
+        await createNewFileStream(tmp, { mode: 0o644, flush: true }).catch((e: unknown) => {
+          body.destroy()
+          throw e
+        }),
+      )
       const { digest, size } = v.result!
       await fsp.rename(tmp, blobFile(this.ref.dir, digest))
       releaseTemp(tmp)

@@ -16,7 +16,7 @@
  * fsyncs the temp archive and renames it over FILE, so FILE is never half-written; for `-`,
  * /dev/stdout, FIFOs and sockets it streams the whole archive in one forward pass instead.
  */
-import { createWriteStream, promises as fsp } from 'node:fs'
+import { promises as fsp } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { Writable, type Readable } from 'node:stream'
@@ -25,7 +25,7 @@ import { VerifyingStream } from '../../digest/verify.js'
 import { digestHex, digestOf, type Digest } from '../../digest/digest.js'
 import { LadingError, quoteName } from '../../errors.js'
 import { makeTempDir, removeTemp, sweepAbandoned, tempDirPid } from '../../io/cleanup.js'
-import { assertNoContent, sweepAbandonedTempsOf } from '../../io/fs.js'
+import { assertNoContent, createNewFileStream, sweepAbandonedTempsOf } from '../../io/fs.js'
 import { parseManifest } from '../../spec/parse.js'
 import { MediaType, isConfigMediaType, isIndexMediaType, layerInfo } from '../../spec/media-types.js'
 import type { Descriptor, RawManifest } from '../../spec/types.js'
@@ -159,7 +159,14 @@ export class DockerArchiveDestination implements ImageDestination {
     } else {
       const tmp = path.join(this.#spool, `.incoming-${Math.random().toString(16).slice(2)}`)
       try {
-        await pipeline(body, v, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }))
+        await pipeline(
+          body,
+          v,
+          await createNewFileStream(tmp, { mode: 0o600 }).catch((e: unknown) => {
+            body.destroy()
+            throw e
+          }),
+        )
       } catch (e) {
         await fsp.rm(tmp, { force: true })
         throw e

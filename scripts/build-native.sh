@@ -8,7 +8,7 @@
 # All are optional: without them (no library, no compiler, a failed build) Lading still works,
 # compresses gzip with Node's zlib (slower, about 1.7% larger; src/io/native-gzip.ts), decodes gzip
 # with Node's zlib (3-5x slower; src/io/native-gunzip.ts) and runs mount(8), umount(8) and
-# `sync -f` (src/run/native-mount.ts), so a failure is a note here and never fails `npm install`.
+# `sync -f` (src/io/native-fs.ts), so a failure is a note here and never fails `npm install`.
 # Strict only where the fast paths must be the ones tested: Lading's own CI (CI=true in a
 # checkout, not a copy installed under node_modules/) or LADING_REQUIRE_NATIVE=1.
 # test/install.test.ts runs this with CC=false and checks the install succeeds.

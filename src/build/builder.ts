@@ -36,6 +36,7 @@ import { rootFileReader } from '../bundle/root-file.js'
 import { DEFAULT_PATH } from '../bundle/runtime-config.js'
 import type { RuntimeMount } from '../bundle/runtime-types.js'
 import { applyImageLayers } from '../bundle/unpack.js'
+import { hintTreeParent } from '../io/native-fs.js'
 import { parseGroup, parsePasswd, resolveUser } from '../bundle/user.js'
 import { copyImage } from '../copy/copy.js'
 import { processAlive } from '../io/fs.js'
@@ -225,7 +226,10 @@ class Builder {
     fs.mkdirSync(this.#layoutDir, { recursive: true })
     this.#layout = await Layout.init(this.#layoutDir)
     await removeStaleWork(path.dirname(this.#work))
-    fs.mkdirSync(this.#work, { recursive: true })
+    // Each build's work directory has a unique name: spread them over the file system.
+    fs.mkdirSync(path.dirname(this.#work), { recursive: true })
+    hintTreeParent(path.dirname(this.#work))
+    fs.mkdirSync(this.#work)
 
     let last: StageState | undefined
     for (const stage of order) {

@@ -1,7 +1,7 @@
 /**
  * The one loader of Lading's optional native addons (native/, built by `npm install` through
  * scripts/build-native.sh): lading_gzip (io/native-gzip.ts), lading_inflate (io/native-gunzip.ts)
- * and lading_mount (run/native-mount.ts).
+ * and lading_mount (io/native-fs.ts).
  * An addon is loaded on first use, not at module load: the start-up snapshot loads modules at
  * build time, the package may have moved since, and the environment switch is read then.
  */

@@ -28,7 +28,7 @@ import { withLock } from '../io/lock.js'
 import type { IdMapping, WhiteoutStrategy } from '../layer/apply.js'
 import type { ResolvedImage } from '../store/resolve.js'
 import { STORE_LOCK_TIMEOUT_MS, type LocalStore } from './store.js'
-import { nativeMount } from './native-mount.js'
+import { hintTreeParent, nativeMount } from '../io/native-fs.js'
 import { runTrace } from './trace.js'
 
 /** The tree of an unpacked layer, inside its directory. */
@@ -92,6 +92,8 @@ export async function ensureLayers(store: LocalStore, image: ResolvedImage, opts
     // lstat, synchronous: one call of microseconds per layer on every run's path.
     if (!lstatSync(dir, { throwIfNoEntry: false })) {
       await fsp.mkdir(path.dirname(dir), { recursive: true, mode: 0o700 })
+      // Each layer's temp directory has a unique name: spread them over the file system.
+      hintTreeParent(path.dirname(dir))
       await withLock(
         `${dir}.lock`,
         async () => {
@@ -205,7 +207,7 @@ function syncWhileWriting(dir: string): { stop(): Promise<void> } {
 }
 
 /**
- * syncfs(2) of the file system holding `dir`: through the addon (native-mount.ts), else coreutils'
+ * syncfs(2) of the file system holding `dir`: through the addon (io/native-fs.ts), else coreutils'
  * `sync -f`, which is that call in a process of its own (Node has no syncfs).
  */
 function syncFileSystem(dir: string, i: number): void {

@@ -11,7 +11,7 @@
  *   elsewhere), after removing what each layer's markers delete. Node's fs.cp copies neither
  *   owners, xattrs, device nodes nor fifos, and has no reflink-or-copy for trees; cp -a does all.
  *
- * Mounting uses mount(2)/umount2(2) through the optional addon (native-mount.ts): Node has
+ * Mounting uses mount(2)/umount2(2) through the optional addon (io/native-fs.ts): Node has
  * neither, and util-linux `mount`/`umount`, the fallback without the addon, cost a process each
  * on the path of every run.
  */
@@ -20,7 +20,7 @@ import { lstatSync, promises as fsp, readdirSync, readFileSync, rmSync, type Sta
 import path from 'node:path'
 import { LadingError, isErrno } from '../errors.js'
 import { xattrApi } from '../layer/xattr.js'
-import { MNT_DETACH, nativeMount } from './native-mount.js'
+import { MNT_DETACH, nativeMount } from '../io/native-fs.js'
 
 export type RootfsKind = 'overlay' | 'copy'
 

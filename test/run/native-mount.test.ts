@@ -1,16 +1,17 @@
 /**
- * The run path's system calls (native/mount.c through src/run/native-mount.ts) and the contract
+ * The run path's system calls (native/mount.c through src/io/native-fs.ts) and the contract
  * of rootfs.ts unmount(), with the addon and with its fallback (util-linux umount). Needs root
  * to mount; skips with the reason otherwise (fails under CI=true).
  */
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, statfsSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
-import { MNT_DETACH, nativeMount, nativeMountUnavailableReason } from '../../src/run/native-mount.js'
+import { hintTreeParent, MNT_DETACH, nativeMount, nativeMountUnavailableReason } from '../../src/io/native-fs.js'
 import { isMounted, unmount } from '../../src/run/rootfs.js'
 import { tempDir } from '../fixtures/temp.js'
+import { ladingOk } from '../helpers/cli.js'
 import { inCI } from '../helpers/tools.js'
 import { canRun, makeStore, MINBASE, mountsUnder } from './helpers.js'
 
@@ -134,5 +135,45 @@ describe('lading run without the native addon (LADING_NATIVE_MOUNT=0: mount(8), 
     assert.equal(kept.status, 0, kept.stderr)
     assert.deepEqual(mountsUnder(store.dir), [], 'unmounted when the container exited')
     assert.equal(store.run(['container', 'rm', 'kept'], { env }).status, 0)
+  })
+})
+
+/** ext4's magic (statfs f_type): where FS_TOPDIR_FL exists. */
+const EXT4_MAGIC = 0xef53
+
+function hasTopdirFlag(dir: string): boolean {
+  const r = spawnSync('lsattr', ['-d', dir], { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+  return /^\S*T\S*\s/.test(r.stdout)
+}
+
+describe("tree parents get ext4's top-directory flag (hintTreeParent, native/mount.c topdir)", () => {
+  it('topdir sets the flag on ext4, answers false elsewhere, and never throws for a path it cannot flag', (t) => {
+    const m = addon(t)
+    if (!m) return
+    const dir = tempDir(t)
+    const onExt4 = statfsSync(dir).type === EXT4_MAGIC
+    assert.equal(m.topdir(dir), onExt4)
+    if (onExt4) assert.equal(hasTopdirFlag(dir), true, 'lsattr shows T')
+    assert.equal(m.topdir(dir), onExt4, 'idempotent')
+    assert.equal(m.topdir(path.join(dir, 'absent')), false)
+    assert.equal(m.topdir('/proc/self'), false, 'no such flag on procfs')
+    assert.throws(() => m.topdir(`${dir}\0/x`), TypeError)
+    hintTreeParent(`${dir}\0/x`) // the hint swallows what the addon refuses
+    hintTreeParent(path.join(dir, 'absent'))
+  })
+
+  it("a first run flags the store's layer directory, and a build its cache's work directory, where the file system has the flag", (t) => {
+    if (!canRun(t)) return
+    if (!addon(t)) return
+    const store = makeStore(t, ['minbase'])
+    const onExt4 = statfsSync(store.dir).type === EXT4_MAGIC
+    const r = store.run(['run', '--rm', '-q', MINBASE, 'true'])
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(hasTopdirFlag(path.join(store.dir, 'layers', 'sha256')), onExt4)
+    const dir = tempDir(t)
+    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY Dockerfile /\n')
+    ladingOk(['build', '--progress', 'plain', '--cache-dir', path.join(dir, 'cache'), '-t', `oci:${path.join(dir, 'out')}:x`, dir])
+    assert.equal(hasTopdirFlag(path.join(dir, 'cache', 'work')), onExt4)
   })
 })

@@ -76,8 +76,8 @@ static const char *errno_name(int e) {
   }
 }
 
-/* Throws `<syscall> <what>: <strerror>` with code = errno name; returns NULL for the caller to return. */
-static napi_value throw_errno(napi_env env, const char *syscall, int e) {
+/* An Error `<syscall>: <strerror>` with code = errno name, errno and syscall set. */
+static napi_value errno_error(napi_env env, const char *syscall, int e) {
   char msg[256];
   snprintf(msg, sizeof msg, "%s: %s", syscall, strerror(e));
   napi_value code, text, err;
@@ -90,7 +90,12 @@ static napi_value throw_errno(napi_env env, const char *syscall, int e) {
   napi_value sys;
   napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sys);
   napi_set_named_property(env, err, "syscall", sys);
-  napi_throw(env, err);
+  return err;
+}
+
+/* Throws errno_error; returns NULL for the caller to return. */
+static napi_value throw_errno(napi_env env, const char *syscall, int e) {
+  napi_throw(env, errno_error(env, syscall, e));
   return NULL;
 }
 
@@ -209,17 +214,24 @@ static napi_value do_umount2(napi_env env, napi_callback_info info) {
   return result_of(env, rc, e, "umount2");
 }
 
-static napi_value do_syncfs(napi_env env, napi_callback_info info) {
+/* The one argument of a call, a path, opened for syncfs; -1 with the exception thrown. */
+static int open_path_arg(napi_env env, napi_callback_info info, const char *usage) {
   napi_value argv[1];
-  if (get_args(env, info, 1, 1, argv, "syncfs(path)") == 0) return NULL;
+  if (get_args(env, info, 1, 1, argv, usage) == 0) return -1;
   char *p = string_arg(env, argv[0], "path");
-  if (p == NULL) return NULL;
+  if (p == NULL) return -1;
   int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   int e = errno;
   free(p);
-  if (fd < 0) return throw_errno(env, "open", e);
+  if (fd < 0) throw_errno(env, "open", e);
+  return fd;
+}
+
+static napi_value do_syncfs(napi_env env, napi_callback_info info) {
+  int fd = open_path_arg(env, info, "syncfs(path)");
+  if (fd < 0) return NULL;
   int rc = syncfs(fd);
-  e = errno;
+  int e = errno;
   close(fd);
   return result_of(env, rc, e, "syncfs");
 }
@@ -246,28 +258,16 @@ static void syncfs_complete(napi_env env, napi_status status, void *data) {
     napi_get_undefined(env, &u);
     napi_resolve_deferred(env, job->deferred, u);
   } else {
-    char msg[256];
-    snprintf(msg, sizeof msg, "syncfs: %s", strerror(job->err));
-    napi_value code, text, err;
-    napi_create_string_utf8(env, errno_name(job->err), NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
-    napi_create_error(env, code, text, &err);
-    napi_reject_deferred(env, job->deferred, err);
+    napi_reject_deferred(env, job->deferred, errno_error(env, "syncfs", job->err));
   }
   napi_delete_async_work(env, job->work);
   free(job);
 }
 
 static napi_value do_syncfs_start(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (get_args(env, info, 1, 1, argv, "syncfsStart(path)") == 0) return NULL;
-  char *p = string_arg(env, argv[0], "path");
-  if (p == NULL) return NULL;
   /* Opened here, on the caller's thread, so a bad path throws at once like syncfs(). */
-  int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  int e = errno;
-  free(p);
-  if (fd < 0) return throw_errno(env, "open", e);
+  int fd = open_path_arg(env, info, "syncfsStart(path)");
+  if (fd < 0) return NULL;
   syncfs_job *job = calloc(1, sizeof *job);
   if (job == NULL) {
     close(fd);

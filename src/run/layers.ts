@@ -182,17 +182,13 @@ function syncWhileWriting(dir: string): { stop(): Promise<void> } {
   const native = nativeMount()
   if (!native) return { stop: async () => {} }
   let inFlight: Promise<void> | undefined
+  const settled = (): void => {
+    inFlight = undefined
+  }
   const kick = (): void => {
     if (inFlight) return
     try {
-      inFlight = native.syncfsStart(dir).then(
-        () => {
-          inFlight = undefined
-        },
-        () => {
-          inFlight = undefined
-        },
-      )
+      inFlight = native.syncfsStart(dir).then(settled, settled)
     } catch {
       // the directory is gone or unreadable: the apply itself fails and says why
     }

@@ -41,6 +41,14 @@ function child(code: string, args: string[]): { proc: ChildProcess; ready: Promi
   return { proc, ready, done }
 }
 
+/** Eight children of `code` (args of child i from `argsOf`), released together; each must exit 0. */
+async function eightAtOnce(code: string, argsOf: (i: number) => string[]): Promise<void> {
+  const kids = Array.from({ length: 8 }, (_, i) => child(code, argsOf(i)))
+  await Promise.all(kids.map((k) => k.ready))
+  for (const k of kids) k.proc.stdin!.write('go\n')
+  for (const r of await Promise.all(kids.map((k) => k.done))) assert.equal(r.code, 0, r.stderr)
+}
+
 async function validIndex(layout: Layout, t: { diagnostic: (s: string) => void }): Promise<void> {
   await layout.readIndex()
   if (findTool('oci-image-tool')) {
@@ -65,11 +73,7 @@ test('eight processes calling setTag at the same moment leave eight tags and a v
     const layout = await Layout.open(dir);
     await layout.setTag(tag, JSON.parse(desc));
   `
-  const kids = Array.from({ length: 8 }, (_, i) => child(code, [layout.dir, `p${i}`, JSON.stringify(img.manifest)]))
-  await Promise.all(kids.map((k) => k.ready))
-  for (const k of kids) k.proc.stdin!.write('go\n')
-  const results = await Promise.all(kids.map((k) => k.done))
-  for (const r of results) assert.equal(r.code, 0, r.stderr)
+  await eightAtOnce(code, (i) => [layout.dir, `p${i}`, JSON.stringify(img.manifest)])
   const tags = (await layout.listTags()).map((x) => x.tag).sort()
   assert.deepEqual(tags, ['base', 'p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7'])
   await validIndex(layout, t)
@@ -87,10 +91,7 @@ test('stress: eight processes each setting fifteen tags lose no update (the lock
     const layout = await Layout.open(dir);
     for (let j = 0; j < 15; j++) await layout.setTag(prefix + '-' + j, JSON.parse(desc));
   `
-  const kids = Array.from({ length: 8 }, (_, i) => child(code, [layout.dir, `s${i}`, JSON.stringify(img.manifest)]))
-  await Promise.all(kids.map((k) => k.ready))
-  for (const k of kids) k.proc.stdin!.write('go\n')
-  for (const r of await Promise.all(kids.map((k) => k.done))) assert.equal(r.code, 0, r.stderr)
+  await eightAtOnce(code, (i) => [layout.dir, `s${i}`, JSON.stringify(img.manifest)])
   assert.equal((await layout.listTags()).length, 120)
 })
 
@@ -105,11 +106,7 @@ test('eight `lading tag` processes at the same moment leave eight tags and a val
     process.argv = [process.argv[0], main, 'tag', '--image', dir + ':base', tag];
     await import(${JSON.stringify(pathToFileURL(cliMain).href)});
   `
-  const kids = Array.from({ length: 8 }, (_, i) => child(code, [cliMain, layout.dir, `c${i}`]))
-  await Promise.all(kids.map((k) => k.ready))
-  for (const k of kids) k.proc.stdin!.write('go\n')
-  const results = await Promise.all(kids.map((k) => k.done))
-  for (const r of results) assert.equal(r.code, 0, r.stderr)
+  await eightAtOnce(code, (i) => [cliMain, layout.dir, `c${i}`])
   const tags = (await layout.listTags()).map((x) => x.tag).sort()
   assert.deepEqual(tags, ['base', 'c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7'])
   for (const tag of tags) assert.equal((await layout.resolveTag(tag)).digest, img.manifest.digest)

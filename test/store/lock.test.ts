@@ -75,15 +75,7 @@ test('withLock: stale lock recovery when the holder pid is dead', async (t) => {
   const lock = path.join(tempDir(t, { prefix: 'lading-lock-' }), 'x.lock')
   const pid = deadPid()
   await fsp.writeFile(lock, JSON.stringify({ pid, hostname: os.hostname(), time: new Date().toISOString(), token: 'dead' }))
-  let ran = false
-  await withLock(
-    lock,
-    async () => {
-      ran = true
-    },
-    { timeoutMs: 2000 },
-  )
-  assert.ok(ran)
+  assert.equal(await withLock(lock, async () => 'ran', { timeoutMs: 2000 }), 'ran')
 })
 
 test('withLock: a lock that changes hands after it was judged stale is not broken (the holder released it and exited; another took it)', async (t) => {
@@ -124,15 +116,7 @@ test('withLock: only one waiter breaks a stale lock at a time; a breaker that di
 
   // One whose breaker died: cleared at once, and the stale lock then broken.
   await fsp.writeFile(breakerPath(lock), info(deadPid(), 'dead-breaker'))
-  let ran = false
-  await withLock(
-    lock,
-    async () => {
-      ran = true
-    },
-    { timeoutMs: 2000 },
-  )
-  assert.ok(ran, "the dead breaker's file was cleared and the stale lock broken")
+  assert.equal(await withLock(lock, async () => 'ran', { timeoutMs: 2000 }), 'ran', "the dead breaker's file was cleared and the stale lock broken")
   await assert.rejects(fsp.stat(breakerPath(lock)), { code: 'ENOENT' })
 })
 
@@ -141,15 +125,7 @@ test('withLock: stale lock recovery when the lock is older than the bound (pid r
   await fsp.writeFile(lock, JSON.stringify({ pid: process.pid, hostname: 'elsewhere', time: '2020-01-01T00:00:00Z', token: 'old' }))
   const old = new Date(Date.now() - 120_000)
   await fsp.utimes(lock, old, old)
-  let ran = false
-  await withLock(
-    lock,
-    async () => {
-      ran = true
-    },
-    { timeoutMs: 2000, staleMs: 60_000 },
-  )
-  assert.ok(ran)
+  assert.equal(await withLock(lock, async () => 'ran', { timeoutMs: 2000, staleMs: 60_000 }), 'ran')
 })
 
 test('withLock: a fresh lock from another host is not broken; an unreadable young lock is not broken, an old one is', async (t) => {

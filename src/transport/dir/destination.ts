@@ -81,20 +81,14 @@ export class DirDestination implements ImageDestination {
     const tmp = tempPathFor(path.join(this.ref.dir, 'blob'))
     try {
       // flush: fsync before close, so the rename below publishes durable bytes.
-      await pipeline(
-        body,
-        v,
-        await createNewFileStream(tmp, { mode: 0o644, flush: true }).catch((e: unknown) => {
-          body.destroy()
-          throw e
-        }),
-      )
+      await pipeline(body, v, await createNewFileStream(tmp, { mode: 0o644, flush: true }))
       const { digest, size } = v.result!
       await fsp.rename(tmp, blobFile(this.ref.dir, digest))
       releaseTemp(tmp)
       await fsyncDir(this.ref.dir)
       return { mediaType: expected?.mediaType ?? 'application/octet-stream', digest, size }
     } catch (e) {
+      body.destroy() // a failed open never reached the pipeline, which destroys it otherwise
       await removeTemp(tmp)
       throw e
     }

@@ -159,15 +159,9 @@ export class DockerArchiveDestination implements ImageDestination {
     } else {
       const tmp = path.join(this.#spool, `.incoming-${Math.random().toString(16).slice(2)}`)
       try {
-        await pipeline(
-          body,
-          v,
-          await createNewFileStream(tmp, { mode: 0o600 }).catch((e: unknown) => {
-            body.destroy()
-            throw e
-          }),
-        )
+        await pipeline(body, v, await createNewFileStream(tmp, { mode: 0o600 }))
       } catch (e) {
+        body.destroy() // a failed open never reached the pipeline, which destroys it otherwise
         await fsp.rm(tmp, { force: true })
         throw e
       }
